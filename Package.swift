@@ -1,0 +1,87 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "dabba",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "dabba-agent", targets: ["dabba-agent"]),
+        .executable(name: "dabba-sim", targets: ["dabba-sim"]),
+        .executable(name: "dabba-bench-agent", targets: ["AgentBench"]),
+        .library(name: "DabbaMQTT", targets: ["DabbaMQTT"]),
+        .library(name: "DabbaSQLite", targets: ["DabbaSQLite"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries, each through a systemLibrary module with a small static-inline shim.
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(name: "CGPS", pkgConfig: "libgps", providers: [.apt(["libgps-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        // Shared foundations.
+        .target(
+            name: "DabbaCore",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "DabbaProtocol"),
+        .target(name: "DabbaSQLite", dependencies: ["CSQLite"]),
+        .target(
+            name: "DabbaMQTT",
+            dependencies: ["CMosquitto", "DabbaCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "DabbaGPS",
+            dependencies: ["CGPS", "DabbaCore", "DabbaProtocol", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        // The device daemon and its CLI.
+        .target(
+            name: "DabbaAgent",
+            dependencies: [
+                "DabbaCore", "DabbaProtocol", "DabbaSQLite", "DabbaMQTT", "DabbaGPS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(name: "dabba-agent", dependencies: ["DabbaAgent"]),
+
+        // Simulator: NMEA routes for gpsfake, a contract-following acker for demos and tests.
+        .target(
+            name: "DabbaSim",
+            dependencies: [
+                "DabbaCore", "DabbaProtocol", "DabbaMQTT",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "dabba-sim", dependencies: ["DabbaSim"]),
+
+        // Benchmarks: print figures and ratios against a baseline measured in the same run.
+        .executableTarget(
+            name: "AgentBench",
+            dependencies: ["DabbaAgent", "DabbaMQTT", "DabbaSim", "DabbaTestSupport", "CMosquitto"],
+            path: "Benchmarks/AgentBench"
+        ),
+
+        // Test helpers: real mosquitto / gpsfake processes on loopback ports chosen by the test.
+        .target(
+            name: "DabbaTestSupport",
+            dependencies: ["DabbaCore", "DabbaMQTT", "DabbaSim", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        .testTarget(name: "DabbaCoreTests", dependencies: ["DabbaCore", "DabbaTestSupport"]),
+        .testTarget(name: "DabbaProtocolTests", dependencies: ["DabbaProtocol"]),
+        .testTarget(name: "DabbaSQLiteTests", dependencies: ["DabbaSQLite"]),
+        .testTarget(name: "DabbaMQTTTests", dependencies: ["DabbaMQTT", "DabbaTestSupport"]),
+        .testTarget(name: "DabbaGPSTests", dependencies: ["DabbaGPS", "DabbaSim", "DabbaTestSupport"]),
+        .testTarget(
+            name: "DabbaAgentTests",
+            dependencies: ["DabbaAgent", "DabbaSim", "DabbaTestSupport", "dabba-agent"]
+        ),
+    ]
+)

@@ -1,0 +1,27 @@
+/// Exponential reconnect backoff with full jitter, as mosquitto and gpsd clients do it.
+///
+/// `next()` returns the delay before the next attempt; `reset()` after a success.
+public struct Backoff: Sendable {
+    public let initial: Duration
+    public let maximum: Duration
+    private var attempt = 0
+
+    public init(initial: Duration = .milliseconds(250), maximum: Duration = .seconds(30)) {
+        self.initial = initial
+        self.maximum = maximum
+    }
+
+    /// The delay before the next attempt, growing ×2 up to `maximum`, jittered into [delay/2, delay].
+    public mutating func next() -> Duration {
+        let shift = min(attempt, 20)
+        attempt += 1
+        let grown = initial * (1 << shift)
+        let capped = grown > maximum ? maximum : grown
+        let ms = Double(capped.components.seconds) * 1000 + Double(capped.components.attoseconds) / 1e15
+        let jittered = ms * Double.random(in: 0.5...1.0)
+        return .milliseconds(Int64(jittered))
+    }
+
+    /// Call after a successful attempt.
+    public mutating func reset() { attempt = 0 }
+}

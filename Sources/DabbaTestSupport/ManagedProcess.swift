@@ -1,0 +1,103 @@
+import Foundation
+
+/// A child process started by a test (mosquitto, gpsfake, dabba-agent…). Its output goes to a log file in the
+/// test's directory; it is terminated (then killed) on `stop()` and when the object goes away.
+public final class ManagedProcess: @unchecked Sendable {
+    public let process: Process
+    public let name: String
+    public let logURL: URL
+
+    public init(
+        name: String, executable: String, arguments: [String], environment: [String: String]? = nil,
+        logDirectory: URL, currentDirectory: URL? = nil
+    ) throws {
+        self.name = name
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+        let logURL = logDirectory.appendingPathComponent("\(name).log")
+        if !FileManager.default.fileExists(atPath: logURL.path) {
+            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: logURL)
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        self.logURL = logURL
+        self.process = process
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    /// Sends `signal` (default SIGTERM) and waits up to `timeout` for exit, then SIGKILLs.
+    public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(5)) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// SIGKILL, then reap.
+    public func kill9() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Waits (bounded) for the process to exit by itself; returns its status, or nil on timeout.
+    public func waitForExit(timeout: Duration = .seconds(10)) -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    /// What the process wrote so far.
+    public func output() -> String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    deinit { stop(timeout: .seconds(2)) }
+}
+
+/// A fresh temporary directory for one test, removed by `remove()`.
+public struct TestDirectory: Sendable {
+    public let url: URL
+    public init(_ label: String = "dabba") throws {
+        url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("\(label)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    public func remove() { try? FileManager.default.removeItem(at: url) }
+}
+
+/// Finds a tool on PATH or in the usual Debian places (mosquitto lives in /usr/sbin).
+public func findExecutable(_ name: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+    let dirs = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    for dir in dirs {
+        let candidate = dir + "/" + name
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return nil
+}
+
+/// Waits (bounded) until `condition` holds, polling every `interval`.
+public func eventually(
+    timeout: Duration = .seconds(10), interval: Duration = .milliseconds(50),
+    _ condition: () async throws -> Bool
+) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: interval)
+    }
+    return try await condition()
+}
