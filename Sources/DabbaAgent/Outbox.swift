@@ -1,0 +1,178 @@
+import DabbaSQLite
+import Logging
+
+/// The agent's durable outbox: every fix and event is committed here, with the next `seq`, before it is sent.
+///
+/// A row leaves only when the hub's `ack` names its seq (or when thinning removes an old fix to stay within
+/// `maxRows`). `seq` is stored in `meta.last_seq` in the same transaction as the row, so it survives restarts and
+/// is never reused. Confine an `Outbox` to one thread or actor: SQLite calls block (fsync).
+public final class Outbox {
+    /// What a row carries.
+    public enum Kind: Int64, Sendable {
+        case fix = 0
+        case event = 1
+    }
+
+    /// One stored row.
+    public struct Row: Sendable, Equatable {
+        public var seq: Int64
+        public var kind: Kind
+        /// The fix or event time (UTC ms): the age of the oldest unsent row is measured from it.
+        public var time: Int64
+        /// The JSON payload as it is sent (a Fix or an AgentEvent).
+        public var payload: [UInt8]
+    }
+
+    /// Opening options.
+    public struct Options: Sendable {
+        /// Bound on stored rows; past it the oldest fixes are thinned. Default 700,000 (8 days at 1 Hz).
+        public var maxRows: Int = 700_000
+        /// `PRAGMA synchronous`: "FULL" (default; every commit survives power loss) or "NORMAL".
+        public var synchronous: String = "FULL"
+        /// Test hook: `PRAGMA max_page_count`, to make SQLite report a full disk.
+        public var maxPageCount: Int? = nil
+        public init() {}
+    }
+
+    public let path: String
+    public let options: Options
+    let db: SQLiteConnection
+    let logger: Logger
+    /// The last seq handed out (durable in `meta`).
+    public private(set) var lastSeq: Int64
+    /// Rows stored now (kept in memory, counted once at open).
+    public internal(set) var depth: Int
+    /// Fixes removed by thinning since the outbox was created.
+    public internal(set) var thinnedTotal: Int64
+    /// What the open had to do to recover a damaged file, if anything.
+    public let recovery: OutboxRecovery?
+
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS outbox(
+            seq INTEGER PRIMARY KEY,
+            kind INTEGER NOT NULL,
+            time INTEGER NOT NULL,
+            payload BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS tasks(
+            order_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            updated INTEGER NOT NULL);
+        PRAGMA user_version = 1;
+        """
+
+    /// Opens the outbox at `path`, creating it, or moving a corrupt file aside and salvaging its readable rows.
+    public init(path: String, options: Options = Options(), logger: Logger) throws(SQLiteError) {
+        self.path = path
+        self.options = options
+        self.logger = logger
+        var recovery: OutboxRecovery?
+        let db: SQLiteConnection
+        do {
+            db = try Self.openChecked(path: path, options: options)
+        } catch let error where error.isCorruption {
+            let report = try OutboxRecovery.recover(path: path, reason: error.message, logger: logger) { () throws(SQLiteError) in
+                try Self.openChecked(path: path, options: options)
+            }
+            recovery = report
+            db = report.connection
+        }
+        self.db = db
+        self.recovery = recovery
+        self.lastSeq = try Self.readMeta(db, "last_seq") ?? 0
+        self.thinnedTotal = try Self.readMeta(db, "thinned") ?? 0
+        let maxStored = try db.scalarInt("SELECT max(seq) FROM outbox") ?? 0
+        self.lastSeq = max(lastSeq, maxStored)
+        self.depth = Int(try db.scalarInt("SELECT count(*) FROM outbox") ?? 0)
+    }
+
+    /// Opens, applies pragmas and schema, and runs `quick_check`; corruption surfaces as an error with
+    /// `isCorruption` true.
+    static func openChecked(path: String, options: Options) throws(SQLiteError) -> SQLiteConnection {
+        let db = try SQLiteConnection(path: path)
+        try db.execute("PRAGMA busy_timeout = 5000")
+        try db.execute("PRAGMA journal_mode = WAL")
+        try db.execute("PRAGMA synchronous = \(options.synchronous == "NORMAL" ? "NORMAL" : "FULL")")
+        if let pages = options.maxPageCount { try db.execute("PRAGMA max_page_count = \(pages)") }
+        let check = try db.integrityCheck()
+        guard check == "ok" else {
+            throw SQLiteError(extendedCode: SQLiteError.Code.corrupt.rawValue, message: "quick_check: \(check)")
+        }
+        try db.execute(schema)
+        return db
+    }
+
+    static func readMeta(_ db: SQLiteConnection, _ key: String) throws(SQLiteError) -> Int64? {
+        try db.scalarInt("SELECT value FROM meta WHERE key = ?", [.text(key)])
+    }
+
+    func writeMeta(_ key: String, _ value: Int64) throws(SQLiteError) {
+        try db.prepare("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .run([.text(key), .integer(value)])
+    }
+
+    /// Commits a new row with the next seq; `makePayload` builds the payload from that seq.
+    /// Thins old fixes first when the outbox is full. Returns the stored row.
+    @discardableResult
+    public func append(kind: Kind, time: Int64, makePayload: (Int64) -> [UInt8]) throws(SQLiteError) -> Row {
+        if depth >= options.maxRows { try thin() }
+        let seq = lastSeq + 1
+        let row = Row(seq: seq, kind: kind, time: time, payload: makePayload(seq))
+        try db.transaction { () throws(SQLiteError) in
+            try db.prepare("INSERT INTO outbox(seq, kind, time, payload) VALUES(?, ?, ?, ?)")
+                .run([.integer(seq), .integer(kind.rawValue), .integer(time), .blob(row.payload)])
+            try writeMeta("last_seq", seq)
+        }
+        lastSeq = seq
+        depth += 1
+        return row
+    }
+
+    /// Hands out the next seq without storing a row (the disk is full): recorded in `meta` when SQLite can,
+    /// so it is not reused after a restart.
+    public func reserveVolatileSeq() -> Int64 {
+        lastSeq += 1
+        try? writeMeta("last_seq", lastSeq)
+        return lastSeq
+    }
+
+    /// Up to `limit` rows with seq > `after`, oldest first.
+    public func rows(after: Int64, limit: Int) throws(SQLiteError) -> [Row] {
+        let statement = try db.prepare("SELECT seq, kind, time, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
+        try statement.bind([.integer(after), .integer(Int64(limit))])
+        var result: [Row] = []
+        result.reserveCapacity(limit)
+        while try statement.step() {
+            result.append(
+                Row(
+                    seq: statement.int64(0), kind: Kind(rawValue: statement.int64(1)) ?? .fix,
+                    time: statement.int64(2), payload: statement.bytes(3)))
+        }
+        return result
+    }
+
+    /// Deletes the rows whose seqs fall in `ranges` (the hub has committed them); returns how many went.
+    @discardableResult
+    public func delete(_ ranges: [ClosedRange<Int64>]) throws(SQLiteError) -> Int {
+        guard !ranges.isEmpty else { return 0 }
+        var removed = 0
+        try db.transaction { () throws(SQLiteError) in
+            let statement = try db.prepare("DELETE FROM outbox WHERE seq BETWEEN ? AND ?")
+            for range in ranges {
+                try statement.run([.integer(range.lowerBound), .integer(range.upperBound)])
+                removed += db.changes
+            }
+        }
+        depth -= removed
+        return removed
+    }
+
+    /// The time (UTC ms) of the oldest stored row, nil when empty.
+    public func oldestTime() throws(SQLiteError) -> Int64? {
+        try db.scalarInt("SELECT time FROM outbox ORDER BY seq LIMIT 1")
+    }
+
+    /// Full `PRAGMA integrity_check` result ("ok" when sound).
+    public func integrityCheck() throws(SQLiteError) -> String { try db.integrityCheck(full: true) }
+}

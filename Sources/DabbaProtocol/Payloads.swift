@@ -1,0 +1,231 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Protocol version carried as `"v"` in every payload.
+public let payloadVersion = 1
+
+/// One position fix (DESIGN.md "Fix").
+public struct Fix: Codable, Sendable, Equatable {
+    public var v: Int
+    public var agent: String
+    public var seq: Int64
+    /// The fix's time from gpsd, ISO 8601 UTC with milliseconds.
+    public var time: String
+    public var lat: Double
+    public var lon: Double
+    public var alt: Double?
+    public var speed: Double?
+    public var track: Double?
+    public var hacc: Double?
+    public var mode: Int?
+
+    public init(
+        agent: String, seq: Int64, time: String, lat: Double, lon: Double, alt: Double? = nil, speed: Double? = nil,
+        track: Double? = nil, hacc: Double? = nil, mode: Int? = nil
+    ) {
+        self.v = payloadVersion
+        self.agent = agent
+        self.seq = seq
+        self.time = time
+        self.lat = lat
+        self.lon = lon
+        self.alt = alt
+        self.speed = speed
+        self.track = track
+        self.hacc = hacc
+        self.mode = mode
+    }
+}
+
+/// The backfill lane: older fixes, oldest first.
+public struct BacklogMessage: Codable, Sendable, Equatable {
+    public var v: Int
+    public var agent: String
+    public var fixes: [Fix]
+}
+
+/// An agent action on an order (accepted, rejected, picked_up, delivered).
+public struct AgentEvent: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case accepted, rejected
+        case pickedUp = "picked_up"
+        case delivered
+    }
+    public var v: Int
+    public var agent: String
+    public var seq: Int64
+    public var time: String
+    public var order: String
+    public var type: Kind
+    /// Cash collected on delivery, in minor units (cash-on-delivery orders).
+    public var cashCollected: Int64?
+    public var reason: String?
+
+    public init(
+        agent: String, seq: Int64, time: String, order: String, type: Kind, cashCollected: Int64? = nil,
+        reason: String? = nil
+    ) {
+        self.v = payloadVersion
+        self.agent = agent
+        self.seq = seq
+        self.time = time
+        self.order = order
+        self.type = type
+        self.cashCollected = cashCollected
+        self.reason = reason
+    }
+}
+
+/// Retained agent state, also the Last Will (with `online: false`).
+public struct AgentState: Codable, Sendable, Equatable {
+    public var v: Int
+    public var agent: String
+    public var online: Bool
+    public var time: String?
+    /// "fix", "no_fix" or "gpsd_down".
+    public var gps: String?
+    public var mode: Int?
+    public var outboxDepth: Int?
+    /// Age in seconds of the oldest fix or event not yet acknowledged by the hub.
+    public var oldestUnsentAge: Double?
+    public var lastSeq: Int64?
+    public var thinned: Int64?
+
+    public init(
+        agent: String, online: Bool, time: String? = nil, gps: String? = nil, mode: Int? = nil,
+        outboxDepth: Int? = nil, oldestUnsentAge: Double? = nil, lastSeq: Int64? = nil, thinned: Int64? = nil
+    ) {
+        self.v = payloadVersion
+        self.agent = agent
+        self.online = online
+        self.time = time
+        self.gps = gps
+        self.mode = mode
+        self.outboxDepth = outboxDepth
+        self.oldestUnsentAge = oldestUnsentAge
+        self.lastSeq = lastSeq
+        self.thinned = thinned
+    }
+}
+
+/// hub → agent: the seqs the hub has durably committed, as inclusive ranges `[[first, last], …]`.
+///
+/// `{"v":1,"agent":"a-17","seqs":[[1,100],[105,105]]}`. The agent deletes exactly these rows from its outbox.
+public struct AckMessage: Codable, Sendable, Equatable {
+    public var v: Int
+    public var agent: String
+    public var seqs: [[Int64]]
+
+    public init(agent: String, ranges: [ClosedRange<Int64>]) {
+        self.v = payloadVersion
+        self.agent = agent
+        self.seqs = ranges.map { [$0.lowerBound, $0.upperBound] }
+    }
+
+    /// At most this many ranges in one ack.
+    public static let maxRanges = 10_000
+
+    /// The ranges, validated: each a pair with first ≤ last and first ≥ 1.
+    public func ranges() throws(PayloadError) -> [ClosedRange<Int64>] {
+        guard v == payloadVersion else { throw PayloadError(.unsupportedVersion, "unsupported version \(v)") }
+        guard seqs.count <= Self.maxRanges else { throw PayloadError(.tooLarge, "more than \(Self.maxRanges) ranges") }
+        return try seqs.map { pair throws(PayloadError) in
+            guard pair.count == 2, pair[0] >= 1, pair[0] <= pair[1] else {
+                throw PayloadError(.invalidField, "seqs must be [first,last] pairs with 1 <= first <= last")
+            }
+            return pair[0]...pair[1]
+        }
+    }
+
+    /// Compresses a set of seqs into sorted inclusive ranges.
+    public static func ranges(of seqs: some Sequence<Int64>) -> [ClosedRange<Int64>] {
+        var result: [ClosedRange<Int64>] = []
+        for s in seqs.sorted() {
+            if let last = result.last, s <= last.upperBound + 1 {
+                if s > last.upperBound { result[result.count - 1] = last.lowerBound...s }
+            } else {
+                result.append(s...s)
+            }
+        }
+        return result
+    }
+}
+
+/// hub → agent on `…/tasks`: an offer, an assignment or a cancellation of one order for this agent.
+///
+/// `{"v":1,"agent":"a-17","order":"o-9","type":"assigned","pickup":{…},"dropoff":{…},"cashToCollect":25000,"currency":"INR"}`
+public struct TaskMessage: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case offer, assigned, cancelled }
+    public struct Place: Codable, Sendable, Equatable {
+        public var name: String?
+        public var address: String?
+        public var lat: Double?
+        public var lon: Double?
+    }
+    public var v: Int
+    public var agent: String
+    public var order: String
+    public var type: Kind
+    public var pickup: Place?
+    public var dropoff: Place?
+    public var cashToCollect: Int64?
+    public var currency: String?
+    /// For offers: when the offer lapses (ISO 8601).
+    public var expiresAt: String?
+}
+
+/// Why a payload was refused; `code` is what metrics count by.
+public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Hashable, Sendable {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public static let notJSON = Code(rawValue: "not_json")
+        public static let invalidField = Code(rawValue: "invalid_field")
+        public static let unsupportedVersion = Code(rawValue: "unsupported_version")
+        public static let tooLarge = Code(rawValue: "too_large")
+        public static let agentMismatch = Code(rawValue: "agent_mismatch")
+    }
+    public var code: Code
+    public var message: String
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// JSON coding shared by agent and hub.
+public enum PayloadCoding {
+    /// Decodes `T` from `bytes`, mapping every failure to a `PayloadError` with a short reason.
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], maxBytes: Int = 1 << 20)
+        throws(PayloadError) -> T
+    {
+        guard bytes.count <= maxBytes else { throw PayloadError(.tooLarge, "payload of \(bytes.count) bytes") }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            switch error {
+            case .dataCorrupted(let ctx) where ctx.codingPath.isEmpty:
+                throw PayloadError(.notJSON, "not a JSON object")
+            case .keyNotFound(let key, _):
+                throw PayloadError(.invalidField, "missing field \(key.stringValue)")
+            case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx), .dataCorrupted(let ctx):
+                let path = ctx.codingPath.map(\.stringValue).joined(separator: ".")
+                throw PayloadError(.invalidField, "wrong type or value at \(path.isEmpty ? "top level" : path)")
+            @unknown default:
+                throw PayloadError(.invalidField, "undecodable")
+            }
+        } catch {
+            throw PayloadError(.notJSON, "undecodable")
+        }
+    }
+
+    /// Encodes `value` as compact JSON bytes.
+    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        // Encoding our own value types cannot fail (no non-finite doubles are produced: callers drop them).
+        (try? Array(JSONEncoder().encode(value))) ?? Array("{}".utf8)
+    }
+}

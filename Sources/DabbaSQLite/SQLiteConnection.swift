@@ -1,0 +1,95 @@
+import CSQLite
+
+/// One SQLite connection. Not thread-safe by itself: confine it to one thread or actor (the owner's executor).
+///
+/// Opened in serialized mode with extended result codes. Statements are prepared once and cached by SQL text.
+public final class SQLiteConnection {
+    @usableFromInline let handle: OpaquePointer
+    public let path: String
+    private var cache: [String: SQLiteStatement] = [:]
+
+    /// Opens (creating if needed) the database at `path`.
+    public init(path: String, readOnly: Bool = false) throws(SQLiteError) {
+        var db: OpaquePointer?
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_FULLMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            if let db { sqlite3_close_v2(db) }
+            throw SQLiteError(extendedCode: rc, message: "\(message) (\(path))")
+        }
+        sqlite3_extended_result_codes(db, 1)
+        self.handle = db
+        self.path = path
+    }
+
+    deinit {
+        cache.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    /// Makes a Swift error from the connection's last error, for result code `rc`.
+    func error(_ rc: Int32) -> SQLiteError {
+        SQLiteError(extendedCode: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)))
+    }
+
+    /// Runs one or more SQL statements without results (schema, pragmas, BEGIN/COMMIT).
+    public func execute(_ sql: String) throws(SQLiteError) {
+        var errmsg: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &errmsg)
+        if rc != SQLITE_OK {
+            let message = errmsg.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(rc))
+            sqlite3_free(errmsg)
+            throw SQLiteError(extendedCode: sqlite3_extended_errcode(handle), message: message)
+        }
+    }
+
+    /// A cached prepared statement for `sql`, reset and with bindings cleared.
+    public func prepare(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+        if let statement = cache[sql] {
+            statement.reset()
+            return statement
+        }
+        let statement = try SQLiteStatement(connection: self, sql: sql)
+        cache[sql] = statement
+        return statement
+    }
+
+    /// Runs `body` in a transaction (`BEGIN IMMEDIATE` … `COMMIT`), rolling back when it throws.
+    public func transaction<T>(_ body: () throws(SQLiteError) -> T) throws(SQLiteError) -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// The value of a single-integer query such as `PRAGMA page_count` or `SELECT count(*) …`.
+    public func scalarInt(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> Int64? {
+        let statement = try prepare(sql)
+        try statement.bind(bindings)
+        guard try statement.step() else { return nil }
+        return statement.isNull(0) ? nil : statement.int64(0)
+    }
+
+    /// Rows changed by the most recent INSERT/UPDATE/DELETE.
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+
+    /// Drops cached statements (before closing, or after a schema change).
+    public func clearStatementCache() { cache.removeAll() }
+
+    /// `PRAGMA quick_check` (or `integrity_check` when `full`): "ok" or the first problems reported.
+    public func integrityCheck(full: Bool = false) throws(SQLiteError) -> String {
+        let statement = try SQLiteStatement(connection: self, sql: full ? "PRAGMA integrity_check" : "PRAGMA quick_check")
+        var lines: [String] = []
+        while try statement.step(), lines.count < 10 { lines.append(statement.text(0) ?? "") }
+        return lines.joined(separator: "; ")
+    }
+
+    /// SQLite's library version, e.g. "3.40.1".
+    public static var libraryVersion: String { String(cString: sqlite3_libversion()) }
+}
