@@ -31,11 +31,19 @@ let package = Package(
         .target(name: "DabbaSQLite", dependencies: ["CSQLite"]),
         .target(
             name: "DabbaMQTT",
-            dependencies: ["CMosquitto", "DabbaCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CMosquitto", "DabbaCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .target(
             name: "DabbaGPS",
-            dependencies: ["CGPS", "DabbaCore", "DabbaProtocol", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CGPS", "DabbaCore", "DabbaProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
 
         // The device daemon and its CLI.

@@ -39,9 +39,11 @@ public final class Outbox {
     let db: SQLiteConnection
     let logger: Logger
     /// The last seq handed out (durable in `meta`).
-    public private(set) var lastSeq: Int64
+    public internal(set) var lastSeq: Int64
     /// Rows stored now (kept in memory, counted once at open).
     public internal(set) var depth: Int
+    /// The time (UTC ms) of the newest fix ever recorded (durable), to drop an epoch gpsd repeats after a restart.
+    public internal(set) var lastFixTime: Int64
     /// Fixes removed by thinning since the outbox was created.
     public internal(set) var thinnedTotal: Int64
     /// What the open had to do to recover a damaged file, if anything.
@@ -82,6 +84,7 @@ public final class Outbox {
         self.recovery = recovery
         self.lastSeq = try Self.readMeta(db, "last_seq") ?? 0
         self.thinnedTotal = try Self.readMeta(db, "thinned") ?? 0
+        self.lastFixTime = try Self.readMeta(db, "last_fix_time") ?? 0
         let maxStored = try db.scalarInt("SELECT max(seq) FROM outbox") ?? 0
         self.lastSeq = max(lastSeq, maxStored)
         self.depth = Int(try db.scalarInt("SELECT count(*) FROM outbox") ?? 0)
@@ -123,9 +126,11 @@ public final class Outbox {
             try db.prepare("INSERT INTO outbox(seq, kind, time, payload) VALUES(?, ?, ?, ?)")
                 .run([.integer(seq), .integer(kind.rawValue), .integer(time), .blob(row.payload)])
             try writeMeta("last_seq", seq)
+            if kind == .fix { try writeMeta("last_fix_time", time) }
         }
         lastSeq = seq
         depth += 1
+        if kind == .fix { lastFixTime = time }
         return row
     }
 
@@ -175,4 +180,26 @@ public final class Outbox {
 
     /// Full `PRAGMA integrity_check` result ("ok" when sound).
     public func integrityCheck() throws(SQLiteError) -> String { try db.integrityCheck(full: true) }
+}
+
+extension Outbox {
+    /// The newest row of `kind`, nil when there is none.
+    public func newestRow(kind: Kind) throws(SQLiteError) -> Row? {
+        let statement = try db.prepare("SELECT seq, time, payload FROM outbox WHERE kind = ? ORDER BY seq DESC LIMIT 1")
+        try statement.bind([.integer(kind.rawValue)])
+        guard try statement.step() else { return nil }
+        return Row(seq: statement.int64(0), kind: kind, time: statement.int64(1), payload: statement.bytes(2))
+    }
+
+    /// After a salvage, never go below a seq already handed out by the previous file.
+    func ensureLastSeq(atLeast seq: Int64) {
+        guard seq > lastSeq else { return }
+        lastSeq = seq
+        try? writeMeta("last_seq", seq)
+    }
+}
+
+extension Outbox {
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`: folds the WAL into the database file (on clean shutdown).
+    public func checkpoint() { try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
 }

@@ -1,1 +1,3 @@
-print("dabba-agent")
+import DabbaAgent
+
+await AgentCommand.main()

@@ -1,1 +1,3 @@
-print("dabba-sim")
+import DabbaSim
+
+await SimCommand.main()

@@ -1,0 +1,57 @@
+# Dabba — the two commands in the README are `make demo` and `make test`.
+# Both install what is missing from Debian's packages first (run as root on Debian 12).
+
+SWIFT        ?= swift
+PREFIX       ?= /usr/local
+CONFIG       ?= debug
+BUILD_FLAGS  ?=
+DEMO_DIR     ?= $(CURDIR)/demo-run
+
+# Debian packages the build, the tests and the demo need.
+DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mosquitto mosquitto-clients \
+        libsqlite3-dev sqlite3 systemd openssl procps iproute2
+
+.PHONY: deps build test demo install bench clean defaults-check
+
+## deps: install exactly the Debian packages that are missing (apt-get update first); safe to run twice.
+deps:
+	@missing=""; for p in $(DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "make deps: all Debian packages present"; fi
+
+## build: the agent, simulator and benchmark binaries.
+build: deps
+	$(SWIFT) build -c $(CONFIG) $(BUILD_FLAGS)
+
+## test: install what is missing, build, run every test (real mosquitto and gpsfake on loopback).
+test: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build $(BUILD_FLAGS)
+
+## demo: broker + gpsfake replaying the shipped route + dabba-agent + an acker, with a live view of what it publishes.
+demo: deps
+	$(SWIFT) build -c $(CONFIG) --product dabba-agent $(BUILD_FLAGS)
+	$(SWIFT) build -c $(CONFIG) --product dabba-sim $(BUILD_FLAGS)
+	DEMO_DIR=$(DEMO_DIR) BIN=$$($(SWIFT) build -c $(CONFIG) --show-bin-path) bash hub/demo/demo.sh
+
+## bench: the agent benchmarks (backlog drain vs raw libmosquitto; steady-state RSS and CPU). Figures go to BENCHMARKS.md.
+bench: deps
+	$(SWIFT) build -c release --product dabba-bench-agent
+	$$($(SWIFT) build -c release --show-bin-path)/dabba-bench-agent
+
+## install: the agent binary, its systemd unit and /etc/default/dabba-agent (kept if present), and its user.
+install:
+	$(SWIFT) build -c release --product dabba-agent
+	install -D -m 0755 $$($(SWIFT) build -c release --show-bin-path)/dabba-agent $(DESTDIR)$(PREFIX)/bin/dabba-agent
+	install -D -m 0644 systemd/dabba-agent.service $(DESTDIR)/etc/systemd/system/dabba-agent.service
+	[ -e $(DESTDIR)/etc/default/dabba-agent ] || install -D -m 0640 systemd/dabba-agent.default $(DESTDIR)/etc/default/dabba-agent
+	@if [ -z "$(DESTDIR)" ] && ! id dabba-agent >/dev/null 2>&1; then \
+	  useradd --system --no-create-home --home-dir /var/lib/dabba-agent --shell /usr/sbin/nologin dabba-agent; fi
+	@echo "installed; now: systemctl daemon-reload && systemctl enable --now dabba-agent"
+
+clean:
+	rm -rf .build $(DEMO_DIR)

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import DabbaCore
+import DabbaProtocol
+import Logging
+import ServiceLifecycle
+
+/// `dabba-agent`: the device daemon and its local CLI.
+public struct AgentCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "dabba-agent",
+        abstract: "Dabba delivery agent: gpsd → durable SQLite outbox → MQTT, plus the agent's task commands.",
+        discussion: """
+            `dabba-agent run` is the daemon systemd starts. The other commands talk to it over the control socket.
+
+            Configuration: defaults, then the config file (/etc/default/dabba-agent, DABBA_*=value lines), then
+            the environment (DABBA_MQTT_PORT …), then flags (--mqtt-port …). `dabba-agent defaults` prints every
+            key with its default.
+
+            Exit status: 0 success; 1 runtime failure or degraded status; 2 bad configuration or usage;
+            3 daemon unreachable; 4 unknown order; 5 action not allowed in the task's state.
+            """,
+        version: AgentApplication.version,
+        subcommands: [
+            RunCommand.self, StatusCommand.self, TasksCommand.self, AcceptCommand.self, RejectCommand.self,
+            PickupCommand.self, DeliverCommand.self, DefaultsCommand.self,
+        ])
+    public init() {}
+}
+
+/// `dabba-agent run`: the daemon.
+public struct RunCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run the daemon (what systemd starts).",
+        discussion: "Sends READY=1 to systemd once the outbox is open and the gpsd reader runs; a missing broker does not delay it.")
+    @OptionGroup public var options: AgentOptions
+    @Flag(help: "Print the effective configuration and where each value came from, then exit.")
+    var printConfig = false
+    public init() {}
+
+    public func run() async throws {
+        let environment = currentEnvironment()
+        let configuration: AgentConfiguration
+        do {
+            configuration = try options.resolve(environment: environment)
+        } catch {
+            failAndExit("dabba-agent: \(error.message)", code: 2)
+        }
+        if printConfig {
+            for key in AgentConfiguration.keys {
+                print("\(key.environmentName)=\(value(of: key.name, in: configuration))")
+            }
+            return
+        }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "dabba-agent")
+        logger[metadataKey: "agent.id"] = "\(configuration.agentID)"
+        let group: ServiceGroup
+        do {
+            group = try AgentApplication.build(configuration: configuration, environment: environment, logger: logger)
+        } catch {
+            failAndExit("dabba-agent: \(error.message)", code: error.exitCode)
+        }
+        try await group.run()
+    }
+
+    private func value(of key: String, in c: AgentConfiguration) -> String {
+        switch key {
+        case "agent-id": c.agentID
+        case "mqtt-host": c.mqttHost
+        case "mqtt-port": "\(c.mqttPort)"
+        case "mqtt-username": c.mqttUsername ?? ""
+        case "mqtt-password-file": c.mqttPasswordFile ?? ""
+        case "mqtt-tls-ca": c.mqttTLSCA ?? ""
+        case "mqtt-keepalive": "\(c.mqttKeepAlive)"
+        case "gpsd-host": c.gpsdHost
+        case "gpsd-port": "\(c.gpsdPort)"
+        case "gps-no-fix-timeout": "\(c.gpsNoFixTimeout.components.seconds)"
+        case "outbox": c.outboxPath
+        case "outbox-max-rows": "\(c.outboxMaxRows)"
+        case "outbox-sync": c.outboxSync.lowercased()
+        case "control-socket": c.controlSocket
+        case "backlog-batch": "\(c.backlogBatch)"
+        case "backlog-window": "\(c.backlogWindow)"
+        case "backlog-rate": "\(c.backlogRate)"
+        case "ack-timeout": "\(c.ackTimeout.components.seconds)"
+        case "max-unacked": "\(c.maxUnacked)"
+        case "state-interval": "\(c.stateInterval.components.seconds)"
+        case "log-level": c.logLevel.rawValue
+        default: ""
+        }
+    }
+}
+
+/// `dabba-agent defaults`: the commented default config file.
+public struct DefaultsCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "defaults", abstract: "Print the default config file: every key, commented, with its default.")
+    public init() {}
+    public func run() {
+        print(AgentConfiguration.defaultFile, terminator: "")
+    }
+}
+
+extension AgentConfiguration {
+    /// The text of `systemd/dabba-agent.default`.
+    public static var defaultFile: String {
+        LayeredConfiguration.defaultFile(
+            keys: keys,
+            header: [
+                "dabba-agent configuration: /etc/default/dabba-agent (loaded by systemd with EnvironmentFile=).",
+                "Every key is shown commented out with its default. Order of precedence: defaults, this file,",
+                "the environment, command-line flags (--mqtt-port …). `dabba-agent defaults` prints this file.",
+            ])
+    }
+}
+
+func currentEnvironment() -> [String: String] {
+    var result: [String: String] = [:]
+    var pointer = environ
+    while let entry = pointer.pointee {
+        let text = String(cString: entry)
+        if let eq = text.firstIndex(of: "=") {
+            result[String(text[..<eq])] = String(text[text.index(after: eq)...])
+        }
+        pointer += 1
+    }
+    return result
+}
+
+func failAndExit(_ message: String, code: Int32) -> Never {
+    fputs(message + "\n", stderr)
+    exit(code)
+}

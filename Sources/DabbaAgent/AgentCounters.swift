@@ -1,0 +1,19 @@
+/// Counters the agent keeps for `dabba-agent status` and its logs: every rejection and failure is counted.
+public struct AgentCounters: Sendable, Codable, Equatable {
+    public var fixesRecorded: Int64 = 0
+    public var eventsRecorded: Int64 = 0
+    public var livePublished: Int64 = 0
+    public var backlogMessages: Int64 = 0
+    public var backlogFixes: Int64 = 0
+    public var rowsAcked: Int64 = 0
+    public var resentAfterTimeout: Int64 = 0
+    public var publishFailed: Int64 = 0
+    public var ackMalformed: Int64 = 0
+    public var tasksMalformed: Int64 = 0
+    public var gpsMalformed: Int64 = 0
+    public var gpsReconnects: Int64 = 0
+    public var diskFull: Int64 = 0
+    public var outboxErrors: Int64 = 0
+    public var controlErrors: Int64 = 0
+    public init() {}
+}

@@ -1,0 +1,243 @@
+import DabbaCore
+import DabbaMQTT
+import DabbaProtocol
+import DabbaSQLite
+
+extension AgentEngine {
+    // MARK: MQTT events
+
+    /// Handles one event from the MQTT client.
+    public func handle(_ event: MQTTEvent) {
+        switch event {
+        case .connected(let session):
+            self.session = session
+            connected = true
+            resetSession()
+            logger.info("Connected to broker", metadata: ["mqtt.session": "\(session)"])
+            publishState()
+            // The live lane first: the newest fix, then the backlog oldest first.
+            if let newest = try? newestFixRow() { publishLive(newest) }
+            pump()
+        case .disconnected(let reason):
+            if connected {
+                logger.warning("Disconnected from broker", metadata: ["mqtt.reason": "\(reason)"])
+            }
+            connected = false
+            resetSession()
+        case .published(let mid):
+            guard let entry = inFlight.removeValue(forKey: mid) else { return }
+            let now = monotonicMilliseconds()
+            for seq in entry.seqs where tracked[seq] == .inFlight(mid) { tracked[seq] = .sent(at: now) }
+            if entry.backlog { backlogInFlight -= 1 }
+            pump()
+        case .publishFailed(let mid, let reason):
+            guard let entry = inFlight.removeValue(forKey: mid) else { return }
+            counters.publishFailed += 1
+            if entry.backlog { backlogInFlight -= 1 }
+            untrack(entry.seqs)
+            logger.warning("Publish failed; rows stay in the outbox", metadata: ["mqtt.reason": "\(reason)"])
+        case .message(let message):
+            if message.topic == Topics.ack(agent: configuration.agentID) {
+                handleAck(message.payload)
+            } else if message.topic == Topics.tasks(agent: configuration.agentID) {
+                handleTask(message.payload)
+            }
+        }
+    }
+
+    /// Forgets everything about the previous session: unacked rows are all sent again.
+    func resetSession() {
+        inFlight.removeAll()
+        tracked.removeAll()
+        backlogInFlight = 0
+        cursor = 0
+    }
+
+    /// Rows no longer tracked go back to the backlog: move the cursor back so the pump sees them again.
+    func untrack(_ seqs: [Int64]) {
+        for seq in seqs { tracked[seq] = nil }
+        if let first = seqs.min() { cursor = min(cursor, first - 1) }
+    }
+
+    func newestFixRow() throws(SQLiteError) -> Outbox.Row? {
+        guard outbox.lastSeq > 0 else { return nil }
+        return try outbox.newestRow(kind: .fix)
+    }
+
+    /// Sends one row at once (fix on `…/fix`, event on `…/events`).
+    func publishLive(_ row: Outbox.Row) {
+        let topic =
+            row.kind == .fix ? Topics.fix(agent: configuration.agentID) : Topics.events(agent: configuration.agentID)
+        guard tracked[row.seq] == nil,
+            let mid = try? mqtt.publish(topic: topic, payload: row.payload, qos: .atLeastOnce)
+        else { return }
+        inFlight[mid] = ([row.seq], false)
+        tracked[row.seq] = .inFlight(mid)
+        counters.livePublished += 1
+    }
+
+    // MARK: Backlog lane
+
+    /// Sends older rows oldest first within the in-flight window, the unacked bound and the rate limit.
+    func pump() {
+        guard connected else { return }
+        refillTokens()
+        let batch = configuration.backlogBatch
+        while backlogInFlight < configuration.backlogWindow, tracked.count < configuration.maxUnacked {
+            if configuration.backlogRate > 0, tokens < 1 { return }
+            let rows: [Outbox.Row]
+            do {
+                rows = try outbox.rows(after: cursor, limit: batch + min(tracked.count, 4 * batch))
+            } catch {
+                outboxFailed(error, while: "reading the backlog")
+                return
+            }
+            guard !rows.isEmpty else { return }
+            var fixes: [Outbox.Row] = []
+            var event: Outbox.Row?
+            var last = cursor
+            for row in rows {
+                if tracked[row.seq] != nil {
+                    last = row.seq
+                    continue
+                }
+                if row.kind == .event {
+                    if fixes.isEmpty {
+                        event = row
+                        last = row.seq
+                    }
+                    break
+                }
+                fixes.append(row)
+                last = row.seq
+                let budget = configuration.backlogRate > 0 ? min(batch, Int(tokens)) : batch
+                if fixes.count >= max(1, budget) { break }
+            }
+            if let event {
+                guard send(rows: [event], topic: Topics.events(agent: configuration.agentID), payload: event.payload)
+                else { return }
+            } else if !fixes.isEmpty {
+                guard send(rows: fixes, topic: Topics.backlog(agent: configuration.agentID), payload: backlogPayload(fixes))
+                else { return }
+                counters.backlogFixes += Int64(fixes.count)
+                if configuration.backlogRate > 0 { tokens -= Double(fixes.count) }
+            }
+            cursor = last
+        }
+    }
+
+    private func send(rows: [Outbox.Row], topic: String, payload: [UInt8]) -> Bool {
+        guard let mid = try? mqtt.publish(topic: topic, payload: payload, qos: .atLeastOnce) else { return false }
+        inFlight[mid] = (rows.map(\.seq), true)
+        for row in rows { tracked[row.seq] = .inFlight(mid) }
+        backlogInFlight += 1
+        counters.backlogMessages += 1
+        return true
+    }
+
+    /// `{"v":1,"agent":…,"fixes":[…]}` built from the stored payloads without decoding them.
+    func backlogPayload(_ rows: [Outbox.Row]) -> [UInt8] {
+        var bytes = Array(#"{"v":1,"agent":""#.utf8)
+        bytes += Array(configuration.agentID.utf8)
+        bytes += Array(#"","fixes":["#.utf8)
+        for (i, row) in rows.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes += row.payload
+        }
+        bytes += Array("]}".utf8)
+        return bytes
+    }
+
+    func refillTokens() {
+        guard configuration.backlogRate > 0 else { return }
+        let now = monotonicMilliseconds()
+        let rate = Double(configuration.backlogRate)
+        tokens = min(max(rate, Double(configuration.backlogBatch)), tokens + rate * Double(now - lastRefill) / 1000)
+        lastRefill = now
+    }
+
+    // MARK: Acks
+
+    /// Deletes the rows the hub has committed. A malformed ack is counted and ignored.
+    func handleAck(_ payload: [UInt8]) {
+        let ranges: [ClosedRange<Int64>]
+        do {
+            let ack = try PayloadCoding.decode(AckMessage.self, from: payload, maxBytes: 256 * 1024)
+            guard ack.agent == configuration.agentID else {
+                throw PayloadError(.agentMismatch, "ack for agent \(ack.agent)")
+            }
+            ranges = try ack.ranges()
+        } catch {
+            counters.ackMalformed += 1
+            logger.warning("Ignoring malformed ack", metadata: ["ack.error": "\(error)"])
+            return
+        }
+        do {
+            let removed = try outbox.delete(ranges)
+            counters.rowsAcked += Int64(removed)
+        } catch {
+            outboxFailed(error, while: "deleting acked rows")
+            return
+        }
+        let span = ranges.reduce(0) { $0 + Int(min($1.upperBound - $1.lowerBound + 1, 1 << 30)) }
+        if span <= tracked.count {
+            for range in ranges { for seq in range { tracked[seq] = nil } }
+        } else {
+            tracked = tracked.filter { seq, _ in !ranges.contains { $0.contains(seq) } }
+        }
+        pump()
+    }
+
+    /// Rows sent but not acked within `ackTimeout` go back to the backlog.
+    func resendTimedOut() {
+        let limit = monotonicMilliseconds() - Int64(configuration.ackTimeout.components.seconds * 1000)
+        var expired: [Int64] = []
+        for (seq, track) in tracked {
+            if case .sent(let at) = track, at < limit { expired.append(seq) }
+        }
+        guard !expired.isEmpty else { return }
+        counters.resentAfterTimeout += Int64(expired.count)
+        untrack(expired)
+    }
+
+    // MARK: Failures
+
+    func outboxFailed(_ error: any Error, while action: String) {
+        let now = monotonicMilliseconds()
+        if let sqlite = error as? SQLiteError, sqlite.isFull {
+            counters.diskFull += 1
+            if diskFullSince == nil { diskFullSince = now }
+            if now - lastDiskFullLog > 60_000 {
+                lastDiskFullLog = now
+                logger.error(
+                    "Disk full: fixes are sent live but not stored until space returns",
+                    metadata: ["outbox.path": "\(outbox.path)", "outbox.action": "\(action)"])
+            }
+            return
+        }
+        counters.outboxErrors += 1
+        logger.error("Outbox error", metadata: ["outbox.action": "\(action)", "outbox.error": "\(error)"])
+        if let sqlite = error as? SQLiteError, sqlite.isCorruption { reopenOutbox() }
+    }
+
+    func diskRecovered() {
+        guard let since = diskFullSince else { return }
+        diskFullSince = nil
+        logger.notice(
+            "Disk space is back: recording to the outbox again",
+            metadata: ["outbox.full_for_ms": "\(monotonicMilliseconds() - since)"])
+    }
+
+    /// A file found corrupt while running: reopen, which moves it aside and salvages what it can.
+    func reopenOutbox() {
+        let lastSeq = outbox.lastSeq
+        do {
+            let fresh = try Outbox(path: outbox.path, options: outbox.options, logger: logger)
+            fresh.ensureLastSeq(atLeast: lastSeq)
+            outbox = fresh
+            resetSession()
+        } catch {
+            logger.critical("Cannot reopen the outbox", metadata: ["outbox.error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import DabbaCore
+import DabbaMQTT
+import DabbaProtocol
+
+/// What `dabba-agent status` shows.
+public struct AgentStatus: Codable, Sendable, Equatable {
+    public var agent: String
+    /// "connected" or "disconnected".
+    public var broker: String
+    /// "fix", "no_fix" or "gpsd_down".
+    public var gps: String
+    public var mode: Int?
+    public var lastFix: Fix?
+    /// Seconds since the last fix arrived.
+    public var lastFixAge: Double?
+    public var outboxDepth: Int
+    public var oldestUnsentAge: Double?
+    public var lastSeq: Int64
+    public var thinned: Int64
+    public var diskFull: Bool
+    public var unacked: Int
+    public var counters: AgentCounters
+}
+
+extension AgentEngine {
+    /// "fix", "no_fix" or "gpsd_down".
+    var gpsState: String { !gpsConnected ? "gpsd_down" : (gpsHasFix ? "fix" : "no_fix") }
+
+    /// Current status for the control socket.
+    public func status() -> AgentStatus {
+        let now = monotonicMilliseconds()
+        let oldest = try? outbox.oldestTime()
+        return AgentStatus(
+            agent: configuration.agentID,
+            broker: connected ? "connected" : "disconnected",
+            gps: gpsState,
+            mode: gpsHasFix ? lastFix?.mode : nil,
+            lastFix: lastFix.map { fix in
+                Fix(
+                    agent: configuration.agentID, seq: outbox.lastSeq, time: Timestamp.format(milliseconds: fix.timeMilliseconds),
+                    lat: fix.latitude, lon: fix.longitude, alt: fix.altitude, speed: fix.speed, track: fix.track,
+                    hacc: fix.horizontalAccuracy, mode: fix.mode)
+            },
+            lastFixAge: lastFixAt.map { Double(now - $0) / 1000 },
+            outboxDepth: outbox.depth,
+            oldestUnsentAge: oldest.flatMap { $0 }.map { max(0, Double(wallClockMilliseconds() - $0) / 1000) },
+            lastSeq: outbox.lastSeq,
+            thinned: outbox.thinnedTotal,
+            diskFull: diskFullSince != nil,
+            unacked: tracked.count,
+            counters: counters)
+    }
+
+    /// The retained `…/state` payload.
+    func statePayload(online: Bool) -> [UInt8] {
+        let s = status()
+        return PayloadCoding.encode(
+            AgentState(
+                agent: s.agent, online: online, time: Timestamp.format(milliseconds: wallClockMilliseconds()),
+                gps: s.gps, mode: s.mode, outboxDepth: s.outboxDepth, oldestUnsentAge: s.oldestUnsentAge,
+                lastSeq: s.lastSeq, thinned: s.thinned))
+    }
+
+    /// Publishes the retained state (online) now.
+    func publishState() {
+        guard connected else { return }
+        lastStatePublish = monotonicMilliseconds()
+        _ = try? mqtt.publish(
+            topic: Topics.state(agent: configuration.agentID), payload: statePayload(online: true), qos: .atLeastOnce,
+            retain: true)
+    }
+
+    /// Publishes `online: false` before a clean shutdown (a clean DISCONNECT does not fire the Will) and waits
+    /// briefly for in-flight messages.
+    public func goOffline() {
+        guard connected else { return }
+        _ = try? mqtt.publish(
+            topic: Topics.state(agent: configuration.agentID), payload: statePayload(online: false),
+            qos: .atLeastOnce, retain: true)
+    }
+
+    /// The periodic work of the main loop: timeouts, backlog, state; returns a one-line summary for systemd.
+    public func tick() -> String {
+        resendTimedOut()
+        pump()
+        let now = monotonicMilliseconds()
+        if now - lastStatePublish >= Int64(configuration.stateInterval.components.seconds * 1000) { publishState() }
+        var line = "\(connected ? "online" : "offline"), gps \(gpsState.replacingUnderscores)"
+        if gpsHasFix, let mode = lastFix?.mode { line += " (\(mode)D)" }
+        line += ", outbox \(outbox.depth) rows"
+        if diskFullSince != nil { line += ", DISK FULL" }
+        return line
+    }
+}
+
+extension String {
+    fileprivate var replacingUnderscores: String { String(map { $0 == "_" ? " " : $0 }) }
+}
+
+extension AgentEngine {
+    /// Checkpoints the outbox's WAL so the file is self-contained after a clean stop.
+    public func close() { outbox.checkpoint() }
+}

@@ -1,0 +1,86 @@
+import DabbaCore
+import DabbaProtocol
+
+/// A refused control command; `code` is stable for scripts (and maps to the CLI's exit status).
+public struct ControlError: Error, Codable, Sendable, Equatable {
+    public var code: String
+    public var message: String
+    public init(_ code: String, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public static func notFound(_ order: String) -> ControlError { ControlError("not_found", "no task for order \(order)") }
+}
+
+extension AgentEngine {
+    /// The agent's actions and the task states each is allowed from.
+    static let transitions: [AgentEvent.Kind: (from: Set<String>, to: String)] = [
+        .accepted: (["offered", "assigned"], "accepted"),
+        .rejected: (["offered", "assigned"], "rejected"),
+        .pickedUp: (["assigned", "accepted"], "picked_up"),
+        .delivered: (["picked_up"], "delivered"),
+    ]
+
+    /// Stores a task message from the hub; malformed ones are counted and ignored.
+    func handleTask(_ payload: [UInt8]) {
+        do {
+            let message = try PayloadCoding.decode(TaskMessage.self, from: payload, maxBytes: 64 * 1024)
+            guard message.v == payloadVersion, message.agent == configuration.agentID, !message.order.isEmpty,
+                message.order.utf8.count <= 128
+            else { throw PayloadError(.invalidField, "task for another agent, another version or a bad order id") }
+            let status: String
+            switch message.type {
+            case .offer: status = "offered"
+            case .assigned: status = "assigned"
+            case .cancelled: status = "cancelled"
+            }
+            try outbox.saveTask(AgentTask(status: status, task: message), now: wallClockMilliseconds())
+            logger.info("Task received", metadata: ["task.order": "\(message.order)", "task.status": "\(status)"])
+        } catch let error as PayloadError {
+            counters.tasksMalformed += 1
+            logger.warning("Ignoring malformed task", metadata: ["task.error": "\(error)"])
+        } catch {
+            outboxFailed(error, while: "storing a task")
+        }
+    }
+
+    /// Tasks to show on the device.
+    public func listTasks() throws(ControlError) -> [AgentTask] {
+        do {
+            return try outbox.tasks(since: wallClockMilliseconds() - 86_400_000)
+        } catch {
+            throw ControlError("storage", "cannot read tasks: \(error.message)")
+        }
+    }
+
+    /// Records the agent's action on `order` (durably, with a seq) and sends the event.
+    public func act(_ kind: AgentEvent.Kind, order: String, reason: String? = nil, cashCollected: Int64? = nil)
+        throws(ControlError) -> AgentEvent
+    {
+        let task: AgentTask?
+        do { task = try outbox.task(order: order) } catch { throw ControlError("storage", error.message) }
+        guard let task else { throw ControlError.notFound(order) }
+        guard let rule = Self.transitions[kind], rule.from.contains(task.status) else {
+            throw ControlError("conflict", "order \(order) is \(task.status); cannot mark it \(kind.rawValue)")
+        }
+        let now = wallClockMilliseconds()
+        let agent = configuration.agentID
+        var event = AgentEvent(agent: agent, seq: 0, time: Timestamp.format(milliseconds: now), order: order, type: kind)
+        event.reason = reason
+        event.cashCollected = cashCollected
+        do {
+            let row = try outbox.recordAction(order: order, status: rule.to, time: now) { seq in
+                var e = event
+                e.seq = seq
+                return PayloadCoding.encode(e)
+            }
+            event.seq = row.seq
+            counters.eventsRecorded += 1
+            if connected { publishLive(row) }
+        } catch {
+            outboxFailed(error, while: "recording an action")
+            throw ControlError("storage", "cannot record the action: \(error.message)")
+        }
+        return event
+    }
+}

@@ -1,0 +1,123 @@
+import DabbaCore
+import DabbaGPS
+import DabbaMQTT
+import DabbaProtocol
+import DabbaSQLite
+import Logging
+
+/// The agent's core: owns the outbox and decides what goes on which lane.
+///
+/// Runs on its own thread (a `ThreadExecutor`), so SQLite commits never block Swift's cooperative pool. Inputs are
+/// GPS events, MQTT events (PUBACKs, acks, tasks, connection changes), control commands and a periodic `tick()`.
+///
+/// Delivery follows DESIGN.md: a row is committed before it is sent; a PUBACK marks it sent (in memory); the hub's
+/// ack deletes it; sent rows without an ack are sent again after `ackTimeout` or a reconnect.
+public actor AgentEngine {
+    /// Where an outbox row is in this session.
+    enum Track: Equatable {
+        case inFlight(MQTTMessageID)
+        case sent(at: Int64)
+    }
+
+    private let executor: ThreadExecutor
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    let configuration: AgentConfiguration
+    var outbox: Outbox
+    let mqtt: MQTTClient
+    let logger: Logger
+    var counters = AgentCounters()
+
+    // Session state (cleared on every (re)connect).
+    var connected = false
+    var session = 0
+    var inFlight: [MQTTMessageID: (seqs: [Int64], backlog: Bool)] = [:]
+    var backlogInFlight = 0
+    var tracked: [Int64: Track] = [:]
+    /// The backlog pump has handed out every row up to here in this session.
+    var cursor: Int64 = 0
+    var tokens: Double = 0
+    var lastRefill: Int64 = monotonicMilliseconds()
+
+    // GPS state.
+    var gpsConnected = false
+    var lastFix: GPSFix?
+    var lastFixAt: Int64?
+    var gpsHasFix = false
+
+    // Disk-full handling.
+    var diskFullSince: Int64?
+    var lastDiskFullLog: Int64 = 0
+
+    var lastStatePublish: Int64 = 0
+    var lastStatus = ""
+
+    public init(configuration: AgentConfiguration, outbox: Outbox, mqtt: MQTTClient, logger: Logger) {
+        self.executor = ThreadExecutor(name: "dabba-outbox")
+        self.configuration = configuration
+        self.outbox = outbox
+        self.mqtt = mqtt
+        self.logger = logger
+    }
+
+    /// Stops the engine's thread; call once nothing will message the engine again.
+    public nonisolated func stopThread() { executor.shutdown() }
+
+    // MARK: GPS
+
+    /// Handles one event from the gpsd reader.
+    public func handle(_ event: GPSEvent) {
+        let before = gpsState
+        defer { if gpsState != before { publishState() } }
+        switch event {
+        case .connected:
+            gpsConnected = true
+        case .disconnected:
+            if gpsConnected { counters.gpsReconnects += 1 }
+            gpsConnected = false
+            gpsHasFix = false
+        case .noFix:
+            gpsHasFix = false
+        case .malformed:
+            counters.gpsMalformed += 1
+        case .fix(let fix):
+            gpsHasFix = true
+            lastFix = fix
+            lastFixAt = monotonicMilliseconds()
+            // gpsd repeats the current epoch to a client that (re)connects: an epoch already recorded (before a
+            // restart, say) is not recorded twice. A clock that jumped back further is recorded as it comes.
+            let newest = outbox.lastFixTime
+            if fix.timeMilliseconds <= newest && newest - fix.timeMilliseconds <= 5_000 { return }
+            record(fix)
+        }
+    }
+
+    /// Commits a fix with the next seq, then sends it at once on the live lane when connected.
+    func record(_ gps: GPSFix) {
+        let agent = configuration.agentID
+        let time = Timestamp.format(milliseconds: gps.timeMilliseconds)
+        func payload(_ seq: Int64) -> [UInt8] {
+            PayloadCoding.encode(
+                Fix(
+                    agent: agent, seq: seq, time: time, lat: gps.latitude, lon: gps.longitude,
+                    alt: gps.altitude, speed: gps.speed, track: gps.track, hacc: gps.horizontalAccuracy,
+                    mode: gps.mode))
+        }
+        do {
+            let row = try outbox.append(kind: .fix, time: gps.timeMilliseconds, makePayload: payload)
+            counters.fixesRecorded += 1
+            diskRecovered()
+            if connected { publishLive(row) }
+        } catch {
+            outboxFailed(error, while: "recording a fix")
+            // Keep the live lane going without the outbox: the fix is sent once, not stored.
+            if connected {
+                let seq = outbox.reserveVolatileSeq()
+                _ = try? mqtt.publish(
+                    topic: Topics.fix(agent: agent), payload: payload(seq), qos: .atLeastOnce)
+                counters.livePublished += 1
+            }
+        }
+        pump()
+    }
+}

@@ -1,0 +1,68 @@
+import DabbaCore
+import DabbaGPS
+import DabbaMQTT
+import Logging
+import ServiceLifecycle
+
+/// The daemon's main loop as a `Service`: feeds GPS and MQTT events to the engine, ticks it, speaks sd_notify.
+///
+/// In the `ServiceGroup` it comes after the MQTT client, the gpsd reader and the control server, so on SIGTERM it
+/// stops first: it says STOPPING, publishes the offline state while the broker connection is still up, and returns.
+public struct AgentService: Service {
+    let engine: AgentEngine
+    let mqtt: MQTTClient
+    let gps: GPSReader
+    let notifier: SystemdNotifier
+    let logger: Logger
+    let version: String
+
+    public init(
+        engine: AgentEngine, mqtt: MQTTClient, gps: GPSReader, notifier: SystemdNotifier, logger: Logger,
+        version: String
+    ) {
+        self.engine = engine
+        self.mqtt = mqtt
+        self.gps = gps
+        self.notifier = notifier
+        self.logger = logger
+        self.version = version
+    }
+
+    public func run() async throws {
+        let tick = min(Duration.seconds(1), (notifier.watchdogInterval ?? .seconds(2)) / 2)
+        await withDiscardingTaskGroup { group in
+            group.addTask { for await event in mqtt.events { await engine.handle(event) } }
+            group.addTask { for await event in gps.events { await engine.handle(event) } }
+
+            var summary = await engine.tick()
+            let start = await engine.status()
+            notifier.ready(status: summary)
+            logger.info(
+                "dabba-agent started",
+                metadata: [
+                    "agent.id": "\(start.agent)", "agent.version": "\(version)",
+                    "outbox.depth": "\(start.outboxDepth)", "outbox.last_seq": "\(start.lastSeq)",
+                ])
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                try? await Task.sleep(for: tick)
+                let line = await engine.tick()
+                notifier.watchdog()
+                if line != summary {
+                    summary = line
+                    notifier.status(summary)
+                }
+            }
+            notifier.stopping(status: "stopping")
+            await engine.goOffline()
+            // Give the offline state a moment to be PUBACKed before the MQTT client disconnects.
+            try? await Task.sleep(for: .milliseconds(300))
+            group.cancelAll()
+        }
+        let end = await engine.status()
+        await engine.close()
+        engine.stopThread()
+        logger.info(
+            "dabba-agent stopped",
+            metadata: ["outbox.depth": "\(end.outboxDepth)", "outbox.last_seq": "\(end.lastSeq)"])
+    }
+}

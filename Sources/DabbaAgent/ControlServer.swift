@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import DabbaCore
+import DabbaProtocol
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The local control socket: a Unix stream socket, one JSON request line in, one JSON response line out.
+///
+/// Served by a dedicated thread with blocking, time-limited I/O; each request is answered by an async handler (the
+/// engine) while the thread waits, so nothing blocks Swift's cooperative pool.
+public final class ControlServer: Service, Sendable {
+    public let path: String
+    private let handler: @Sendable (ControlRequest) async -> ControlResponse
+    private let logger: Logger
+    private let stopped = Atomic<Bool>(false)
+    private let finished = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    private let listening: Int32
+
+    /// Largest request accepted.
+    public static let maxRequestBytes = 64 * 1024
+
+    /// Binds the socket now (replacing a stale one), so a failure is reported before the daemon says READY.
+    public init(path: String, logger: Logger, handler: @escaping @Sendable (ControlRequest) async -> ControlResponse)
+        throws(ControlError)
+    {
+        self.path = path
+        self.handler = handler
+        self.logger = logger
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ControlError("socket", "socket(): \(String(cString: strerror(errno)))") }
+        unlink(path)
+        guard UnixSocketAddress.withAddress(path, { bind(fd, $0, $1) }) == 0, listen(fd, 16) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw ControlError("socket", "cannot listen on \(path): \(message)")
+        }
+        chmod(path, 0o660)
+        listening = fd
+    }
+
+    /// Serves until cancelled or, under a ServiceGroup, until graceful shutdown.
+    public func run() async {
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                finished.withLock { $0 = continuation }
+                NativeThread.detach(name: "dabba-control") { [self] in
+                    serve()
+                    close(listening)
+                    unlink(path)
+                    finished.withLock { $0?.resume(); $0 = nil }
+                }
+            }
+        } onCancelOrGracefulShutdown: {
+            self.stopped.store(true, ordering: .releasing)
+        }
+    }
+
+    private func serve() {
+        while !stopped.load(ordering: .acquiring) {
+            var pfd = pollfd(fd: listening, events: Int16(POLLIN), revents: 0)
+            guard poll(&pfd, 1, 200) > 0 else { continue }
+            let client = accept4(listening, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            guard client >= 0 else { continue }
+            handle(client)
+            close(client)
+        }
+    }
+
+    private func handle(_ fd: Int32) {
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let response: ControlResponse
+        switch UnixSocketAddress.readLine(fd, max: Self.maxRequestBytes) {
+        case nil:
+            response = .failure(ControlError("bad_request", "request too large or not terminated by a newline"))
+        case let line?:
+            do {
+                let request = try PayloadCoding.decode(ControlRequest.self, from: line)
+                let semaphore = DispatchSemaphore(value: 0)
+                let box = Mutex<ControlResponse?>(nil)
+                let handler = self.handler
+                Task {
+                    let answer = await handler(request)
+                    box.withLock { $0 = answer }
+                    semaphore.signal()
+                }
+                semaphore.wait()
+                response = box.withLock { $0 } ?? .failure(ControlError("internal", "no answer"))
+            } catch {
+                response = .failure(ControlError("bad_request", "\(error)"))
+            }
+        }
+        var bytes = PayloadCoding.encode(response)
+        bytes.append(UInt8(ascii: "\n"))
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+}
+
+/// Client side, used by `dabba-agent status` and the task commands.
+public enum ControlClient {
+    /// Sends `request` and returns the daemon's answer; throws ControlError("unreachable") when nothing listens.
+    public static func send(_ request: ControlRequest, path: String, timeoutSeconds: Int = 5) throws(ControlError)
+        -> ControlResponse
+    {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ControlError("unreachable", "socket(): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard UnixSocketAddress.withAddress(path, { connect(fd, $0, $1) }) == 0 else {
+            throw ControlError(
+                "unreachable", "cannot reach the dabba-agent daemon at \(path): \(String(cString: strerror(errno)))")
+        }
+        var bytes = PayloadCoding.encode(request)
+        bytes.append(UInt8(ascii: "\n"))
+        let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == bytes.count, let line = UnixSocketAddress.readLine(fd, max: 16 << 20) else {
+            throw ControlError("unreachable", "the daemon at \(path) did not answer")
+        }
+        do {
+            return try PayloadCoding.decode(ControlResponse.self, from: line, maxBytes: 16 << 20)
+        } catch {
+            throw ControlError("protocol", "unreadable answer from the daemon: \(error)")
+        }
+    }
+}
+
+enum UnixSocketAddress {
+    /// Calls `body` with a `sockaddr_un` for `path`.
+    static func withAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            errno = ENAMETOOLONG
+            return -1
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
+        return withUnsafePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+    }
+
+    /// Reads up to a newline (excluded); nil on timeout, EOF before a newline, or more than `max` bytes.
+    static func readLine(_ fd: Int32, max: Int) -> [UInt8]? {
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while result.count <= max {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return nil }
+            if let newline = buffer[0..<n].firstIndex(of: UInt8(ascii: "\n")) {
+                result.append(contentsOf: buffer[0..<newline])
+                return result
+            }
+            result.append(contentsOf: buffer[0..<n])
+        }
+        return nil
+    }
+}

@@ -1,0 +1,243 @@
+import CMosquitto
+import DabbaCore
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How one connection attempt ended.
+enum AttemptOutcome {
+    /// The attempt failed or its session was lost; try again after a backoff.
+    case ended(wasConnected: Bool, protocolRefused: Bool, reason: String)
+    /// Shutdown was requested.
+    case stopped
+    /// The configuration can never work (libmosquitto refused an option).
+    case fatal(MQTTError)
+}
+
+extension MQTTClient {
+    /// The body of the dedicated network thread: connect, loop, back off, repeat until shutdown.
+    func networkThreadMain() {
+        var backoff = Backoff(initial: .milliseconds(250), maximum: configuration.maxBackoff)
+        var version = configuration.protocolVersion
+        var failuresInARow = 0
+        var fatal: MQTTError?
+        logger.info(
+            "MQTT client starting",
+            metadata: ["mqtt.protocol": "\(version)", "mqtt.tls": "\(configuration.tlsCAFile != nil)"])
+        attempts: while !stopRequested.load(ordering: .relaxed) {
+            switch runAttempt(version: version) {
+            case .stopped:
+                break attempts
+            case .fatal(let error):
+                fatal = error
+                break attempts
+            case .ended(let wasConnected, let protocolRefused, let reason):
+                if protocolRefused && version == .v5 {
+                    version = .v311
+                    logger.warning("MQTT broker refused protocol version 5; using 3.1.1 from now on")
+                }
+                if wasConnected {
+                    backoff.reset()
+                    failuresInARow = 0
+                }
+                failuresInARow += 1
+                let delay = protocolRefused ? .zero : backoff.next()
+                let metadata: Logger.Metadata = [
+                    "mqtt.reason": "\(reason)", "mqtt.retry_in_ms": "\(delay.milliseconds)",
+                    "mqtt.failures": "\(failuresInARow)",
+                ]
+                if wasConnected {
+                    logger.warning("MQTT connection lost", metadata: metadata)
+                } else if failuresInARow == 1 {
+                    logger.warning("MQTT connection attempt failed", metadata: metadata)
+                } else {
+                    logger.debug("MQTT connection attempt failed", metadata: metadata)
+                }
+                ThreadSleep.sleep(delay) { stopRequested.load(ordering: .relaxed) }
+            }
+        }
+        let continuation: CheckedContinuation<Void, any Error>? = state.withLock { s in
+            defer { s.run = .finished }
+            if case .running(let continuation) = s.run { return continuation }
+            return nil
+        }
+        eventContinuation.finish()
+        if let fatal {
+            logger.error("MQTT client stopped", metadata: ["mqtt.error": "\(fatal)"])
+            continuation?.resume(throwing: fatal)
+        } else {
+            logger.info("MQTT client stopped")
+            continuation?.resume()
+        }
+    }
+
+    /// One connection attempt on a fresh handle, and its session when the broker accepts it.
+    private func runAttempt(version: MQTTProtocolVersion) -> AttemptOutcome {
+        let clientID = configuration.clientID.isEmpty ? nil : configuration.clientID
+        guard let pointer = mosquitto_new(clientID, true, Unmanaged.passUnretained(self).toOpaque()) else {
+            let error = errno
+            if error == EINVAL {
+                return .fatal(MQTTError(.invalidArgument, "MQTT client id \"\(configuration.clientID)\" is invalid"))
+            }
+            return .ended(wasConnected: false, protocolRefused: false, reason: "mosquitto_new: \(systemErrorText(error))")
+        }
+        let handle = MosquittoHandle(pointer: pointer)
+        defer { mosquitto_destroy(pointer) }
+        do {
+            try configure(pointer, version: version)
+        } catch {
+            return .fatal(error)
+        }
+        installCallbacks(pointer)
+        state.withLock { s in
+            s.session = Session(handle: handle, protocolVersion: version)
+        }
+        let rc = mosquitto_connect_bind_async(
+            pointer, configuration.host, Int32(configuration.port), Int32(configuration.keepAlive), nil)
+        if rc != MOSQ_ERR_SUCCESS.rawValue {
+            let reason = "cannot connect: " + mosquittoErrorText(rc)
+            return endSession(reason: reason, shutdown: false)
+        }
+        let deadline = monotonicMilliseconds() + configuration.connectTimeout.milliseconds
+        var timedOut = false
+        var loopRC = MOSQ_ERR_SUCCESS.rawValue
+        while !stopRequested.load(ordering: .relaxed) {
+            loopRC = mosquitto_loop(pointer, 100, 1)
+            if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
+            if !afterLoopTurn() && monotonicMilliseconds() > deadline {
+                timedOut = true
+                break
+            }
+        }
+        if stopRequested.load(ordering: .relaxed) && loopRC == MOSQ_ERR_SUCCESS.rawValue && !timedOut {
+            disconnectCleanly(pointer)
+            _ = endSession(reason: "shutdown", shutdown: true)
+            return .stopped
+        }
+        let reason =
+            timedOut
+            ? "no CONNACK within \(configuration.connectTimeout)" : "connection lost: " + mosquittoErrorText(loopRC)
+        return endSession(reason: reason, shutdown: false)
+    }
+
+    /// Applies the configuration and the current Will to a fresh handle. Throws for options libmosquitto rejects.
+    private func configure(_ handle: OpaquePointer, version: MQTTProtocolVersion) throws(MQTTError) {
+        func check(_ rc: Int32, _ what: @autoclosure () -> String, tls: Bool = false) throws(MQTTError) {
+            guard rc != MOSQ_ERR_SUCCESS.rawValue else { return }
+            var error = MQTTError(mosquittoRC: rc, context: what())
+            if tls { error.code = .tls }
+            throw error
+        }
+        try check(mosquitto_threaded_set(handle, true), "enable threaded mode")
+        let protocolNumber = version == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
+        try check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, protocolNumber), "set protocol version")
+        try check(
+            mosquitto_int_option(handle, MOSQ_OPT_SEND_MAXIMUM, Int32(configuration.maxInflight)),
+            "set max in-flight messages to \(configuration.maxInflight)")
+        if configuration.username != nil || configuration.password != nil {
+            try check(
+                mosquitto_username_pw_set(handle, configuration.username, configuration.password),
+                "set user name and password")
+        }
+        if let caFile = configuration.tlsCAFile {
+            try check(mosquitto_tls_set(handle, caFile, nil, nil, nil, nil), "use TLS CA file \(caFile)", tls: true)
+            try check(mosquitto_tls_insecure_set(handle, false), "enable TLS host name verification", tls: true)
+        }
+        let will = state.withLock { $0.will }
+        if let will {
+            try validatePublishTopic(will.topic, what: "Last Will topic")
+            let rc = will.payload.withUnsafeBytes { bytes in
+                mosquitto_will_set(
+                    handle, will.topic, Int32(bytes.count), bytes.baseAddress, will.qos.rawValue, will.retain)
+            }
+            try check(rc, "set Last Will on \(will.topic)")
+        }
+    }
+
+    /// Work after each `mosquitto_loop` turn, on the network thread: subscribe after CONNACK, log refusals.
+    /// Returns whether the session is connected.
+    private func afterLoopTurn() -> Bool {
+        let (connected, newSession, refusals, failures) = state.withLock {
+            s -> (Bool, Int?, [(filter: String, reason: Int32)], [MQTTError]) in
+            guard var session = s.session else { return (false, nil, [], []) }
+            var newSession: Int?
+            var failures: [MQTTError] = []
+            if session.connected && !session.announced {
+                session.announced = true
+                newSession = s.sessionCount
+                failures = s.subscriptions.compactMap { session.subscribe($0) }
+            }
+            let refusals = session.refusals
+            session.refusals.removeAll()
+            s.session = session
+            return (session.connected, newSession, refusals, failures)
+        }
+        if let newSession {
+            logger.info("MQTT connected", metadata: ["mqtt.session": "\(newSession)"])
+        }
+        for failure in failures {
+            logger.warning("MQTT subscribe failed", metadata: ["mqtt.error": "\(failure)"])
+        }
+        for refusal in refusals {
+            logger.error(
+                "MQTT subscription refused by broker",
+                metadata: ["mqtt.filter": "\(refusal.filter)", "mqtt.reason": "\(mqttReasonText(refusal.reason))"])
+        }
+        return connected
+    }
+
+    /// On shutdown: give outstanding publishes a moment (bounded) to be acknowledged, then send DISCONNECT so
+    /// the broker discards the Will. Skipped when a crash is being simulated.
+    private func disconnectCleanly(_ handle: OpaquePointer) {
+        let (connected, sendDisconnect) = state.withLock { ($0.session?.connected ?? false, $0.sendDisconnect) }
+        guard connected && sendDisconnect else { return }
+        let success = MOSQ_ERR_SUCCESS.rawValue
+        var deadline = monotonicMilliseconds() + 500
+        while monotonicMilliseconds() < deadline && state.withLock({ !$0.pending.isEmpty }) {
+            if mosquitto_loop(handle, 50, 1) != success { return }
+        }
+        guard mosquitto_disconnect_v5(handle, 0, nil) == success else { return }
+        deadline = monotonicMilliseconds() + 500
+        while monotonicMilliseconds() < deadline {
+            if mosquitto_loop(handle, 50, 1) != success { return }
+        }
+    }
+
+    /// Ends the current attempt: fails its unacknowledged publishes, then reports `disconnected`.
+    private func endSession(reason fallback: String, shutdown: Bool) -> AttemptOutcome {
+        state.withLock { s in
+            guard let session = s.session else { return .stopped }
+            s.session = nil
+            let reason = shutdown ? "shutdown" : session.failure ?? fallback
+            let code: MQTTError.Code = shutdown ? .shutdown : .connectionLost
+            for mid in s.pending.keys.sorted() {
+                switch s.pending[mid] {
+                case .event:
+                    eventContinuation.yield(.publishFailed(mid, reason: "session ended"))
+                case .waiter(let token, let continuation):
+                    s.waiters[token] = nil
+                    continuation.resume(throwing: MQTTError(code, "session ended before the acknowledgement: \(reason)"))
+                case nil: break
+                }
+            }
+            s.pending.removeAll()
+            let wasConnected = session.number != nil
+            if !shutdown || wasConnected {
+                eventContinuation.yield(.disconnected(reason: reason))
+            }
+            if shutdown { return .stopped }
+            return .ended(wasConnected: wasConnected, protocolRefused: session.protocolRefused, reason: reason)
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds (rounded down).
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

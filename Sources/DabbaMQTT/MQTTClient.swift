@@ -1,0 +1,216 @@
+import CMosquitto
+import DabbaCore
+import Logging
+import Synchronization
+
+/// An MQTT client over libmosquitto with its own network thread and reconnect loop.
+///
+/// Each connection attempt uses a fresh libmosquitto handle with a clean session, so nothing queued in a lost
+/// session is resent by the library: the caller's durable store is the single source of truth for resends.
+/// Typical use:
+/// ```swift
+/// let client = MQTTClient(configuration: .init(clientID: "agent-a-17"), logger: logger)
+/// client.subscribe("dabba/v1/agents/a-17/ack", qos: .atLeastOnce)
+/// async let running: Void = client.run()
+/// for await event in client.events {
+///     switch event {
+///     case .connected: /* republish what is pending, newest fix first */
+///     case .published(let mid): /* mark the row sent */
+///     default: break
+///     }
+/// }
+/// ```
+public final class MQTTClient: Sendable {
+    let configuration: MQTTConfiguration
+    let logger: Logger
+    let state: Mutex<State>
+    /// Set once by `shutdown`; read by the network thread on every turn of its loop.
+    let stopRequested = Atomic<Bool>(false)
+    private let eventStream: AsyncStream<MQTTEvent>
+    let eventContinuation: AsyncStream<MQTTEvent>.Continuation
+
+    /// Creates a client; nothing happens on the network until ``run()``.
+    public init(configuration: MQTTConfiguration, logger: Logger) {
+        _ = mosquittoLibraryInitialized
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "mqtt.client_id"] = "\(configuration.clientID)"
+        logger[metadataKey: "mqtt.host"] = "\(configuration.host)"
+        logger[metadataKey: "mqtt.port"] = "\(configuration.port)"
+        self.logger = logger
+        self.state = Mutex(State(will: configuration.will))
+        (eventStream, eventContinuation) = AsyncStream.makeStream(of: MQTTEvent.self, bufferingPolicy: .unbounded)
+    }
+
+    deinit { eventContinuation.finish() }
+
+    /// Single-consumer stream of everything that happens: `connected`, `disconnected`, `published`,
+    /// `publishFailed`, `message`. The buffer is unbounded; the stream finishes when ``run()`` ends.
+    public var events: AsyncStream<MQTTEvent> { eventStream }
+
+    /// True while a session is up (CONNACK received and the connection not yet lost).
+    public var isConnected: Bool { state.withLock { $0.session?.connected ?? false } }
+
+    /// True while a session is up and the broker has granted every subscription added with
+    /// ``subscribe(_:qos:)`` in that session (false while a SUBACK is outstanding or after a refusal).
+    public var isSubscribed: Bool {
+        state.withLock { s in
+            guard let session = s.session, session.connected, session.announced else { return false }
+            return s.subscriptions.allSatisfy { session.granted.contains($0.filter) }
+        }
+    }
+
+    /// Runs the network thread until the calling task is cancelled or ``shutdown()`` is called; then sends a
+    /// clean DISCONNECT (so the broker drops the Will), destroys the handle, finishes ``events`` and returns.
+    /// Waits on a continuation resumed by the thread, never blocking the cooperative pool.
+    /// Throws ``MQTTError`` for a configuration that can never connect (bad port or keep-alive, unreadable TLS
+    /// CA file, invalid Will topic) and when called while already running; returns at once after it ended.
+    public func run() async throws {
+        do {
+            try configuration.validate()
+        } catch {
+            finishBeforeStart()
+            throw error
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let start: MQTTError?? = state.withLock { s in
+                    switch s.run {
+                    case .idle:
+                        s.run = .running(continuation)
+                        return .some(nil)
+                    case .running: return MQTTError(.invalidArgument, "MQTTClient.run() is already running")
+                    case .finished: return nil
+                    }
+                }
+                switch start {
+                case .some(nil): NativeThread.detach(name: "dabba-mqtt") { self.networkThreadMain() }
+                case .some(let error?): continuation.resume(throwing: error)
+                case nil: continuation.resume()
+                }
+            }
+        } onCancel: {
+            self.shutdown()
+        }
+    }
+
+    /// Requests a clean shutdown (idempotent); ``run()`` returns soon after (within about a second).
+    public func shutdown() { shutdown(sendDisconnect: true) }
+
+    /// Stops like ``shutdown()``; with `sendDisconnect: false` the connection is closed without a DISCONNECT,
+    /// exactly as a crash or a power cut would, so the broker publishes the Will. For tests.
+    package func shutdown(sendDisconnect: Bool) {
+        let finishNow = state.withLock { s in
+            if !sendDisconnect { s.sendDisconnect = false }
+            guard case .idle = s.run else { return false }
+            s.run = .finished
+            return true
+        }
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
+        if finishNow { eventContinuation.finish() }
+    }
+
+    /// Queues a publish in the current session without waiting and returns its message id. The outcome arrives
+    /// on ``events`` as ``MQTTEvent/published(_:)`` or ``MQTTEvent/publishFailed(_:reason:)``.
+    /// Throws ``MQTTError`` with code ``MQTTError/Code/notConnected`` when no session is up (keep the data and
+    /// publish again after ``MQTTEvent/connected(session:)``), or ``MQTTError/Code/invalidArgument`` for a bad
+    /// topic or payload. Thread-safe; never waits for the network.
+    @discardableResult
+    public func publish(_ message: MQTTMessage) throws -> MQTTMessageID {
+        try state.withLock { s in
+            let mid = try s.publish(message)
+            s.pending[mid] = .event
+            return mid
+        }
+    }
+
+    /// Same as ``publish(_:)``.
+    @discardableResult
+    public func publish(topic: String, payload: [UInt8], qos: MQTTQoS, retain: Bool = false) throws -> MQTTMessageID {
+        try publish(MQTTMessage(topic: topic, payload: payload, qos: qos, retain: retain))
+    }
+
+    /// Publishes and waits for the acknowledgement (PUBACK, PUBCOMP, or the write for QoS 0). Throws
+    /// ``MQTTError`` when no session is up (`notConnected`), the broker refuses it (`publishFailed`), or the
+    /// session ends first (`connectionLost`, `shutdown`); `CancellationError` when the task is cancelled (the
+    /// message may still be delivered). Produces no `published`/`publishFailed` event.
+    public func publishAndWait(_ message: MQTTMessage) async throws {
+        let token = state.withLock { s in
+            s.nextWaiterToken += 1
+            s.waiters[s.nextWaiterToken] = .starting
+            return s.nextWaiterToken
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                state.withLock { s in
+                    guard case .starting = s.waiters[token] else {
+                        s.waiters[token] = nil
+                        return continuation.resume(throwing: CancellationError())
+                    }
+                    do {
+                        let mid = try s.publish(message)
+                        s.pending[mid] = .waiter(token: token, continuation)
+                        s.waiters[token] = .inFlight(mid)
+                    } catch {
+                        s.waiters[token] = nil
+                        continuation.resume(throwing: error)
+                    }
+                }
+            }
+        } onCancel: {
+            state.withLock { s in
+                switch s.waiters[token] {
+                case .starting: s.waiters[token] = .cancelled
+                case .inFlight(let mid):
+                    s.waiters[token] = nil
+                    if case .waiter(_, let continuation) = s.pending.removeValue(forKey: mid) {
+                        continuation.resume(throwing: CancellationError())
+                    }
+                case .cancelled, nil: break
+                }
+            }
+        }
+    }
+
+    /// Adds a subscription (or changes its QoS) that is applied now when a session is up and again on every
+    /// later session, right after CONNACK. Filters may use `+`, `#` and `$share/group/…` (MQTT 5).
+    /// An invalid filter is logged and ignored; a refusal by the broker is logged and keeps ``isSubscribed`` false.
+    public func subscribe(_ filter: String, qos: MQTTQoS) {
+        guard !filter.isEmpty, mosquitto_sub_topic_check(filter) == MOSQ_ERR_SUCCESS.rawValue else {
+            logger.error("MQTT subscription filter is invalid; ignored", metadata: ["mqtt.filter": "\(filter)"])
+            return
+        }
+        let failure: MQTTError? = state.withLock { s in
+            if let index = s.subscriptions.firstIndex(where: { $0.filter == filter }) {
+                s.subscriptions[index].qos = qos
+            } else {
+                s.subscriptions.append(Subscription(filter: filter, qos: qos))
+            }
+            guard var session = s.session, session.connected, session.announced else { return nil }
+            let failure = session.subscribe(Subscription(filter: filter, qos: qos))
+            s.session = session
+            return failure
+        }
+        if let failure {
+            logger.warning("MQTT subscribe failed", metadata: ["mqtt.filter": "\(filter)", "mqtt.error": "\(failure)"])
+        }
+    }
+
+    /// Sets (or clears, with nil) the Last Will used from the next session on.
+    public func setWill(_ will: MQTTMessage?) {
+        state.withLock { $0.will = will }
+    }
+
+    /// Finishes the stream when `run()` fails before its thread started.
+    private func finishBeforeStart() {
+        state.withLock { s in
+            if case .idle = s.run { s.run = .finished }
+        }
+        eventContinuation.finish()
+    }
+}
+
+/// `mosquitto_lib_init()` exactly once per process (Swift runs a global's initializer once, thread-safely).
+let mosquittoLibraryInitialized: Bool = {
+    mosquitto_lib_init() == MOSQ_ERR_SUCCESS.rawValue
+}()

@@ -1,0 +1,67 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import DabbaCore
+import DabbaProtocol
+import Logging
+
+/// `dabba-sim`: routes for gpsfake, and a stand-in acker for demos and tests.
+public struct SimCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "dabba-sim",
+        abstract: "Dabba simulator: NMEA routes for gpsfake, and a contract-following acker.",
+        subcommands: [RouteCommand.self, AckerCommand.self])
+    public init() {}
+}
+
+/// `dabba-sim route`: writes an NMEA log of a loop route for gpsfake.
+public struct RouteCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "route", abstract: "Write an NMEA route (RMC+GGA at 1 Hz) for gpsfake to standard output or a file.")
+    @Option(help: "Number of fixes (one per second).") var count = 600
+    @Option(help: "Start time: ISO 8601 UTC (2026-11-25T10:00:00Z) or 'now'.") var start = "now"
+    @Option(help: "Centre latitude.") var latitude = 22.3149
+    @Option(help: "Centre longitude.") var longitude = 87.3105
+    @Option(help: "Random seed (same seed, same route).") var seed: UInt64 = 1
+    @Option(name: .shortAndLong, help: "Output file (default: standard output).") var output: String?
+    public init() {}
+
+    public func validate() throws {
+        guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be 1…1000000") }
+        guard start == "now" || Timestamp.parse(start) != nil else {
+            throw ValidationError("--start must be 'now' or an ISO 8601 UTC time")
+        }
+    }
+
+    public func run() throws {
+        let startMs = start == "now" ? wallClockMilliseconds() / 1000 * 1000 : Timestamp.parse(start)!
+        let points = Route.loop(
+            count: count, start: startMs, centerLatitude: latitude, centerLongitude: longitude, seed: seed)
+        let text = NMEA.sentences(for: points)
+        if let output {
+            guard let file = fopen(output, "w") else {
+                throw ValidationError("cannot write \(output): \(String(cString: strerror(errno)))")
+            }
+            fputs(text, file)
+            fclose(file)
+        } else {
+            print(text, terminator: "")
+        }
+    }
+}
+
+/// `dabba-sim acker`: acks every fix and event it sees, as the hub will.
+public struct AckerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "acker", abstract: "Ack every agent's fixes and events (a stand-in for the hub's ack loop).")
+    @Option(name: .customLong("mqtt-host"), help: "Broker host.") var host = "127.0.0.1"
+    @Option(name: .customLong("mqtt-port"), help: "Broker port.") var port = 1883
+    public init() {}
+
+    public func run() async throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let acker = Acker(host: host, port: port, logger: Logger(label: "dabba-sim.acker"))
+        try await acker.run()
+    }
+}

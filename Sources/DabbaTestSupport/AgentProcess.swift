@@ -1,0 +1,83 @@
+import Foundation
+
+/// Locates binaries this package built (dabba-agent, dabba-sim) for tests that run them as real processes.
+public enum BuiltProducts {
+    /// `$DABBA_BIN_DIR`, else the directory of the running test bundle, else `.build/debug`.
+    public static func path(of product: String) throws -> String {
+        var candidates: [String] = []
+        if let dir = ProcessInfo.processInfo.environment["DABBA_BIN_DIR"] { candidates.append(dir) }
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path)
+        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().path)
+        candidates.append(Bundle.main.bundleURL.path)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        candidates.append(root.appendingPathComponent(".build/debug").path)
+        for dir in candidates {
+            let candidate = dir + "/" + product
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw TestSupportError("cannot find the built \(product) in \(candidates)")
+    }
+}
+
+/// A `dabba-agent run` daemon started by a test, on loopback ports the test chose.
+public final class AgentProcess: @unchecked Sendable {
+    public let agentID: String
+    public let directory: TestDirectory
+    public let outbox: String
+    public let controlSocket: String
+    public let arguments: [String]
+    public let environment: [String: String]
+    public private(set) var process: ManagedProcess?
+    private var starts = 0
+
+    public init(
+        agentID: String = "a-1", directory: TestDirectory, mqttPort: Int, gpsdPort: Int,
+        extraArguments: [String] = [], environment: [String: String] = [:]
+    ) {
+        self.agentID = agentID
+        self.directory = directory
+        self.outbox = directory.path("\(agentID)-outbox.db")
+        self.controlSocket = directory.path("\(agentID).sock")
+        self.arguments =
+            [
+                "run", "--config", "/dev/null", "--agent-id", agentID, "--mqtt-port", "\(mqttPort)", "--gpsd-port",
+                "\(gpsdPort)", "--outbox", outbox, "--control-socket", controlSocket, "--log-level", "debug",
+            ] + extraArguments
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DABBA_") && $0.key != "NOTIFY_SOCKET" }
+        env.merge(environment) { $1 }
+        self.environment = env
+    }
+
+    /// Starts (or restarts) the daemon.
+    public func start() throws {
+        starts += 1
+        process = try ManagedProcess(
+            name: "\(agentID)-agent", executable: try BuiltProducts.path(of: "dabba-agent"), arguments: arguments,
+            environment: environment, logDirectory: directory.url)
+    }
+
+    /// Runs `dabba-agent status --json` against this daemon: (exit status, output).
+    public func status() throws -> (Int32, String) {
+        try Self.runCLI(["status", "--json", "--config", "/dev/null", "--control-socket", controlSocket])
+    }
+
+    /// Runs the agent CLI with `arguments`: (exit status, stdout+stderr).
+    public static func runCLI(_ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try BuiltProducts.path(of: "dabba-agent"))
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    public func stop() { process?.stop() }
+    public func kill9() { process?.kill9() }
+    public func output() -> String { process?.output() ?? "" }
+}

@@ -1,0 +1,103 @@
+import DabbaAgent
+import DabbaMQTT
+import DabbaProtocol
+import DabbaSim
+import DabbaTestSupport
+import Foundation
+import Logging
+import Testing
+
+/// Real mosquitto + real gpsd (gpsfake) + the real `dabba-agent` binary + an in-process acker following the
+/// ack contract, all on loopback ports chosen here.
+final class AgentHarness: @unchecked Sendable {
+    let directory: TestDirectory
+    let broker: MosquittoBroker
+    let acker: Acker
+    let ackerTask: Task<Void, Never>
+    var gpsfake: GpsFake?
+    let gpsdPort: Int
+    let agent: AgentProcess
+    let route: [RoutePoint]
+
+    static let routeStart: Int64 = 1_795_082_400_000  // 2026-11-17T08:40:00Z
+
+    init(
+        points: Int, agentID: String = "a-1", ack: Bool = true, agentArguments: [String] = [],
+        environment: [String: String] = [:]
+    ) async throws {
+        directory = try TestDirectory("agent-it")
+        broker = try await MosquittoBroker.started(directory: directory)
+        let acker = Acker(
+            host: "127.0.0.1", port: broker.port, clientID: "acker-\(UUID().uuidString.prefix(6))", ack: ack,
+            logger: Logger(label: "acker", factory: { _ in SwiftLogNoOpLogHandler() }))
+        self.acker = acker
+        ackerTask = Task { try? await acker.run() }
+        route = Route.loop(count: points, start: Self.routeStart)
+        gpsdPort = FreePort.next()
+        agent = AgentProcess(
+            agentID: agentID, directory: directory, mqttPort: broker.port, gpsdPort: gpsdPort,
+            extraArguments: agentArguments, environment: environment)
+        guard await eventually(timeout: .seconds(10), { acker.isSubscribed }) else {
+            throw TestSupportError("acker did not subscribe")
+        }
+    }
+
+    /// Starts gpsfake replaying `points` (default: the whole route) at `cycle` seconds per sentence.
+    func startGPS(_ points: ArraySlice<RoutePoint>? = nil, cycle: Double = 0.1) async throws {
+        let fake = try GpsFake(
+            nmea: NMEA.sentences(for: Array(points ?? route[...])), port: gpsdPort, cycle: cycle, directory: directory)
+        try await fake.start()
+        gpsfake = fake
+    }
+
+    /// Distinct seqs the acker has seen from the agent.
+    var received: Set<Int64> { acker.seqs(of: agent.agentID) }
+
+    /// The agent's status over its control socket.
+    func status() throws -> AgentStatus? {
+        let (_, out) = try agent.status()
+        guard let line = out.split(separator: "\n").last else { return nil }
+        return try? PayloadCoding.decode(ControlResponse.self, from: Array(line.utf8)).status
+    }
+
+    /// Waits (bounded) until the agent's outbox is empty.
+    func waitForEmptyOutbox(timeout: Duration = .seconds(30)) async -> Bool {
+        await eventually(timeout: timeout, interval: .milliseconds(200)) { (try? self.status())??.outboxDepth == 0 }
+    }
+
+    /// Seqs still stored in the agent's outbox file.
+    func outboxSeqs() throws -> Set<Int64> {
+        let (status, out) = try run("/usr/bin/sqlite3", [agent.outbox, "SELECT seq FROM outbox"])
+        guard status == 0 else { throw TestSupportError("sqlite3 failed: \(out)") }
+        return Set(out.split(separator: "\n").compactMap { Int64($0) })
+    }
+
+    func integrityCheck() throws -> String {
+        try run("/usr/bin/sqlite3", [agent.outbox, "PRAGMA integrity_check"]).1.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func shutdown() async {
+        agent.stop()
+        gpsfake?.stop()
+        acker.shutdown()
+        await ackerTask.value
+        broker.stop()
+        directory.remove()
+    }
+
+    /// On failure, what the agent said.
+    func diagnostics() -> String { "agent log:\n" + agent.output().suffix(4000) }
+}
+
+func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}

@@ -1,0 +1,119 @@
+import DabbaAgent
+import DabbaMQTT
+import DabbaProtocol
+import DabbaTestSupport
+import Foundation
+import Testing
+
+@Suite(.serialized) struct AgentRobustnessTests {
+    @Test(arguments: [
+        (["--mqtt-port", "seventy"], "mqtt-port"),
+        (["--mqtt-port", "70000"], "mqtt-port"),
+        (["--agent-id", "no spaces allowed"], "agent-id"),
+        (["--outbox-sync", "sometimes"], "outbox-sync"),
+        (["--backlog-window", "0"], "backlog-window"),
+        (["--mqtt-password-file", "/nonexistent/pw"], "mqtt-password-file"),
+    ])
+    func badConfigurationExitsTwoNamingTheKeyBeforeTouchingTheOutbox(arguments: [String], key: String) throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let outbox = dir.path("outbox.db")
+        let (status, output) = try AgentProcess.runCLI(
+            ["run", "--config", "/dev/null", "--outbox", outbox, "--control-socket", dir.path("c.sock")] + arguments)
+        #expect(status == 2, "\(output)")
+        #expect(output.contains(key), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: outbox))
+    }
+
+    @Test func badConfigFileLineAndEnvironmentValueAreNamed() throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let file = dir.path("agent.default")
+        try "DABBA_GPSD_PORT=abc\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let (status, output) = try AgentProcess.runCLI(["run", "--config", file, "--outbox", dir.path("o.db")])
+        #expect(status == 2)
+        #expect(output.contains("gpsd-port") && output.contains(file), output)
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["DABBA_STATE_INTERVAL"] = "-1"
+        let (envStatus, envOutput) = try AgentProcess.runCLI(
+            ["run", "--config", "/dev/null", "--outbox", dir.path("o.db")], environment: environment)
+        #expect(envStatus == 2)
+        #expect(envOutput.contains("DABBA_STATE_INTERVAL"), envOutput)
+    }
+
+    @Test func statusWithoutDaemonExitsThree() throws {
+        let (status, output) = try AgentProcess.runCLI(
+            ["status", "--config", "/dev/null", "--control-socket", "/tmp/dabba-no-such.sock"])
+        #expect(status == 3)
+        #expect(output.contains("cannot reach"), output)
+    }
+
+    @Test func malformedAcksAndTasksAreCountedAndIgnored() async throws {
+        let h = try await AgentHarness(points: 20, ack: false)
+        defer { Task { await h.shutdown() } }
+        try h.agent.start()
+        try await h.startGPS()
+        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 5 }, h.diagnostics())
+        let depth = try #require(try h.status()).outboxDepth
+
+        let publisher = try await TestSubscriber.start(port: h.broker.port, filter: "unused/#")
+        let bad: [String] = [
+            "not json", #"{"v":1,"agent":"a-1","seqs":"all"}"#, #"{"v":1,"agent":"a-2","seqs":[[1,5]]}"#,
+            #"{"v":1,"agent":"a-1","seqs":[[5,1]]}"#, #"{"v":1,"agent":"a-1","seqs":[[1,2,3]]}"#, #"{"v":1,"agent":"a-1""#,
+            String(repeating: "x", count: 300_000),
+        ]
+        for payload in bad {
+            try await publisher.client.publishAndWait(
+                MQTTMessage(topic: Topics.ack(agent: "a-1"), payload: Array(payload.utf8), qos: .atLeastOnce))
+        }
+        for payload in ["{}", #"{"v":1,"agent":"a-1","order":"o-1","type":"teleport"}"#] {
+            try await publisher.client.publishAndWait(
+                MQTTMessage(topic: Topics.tasks(agent: "a-1"), payload: Array(payload.utf8), qos: .atLeastOnce))
+        }
+        #expect(await eventually { (try? h.status())??.counters.ackMalformed == Int64(bad.count) }, h.diagnostics())
+        let status = try #require(try h.status())
+        #expect(status.counters.tasksMalformed == 2)
+        #expect(status.outboxDepth >= depth, "a malformed ack deleted rows")
+        #expect(h.agent.process!.isRunning)
+
+        // A valid ack still works afterwards.
+        let ack = AckMessage(agent: "a-1", ranges: [1...3])
+        try await publisher.client.publishAndWait(
+            MQTTMessage(topic: Topics.ack(agent: "a-1"), payload: PayloadCoding.encode(ack), qos: .atLeastOnce))
+        #expect(await eventually { (try? h.status())??.counters.rowsAcked == 3 }, h.diagnostics())
+        await publisher.stop()
+    }
+
+    @Test func corruptOutboxIsMovedAsideAndTheDaemonRuns() async throws {
+        let h = try await AgentHarness(points: 10)
+        defer { Task { await h.shutdown() } }
+        try Data((0..<40_000).map { UInt8(($0 * 13) % 256) }).write(to: URL(fileURLWithPath: h.agent.outbox))
+        try h.agent.start()
+        try await h.startGPS()
+        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 10 }, h.diagnostics())
+        let aside = try FileManager.default.contentsOfDirectory(atPath: h.directory.url.path)
+            .filter { $0.contains("outbox.db.corrupt-") }
+        #expect(!aside.isEmpty)
+        #expect(h.agent.output().contains("Outbox damaged"))
+        #expect(try h.integrityCheck() == "ok")
+    }
+
+    @Test func fullOutboxThinsWhileOffline() async throws {
+        let h = try await AgentHarness(points: 160, agentArguments: ["--outbox-max-rows", "100"])
+        defer { Task { await h.shutdown() } }
+        h.broker.stop()  // nothing leaves: the outbox fills
+        try h.agent.start()
+        try await h.startGPS(cycle: 0.02)
+        let thinned = await eventually(timeout: .seconds(30), interval: .milliseconds(200)) {
+            ((try? h.status())??.lastSeq ?? 0) >= 160
+        }
+        #expect(thinned, h.diagnostics())
+        let status = try #require(try h.status())
+        #expect(status.thinned > 0)
+        #expect(status.outboxDepth <= 100)
+        let stored = try h.outboxSeqs()
+        #expect(stored.contains(160), "the newest fix was thinned")
+        #expect(Int64(stored.count) + status.thinned == 160)
+    }
+}

@@ -1,0 +1,144 @@
+import DabbaAgent
+import DabbaProtocol
+import DabbaSQLite
+import DabbaTestSupport
+import Foundation
+import Logging
+import Testing
+
+@Suite struct OutboxTests {
+    let logger = Logger(label: "test")
+
+    func fixPayload(_ seq: Int64) -> [UInt8] {
+        PayloadCoding.encode(Fix(agent: "a-1", seq: seq, time: "2026-11-25T10:00:00.000Z", lat: 1, lon: 2))
+    }
+
+    @Test func seqsAreDurableAndNeverReused() throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let path = dir.path("outbox.db")
+        do {
+            let outbox = try Outbox(path: path, logger: logger)
+            for i in 1...10 {
+                let row = try outbox.append(kind: .fix, time: Int64(i), makePayload: fixPayload)
+                #expect(row.seq == Int64(i))
+            }
+            #expect(try outbox.delete([1...10]) == 10)
+            #expect(outbox.depth == 0)
+        }
+        // Every row was deleted; the next seq still continues from 11.
+        let reopened = try Outbox(path: path, logger: logger)
+        #expect(reopened.lastSeq == 10)
+        #expect(try reopened.append(kind: .fix, time: 11, makePayload: fixPayload).seq == 11)
+        #expect(try reopened.integrityCheck() == "ok")
+    }
+
+    @Test func rowsComeOldestFirstAfterACursor() throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let outbox = try Outbox(path: dir.path("o.db"), logger: logger)
+        for i in 1...20 { try outbox.append(kind: i % 5 == 0 ? .event : .fix, time: Int64(i), makePayload: fixPayload) }
+        try outbox.delete([3...4])
+        let rows = try outbox.rows(after: 2, limit: 5)
+        #expect(rows.map(\.seq) == [5, 6, 7, 8, 9])
+        #expect(rows.first?.kind == .event)
+        #expect(try outbox.oldestTime() == 1)
+        #expect(try outbox.newestRow(kind: .fix)?.seq == 19)
+    }
+
+    @Test func fullOutboxThinsOldFixesButNeverEventsOrTheNewest() throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        var options = Outbox.Options()
+        options.maxRows = 100
+        let outbox = try Outbox(path: dir.path("o.db"), options: options, logger: logger)
+        var events: [Int64] = []
+        for i in 1...100 {
+            let kind: Outbox.Kind = i % 10 == 0 ? .event : .fix
+            let row = try outbox.append(kind: kind, time: Int64(i), makePayload: fixPayload)
+            if kind == .event { events.append(row.seq) }
+        }
+        #expect(outbox.depth == 100)
+        #expect(outbox.thinnedTotal == 0)
+        // The 101st row triggers thinning: among the oldest 50 fixes, every second one goes.
+        try outbox.append(kind: .fix, time: 101, makePayload: fixPayload)
+        #expect(outbox.thinnedTotal == 25)
+        #expect(outbox.depth == 100 - 25 + 1)
+        let remaining = try outbox.rows(after: 0, limit: 1000)
+        let seqs = Set(remaining.map(\.seq))
+        for e in events { #expect(seqs.contains(e), "event \(e) was thinned") }
+        #expect(seqs.contains(101))
+        #expect(seqs.contains(100 - 1))  // the newer half is untouched
+        // Kept fixes in the thinned stretch alternate: 1 kept, 2 gone, 3 kept, 4 gone …
+        #expect(seqs.contains(1) && !seqs.contains(2) && seqs.contains(3) && !seqs.contains(4))
+        // Seqs keep counting; the thinned count survives a reopen.
+        let reopened = try Outbox(path: dir.path("o.db"), options: options, logger: logger)
+        #expect(reopened.thinnedTotal == 25)
+        #expect(reopened.lastSeq == 101)
+    }
+
+    @Test func garbageFileIsMovedAsideAndAFreshOutboxOpens() throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let path = dir.path("outbox.db")
+        try Data((0..<65536).map { UInt8(($0 * 7) % 256) }).write(to: URL(fileURLWithPath: path))
+        let outbox = try Outbox(path: path, logger: logger)
+        let recovery = try #require(outbox.recovery)
+        #expect(recovery.movedTo.hasPrefix(path + ".corrupt-"))
+        #expect(FileManager.default.fileExists(atPath: recovery.movedTo))
+        #expect(recovery.salvagedRows == 0)
+        // Unknown last seq: a safety margin so seqs already sent are never reused.
+        #expect(recovery.seqMargin)
+        #expect(try outbox.append(kind: .fix, time: 1, makePayload: fixPayload).seq > 10_000)
+        #expect(try outbox.integrityCheck() == "ok")
+    }
+
+    @Test func damagedPagesAreSalvagedRowByRow() throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let path = dir.path("outbox.db")
+        do {
+            let outbox = try Outbox(path: path, logger: logger)
+            for i in 1...3000 { try outbox.append(kind: .fix, time: Int64(i), makePayload: fixPayload) }
+            outbox.checkpoint()
+        }
+        // Overwrite a few pages in the middle of the table with garbage.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        let size = try handle.seekToEnd()
+        try handle.seek(toOffset: size / 2)
+        handle.write(Data(repeating: 0xA5, count: 3 * 4096))
+        try handle.close()
+
+        let outbox = try Outbox(path: path, logger: logger)
+        let recovery = try #require(outbox.recovery)
+        #expect(recovery.salvagedRows > 1000, "salvaged \(recovery.salvagedRows)")
+        #expect(recovery.salvagedRows < 3000)
+        #expect(outbox.depth == recovery.salvagedRows)
+        #expect(outbox.lastSeq >= 3000)
+        #expect(try outbox.append(kind: .fix, time: 1, makePayload: fixPayload).seq > 3000)
+        #expect(try outbox.integrityCheck() == "ok")
+    }
+
+    @Test func diskFullIsReportedAndRecoverable() throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        var options = Outbox.Options()
+        options.maxPageCount = 30
+        let outbox = try Outbox(path: dir.path("o.db"), options: options, logger: logger)
+        var full: SQLiteError?
+        for i in 1...5000 {
+            do { try outbox.append(kind: .fix, time: Int64(i), makePayload: fixPayload) } catch {
+                full = error
+                break
+            }
+        }
+        #expect(full?.isFull == true)
+        let stored = outbox.depth
+        let seqBefore = outbox.lastSeq
+        // Nothing stored was damaged, and deleting acked rows makes room again.
+        #expect(try outbox.integrityCheck() == "ok")
+        try outbox.delete([1...Int64(stored / 2)])
+        let row = try outbox.append(kind: .fix, time: 1, makePayload: fixPayload)
+        #expect(row.seq == seqBefore + 1)
+    }
+}
