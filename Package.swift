@@ -25,7 +25,10 @@ let package = Package(
         // Shared foundations.
         .target(
             name: "DabbaCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(name: "DabbaProtocol"),
         .target(name: "DabbaSQLite", dependencies: ["CSQLite"]),
@@ -56,7 +59,10 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .executableTarget(name: "dabba-agent", dependencies: ["DabbaAgent"]),
+        .executableTarget(
+            name: "dabba-agent",
+            dependencies: ["DabbaAgent", "DabbaCore"]
+        ),
 
         // Simulator: NMEA routes for gpsfake, a contract-following acker for demos and tests.
         .target(
@@ -67,7 +73,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "dabba-sim", dependencies: ["DabbaSim"]),
+        .executableTarget(
+            name: "dabba-sim",
+            dependencies: ["DabbaSim", "DabbaCore"]
+        ),
 
         // Benchmarks: print figures and ratios against a baseline measured in the same run.
         .executableTarget(

@@ -136,6 +136,7 @@ func currentEnvironment() -> [String: String] {
 }
 
 func failAndExit(_ message: String, code: Int32) -> Never {
-    fputs(message + "\n", stderr)
+    let bytes = Array((message + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     exit(code)
 }

@@ -5,6 +5,8 @@ public struct AgentCounters: Sendable, Codable, Equatable {
     public var livePublished: Int64 = 0
     public var backlogMessages: Int64 = 0
     public var backlogFixes: Int64 = 0
+    /// Rows the broker has PUBACKed (both lanes; a row sent again counts again).
+    public var rowsPubacked: Int64 = 0
     public var rowsAcked: Int64 = 0
     public var resentAfterTimeout: Int64 = 0
     public var publishFailed: Int64 = 0

@@ -28,6 +28,7 @@ extension AgentEngine {
             guard let entry = inFlight.removeValue(forKey: mid) else { return }
             let now = monotonicMilliseconds()
             for seq in entry.seqs where tracked[seq] == .inFlight(mid) { tracked[seq] = .sent(at: now) }
+            counters.rowsPubacked += Int64(entry.seqs.count)
             if entry.backlog { backlogInFlight -= 1 }
             pump()
         case .publishFailed(let mid, let reason):

@@ -63,7 +63,7 @@ public final class ControlServer: Service, Sendable {
         while !stopped.load(ordering: .acquiring) {
             var pfd = pollfd(fd: listening, events: Int16(POLLIN), revents: 0)
             guard poll(&pfd, 1, 200) > 0 else { continue }
-            let client = accept4(listening, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            let client = accept(listening, nil, nil)
             guard client >= 0 else { continue }
             handle(client)
             close(client)

@@ -1,7 +1,7 @@
 import CGPS
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A libgps call that failed, turned into a Swift error once, here.
@@ -14,8 +14,10 @@ struct GPSConnectionError: Error, CustomStringConvertible {
 final class GPSConnection {
     /// What `readLine()` found.
     enum ReadResult {
-        /// One line (without `\n`) is in ``line``.
+        /// One line without its `\n` (valid until the next read).
         case line(UnsafeBufferPointer<UInt8>)
+        /// A line was consumed but cannot be trusted (libgps decoded only the part before a NUL byte).
+        case corrupt(String)
         /// No complete line buffered and nothing more on the socket now.
         case pending
         /// The stream ended or is unusable; `malformed` when the cause was the input itself.
@@ -68,16 +70,22 @@ final class GPSConnection {
         let rc = dabba_gps_read_line(data, lineBuffer, Int32(lineCapacity))
         let readErrno = errno
         if rc > 0 {
+            let length = strlen(lineBuffer)
+            // gps_read returns the line's length with its `\n`; the copy stops at a NUL byte: corrupt input.
+            guard length == Int(rc) - 1 else { return .corrupt("NUL byte in line") }
             // Int8 and UInt8 may alias: read the C chars as bytes without rebinding.
             let bytes = UnsafeRawPointer(lineBuffer).assumingMemoryBound(to: UInt8.self)
-            return .line(UnsafeBufferPointer(start: bytes, count: strlen(lineBuffer)))
+            return .line(UnsafeBufferPointer(start: bytes, count: length))
         }
         if rc == 0 { return .pending }
-        if readErrno != 0 { return .failed(reason: "read failed: " + String(cString: strerror(readErrno)), malformed: false) }
+        if readErrno != 0 {
+            return .failed(reason: "read failed: " + String(cString: strerror(readErrno)), malformed: false)
+        }
         switch dabba_gps_peer_closed(data) {
         case 1: return .failed(reason: "gpsd closed the connection", malformed: false)
         case 0: return .failed(reason: "line longer than libgps's buffer", malformed: true)
-        case let negative: return .failed(reason: "read failed: " + String(cString: strerror(-negative)), malformed: false)
+        case let negative:
+            return .failed(reason: "read failed: " + String(cString: strerror(-negative)), malformed: false)
         }
     }
 

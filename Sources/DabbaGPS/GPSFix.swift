@@ -85,8 +85,11 @@ public struct GPSReaderConfiguration: Sendable {
 }
 
 extension Duration {
-    /// Whole milliseconds (truncated), for C timeouts and monotonic arithmetic.
+    /// Whole milliseconds, clamped to [0, ~31 years] so deadline arithmetic on monotonic time cannot overflow.
     var dabbaMilliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        guard seconds < 1_000_000_000 else { return 1_000_000_000_000 }
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

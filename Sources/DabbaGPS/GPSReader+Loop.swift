@@ -3,12 +3,19 @@ import Logging
 
 /// The reader thread: connect with backoff, read lines, turn TPVs into one fix per epoch, watch for silence.
 extension GPSReader {
-    /// Per-run state that outlives a connection.
+    /// State that outlives a connection.
     private struct Progress {
         var filter: EpochFilter
         var backoff: Backoff
         var noFixReported = false
         var failedAttempts = 0
+    }
+
+    /// State of one connection.
+    private struct Session {
+        var silentSince: Int64
+        var healthy = false
+        var malformedInARow = 0
     }
 
     func threadMain() {
@@ -39,7 +46,7 @@ extension GPSReader {
             setConnected(true)
             logger.info("Connected to gpsd")
             send(.connected)
-            let reason = session(connection, &progress)
+            let reason = read(connection, &progress)
             if let fix = progress.filter.flush() { emit(fix, &progress) }
             connection.close(unwatch: reason == nil)
             setConnected(false)
@@ -53,75 +60,80 @@ extension GPSReader {
     }
 
     /// Reads one connection until it fails (returns the reason) or the reader stops (returns nil).
-    private func session(_ connection: GPSConnection, _ progress: inout Progress) -> String? {
+    private func read(_ connection: GPSConnection, _ progress: inout Progress) -> String? {
         let noFixTimeout = configuration.noFixTimeout.dabbaMilliseconds
-        var silentSince = monotonicMilliseconds()
-        var healthy = false
-        var malformedInARow = 0
+        var session = Session(silentSince: monotonicMilliseconds())
         while !isStopping {
             let now = monotonicMilliseconds()
             if let fix = progress.filter.due(now: now) {
                 emit(fix, &progress)
-                silentSince = now
+                session.silentSince = now
             }
-            if !progress.noFixReported && now - silentSince >= noFixTimeout {
+            if !progress.noFixReported && now - session.silentSince >= noFixTimeout {
                 progress.noFixReported = true
-                logger.warning("No GPS fix", metadata: ["gps.no_fix_ms": "\(now - silentSince)"])
+                logger.warning("No GPS fix", metadata: ["gps.no_fix_ms": "\(now - session.silentSince)"])
                 send(.noFix)
             }
             switch connection.readLine() {
             case .line(let bytes):
-                switch GPSLine.classify(bytes) {
-                case .blank:
-                    break
-                case .malformed(let reason):
-                    malformedInARow += 1
-                    logger.warning(
-                        "Malformed input from gpsd",
-                        metadata: ["gps.reason": "\(reason)", "gps.line": "\(Self.excerpt(bytes))"])
-                    send(.malformed(reason))
-                    if malformedInARow >= Self.malformedLimit { return "too much malformed input" }
-                case .object(let className):
-                    malformedInARow = 0
-                    if !healthy {
-                        healthy = true
-                        progress.backoff.reset()  // a real gpsd answered: the next outage starts from 250 ms
-                    }
-                    if handle(className, connection, &progress, now: now) { silentSince = now }
-                }
+                let verdict = GPSLine.classify(bytes)
+                if let reason = take(verdict, bytes, connection, &session, &progress, now: now) { return reason }
                 continue  // drain every buffered line before waiting
-            case .pending:
-                break
+            case .corrupt(let reason):
+                if let reason = take(.malformed(reason), nil, connection, &session, &progress, now: now) {
+                    return reason
+                }
+                continue
             case .failed(let reason, let malformed):
                 if malformed { send(.malformed(reason)) }
                 return reason
+            case .pending:
+                break
             }
             var wakeAt = now + 5_000
             if let deadline = progress.filter.deadline { wakeAt = min(wakeAt, deadline) }
-            if !progress.noFixReported { wakeAt = min(wakeAt, silentSince + noFixTimeout) }
+            if !progress.noFixReported { wakeAt = min(wakeAt, session.silentSince + noFixTimeout) }
             if case .signalled = wakeup.wait(socket: connection.socket, milliseconds: wakeAt - now) { return nil }
         }
         return nil
     }
 
-    /// Handles a well-formed object; returns true when it emitted a fix.
-    private func handle(
-        _ className: String, _ connection: GPSConnection, _ progress: inout Progress, now: Int64
-    ) -> Bool {
-        switch className {
-        case "TPV":
-            guard let fix = connection.fix() else { return false }
-            let ready = progress.filter.offer(fix, now: now)
-            for fix in ready { emit(fix, &progress) }
-            return !ready.isEmpty
-        case "VERSION":
-            logger.info("gpsd version", metadata: ["gps.release": "\(connection.release ?? "unknown")"])
-        case "ERROR":
-            logger.warning("gpsd reported an error", metadata: ["gps.error": "\(connection.errorMessage ?? "")"])
-        default:
-            break
+    /// Acts on one line; returns a reason when the stream has become unusable.
+    private func take(
+        _ verdict: GPSLine, _ bytes: UnsafeBufferPointer<UInt8>?, _ connection: GPSConnection,
+        _ session: inout Session, _ progress: inout Progress, now: Int64
+    ) -> String? {
+        switch verdict {
+        case .blank:
+            return nil
+        case .malformed(let reason):
+            session.malformedInARow += 1
+            var metadata: Logger.Metadata = ["gps.reason": "\(reason)"]
+            if let bytes { metadata["gps.line"] = "\(Self.excerpt(bytes))" }
+            logger.warning("Malformed input from gpsd", metadata: metadata)
+            send(.malformed(reason))
+            return session.malformedInARow >= Self.malformedLimit ? "too much malformed input" : nil
+        case .object(let className):
+            session.malformedInARow = 0
+            if !session.healthy {
+                session.healthy = true
+                progress.backoff.reset()  // a real gpsd answered: the next outage starts again from 250 ms
+            }
+            switch className {
+            case "TPV":
+                guard let fix = connection.fix() else { return nil }
+                let ready = progress.filter.offer(fix, now: now)
+                for fix in ready { emit(fix, &progress) }
+                if !ready.isEmpty { session.silentSince = now }
+            case "VERSION":
+                logger.info("gpsd version", metadata: ["gps.release": "\(connection.release ?? "unknown")"])
+            case "ERROR":
+                logger.warning("gpsd reported an error", metadata: ["gps.error": "\(connection.errorMessage ?? "")"])
+            default:
+                break
+            }
+            return nil
         }
-        return false
     }
 
     private func emit(_ fix: GPSFix, _ progress: inout Progress) {

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A self-pipe that lets `shutdown()` wake the reader thread at once, wherever it waits (on the gpsd socket or
@@ -34,7 +34,9 @@ struct Wakeup: ~Copyable, Sendable {
     /// Waits up to `milliseconds` for `socket` to become readable (or for a signal).
     /// Returns `.signalled`, `.readable` or `.timedOut`; `socket` may be -1 (just sleep until signalled).
     func wait(socket: Int32, milliseconds: Int64) -> WaitResult {
-        var fds = (pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: socket, events: Int16(POLLIN), revents: 0))
+        var fds = (
+            pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        )
         let count = nfds_t(socket >= 0 ? 2 : 1)
         let timeout = Int32(clamping: max(0, milliseconds))
         let (rc, woken) = withUnsafeMutableBytes(of: &fds) { raw in

@@ -1,9 +1,9 @@
 import CMosquitto
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // libmosquitto calls these on the client's network thread, from inside `mosquitto_loop`. They are free,
@@ -12,12 +12,18 @@ import Darwin
 // until after the handle is destroyed. They only record state and hand events on; all other work (subscribing,
 // logging, reconnecting) happens on the network thread after `mosquitto_loop` returns.
 
+/// The client behind a callback's userdata pointer.
+private func client(_ userdata: UnsafeMutableRawPointer) -> MQTTClient {
+    Unmanaged<MQTTClient>.fromOpaque(userdata).takeUnretainedValue()
+}
+
 nonisolated func mqttOnConnect(
     _ mosq: OpaquePointer?, _ userdata: UnsafeMutableRawPointer?, _ reason: Int32, _ flags: Int32,
     _ properties: OpaquePointer?
 ) {
     guard let mosq, let userdata else { return }
-    Unmanaged<MQTTClient>.fromOpaque(userdata).takeUnretainedValue().didReceiveConnack(MosquittoHandle(pointer: mosq), reason: reason)
+    client(userdata).didReceiveConnack(
+        MosquittoHandle(pointer: mosq), reason: reason)
 }
 
 nonisolated func mqttOnDisconnect(
@@ -25,7 +31,8 @@ nonisolated func mqttOnDisconnect(
 ) {
     let savedErrno = errno
     guard let mosq, let userdata else { return }
-    Unmanaged<MQTTClient>.fromOpaque(userdata).takeUnretainedValue().didDisconnect(MosquittoHandle(pointer: mosq), rc: rc, errno: savedErrno)
+    client(userdata).didDisconnect(
+        MosquittoHandle(pointer: mosq), rc: rc, errno: savedErrno)
 }
 
 nonisolated func mqttOnPublish(
@@ -33,7 +40,8 @@ nonisolated func mqttOnPublish(
     _ properties: OpaquePointer?
 ) {
     guard let mosq, let userdata else { return }
-    Unmanaged<MQTTClient>.fromOpaque(userdata).takeUnretainedValue().didCompletePublish(MosquittoHandle(pointer: mosq), mid: mid, reason: reason)
+    client(userdata).didCompletePublish(
+        MosquittoHandle(pointer: mosq), mid: mid, reason: reason)
 }
 
 nonisolated func mqttOnMessage(
@@ -52,7 +60,8 @@ nonisolated func mqttOnMessage(
         topic: String(cString: topic), payload: payload,
         qos: MQTTQoS(rawValue: dabba_mosq_msg_qos(message)) ?? .atMostOnce,
         retain: dabba_mosq_msg_retain(message) != 0)
-    Unmanaged<MQTTClient>.fromOpaque(userdata).takeUnretainedValue().didReceive(MosquittoHandle(pointer: mosq), message: received)
+    client(userdata).didReceive(
+        MosquittoHandle(pointer: mosq), message: received)
 }
 
 nonisolated func mqttOnSubscribe(
@@ -61,12 +70,24 @@ nonisolated func mqttOnSubscribe(
 ) {
     guard let mosq, let userdata else { return }
     let first: Int32 = if count > 0, let granted { granted[0] } else { 0x80 }
-    Unmanaged<MQTTClient>.fromOpaque(userdata).takeUnretainedValue().didSubscribe(MosquittoHandle(pointer: mosq), mid: mid, granted: first)
+    client(userdata).didSubscribe(
+        MosquittoHandle(pointer: mosq), mid: mid, granted: first)
+}
+
+/// Installed only until CONNACK (libmosquitto formats every debug line while a log callback is set): keeps the
+/// last error libmosquitto logs, such as OpenSSL's "certificate verify failed", for the failure reason.
+nonisolated func mqttOnLog(
+    _ mosq: OpaquePointer?, _ userdata: UnsafeMutableRawPointer?, _ level: Int32, _ text: UnsafePointer<CChar>?
+) {
+    guard level & Int32(MOSQ_LOG_ERR) != 0, let mosq, let userdata, let text else { return }
+    let line = String(cString: text)
+    client(userdata).didLogError(MosquittoHandle(pointer: mosq), line)
 }
 
 extension MQTTClient {
     /// Installs the callbacks above on a fresh handle.
     func installCallbacks(_ handle: OpaquePointer) {
+        mosquitto_log_callback_set(handle, mqttOnLog)
         mosquitto_connect_v5_callback_set(handle, mqttOnConnect)
         mosquitto_disconnect_v5_callback_set(handle, mqttOnDisconnect)
         mosquitto_publish_v5_callback_set(handle, mqttOnPublish)
@@ -96,15 +117,16 @@ extension MQTTClient {
             guard s.session?.handle == handle else { return }
             s.session?.connected = false
             guard s.session?.failure == nil else { return }
+            let lost = s.session?.number != nil ? "connection lost: " : "connection failed: "
             s.session?.failure =
                 if rc == 0 {
                     "disconnected"
                 } else if rc >= 0x80 {
                     "disconnected by broker: " + mqttReasonText(rc)
                 } else if rc == MOSQ_ERR_ERRNO.rawValue {
-                    "connection lost: " + systemErrorText(savedErrno)
+                    lost + systemErrorText(savedErrno)
                 } else {
-                    "connection lost: " + String(cString: mosquitto_strerror(rc))
+                    lost + String(cString: mosquitto_strerror(rc))
                 }
         }
     }
@@ -144,5 +166,11 @@ extension MQTTClient {
                 s.session?.refusals.append((filter, granted))
             }
         }
+    }
+
+    /// Uses its own small lock, never `state`: libmosquitto may log from a thread that holds `state` (inside
+    /// `mosquitto_publish`) while holding its log mutex.
+    func didLogError(_ handle: MosquittoHandle, _ line: String) {
+        libraryError.withLock { $0[handle] = line }
     }
 }

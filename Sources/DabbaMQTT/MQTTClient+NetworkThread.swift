@@ -3,9 +3,9 @@ import DabbaCore
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// How one connection attempt ended.
@@ -83,7 +83,8 @@ extension MQTTClient {
             if error == EINVAL {
                 return .fatal(MQTTError(.invalidArgument, "MQTT client id \"\(configuration.clientID)\" is invalid"))
             }
-            return .ended(wasConnected: false, protocolRefused: false, reason: "mosquitto_new: \(systemErrorText(error))")
+            return .ended(
+                wasConnected: false, protocolRefused: false, reason: "mosquitto_new: \(systemErrorText(error))")
         }
         let handle = MosquittoHandle(pointer: pointer)
         defer { mosquitto_destroy(pointer) }
@@ -99,8 +100,7 @@ extension MQTTClient {
         let rc = mosquitto_connect_bind_async(
             pointer, configuration.host, Int32(configuration.port), Int32(configuration.keepAlive), nil)
         if rc != MOSQ_ERR_SUCCESS.rawValue {
-            let reason = "cannot connect: " + mosquittoErrorText(rc)
-            return endSession(reason: reason, shutdown: false)
+            return endSession(detail: mosquittoErrorText(rc), shutdown: false)
         }
         let deadline = monotonicMilliseconds() + configuration.connectTimeout.milliseconds
         var timedOut = false
@@ -108,20 +108,18 @@ extension MQTTClient {
         while !stopRequested.load(ordering: .relaxed) {
             loopRC = mosquitto_loop(pointer, 100, 1)
             if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
-            if !afterLoopTurn() && monotonicMilliseconds() > deadline {
+            if !afterLoopTurn(pointer) && monotonicMilliseconds() > deadline {
                 timedOut = true
                 break
             }
         }
         if stopRequested.load(ordering: .relaxed) && loopRC == MOSQ_ERR_SUCCESS.rawValue && !timedOut {
             disconnectCleanly(pointer)
-            _ = endSession(reason: "shutdown", shutdown: true)
+            _ = endSession(detail: nil, shutdown: true)
             return .stopped
         }
-        let reason =
-            timedOut
-            ? "no CONNACK within \(configuration.connectTimeout)" : "connection lost: " + mosquittoErrorText(loopRC)
-        return endSession(reason: reason, shutdown: false)
+        let detail = timedOut ? "no CONNACK within \(configuration.connectTimeout)" : mosquittoErrorText(loopRC)
+        return endSession(detail: detail, shutdown: false)
     }
 
     /// Applies the configuration and the current Will to a fresh handle. Throws for options libmosquitto rejects.
@@ -159,9 +157,9 @@ extension MQTTClient {
     }
 
     /// Work after each `mosquitto_loop` turn, on the network thread: subscribe after CONNACK, log refusals.
-    /// Returns whether the session is connected.
-    private func afterLoopTurn() -> Bool {
-        let (connected, newSession, refusals, failures) = state.withLock {
+    /// Returns whether the broker has accepted this attempt (CONNACK success), even if the session is lost since.
+    private func afterLoopTurn(_ handle: OpaquePointer) -> Bool {
+        let (accepted, newSession, refusals, failures) = state.withLock {
             s -> (Bool, Int?, [(filter: String, reason: Int32)], [MQTTError]) in
             guard var session = s.session else { return (false, nil, [], []) }
             var newSession: Int?
@@ -174,9 +172,10 @@ extension MQTTClient {
             let refusals = session.refusals
             session.refusals.removeAll()
             s.session = session
-            return (session.connected, newSession, refusals, failures)
+            return (session.number != nil, newSession, refusals, failures)
         }
         if let newSession {
+            mosquitto_log_callback_set(handle, nil)
             logger.info("MQTT connected", metadata: ["mqtt.session": "\(newSession)"])
         }
         for failure in failures {
@@ -187,7 +186,7 @@ extension MQTTClient {
                 "MQTT subscription refused by broker",
                 metadata: ["mqtt.filter": "\(refusal.filter)", "mqtt.reason": "\(mqttReasonText(refusal.reason))"])
         }
-        return connected
+        return accepted
     }
 
     /// On shutdown: give outstanding publishes a moment (bounded) to be acknowledged, then send DISCONNECT so
@@ -207,12 +206,18 @@ extension MQTTClient {
         }
     }
 
-    /// Ends the current attempt: fails its unacknowledged publishes, then reports `disconnected`.
-    private func endSession(reason fallback: String, shutdown: Bool) -> AttemptOutcome {
+    /// Ends the current attempt: fails its unacknowledged publishes, then reports `disconnected`. The reason is
+    /// what a callback recorded, else `detail` (the error that ended the loop).
+    private func endSession(detail: String?, shutdown: Bool) -> AttemptOutcome {
         state.withLock { s in
             guard let session = s.session else { return .stopped }
             s.session = nil
-            let reason = shutdown ? "shutdown" : session.failure ?? fallback
+            let fallback = (session.number == nil ? "connection failed: " : "connection lost: ") + (detail ?? "")
+            var reason = shutdown ? "shutdown" : session.failure ?? fallback
+            if !shutdown, session.number == nil, let detail = libraryError.withLock({ $0[session.handle] }) {
+                reason += " (\(detail))"
+            }
+            libraryError.withLock { $0[session.handle] = nil }
             let code: MQTTError.Code = shutdown ? .shutdown : .connectionLost
             for mid in s.pending.keys.sorted() {
                 switch s.pending[mid] {
@@ -220,7 +225,8 @@ extension MQTTClient {
                     eventContinuation.yield(.publishFailed(mid, reason: "session ended"))
                 case .waiter(let token, let continuation):
                     s.waiters[token] = nil
-                    continuation.resume(throwing: MQTTError(code, "session ended before the acknowledgement: \(reason)"))
+                    continuation.resume(
+                        throwing: MQTTError(code, "session ended before the acknowledgement: \(reason)"))
                 case nil: break
                 }
             }

@@ -58,7 +58,8 @@ struct State {
         var mid: Int32 = 0
         let rc = message.payload.withUnsafeBytes { bytes in
             mosquitto_publish_v5(
-                session.handle.pointer, &mid, message.topic, Int32(bytes.count), bytes.baseAddress, message.qos.rawValue,
+                session.handle.pointer, &mid, message.topic, Int32(bytes.count), bytes.baseAddress,
+                message.qos.rawValue,
                 message.retain, nil)
         }
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {

@@ -1,21 +1,22 @@
 import CMosquitto
 import DabbaCore
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// An MQTT client over libmosquitto with its own network thread and reconnect loop.
 ///
 /// Each connection attempt uses a fresh libmosquitto handle with a clean session, so nothing queued in a lost
 /// session is resent by the library: the caller's durable store is the single source of truth for resends.
-/// Typical use:
+/// Typical use: create it, add subscriptions, run it (it is a swift-service-lifecycle `Service`, or call ``run()``
+/// in a child task), and consume ``events`` in one place:
 /// ```swift
-/// let client = MQTTClient(configuration: .init(clientID: "agent-a-17"), logger: logger)
+/// let client = MQTTClient(configuration: MQTTConfiguration(clientID: "agent-a-17"), logger: logger)
 /// client.subscribe("dabba/v1/agents/a-17/ack", qos: .atLeastOnce)
-/// async let running: Void = client.run()
 /// for await event in client.events {
 ///     switch event {
-///     case .connected: /* republish what is pending, newest fix first */
-///     case .published(let mid): /* mark the row sent */
+///     case .connected: break  // publish again what has no PUBACK yet, newest fix first
+///     case .published(let mid): _ = mid  // mark that row sent
 ///     default: break
 ///     }
 /// }
@@ -26,6 +27,8 @@ public final class MQTTClient: Sendable {
     let state: Mutex<State>
     /// Set once by `shutdown`; read by the network thread on every turn of its loop.
     let stopRequested = Atomic<Bool>(false)
+    /// The last error line libmosquitto logged before CONNACK (TLS details, for example), per handle.
+    let libraryError = Mutex<[MosquittoHandle: String]>([:])
     private let eventStream: AsyncStream<MQTTEvent>
     let eventContinuation: AsyncStream<MQTTEvent>.Continuation
 
@@ -60,8 +63,9 @@ public final class MQTTClient: Sendable {
         }
     }
 
-    /// Runs the network thread until the calling task is cancelled or ``shutdown()`` is called; then sends a
-    /// clean DISCONNECT (so the broker drops the Will), destroys the handle, finishes ``events`` and returns.
+    /// Runs the network thread until the calling task is cancelled, ``shutdown()`` is called, or (inside a
+    /// swift-service-lifecycle `ServiceGroup`) graceful shutdown is triggered; then sends a clean DISCONNECT (so
+    /// the broker drops the Will), destroys the handle, finishes ``events`` and returns.
     /// Waits on a continuation resumed by the thread, never blocking the cooperative pool.
     /// Throws ``MQTTError`` for a configuration that can never connect (bad port or keep-alive, unreadable TLS
     /// CA file, invalid Will topic) and when called while already running; returns at once after it ended.
@@ -72,6 +76,15 @@ public final class MQTTClient: Sendable {
             finishBeforeStart()
             throw error
         }
+        try await withGracefulShutdownHandler {
+            try await runUntilStopped()
+        } onGracefulShutdown: {
+            self.shutdown()
+        }
+    }
+
+    /// Starts the network thread and waits for it to finish; cancellation requests a clean shutdown.
+    private func runUntilStopped() async throws {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let start: MQTTError?? = state.withLock { s in
@@ -97,8 +110,8 @@ public final class MQTTClient: Sendable {
     /// Requests a clean shutdown (idempotent); ``run()`` returns soon after (within about a second).
     public func shutdown() { shutdown(sendDisconnect: true) }
 
-    /// Stops like ``shutdown()``; with `sendDisconnect: false` the connection is closed without a DISCONNECT,
-    /// exactly as a crash or a power cut would, so the broker publishes the Will. For tests.
+    /// Stops like ``shutdown()``; with `sendDisconnect: false` the socket is closed without a DISCONNECT, as when
+    /// the process crashes, so the broker publishes the Will at once. For tests that simulate a crash.
     package func shutdown(sendDisconnect: Bool) {
         let finishNow = state.withLock { s in
             if !sendDisconnect { s.sendDisconnect = false }
@@ -196,7 +209,9 @@ public final class MQTTClient: Sendable {
         }
     }
 
-    /// Sets (or clears, with nil) the Last Will used from the next session on.
+    /// Sets (or clears, with nil) the Last Will used from the next connection attempt on. The current session
+    /// keeps the Will it connected with. A Will whose topic is invalid (empty, wildcards) makes the next attempt
+    /// fail and ``run()`` throw, as an invalid ``MQTTConfiguration/will`` does.
     public func setWill(_ will: MQTTMessage?) {
         state.withLock { $0.will = will }
     }

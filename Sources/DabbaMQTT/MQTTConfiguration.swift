@@ -1,9 +1,9 @@
 import CMosquitto
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The MQTT protocol version to speak.
@@ -86,7 +86,8 @@ public struct MQTTConfiguration: Sendable {
             bytes += chunk[0..<n]
             if chunk[0..<n].contains(UInt8(ascii: "\n")) { break }
         }
-        var line = bytes.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false)
+        var line =
+            bytes.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false)
             .first.map(Array.init) ?? []
         while let last = line.last, last == 0x20 || last == 0x09 || last == 0x0D { line.removeLast() }
         guard !line.isEmpty else {

@@ -1,9 +1,9 @@
 import CMosquitto
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An error from ``MQTTClient`` or ``MQTTConfiguration``: a stable ``Code`` to branch on and a human message.

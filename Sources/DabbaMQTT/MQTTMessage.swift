@@ -41,7 +41,7 @@ public struct MQTTMessage: Sendable, Equatable {
 
 /// What happens on an ``MQTTClient``, in causal order per session: `connected`, then the results of the
 /// publishes made in that session and incoming messages, then `disconnected`.
-public enum MQTTEvent: Sendable {
+public enum MQTTEvent: Sendable, Equatable {
     /// A CONNACK with success arrived. `session` counts up from 1 for each successful connection of this client.
     /// Subscriptions are (re)applied right after; the caller republishes whatever it wants (each session starts
     /// with an empty libmosquitto queue).

@@ -25,6 +25,10 @@ public struct RouteCommand: ParsableCommand {
     @Option(help: "Centre longitude.") var longitude = 87.3105
     @Option(help: "Random seed (same seed, same route).") var seed: UInt64 = 1
     @Option(name: .shortAndLong, help: "Output file (default: standard output).") var output: String?
+    @Option(
+        name: .customLong("lead-in"),
+        help: "Seconds of receiver-without-fix sentences before the route (gpsd drops the first ~1.5 s it is fed).")
+    var leadIn = 2
     public init() {}
 
     public func validate() throws {
@@ -38,7 +42,7 @@ public struct RouteCommand: ParsableCommand {
         let startMs = start == "now" ? wallClockMilliseconds() / 1000 * 1000 : Timestamp.parse(start)!
         let points = Route.loop(
             count: count, start: startMs, centerLatitude: latitude, centerLongitude: longitude, seed: seed)
-        let text = NMEA.sentences(for: points)
+        let text = NMEA.noFixSentences(count: leadIn, before: startMs) + NMEA.sentences(for: points)
         if let output {
             guard let file = fopen(output, "w") else {
                 throw ValidationError("cannot write \(output): \(String(cString: strerror(errno)))")

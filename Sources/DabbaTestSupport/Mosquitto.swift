@@ -43,7 +43,7 @@ public final class MosquittoBroker: Sendable {
             "# written by DabbaTestSupport.MosquittoBroker",
             "user root",  // no privilege drop when tests run as root: the test directory stays readable
             "persistence false",
-            "log_dest stdout",
+            "log_dest stderr",  // unbuffered, so the log is complete even after kill -9
             "log_type error",
             "log_type warning",
             "log_type notice",
@@ -77,9 +77,19 @@ public final class MosquittoBroker: Sendable {
     /// Throws with the broker's log when it exits or never listens.
     public func start(timeout: Duration = .seconds(10)) async throws {
         guard let executable = findExecutable("mosquitto") else { throw TestSupportError("mosquitto not found") }
-        let started = try ManagedProcess(
-            name: "mosquitto-\(port)", executable: executable, arguments: ["-c", configPath],
-            logDirectory: directory.url)
+        // Swift concurrency's threads block SIGTERM, SIGINT, SIGHUP…, and a spawned child inherits the spawning
+        // thread's mask: mosquitto would then ignore `stop()`'s SIGTERM. Spawn with an empty mask.
+        var unblocked = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&unblocked)
+        pthread_sigmask(SIG_SETMASK, &unblocked, &saved)
+        let spawned = Result {
+            try ManagedProcess(
+                name: "mosquitto-\(port)", executable: executable, arguments: ["-c", configPath],
+                logDirectory: directory.url)
+        }
+        pthread_sigmask(SIG_SETMASK, &saved, nil)
+        let started = try spawned.get()
         process.withLock { $0 = started }
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

@@ -1,3 +1,4 @@
 import DabbaAgent
+import DabbaCore
 
-await AgentCommand.main()
+await AgentCommand.runMain()

@@ -1,3 +1,4 @@
+import DabbaCore
 import DabbaSim
 
-await SimCommand.main()
+await SimCommand.runMain()

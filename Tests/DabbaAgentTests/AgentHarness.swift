@@ -19,7 +19,8 @@ final class AgentHarness: @unchecked Sendable {
     let agent: AgentProcess
     let route: [RoutePoint]
 
-    static let routeStart: Int64 = 1_795_082_400_000  // 2026-11-17T08:40:00Z
+    /// Route times in whole seconds an hour ago (gpsd is happy with recent times).
+    static func routeStart() -> Int64 { (Int64(Date().timeIntervalSince1970) - 3600) * 1000 }
 
     init(
         points: Int, agentID: String = "a-1", ack: Bool = true, agentArguments: [String] = [],
@@ -32,7 +33,7 @@ final class AgentHarness: @unchecked Sendable {
             logger: Logger(label: "acker", factory: { _ in SwiftLogNoOpLogHandler() }))
         self.acker = acker
         ackerTask = Task { try? await acker.run() }
-        route = Route.loop(count: points, start: Self.routeStart)
+        route = Route.loop(count: points, start: Self.routeStart())
         gpsdPort = FreePort.next()
         agent = AgentProcess(
             agentID: agentID, directory: directory, mqttPort: broker.port, gpsdPort: gpsdPort,
@@ -45,7 +46,8 @@ final class AgentHarness: @unchecked Sendable {
     /// Starts gpsfake replaying `points` (default: the whole route) at `cycle` seconds per sentence.
     func startGPS(_ points: ArraySlice<RoutePoint>? = nil, cycle: Double = 0.1) async throws {
         let fake = try GpsFake(
-            nmea: NMEA.sentences(for: Array(points ?? route[...])), port: gpsdPort, cycle: cycle, directory: directory)
+            route: Array(points ?? route[...]), directory: directory, port: gpsdPort, cycle: cycle, wait: 2,
+            name: "gpsfake-\(UUID().uuidString.prefix(4))")
         try await fake.start()
         gpsfake = fake
     }

@@ -4,7 +4,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Quiet unless DABBA_TEST_LOG is set (then everything at debug goes to stderr).

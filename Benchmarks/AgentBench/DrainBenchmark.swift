@@ -1,0 +1,99 @@
+import DabbaAgent
+import DabbaCore
+import DabbaMQTT
+import DabbaProtocol
+import DabbaSim
+import DabbaTestSupport
+import Foundation
+import Logging
+
+/// Backlog drain: N buffered fixes from the agent's outbox to a local mosquitto with PUBACKs, against the raw
+/// libmosquitto publisher of the same fix payloads (one message each) in the same run.
+enum DrainBenchmark {
+    struct Result {
+        var fixes: Int
+        var rawSeconds: Double
+        var agentPubackSeconds: Double
+        var agentAckedSeconds: Double
+        var agentMessages: Int64
+    }
+
+    static func run(fixes count: Int, broker: MosquittoBroker, directory: TestDirectory) async throws -> Result {
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        let agentID = "bench-1"
+        let start = wallClockMilliseconds() - Int64(count) * 1000
+
+        // Prefill the outbox (synchronous=NORMAL for speed; the drain below runs with the default FULL).
+        let path = directory.path("drain-outbox.db")
+        var payloads: [[UInt8]] = []
+        payloads.reserveCapacity(count)
+        do {
+            var options = Outbox.Options()
+            options.synchronous = "NORMAL"
+            options.maxRows = count * 2
+            let outbox = try Outbox(path: path, options: options, logger: logger)
+            for i in 0..<count {
+                let row = try outbox.append(kind: .fix, time: start + Int64(i) * 1000) { seq in
+                    PayloadCoding.encode(
+                        Fix(
+                            agent: agentID, seq: seq, time: Timestamp.format(milliseconds: start + Int64(i) * 1000),
+                            lat: 22.3149 + Double(i) * 1e-6, lon: 87.3105 - Double(i) * 1e-6, alt: 31.5, speed: 7.25,
+                            track: 181.5, hacc: 3.2, mode: 3))
+                }
+                payloads.append(row.payload)
+            }
+            outbox.checkpoint()
+        }
+
+        // Baseline: raw libmosquitto, same payloads, one message each, window 20.
+        let raw = try RawPublisher.run(
+            port: broker.port, topic: Topics.fix(agent: "bench-raw"), payloads: payloads, window: 20)
+
+        // The agent's engine draining the same outbox to the same broker, an acker acking what it receives.
+        let acker = Acker(host: "127.0.0.1", port: broker.port, clientID: "bench-acker", logger: logger)
+        let ackerTask = Task { try? await acker.run() }
+        _ = await eventually(timeout: .seconds(10)) { acker.isSubscribed }
+
+        let layered = try LayeredConfiguration(
+            keys: AgentConfiguration.keys, file: nil, environment: [:],
+            flags: [
+                "agent-id": agentID, "mqtt-port": "\(broker.port)", "outbox": path, "backlog-rate": "0",
+                "outbox-max-rows": "\(count * 2)", "max-unacked": "\(count)",
+            ])
+        let configuration = try AgentConfiguration(layered)
+        var mqttConfiguration = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "bench-agent")
+        mqttConfiguration.maxInflight = configuration.backlogWindow + 10
+        let mqtt = MQTTClient(configuration: mqttConfiguration, logger: logger)
+        mqtt.subscribe(Topics.ack(agent: agentID), qos: .atLeastOnce)
+        let outbox = try Outbox(path: path, options: Outbox.Options(), logger: logger)
+        let engine = AgentEngine(configuration: configuration, outbox: outbox, mqtt: mqtt, logger: logger)
+
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        let mqttTask = Task { try? await mqtt.run() }
+        let forward = Task { for await event in mqtt.events { await engine.handle(event) } }
+        var pubacked: Duration?
+        var acked: Duration?
+        while acked == nil, clock.now - t0 < .seconds(600) {
+            try await Task.sleep(for: .milliseconds(5))
+            let status = await engine.status()
+            if pubacked == nil, status.counters.rowsPubacked >= Int64(count) { pubacked = clock.now - t0 }
+            if status.outboxDepth == 0 { acked = clock.now - t0 }
+        }
+        let messages = await engine.status().counters.backlogMessages
+        mqtt.shutdown()
+        acker.shutdown()
+        _ = await mqttTask.value
+        forward.cancel()
+        await ackerTask.value
+        engine.stopThread()
+        guard let pubacked, let acked else { throw BenchError("drain did not finish") }
+        return Result(
+            fixes: count, rawSeconds: raw, agentPubackSeconds: pubacked.seconds, agentAckedSeconds: acked.seconds,
+            agentMessages: messages)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,161 @@
+import DabbaSim
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A private gpsd replaying an NMEA log through `gpsfake -1 -q -P PORT -c CYCLE -W WAIT FILE`, on a loopback port
+/// chosen by the test (gpsfake's gpsd listens on 127.0.0.1 and ::1).
+///
+/// gpsfake's gpsd opens the fake device only when a client watches, and loses the first 1–1.6 s of sentences while
+/// it opens and probes it; `init(route:…)` therefore puts a receiver-without-fix lead-in before the route, so every
+/// route point reaches the client. Nothing is left behind: `stop()`/`kill9()` end gpsfake's whole process group
+/// (gpsfake and its gpsd), gpsfake's control socket lives in the test directory (`TMPDIR`), and the SysV shared
+/// memory segment gpsd exports per port (key `0x4770PPPP`) is removed.
+public final class GpsFake: Sendable {
+    /// The TCP port gpsd listens on.
+    public let port: Int
+    /// The NMEA log replayed.
+    public let logPath: String
+    let directory: TestDirectory
+    let arguments: [String]
+    let name: String
+    private let process = Mutex<ManagedProcess?>(nil)
+
+    /// Replays `nmea` (CRLF sentences) as written, one sentence every `cycle` seconds; gpsfake exits (status 1,
+    /// "test timed out") `wait` seconds after the log ends.
+    public init(
+        nmea: String, directory: TestDirectory, port: Int = FreePort.next(), cycle: Double = 0.1, wait: Int = 2,
+        name: String = "gpsfake"
+    ) throws {
+        self.port = port
+        self.directory = directory
+        self.name = name
+        logPath = directory.path("\(name).nmea")
+        try nmea.write(toFile: logPath, atomically: true, encoding: .utf8)
+        arguments = ["-1", "-q", "-P", String(port), "-c", String(cycle), "-W", String(wait), logPath]
+    }
+
+    /// Replays `route` after a lead-in of no-fix epochs lasting `leadIn` (see the type's documentation).
+    public convenience init(
+        route: [RoutePoint], directory: TestDirectory, port: Int = FreePort.next(), cycle: Double = 0.1,
+        leadIn: Double = 2.0, wait: Int = 2, name: String = "gpsfake"
+    ) throws {
+        let epochs = Int((leadIn / (2 * cycle)).rounded(.up))
+        let start = route.first?.timeMilliseconds ?? 0
+        let nmea = NMEA.noFixSentences(count: epochs, before: start) + NMEA.sentences(for: route)
+        try self.init(nmea: nmea, directory: directory, port: port, cycle: cycle, wait: wait, name: name)
+    }
+
+    /// Starts gpsfake and waits (bounded) until its gpsd listens.
+    public func start(timeout: Duration = .seconds(10)) async throws {
+        guard let executable = findExecutable("gpsfake") else { throw TestSupportError("gpsfake not installed") }
+        var environment = ProcessInfo.processInfo.environment
+        environment["TMPDIR"] = directory.url.path  // gpsfake's control socket goes here, removed with the directory
+        let started = try Self.withSignalsUnblocked {
+            try ManagedProcess(
+                name: name, executable: executable, arguments: arguments, environment: environment,
+                logDirectory: directory.url)
+        }
+        process.withLock { $0 = started }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if FreePort.isListening(port) { return }
+            if !started.isRunning {
+                throw TestSupportError("gpsfake exited early: \(started.output())")
+            }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        stop()
+        throw TestSupportError("gpsfake did not listen on \(port) within \(timeout)")
+    }
+
+    /// True while gpsfake runs.
+    public var isRunning: Bool { process.withLock { $0?.isRunning ?? false } }
+
+    /// gpsfake's pid (its process group id too), 0 before `start()`.
+    public var pid: Int32 { process.withLock { $0?.pid ?? 0 } }
+
+    /// Graceful: SIGTERM to gpsfake's gpsd (it exits in ~20 ms and gpsfake reaps it), then SIGKILL to the rest of
+    /// the group (gpsfake itself would linger ~2 s); reaps gpsfake and cleans up. Bounded.
+    public func stop() {
+        guard let running = process.withLock({ $0 }) else { return }
+        let children = Self.processes().filter { $0.ppid == running.pid }.map(\.pid)
+        for child in children { kill(child, SIGTERM) }
+        let deadline = ContinuousClock.now + .seconds(1)
+        while running.isRunning && ContinuousClock.now < deadline
+            && Self.processes().contains(where: { children.contains($0.pid) })
+        {
+            usleep(10_000)
+        }
+        killGroup(running.pid)
+        running.kill9()
+        cleanUp()
+    }
+
+    /// As on a crash: SIGKILL to gpsfake's whole process group at once (gpsd dies with it); returns when no member
+    /// is alive, reaps gpsfake and cleans up. (The orphaned gpsd's zombie is reaped by PID 1.)
+    public func kill9() {
+        guard let running = process.withLock({ $0 }) else { return }
+        killGroup(running.pid)
+        running.kill9()
+        cleanUp()
+    }
+
+    /// What gpsfake printed.
+    public func output() -> String { process.withLock { $0?.output() ?? "" } }
+
+    deinit { stop() }
+
+    /// Foundation's Process starts each child in its own process group (pgid == pid); gpsfake's gpsd inherits it.
+    private func killGroup(_ pgid: Int32) {
+        guard pgid > 0 else { return }
+        kill(-pgid, SIGKILL)  // ESRCH when the group is already gone: fine
+        let deadline = ContinuousClock.now + .seconds(3)
+        while Self.groupAlive(pgid) && ContinuousClock.now < deadline { usleep(10_000) }
+    }
+
+    /// True while a process of group `pgid` is alive (zombies, dead but not yet reaped, do not count).
+    public static func groupAlive(_ pgid: Int32) -> Bool {
+        processes().contains { $0.pgrp == pgid && $0.state != "Z" }
+    }
+
+    /// pid, parent, process group and state of every process, from /proc.
+    static func processes() -> [(pid: Int32, ppid: Int32, pgrp: Int32, state: Character)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return names.compactMap { name in
+            guard let pid = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
+            // "pid (comm) state ppid pgrp …"; comm may contain spaces and parentheses, hence the last ")".
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, let state = fields[0].first, let ppid = Int32(fields[1]),
+                let pgrp = Int32(fields[2])
+            else { return nil }
+            return (pid, ppid, pgrp, state)
+        }
+    }
+
+    /// Runs `body` (which spawns a child) with no signal blocked on the calling thread.
+    ///
+    /// Swift's worker threads block nearly every signal, and Foundation's Process spawns the child on the calling
+    /// thread without resetting the mask, so the child (and gpsfake's gpsd after it) would ignore SIGTERM.
+    static func withSignalsUnblocked<T>(_ body: () throws -> T) rethrows -> T {
+        var none = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        return try body()
+    }
+
+    /// Removes the shared memory segment gpsd exported for this port (gpsd never removes it).
+    private func cleanUp() {
+        let id = shmget(key_t(0x4770_0000 | Int32(port & 0xFFFF)), 0, 0)
+        guard id >= 0 else { return }
+        var info = shmid_ds()
+        if shmctl(id, IPC_STAT, &info) == 0 && info.shm_nattch == 0 { _ = shmctl(id, IPC_RMID, nil) }
+    }
+}

@@ -1,0 +1,192 @@
+import CGPS
+import DabbaCore
+import DabbaGPS
+import DabbaTestSupport
+import Testing
+
+/// Input real gpsd never sends, from a scripted fake (same serialized suite as the gpsfake tests).
+extension GPSReaderTests {
+    static let t0: Int64 = 1_795_640_000_000
+
+    static func tpv(_ time: Int64, mode: Int = 3, complete: Bool = true) -> String {
+        FakeGpsd.tpv(
+            time: time, latitude: 22.3149, longitude: 87.3105, mode: mode, altitude: mode == 3 ? 31.5 : nil,
+            speed: complete ? 4.2 : nil, track: complete ? 91.0 : nil, eph: complete ? 3.1 : nil)
+    }
+
+    @Test func malformedTruncatedAndWrongTypedInputIsReportedAndSkipped() async throws {
+        let t = Self.t0
+        let gpsd = try FakeGpsd(steps: [
+            .line("this is not json"),
+            .line(
+                #"{"class":"TPV","device":"/dev/fake0","mode":3,"time":"2026-11-25T10:00:00.000Z","lat":22.5,"lon":87."#
+            ),
+            .line(
+                #"{"class":"TPV","device":"/dev/fake0","mode":"3","time":"2026-11-25T10:00:01.000Z","lat":22.5,"lon":87.5}"#
+            ),
+            .line(
+                #"{"class":"TPV","device":"/dev/fake0","mode":3,"time":"2026-11-25T10:00:02.000Z","lat":"22.5","lon":87.5}"#
+            ),
+            // Wrong type after a good position: libgps would still hand over lat/lon (see the next test).
+            .line(
+                #"{"class":"TPV","device":"/dev/fake0","mode":3,"time":"2026-11-25T10:00:03.000Z","lat":22.5,"lon":87.5,"altMSL":"high"}"#
+            ),
+            .raw(Self.tpv(t - 500) + "\u{0}trailing garbage\n"),
+            .line(""),
+            .line(#"{"class":"TPV","device":"/dev/fake0","mode":1,"time":"2026-11-25T10:00:04.000Z"}"#),
+            .line(#"{"class":"SKY","device":"/dev/fake0","satellites":[{"PRN":5,"used":true}]}"#),
+            .line(Self.tpv(t)), .line(Self.tpv(t + 1000)), .line(Self.tpv(t + 2000)),
+        ])
+        defer { gpsd.stop() }
+        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
+        #expect(await running.log.wait { $0.filter(\.isFix).count >= 3 })
+        try await Task.sleep(for: .milliseconds(100))
+        await running.stop()
+        let events = running.log.events
+        #expect(
+            events.filter { !$0.isFix } == [
+                .connected, .malformed("not JSON"), .malformed("truncated or invalid JSON"),
+                .malformed("TPV field with the wrong type: mode"), .malformed("TPV field with the wrong type: lat"),
+                .malformed("TPV field with the wrong type: altMSL"), .malformed("NUL byte in line"),
+            ], "\(events)")
+        #expect(running.log.fixes.map(\.timeMilliseconds) == [t, t + 1000, t + 2000])
+        #expect(
+            running.log.fixes.first
+                == GPSFix(
+                    timeMilliseconds: t, latitude: 22.3149, longitude: 87.3105, altitude: 31.5, speed: 4.2, track: 91,
+                    horizontalAccuracy: 3.1, mode: 3))
+        #expect(gpsd.connectionCount == 1 && gpsd.watchCount == 1)
+    }
+
+    /// What libgps itself does with bad lines (gps_unpack is what gps_read calls): it never reports an error and
+    /// keeps what it parsed before the fault. This is why the reader checks each line before trusting the struct.
+    @Test func libgpsSilentlyAcceptsBrokenJSON() throws {
+        let data = try #require(dabba_gps_alloc())
+        defer { dabba_gps_free(data) }
+        func unpack(_ line: String) -> (rc: Int32, latlon: Bool, lat: Double) {
+            var bytes = Array(line.utf8CString)
+            data.pointee.set = 0
+            let rc = bytes.withUnsafeMutableBufferPointer { gps_unpack($0.baseAddress!, data) }
+            return (rc, dabba_gps_latlon_set(data), dabba_gps_fix_latitude(data))
+        }
+        let t = #""time":"2026-11-25T10:00:00.000Z""#
+        let wrongAfter = unpack(#"{"class":"TPV","mode":3,"# + t + #","lat":22.5,"lon":87.5,"altMSL":"high"}"#)
+        #expect(wrongAfter.rc == 0 && wrongAfter.latlon && wrongAfter.lat == 22.5)
+        let truncated = unpack(#"{"class":"TPV","mode":3,"# + t + #","lat":22.25,"lon":87.5,"al"#)
+        #expect(truncated.rc == 0 && truncated.latlon && truncated.lat == 22.25)
+        let garbage = unpack("this is not json")
+        #expect(garbage.rc == 0 && !garbage.latlon)
+    }
+
+    @Test func sameEpochTwiceOlderAndRepeatedTimesGiveOneFixPerTime() async throws {
+        let t = Self.t0
+        let gpsd = try FakeGpsd(steps: [
+            .line(Self.tpv(t, mode: 2)), .pause(.milliseconds(100)), .line(Self.tpv(t)),  // RMC then GGA
+            .line(Self.tpv(t)), .line(Self.tpv(t - 1000)),  // repeated and older: dropped
+            .line(Self.tpv(t + 1000, mode: 2)), .pause(.milliseconds(600)), .line(Self.tpv(t + 1000)),  // too late
+            .line(Self.tpv(t + 2000, complete: false)), .pause(.milliseconds(50)), .line(Self.tpv(t + 3000)),
+        ])
+        defer { gpsd.stop() }
+        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
+        #expect(await running.log.wait { $0.filter(\.isFix).count >= 4 })
+        try await Task.sleep(for: .milliseconds(400))
+        await running.stop()
+        let fixes = running.log.fixes
+        #expect(fixes.map(\.timeMilliseconds) == [t, t + 1000, t + 2000, t + 3000])
+        #expect(fixes.map(\.mode) == [3, 2, 3, 3])
+    }
+
+    @Test func silenceWithoutFixIsReportedOncePerSilence() async throws {
+        let t = Self.t0
+        let mode1 = #"{"class":"TPV","device":"/dev/fake0","mode":1,"time":"2026-11-25T10:00:00.000Z"}"#
+        let gpsd = try FakeGpsd(
+            steps: Array(repeating: [.line(mode1), .pause(.milliseconds(200))], count: 12).flatMap { $0 }
+                + [.line(Self.tpv(t))])
+        defer { gpsd.stop() }
+        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port, noFixTimeout: .seconds(1)))
+        #expect(await running.log.wait { $0.contains(where: \.isNoFix) })
+        try await Task.sleep(for: .milliseconds(1_200))  // still silent: no second report
+        #expect(running.log.count(where: \.isNoFix) == 1)
+        #expect(await running.log.wait { $0.contains(where: \.isFix) })  // after ~2.4 s
+        #expect(await running.log.wait(timeout: .seconds(3)) { $0.filter(\.isNoFix).count == 2 })  // a new silence
+        await running.stop()
+        #expect(running.log.events == [.connected, .noFix, .fix(running.log.fixes[0]), .noFix])
+    }
+
+    @Test func overLongLineIsMalformedAndForcesAReconnect() async throws {
+        let t = Self.t0
+        let gpsd = try FakeGpsd { connection in
+            connection == 1
+                ? [.raw(String(repeating: "x", count: 25_000)), .pause(.seconds(5))]
+                : [.line(Self.tpv(t))]
+        }
+        defer { gpsd.stop() }
+        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
+        #expect(await running.log.wait { $0.contains(where: \.isFix) })
+        await running.stop()
+        #expect(
+            running.log.events == [
+                .connected, .malformed("line longer than libgps's buffer"),
+                .disconnected(reason: "line longer than libgps's buffer"), .connected, .fix(running.log.fixes[0]),
+            ])
+        #expect(gpsd.connectionCount == 2)
+    }
+
+    @Test func floodOfGarbageForcesAReconnect() async throws {
+        let gpsd = try FakeGpsd { connection in
+            connection == 1 ? Array(repeating: .line("garbage"), count: 50) : [.line(Self.tpv(Self.t0))]
+        }
+        defer { gpsd.stop() }
+        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
+        #expect(await running.log.wait { $0.contains(where: \.isFix) })
+        await running.stop()
+        #expect(running.log.count(where: \.isMalformed) == 10)
+        #expect(running.log.events.contains(.disconnected(reason: "too much malformed input")))
+        #expect(gpsd.connectionCount == 2)
+    }
+
+    @Test func gpsdClosingTheConnectionIsADisconnect() async throws {
+        let gpsd = try FakeGpsd { connection in connection == 1 ? [.close] : [.line(Self.tpv(Self.t0))] }
+        defer { gpsd.stop() }
+        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
+        #expect(await running.log.wait { $0.contains(where: \.isFix) })
+        await running.stop()
+        #expect(
+            running.log.events == [
+                .connected, .disconnected(reason: "gpsd closed the connection"), .connected,
+                .fix(running.log.fixes[0]),
+            ])
+    }
+
+    @Test func runReturnsPromptlyOnShutdownAndOnCancellation() async throws {
+        // Connected and idle.
+        let gpsd = try FakeGpsd(steps: [])
+        defer { gpsd.stop() }
+        let connected = RunningReader(GPSReaderConfiguration(port: gpsd.port))
+        #expect(await connected.log.wait { $0 == [.connected] })
+        #expect(connected.reader.isConnected)
+        let took = await connected.stop()
+        #expect(took < .milliseconds(500), "\(took)")
+        #expect(await connected.log.wait(timeout: .seconds(1)) { _ in connected.log.isFinished })
+        #expect(!connected.reader.isConnected)
+
+        // Waiting out a long backoff (gpsd absent), stopped by task cancellation.
+        let absent = RunningReader(GPSReaderConfiguration(port: FreePort.next(), maxBackoff: .seconds(30)))
+        try await Task.sleep(for: .milliseconds(1_500))
+        let start = ContinuousClock.now
+        absent.task.cancel()
+        await absent.task.value
+        #expect(ContinuousClock.now - start < .milliseconds(500))
+        #expect(await absent.log.wait(timeout: .seconds(1)) { _ in absent.log.isFinished })
+
+        // shutdown() before run(): run() returns at once.
+        let early = GPSReader(configuration: GPSReaderConfiguration(port: gpsd.port), logger: .init(label: "t"))
+        early.shutdown()
+        let earlyStart = ContinuousClock.now
+        await early.run()
+        #expect(ContinuousClock.now - earlyStart < .milliseconds(200))
+        var events: [GPSEvent] = []
+        for await event in early.events { events.append(event) }
+        #expect(events.isEmpty)
+    }
+}

@@ -1,0 +1,117 @@
+import DabbaCore
+import DabbaGPS
+import DabbaSim
+import DabbaTestSupport
+import Testing
+
+/// The reader against a real gpsd (gpsfake on a loopback port chosen here). Serialized: each test runs its own
+/// gpsd, and timing assertions should not compete for the two cores. Scripted-input tests are in
+/// `GPSReaderTests+FakeGpsd.swift`.
+@Suite(.serialized) struct GPSReaderTests {
+    /// Route times in whole seconds an hour ago (gpsd is happy with recent times).
+    static func routeStart() -> Int64 { (wallClockMilliseconds() / 1000 - 3600) * 1000 }
+
+    func expectMatches(_ fixes: [GPSFix], _ points: some Collection<RoutePoint>) {
+        #expect(fixes.map(\.timeMilliseconds) == points.map(\.timeMilliseconds))
+        for (fix, point) in zip(fixes, points) {
+            #expect(abs(fix.latitude - point.latitude) < 1e-6 && abs(fix.longitude - point.longitude) < 1e-6)
+            #expect(fix.mode == 3)
+            #expect(abs((fix.altitude ?? .nan) - point.altitude) < 0.01)
+            #expect(abs((fix.speed ?? .nan) - point.speed) < 0.01)
+            #expect(abs((fix.track ?? .nan) - point.track) < 0.01)
+            #expect(fix.horizontalAccuracy != nil)
+        }
+    }
+
+    @Test func routeThroughGpsfakeGivesExactlyOneFixPerPoint() async throws {
+        let directory = try TestDirectory("gps-route")
+        defer { directory.remove() }
+        let route = Route.loop(count: 20, start: Self.routeStart())
+        let gpsd = try GpsFake(route: route, directory: directory, cycle: 0.1)
+        try await gpsd.start()
+        defer { gpsd.stop() }
+        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
+        #expect(await running.log.wait { $0.filter(\.isFix).count >= 20 }, "\(running.log.events)")
+        try await Task.sleep(for: .milliseconds(400))  // longer than epochSettle: nothing else may follow
+        await running.stop()
+        #expect(running.log.events.first == .connected)
+        expectMatches(running.log.fixes, route)
+    }
+
+    @Test func withoutLeadInGpsdsDoubleFirstEpochGivesOneMode3Fix() async throws {
+        // No lead-in: the first epoch gpsd reports comes as two TPVs (RMC: mode 2, then GGA: mode 3, same time,
+        // one sentence interval apart), and gpsd loses some leading points while it opens the device.
+        let directory = try TestDirectory("gps-double")
+        defer { directory.remove() }
+        let route = Route.loop(count: 15, start: Self.routeStart())
+        let gpsd = try GpsFake(nmea: NMEA.sentences(for: route), directory: directory, cycle: 0.1, wait: 1)
+        try await gpsd.start()
+        defer { gpsd.stop() }
+        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
+        let last = route.last!.timeMilliseconds
+        #expect(await running.log.wait { _ in running.log.fixes.last?.timeMilliseconds == last })
+        await running.stop()
+        let fixes = running.log.fixes
+        #expect(fixes.count >= 7)
+        #expect(zip(fixes, fixes.dropFirst()).allSatisfy { $0.timeMilliseconds < $1.timeMilliseconds })
+        expectMatches(fixes, route.suffix(fixes.count))
+    }
+
+    @Test func gpsdKilledAndRestartedOnTheSamePort() async throws {
+        let directory = try TestDirectory("gps-restart")
+        defer { directory.remove() }
+        let route = Route.loop(count: 30, start: Self.routeStart())
+        let first = try GpsFake(route: route, directory: directory, cycle: 0.05, wait: 5, name: "gpsfake-1")
+        try await first.start()
+        defer { first.stop() }
+        let running = RunningReader(GPSReaderConfiguration(port: first.port, maxBackoff: .seconds(1)))
+        #expect(await running.log.wait { $0.filter(\.isFix).count >= 10 })
+        let pid = first.pid
+        first.kill9()
+        #expect(!GpsFake.groupAlive(pid), "gpsfake's gpsd must die with it")
+        #expect(await running.log.wait { $0.contains(where: \.isDisconnected) })
+        #expect(!running.reader.isConnected)
+        let delivered = running.log.fixes.count  // the reader flushed what it held before reporting
+        let rest = route[delivered...]
+        let second = try GpsFake(
+            route: Array(rest), directory: directory, port: first.port, cycle: 0.05, wait: 5, name: "gpsfake-2")
+        try await second.start()
+        defer { second.stop() }
+        let last = route.last!.timeMilliseconds
+        #expect(await running.log.wait { _ in running.log.fixes.last?.timeMilliseconds == last })
+        await running.stop()
+        let events = running.log.events
+        let connects = events.indices.filter { events[$0].isConnected }
+        let disconnect = try #require(events.firstIndex { $0.isDisconnected })
+        try #require(connects.count == 2, "\(events)")
+        #expect(connects[0] < disconnect && disconnect < connects[1], "\(events)")
+        let fixesAfterReconnect = events[connects[1]...].filter(\.isFix).count
+        #expect(fixesAfterReconnect == route.count - delivered)
+        expectMatches(running.log.fixes, route)  // every point once, strictly increasing, across the restart
+    }
+
+    @Test func gpsdAbsentAtStartIsRetriedWithBackoffThenFound() async throws {
+        let directory = try TestDirectory("gps-absent")
+        defer { directory.remove() }
+        let port = FreePort.next()
+        let running = RunningReader(GPSReaderConfiguration(port: port, maxBackoff: .seconds(1)))
+        try await Task.sleep(for: .seconds(3))
+        let attempts = running.logs.entries.withLock { $0.filter { $0.message.hasPrefix("Cannot connect") } }
+        // 250 ms doubling to 1 s, each jittered into [½, 1]: 5–8 attempts in 3 s. A busy loop would make thousands.
+        #expect((4...10).contains(attempts.count), "\(attempts.count) attempts")
+        let delays = attempts.compactMap { $0.metadata["gps.retry_in_ms"].flatMap { Int("\($0)") } }
+        #expect(delays.first.map { (125...250).contains($0) } == true, "\(delays)")
+        #expect(delays.dropFirst(2).allSatisfy { (500...1000).contains($0) }, "\(delays)")
+        #expect(running.log.events.isEmpty && !running.reader.isConnected)
+
+        let route = Route.loop(count: 10, start: Self.routeStart())
+        let gpsd = try GpsFake(route: route, directory: directory, port: port, cycle: 0.05)
+        try await gpsd.start()
+        defer { gpsd.stop() }
+        #expect(await running.log.wait { $0.filter(\.isFix).count >= 10 })
+        #expect(running.reader.isConnected)
+        await running.stop()
+        #expect(running.log.events.first == .connected)
+        expectMatches(running.log.fixes, route)
+    }
+}

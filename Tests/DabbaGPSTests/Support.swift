@@ -1,0 +1,100 @@
+import DabbaGPS
+import DabbaTestSupport
+import Logging
+import Synchronization
+
+/// Collects a reader's events on a task, for assertions.
+final class EventLog: Sendable {
+    private let store: Box
+    private let task: Task<Void, Never>
+
+    final class Box: Sendable {
+        let events = Mutex<[GPSEvent]>([])
+        let finished = Mutex(false)
+    }
+
+    init(_ reader: GPSReader) {
+        let store = Box()
+        self.store = store
+        task = Task {
+            for await event in reader.events { store.events.withLock { $0.append(event) } }
+            store.finished.withLock { $0 = true }
+        }
+    }
+
+    var events: [GPSEvent] { store.events.withLock { $0 } }
+    var isFinished: Bool { store.finished.withLock { $0 } }
+
+    var fixes: [GPSFix] {
+        events.compactMap { if case .fix(let fix) = $0 { fix } else { nil } }
+    }
+
+    func count(where predicate: (GPSEvent) -> Bool) -> Int { events.filter(predicate).count }
+
+    /// Waits (bounded) until `condition` holds for the events so far.
+    func wait(
+        timeout: Duration = .seconds(15), _ condition: @escaping ([GPSEvent]) -> Bool
+    ) async -> Bool {
+        await eventually(timeout: timeout, interval: .milliseconds(20)) { condition(self.events) }
+    }
+}
+
+extension GPSEvent {
+    var isConnected: Bool { if case .connected = self { true } else { false } }
+    var isDisconnected: Bool { if case .disconnected = self { true } else { false } }
+    var isNoFix: Bool { if case .noFix = self { true } else { false } }
+    var isMalformed: Bool { if case .malformed = self { true } else { false } }
+    var isFix: Bool { if case .fix = self { true } else { false } }
+}
+
+/// A log handler that keeps every event (tests count reconnect attempts from the reader's debug logs).
+struct CapturingLogHandler: LogHandler {
+    final class Store: Sendable {
+        let entries = Mutex<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
+        func count(_ message: String) -> Int { entries.withLock { $0.filter { $0.message == message }.count } }
+    }
+
+    let store: Store
+    var logLevel: Logger.Level = .debug
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+
+    init(store: Store) { self.store = store }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        store.entries.withLock { $0.append((event.level, "\(event.message)", merged)) }
+    }
+}
+
+/// A reader with a capturing logger, its event log and its running task.
+struct RunningReader {
+    let reader: GPSReader
+    let log: EventLog
+    let logs: CapturingLogHandler.Store
+    let task: Task<Void, Never>
+
+    init(_ configuration: GPSReaderConfiguration) {
+        let logs = CapturingLogHandler.Store()
+        let logger = Logger(label: "test.gps") { _ in CapturingLogHandler(store: logs) }
+        let reader = GPSReader(configuration: configuration, logger: logger)
+        self.reader = reader
+        self.logs = logs
+        log = EventLog(reader)
+        task = Task { await reader.run() }
+    }
+
+    /// Shuts down and waits for run() to return; returns how long that took.
+    @discardableResult
+    func stop() async -> Duration {
+        let start = ContinuousClock.now
+        reader.shutdown()
+        await task.value
+        return ContinuousClock.now - start
+    }
+}
