@@ -8,7 +8,9 @@ import Foundation
 public enum Timestamp {
     /// Formats milliseconds since the Unix epoch.
     public static func format(milliseconds ms: Int64) -> String {
-        let date = Date(timeIntervalSince1970: Double(ms) / 1000)
+        // The formatter truncates to milliseconds; a tenth of a millisecond keeps x.123 from printing as x.122
+        // when the binary double lands just below it.
+        let date = Date(timeIntervalSince1970: Double(ms) / 1000 + 0.0001)
         return date.formatted(
             Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
     }

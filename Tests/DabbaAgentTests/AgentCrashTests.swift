@@ -27,7 +27,7 @@ import Testing
         let drained = await eventually(timeout: .seconds(90), interval: .milliseconds(500)) {
             h.gpsfake?.isRunning == false && (try? h.status())??.outboxDepth == 0
         }
-        #expect(drained, h.diagnostics())
+        #expect(drained, "\(h.diagnostics())")
         h.agent.stop()
 
         let received = h.received

@@ -36,7 +36,7 @@ import Testing
             #expect(fix.agent == "a-1")
         }
         // The acks emptied the outbox.
-        #expect(await h.waitForEmptyOutbox(), h.diagnostics())
+        #expect(await h.waitForEmptyOutbox(), "\(h.diagnostics())")
     }
 
     @Test func brokerOutageMidRouteLosesNothingAndSendsLiveFirst() async throws {
@@ -45,7 +45,7 @@ import Testing
         defer { Task { await h.shutdown() } }
         try h.agent.start()
         try await h.startGPS()
-        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 10 }, h.diagnostics())
+        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 10 }, "\(h.diagnostics())")
 
         h.broker.stop()
         // ~15 fixes are recorded while the broker is down.
@@ -74,7 +74,7 @@ import Testing
         #expect(first.seqs[0] >= recordedOffline)
         #expect(backlog.first! < first.seqs[0])
         #expect(backlog == backlog.sorted(), "backlog not oldest first: \(backlog)")
-        #expect(await h.waitForEmptyOutbox(), h.diagnostics())
+        #expect(await h.waitForEmptyOutbox(), "\(h.diagnostics())")
     }
 
     @Test func gpsdRestartMidRouteIsSurvivedWithoutRestartingTheAgent() async throws {
@@ -84,7 +84,7 @@ import Testing
         try h.agent.start()
         let pid = h.agent.process!.pid
         try await h.startGPS(h.route[0..<20])
-        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 15 }, h.diagnostics())
+        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 15 }, "\(h.diagnostics())")
         h.gpsfake?.kill9()
         try await Task.sleep(for: .seconds(1))
         #expect(try h.status()?.gps == "gpsd_down")
@@ -93,7 +93,7 @@ import Testing
             (h.acker.fixes.withLock { $0["a-1"]?.values.map(\.time) } ?? []).contains(
                 Timestamp.format(milliseconds: h.route[n - 1].timeMilliseconds))
         }
-        #expect(all, h.diagnostics())
+        #expect(all, "\(h.diagnostics())")
         #expect(h.agent.process!.isRunning && h.agent.process!.pid == pid)
         // Everything the agent recorded arrived once, and the second half of the route is there.
         let times = Set(h.acker.fixes.withLock { $0["a-1"]!.values.map(\.time) })

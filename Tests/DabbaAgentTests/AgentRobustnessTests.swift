@@ -32,21 +32,21 @@ import Testing
         try "DABBA_GPSD_PORT=abc\n".write(toFile: file, atomically: true, encoding: .utf8)
         let (status, output) = try AgentProcess.runCLI(["run", "--config", file, "--outbox", dir.path("o.db")])
         #expect(status == 2)
-        #expect(output.contains("gpsd-port") && output.contains(file), output)
+        #expect(output.contains("gpsd-port") && output.contains(file), "\(output)")
 
         var environment = ProcessInfo.processInfo.environment
         environment["DABBA_STATE_INTERVAL"] = "-1"
         let (envStatus, envOutput) = try AgentProcess.runCLI(
             ["run", "--config", "/dev/null", "--outbox", dir.path("o.db")], environment: environment)
         #expect(envStatus == 2)
-        #expect(envOutput.contains("DABBA_STATE_INTERVAL"), envOutput)
+        #expect(envOutput.contains("DABBA_STATE_INTERVAL"), "\(envOutput)")
     }
 
     @Test func statusWithoutDaemonExitsThree() throws {
         let (status, output) = try AgentProcess.runCLI(
             ["status", "--config", "/dev/null", "--control-socket", "/tmp/dabba-no-such.sock"])
         #expect(status == 3)
-        #expect(output.contains("cannot reach"), output)
+        #expect(output.contains("cannot reach"), "\(output)")
     }
 
     @Test func malformedAcksAndTasksAreCountedAndIgnored() async throws {
@@ -54,7 +54,7 @@ import Testing
         defer { Task { await h.shutdown() } }
         try h.agent.start()
         try await h.startGPS()
-        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 5 }, h.diagnostics())
+        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 5 }, "\(h.diagnostics())")
         let depth = try #require(try h.status()).outboxDepth
 
         let publisher = try await TestSubscriber.start(port: h.broker.port, filter: "unused/#")
@@ -71,7 +71,7 @@ import Testing
             try await publisher.client.publishAndWait(
                 MQTTMessage(topic: Topics.tasks(agent: "a-1"), payload: Array(payload.utf8), qos: .atLeastOnce))
         }
-        #expect(await eventually { (try? h.status())??.counters.ackMalformed == Int64(bad.count) }, h.diagnostics())
+        #expect(await eventually { (try? h.status())??.counters.ackMalformed == Int64(bad.count) }, "\(h.diagnostics())")
         let status = try #require(try h.status())
         #expect(status.counters.tasksMalformed == 2)
         #expect(status.outboxDepth >= depth, "a malformed ack deleted rows")
@@ -81,7 +81,7 @@ import Testing
         let ack = AckMessage(agent: "a-1", ranges: [1...3])
         try await publisher.client.publishAndWait(
             MQTTMessage(topic: Topics.ack(agent: "a-1"), payload: PayloadCoding.encode(ack), qos: .atLeastOnce))
-        #expect(await eventually { (try? h.status())??.counters.rowsAcked == 3 }, h.diagnostics())
+        #expect(await eventually { (try? h.status())??.counters.rowsAcked == 3 }, "\(h.diagnostics())")
         await publisher.stop()
     }
 
@@ -91,7 +91,7 @@ import Testing
         try Data((0..<40_000).map { UInt8(($0 * 13) % 256) }).write(to: URL(fileURLWithPath: h.agent.outbox))
         try h.agent.start()
         try await h.startGPS()
-        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 10 }, h.diagnostics())
+        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 10 }, "\(h.diagnostics())")
         let aside = try FileManager.default.contentsOfDirectory(atPath: h.directory.url.path)
             .filter { $0.contains("outbox.db.corrupt-") }
         #expect(!aside.isEmpty)
@@ -108,7 +108,7 @@ import Testing
         let thinned = await eventually(timeout: .seconds(30), interval: .milliseconds(200)) {
             ((try? h.status())??.lastSeq ?? 0) >= 160
         }
-        #expect(thinned, h.diagnostics())
+        #expect(thinned, "\(h.diagnostics())")
         let status = try #require(try h.status())
         #expect(status.thinned > 0)
         #expect(status.outboxDepth <= 100)

@@ -31,7 +31,7 @@ import Testing
         let stopping = listener.waitFor(timeout: .seconds(5)) { $0.contains("STOPPING=1") }
         #expect(stopping.contains { $0.contains("STOPPING=1") })
         let status = agent.process!.waitForExit(timeout: .seconds(5))
-        #expect(status == 0, agent.output())
+        #expect(status == 0, "\(agent.output())")
         #expect(ContinuousClock.now - stopAt < .seconds(5))
         let log = agent.output()
         #expect(log.contains("dabba-agent started") && log.contains("dabba-agent stopped"))

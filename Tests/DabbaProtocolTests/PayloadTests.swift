@@ -48,10 +48,14 @@ import Testing
     }
 
     @Test func timestampsFormatAndParse() {
-        #expect(Timestamp.format(milliseconds: 1_795_082_400_123) == "2026-11-17T08:40:00.123Z")
-        #expect(Timestamp.parse("2026-11-17T08:40:00.123Z") == 1_795_082_400_123)
-        #expect(Timestamp.parse("2026-11-17T08:40:00Z") == 1_795_082_400_000)
+        #expect(Timestamp.format(milliseconds: 1_795_082_400_123) == "2026-11-19T10:00:00.123Z")
+        #expect(Timestamp.parse("2026-11-19T10:00:00.123Z") == 1_795_082_400_123)
+        #expect(Timestamp.parse("2026-11-19T10:00:00Z") == 1_795_082_400_000)
         #expect(Timestamp.parse("yesterday") == nil)
+        // Every millisecond survives a round trip.
+        for ms in stride(from: Int64(1_795_082_400_000), to: 1_795_082_402_000, by: 1) {
+            #expect(Timestamp.parse(Timestamp.format(milliseconds: ms)) == ms)
+        }
     }
 
     @Test func topicsAndAgentIDs() {
