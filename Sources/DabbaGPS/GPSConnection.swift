@@ -119,4 +119,14 @@ final class GPSConnection {
     }
 
     private func finite(_ value: Double) -> Double? { value.isFinite ? value : nil }
+
+    /// libgps writes commands with plain `write(2)`: on a connection gpsd has reset, a second write would raise
+    /// SIGPIPE and kill the process. Blocking it on the reader thread (thread-directed, so it stays pending there)
+    /// turns that into an EPIPE error without touching the process's signal dispositions.
+    static func blockSIGPIPEOnThisThread() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
 }

@@ -14,12 +14,18 @@ extension GPSReader {
     /// State of one connection.
     private struct Session {
         var silentSince: Int64
-        var healthy = false
+        /// When gpsd first sent a well-formed line on this connection.
+        var healthySince: Int64?
+        var backoffReset = false
         var malformedInARow = 0
     }
 
+    /// A connection that has worked this long resets the backoff (a crash-looping gpsd still backs off).
+    static let stableMilliseconds: Int64 = 5_000
+
     func threadMain() {
         logger.info("GPS reader started")
+        GPSConnection.blockSIGPIPEOnThisThread()
         let connection = GPSConnection()
         var progress = Progress(
             filter: EpochFilter(settleMilliseconds: configuration.epochSettle.dabbaMilliseconds),
@@ -65,6 +71,10 @@ extension GPSReader {
         var session = Session(silentSince: monotonicMilliseconds())
         while !isStopping {
             let now = monotonicMilliseconds()
+            if !session.backoffReset, let since = session.healthySince, now - since >= Self.stableMilliseconds {
+                session.backoffReset = true
+                progress.backoff.reset()  // the next outage starts again from 250 ms
+            }
             if let fix = progress.filter.due(now: now) {
                 emit(fix, &progress)
                 session.silentSince = now
@@ -93,6 +103,9 @@ extension GPSReader {
             var wakeAt = now + 5_000
             if let deadline = progress.filter.deadline { wakeAt = min(wakeAt, deadline) }
             if !progress.noFixReported { wakeAt = min(wakeAt, session.silentSince + noFixTimeout) }
+            if !session.backoffReset, let since = session.healthySince {
+                wakeAt = min(wakeAt, since + Self.stableMilliseconds)
+            }
             if case .signalled = wakeup.wait(socket: connection.socket, milliseconds: wakeAt - now) { return nil }
         }
         return nil
@@ -115,10 +128,7 @@ extension GPSReader {
             return session.malformedInARow >= Self.malformedLimit ? "too much malformed input" : nil
         case .object(let className):
             session.malformedInARow = 0
-            if !session.healthy {
-                session.healthy = true
-                progress.backoff.reset()  // a real gpsd answered: the next outage starts again from 250 ms
-            }
+            if session.healthySince == nil { session.healthySince = now }
             switch className {
             case "TPV":
                 guard let fix = connection.fix() else { return nil }

@@ -9,8 +9,9 @@ import Synchronization
 ///   ``GPSEvent/fix(_:)`` per distinct fix time, in strictly increasing time order, preferring the better TPV
 ///   (see ``GPSReaderConfiguration/epochSettle``). TPVs at or before the last emitted time are dropped, also across
 ///   reconnects.
-/// - Resilience: gpsd absent, going away or restarting → ``GPSEvent/disconnected(reason:)`` and reconnects with
-///   jittered exponential backoff (250 ms … `maxBackoff`); bad input → ``GPSEvent/malformed(_:)``, and a reconnect
+/// - Resilience: gpsd absent, going away or restarting → ``GPSEvent/disconnected(reason:)`` (only ever after a
+///   ``GPSEvent/connected``) and reconnects with jittered exponential backoff (250 ms … `maxBackoff`, reset once a
+///   connection has worked for 5 s, so a crash-looping gpsd is not hammered); bad input → ``GPSEvent/malformed(_:)``, and a reconnect
 ///   when the stream is unusable (a line longer than libgps's 20 KB buffer, or 10 bad lines in a row).
 /// - Cost: one thread that sleeps in `poll(2)` on the gpsd socket and a self-pipe; no busy loop, no Foundation.
 ///   (Not `gps_waiting`: it returns true at once while a partial line is buffered, so waiting on it spins — measured

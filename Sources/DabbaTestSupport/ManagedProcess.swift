@@ -19,7 +19,7 @@ public final class ManagedProcess: @unchecked Sendable {
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         let logURL = logDirectory.appendingPathComponent("\(name).log")
         if !FileManager.default.fileExists(atPath: logURL.path) {
-            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         }
         let handle = try FileHandle(forWritingTo: logURL)
         handle.seekToEndOfFile()
@@ -28,7 +28,20 @@ public final class ManagedProcess: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         self.logURL = logURL
         self.process = process
-        try process.run()
+        try Self.withSignalsUnblocked { try process.run() }
+    }
+
+    /// Runs `body` (which spawns a child) with no signal blocked on the calling thread.
+    ///
+    /// Swift's worker threads block nearly every signal, and Foundation's Process spawns the child on the calling
+    /// thread without resetting the mask, so the child would inherit the mask and ignore SIGTERM.
+    public static func withSignalsUnblocked<T>(_ body: () throws -> T) rethrows -> T {
+        var none = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        return try body()
     }
 
     public var pid: Int32 { process.processIdentifier }

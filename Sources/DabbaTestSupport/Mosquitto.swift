@@ -77,19 +77,10 @@ public final class MosquittoBroker: Sendable {
     /// Throws with the broker's log when it exits or never listens.
     public func start(timeout: Duration = .seconds(10)) async throws {
         guard let executable = findExecutable("mosquitto") else { throw TestSupportError("mosquitto not found") }
-        // Swift concurrency's threads block SIGTERM, SIGINT, SIGHUP…, and a spawned child inherits the spawning
-        // thread's mask: mosquitto would then ignore `stop()`'s SIGTERM. Spawn with an empty mask.
-        var unblocked = sigset_t()
-        var saved = sigset_t()
-        sigemptyset(&unblocked)
-        pthread_sigmask(SIG_SETMASK, &unblocked, &saved)
-        let spawned = Result {
-            try ManagedProcess(
-                name: "mosquitto-\(port)", executable: executable, arguments: ["-c", configPath],
-                logDirectory: directory.url)
-        }
-        pthread_sigmask(SIG_SETMASK, &saved, nil)
-        let started = try spawned.get()
+        // ManagedProcess spawns with no signal blocked, so mosquitto honours stop()'s SIGTERM.
+        let started = try ManagedProcess(
+            name: "mosquitto-\(port)", executable: executable, arguments: ["-c", configPath],
+            logDirectory: directory.url)
         process.withLock { $0 = started }
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

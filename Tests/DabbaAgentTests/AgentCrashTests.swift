@@ -9,7 +9,7 @@ import Testing
     @Test func sigkillTwentyTimesWhileGpsPlaysAndBrokerRestarts() async throws {
         let n = 400
         let h = try await AgentHarness(points: n, agentArguments: ["--ack-timeout", "2"])
-        defer { Task { await h.shutdown() } }
+        defer { h.shutdown() }
         try h.agent.start()
         try await h.startGPS(cycle: 0.05)  // 10 fixes per second
         var generator = SystemRandomNumberGenerator()

@@ -10,7 +10,7 @@ import Testing
     @Test func routeArrivesAsExactlyNDistinctSeqsMatchingTheRoute() async throws {
         let n = 30
         let h = try await AgentHarness(points: n)
-        defer { Task { await h.shutdown() } }
+        defer { h.shutdown() }
         try h.agent.start()
         try await h.startGPS()
         let all = await eventually(timeout: .seconds(40), interval: .milliseconds(200)) { h.received.count >= n }
@@ -42,7 +42,7 @@ import Testing
     @Test func brokerOutageMidRouteLosesNothingAndSendsLiveFirst() async throws {
         let n = 60
         let h = try await AgentHarness(points: n, agentArguments: ["--state-interval", "60"])
-        defer { Task { await h.shutdown() } }
+        defer { h.shutdown() }
         try h.agent.start()
         try await h.startGPS()
         #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 10 }, "\(h.diagnostics())")
@@ -80,7 +80,7 @@ import Testing
     @Test func gpsdRestartMidRouteIsSurvivedWithoutRestartingTheAgent() async throws {
         let n = 40
         let h = try await AgentHarness(points: n)
-        defer { Task { await h.shutdown() } }
+        defer { h.shutdown() }
         try h.agent.start()
         let pid = h.agent.process!.pid
         try await h.startGPS(h.route[0..<20])

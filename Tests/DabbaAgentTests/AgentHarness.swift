@@ -78,11 +78,11 @@ final class AgentHarness: @unchecked Sendable {
         try run("/usr/bin/sqlite3", [agent.outbox, "PRAGMA integrity_check"]).1.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func shutdown() async {
+    /// Stops everything the harness started (synchronously, so it can run from `defer`).
+    func shutdown() {
         agent.stop()
         gpsfake?.stop()
         acker.shutdown()
-        await ackerTask.value
         broker.stop()
         directory.remove()
     }

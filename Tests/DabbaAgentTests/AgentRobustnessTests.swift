@@ -51,7 +51,7 @@ import Testing
 
     @Test func malformedAcksAndTasksAreCountedAndIgnored() async throws {
         let h = try await AgentHarness(points: 20, ack: false)
-        defer { Task { await h.shutdown() } }
+        defer { h.shutdown() }
         try h.agent.start()
         try await h.startGPS()
         #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 5 }, "\(h.diagnostics())")
@@ -87,7 +87,7 @@ import Testing
 
     @Test func corruptOutboxIsMovedAsideAndTheDaemonRuns() async throws {
         let h = try await AgentHarness(points: 10)
-        defer { Task { await h.shutdown() } }
+        defer { h.shutdown() }
         try Data((0..<40_000).map { UInt8(($0 * 13) % 256) }).write(to: URL(fileURLWithPath: h.agent.outbox))
         try h.agent.start()
         try await h.startGPS()
@@ -101,7 +101,7 @@ import Testing
 
     @Test func fullOutboxThinsWhileOffline() async throws {
         let h = try await AgentHarness(points: 160, agentArguments: ["--outbox-max-rows", "100"])
-        defer { Task { await h.shutdown() } }
+        defer { h.shutdown() }
         h.broker.stop()  // nothing leaves: the outbox fills
         try h.agent.start()
         try await h.startGPS(cycle: 0.02)

@@ -6,7 +6,7 @@ import Testing
 
 /// The reader against a real gpsd (gpsfake on a loopback port chosen here). Serialized: each test runs its own
 /// gpsd, and timing assertions should not compete for the two cores. Scripted-input tests are in
-/// `GPSReaderTests+FakeGpsd.swift`.
+/// `GPSReaderFakeGpsdTests.swift`.
 @Suite(.serialized) struct GPSReaderTests {
     /// Route times in whole seconds an hour ago (gpsd is happy with recent times).
     static func routeStart() -> Int64 { (wallClockMilliseconds() / 1000 - 3600) * 1000 }

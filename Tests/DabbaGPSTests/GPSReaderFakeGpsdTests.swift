@@ -4,8 +4,9 @@ import DabbaGPS
 import DabbaTestSupport
 import Testing
 
-/// Input real gpsd never sends, from a scripted fake (same serialized suite as the gpsfake tests).
-extension GPSReaderTests {
+/// Input real gpsd never sends, from a scripted fake. Serialized within itself; it may run alongside the gpsfake
+/// suite (these tests mostly wait on sockets).
+@Suite(.serialized) struct GPSReaderFakeGpsdTests {
     static let t0: Int64 = 1_795_640_000_000
 
     static func tpv(_ time: Int64, mode: Int = 3, complete: Bool = true) -> String {
@@ -156,6 +157,19 @@ extension GPSReaderTests {
                 .connected, .disconnected(reason: "gpsd closed the connection"), .connected,
                 .fix(running.log.fixes[0]),
             ])
+    }
+
+    @Test func crashLoopingGpsdIsBackedOff() async throws {
+        let gpsd = try FakeGpsd(steps: [.close])  // VERSION, WATCH answered, then gone: every time
+        defer { gpsd.stop() }
+        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port, maxBackoff: .seconds(1)))
+        try await Task.sleep(for: .seconds(3))
+        await running.stop()
+        // Delays 250 ms doubling to 1 s, jittered into [½, 1]: 4–8 connections in 3 s (not reset by the brief
+        // sessions; resetting each time would make 12–24).
+        #expect((3...9).contains(gpsd.connectionCount), "\(gpsd.connectionCount) connections")
+        #expect(running.log.count(where: \.isConnected) == gpsd.connectionCount)
+        #expect(running.log.count(where: \.isDisconnected) >= gpsd.connectionCount - 1)  // the last may be open
     }
 
     @Test func runReturnsPromptlyOnShutdownAndOnCancellation() async throws {
