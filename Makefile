@@ -6,6 +6,9 @@ PREFIX       ?= /usr/local
 CONFIG       ?= debug
 BUILD_FLAGS  ?=
 DEMO_DIR     ?= $(CURDIR)/demo-run
+# Device builds: one binary with the Swift runtime linked in (only libmosquitto, libgps, libsqlite3, libssl and libc
+# stay dynamic), in its own build folder.
+RELEASE      := -c release --static-swift-stdlib --scratch-path .build-static
 
 # Debian packages the build, the tests and the demo need.
 DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mosquitto mosquitto-clients \
@@ -40,13 +43,14 @@ demo: deps
 
 ## bench: the agent benchmarks (backlog drain vs raw libmosquitto; steady-state RSS and CPU). Figures go to BENCHMARKS.md.
 bench: deps
-	$(SWIFT) build -c release --product dabba-bench-agent
-	$$($(SWIFT) build -c release --show-bin-path)/dabba-bench-agent
+	$(SWIFT) build $(RELEASE) --product dabba-agent
+	$(SWIFT) build $(RELEASE) --product dabba-bench-agent
+	$$($(SWIFT) build $(RELEASE) --show-bin-path)/dabba-bench-agent
 
 ## install: the agent binary, its systemd unit and /etc/default/dabba-agent (kept if present), and its user.
 install:
-	$(SWIFT) build -c release --product dabba-agent
-	install -D -m 0755 $$($(SWIFT) build -c release --show-bin-path)/dabba-agent $(DESTDIR)$(PREFIX)/bin/dabba-agent
+	$(SWIFT) build $(RELEASE) --product dabba-agent
+	install -D -m 0755 -s $$($(SWIFT) build $(RELEASE) --show-bin-path)/dabba-agent $(DESTDIR)$(PREFIX)/bin/dabba-agent
 	install -D -m 0644 systemd/dabba-agent.service $(DESTDIR)/etc/systemd/system/dabba-agent.service
 	[ -e $(DESTDIR)/etc/default/dabba-agent ] || install -D -m 0640 systemd/dabba-agent.default $(DESTDIR)/etc/default/dabba-agent
 	@if [ -z "$(DESTDIR)" ] && ! id dabba-agent >/dev/null 2>&1; then \

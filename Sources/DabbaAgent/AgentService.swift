@@ -35,6 +35,8 @@ public struct AgentService: Service {
             group.addTask { for await event in gps.events { await engine.handle(event) } }
 
             var summary = await engine.tick()
+            // Start-up is over: hand the clean pages only start-up needed back to the kernel (a device's RSS budget).
+            ResidentMemory.releaseStartupPages()
             let start = await engine.status()
             notifier.ready(status: summary)
             logger.info(

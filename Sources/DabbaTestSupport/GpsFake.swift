@@ -9,9 +9,10 @@ import Synchronization
 /// A private gpsd replaying an NMEA log through `gpsfake -1 -q -P PORT -c CYCLE -W WAIT FILE`, on a loopback port
 /// chosen by the test (gpsfake's gpsd listens on 127.0.0.1 and ::1).
 ///
-/// gpsfake's gpsd opens the fake device only when a client watches, and loses the first 1–1.6 s of sentences while
-/// it opens and probes it; `init(route:…)` therefore puts a receiver-without-fix lead-in before the route, so every
-/// route point reaches the client. Nothing is left behind: `stop()`/`kill9()` end gpsfake's whole process group
+/// gpsfake's gpsd opens the fake device only when a client watches and loses what gpsfake wrote before and while
+/// it opens and probes it (measured with 3.22: the first 4 of 20 points at `-c 0.1`, the first of 10 at `-c 0.5`);
+/// `init(route:…)` therefore puts `leadIn` seconds of receiver-without-fix epochs before the route, so every route
+/// point reaches a client that connects within about a second of `start()`. Nothing is left behind: `stop()`/`kill9()` end gpsfake's whole process group
 /// (gpsfake and its gpsd), gpsfake's control socket lives in the test directory (`TMPDIR`), and the SysV shared
 /// memory segment gpsd exports per port (key `0x4770PPPP`) is removed.
 public final class GpsFake: Sendable {
@@ -38,7 +39,7 @@ public final class GpsFake: Sendable {
         arguments = ["-1", "-q", "-P", String(port), "-c", String(cycle), "-W", String(wait), logPath]
     }
 
-    /// Replays `route` after a lead-in of no-fix epochs lasting `leadIn` (see the type's documentation).
+    /// Replays `route` after `leadIn` seconds of no-fix epochs (see the type's documentation).
     public convenience init(
         route: [RoutePoint], directory: TestDirectory, port: Int = FreePort.next(), cycle: Double = 0.1,
         leadIn: Double = 2.0, wait: Int = 2, name: String = "gpsfake"
@@ -54,11 +55,9 @@ public final class GpsFake: Sendable {
         guard let executable = findExecutable("gpsfake") else { throw TestSupportError("gpsfake not installed") }
         var environment = ProcessInfo.processInfo.environment
         environment["TMPDIR"] = directory.url.path  // gpsfake's control socket goes here, removed with the directory
-        let started = try Self.withSignalsUnblocked {
-            try ManagedProcess(
-                name: name, executable: executable, arguments: arguments, environment: environment,
-                logDirectory: directory.url)
-        }
+        let started = try ManagedProcess(  // spawns with signals unblocked, so gpsfake and gpsd honour SIGTERM
+            name: name, executable: executable, arguments: arguments, environment: environment,
+            logDirectory: directory.url)
         process.withLock { $0 = started }
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -136,19 +135,6 @@ public final class GpsFake: Sendable {
             else { return nil }
             return (pid, ppid, pgrp, state)
         }
-    }
-
-    /// Runs `body` (which spawns a child) with no signal blocked on the calling thread.
-    ///
-    /// Swift's worker threads block nearly every signal, and Foundation's Process spawns the child on the calling
-    /// thread without resetting the mask, so the child (and gpsfake's gpsd after it) would ignore SIGTERM.
-    static func withSignalsUnblocked<T>(_ body: () throws -> T) rethrows -> T {
-        var none = sigset_t()
-        var saved = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        return try body()
     }
 
     /// Removes the shared memory segment gpsd exported for this port (gpsd never removes it).
