@@ -58,7 +58,7 @@ public enum AgentApplication {
         mqttConfiguration.maxInflight = c.backlogWindow + 10
         mqttConfiguration.will = MQTTMessage(
             topic: Topics.state(agent: c.agentID),
-            payload: PayloadCoding.encode(AgentState(agent: c.agentID, online: false)), qos: .atLeastOnce, retain: true)
+            payload: AgentState(agent: c.agentID, online: false).jsonBytes(), qos: .atLeastOnce, retain: true)
         let mqtt = MQTTClient(configuration: mqttConfiguration, logger: logger)
         mqtt.subscribe(Topics.ack(agent: c.agentID), qos: .atLeastOnce)
         mqtt.subscribe(Topics.tasks(agent: c.agentID), qos: .atLeastOnce)

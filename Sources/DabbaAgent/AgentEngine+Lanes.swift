@@ -163,7 +163,7 @@ extension AgentEngine {
     func handleAck(_ payload: [UInt8]) {
         let ranges: [ClosedRange<Int64>]
         do {
-            let ack = try PayloadCoding.decode(AckMessage.self, from: payload, maxBytes: 256 * 1024)
+            let ack = try AckMessage.parse(payload)
             guard ack.agent == configuration.agentID else {
                 throw PayloadError(.agentMismatch, "ack for agent \(ack.agent)")
             }

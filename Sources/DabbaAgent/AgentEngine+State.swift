@@ -54,11 +54,11 @@ extension AgentEngine {
     /// The retained `…/state` payload.
     func statePayload(online: Bool) -> [UInt8] {
         let s = status()
-        return PayloadCoding.encode(
-            AgentState(
-                agent: s.agent, online: online, time: Timestamp.format(milliseconds: wallClockMilliseconds()),
-                gps: s.gps, mode: s.mode, outboxDepth: s.outboxDepth, oldestUnsentAge: s.oldestUnsentAge,
-                lastSeq: s.lastSeq, thinned: s.thinned))
+        return AgentState(
+            agent: s.agent, online: online, time: Timestamp.format(milliseconds: wallClockMilliseconds()),
+            gps: s.gps, mode: s.mode, outboxDepth: s.outboxDepth, oldestUnsentAge: s.oldestUnsentAge,
+            lastSeq: s.lastSeq, thinned: s.thinned
+        ).jsonBytes()
     }
 
     /// Publishes the retained state (online) now.

@@ -72,7 +72,7 @@ extension AgentEngine {
             let row = try outbox.recordAction(order: order, status: rule.to, time: now) { seq in
                 var e = event
                 e.seq = seq
-                return PayloadCoding.encode(e)
+                return e.jsonBytes()
             }
             event.seq = row.seq
             counters.eventsRecorded += 1

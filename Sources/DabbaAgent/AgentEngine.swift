@@ -97,11 +97,11 @@ public actor AgentEngine {
         let agent = configuration.agentID
         let time = Timestamp.format(milliseconds: gps.timeMilliseconds)
         func payload(_ seq: Int64) -> [UInt8] {
-            PayloadCoding.encode(
-                Fix(
-                    agent: agent, seq: seq, time: time, lat: gps.latitude, lon: gps.longitude,
-                    alt: gps.altitude, speed: gps.speed, track: gps.track, hacc: gps.horizontalAccuracy,
-                    mode: gps.mode))
+            Fix(
+                agent: agent, seq: seq, time: time, lat: gps.latitude, lon: gps.longitude,
+                alt: gps.altitude, speed: gps.speed, track: gps.track, hacc: gps.horizontalAccuracy,
+                mode: gps.mode
+            ).jsonBytes()
         }
         do {
             let row = try outbox.append(kind: .fix, time: gps.timeMilliseconds, makePayload: payload)

@@ -29,6 +29,8 @@ public final class Outbox {
         public var maxRows: Int = 700_000
         /// `PRAGMA synchronous`: "FULL" (default; every commit survives power loss) or "NORMAL".
         public var synchronous: String = "FULL"
+        /// SQLite page cache in KiB (`PRAGMA cache_size = -N`): small, so memory stays flat on a device.
+        public var cacheKiB: Int = 512
         /// Test hook: `PRAGMA max_page_count`, to make SQLite report a full disk.
         public var maxPageCount: Int? = nil
         public init() {}
@@ -97,6 +99,7 @@ public final class Outbox {
         try db.execute("PRAGMA busy_timeout = 5000")
         try db.execute("PRAGMA journal_mode = WAL")
         try db.execute("PRAGMA synchronous = \(options.synchronous == "NORMAL" ? "NORMAL" : "FULL")")
+        try db.execute("PRAGMA cache_size = -\(max(64, options.cacheKiB))")
         if let pages = options.maxPageCount { try db.execute("PRAGMA max_page_count = \(pages)") }
         let check = try db.integrityCheck()
         guard check == "ok" else {

@@ -64,20 +64,27 @@ public final class AgentProcess: @unchecked Sendable {
 
     /// Runs the agent CLI with `arguments`: (exit status, stdout+stderr).
     public static func runCLI(_ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try BuiltProducts.path(of: "dabba-agent"))
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runToCompletion(try BuiltProducts.path(of: "dabba-agent"), arguments, environment: environment)
     }
 
     public func stop() { process?.stop() }
     public func kill9() { process?.kill9() }
     public func output() -> String { process?.output() ?? "" }
+}
+
+/// Runs `executable` to completion: (exit status, stdout and stderr together).
+public func runToCompletion(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws
+    -> (Int32, String)
+{
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try ManagedProcess.withSignalsUnblocked { try process.run() }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }

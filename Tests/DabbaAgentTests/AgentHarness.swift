@@ -69,13 +69,13 @@ final class AgentHarness: @unchecked Sendable {
 
     /// Seqs still stored in the agent's outbox file.
     func outboxSeqs() throws -> Set<Int64> {
-        let (status, out) = try run("/usr/bin/sqlite3", [agent.outbox, "SELECT seq FROM outbox"])
+        let (status, out) = try runToCompletion("/usr/bin/sqlite3", [agent.outbox, "SELECT seq FROM outbox"])
         guard status == 0 else { throw TestSupportError("sqlite3 failed: \(out)") }
         return Set(out.split(separator: "\n").compactMap { Int64($0) })
     }
 
     func integrityCheck() throws -> String {
-        try run("/usr/bin/sqlite3", [agent.outbox, "PRAGMA integrity_check"]).1.trimmingCharacters(in: .whitespacesAndNewlines)
+        try runToCompletion("/usr/bin/sqlite3", [agent.outbox, "PRAGMA integrity_check"]).1.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Stops everything the harness started (synchronously, so it can run from `defer`).
@@ -89,17 +89,4 @@ final class AgentHarness: @unchecked Sendable {
 
     /// On failure, what the agent said.
     func diagnostics() -> String { "agent log:\n" + agent.output().suffix(4000) }
-}
-
-func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }

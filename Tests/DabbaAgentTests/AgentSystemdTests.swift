@@ -59,7 +59,7 @@ import Testing
         let copy = dir.path("dabba-agent.service")
         try unit.replacingOccurrences(of: "/usr/local/bin/dabba-agent", with: binary)
             .write(toFile: copy, atomically: true, encoding: .utf8)
-        let (status, output) = try run(analyze, ["verify", copy])
+        let (status, output) = try runToCompletion(analyze, ["verify", copy])
         let problems = output.split(separator: "\n").filter {
             // The service user only exists on an installed device.
             !$0.contains("dabba-agent") || !$0.lowercased().contains("user")

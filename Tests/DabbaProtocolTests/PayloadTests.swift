@@ -68,3 +68,59 @@ import Testing
         #expect(AgentID.isValid("a-17_x.y"))
     }
 }
+
+@Suite struct JSONWriterTests {
+    @Test func writtenPayloadsDecodeToTheSameValues() throws {
+        let fix = Fix(
+            agent: "a-17", seq: 9, time: "2026-11-25T10:00:00.123Z", lat: 22.3149, lon: -87.3105, alt: 31.25,
+            speed: 0, track: 359.99, hacc: nil, mode: 3)
+        #expect(try PayloadCoding.decode(Fix.self, from: fix.jsonBytes()) == fix)
+        var event = AgentEvent(agent: "a-1", seq: 10, time: "t", order: "o-\"quoted\"\n\\", type: .pickedUp)
+        event.cashCollected = 25_000
+        #expect(try PayloadCoding.decode(AgentEvent.self, from: event.jsonBytes()) == event)
+        let state = AgentState(agent: "a-1", online: false, gps: "no_fix", outboxDepth: 3, oldestUnsentAge: 1.5)
+        #expect(try PayloadCoding.decode(AgentState.self, from: state.jsonBytes()) == state)
+        #expect(String(decoding: fix.jsonBytes(), as: UTF8.self).hasPrefix(#"{"v":1,"agent":"a-17","seq":9,"time":"#))
+    }
+
+    @Test func controlCharactersAreEscapedAndNonFiniteIsNull() throws {
+        var bytes: [UInt8] = []
+        JSONWriter.appendString("a\u{01}b\u{1F}", to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == #""a\u0001b\u001f""#)
+        var w = JSONWriter()
+        w.field("x", Double.nan)
+        #expect(String(decoding: w.finish(), as: UTF8.self) == #"{"x":null}"#)
+    }
+
+    @Test func timestampFormattingMatchesCalendarEdges() {
+        #expect(Timestamp.format(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp.format(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
+        #expect(Timestamp.format(milliseconds: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
+        #expect(Timestamp.format(milliseconds: 4_102_444_799_999) == "2099-12-31T23:59:59.999Z")
+    }
+}
+
+@Suite struct JSONValueTests {
+    @Test func acksParseLikeTheDecodableForm() throws {
+        let text = #"{"v":1,"agent":"a-1","seqs":[[1,100],[9007199254740993,9007199254740993]],"extra":{"x":[true,null,"\u00e9"]}}"#
+        let parsed = try AckMessage.parse(Array(text.utf8))
+        #expect(parsed == (try PayloadCoding.decode(AckMessage.self, from: Array(text.utf8))))
+        #expect(try parsed.ranges() == [1...100, 9_007_199_254_740_993...9_007_199_254_740_993])
+    }
+
+    @Test(arguments: [
+        "", "nope", #"{"v":1"#, #"{"v":1,"agent":"a","seqs":[[1,2]]} trailing"#, #"{"v":"1","agent":"a","seqs":[]}"#,
+        #"{"v":1,"agent":5,"seqs":[]}"#, #"{"v":1,"agent":"a","seqs":[["1",2]]}"#, #"{"v":1,"agent":"a","seqs":{}}"#,
+        #"{"v":1,"agent":"a\u0001","seqs":[[1,2]],}"#, "[" + String(repeating: "[", count: 100) + "]",
+        #"{"v":1,"agent":"a","seqs":[[1.5,2]]}"#, "\"unterminated",
+    ])
+    func malformedAcksAreRefused(text: String) {
+        #expect(throws: PayloadError.self) { try AckMessage.parse(Array(text.utf8)) }
+    }
+
+    @Test func escapesAndNesting() throws {
+        let value = try JSONValue.parse(Array(#" {"a" : [1, -2.5e3, "x\n\"y\""], "b": {"c": false}} "#.utf8))
+        #expect(value["a"] == .array([.number("1"), .number("-2.5e3"), .string("x\n\"y\"")]))
+        #expect(value["b"]?["c"] == .bool(false))
+    }
+}
