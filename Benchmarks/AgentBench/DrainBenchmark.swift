@@ -10,12 +10,17 @@ import Logging
 /// Backlog drain: N buffered fixes from the agent's outbox to a local mosquitto with PUBACKs, against the raw
 /// libmosquitto publisher of the same fix payloads (one message each) in the same run.
 enum DrainBenchmark {
+    struct AgentRun {
+        var batch: Int
+        var pubackSeconds: Double
+        var ackedSeconds: Double
+        var messages: Int64
+    }
+
     struct Result {
         var fixes: Int
         var rawSeconds: Double
-        var agentPubackSeconds: Double
-        var agentAckedSeconds: Double
-        var agentMessages: Int64
+        var agent: [AgentRun]
     }
 
     static func run(fixes count: Int, broker: MosquittoBroker, directory: TestDirectory) async throws -> Result {
@@ -24,7 +29,7 @@ enum DrainBenchmark {
         let start = wallClockMilliseconds() - Int64(count) * 1000
 
         // Prefill the outbox (synchronous=NORMAL for speed; the drain below runs with the default FULL).
-        let path = directory.path("drain-outbox.db")
+        let path = directory.path("drain-template.db")
         var payloads: [[UInt8]] = []
         payloads.reserveCapacity(count)
         do {
@@ -49,8 +54,21 @@ enum DrainBenchmark {
         let raw = try RawPublisher.run(
             port: broker.port, topic: Topics.fix(agent: "bench-raw"), payloads: payloads, window: 20)
 
-        // The agent's engine draining the same outbox to the same broker, an acker acking what it receives.
-        let acker = Acker(host: "127.0.0.1", port: broker.port, clientID: "bench-acker", logger: logger)
+        var runs: [AgentRun] = []
+        for batch in [100, 1] {
+            let copy = directory.path("drain-\(batch).db")
+            try FileManager.default.copyItem(atPath: path, toPath: copy)
+            runs.append(try await drain(outbox: copy, batch: batch, count: count, broker: broker, logger: logger))
+        }
+        return Result(fixes: count, rawSeconds: raw, agent: runs)
+    }
+
+    /// The agent's engine draining a copy of the outbox to the same broker, an acker acking what it receives.
+    static func drain(outbox path: String, batch: Int, count: Int, broker: MosquittoBroker, logger: Logger) async throws
+        -> AgentRun
+    {
+        let agentID = "bench-1"
+        let acker = Acker(host: "127.0.0.1", port: broker.port, clientID: "bench-acker-\(batch)", logger: logger)
         let ackerTask = Task { try? await acker.run() }
         _ = await eventually(timeout: .seconds(10)) { acker.isSubscribed }
 
@@ -58,10 +76,11 @@ enum DrainBenchmark {
             keys: AgentConfiguration.keys, file: nil, environment: [:],
             flags: [
                 "agent-id": agentID, "mqtt-port": "\(broker.port)", "outbox": path, "backlog-rate": "0",
-                "outbox-max-rows": "\(count * 2)", "max-unacked": "\(count)",
+                "outbox-max-rows": "\(count * 2)", "max-unacked": "\(count)", "backlog-batch": "\(batch)",
+                "backlog-window": batch == 1 ? "20" : "10",
             ])
         let configuration = try AgentConfiguration(layered)
-        var mqttConfiguration = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "bench-agent")
+        var mqttConfiguration = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "bench-agent-\(batch)")
         mqttConfiguration.maxInflight = configuration.backlogWindow + 10
         let mqtt = MQTTClient(configuration: mqttConfiguration, logger: logger)
         mqtt.subscribe(Topics.ack(agent: agentID), qos: .atLeastOnce)
@@ -88,9 +107,7 @@ enum DrainBenchmark {
         await ackerTask.value
         engine.stopThread()
         guard let pubacked, let acked else { throw BenchError("drain did not finish") }
-        return Result(
-            fixes: count, rawSeconds: raw, agentPubackSeconds: pubacked.seconds, agentAckedSeconds: acked.seconds,
-            agentMessages: messages)
+        return AgentRun(batch: batch, pubackSeconds: pubacked.seconds, ackedSeconds: acked.seconds, messages: messages)
     }
 }
 

@@ -46,7 +46,7 @@ enum SteadyBenchmark {
             rss = rssKB(pid: agent.pid)
             rssMax = max(rssMax, rss)
             if second % 30 == 29 {
-                print("  steady: \(second + 1)s, RSS \(rss) kB, fixes \(acker.seqs(of: "steady-1").count)")
+                say("  steady: \(second + 1)s, RSS \(rss) kB, fixes \(acker.seqs(of: "steady-1").count)")
             }
         }
         let cpu = cpuSeconds(pid: agent.pid) - startCPU

@@ -1,0 +1,80 @@
+import DabbaAgent
+import DabbaCore
+import DabbaGPS
+import DabbaMQTT
+import DabbaProtocol
+import DabbaTestSupport
+import Foundation
+import Logging
+import Testing
+
+/// The engine in-process against a real mosquitto, fed GPS events directly.
+@Suite(.serialized) struct AgentEngineTests {
+    func configuration(port: Int, directory: TestDirectory) throws -> AgentConfiguration {
+        try AgentConfiguration(
+            LayeredConfiguration(
+                keys: AgentConfiguration.keys, file: nil, environment: [:],
+                flags: ["agent-id": "a-1", "mqtt-port": "\(port)", "outbox": directory.path("o.db")]))
+    }
+
+    func fix(_ i: Int) -> GPSEvent {
+        .fix(GPSFix(timeMilliseconds: 1_795_082_400_000 + Int64(i) * 1000, latitude: 22.3, longitude: 87.3, mode: 2))
+    }
+
+    @Test func diskFullKeepsTheLiveLaneAndRecoversWhenSpaceReturns() async throws {
+        let directory = try TestDirectory("engine-full")
+        defer { directory.remove() }
+        let broker = try await MosquittoBroker.started(directory: directory)
+        defer { broker.stop() }
+        let live = try await TestSubscriber.start(port: broker.port, filter: Topics.fix(agent: "a-1"))
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let c = try configuration(port: broker.port, directory: directory)
+        var options = Outbox.Options()
+        options.maxPageCount = 12  // a tiny "disk"
+        let outbox = try Outbox(path: c.outboxPath, options: options, logger: logger)
+        let mqtt = MQTTClient(configuration: MQTTConfiguration(port: broker.port, clientID: "engine"), logger: logger)
+        let engine = AgentEngine(configuration: c, outbox: outbox, mqtt: mqtt, logger: logger)
+        let run = Task { try? await mqtt.run() }
+        let forward = Task { for await event in mqtt.events { await engine.handle(event) } }
+        defer {
+            mqtt.shutdown()
+            forward.cancel()
+            run.cancel()
+        }
+        #expect(await eventually { await engine.status().broker == "connected" })
+        await engine.handle(.connected)
+
+        // Record until the "disk" is full, then some more.
+        var i = 0
+        while await !engine.status().diskFull, i < 2000 {
+            i += 1
+            await engine.handle(fix(i))
+        }
+        #expect(await engine.status().diskFull, "never filled")
+        let stored = await engine.status().outboxDepth
+        for _ in 0..<5 {
+            i += 1
+            await engine.handle(fix(i))
+        }
+        let full = await engine.status()
+        #expect(full.diskFull && full.counters.diskFull >= 6)
+        #expect(full.outboxDepth == stored)
+        // The live lane kept going: every fix, stored or not, went out with a strictly increasing seq.
+        let messages = await live.waitFor(count: i, timeout: .seconds(10))
+        let seqs = try messages.map { try PayloadCoding.decode(Fix.self, from: $0.payload).seq }
+        #expect(seqs.count == i)
+        #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count)
+
+        // Space returns (the hub acks what was stored): recording resumes, with the next seq.
+        let ack = AckMessage(agent: "a-1", ranges: [1...full.lastSeq])
+        await engine.handle(.message(MQTTMessage(topic: Topics.ack(agent: "a-1"), payload: PayloadCoding.encode(ack), qos: .atLeastOnce)))
+        i += 1
+        await engine.handle(fix(i))
+        let recovered = await engine.status()
+        #expect(!recovered.diskFull)
+        #expect(recovered.outboxDepth == 1)
+        #expect(recovered.lastSeq == full.lastSeq + 1)
+        #expect(try runToCompletion("/usr/bin/sqlite3", [c.outboxPath, "PRAGMA integrity_check"]).1 == "ok\n")
+        await live.stop()
+    }
+}
