@@ -25,9 +25,9 @@ cat > "$DEMO_DIR/mosquitto.conf" <<CONF
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence false
-log_dest file $DEMO_DIR/mosquitto.log
+log_dest stderr
 CONF
-/usr/sbin/mosquitto -c "$DEMO_DIR/mosquitto.conf" & pids+=($!)
+/usr/sbin/mosquitto -c "$DEMO_DIR/mosquitto.conf" 2>"$DEMO_DIR/mosquitto.log" & pids+=($!)
 
 # -c 0.5: two sentences per epoch, so real time at 1 Hz. gpsfake exits when the route ends.
 gpsfake -1 -q -P "$GPSD_PORT" -c 0.5 -W 5 "$ROUTE" >"$DEMO_DIR/gpsfake.log" 2>&1 & pids+=($!)
