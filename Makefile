@@ -52,7 +52,7 @@ install:
 	$(SWIFT) build $(RELEASE) --product dabba-agent
 	install -D -m 0755 -s $$($(SWIFT) build $(RELEASE) --show-bin-path)/dabba-agent $(DESTDIR)$(PREFIX)/bin/dabba-agent
 	install -D -m 0644 systemd/dabba-agent.service $(DESTDIR)/etc/systemd/system/dabba-agent.service
-	[ -e $(DESTDIR)/etc/default/dabba-agent ] || install -D -m 0640 systemd/dabba-agent.default $(DESTDIR)/etc/default/dabba-agent
+	[ -e $(DESTDIR)/etc/default/dabba-agent ] || install -D -m 0644 systemd/dabba-agent.default $(DESTDIR)/etc/default/dabba-agent
 	@if [ -z "$(DESTDIR)" ] && ! id dabba-agent >/dev/null 2>&1; then \
 	  useradd --system --no-create-home --home-dir /var/lib/dabba-agent --shell /usr/sbin/nologin dabba-agent; fi
 	@echo "installed; now: systemctl daemon-reload && systemctl enable --now dabba-agent"
