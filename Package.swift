@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "dabba-agent", targets: ["dabba-agent"]),
         .executable(name: "dabba-sim", targets: ["dabba-sim"]),
+        .executable(name: "dabba-hub", targets: ["dabba-hub"]),
         .executable(name: "dabba-bench-agent", targets: ["AgentBench"]),
         .library(name: "DabbaMQTT", targets: ["DabbaMQTT"]),
         .library(name: "DabbaSQLite", targets: ["DabbaSQLite"]),
@@ -15,6 +16,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries, each through a systemLibrary module with a small static-inline shim.
@@ -64,6 +71,25 @@ let package = Package(
             dependencies: ["DabbaAgent", "DabbaCore"]
         ),
 
+        // The hub: ingest, storage, auth, REST, live feeds.
+        .target(
+            name: "DabbaHub",
+            dependencies: [
+                "DabbaCore", "DabbaProtocol", "DabbaSQLite", "DabbaMQTT",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .executableTarget(name: "dabba-hub", dependencies: ["DabbaHub", "DabbaCore"]),
+
         // Simulator: NMEA routes for gpsfake, a contract-following acker for demos and tests.
         .target(
             name: "DabbaSim",
@@ -96,6 +122,14 @@ let package = Package(
         .testTarget(name: "DabbaSQLiteTests", dependencies: ["DabbaSQLite"]),
         .testTarget(name: "DabbaMQTTTests", dependencies: ["DabbaMQTT", "DabbaTestSupport"]),
         .testTarget(name: "DabbaGPSTests", dependencies: ["DabbaGPS", "DabbaSim", "DabbaTestSupport"]),
+        .testTarget(
+            name: "DabbaHubTests",
+            dependencies: [
+                "DabbaHub", "DabbaSim", "DabbaTestSupport", "dabba-hub", "dabba-agent",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
+            ]
+        ),
         .testTarget(
             name: "DabbaAgentTests",
             dependencies: ["DabbaAgent", "DabbaSim", "DabbaTestSupport", "dabba-agent"]

@@ -1,0 +1,133 @@
+import DabbaCore
+import Logging
+
+/// Everything `dabba-hub` needs, resolved from defaults → config file → environment → flags.
+public struct HubConfiguration: Sendable {
+    public var httpHost: String
+    public var httpPort: Int
+    public var mqttHost: String
+    public var mqttPort: Int
+    public var mqttUsername: String?
+    public var mqttPasswordFile: String?
+    public var mqttTLSCA: String?
+    /// `sqlite:PATH` (the embedded default) or a `postgres://` URL.
+    public var database: String
+    public var dispatchPolicy: String
+    /// MQTT shared-subscription group; empty means every hub receives every message.
+    public var ingestGroup: String?
+    public var commitInterval: Duration
+    public var commitBatch: Int
+    public var positionRetentionDays: Int
+    /// `user/device=agent` pairs, comma separated.
+    public var owntracksMap: [String: String]
+    public var jwtSecretFile: String?
+    public var accessTokenTTL: Int
+    public var refreshTokenTTL: Int
+    public var allowedOrigins: [String]
+    public var maxBodyBytes: Int
+    public var assets: String
+    public var mosquittoPasswordFile: String
+    public var mosquittoACLFile: String
+    public var logLevel: Logger.Level
+
+    public static let defaultConfigFile = "/etc/default/dabba-hub"
+
+    /// Every key, its default and one line of help. `systemd/dabba-hub.default` is this table, commented out.
+    public static let keys: [ConfigKey] = [
+        ConfigKey("http-host", default: "127.0.0.1", help: "Address the HTTP server binds."),
+        ConfigKey("http-port", default: "8080", help: "HTTP port."),
+        ConfigKey("mqtt-host", default: "127.0.0.1", help: "MQTT broker host."),
+        ConfigKey("mqtt-port", default: "1883", help: "MQTT broker port."),
+        ConfigKey("mqtt-username", default: "", help: "The hub's MQTT user; empty connects anonymously."),
+        ConfigKey("mqtt-password-file", default: "", help: "File whose first line is the hub's MQTT password."),
+        ConfigKey("mqtt-tls-ca", default: "", help: "CA certificate; when set, the broker connection uses TLS."),
+        ConfigKey(
+            "database", default: "sqlite:/var/lib/dabba-hub/hub.db",
+            help: "sqlite:PATH (embedded default) or a postgres:// URL (several hubs)."),
+        ConfigKey("dispatch-policy", default: "nearest", help: "How orders are assigned to agents."),
+        ConfigKey(
+            "ingest-group", default: "",
+            help: "MQTT shared-subscription group name; set it on every hub to split ingest between hubs."),
+        ConfigKey("commit-interval-ms", default: "50", help: "Longest wait before received fixes are committed (ms)."),
+        ConfigKey("commit-batch", default: "500", help: "Fixes committed in one transaction at most."),
+        ConfigKey("position-retention-days", default: "30", help: "Days positions are kept (pruned in the background)."),
+        ConfigKey("owntracks-map", default: "", help: "OwnTracks user/device=agent pairs, comma separated."),
+        ConfigKey(
+            "jwt-secret-file", default: "",
+            help: "File holding the JWT signing secret; empty keeps a generated one in the database."),
+        ConfigKey("access-token-ttl", default: "900", help: "Access token lifetime in seconds."),
+        ConfigKey("refresh-token-ttl", default: "2592000", help: "Refresh token lifetime in seconds."),
+        ConfigKey(
+            "allowed-origins", default: "",
+            help: "Origins allowed to open WebSockets, comma separated; empty allows the hub's own origin only."),
+        ConfigKey("max-body-bytes", default: "1048576", help: "Largest request body accepted."),
+        ConfigKey("assets", default: "/usr/share/dabba-hub", help: "Folder with web pages and openapi.yaml."),
+        ConfigKey(
+            "mosquitto-password-file", default: "/etc/mosquitto/dabba.passwd",
+            help: "Broker password file that `agents provision` writes."),
+        ConfigKey(
+            "mosquitto-acl-file", default: "/etc/mosquitto/dabba.acl", help: "Broker ACL file that `agents provision` writes."
+        ),
+        ConfigKey("log-level", default: "info", help: "trace, debug, info, notice, warning, error or critical."),
+    ]
+
+    /// Validates every key; a bad one throws a `ConfigError` naming it.
+    public init(_ c: LayeredConfiguration) throws(ConfigError) {
+        httpHost = try c.nonEmpty("http-host")
+        httpPort = try c.int("http-port", in: 0...65535)
+        mqttHost = try c.nonEmpty("mqtt-host")
+        mqttPort = try c.int("mqtt-port", in: 1...65535)
+        mqttUsername = c.optional("mqtt-username")
+        mqttPasswordFile = c.optional("mqtt-password-file")
+        mqttTLSCA = c.optional("mqtt-tls-ca")
+        database = try c.nonEmpty("database", "expected sqlite:PATH or postgres://…") {
+            $0.hasPrefix("sqlite:") && $0.count > 7 || $0.hasPrefix("postgres://") || $0.hasPrefix("postgresql://")
+        }
+        dispatchPolicy = try c.choice("dispatch-policy", ["nearest", "fair"])
+        ingestGroup = try c.optional("ingest-group").map { (group: String) throws(ConfigError) -> String in
+            guard group.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw c.invalid("ingest-group", "expected letters, digits, - and _")
+            }
+            return group
+        }
+        commitInterval = .milliseconds(try c.int("commit-interval-ms", in: 1...10_000))
+        commitBatch = try c.int("commit-batch", in: 1...100_000)
+        positionRetentionDays = try c.int("position-retention-days", in: 1...36_500)
+        var map: [String: String] = [:]
+        for pair in (c.optional("owntracks-map") ?? "").split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).trimmingSpaces }
+            guard parts.count == 2, parts[0].split(separator: "/").count == 2, !parts[1].isEmpty else {
+                throw c.invalid("owntracks-map", "expected user/device=agent pairs, comma separated")
+            }
+            map[parts[0]] = parts[1]
+        }
+        owntracksMap = map
+        jwtSecretFile = c.optional("jwt-secret-file")
+        accessTokenTTL = try c.int("access-token-ttl", in: 30...86_400)
+        refreshTokenTTL = try c.int("refresh-token-ttl", in: 60...31_536_000)
+        allowedOrigins = (c.optional("allowed-origins") ?? "").split(separator: ",").map { String($0).trimmingSpaces }
+        maxBodyBytes = try c.int("max-body-bytes", in: 1024...(64 << 20))
+        assets = try c.nonEmpty("assets")
+        mosquittoPasswordFile = try c.nonEmpty("mosquitto-password-file")
+        mosquittoACLFile = try c.nonEmpty("mosquitto-acl-file")
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        logLevel = Logger.Level(rawValue: try c.choice("log-level", levels)) ?? .info
+    }
+
+    /// The SQLite path when `database` is `sqlite:PATH`.
+    public var sqlitePath: String? { database.hasPrefix("sqlite:") ? String(database.dropFirst(7)) : nil }
+
+    /// Defaults for tests and tools: every key's default, then `overrides` (by key name).
+    public static func make(_ overrides: [String: String] = [:]) throws(ConfigError) -> HubConfiguration {
+        try HubConfiguration(LayeredConfiguration(keys: keys, file: nil, environment: [:], flags: overrides))
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,39 @@
+import CoreMetrics
+import Metrics
+import Prometheus
+
+/// The hub's metrics, on a registry of its own (so several hubs in one test process do not share counters);
+/// `GET /metrics` renders `registry` in the Prometheus text format.
+public final class HubMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    public let factory: PrometheusMetricsFactory
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        factory = PrometheusMetricsFactory(registry: registry)
+    }
+
+    /// Fixes and events committed by ingest.
+    public var ingestCommitted: CoreMetrics.Counter { CoreMetrics.Counter(label: "dabba_ingest_committed_total", factory: factory) }
+    /// Messages refused by ingest, by reason.
+    public func ingestRejected(_ reason: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_ingest_rejected_total", dimensions: [("reason", reason)], factory: factory)
+    }
+    /// Seconds between a fix's time and its commit.
+    public var fixAge: CoreMetrics.Recorder {
+        CoreMetrics.Recorder(label: "dabba_ingest_fix_age_seconds", aggregate: true, factory: factory)
+    }
+    /// Seconds one group commit took.
+    public var commitLatency: CoreMetrics.Timer { CoreMetrics.Timer(label: "dabba_ingest_commit_seconds", factory: factory) }
+    /// Open WebSocket connections, by feed.
+    public func sockets(_ feed: String) -> CoreMetrics.Gauge { CoreMetrics.Gauge(label: "dabba_ws_connections", dimensions: [("feed", feed)], factory: factory) }
+    /// Agents whose last state says online.
+    public var agentsOnline: CoreMetrics.Gauge { CoreMetrics.Gauge(label: "dabba_agents_online", factory: factory) }
+
+    /// The Prometheus text exposition.
+    public func render() -> String {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}

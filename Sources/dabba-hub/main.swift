@@ -1,0 +1,4 @@
+import DabbaCore
+import DabbaHub
+
+print("dabba-hub")
