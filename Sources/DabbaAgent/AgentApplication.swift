@@ -21,8 +21,9 @@ public enum AgentApplication {
         public var description: String { message }
     }
 
-    /// Opens the outbox, binds the control socket and wires the services, in dependency order:
-    /// MQTT client, gpsd reader, control server, main loop.
+    /// Takes the instance lock, opens the outbox, binds the control socket and wires the services in dependency
+    /// order: MQTT client, gpsd reader, main loop, control server (so on SIGTERM the control socket closes first
+    /// and the MQTT client last).
     public static func build(
         configuration c: AgentConfiguration, environment: [String: String], logger: Logger
     ) throws(StartError) -> ServiceGroup {
@@ -39,6 +40,14 @@ public enum AgentApplication {
         }
         makeParentDirectory(of: c.outboxPath)
         makeParentDirectory(of: c.controlSocket)
+        // One daemon per outbox: a second one would hand out the same seqs.
+        let lock = open(c.outboxPath + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            throw StartError(
+                message: "another dabba-agent is already running on \(c.outboxPath) (lock \(c.outboxPath).lock)",
+                exitCode: 1)
+        }
+        // The lock is held (the descriptor stays open) for the life of the process.
 
         var options = Outbox.Options()
         options.maxRows = c.outboxMaxRows
@@ -83,10 +92,7 @@ public enum AgentApplication {
             version: version)
         return ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [
-                    .init(service: mqtt), .init(service: gps), .init(service: control),
-                    .init(service: main),
-                ],
+                services: [.init(service: mqtt), .init(service: gps), .init(service: main), .init(service: control)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
     }

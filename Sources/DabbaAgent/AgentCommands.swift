@@ -36,7 +36,7 @@ public struct RunCommand: AsyncParsableCommand {
         commandName: "run", abstract: "Run the daemon (what systemd starts).",
         discussion: "Sends READY=1 to systemd once the outbox is open and the gpsd reader runs; a missing broker does not delay it.")
     @OptionGroup public var options: AgentOptions
-    @Flag(help: "Print the effective configuration and where each value came from, then exit.")
+    @Flag(help: "Print the effective configuration as DABBA_*=value lines, then exit.")
     var printConfig = false
     public init() {}
 

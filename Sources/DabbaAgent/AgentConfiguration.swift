@@ -49,7 +49,9 @@ public struct AgentConfiguration: Sendable {
         ConfigKey(
             "outbox-max-rows", default: "700000",
             help: "Rows the outbox keeps before thinning old fixes (700000 = 8 days at 1 Hz)."),
-        ConfigKey("outbox-sync", default: "full", help: "SQLite synchronous mode: full (survives power loss) or normal."),
+        ConfigKey(
+            "outbox-sync", default: "full",
+            help: "SQLite synchronous: full (every commit survives power loss) or normal (faster; a power cut may lose the last commits)."),
         ConfigKey("control-socket", default: "/run/dabba-agent/control.sock", help: "Unix socket for the local CLI."),
         ConfigKey("backlog-batch", default: "100", help: "Fixes per backlog message (1-1000)."),
         ConfigKey("backlog-window", default: "10", help: "Backlog messages in flight before waiting for PUBACKs (1-100)."),

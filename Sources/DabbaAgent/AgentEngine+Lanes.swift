@@ -16,7 +16,8 @@ extension AgentEngine {
             logger.info("Connected to broker", metadata: ["mqtt.session": "\(session)"])
             publishState()
             // The live lane first: the newest fix, then the backlog oldest first.
-            if let newest = try? newestFixRow() { publishLive(newest) }
+            // Only a fix that is the newest ever recorded is "live"; an older unacked one waits for the backlog.
+            if let newest = try? newestFixRow(), newest.time >= outbox.lastFixTime { publishLive(newest) }
             pump()
         case .disconnected(let reason):
             if connected {
@@ -37,6 +38,7 @@ extension AgentEngine {
             if entry.backlog { backlogInFlight -= 1 }
             untrack(entry.seqs)
             logger.warning("Publish failed; rows stay in the outbox", metadata: ["mqtt.reason": "\(reason)"])
+            pump()
         case .message(let message):
             if message.topic == Topics.ack(agent: configuration.agentID) {
                 handleAck(message.payload)
@@ -48,6 +50,7 @@ extension AgentEngine {
 
     /// Forgets everything about the previous session: unacked rows are all sent again.
     func resetSession() {
+        batchCap = configuration.backlogBatch
         inFlight.removeAll()
         tracked.removeAll()
         backlogInFlight = 0
@@ -83,8 +86,8 @@ extension AgentEngine {
     func pump() {
         guard connected else { return }
         refillTokens()
-        let batch = configuration.backlogBatch
         while backlogInFlight < configuration.backlogWindow, tracked.count < configuration.maxUnacked {
+            let batch = batchCap
             if configuration.backlogRate > 0, tokens < 1 { return }
             let rows: [Outbox.Row]
             do {
@@ -115,11 +118,14 @@ extension AgentEngine {
                 if fixes.count >= max(1, budget) { break }
             }
             if let event {
-                guard send(rows: [event], topic: Topics.events(agent: configuration.agentID), payload: event.payload)
+                guard send(rows: [event], topic: Topics.events(agent: configuration.agentID), payload: event.payload) == .sent
                 else { return }
             } else if !fixes.isEmpty {
-                guard send(rows: fixes, topic: Topics.backlog(agent: configuration.agentID), payload: backlogPayload(fixes))
-                else { return }
+                switch send(rows: fixes, topic: Topics.backlog(agent: configuration.agentID), payload: backlogPayload(fixes)) {
+                case .sent: break
+                case .retrySmaller: continue
+                case .stop: return
+                }
                 counters.backlogFixes += Int64(fixes.count)
                 if configuration.backlogRate > 0 { tokens -= Double(fixes.count) }
             }
@@ -127,14 +133,36 @@ extension AgentEngine {
         }
     }
 
-    private func send(rows: [Outbox.Row], topic: String, payload: [UInt8]) -> Bool {
-        guard let mid = try? mqtt.publish(topic: topic, payload: payload, qos: .atLeastOnce) else { return false }
+    enum SendResult { case sent, retrySmaller, stop }
+
+    /// Publishes one backlog or event message. A refusal other than "not connected" (the broker's packet-size
+    /// limit, for instance) is counted and logged, and halves the batch for this session so the lane never stalls.
+    private func send(rows: [Outbox.Row], topic: String, payload: [UInt8]) -> SendResult {
+        let mid: MQTTMessageID
+        do {
+            mid = try mqtt.publish(topic: topic, payload: payload, qos: .atLeastOnce)
+        } catch let error as MQTTError where error.code == .notConnected {
+            return .stop
+        } catch {
+            counters.publishFailed += 1
+            let smaller = max(1, rows.count / 2)
+            logger.warning(
+                "Broker refused a backlog message; sending smaller batches",
+                metadata: [
+                    "mqtt.error": "\(error)", "backlog.rows": "\(rows.count)", "backlog.bytes": "\(payload.count)",
+                    "backlog.batch": "\(smaller)",
+                ])
+            guard rows.count > 1 else { return .stop }
+            batchCap = smaller
+            return .retrySmaller
+        }
         inFlight[mid] = (rows.map(\.seq), true)
         for row in rows { tracked[row.seq] = .inFlight(mid) }
         backlogInFlight += 1
         counters.backlogMessages += 1
-        return true
+        return .sent
     }
+
 
     /// `{"v":1,"agent":…,"fixes":[…]}` built from the stored payloads without decoding them.
     func backlogPayload(_ rows: [Outbox.Row]) -> [UInt8] {

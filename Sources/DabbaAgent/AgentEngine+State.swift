@@ -37,7 +37,8 @@ extension AgentEngine {
             mode: gpsHasFix ? lastFix?.mode : nil,
             lastFix: lastFix.map { fix in
                 Fix(
-                    agent: configuration.agentID, seq: outbox.lastSeq, time: Timestamp.format(milliseconds: fix.timeMilliseconds),
+                    agent: configuration.agentID, seq: lastFixSeq ?? 0,
+                    time: Timestamp.format(milliseconds: fix.timeMilliseconds),
                     lat: fix.latitude, lon: fix.longitude, alt: fix.altitude, speed: fix.speed, track: fix.track,
                     hacc: fix.horizontalAccuracy, mode: fix.mode)
             },

@@ -36,6 +36,8 @@ public actor AgentEngine {
     var tracked: [Int64: Track] = [:]
     /// The backlog pump has handed out every row up to here in this session.
     var cursor: Int64 = 0
+    /// Fixes per backlog message in this session (halved when the broker refuses a message as too large).
+    var batchCap: Int
     var tokens: Double = 0
     var lastRefill: Int64 = monotonicMilliseconds()
 
@@ -43,6 +45,7 @@ public actor AgentEngine {
     var gpsConnected = false
     var lastFix: GPSFix?
     var lastFixAt: Int64?
+    var lastFixSeq: Int64?
     var gpsHasFix = false
 
     // Disk-full handling.
@@ -58,6 +61,7 @@ public actor AgentEngine {
         self.outbox = outbox
         self.mqtt = mqtt
         self.logger = logger
+        self.batchCap = configuration.backlogBatch
     }
 
     /// Stops the engine's thread; call once nothing will message the engine again.
@@ -106,15 +110,15 @@ public actor AgentEngine {
         do {
             let row = try outbox.append(kind: .fix, time: gps.timeMilliseconds, makePayload: payload)
             counters.fixesRecorded += 1
+            lastFixSeq = row.seq
             diskRecovered()
             if connected { publishLive(row) }
         } catch {
             outboxFailed(error, while: "recording a fix")
             // Keep the live lane going without the outbox: the fix is sent once, not stored.
-            if connected {
-                let seq = outbox.reserveVolatileSeq()
-                _ = try? mqtt.publish(
-                    topic: Topics.fix(agent: agent), payload: payload(seq), qos: .atLeastOnce)
+            if connected, let seq = outbox.reserveVolatileSeq() {
+                lastFixSeq = seq
+                _ = try? mqtt.publish(topic: Topics.fix(agent: agent), payload: payload(seq), qos: .atLeastOnce)
                 counters.livePublished += 1
             }
         }

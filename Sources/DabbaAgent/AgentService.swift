@@ -6,8 +6,8 @@ import ServiceLifecycle
 
 /// The daemon's main loop as a `Service`: feeds GPS and MQTT events to the engine, ticks it, speaks sd_notify.
 ///
-/// In the `ServiceGroup` it comes after the MQTT client, the gpsd reader and the control server, so on SIGTERM it
-/// stops first: it says STOPPING, publishes the offline state while the broker connection is still up, and returns.
+/// In the `ServiceGroup` it comes after the MQTT client and the gpsd reader, so on SIGTERM it stops before them: it
+/// says STOPPING, publishes the offline state while the broker connection is still up, and returns.
 public struct AgentService: Service {
     let engine: AgentEngine
     let mqtt: MQTTClient
@@ -62,7 +62,7 @@ public struct AgentService: Service {
         }
         let end = await engine.status()
         await engine.close()
-        engine.stopThread()
+        // The engine's thread stays: the control server (stopped after this service) may still ask it something.
         logger.info(
             "dabba-agent stopped",
             metadata: ["outbox.depth": "\(end.outboxDepth)", "outbox.last_seq": "\(end.lastSeq)"])

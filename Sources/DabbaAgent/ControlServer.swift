@@ -30,6 +30,10 @@ public final class ControlServer: Service, Sendable {
         self.path = path
         self.handler = handler
         self.logger = logger
+        // A socket that still answers belongs to a running daemon: never take it over.
+        if (try? ControlClient.send(ControlRequest(cmd: "status"), path: path, timeoutSeconds: 1)) != nil {
+            throw ControlError("socket", "another dabba-agent is answering on \(path)")
+        }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControlError("socket", "socket(): \(String(cString: strerror(errno)))") }
         unlink(path)
@@ -62,7 +66,7 @@ public final class ControlServer: Service, Sendable {
     private func serve() {
         while !stopped.load(ordering: .acquiring) {
             var pfd = pollfd(fd: listening, events: Int16(POLLIN), revents: 0)
-            guard poll(&pfd, 1, 200) > 0 else { continue }
+            guard poll(&pfd, 1, 200) > 0, !stopped.load(ordering: .acquiring) else { continue }
             let client = accept(listening, nil, nil)
             guard client >= 0 else { continue }
             handle(client)
@@ -75,7 +79,7 @@ public final class ControlServer: Service, Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let response: ControlResponse
-        switch UnixSocketAddress.readLine(fd, max: Self.maxRequestBytes) {
+        switch UnixSocketAddress.readLine(fd, max: Self.maxRequestBytes, deadline: monotonicMilliseconds() + 2000) {
         case nil:
             response = .failure(ControlError("bad_request", "request too large or not terminated by a newline"))
         case let line?:
@@ -89,8 +93,9 @@ public final class ControlServer: Service, Sendable {
                     box.withLock { $0 = answer }
                     semaphore.signal()
                 }
-                semaphore.wait()
-                response = box.withLock { $0 } ?? .failure(ControlError("internal", "no answer"))
+                // Bounded: an engine that cannot answer (stopping) must not wedge this thread.
+                _ = semaphore.wait(timeout: .now() + .seconds(5))
+                response = box.withLock { $0 } ?? .failure(ControlError("unavailable", "the daemon is busy or stopping"))
             } catch {
                 response = .failure(ControlError("bad_request", "\(error)"))
             }
@@ -120,7 +125,8 @@ public enum ControlClient {
         var bytes = PayloadCoding.encode(request)
         bytes.append(UInt8(ascii: "\n"))
         let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard sent == bytes.count, let line = UnixSocketAddress.readLine(fd, max: 16 << 20) else {
+        let deadline = monotonicMilliseconds() + Int64(timeoutSeconds) * 1000
+        guard sent == bytes.count, let line = UnixSocketAddress.readLine(fd, max: 16 << 20, deadline: deadline) else {
             throw ControlError("unreachable", "the daemon at \(path) did not answer")
         }
         do {
@@ -147,11 +153,16 @@ enum UnixSocketAddress {
         }
     }
 
-    /// Reads up to a newline (excluded); nil on timeout, EOF before a newline, or more than `max` bytes.
-    static func readLine(_ fd: Int32, max: Int) -> [UInt8]? {
+    /// Reads up to a newline (excluded); nil past `deadline` (monotonic ms, for the whole line, so a client
+    /// trickling bytes cannot hold the server), on EOF before a newline, or past `max` bytes.
+    static func readLine(_ fd: Int32, max: Int, deadline: Int64) -> [UInt8]? {
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while result.count <= max {
+            let remaining = deadline - monotonicMilliseconds()
+            guard remaining > 0 else { return nil }
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&pfd, 1, Int32(remaining)) > 0 else { return nil }
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n <= 0 { return nil }
             if let newline = buffer[0..<n].firstIndex(of: UInt8(ascii: "\n")) {

@@ -50,6 +50,8 @@ public final class Outbox {
     public internal(set) var thinnedTotal: Int64
     /// What the open had to do to recover a damaged file, if anything.
     public let recovery: OutboxRecovery?
+    /// The seq floor kept beside the database (nil if the sidecar cannot be opened).
+    let seqGuard: SeqGuard?
 
     static let schema = """
         CREATE TABLE IF NOT EXISTS outbox(
@@ -71,12 +73,19 @@ public final class Outbox {
         self.path = path
         self.options = options
         self.logger = logger
+        let seqGuard = SeqGuard(path: path + ".seq")
+        if seqGuard == nil {
+            logger.warning("Cannot open the seq sidecar; salvage falls back to a margin", metadata: ["outbox.path": "\(path).seq"])
+        }
+        self.seqGuard = seqGuard
         var recovery: OutboxRecovery?
         let db: SQLiteConnection
         do {
             db = try Self.openChecked(path: path, options: options)
         } catch let error where error.isCorruption {
-            let report = try OutboxRecovery.recover(path: path, reason: error.message, logger: logger) { () throws(SQLiteError) in
+            let floor = seqGuard?.floor
+            let report = try OutboxRecovery.recover(path: path, reason: error.message, seqFloor: floor, logger: logger) {
+                () throws(SQLiteError) in
                 try Self.openChecked(path: path, options: options)
             }
             recovery = report
@@ -88,7 +97,8 @@ public final class Outbox {
         self.thinnedTotal = try Self.readMeta(db, "thinned") ?? 0
         self.lastFixTime = try Self.readMeta(db, "last_fix_time") ?? 0
         let maxStored = try db.scalarInt("SELECT max(seq) FROM outbox") ?? 0
-        self.lastSeq = max(lastSeq, maxStored)
+        // Seqs sent live while the disk was full are above meta's last_seq: never hand them out again.
+        self.lastSeq = max(lastSeq, maxStored, seqGuard?.volatileHigh ?? 0)
         self.depth = Int(try db.scalarInt("SELECT count(*) FROM outbox") ?? 0)
     }
 
@@ -124,6 +134,7 @@ public final class Outbox {
     public func append(kind: Kind, time: Int64, makePayload: (Int64) -> [UInt8]) throws(SQLiteError) -> Row {
         if depth >= options.maxRows { try thin() }
         let seq = lastSeq + 1
+        seqGuard?.reserve(through: seq)
         let row = Row(seq: seq, kind: kind, time: time, payload: makePayload(seq))
         try db.transaction { () throws(SQLiteError) in
             try db.prepare("INSERT INTO outbox(seq, kind, time, payload) VALUES(?, ?, ?, ?)")
@@ -137,12 +148,14 @@ public final class Outbox {
         return row
     }
 
-    /// Hands out the next seq without storing a row (the disk is full): recorded in `meta` when SQLite can,
-    /// so it is not reused after a restart.
-    public func reserveVolatileSeq() -> Int64 {
-        lastSeq += 1
-        try? writeMeta("last_seq", lastSeq)
-        return lastSeq
+    /// Hands out the next seq without storing a row (the disk is full), recorded durably in the seq sidecar so it
+    /// is never reused after a restart; nil when even that cannot be written (the fix is then not sent).
+    public func reserveVolatileSeq() -> Int64? {
+        let seq = lastSeq + 1
+        guard let seqGuard, seqGuard.recordVolatile(seq) else { return nil }
+        lastSeq = seq
+        try? writeMeta("last_seq", seq)
+        return seq
     }
 
     /// Up to `limit` rows with seq > `after`, oldest first.

@@ -13,7 +13,7 @@ public struct OutboxRecovery {
     public var reason: String
     /// Rows copied into the fresh outbox.
     public var salvagedRows: Int
-    /// True when `meta.last_seq` could not be read and seqs were moved past a safety margin instead.
+    /// True when neither `meta.last_seq` nor the seq sidecar could be read and seqs were moved past a safety margin.
     public var seqMargin: Bool
     let connection: SQLiteConnection
 
@@ -23,7 +23,8 @@ public struct OutboxRecovery {
     /// Moves the damaged file (and its -wal/-shm) aside, opens a fresh outbox with `open`, and copies every
     /// readable row across, skipping unreadable stretches. Bounded: it gives up after many consecutive failures.
     static func recover(
-        path: String, reason: String, logger: Logger, open: () throws(SQLiteError) -> SQLiteConnection
+        path: String, reason: String, seqFloor: Int64?, logger: Logger,
+        open: () throws(SQLiteError) -> SQLiteConnection
     ) throws(SQLiteError) -> OutboxRecovery {
         let stamp = Timestamp.format(milliseconds: wallClockMilliseconds())
             .filter { $0 != "-" && $0 != ":" }.prefix(15) + "Z"
@@ -48,8 +49,8 @@ public struct OutboxRecovery {
             (salvaged, highest) = salvageRows(from: old, into: fresh)
         }
         var margin = false
-        var newLast = max(lastSeq ?? 0, highest)
-        if lastSeq == nil {
+        var newLast = max(lastSeq ?? 0, highest, seqFloor ?? 0)
+        if lastSeq == nil && seqFloor == nil {
             newLast += unknownSeqMargin
             margin = true
         }

@@ -1,9 +1,140 @@
+import DabbaCore
+import DabbaMQTT
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
+import ServiceLifecycle
 
-/// Builds the hub application: used by `dabba-hub serve` and by the tests.
-public func buildApplication(logger: Logger) async throws -> some ApplicationProtocol {
-    let router = Router()
-    router.get("/health") { _, _ in "ok" }
-    return Application(router: router, logger: logger)
+/// The long-lived parts of one hub, shared by its routes and services.
+public struct HubComponents: Sendable {
+    public let configuration: HubConfiguration
+    public let store: any HubStore
+    public let metrics: HubMetrics
+    /// Live positions and states for the WebSocket feeds.
+    public let feed: FleetFeed
+    public let mqtt: MQTTClient
+    /// Accounts and tokens; WebSocket routes redeem tickets with `auth.redeemTicket(_:)`.
+    public let auth: AuthService
+
+    /// Creates metrics, feed, the MQTT client (unique client id, credentials from the configuration) and the auth
+    /// service (loading or creating the JWT secret) over an open `store`. `bcryptCost` is 12 in production; tests
+    /// use 4.
+    public static func make(
+        configuration: HubConfiguration, store: any HubStore, logger: Logger, bcryptCost: UInt8 = 12
+    ) async throws -> HubComponents {
+        HubComponents(
+            configuration: configuration, store: store, metrics: HubMetrics(), feed: FleetFeed(),
+            mqtt: MQTTClient(configuration: try HubApplication.mqttConfiguration(configuration), logger: logger),
+            auth: try await AuthService.make(configuration: configuration, users: store, bcryptCost: bcryptCost))
+    }
+}
+
+/// Builds the hub application: used by `dabba-hub serve` and by the tests. Opens the store from
+/// `configuration.database` (migrating it), and runs MQTT then ingest as services of the application, so a graceful
+/// shutdown stops the HTTP server, then ingest, then MQTT, then closes the store.
+public func buildApplication(configuration: HubConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    let store = try HubApplication.openStore(configuration: configuration, logger: logger)
+    do {
+        let hub = try await HubComponents.make(configuration: configuration, store: store, logger: logger)
+        return HubApplication.build(hub: hub, logger: logger, closing: store)
+    } catch {
+        store.close()
+        throw error
+    }
+}
+
+/// The same over components the caller made (tests: an open store the caller closes, bcrypt cost 4, and access to
+/// metrics, feed and tickets).
+public func buildApplication(hub: HubComponents, logger: Logger) -> some ApplicationProtocol {
+    HubApplication.build(hub: hub, logger: logger, closing: nil)
+}
+
+/// Assembly helpers of the hub application.
+public enum HubApplication {
+    static func build(hub: HubComponents, logger: Logger, closing store: SQLiteHubStore?) -> some ApplicationProtocol {
+        let ingest = IngestService(
+            configuration: hub.configuration, store: hub.store, mqtt: hub.mqtt, feed: hub.feed, metrics: hub.metrics,
+            logger: logger)
+        let router = Router(context: HubRequestContext.self)
+        addRoutes(to: router, hub: hub)
+        var app = Application(
+            router: router, server: .http1WebSocketUpgrade(webSocketRouter: router),
+            configuration: .init(
+                address: .hostname(hub.configuration.httpHost, port: hub.configuration.httpPort),
+                serverName: "dabba-hub"),
+            logger: logger)
+        if let store { app.addServices(StoreCloser(store: store)) }
+        app.addServices(hub.mqtt, ingest)
+        return app
+    }
+
+    /// Opens (and migrates) the store `database` names. `postgres://` is refused for now, naming the key.
+    public static func openStore(configuration: HubConfiguration, logger: Logger) throws -> SQLiteHubStore {
+        guard let path = configuration.sqlitePath else {
+            throw ConfigError(
+                key: "database", message: "database: PostgreSQL (postgres://) is not supported yet; use sqlite:PATH")
+        }
+        return try SQLiteHubStore(path: path, logger: logger)
+    }
+
+    /// The hub's MQTT client settings: a unique client id, credentials and TLS from the configuration.
+    static func mqttConfiguration(_ c: HubConfiguration) throws(ConfigError) -> MQTTConfiguration {
+        var mqtt = MQTTConfiguration(
+            host: c.mqttHost, port: c.mqttPort, clientID: "dabba-hub-" + AuthRandom.token(bytes: 6))
+        mqtt.username = c.mqttUsername
+        mqtt.tlsCAFile = c.mqttTLSCA
+        if let file = c.mqttPasswordFile {
+            do {
+                mqtt.password = try MQTTConfiguration.readPasswordFile(file)
+            } catch {
+                throw ConfigError(key: "mqtt-password-file", message: "mqtt-password-file: \(error)")
+            }
+        }
+        return mqtt
+    }
+
+    /// Middleware (outermost first), then every route with the access rule it declares.
+    static func addRoutes(to router: Router<HubRequestContext>, hub: HubComponents) {
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: LogRequestsMiddleware(.debug))
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: BodyLimitMiddleware(maxBytes: hub.configuration.maxBodyBytes))
+        router.add(middleware: BearerAuthMiddleware(auth: hub.auth))
+
+        let store = hub.store
+        SystemController(
+            databaseOK: {
+                do {
+                    _ = try await store.positionCount(agent: "")
+                    return true
+                } catch {
+                    return false
+                }
+            },
+            brokerConnected: { [mqtt = hub.mqtt] in mqtt.isConnected }, metrics: hub.metrics,
+            assets: hub.configuration.assets
+        ).addRoutes(to: router)
+        AuthController(auth: hub.auth).addRoutes(to: router)
+        addAgentRoutes(store: store, to: router)
+
+        // MARK: WebSocket routes (the lead): `/v1/fleet/live` (operators) and `/v1/orders/{id}/live`.
+        // Register them here with `router.group("v1", access: …).ws("fleet/live", shouldUpgrade:onUpgrade:)`, or, for
+        // browsers (no Authorization header on upgrade), under `access: .public` redeeming `?ticket=` with
+        // `hub.auth.redeemTicket(_:)` (nil → refuse the upgrade) and checking `Origin` against
+        // `hub.configuration.allowedOrigins`. `HubRequestContext` is a `WebSocketRequestContext` and the server is
+        // built with `.http1WebSocketUpgrade(webSocketRouter: router)`, so nothing else is needed.
+    }
+
+    private static func addAgentRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {
+        AgentsController(repository: store).addRoutes(to: router)
+    }
+}
+
+/// Closes a store the application opened, after every other service stopped.
+struct StoreCloser: Service {
+    let store: SQLiteHubStore
+    func run() async throws {
+        try? await gracefulShutdown()
+        store.close()
+    }
 }

@@ -37,3 +37,4 @@ public final class HubMetrics: Sendable {
         return String(decoding: buffer, as: UTF8.self)
     }
 }
+public typealias CoreMetricsTimer = CoreMetrics.Timer

@@ -1,8 +1,16 @@
+import DabbaCore
 import DabbaMQTT
+import DabbaProtocol
 import Logging
 import ServiceLifecycle
+import Synchronization
 
-/// MQTT ingest: validates agents' fixes, backlog, events and state, group-commits them, then acks. (In progress.)
+/// MQTT ingest: validates agents' fixes, backlog, events and state (and OwnTracks locations), group-commits them
+/// idempotently on `(agent, seq)`, then publishes the `…/ack` naming exactly what was committed.
+///
+/// Nothing is acked before it is durable, so a hub killed at any moment loses nothing the agent deleted; the agent
+/// resends whatever was not acked and the store ignores the duplicates (they are acked again). Positions also go to
+/// the live feed at once (before the commit), so live views do not wait for the group commit.
 public final class IngestService: Service, Sendable {
     let configuration: HubConfiguration
     let store: any HubStore
@@ -10,6 +18,15 @@ public final class IngestService: Service, Sendable {
     let feed: FleetFeed
     let metrics: HubMetrics
     let logger: Logger
+    let validator: IngestValidator
+    let pending = Mutex(PendingBatch())
+
+    /// Received, validated, not yet committed.
+    struct PendingBatch {
+        var positions: [StoredPosition] = []
+        var events: [StoredEvent] = []
+        var count: Int { positions.count + events.count }
+    }
 
     public init(
         configuration: HubConfiguration, store: any HubStore, mqtt: MQTTClient, feed: FleetFeed, metrics: HubMetrics,
@@ -21,9 +38,104 @@ public final class IngestService: Service, Sendable {
         self.feed = feed
         self.metrics = metrics
         self.logger = logger
+        self.validator = IngestValidator(owntracksMap: configuration.owntracksMap, metrics: metrics, logger: logger)
+        for filter in Self.filters(group: configuration.ingestGroup) { mqtt.subscribe(filter, qos: .atLeastOnce) }
+    }
+
+    /// The subscriptions: every agent's lanes and OwnTracks, as a shared subscription when a group is set.
+    static func filters(group: String?) -> [String] {
+        let topics = ["fix", "backlog", "events", "state"].map { "\(Topics.prefix)/agents/+/\($0)" } + ["owntracks/+/+"]
+        guard let group else { return topics }
+        return topics.map { "$share/\(group)/\($0)" }
     }
 
     public func run() async throws {
-        try await gracefulShutdown()
+        await validator.refreshAgents(from: store, force: true)
+        if let agents = try? await store.agents() { feed.seed(agents.compactMap(\.last)) }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.receive() }
+            group.addTask { await self.commitLoop() }
+            try? await gracefulShutdown()
+            // Commit what was received before stopping, then let the tasks go.
+            await self.commit()
+            group.cancelAll()
+        }
+    }
+
+    /// Reads messages from the broker, validates them and queues them for the next commit.
+    func receive() async {
+        for await event in mqtt.events {
+            guard case .message(let message) = event else { continue }
+            switch await validator.validate(message, store: store) {
+            case .positions(let positions):
+                for p in positions { feed.publish(position: p) }
+                if enqueue({ $0.positions += positions }) { await commit() }
+            case .event(let event):
+                if enqueue({ $0.events.append(event) }) { await commit() }
+            case .state(let state, let at):
+                feed.publish(state: state)
+                do { try await store.updateState(state, at: at) } catch {
+                    logger.error("Cannot store agent state", metadata: ["agent.id": "\(state.agent)", "error": "\(error)"])
+                }
+            case .rejected:
+                break
+            }
+            if Task.isCancelled { return }
+        }
+    }
+
+    /// Queues validated rows; true when the batch is full (the receiver then commits at once, which also holds
+    /// back reading while the store is busy).
+    private func enqueue(_ body: (inout PendingBatch) -> Void) -> Bool {
+        pending.withLock { batch -> Bool in
+            body(&batch)
+            return batch.count >= configuration.commitBatch
+        }
+    }
+
+    /// Commits what arrived every `commitInterval`.
+    func commitLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.commitInterval)
+            await commit()
+        }
+    }
+
+    /// One group commit, then the acks for exactly what it committed.
+    func commit() async {
+        let batch = pending.withLock { batch -> PendingBatch in
+            let taken = batch
+            batch = PendingBatch()
+            return taken
+        }
+        guard batch.count > 0 else { return }
+        let started = ContinuousClock.now
+        let committed: [String: [Int64]]
+        do {
+            committed = try await store.store(positions: batch.positions, events: batch.events)
+        } catch {
+            // Not acked: the agents send these rows again after their ack timeout.
+            metrics.ingestRejected("store_failed").increment(by: Int64(batch.count))
+            logger.error("Commit failed; nothing acked", metadata: ["ingest.rows": "\(batch.count)", "error": "\(error)"])
+            return
+        }
+        metrics.commitLatency.recordInterval(since: started)
+        metrics.ingestCommitted.increment(by: Int64(batch.count))
+        let now = wallClockMilliseconds()
+        for p in batch.positions { metrics.fixAge.record(Double(now - p.time) / 1000) }
+        for (agent, seqs) in committed {
+            let ack = AckMessage(agent: agent, ranges: AckMessage.ranges(of: seqs))
+            _ = try? mqtt.publish(topic: Topics.ack(agent: agent), payload: PayloadCoding.encode(ack), qos: .atLeastOnce)
+        }
+    }
+}
+
+extension Duration {
+    var timeInterval: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+extension CoreMetricsTimer {
+    func recordInterval(since start: ContinuousClock.Instant) {
+        recordNanoseconds(Int64(((ContinuousClock.now - start).timeInterval * 1e9).rounded()))
     }
 }

@@ -45,6 +45,12 @@ public struct BacklogMessage: Codable, Sendable, Equatable {
     public var v: Int
     public var agent: String
     public var fixes: [Fix]
+
+    public init(v: Int = payloadVersion, agent: String, fixes: [Fix]) {
+        self.v = v
+        self.agent = agent
+        self.fixes = fixes
+    }
 }
 
 /// An agent action on an order (accepted, rejected, picked_up, delivered).

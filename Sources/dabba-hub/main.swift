@@ -1,4 +1,4 @@
 import DabbaCore
 import DabbaHub
 
-print("dabba-hub")
+await HubCommand.runMain()

@@ -77,4 +77,50 @@ import Testing
         #expect(try runToCompletion("/usr/bin/sqlite3", [c.outboxPath, "PRAGMA integrity_check"]).1 == "ok\n")
         await live.stop()
     }
+
+    @Test func brokerRefusingLargeBatchesMakesThemSmallerInsteadOfStalling() async throws {
+        let directory = try TestDirectory("engine-oversize")
+        defer { directory.remove() }
+        let broker = try await MosquittoBroker.started(directory: directory, extraConfig: ["max_packet_size 8192"])
+        defer { broker.stop() }
+        let backlog = try await TestSubscriber.start(port: broker.port, filter: Topics.backlog(agent: "a-1"))
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let c = try configuration(port: broker.port, directory: directory)
+        let outbox = try Outbox(path: c.outboxPath, logger: logger)
+        for i in 1...500 {
+            try outbox.append(kind: .fix, time: Int64(i) * 1000) { seq in
+                Fix(agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: Int64(i) * 1000), lat: 22.3, lon: 87.3,
+                    alt: 30, speed: 5, track: 90, hacc: 3, mode: 3).jsonBytes()
+            }
+        }
+        let mqtt = MQTTClient(configuration: MQTTConfiguration(port: broker.port, clientID: "engine"), logger: logger)
+        let engine = AgentEngine(configuration: c, outbox: outbox, mqtt: mqtt, logger: logger)
+        let run = Task { try? await mqtt.run() }
+        let forward = Task { for await event in mqtt.events { await engine.handle(event) } }
+        // The daemon's main loop ticks the engine (the rate limiter refills between ticks).
+        let ticks = Task {
+            while !Task.isCancelled {
+                _ = await engine.tick()
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        defer {
+            mqtt.shutdown()
+            forward.cancel()
+            ticks.cancel()
+            run.cancel()
+        }
+        // 100 fixes (~17 KB) exceed the broker's 8 KB limit: the lane halves its batches and goes on.
+        let arrived = await eventually(timeout: .seconds(20)) {
+            let seqs = backlog.messages.compactMap { try? PayloadCoding.decode(BacklogMessage.self, from: $0.payload) }
+                .flatMap { $0.fixes.map(\.seq) }
+            return Set(seqs).count >= 499  // the newest went out on the live lane
+        }
+        #expect(arrived, "received \(backlog.messages.count) backlog messages")
+        let status = await engine.status()
+        #expect(status.counters.publishFailed >= 1)
+        #expect(backlog.messages.allSatisfy { $0.payload.count <= 8192 })
+        await backlog.stop()
+    }
 }
+

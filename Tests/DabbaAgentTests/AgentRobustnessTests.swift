@@ -116,4 +116,55 @@ import Testing
         #expect(stored.contains(160), "the newest fix was thinned")
         #expect(Int64(stored.count) + status.thinned == 160)
     }
+
+    @Test func aSecondDaemonOnTheSameOutboxIsRefused() async throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let first = AgentProcess(directory: dir, mqttPort: FreePort.next(), gpsdPort: FreePort.next())
+        try first.start()
+        defer { first.stop() }
+        #expect(await eventually { (try? first.status())?.0 == 1 })
+        let (status, output) = try AgentProcess.runCLI(first.arguments)
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("already running"), "\(output)")
+        // The first one still answers on its socket.
+        #expect(try first.status().0 == 1)
+    }
+
+    @Test func aTricklingClientDoesNotBlockTheControlSocket() async throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let agent = AgentProcess(directory: dir, mqttPort: FreePort.next(), gpsdPort: FreePort.next())
+        try agent.start()
+        defer { agent.stop() }
+        #expect(await eventually { (try? agent.status())?.0 == 1 })
+        // A local client that sends one byte every 300 ms and never a newline.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in agent.controlSocket.utf8.enumerated() { raw[i] = b }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        #expect(connected == 0)
+        let trickle = Task.detached {
+            for _ in 0..<30 {
+                var byte: UInt8 = UInt8(ascii: "{")
+                _ = send(fd, &byte, 1, Int32(MSG_NOSIGNAL))
+                try? await Task.sleep(for: .milliseconds(300))
+            }
+        }
+        defer { trickle.cancel() }
+        try await Task.sleep(for: .milliseconds(500))
+        let started = ContinuousClock.now
+        let (status, output) = try agent.status()
+        #expect(status == 1, "\(output)")
+        #expect(ContinuousClock.now - started < .seconds(4))
+    }
 }
+

@@ -142,3 +142,50 @@ import Testing
         #expect(row.seq == seqBefore + 1)
     }
 }
+
+@Suite struct OutboxSeqGuardTests {
+    let logger = Logger(label: "test")
+
+    func fixPayload(_ seq: Int64) -> [UInt8] {
+        Fix(agent: "a-1", seq: seq, time: "2026-11-25T10:00:00.000Z", lat: 1, lon: 2).jsonBytes()
+    }
+
+    @Test func damagedHeaderAfterAcksNeverReusesSeqs() throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let path = dir.path("outbox.db")
+        var used: Int64 = 0
+        do {
+            let outbox = try Outbox(path: path, logger: logger)
+            for i in 1...300 { used = try outbox.append(kind: .fix, time: Int64(i), makePayload: fixPayload).seq }
+            try outbox.delete([1...295])  // almost everything acked and gone
+            outbox.checkpoint()
+        }
+        // Zero the database header: meta is unreadable, and so is every row.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        handle.write(Data(repeating: 0, count: 100))
+        try handle.close()
+        let outbox = try Outbox(path: path, logger: logger)
+        #expect(outbox.recovery != nil)
+        #expect(outbox.recovery?.seqMargin == false)  // the sidecar knew the floor
+        #expect(try outbox.append(kind: .fix, time: 1, makePayload: fixPayload).seq > used)
+    }
+
+    @Test func seqsSentLiveOnAFullDiskAreNotReusedAfterARestart() throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let path = dir.path("outbox.db")
+        var volatile: [Int64] = []
+        do {
+            var options = Outbox.Options()
+            options.maxPageCount = 30
+            let outbox = try Outbox(path: path, options: options, logger: logger)
+            while (try? outbox.append(kind: .fix, time: 1, makePayload: fixPayload)) != nil {}
+            for _ in 0..<5 { volatile.append(try #require(outbox.reserveVolatileSeq())) }
+        }
+        #expect(volatile == volatile.sorted() && Set(volatile).count == 5)
+        let reopened = try Outbox(path: path, logger: logger)
+        #expect(reopened.lastSeq >= volatile.last!)
+        #expect(try reopened.append(kind: .fix, time: 2, makePayload: fixPayload).seq == volatile.last! + 1)
+    }
+}

@@ -1,0 +1,102 @@
+import JWTKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The claims of a hub access token.
+struct AccessClaims: JWTPayload, Equatable {
+    static let issuer = "dabba-hub"
+    static let audience = "dabba"
+
+    var sub: SubjectClaim
+    var iss: IssuerClaim
+    var aud: AudienceClaim
+    var iat: IssuedAtClaim?
+    var exp: ExpirationClaim
+    var role: String
+    var agent: String?
+
+    init(identity: Identity, issuedAt: Date, ttl: Int) {
+        sub = SubjectClaim(value: String(identity.userID))
+        iss = IssuerClaim(value: Self.issuer)
+        aud = AudienceClaim(value: [Self.audience])
+        iat = IssuedAtClaim(value: issuedAt)
+        exp = ExpirationClaim(value: issuedAt.addingTimeInterval(Double(ttl)))
+        role = identity.role.rawValue
+        agent = identity.agentID
+    }
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+        guard iss.value == Self.issuer else {
+            throw JWTError.claimVerificationFailure(failedClaim: iss, reason: "unexpected issuer")
+        }
+        try aud.verifyIntendedAudience(includes: Self.audience)
+    }
+
+    /// The identity the claims carry; nil when the subject or role is not one the hub issues.
+    var identity: Identity? {
+        guard let userID = Int64(sub.value), let role = Role(rawValue: role) else { return nil }
+        if role == .agent && agent == nil { return nil }
+        return Identity(userID: userID, role: role, agentID: role == .agent ? agent : nil)
+    }
+}
+
+/// Signs and verifies access tokens: HS256 only (the header's `alg` is checked before anything else, so `none`,
+/// other HMAC sizes and public-key algorithms are refused whatever the signature), with `exp`, `iss` and `aud`.
+final class AccessTokenSigner: Sendable {
+    static let algorithm = "HS256"
+    private let keys: JWTKeyCollection
+    let ttl: Int
+
+    init(secret: [UInt8], ttl: Int) async {
+        keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        self.ttl = ttl
+    }
+
+    func sign(_ identity: Identity, now: Date = Date()) async throws -> String {
+        try await keys.sign(AccessClaims(identity: identity, issuedAt: now, ttl: ttl))
+    }
+
+    /// The identity in `token`, or an `APIError.unauthorized` saying briefly why not.
+    func verify(_ token: String) async throws(APIError) -> Identity {
+        guard Self.headerAlgorithm(of: token) == Self.algorithm else {
+            throw .unauthorized("access token algorithm not accepted")
+        }
+        let claims: AccessClaims
+        do {
+            claims = try await keys.verify(token, as: AccessClaims.self)
+        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+            throw .unauthorized(error.failedClaim is ExpirationClaim ? "access token expired" : "access token not valid here")
+        } catch {
+            throw .unauthorized("access token invalid")
+        }
+        guard let identity = claims.identity else { throw .unauthorized("access token invalid") }
+        return identity
+    }
+
+    /// The `alg` of a compact JWS header; nil when the token is not three dot-separated base64url parts.
+    static func headerAlgorithm(of token: String) -> String? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let header = AuthRandom.fromBase64URL(parts[0]),
+            let object = try? JSONDecoder().decode([String: JSONScalar].self, from: Data(header)),
+            case .string(let alg)? = object["alg"]
+        else { return nil }
+        if let typ = object["typ"], typ != .string("JWT") { return nil }
+        return alg
+    }
+
+    /// Header values: strings are all we need; anything else decodes to `.other`.
+    enum JSONScalar: Decodable, Equatable {
+        case string(String)
+        case other
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            self = (try? container.decode(String.self)).map { .string($0) } ?? .other
+        }
+    }
+}

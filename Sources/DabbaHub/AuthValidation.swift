@@ -1,0 +1,27 @@
+/// Input rules for accounts, shared by `POST /v1/auth/register` and `dabba-hub users add`.
+public enum AuthValidation {
+    /// Why `email` is not acceptable, or nil: one `@`, a non-empty local part, a dotted domain, no spaces, ≤ 254.
+    public static func emailProblem(_ email: String) -> String? {
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty,
+            parts[1].split(separator: ".", omittingEmptySubsequences: false).count >= 2,
+            !parts[1].split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty),
+            !email.contains(where: { $0.isWhitespace || $0.isNewline || $0 == "\0" })
+        else { return "email: expected an address such as name@example.com" }
+        return nil
+    }
+
+    /// Why `password` is not acceptable, or nil: 8 to 72 bytes (bcrypt's limit), no NUL.
+    public static func passwordProblem(_ password: String) -> String? {
+        if password.count < 8 { return "password: at least 8 characters" }
+        if password.utf8.count > 72 { return "password: at most 72 bytes" }
+        if password.contains("\0") { return "password: must not contain NUL" }
+        return nil
+    }
+
+    /// Why `name` is not acceptable, or nil: 1 to 100 characters after trimming.
+    public static func nameProblem(_ name: String) -> String? {
+        let trimmed = name.trimmingSpaces
+        return trimmed.isEmpty || trimmed.count > 100 ? "name: 1 to 100 characters" : nil
+    }
+}

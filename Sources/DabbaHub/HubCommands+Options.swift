@@ -1,0 +1,73 @@
+import ArgumentParser
+import DabbaCore
+
+/// Every hub config key as a flag (`--http-port`), plus `--config`. Flags win over the environment, which wins
+/// over the config file, which wins over the defaults.
+public struct HubOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: "Config file of DABBA_*=value lines (default /etc/default/dabba-hub; env DABBA_CONFIG).")
+    public var configFile: String?
+
+    @Option(name: .customLong("http-host"), help: "Address the HTTP server binds (default 127.0.0.1).") var httpHost: String?
+    @Option(name: .customLong("http-port"), help: "HTTP port (default 8080).") var httpPort: String?
+    @Option(name: .customLong("mqtt-host"), help: "MQTT broker host (default 127.0.0.1).") var mqttHost: String?
+    @Option(name: .customLong("mqtt-port"), help: "MQTT broker port (default 1883).") var mqttPort: String?
+    @Option(name: .customLong("mqtt-username"), help: "The hub's MQTT user (default: anonymous).") var mqttUsername: String?
+    @Option(name: .customLong("mqtt-password-file"), help: "File holding the hub's MQTT password.") var mqttPasswordFile: String?
+    @Option(name: .customLong("mqtt-tls-ca"), help: "CA file; enables TLS to the broker.") var mqttTLSCA: String?
+    @Option(name: .customLong("database"), help: "sqlite:PATH (default sqlite:/var/lib/dabba-hub/hub.db) or postgres://….")
+    var database: String?
+    @Option(name: .customLong("dispatch-policy"), help: "nearest or fair (default nearest).") var dispatchPolicy: String?
+    @Option(name: .customLong("ingest-group"), help: "MQTT shared-subscription group (default: none).") var ingestGroup: String?
+    @Option(name: .customLong("commit-interval-ms"), help: "Longest wait before a group commit (default 50).")
+    var commitInterval: String?
+    @Option(name: .customLong("commit-batch"), help: "Fixes per transaction at most (default 500).") var commitBatch: String?
+    @Option(name: .customLong("position-retention-days"), help: "Days positions are kept (default 30).")
+    var positionRetentionDays: String?
+    @Option(name: .customLong("owntracks-map"), help: "OwnTracks user/device=agent pairs, comma separated.")
+    var owntracksMap: String?
+    @Option(name: .customLong("jwt-secret-file"), help: "JWT signing secret file (default: generated, kept in the database).")
+    var jwtSecretFile: String?
+    @Option(name: .customLong("access-token-ttl"), help: "Access token lifetime in seconds (default 900).")
+    var accessTokenTTL: String?
+    @Option(name: .customLong("refresh-token-ttl"), help: "Refresh token lifetime in seconds (default 2592000).")
+    var refreshTokenTTL: String?
+    @Option(name: .customLong("allowed-origins"), help: "Origins allowed to open WebSockets, comma separated.")
+    var allowedOrigins: String?
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (default 1048576).")
+    var maxBodyBytes: String?
+    @Option(name: .customLong("assets"), help: "Folder with web pages and openapi.yaml (default /usr/share/dabba-hub).")
+    var assets: String?
+    @Option(name: .customLong("mosquitto-password-file"), help: "Broker password file `agents provision` writes.")
+    var mosquittoPasswordFile: String?
+    @Option(name: .customLong("mosquitto-acl-file"), help: "Broker ACL file `agents provision` writes.")
+    var mosquittoACLFile: String?
+    @Option(name: .customLong("log-level"), help: "Log level (default info).") var logLevel: String?
+
+    public init() {}
+
+    /// The flags that were given, by key name.
+    public var flagValues: [String: String] {
+        let all: [(String, String?)] = [
+            ("http-host", httpHost), ("http-port", httpPort), ("mqtt-host", mqttHost), ("mqtt-port", mqttPort),
+            ("mqtt-username", mqttUsername), ("mqtt-password-file", mqttPasswordFile), ("mqtt-tls-ca", mqttTLSCA),
+            ("database", database), ("dispatch-policy", dispatchPolicy), ("ingest-group", ingestGroup),
+            ("commit-interval-ms", commitInterval), ("commit-batch", commitBatch),
+            ("position-retention-days", positionRetentionDays), ("owntracks-map", owntracksMap),
+            ("jwt-secret-file", jwtSecretFile), ("access-token-ttl", accessTokenTTL),
+            ("refresh-token-ttl", refreshTokenTTL), ("allowed-origins", allowedOrigins),
+            ("max-body-bytes", maxBodyBytes), ("assets", assets), ("mosquitto-password-file", mosquittoPasswordFile),
+            ("mosquitto-acl-file", mosquittoACLFile), ("log-level", logLevel),
+        ]
+        return Dictionary(uniqueKeysWithValues: all.compactMap { key, value in value.map { (key, $0) } })
+    }
+
+    /// Resolves the layers into a validated configuration.
+    public func resolve(environment: [String: String]) throws(ConfigError) -> HubConfiguration {
+        let file = configFile ?? environment["DABBA_CONFIG"] ?? HubConfiguration.defaultConfigFile
+        let layered = try LayeredConfiguration(
+            keys: HubConfiguration.keys, file: file,
+            fileRequired: configFile != nil || environment["DABBA_CONFIG"] != nil,
+            environment: environment, flags: flagValues)
+        return try HubConfiguration(layered)
+    }
+}

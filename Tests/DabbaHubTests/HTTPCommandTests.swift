@@ -1,0 +1,80 @@
+import DabbaCore
+import DabbaTestSupport
+import Foundation
+import Testing
+
+@testable import DabbaHub
+
+/// The `dabba-hub` binary: bad configuration exits 2 naming the key; migrate, users add and defaults work.
+@Suite(.serialized) struct HTTPCommandTests {
+    func hub(_ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
+        try runToCompletion(try BuiltProducts.path(of: "dabba-hub"), arguments, environment: environment)
+    }
+
+    @Test(arguments: [
+        (["--http-port", "99999"], "http-port"),
+        (["--database", "mysql://x"], "database"),
+        (["--database", "postgres://db/hub"], "not supported yet"),
+        (["--max-body-bytes", "12"], "max-body-bytes"),
+        (["--log-level", "loud"], "log-level"),
+        (["--owntracks-map", "nonsense"], "owntracks-map"),
+    ])
+    func badConfigurationExitsTwoNamingTheKey(arguments: [String], key: String) throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let (status, output) = try hub(
+            ["serve", "--config", "/dev/null", "--database", "sqlite:" + dir.path("h.db")] + arguments)
+        #expect(status == 2, "\(output)")
+        #expect(output.contains(key), "\(output)")
+    }
+
+    @Test func badConfigFileAndEnvironmentValuesAreNamed() throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let file = dir.path("hub.default")
+        try "DABBA_MQTT_PORT=abc\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let (status, output) = try hub(["serve", "--config", file])
+        #expect(status == 2 && output.contains("mqtt-port") && output.contains(file), "\(output)")
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["DABBA_ACCESS_TOKEN_TTL"] = "5"
+        let (envStatus, envOutput) = try hub(["migrate", "--config", "/dev/null"], environment: environment)
+        #expect(envStatus == 2 && envOutput.contains("DABBA_ACCESS_TOKEN_TTL"), "\(envOutput)")
+
+        let (missingStatus, missingOutput) = try hub(["serve", "--config", dir.path("absent")])
+        #expect(missingStatus == 2 && missingOutput.contains("absent"), "\(missingOutput)")
+    }
+
+    @Test func migrateAndUsersAddCreateALoginableOperator() async throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let database = "sqlite:" + dir.path("hub.db")
+        let (status, output) = try hub(["migrate", "--config", "/dev/null", "--database", database])
+        #expect(status == 0 && output.contains("schema version 2"), "\(output)")
+
+        try "first-operator-pw\n".write(toFile: dir.path("pw"), atomically: true, encoding: .utf8)
+        let add = ["users", "add", "--config", "/dev/null", "--database", database, "--password-file", dir.path("pw")]
+        let (added, addOutput) = try hub(add + ["--role", "operator", "--email", "boss@example.com"])
+        #expect(added == 0 && addOutput.contains("boss@example.com operator"), "\(addOutput)")
+        let (again, againOutput) = try hub(add + ["--role", "operator", "--email", "BOSS@example.com"])
+        #expect(again == 1 && againOutput.contains("exists"), "\(againOutput)")
+        let (badRole, badRoleOutput) = try hub(add + ["--role", "king", "--email", "k@example.com"])
+        #expect(badRole == 2 && badRoleOutput.contains("--role"), "\(badRoleOutput)")
+        let (noAgent, noAgentOutput) = try hub(add + ["--role", "agent", "--email", "a@example.com", "--agent-id", "a-9"])
+        #expect(noAgent == 2 && noAgentOutput.contains("no such agent"), "\(noAgentOutput)")
+
+        let store = try SQLiteHubStore(path: dir.path("hub.db"), logger: .init(label: "t"))
+        defer { store.close() }
+        let user = try #require(try await store.user(email: "boss@example.com"))
+        #expect(user.role == .operator && user.passwordHash.hasPrefix("$2b$12$"))
+    }
+
+    @Test func defaultsListsEveryKeyCommentedOut() throws {
+        let (status, output) = try hub(["defaults"])
+        #expect(status == 0)
+        for key in HubConfiguration.keys {
+            #expect(output.contains("#\(key.environmentName)=\(key.defaultValue)\n"), "\(key.name)")
+        }
+        #expect(output == HubConfiguration.defaultFile)
+    }
+}

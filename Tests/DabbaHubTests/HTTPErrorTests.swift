@@ -1,0 +1,59 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+
+@testable import DabbaHub
+
+@Suite(.serialized) struct HTTPErrorTests {
+    @Test func unknownRoutesBadJSONAndOversizedBodiesAnswerInTheErrorShape() async throws {
+        let h = try HubHarness()
+        defer { h.close() }
+        try await h.run { client, _ in
+            let unknown = try await client.send(.get, "/no/such/thing")
+            #expect(unknown.status == .notFound && unknown.errorCode == "not_found", "\(unknown.text)")
+            #expect(unknown.headers[.contentType]?.hasPrefix("application/json") == true)
+            #expect(unknown.headers[HTTPField.Name("x-request-id")!]?.isEmpty == false)
+
+            let echoed = try await client.send(
+                .get, "/health", headers: [HTTPField.Name("x-request-id")!: "trace-42"])
+            #expect(echoed.headers[HTTPField.Name("x-request-id")!] == "trace-42")
+            let replaced = try await client.send(
+                .get, "/health", headers: [HTTPField.Name("x-request-id")!: "bad id\u{7}"])
+            #expect(replaced.headers[HTTPField.Name("x-request-id")!] != "bad id\u{7}")
+
+            let garbage = try await client.send(.post, "/v1/auth/login", json: "{not json")
+            #expect(garbage.status == .badRequest && garbage.errorCode == "bad_request", "\(garbage.text)")
+
+            let big = #"{"email":"a@example.com","password":"\#(String(repeating: "x", count: 5000))","name":"A"}"#
+            let tooLarge = try await client.send(.post, "/v1/auth/register", json: big)
+            #expect(tooLarge.status == .contentTooLarge && tooLarge.errorCode == "too_large", "\(tooLarge.text)")
+            #expect(tooLarge.text.contains("4096"))
+        }
+    }
+
+    @Test func healthMetricsAndOpenAPIRespond() async throws {
+        let h = try HubHarness()
+        defer { h.close() }
+        try await h.run { client, hub in
+            let health = try await client.send(.get, "/health")
+            #expect(health.status == .ok)
+            #expect(health.json?["database"] as? String == "ok" && health.json?["broker"] as? String == "disconnected")
+
+            hub.metrics.ingestCommitted.increment(by: 3)
+            let metrics = try await client.send(.get, "/metrics")
+            #expect(metrics.status == .ok && metrics.headers[.contentType]?.hasPrefix("text/plain") == true)
+            #expect(metrics.text.contains("dabba_ingest_committed_total 3"), "\(metrics.text)")
+
+            let spec = try await client.send(.get, "/openapi.yaml")
+            #expect(spec.status == .ok && spec.text.hasPrefix("openapi: 3.1"))
+            for path in [
+                "/health:", "/metrics:", "/v1/auth/register:", "/v1/auth/login:", "/v1/auth/refresh:", "/v1/auth/logout:",
+                "/v1/ws-tickets:", "/v1/agents:", "/v1/agents/{id}:", "/v1/agents/{id}/positions:",
+                "/v1/agents/{id}/track:", "/v1/fleet:", "/v1/fleet/live:", "/v1/orders/{id}/live:",
+            ] {
+                #expect(spec.text.contains("  \(path)\n"), "openapi.yaml lacks \(path)")
+            }
+        }
+    }
+}

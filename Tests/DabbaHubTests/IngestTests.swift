@@ -1,0 +1,79 @@
+import DabbaHub
+import DabbaProtocol
+import DabbaTestSupport
+import Foundation
+import Testing
+
+@Suite(.serialized) struct IngestTests {
+    @Test func fixesAreStoredOnceThenAckedAndTheLatestNeverRegresses() async throws {
+        let h = try await IngestHarness()
+        defer { h.shutdown() }
+        for seq in Int64(10)...12 {
+            try await h.publish(Topics.fix(agent: "a-1"), bytes: PayloadCoding.encode(IngestHarness.fix("a-1", seq)))
+        }
+        // A late backlog with older fixes, overlapping the live ones, and the same message again (QoS 1 redelivery).
+        let backlog = BacklogMessage(v: 1, agent: "a-1", fixes: (Int64(1)...11).map { IngestHarness.fix("a-1", $0) })
+        try await h.publish(Topics.backlog(agent: "a-1"), bytes: PayloadCoding.encode(backlog))
+        try await h.publish(Topics.backlog(agent: "a-1"), bytes: PayloadCoding.encode(backlog))
+        try await h.publish(Topics.fix(agent: "a-1"), bytes: PayloadCoding.encode(IngestHarness.fix("a-1", 12)))
+
+        #expect(await eventually { h.ackedSeqs("a-1") == Set(1...12) })
+        #expect(try await h.store.positionCount(agent: "a-1") == 12)
+        let positions = try await h.store.positions(agent: "a-1", since: nil, until: nil, after: nil, limit: 100)
+        #expect(positions.map(\.seq) == Array(1...12))  // fix-time order
+        // The newest fix (seq 12) stays the latest although older fixes arrived after it.
+        #expect(try await h.store.agent(id: "a-1")?.last?.seq == 12)
+        #expect(h.feed.snapshot().positions.first?.seq == 12)
+        #expect(h.metric("dabba_ingest_committed_total") >= 12)
+    }
+
+    @Test func badPayloadsAreRejectedCountedAndIngestGoesOnForOthers() async throws {
+        let h = try await IngestHarness(agents: ["a-1", "a-2"])
+        defer { h.shutdown() }
+        let bad: [(String, String, String)] = [
+            (Topics.fix(agent: "a-1"), "not json", "not_json"),
+            (Topics.fix(agent: "a-1"), #"{"v":1,"agent":"a-1","seq":"one","time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "invalid_field"),
+            (Topics.fix(agent: "a-1"), #"{"v":1,"agent":"a-1","time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "invalid_field"),
+            (Topics.fix(agent: "a-1"), #"{"v":1,"agent":"a-2","seq":1,"time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "agent_mismatch"),
+            (Topics.fix(agent: "a-1"), #"{"v":1,"agent":"a-1","seq":1,"time":"2026-11-25T10:00:00Z","lat":91,"lon":2}"#, "invalid_field"),
+            (Topics.fix(agent: "a-1"), #"{"v":2,"agent":"a-1","seq":1,"time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "unsupported_version"),
+            (Topics.fix(agent: "ghost"), #"{"v":1,"agent":"ghost","seq":1,"time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "unknown_agent"),
+            (Topics.fix(agent: "a-1"), String(repeating: " ", count: 300_000), "too_large"),
+            (Topics.events(agent: "a-1"), #"{"v":1,"agent":"a-1","seq":5,"time":"yesterday","order":"o","type":"accepted"}"#, "invalid_field"),
+        ]
+        for (topic, payload, _) in bad { try await h.publish(topic, payload) }
+        try await h.publish(Topics.fix(agent: "a-2"), bytes: PayloadCoding.encode(IngestHarness.fix("a-2", 1)))
+        #expect(await eventually { h.ackedSeqs("a-2") == [1] })
+        for reason in Set(bad.map(\.2)) {
+            let expected = Double(bad.filter { $0.2 == reason }.count)
+            #expect(h.metric("dabba_ingest_rejected_total", reason: reason) == expected, "\(reason)")
+        }
+        #expect(try await h.store.positionCount(agent: "a-1") == 0)
+        #expect(h.ackedSeqs("a-1").isEmpty)
+    }
+
+    @Test func eventsAndStateAreStored() async throws {
+        let h = try await IngestHarness()
+        defer { h.shutdown() }
+        let event = AgentEvent(agent: "a-1", seq: 7, time: "2026-11-25T10:00:00.000Z", order: "o-1", type: .accepted)
+        try await h.publish(Topics.events(agent: "a-1"), bytes: event.jsonBytes())
+        try await h.publish(
+            Topics.state(agent: "a-1"), bytes: AgentState(agent: "a-1", online: true, gps: "fix", outboxDepth: 42).jsonBytes())
+        #expect(await eventually { h.ackedSeqs("a-1") == [7] })
+        #expect(await eventually { (try? await h.store.agent(id: "a-1"))??.state?.outboxDepth == 42 })
+    }
+
+    @Test func owntracksLocationsMapToAnAgentAndDedupeOnTst() async throws {
+        let h = try await IngestHarness(overrides: ["owntracks-map": "ravi/phone=a-1"])
+        defer { h.shutdown() }
+        let location = #"{"_type":"location","lat":22.31,"lon":87.31,"tst":1795082400,"acc":12,"vel":36}"#
+        try await h.publish("owntracks/ravi/phone", location)
+        try await h.publish("owntracks/ravi/phone", location)
+        try await h.publish("owntracks/someone/else", location)
+        #expect(await eventually { (try? await h.store.positionCount(agent: "a-1")) == 1 })
+        let stored = try await h.store.positions(agent: "a-1", since: nil, until: nil, after: nil, limit: 10)
+        #expect(stored.first?.time == 1_795_082_400_000)
+        #expect(stored.first?.speed == 10)
+        #expect(h.metric("dabba_ingest_rejected_total", reason: "unmapped_owntracks") == 1)
+    }
+}
