@@ -117,12 +117,10 @@ public enum HubApplication {
         AuthController(auth: hub.auth).addRoutes(to: router)
         addAgentRoutes(store: store, to: router)
 
-        // MARK: WebSocket routes (the lead): `/v1/fleet/live` (operators) and `/v1/orders/{id}/live`.
-        // Register them here with `router.group("v1", access: …).ws("fleet/live", shouldUpgrade:onUpgrade:)`, or, for
-        // browsers (no Authorization header on upgrade), under `access: .public` redeeming `?ticket=` with
-        // `hub.auth.redeemTicket(_:)` (nil → refuse the upgrade) and checking `Origin` against
-        // `hub.configuration.allowedOrigins`. `HubRequestContext` is a `WebSocketRequestContext` and the server is
-        // built with `.http1WebSocketUpgrade(webSocketRouter: router)`, so nothing else is needed.
+        // WebSocket feeds (the upgrade is a GET on the same router).
+        FleetLiveController(
+            feed: hub.feed, auth: hub.auth, allowedOrigins: hub.configuration.allowedOrigins, metrics: hub.metrics
+        ).addRoutes(to: router)
     }
 
     private static func addAgentRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {

@@ -25,7 +25,9 @@ public struct HubCommand: AsyncParsableCommand {
             Exit status: 0 success; 1 runtime failure; 2 bad configuration or usage.
             """,
         // The lead adds `AgentsCommand` (agents provision) here.
-        subcommands: [ServeCommand.self, MigrateCommand.self, UsersCommand.self, HubDefaultsCommand.self])
+        subcommands: [
+            ServeCommand.self, MigrateCommand.self, UsersCommand.self, AgentsCommand.self, HubDefaultsCommand.self,
+        ])
     public init() {}
 }
 

@@ -26,7 +26,7 @@ public final class HubMetrics: Sendable {
     /// Seconds one group commit took.
     public var commitLatency: CoreMetrics.Timer { CoreMetrics.Timer(label: "dabba_ingest_commit_seconds", factory: factory) }
     /// Open WebSocket connections, by feed.
-    public func sockets(_ feed: String) -> CoreMetrics.Gauge { CoreMetrics.Gauge(label: "dabba_ws_connections", dimensions: [("feed", feed)], factory: factory) }
+    public func sockets(_ feed: String) -> Meter { Meter(label: "dabba_ws_connections", dimensions: [("feed", feed)], factory: factory) }
     /// Agents whose last state says online.
     public var agentsOnline: CoreMetrics.Gauge { CoreMetrics.Gauge(label: "dabba_agents_online", factory: factory) }
 
