@@ -35,10 +35,11 @@ test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)
 
-## demo: broker + gpsfake replaying the shipped route + dabba-agent + an acker, with a live view of what it publishes.
+## demo: broker + dabba-hub on SQLite + two agents replaying GPS routes through gpsfake; prints the URLs, then a live view.
 demo: deps
 	$(SWIFT) build -c $(CONFIG) --product dabba-agent $(BUILD_FLAGS)
 	$(SWIFT) build -c $(CONFIG) --product dabba-sim $(BUILD_FLAGS)
+	$(SWIFT) build -c $(CONFIG) --product dabba-hub $(BUILD_FLAGS)
 	DEMO_DIR=$(DEMO_DIR) BIN=$$($(SWIFT) build -c $(CONFIG) --show-bin-path) bash hub/demo/demo.sh
 
 ## bench: the agent benchmarks (backlog drain vs raw libmosquitto; steady-state RSS and CPU). Figures go to BENCHMARKS.md.

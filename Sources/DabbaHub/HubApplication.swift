@@ -64,7 +64,9 @@ public enum HubApplication {
                 serverName: "dabba-hub"),
             logger: logger)
         if let store { app.addServices(StoreCloser(store: store)) }
-        app.addServices(hub.mqtt, ingest)
+        let pruner = PositionPruner(
+            store: hub.store, retentionDays: hub.configuration.positionRetentionDays, logger: logger)
+        app.addServices(hub.mqtt, ingest, pruner)
         return app
     }
 

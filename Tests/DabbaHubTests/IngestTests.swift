@@ -2,6 +2,7 @@ import DabbaHub
 import DabbaProtocol
 import DabbaTestSupport
 import Foundation
+import Logging
 import Testing
 
 @Suite(.serialized) struct IngestTests {
@@ -75,5 +76,30 @@ import Testing
         #expect(stored.first?.time == 1_795_082_400_000)
         #expect(stored.first?.speed == 10)
         #expect(h.metric("dabba_ingest_rejected_total", reason: "unmapped_owntracks") == 1)
+    }
+}
+
+@Suite struct PositionPrunerTests {
+    @Test func oldPositionsGoExceptEachAgentsNewest() async throws {
+        let directory = try TestDirectory("prune")
+        defer { directory.remove() }
+        let store = try SQLiteHubStore(path: directory.path("hub.db"), logger: Logger(label: "t"))
+        defer { store.close() }
+        _ = try await store.createAgent(id: "a-1", name: nil)
+        _ = try await store.createAgent(id: "a-2", name: nil)
+        let day: Int64 = 86_400_000
+        let now: Int64 = 1_795_082_400_000
+        var rows: [StoredPosition] = []
+        for i in Int64(1)...120 { rows.append(StoredPosition(agent: "a-1", seq: i, time: now - (121 - i) * day / 2, lat: 1, lon: 2)) }
+        rows.append(StoredPosition(agent: "a-2", seq: 1, time: now - 90 * day, lat: 1, lon: 2))  // old, but its newest
+        _ = try await store.store(positions: rows, events: [])
+        let pruner = PositionPruner(store: store, retentionDays: 30, chunk: 7, logger: Logger(label: "t"))
+        let removed = await pruner.pruneOnce(now: now)
+        // a-1: fixes every half day over 60 days; those older than 30 days go.
+        let kept = try await store.positions(agent: "a-1", since: nil, until: nil, after: nil, limit: 1000)
+        #expect(kept.allSatisfy { $0.time >= now - 30 * day })
+        #expect(kept.count == 60)  // i = 61…120: at most 30 days old
+        #expect(removed == 60)
+        #expect(try await store.positionCount(agent: "a-2") == 1)
     }
 }

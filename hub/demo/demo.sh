@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# The Dabba demo: a local mosquitto, gpsfake replaying the route shipped in hub/demo/, dabba-agent publishing it,
-# an acker standing in for the hub's ack loop, and a live view of everything on dabba/v1/#.
-# Started by `make demo`; Ctrl-C stops everything. Ports can be changed with MQTT_PORT / GPSD_PORT.
+# The Dabba demo: a local mosquitto, dabba-hub on SQLite, two agents each fed by gpsfake replaying a route, and a live
+# view of everything on dabba/v1/#. Started by `make demo`; Ctrl-C stops everything.
+# Ports: MQTT_PORT (18830), HTTP_PORT (8080), GPSD_PORT (29470, and the next one for the second agent).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:?set BIN to the swift build bin path}
 DEMO_DIR=${DEMO_DIR:-$here/../../demo-run}
 MQTT_PORT=${MQTT_PORT:-18830}
+HTTP_PORT=${HTTP_PORT:-8080}
 GPSD_PORT=${GPSD_PORT:-29470}
-ROUTE=${ROUTE:-$here/route-kharagpur.nmea}
-AGENT_ID=${AGENT_ID:-a-17}
+ASSETS=$(cd "$here/.." && pwd)
 
-mkdir -p "$DEMO_DIR"
+rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR"
 pids=()
 cleanup() {
   trap - EXIT INT TERM
@@ -25,25 +25,48 @@ cat > "$DEMO_DIR/mosquitto.conf" <<CONF
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence false
-log_dest stderr
 CONF
 /usr/sbin/mosquitto -c "$DEMO_DIR/mosquitto.conf" 2>"$DEMO_DIR/mosquitto.log" & pids+=($!)
 
-# -c 0.5: two sentences per epoch, so real time at 1 Hz. gpsfake exits when the route ends.
-gpsfake -1 -q -P "$GPSD_PORT" -c 0.5 -W 5 "$ROUTE" >"$DEMO_DIR/gpsfake.log" 2>&1 & pids+=($!)
-for _ in $(seq 1 50); do ss -ltn | grep -q ":$MQTT_PORT " && ss -ltn | grep -q ":$GPSD_PORT " && break; sleep 0.1; done
+# The hub: its database, an operator to sign in with, and the two agents (with broker credentials it would use in
+# production; this demo broker is anonymous).
+hub=("--config" "/dev/null" "--database" "sqlite:$DEMO_DIR/hub.db" "--mqtt-port" "$MQTT_PORT" "--http-port" "$HTTP_PORT"
+     "--assets" "$ASSETS" "--mosquitto-password-file" "$DEMO_DIR/mosquitto.passwd" "--mosquitto-acl-file" "$DEMO_DIR/mosquitto.acl")
+"$BIN/dabba-hub" migrate "${hub[@]}" >/dev/null
+echo "demo-password" > "$DEMO_DIR/operator.password"
+"$BIN/dabba-hub" users add "${hub[@]}" --role operator --email operator@dabba.demo --password-file "$DEMO_DIR/operator.password" >/dev/null
+for agent in a-17 a-18; do
+  "$BIN/dabba-hub" agents provision "$agent" "${hub[@]}" --password-out "$DEMO_DIR/$agent.password" >/dev/null 2>&1
+done
+"$BIN/dabba-hub" serve "${hub[@]}" 2>"$DEMO_DIR/hub.log" & pids+=($!)
 
-"$BIN/dabba-sim" acker --mqtt-port "$MQTT_PORT" 2>"$DEMO_DIR/acker.log" & pids+=($!)
-"$BIN/dabba-agent" run --agent-id "$AGENT_ID" --mqtt-port "$MQTT_PORT" --gpsd-port "$GPSD_PORT" \
-  --outbox "$DEMO_DIR/outbox.db" --control-socket "$DEMO_DIR/control.sock" --state-interval 5 \
-  --config /dev/null 2>"$DEMO_DIR/agent.log" & pids+=($!)
+# Two agents: the route shipped in hub/demo/, and a second one generated with another seed.
+"$BIN/dabba-sim" route --count 1800 --seed 2 --start now --output "$DEMO_DIR/route-2.nmea"
+routes=("$here/route-kharagpur.nmea" "$DEMO_DIR/route-2.nmea")
+i=0
+for agent in a-17 a-18; do
+  port=$((GPSD_PORT + i))
+  # -c 0.5: two sentences per epoch, so real time at 1 Hz. gpsfake exits when the route ends.
+  gpsfake -1 -q -P "$port" -c 0.5 -W 5 "${routes[$i]}" >"$DEMO_DIR/gpsfake-$agent.log" 2>&1 & pids+=($!)
+  "$BIN/dabba-agent" run --config /dev/null --agent-id "$agent" --mqtt-port "$MQTT_PORT" --gpsd-port "$port" \
+    --outbox "$DEMO_DIR/$agent.db" --control-socket "$DEMO_DIR/$agent.sock" --state-interval 5 \
+    2>"$DEMO_DIR/$agent.log" & pids+=($!)
+  i=$((i + 1))
+done
+for _ in $(seq 1 100); do ss -ltn | grep -q ":$HTTP_PORT " && break; sleep 0.1; done
 
 cat <<INFO
-Dabba demo running (logs in $DEMO_DIR):
-  broker      mqtt://127.0.0.1:$MQTT_PORT
-  gpsd        127.0.0.1:$GPSD_PORT replaying $(basename "$ROUTE")
-  agent       $AGENT_ID   status: $BIN/dabba-agent status --control-socket $DEMO_DIR/control.sock
-  live view   everything on dabba/v1/# follows (Ctrl-C stops the demo)
+Dabba demo running (logs and databases in $DEMO_DIR):
+  broker        mqtt://127.0.0.1:$MQTT_PORT
+  hub           http://127.0.0.1:$HTTP_PORT/health   /metrics   /openapi.yaml
+  operator      operator@dabba.demo / demo-password:
+                TOKEN=\$(curl -s -XPOST 127.0.0.1:$HTTP_PORT/v1/auth/login -H 'content-type: application/json' \\
+                  -d '{"email":"operator@dabba.demo","password":"demo-password"}' | sed 's/.*"accessToken":"\\([^"]*\\)".*/\\1/')
+                curl -s -H "Authorization: Bearer \$TOKEN" 127.0.0.1:$HTTP_PORT/v1/fleet
+                curl -s -H "Authorization: Bearer \$TOKEN" "127.0.0.1:$HTTP_PORT/v1/agents/a-17/positions?limit=5"
+                live feed: ws://127.0.0.1:$HTTP_PORT/v1/fleet/live (Bearer token, or ?ticket= from POST /v1/ws-tickets)
+  agents        a-17, a-18   status: $BIN/dabba-agent status --control-socket $DEMO_DIR/a-17.sock
+  live view     everything on dabba/v1/# follows (Ctrl-C stops the demo)
 INFO
 mosquitto_sub -p "$MQTT_PORT" -v -t 'dabba/v1/#' & pids+=($!)
 wait "${pids[-1]}"
