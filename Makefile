@@ -14,7 +14,7 @@ RELEASE      := -c release --static-swift-stdlib --scratch-path .build-static
 DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mosquitto mosquitto-clients \
         libsqlite3-dev sqlite3 systemd openssl procps iproute2
 
-.PHONY: deps build test demo install bench clean defaults-check
+.PHONY: deps build test demo install install-hub bench clean
 
 ## deps: install exactly the Debian packages that are missing (apt-get update first); safe to run twice.
 deps:
@@ -57,6 +57,19 @@ install:
 	@if [ -z "$(DESTDIR)" ] && ! id dabba-agent >/dev/null 2>&1; then \
 	  useradd --system --no-create-home --home-dir /var/lib/dabba-agent --shell /usr/sbin/nologin dabba-agent; fi
 	@echo "installed; now: systemctl daemon-reload && systemctl enable --now dabba-agent"
+
+## install-hub: the hub binary, its unit, /etc/default/dabba-hub (kept if present), assets, and its user.
+install-hub:
+	$(SWIFT) build -c release --product dabba-hub
+	install -D -m 0755 -s $$($(SWIFT) build -c release --show-bin-path)/dabba-hub $(DESTDIR)$(PREFIX)/bin/dabba-hub
+	install -D -m 0644 systemd/dabba-hub.service $(DESTDIR)/etc/systemd/system/dabba-hub.service
+	[ -e $(DESTDIR)/etc/default/dabba-hub ] || install -D -m 0644 systemd/dabba-hub.default $(DESTDIR)/etc/default/dabba-hub
+	install -D -m 0644 hub/openapi.yaml $(DESTDIR)/usr/share/dabba-hub/openapi.yaml
+	install -D -m 0644 hub/mosquitto/dabba.conf $(DESTDIR)/usr/share/dabba-hub/mosquitto/dabba.conf
+	install -D -m 0644 hub/mosquitto/dabba.acl $(DESTDIR)/usr/share/dabba-hub/mosquitto/dabba.acl
+	@if [ -z "$(DESTDIR)" ] && ! id dabba-hub >/dev/null 2>&1; then \
+	  useradd --system --no-create-home --home-dir /var/lib/dabba-hub --shell /usr/sbin/nologin dabba-hub; fi
+	@echo "installed; now: dabba-hub migrate && systemctl daemon-reload && systemctl enable --now dabba-hub"
 
 clean:
 	rm -rf .build $(DEMO_DIR)

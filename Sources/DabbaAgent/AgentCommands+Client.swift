@@ -17,7 +17,7 @@ public struct ClientOptions: ParsableArguments {
 
     /// Sends `request`, prints errors, and exits with the documented status on failure.
     func send(_ request: ControlRequest) -> ControlResponse {
-        let environment = currentEnvironment()
+        let environment = processEnvironment()
         let path: String
         do {
             let file = configFile ?? environment["DABBA_CONFIG"] ?? AgentConfiguration.defaultConfigFile
@@ -26,13 +26,13 @@ public struct ClientOptions: ParsableArguments {
                 flags: controlSocket.map { ["control-socket": $0] } ?? [:])
             path = try layered.nonEmpty("control-socket")
         } catch {
-            failAndExit("dabba-agent: \(error.message)", code: 2)
+            exitWithMessage("dabba-agent: \(error.message)", code: 2)
         }
         let response: ControlResponse
         do {
             response = try ControlClient.send(request, path: path)
         } catch {
-            failAndExit("dabba-agent: \(error.message)", code: 3)
+            exitWithMessage("dabba-agent: \(error.message)", code: 3)
         }
         if json { print(String(decoding: PayloadCoding.encode(response), as: UTF8.self)) }
         if let error = response.error {
@@ -43,7 +43,7 @@ public struct ClientOptions: ParsableArguments {
                 case "bad_request": 2
                 default: 1
                 }
-            failAndExit("dabba-agent: \(error.message)", code: code)
+            exitWithMessage("dabba-agent: \(error.message)", code: code)
         }
         return response
     }

@@ -41,12 +41,12 @@ public struct RunCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
-        let environment = currentEnvironment()
+        let environment = processEnvironment()
         let configuration: AgentConfiguration
         do {
             configuration = try options.resolve(environment: environment)
         } catch {
-            failAndExit("dabba-agent: \(error.message)", code: 2)
+            exitWithMessage("dabba-agent: \(error.message)", code: 2)
         }
         if printConfig {
             for key in AgentConfiguration.keys {
@@ -66,7 +66,7 @@ public struct RunCommand: AsyncParsableCommand {
         do {
             group = try AgentApplication.build(configuration: configuration, environment: environment, logger: logger)
         } catch {
-            failAndExit("dabba-agent: \(error.message)", code: error.exitCode)
+            exitWithMessage("dabba-agent: \(error.message)", code: error.exitCode)
         }
         try await group.run()
     }
@@ -120,23 +120,4 @@ extension AgentConfiguration {
                 "the environment, command-line flags (--mqtt-port …). `dabba-agent defaults` prints this file.",
             ])
     }
-}
-
-func currentEnvironment() -> [String: String] {
-    var result: [String: String] = [:]
-    var pointer = environ
-    while let entry = pointer.pointee {
-        let text = String(cString: entry)
-        if let eq = text.firstIndex(of: "=") {
-            result[String(text[..<eq])] = String(text[text.index(after: eq)...])
-        }
-        pointer += 1
-    }
-    return result
-}
-
-func failAndExit(_ message: String, code: Int32) -> Never {
-    let bytes = Array((message + "\n").utf8)
-    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-    exit(code)
 }

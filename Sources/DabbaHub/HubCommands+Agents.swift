@@ -41,10 +41,10 @@ public struct AgentsProvisionCommand: AsyncParsableCommand {
 
     public func run() async throws {
         guard AgentID.isValid(id) else {
-            hubExit("dabba-hub: invalid agent id '\(id)': use 1-64 characters from A-Z a-z 0-9 . _ -", code: 2)
+            exitWithMessage("dabba-hub: invalid agent id '\(id)': use 1-64 characters from A-Z a-z 0-9 . _ -", code: 2)
         }
         guard id != BrokerCredentials.hubUser else {
-            hubExit("dabba-hub: agent id '\(id)' is reserved for the hub's own MQTT user", code: 2)
+            exitWithMessage("dabba-hub: agent id '\(id)' is reserved for the hub's own MQTT user", code: 2)
         }
         let configuration = options.resolveOrExit()
         let store = HubStoreAccess.open(configuration)
@@ -52,10 +52,10 @@ public struct AgentsProvisionCommand: AsyncParsableCommand {
         do {
             let exists = try await store.agent(id: id) != nil
             if exists && !rotate {
-                hubExit("dabba-hub: agent \(id) already exists (use --rotate to issue a new password)", code: 1)
+                exitWithMessage("dabba-hub: agent \(id) already exists (use --rotate to issue a new password)", code: 1)
             }
             if !exists && rotate {
-                hubExit("dabba-hub: agent \(id) does not exist (provision it without --rotate)", code: 1)
+                exitWithMessage("dabba-hub: agent \(id) does not exist (provision it without --rotate)", code: 1)
             }
             let password = BrokerCredentials.generatePassword()
             if let passwordOut { try BrokerCredentials.writeSecret(path: passwordOut, contents: password + "\n") }
@@ -66,16 +66,16 @@ public struct AgentsProvisionCommand: AsyncParsableCommand {
                     file: configuration.mosquittoPasswordFile, user: id, password: password)
             } catch {
                 let hint = exists ? "" : "; agent \(id) was created: finish with `dabba-hub agents provision \(id) --rotate`"
-                hubExit("dabba-hub: \(error)\(hint)", code: 1)
+                exitWithMessage("dabba-hub: \(error)\(hint)", code: 1)
             }
             print(deviceLines(configuration, password: passwordOut == nil ? password : nil), terminator: "")
             printError(
                 "dabba-hub: \(rotate ? "new password for" : "provisioned") agent \(id); reload the broker: "
                     + "kill -HUP $(pidof mosquitto)")
         } catch let error as StoreError {
-            hubExit("dabba-hub: \(error)", code: 1)
+            exitWithMessage("dabba-hub: \(error)", code: 1)
         } catch {
-            hubExit("dabba-hub: \(error)", code: 1)
+            exitWithMessage("dabba-hub: \(error)", code: 1)
         }
     }
 
@@ -126,7 +126,7 @@ public struct AgentsListCommand: AsyncParsableCommand {
                 print(fields.joined(separator: "\t"))
             }
         } catch {
-            hubExit("dabba-hub: \(error)", code: 1)
+            exitWithMessage("dabba-hub: \(error)", code: 1)
         }
     }
 }

@@ -25,15 +25,15 @@ public struct UsersAddCommand: AsyncParsableCommand {
 
     public func run() async throws {
         guard let role = Role(rawValue: role.lowercased()) else {
-            hubExit("dabba-hub: --role: expected customer, agent, restaurant or operator", code: 2)
+            exitWithMessage("dabba-hub: --role: expected customer, agent, restaurant or operator", code: 2)
         }
-        if role == .agent && agentID == nil { hubExit("dabba-hub: --agent-id is required for role agent", code: 2) }
-        if role != .agent && agentID != nil { hubExit("dabba-hub: --agent-id is only for role agent", code: 2) }
+        if role == .agent && agentID == nil { exitWithMessage("dabba-hub: --agent-id is required for role agent", code: 2) }
+        if role != .agent && agentID != nil { exitWithMessage("dabba-hub: --agent-id is only for role agent", code: 2) }
         let password: String
         do {
             password = try MQTTConfiguration.readPasswordFile(passwordFile)
         } catch {
-            hubExit("dabba-hub: --password-file: \(error)", code: 2)
+            exitWithMessage("dabba-hub: --password-file: \(error)", code: 2)
         }
         let configuration = options.resolveOrExit()
         let store = HubStoreAccess.open(configuration)
@@ -45,9 +45,9 @@ public struct UsersAddCommand: AsyncParsableCommand {
                 agentID: agentID)
             print("user \(user.id) \(user.email) \(user.role.rawValue)")
         } catch let error as APIError {
-            hubExit("dabba-hub: \(error.message)", code: error.status == .unprocessableContent ? 2 : 1)
+            exitWithMessage("dabba-hub: \(error.message)", code: error.status == .unprocessableContent ? 2 : 1)
         } catch {
-            hubExit("dabba-hub: \(error)", code: 1)
+            exitWithMessage("dabba-hub: \(error)", code: 1)
         }
     }
 }

@@ -59,7 +59,7 @@ public struct ServeCommand: AsyncParsableCommand {
             try await app.runService()
         } catch {
             logger.critical("dabba-hub failed", metadata: ["error": "\(error)"])
-            hubExit("dabba-hub: \(error)", code: 1)
+            exitWithMessage("dabba-hub: \(error)", code: 1)
         }
         logger.notice("dabba-hub stopped")
     }
@@ -68,9 +68,9 @@ public struct ServeCommand: AsyncParsableCommand {
         do {
             return try await buildApplication(configuration: configuration, logger: logger)
         } catch let error as ConfigError {
-            hubExit("dabba-hub: \(error.message)", code: 2)
+            exitWithMessage("dabba-hub: \(error.message)", code: 2)
         } catch {
-            hubExit("dabba-hub: cannot start: \(error)", code: 1)
+            exitWithMessage("dabba-hub: cannot start: \(error)", code: 1)
         }
     }
 }
@@ -88,7 +88,7 @@ public struct MigrateCommand: AsyncParsableCommand {
         do {
             print("schema version \(try await store.schemaVersion())")
         } catch {
-            hubExit("dabba-hub: \(error)", code: 1)
+            exitWithMessage("dabba-hub: \(error)", code: 1)
         }
     }
 }
@@ -120,7 +120,7 @@ extension HubOptions {
         do {
             return try resolve(environment: ProcessInfo.processInfo.environment)
         } catch {
-            hubExit("dabba-hub: \(error.message)", code: 2)
+            exitWithMessage("dabba-hub: \(error.message)", code: 2)
         }
     }
 }
@@ -133,16 +133,9 @@ enum HubStoreAccess {
         do {
             return try HubApplication.openStore(configuration: configuration, logger: logger)
         } catch let error as ConfigError {
-            hubExit("dabba-hub: \(error.message)", code: 2)
+            exitWithMessage("dabba-hub: \(error.message)", code: 2)
         } catch {
-            hubExit("dabba-hub: cannot open \(configuration.database): \(error)", code: 1)
+            exitWithMessage("dabba-hub: cannot open \(configuration.database): \(error)", code: 1)
         }
     }
-}
-
-/// Writes `message` to standard error and exits with `code`.
-func hubExit(_ message: String, code: Int32) -> Never {
-    let bytes = Array((message + "\n").utf8)
-    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-    exit(code)
 }

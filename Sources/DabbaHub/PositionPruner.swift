@@ -24,7 +24,8 @@ public struct PositionPruner: Service {
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             _ = await pruneOnce()
-            try? await Task.sleep(for: interval)
+            // The wait ends early on graceful shutdown, so SIGTERM (and the tests' shutdown) never waits an hour.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 

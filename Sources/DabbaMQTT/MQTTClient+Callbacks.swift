@@ -102,7 +102,10 @@ extension MQTTClient {
                 s.sessionCount += 1
                 s.session?.connected = true
                 s.session?.number = s.sessionCount
-                eventContinuation.yield(.connected(session: s.sessionCount))
+                if s.subscriptions.isEmpty {
+                    s.session?.connectedYielded = true
+                    eventContinuation.yield(.connected(session: s.sessionCount))
+                }
             } else {
                 let v311 = session.protocolVersion == .v311
                 s.session?.failure = "connection refused: " + mqttReasonText(reason, v311Connack: v311)
@@ -165,7 +168,17 @@ extension MQTTClient {
             } else {
                 s.session?.refusals.append((filter, granted))
             }
+            yieldConnectedIfSubscribed(&s)
         }
+    }
+
+    /// Yields `.connected` once the session's subscriptions have all been answered (under the state lock).
+    func yieldConnectedIfSubscribed(_ s: inout State) {
+        guard let session = s.session, session.connected, session.announced, !session.connectedYielded,
+            session.subscribeRequests.isEmpty, let number = session.number
+        else { return }
+        s.session?.connectedYielded = true
+        eventContinuation.yield(.connected(session: number))
     }
 
     /// Uses its own small lock, never `state`: libmosquitto may log from a thread that holds `state` (inside

@@ -175,6 +175,8 @@ extension MQTTClient {
             let refusals = session.refusals
             session.refusals.removeAll()
             s.session = session
+            // Subscriptions that could not even be sent get no SUBACK: announce the session anyway.
+            yieldConnectedIfSubscribed(&s)
             return (session.number != nil, newSession, refusals, failures)
         }
         if let newSession {

@@ -85,6 +85,10 @@ struct Session {
     var number: Int?
     /// The network thread has done its after-CONNACK work (subscriptions, log line).
     var announced = false
+    /// Whether `.connected` was yielded: after CONNACK when there are no subscriptions, else once every SUBSCRIBE of
+    /// the session has been answered, so a caller that publishes on `.connected` never misses replies (acks) that
+    /// arrive on its subscriptions.
+    var connectedYielded = false
     /// The first reason this attempt failed, as recorded by a callback.
     var failure: String?
     /// The broker refused the protocol version.
