@@ -42,7 +42,7 @@ public final class GpsFake: Sendable {
     /// Replays `route` after `leadIn` seconds of no-fix epochs (see the type's documentation).
     public convenience init(
         route: [RoutePoint], directory: TestDirectory, port: Int = FreePort.next(), cycle: Double = 0.1,
-        leadIn: Double = 2.0, wait: Int = 2, name: String = "gpsfake"
+        leadIn: Double = 4.0, wait: Int = 2, name: String = "gpsfake"
     ) throws {
         let epochs = Int((leadIn / (2 * cycle)).rounded(.up))
         let start = route.first?.timeMilliseconds ?? 0
