@@ -1,27 +1,44 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Loopback ports chosen by the test: bind port 0 on 127.0.0.1 and read back what the kernel gave.
+/// Loopback ports chosen by the test.
+///
+/// Each port is handed out once per process and comes from below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`, 32768–60999 on Debian), so tests running in parallel never share a port — a test
+/// that frees its port on purpose (gpsd killed and restarted on the same port, a broker restart) cannot have it
+/// picked up by another test — and no outgoing connection's local port can collide with it either.
 public enum FreePort {
+    static let range = 20_000..<32_000
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port no other caller in this process got, bindable on 127.0.0.1 right now.
     public static func next() -> Int {
+        for _ in 0..<1_000 {
+            let candidate = Int.random(in: range)
+            let fresh = handedOut.withLock { $0.insert(candidate).inserted }
+            if fresh && isBindable(candidate) { return candidate }
+        }
+        preconditionFailure("no free loopback port in \(range) after 1000 attempts")
+    }
+
+    /// True when 127.0.0.1:`port` can be bound (nothing listens or holds it).
+    static func isBindable(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        precondition(fd >= 0)
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
+        addr.sin_port = UInt16(port).bigEndian
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                bind(fd, sa, len) == 0 && getsockname(fd, sa, &len) == 0
+        return withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-        precondition(ok, "could not bind an ephemeral port")
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 
     /// True when something listens on 127.0.0.1:`port` (TCP connect succeeds).
