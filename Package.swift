@@ -125,7 +125,7 @@ let package = Package(
         .testTarget(
             name: "DabbaHubTests",
             dependencies: [
-                "DabbaHub", "DabbaSim", "DabbaTestSupport", "dabba-hub", "dabba-agent",
+                "DabbaHub", "DabbaSim", "DabbaSQLite", "DabbaTestSupport", "dabba-hub", "dabba-agent",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
             ]

@@ -46,10 +46,14 @@ public final class FleetFeed: Sendable {
         broadcast(.state(state))
     }
 
-    /// Seeds the newest known positions (at start, from the store) without broadcasting.
-    public func seed(_ positions: [StoredPosition]) {
+    /// Seeds the newest known positions and states (at start, from the store) without broadcasting.
+    public func seed(_ positions: [StoredPosition], states seeded: [AgentState] = []) {
         latest.withLock { map in for p in positions { map[p.agent] = p } }
+        states.withLock { map in for s in seeded { map[s.agent] = s } }
     }
+
+    /// Agents whose latest state says online.
+    public var onlineCount: Int { states.withLock { $0.values.count(where: \.online) } }
 
     /// The current picture: newest position and state of every agent.
     public func snapshot() -> (positions: [StoredPosition], states: [AgentState]) {

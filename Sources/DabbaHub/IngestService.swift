@@ -51,7 +51,10 @@ public final class IngestService: Service, Sendable {
 
     public func run() async throws {
         await validator.refreshAgents(from: store, force: true)
-        if let agents = try? await store.agents() { feed.seed(agents.compactMap(\.last)) }
+        if let agents = try? await store.agents() {
+            feed.seed(agents.compactMap(\.last), states: agents.compactMap(\.state))
+        }
+        metrics.agentsOnline.record(feed.onlineCount)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.receive() }
             group.addTask { await self.commitLoop() }
@@ -74,6 +77,7 @@ public final class IngestService: Service, Sendable {
                 if enqueue({ $0.events.append(event) }) { await commit() }
             case .state(let state, let at):
                 feed.publish(state: state)
+                metrics.agentsOnline.record(feed.onlineCount)
                 do { try await store.updateState(state, at: at) } catch {
                     logger.error("Cannot store agent state", metadata: ["agent.id": "\(state.agent)", "error": "\(error)"])
                 }

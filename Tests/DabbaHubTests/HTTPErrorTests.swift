@@ -1,3 +1,4 @@
+import DabbaSQLite
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -54,6 +55,22 @@ import Testing
             ] {
                 #expect(spec.text.contains("  \(path)\n"), "openapi.yaml lacks \(path)")
             }
+        }
+    }
+
+    @Test func healthAnswers503WhenTheDatabaseFails() async throws {
+        let h = try HubHarness()
+        defer { h.close() }
+        try await h.run { client, _ in
+            #expect(try await client.send(.get, "/health").status == .ok)
+            // Another process breaks the schema under the running hub.
+            do {
+                let intruder = try SQLiteConnection(path: h.configuration.sqlitePath!)
+                try intruder.execute("DROP TABLE positions")
+            }
+            let health = try await client.send(.get, "/health")
+            #expect(health.status == .serviceUnavailable, "\(health.text)")
+            #expect(health.json?["status"] as? String == "down" && health.json?["database"] as? String == "error")
         }
     }
 }

@@ -62,6 +62,19 @@ import Testing
             Topics.state(agent: "a-1"), bytes: AgentState(agent: "a-1", online: true, gps: "fix", outboxDepth: 42).jsonBytes())
         #expect(await eventually { h.ackedSeqs("a-1") == [7] })
         #expect(await eventually { (try? await h.store.agent(id: "a-1"))??.state?.outboxDepth == 42 })
+        #expect(await eventually { h.metric("dabba_agents_online") == 1 })
+    }
+
+    @Test func agentsOnlineGaugeFollowsStatesAndWills() async throws {
+        let h = try await IngestHarness(agents: ["a-1", "a-2"])
+        defer { h.shutdown() }
+        for agent in ["a-1", "a-2"] {
+            try await h.publish(Topics.state(agent: agent), bytes: AgentState(agent: agent, online: true).jsonBytes())
+        }
+        #expect(await eventually { h.metric("dabba_agents_online") == 2 }, "\(h.metrics.render())")
+        // The Last Will of a-1 (online false) takes it off the gauge.
+        try await h.publish(Topics.state(agent: "a-1"), bytes: AgentState(agent: "a-1", online: false).jsonBytes())
+        #expect(await eventually { h.metric("dabba_agents_online") == 1 }, "\(h.metrics.render())")
     }
 
     @Test func owntracksLocationsMapToAnAgentAndDedupeOnTst() async throws {
