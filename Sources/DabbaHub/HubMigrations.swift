@@ -56,6 +56,62 @@ enum HubMigrations {
             CREATE TABLE settings(key TEXT PRIMARY KEY, value BLOB NOT NULL);
             """
         ),
+        // Version 3 (restaurants, menus, zones) is the marketplace's; orders reference restaurants by id.
+        (
+            4, "orders and their audit trail",
+            """
+            CREATE TABLE orders(
+                id TEXT PRIMARY KEY,
+                customer_id INTEGER NOT NULL REFERENCES users(id),
+                restaurant_id TEXT NOT NULL,
+                status TEXT NOT NULL,
+                agent_id TEXT REFERENCES agents(id),
+                payment_method TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                subtotal INTEGER NOT NULL,
+                delivery_fee INTEGER NOT NULL,
+                tax INTEGER NOT NULL,
+                total INTEGER NOT NULL,
+                address TEXT NOT NULL,
+                drop_lat REAL NOT NULL,
+                drop_lon REAL NOT NULL,
+                zone_id TEXT,
+                prep_minutes INTEGER,
+                ready_at INTEGER,
+                created INTEGER NOT NULL,
+                updated INTEGER NOT NULL,
+                idempotency_key TEXT,
+                request_hash TEXT,
+                UNIQUE(customer_id, idempotency_key));
+            CREATE INDEX orders_by_customer ON orders(customer_id, created);
+            CREATE INDEX orders_by_restaurant ON orders(restaurant_id, created);
+            CREATE INDEX orders_by_agent ON orders(agent_id, status);
+            CREATE INDEX orders_by_status ON orders(status, created);
+            CREATE TABLE order_items(
+                order_id TEXT NOT NULL REFERENCES orders(id),
+                line INTEGER NOT NULL,
+                item_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                quantity INTEGER NOT NULL,
+                unit_price INTEGER NOT NULL,
+                options BLOB NOT NULL,
+                line_total INTEGER NOT NULL,
+                PRIMARY KEY(order_id, line));
+            CREATE TABLE order_events(
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                order_id TEXT NOT NULL,
+                restaurant_id TEXT NOT NULL,
+                customer_id INTEGER NOT NULL,
+                agent_id TEXT,
+                status TEXT NOT NULL,
+                previous TEXT,
+                action TEXT,
+                time INTEGER NOT NULL,
+                actor TEXT NOT NULL,
+                reason TEXT);
+            CREATE INDEX order_events_by_order ON order_events(order_id, id);
+            """
+        ),
     ]
 
     static func apply(to db: SQLiteConnection, logger: Logger) throws(SQLiteError) {
