@@ -21,6 +21,8 @@ public final class FleetFeed: Sendable {
     }
 
     private let subscribers = Mutex<[Int: FleetSubscription]>([:])
+    /// Subscriptions to one agent only (customers' order feeds), by agent.
+    private let agentSubscribers = Mutex<[String: [Int: FleetSubscription]]>([:])
     private let nextID = Atomic<Int>(1)
     /// The newest position per agent (by fix time), for snapshots and to drop regressing late fixes.
     private let latest = Mutex<[String: StoredPosition]>([:])
@@ -70,10 +72,31 @@ public final class FleetFeed: Sendable {
         return subscription
     }
 
+    /// A subscription to one agent's positions and states only; call `cancel()` on it when done.
+    public func subscribe(agent: String, maxPending: Int = 100) -> FleetSubscription {
+        let id = nextID.add(1, ordering: .relaxed).oldValue
+        let subscription = FleetSubscription(id: id, maxPending: maxPending) { [weak self] id in
+            self?.agentSubscribers.withLock { map in
+                map[agent]?.removeValue(forKey: id)
+                if map[agent]?.isEmpty == true { map.removeValue(forKey: agent) }
+            }
+        }
+        agentSubscribers.withLock { $0[agent, default: [:]][id] = subscription }
+        return subscription
+    }
+
+    /// The newest known position of `agent`.
+    public func latestPosition(agent: String) -> StoredPosition? { latest.withLock { $0[agent] } }
+
+    /// Subscriptions to the whole fleet.
     public var subscriberCount: Int { subscribers.withLock { $0.count } }
 
     private func broadcast(_ update: Update) {
         for subscription in subscribers.withLock({ Array($0.values) }) { subscription.offer(update) }
+        let agent = update.agent
+        if let watchers = agentSubscribers.withLock({ $0[agent].map { Array($0.values) } }) {
+            for subscription in watchers { subscription.offer(update) }
+        }
     }
 }
 

@@ -15,6 +15,8 @@ public struct HubComponents: Sendable {
     public let mqtt: MQTTClient
     /// Accounts and tokens; WebSocket routes redeem tickets with `auth.redeemTicket(_:)`.
     public let auth: AuthService
+    /// Committed order events to WebSockets, other hubs, agents' devices and webhooks.
+    public let notifier: OrderNotifier
 
     /// Creates metrics, feed, the MQTT client (unique client id, credentials from the configuration) and the auth
     /// service (loading or creating the JWT secret) over an open `store`. `bcryptCost` is 12 in production; tests
@@ -22,10 +24,11 @@ public struct HubComponents: Sendable {
     public static func make(
         configuration: HubConfiguration, store: any HubStore, logger: Logger, bcryptCost: UInt8 = 12
     ) async throws -> HubComponents {
-        HubComponents(
-            configuration: configuration, store: store, metrics: HubMetrics(), feed: FleetFeed(),
-            mqtt: MQTTClient(configuration: try HubApplication.mqttConfiguration(configuration), logger: logger),
-            auth: try await AuthService.make(configuration: configuration, users: store, bcryptCost: bcryptCost))
+        let mqtt = MQTTClient(configuration: try HubApplication.mqttConfiguration(configuration), logger: logger)
+        return HubComponents(
+            configuration: configuration, store: store, metrics: HubMetrics(), feed: FleetFeed(), mqtt: mqtt,
+            auth: try await AuthService.make(configuration: configuration, users: store, bcryptCost: bcryptCost),
+            notifier: OrderNotifier(bus: OrderEventBus(), mqtt: mqtt, logger: logger))
     }
 }
 
@@ -54,7 +57,7 @@ public enum HubApplication {
     static func build(hub: HubComponents, logger: Logger, closing store: SQLiteHubStore?) -> some ApplicationProtocol {
         let ingest = IngestService(
             configuration: hub.configuration, store: hub.store, mqtt: hub.mqtt, feed: hub.feed, metrics: hub.metrics,
-            logger: logger)
+            logger: logger, orders: hub.notifier)
         let router = Router(context: HubRequestContext.self)
         addRoutes(to: router, hub: hub)
         var app = Application(

@@ -76,6 +76,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let corrupt = Code(rawValue: "corrupt")
         public static let full = Code(rawValue: "full")
         public static let other = Code(rawValue: "other")
+        /// An order action that does not apply in the order's current state.
+        public static let illegalTransition = Code(rawValue: "illegal_transition")
     }
     public var code: Code
     public var message: String
@@ -112,4 +114,4 @@ public protocol PositionRepository: Sendable {
 }
 
 /// Everything the hub stores. SQLite (WAL) is the embedded default; PostgreSQL plugs in behind the same protocols.
-public protocol HubStore: AgentRepository, PositionRepository, UserRepository, OrderEventLog {}
+public protocol HubStore: AgentRepository, PositionRepository, UserRepository, OrderRepository {}

@@ -19,6 +19,8 @@ public final class IngestService: Service, Sendable {
     let metrics: HubMetrics
     let logger: Logger
     let validator: IngestValidator
+    /// Order events other hubs publish, relayed to this hub's subscribers.
+    let orders: OrderNotifier?
     let pending = Mutex(PendingBatch())
 
     /// Received, validated, not yet committed.
@@ -30,8 +32,9 @@ public final class IngestService: Service, Sendable {
 
     public init(
         configuration: HubConfiguration, store: any HubStore, mqtt: MQTTClient, feed: FleetFeed, metrics: HubMetrics,
-        logger: Logger
+        logger: Logger, orders: OrderNotifier? = nil
     ) {
+        self.orders = orders
         self.configuration = configuration
         self.store = store
         self.mqtt = mqtt
@@ -40,7 +43,11 @@ public final class IngestService: Service, Sendable {
         self.logger = logger
         self.validator = IngestValidator(owntracksMap: configuration.owntracksMap, metrics: metrics, logger: logger)
         for filter in Self.filters(group: configuration.ingestGroup) { mqtt.subscribe(filter, qos: .atLeastOnce) }
+        // Never shared: every hub pushes every order's events to its own WebSocket clients.
+        if orders != nil { mqtt.subscribe(Self.orderStatusFilter, qos: .atLeastOnce) }
     }
+
+    static let orderStatusFilter = "\(Topics.prefix)/orders/+/status"
 
     /// The subscriptions: every agent's lanes and OwnTracks, as a shared subscription when a group is set.
     static func filters(group: String?) -> [String] {
@@ -69,6 +76,10 @@ public final class IngestService: Service, Sendable {
     func receive() async {
         for await event in mqtt.events {
             guard case .message(let message) = event else { continue }
+            if let orders, message.topic.hasPrefix("\(Topics.prefix)/orders/") {
+                _ = orders.relayed(message.payload)
+                continue
+            }
             switch await validator.validate(message, store: store) {
             case .positions(let positions):
                 for p in positions { feed.publish(position: p) }

@@ -170,6 +170,13 @@ public struct TaskMessage: Codable, Sendable, Equatable {
         public var address: String?
         public var lat: Double?
         public var lon: Double?
+
+        public init(name: String? = nil, address: String? = nil, lat: Double? = nil, lon: Double? = nil) {
+            self.name = name
+            self.address = address
+            self.lat = lat
+            self.lon = lon
+        }
     }
     public var v: Int
     public var agent: String
@@ -181,6 +188,21 @@ public struct TaskMessage: Codable, Sendable, Equatable {
     public var currency: String?
     /// For offers: when the offer lapses (ISO 8601).
     public var expiresAt: String?
+
+    public init(
+        v: Int = payloadVersion, agent: String, order: String, type: Kind, pickup: Place? = nil, dropoff: Place? = nil,
+        cashToCollect: Int64? = nil, currency: String? = nil, expiresAt: String? = nil
+    ) {
+        self.v = v
+        self.agent = agent
+        self.order = order
+        self.type = type
+        self.pickup = pickup
+        self.dropoff = dropoff
+        self.cashToCollect = cashToCollect
+        self.currency = currency
+        self.expiresAt = expiresAt
+    }
 }
 
 /// Why a payload was refused; `code` is what metrics count by.

@@ -1,0 +1,53 @@
+import DabbaMQTT
+import DabbaProtocol
+import Foundation
+import Logging
+
+/// Hands committed order events to everyone who follows them: the hub's own subscribers (customer and operator
+/// WebSockets, webhooks) through the ``OrderEventBus``, the other hubs through `dabba/v1/orders/{order}/status`,
+/// and the assigned agent's device through its `tasks` topic.
+public struct OrderNotifier: Sendable {
+    public let bus: OrderEventBus
+    let mqtt: MQTTClient?
+    let logger: Logger
+
+    public init(bus: OrderEventBus, mqtt: MQTTClient?, logger: Logger) {
+        self.bus = bus
+        self.mqtt = mqtt
+        self.logger = logger
+    }
+
+    /// Publishes `event` (committed) locally and to the broker, and tells the agent about its task when `order`
+    /// was assigned, unassigned or cancelled.
+    public func committed(_ event: OrderEvent, order: OrderRecord, pickup: TaskMessage.Place? = nil) {
+        bus.publish(event)
+        guard let mqtt else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        if let payload = try? encoder.encode(event) {
+            _ = try? mqtt.publish(topic: event.topic, payload: Array(payload), qos: .atLeastOnce)
+        }
+        guard let agent = event.agent ?? order.agentID else { return }
+        let kind: TaskMessage.Kind? =
+            switch event.action {
+            case .assign: .assigned
+            case .unassign, .cancel, .fail: .cancelled
+            default: nil
+            }
+        guard let kind else { return }
+        let task = TaskMessage(
+            v: 1, agent: agent, order: order.id, type: kind, pickup: pickup,
+            dropoff: .init(name: nil, address: order.address, lat: order.dropLat, lon: order.dropLon),
+            cashToCollect: order.paymentMethod == .cod ? order.total : nil, currency: order.currency, expiresAt: nil)
+        if let payload = try? encoder.encode(task) {
+            _ = try? mqtt.publish(topic: Topics.tasks(agent: agent), payload: Array(payload), qos: .atLeastOnce)
+        }
+    }
+
+    /// An event another hub published on `dabba/v1/orders/{order}/status`: handed to this hub's subscribers unless
+    /// it was already seen.
+    public func relayed(_ payload: [UInt8]) -> Bool {
+        guard let event = try? JSONDecoder().decode(OrderEvent.self, from: Data(payload)) else { return false }
+        return bus.publish(event)
+    }
+}

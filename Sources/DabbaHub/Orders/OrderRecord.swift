@@ -1,0 +1,165 @@
+/// How the customer pays.
+public enum PaymentMethod: String, Sendable, Codable, CaseIterable {
+    case card
+    /// Cash on delivery.
+    case cod
+}
+
+/// One chosen option of an order line, priced when the order was placed.
+public struct OrderLineOption: Sendable, Codable, Equatable {
+    public var id: String
+    public var name: String
+    /// Price delta in minor units.
+    public var price: Int64
+
+    public init(id: String, name: String, price: Int64) {
+        self.id = id
+        self.name = name
+        self.price = price
+    }
+}
+
+/// One line of an order, priced server side from the menu when the order was placed.
+public struct OrderLine: Sendable, Codable, Equatable {
+    public var itemID: String
+    public var name: String
+    public var quantity: Int
+    /// Item price plus its options' deltas, minor units.
+    public var unitPrice: Int64
+    public var options: [OrderLineOption]
+    /// `unitPrice × quantity`.
+    public var lineTotal: Int64
+
+    public init(itemID: String, name: String, quantity: Int, unitPrice: Int64, options: [OrderLineOption]) {
+        self.itemID = itemID
+        self.name = name
+        self.quantity = quantity
+        self.unitPrice = unitPrice
+        self.options = options
+        self.lineTotal = unitPrice * Int64(quantity)
+    }
+}
+
+/// An order as stored. Money is in minor units of `currency`.
+public struct OrderRecord: Sendable, Equatable {
+    public var id: String
+    /// The customer's user id.
+    public var customerID: Int64
+    public var restaurantID: String
+    public var status: OrderStatus
+    /// The assigned agent (from assignment on; kept after delivery for the record).
+    public var agentID: String?
+    public var paymentMethod: PaymentMethod
+    public var currency: String
+    public var subtotal: Int64
+    public var deliveryFee: Int64
+    public var tax: Int64
+    public var total: Int64
+    public var address: String
+    public var dropLat: Double
+    public var dropLon: Double
+    public var zoneID: String?
+    /// Preparation time the restaurant gave when accepting.
+    public var prepMinutes: Int?
+    /// When the restaurant marked the food ready (milliseconds), nil before.
+    public var readyAt: Int64?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var lines: [OrderLine]
+
+    public init(
+        id: String, customerID: Int64, restaurantID: String, status: OrderStatus = .placed, agentID: String? = nil,
+        paymentMethod: PaymentMethod, currency: String, subtotal: Int64, deliveryFee: Int64, tax: Int64, total: Int64,
+        address: String, dropLat: Double, dropLon: Double, zoneID: String?, prepMinutes: Int? = nil,
+        readyAt: Int64? = nil, createdAt: Int64, updatedAt: Int64, lines: [OrderLine]
+    ) {
+        self.id = id
+        self.customerID = customerID
+        self.restaurantID = restaurantID
+        self.status = status
+        self.agentID = agentID
+        self.paymentMethod = paymentMethod
+        self.currency = currency
+        self.subtotal = subtotal
+        self.deliveryFee = deliveryFee
+        self.tax = tax
+        self.total = total
+        self.address = address
+        self.dropLat = dropLat
+        self.dropLon = dropLon
+        self.zoneID = zoneID
+        self.prepMinutes = prepMinutes
+        self.readyAt = readyAt
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.lines = lines
+    }
+}
+
+/// A requested change of an order's state, applied atomically with its audit entry.
+public struct OrderChange: Sendable {
+    public var action: OrderAction
+    /// `customer:ID`, `restaurant:ID`, `operator:ID`, `agent:ID` or `system`.
+    public var actor: String
+    public var reason: String?
+    /// For `assign`: the agent.
+    public var agent: String?
+    /// For `accept`: the preparation time in minutes.
+    public var prepMinutes: Int?
+    /// Only apply when the order is in one of these states (policy checks such as "customers cancel only before
+    /// confirmation"); nil: any state the machine allows.
+    public var allowedFrom: Set<OrderStatus>?
+
+    public init(
+        action: OrderAction, actor: String, reason: String? = nil, agent: String? = nil, prepMinutes: Int? = nil,
+        allowedFrom: Set<OrderStatus>? = nil
+    ) {
+        self.action = action
+        self.actor = actor
+        self.reason = reason
+        self.agent = agent
+        self.prepMinutes = prepMinutes
+        self.allowedFrom = allowedFrom
+    }
+}
+
+/// Which orders a list shows.
+public struct OrderFilter: Sendable, Equatable {
+    public var customerID: Int64?
+    public var restaurantIDs: [String]?
+    public var agentID: String?
+    public var statuses: Set<OrderStatus>?
+    /// Created at or after (ms).
+    public var since: Int64?
+    /// Created before (ms).
+    public var until: Int64?
+
+    public init(
+        customerID: Int64? = nil, restaurantIDs: [String]? = nil, agentID: String? = nil,
+        statuses: Set<OrderStatus>? = nil, since: Int64? = nil, until: Int64? = nil
+    ) {
+        self.customerID = customerID
+        self.restaurantIDs = restaurantIDs
+        self.agentID = agentID
+        self.statuses = statuses
+        self.since = since
+        self.until = until
+    }
+}
+
+/// Orders, their lines and their audit trail.
+public protocol OrderRepository: OrderEventLog {
+    /// Stores a new order (status `placed`) with its lines and its first audit entry in one transaction.
+    /// With an idempotency key: a second create by the same customer with the same key returns the stored order
+    /// and `created == false` when `requestHash` matches, and throws `conflict` when it does not.
+    func createOrder(_ order: OrderRecord, idempotencyKey: String?, requestHash: String?, actor: String)
+        async throws(StoreError) -> (order: OrderRecord, event: OrderEvent?, created: Bool)
+    func order(id: String) async throws(StoreError) -> OrderRecord?
+    /// Applies `change` through ``OrderStatus/transition(from:action:kitchenReady:)`` with its audit entry in one
+    /// transaction. `illegalTransition` (with the current state in the message) when it does not apply;
+    /// `notFound` for an unknown id.
+    func applyOrderChange(_ change: OrderChange, to id: String) async throws(StoreError) -> (OrderRecord, OrderEvent)
+    /// Newest first, after the cursor `(createdAt, id)` of the previous page.
+    func orders(_ filter: OrderFilter, after: (createdAt: Int64, id: String)?, limit: Int) async throws(StoreError)
+        -> [OrderRecord]
+}
