@@ -83,13 +83,3 @@ public struct GPSReaderConfiguration: Sendable {
         self.epochSettle = epochSettle
     }
 }
-
-extension Duration {
-    /// Whole milliseconds, clamped to [0, ~31 years] so deadline arithmetic on monotonic time cannot overflow.
-    var dabbaMilliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 0 }
-        guard seconds < 1_000_000_000 else { return 1_000_000_000_000 }
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}

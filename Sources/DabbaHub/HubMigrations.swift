@@ -110,6 +110,14 @@ enum HubMigrations {
                 actor TEXT NOT NULL,
                 reason TEXT);
             CREATE INDEX order_events_by_order ON order_events(order_id, id);
+            CREATE TABLE order_shares(
+                token_hash TEXT PRIMARY KEY,
+                order_id TEXT NOT NULL REFERENCES orders(id),
+                created_by INTEGER NOT NULL,
+                expires INTEGER NOT NULL,
+                revoked INTEGER NOT NULL DEFAULT 0);
+            CREATE INDEX order_shares_by_order ON order_shares(order_id);
+            ALTER TABLE agents ADD COLUMN vehicle TEXT;
             """
         ),
     ]

@@ -57,6 +57,8 @@ public struct StoredEvent: Sendable, Equatable {
 public struct AgentRecord: Sendable, Equatable {
     public var id: String
     public var name: String?
+    /// What the agent rides (shown to the customer once assigned), e.g. "scooter KA-01-AB-1234".
+    public var vehicle: String?
     public var createdAt: Int64
     /// The last retained state the agent published (online flag, outbox depth, oldest unsent age, gps).
     public var state: AgentState?
@@ -94,6 +96,8 @@ public protocol AgentRepository: Sendable {
     func createAgent(id: String, name: String?) async throws(StoreError) -> AgentRecord
     func agent(id: String) async throws(StoreError) -> AgentRecord?
     func agents() async throws(StoreError) -> [AgentRecord]
+    /// Sets an agent's display name and vehicle (nil leaves a value as it is); `notFound` for an unknown id.
+    func updateAgentProfile(id: String, name: String?, vehicle: String?) async throws(StoreError)
     /// Stores the newest retained state of an agent.
     func updateState(_ state: AgentState, at: Int64) async throws(StoreError)
 }
@@ -114,4 +118,4 @@ public protocol PositionRepository: Sendable {
 }
 
 /// Everything the hub stores. SQLite (WAL) is the embedded default; PostgreSQL plugs in behind the same protocols.
-public protocol HubStore: AgentRepository, PositionRepository, UserRepository, OrderRepository {}
+public protocol HubStore: AgentRepository, PositionRepository, UserRepository, OrderRepository, OrderShareRepository {}

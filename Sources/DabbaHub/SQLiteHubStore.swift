@@ -78,6 +78,15 @@ extension SQLiteHubStore {
         }
     }
 
+    public func updateAgentProfile(id: String, name: String?, vehicle: String?) throws(StoreError) {
+        let changed = try run { () throws(SQLiteError) -> Int in
+            try db.prepare("UPDATE agents SET name = coalesce(?, name), vehicle = coalesce(?, vehicle) WHERE id = ?")
+                .run([name.map { .text($0) } ?? .null, vehicle.map { .text($0) } ?? .null, .text(id)])
+            return db.changes
+        }
+        if changed == 0 { throw StoreError(.notFound, "no agent \(id)") }
+    }
+
     public func updateState(_ state: AgentState, at time: Int64) throws(StoreError) {
         try run { () throws(SQLiteError) in
             try db.prepare("UPDATE agents SET state = ?, state_at = ? WHERE id = ?")
@@ -87,7 +96,7 @@ extension SQLiteHubStore {
 
     static let agentSelect = """
         SELECT a.id, a.name, a.created, a.state, a.state_at,
-               p.seq, p.time, p.lat, p.lon, p.alt, p.speed, p.track, p.hacc, p.mode
+               p.seq, p.time, p.lat, p.lon, p.alt, p.speed, p.track, p.hacc, p.mode, a.vehicle
         FROM agents a LEFT JOIN positions p ON p.agent = a.id AND p.seq = a.last_seq
         """
 
@@ -96,6 +105,7 @@ extension SQLiteHubStore {
         var record = AgentRecord(id: id, name: s.text(1), createdAt: s.int64(2))
         if !s.isNull(3) { record.state = try? PayloadCoding.decode(AgentState.self, from: s.bytes(3)) }
         record.stateAt = s.isNull(4) ? nil : s.int64(4)
+        record.vehicle = s.text(14)
         if !s.isNull(5) {
             record.last = StoredPosition(
                 agent: id, seq: s.int64(5), time: s.int64(6), lat: s.double(7), lon: s.double(8),

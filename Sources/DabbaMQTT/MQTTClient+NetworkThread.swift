@@ -47,7 +47,7 @@ extension MQTTClient {
                 failuresInARow += 1
                 let delay = protocolRefused ? .zero : backoff.next()
                 let metadata: Logger.Metadata = [
-                    "mqtt.reason": "\(reason)", "mqtt.retry_in_ms": "\(delay.milliseconds)",
+                    "mqtt.reason": "\(reason)", "mqtt.retry_in_ms": "\(delay.dabbaMilliseconds)",
                     "mqtt.failures": "\(failuresInARow)",
                 ]
                 if wasConnected {
@@ -102,7 +102,7 @@ extension MQTTClient {
         if rc != MOSQ_ERR_SUCCESS.rawValue {
             return endSession(detail: mosquittoErrorText(rc), shutdown: false)
         }
-        let deadline = monotonicMilliseconds() + configuration.connectTimeout.milliseconds
+        let deadline = monotonicMilliseconds() + configuration.connectTimeout.dabbaMilliseconds
         var timedOut = false
         var loopRC = MOSQ_ERR_SUCCESS.rawValue
         while !stopRequested.load(ordering: .relaxed) {
@@ -243,12 +243,5 @@ extension MQTTClient {
             if shutdown { return .stopped }
             return .ended(wasConnected: wasConnected, protocolRefused: session.protocolRefused, reason: reason)
         }
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds (rounded down).
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -163,3 +163,27 @@ public protocol OrderRepository: OrderEventLog {
     func orders(_ filter: OrderFilter, after: (createdAt: Int64, id: String)?, limit: Int) async throws(StoreError)
         -> [OrderRecord]
 }
+
+/// A share link's record: anyone holding the token may follow the order's live feed until `expires` (or until the
+/// order ended plus a grace period), unless revoked. Only the token's SHA-256 is stored.
+public struct OrderShare: Sendable, Equatable {
+    public var orderID: String
+    public var createdBy: Int64
+    public var expires: Int64
+    public var revoked: Bool
+
+    public init(orderID: String, createdBy: Int64, expires: Int64, revoked: Bool = false) {
+        self.orderID = orderID
+        self.createdBy = createdBy
+        self.expires = expires
+        self.revoked = revoked
+    }
+}
+
+/// Share links of orders.
+public protocol OrderShareRepository: Sendable {
+    func createShare(tokenHash: String, share: OrderShare) async throws(StoreError)
+    func share(tokenHash: String) async throws(StoreError) -> OrderShare?
+    /// Revokes every share link of `order`; returns how many were active.
+    func revokeShares(order: String) async throws(StoreError) -> Int
+}

@@ -1,0 +1,133 @@
+import DabbaCore
+import DabbaProtocol
+import Logging
+
+/// What the order machinery needs to know about a restaurant.
+public struct RestaurantSummary: Sendable, Equatable, Codable {
+    public var id: String
+    public var name: String
+    public var address: String
+    public var lat: Double
+    public var lon: Double
+    /// The user (role `restaurant`) who manages it.
+    public var ownerUserID: Int64
+
+    public init(id: String, name: String, address: String, lat: Double, lon: Double, ownerUserID: Int64) {
+        self.id = id
+        self.name = name
+        self.address = address
+        self.lat = lat
+        self.lon = lon
+        self.ownerUserID = ownerUserID
+    }
+
+    /// The pickup place in an agent's task.
+    public var place: TaskMessage.Place { .init(name: name, address: address, lat: lat, lon: lon) }
+}
+
+/// Looks restaurants up for orders (implemented over the marketplace's repository).
+public protocol RestaurantDirectory: Sendable {
+    func restaurantSummary(id: String) async throws(StoreError) -> RestaurantSummary?
+}
+
+/// The order lifecycle's rules: who may see an order, who may do what to it and from which states, and the
+/// notifications after each committed change. Handlers and dispatch call this, never the repository directly.
+public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentRepository>: Sendable {
+    public let store: Store
+    public let notifier: OrderNotifier
+
+    public init(store: Store, notifier: OrderNotifier) {
+        self.store = store
+        self.notifier = notifier
+    }
+
+    /// The order if `caller` may see it: its customer, its restaurant's manager, its assigned agent, operators.
+    /// Anyone else gets nil, exactly as for an unknown id.
+    public func visibleOrder(_ id: String, to caller: Identity) async throws(StoreError) -> OrderRecord? {
+        guard let order = try await store.order(id: id) else { return nil }
+        return try await Self.canSee(order, caller, store) ? order : nil
+    }
+
+    static func canSee(_ order: OrderRecord, _ caller: Identity, _ store: Store) async throws(StoreError) -> Bool {
+        switch caller.role {
+        case .operator: return true
+        case .customer: return order.customerID == caller.userID
+        case .agent: return caller.agentID != nil && order.agentID == caller.agentID
+        case .restaurant: return try await store.restaurantSummary(id: order.restaurantID)?.ownerUserID == caller.userID
+        }
+    }
+
+    /// The states from which `role` may apply `action`; nil when the role may not apply it at all (the state
+    /// machine still has the last word).
+    public static func allowedStates(_ action: OrderAction, for role: Role) -> Set<OrderStatus>? {
+        let beforePickup: Set<OrderStatus> = [.placed, .confirmed, .preparing, .readyForPickup, .assigned]
+        switch (role, action) {
+        case (.customer, .cancel): return [.placed]
+        case (.restaurant, .accept), (.restaurant, .reject), (.restaurant, .prepare), (.restaurant, .ready):
+            return Set(OrderStatus.allCases)
+        case (.restaurant, .cancel): return beforePickup
+        case (.agent, .pickup), (.agent, .deliver): return Set(OrderStatus.allCases)
+        case (.operator, .cancel): return beforePickup
+        case (.operator, _): return Set(OrderStatus.allCases)
+        default: return nil
+        }
+    }
+
+    /// `role:ID` for the audit trail.
+    public static func actor(_ caller: Identity) -> String {
+        caller.role == .agent ? "agent:\(caller.agentID ?? "?")" : "\(caller.role.rawValue):\(caller.userID)"
+    }
+
+    /// Applies `action` for `caller`: 404 (`notFound`) when the caller may not see the order, `forbidden`-free:
+    /// an action the role may never take is `illegalTransition` too only when visible. Notifies after the commit.
+    public func perform(
+        _ action: OrderAction, on id: String, by caller: Identity, reason: String? = nil, agent: String? = nil,
+        prepMinutes: Int? = nil
+    ) async throws(OrderServiceError) -> OrderRecord {
+        let order: OrderRecord?
+        do { order = try await visibleOrder(id, to: caller) } catch { throw .store(error) }
+        guard let order else { throw .notFound("no order \(id)") }
+        guard let allowed = Self.allowedStates(action, for: caller.role) else {
+            throw .forbidden("\(caller.role.rawValue)s cannot \(action.rawValue) orders")
+        }
+        if caller.role == .agent && order.agentID != caller.agentID { throw .notFound("no order \(id)") }
+        if action == .assign {
+            guard let agent else { throw .invalid("agent: required to assign an order") }
+            let known: AgentRecord?
+            do { known = try await store.agent(id: agent) } catch { throw .store(error) }
+            guard known != nil else { throw .invalid("agent: no agent \(agent)") }
+        }
+        return try await apply(
+            OrderChange(
+                action: action, actor: Self.actor(caller), reason: reason, agent: agent, prepMinutes: prepMinutes,
+                allowedFrom: allowed), to: id)
+    }
+
+    /// Applies a change decided by the hub itself (dispatch, timeouts) and notifies.
+    public func apply(_ change: OrderChange, to id: String) async throws(OrderServiceError) -> OrderRecord {
+        let (order, event): (OrderRecord, OrderEvent)
+        do {
+            (order, event) = try await store.applyOrderChange(change, to: id)
+        } catch {
+            if error.code == .illegalTransition { throw .illegal(error.message) }
+            if error.code == .notFound { throw .notFound(error.message) }
+            throw .store(error)
+        }
+        let pickup = try? await store.restaurantSummary(id: order.restaurantID)?.place
+        notifier.committed(event, order: order, pickup: pickup)
+        return order
+    }
+}
+
+/// Why an order operation was refused; the controllers map each case to one HTTP status.
+public enum OrderServiceError: Error, Sendable, Equatable {
+    /// 404: unknown, or not the caller's.
+    case notFound(String)
+    /// 403: the role may never do this.
+    case forbidden(String)
+    /// 409: not in this state (the message names the current state).
+    case illegal(String)
+    /// 422: the request is well-formed but cannot be honoured.
+    case invalid(String)
+    case store(StoreError)
+}
