@@ -29,6 +29,14 @@ public struct HubConfiguration: Sendable {
     public var mosquittoPasswordFile: String
     public var mosquittoACLFile: String
     public var logLevel: Logger.Level
+    /// Tax on subtotal plus delivery fee, in basis points (1/100 of a percent).
+    public var taxRateBasisPoints: Int
+    /// Road distance over straight-line distance for ETAs, percent.
+    public var etaDetourPercent: Int
+    /// Default lifetime of an order's share link.
+    public var shareTTLMinutes: Int
+    /// How long a share link keeps working after its order ended.
+    public var shareGraceMinutes: Int
 
     public static let defaultConfigFile = "/etc/default/dabba-hub"
 
@@ -69,6 +77,10 @@ public struct HubConfiguration: Sendable {
             "mosquitto-acl-file", default: "/etc/mosquitto/dabba.acl", help: "Broker ACL file that `agents provision` writes."
         ),
         ConfigKey("log-level", default: "info", help: "trace, debug, info, notice, warning, error or critical."),
+        ConfigKey("tax-rate-bps", default: "500", help: "Tax on items plus delivery fee, basis points (500 = 5%)."),
+        ConfigKey("eta-detour-percent", default: "135", help: "Road over straight-line distance for ETAs, percent."),
+        ConfigKey("share-ttl-minutes", default: "360", help: "Default lifetime of an order's tracking link, minutes."),
+        ConfigKey("share-grace-minutes", default: "15", help: "Tracking links keep working this long after delivery."),
     ]
 
     /// Validates every key; a bad one throws a `ConfigError` naming it.
@@ -112,6 +124,10 @@ public struct HubConfiguration: Sendable {
         mosquittoACLFile = try c.nonEmpty("mosquitto-acl-file")
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         logLevel = Logger.Level(rawValue: try c.choice("log-level", levels)) ?? .info
+        taxRateBasisPoints = try c.int("tax-rate-bps", in: 0...10_000)
+        etaDetourPercent = try c.int("eta-detour-percent", in: 100...400)
+        shareTTLMinutes = try c.int("share-ttl-minutes", in: 1...10_080)
+        shareGraceMinutes = try c.int("share-grace-minutes", in: 0...1_440)
     }
 
     /// The SQLite path when `database` is `sqlite:PATH`.

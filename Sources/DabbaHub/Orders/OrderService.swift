@@ -28,6 +28,8 @@ public struct RestaurantSummary: Sendable, Equatable, Codable {
 /// Looks restaurants up for orders (implemented over the marketplace's repository).
 public protocol RestaurantDirectory: Sendable {
     func restaurantSummary(id: String) async throws(StoreError) -> RestaurantSummary?
+    /// Ids of the restaurants `user` manages.
+    func restaurantIDs(ownedBy user: Int64) async throws(StoreError) -> [String]
 }
 
 /// The order lifecycle's rules: who may see an order, who may do what to it and from which states, and the
