@@ -21,7 +21,7 @@ struct OrdersController<Store: HubStore & RestaurantDirectory> {
         }
         signedIn.post(":id/share", use: share)
         signedIn.delete(":id/share", use: revokeShares)
-        // addPlaceRoute(to: signedIn)
+        addPlaceRoute(to: signedIn)
     }
 
     @Sendable func show(_ request: Request, context: HubRequestContext) async throws -> OrderView {
