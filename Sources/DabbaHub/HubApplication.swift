@@ -118,6 +118,7 @@ public enum HubApplication {
         ).addRoutes(to: router)
         AuthController(auth: hub.auth).addRoutes(to: router)
         addAgentRoutes(store: store, to: router)
+        addMarketRoutes(store: store, to: router)
 
         // WebSocket feeds (the upgrade is a GET on the same router).
         FleetLiveController(
@@ -127,6 +128,13 @@ public enum HubApplication {
 
     private static func addAgentRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {
         AgentsController(repository: store).addRoutes(to: router)
+    }
+
+    /// Restaurants, menus and zones (browsing public; editing for operators and owning restaurant users).
+    private static func addMarketRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {
+        RestaurantsController(repository: store).addRoutes(to: router)
+        MenuController(repository: store).addRoutes(to: router)
+        ZonesController(repository: store).addRoutes(to: router)
     }
 }
 
