@@ -138,7 +138,8 @@ extension SQLiteHubStore: MarketRepository {
 
     public func zones(after: String?, limit: Int) throws(StoreError) -> [Zone] {
         try run { () throws(SQLiteError) in
-            try readZones(Self.zoneSelect + " WHERE id > ? ORDER BY id LIMIT ?", [.text(after ?? ""), .integer(Int64(limit))])
+            try readZones(
+                Self.zoneSelect + " WHERE id > ? ORDER BY id LIMIT ?", [.text(after ?? ""), .integer(Int64(limit))])
         }
     }
 
@@ -157,7 +158,8 @@ extension SQLiteHubStore: MarketRepository {
     /// The active zone serving `point` (bounding boxes prefilter, `Zone.serving` decides).
     func servingZone(_ point: GeoPoint) throws(SQLiteError) -> Zone? {
         let candidates = try readZones(
-            Self.zoneSelect + " WHERE active = 1 AND min_lat <= ?1 AND max_lat >= ?1 AND min_lon <= ?2 AND max_lon >= ?2",
+            Self.zoneSelect
+                + " WHERE active = 1 AND min_lat <= ?1 AND max_lat >= ?1 AND min_lon <= ?2 AND max_lon >= ?2",
             [.real(point.lat), .real(point.lon)])
         return Zone.serving(point, among: candidates)
     }

@@ -19,8 +19,10 @@ extension SQLiteHubStore {
 
     public func section(restaurant: String, id: String) throws(StoreError) -> MenuSection? {
         try run { () throws(SQLiteError) in
-            try readSections(Self.sectionSelect + " WHERE restaurant_id = ? AND id = ?", [.text(restaurant), .text(id)])
-                .first
+            try readSections(
+                Self.sectionSelect + " WHERE restaurant_id = ? AND id = ?", [.text(restaurant), .text(id)]
+            )
+            .first
         }
     }
 
@@ -29,13 +31,15 @@ extension SQLiteHubStore {
     {
         try run { () throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) in
-                let count = try db.scalarInt(
-                    "SELECT count(*) FROM menu_sections WHERE restaurant_id = ?", [.text(restaurant)]) ?? 0
+                let count =
+                    try db.scalarInt(
+                        "SELECT count(*) FROM menu_sections WHERE restaurant_id = ?", [.text(restaurant)]) ?? 0
                 guard count < MenuLimits.sectionsPerRestaurant else {
                     throw SQLiteError(extendedCode: 19, message: "at most \(MenuLimits.sectionsPerRestaurant) sections")
                 }
-                let next = try db.scalarInt(
-                    "SELECT max(position) + 1 FROM menu_sections WHERE restaurant_id = ?", [.text(restaurant)]) ?? 0
+                let next =
+                    try db.scalarInt(
+                        "SELECT max(position) + 1 FROM menu_sections WHERE restaurant_id = ?", [.text(restaurant)]) ?? 0
                 let section = MenuSection(id: id, restaurantID: restaurant, name: name, position: position ?? Int(next))
                 try db.prepare("INSERT INTO menu_sections(id, restaurant_id, name, position) VALUES(?, ?, ?, ?)")
                     .run([.text(id), .text(restaurant), .text(name), .integer(Int64(section.position))])
@@ -48,7 +52,8 @@ extension SQLiteHubStore {
         let changed = try run { () throws(SQLiteError) in
             try db.prepare("UPDATE menu_sections SET name = ?, position = ? WHERE id = ? AND restaurant_id = ?")
                 .run([
-                    .text(section.name), .integer(Int64(section.position)), .text(section.id), .text(section.restaurantID),
+                    .text(section.name), .integer(Int64(section.position)), .text(section.id),
+                    .text(section.restaurantID),
                 ])
             return db.changes
         }
@@ -60,10 +65,12 @@ extension SQLiteHubStore {
         try run { () throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) in
                 if try db.scalarInt(
-                    "SELECT count(*) FROM menu_items WHERE restaurant_id = ? AND section_id = ?", [.text(restaurant), .text(id)])
+                    "SELECT count(*) FROM menu_items WHERE restaurant_id = ? AND section_id = ?",
+                    [.text(restaurant), .text(id)])
                     ?? 0 > 0
                 {
-                    throw SQLiteError(extendedCode: 19, message: "the section still has items; move or delete them first")
+                    throw SQLiteError(
+                        extendedCode: 19, message: "the section still has items; move or delete them first")
                 }
                 try db.prepare("DELETE FROM menu_sections WHERE id = ? AND restaurant_id = ?")
                     .run([.text(id), .text(restaurant)])
@@ -98,8 +105,9 @@ extension SQLiteHubStore {
         var stored = item
         try run { () throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) in
-                let count = try db.scalarInt(
-                    "SELECT count(*) FROM menu_items WHERE restaurant_id = ?", [.text(item.restaurantID)]) ?? 0
+                let count =
+                    try db.scalarInt(
+                        "SELECT count(*) FROM menu_items WHERE restaurant_id = ?", [.text(item.restaurantID)]) ?? 0
                 guard count < MenuLimits.itemsPerRestaurant else {
                     throw SQLiteError(extendedCode: 19, message: "at most \(MenuLimits.itemsPerRestaurant) items")
                 }
@@ -138,7 +146,9 @@ extension SQLiteHubStore {
 
     public func deleteMenuItem(restaurant: String, id: String) throws(StoreError) -> Bool {
         try run { () throws(SQLiteError) in
-            try db.prepare("DELETE FROM menu_items WHERE id = ? AND restaurant_id = ?").run([.text(id), .text(restaurant)])
+            try db.prepare("DELETE FROM menu_items WHERE id = ? AND restaurant_id = ?").run([
+                .text(id), .text(restaurant),
+            ])
             return db.changes > 0
         }
     }
@@ -169,7 +179,9 @@ extension SQLiteHubStore {
         var result: [MenuSection] = []
         while try s.step() {
             result.append(
-                MenuSection(id: s.text(0) ?? "", restaurantID: s.text(1) ?? "", name: s.text(2) ?? "", position: Int(s.int64(3))))
+                MenuSection(
+                    id: s.text(0) ?? "", restaurantID: s.text(1) ?? "", name: s.text(2) ?? "", position: Int(s.int64(3))
+                ))
         }
         return result
     }
@@ -182,8 +194,10 @@ extension SQLiteHubStore {
         while try s.step() {
             result.append(
                 MenuItem(
-                    id: s.text(0) ?? "", restaurantID: s.text(1) ?? "", sectionID: s.text(2) ?? "", name: s.text(3) ?? "",
-                    description: s.text(4) ?? "", price: s.int64(5), currency: s.text(6) ?? "", available: s.int64(7) != 0,
+                    id: s.text(0) ?? "", restaurantID: s.text(1) ?? "", sectionID: s.text(2) ?? "",
+                    name: s.text(3) ?? "",
+                    description: s.text(4) ?? "", price: s.int64(5), currency: s.text(6) ?? "",
+                    available: s.int64(7) != 0,
                     optionGroups: (try? PayloadCoding.decode([MenuOptionGroup].self, from: s.bytes(8))) ?? [],
                     position: Int(s.int64(9))))
         }
@@ -194,7 +208,8 @@ extension SQLiteHubStore {
     private static func itemValues(_ i: MenuItem) -> [SQLiteValue] {
         [
             .text(i.id), .text(i.restaurantID), .text(i.sectionID), .text(i.name), .text(i.description),
-            .integer(i.price), .text(i.currency), .integer(i.available ? 1 : 0), .blob(PayloadCoding.encode(i.optionGroups)),
+            .integer(i.price), .text(i.currency), .integer(i.available ? 1 : 0),
+            .blob(PayloadCoding.encode(i.optionGroups)),
             .integer(Int64(i.position)),
         ]
     }

@@ -86,7 +86,9 @@ struct GeoTests {
         ]
         for (ring, field) in cases {
             #expect(throws: MarketError.self, "\(ring)") { try zone(ring).validated() }
-            do throws(MarketError) { _ = try zone(ring).validated() } catch { #expect(error.field == field, "\(ring): \(error)") }
+            do throws(MarketError) { _ = try zone(ring).validated() } catch {
+                #expect(error.field == field, "\(ring): \(error)")
+            }
         }
         #expect(Geo.selfIntersects([Self.p(87, 22), Self.p(88, 23), Self.p(88, 22.2), Self.p(87, 22.9)]))
         #expect(!Geo.selfIntersects(Self.u) && !Geo.selfIntersects(Geo.closed(Self.square)))
@@ -102,7 +104,8 @@ struct GeoTests {
     @Test func overlappingZonesResolveToTheSmallestThenTheLowestID() {
         let big = Zone(id: "z-a", name: "Big", polygon: Self.square, deliveryFee: 3000, currency: "INR")
         let small = Zone(
-            id: "z-b", name: "Small", polygon: [Self.p(87.4, 22.4), Self.p(87.6, 22.4), Self.p(87.6, 22.6), Self.p(87.4, 22.6)],
+            id: "z-b", name: "Small",
+            polygon: [Self.p(87.4, 22.4), Self.p(87.6, 22.4), Self.p(87.6, 22.6), Self.p(87.4, 22.6)],
             deliveryFee: 1000, currency: "INR")
         let twin = Zone(id: "z-0", name: "Twin", polygon: small.polygon, deliveryFee: 900, currency: "INR")
         var inactive = Zone(id: "z-.", name: "Off", polygon: small.polygon, deliveryFee: 0, currency: "INR")

@@ -12,7 +12,9 @@ import Testing
          "deliveryFee":2500,"currency":"INR"}
         """#
 
-    static func restaurantBody(name: String = "Dosa Plaza", lat: Double = 22.35, lon: Double = 87.35, owner: Int64? = nil)
+    static func restaurantBody(
+        name: String = "Dosa Plaza", lat: Double = 22.35, lon: Double = 87.35, owner: Int64? = nil
+    )
         -> String
     {
         let ownerField = owner.map { #","ownerUserID":\#($0)"# } ?? ""
@@ -65,12 +67,17 @@ import Testing
             let itemID = try #require(item.json?["id"] as? String)
             #expect(item.json?["currency"] as? String == "INR" && item.json?["available"] as? Bool == true)
             let group = try #require((item.json?["optionGroups"] as? [JSONObject])?.first)
-            #expect(group["required"] as? Bool == true && group["minChoices"] as? Int == 1 && group["maxChoices"] as? Int == 2)
+            #expect(
+                group["required"] as? Bool == true && group["minChoices"] as? Int == 1
+                    && group["maxChoices"] as? Int == 2)
             #expect((group["choices"] as? [JSONObject])?.map { $0["price"] as? Int } == [0, 500])
 
             let edited = try await client.send(
-                .patch, "/v1/restaurants/\(id)/menu/items/\(itemID)", token: own, json: #"{"price":13000,"available":false}"#)
-            #expect(edited.status == .ok && edited.json?["price"] as? Int == 13000 && edited.json?["available"] as? Bool == false)
+                .patch, "/v1/restaurants/\(id)/menu/items/\(itemID)", token: own,
+                json: #"{"price":13000,"available":false}"#)
+            #expect(
+                edited.status == .ok && edited.json?["price"] as? Int == 13000
+                    && edited.json?["available"] as? Bool == false)
 
             // Another restaurant user sees someone else's restaurant as unknown.
             for (method, path, body) in [
@@ -82,7 +89,9 @@ import Testing
                 (.delete, "/v1/restaurants/\(id)/menu/sections/\(sectionID)", nil),
             ] as [(HTTPRequest.Method, String, String?)] {
                 let response = try await client.send(method, path, token: rival, json: body)
-                #expect(response.status == .notFound && response.errorCode == "not_found", "\(method) \(path): \(response.text)")
+                #expect(
+                    response.status == .notFound && response.errorCode == "not_found",
+                    "\(method) \(path): \(response.text)")
             }
             // Customers may not edit at all.
             let denied = try await client.send(.patch, "/v1/restaurants/\(id)", token: customer, json: #"{"name":"X"}"#)
@@ -99,7 +108,9 @@ import Testing
             #expect(one.status == .ok && one.json?["sectionID"] as? String == sectionID)
             // The owner id is shown to its owner and operators only.
             let asCustomer = try await client.send(.get, "/v1/restaurants/\(id)", token: customer)
-            #expect(asCustomer.status == .ok && asCustomer.json?["ownerUserID"] == nil && asCustomer.json?["name"] as? String == "Dosa Plaza")
+            #expect(
+                asCustomer.status == .ok && asCustomer.json?["ownerUserID"] == nil
+                    && asCustomer.json?["name"] as? String == "Dosa Plaza")
 
             // Pause and unpause: paused restaurants are closed.
             let paused = try await client.send(.post, "/v1/restaurants/\(id)/pause", token: own)
@@ -109,7 +120,8 @@ import Testing
             #expect(try await h.store.restaurant(id: id)?.paused == false)
 
             // The owner's own restaurant (no ownerUserID needed), listed with owner=me.
-            let mine = try await client.send(.post, "/v1/restaurants", token: own, json: Self.restaurantBody(name: "Second"))
+            let mine = try await client.send(
+                .post, "/v1/restaurants", token: own, json: Self.restaurantBody(name: "Second"))
             #expect(mine.status == .created && mine.json?["ownerUserID"] as? Int == Int(owner.id))
             let listed = try await client.send(.get, "/v1/restaurants?owner=me", token: own)
             #expect((listed.json?["restaurants"] as? [JSONObject])?.count == 2)
@@ -119,8 +131,12 @@ import Testing
             // Deleting: the section must be empty first.
             let busy = try await client.send(.delete, "/v1/restaurants/\(id)/menu/sections/\(sectionID)", token: own)
             #expect(busy.status == .conflict && busy.errorCode == "conflict")
-            #expect(try await client.send(.delete, "/v1/restaurants/\(id)/menu/items/\(itemID)", token: own).status == .noContent)
-            #expect(try await client.send(.delete, "/v1/restaurants/\(id)/menu/sections/\(sectionID)", token: op).status == .noContent)
+            #expect(
+                try await client.send(.delete, "/v1/restaurants/\(id)/menu/items/\(itemID)", token: own).status
+                    == .noContent)
+            #expect(
+                try await client.send(.delete, "/v1/restaurants/\(id)/menu/sections/\(sectionID)", token: op).status
+                    == .noContent)
             let gone = try await client.send(.get, "/v1/restaurants/\(id)/menu/items/\(itemID)")
             #expect(gone.status == .notFound && gone.errorCode == "not_found")
         }
@@ -145,7 +161,9 @@ import Testing
                 ownerUserID: owner, currency: "INR", hours: .always))
         _ = try await h.store.createSection(restaurant: "r-05", id: "s-1", name: "Mains", position: nil)
         _ = try await h.store.createMenuItem(
-            MenuItem(id: "i-1", restaurantID: "r-05", sectionID: "s-1", name: "Hyderabadi biryani", price: 1, currency: "INR"))
+            MenuItem(
+                id: "i-1", restaurantID: "r-05", sectionID: "s-1", name: "Hyderabadi biryani", price: 1, currency: "INR"
+            ))
         try await h.run { client, _ in
             let token = try await client.login("c@example.com").0
             // Every page of 5 near the customer: nearest first, no duplicates, all 12, then next = null.
@@ -170,17 +188,20 @@ import Testing
             #expect(distances == distances.sorted() && distances.count == 12)
 
             // Open now: paused and hour-less ones drop out (anonymous browsing works too).
-            let open = try await client.send(.get, "/v1/restaurants?lat=22.3&lon=87.3&radius_m=2000&open_now=true&limit=100")
+            let open = try await client.send(
+                .get, "/v1/restaurants?lat=22.3&lon=87.3&radius_m=2000&open_now=true&limit=100")
             let openIDs = (open.json?["restaurants"] as? [JSONObject])?.compactMap { $0["id"] as? String }
             #expect(openIDs == ["r-00", "r-03", "r-06", "r-09"])
             #expect((open.json?["restaurants"] as? [JSONObject])?.allSatisfy { $0["openNow"] as? Bool == true } == true)
 
             // q matches restaurant names and item names, case-insensitively, within the radius.
-            let q = try await client.send(.get, "/v1/restaurants?lat=22.3&lon=87.3&radius_m=2000&q=BIRYANI", token: token)
+            let q = try await client.send(
+                .get, "/v1/restaurants?lat=22.3&lon=87.3&radius_m=2000&q=BIRYANI", token: token)
             let qIDs = (q.json?["restaurants"] as? [JSONObject])?.compactMap { $0["id"] as? String }
             #expect(qIDs == ["r-00", "r-04", "r-05", "r-08"])
             let everywhere = try await client.send(.get, "/v1/restaurants?q=biryani&limit=2")
-            #expect((everywhere.json?["restaurants"] as? [JSONObject])?.count == 2 && everywhere.json?["next"] is String)
+            #expect(
+                (everywhere.json?["restaurants"] as? [JSONObject])?.count == 2 && everywhere.json?["next"] is String)
             let radius = try await client.send(.get, "/v1/restaurants?lat=22.3&lon=87.3&radius_m=250")
             #expect((radius.json?["restaurants"] as? [JSONObject])?.count == 3)
         }
@@ -201,8 +222,10 @@ import Testing
             let miss = try await client.send(.get, "/v1/zones/lookup?lat=22.5&lon=87.35")
             #expect(miss.status == .unprocessableContent && miss.errorCode == "not_served")
             // Deactivated zones serve nothing; operators page through zones.
-            let off = try await client.send(.patch, "/v1/zones/\(id)", token: op, json: #"{"active":false,"deliveryFee":3000}"#)
-            #expect(off.status == .ok && off.json?["active"] as? Bool == false && off.json?["deliveryFee"] as? Int == 3000)
+            let off = try await client.send(
+                .patch, "/v1/zones/\(id)", token: op, json: #"{"active":false,"deliveryFee":3000}"#)
+            #expect(
+                off.status == .ok && off.json?["active"] as? Bool == false && off.json?["deliveryFee"] as? Int == 3000)
             #expect(try await client.send(.get, "/v1/zones/lookup?lat=22.35&lon=87.35").errorCode == "not_served")
             for i in 0..<3 {
                 let body = Self.zoneBody.replacingOccurrences(of: "IIT campus", with: "Zone \(i)")
@@ -233,7 +256,8 @@ import Testing
             let own = try await client.login("owner@example.com").0
             let created = try await client.send(.post, "/v1/restaurants", token: own, json: Self.restaurantBody())
             let id = try #require(created.json?["id"] as? String)
-            let section = try await client.send(.post, "/v1/restaurants/\(id)/menu/sections", token: own, json: #"{"name":"A"}"#)
+            let section = try await client.send(
+                .post, "/v1/restaurants/\(id)/menu/sections", token: own, json: #"{"name":"A"}"#)
             let sectionID = try #require(section.json?["id"] as? String)
             func item(name: String = "Idli", price: String = "5000", _ extra: String = "") -> String {
                 #"{"sectionID":"\#(sectionID)","name":"\#(name)","price":\#(price)\#(extra)}"#
@@ -242,9 +266,18 @@ import Testing
             let cases: [(HTTPRequest.Method, String, String?, String, Int, String)] = [
                 (.post, "/v1/restaurants", "{not json", own, 400, "bad_request"),
                 (.post, "/v1/restaurants", #"{"name":1}"#, own, 400, "bad_request"),
-                (.post, "/v1/restaurants", body.replacingOccurrences(of: "\"INR\"", with: "\"rupees\""), own, 422, "invalid"),
-                (.post, "/v1/restaurants", body.replacingOccurrences(of: "Asia/Kolkata", with: "Asia/Nowhere"), own, 422, "invalid"),
-                (.post, "/v1/restaurants", body.replacingOccurrences(of: "\"18:00\"", with: "\"18:75\""), own, 422, "invalid"),
+                (
+                    .post, "/v1/restaurants", body.replacingOccurrences(of: "\"INR\"", with: "\"rupees\""), own, 422,
+                    "invalid"
+                ),
+                (
+                    .post, "/v1/restaurants", body.replacingOccurrences(of: "Asia/Kolkata", with: "Asia/Nowhere"), own,
+                    422, "invalid"
+                ),
+                (
+                    .post, "/v1/restaurants", body.replacingOccurrences(of: "\"18:00\"", with: "\"18:75\""), own, 422,
+                    "invalid"
+                ),
                 (.post, "/v1/restaurants", body.replacingOccurrences(of: "22.35", with: "122.35"), own, 422, "invalid"),
                 (.post, "/v1/restaurants", body.replacingOccurrences(of: "Dosa Plaza", with: ""), own, 422, "invalid"),
                 (.post, "/v1/restaurants", body, op, 422, "invalid"),  // operators must name the owner
@@ -257,11 +290,18 @@ import Testing
                 (.post, "/v1/restaurants/\(id)/menu/items", item(price: "12.5"), own, 400, "bad_request"),
                 (.post, "/v1/restaurants/\(id)/menu/items", item(price: #""5000""#), own, 400, "bad_request"),
                 (.post, "/v1/restaurants/\(id)/menu/items", item(#","currency":"USD""#), own, 422, "invalid"),
-                (.post, "/v1/restaurants/\(id)/menu/items", item(name: String(repeating: "x", count: 101)), own, 422, "invalid"),
-                (.post, "/v1/restaurants/\(id)/menu/items", #"{"sectionID":"s-nope","name":"Idli","price":1}"#, own, 422, "invalid"),
+                (
+                    .post, "/v1/restaurants/\(id)/menu/items", item(name: String(repeating: "x", count: 101)), own, 422,
+                    "invalid"
+                ),
+                (
+                    .post, "/v1/restaurants/\(id)/menu/items", #"{"sectionID":"s-nope","name":"Idli","price":1}"#, own,
+                    422, "invalid"
+                ),
                 (
                     .post, "/v1/restaurants/\(id)/menu/items",
-                    item(#","optionGroups":[{"name":"Size","minChoices":2,"choices":[{"name":"S"}]}]"#), own, 422, "invalid"
+                    item(#","optionGroups":[{"name":"Size","minChoices":2,"choices":[{"name":"S"}]}]"#), own, 422,
+                    "invalid"
                 ),
                 (
                     .post, "/v1/restaurants/\(id)/menu/items",
@@ -269,15 +309,28 @@ import Testing
                 ),
                 (.patch, "/v1/restaurants/\(id)/menu/items/i-nope", #"{"price":1}"#, own, 404, "not_found"),
                 (.patch, "/v1/restaurants/\(id)", #"{"ownerUserID":1}"#, own, 422, "invalid"),
-                (.post, "/v1/zones", #"{"name":"Z","polygon":[[87,22],[88,22]],"deliveryFee":1,"currency":"INR"}"#, op, 422, "invalid"),
-                (.post, "/v1/zones", #"{"name":"Z","polygon":[[87,22,1],[88,22],[88,23]],"deliveryFee":1,"currency":"INR"}"#, op, 422, "invalid"),
-                (.post, "/v1/zones", #"{"name":"Z","polygon":"square","deliveryFee":1,"currency":"INR"}"#, op, 400, "bad_request"),
+                (
+                    .post, "/v1/zones", #"{"name":"Z","polygon":[[87,22],[88,22]],"deliveryFee":1,"currency":"INR"}"#,
+                    op, 422, "invalid"
+                ),
+                (
+                    .post, "/v1/zones",
+                    #"{"name":"Z","polygon":[[87,22,1],[88,22],[88,23]],"deliveryFee":1,"currency":"INR"}"#, op, 422,
+                    "invalid"
+                ),
+                (
+                    .post, "/v1/zones", #"{"name":"Z","polygon":"square","deliveryFee":1,"currency":"INR"}"#, op, 400,
+                    "bad_request"
+                ),
                 (.post, "/v1/zones", Self.zoneBody.replacingOccurrences(of: "2500", with: "-1"), op, 422, "invalid"),
                 (.get, "/v1/zones/lookup?lat=22.3", nil, op, 400, "bad_request"),
                 (.get, "/v1/zones/lookup?lat=91&lon=87", nil, op, 400, "bad_request"),
                 (.get, "/v1/restaurants?limit=0", nil, own, 400, "bad_request"),
                 (.get, "/v1/restaurants?lat=22&lon=87&cursor=%%%", nil, own, 400, "bad_request"),
-                (.get, "/v1/restaurants?cursor=\(RestaurantCursor(distance: 1, id: "r-1").encoded)", nil, own, 400, "bad_request"),
+                (
+                    .get, "/v1/restaurants?cursor=\(RestaurantCursor(distance: 1, id: "r-1").encoded)", nil, own, 400,
+                    "bad_request"
+                ),
                 (.get, "/v1/restaurants?radius_m=100", nil, own, 400, "bad_request"),
                 (.get, "/v1/restaurants?lat=22&lon=87&open_now=maybe", nil, own, 400, "bad_request"),
                 (.get, "/v1/restaurants?owner=me", nil, "", 401, "unauthorized"),

@@ -6,13 +6,15 @@ import Testing
 @Suite(.serialized) struct MarketStoreTests {
     static func square(_ lon: Double, _ lat: Double, size: Double = 0.1) -> [GeoPoint] {
         [
-            GeoPoint(lat: lat, lon: lon), GeoPoint(lat: lat, lon: lon + size), GeoPoint(lat: lat + size, lon: lon + size),
+            GeoPoint(lat: lat, lon: lon), GeoPoint(lat: lat, lon: lon + size),
+            GeoPoint(lat: lat + size, lon: lon + size),
             GeoPoint(lat: lat + size, lon: lon),
         ]
     }
 
     func restaurant(_ id: String, owner: Int64, at point: GeoPoint, name: String = "Kitchen") -> Restaurant {
-        Restaurant(id: id, name: name, address: "1 Road", location: point, ownerUserID: owner, currency: "INR", hours: .always)
+        Restaurant(
+            id: id, name: name, address: "1 Road", location: point, ownerUserID: owner, currency: "INR", hours: .always)
     }
 
     @Test func zonesAreDerivedAndFollowZoneChanges() async throws {
@@ -41,11 +43,14 @@ import Testing
         zone.active = true
         _ = try await h.store.updateZone(zone)
         _ = try await h.store.createZone(
-            Zone(id: "z-2", name: "Gate", polygon: Self.square(87.34, 22.34, size: 0.02), deliveryFee: 1000, currency: "INR"))
+            Zone(
+                id: "z-2", name: "Gate", polygon: Self.square(87.34, 22.34, size: 0.02), deliveryFee: 1000,
+                currency: "INR"))
         #expect(try await h.store.zone(containing: inside)?.id == "z-2")
         #expect(try await h.store.restaurant(id: "r-1")?.zoneID == "z-2")
         await #expect(throws: StoreError.self) {
-            try await h.store.updateZone(Zone(id: "z-none", name: "X", polygon: Self.square(1, 1), deliveryFee: 0, currency: "INR"))
+            try await h.store.updateZone(
+                Zone(id: "z-none", name: "X", polygon: Self.square(1, 1), deliveryFee: 0, currency: "INR"))
         }
         #expect(try await h.store.zones(after: nil, limit: 10).map(\.id) == ["z-1", "z-2"])
         #expect(try await h.store.zones(after: "z-1", limit: 10).map(\.id) == ["z-2"])
@@ -63,7 +68,9 @@ import Testing
         _ = try await h.store.createSection(restaurant: "r-2", id: "s-9", name: "Other", position: nil)
         let size = MenuOptionGroup(
             id: "size", name: "Size", minChoices: 1, maxChoices: 1,
-            choices: [MenuOption(id: "reg", name: "Regular", price: 0), MenuOption(id: "lg", name: "Large", price: 4000)])
+            choices: [
+                MenuOption(id: "reg", name: "Regular", price: 0), MenuOption(id: "lg", name: "Large", price: 4000),
+            ])
         let biryani = try await h.store.createMenuItem(
             MenuItem(
                 id: "i-1", restaurantID: "r-1", sectionID: "s-1", name: "Biryani", price: 25000, currency: "INR",
@@ -145,6 +152,8 @@ import Testing
         let cursor = RestaurantCursor(distance: 111.19492664455873, id: "r-3")
         #expect(RestaurantCursor(encoded: cursor.encoded) == cursor)
         #expect(RestaurantCursor(encoded: RestaurantCursor(distance: nil, id: "r-3").encoded)?.distance == nil)
-        #expect(RestaurantCursor(encoded: "%%%") == nil && RestaurantCursor(encoded: AuthRandom.base64URL(Array("x.r".utf8))) == nil)
+        #expect(
+            RestaurantCursor(encoded: "%%%") == nil
+                && RestaurantCursor(encoded: AuthRandom.base64URL(Array("x.r".utf8))) == nil)
     }
 }

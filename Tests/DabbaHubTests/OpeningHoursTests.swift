@@ -33,7 +33,8 @@ struct OpeningHoursTests {
     }
 
     @Test func intervalsPastMidnightRunIntoTheNextDay() throws {
-        let hours = try OpeningHours(timezone: "UTC", hours: ["fri": [["18:00", "02:00"]], "sun": [["22:00", "01:00"]]])
+        let hours = try OpeningHours(
+            timezone: "UTC", hours: ["fri": [["18:00", "02:00"]], "sun": [["22:00", "01:00"]]])
         #expect(!hours.isOpen(at: Self.fri + 18 * Self.hour - 1))
         #expect(hours.isOpen(at: Self.fri + 18 * Self.hour))
         #expect(hours.isOpen(at: Self.fri + 23 * Self.hour + 59 * Self.minute))
@@ -47,7 +48,8 @@ struct OpeningHoursTests {
     }
 
     @Test func wholeDaysAndMidnightClosing() throws {
-        let hours = try OpeningHours(timezone: "UTC", hours: ["mon": [["00:00", "24:00"]], "tue": [["20:00", "24:00"]]])
+        let hours = try OpeningHours(
+            timezone: "UTC", hours: ["mon": [["00:00", "24:00"]], "tue": [["20:00", "24:00"]]])
         #expect(hours.isOpen(at: Self.mon) && hours.isOpen(at: Self.mon + 24 * Self.hour - 1))
         #expect(!hours.isOpen(at: Self.mon + 24 * Self.hour))  // Tue 00:00
         #expect(hours.isOpen(at: Self.mon + 47 * Self.hour) && !hours.isOpen(at: Self.mon + 48 * Self.hour))
@@ -103,7 +105,8 @@ struct OpeningHoursTests {
         #expect(!text.contains("sun"))
         #expect(try JSONDecoder().decode(OpeningHours.self, from: bytes) == hours)
         #expect(throws: (any Error).self) {
-            try JSONDecoder().decode(OpeningHours.self, from: Data(#"{"timezone":"UTC","hours":{"mon":[["x","y"]]}}"#.utf8))
+            try JSONDecoder().decode(
+                OpeningHours.self, from: Data(#"{"timezone":"UTC","hours":{"mon":[["x","y"]]}}"#.utf8))
         }
     }
 }

@@ -96,7 +96,9 @@ extension APIError {
     /// 422 `invalid` naming the field.
     static func invalid(_ error: MarketError) -> APIError { .invalid(error.description) }
     /// 422 `not_served`: no active zone serves the point.
-    static var notServed: APIError { APIError(.unprocessableContent, code: "not_served", "no active zone serves this point") }
+    static var notServed: APIError {
+        APIError(.unprocessableContent, code: "not_served", "no active zone serves this point")
+    }
 }
 
 /// Runs a validation, turning `MarketError` into 422.

@@ -67,7 +67,8 @@ struct MenuController<Repository: MarketRepository> {
         let restaurant = try await managed(context)
         let body = try await request.decode(as: SectionRequest.self, context: context)
         guard let rawName = body.name else { throw APIError.invalid("name: required") }
-        let name = try validating { () throws(MarketError) in try MarketValidation.name(rawName, field: "name", max: 60) }
+        let name = try validating { () throws(MarketError) in try MarketValidation.name(rawName, field: "name", max: 60)
+        }
         let position = try Self.position(body.position)
         let section = try await repository.createSection(
             restaurant: restaurant.id, id: MarketID.make("s"), name: name, position: position)
@@ -78,7 +79,9 @@ struct MenuController<Repository: MarketRepository> {
         var section = try await existingSection(context)
         let body = try await request.decode(as: SectionRequest.self, context: context)
         if let name = body.name {
-            section.name = try validating { () throws(MarketError) in try MarketValidation.name(name, field: "name", max: 60) }
+            section.name = try validating { () throws(MarketError) in
+                try MarketValidation.name(name, field: "name", max: 60)
+            }
         }
         if let position = try Self.position(body.position) { section.position = position }
         return try await repository.updateSection(section)
@@ -108,7 +111,8 @@ struct MenuController<Repository: MarketRepository> {
     @Sendable func updateItem(_ request: Request, context: HubRequestContext) async throws -> MenuItem {
         let restaurant = try await managed(context)
         let itemID = try context.parameters.require("item")
-        guard MarketID.plausible(itemID), var item = try await repository.menuItem(restaurant: restaurant.id, id: itemID)
+        guard MarketID.plausible(itemID),
+            var item = try await repository.menuItem(restaurant: restaurant.id, id: itemID)
         else { throw APIError.notFound("no item \(itemID)") }
         let body = try await request.decode(as: ItemRequest.self, context: context)
         if let sectionID = body.sectionID { item.sectionID = sectionID }
@@ -124,7 +128,8 @@ struct MenuController<Repository: MarketRepository> {
     @Sendable func deleteItem(_ request: Request, context: HubRequestContext) async throws -> HTTPResponse.Status {
         let restaurant = try await managed(context)
         let itemID = try context.parameters.require("item")
-        guard MarketID.plausible(itemID), try await repository.deleteMenuItem(restaurant: restaurant.id, id: itemID) else {
+        guard MarketID.plausible(itemID), try await repository.deleteMenuItem(restaurant: restaurant.id, id: itemID)
+        else {
             throw APIError.notFound("no item \(itemID)")
         }
         return .noContent
@@ -156,7 +161,9 @@ struct MenuController<Repository: MarketRepository> {
         let group = MenuOptionGroup(
             id: g.id ?? "g\(index + 1)", name: g.name, minChoices: minChoices,
             maxChoices: g.maxChoices ?? max(1, minChoices),
-            choices: g.choices.enumerated().map { MenuOption(id: $1.id ?? "o\($0 + 1)", name: $1.name, price: $1.price ?? 0) })
+            choices: g.choices.enumerated().map {
+                MenuOption(id: $1.id ?? "o\($0 + 1)", name: $1.name, price: $1.price ?? 0)
+            })
         return try group.validated(field: field)
     }
 
@@ -173,7 +180,8 @@ struct MenuController<Repository: MarketRepository> {
     private func existingSection(_ context: HubRequestContext) async throws -> MenuSection {
         let restaurant = try await managed(context)
         let id = try context.parameters.require("section")
-        guard MarketID.plausible(id), let section = try await repository.section(restaurant: restaurant.id, id: id) else {
+        guard MarketID.plausible(id), let section = try await repository.section(restaurant: restaurant.id, id: id)
+        else {
             throw APIError.notFound("no section \(id)")
         }
         return section

@@ -79,7 +79,9 @@ struct RestaurantsController<Repository: MarketRepository> {
         let more = hits.count > requested
         if more { hits.removeLast() }
         return RestaurantPage(
-            restaurants: hits.map { RestaurantView($0.restaurant, caller: context.identity, now: now, distance: $0.distance) },
+            restaurants: hits.map {
+                RestaurantView($0.restaurant, caller: context.identity, now: now, distance: $0.distance)
+            },
             next: more ? hits.last?.cursor.encoded : nil)
     }
 
@@ -91,7 +93,8 @@ struct RestaurantsController<Repository: MarketRepository> {
         return RestaurantView(restaurant, caller: context.identity, now: now())
     }
 
-    @Sendable func create(_ request: Request, context: HubRequestContext) async throws -> EditedResponse<RestaurantView> {
+    @Sendable func create(_ request: Request, context: HubRequestContext) async throws -> EditedResponse<RestaurantView>
+    {
         let caller = try context.caller()
         let body = try await request.decode(as: CreateRequest.self, context: context)
         let owner: Int64
@@ -131,7 +134,9 @@ struct RestaurantsController<Repository: MarketRepository> {
         var restaurant = try await repository.managedRestaurant(try context.parameters.require("id"), by: caller)
         let body = try await request.decode(as: UpdateRequest.self, context: context)
         if let owner = body.ownerUserID, owner != restaurant.ownerUserID {
-            guard caller.role == .operator else { throw APIError.invalid("ownerUserID: only operators change the owner") }
+            guard caller.role == .operator else {
+                throw APIError.invalid("ownerUserID: only operators change the owner")
+            }
             restaurant.ownerUserID = owner
         }
         try validating { () throws(MarketError) in
@@ -139,9 +144,13 @@ struct RestaurantsController<Repository: MarketRepository> {
             if let address = body.address {
                 restaurant.address = try MarketValidation.name(address, field: "address", max: 300)
             }
-            if let location = body.location { restaurant.location = try MarketValidation.point(location, field: "location") }
+            if let location = body.location {
+                restaurant.location = try MarketValidation.point(location, field: "location")
+            }
             if let currency = body.currency { restaurant.currency = try MarketValidation.currency(currency) }
-            if let hours = body.hours { restaurant.hours = try OpeningHours(timezone: hours.timezone, hours: hours.hours ?? [:]) }
+            if let hours = body.hours {
+                restaurant.hours = try OpeningHours(timezone: hours.timezone, hours: hours.hours ?? [:])
+            }
             if let paused = body.paused { restaurant.paused = paused }
         }
         let stored: Restaurant

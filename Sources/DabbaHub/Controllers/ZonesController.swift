@@ -54,7 +54,8 @@ struct ZonesController<Repository: MarketRepository> {
         else { throw APIError.invalid("name, polygon, deliveryFee and currency are required") }
         let zone = try validating { () throws(MarketError) in
             try Zone(
-                id: MarketID.make("z"), name: name, polygon: try Self.ring(polygon), deliveryFee: fee, currency: currency,
+                id: MarketID.make("z"), name: name, polygon: try Self.ring(polygon), deliveryFee: fee,
+                currency: currency,
                 active: body.active ?? true
             ).validated()
         }
@@ -92,7 +93,9 @@ struct ZonesController<Repository: MarketRepository> {
 
     /// `[[lon, lat]…]` → points; each pair must have exactly two numbers.
     static func ring(_ pairs: [[Double]]) throws(MarketError) -> [GeoPoint] {
-        guard pairs.count <= Zone.maxVertices + 1 else { throw MarketError("polygon", "at most \(Zone.maxVertices) points") }
+        guard pairs.count <= Zone.maxVertices + 1 else {
+            throw MarketError("polygon", "at most \(Zone.maxVertices) points")
+        }
         return try pairs.enumerated().map { (i, pair) throws(MarketError) in
             guard pair.count == 2 else { throw MarketError("polygon[\(i)]", "expected [lon, lat]") }
             return GeoPoint(lat: pair[1], lon: pair[0])

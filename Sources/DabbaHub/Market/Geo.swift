@@ -105,7 +105,8 @@ public enum Geo {
     }
 
     /// The smallest latitude/longitude box holding `polygon`.
-    public static func bounds(_ polygon: [GeoPoint]) -> (minLat: Double, maxLat: Double, minLon: Double, maxLon: Double) {
+    public static func bounds(_ polygon: [GeoPoint]) -> (minLat: Double, maxLat: Double, minLon: Double, maxLon: Double)
+    {
         (
             polygon.map(\.lat).min() ?? 0, polygon.map(\.lat).max() ?? 0, polygon.map(\.lon).min() ?? 0,
             polygon.map(\.lon).max() ?? 0

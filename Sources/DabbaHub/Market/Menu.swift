@@ -52,7 +52,8 @@ public struct MenuOptionGroup: Sendable, Codable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
             id: try c.decode(String.self, forKey: .id), name: try c.decode(String.self, forKey: .name),
-            minChoices: try c.decode(Int.self, forKey: .minChoices), maxChoices: try c.decode(Int.self, forKey: .maxChoices),
+            minChoices: try c.decode(Int.self, forKey: .minChoices),
+            maxChoices: try c.decode(Int.self, forKey: .maxChoices),
             choices: try c.decode([MenuOption].self, forKey: .choices))
     }
 

@@ -89,7 +89,9 @@ public struct OpeningHours: Sendable, Equatable, Codable {
 
     /// Always open, in UTC (a convenient default for tests and kitchens that never close).
     public static var always: OpeningHours {
-        OpeningHours(unchecked: "UTC", Dictionary(uniqueKeysWithValues: Weekday.allCases.map { ($0, [Interval(open: 0, close: 1440)]) }))
+        OpeningHours(
+            unchecked: "UTC",
+            Dictionary(uniqueKeysWithValues: Weekday.allCases.map { ($0, [Interval(open: 0, close: 1440)]) }))
     }
 
     /// Never open (UTC, no intervals).
@@ -132,7 +134,8 @@ public struct OpeningHours: Sendable, Equatable, Codable {
         do throws(MarketError) {
             try self.init(timezone: timezone, hours: hours)
         } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: error.description))
         }
     }
 

@@ -44,7 +44,8 @@ public enum MarketValidation {
     /// Trimmed text of 1…`max` characters.
     public static func name(_ text: String, field: String, max: Int = 100) throws(MarketError) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty, trimmed.count <= max, !trimmed.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+        guard !trimmed.isEmpty, trimmed.count <= max, !trimmed.unicodeScalars.contains(where: { $0.value < 0x20 })
+        else {
             throw MarketError(field, "1 to \(max) characters, no control characters")
         }
         return trimmed

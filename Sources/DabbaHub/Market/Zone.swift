@@ -10,7 +10,9 @@ public struct Zone: Sendable, Codable, Equatable {
     /// Inactive zones serve nothing (`zone(containing:)` skips them).
     public var active: Bool
 
-    public init(id: String, name: String, polygon: [GeoPoint], deliveryFee: Int64, currency: String, active: Bool = true) {
+    public init(
+        id: String, name: String, polygon: [GeoPoint], deliveryFee: Int64, currency: String, active: Bool = true
+    ) {
         self.id = id
         self.name = name
         self.polygon = Geo.open(polygon)
