@@ -121,6 +121,8 @@ public enum HubApplication {
         ).addRoutes(to: router)
         AuthController(auth: hub.auth).addRoutes(to: router)
         addAgentRoutes(store: store, to: router)
+        addMarketRoutes(store: store, to: router)
+        addOrderRoutes(store: store, hub: hub, to: router)
 
         // WebSocket feeds (the upgrade is a GET on the same router).
         FleetLiveController(
@@ -130,6 +132,27 @@ public enum HubApplication {
 
     private static func addAgentRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {
         AgentsController(repository: store).addRoutes(to: router)
+    }
+
+    /// Orders (REST) and customers' live feeds (WebSocket, also by share link).
+    private static func addOrderRoutes<Store: HubStore>(
+        store: Store, hub: HubComponents, to router: Router<HubRequestContext>
+    ) {
+        let orders = OrderService(store: store, notifier: hub.notifier)
+        OrdersController(orders: orders, configuration: hub.configuration).addRoutes(to: router)
+        OrderLiveController(
+            store: store, orders: orders, feed: hub.feed, bus: hub.notifier.bus, auth: hub.auth,
+            allowedOrigins: hub.configuration.allowedOrigins, metrics: hub.metrics,
+            estimator: ETAEstimator(detourFactor: Double(hub.configuration.etaDetourPercent) / 100),
+            shareGrace: .seconds(60 * hub.configuration.shareGraceMinutes)
+        ).addRoutes(to: router)
+    }
+
+    /// Restaurants, menus and zones (browsing public; editing for operators and owning restaurant users).
+    private static func addMarketRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {
+        RestaurantsController(repository: store).addRoutes(to: router)
+        MenuController(repository: store).addRoutes(to: router)
+        ZonesController(repository: store).addRoutes(to: router)
     }
 }
 

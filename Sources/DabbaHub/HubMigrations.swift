@@ -56,7 +56,61 @@ enum HubMigrations {
             CREATE TABLE settings(key TEXT PRIMARY KEY, value BLOB NOT NULL);
             """
         ),
-        // Version 3 (restaurants, menus, zones) is the marketplace's; orders reference restaurants by id.
+        // Version 3 (restaurants, menus, zones) is the marketplace's; orders reference restaurants by id. Polygons,
+        // opening hours and option groups are JSON columns.
+        (
+            3, "restaurants, menus, zones",
+            """
+            CREATE TABLE zones(
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                polygon TEXT NOT NULL,
+                min_lat REAL NOT NULL,
+                max_lat REAL NOT NULL,
+                min_lon REAL NOT NULL,
+                max_lon REAL NOT NULL,
+                area REAL NOT NULL,
+                delivery_fee INTEGER NOT NULL CHECK (delivery_fee >= 0),
+                currency TEXT NOT NULL,
+                active INTEGER NOT NULL,
+                created INTEGER NOT NULL,
+                updated INTEGER NOT NULL);
+            CREATE INDEX zones_by_box ON zones(active, min_lat, max_lat);
+            CREATE TABLE restaurants(
+                id TEXT PRIMARY KEY,
+                owner_id INTEGER NOT NULL REFERENCES users(id),
+                name TEXT NOT NULL,
+                address TEXT NOT NULL,
+                lat REAL NOT NULL,
+                lon REAL NOT NULL,
+                zone_id TEXT REFERENCES zones(id),
+                currency TEXT NOT NULL,
+                paused INTEGER NOT NULL DEFAULT 0,
+                hours TEXT NOT NULL,
+                created INTEGER NOT NULL,
+                updated INTEGER NOT NULL);
+            CREATE INDEX restaurants_by_owner ON restaurants(owner_id, id);
+            CREATE INDEX restaurants_by_location ON restaurants(lat, lon);
+            CREATE TABLE menu_sections(
+                id TEXT PRIMARY KEY,
+                restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
+                name TEXT NOT NULL,
+                position INTEGER NOT NULL);
+            CREATE INDEX menu_sections_by_restaurant ON menu_sections(restaurant_id, position, id);
+            CREATE TABLE menu_items(
+                id TEXT PRIMARY KEY,
+                restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
+                section_id TEXT NOT NULL REFERENCES menu_sections(id),
+                name TEXT NOT NULL,
+                description TEXT NOT NULL,
+                price INTEGER NOT NULL CHECK (price >= 0),
+                currency TEXT NOT NULL,
+                available INTEGER NOT NULL,
+                option_groups BLOB NOT NULL,
+                position INTEGER NOT NULL);
+            CREATE INDEX menu_items_by_section ON menu_items(restaurant_id, section_id, position, id);
+            """
+        ),
         (
             4, "orders and their audit trail",
             """

@@ -118,4 +118,7 @@ public protocol PositionRepository: Sendable {
 }
 
 /// Everything the hub stores. SQLite (WAL) is the embedded default; PostgreSQL plugs in behind the same protocols.
-public protocol HubStore: AgentRepository, PositionRepository, UserRepository, OrderRepository, OrderShareRepository {}
+public protocol HubStore:
+    AgentRepository, PositionRepository, UserRepository, OrderRepository, OrderShareRepository, MarketRepository,
+    RestaurantDirectory
+{}

@@ -36,6 +36,39 @@ import Testing
             expected: [401, 401, 401, 401, 401]),
         Row(method: .post, path: "/v1/auth/refresh", body: #"{"refreshToken":"x"}"#, expected: [401, 401, 401, 401, 401]),
         Row(method: .post, path: "/v1/auth/logout", body: #"{"refreshToken":"x"}"#, expected: [204, 204, 204, 204, 204]),
+        Row(method: .get, path: "/v1/restaurants", expected: [200, 200, 200, 200, 200]),
+        Row(method: .get, path: "/v1/restaurants/r-own", expected: [200, 200, 200, 200, 200]),
+        Row(method: .get, path: "/v1/restaurants/r-none", expected: [404, 404, 404, 404, 404]),
+        Row(method: .get, path: "/v1/restaurants/r-own/menu", expected: [200, 200, 200, 200, 200]),
+        Row(method: .get, path: "/v1/restaurants/r-none/menu", expected: [404, 404, 404, 404, 404]),
+        Row(method: .post, path: "/v1/restaurants", body: "{}", expected: [401, 403, 403, 400, 400]),
+        Row(method: .patch, path: "/v1/restaurants/r-own", body: "{}", expected: [401, 403, 403, 200, 200]),
+        Row(method: .patch, path: "/v1/restaurants/r-other", body: "{}", expected: [401, 403, 403, 404, 200]),
+        Row(method: .patch, path: "/v1/restaurants/r-none", body: "{}", expected: [401, 403, 403, 404, 404]),
+        Row(method: .post, path: "/v1/restaurants/r-own/pause", expected: [401, 403, 403, 200, 200]),
+        Row(method: .post, path: "/v1/restaurants/r-other/unpause", expected: [401, 403, 403, 404, 200]),
+        Row(method: .post, path: "/v1/restaurants/r-other/menu/sections", body: "{}", expected: [401, 403, 403, 404, 422]),
+        Row(method: .post, path: "/v1/restaurants/r-own/menu/items", body: "{}", expected: [401, 403, 403, 422, 422]),
+        Row(method: .patch, path: "/v1/restaurants/r-own/menu/items/i-none", body: "{}", expected: [401, 403, 403, 404, 404]),
+        Row(method: .delete, path: "/v1/restaurants/r-other/menu/sections/s-none", expected: [401, 403, 403, 404, 404]),
+        Row(method: .get, path: "/v1/zones", expected: [401, 403, 403, 403, 200]),
+        Row(method: .post, path: "/v1/zones", body: "{}", expected: [401, 403, 403, 403, 422]),
+        Row(method: .get, path: "/v1/zones/z-none", expected: [401, 403, 403, 403, 404]),
+        Row(method: .patch, path: "/v1/zones/z-none", body: "{}", expected: [401, 403, 403, 403, 404]),
+        Row(method: .get, path: "/v1/zones/lookup", expected: [400, 400, 400, 400, 400]),
+        Row(method: .get, path: "/v1/orders", expected: [401, 200, 200, 200, 200]),
+        Row(method: .post, path: "/v1/orders", body: "{}", expected: [401, 403, 400, 403, 403]),
+        Row(method: .get, path: "/v1/orders/o-1", expected: [401, 404, 200, 200, 200]),
+        Row(method: .get, path: "/v1/orders/o-rival", expected: [401, 404, 404, 404, 200]),
+        Row(method: .get, path: "/v1/orders/o-none", expected: [401, 404, 404, 404, 404]),
+        Row(method: .get, path: "/v1/orders/o-1/events", expected: [401, 404, 200, 200, 200]),
+        Row(method: .post, path: "/v1/orders/o-1/prepare", expected: [401, 404, 403, 409, 409]),
+        Row(method: .post, path: "/v1/orders/o-rival/accept", body: #"{"prepMinutes":5}"#, expected: [401, 404, 404, 404, 200]),
+        Row(method: .post, path: "/v1/orders/o-1/assign", body: #"{"agent":"a-1"}"#, expected: [401, 404, 403, 403, 409]),
+        Row(method: .post, path: "/v1/orders/o-1/pickup", expected: [401, 404, 403, 403, 409]),
+        Row(method: .post, path: "/v1/orders/o-1/cancel", expected: [401, 404, 422, 422, 422]),
+        Row(method: .post, path: "/v1/orders/o-1/share", expected: [401, 404, 201, 403, 201]),
+        Row(method: .delete, path: "/v1/orders/o-none/share", expected: [401, 404, 404, 404, 404]),
         Row(method: .get, path: "/v1/no-such-route", expected: [404, 404, 404, 404, 404]),
     ]
 
@@ -46,8 +79,26 @@ import Testing
         _ = try await h.store.createAgent(id: "a-2", name: "Two")
         try await h.addUser("agent@example.com", role: .agent, agentID: "a-1")
         try await h.addUser("customer@example.com", role: .customer)
-        try await h.addUser("restaurant@example.com", role: .restaurant)
+        let owner = try await h.addUser("restaurant@example.com", role: .restaurant)
+        let rival = try await h.addUser("rival@example.com", role: .restaurant)
         try await h.addUser("op@example.com", role: .operator)
+        for (id, user) in [("r-own", owner), ("r-other", rival)] {
+            _ = try await h.store.createRestaurant(
+                Restaurant(
+                    id: id, name: "Kitchen", address: "Road", location: GeoPoint(lat: 22, lon: 87), ownerUserID: user.id,
+                    currency: "INR", hours: .always))
+        }
+        // Order o-1: the customer's, at r-own; o-rival: someone else's, at r-other. Both placed, unassigned.
+        let customer = try await h.store.user(email: "customer@example.com")
+        let other = try await h.addUser("other-customer@example.com", role: .customer)
+        for (id, restaurant, buyer) in [("o-1", "r-own", customer?.id ?? 0), ("o-rival", "r-other", other.id)] {
+            _ = try await h.store.createOrder(
+                OrderRecord(
+                    id: id, customerID: buyer, restaurantID: restaurant, paymentMethod: .cod, currency: "INR",
+                    subtotal: 100, deliveryFee: 10, tax: 6, total: 116, address: "Road", dropLat: 22, dropLon: 87,
+                    zoneID: nil, createdAt: 1, updatedAt: 1, lines: []),
+                idempotencyKey: nil, requestHash: nil, actor: "customer:\(buyer)")
+        }
         try await h.run { client, _ in
             var tokens: [Caller: String] = [:]
             for (caller, email) in [

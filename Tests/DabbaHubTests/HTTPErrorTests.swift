@@ -52,7 +52,13 @@ import Testing
                 "/health:", "/metrics:", "/v1/auth/register:", "/v1/auth/login:", "/v1/auth/refresh:", "/v1/auth/logout:",
                 "/v1/ws-tickets:", "/v1/agents:", "/v1/agents/{id}:", "/v1/agents/{id}/positions:",
                 "/v1/agents/{id}/track:", "/v1/fleet:", "/v1/fleet/live:", "/v1/orders/{id}/live:",
-            ] {
+                "/v1/restaurants:", "/v1/restaurants/{id}:", "/v1/restaurants/{id}/pause:", "/v1/restaurants/{id}/unpause:",
+                "/v1/restaurants/{id}/menu:", "/v1/restaurants/{id}/menu/sections:",
+                "/v1/restaurants/{id}/menu/sections/{section}:", "/v1/restaurants/{id}/menu/items:",
+                "/v1/restaurants/{id}/menu/items/{item}:", "/v1/zones:", "/v1/zones/lookup:", "/v1/zones/{id}:",
+                "/v1/orders:", "/v1/orders/{id}:", "/v1/orders/{id}/events:", "/v1/orders/{id}/share:",
+                "/v1/track/{token}/live:",
+            ] + OrderAction.allCases.filter { $0 != .unassign }.map { "/v1/orders/{id}/\($0.routeName):" } {
                 #expect(spec.text.contains("  \(path)\n"), "openapi.yaml lacks \(path)")
             }
         }

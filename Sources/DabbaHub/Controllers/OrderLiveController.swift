@@ -14,7 +14,7 @@ import Logging
 /// First a snapshot, then one frame per status change and per fix of the assigned agent (see ``OrderLiveView``).
 /// A slow client gets the newest fix only (older ones are skipped), and is closed when it falls far behind; the
 /// hub never waits for it. A reconnect starts again from a snapshot.
-struct OrderLiveController<Store: HubStore & RestaurantDirectory> {
+struct OrderLiveController<Store: HubStore> {
     let store: Store
     let orders: OrderService<Store>
     let feed: FleetFeed

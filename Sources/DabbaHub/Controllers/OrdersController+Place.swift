@@ -1,5 +1,6 @@
 import DabbaCore
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// `POST /v1/orders` (customers): priced on the server from the menu — client prices are never read — after

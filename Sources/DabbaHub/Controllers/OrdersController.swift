@@ -4,7 +4,7 @@ import Hummingbird
 
 /// Orders: read, list per role, lifecycle actions, timeline and share links. Creation lives in
 /// `OrdersController+Place.swift`. Anyone who may not see an order gets 404, as for an unknown id.
-struct OrdersController<Store: HubStore & RestaurantDirectory> {
+struct OrdersController<Store: HubStore> {
     let orders: OrderService<Store>
     let configuration: HubConfiguration
     var store: Store { orders.store }
@@ -88,7 +88,7 @@ struct OrdersController<Store: HubStore & RestaurantDirectory> {
 
     func perform(_ action: OrderAction, _ request: Request, _ context: HubRequestContext) async throws -> OrderView {
         let caller = try context.caller()
-        let id = try context.parameters.require("id")
+        let id = try await visible(context).id  // someone else's order is 404 whatever the body says
         let body = try await Self.decodeOptional(OrderActionRequest.self, request, context) ?? OrderActionRequest()
         if let reason = body.reason, reason.count > 500 { throw APIError.invalid("reason: at most 500 characters") }
         if action == .accept {

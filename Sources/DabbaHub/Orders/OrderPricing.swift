@@ -17,7 +17,7 @@ enum OrderPricing {
     static let maxQuantity = 50
 
     static func price<Store: MarketRepository>(
-        _ input: OrdersController<some HubStore & RestaurantDirectory>.PlaceRequest, store: Store,
+        _ input: OrdersController<some HubStore>.PlaceRequest, store: Store,
         taxRateBasisPoints: Int, now: Int64
     ) async throws -> Priced {
         guard !input.items.isEmpty, input.items.count <= maxLines else {
