@@ -112,4 +112,4 @@ public protocol PositionRepository: Sendable {
 }
 
 /// Everything the hub stores. SQLite (WAL) is the embedded default; PostgreSQL plugs in behind the same protocols.
-public protocol HubStore: AgentRepository, PositionRepository, UserRepository, OrderEventLog {}
+public protocol HubStore: AgentRepository, PositionRepository, UserRepository, OrderEventLog, WebhookRepository {}
