@@ -29,6 +29,17 @@ public struct HubConfiguration: Sendable {
     public var mosquittoPasswordFile: String
     public var mosquittoACLFile: String
     public var logLevel: Logger.Level
+    /// Outgoing webhooks: delay before the first retry (doubling per failure, jittered, capped at `webhookRetryMax`).
+    public var webhookRetryBase: Duration
+    public var webhookRetryMax: Duration
+    /// Attempts per delivery before it is given up (`failed`).
+    public var webhookMaxAttempts: Int
+    /// Deadline of one webhook request (connect, send, answer).
+    public var webhookTimeout: Duration
+    /// Webhook requests in flight at most (per hub).
+    public var webhookConcurrency: Int
+    /// How often the audit trail is read even without a local event (events written by other hubs).
+    public var webhookPollInterval: Duration
 
     public static let defaultConfigFile = "/etc/default/dabba-hub"
 
@@ -69,6 +80,16 @@ public struct HubConfiguration: Sendable {
             "mosquitto-acl-file", default: "/etc/mosquitto/dabba.acl", help: "Broker ACL file that `agents provision` writes."
         ),
         ConfigKey("log-level", default: "info", help: "trace, debug, info, notice, warning, error or critical."),
+        ConfigKey(
+            "webhook-retry-base", default: "2",
+            help: "Seconds before a failed webhook delivery is retried; doubles per failure, jittered."),
+        ConfigKey("webhook-retry-max", default: "600", help: "Longest wait between webhook retries (seconds)."),
+        ConfigKey("webhook-max-attempts", default: "10", help: "Attempts per webhook delivery before it is given up."),
+        ConfigKey("webhook-timeout", default: "10", help: "Seconds one webhook request may take, answer included."),
+        ConfigKey("webhook-concurrency", default: "8", help: "Webhook requests in flight at most."),
+        ConfigKey(
+            "webhook-poll-interval", default: "5",
+            help: "Seconds between reads of the order trail for events other hubs wrote, and for due retries."),
     ]
 
     /// Validates every key; a bad one throws a `ConfigError` naming it.
@@ -112,6 +133,12 @@ public struct HubConfiguration: Sendable {
         mosquittoACLFile = try c.nonEmpty("mosquitto-acl-file")
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         logLevel = Logger.Level(rawValue: try c.choice("log-level", levels)) ?? .info
+        webhookRetryBase = try c.seconds("webhook-retry-base", in: 0.001...3600)
+        webhookRetryMax = try c.seconds("webhook-retry-max", in: 0.001...86_400)
+        webhookMaxAttempts = try c.int("webhook-max-attempts", in: 1...100)
+        webhookTimeout = try c.seconds("webhook-timeout", in: 0.1...300)
+        webhookConcurrency = try c.int("webhook-concurrency", in: 1...256)
+        webhookPollInterval = try c.seconds("webhook-poll-interval", in: 0.01...3600)
     }
 
     /// The SQLite path when `database` is `sqlite:PATH`.

@@ -14,7 +14,8 @@ extension SQLiteHubStore: WebhookRepository {
                     VALUES(?, ?, ?, ?, ?, ?, ?, ?)
                     """
                 ).run([
-                    .text(stored.id), .text(stored.url), .text(stored.secret), stored.restaurant.map { .text($0) } ?? .null,
+                    .text(stored.id), .text(stored.url), .text(stored.secret),
+                    stored.restaurant.map { .text($0) } ?? .null,
                     .text(Self.statusList(stored.statuses)), .integer(stored.ownerID), .integer(stored.createdAt),
                     .integer(stored.sinceEvent),
                 ])
@@ -24,7 +25,8 @@ extension SQLiteHubStore: WebhookRepository {
     }
 
     public func webhookEndpoint(id: String) throws(StoreError) -> WebhookEndpoint? {
-        try run { () throws(SQLiteError) in try readEndpoints(Self.endpointSelect + " WHERE id = ?", [.text(id)]).first }
+        try run { () throws(SQLiteError) in try readEndpoints(Self.endpointSelect + " WHERE id = ?", [.text(id)]).first
+        }
     }
 
     public func webhookEndpoints() throws(StoreError) -> [WebhookEndpoint] {
@@ -101,7 +103,8 @@ extension SQLiteHubStore: WebhookRepository {
                     found.append(
                         WebhookAttempt(
                             deliveryID: candidates.int64(0), endpointID: candidates.text(1) ?? "",
-                            eventID: candidates.int64(2), url: candidates.text(3) ?? "", secret: candidates.text(4) ?? "",
+                            eventID: candidates.int64(2), url: candidates.text(3) ?? "",
+                            secret: candidates.text(4) ?? "",
                             event: candidates.bytes(5), attempt: Int(candidates.int64(6)) + 1))
                 }
                 candidates.reset()
@@ -139,7 +142,8 @@ extension SQLiteHubStore: WebhookRepository {
                         + "lease_until = 0, lease_owner = NULL" + owned
                 ).run([
                     .text(retryAt == nil ? "failed" : "pending"), .integer(retryAt ?? now),
-                    status.map { .integer(Int64($0)) } ?? .null, .text(error), .integer(attempt.deliveryID), .text(owner),
+                    status.map { .integer(Int64($0)) } ?? .null, .text(error), .integer(attempt.deliveryID),
+                    .text(owner),
                 ])
             }
         }
@@ -147,11 +151,13 @@ extension SQLiteHubStore: WebhookRepository {
 
     public func nextWebhookDue() throws(StoreError) -> Int64? {
         try run { () throws(SQLiteError) in
-            try db.scalarInt("SELECT MIN(MAX(next_attempt, lease_until)) FROM webhook_deliveries WHERE state = 'pending'")
+            try db.scalarInt(
+                "SELECT MIN(MAX(next_attempt, lease_until)) FROM webhook_deliveries WHERE state = 'pending'")
         }
     }
 
-    public func webhookDeliveries(endpoint: String, before: Int64?, limit: Int) throws(StoreError) -> [WebhookDelivery] {
+    public func webhookDeliveries(endpoint: String, before: Int64?, limit: Int) throws(StoreError) -> [WebhookDelivery]
+    {
         try run { () throws(SQLiteError) in
             let s = try db.prepare(
                 """
