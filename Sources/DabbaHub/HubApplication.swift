@@ -15,6 +15,10 @@ public struct HubComponents: Sendable {
     public let mqtt: MQTTClient
     /// Accounts and tokens; WebSocket routes redeem tickets with `auth.redeemTicket(_:)`.
     public let auth: AuthService
+    /// Committed order events, in process (webhook delivery wakes on them).
+    public let orderEvents: OrderEventBus
+    /// Who owns which restaurant (webhook access); no restaurant is anyone's until the marketplace supplies it.
+    public var restaurantOwnership: RestaurantOwnership = .nobody
 
     /// Creates metrics, feed, the MQTT client (unique client id, credentials from the configuration) and the auth
     /// service (loading or creating the JWT secret) over an open `store`. `bcryptCost` is 12 in production; tests
@@ -25,13 +29,15 @@ public struct HubComponents: Sendable {
         HubComponents(
             configuration: configuration, store: store, metrics: HubMetrics(), feed: FleetFeed(),
             mqtt: MQTTClient(configuration: try HubApplication.mqttConfiguration(configuration), logger: logger),
-            auth: try await AuthService.make(configuration: configuration, users: store, bcryptCost: bcryptCost))
+            auth: try await AuthService.make(configuration: configuration, users: store, bcryptCost: bcryptCost),
+            orderEvents: OrderEventBus())
     }
 }
 
 /// Builds the hub application: used by `dabba-hub serve` and by the tests. Opens the store from
-/// `configuration.database` (migrating it), and runs MQTT then ingest as services of the application, so a graceful
-/// shutdown stops the HTTP server, then ingest, then MQTT, then closes the store.
+/// `configuration.database` (migrating it), and runs MQTT, ingest, the pruner and webhook delivery as services of the
+/// application, so a graceful shutdown stops the HTTP server, then webhooks, the pruner, ingest, MQTT, and last
+/// closes the store.
 public func buildApplication(configuration: HubConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
     let store = try HubApplication.openStore(configuration: configuration, logger: logger)
     do {
@@ -66,7 +72,10 @@ public enum HubApplication {
         if let store { app.addServices(StoreCloser(store: store)) }
         let pruner = PositionPruner(
             store: hub.store, retentionDays: hub.configuration.positionRetentionDays, logger: logger)
-        app.addServices(hub.mqtt, ingest, pruner)
+        let webhooks = WebhookService(
+            settings: .init(hub.configuration), repository: hub.store, bus: hub.orderEvents, metrics: hub.metrics,
+            logger: logger)
+        app.addServices(hub.mqtt, ingest, pruner, webhooks)
         return app
     }
 
@@ -118,6 +127,7 @@ public enum HubApplication {
         ).addRoutes(to: router)
         AuthController(auth: hub.auth).addRoutes(to: router)
         addAgentRoutes(store: store, to: router)
+        addWebhookRoutes(store: store, ownership: hub.restaurantOwnership, to: router)
 
         // WebSocket feeds (the upgrade is a GET on the same router).
         FleetLiveController(
@@ -127,6 +137,12 @@ public enum HubApplication {
 
     private static func addAgentRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {
         AgentsController(repository: store).addRoutes(to: router)
+    }
+
+    private static func addWebhookRoutes<Store: HubStore>(
+        store: Store, ownership: RestaurantOwnership, to router: Router<HubRequestContext>
+    ) {
+        WebhooksController(repository: store, ownership: ownership).addRoutes(to: router)
     }
 }
 
