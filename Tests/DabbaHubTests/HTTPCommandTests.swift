@@ -50,7 +50,8 @@ import Testing
         defer { dir.remove() }
         let database = "sqlite:" + dir.path("hub.db")
         let (status, output) = try hub(["migrate", "--config", "/dev/null", "--database", database])
-        #expect(status == 0 && output.contains("schema version 2"), "\(output)")
+        let latest = HubMigrations.all.map(\.version).max() ?? 0
+        #expect(status == 0 && output.contains("schema version \(latest)"), "\(output)")
 
         try "first-operator-pw\n".write(toFile: dir.path("pw"), atomically: true, encoding: .utf8)
         let add = ["users", "add", "--config", "/dev/null", "--database", database, "--password-file", dir.path("pw")]

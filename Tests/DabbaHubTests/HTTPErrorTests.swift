@@ -51,7 +51,8 @@ import Testing
             for path in [
                 "/health:", "/metrics:", "/v1/auth/register:", "/v1/auth/login:", "/v1/auth/refresh:", "/v1/auth/logout:",
                 "/v1/ws-tickets:", "/v1/agents:", "/v1/agents/{id}:", "/v1/agents/{id}/positions:",
-                "/v1/agents/{id}/track:", "/v1/fleet:", "/v1/fleet/live:", "/v1/orders/{id}/live:",
+                "/v1/agents/{id}/track:", "/v1/fleet:", "/v1/fleet/live:", "/v1/orders/{id}/live:", "/v1/webhooks:",
+                "/v1/webhooks/{id}:", "/v1/webhooks/{id}/deliveries:",
             ] {
                 #expect(spec.text.contains("  \(path)\n"), "openapi.yaml lacks \(path)")
             }
