@@ -43,6 +43,13 @@ extension SQLiteHubStore: WebhookRepository {
     }
 
     public func enqueueWebhookDeliveries(limit: Int, now: Int64) throws(StoreError) -> WebhookEnqueueResult {
+        // Nothing new (the usual poll): answer from a read, without taking the write lock.
+        let idle = try run { () throws(SQLiteError) -> Int64? in
+            try db.scalarInt(
+                "SELECT c.event_id FROM webhook_cursor c WHERE c.id = 1 AND NOT EXISTS "
+                    + "(SELECT 1 FROM order_events e WHERE e.id > c.event_id)")
+        }
+        if let idle { return WebhookEnqueueResult(events: 0, deliveries: 0, cursor: idle) }
         // One transaction (BEGIN IMMEDIATE: hubs sharing the file take turns): read the cursor, the events after it
         // and the endpoints, insert the deliveries, advance the cursor. A crash before COMMIT leaves all as it was.
         try run { () throws(SQLiteError) in try db.execute("BEGIN IMMEDIATE") }

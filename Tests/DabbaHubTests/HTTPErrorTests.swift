@@ -67,6 +67,8 @@ import Testing
             // Another process breaks the schema under the running hub.
             do {
                 let intruder = try SQLiteConnection(path: h.configuration.sqlitePath!)
+                // The hub's background services write too (webhook passes): wait for the lock like they do.
+                try intruder.execute("PRAGMA busy_timeout = 5000")
                 try intruder.execute("DROP TABLE positions")
             }
             let health = try await client.send(.get, "/health")
