@@ -13,8 +13,14 @@ public struct Backoff: Sendable {
 
     /// The delay before the next attempt, growing ×2 up to `maximum`, jittered into [delay/2, delay].
     public mutating func next() -> Duration {
-        let shift = min(attempt, 20)
-        attempt += 1
+        defer { attempt += 1 }
+        return Self.delay(afterFailures: attempt, initial: initial, maximum: maximum)
+    }
+
+    /// The delay after `failures` earlier failed attempts (0 for the first retry): `initial × 2^failures`, capped at
+    /// `maximum`, jittered into [delay/2, delay]. For retries whose count is stored rather than held in memory.
+    public static func delay(afterFailures failures: Int, initial: Duration, maximum: Duration) -> Duration {
+        let shift = min(max(failures, 0), 20)
         let grown = initial * (1 << shift)
         let capped = grown > maximum ? maximum : grown
         let ms = Double(capped.components.seconds) * 1000 + Double(capped.components.attoseconds) / 1e15

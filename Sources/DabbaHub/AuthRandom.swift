@@ -18,8 +18,11 @@ enum AuthRandom {
     static func token(bytes count: Int) -> String { base64URL(bytes(count)) }
 
     /// Lower-case hex SHA-256 of `text` (how refresh tokens are stored).
-    static func sha256Hex(_ text: String) -> String {
-        SHA256.hash(data: Array(text.utf8)).map { byte in
+    static func sha256Hex(_ text: String) -> String { hex(SHA256.hash(data: Array(text.utf8))) }
+
+    /// Lower-case hex of `bytes` (digests, MACs).
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
         }.joined()

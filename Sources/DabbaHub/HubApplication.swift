@@ -33,8 +33,9 @@ public struct HubComponents: Sendable {
 }
 
 /// Builds the hub application: used by `dabba-hub serve` and by the tests. Opens the store from
-/// `configuration.database` (migrating it), and runs MQTT then ingest as services of the application, so a graceful
-/// shutdown stops the HTTP server, then ingest, then MQTT, then closes the store.
+/// `configuration.database` (migrating it), and runs MQTT, ingest, the pruner and webhook delivery as services of the
+/// application, so a graceful shutdown stops the HTTP server, then webhooks, the pruner, ingest, MQTT, and last
+/// closes the store.
 public func buildApplication(configuration: HubConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
     let store = try HubApplication.openStore(configuration: configuration, logger: logger)
     do {
@@ -69,7 +70,10 @@ public enum HubApplication {
         if let store { app.addServices(StoreCloser(store: store)) }
         let pruner = PositionPruner(
             store: hub.store, retentionDays: hub.configuration.positionRetentionDays, logger: logger)
-        app.addServices(hub.mqtt, ingest, pruner)
+        let webhooks = WebhookService(
+            settings: .init(hub.configuration), repository: hub.store, bus: hub.notifier.bus, metrics: hub.metrics,
+            logger: logger)
+        app.addServices(hub.mqtt, ingest, pruner, webhooks)
         return app
     }
 
@@ -123,6 +127,7 @@ public enum HubApplication {
         addAgentRoutes(store: store, to: router)
         addMarketRoutes(store: store, to: router)
         addOrderRoutes(store: store, hub: hub, to: router)
+        addWebhookRoutes(store: store, to: router)
 
         // WebSocket feeds (the upgrade is a GET on the same router).
         FleetLiveController(
@@ -153,6 +158,11 @@ public enum HubApplication {
         RestaurantsController(repository: store).addRoutes(to: router)
         MenuController(repository: store).addRoutes(to: router)
         ZonesController(repository: store).addRoutes(to: router)
+    }
+
+    /// Outgoing webhooks: endpoints and their delivery logs (operators, and restaurant users for restaurants they own).
+    private static func addWebhookRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {
+        WebhooksController(repository: store).addRoutes(to: router)
     }
 }
 

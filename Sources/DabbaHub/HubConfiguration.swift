@@ -37,6 +37,17 @@ public struct HubConfiguration: Sendable {
     public var shareTTLMinutes: Int
     /// How long a share link keeps working after its order ended.
     public var shareGraceMinutes: Int
+    /// Outgoing webhooks: delay before the first retry (doubling per failure, jittered, capped at `webhookRetryMax`).
+    public var webhookRetryBase: Duration
+    public var webhookRetryMax: Duration
+    /// Attempts per delivery before it is given up (`failed`).
+    public var webhookMaxAttempts: Int
+    /// Deadline of one webhook request (connect, send, answer).
+    public var webhookTimeout: Duration
+    /// Webhook requests in flight at most (per hub).
+    public var webhookConcurrency: Int
+    /// How often the audit trail is read even without a local event (events written by other hubs).
+    public var webhookPollInterval: Duration
 
     public static let defaultConfigFile = "/etc/default/dabba-hub"
 
@@ -81,6 +92,16 @@ public struct HubConfiguration: Sendable {
         ConfigKey("eta-detour-percent", default: "135", help: "Road over straight-line distance for ETAs, percent."),
         ConfigKey("share-ttl-minutes", default: "360", help: "Default lifetime of an order's tracking link, minutes."),
         ConfigKey("share-grace-minutes", default: "15", help: "Tracking links keep working this long after delivery."),
+        ConfigKey(
+            "webhook-retry-base", default: "2",
+            help: "Seconds before a failed webhook delivery is retried; doubles per failure, jittered."),
+        ConfigKey("webhook-retry-max", default: "600", help: "Longest wait between webhook retries (seconds)."),
+        ConfigKey("webhook-max-attempts", default: "10", help: "Attempts per webhook delivery before it is given up."),
+        ConfigKey("webhook-timeout", default: "10", help: "Seconds one webhook request may take, answer included."),
+        ConfigKey("webhook-concurrency", default: "8", help: "Webhook requests in flight at most."),
+        ConfigKey(
+            "webhook-poll-interval", default: "5",
+            help: "Seconds between reads of the order trail for events other hubs wrote, and for due retries."),
     ]
 
     /// Validates every key; a bad one throws a `ConfigError` naming it.
@@ -128,6 +149,12 @@ public struct HubConfiguration: Sendable {
         etaDetourPercent = try c.int("eta-detour-percent", in: 100...400)
         shareTTLMinutes = try c.int("share-ttl-minutes", in: 1...10_080)
         shareGraceMinutes = try c.int("share-grace-minutes", in: 0...1_440)
+        webhookRetryBase = try c.seconds("webhook-retry-base", in: 0.001...3600)
+        webhookRetryMax = try c.seconds("webhook-retry-max", in: 0.001...86_400)
+        webhookMaxAttempts = try c.int("webhook-max-attempts", in: 1...100)
+        webhookTimeout = try c.seconds("webhook-timeout", in: 0.1...300)
+        webhookConcurrency = try c.int("webhook-concurrency", in: 1...256)
+        webhookPollInterval = try c.seconds("webhook-poll-interval", in: 0.01...3600)
     }
 
     /// The SQLite path when `database` is `sqlite:PATH`.

@@ -30,6 +30,20 @@ public final class HubMetrics: Sendable {
     /// Agents whose last state says online.
     public var agentsOnline: CoreMetrics.Gauge { CoreMetrics.Gauge(label: "dabba_agents_online", factory: factory) }
 
+    /// Webhook requests sent (every attempt).
+    public var webhookAttempted: CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_webhook_deliveries_attempted_total", factory: factory)
+    }
+    /// Webhook attempts answered with 2xx (the delivery is done).
+    public var webhookSucceeded: CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_webhook_deliveries_succeeded_total", factory: factory)
+    }
+    /// Webhook attempts that failed (non-2xx or transport error), by whether the delivery will be retried
+    /// (`outcome` retry) or was given up (`outcome` gave_up).
+    public func webhookFailed(_ outcome: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_webhook_deliveries_failed_total", dimensions: [("outcome", outcome)], factory: factory)
+    }
+
     /// The Prometheus text exposition.
     public func render() -> String {
         var buffer: [UInt8] = []

@@ -174,6 +174,41 @@ enum HubMigrations {
             ALTER TABLE agents ADD COLUMN vehicle TEXT;
             """
         ),
+        (
+            5, "webhooks",
+            """
+            CREATE TABLE webhook_endpoints(
+                id TEXT PRIMARY KEY,
+                url TEXT NOT NULL,
+                secret TEXT NOT NULL,
+                restaurant_id TEXT,
+                statuses TEXT NOT NULL,
+                owner_id INTEGER NOT NULL REFERENCES users(id),
+                created INTEGER NOT NULL,
+                since_event INTEGER NOT NULL);
+            CREATE INDEX webhook_endpoints_by_restaurant ON webhook_endpoints(restaurant_id);
+            CREATE TABLE webhook_deliveries(
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+                event_id INTEGER NOT NULL,
+                event BLOB NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt INTEGER NOT NULL,
+                lease_until INTEGER NOT NULL DEFAULT 0,
+                lease_owner TEXT,
+                last_status INTEGER,
+                last_error TEXT,
+                delivered INTEGER,
+                created INTEGER NOT NULL,
+                UNIQUE(endpoint_id, event_id));
+            CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt);
+            CREATE TABLE webhook_cursor(
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                event_id INTEGER NOT NULL);
+            INSERT INTO webhook_cursor(id, event_id) SELECT 1, COALESCE(MAX(id), 0) FROM order_events;
+            """
+        ),
     ]
 
     static func apply(to db: SQLiteConnection, logger: Logger) throws(SQLiteError) {

@@ -69,8 +69,12 @@ public final class SQLiteConnection {
     }
 
     /// The value of a single-integer query such as `PRAGMA page_count` or `SELECT count(*) …`.
+    /// The statement is reset before returning: a cached statement left on a row would hold its read transaction
+    /// open, and a later write on this connection would then fail with `SQLITE_BUSY_SNAPSHOT` (no busy wait) once
+    /// another connection has written.
     public func scalarInt(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> Int64? {
         let statement = try prepare(sql)
+        defer { statement.reset() }
         try statement.bind(bindings)
         guard try statement.step() else { return nil }
         return statement.isNull(0) ? nil : statement.int64(0)

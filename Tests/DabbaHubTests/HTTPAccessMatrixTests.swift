@@ -30,6 +30,9 @@ import Testing
         Row(method: .get, path: "/v1/agents/no-such/track", expected: [401, 403, 403, 403, 404]),
         Row(method: .get, path: "/v1/fleet", expected: [401, 403, 403, 403, 200]),
         Row(method: .post, path: "/v1/ws-tickets", expected: [401, 200, 200, 200, 200]),
+        Row(method: .get, path: "/v1/webhooks", expected: [401, 403, 403, 200, 200]),
+        Row(method: .delete, path: "/v1/webhooks/no-such", expected: [401, 403, 403, 404, 404]),
+        Row(method: .get, path: "/v1/webhooks/no-such/deliveries", expected: [401, 403, 403, 404, 404]),
         Row(method: .post, path: "/v1/auth/register", body: "register", expected: [201, 201, 201, 201, 201]),
         Row(
             method: .post, path: "/v1/auth/login", body: #"{"email":"op@example.com","password":"wrong-one"}"#,

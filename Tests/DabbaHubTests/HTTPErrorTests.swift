@@ -51,7 +51,8 @@ import Testing
             for path in [
                 "/health:", "/metrics:", "/v1/auth/register:", "/v1/auth/login:", "/v1/auth/refresh:", "/v1/auth/logout:",
                 "/v1/ws-tickets:", "/v1/agents:", "/v1/agents/{id}:", "/v1/agents/{id}/positions:",
-                "/v1/agents/{id}/track:", "/v1/fleet:", "/v1/fleet/live:", "/v1/orders/{id}/live:",
+                "/v1/agents/{id}/track:", "/v1/fleet:", "/v1/fleet/live:", "/v1/orders/{id}/live:", "/v1/webhooks:",
+                "/v1/webhooks/{id}:", "/v1/webhooks/{id}/deliveries:",
                 "/v1/restaurants:", "/v1/restaurants/{id}:", "/v1/restaurants/{id}/pause:", "/v1/restaurants/{id}/unpause:",
                 "/v1/restaurants/{id}/menu:", "/v1/restaurants/{id}/menu/sections:",
                 "/v1/restaurants/{id}/menu/sections/{section}:", "/v1/restaurants/{id}/menu/items:",
@@ -72,6 +73,8 @@ import Testing
             // Another process breaks the schema under the running hub.
             do {
                 let intruder = try SQLiteConnection(path: h.configuration.sqlitePath!)
+                // The hub's background services write too (webhook passes): wait for the lock like they do.
+                try intruder.execute("PRAGMA busy_timeout = 5000")
                 try intruder.execute("DROP TABLE positions")
             }
             let health = try await client.send(.get, "/health")

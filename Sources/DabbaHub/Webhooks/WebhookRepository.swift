@@ -1,0 +1,27 @@
+/// Webhook endpoints, their deliveries, and the cursor over the order audit trail. Implemented by the store; every
+/// method is one transaction, so several hubs on one database never lose or duplicate a delivery.
+public protocol WebhookRepository: OrderEventLog {
+    /// Stores a new endpoint; its `sinceEvent` is set to the newest event id at that moment. Returns it as stored.
+    func createWebhookEndpoint(_ endpoint: WebhookEndpoint) async throws(StoreError) -> WebhookEndpoint
+    func webhookEndpoint(id: String) async throws(StoreError) -> WebhookEndpoint?
+    /// Every endpoint, oldest first.
+    func webhookEndpoints() async throws(StoreError) -> [WebhookEndpoint]
+    /// Deletes an endpoint and its deliveries; false when there was none.
+    func deleteWebhookEndpoint(id: String) async throws(StoreError) -> Bool
+
+    /// Reads up to `limit` events after the stored cursor and, in the same transaction, creates a delivery (due
+    /// `now`) for every matching endpoint and advances the cursor past them.
+    func enqueueWebhookDeliveries(limit: Int, now: Int64) async throws(StoreError) -> WebhookEnqueueResult
+    /// Claims up to `limit` pending deliveries that are due and not leased (`next_attempt <= now`, lease expired):
+    /// each is leased to `owner` until `leaseUntil` and its attempt count incremented, one conditional UPDATE per
+    /// row, so a row is claimed by one hub only.
+    func claimWebhookDeliveries(limit: Int, owner: String, now: Int64, leaseUntil: Int64)
+        async throws(StoreError) -> [WebhookAttempt]
+    /// Records the outcome of a claimed attempt and releases the lease; ignored when `owner` no longer holds it.
+    func finishWebhookAttempt(_ attempt: WebhookAttempt, owner: String, outcome: WebhookAttemptOutcome, now: Int64)
+        async throws(StoreError)
+    /// When the next pending delivery becomes claimable (its due time or its lease's end), nil when none is pending.
+    func nextWebhookDue() async throws(StoreError) -> Int64?
+    /// Deliveries of one endpoint, newest first, at most `limit`, with ids below `before` when given.
+    func webhookDeliveries(endpoint: String, before: Int64?, limit: Int) async throws(StoreError) -> [WebhookDelivery]
+}

@@ -1,0 +1,225 @@
+import AsyncHTTPClient
+import DabbaCore
+import DabbaProtocol
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+
+/// Delivers order events to registered webhook endpoints, durably and at least once.
+///
+/// Reads the order audit trail (``OrderEventLog``) from a cursor kept in the database; each pass creates the
+/// deliveries of matching endpoints and advances the cursor in one transaction, so a crash never loses or
+/// duplicates a delivery. Woken by the in-process ``OrderEventBus`` and by a periodic poll (events other hubs
+/// wrote, retries that fall due). Each due delivery is claimed with a lease (one hub sends it), POSTed with a
+/// ``WebhookSignature``, and recorded: 2xx is delivered; anything else is retried with exponential backoff and
+/// jitter (`webhook-retry-base`, `webhook-retry-max`) up to `webhook-max-attempts`, the schedule kept in the table so
+/// a restart resumes it. At most `webhook-concurrency` requests are in flight, each bounded by `webhook-timeout`.
+///
+/// Request: `POST <url>` with `Content-Type: application/json`, `Dabba-Event-Id` (the order event id: the same on
+/// every retry), `Dabba-Delivery-Id`, `Dabba-Attempt`, `Dabba-Signature`, and the body
+/// `{"v":1,"delivery":<id>,"endpoint":"wh_…","event":<OrderEvent>}`. Redirects are not followed.
+public struct WebhookService: Service {
+    /// Delivery settings (from ``HubConfiguration``).
+    public struct Settings: Sendable {
+        public var retryBase: Duration
+        public var retryMax: Duration
+        public var maxAttempts: Int
+        public var timeout: Duration
+        public var concurrency: Int
+        public var pollInterval: Duration
+        /// Events read per transaction.
+        public var batch = 500
+
+        public init(_ c: HubConfiguration) {
+            retryBase = c.webhookRetryBase
+            retryMax = c.webhookRetryMax
+            maxAttempts = c.webhookMaxAttempts
+            timeout = c.webhookTimeout
+            concurrency = c.webhookConcurrency
+            pollInterval = c.webhookPollInterval
+        }
+
+        /// How long a claim keeps other hubs away: the request's deadline plus a margin to record the outcome.
+        var lease: Duration { timeout + .seconds(30) }
+    }
+
+    let repository: any WebhookRepository
+    let bus: OrderEventBus?
+    let settings: Settings
+    let metrics: HubMetrics
+    let logger: Logger
+    /// This instance's lease owner name.
+    let owner: String
+
+    public init(
+        settings: Settings, repository: any WebhookRepository, bus: OrderEventBus?, metrics: HubMetrics, logger: Logger
+    ) {
+        self.settings = settings
+        self.repository = repository
+        self.bus = bus
+        self.metrics = metrics
+        self.owner = "hub-" + AuthRandom.token(bytes: 8)
+        var logger = logger
+        logger[metadataKey: "webhook.owner"] = "\(owner)"
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: Self.timeAmount(settings.timeout), read: Self.timeAmount(settings.timeout)))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let wakeup = WebhookWakeup()
+        logger.info("Webhook delivery started", metadata: ["webhook.concurrency": "\(settings.concurrency)"])
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { listeners in
+                if let bus {
+                    let events = bus.subscribe(buffer: 1)
+                    listeners.addTask { for await _ in events { wakeup.signal() } }
+                }
+                // In-flight requests finish (bounded by their timeout) before the client shuts down.
+                await withDiscardingTaskGroup { sends in await loop(client: client, wakeup: wakeup, sends: &sends) }
+                listeners.cancelAll()
+            }
+        } onGracefulShutdown: {
+            wakeup.signal()
+        }
+        do { try await client.shutdown() } catch {
+            logger.warning("HTTP client shutdown failed", metadata: ["error": "\(error)"])
+        }
+        logger.info("Webhook delivery stopped")
+    }
+
+    private func loop(client: HTTPClient, wakeup: WebhookWakeup, sends: inout DiscardingTaskGroup) async {
+        let inFlight = InFlight()
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var wait = settings.pollInterval
+            do {
+                _ = try await enqueuePending()
+                let free = settings.concurrency - inFlight.count
+                var claimedAll = false
+                if free > 0 {
+                    let now = wallClockMilliseconds()
+                    let claimed = try await repository.claimWebhookDeliveries(
+                        limit: free, owner: owner, now: now, leaseUntil: now + Self.milliseconds(settings.lease))
+                    for attempt in claimed {
+                        inFlight.add(1)
+                        sends.addTask {
+                            await deliver(attempt, client: client)
+                            inFlight.add(-1)
+                            wakeup.signal()
+                        }
+                    }
+                    claimedAll = !claimed.isEmpty && claimed.count == free
+                }
+                if free > 0 && !claimedAll, let due = try await repository.nextWebhookDue() {
+                    let until = Duration.milliseconds(max(due - wallClockMilliseconds(), 10))
+                    wait = min(wait, until)
+                }
+            } catch {
+                logger.error("Webhook pass failed", metadata: ["error": "\(error)"])
+            }
+            await wakeup.wait(timeout: wait)
+        }
+    }
+
+    /// Moves new audit-trail events into deliveries until the log is read up; returns how many were created.
+    @discardableResult
+    func enqueuePending() async throws(StoreError) -> Int {
+        var created = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let pass = try await repository.enqueueWebhookDeliveries(
+                limit: settings.batch, now: wallClockMilliseconds())
+            created += pass.deliveries
+            if pass.deliveries > 0 {
+                logger.debug(
+                    "Webhook deliveries queued",
+                    metadata: ["webhook.created": "\(pass.deliveries)", "webhook.cursor": "\(pass.cursor)"])
+            }
+            if pass.events < settings.batch { break }
+        }
+        return created
+    }
+
+    /// One attempt: send, then record the outcome (and the retry time) under this instance's lease.
+    func deliver(_ attempt: WebhookAttempt, client: HTTPClient) async {
+        let body = Self.body(attempt)
+        var request = HTTPClientRequest(url: attempt.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "dabba-hub")
+        request.headers.add(name: "Dabba-Event-Id", value: "\(attempt.eventID)")
+        request.headers.add(name: "Dabba-Delivery-Id", value: "\(attempt.deliveryID)")
+        request.headers.add(name: "Dabba-Attempt", value: "\(attempt.attempt)")
+        request.headers.add(
+            name: WebhookSignature.header,
+            value: WebhookSignature.sign(body: body, secret: attempt.secret, timestamp: wallClockMilliseconds() / 1000))
+        request.body = .bytes(ByteBuffer(bytes: body))
+        metrics.webhookAttempted.increment()
+
+        let outcome: WebhookAttemptOutcome
+        do {
+            let response = try await client.execute(
+                request, timeout: Self.timeAmount(settings.timeout), logger: logger)
+            // The answer's body is not used; read a little so the connection can be reused, and no more.
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            let code = Int(response.status.code)
+            outcome =
+                (200..<300).contains(code) ? .delivered(status: code) : failure(attempt, status: code, "HTTP \(code)")
+        } catch {
+            outcome = failure(attempt, status: nil, Self.describe(error))
+        }
+        switch outcome {
+        case .delivered: metrics.webhookSucceeded.increment()
+        case .failed(_, let error, let retryAt):
+            metrics.webhookFailed(retryAt == nil ? "gave_up" : "retry").increment()
+            let level: Logger.Level = retryAt == nil ? .warning : .info
+            logger.log(
+                level: level, retryAt == nil ? "Webhook delivery given up" : "Webhook attempt failed",
+                metadata: [
+                    "webhook.endpoint": "\(attempt.endpointID)", "webhook.delivery": "\(attempt.deliveryID)",
+                    "webhook.attempt": "\(attempt.attempt)", "error": "\(error)",
+                ])
+        }
+        do {
+            try await repository.finishWebhookAttempt(
+                attempt, owner: owner, outcome: outcome, now: wallClockMilliseconds())
+        } catch {
+            // The lease runs out and the delivery is attempted again (at least once, never lost).
+            logger.error("Recording a webhook attempt failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func failure(_ attempt: WebhookAttempt, status: Int?, _ error: String) -> WebhookAttemptOutcome {
+        guard attempt.attempt < settings.maxAttempts else { return .failed(status: status, error: error, retryAt: nil) }
+        let delay = Backoff.delay(
+            afterFailures: attempt.attempt - 1, initial: settings.retryBase, maximum: settings.retryMax)
+        return .failed(status: status, error: error, retryAt: wallClockMilliseconds() + Self.milliseconds(delay))
+    }
+
+    /// `{"v":1,"delivery":…,"endpoint":"…","event":{…}}`, the event as stored when the delivery was created.
+    static func body(_ attempt: WebhookAttempt) -> [UInt8] {
+        Array(#"{"v":1,"delivery":\#(attempt.deliveryID),"endpoint":"#.utf8) + PayloadCoding.encode(attempt.endpointID)
+            + Array(#","event":"#.utf8) + attempt.event + Array("}".utf8)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let text = "\(error)"
+        return text.count > 300 ? String(text.prefix(300)) : text
+    }
+
+    static func timeAmount(_ d: Duration) -> TimeAmount { .milliseconds(milliseconds(d)) }
+
+    static func milliseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// Requests in flight (shared with the tasks sending them).
+private final class InFlight: Sendable {
+    private let value = Atomic<Int>(0)
+    var count: Int { value.load(ordering: .acquiring) }
+    func add(_ delta: Int) { value.add(delta, ordering: .acquiringAndReleasing) }
+}
