@@ -120,6 +120,7 @@ public enum HubApplication {
             assets: hub.configuration.assets
         ).addRoutes(to: router)
         AuthController(auth: hub.auth).addRoutes(to: router)
+        WebController(assets: hub.configuration.assets, leafletDir: hub.configuration.leafletDir).addRoutes(to: router)
         addAgentRoutes(store: store, to: router)
 
         // WebSocket feeds (the upgrade is a GET on the same router).
