@@ -12,7 +12,8 @@ RELEASE      := -c release --static-swift-stdlib --scratch-path .build-static
 
 # Debian packages the build, the tests and the demo need.
 DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mosquitto mosquitto-clients \
-        libsqlite3-dev sqlite3 systemd openssl procps iproute2
+        libsqlite3-dev sqlite3 systemd openssl procps iproute2 \
+        libjs-leaflet chromium chromium-driver
 
 .PHONY: deps build test demo install install-hub bench clean
 

@@ -124,6 +124,7 @@ public enum HubApplication {
             assets: hub.configuration.assets
         ).addRoutes(to: router)
         AuthController(auth: hub.auth).addRoutes(to: router)
+        WebController(assets: hub.configuration.assets, leafletDir: hub.configuration.leafletDir).addRoutes(to: router)
         addAgentRoutes(store: store, to: router)
         addMarketRoutes(store: store, to: router)
         addOrderRoutes(store: store, hub: hub, to: router)

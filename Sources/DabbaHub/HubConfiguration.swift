@@ -26,6 +26,8 @@ public struct HubConfiguration: Sendable {
     public var allowedOrigins: [String]
     public var maxBodyBytes: Int
     public var assets: String
+    /// Folder holding Leaflet (`leaflet.js`, `leaflet.css`, `images/`), served under `/vendor/leaflet/`.
+    public var leafletDir: String
     public var mosquittoPasswordFile: String
     public var mosquittoACLFile: String
     public var logLevel: Logger.Level
@@ -81,6 +83,9 @@ public struct HubConfiguration: Sendable {
             help: "Origins allowed to open WebSockets, comma separated; empty allows the hub's own origin only."),
         ConfigKey("max-body-bytes", default: "1048576", help: "Largest request body accepted."),
         ConfigKey("assets", default: "/usr/share/dabba-hub", help: "Folder with web pages and openapi.yaml."),
+        ConfigKey(
+            "leaflet-dir", default: "/usr/share/javascript/leaflet",
+            help: "Leaflet's folder (Debian's libjs-leaflet), served to the web pages under /vendor/leaflet/."),
         ConfigKey(
             "mosquitto-password-file", default: "/etc/mosquitto/dabba.passwd",
             help: "Broker password file that `agents provision` writes."),
@@ -141,6 +146,7 @@ public struct HubConfiguration: Sendable {
         allowedOrigins = (c.optional("allowed-origins") ?? "").split(separator: ",").map { String($0).trimmingSpaces }
         maxBodyBytes = try c.int("max-body-bytes", in: 1024...(64 << 20))
         assets = try c.nonEmpty("assets")
+        leafletDir = try c.nonEmpty("leaflet-dir")
         mosquittoPasswordFile = try c.nonEmpty("mosquitto-password-file")
         mosquittoACLFile = try c.nonEmpty("mosquitto-acl-file")
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]

@@ -1,0 +1,139 @@
+import DabbaCore
+import DabbaProtocol
+import DabbaTestSupport
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+
+@testable import DabbaHub
+
+/// The web pages: served with the right headers, and the dashboard driven by a real headless Chromium.
+@Suite(.serialized) struct WebPagesTests {
+    static let csp = HTTPField.Name("Content-Security-Policy")!
+
+    @Test func pagesAndAssetsAreServedWithContentTypesAndCSP() async throws {
+        let h = try HubHarness()
+        defer { h.close() }
+        try await h.run { client, _ in
+            let cases: [(String, String, String)] = [
+                ("/", "text/html", "id=\"signin\""),
+                ("/track/abc123", "text/html", "/web/track.js"),
+                ("/web/app.css", "text/css", ".layout"),
+                ("/web/live.js", "text/javascript", "DabbaLive"),
+                ("/web/dashboard.js", "text/javascript", "/v1/fleet/live"),
+                ("/web/track.js", "text/javascript", "/v1/track/"),
+            ]
+            for (path, type, marker) in cases {
+                let response = try await client.send(.get, path)
+                #expect(response.status == .ok, "\(path): \(response.status)")
+                #expect(response.headers[.contentType]?.hasPrefix(type) == true, "\(path): \(response.headers)")
+                #expect(response.text.contains(marker), "\(path) lacks \(marker)")
+                let csp = response.headers[Self.csp] ?? ""
+                #expect(csp.contains("default-src 'self'") && csp.contains("script-src 'self'"), "\(path): \(csp)")
+                #expect(csp.contains("connect-src 'self' ws: wss:") && csp.contains("https://tile.openstreetmap.org"))
+                #expect(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"))
+                #expect(response.headers[.xContentTypeOptions] == "nosniff")
+                #expect(response.headers[.cacheControl] != nil)
+            }
+            #expect(try await client.send(.get, "/track/abc123").headers[.cacheControl] == "no-store")
+            #expect(try await client.send(.get, "/").headers[HTTPField.Name("Referrer-Policy")!] == "no-referrer")
+
+            // The pages load nothing from elsewhere and hold no inline script.
+            for path in ["/", "/track/abc123"] {
+                let html = try await client.send(.get, path).text
+                #expect(!html.contains("http://") && !html.contains("https://"), "\(path) references another origin")
+                let handler = try Regex(" on[a-z]+=")
+                #expect(!html.contains("<script>") && !html.contains(handler), "\(path) has inline script")
+            }
+
+            for path in [
+                "/web/..%2f..%2fetc%2fpasswd", "/web/../../etc/passwd", "/web/nope.js", "/web/index.html",
+                "/vendor/leaflet/..%2f..%2f..%2fetc%2fpasswd", "/vendor/leaflet/../../../../etc/passwd",
+                "/vendor/leaflet/.hidden.js", "/vendor/leaflet/leaflet.css.gz", "/vendor/leaflet/nope.js",
+            ] {
+                let response = try await client.send(.get, path)
+                #expect(response.status == .notFound, "\(path): \(response.status)")
+                #expect(!response.text.contains("root:"), "\(path) leaked a file")
+            }
+        }
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/share/javascript/leaflet/leaflet.js")
+        || ProcessInfo.processInfo.environment["CI"] != nil))
+    func leafletIsServedFromTheDebianPackage() async throws {
+        let h = try HubHarness()
+        defer { h.close() }
+        try await h.run { client, _ in
+            let js = try await client.send(.get, "/vendor/leaflet/leaflet.js")
+            #expect(js.status == .ok && js.headers[.contentType]?.hasPrefix("text/javascript") == true)
+            #expect(js.text.contains("Leaflet"))
+            #expect(js.headers[.cacheControl]?.contains("max-age") == true && js.headers[Self.csp] != nil)
+            let css = try await client.send(.get, "/vendor/leaflet/leaflet.css")
+            #expect(css.status == .ok && css.headers[.contentType]?.hasPrefix("text/css") == true)
+            let icon = try await client.send(.get, "/vendor/leaflet/images/marker-icon.png")
+            #expect(icon.status == .ok && icon.headers[.contentType] == "image/png")
+        }
+    }
+
+    /// Signs in on `/` in headless Chromium against a live hub fed by real MQTT, and waits for the agent whose fix
+    /// was published to appear in the page's list with its position. Skipped only without Chromium outside CI.
+    @Test(.enabled(if: WebDriver.isAvailable || ProcessInfo.processInfo.environment["CI"] != nil))
+    func dashboardSignsInAndShowsALiveAgentInHeadlessChromium() async throws {
+        let directory = try TestDirectory("web-pages")
+        let broker = try await MosquittoBroker.started(directory: directory)
+        defer { broker.stop() }
+        let harness = try HubHarness(["mqtt-port": "\(broker.port)", "commit-interval-ms": "10"], directory: directory)
+        defer { harness.close() }
+        try await harness.addUser("ops@example.com", role: .operator)
+        _ = try await harness.store.createAgent(id: "a-web-7", name: nil)
+        let hub = try await HubComponents.make(
+            configuration: harness.configuration, store: harness.store, logger: harness.logger, bcryptCost: 4)
+        let app = buildApplication(hub: hub, logger: harness.logger)
+        let publisher = try await TestSubscriber.start(port: broker.port, filter: "unused/#")
+        defer { publisher.client.shutdown() }
+        let driver = try await WebDriver.start(directory: directory)
+        defer { driver.stop() }
+
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            #expect(await eventually { hub.mqtt.isSubscribed })
+            let session = try await driver.newSession(directory: directory)
+            do {
+                try await session.navigate(to: "http://127.0.0.1:\(port)/")
+                #expect(truthy(try await session.execute("return typeof L === 'object' && typeof DabbaLive === 'object'")))
+                try await session.execute(
+                    """
+                    document.getElementById('email').value = arguments[0];
+                    document.getElementById('password').value = arguments[1];
+                    document.getElementById('signin').requestSubmit();
+                    """, ["ops@example.com", "password-1"])
+                let live = try await session.waitFor(
+                    "return document.getElementById('connection').dataset.state === 'live'", timeout: .seconds(20))
+                let badge = try? await session.execute("return document.getElementById('connection').textContent + ' / ' + document.getElementById('signin-error').textContent")
+                try #require(live != nil, "the dashboard never went live: \(String(describing: badge))")
+                #expect(truthy(try await session.execute("return sessionStorage.getItem('dabba.accessToken') !== null")))
+
+                let millis = Int64(Date().timeIntervalSince1970 * 1000)
+                let fix = Fix(agent: "a-web-7", seq: 1, time: Timestamp.format(milliseconds: millis), lat: 22.31491, lon: 87.31052, mode: 3)
+                _ = try publisher.client.publish(topic: Topics.fix(agent: "a-web-7"), payload: fix.jsonBytes(), qos: .atLeastOnce)
+
+                let shown = try await session.waitFor(
+                    """
+                    const item = document.querySelector('#agents li[data-agent="a-web-7"]');
+                    return item && item.dataset.lat ? [item.dataset.lat, item.dataset.lon, item.textContent] : null;
+                    """, timeout: .seconds(20))
+                let row = try #require(shown as? [Any], "agent a-web-7 never appeared in the page's list")
+                #expect(row.first as? String == "22.31491" && row.dropFirst().first as? String == "87.31052", "\(row)")
+                #expect((row.last as? String)?.contains("last fix") == true, "\(row)")
+                // One marker on the map for it (the tiles may be offline; markers show regardless).
+                let markers = try await session.execute("return document.querySelectorAll('#map path.leaflet-interactive').length")
+                #expect((markers as? NSNumber)?.intValue == 1, "\(String(describing: markers))")
+            } catch {
+                try? await session.delete()
+                throw error
+            }
+            try await session.delete()
+        }
+    }
+}
