@@ -16,7 +16,13 @@ pids=()
 cleanup() {
   trap - EXIT INT TERM
   echo; echo "demo: stopping"
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # gpsfake leaves its gpsd behind on SIGTERM: end the children first, then everything; SIGKILL what lingers.
+  for pid in "${pids[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 30); do
+    alive=0; for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break; sleep 0.1
+  done
+  for pid in "${pids[@]}"; do pkill -KILL -P "$pid" 2>/dev/null || true; kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
@@ -54,11 +60,15 @@ for agent in a-17 a-18; do
   i=$((i + 1))
 done
 for _ in $(seq 1 100); do ss -ltn | grep -q ":$HTTP_PORT " && break; sleep 0.1; done
+# A restaurant, a customer and an order tracked live (prints the tracking link; plays pickup and delivery later).
+"$here/demo-order.sh" "$HTTP_PORT" "$BIN" "${hub[@]}" & pids+=($!)
+sleep 2
 
 cat <<INFO
 Dabba demo running (logs and databases in $DEMO_DIR):
   broker        mqtt://127.0.0.1:$MQTT_PORT
   hub           http://127.0.0.1:$HTTP_PORT/health   /metrics   /openapi.yaml
+  dashboard     http://127.0.0.1:$HTTP_PORT/   (operator@dabba.demo / demo-password)
   operator      operator@dabba.demo / demo-password:
                 TOKEN=\$(curl -s -XPOST 127.0.0.1:$HTTP_PORT/v1/auth/login -H 'content-type: application/json' \\
                   -d '{"email":"operator@dabba.demo","password":"demo-password"}' | sed 's/.*"accessToken":"\\([^"]*\\)".*/\\1/')
