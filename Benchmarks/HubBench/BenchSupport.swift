@@ -128,3 +128,9 @@ final class Cell<Value: Sendable>: Sendable {
         set { storage.withLock { $0 = newValue } }
     }
 }
+
+/// `/proc/loadavg`'s 1-minute figure: other work on the machine while a benchmark ran (these runs share two cores).
+func loadAverage() -> String {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
+    return String(text.split(separator: " ").first ?? "?")
+}

@@ -18,6 +18,8 @@ final class PublisherConnection: @unchecked Sendable {
     /// Publishes handed to libmosquitto; only the publishing thread writes it.
     private let sentCount = Atomic<Int>(0)
     var sent: Int { sentCount.load(ordering: .acquiring) }
+    /// One permit per message that may be unacknowledged.
+    fileprivate let slots: DispatchSemaphore
 
     init(port: Int, clientID: String, window: Int) throws {
         guard mosquittoReady, let mosq = mosquitto_new(clientID, true, nil) else {
@@ -25,6 +27,7 @@ final class PublisherConnection: @unchecked Sendable {
         }
         self.mosq = mosq
         self.window = window
+        self.slots = DispatchSemaphore(value: window)
         mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
         mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5)
         mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1)
@@ -39,14 +42,10 @@ final class PublisherConnection: @unchecked Sendable {
         }
     }
 
-    /// Publishes one QoS 1 message once fewer than `window` are unacknowledged; throws if the window stays full for
-    /// 30 s (the broker stopped acking).
+    /// Publishes one QoS 1 message once fewer than `window` are unacknowledged (the thread sleeps on a semaphore the
+    /// PUBACK callback signals, so a full window costs no CPU); throws if the window stays full for 30 s.
     func publish(topic: String, payload: [UInt8]) throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while sent - acked.load(ordering: .acquiring) >= window {
-            guard ContinuousClock.now < deadline else { throw BenchError("publisher: no PUBACK for 30 s") }
-            usleep(50)
-        }
+        guard slots.wait(timeout: .now() + 30) == .success else { throw BenchError("publisher: no PUBACK for 30 s") }
         let rc = payload.withUnsafeBytes {
             mosquitto_publish(mosq, nil, topic, Int32($0.count), $0.baseAddress, 1, false)
         }
@@ -69,7 +68,9 @@ private func publisherOnConnect(_: OpaquePointer?, _ userdata: UnsafeMutableRawP
 
 private func publisherOnPublish(_: OpaquePointer?, _ userdata: UnsafeMutableRawPointer?, _: Int32) {
     guard let userdata else { return }
-    Unmanaged<PublisherConnection>.fromOpaque(userdata).takeUnretainedValue().acked.add(1, ordering: .releasing)
+    let connection = Unmanaged<PublisherConnection>.fromOpaque(userdata).takeUnretainedValue()
+    connection.acked.add(1, ordering: .releasing)
+    connection.slots.signal()
 }
 
 /// The baseline reader: a plain libmosquitto subscriber (MQTT 5, QoS 1, threaded loop) that notes the instant each

@@ -24,7 +24,9 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
             connections: try environmentInt("BENCH_HUB_CONNECTIONS", default: 10), window: 100, hubOverrides: overrides)
         say("Hub ingest: \(c.fixes) fixes from \(c.agents) agents over \(c.connections) connections → mosquitto → hub")
         say("  (QoS 1, one fix per message on dabba/v1/agents/{id}/fix; raw subscriber on the same stream, same run)")
+        let loadBefore = loadAverage()
         let r = try await IngestBenchmark.run(c, directory: directory)
+        say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage())")
         let rawRate = Double(r.fixes) / r.rawSeconds
         let hubRate = Double(r.fixes) / r.hubSeconds
         say(String(format: "  publishers: %d fixes PUBACKed in %.2f s (%.0f fixes/s offered)",
@@ -49,7 +51,9 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
             connections: try environmentInt("BENCH_HUB_CONNECTIONS", default: 10))
         say("Live feed: \(c.agents) agents × 1 Hz for \(c.seconds) s → mosquitto → hub → WebSocket /v1/fleet/live")
         say("  (publish instant → frame receipt, one clock; raw MQTT subscriber on the same broker as the baseline)")
+        let loadBefore = loadAverage()
         let r = try await LiveLatencyBenchmark.run(c, directory: directory)
+        say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage())")
         say("  fixes published: \(r.published) (scheduler at most \(String(format: "%.2f", r.publishLateMaxMS)) ms late)")
         say("  raw MQTT subscriber: \(r.raw.summary.line); missed \(r.raw.lost), duplicates \(r.raw.repeats)")
         say("  hub WebSocket feed:  \(r.hub.summary.line); lost \(r.hub.lost), merged by coalescing \(r.hub.coalesced)")
