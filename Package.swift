@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "dabba-sim", targets: ["dabba-sim"]),
         .executable(name: "dabba-hub", targets: ["dabba-hub"]),
         .executable(name: "dabba-bench-agent", targets: ["AgentBench"]),
+        .executable(name: "dabba-bench-hub", targets: ["HubBench"]),
         .library(name: "DabbaMQTT", targets: ["DabbaMQTT"]),
         .library(name: "DabbaSQLite", targets: ["DabbaSQLite"]),
     ],
@@ -111,6 +112,16 @@ let package = Package(
             name: "AgentBench",
             dependencies: ["DabbaAgent", "DabbaMQTT", "DabbaSim", "DabbaTestSupport", "CMosquitto"],
             path: "Benchmarks/AgentBench"
+        ),
+        .executableTarget(
+            name: "HubBench",
+            dependencies: [
+                "DabbaHub", "DabbaCore", "DabbaProtocol", "DabbaTestSupport", "CMosquitto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ],
+            path: "Benchmarks/HubBench"
         ),
 
         // Test helpers: real mosquitto / gpsfake processes on loopback ports chosen by the test.

@@ -85,9 +85,12 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
     }
 
     private func existingAgent(_ id: String) async throws -> AgentRecord {
-        guard AgentID.isValid(id), let record = try await repository.agent(id: id) else {
-            throw APIError.notFound("no agent \(id)")
-        }
+        // Two steps on purpose: `guard …, let record = try await repository.agent(id:) else { throw … }` (a typed-throws
+        // async requirement inside a guard condition) crashes Swift 6.3.1's optimizer (signal 11 while splitting this
+        // coroutine) in `-c release` builds.
+        guard AgentID.isValid(id) else { throw APIError.notFound("no agent \(id)") }
+        let record = try await repository.agent(id: id)
+        guard let record else { throw APIError.notFound("no agent \(id)") }
         return record
     }
 

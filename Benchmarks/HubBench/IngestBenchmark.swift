@@ -1,0 +1,178 @@
+import DabbaCore
+import DabbaHub
+import DabbaProtocol
+import DabbaTestSupport
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Ingest throughput: many simulated agents publish fixes (QoS 1, one fix per message on `…/{agent}/fix`, the live
+/// lane) as fast as a bounded window allows; the hub's real `IngestService` over a real `SQLiteHubStore` file
+/// validates, group-commits and acks them, while a raw libmosquitto subscriber on the same broker counts the same
+/// stream in the same run. Both rates are over the same window: from the first publish to the instant the reader
+/// had everything (raw: last message received; hub: `dabba_ingest_committed_total` reached the total, polled
+/// every 5 ms). The store is checked at the end to hold exactly one row per published fix.
+enum IngestBenchmark {
+    struct Configuration {
+        var agents: Int
+        var fixes: Int
+        var connections: Int
+        var window: Int
+        var hubOverrides: [String: String]
+    }
+
+    struct Result {
+        var fixes: Int
+        var publishSeconds: Double
+        var rawSeconds: Double
+        var hubSeconds: Double
+        /// Seconds from the first publish until the hub's first commit and the raw reader's first message.
+        var hubFirstCommit: Double
+        var commits: Int
+        var commitSecondsTotal: Double
+        var rowsStored: Int
+        var rejected: Int
+        var rawRepeats: Int
+        var hubSettings: String
+    }
+
+    static func run(_ c: Configuration, directory: TestDirectory) async throws -> Result {
+        let logger = benchLogger("hub-bench-ingest")
+        let perAgent = c.fixes / c.agents
+        let total = perAgent * c.agents
+        let broker = try await MosquittoBroker.started(directory: directory, extraConfig: brokerConfig)
+        defer { broker.stop() }
+
+        // The hub: production components, its ingest service and MQTT client in a ServiceGroup, as `serve` runs them.
+        let store = try SQLiteHubStore(path: directory.path("ingest.db"), logger: logger)
+        defer { store.close() }
+        for i in 0..<c.agents { _ = try await store.createAgent(id: BenchAgent.id(i), name: nil) }
+        var keys = ["mqtt-port": "\(broker.port)", "database": "sqlite:" + directory.path("ingest.db")]
+        keys.merge(c.hubOverrides) { $1 }
+        let configuration = try HubConfiguration.make(keys)
+        let hub = try await HubComponents.make(configuration: configuration, store: store, logger: logger, bcryptCost: 4)
+        let ingest = IngestService(
+            configuration: configuration, store: store, mqtt: hub.mqtt, feed: hub.feed, metrics: hub.metrics,
+            logger: logger)
+        let group = ServiceGroup(services: [hub.mqtt, ingest], gracefulShutdownSignals: [], logger: logger)
+        let running = Task { try await group.run() }
+        defer { running.cancel() }
+        try await waitUntil("hub MQTT subscriptions granted", timeout: .seconds(15)) { hub.mqtt.isSubscribed }
+
+        let raw = try RawSubscriber(port: broker.port, clientID: "bench-raw-ingest", filter: "dabba/v1/agents/+/fix")
+        defer { raw.stop() }
+        try await waitUntil("raw subscriber subscribed", timeout: .seconds(15)) {
+            raw.subscribed.load(ordering: .acquiring)
+        }
+
+        // Payloads prepared before the clock starts: connection k carries agents k, k+C, …; each agent's fixes in
+        // seq order, agents interleaved.
+        let start = wallClockMilliseconds() - Int64(perAgent) * 1000
+        var lanes = [[(topic: String, payload: [UInt8])]](repeating: [], count: c.connections)
+        for seq in 1...perAgent {
+            for agent in 0..<c.agents {
+                let id = BenchAgent.id(agent)
+                let fix = Fix(
+                    agent: id, seq: Int64(seq), time: Timestamp.format(milliseconds: start + Int64(seq) * 1000),
+                    lat: 22.3149 + Double(seq) * 1e-6, lon: 87.3105 - Double(agent) * 1e-4, alt: 31.5, speed: 7.25,
+                    track: 181.5, hacc: 3.2, mode: 3)
+                lanes[agent % c.connections].append((Topics.fix(agent: id), fix.jsonBytes()))
+            }
+        }
+        let publishers = try (0..<c.connections).map {
+            try PublisherConnection(port: broker.port, clientID: "bench-pub-\($0)", window: c.window)
+        }
+        defer { for p in publishers { p.stop() } }
+        try await waitUntil("publishers connected", timeout: .seconds(15)) {
+            publishers.allSatisfy { $0.connected.load(ordering: .acquiring) }
+        }
+
+        let counters = HubCounters(metrics: hub.metrics)
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        let outcome = ThreadOutcome()
+        for (k, lane) in lanes.enumerated() {
+            let publisher = publishers[k]
+            NativeThread.detach(name: "bench-pub-\(k)") {
+                do {
+                    for message in lane { try publisher.publish(topic: message.topic, payload: message.payload) }
+                } catch {
+                    outcome.fail(error)
+                }
+                outcome.finished.add(1, ordering: .releasing)
+            }
+        }
+        lanes = []
+
+        // Wait for the three ends (all PUBACKed, raw has all, hub committed all), noting each instant.
+        let limit = Duration.seconds(max(120, total / 1000))
+        var publishEnd: ContinuousClock.Instant?
+        var hubFirst: ContinuousClock.Instant?
+        var hubEnd: ContinuousClock.Instant?
+        try await waitUntil("ingest of \(total) fixes (hub committed \(counters.committed()))", timeout: limit,
+            interval: .milliseconds(5)) {
+            if let failure = outcome.firstFailure { throw BenchError(failure) }
+            let now = clock.now
+            if publishEnd == nil, outcome.finished.load(ordering: .acquiring) == c.connections,
+                publishers.allSatisfy({ $0.acked.load(ordering: .acquiring) >= $0.sent })
+            {
+                publishEnd = now
+            }
+            let committed = counters.committed()
+            if hubFirst == nil, committed > 0 { hubFirst = now }
+            if hubEnd == nil, committed >= total { hubEnd = now }
+            return publishEnd != nil && hubEnd != nil && raw.count.load(ordering: .acquiring) >= total
+        }
+        guard let publishEnd, let hubEnd, let hubFirst, let rawEnd = raw.firstAndLast.last else {
+            throw BenchError("ingest: an end instant is missing")
+        }
+
+        // Give a last ack a moment, then check the store against what was published.
+        try await Task.sleep(for: .milliseconds(200))
+        var rows = 0
+        for i in 0..<c.agents { rows += try await store.positionCount(agent: BenchAgent.id(i)) }
+        let commits = counters.commits()
+        await group.triggerGracefulShutdown()
+        _ = try? await withDeadline("hub shutdown", .seconds(15)) { try await running.value }
+        return Result(
+            fixes: total, publishSeconds: (publishEnd - t0).seconds, rawSeconds: (rawEnd - t0).seconds,
+            hubSeconds: (hubEnd - t0).seconds, hubFirstCommit: (hubFirst - t0).seconds, commits: commits.count,
+            commitSecondsTotal: commits.seconds, rowsStored: rows, rejected: counters.rejected(),
+            rawRepeats: raw.count.load(ordering: .acquiring) - total,
+            hubSettings: "commit-interval-ms \(Int(configuration.commitInterval.inMilliseconds)), commit-batch \(configuration.commitBatch)")
+    }
+
+    /// Broker settings: `hub/mosquitto/dabba.conf`'s in-flight window and TCP_NODELAY, with a queue large enough that
+    /// a reader falling behind the publishers is never dropped messages (production keeps 10,000; see BENCHMARKS.md).
+    static let brokerConfig = [
+        "max_inflight_messages 100", "set_tcp_nodelay true", "max_queued_messages 10000000", "max_queued_bytes 0",
+    ]
+}
+
+/// Reads the hub's own counters from its Prometheus registry (what `GET /metrics` shows).
+struct HubCounters {
+    let metrics: HubMetrics
+
+    /// `dabba_ingest_committed_total`.
+    func committed() -> Int { Int(value("dabba_ingest_committed_total") ?? 0) }
+    /// Sum of `dabba_ingest_rejected_total` over every reason.
+    func rejected() -> Int { Int(sum(prefix: "dabba_ingest_rejected_total")) }
+    /// Number of group commits and the seconds they took in total (`dabba_ingest_commit_seconds` histogram).
+    func commits() -> (count: Int, seconds: Double) {
+        (Int(value("dabba_ingest_commit_seconds_count") ?? 0), value("dabba_ingest_commit_seconds_sum") ?? 0)
+    }
+
+    private func value(_ name: String) -> Double? {
+        for line in metrics.render().split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count >= 2, parts[0] == name { return Double(parts[1]) }
+        }
+        return nil
+    }
+
+    private func sum(prefix: String) -> Double {
+        metrics.render().split(separator: "\n").filter { $0.hasPrefix(prefix) }
+            .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+    }
+}
