@@ -17,6 +17,8 @@ public struct HubComponents: Sendable {
     public let auth: AuthService
     /// Committed order events to WebSockets, other hubs, agents' devices and webhooks.
     public let notifier: OrderNotifier
+    /// Rings when ingest committed agents' device events (dispatch applies them).
+    public let deviceEvents = Signal()
 
     /// Creates metrics, feed, the MQTT client (unique client id, credentials from the configuration) and the auth
     /// service (loading or creating the JWT secret) over an open `store`. `bcryptCost` is 12 in production; tests
@@ -58,9 +60,10 @@ public enum HubApplication {
     static func build(hub: HubComponents, logger: Logger, closing store: SQLiteHubStore?) -> some ApplicationProtocol {
         let ingest = IngestService(
             configuration: hub.configuration, store: hub.store, mqtt: hub.mqtt, feed: hub.feed, metrics: hub.metrics,
-            logger: logger, orders: hub.notifier)
+            logger: logger, orders: hub.notifier, deviceEvents: hub.deviceEvents)
         let router = Router(context: HubRequestContext.self)
         addRoutes(to: router, hub: hub)
+        let dispatch = addDispatch(store: hub.store, hub: hub, to: router, logger: logger)
         var app = Application(
             router: router, server: .http1WebSocketUpgrade(webSocketRouter: router),
             configuration: .init(
@@ -73,8 +76,23 @@ public enum HubApplication {
         let webhooks = WebhookService(
             settings: .init(hub.configuration), repository: hub.store, bus: hub.notifier.bus, metrics: hub.metrics,
             logger: logger)
-        app.addServices(hub.mqtt, ingest, pruner, webhooks)
+        app.addServices(hub.mqtt, ingest, pruner, webhooks, dispatch)
         return app
+    }
+
+    /// The dispatcher: its service (rounds) and its routes (original delivery endpoints, shifts, offers, decisions).
+    static func addDispatch<Store: HubStore>(
+        store: Store, hub: HubComponents, to router: Router<HubRequestContext>, logger: Logger
+    ) -> any Service {
+        let orders = OrderService(store: store, notifier: hub.notifier)
+        let settings = DispatchConfiguration(configuration: hub.configuration)
+        // The policy name was validated with the configuration.
+        let dispatcher = try! Dispatcher(store: store, orders: orders, settings: settings, metrics: hub.metrics, logger: logger)
+        DeliveryController(dispatcher: dispatcher, orders: orders).addRoutes(to: router)
+        DispatchController(dispatcher: dispatcher).addRoutes(to: router)
+        return DispatchService(
+            dispatcher: dispatcher, bus: hub.notifier.bus, deviceEvents: hub.deviceEvents.stream,
+            interval: settings.interval, logger: logger)
     }
 
     /// Opens (and migrates) the store `database` names. `postgres://` is refused for now, naming the key.

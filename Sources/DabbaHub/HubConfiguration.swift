@@ -13,6 +13,10 @@ public struct HubConfiguration: Sendable {
     /// `sqlite:PATH` (the embedded default) or a `postgres://` URL.
     public var database: String
     public var dispatchPolicy: String
+    public var dispatchInterval: Duration
+    public var offerTimeout: Duration
+    public var dispatchFixMaxAge: Duration
+    public var agentCapacity: Int
     /// MQTT shared-subscription group; empty means every hub receives every message.
     public var ingestGroup: String?
     public var commitInterval: Duration
@@ -65,7 +69,13 @@ public struct HubConfiguration: Sendable {
         ConfigKey(
             "database", default: "sqlite:/var/lib/dabba-hub/hub.db",
             help: "sqlite:PATH (embedded default) or a postgres:// URL (several hubs)."),
-        ConfigKey("dispatch-policy", default: "nearest", help: "How orders are assigned to agents."),
+        ConfigKey(
+            "dispatch-policy", default: "batch",
+            help: "How orders are assigned: batch (optimal matching every round), nearest, or least-recent."),
+        ConfigKey("dispatch-interval", default: "2", help: "Seconds between dispatch rounds (also run on order events)."),
+        ConfigKey("offer-timeout", default: "45", help: "Seconds an agent has to accept an offer before the next one."),
+        ConfigKey("dispatch-fix-max-age", default: "60", help: "An agent is available only with a fix at most this old (s)."),
+        ConfigKey("agent-capacity", default: "1", help: "Orders an agent carries at once (>1 stacks one restaurant's)."),
         ConfigKey(
             "ingest-group", default: "",
             help: "MQTT shared-subscription group name; set it on every hub to split ingest between hubs."),
@@ -121,7 +131,11 @@ public struct HubConfiguration: Sendable {
         database = try c.nonEmpty("database", "expected sqlite:PATH or postgres://…") {
             $0.hasPrefix("sqlite:") && $0.count > 7 || $0.hasPrefix("postgres://") || $0.hasPrefix("postgresql://")
         }
-        dispatchPolicy = try c.choice("dispatch-policy", ["nearest", "fair"])
+        dispatchPolicy = try c.choice("dispatch-policy", ["batch", "nearest", "least-recent"])
+        dispatchInterval = try c.seconds("dispatch-interval", in: 0.05...3600)
+        offerTimeout = try c.seconds("offer-timeout", in: 1...3600)
+        dispatchFixMaxAge = try c.seconds("dispatch-fix-max-age", in: 1...86_400)
+        agentCapacity = try c.int("agent-capacity", in: 1...10)
         ingestGroup = try c.optional("ingest-group").map { (group: String) throws(ConfigError) -> String in
             guard group.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
                 throw c.invalid("ingest-group", "expected letters, digits, - and _")

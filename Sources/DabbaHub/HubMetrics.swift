@@ -44,6 +44,19 @@ public final class HubMetrics: Sendable {
         CoreMetrics.Counter(label: "dabba_webhook_deliveries_failed_total", dimensions: [("outcome", outcome)], factory: factory)
     }
 
+    /// Dispatch decisions by outcome (offered, queued, accepted, rejected, expired, withdrawn).
+    public func dispatchDecisions(_ outcome: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_dispatch_decisions_total", dimensions: [("outcome", outcome)], factory: factory)
+    }
+    /// Agents' device events by result (applied, ignored).
+    public func deviceEvents(_ result: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_device_events_total", dimensions: [("result", result)], factory: factory)
+    }
+    /// Operator alerts raised, by kind.
+    public func alerts(_ kind: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_alerts_total", dimensions: [("kind", kind)], factory: factory)
+    }
+
     /// The Prometheus text exposition.
     public func render() -> String {
         var buffer: [UInt8] = []

@@ -209,6 +209,45 @@ enum HubMigrations {
             INSERT INTO webhook_cursor(id, event_id) SELECT 1, COALESCE(MAX(id), 0) FROM order_events;
             """
         ),
+        (
+            6, "dispatch: shifts, offers, decisions, device events applied, alerts",
+            """
+            ALTER TABLE agents ADD COLUMN on_shift INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE agents ADD COLUMN last_delivery_at INTEGER;
+            ALTER TABLE events ADD COLUMN applied INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX events_unapplied ON events(time, agent, seq) WHERE applied = 0;
+            CREATE TABLE offers(
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                order_id TEXT NOT NULL REFERENCES orders(id),
+                agent_id TEXT NOT NULL REFERENCES agents(id),
+                created INTEGER NOT NULL,
+                deadline INTEGER NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'rejected', 'expired', 'withdrawn')),
+                decided INTEGER,
+                reason TEXT);
+            CREATE UNIQUE INDEX offers_one_pending ON offers(order_id) WHERE state = 'pending';
+            CREATE INDEX offers_by_order ON offers(order_id, id);
+            CREATE INDEX offers_by_agent ON offers(agent_id, state);
+            CREATE INDEX offers_due ON offers(deadline) WHERE state = 'pending';
+            CREATE TABLE dispatch_decisions(
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                order_id TEXT NOT NULL,
+                time INTEGER NOT NULL,
+                policy TEXT NOT NULL,
+                agent_id TEXT,
+                outcome TEXT NOT NULL,
+                candidates BLOB NOT NULL);
+            CREATE INDEX dispatch_by_order ON dispatch_decisions(order_id, id);
+            CREATE TABLE alerts(
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                time INTEGER NOT NULL,
+                kind TEXT NOT NULL,
+                agent_id TEXT,
+                order_id TEXT,
+                message TEXT NOT NULL,
+                UNIQUE(kind, agent_id, order_id));
+            """
+        ),
     ]
 
     static func apply(to db: SQLiteConnection, logger: Logger) throws(SQLiteError) {

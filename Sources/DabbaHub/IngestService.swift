@@ -21,6 +21,8 @@ public final class IngestService: Service, Sendable {
     let validator: IngestValidator
     /// Order events other hubs publish, relayed to this hub's subscribers.
     let orders: OrderNotifier?
+    /// Rung after a commit that stored device events.
+    let deviceEvents: Signal?
     let pending = Mutex(PendingBatch())
 
     /// Received, validated, not yet committed.
@@ -32,9 +34,10 @@ public final class IngestService: Service, Sendable {
 
     public init(
         configuration: HubConfiguration, store: any HubStore, mqtt: MQTTClient, feed: FleetFeed, metrics: HubMetrics,
-        logger: Logger, orders: OrderNotifier? = nil
+        logger: Logger, orders: OrderNotifier? = nil, deviceEvents: Signal? = nil
     ) {
         self.orders = orders
+        self.deviceEvents = deviceEvents
         self.configuration = configuration
         self.store = store
         self.mqtt = mqtt
@@ -138,6 +141,7 @@ public final class IngestService: Service, Sendable {
         metrics.ingestCommitted.increment(by: Int64(batch.count))
         let now = wallClockMilliseconds()
         for p in batch.positions { metrics.fixAge.record(Double(now - p.time) / 1000) }
+        if !batch.events.isEmpty { deviceEvents?.ring() }
         for (agent, seqs) in committed {
             let ack = AckMessage(agent: agent, ranges: AckMessage.ranges(of: seqs))
             _ = try? mqtt.publish(topic: Topics.ack(agent: agent), payload: PayloadCoding.encode(ack), qos: .atLeastOnce)

@@ -56,51 +56,68 @@ extension SQLiteHubStore: OrderRepository {
     }
 
     public func applyOrderChange(_ change: OrderChange, to id: String) throws(StoreError) -> (OrderRecord, OrderEvent) {
-        var illegal: OrderTransitionError?
-        let result = try run { () throws(SQLiteError) -> (OrderRecord, OrderEvent)? in
-            try db.transaction { () throws(SQLiteError) -> (OrderRecord, OrderEvent)? in
-                guard var order = try readOrder(id: id) else { return nil }
-                let previous = order.status
-                if let allowed = change.allowedFrom, !allowed.contains(previous) {
-                    illegal = OrderTransitionError(current: previous, action: change.action)
-                    return nil
-                }
-                switch Result(catching: { () throws(OrderTransitionError) in
-                    try OrderStatus.transition(from: previous, action: change.action, kitchenReady: order.readyAt != nil)
-                }) {
-                case .success(let next): order.status = next
-                case .failure(let error):
-                    illegal = error
-                    return nil
-                }
-                let now = wallClockMilliseconds()
-                switch change.action {
-                case .accept: order.prepMinutes = change.prepMinutes
-                case .ready: order.readyAt = order.readyAt ?? now
-                case .assign: order.agentID = change.agent
-                case .unassign: order.agentID = nil
-                default: break
-                }
-                order.updatedAt = now
-                try db.prepare(
-                    "UPDATE orders SET status = ?, agent_id = ?, prep_minutes = ?, ready_at = ?, updated = ? WHERE id = ?"
-                ).run([
-                    .text(order.status.rawValue), order.agentID.map { .text($0) } ?? .null,
-                    order.prepMinutes.map { .integer(Int64($0)) } ?? .null, order.readyAt.map { .integer($0) } ?? .null,
-                    .integer(now), .text(id),
-                ])
-                let event = try insertOrderEvent(
-                    OrderEvent(
-                        id: 0, order: id, restaurant: order.restaurantID, customer: order.customerID,
-                        agent: order.agentID ?? (change.action == .unassign ? change.agent : nil), status: order.status,
-                        previous: previous, action: change.action, time: Timestamp.format(milliseconds: now),
-                        actor: change.actor, reason: change.reason))
-                return (order, event)
+        let outcome = try run { () throws(SQLiteError) -> OrderChangeOutcome in
+            try db.transaction { () throws(SQLiteError) -> OrderChangeOutcome in try changeOrder(change, id) }
+        }
+        return try outcome.get(id)
+    }
+
+    /// The result of one order change inside a transaction.
+    enum OrderChangeOutcome {
+        case changed(OrderRecord, OrderEvent)
+        case illegal(OrderTransitionError)
+        case notFound
+
+        func get(_ id: String) throws(StoreError) -> (OrderRecord, OrderEvent) {
+            switch self {
+            case .changed(let order, let event): return (order, event)
+            case .illegal(let e): throw StoreError(.illegalTransition, e.description + " (current state: \(e.current.rawValue))")
+            case .notFound: throw StoreError(.notFound, "no order \(id)")
             }
         }
-        if let illegal { throw StoreError(.illegalTransition, illegal.description + " (current state: \(illegal.current.rawValue))") }
-        guard let result else { throw StoreError(.notFound, "no order \(id)") }
-        return result
+    }
+
+    /// Applies `change` to order `id` with its audit entry; call inside a transaction (nothing is written unless it
+    /// applies). A delivery also stamps the agent's `last_delivery_at` (dispatch fairness).
+    func changeOrder(_ change: OrderChange, _ id: String) throws(SQLiteError) -> OrderChangeOutcome {
+        guard var order = try readOrder(id: id) else { return .notFound }
+        let previous = order.status
+        let previousAgent = order.agentID
+        if let allowed = change.allowedFrom, !allowed.contains(previous) {
+            return .illegal(OrderTransitionError(current: previous, action: change.action))
+        }
+        switch Result(catching: { () throws(OrderTransitionError) in
+            try OrderStatus.transition(from: previous, action: change.action, kitchenReady: order.readyAt != nil)
+        }) {
+        case .success(let next): order.status = next
+        case .failure(let error): return .illegal(error)
+        }
+        let now = wallClockMilliseconds()
+        switch change.action {
+        case .accept: order.prepMinutes = change.prepMinutes
+        case .ready: order.readyAt = order.readyAt ?? now
+        case .assign: order.agentID = change.agent
+        case .unassign: order.agentID = nil
+        default: break
+        }
+        order.updatedAt = now
+        try db.prepare(
+            "UPDATE orders SET status = ?, agent_id = ?, prep_minutes = ?, ready_at = ?, updated = ? WHERE id = ?"
+        ).run([
+            .text(order.status.rawValue), order.agentID.map { .text($0) } ?? .null,
+            order.prepMinutes.map { .integer(Int64($0)) } ?? .null, order.readyAt.map { .integer($0) } ?? .null,
+            .integer(now), .text(id),
+        ])
+        if change.action == .deliver, let agent = order.agentID {
+            try db.prepare("UPDATE agents SET last_delivery_at = ? WHERE id = ?").run([.integer(now), .text(agent)])
+        }
+        let event = try insertOrderEvent(
+            OrderEvent(
+                id: 0, order: id, restaurant: order.restaurantID, customer: order.customerID,
+                agent: order.agentID ?? (change.action == .unassign ? previousAgent : nil), status: order.status,
+                previous: previous, action: change.action, time: Timestamp.format(milliseconds: now),
+                actor: change.actor, reason: change.reason))
+        return .changed(order, event)
     }
 
     public func orders(_ filter: OrderFilter, after: (createdAt: Int64, id: String)?, limit: Int) throws(StoreError)

@@ -1,3 +1,4 @@
+import DabbaHub
 import DabbaTestSupport
 import Foundation
 import Testing
@@ -13,6 +14,13 @@ import Testing
         #expect(shipped == printed, "regenerate with: dabba-hub defaults > systemd/dabba-hub.default")
         for key in ["DABBA_HTTP_PORT=8080", "DABBA_DATABASE=sqlite:/var/lib/dabba-hub/hub.db", "DABBA_INGEST_GROUP="] {
             #expect(shipped.contains("#" + key + "\n"))
+        }
+    }
+
+    @Test func everyKeyHasAFlag() throws {
+        for key in HubConfiguration.keys {
+            let options = try HubOptions.parse(["--\(key.name)", "x"])
+            #expect(options.flagValues == [key.name: "x"], "no flag for \(key.name)")
         }
     }
 

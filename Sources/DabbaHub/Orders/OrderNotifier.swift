@@ -35,10 +35,22 @@ public struct OrderNotifier: Sendable {
             default: nil
             }
         guard let kind else { return }
+        task(kind, agent: agent, order: order, pickup: pickup)
+    }
+
+    /// Publishes a task message (offer, assignment, cancellation) on the agent's `tasks` topic (QoS 1; the device
+    /// keeps it in its SQLite store).
+    public func task(
+        _ kind: TaskMessage.Kind, agent: String, order: OrderRecord, pickup: TaskMessage.Place? = nil,
+        expiresAt: String? = nil
+    ) {
+        guard let mqtt else { return }
         let task = TaskMessage(
-            v: 1, agent: agent, order: order.id, type: kind, pickup: pickup,
+            agent: agent, order: order.id, type: kind, pickup: pickup,
             dropoff: .init(name: nil, address: order.address, lat: order.dropLat, lon: order.dropLon),
-            cashToCollect: order.paymentMethod == .cod ? order.total : nil, currency: order.currency, expiresAt: nil)
+            cashToCollect: order.paymentMethod == .cod ? order.total : nil, currency: order.currency, expiresAt: expiresAt)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
         if let payload = try? encoder.encode(task) {
             _ = try? mqtt.publish(topic: Topics.tasks(agent: agent), payload: Array(payload), qos: .atLeastOnce)
         }

@@ -1,0 +1,118 @@
+/// An offer of an order to one agent: pending until the agent accepts or rejects it, it lapses at its deadline, or
+/// the hub withdraws it (the order was cancelled). At most one pending offer per order.
+public struct Offer: Sendable, Equatable, Codable {
+    public enum State: String, Sendable, Codable { case pending, accepted, rejected, expired, withdrawn }
+    public var id: Int64
+    public var order: String
+    public var agent: String
+    public var created: Int64
+    public var deadline: Int64
+    public var state: State
+    public var reason: String?
+
+    public init(
+        id: Int64 = 0, order: String, agent: String, created: Int64, deadline: Int64, state: State = .pending,
+        reason: String? = nil
+    ) {
+        self.id = id
+        self.order = order
+        self.agent = agent
+        self.created = created
+        self.deadline = deadline
+        self.state = state
+        self.reason = reason
+    }
+}
+
+/// One dispatch decision as operators read it (`GET /v1/orders/{id}/dispatch`): who was offered the order, or why
+/// it waits, with the candidates' costs.
+public struct DispatchRecord: Sendable, Equatable, Codable {
+    public struct Candidate: Sendable, Equatable, Codable {
+        public var agent: String
+        public var cost: Double
+        public var etaSeconds: Double
+        public init(agent: String, cost: Double, etaSeconds: Double) {
+            self.agent = agent
+            self.cost = cost
+            self.etaSeconds = etaSeconds
+        }
+    }
+    public var order: String
+    public var time: Int64
+    public var policy: String
+    public var agent: String?
+    /// `offered`, `queued` (no feasible agent), `accepted`, `rejected`, `expired`, `withdrawn`, `reassigned`.
+    public var outcome: String
+    public var candidates: [Candidate]
+
+    public init(order: String, time: Int64, policy: String, agent: String?, outcome: String, candidates: [Candidate]) {
+        self.order = order
+        self.time = time
+        self.policy = policy
+        self.agent = agent
+        self.outcome = outcome
+        self.candidates = candidates
+    }
+}
+
+/// An agent as dispatch sees it.
+public struct DispatchAgentRow: Sendable, Equatable {
+    public var agent: AgentRecord
+    public var onShift: Bool
+    public var lastDeliveryAt: Int64?
+}
+
+/// An operator alert (an agent went offline with food on board, …); one per kind, agent and order.
+public struct OperatorAlert: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var time: Int64
+    public var kind: String
+    public var agent: String?
+    public var order: String?
+    public var message: String
+}
+
+/// An agent's action from its device (`…/events`), stored by ingest and applied once by dispatch.
+public struct DeviceEvent: Sendable, Equatable {
+    public var agent: String
+    public var seq: Int64
+    public var time: Int64
+    public var order: String
+    public var type: String
+    public var payload: [UInt8]
+}
+
+/// Shifts, offers, decisions, device events and alerts.
+public protocol DispatchRepository: Sendable {
+    func setShift(agent: String, onShift: Bool) async throws(StoreError)
+    /// Every agent with its shift and last delivery.
+    func dispatchAgents() async throws(StoreError) -> [DispatchAgentRow]
+    /// Orders waiting for an agent: confirmed, preparing or ready, none assigned, no pending offer; oldest first.
+    func dispatchQueue() async throws(StoreError) -> [OrderRecord]
+    /// Orders each agent carries now (assigned or picked up), by agent.
+    func agentLoads() async throws(StoreError) -> [String: [OrderRecord]]
+    /// Records a pending offer; `conflict` when the order already has one.
+    func createOffer(_ offer: Offer) async throws(StoreError) -> Offer
+    func pendingOffers() async throws(StoreError) -> [Offer]
+    func offers(order: String) async throws(StoreError) -> [Offer]
+    /// Agents that rejected `order` or let its offer lapse.
+    func excludedAgents(order: String) async throws(StoreError) -> Set<String>
+    /// Moves the pending offer of `order` for `agent` to `state` (expired/rejected/withdrawn); nil when there was no
+    /// such pending offer (someone else decided first). Exactly one caller wins a race.
+    func closeOffer(order: String, agent: String, state: Offer.State, reason: String?) async throws(StoreError) -> Offer?
+    /// Accepts the pending offer of `order` for `agent` and assigns the order to it in one transaction; nil when
+    /// the offer was no longer pending (expired or withdrawn first).
+    func acceptOffer(order: String, agent: String, actor: String) async throws(StoreError) -> (OrderRecord, OrderEvent)?
+    func recordDecision(_ record: DispatchRecord) async throws(StoreError)
+    func decisions(order: String) async throws(StoreError) -> [DispatchRecord]
+    /// Device events not applied yet, oldest first.
+    func unappliedEvents(limit: Int) async throws(StoreError) -> [DeviceEvent]
+    /// Applies `change` to the event's order and marks the event applied, in one transaction; when the change does
+    /// not apply (illegal in the current state, unknown order) the event is marked applied all the same and nil
+    /// returned: an event is acted on once.
+    func applyDeviceEvent(agent: String, seq: Int64, change: OrderChange?, order: String) async throws(StoreError)
+        -> (OrderRecord, OrderEvent)?
+    /// Records an alert once (same kind, agent and order: ignored); true when new.
+    func raiseAlert(kind: String, agent: String?, order: String?, message: String) async throws(StoreError) -> Bool
+    func alerts(limit: Int) async throws(StoreError) -> [OperatorAlert]
+}

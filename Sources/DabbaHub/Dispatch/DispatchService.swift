@@ -1,0 +1,59 @@
+import DabbaCore
+import Logging
+import ServiceLifecycle
+
+/// Runs the dispatcher: a round every `dispatch-interval`, and at once when an order event makes one worthwhile
+/// (an order confirmed, ready, given back or cancelled) or a device event arrived. Stops on graceful shutdown.
+public struct DispatchService<Store: HubStore>: Service {
+    let dispatcher: Dispatcher<Store>
+    let bus: OrderEventBus
+    let deviceEvents: AsyncStream<Void>
+    let interval: Duration
+    let logger: Logger
+
+    public init(
+        dispatcher: Dispatcher<Store>, bus: OrderEventBus, deviceEvents: AsyncStream<Void>, interval: Duration,
+        logger: Logger
+    ) {
+        self.dispatcher = dispatcher
+        self.bus = bus
+        self.deviceEvents = deviceEvents
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let events = bus.subscribe(buffer: 1_000)
+        logger.info("Dispatch started", metadata: ["dispatch.interval_ms": "\(interval.dabbaMilliseconds)"])
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in events where Self.triggers.contains(event.status) || event.action == .unassign {
+                    wake.yield()
+                }
+            }
+            group.addTask {
+                for await _ in deviceEvents { wake.yield() }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    wake.yield()
+                }
+            }
+            group.addTask {
+                for await _ in wakeups {
+                    if Task.isCancelled { break }
+                    await dispatcher.round()
+                }
+            }
+            try? await gracefulShutdown()
+            wake.finish()
+            group.cancelAll()
+        }
+        logger.info("Dispatch stopped")
+    }
+
+    /// Order statuses after which a round may place something.
+    static var triggers: Set<OrderStatus> { [.confirmed, .preparing, .readyForPickup, .cancelled, .delivered] }
+}

@@ -1,0 +1,118 @@
+import DabbaCore
+import DabbaProtocol
+import Foundation
+
+/// Why a dispatcher action was refused; controllers map it to HTTP (404, 409).
+public enum DispatcherActionError: Error, Sendable, Equatable {
+    case notFound(String)
+    case conflict(String)
+}
+
+/// What the agent (device or REST) and the original delivery endpoints do through the dispatcher.
+extension Dispatcher {
+    /// The agent accepts its pending offer: the order is assigned to it (one transaction with the offer's state, so
+    /// an accept racing the offer's timeout has exactly one outcome).
+    public func accept(order id: String, agent: String) async throws -> OrderRecord {
+        if let (order, event) = try await store.acceptOffer(order: id, agent: agent, actor: "agent:\(agent)") {
+            let pickup = try? await store.restaurantSummary(id: order.restaurantID)?.place
+            orders.notifier.committed(event, order: order, pickup: pickup)
+            try await store.recordDecision(
+                DispatchRecord(order: id, time: now(), policy: policy.name, agent: agent, outcome: "accepted", candidates: []))
+            metrics.dispatchDecisions("accepted").increment()
+            return order
+        }
+        // Not pending: already accepted by this agent (a repeat) is fine; anything else is refused.
+        if let order = try await store.order(id: id), order.agentID == agent, !order.status.isTerminal { return order }
+        throw DispatcherActionError.conflict("no pending offer of order \(id) for \(agent) (it lapsed or was withdrawn)")
+    }
+
+    /// The agent rejects its pending offer (or gives back an accepted order before pickup): the order is offered to
+    /// someone else, never again to this agent.
+    public func reject(order id: String, agent: String, reason: String?) async throws -> OrderRecord? {
+        let t = now()
+        if try await store.closeOffer(order: id, agent: agent, state: .rejected, reason: reason) != nil {
+            try await store.recordDecision(
+                DispatchRecord(order: id, time: t, policy: policy.name, agent: agent, outcome: "rejected", candidates: []))
+            metrics.dispatchDecisions("rejected").increment()
+            await round()
+            return try await store.order(id: id)
+        }
+        guard let order = try await store.order(id: id), order.agentID == agent else {
+            throw DispatcherActionError.conflict("no pending offer of order \(id) for \(agent)")
+        }
+        guard order.status == .assigned else { throw DispatcherActionError.conflict("order \(id) is \(order.status.rawValue)") }
+        // Given back after accepting: record it as a rejection (excluded from now on), then unassign.
+        _ = try await store.createOffer(Offer(order: id, agent: agent, created: t, deadline: t))
+        _ = try await store.closeOffer(order: id, agent: agent, state: .rejected, reason: reason ?? "given back")
+        let updated = try await orders.apply(
+            OrderChange(action: .unassign, actor: "agent:\(agent)", reason: reason ?? "given back by the agent"), to: id)
+        try await store.recordDecision(
+            DispatchRecord(order: id, time: t, policy: policy.name, agent: agent, outcome: "rejected", candidates: []))
+        await round()
+        return updated
+    }
+
+    /// `POST /newdelivery` and a restaurant's confirmation: find an agent for `order` now (or queue it).
+    /// Returns the pending offer when one was made.
+    public func requestAgent(order id: String) async throws -> (OrderRecord, Offer?) {
+        guard let order = try await store.order(id: id) else { throw DispatcherActionError.notFound("no order \(id)") }
+        guard [.confirmed, .preparing, .readyForPickup].contains(order.status), order.agentID == nil else {
+            throw DispatcherActionError.conflict("order \(id) is \(order.status.rawValue)\(order.agentID.map { " with agent \($0)" } ?? ""); it cannot be dispatched")
+        }
+        await round()
+        let pending = try await store.offers(order: id).last { $0.state == .pending }
+        return (try await store.order(id: id) ?? order, pending)
+    }
+
+    /// `PUT /delivery/{agent}`: completes the agent's current delivery (picked up → delivered; assigned → picked up
+    /// and delivered), so the order is delivered and the agent available again.
+    public func completeDelivery(agent: String, actor: String) async throws -> OrderRecord {
+        guard try await store.agent(id: agent) != nil else { throw DispatcherActionError.notFound("no agent \(agent)") }
+        let carried = try await store.agentLoads()[agent] ?? []
+        guard let current = carried.first(where: { $0.status == .pickedUp }) ?? carried.first else {
+            throw DispatcherActionError.conflict("agent \(agent) has no delivery in progress")
+        }
+        if current.status == .assigned {
+            _ = try await orders.apply(OrderChange(action: .pickup, actor: actor), to: current.id)
+        }
+        let delivered = try await orders.apply(OrderChange(action: .deliver, actor: actor), to: current.id)
+        await round()
+        return delivered
+    }
+
+    // MARK: - Device events
+
+    /// Applies the agents' stored device events once each, oldest first.
+    func applyDeviceEvents() async throws {
+        for event in try await store.unappliedEvents(limit: 500) {
+            let decoded = try? PayloadCoding.decode(AgentEvent.self, from: event.payload)
+            switch AgentEvent.Kind(rawValue: event.type) {
+            case .accepted:
+                _ = try? await accept(order: event.order, agent: event.agent)
+                _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
+            case .rejected:
+                _ = try? await reject(order: event.order, agent: event.agent, reason: decoded?.reason)
+                _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
+            case .pickedUp, .delivered:
+                let action: OrderAction = event.type == AgentEvent.Kind.pickedUp.rawValue ? .pickup : .deliver
+                let order = try await store.order(id: event.order)
+                let change =
+                    order?.agentID == event.agent
+                    ? OrderChange(action: action, actor: "agent:\(event.agent)") : nil
+                if let (updated, orderEvent) = try await store.applyDeviceEvent(
+                    agent: event.agent, seq: event.seq, change: change, order: event.order)
+                {
+                    orders.notifier.committed(orderEvent, order: updated)
+                    metrics.deviceEvents("applied").increment()
+                } else {
+                    metrics.deviceEvents("ignored").increment()
+                    logger.notice(
+                        "Device event does not apply; recorded and ignored",
+                        metadata: ["agent.id": "\(event.agent)", "event.seq": "\(event.seq)", "order.id": "\(event.order)"])
+                }
+            case nil:
+                _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import DabbaCore
+import DabbaDispatch
+import DabbaMQTT
+import DabbaProtocol
+import Logging
+
+/// Dispatch settings from the hub's configuration.
+public struct DispatchConfiguration: Sendable {
+    public var policy: String
+    /// How often a round runs without a wake-up (batch rounds).
+    public var interval: Duration
+    /// How long an agent has to accept an offer.
+    public var offerTimeout: Duration
+    /// An agent is available only with a fix at most this old.
+    public var fixMaxAge: Duration
+    /// Orders an agent may carry at once (more than 1 stacks orders from one restaurant).
+    public var capacity: Int
+
+    public init(configuration: HubConfiguration) {
+        policy = configuration.dispatchPolicy
+        interval = configuration.dispatchInterval
+        offerTimeout = configuration.offerTimeout
+        fixMaxAge = configuration.dispatchFixMaxAge
+        capacity = configuration.agentCapacity
+    }
+}
+
+/// Who delivers which order. One actor, so rounds, device events and the REST paths never interleave: offers are
+/// made to available agents (on shift, online, a fresh fix, below capacity, no pending offer), accepted or rejected
+/// by the agent (device event or REST), lapse at their deadline, and each decision is recorded with the candidates'
+/// costs. An agent going offline before pickup gives its orders back; after pickup an operator alert is raised.
+public actor Dispatcher<Store: HubStore> {
+    let store: Store
+    let orders: OrderService<Store>
+    let policy: any DispatchPolicy
+    let settings: DispatchConfiguration
+    let metrics: HubMetrics
+    let logger: Logger
+    var now: @Sendable () -> Int64 = { wallClockMilliseconds() }
+
+    public init(
+        store: Store, orders: OrderService<Store>, settings: DispatchConfiguration, metrics: HubMetrics, logger: Logger
+    ) throws(ConfigError) {
+        guard let policy = DispatchPolicies.make(settings.policy, settings: DispatchSettings()) else {
+            throw ConfigError(key: "dispatch-policy", message: "dispatch-policy: unknown policy \(settings.policy)")
+        }
+        self.store = store
+        self.orders = orders
+        self.policy = policy
+        self.settings = settings
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// One round: apply device events, expire and withdraw offers, handle agents gone offline, offer waiting orders.
+    public func round() async {
+        do {
+            try await applyDeviceEvents()
+            try await closeStaleOffers()
+            try await handleOfflineAgents()
+            try await offerWaitingOrders()
+        } catch {
+            logger.error("Dispatch round failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: - Offers
+
+    /// Offers every waiting order the policy can place.
+    func offerWaitingOrders() async throws {
+        let queue = try await store.dispatchQueue()
+        guard !queue.isEmpty else { return }
+        let available = try await availableAgents()
+        var dispatchOrders: [DispatchOrder] = []
+        var places: [String: RestaurantSummary] = [:]
+        for order in queue {
+            guard let restaurant = try await store.restaurantSummary(id: order.restaurantID) else { continue }
+            places[order.id] = restaurant
+            let readyAt = order.readyAt ?? (order.updatedAt + Int64(order.prepMinutes ?? 15) * 60_000)
+            dispatchOrders.append(
+                DispatchOrder(
+                    id: order.id, restaurantID: order.restaurantID,
+                    pickup: GeoCoordinate(lat: restaurant.lat, lon: restaurant.lon), zoneID: order.zoneID,
+                    placedAt: order.createdAt, readyAt: readyAt, excludedAgents: try await store.excludedAgents(order: order.id)))
+        }
+        let decisions = policy.assign(orders: dispatchOrders, agents: available, now: now())
+        let byID = Dictionary(queue.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for decision in decisions {
+            let candidates = decision.candidates.map {
+                DispatchRecord.Candidate(agent: $0.agent, cost: $0.cost, etaSeconds: $0.etaSeconds)
+            }
+            guard let agent = decision.agent, let order = byID[decision.order] else {
+                try await recordOnce(order: decision.order, outcome: "queued", agent: nil, candidates: candidates)
+                continue
+            }
+            let created = now()
+            let offer: Offer
+            do {
+                offer = try await store.createOffer(
+                    Offer(order: order.id, agent: agent, created: created, deadline: created + settings.offerTimeout.dabbaMilliseconds))
+            } catch {
+                continue  // someone else offered it meanwhile (another hub): leave it
+            }
+            try await store.recordDecision(
+                DispatchRecord(order: order.id, time: created, policy: policy.name, agent: agent, outcome: "offered", candidates: candidates))
+            metrics.dispatchDecisions("offered").increment()
+            orders.notifier.task(
+                .offer, agent: agent, order: order, pickup: places[order.id]?.place,
+                expiresAt: Timestamp.format(milliseconds: offer.deadline))
+            logger.info(
+                "Order offered",
+                metadata: [
+                    "order.id": "\(order.id)", "agent.id": "\(agent)", "dispatch.policy": "\(policy.name)",
+                    "dispatch.candidates": "\(candidates.prefix(3).map { "\($0.agent)=\(Int($0.cost))" })",
+                ])
+        }
+    }
+
+    /// Records a "queued" decision only when the order's last decision was something else (no log spam per round).
+    func recordOnce(order: String, outcome: String, agent: String?, candidates: [DispatchRecord.Candidate]) async throws {
+        if try await store.decisions(order: order).last?.outcome == outcome { return }
+        try await store.recordDecision(
+            DispatchRecord(order: order, time: now(), policy: policy.name, agent: agent, outcome: outcome, candidates: candidates))
+        metrics.dispatchDecisions(outcome).increment()
+    }
+
+    /// Available agents as the policy sees them.
+    func availableAgents() async throws -> [DispatchAgent] {
+        let loads = try await store.agentLoads()
+        let offered = Set(try await store.pendingOffers().map(\.agent))
+        let t = now()
+        return try await store.dispatchAgents().compactMap { row -> DispatchAgent? in
+            let load = loads[row.agent.id]?.count ?? 0
+            guard row.onShift, row.agent.state?.online == true, let last = row.agent.last,
+                t - last.time <= settings.fixMaxAge.dabbaMilliseconds, load < settings.capacity,
+                !offered.contains(row.agent.id)
+            else { return nil }
+            return DispatchAgent(
+                id: row.agent.id, position: GeoCoordinate(lat: last.lat, lon: last.lon), lastDeliveryAt: row.lastDeliveryAt,
+                load: load, capacity: settings.capacity, carryingFrom: loads[row.agent.id]?.first?.restaurantID, zones: nil,
+                speed: last.speed)
+        }
+    }
+
+    /// Offers past their deadline lapse; offers of orders that were cancelled or assigned meanwhile are withdrawn.
+    func closeStaleOffers() async throws {
+        let t = now()
+        for offer in try await store.pendingOffers() {
+            let order = try await store.order(id: offer.order)
+            let stale = order == nil || order?.agentID != nil || order?.status.isTerminal == true
+            if offer.deadline > t && !stale { continue }
+            let state: Offer.State = stale ? .withdrawn : .expired
+            guard try await store.closeOffer(order: offer.order, agent: offer.agent, state: state, reason: nil) != nil else {
+                continue
+            }
+            try await store.recordDecision(
+                DispatchRecord(order: offer.order, time: t, policy: policy.name, agent: offer.agent, outcome: state.rawValue, candidates: []))
+            metrics.dispatchDecisions(state.rawValue).increment()
+            if let order { orders.notifier.task(.cancelled, agent: offer.agent, order: order) }
+        }
+    }
+
+    /// Before pickup, an offline agent's orders go back to the queue; after pickup, operators are alerted (once).
+    func handleOfflineAgents() async throws {
+        let agents = Dictionary(try await store.agents().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for (agentID, carried) in try await store.agentLoads() where agents[agentID]?.state?.online == false {
+            for order in carried {
+                if order.status == .assigned {
+                    _ = try? await orders.apply(
+                        OrderChange(action: .unassign, actor: "system", reason: "agent \(agentID) went offline"), to: order.id)
+                    try await store.recordDecision(
+                        DispatchRecord(order: order.id, time: now(), policy: policy.name, agent: agentID, outcome: "reassigned", candidates: []))
+                    logger.warning("Agent offline before pickup; order goes back to dispatch",
+                        metadata: ["order.id": "\(order.id)", "agent.id": "\(agentID)"])
+                } else if order.status == .pickedUp,
+                    try await store.raiseAlert(
+                        kind: "offline_after_pickup", agent: agentID, order: order.id,
+                        message: "agent \(agentID) went offline carrying order \(order.id)")
+                {
+                    metrics.alerts("offline_after_pickup").increment()
+                    logger.error("Agent offline with an order on board",
+                        metadata: ["order.id": "\(order.id)", "agent.id": "\(agentID)"])
+                }
+            }
+        }
+        // Pending offers to offline agents are withdrawn (the order is offered to someone else next round).
+        for offer in try await store.pendingOffers() where agents[offer.agent]?.state?.online == false {
+            _ = try await store.closeOffer(order: offer.order, agent: offer.agent, state: .withdrawn, reason: "agent offline")
+        }
+    }
+}

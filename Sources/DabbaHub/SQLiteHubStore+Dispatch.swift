@@ -1,0 +1,218 @@
+import DabbaCore
+import DabbaProtocol
+import DabbaSQLite
+import Foundation
+
+extension SQLiteHubStore: DispatchRepository {
+    public func setShift(agent: String, onShift: Bool) throws(StoreError) {
+        let changed = try run { () throws(SQLiteError) -> Int in
+            try db.prepare("UPDATE agents SET on_shift = ? WHERE id = ?").run([.integer(onShift ? 1 : 0), .text(agent)])
+            return db.changes
+        }
+        if changed == 0 { throw StoreError(.notFound, "no agent \(agent)") }
+    }
+
+    public func dispatchAgents() throws(StoreError) -> [DispatchAgentRow] {
+        let records = try agents()
+        let extra = try run { () throws(SQLiteError) -> [String: (Bool, Int64?)] in
+            let s = try db.prepare("SELECT id, on_shift, last_delivery_at FROM agents")
+            defer { s.reset() }
+            var map: [String: (Bool, Int64?)] = [:]
+            while try s.step() { map[s.text(0) ?? ""] = (s.int64(1) != 0, s.isNull(2) ? nil : s.int64(2)) }
+            return map
+        }
+        return records.map { r in
+            DispatchAgentRow(agent: r, onShift: extra[r.id]?.0 ?? false, lastDeliveryAt: extra[r.id]?.1 ?? nil)
+        }
+    }
+
+    public func dispatchQueue() throws(StoreError) -> [OrderRecord] {
+        try orderList(
+            """
+            SELECT o.id FROM orders o
+            WHERE o.status IN ('confirmed', 'preparing', 'ready_for_pickup') AND o.agent_id IS NULL
+              AND NOT EXISTS (SELECT 1 FROM offers f WHERE f.order_id = o.id AND f.state = 'pending')
+            ORDER BY o.created, o.id
+            """)
+    }
+
+    public func agentLoads() throws(StoreError) -> [String: [OrderRecord]] {
+        Dictionary(
+            grouping: try orderList("SELECT id FROM orders WHERE status IN ('assigned', 'picked_up') ORDER BY created"),
+            by: { $0.agentID ?? "" })
+    }
+
+    private func orderList(_ sql: String) throws(StoreError) -> [OrderRecord] {
+        try run { () throws(SQLiteError) -> [OrderRecord] in
+            let s = try db.prepare(sql)
+            var ids: [String] = []
+            while try s.step() { ids.append(s.text(0) ?? "") }
+            s.reset()
+            var orders: [OrderRecord] = []
+            for id in ids { if let o = try readOrder(id: id) { orders.append(o) } }
+            return orders
+        }
+    }
+
+    public func createOffer(_ offer: Offer) throws(StoreError) -> Offer {
+        try run { () throws(SQLiteError) -> Offer in
+            try db.prepare(
+                "INSERT INTO offers(order_id, agent_id, created, deadline, state) VALUES(?, ?, ?, ?, 'pending')"
+            ).run([.text(offer.order), .text(offer.agent), .integer(offer.created), .integer(offer.deadline)])
+            var stored = offer
+            stored.id = try db.scalarInt("SELECT last_insert_rowid()") ?? 0
+            stored.state = .pending
+            return stored
+        }
+    }
+
+    public func pendingOffers() throws(StoreError) -> [Offer] {
+        try readOffers("WHERE state = 'pending' ORDER BY deadline, id", [])
+    }
+
+    public func offers(order: String) throws(StoreError) -> [Offer] {
+        try readOffers("WHERE order_id = ? ORDER BY id", [.text(order)])
+    }
+
+    public func excludedAgents(order: String) throws(StoreError) -> Set<String> {
+        Set(try readOffers("WHERE order_id = ? AND state IN ('rejected', 'expired')", [.text(order)]).map(\.agent))
+    }
+
+    public func closeOffer(order: String, agent: String, state: Offer.State, reason: String?) throws(StoreError) -> Offer? {
+        try run { () throws(SQLiteError) -> Offer? in try closePending(order: order, agent: agent, state: state, reason: reason) }
+    }
+
+    /// The one place an offer leaves `pending`: a conditional UPDATE, so of two racing deciders exactly one wins.
+    private func closePending(order: String, agent: String, state: Offer.State, reason: String?) throws(SQLiteError)
+        -> Offer?
+    {
+        guard let pending = try readOffersRaw("WHERE order_id = ? AND agent_id = ? AND state = 'pending'", [.text(order), .text(agent)]).first
+        else { return nil }
+        try db.prepare("UPDATE offers SET state = ?, decided = ?, reason = ? WHERE id = ? AND state = 'pending'")
+            .run([.text(state.rawValue), .integer(wallClockMilliseconds()), reason.map { .text($0) } ?? .null, .integer(pending.id)])
+        guard db.changes == 1 else { return nil }
+        var closed = pending
+        closed.state = state
+        closed.reason = reason
+        return closed
+    }
+
+    public func acceptOffer(order: String, agent: String, actor: String) throws(StoreError) -> (OrderRecord, OrderEvent)? {
+        let outcome = try run { () throws(SQLiteError) -> OrderChangeOutcome? in
+            try db.transaction { () throws(SQLiteError) -> OrderChangeOutcome? in
+                guard try closePending(order: order, agent: agent, state: .accepted, reason: nil) != nil else { return nil }
+                let outcome = try changeOrder(OrderChange(action: .assign, actor: actor, agent: agent), order)
+                if case .changed = outcome { return outcome }
+                // The order moved on (cancelled) between the offer and the accept: undo the acceptance.
+                throw SQLiteError(extendedCode: 19, message: "order \(order) can no longer be assigned")
+            }
+        }
+        return try outcome?.get(order)
+    }
+
+    public func recordDecision(_ record: DispatchRecord) throws(StoreError) {
+        let candidates = (try? JSONEncoder().encode(record.candidates)).map { Array($0) } ?? Array("[]".utf8)
+        try run { () throws(SQLiteError) in
+            try db.prepare(
+                "INSERT INTO dispatch_decisions(order_id, time, policy, agent_id, outcome, candidates) VALUES(?, ?, ?, ?, ?, ?)"
+            ).run([
+                .text(record.order), .integer(record.time), .text(record.policy), record.agent.map { .text($0) } ?? .null,
+                .text(record.outcome), .blob(candidates),
+            ])
+        }
+    }
+
+    public func decisions(order: String) throws(StoreError) -> [DispatchRecord] {
+        try run { () throws(SQLiteError) -> [DispatchRecord] in
+            let s = try db.prepare(
+                "SELECT time, policy, agent_id, outcome, candidates FROM dispatch_decisions WHERE order_id = ? ORDER BY id")
+            defer { s.reset() }
+            try s.bind([.text(order)])
+            var records: [DispatchRecord] = []
+            while try s.step() {
+                let candidates = (try? JSONDecoder().decode([DispatchRecord.Candidate].self, from: Data(s.bytes(4)))) ?? []
+                records.append(
+                    DispatchRecord(
+                        order: order, time: s.int64(0), policy: s.text(1) ?? "", agent: s.text(2), outcome: s.text(3) ?? "",
+                        candidates: candidates))
+            }
+            return records
+        }
+    }
+
+    public func unappliedEvents(limit: Int) throws(StoreError) -> [DeviceEvent] {
+        try run { () throws(SQLiteError) -> [DeviceEvent] in
+            let s = try db.prepare(
+                "SELECT agent, seq, time, order_id, type, payload FROM events WHERE applied = 0 ORDER BY time, agent, seq LIMIT ?")
+            defer { s.reset() }
+            try s.bind([.integer(Int64(limit))])
+            var events: [DeviceEvent] = []
+            while try s.step() {
+                events.append(
+                    DeviceEvent(
+                        agent: s.text(0) ?? "", seq: s.int64(1), time: s.int64(2), order: s.text(3) ?? "", type: s.text(4) ?? "",
+                        payload: s.bytes(5)))
+            }
+            return events
+        }
+    }
+
+    public func applyDeviceEvent(agent: String, seq: Int64, change: OrderChange?, order: String) throws(StoreError)
+        -> (OrderRecord, OrderEvent)?
+    {
+        try run { () throws(SQLiteError) -> (OrderRecord, OrderEvent)? in
+            try db.transaction { () throws(SQLiteError) -> (OrderRecord, OrderEvent)? in
+                var result: (OrderRecord, OrderEvent)?
+                if let change, case .changed(let o, let e) = try changeOrder(change, order) { result = (o, e) }
+                try db.prepare("UPDATE events SET applied = 1 WHERE agent = ? AND seq = ?").run([.text(agent), .integer(seq)])
+                return result
+            }
+        }
+    }
+
+    public func raiseAlert(kind: String, agent: String?, order: String?, message: String) throws(StoreError) -> Bool {
+        try run { () throws(SQLiteError) -> Bool in
+            try db.prepare(
+                "INSERT INTO alerts(time, kind, agent_id, order_id, message) VALUES(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            ).run([
+                .integer(wallClockMilliseconds()), .text(kind), agent.map { .text($0) } ?? .null,
+                order.map { .text($0) } ?? .null, .text(message),
+            ])
+            return db.changes == 1
+        }
+    }
+
+    public func alerts(limit: Int) throws(StoreError) -> [OperatorAlert] {
+        try run { () throws(SQLiteError) -> [OperatorAlert] in
+            let s = try db.prepare("SELECT id, time, kind, agent_id, order_id, message FROM alerts ORDER BY id DESC LIMIT ?")
+            defer { s.reset() }
+            try s.bind([.integer(Int64(limit))])
+            var alerts: [OperatorAlert] = []
+            while try s.step() {
+                alerts.append(
+                    OperatorAlert(
+                        id: s.int64(0), time: s.int64(1), kind: s.text(2) ?? "", agent: s.text(3), order: s.text(4),
+                        message: s.text(5) ?? ""))
+            }
+            return alerts
+        }
+    }
+
+    private func readOffers(_ clause: String, _ values: [SQLiteValue]) throws(StoreError) -> [Offer] {
+        try run { () throws(SQLiteError) -> [Offer] in try readOffersRaw(clause, values) }
+    }
+
+    private func readOffersRaw(_ clause: String, _ values: [SQLiteValue]) throws(SQLiteError) -> [Offer] {
+        let s = try db.prepare("SELECT id, order_id, agent_id, created, deadline, state, reason FROM offers " + clause)
+        defer { s.reset() }
+        try s.bind(values)
+        var offers: [Offer] = []
+        while try s.step() {
+            offers.append(
+                Offer(
+                    id: s.int64(0), order: s.text(1) ?? "", agent: s.text(2) ?? "", created: s.int64(3), deadline: s.int64(4),
+                    state: Offer.State(rawValue: s.text(5) ?? "") ?? .expired, reason: s.text(6)))
+        }
+        return offers
+    }
+}
