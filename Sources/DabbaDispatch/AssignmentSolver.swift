@@ -10,7 +10,8 @@
 /// the number of assigned rows and then minimises the total cost among assignments of that size; a row that cannot
 /// be assigned (no feasible column left, or more rows than columns) maps to nil. Internally forbidden entries are
 /// replaced by a finite cost M larger than any difference a feasible assignment can make, so one M more always
-/// loses. Ties are deterministic: the same matrix always gives the same answer (lower reduced cost first, then a
+/// loses. Large matrices are first solved on a sparse graph of each row's cheapest columns and proved optimal for the
+/// whole matrix by a pricing check on the dual potentials (see `solveSparse`), falling back to the dense search. Ties are deterministic: the same matrix always gives the same answer (lower reduced cost first, then a
 /// free column, then scan order).
 public struct AssignmentSolver {
     /// Solves a matrix given as rows of equal length; `costs[i][j]` is the cost of row i taking column j.
@@ -53,6 +54,9 @@ public struct AssignmentSolver {
         return total
     }
 
+    /// Matrices with at least this many entries try the sparse search first (see `solveSparse`).
+    static let sparseThreshold = 4096
+
     /// rows ≤ cols: every row gets a column (perhaps a forbidden one, mapped to nil at the end).
     static func solveWide(_ cost: UnsafeBufferPointer<Double>, rows nr: Int, cols nc: Int, forbidden: Double)
         -> [Int?]
@@ -68,6 +72,11 @@ public struct AssignmentSolver {
         guard lowest <= highest else { return Array(repeating: nil, count: nr) }
         let big = abs(highest) + Double(nr) * (highest - lowest) + 1 + abs(lowest)
         let limit = min(forbidden, .infinity)
+        if nr * nc >= sparseThreshold, nr >= 8,
+            let col4row = solveSparse(cost, rows: nr, cols: nc, limit: limit, big: big)
+        {
+            return col4row.map { $0 >= 0 ? $0 : nil }
+        }
 
         var u = [Double](repeating: 0, count: nr)
         var v = [Double](repeating: 0, count: nc)

@@ -96,43 +96,43 @@ struct BatchProblem {
         }
         columnAgent = columns
         firstColumn = first
-        let columnAgent = columns
         let agentIndexByID = Dictionary(agents.indices.map { (agents[$0].id, $0) }, uniquingKeysWith: { a, _ in a })
 
         let rows = rowOrder.count
         let cols = columns.count
-        let agentVectors = agents.map { UnitVector($0.position) }
-        let secondsPerMetre = agents.map { settings.detourFactor / settings.speed(of: $0) }
-        let idleBonus = agents.map { settings.idleBonus(of: $0, now: now) }
+        // Per column, everything the inner loop needs, in flat arrays.
+        let vectors = columns.map { UnitVector(agents[$0].position) }
+        let secondsPerMetre = columns.map { settings.detourFactor / settings.speed(of: agents[$0]) }
+        let idleBonus = columns.map { settings.idleBonus(of: agents[$0], now: now) }
+        let columnCarry = columns.map { carry[$0] }
+        let columnZoned = columns.map { agents[$0].zones != nil && zoneCount > 0 }
         var costs = [Double](repeating: .infinity, count: rows * cols)
         let twoR = 2 * GeoCoordinate.earthRadius
-        do {
+        for (row, o) in rowOrder.enumerated() {
+            let order = orders[o]
+            let pickup = UnitVector(order.pickup)
+            let readyIn = settings.readyIn(order, now: now)
+            let waitBonus = settings.waitingBonus(of: order, now: now)
+            let restaurant = restaurantIndex[order.restaurantID]!
+            let zone = order.zoneID.flatMap { zoneIndex[$0] } ?? -1
+            let base = row * cols
             costs.withUnsafeMutableBufferPointer { costs in
-                for (row, o) in rowOrder.enumerated() {
-                    let order = orders[o]
-                    let pickup = UnitVector(order.pickup)
-                    let readyIn = settings.readyIn(order, now: now)
-                    let waitBonus = settings.waitingBonus(of: order, now: now)
-                    let restaurant = restaurantIndex[order.restaurantID]!
-                    let zone = order.zoneID.flatMap { zoneIndex[$0] }
-                    let base = row * cols
-                    var column = 0
-                    while column < cols {
-                        let a = columnAgent[column]
-                        let slots = column == first[a] ? (agents[a].load == 0 ? 1 : agents[a].freeSlots) : 1
-                        defer { column += slots }
-                        if carry[a] != -1 && carry[a] != restaurant { continue }
-                        if let zone, !zoneAllowed[a * zoneCount + zone] { continue }
-                        let metres = twoR * UnitVector.arcsine(pickup.halfChord(to: agentVectors[a]))
-                        let eta = metres * secondsPerMetre[a]
-                        let cost = settings.pickupCost(eta: eta, readyIn: readyIn) - idleBonus[a] - waitBonus
-                        for s in 0..<slots { costs[base + column + s] = cost }
-                    }
-                    for excluded in order.excludedAgents {
-                        guard let a = agentIndexByID[excluded], first[a] >= 0 else { continue }
-                        let slots = agents[a].load == 0 ? 1 : agents[a].freeSlots
-                        for s in 0..<slots { costs[base + first[a] + s] = .infinity }
-                    }
+                for column in 0..<cols {
+                    let carrying = columnCarry[column]
+                    if carrying != -1 && carrying != restaurant { continue }
+                    if zone >= 0 && columnZoned[column] && !zoneAllowed[columns[column] * zoneCount + zone] { continue }
+                    let metres = twoR * UnitVector.arcsine(pickup.halfChord(to: vectors[column]))
+                    let eta = metres * secondsPerMetre[column]
+                    costs[base + column] =
+                        settings.pickupCost(eta: eta, readyIn: readyIn) - idleBonus[column] - waitBonus
+                }
+            }
+            for excluded in order.excludedAgents {
+                guard let a = agentIndexByID[excluded], first[a] >= 0 else { continue }
+                var column = first[a]
+                while column < cols && columns[column] == a {
+                    costs[base + column] = .infinity
+                    column += 1
                 }
             }
         }

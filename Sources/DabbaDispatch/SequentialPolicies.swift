@@ -21,7 +21,12 @@ struct SequentialPolicy: DispatchPolicy {
     }
 
     func assign(orders: [DispatchOrder], agents: [DispatchAgent], now: Int64) -> [DispatchDecision] {
-        var agents = agents
+        // Flat per-agent arrays: the scan below reads no strings or sets except where a rule needs them.
+        var load = agents.map(\.load)
+        let capacity = agents.map(\.capacity)
+        var carrying = agents.map(\.carryingFrom)
+        let zoned = agents.map { $0.zones != nil }
+        let lastKey = agents.map { $0.lastDeliveryAt.map { Double($0) / 1000 } ?? -1e18 }
         let vectors = agents.map { UnitVector($0.position) }
         let secondsPerMetre = agents.map { settings.detourFactor / settings.speed(of: $0) }
         let twoR = 2 * GeoCoordinate.earthRadius
@@ -30,38 +35,33 @@ struct SequentialPolicy: DispatchPolicy {
         for orderIndex in firstComeFirstServed(orders) {
             let order = orders[orderIndex]
             let pickup = UnitVector(order.pickup)
+            let checksExclusions = !order.excludedAgents.isEmpty
             @inline(__always) func eta(_ index: Int) -> Double {
                 twoR * UnitVector.arcsine(pickup.halfChord(to: vectors[index])) * secondsPerMetre[index]
             }
             var list = CandidateList(limit: max(1, settings.candidateCount))
             var bestIndex = -1
             var bestCost = Double.infinity
-            for index in agents.indices {
-                let agent = agents[index]
-                guard agent.load < agent.capacity,
-                    agent.load == 0 || agent.carryingFrom == order.restaurantID,
-                    order.excludedAgents.isEmpty || !order.excludedAgents.contains(agent.id)
-                else { continue }
-                if let zones = agent.zones, let zone = order.zoneID, !zones.contains(zone) { continue }
-                let cost: Double
-                switch rule {
-                case .leastRecent: cost = agent.lastDeliveryAt.map { Double($0) / 1000 } ?? -1e18
-                case .nearest: cost = eta(index)
-                }
-                if cost < bestCost || (cost == bestCost && agent.id < agents[bestIndex].id) {
+            for index in 0..<agents.count {
+                guard load[index] < capacity[index] else { continue }
+                if load[index] > 0 && carrying[index] != order.restaurantID { continue }
+                if checksExclusions && order.excludedAgents.contains(agents[index].id) { continue }
+                if zoned[index], let zone = order.zoneID, !agents[index].zones!.contains(zone) { continue }
+                let cost = rule == .nearest ? eta(index) : lastKey[index]
+                if cost < bestCost || (cost == bestCost && agents[index].id < agents[bestIndex].id) {
                     bestCost = cost
                     bestIndex = index
                 }
                 if list.admits(cost: cost) {
                     let seconds = rule == .nearest ? cost : eta(index)
-                    list.offer(DispatchCandidate(agent: agent.id, cost: cost, etaSeconds: seconds))
+                    list.offer(DispatchCandidate(agent: agents[index].id, cost: cost, etaSeconds: seconds))
                 }
             }
             var chosen: String?
             if bestIndex >= 0 {
                 chosen = agents[bestIndex].id
-                agents[bestIndex].load += 1
-                agents[bestIndex].carryingFrom = order.restaurantID
+                load[bestIndex] += 1
+                carrying[bestIndex] = order.restaurantID
             }
             decisions.append(
                 DispatchDecision(
