@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "dabba-hub", targets: ["dabba-hub"]),
         .executable(name: "dabba-bench-agent", targets: ["AgentBench"]),
         .executable(name: "dabba-bench-hub", targets: ["HubBench"]),
+        .executable(name: "dabba-bench-dispatch", targets: ["DispatchBench"]),
+        .library(name: "DabbaDispatch", targets: ["DabbaDispatch"]),
         .library(name: "DabbaMQTT", targets: ["DabbaMQTT"]),
         .library(name: "DabbaSQLite", targets: ["DabbaSQLite"]),
     ],
@@ -24,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // C libraries, each through a systemLibrary module with a small static-inline shim.
@@ -40,6 +43,8 @@ let package = Package(
             ]
         ),
         .target(name: "DabbaProtocol"),
+        // Dispatch algorithms: which agent gets which order (pure Swift, no dependencies).
+        .target(name: "DabbaDispatch"),
         .target(name: "DabbaSQLite", dependencies: ["CSQLite"]),
         .target(
             name: "DabbaMQTT",
@@ -97,7 +102,7 @@ let package = Package(
         .target(
             name: "DabbaSim",
             dependencies: [
-                "DabbaCore", "DabbaProtocol", "DabbaMQTT",
+                "DabbaCore", "DabbaProtocol", "DabbaMQTT", "DabbaDispatch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -123,6 +128,7 @@ let package = Package(
             ],
             path: "Benchmarks/HubBench"
         ),
+        .executableTarget(name: "DispatchBench", dependencies: ["DabbaDispatch"], path: "Benchmarks/DispatchBench"),
 
         // Test helpers: real mosquitto / gpsfake processes on loopback ports chosen by the test.
         .target(
@@ -133,6 +139,12 @@ let package = Package(
         .testTarget(name: "DabbaCoreTests", dependencies: ["DabbaCore", "DabbaTestSupport"]),
         .testTarget(name: "DabbaProtocolTests", dependencies: ["DabbaProtocol"]),
         .testTarget(name: "DabbaSQLiteTests", dependencies: ["DabbaSQLite"]),
+        .testTarget(
+            name: "DabbaDispatchTests",
+            dependencies: [
+                "DabbaDispatch", "DabbaSim", .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
         .testTarget(name: "DabbaMQTTTests", dependencies: ["DabbaMQTT", "DabbaTestSupport"]),
         .testTarget(name: "DabbaGPSTests", dependencies: ["DabbaGPS", "DabbaSim", "DabbaTestSupport"]),
         .testTarget(
