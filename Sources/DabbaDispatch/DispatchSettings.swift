@@ -21,7 +21,7 @@ public struct DispatchSettings: Sendable, Equatable {
     public var detourFactor: Double
     /// Weight of arriving after the food is ready, on top of the delay itself. Default 0.5.
     public var lateWeight: Double
-    /// Weight of an agent waiting at the restaurant for the food. Default 0.
+    /// Weight of an agent waiting at the restaurant for the food (its wasted time). Default 0.25.
     public var earlyWeight: Double
     /// Cost seconds taken off per second the agent has been idle. Default 0.3 (an hour idle is worth 18 minutes).
     public var fairnessWeight: Double
