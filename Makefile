@@ -45,19 +45,23 @@ demo: deps
 
 ## bench: the agent benchmarks (backlog drain vs raw libmosquitto; steady-state RSS and CPU), then the hub benchmarks
 ## (ingest throughput vs a raw subscriber; live-feed latency at 1,000 agents × 1 Hz vs raw MQTT). Figures go to
-## BENCHMARKS.md. BENCH_ONLY=agent or BENCH_ONLY=hub runs one of them (e.g. `make bench BENCH_ONLY=hub`). The agent
-## is measured as it ships to devices ($(RELEASE), static runtime); the hub as `install-hub` ships it (-c release).
+## BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or BENCH_ONLY=dispatch runs one of them (e.g. `make bench
+## BENCH_ONLY=hub`). The agent is measured as it ships to devices ($(RELEASE), static runtime); the hub and the dispatch
+## algorithms (batch matching, least-recent) as `install-hub` ships them (-c release).
 BENCH_ONLY   ?=
 HUB_RELEASE  := -c release
 bench: deps
-	@case "$(BENCH_ONLY)" in ""|agent|hub) ;; *) echo "BENCH_ONLY=$(BENCH_ONLY): expected agent or hub"; exit 2;; esac
-	if [ "$(BENCH_ONLY)" != hub ]; then set -e; \
+	@case "$(BENCH_ONLY)" in ""|agent|hub|dispatch) ;; *) echo "BENCH_ONLY=$(BENCH_ONLY): expected agent, hub or dispatch"; exit 2;; esac
+	if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = agent ]; then set -e; \
 	  $(SWIFT) build $(RELEASE) --product dabba-agent; \
 	  $(SWIFT) build $(RELEASE) --product dabba-bench-agent; \
 	  $$($(SWIFT) build $(RELEASE) --show-bin-path)/dabba-bench-agent; fi
-	if [ "$(BENCH_ONLY)" != agent ]; then set -e; \
+	if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = hub ]; then set -e; \
 	  $(SWIFT) build $(HUB_RELEASE) --product dabba-bench-hub; \
 	  $$($(SWIFT) build $(HUB_RELEASE) --show-bin-path)/dabba-bench-hub; fi
+	if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = dispatch ]; then set -e; \
+	  $(SWIFT) build $(HUB_RELEASE) --product dabba-bench-dispatch; \
+	  $$($(SWIFT) build $(HUB_RELEASE) --show-bin-path)/dabba-bench-dispatch; fi
 
 ## install: the agent binary, its systemd unit and /etc/default/dabba-agent (kept if present), and its user.
 install:

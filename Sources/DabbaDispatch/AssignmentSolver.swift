@@ -58,9 +58,9 @@ public struct AssignmentSolver {
     static let sparseThreshold = 4096
 
     /// rows ≤ cols: every row gets a column (perhaps a forbidden one, mapped to nil at the end).
-    static func solveWide(_ cost: UnsafeBufferPointer<Double>, rows nr: Int, cols nc: Int, forbidden: Double)
-        -> [Int?]
-    {
+    static func solveWide(
+        _ cost: UnsafeBufferPointer<Double>, rows nr: Int, cols nc: Int, forbidden: Double, allowSparse: Bool = true
+    ) -> [Int?] {
         // Bounds of the feasible entries, for the finite stand-in M of forbidden ones.
         var lowest = Double.infinity
         var highest = -Double.infinity
@@ -72,7 +72,7 @@ public struct AssignmentSolver {
         guard lowest <= highest else { return Array(repeating: nil, count: nr) }
         let big = abs(highest) + Double(nr) * (highest - lowest) + 1 + abs(lowest)
         let limit = min(forbidden, .infinity)
-        if nr * nc >= sparseThreshold, nr >= 8,
+        if allowSparse, nr * nc >= sparseThreshold, nr >= 8,
             let col4row = solveSparse(cost, rows: nr, cols: nc, limit: limit, big: big)
         {
             return col4row.map { $0 >= 0 ? $0 : nil }

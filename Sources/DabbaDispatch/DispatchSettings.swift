@@ -21,9 +21,9 @@ public struct DispatchSettings: Sendable, Equatable {
     public var detourFactor: Double
     /// Weight of arriving after the food is ready, on top of the delay itself. Default 0.5.
     public var lateWeight: Double
-    /// Weight of an agent waiting at the restaurant for the food. Default 0.
+    /// Weight of an agent waiting at the restaurant for the food (its wasted time). Default 0.25.
     public var earlyWeight: Double
-    /// Cost seconds taken off per second the agent has been idle. Default 0.05 (an hour idle is worth 3 minutes).
+    /// Cost seconds taken off per second the agent has been idle. Default 0.3 (an hour idle is worth 18 minutes).
     public var fairnessWeight: Double
     /// Idle time counted at most (s); also the idle time of agents that never delivered. Default 3600.
     public var idleCap: Double
@@ -36,7 +36,7 @@ public struct DispatchSettings: Sendable, Equatable {
 
     public init(
         defaultSpeed: Double = 5, minimumSpeed: Double = 1, detourFactor: Double = 1.35, lateWeight: Double = 0.5,
-        earlyWeight: Double = 0.25, fairnessWeight: Double = 0.05, idleCap: Double = 3600, waitingWeight: Double = 1,
+        earlyWeight: Double = 0.25, fairnessWeight: Double = 0.3, idleCap: Double = 3600, waitingWeight: Double = 1,
         waitingCap: Double = 3600, candidateCount: Int = 3
     ) {
         self.defaultSpeed = defaultSpeed

@@ -10,8 +10,8 @@ import Logging
 public struct SimCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dabba-sim",
-        abstract: "Dabba simulator: NMEA routes for gpsfake, and a contract-following acker.",
-        subcommands: [RouteCommand.self, AckerCommand.self])
+        abstract: "Dabba simulator: NMEA routes for gpsfake, a contract-following acker, and the dispatch-policy comparison.",
+        subcommands: [RouteCommand.self, AckerCommand.self, PoliciesCommand.self])
     public init() {}
 }
 

@@ -18,9 +18,10 @@ import Testing
                       readyAt: placed + 600_000, excludedAgents: excluded)
     }
 
-    func assigned(_ orders: [DispatchOrder], _ agents: [DispatchAgent]) -> [String: String?] {
+    /// Order → agent ("-" when it stays queued).
+    func assigned(_ orders: [DispatchOrder], _ agents: [DispatchAgent]) -> [String: String] {
         Dictionary(uniqueKeysWithValues: policy.assign(orders: orders, agents: agents, now: 10_000_000).map {
-            ($0.order, $0.agent)
+            ($0.order, $0.agent ?? "-")
         })
     }
 
@@ -45,7 +46,7 @@ import Testing
         // o-2 was placed first, so it gets the most rested agent; o-1 the next; o-3 waits.
         let orders = [order("o-1", at: 2_000), order("o-2", at: 1_000), order("o-3", at: 3_000)]
         let agents = [agent("a-1", last: 500), agent("a-2", last: 100)]
-        #expect(assigned(orders, agents) == ["o-2": "a-2", "o-1": "a-1", "o-3": .some(nil)])
+        #expect(assigned(orders, agents) == ["o-2": "a-2", "o-1": "a-1", "o-3": "-"])
         let decisions = policy.assign(orders: orders, agents: agents, now: 10_000_000)
         #expect(decisions.map(\.order) == ["o-2", "o-1", "o-3"])
         #expect(decisions.allSatisfy { $0.policy == "least-recent" })
@@ -62,7 +63,7 @@ import Testing
         // Full agents get nothing; an agent carrying from r-2 only takes r-2's orders.
         let busy = [agent("a-1", last: nil, load: 1, capacity: 1, from: "r-1"),
                     agent("a-2", last: 10, load: 1, capacity: 2, from: "r-2")]
-        #expect(assigned(orders, busy) == ["o-1": .some(nil), "o-2": "a-2", "o-3": .some(nil)])
+        #expect(assigned(orders, busy) == ["o-1": "-", "o-2": "a-2", "o-3": "-"])
     }
 
     @Test func zonesAndExclusionsAreRespected() {
@@ -72,7 +73,7 @@ import Testing
         #expect(assigned([order("o-1", zone: "east")], agents) == ["o-1": "a-2"])
         #expect(assigned([order("o-1", zone: nil)], agents) == ["o-1": "a-1"])
         #expect(assigned([order("o-1", zone: "north", excluded: ["a-1"])], agents) == ["o-1": "a-2"])
-        #expect(assigned([order("o-1", zone: "north", excluded: ["a-1", "a-2"])], agents) == ["o-1": .some(nil)])
+        #expect(assigned([order("o-1", zone: "north", excluded: ["a-1", "a-2"])], agents) == ["o-1": "-"])
     }
 
     @Test func candidatesExplainTheChoice() {
