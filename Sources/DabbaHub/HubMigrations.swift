@@ -209,6 +209,15 @@ enum HubMigrations {
             INSERT INTO webhook_cursor(id, event_id) SELECT 1, COALESCE(MAX(id), 0) FROM order_events;
             """
         ),
+        // Versions 6 and 7 are reserved for work in progress elsewhere.
+        // Ingest writes one more B-tree per fix for every index on positions; pruning now walks positions_by_time
+        // agent by agent (see `prunePositions`), so the index on time alone only cost writes.
+        (
+            8, "positions: drop the time-only index",
+            """
+            DROP INDEX IF EXISTS positions_age;
+            """
+        ),
     ]
 
     static func apply(to db: SQLiteConnection, logger: Logger) throws(SQLiteError) {
