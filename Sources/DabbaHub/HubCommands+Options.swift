@@ -18,9 +18,9 @@ public struct HubOptions: ParsableArguments {
     var database: String?
     @Option(name: .customLong("dispatch-policy"), help: "batch, nearest or least-recent (default batch).") var dispatchPolicy: String?
     @Option(name: .customLong("ingest-group"), help: "MQTT shared-subscription group (default: none).") var ingestGroup: String?
-    @Option(name: .customLong("commit-interval-ms"), help: "Longest wait before a group commit (default 50).")
+    @Option(name: .customLong("commit-interval-ms"), help: "Longest wait before a group commit (default 100).")
     var commitInterval: String?
-    @Option(name: .customLong("commit-batch"), help: "Fixes per transaction at most (default 500).") var commitBatch: String?
+    @Option(name: .customLong("commit-batch"), help: "Fixes per transaction at most (default 5000).") var commitBatch: String?
     @Option(name: .customLong("position-retention-days"), help: "Days positions are kept (default 30).")
     var positionRetentionDays: String?
     @Option(name: .customLong("owntracks-map"), help: "OwnTracks user/device=agent pairs, comma separated.")

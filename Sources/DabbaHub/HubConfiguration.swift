@@ -79,8 +79,8 @@ public struct HubConfiguration: Sendable {
         ConfigKey(
             "ingest-group", default: "",
             help: "MQTT shared-subscription group name; set it on every hub to split ingest between hubs."),
-        ConfigKey("commit-interval-ms", default: "50", help: "Longest wait before received fixes are committed (ms)."),
-        ConfigKey("commit-batch", default: "500", help: "Fixes committed in one transaction at most."),
+        ConfigKey("commit-interval-ms", default: "100", help: "Longest wait before received fixes are committed (ms)."),
+        ConfigKey("commit-batch", default: "5000", help: "Fixes committed in one transaction at most."),
         ConfigKey("position-retention-days", default: "30", help: "Days positions are kept (pruned in the background)."),
         ConfigKey("owntracks-map", default: "", help: "OwnTracks user/device=agent pairs, comma separated."),
         ConfigKey(

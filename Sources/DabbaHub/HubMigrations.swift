@@ -1,3 +1,4 @@
+import DabbaCore
 import DabbaSQLite
 import Logging
 
@@ -248,14 +249,41 @@ enum HubMigrations {
                 UNIQUE(kind, agent_id, order_id));
             """
         ),
+        // Version 7 (payments) is added by the payments work.
+        // Ingest writes one more B-tree per fix for every index on positions; pruning now walks positions_by_time
+        // agent by agent (see `prunePositions`), so the index on time alone only cost writes.
+        (
+            8, "positions: drop the time-only index",
+            """
+            DROP INDEX IF EXISTS positions_age;
+            """
+        ),
     ]
 
+    /// Applies every migration not yet recorded in `schema_migrations`, in version order, each in its own
+    /// transaction with its record. (Databases from before that table record versions up to their
+    /// `user_version`.) A version added below one already applied — branches merged in another order — is applied
+    /// too instead of being skipped. `user_version` keeps the highest version applied.
     static func apply(to db: SQLiteConnection, logger: Logger) throws(SQLiteError) {
-        let current = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
-        for migration in all where migration.version > current {
+        let legacy = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
+        try db.transaction { () throws(SQLiteError) in
+            try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)")
+            for migration in all where migration.version <= legacy {
+                try db.prepare("INSERT OR IGNORE INTO schema_migrations(version, applied) VALUES(?, 0)")
+                    .run([.integer(Int64(migration.version))])
+            }
+        }
+        var applied = Set<Int>()
+        let s = try db.prepare("SELECT version FROM schema_migrations")
+        while try s.step() { applied.insert(Int(s.int64(0))) }
+        s.reset()
+        for migration in all.sorted(by: { $0.version < $1.version }) where !applied.contains(migration.version) {
             try db.transaction { () throws(SQLiteError) in
                 try db.execute(migration.sql)
-                try db.execute("PRAGMA user_version = \(migration.version)")
+                try db.prepare("INSERT INTO schema_migrations(version, applied) VALUES(?, ?)")
+                    .run([.integer(Int64(migration.version)), .integer(wallClockMilliseconds())])
+                let highest = max(legacy, migration.version, Int(try db.scalarInt("PRAGMA user_version") ?? 0))
+                try db.execute("PRAGMA user_version = \(highest)")
             }
             logger.notice(
                 "Applied migration",

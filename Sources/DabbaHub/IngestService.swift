@@ -23,13 +23,20 @@ public final class IngestService: Service, Sendable {
     let orders: OrderNotifier?
     /// Rung after a commit that stored device events.
     let deviceEvents: Signal?
-    let pending = Mutex(PendingBatch())
+    let pending = Mutex(Pipeline())
 
     /// Received, validated, not yet committed.
     struct PendingBatch {
         var positions: [StoredPosition] = []
         var events: [StoredEvent] = []
         var count: Int { positions.count + events.count }
+    }
+
+    /// The commit pipeline: at most one commit in flight (on the store's thread) and one batch filling behind it.
+    struct Pipeline {
+        var batch = PendingBatch()
+        var inFlight: Task<Void, Never>?
+        var generation = 0
     }
 
     public init(
@@ -70,7 +77,7 @@ public final class IngestService: Service, Sendable {
             group.addTask { await self.commitLoop() }
             try? await gracefulShutdown()
             // Commit what was received before stopping, then let the tasks go.
-            await self.commit()
+            await self.commitAll()
             group.cancelAll()
         }
     }
@@ -86,9 +93,9 @@ public final class IngestService: Service, Sendable {
             switch await validator.validate(message, store: store) {
             case .positions(let positions):
                 for p in positions { feed.publish(position: p) }
-                if enqueue({ $0.positions += positions }) { await commit() }
+                if enqueue({ $0.positions += positions }) { await batchFull() }
             case .event(let event):
-                if enqueue({ $0.events.append(event) }) { await commit() }
+                if enqueue({ $0.events.append(event) }) { await batchFull() }
             case .state(let state, let at):
                 feed.publish(state: state)
                 metrics.agentsOnline.record(feed.onlineCount)
@@ -102,30 +109,63 @@ public final class IngestService: Service, Sendable {
         }
     }
 
-    /// Queues validated rows; true when the batch is full (the receiver then commits at once, which also holds
-    /// back reading while the store is busy).
+    /// Queues validated rows; true when the batch is full.
     private func enqueue(_ body: (inout PendingBatch) -> Void) -> Bool {
-        pending.withLock { batch -> Bool in
-            body(&batch)
-            return batch.count >= configuration.commitBatch
+        pending.withLock { pipeline -> Bool in
+            body(&pipeline.batch)
+            return pipeline.batch.count >= configuration.commitBatch
         }
     }
 
-    /// Commits what arrived every `commitInterval`.
+    /// A full batch: commit it in the background and go on reading, unless a commit is still in flight; then wait
+    /// for that one (back-pressure: never more than one commit in flight and one full batch behind it).
+    private func batchFull() async {
+        while pending.withLock({ $0.batch.count >= configuration.commitBatch }) {
+            guard let (running, started) = startCommit() else { return }
+            if started { return }
+            await running.value
+        }
+    }
+
+    /// Starts a background commit of the pending batch unless one is in flight. Returns the commit in flight (the
+    /// one just started, `started` true, or the one that was already running), nil when idle with nothing pending.
+    func startCommit() -> (task: Task<Void, Never>, started: Bool)? {
+        pending.withLock { pipeline -> (task: Task<Void, Never>, started: Bool)? in
+            if let running = pipeline.inFlight { return (running, false) }
+            guard pipeline.batch.count > 0 else { return nil }
+            let batch = pipeline.batch
+            pipeline.batch = PendingBatch()
+            pipeline.generation += 1
+            let generation = pipeline.generation
+            // The task's last step takes this lock, so it cannot clear `inFlight` before it is set below.
+            let task = Task {
+                await self.commit(batch)
+                self.pending.withLock { if $0.generation == generation { $0.inFlight = nil } }
+            }
+            pipeline.inFlight = task
+            return (task, true)
+        }
+    }
+
+    /// Commits what arrived every `commitInterval`; when a commit is still in flight, the next one starts as soon
+    /// as it ends, with everything that arrived meanwhile (so commits grow with the load).
     func commitLoop() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.commitInterval)
-            await commit()
+            if let (running, started) = startCommit(), !started {
+                await running.value
+                _ = startCommit()
+            }
         }
     }
 
+    /// Commits everything received so far and waits until no commit is in flight (shutdown).
+    func commitAll() async {
+        while let (running, _) = startCommit() { await running.value }
+    }
+
     /// One group commit, then the acks for exactly what it committed.
-    func commit() async {
-        let batch = pending.withLock { batch -> PendingBatch in
-            let taken = batch
-            batch = PendingBatch()
-            return taken
-        }
+    func commit(_ batch: PendingBatch) async {
         guard batch.count > 0 else { return }
         let started = ContinuousClock.now
         let committed: [String: [Int64]]
@@ -144,7 +184,7 @@ public final class IngestService: Service, Sendable {
         if !batch.events.isEmpty { deviceEvents?.ring() }
         for (agent, seqs) in committed {
             let ack = AckMessage(agent: agent, ranges: AckMessage.ranges(of: seqs))
-            _ = try? mqtt.publish(topic: Topics.ack(agent: agent), payload: PayloadCoding.encode(ack), qos: .atLeastOnce)
+            _ = try? mqtt.publish(topic: Topics.ack(agent: agent), payload: ack.jsonBytes(), qos: .atLeastOnce)
         }
     }
 }

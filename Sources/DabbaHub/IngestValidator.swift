@@ -57,7 +57,7 @@ final class IngestValidator: Sendable {
         do throws(PayloadError) {
             switch lane {
             case "fix":
-                let fix = try PayloadCoding.decode(Fix.self, from: message.payload, maxBytes: Self.maxPayload)
+                let fix = try Fix.parse(message.payload, maxBytes: Self.maxPayload)
                 return .positions([try position(fix, agent: agent)])
             case "backlog":
                 let backlog = try PayloadCoding.decode(BacklogMessage.self, from: message.payload, maxBytes: Self.maxPayload)

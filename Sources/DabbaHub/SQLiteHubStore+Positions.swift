@@ -79,12 +79,13 @@ extension SQLiteHubStore {
 
     public func prunePositions(before time: Int64, limit: Int) throws(StoreError) -> Int {
         try run { () throws(SQLiteError) in
-            // The latest position of each agent is kept whatever its age.
+            // The latest position of each agent is kept whatever its age. Agent by agent (CROSS JOIN keeps agents
+            // the outer loop), each a range of positions_by_time(agent, time, seq): no index on time alone needed.
             try db.prepare(
                 """
                 DELETE FROM positions WHERE rowid IN (
-                    SELECT p.rowid FROM positions p JOIN agents a ON a.id = p.agent
-                    WHERE p.time < ? AND p.seq != coalesce(a.last_seq, -1) LIMIT ?)
+                    SELECT p.rowid FROM agents a CROSS JOIN positions p
+                    WHERE p.agent = a.id AND p.time < ? AND p.seq != coalesce(a.last_seq, -1) LIMIT ?)
                 """
             ).run([.integer(time), .integer(Int64(limit))])
             return db.changes

@@ -125,3 +125,26 @@ extension AgentState {
         return w.finish()
     }
 }
+
+extension AckMessage {
+    /// The payload bytes (same fields as `Encodable`): the hub writes one ack per agent per group commit.
+    public func jsonBytes() -> [UInt8] {
+        var raw: [UInt8] = [UInt8(ascii: "[")]
+        raw.reserveCapacity(2 + seqs.count * 16)
+        for (i, pair) in seqs.enumerated() {
+            if i > 0 { raw.append(UInt8(ascii: ",")) }
+            raw.append(UInt8(ascii: "["))
+            for (k, value) in pair.enumerated() {
+                if k > 0 { raw.append(UInt8(ascii: ",")) }
+                raw.append(contentsOf: String(value).utf8)
+            }
+            raw.append(UInt8(ascii: "]"))
+        }
+        raw.append(UInt8(ascii: "]"))
+        var w = JSONWriter(capacity: 32 + agent.utf8.count + raw.count)
+        w.field("v", v)
+        w.field("agent", agent)
+        w.field("seqs", raw: raw)
+        return w.finish()
+    }
+}

@@ -32,10 +32,57 @@ public enum Timestamp {
 
     /// Parses an ISO 8601 UTC time (with or without fractional seconds) into milliseconds; nil when invalid.
     public static func parse(_ text: String) -> Int64? {
+        if let ms = parseCanonical(text) { return ms }
         let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
         let plain = Date.ISO8601FormatStyle(timeZone: .gmt)
         guard let date = (try? withFraction.parse(text)) ?? (try? plain.parse(text)) else { return nil }
         return Int64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+}
+
+extension Timestamp {
+    /// The two forms agents write, `YYYY-MM-DDTHH:MM:SS.sssZ` and `YYYY-MM-DDTHH:MM:SSZ`, with valid fields, read by
+    /// plain arithmetic; nil for anything else (then `ISO8601FormatStyle` decides, as before). Ingest parses one
+    /// time per fix, and building the format styles cost more than the rest of a fix's decoding.
+    static func parseCanonical(_ text: String) -> Int64? {
+        var text = text
+        return text.withUTF8 { b -> Int64? in
+            guard b.count == 24 || b.count == 20, b[b.count - 1] == UInt8(ascii: "Z"), b[4] == UInt8(ascii: "-"),
+                b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"), b[13] == UInt8(ascii: ":"),
+                b[16] == UInt8(ascii: ":")
+            else { return nil }
+            func digits(_ from: Int, _ count: Int) -> Int64? {
+                var value: Int64 = 0
+                for i in from..<from + count {
+                    let d = b[i] &- 0x30
+                    guard d <= 9 else { return nil }
+                    value = value * 10 + Int64(d)
+                }
+                return value
+            }
+            guard let year = digits(0, 4), let month = digits(5, 2), let day = digits(8, 2), let hour = digits(11, 2),
+                let minute = digits(14, 2), let second = digits(17, 2)
+            else { return nil }
+            var millis: Int64 = 0
+            if b.count == 24 {
+                guard b[19] == UInt8(ascii: "."), let fraction = digits(20, 3) else { return nil }
+                millis = fraction
+            }
+            let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+            let monthDays: [Int64] = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+            guard year >= 1, (1...12).contains(month), day >= 1, day <= monthDays[Int(month - 1)], hour <= 23,
+                minute <= 59, second <= 59
+            else { return nil }
+            // Civil date to days since 1970-01-01 (Howard Hinnant's algorithm).
+            let y = month <= 2 ? year - 1 : year
+            let era = y / 400
+            let yoe = y - era * 400
+            let mp = (month + 9) % 12
+            let doy = (153 * mp + 2) / 5 + day - 1
+            let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+            let days = era * 146_097 + doe - 719_468
+            return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import DabbaHub
 import DabbaProtocol
+import DabbaSQLite
 import DabbaTestSupport
 import Foundation
 import Logging
@@ -26,6 +27,75 @@ import Testing
         #expect(try await h.store.agent(id: "a-1")?.last?.seq == 12)
         #expect(h.feed.snapshot().positions.first?.seq == 12)
         #expect(h.metric("dabba_ingest_committed_total") >= 12)
+    }
+
+    /// Pipelined commits (tiny batches, so several are in flight one after another while the receiver goes on): a
+    /// batch whose transaction fails is never acked, everything acked is stored, and the rest goes on.
+    @Test func aFailedPipelinedCommitIsNeverAcked() async throws {
+        let h = try await IngestHarness(agents: ["a-1", "a-2"], overrides: ["commit-batch": "3", "commit-interval-ms": "5"])
+        defer { h.shutdown() }
+        // Another connection to the same file makes every transaction holding seq 13 of a-1 fail.
+        let db = try SQLiteConnection(path: h.directory.path("hub.db"))
+        try db.execute("PRAGMA busy_timeout = 5000")
+        try db.execute(
+            """
+            CREATE TRIGGER fail_13 BEFORE INSERT ON positions WHEN NEW.agent = 'a-1' AND NEW.seq = 13
+            BEGIN SELECT RAISE(ABORT, 'injected failure'); END
+            """)
+        for seq in Int64(1)...30 {
+            for agent in ["a-1", "a-2"] {
+                try await h.publish(Topics.fix(agent: agent), bytes: IngestHarness.fix(agent, seq).jsonBytes())
+            }
+        }
+        // Every row is accounted for: committed, or in a failed batch.
+        #expect(await eventually {
+            h.metric("dabba_ingest_committed_total") + h.metric("dabba_ingest_rejected_total", reason: "store_failed") == 60
+        })
+        #expect(h.metric("dabba_ingest_rejected_total", reason: "store_failed") >= 1)
+        #expect(h.metric("dabba_ingest_committed_total") >= 50)
+        try await Task.sleep(for: .milliseconds(300))  // the last acks
+        for agent in ["a-1", "a-2"] {
+            let stored = Set(try await h.store.positions(agent: agent, since: nil, until: nil, after: nil, limit: 100).map(\.seq))
+            #expect(h.ackedSeqs(agent).isSubset(of: stored), "\(agent): acked but not stored")
+        }
+        #expect(!h.ackedSeqs("a-1").contains(13))
+        #expect(try await h.store.positionCount(agent: "a-1") < 30)
+        // Once the store accepts again, the agent's resend is committed and acked.
+        try db.execute("DROP TRIGGER fail_13")
+        for seq in Int64(1)...30 {
+            for agent in ["a-1", "a-2"] {
+                try await h.publish(Topics.fix(agent: agent), bytes: IngestHarness.fix(agent, seq).jsonBytes())
+            }
+        }
+        for agent in ["a-1", "a-2"] {
+            #expect(await eventually { h.ackedSeqs(agent) == Set(1...30) }, "\(agent)")
+            #expect(try await h.store.positionCount(agent: agent) == 30)
+        }
+    }
+
+    /// History is in fix-time order even where seq order differs, and paging by (time, seq) walks it exactly once.
+    @Test func historyIsInFixTimeOrder() async throws {
+        let h = try await IngestHarness()
+        defer { h.shutdown() }
+        let base: Int64 = 1_795_082_400_000
+        // seq 1…20 with times running backwards in pairs, and two fixes sharing a time.
+        let times: [Int64] = (1...20).map { base + Int64((21 - $0) / 2) * 1000 }
+        let rows = (1...20).map { StoredPosition(agent: "a-1", seq: Int64($0), time: times[$0 - 1], lat: 1, lon: 2) }
+        _ = try await h.store.store(positions: rows, events: [])
+        let expected = rows.sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }.map(\.seq)
+        let all = try await h.store.positions(agent: "a-1", since: nil, until: nil, after: nil, limit: 100)
+        #expect(all.map(\.seq) == expected)
+        var paged: [Int64] = []
+        var cursor: (time: Int64, seq: Int64)?
+        while true {
+            let page = try await h.store.positions(agent: "a-1", since: base + 1000, until: nil, after: cursor, limit: 3)
+            paged += page.map(\.seq)
+            guard let last = page.last else { break }
+            cursor = (last.time, last.seq)
+        }
+        #expect(paged == all.filter { $0.time >= base + 1000 }.map(\.seq))
+        #expect(try await h.store.agent(id: "a-1")?.last?.seq == 1)  // the newest fix time, not the highest seq
+        #expect(try await h.store.schemaVersion() == 8)
     }
 
     @Test func badPayloadsAreRejectedCountedAndIngestGoesOnForOthers() async throws {

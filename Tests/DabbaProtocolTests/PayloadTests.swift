@@ -1,5 +1,7 @@
-import DabbaProtocol
+import Foundation
 import Testing
+
+@testable import DabbaProtocol
 
 @Suite struct PayloadTests {
     @Test func fixRoundTripAndUnknownFieldsIgnored() throws {
@@ -122,5 +124,106 @@ import Testing
         let value = try JSONValue.parse(Array(#" {"a" : [1, -2.5e3, "x\n\"y\""], "b": {"c": false}} "#.utf8))
         #expect(value["a"] == .array([.number("1"), .number("-2.5e3"), .string("x\n\"y\"")]))
         #expect(value["b"]?["c"] == .bool(false))
+    }
+}
+
+/// `Fix.parse` must decide exactly as `PayloadCoding.decode(Fix.self, …)`: same value when it accepts, same error
+/// code when it refuses (the fast path only ever accepts; everything else goes to JSONDecoder).
+@Suite struct FastFixTests {
+    static let inputs: [String] = [
+        #"{"v":1,"agent":"a-17","seq":1234,"time":"2026-11-25T10:00:00.123Z","lat":22.3149,"lon":87.3105}"#,
+        #"{"v":1,"agent":"a-1","seq":5,"time":"2026-11-25T10:00:00.000Z","lat":1.5,"lon":2.5,"alt":31.5,"speed":7.25,"track":181.5,"hacc":3.2,"mode":3}"#,
+        #" { "lon" : -2.5e-3 , "lat" : 1E2 , "time" : "t" , "seq" : 9 , "agent" : "x" , "v" : 1 } "#,
+        #"{"v":1,"agent":"a","seq":1,"time":"t","lat":1,"lon":2,"alt":null,"mode":null,"extra":"s","n":true,"m":null,"k":-0.5}"#,
+        #"{"v":1,"agent":"a","seq":1,"time":"t","lat":1,"lon":2,"future":{"x":1}}"#,
+        #"{"v":1,"agent":"a\u002d1","seq":1,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"ä","seq":1,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":1,"seq":2,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":1.0,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":1e2,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":-0,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":99999999999999999999,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":1,"time":"t","lat":1e999,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":1,"time":"t","lat":01,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":1,"time":"t","lat":1.,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":"five","time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":1,"time":"t","lat":1"#,
+        #"{"v":1,"agent":"a","seq":1,"time":"t","lat":1,"lon":2}x"#,
+        #"{"v":1,"agent":"a","seq":1,"time":"t","lat":1,"lon":2,}"#,
+        #"{"v":1,"agent":"a","seq":1,"time":"t","lat":true,"lon":2}"#,
+        #"{"v":1,"agent":7,"seq":1,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":"1","agent":"a","seq":1,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":1,"time":"t","lat":1,"lon":2,"mode":2.5}"#,
+        #"{"v":1,"agent":"a","seq":1,"time":"t","lat":1,"lon":2,"speed":"fast"}"#,
+        "[1,2,3]", "not json", "", "{}", "null", #"{"v":1}"#,
+    ]
+
+    @Test(arguments: inputs)
+    func fastPathDecidesLikeJSONDecoder(input: String) {
+        let bytes = Array(input.utf8)
+        let expected = Result { () throws(PayloadError) in try PayloadCoding.decode(Fix.self, from: bytes) }
+        let actual = Result { () throws(PayloadError) in try Fix.parse(bytes) }
+        switch (expected, actual) {
+        case (.success(let a), .success(let b)): #expect(a == b, "\(input)")
+        case (.failure(let a), .failure(let b)): #expect(a.code == b.code, "\(input)")
+        default: Issue.record("\(input): JSONDecoder \(expected), fast path \(actual)")
+        }
+        // Whatever the fast path accepts on its own, JSONDecoder accepts with the same value.
+        if let fast = Fix.fastParse(bytes) { #expect((try? expected.get()) == fast, "\(input)") }
+    }
+
+    @Test func theAgentsOwnPayloadsTakeTheFastPath() {
+        let fixes = [
+            Fix(agent: "a-17", seq: 1234, time: "2026-11-25T10:00:00.123Z", lat: 22.3149, lon: 87.3105),
+            Fix(agent: "a-1", seq: Int64.max, time: "2026-11-25T10:00:00.000Z", lat: -89.999999, lon: 179.123456789,
+                alt: -12.25, speed: 0, track: 359.9, hacc: 1e-3, mode: 2),
+        ]
+        for fix in fixes {
+            for bytes in [fix.jsonBytes(), PayloadCoding.encode(fix)] {
+                #expect(Fix.fastParse(bytes) == fix)
+                #expect((try? PayloadCoding.decode(Fix.self, from: bytes)) == fix)
+            }
+        }
+    }
+
+    @Test func oversizedIsRejectedBeforeParsing() {
+        #expect(throws: PayloadError(.tooLarge, "payload of 11 bytes")) { try Fix.parse(Array("{\"v\":1,   }".utf8), maxBytes: 10) }
+    }
+
+    @Test func canonicalTimestampsMatchTheFormatStyle() {
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
+        let plain = Date.ISO8601FormatStyle(timeZone: .gmt)
+        func slow(_ text: String) -> Int64? {
+            guard let date = (try? style.parse(text)) ?? (try? plain.parse(text)) else { return nil }
+            return Int64((date.timeIntervalSince1970 * 1000).rounded())
+        }
+        var generator = SystemRandomNumberGenerator()
+        var samples = ["2024-02-29T23:59:59.999Z", "2000-01-01T00:00:00Z", "1970-01-01T00:00:00.000Z", "2100-12-31T12:00:00.5Z"]
+        for _ in 0..<2000 {
+            let ms = Int64.random(in: 0...4_102_444_800_000, using: &generator)
+            let text = Timestamp.format(milliseconds: ms)
+            samples.append(text)
+            samples.append(String(text.prefix(19)) + "Z")
+            #expect(Timestamp.parseCanonical(text) == ms)
+        }
+        for text in samples {
+            if let fast = Timestamp.parseCanonical(text) { #expect(fast == slow(text), "\(text)") }
+            #expect(Timestamp.parse(text) == slow(text), "\(text)")
+        }
+        for bad in ["2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-31T00:00:00.000Z", "2026-11-25T24:00:00Z",
+            "2026-11-25T10:60:00Z", "2026-11-25 10:00:00Z", "2026-11-25T10:00:00.12aZ", "yesterday"]
+        {
+            #expect(Timestamp.parseCanonical(bad) == nil, "\(bad)")
+            #expect(Timestamp.parse(bad) == slow(bad), "\(bad)")
+        }
+    }
+
+    @Test func ackBytesMatchTheEncoder() throws {
+        let ack = AckMessage(agent: "a-\"17\"", ranges: [1...100, 105...105])
+        #expect(try PayloadCoding.decode(AckMessage.self, from: ack.jsonBytes()) == ack)
+        #expect(try AckMessage.parse(ack.jsonBytes()) == ack)
+        let empty = AckMessage(agent: "a", ranges: [])
+        #expect(try PayloadCoding.decode(AckMessage.self, from: empty.jsonBytes()) == empty)
     }
 }

@@ -158,7 +158,11 @@ extension MarketRepository {
     /// The restaurant `id` as `caller` may manage it: any for operators, their own for restaurant users; 404
     /// otherwise (a foreign restaurant looks like an unknown one).
     func managedRestaurant(_ id: String, by caller: Identity) async throws -> Restaurant {
-        guard MarketID.plausible(id), let restaurant = try await restaurant(id: id),
+        // Written as two steps: Swift 6.3.1's release build crashed (signal 11, LLVM CoroSplit "While splitting
+        // coroutine …managedRestaurant…") on the single guard with `try await` among its conditions.
+        guard MarketID.plausible(id) else { throw APIError.notFound("no restaurant \(id)") }
+        let found: Restaurant? = try await restaurant(id: id)
+        guard let restaurant = found,
             caller.role == .operator || (caller.role == .restaurant && restaurant.ownerUserID == caller.userID)
         else { throw APIError.notFound("no restaurant \(id)") }
         return restaurant

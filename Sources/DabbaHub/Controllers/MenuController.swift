@@ -47,17 +47,17 @@ struct MenuController<Repository: MarketRepository> {
 
     @Sendable func menu(_ request: Request, context: HubRequestContext) async throws -> Menu {
         let id = try context.parameters.require("id")
-        guard MarketID.plausible(id), let menu = try await repository.menu(restaurant: id) else {
-            throw APIError.notFound("no restaurant \(id)")
-        }
+        // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
+        guard MarketID.plausible(id) else { throw APIError.notFound("no restaurant \(id)") }
+        guard let menu = try await repository.menu(restaurant: id) else { throw APIError.notFound("no restaurant \(id)") }
         return menu
     }
 
     @Sendable func item(_ request: Request, context: HubRequestContext) async throws -> MenuItem {
         let (id, itemID) = (try context.parameters.require("id"), try context.parameters.require("item"))
-        guard MarketID.plausible(id), MarketID.plausible(itemID),
-            let item = try await repository.menuItem(restaurant: id, id: itemID)
-        else { throw APIError.notFound("no item \(itemID)") }
+        // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
+        guard MarketID.plausible(id), MarketID.plausible(itemID) else { throw APIError.notFound("no item \(itemID)") }
+        guard let item = try await repository.menuItem(restaurant: id, id: itemID) else { throw APIError.notFound("no item \(itemID)") }
         return item
     }
 
@@ -111,9 +111,9 @@ struct MenuController<Repository: MarketRepository> {
     @Sendable func updateItem(_ request: Request, context: HubRequestContext) async throws -> MenuItem {
         let restaurant = try await managed(context)
         let itemID = try context.parameters.require("item")
-        guard MarketID.plausible(itemID),
-            var item = try await repository.menuItem(restaurant: restaurant.id, id: itemID)
-        else { throw APIError.notFound("no item \(itemID)") }
+        // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
+        guard MarketID.plausible(itemID) else { throw APIError.notFound("no item \(itemID)") }
+        guard var item = try await repository.menuItem(restaurant: restaurant.id, id: itemID) else { throw APIError.notFound("no item \(itemID)") }
         let body = try await request.decode(as: ItemRequest.self, context: context)
         if let sectionID = body.sectionID { item.sectionID = sectionID }
         if let name = body.name { item.name = name }
@@ -128,10 +128,10 @@ struct MenuController<Repository: MarketRepository> {
     @Sendable func deleteItem(_ request: Request, context: HubRequestContext) async throws -> HTTPResponse.Status {
         let restaurant = try await managed(context)
         let itemID = try context.parameters.require("item")
-        guard MarketID.plausible(itemID), try await repository.deleteMenuItem(restaurant: restaurant.id, id: itemID)
-        else {
-            throw APIError.notFound("no item \(itemID)")
-        }
+        // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
+        guard MarketID.plausible(itemID) else { throw APIError.notFound("no item \(itemID)") }
+        let found = try await repository.deleteMenuItem(restaurant: restaurant.id, id: itemID)
+        guard found else { throw APIError.notFound("no item \(itemID)") }
         return .noContent
     }
 
@@ -180,17 +180,17 @@ struct MenuController<Repository: MarketRepository> {
     private func existingSection(_ context: HubRequestContext) async throws -> MenuSection {
         let restaurant = try await managed(context)
         let id = try context.parameters.require("section")
-        guard MarketID.plausible(id), let section = try await repository.section(restaurant: restaurant.id, id: id)
-        else {
-            throw APIError.notFound("no section \(id)")
-        }
+        // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
+        guard MarketID.plausible(id) else { throw APIError.notFound("no section \(id)") }
+        guard let section = try await repository.section(restaurant: restaurant.id, id: id) else { throw APIError.notFound("no section \(id)") }
         return section
     }
 
     /// An unknown section (or another restaurant's) in a body is a field error: 422 naming `sectionID`.
     private func requireSection(_ item: MenuItem) async throws {
-        guard MarketID.plausible(item.sectionID),
-            try await repository.section(restaurant: item.restaurantID, id: item.sectionID) != nil
-        else { throw APIError.invalid("sectionID: no section \(item.sectionID) in this restaurant") }
+        // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
+        guard MarketID.plausible(item.sectionID) else { throw APIError.invalid("sectionID: no section \(item.sectionID) in this restaurant") }
+        let found = try await repository.section(restaurant: item.restaurantID, id: item.sectionID) != nil
+        guard found else { throw APIError.invalid("sectionID: no section \(item.sectionID) in this restaurant") }
     }
 }

@@ -85,9 +85,9 @@ struct ZonesController<Repository: MarketRepository> {
 
     private func existing(_ context: HubRequestContext) async throws -> Zone {
         let id = try context.parameters.require("id")
-        guard MarketID.plausible(id), let zone = try await repository.zone(id: id) else {
-            throw APIError.notFound("no zone \(id)")
-        }
+        // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
+        guard MarketID.plausible(id) else { throw APIError.notFound("no zone \(id)") }
+        guard let zone = try await repository.zone(id: id) else { throw APIError.notFound("no zone \(id)") }
         return zone
     }
 
