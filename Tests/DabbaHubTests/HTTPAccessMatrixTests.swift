@@ -72,6 +72,18 @@ import Testing
         Row(method: .post, path: "/v1/orders/o-1/cancel", expected: [401, 404, 422, 422, 422]),
         Row(method: .post, path: "/v1/orders/o-1/share", expected: [401, 404, 201, 403, 201]),
         Row(method: .delete, path: "/v1/orders/o-none/share", expected: [401, 404, 404, 404, 404]),
+        Row(method: .post, path: "/delivery", body: "{}", expected: [401, 403, 403, 403, 400]),
+        Row(method: .get, path: "/delivery/a-1", expected: [401, 404, 403, 403, 404]),
+        Row(method: .get, path: "/delivery/a-2", expected: [401, 404, 403, 403, 404]),
+        Row(method: .put, path: "/delivery/a-1", expected: [401, 409, 403, 403, 409]),
+        Row(method: .put, path: "/delivery/no-such", expected: [401, 404, 403, 403, 404]),
+        Row(method: .post, path: "/newdelivery", body: #"{"order":"o-1"}"#, expected: [401, 403, 403, 409, 409]),
+        Row(method: .post, path: "/newdelivery", body: #"{"order":"o-rival"}"#, expected: [401, 403, 403, 404, 202]),
+        Row(method: .post, path: "/v1/agents/a-1/shift", body: #"{"action":"start"}"#, expected: [401, 200, 403, 403, 200]),
+        Row(method: .post, path: "/v1/agents/a-2/shift", body: #"{"action":"end"}"#, expected: [401, 404, 403, 403, 200]),
+        Row(method: .post, path: "/v1/orders/o-1/offer", body: #"{"decision":"accept"}"#, expected: [401, 404, 403, 403, 403]),
+        Row(method: .get, path: "/v1/orders/o-1/dispatch", expected: [401, 403, 403, 403, 200]),
+        Row(method: .get, path: "/v1/alerts", expected: [401, 403, 403, 403, 200]),
         Row(method: .get, path: "/v1/no-such-route", expected: [404, 404, 404, 404, 404]),
     ]
 

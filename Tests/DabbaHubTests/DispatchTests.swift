@@ -1,0 +1,197 @@
+import DabbaCore
+import DabbaProtocol
+import DabbaTestSupport
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import Testing
+
+@testable import DabbaHub
+
+/// Dispatch through the hub: the original delivery endpoints, offers (accept, reject, timeout), capacity, the
+/// accept/timeout race, and device events applied once whichever path comes first.
+@Suite(.serialized) struct DispatchTests {
+    /// Makes `agent` available: on shift, online, with a fresh fix at `lat`/`lon`.
+    static func makeAvailable(_ store: SQLiteHubStore, _ agent: String, lat: Double, lon: Double, seq: Int64 = 1) async throws {
+        try await store.setShift(agent: agent, onShift: true)
+        try await store.updateState(AgentState(agent: agent, online: true), at: wallClockMilliseconds())
+        _ = try await store.store(
+            positions: [StoredPosition(agent: agent, seq: seq, time: wallClockMilliseconds(), lat: lat, lon: lon)], events: [])
+    }
+
+    static func dispatcher(_ h: HubHarness, _ hub: HubComponents) throws -> Dispatcher<SQLiteHubStore> {
+        try Dispatcher(
+            store: h.store, orders: OrderService(store: h.store, notifier: hub.notifier),
+            settings: DispatchConfiguration(configuration: h.configuration), metrics: hub.metrics, logger: h.logger)
+    }
+
+    /// A placed and accepted order of customer A; returns its id.
+    static func confirmedOrder(_ client: some TestClientProtocol, _ f: OrderFixture) async throws -> String {
+        let (customer, _) = try await client.login(f.customerA.email)
+        let (owner, _) = try await client.login(f.owner.email)
+        let id = try await client.placeOrder(customer)
+        let accepted = try await client.act("accept", id, owner, #"{"prepMinutes":10}"#)
+        guard accepted.status == .ok else { throw TestSupportError("accept: \(accepted.text)") }
+        return id
+    }
+
+    @Test func theOriginalDeliveryEndpointsBehaveAsSpecified() async throws {
+        let h = try HubHarness(["dispatch-policy": "least-recent"])
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        try await h.run { client, hub in
+            let (op, _) = try await client.login(f.operatorUser.email)
+            let (customer, _) = try await client.login(f.customerA.email)
+            let (ravi, _) = try await client.login(f.agentUser.email)
+            // POST /delivery adds an agent; twice is a conflict; only operators.
+            let added = try await client.send(.post, "/delivery", token: op, json: #"{"id":"a-3","name":"Meena","vehicle":"bicycle"}"#)
+            #expect(added.status == .created && added.json?["vehicle"] as? String == "bicycle", "\(added.text)")
+            #expect(try await client.send(.post, "/delivery", token: op, json: #"{"id":"a-3"}"#).status == .conflict)
+            #expect(try await client.send(.post, "/delivery", token: op, json: #"{"id":"bad id!"}"#).status == .unprocessableContent)
+            #expect(try await client.send(.post, "/delivery", token: customer, json: #"{"id":"a-4"}"#).status == .forbidden)
+            #expect(try await h.store.agent(id: "a-3")?.vehicle == "bicycle")
+
+            // Unknown agent, no order, no delivery in progress.
+            #expect(try await client.send(.get, "/delivery/a-1", token: op).status == .notFound)
+            #expect(try await client.send(.put, "/delivery/a-1", token: op).status == .conflict)
+            #expect(try await client.send(.put, "/delivery/no-such", token: op).status == .notFound)
+            #expect(try await client.send(.get, "/delivery/a-2", token: ravi).status == .notFound)  // someone else's
+
+            // Nobody available: the order waits in the queue.
+            let id = try await Self.confirmedOrder(client, f)
+            let queued = try await client.send(.post, "/newdelivery", token: op, json: #"{"order":"\#(id)"}"#)
+            #expect(queued.status == .accepted && queued.json?["status"] as? String == "queued", "\(queued.text)")
+            #expect(try await client.send(.post, "/newdelivery", token: op, json: #"{"order":"o-none"}"#).status == .notFound)
+
+            // Ravi comes on shift near the restaurant: the same round offers him the order.
+            try await Self.makeAvailable(h.store, "a-1", lat: 12.974, lon: 77.604)
+            try await h.store.setShift(agent: "a-1", onShift: false)
+            let shift = try await client.send(.post, "/v1/agents/a-1/shift", token: ravi, json: #"{"action":"start"}"#)
+            #expect(shift.status == .ok, "\(shift.text)")
+            let trail = try await client.send(.get, "/v1/orders/\(id)/dispatch", token: op)
+            let outcomes = (trail.json?["decisions"] as? [[String: Any]])?.compactMap { $0["outcome"] as? String }
+            #expect(outcomes == ["queued", "offered"], "\(trail.text)")
+            let offered = (trail.json?["decisions"] as? [[String: Any]])?.last
+            #expect(offered?["agent"] as? String == "a-1" && (offered?["candidates"] as? [Any])?.isEmpty == false)
+
+            // He accepts over REST; GET /delivery shows the order; PUT completes it.
+            let accepted = try await client.send(.post, "/v1/orders/\(id)/offer", token: ravi, json: #"{"decision":"accept"}"#)
+            #expect(accepted.json?["status"] as? String == "assigned" && accepted.json?["agent"] as? String == "a-1")
+            #expect(try await client.send(.get, "/delivery/a-1", token: ravi).json?["id"] as? String == id)
+            let done = try await client.send(.put, "/delivery/a-1", token: ravi)
+            #expect(done.status == .ok && done.json?["status"] as? String == "delivered", "\(done.text)")
+            #expect(try await client.send(.put, "/delivery/a-1", token: ravi).status == .conflict)  // nothing left
+            #expect(try await h.store.dispatchAgents().first { $0.agent.id == "a-1" }?.lastDeliveryAt != nil)
+            #expect(try await client.send(.post, "/newdelivery", token: op, json: #"{"order":"\#(id)"}"#).status == .conflict)
+            _ = hub
+        }
+    }
+
+    @Test func rejectAndTimeoutMoveToTheNextAgentAndNobodyGetsTwoOrders() async throws {
+        let h = try HubHarness(["dispatch-policy": "nearest", "offer-timeout": "1"])
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        _ = try await h.store.createAgent(id: "a-3", name: "Meena")
+        try await h.run { client, hub in
+            let dispatcher = try Self.dispatcher(h, hub)
+            // a-1 nearest, a-3 next, a-2 farthest.
+            try await Self.makeAvailable(h.store, "a-1", lat: 12.9751, lon: 77.6051)
+            try await Self.makeAvailable(h.store, "a-3", lat: 12.9800, lon: 77.6100)
+            try await Self.makeAvailable(h.store, "a-2", lat: 13.0200, lon: 77.6500)
+            let first = try await Self.confirmedOrder(client, f)
+            let second = try await Self.confirmedOrder(client, f)
+            await dispatcher.round()
+            // Two orders, three agents, capacity 1: two offers to two different agents.
+            var pending = try await h.store.pendingOffers()
+            #expect(pending.count == 2 && Set(pending.map(\.agent)).count == 2, "\(pending)")
+            #expect(pending.first { $0.order == first }?.agent == "a-1" && pending.first { $0.order == second }?.agent == "a-3")
+
+            // a-1 rejects: the first order goes to a-2 (a-3 holds an offer), never back to a-1.
+            _ = try await dispatcher.reject(order: first, agent: "a-1", reason: "too far")
+            pending = try await h.store.pendingOffers()
+            #expect(pending.first { $0.order == first }?.agent == "a-2", "\(pending)")
+            #expect(try await h.store.excludedAgents(order: first) == ["a-1"])
+
+            // a-3 lets its offer lapse: the second order goes to a-1 (free again), and a-3 is excluded.
+            try await Task.sleep(for: .milliseconds(1_100))
+            await dispatcher.round()
+            pending = try await h.store.pendingOffers()
+            #expect(pending.first { $0.order == second }?.agent == "a-1", "\(pending)")
+            let states = try await h.store.offers(order: second).map(\.state)
+            #expect(states == [.expired, .pending])
+            // A lapsed offer can no longer be accepted.
+            await #expect(throws: (any Error).self) { _ = try await dispatcher.accept(order: second, agent: "a-3") }
+            _ = try await dispatcher.accept(order: second, agent: "a-1")
+            #expect(try await h.store.order(id: second)?.agentID == "a-1")
+        }
+    }
+
+    @Test func anAcceptRacingTheTimeoutHasExactlyOneOutcome() async throws {
+        let h = try HubHarness(["dispatch-policy": "nearest", "offer-timeout": "60"])
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        try await h.run { client, hub in
+            let dispatcher = try Self.dispatcher(h, hub)
+            try await Self.makeAvailable(h.store, "a-1", lat: 12.9751, lon: 77.6051)
+            for trial in 0..<40 {
+                let id = try await Self.confirmedOrder(client, f)
+                await dispatcher.round()
+                #expect(try await h.store.pendingOffers().first?.agent == "a-1")
+                async let accepted: OrderRecord? = try? dispatcher.accept(order: id, agent: "a-1")
+                async let expired = h.store.closeOffer(order: id, agent: "a-1", state: .expired, reason: "race")
+                let (a, e) = (await accepted, try await expired)
+                let order = try #require(try await h.store.order(id: id))
+                let states = try await h.store.offers(order: id).map(\.state)
+                #expect((a != nil) != (e != nil), "trial \(trial): both or neither won")
+                #expect(a == nil || (order.status == .assigned && states == [.accepted]))
+                #expect(e == nil || (order.agentID == nil && states == [.expired]))
+                // Free a-1 again for the next trial.
+                if order.agentID != nil {
+                    _ = try await dispatcher.completeDelivery(agent: "a-1", actor: "operator:1")
+                }
+                try await Self.makeAvailable(h.store, "a-1", lat: 12.9751, lon: 77.6051, seq: Int64(trial + 2))
+                let (op, _) = try await client.login(f.operatorUser.email)
+                if order.agentID == nil { _ = try await client.act("cancel", id, op, #"{"reason":"trial"}"#) }
+            }
+        }
+    }
+
+    @Test func theSameActionFromTheDeviceAndOverRESTAppliesOnce() async throws {
+        let h = try HubHarness(["dispatch-policy": "nearest"])
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        try await h.run { client, hub in
+            let dispatcher = try Self.dispatcher(h, hub)
+            let (ravi, _) = try await client.login(f.agentUser.email)
+            try await Self.makeAvailable(h.store, "a-1", lat: 12.9751, lon: 77.6051)
+            let id = try await Self.confirmedOrder(client, f)
+            await dispatcher.round()
+            func device(_ seq: Int64, _ kind: AgentEvent.Kind) async throws {
+                let event = AgentEvent(agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: wallClockMilliseconds()), order: id, type: kind)
+                _ = try await h.store.store(
+                    positions: [],
+                    events: [StoredEvent(agent: "a-1", seq: seq, time: wallClockMilliseconds(), order: id, type: kind.rawValue, payload: event.jsonBytes())])
+            }
+            // Accepted on the device, then again over REST: one assignment.
+            try await device(10, .accepted)
+            await dispatcher.round()
+            let again = try await client.send(.post, "/v1/orders/\(id)/offer", token: ravi, json: #"{"decision":"accept"}"#)
+            #expect(again.status == .ok && again.json?["agent"] as? String == "a-1", "\(again.text)")
+            // Picked up over REST, then the device's pickup arrives (e.g. after being offline): applied once.
+            #expect(try await client.act("pickup", id, ravi).json?["status"] as? String == "picked_up")
+            try await device(11, .pickedUp)
+            // Delivered on the device, then over REST: the REST call is refused.
+            try await device(12, .delivered)
+            await dispatcher.round()
+            #expect(try await client.act("deliver", id, ravi).status == .conflict)
+            // Redelivered device event (same seq, QoS 1): stored once, applied once.
+            try await device(12, .delivered)
+            await dispatcher.round()
+            let actions = try await h.store.orderEvents(order: id).compactMap(\.action)
+            #expect(actions == [.accept, .assign, .pickup, .deliver], "\(actions)")
+            #expect(try await h.store.unappliedEvents(limit: 10).isEmpty)
+            #expect(hub.metrics.render().contains(#"dabba_device_events_total{result="ignored"} 1"#))
+        }
+    }
+}
