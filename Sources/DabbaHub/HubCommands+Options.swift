@@ -42,6 +42,14 @@ public struct HubOptions: ParsableArguments {
     @Option(name: .customLong("mosquitto-acl-file"), help: "Broker ACL file `agents provision` writes.")
     var mosquittoACLFile: String?
     @Option(name: .customLong("log-level"), help: "Log level (default info).") var logLevel: String?
+    @Option(name: .customLong("cod-cash-limit"), help: "Most cash (minor units) an agent may hold for cod orders (default 500000).")
+    var codCashLimit: String?
+    @Option(name: .customLong("payment-webhook-secret-file"), help: "Test payment provider's webhook secret file (default: generated).")
+    var paymentWebhookSecretFile: String?
+    @Option(name: .customLong("payment-poll-interval"), help: "Seconds between payment reactor reads of the order trail (default 5).")
+    var paymentPollInterval: String?
+    @Option(name: .customLong("idempotency-ttl-hours"), help: "Hours an Idempotency-Key is remembered (default 24).")
+    var idempotencyTTLHours: String?
 
     public init() {}
 
@@ -56,7 +64,9 @@ public struct HubOptions: ParsableArguments {
             ("jwt-secret-file", jwtSecretFile), ("access-token-ttl", accessTokenTTL),
             ("refresh-token-ttl", refreshTokenTTL), ("allowed-origins", allowedOrigins),
             ("max-body-bytes", maxBodyBytes), ("assets", assets), ("mosquitto-password-file", mosquittoPasswordFile),
-            ("mosquitto-acl-file", mosquittoACLFile), ("log-level", logLevel),
+            ("mosquitto-acl-file", mosquittoACLFile), ("log-level", logLevel), ("cod-cash-limit", codCashLimit),
+            ("payment-webhook-secret-file", paymentWebhookSecretFile), ("payment-poll-interval", paymentPollInterval),
+            ("idempotency-ttl-hours", idempotencyTTLHours),
         ]
         return Dictionary(uniqueKeysWithValues: all.compactMap { key, value in value.map { (key, $0) } })
     }
