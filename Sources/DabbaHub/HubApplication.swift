@@ -19,6 +19,8 @@ public struct HubComponents: Sendable {
     public let notifier: OrderNotifier
     /// Rings when ingest committed agents' device events (dispatch applies them).
     public let deviceEvents = Signal()
+    /// Card payment providers (the built-in test provider, its webhook secret loaded or created).
+    public var paymentProviders = PaymentProviders([])
 
     /// Creates metrics, feed, the MQTT client (unique client id, credentials from the configuration) and the auth
     /// service (loading or creating the JWT secret) over an open `store`. `bcryptCost` is 12 in production; tests
@@ -27,10 +29,12 @@ public struct HubComponents: Sendable {
         configuration: HubConfiguration, store: any HubStore, logger: Logger, bcryptCost: UInt8 = 12
     ) async throws -> HubComponents {
         let mqtt = MQTTClient(configuration: try HubApplication.mqttConfiguration(configuration), logger: logger)
-        return HubComponents(
+        var hub = HubComponents(
             configuration: configuration, store: store, metrics: HubMetrics(), feed: FleetFeed(), mqtt: mqtt,
             auth: try await AuthService.make(configuration: configuration, users: store, bcryptCost: bcryptCost),
             notifier: OrderNotifier(bus: OrderEventBus(), mqtt: mqtt, logger: logger))
+        hub.paymentProviders = try await PaymentProviders.make(configuration: configuration, store: store)
+        return hub
     }
 }
 
@@ -76,7 +80,7 @@ public enum HubApplication {
         let webhooks = WebhookService(
             settings: .init(hub.configuration), repository: hub.store, bus: hub.notifier.bus, metrics: hub.metrics,
             logger: logger)
-        app.addServices(hub.mqtt, ingest, pruner, webhooks, dispatch)
+        app.addServices(hub.mqtt, ingest, pruner, webhooks, dispatch, paymentReactor(hub: hub, store: hub.store, logger: logger))
         return app
     }
 
@@ -147,6 +151,7 @@ public enum HubApplication {
         addMarketRoutes(store: store, to: router)
         addOrderRoutes(store: store, hub: hub, to: router)
         addWebhookRoutes(store: store, to: router)
+        addPaymentRoutes(store: store, hub: hub, to: router)
 
         // WebSocket feeds (the upgrade is a GET on the same router).
         FleetLiveController(

@@ -57,6 +57,14 @@ public struct HubOptions: ParsableArguments {
     @Option(name: .customLong("webhook-timeout"), help: "Seconds one webhook request may take, answer included (default 10).") var webhookTimeout: String?
     @Option(name: .customLong("webhook-concurrency"), help: "Webhook requests in flight at most (default 8).") var webhookConcurrency: String?
     @Option(name: .customLong("webhook-poll-interval"), help: "Seconds between reads of the order trail for events other hubs wrote, and for due retries (default 5).") var webhookPollInterval: String?
+    @Option(name: .customLong("cod-cash-limit"), help: "Most cash (minor units) an agent may hold for cod orders (default 500000).")
+    var codCashLimit: String?
+    @Option(name: .customLong("payment-webhook-secret-file"), help: "Test payment provider's webhook secret file (default: generated).")
+    var paymentWebhookSecretFile: String?
+    @Option(name: .customLong("payment-poll-interval"), help: "Seconds between payment reactor reads of the order trail (default 5).")
+    var paymentPollInterval: String?
+    @Option(name: .customLong("idempotency-ttl-hours"), help: "Hours an Idempotency-Key is remembered (default 24).")
+    var idempotencyTTLHours: String?
 
     public init() {}
 
@@ -73,6 +81,9 @@ public struct HubOptions: ParsableArguments {
             ("max-body-bytes", maxBodyBytes), ("assets", assets), ("mosquitto-password-file", mosquittoPasswordFile),
             ("mosquitto-acl-file", mosquittoACLFile), ("log-level", logLevel),
             ("dispatch-interval", dispatchInterval), ("offer-timeout", offerTimeout), ("dispatch-fix-max-age", dispatchFixMaxAge), ("agent-capacity", agentCapacity), ("leaflet-dir", leafletDir), ("tax-rate-bps", taxRateBps), ("eta-detour-percent", etaDetourPercent), ("share-ttl-minutes", shareTtlMinutes), ("share-grace-minutes", shareGraceMinutes), ("webhook-retry-base", webhookRetryBase), ("webhook-retry-max", webhookRetryMax), ("webhook-max-attempts", webhookMaxAttempts), ("webhook-timeout", webhookTimeout), ("webhook-concurrency", webhookConcurrency), ("webhook-poll-interval", webhookPollInterval),
+            ("cod-cash-limit", codCashLimit),
+            ("payment-webhook-secret-file", paymentWebhookSecretFile), ("payment-poll-interval", paymentPollInterval),
+            ("idempotency-ttl-hours", idempotencyTTLHours),
         ]
         return Dictionary(uniqueKeysWithValues: all.compactMap { key, value in value.map { (key, $0) } })
     }

@@ -54,6 +54,14 @@ public struct HubConfiguration: Sendable {
     public var webhookConcurrency: Int
     /// How often the audit trail is read even without a local event (events written by other hubs).
     public var webhookPollInterval: Duration
+    /// Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them.
+    public var codCashLimit: Int64
+    /// File with the test payment provider's webhook signing secret; nil keeps a generated one in the database.
+    public var paymentWebhookSecretFile: String?
+    /// How often the payment reactor reads the order trail without a local wake-up (events other hubs wrote).
+    public var paymentPollInterval: Duration
+    /// How long an `Idempotency-Key` of a money POST is remembered.
+    public var idempotencyTTLHours: Int
 
     public static let defaultConfigFile = "/etc/default/dabba-hub"
 
@@ -117,6 +125,17 @@ public struct HubConfiguration: Sendable {
         ConfigKey(
             "webhook-poll-interval", default: "5",
             help: "Seconds between reads of the order trail for events other hubs wrote, and for due retries."),
+        ConfigKey(
+            "cod-cash-limit", default: "500000",
+            help: "Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them."),
+        ConfigKey(
+            "payment-webhook-secret-file", default: "",
+            help: "File with the test payment provider's webhook signing secret; empty keeps a generated one in the database."),
+        ConfigKey(
+            "payment-poll-interval", default: "5",
+            help: "Seconds between reads of the order trail by the payment reactor (captures, voids, cash on delivery)."),
+        ConfigKey(
+            "idempotency-ttl-hours", default: "24", help: "Hours an Idempotency-Key of a payment request is remembered."),
     ]
 
     /// Validates every key; a bad one throws a `ConfigError` naming it.
@@ -175,6 +194,10 @@ public struct HubConfiguration: Sendable {
         webhookTimeout = try c.seconds("webhook-timeout", in: 0.1...300)
         webhookConcurrency = try c.int("webhook-concurrency", in: 1...256)
         webhookPollInterval = try c.seconds("webhook-poll-interval", in: 0.01...3600)
+        codCashLimit = Int64(try c.int("cod-cash-limit", in: 0...1_000_000_000_000))
+        paymentWebhookSecretFile = c.optional("payment-webhook-secret-file")
+        paymentPollInterval = try c.seconds("payment-poll-interval", in: 0.01...3600)
+        idempotencyTTLHours = try c.int("idempotency-ttl-hours", in: 1...720)
     }
 
     /// The SQLite path when `database` is `sqlite:PATH`.

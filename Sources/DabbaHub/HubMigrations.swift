@@ -249,7 +249,126 @@ enum HubMigrations {
                 UNIQUE(kind, agent_id, order_id));
             """
         ),
-        // Version 7 (payments) is added by the payments work.
+        // Version 7: payments, the double-entry ledger (append-only: triggers
+        // refuse UPDATE and DELETE of entries and transactions), cash on delivery, provider events, idempotency keys,
+        // and the payment reactor's cursor over the order trail.
+        (
+            7, "payments and ledger",
+            """
+            ALTER TABLE order_events ADD COLUMN cash_collected INTEGER;
+            CREATE TABLE payments(
+                id TEXT PRIMARY KEY,
+                order_id TEXT NOT NULL REFERENCES orders(id),
+                customer_id INTEGER NOT NULL,
+                method TEXT NOT NULL CHECK (method IN ('card', 'cod')),
+                provider TEXT,
+                provider_ref TEXT,
+                state TEXT NOT NULL CHECK (state IN ('requires_payment', 'authorized', 'captured', 'partially_refunded',
+                    'refunded', 'failed', 'cancelled')),
+                currency TEXT NOT NULL CHECK (length(currency) = 3),
+                amount INTEGER NOT NULL CHECK (amount > 0),
+                captured INTEGER NOT NULL DEFAULT 0 CHECK (captured >= 0),
+                refunded INTEGER NOT NULL DEFAULT 0 CHECK (refunded >= 0),
+                refund_pending INTEGER NOT NULL DEFAULT 0 CHECK (refund_pending >= 0),
+                card_last4 TEXT,
+                failure TEXT,
+                next_action TEXT,
+                provider_seq INTEGER NOT NULL DEFAULT 0,
+                created INTEGER NOT NULL,
+                updated INTEGER NOT NULL,
+                CHECK (refunded + refund_pending <= captured));
+            CREATE UNIQUE INDEX payments_live_per_order ON payments(order_id) WHERE state NOT IN ('failed', 'cancelled');
+            CREATE UNIQUE INDEX payments_by_provider_ref ON payments(provider, provider_ref);
+            CREATE INDEX payments_by_order ON payments(order_id, created);
+            CREATE TABLE refunds(
+                id TEXT PRIMARY KEY,
+                payment_id TEXT NOT NULL REFERENCES payments(id),
+                amount INTEGER NOT NULL CHECK (amount > 0),
+                state TEXT NOT NULL CHECK (state IN ('pending', 'succeeded', 'failed')),
+                reason TEXT,
+                actor TEXT NOT NULL,
+                created INTEGER NOT NULL,
+                updated INTEGER NOT NULL);
+            CREATE INDEX refunds_by_payment ON refunds(payment_id, created);
+            CREATE TABLE ledger_accounts(
+                name TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                debits INTEGER NOT NULL CHECK (debits >= 0),
+                credits INTEGER NOT NULL CHECK (credits >= 0),
+                created INTEGER NOT NULL,
+                PRIMARY KEY(name, currency));
+            CREATE TABLE ledger_transactions(
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                kind TEXT NOT NULL,
+                payment_id TEXT,
+                order_id TEXT,
+                currency TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                memo TEXT,
+                created INTEGER NOT NULL);
+            CREATE INDEX ledger_transactions_by_payment ON ledger_transactions(payment_id, id);
+            CREATE TABLE ledger_entries(
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                transaction_id INTEGER NOT NULL REFERENCES ledger_transactions(id),
+                account TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                side TEXT NOT NULL CHECK (side IN ('debit', 'credit')),
+                amount INTEGER NOT NULL CHECK (amount > 0));
+            CREATE INDEX ledger_entries_by_account ON ledger_entries(account, currency, id);
+            CREATE INDEX ledger_entries_by_transaction ON ledger_entries(transaction_id);
+            CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries
+                BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+            CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries
+                BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+            CREATE TRIGGER ledger_transactions_no_update BEFORE UPDATE ON ledger_transactions
+                BEGIN SELECT RAISE(ABORT, 'ledger transactions are append-only'); END;
+            CREATE TRIGGER ledger_transactions_no_delete BEFORE DELETE ON ledger_transactions
+                BEGIN SELECT RAISE(ABORT, 'ledger transactions are append-only'); END;
+            CREATE TABLE cod_collections(
+                order_id TEXT PRIMARY KEY REFERENCES orders(id),
+                payment_id TEXT NOT NULL REFERENCES payments(id),
+                agent_id TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                expected INTEGER NOT NULL,
+                collected INTEGER NOT NULL CHECK (collected >= 0),
+                time INTEGER NOT NULL,
+                day TEXT NOT NULL);
+            CREATE INDEX cod_collections_by_day ON cod_collections(day, agent_id);
+            CREATE TABLE cash_handins(
+                id TEXT PRIMARY KEY,
+                agent_id TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                amount INTEGER NOT NULL CHECK (amount > 0),
+                actor TEXT NOT NULL,
+                note TEXT,
+                time INTEGER NOT NULL,
+                day TEXT NOT NULL);
+            CREATE INDEX cash_handins_by_day ON cash_handins(day, agent_id);
+            CREATE TABLE provider_events(
+                provider TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                payment_ref TEXT NOT NULL,
+                payment_id TEXT,
+                sequence INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                received INTEGER NOT NULL,
+                PRIMARY KEY(provider, event_id));
+            CREATE TABLE idempotency_keys(
+                scope TEXT NOT NULL,
+                key TEXT NOT NULL,
+                request_hash TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('in_progress', 'done')),
+                status INTEGER,
+                response BLOB,
+                created INTEGER NOT NULL,
+                PRIMARY KEY(scope, key));
+            CREATE TABLE payment_cursor(
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                event_id INTEGER NOT NULL);
+            INSERT INTO payment_cursor(id, event_id) SELECT 1, COALESCE(MAX(id), 0) FROM order_events;
+            """
+        ),
         // Ingest writes one more B-tree per fix for every index on positions; pruning now walks positions_by_time
         // agent by agent (see `prunePositions`), so the index on time alone only cost writes.
         (

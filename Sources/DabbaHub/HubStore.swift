@@ -120,5 +120,5 @@ public protocol PositionRepository: Sendable {
 /// Everything the hub stores. SQLite (WAL) is the embedded default; PostgreSQL plugs in behind the same protocols.
 public protocol HubStore:
     AgentRepository, PositionRepository, UserRepository, OrderRepository, OrderShareRepository, MarketRepository,
-    RestaurantDirectory, WebhookRepository, DispatchRepository
+    RestaurantDirectory, WebhookRepository, DispatchRepository, PaymentRepository, PaymentGate
 {}

@@ -21,13 +21,14 @@ extension SQLiteHubStore: OrderEventLog {
         try db.prepare(
             """
             INSERT INTO order_events(order_id, restaurant_id, customer_id, agent_id, status, previous, action, time,
-                actor, reason) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                actor, reason, cash_collected) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
         ).run([
             .text(event.order), .text(event.restaurant), .integer(event.customer), event.agent.map { .text($0) } ?? .null,
             .text(event.status.rawValue), event.previous.map { .text($0.rawValue) } ?? .null,
             event.action.map { .text($0.rawValue) } ?? .null, .integer(Timestamp.parse(event.time) ?? 0),
             .text(event.actor), event.reason.map { .text($0) } ?? .null,
+            event.cashCollected.map { .integer($0) } ?? .null,
         ])
         var stored = event
         stored.id = try db.scalarInt("SELECT last_insert_rowid()") ?? 0
@@ -41,7 +42,7 @@ extension SQLiteHubStore: OrderEventLog {
     }
 
     static let orderEventSelect =
-        "SELECT id, order_id, restaurant_id, customer_id, agent_id, status, previous, action, time, actor, reason FROM order_events"
+        "SELECT id, order_id, restaurant_id, customer_id, agent_id, status, previous, action, time, actor, reason, cash_collected FROM order_events"
 
     private func readEvents(_ sql: String, _ bindings: [SQLiteValue]) throws(SQLiteError) -> [OrderEvent] {
         let s = try db.prepare(sql)
@@ -55,7 +56,8 @@ extension SQLiteHubStore: OrderEventLog {
                     agent: s.text(4), status: OrderStatus(rawValue: s.text(5) ?? "") ?? .failed,
                     previous: s.text(6).flatMap(OrderStatus.init(rawValue:)),
                     action: s.text(7).flatMap(OrderAction.init(rawValue:)),
-                    time: Timestamp.format(milliseconds: s.int64(8)), actor: s.text(9) ?? "", reason: s.text(10)))
+                    time: Timestamp.format(milliseconds: s.int64(8)), actor: s.text(9) ?? "", reason: s.text(10),
+                    cashCollected: s.isNull(11) ? nil : s.int64(11)))
         }
         return events
     }

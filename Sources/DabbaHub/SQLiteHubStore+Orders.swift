@@ -116,7 +116,8 @@ extension SQLiteHubStore: OrderRepository {
                 id: 0, order: id, restaurant: order.restaurantID, customer: order.customerID,
                 agent: order.agentID ?? (change.action == .unassign ? previousAgent : nil), status: order.status,
                 previous: previous, action: change.action, time: Timestamp.format(milliseconds: now),
-                actor: change.actor, reason: change.reason))
+                actor: change.actor, reason: change.reason,
+                cashCollected: change.action == .deliver ? change.cashCollected : nil))
         return .changed(order, event)
     }
 

@@ -20,10 +20,20 @@ import Testing
             positions: [StoredPosition(agent: agent, seq: seq, time: wallClockMilliseconds(), lat: lat, lon: lon)], events: [])
     }
 
-    static func dispatcher(_ h: HubHarness, _ hub: HubComponents) throws -> Dispatcher<SQLiteHubStore> {
-        try Dispatcher(
-            store: h.store, orders: OrderService(store: h.store, notifier: hub.notifier),
-            settings: DispatchConfiguration(configuration: h.configuration), metrics: hub.metrics, logger: h.logger)
+    /// Runs a dispatch round through the application's own dispatcher (the one its service also drives): putting
+    /// an agent on shift runs one.
+    static func round(_ client: some TestClientProtocol, _ f: OrderFixture, agent: String = "a-1") async throws {
+        let (op, _) = try await client.login(f.operatorUser.email)
+        let r = try await client.send(.post, "/v1/agents/\(agent)/shift", token: op, json: #"{"action":"start"}"#)
+        guard r.status == .ok else { throw TestSupportError("shift: \(r.text)") }
+    }
+
+    /// An agent's offer decision over REST.
+    static func decide(_ client: some TestClientProtocol, _ email: String, _ order: String, _ decision: String)
+        async throws -> TestResponse
+    {
+        let (token, _) = try await client.login(email)
+        return try await client.send(.post, "/v1/orders/\(order)/offer", token: token, json: #"{"decision":"\#(decision)","reason":"test"}"#)
     }
 
     /// A placed and accepted order of customer A; returns its id.
@@ -93,36 +103,36 @@ import Testing
         defer { h.close() }
         let f = try await OrderFixture.make(h)
         _ = try await h.store.createAgent(id: "a-3", name: "Meena")
+        try await h.addUser("meena@example.com", role: .agent, agentID: "a-3")
         try await h.run { client, hub in
-            let dispatcher = try Self.dispatcher(h, hub)
             // a-1 nearest, a-3 next, a-2 farthest.
             try await Self.makeAvailable(h.store, "a-1", lat: 12.9751, lon: 77.6051)
             try await Self.makeAvailable(h.store, "a-3", lat: 12.9800, lon: 77.6100)
             try await Self.makeAvailable(h.store, "a-2", lat: 13.0200, lon: 77.6500)
             let first = try await Self.confirmedOrder(client, f)
             let second = try await Self.confirmedOrder(client, f)
-            await dispatcher.round()
+            try await Self.round(client, f)
             // Two orders, three agents, capacity 1: two offers to two different agents.
             var pending = try await h.store.pendingOffers()
             #expect(pending.count == 2 && Set(pending.map(\.agent)).count == 2, "\(pending)")
             #expect(pending.first { $0.order == first }?.agent == "a-1" && pending.first { $0.order == second }?.agent == "a-3")
 
             // a-1 rejects: the first order goes to a-2 (a-3 holds an offer), never back to a-1.
-            _ = try await dispatcher.reject(order: first, agent: "a-1", reason: "too far")
+            #expect(try await Self.decide(client, f.agentUser.email, first, "reject").status == .ok)
             pending = try await h.store.pendingOffers()
             #expect(pending.first { $0.order == first }?.agent == "a-2", "\(pending)")
             #expect(try await h.store.excludedAgents(order: first) == ["a-1"])
 
             // a-3 lets its offer lapse: the second order goes to a-1 (free again), and a-3 is excluded.
             try await Task.sleep(for: .milliseconds(1_100))
-            await dispatcher.round()
+            try await Self.round(client, f)
             pending = try await h.store.pendingOffers()
             #expect(pending.first { $0.order == second }?.agent == "a-1", "\(pending)")
             let states = try await h.store.offers(order: second).map(\.state)
             #expect(states == [.expired, .pending])
             // A lapsed offer can no longer be accepted.
-            await #expect(throws: (any Error).self) { _ = try await dispatcher.accept(order: second, agent: "a-3") }
-            _ = try await dispatcher.accept(order: second, agent: "a-1")
+            #expect(try await Self.decide(client, "meena@example.com", second, "accept").status == .conflict)
+            #expect(try await Self.decide(client, f.agentUser.email, second, "accept").status == .ok)
             #expect(try await h.store.order(id: second)?.agentID == "a-1")
         }
     }
@@ -132,23 +142,25 @@ import Testing
         defer { h.close() }
         let f = try await OrderFixture.make(h)
         try await h.run { client, hub in
-            let dispatcher = try Self.dispatcher(h, hub)
             try await Self.makeAvailable(h.store, "a-1", lat: 12.9751, lon: 77.6051)
+            let (ravi, _) = try await client.login(f.agentUser.email)
             for trial in 0..<40 {
                 let id = try await Self.confirmedOrder(client, f)
-                await dispatcher.round()
+                try await Self.round(client, f)
                 #expect(try await h.store.pendingOffers().first?.agent == "a-1")
-                async let accepted: OrderRecord? = try? dispatcher.accept(order: id, agent: "a-1")
+                async let accepted = client.send(.post, "/v1/orders/\(id)/offer", token: ravi, json: #"{"decision":"accept"}"#)
                 async let expired = h.store.closeOffer(order: id, agent: "a-1", state: .expired, reason: "race")
-                let (a, e) = (await accepted, try await expired)
+                let (response, e) = (try await accepted, try await expired)
+                let a: Int? = response.status == .ok ? 1 : nil
                 let order = try #require(try await h.store.order(id: id))
                 let states = try await h.store.offers(order: id).map(\.state)
                 #expect((a != nil) != (e != nil), "trial \(trial): both or neither won")
-                #expect(a == nil || (order.status == .assigned && states == [.accepted]))
+                #expect(a == nil || (order.status == .assigned && states == [.accepted]), "trial \(trial): \(order.status) \(states)")
                 #expect(e == nil || (order.agentID == nil && states == [.expired]))
                 // Free a-1 again for the next trial.
                 if order.agentID != nil {
-                    _ = try await dispatcher.completeDelivery(agent: "a-1", actor: "operator:1")
+                    let (op, _) = try await client.login(f.operatorUser.email)
+                    #expect(try await client.send(.put, "/delivery/a-1", token: op).status == .ok)
                 }
                 try await Self.makeAvailable(h.store, "a-1", lat: 12.9751, lon: 77.6051, seq: Int64(trial + 2))
                 let (op, _) = try await client.login(f.operatorUser.email)
@@ -162,11 +174,10 @@ import Testing
         defer { h.close() }
         let f = try await OrderFixture.make(h)
         try await h.run { client, hub in
-            let dispatcher = try Self.dispatcher(h, hub)
             let (ravi, _) = try await client.login(f.agentUser.email)
             try await Self.makeAvailable(h.store, "a-1", lat: 12.9751, lon: 77.6051)
             let id = try await Self.confirmedOrder(client, f)
-            await dispatcher.round()
+            try await Self.round(client, f)
             func device(_ seq: Int64, _ kind: AgentEvent.Kind) async throws {
                 let event = AgentEvent(agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: wallClockMilliseconds()), order: id, type: kind)
                 _ = try await h.store.store(
@@ -175,7 +186,7 @@ import Testing
             }
             // Accepted on the device, then again over REST: one assignment.
             try await device(10, .accepted)
-            await dispatcher.round()
+            try await Self.round(client, f)
             let again = try await client.send(.post, "/v1/orders/\(id)/offer", token: ravi, json: #"{"decision":"accept"}"#)
             #expect(again.status == .ok && again.json?["agent"] as? String == "a-1", "\(again.text)")
             // Picked up over REST, then the device's pickup arrives (e.g. after being offline): applied once.
@@ -183,11 +194,11 @@ import Testing
             try await device(11, .pickedUp)
             // Delivered on the device, then over REST: the REST call is refused.
             try await device(12, .delivered)
-            await dispatcher.round()
+            try await Self.round(client, f)
             #expect(try await client.act("deliver", id, ravi).status == .conflict)
             // Redelivered device event (same seq, QoS 1): stored once, applied once.
             try await device(12, .delivered)
-            await dispatcher.round()
+            try await Self.round(client, f)
             let actions = try await h.store.orderEvents(order: id).compactMap(\.action)
             #expect(actions == [.accept, .assign, .pickup, .deliver], "\(actions)")
             #expect(try await h.store.unappliedEvents(limit: 10).isEmpty)

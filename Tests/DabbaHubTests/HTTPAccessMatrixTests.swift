@@ -84,6 +84,24 @@ import Testing
         Row(method: .post, path: "/v1/orders/o-1/offer", body: #"{"decision":"accept"}"#, expected: [401, 404, 403, 403, 403]),
         Row(method: .get, path: "/v1/orders/o-1/dispatch", expected: [401, 403, 403, 403, 200]),
         Row(method: .get, path: "/v1/alerts", expected: [401, 403, 403, 403, 200]),
+        // Payments: customers see their own (others' ids 404); capture, refunds and the ledger are operators'.
+        // Money POSTs without an Idempotency-Key are 400 once the role passes.
+        Row(method: .post, path: "/v1/orders/o-card/payments", body: #"{"card":"4242424242424242"}"#, expected: [401, 403, 400, 403, 403]),
+        Row(method: .get, path: "/v1/orders/o-card/payments", expected: [401, 403, 200, 403, 200]),
+        Row(method: .get, path: "/v1/orders/o-rival/payments", expected: [401, 403, 404, 403, 200]),
+        Row(method: .get, path: "/v1/payments/pay-own", expected: [401, 403, 200, 403, 200]),
+        Row(method: .get, path: "/v1/payments/pay-rival", expected: [401, 403, 404, 403, 200]),
+        Row(method: .get, path: "/v1/payments/pay-none", expected: [401, 403, 404, 403, 404]),
+        Row(method: .post, path: "/v1/payments/pay-own/capture", expected: [401, 403, 403, 403, 400]),
+        Row(method: .post, path: "/v1/payments/pay-own/refunds", body: #"{"amount":1}"#, expected: [401, 403, 403, 403, 400]),
+        Row(method: .post, path: "/v1/payments/webhooks/test", body: "{}", expected: [400, 400, 400, 400, 400]),
+        Row(method: .get, path: "/v1/ledger/balances", expected: [401, 403, 403, 403, 200]),
+        Row(method: .get, path: "/v1/ledger/statement", expected: [401, 403, 403, 403, 400]),
+        Row(method: .get, path: "/v1/ledger/statement?account=platform:cash&currency=INR", expected: [401, 403, 403, 403, 200]),
+        Row(method: .get, path: "/v1/ledger/reconciliation", expected: [401, 403, 403, 403, 200]),
+        Row(method: .post, path: "/v1/ledger/cash-handins", body: "{}", expected: [401, 403, 403, 403, 400]),
+        Row(method: .get, path: "/v1/ledger/agents/a-1/cash?currency=INR", expected: [401, 403, 403, 403, 200]),
+        Row(method: .get, path: "/v1/ledger/agents/no-such/cash?currency=INR", expected: [401, 403, 403, 403, 404]),
         Row(method: .get, path: "/v1/no-such-route", expected: [404, 404, 404, 404, 404]),
     ]
 
@@ -113,6 +131,19 @@ import Testing
                     subtotal: 100, deliveryFee: 10, tax: 6, total: 116, address: "Road", dropLat: 22, dropLon: 87,
                     zoneID: nil, createdAt: 1, updatedAt: 1, lines: []),
                 idempotencyKey: nil, requestHash: nil, actor: "customer:\(buyer)")
+        }
+        // Card orders with payments: pay-own the customer's, pay-rival someone else's.
+        for (id, order, buyer) in [("pay-own", "o-card", customer?.id ?? 0), ("pay-rival", "o-rival-card", other.id)] {
+            _ = try await h.store.createOrder(
+                OrderRecord(
+                    id: order, customerID: buyer, restaurantID: "r-own", paymentMethod: .card, currency: "INR",
+                    subtotal: 100, deliveryFee: 10, tax: 6, total: 116, address: "Road", dropLat: 22, dropLon: 87,
+                    zoneID: nil, createdAt: 1, updatedAt: 1, lines: []),
+                idempotencyKey: nil, requestHash: nil, actor: "customer:\(buyer)")
+            _ = try await h.store.createPayment(
+                PaymentRecord(
+                    id: id, orderID: order, customerID: buyer, method: .card, provider: "test", currency: "INR",
+                    amount: 116, createdAt: 1))
         }
         try await h.run { client, _ in
             var tokens: [Caller: String] = [:]

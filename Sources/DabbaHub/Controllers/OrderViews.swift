@@ -58,11 +58,13 @@ struct OrderTimeline: ResponseEncodable {
     var events: [OrderEvent]
 }
 
-/// `{"reason"?, "agent"?, "prepMinutes"?}` for the action routes (all optional; which apply depends on the action).
+/// `{"reason"?, "agent"?, "prepMinutes"?, "cashCollected"?}` for the action routes (all optional; which apply
+/// depends on the action: `cashCollected` only on `deliver` of a cash-on-delivery order).
 struct OrderActionRequest: Decodable {
     var reason: String?
     var agent: String?
     var prepMinutes: Int?
+    var cashCollected: Int64?
 }
 
 struct ShareRequest: Decodable {

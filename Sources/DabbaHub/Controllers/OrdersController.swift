@@ -88,7 +88,8 @@ struct OrdersController<Store: HubStore> {
 
     func perform(_ action: OrderAction, _ request: Request, _ context: HubRequestContext) async throws -> OrderView {
         let caller = try context.caller()
-        let id = try await visible(context).id  // someone else's order is 404 whatever the body says
+        let order = try await visible(context)  // someone else's order is 404 whatever the body says
+        let id = order.id
         let body = try await Self.decodeOptional(OrderActionRequest.self, request, context) ?? OrderActionRequest()
         if let reason = body.reason, reason.count > 500 { throw APIError.invalid("reason: at most 500 characters") }
         if action == .accept {
@@ -96,13 +97,20 @@ struct OrdersController<Store: HubStore> {
                 throw APIError.invalid("prepMinutes: required to accept, 1 to 240")
             }
         }
+        if let cash = body.cashCollected {
+            guard action == .deliver, order.paymentMethod == .cod else {
+                throw APIError.invalid("cashCollected: only when delivering a cash-on-delivery order")
+            }
+            guard (0...Money.maxAmount).contains(cash) else { throw APIError.invalid("cashCollected: 0 or more minor units") }
+        }
         if [.cancel, .reject, .fail].contains(action), (body.reason ?? "").isEmpty {
             throw APIError.invalid("reason: required to \(action.rawValue) an order")
         }
         do {
             return OrderView(
                 try await orders.perform(
-                    action, on: id, by: caller, reason: body.reason, agent: body.agent, prepMinutes: body.prepMinutes))
+                    action, on: id, by: caller, reason: body.reason, agent: body.agent, prepMinutes: body.prepMinutes,
+                    cashCollected: body.cashCollected))
         } catch {
             throw APIError(error)
         }

@@ -98,7 +98,7 @@ extension Dispatcher {
                 let order = try await store.order(id: event.order)
                 let change =
                     order?.agentID == event.agent
-                    ? OrderChange(action: action, actor: "agent:\(event.agent)") : nil
+                    ? OrderChange(action: action, actor: "agent:\(event.agent)", cashCollected: decoded?.cashCollected) : nil
                 if let (updated, orderEvent) = try await store.applyDeviceEvent(
                     agent: event.agent, seq: event.seq, change: change, order: event.order)
                 {

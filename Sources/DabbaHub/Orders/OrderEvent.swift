@@ -5,7 +5,8 @@ import DabbaProtocol
 /// (`dabba/v1/orders/{order}/status`) and outgoing webhooks.
 ///
 /// JSON: `{"v":1,"id":…,"order":…,"restaurant":…,"customer":…,"agent":…,"status":…,"previous":…,"action":…,
-/// "time":"…Z","actor":"restaurant:5","reason":…}`; `agent`, `previous` and `reason` may be absent.
+/// "time":"…Z","actor":"restaurant:5","reason":…,"cashCollected":…}`; `agent`, `previous`, `reason` and
+/// `cashCollected` may be absent.
 public struct OrderEvent: Sendable, Codable, Equatable {
     public var v: Int = 1
     /// Position in the hub's audit trail: strictly increasing over all orders (consumers keep a cursor).
@@ -24,10 +25,12 @@ public struct OrderEvent: Sendable, Codable, Equatable {
     /// Who did it: `customer:ID`, `restaurant:ID`, `operator:ID`, `agent:ID` or `system`.
     public var actor: String
     public var reason: String?
+    /// On `delivered` of a cash-on-delivery order: the cash the agent collected (minor units), when reported.
+    public var cashCollected: Int64?
 
     public init(
         id: Int64, order: String, restaurant: String, customer: Int64, agent: String? = nil, status: OrderStatus,
-        previous: OrderStatus? = nil, action: OrderAction? = nil, time: String, actor: String, reason: String? = nil
+        previous: OrderStatus? = nil, action: OrderAction? = nil, time: String, actor: String, reason: String? = nil, cashCollected: Int64? = nil
     ) {
         self.id = id
         self.order = order
@@ -40,6 +43,7 @@ public struct OrderEvent: Sendable, Codable, Equatable {
         self.time = time
         self.actor = actor
         self.reason = reason
+        self.cashCollected = cashCollected
     }
 
     /// The MQTT topic other hubs read: `dabba/v1/orders/{order}/status`.

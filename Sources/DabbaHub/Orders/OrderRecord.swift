@@ -109,10 +109,12 @@ public struct OrderChange: Sendable {
     /// Only apply when the order is in one of these states (policy checks such as "customers cancel only before
     /// confirmation"); nil: any state the machine allows.
     public var allowedFrom: Set<OrderStatus>?
+    /// For `deliver` of a cash-on-delivery order: the cash collected (minor units), recorded in the audit trail.
+    public var cashCollected: Int64?
 
     public init(
         action: OrderAction, actor: String, reason: String? = nil, agent: String? = nil, prepMinutes: Int? = nil,
-        allowedFrom: Set<OrderStatus>? = nil
+        allowedFrom: Set<OrderStatus>? = nil, cashCollected: Int64? = nil
     ) {
         self.action = action
         self.actor = actor
@@ -120,6 +122,7 @@ public struct OrderChange: Sendable {
         self.agent = agent
         self.prepMinutes = prepMinutes
         self.allowedFrom = allowedFrom
+        self.cashCollected = cashCollected
     }
 }
 

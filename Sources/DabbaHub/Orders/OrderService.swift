@@ -34,7 +34,7 @@ public protocol RestaurantDirectory: Sendable {
 
 /// The order lifecycle's rules: who may see an order, who may do what to it and from which states, and the
 /// notifications after each committed change. Handlers and dispatch call this, never the repository directly.
-public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentRepository>: Sendable {
+public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentRepository & PaymentGate>: Sendable {
     public let store: Store
     public let notifier: OrderNotifier
 
@@ -84,7 +84,7 @@ public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentR
     /// an action the role may never take is `illegalTransition` too only when visible. Notifies after the commit.
     public func perform(
         _ action: OrderAction, on id: String, by caller: Identity, reason: String? = nil, agent: String? = nil,
-        prepMinutes: Int? = nil
+        prepMinutes: Int? = nil, cashCollected: Int64? = nil
     ) async throws(OrderServiceError) -> OrderRecord {
         let order: OrderRecord?
         do { order = try await visibleOrder(id, to: caller) } catch { throw .store(error) }
@@ -99,10 +99,15 @@ public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentR
             do { known = try await store.agent(id: agent) } catch { throw .store(error) }
             guard known != nil else { throw .invalid("agent: no agent \(agent)") }
         }
+        if action == .accept {
+            let paid: Bool
+            do { paid = try await store.paymentAllowsConfirmation(order: id) } catch { throw .store(error) }
+            guard paid else { throw .illegal("the order's card payment is not authorized yet: it cannot be confirmed") }
+        }
         return try await apply(
             OrderChange(
                 action: action, actor: Self.actor(caller), reason: reason, agent: agent, prepMinutes: prepMinutes,
-                allowedFrom: allowed), to: id)
+                allowedFrom: allowed, cashCollected: cashCollected), to: id)
     }
 
     /// Applies a change decided by the hub itself (dispatch, timeouts) and notifies.

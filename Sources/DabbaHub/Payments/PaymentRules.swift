@@ -1,0 +1,108 @@
+/// The payment state machine: each rule checks the current state, changes the record and returns the ledger
+/// posting of the movement (nil when no money moves). Pure: the store runs a rule inside the transaction that
+/// writes its result, so the state and the ledger never disagree. A rule that does not apply throws
+/// `illegalTransition` (the message names the state) and nothing is written.
+public enum PaymentRules {
+    static func illegal(_ p: PaymentRecord, _ what: String) -> StoreError {
+        StoreError(.illegalTransition, "cannot \(what) a payment that is \(p.state.rawValue)")
+    }
+
+    /// The provider authorized the card (synchronously, or later by webhook).
+    public static func authorized(_ p: inout PaymentRecord, reference: String?, actor: String, now: Int64)
+        throws(StoreError) -> LedgerPosting
+    {
+        guard p.state == .requiresPayment else { throw illegal(p, "authorize") }
+        p.state = .authorized
+        p.nextAction = nil
+        if let reference { p.providerRef = reference }
+        p.updatedAt = now
+        return Postings.authorize(p, actor: actor)
+    }
+
+    /// The provider needs to verify the card asynchronously; a webhook settles it.
+    public static func awaitVerification(_ p: inout PaymentRecord, reference: String, now: Int64) throws(StoreError) {
+        guard p.state == .requiresPayment else { throw illegal(p, "verify") }
+        p.nextAction = "await_verification"
+        p.providerRef = reference
+        p.updatedAt = now
+    }
+
+    /// The provider declined (or verification failed).
+    public static func declined(_ p: inout PaymentRecord, reference: String?, reason: String, now: Int64)
+        throws(StoreError)
+    {
+        guard p.state == .requiresPayment else { throw illegal(p, "decline") }
+        p.state = .failed
+        p.failure = reason
+        p.nextAction = nil
+        if let reference { p.providerRef = reference }
+        p.updatedAt = now
+    }
+
+    /// Takes the authorized amount.
+    public static func capture(_ p: inout PaymentRecord, order: OrderRecord, actor: String, now: Int64)
+        throws(StoreError) -> LedgerPosting
+    {
+        guard p.state == .authorized else { throw illegal(p, "capture") }
+        p.state = .captured
+        p.captured = p.amount
+        p.updatedAt = now
+        return Postings.capture(p, order: order, actor: actor)
+    }
+
+    /// Releases an authorization (`cancelled`); a payment still waiting for the card is simply cancelled.
+    public static func void(_ p: inout PaymentRecord, actor: String, now: Int64) throws(StoreError) -> LedgerPosting? {
+        switch p.state {
+        case .authorized:
+            p.state = .cancelled
+            p.updatedAt = now
+            return Postings.void(p, actor: actor)
+        case .requiresPayment:
+            p.state = .cancelled
+            p.nextAction = nil
+            p.updatedAt = now
+            return nil
+        default: throw illegal(p, "void")
+        }
+    }
+
+    /// Reserves `amount` for a refund: refused when it exceeds what is captured and not yet refunded or reserved.
+    public static func reserveRefund(_ p: inout PaymentRecord, amount: Int64, now: Int64) throws(StoreError) {
+        guard p.state == .captured || p.state == .partiallyRefunded else { throw illegal(p, "refund") }
+        guard amount > 0 else { throw StoreError(.other, "amount: must be positive") }
+        guard amount <= p.refundable else {
+            throw StoreError(
+                .illegalTransition,
+                "amount: \(amount) exceeds what can still be refunded (\(p.refundable) of \(p.captured) \(p.currency))")
+        }
+        p.refundPending += amount
+        p.updatedAt = now
+    }
+
+    /// Settles a reserved refund: on success the money moves and the state follows; on failure the reservation is
+    /// released.
+    public static func finishRefund(
+        _ p: inout PaymentRecord, refund: RefundRecord, succeeded: Bool, actor: String, now: Int64
+    ) throws(StoreError) -> LedgerPosting? {
+        guard refund.state == .pending, p.refundPending >= refund.amount else {
+            throw StoreError(.illegalTransition, "refund \(refund.id) is \(refund.state.rawValue)")
+        }
+        p.refundPending -= refund.amount
+        p.updatedAt = now
+        guard succeeded else { return nil }
+        p.refunded += refund.amount
+        p.state = p.refunded == p.captured ? .refunded : .partiallyRefunded
+        return Postings.refund(p, amount: refund.amount, refundID: refund.id, actor: actor)
+    }
+
+    /// A cash-on-delivery payment as the agent delivers: captured with what was collected.
+    public static func codCollected(
+        id: String, order: OrderRecord, agent: String, collected: Int64, actor: String, now: Int64
+    ) -> (PaymentRecord, LedgerPosting) {
+        var p = PaymentRecord(
+            id: id, orderID: order.id, customerID: order.customerID, method: .cod, provider: nil, state: .captured,
+            currency: order.currency, amount: order.total, createdAt: now)
+        p.captured = collected
+        return (p, Postings.codCollect(p, order: order, agent: agent, collected: collected, actor: actor))
+    }
+}
