@@ -82,7 +82,7 @@ let package = Package(
         .target(
             name: "DabbaHub",
             dependencies: [
-                "DabbaCore", "DabbaProtocol", "DabbaSQLite", "DabbaMQTT",
+                "DabbaCore", "DabbaProtocol", "DabbaSQLite", "DabbaMQTT", "DabbaDispatch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
