@@ -188,12 +188,13 @@ extension BatchProblem {
     /// all assignable rows (within rows·tol, i.e. floating-point rounding); as it assigns every assignable row it
     /// is also of maximum size, which the dense path puts first. Entries that fail the check join the rows'
     /// candidate lists and the matching is solved again.
-    func solveFast(candidates count: Int, maxPasses: Int = 6, stats: inout FastStats)
+    func solveFast(candidates: Int, maxPasses: Int = 8, stats: inout FastStats)
         -> (assignment: [Int?], lists: [[(agent: Int, cost: Double)]])?
     {
         let rows = rowOrder.count
         let cols = columnAgent.count
         guard rows > 0, rows <= cols, boundsApply else { return nil }
+        var count = candidates
         let clock = ContinuousClock()
         var mark = clock.now
         func lap() -> Double {
@@ -231,7 +232,16 @@ extension BatchProblem {
             var matching = SparseAssignment(rows: rows, cols: cols, start: start, column: column, weight: weight)
             let matched = matching.solve(maxBids: 10 * rows)
             stats.matchingSeconds += lap()
-            guard matched else { return nil }
+            guard matched else {
+                // Too few columns in the lists for every row to get one: longer lists, then solve again.
+                guard count < cols else { return nil }
+                count = min(cols, count * 2)
+                lists = (0..<rows).map {
+                    cheapest(row: $0, count: count, grid: grid, cellBound: &cellBound, cellOrder: &cellOrder)
+                }
+                stats.candidateSeconds += lap()
+                continue
+            }
             // Pricing over every feasible pair.
             let tolerance = 1e-9 * (1 + largest)
             var violations = 0
