@@ -17,11 +17,35 @@ public struct BatchPolicy: DispatchPolicy {
     }
 
     public func assign(orders: [DispatchOrder], agents: [DispatchAgent], now: Int64) -> [DispatchDecision] {
-        let problem = BatchProblem(orders: orders, agents: agents, now: now, settings: settings)
-        let assignment = AssignmentSolver.solve(
-            costs: problem.costs, rows: problem.rowOrder.count, cols: problem.columnAgent.count)
+        var stats = BatchProblem.FastStats()
+        return assign(orders: orders, agents: agents, now: now, fastPath: nil, stats: &stats)
+    }
+
+    /// Rounds with at least this many (order, agent) pairs take the fast path (candidate lists and pricing by lower
+    /// bounds, no full matrix); smaller ones solve the whole matrix.
+    static let fastPathPairs = 20_000
+
+    /// `fastPath`: nil chooses by size; true tries it on any size (tests), false never.
+    func assign(
+        orders: [DispatchOrder], agents: [DispatchAgent], now: Int64, fastPath: Bool?,
+        stats: inout BatchProblem.FastStats
+    ) -> [DispatchDecision] {
+        var problem = BatchProblem(orders: orders, agents: agents, now: now, settings: settings)
+        let rows = problem.rowOrder.count
+        let cols = problem.columnAgent.count
+        if fastPath ?? (rows * cols >= BatchPolicy.fastPathPairs) {
+            let count = max(BatchPolicy.candidateListLength, settings.candidateCount)
+            if let (assignment, lists) = problem.solveFast(candidates: count, stats: &stats) {
+                return problem.decisions(assignment: assignment, lists: lists, policy: name)
+            }
+        }
+        problem.fillCosts()
+        let assignment = AssignmentSolver.solve(costs: problem.costs, rows: rows, cols: cols)
         return problem.decisions(assignment: assignment, policy: name)
     }
+
+    /// Agents first kept per order on the fast path.
+    static let candidateListLength = 32
 }
 
 /// The cost matrix of one batch round, for inspection and benchmarks.
@@ -37,7 +61,8 @@ public struct BatchCostMatrix: Sendable {
 extension BatchPolicy {
     /// The matrix `assign` solves for this input.
     public func costMatrix(orders: [DispatchOrder], agents: [DispatchAgent], now: Int64) -> BatchCostMatrix {
-        let problem = BatchProblem(orders: orders, agents: agents, now: now, settings: settings)
+        var problem = BatchProblem(orders: orders, agents: agents, now: now, settings: settings)
+        problem.fillCosts()
         return BatchCostMatrix(
             orderIDs: problem.rowOrder.map { orders[$0].id }, agentIDs: problem.columnAgent.map { agents[$0].id },
             costs: problem.costs)
@@ -45,6 +70,9 @@ extension BatchPolicy {
 }
 
 /// The cost matrix of one batch round and the bookkeeping to turn its solution into decisions.
+///
+/// The flat per-row and per-agent data (`rowPickup`, `agentVector`, …) give any entry by `cost(row:agent:)`; the full
+/// row-major matrix `costs` is only built when asked for (`fillCosts()`: `costMatrix`, and the dense fallback).
 struct BatchProblem {
     let orders: [DispatchOrder]
     let agents: [DispatchAgent]
@@ -55,8 +83,29 @@ struct BatchProblem {
     let columnAgent: [Int]
     /// Agent index → its first column (-1: no free slot).
     let firstColumn: [Int]
-    /// Row-major, `.infinity` for forbidden pairs.
-    var costs: [Double]
+    /// Row-major, `.infinity` for forbidden pairs; empty until `fillCosts()`.
+    var costs: [Double] = []
+
+    // Per row.
+    let rowPickup: [UnitVector]
+    let rowReadyIn: [Double]
+    let rowWait: [Double]
+    let rowRestaurant: [Int]
+    let rowZone: [Int]
+    /// Slot-holding agents (`slotAgents` indices) the row's order excludes, sorted.
+    let rowExcluded: [[Int]]
+    // Per slot-holding agent, in id order (the column order): k-th such agent is `slotAgents[k]`.
+    let slotAgents: [Int]
+    let agentVector: [UnitVector]
+    let agentSecondsPerMetre: [Double]
+    let agentBonus: [Double]
+    /// -1 empty (any restaurant), else the restaurant index of what it carries.
+    let agentCarry: [Int]
+    let agentZoned: [Bool]
+    let agentFirstColumn: [Int]
+    let agentSlots: [Int]
+    let zoneAllowed: [Bool]
+    let zoneCount: Int
 
     init(orders: [DispatchOrder], agents: [DispatchAgent], now: Int64, settings: DispatchSettings) {
         self.orders = orders
@@ -74,66 +123,88 @@ struct BatchProblem {
             if let zone = order.zoneID, zoneIndex[zone] == nil { zoneIndex[zone] = zoneIndex.count }
         }
         let zoneCount = zoneIndex.count
+        self.zoneCount = zoneCount
 
         var columns: [Int] = []
         var first = [Int](repeating: -1, count: agents.count)
-        /// Per agent: -1 empty (any restaurant), -2 carrying from a restaurant with no order here, else that index.
-        var carry = [Int](repeating: -1, count: agents.count)
-        var zoneAllowed = [Bool](repeating: true, count: agents.count * zoneCount)
+        var slotAgents: [Int] = []
+        var agentCarry: [Int] = []
+        var agentSlots: [Int] = []
+        var agentFirstColumn: [Int] = []
+        var zoneAllowed: [Bool] = []
         for a in agentOrder {
             let agent = agents[a]
             guard agent.load < agent.capacity else { continue }
+            var carrying = -1
             if agent.load > 0 {
                 guard let from = agent.carryingFrom, let r = restaurantIndex[from] else { continue }
-                carry[a] = r
+                carrying = r
             }
             let slots = agent.load == 0 ? 1 : agent.capacity - agent.load
             first[a] = columns.count
+            agentFirstColumn.append(columns.count)
             columns.append(contentsOf: repeatElement(a, count: slots))
+            slotAgents.append(a)
+            agentCarry.append(carrying)
+            agentSlots.append(slots)
+            var allowed = [Bool](repeating: true, count: zoneCount)
             if let zones = agent.zones {
-                for (zone, z) in zoneIndex { zoneAllowed[a * zoneCount + z] = zones.contains(zone) }
+                for (zone, z) in zoneIndex { allowed[z] = zones.contains(zone) }
             }
+            zoneAllowed.append(contentsOf: allowed)
         }
         columnAgent = columns
         firstColumn = first
-        let agentIndexByID = Dictionary(agents.indices.map { (agents[$0].id, $0) }, uniquingKeysWith: { a, _ in a })
+        self.slotAgents = slotAgents
+        self.agentCarry = agentCarry
+        self.agentSlots = agentSlots
+        self.agentFirstColumn = agentFirstColumn
+        self.zoneAllowed = zoneAllowed
+        agentVector = slotAgents.map { UnitVector(agents[$0].position) }
+        agentSecondsPerMetre = slotAgents.map { settings.detourFactor / settings.speed(of: agents[$0]) }
+        agentBonus = slotAgents.map { settings.idleBonus(of: agents[$0], now: now) }
+        agentZoned = slotAgents.map { agents[$0].zones != nil && zoneCount > 0 }
 
+        var slotIndexByID: [String: Int] = [:]
+        for (k, a) in slotAgents.enumerated() where slotIndexByID[agents[a].id] == nil { slotIndexByID[agents[a].id] = k }
+        rowPickup = rowOrder.map { UnitVector(orders[$0].pickup) }
+        rowReadyIn = rowOrder.map { settings.readyIn(orders[$0], now: now) }
+        rowWait = rowOrder.map { settings.waitingBonus(of: orders[$0], now: now) }
+        rowRestaurant = rowOrder.map { restaurantIndex[orders[$0].restaurantID]! }
+        rowZone = rowOrder.map { orders[$0].zoneID.flatMap { zoneIndex[$0] } ?? -1 }
+        rowExcluded = rowOrder.map { o in orders[o].excludedAgents.compactMap { slotIndexByID[$0] }.sorted() }
+    }
+
+    /// Whether row `row` may take agent `k` (a `slotAgents` index): restaurant, zone, exclusions.
+    @inline(__always)
+    func feasible(row: Int, agent k: Int) -> Bool {
+        let carrying = agentCarry[k]
+        if carrying != -1 && carrying != rowRestaurant[row] { return false }
+        let zone = rowZone[row]
+        if zone >= 0 && agentZoned[k] && !zoneAllowed[k * zoneCount + zone] { return false }
+        if !rowExcluded[row].isEmpty && rowExcluded[row].contains(k) { return false }
+        return true
+    }
+
+    /// The cost of a feasible pair (see `DispatchSettings`); every path computes entries with this one expression.
+    @inline(__always)
+    func cost(row: Int, agent k: Int) -> Double {
+        let metres = 2 * GeoCoordinate.earthRadius * UnitVector.arcsine(rowPickup[row].halfChord(to: agentVector[k]))
+        let eta = metres * agentSecondsPerMetre[k]
+        return settings.pickupCost(eta: eta, readyIn: rowReadyIn[row]) - agentBonus[k] - rowWait[row]
+    }
+
+    /// Builds the full row-major matrix (`.infinity` for forbidden pairs).
+    mutating func fillCosts() {
+        guard costs.isEmpty else { return }
         let rows = rowOrder.count
-        let cols = columns.count
-        // Per column, everything the inner loop needs, in flat arrays.
-        let vectors = columns.map { UnitVector(agents[$0].position) }
-        let secondsPerMetre = columns.map { settings.detourFactor / settings.speed(of: agents[$0]) }
-        let idleBonus = columns.map { settings.idleBonus(of: agents[$0], now: now) }
-        let columnCarry = columns.map { carry[$0] }
-        let columnZoned = columns.map { agents[$0].zones != nil && zoneCount > 0 }
+        let cols = columnAgent.count
         var costs = [Double](repeating: .infinity, count: rows * cols)
-        let twoR = 2 * GeoCoordinate.earthRadius
-        for (row, o) in rowOrder.enumerated() {
-            let order = orders[o]
-            let pickup = UnitVector(order.pickup)
-            let readyIn = settings.readyIn(order, now: now)
-            let waitBonus = settings.waitingBonus(of: order, now: now)
-            let restaurant = restaurantIndex[order.restaurantID]!
-            let zone = order.zoneID.flatMap { zoneIndex[$0] } ?? -1
+        for row in 0..<rows {
             let base = row * cols
-            costs.withUnsafeMutableBufferPointer { costs in
-                for column in 0..<cols {
-                    let carrying = columnCarry[column]
-                    if carrying != -1 && carrying != restaurant { continue }
-                    if zone >= 0 && columnZoned[column] && !zoneAllowed[columns[column] * zoneCount + zone] { continue }
-                    let metres = twoR * UnitVector.arcsine(pickup.halfChord(to: vectors[column]))
-                    let eta = metres * secondsPerMetre[column]
-                    costs[base + column] =
-                        settings.pickupCost(eta: eta, readyIn: readyIn) - idleBonus[column] - waitBonus
-                }
-            }
-            for excluded in order.excludedAgents {
-                guard let a = agentIndexByID[excluded], first[a] >= 0 else { continue }
-                var column = first[a]
-                while column < cols && columns[column] == a {
-                    costs[base + column] = .infinity
-                    column += 1
-                }
+            for k in slotAgents.indices where feasible(row: row, agent: k) {
+                let c = cost(row: row, agent: k)
+                for s in 0..<agentSlots[k] { costs[base + agentFirstColumn[k] + s] = c }
             }
         }
         self.costs = costs
@@ -167,5 +238,34 @@ struct BatchProblem {
             }
             return DispatchDecision(order: orders[o].id, agent: chosen, policy: policy, candidates: candidates)
         }
+    }
+}
+
+/// Where one batch round's time went (for `dabba-bench-dispatch`).
+public struct BatchRoundProfile: Sendable {
+    /// Whether the round took the fast path (no full matrix); false: the whole matrix was built and solved.
+    public var fastPath: Bool
+    /// Solves of the sparse matching (1 + rounds of pricing that found entries to add).
+    public var passes: Int
+    /// Edges of the last sparse graph.
+    public var edges: Int
+    /// Seconds: candidate lists (the needed part of the cost matrix), matching, pricing check.
+    public var candidateSeconds: Double
+    public var matchingSeconds: Double
+    public var pricingSeconds: Double
+}
+
+extension BatchPolicy {
+    /// `assign`, with where the time went.
+    public func assignProfiled(orders: [DispatchOrder], agents: [DispatchAgent], now: Int64)
+        -> (decisions: [DispatchDecision], profile: BatchRoundProfile)
+    {
+        var stats = BatchProblem.FastStats()
+        let decisions = assign(orders: orders, agents: agents, now: now, fastPath: nil, stats: &stats)
+        let profile = BatchRoundProfile(
+            fastPath: stats.succeeded, passes: stats.passes, edges: stats.edges,
+            candidateSeconds: stats.candidateSeconds, matchingSeconds: stats.matchingSeconds,
+            pricingSeconds: stats.pricingSeconds)
+        return (decisions, profile)
     }
 }

@@ -33,6 +33,12 @@ struct UnitVector: Sendable {
         z = sin(phi)
     }
 
+    init(x: Double, y: Double, z: Double) {
+        self.x = x
+        self.y = y
+        self.z = z
+    }
+
     @inline(__always)
     func distance(to other: UnitVector) -> Double {
         2 * GeoCoordinate.earthRadius * UnitVector.arcsine(halfChord(to: other))
