@@ -13,7 +13,7 @@ RELEASE      := -c release --static-swift-stdlib --scratch-path .build-static
 # Debian packages the build, the tests and the demo need.
 DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mosquitto mosquitto-clients \
         libsqlite3-dev sqlite3 systemd openssl procps iproute2 \
-        libjs-leaflet chromium chromium-driver
+        libjs-leaflet chromium chromium-driver wrk
 
 .PHONY: deps build test demo install install-hub bench clean
 
@@ -44,10 +44,12 @@ demo: deps
 	DEMO_DIR=$(DEMO_DIR) BIN=$$($(SWIFT) build -c $(CONFIG) --show-bin-path) bash hub/demo/demo.sh
 
 ## bench: the agent benchmarks (backlog drain vs raw libmosquitto; steady-state RSS and CPU), then the hub benchmarks
-## (ingest throughput vs a raw subscriber; live-feed latency at 1,000 agents × 1 Hz vs raw MQTT). Figures go to
-## BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or BENCH_ONLY=dispatch runs one of them (e.g. `make bench
-## BENCH_ONLY=hub`). The agent is measured as it ships to devices ($(RELEASE), static runtime); the hub and the dispatch
-## algorithms (batch matching, least-recent) as `install-hub` ships them (-c release).
+## (ingest throughput vs a raw subscriber; live-feed latency at 1,000 agents × 1 Hz vs raw MQTT; 10,000 customers'
+## order feeds: latency and the hub's RSS, with `dabba-hub serve` as its own process; GET /v1/orders/{id} vs
+## GET /v1/ping with wrk) and the dispatch algorithms. Figures go to BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or
+## BENCH_ONLY=dispatch runs one of them (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|live|customers|orders
+## narrows the hub part. The agent is measured as it ships to devices ($(RELEASE), static runtime); the hub and the
+## dispatch algorithms as `install-hub` ships them (-c release).
 BENCH_ONLY   ?=
 HUB_RELEASE  := -c release
 bench: deps
@@ -57,6 +59,7 @@ bench: deps
 	  $(SWIFT) build $(RELEASE) --product dabba-bench-agent; \
 	  $$($(SWIFT) build $(RELEASE) --show-bin-path)/dabba-bench-agent; fi
 	if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = hub ]; then set -e; \
+	  $(SWIFT) build $(HUB_RELEASE) --product dabba-hub; \
 	  $(SWIFT) build $(HUB_RELEASE) --product dabba-bench-hub; \
 	  $$($(SWIFT) build $(HUB_RELEASE) --show-bin-path)/dabba-bench-hub; fi
 	if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = dispatch ]; then set -e; \

@@ -127,6 +127,8 @@ final class Cell<Value: Sendable>: Sendable {
         get { storage.withLock { $0 } }
         set { storage.withLock { $0 = newValue } }
     }
+    /// Changes the value in place, under the lock.
+    func update(_ body: (inout Value) -> Void) { storage.withLock { body(&$0) } }
 }
 
 /// `/proc/loadavg`'s 1-minute figure: other work on the machine while a benchmark ran (these runs share two cores).

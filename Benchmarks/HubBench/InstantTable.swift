@@ -68,6 +68,9 @@ final class InstantTable: Sendable {
         return (latencies, coalesced, lost)
     }
 
+    /// Every slot (agent-major, seq 1 first; -1 where nothing was recorded), nanoseconds since `origin`.
+    func snapshot() -> [Int64] { slots.withLock { $0 } }
+
     /// Entries recorded.
     var filled: Int { slots.withLock { $0.count(where: { $0 >= 0 }) } }
 }

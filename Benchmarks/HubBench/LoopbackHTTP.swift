@@ -24,6 +24,13 @@ enum LoopbackHTTP {
         return try exchange(port: port, request: Array((head + "\r\n" + json).utf8))
     }
 
+    /// GETs `path` on 127.0.0.1:`port`, with a bearer token when given.
+    static func get(port: Int, path: String, bearer: String? = nil) throws -> Response {
+        var head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        if let bearer { head += "Authorization: Bearer \(bearer)\r\n" }
+        return try exchange(port: port, request: Array((head + "\r\n").utf8))
+    }
+
     private static func exchange(port: Int, request: [UInt8]) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw BenchError("http: socket() failed, errno \(errno)") }

@@ -3,18 +3,22 @@ import Foundation
 
 // `make bench` (after dabba-bench-agent): the hub's figures next to baselines measured in the same run.
 // Sizes: BENCH_HUB_AGENTS (200), BENCH_HUB_FIXES (600000), BENCH_HUB_CONNECTIONS (10 publisher connections),
-// BENCH_LIVE_AGENTS (1000), BENCH_LIVE_SECONDS (30). BENCH_HUB_ONLY=ingest or live runs one of the two.
-// BENCH_HUB_COMMIT_INTERVAL_MS / BENCH_HUB_COMMIT_BATCH override the hub's keys for diagnostic runs.
+// BENCH_LIVE_AGENTS (1000), BENCH_LIVE_SECONDS (30); customers' feeds: BENCH_CUSTOMERS (10000),
+// BENCH_CUSTOMER_AGENTS (1000), BENCH_CUSTOMER_SECONDS (60); orders over HTTP: BENCH_ORDERS_CUSTOMERS (300),
+// BENCH_WRK_SECONDS (20), BENCH_WRK_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WRK_ROUNDS (2).
+// BENCH_HUB_ONLY=ingest, live, customers or orders runs one of the four (customers and orders run `dabba-hub serve`
+// from the same folder as a separate process). BENCH_HUB_COMMIT_INTERVAL_MS / BENCH_HUB_COMMIT_BATCH override the
+// hub's keys for diagnostic ingest runs.
 let environment = ProcessInfo.processInfo.environment
 let only = environment["BENCH_HUB_ONLY"] ?? ""
-guard ["", "ingest", "live"].contains(only) else {
-    say("BENCH_HUB_ONLY=\(only): expected ingest or live")
+guard ["", "ingest", "live", "customers", "orders"].contains(only) else {
+    say("BENCH_HUB_ONLY=\(only): expected ingest, live, customers or orders")
     exit(2)
 }
 
 /// Runs the selected benchmarks in `directory`, printing each figure as it is known.
 func runBenchmarks(in directory: TestDirectory, only: String, environment: [String: String]) async throws {
-    if only != "live" {
+    if only == "" || only == "ingest" {
         var overrides: [String: String] = [:]
         if let value = environment["BENCH_HUB_COMMIT_INTERVAL_MS"] { overrides["commit-interval-ms"] = value }
         if let value = environment["BENCH_HUB_COMMIT_BATCH"] { overrides["commit-batch"] = value }
@@ -44,7 +48,7 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
         }
     }
 
-    if only != "ingest" {
+    if only == "" || only == "live" {
         let c = LiveLatencyBenchmark.Configuration(
             agents: try environmentInt("BENCH_LIVE_AGENTS", default: 1000),
             seconds: try environmentInt("BENCH_LIVE_SECONDS", default: 30),
@@ -60,6 +64,56 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
         say(String(format: "  hub p99 %.2f ms (target ≤ 20 ms); the hub adds %.2f ms at p50, %.2f ms at p99",
             r.hub.summary.p99, r.hub.summary.p50 - r.raw.summary.p50, r.hub.summary.p99 - r.raw.summary.p99))
         if r.otherFrames > 0 { say("  other frames (snapshot excluded): \(r.otherFrames)") }
+    }
+
+    if only == "" || only == "customers" {
+        let c = CustomersBenchmark.Configuration(
+            customers: try environmentInt("BENCH_CUSTOMERS", default: 10_000),
+            agents: try environmentInt("BENCH_CUSTOMER_AGENTS", default: 1_000),
+            seconds: try environmentInt("BENCH_CUSTOMER_SECONDS", default: 60),
+            connections: try environmentInt("BENCH_HUB_CONNECTIONS", default: 10),
+            connectConcurrency: try environmentInt("BENCH_CUSTOMER_CONNECT_CONCURRENCY", default: 100))
+        say("Customers' live feeds: \(c.customers) WebSockets on /v1/orders/{id}/live, \(c.agents) agents × 1 Hz for "
+            + "\(c.seconds) s (\(c.customers / max(1, c.agents)) orders per agent) → mosquitto → dabba-hub serve (own process)")
+        say("  (publish instant → each customer's position frame, one clock; raw MQTT subscriber as the baseline)")
+        let loadBefore = loadAverage()
+        let r = try await CustomersBenchmark.run(c, directory: directory)
+        say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage()); open-file limit \(r.fdLimit)")
+        say("  fixes published: \(r.published) (scheduler at most \(String(format: "%.2f", r.publishLateMaxMS)) ms late)")
+        say("  raw MQTT subscriber:   \(r.raw.line); missed \(r.rawLost)")
+        say("  customers' frames:     \(r.hub.line)")
+        say("  frames expected \(r.expectedFrames), received \(r.received), merged by coalescing \(r.coalesced), "
+            + "lost \(r.lost), repeats \(r.repeats), unparsed \(r.stray), failed connections \(r.failedConnections)")
+        say(String(format: "  customers' p99 %.2f ms (target ≤ 100 ms); p50 %.2f ms", r.hub.p99, r.hub.p50))
+        say(String(format: "  hub RSS: %.1f MB idle, %.1f MB with %d feeds, %.1f MB max sampled, %.1f MB at end, VmHWM %.1f MB (target ≤ 400 MB)",
+            Double(r.rssIdle) / 1024, Double(r.rssConnected) / 1024, c.customers, Double(r.rssMaxSampled) / 1024,
+            Double(r.rssEnd) / 1024, Double(r.hwm) / 1024))
+        say(String(format: "  hub CPU during publishing: %.1f s in %d s (%.0f %% of one core); bench process RSS %.0f MB",
+            r.hubCPUSeconds, c.seconds, 100 * r.hubCPUSeconds / Double(c.seconds), Double(r.benchRSS) / 1024))
+        say(String(format: "  set-up: prepare %.1f s, %d logins %.1f s, %d WebSocket handshakes + snapshots %.1f s",
+            r.setupSeconds, c.customers, r.loginSeconds, c.customers, r.connectSeconds))
+    }
+
+    if only == "" || only == "orders" {
+        let c = OrdersHTTPBenchmark.Configuration(
+            customers: try environmentInt("BENCH_ORDERS_CUSTOMERS", default: 300),
+            threads: try environmentInt("BENCH_WRK_THREADS", default: 2),
+            connections: try environmentInt("BENCH_WRK_CONNECTIONS", default: 64),
+            seconds: try environmentInt("BENCH_WRK_SECONDS", default: 20),
+            rounds: try environmentInt("BENCH_WRK_ROUNDS", default: 2))
+        say("GET /v1/orders/{id} vs GET /v1/ping: wrk -t\(c.threads) -c\(c.connections) -d\(c.seconds)s, \(c.rounds) rounds, "
+            + "\(c.customers) customers' own orders with their bearer tokens → dabba-hub serve (own process)")
+        let loadBefore = loadAverage()
+        let r = try await OrdersHTTPBenchmark.run(c, directory: directory)
+        say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage())")
+        let pings = r.runs.filter { $0.route == "/v1/ping" }
+        let orders = r.runs.filter { $0.route != "/v1/ping" }
+        let pingRate = pings.map(\.perSecond).reduce(0, +) / Double(max(1, pings.count))
+        let orderRate = orders.map(\.perSecond).reduce(0, +) / Double(max(1, orders.count))
+        say(String(format: "  mean over rounds: ping %.0f req/s, orders %.0f req/s, ratio %.2f× (target ≥ 0.5×)",
+            pingRate, orderRate, orderRate / pingRate))
+        say(String(format: "  hub: RSS %.1f MB, VmHWM %.1f MB, CPU %.1f s over the wrk runs",
+            Double(r.hubRSS.rss) / 1024, Double(r.hubRSS.hwm) / 1024, r.hubCPUSeconds))
     }
 }
 

@@ -42,6 +42,10 @@ import Testing
             #expect(health.json?["database"] as? String == "ok" && health.json?["broker"] as? String == "disconnected")
 
             hub.metrics.ingestCommitted.increment(by: 3)
+            let ping = try await client.send(.get, "/v1/ping")
+            #expect(ping.status == .ok && ping.text == #"{"ok":true}"#)
+            #expect(ping.headers[.contentType] == "application/json" && ping.headers[.cacheControl] == "no-store")
+
             let metrics = try await client.send(.get, "/metrics")
             #expect(metrics.status == .ok && metrics.headers[.contentType]?.hasPrefix("text/plain") == true)
             #expect(metrics.text.contains("dabba_ingest_committed_total 3"), "\(metrics.text)")
@@ -49,7 +53,7 @@ import Testing
             let spec = try await client.send(.get, "/openapi.yaml")
             #expect(spec.status == .ok && spec.text.hasPrefix("openapi: 3.1"))
             for path in [
-                "/health:", "/metrics:", "/v1/auth/register:", "/v1/auth/login:", "/v1/auth/refresh:", "/v1/auth/logout:",
+                "/health:", "/v1/ping:", "/metrics:", "/v1/auth/register:", "/v1/auth/login:", "/v1/auth/refresh:", "/v1/auth/logout:",
                 "/v1/ws-tickets:", "/v1/agents:", "/v1/agents/{id}:", "/v1/agents/{id}/positions:",
                 "/v1/agents/{id}/track:", "/v1/fleet:", "/v1/fleet/live:", "/v1/orders/{id}/live:", "/v1/webhooks:",
                 "/v1/webhooks/{id}:", "/v1/webhooks/{id}/deliveries:",

@@ -7,7 +7,8 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// `GET /health`, `GET /metrics` and `GET /openapi.yaml`: public, for probes, Prometheus and API clients.
+/// `GET /health`, `GET /v1/ping`, `GET /metrics` and `GET /openapi.yaml`: public, for probes, Prometheus and API
+/// clients.
 struct SystemController {
     /// True when the database answers a query.
     let databaseOK: @Sendable () async -> Bool
@@ -26,6 +27,7 @@ struct SystemController {
     func addRoutes(to router: some RouterMethods<HubRequestContext>) {
         let open = router.group(access: .public)
         open.get("health", use: health)
+        open.get("v1/ping", use: ping)
         open.get("metrics", use: renderMetrics)
         open.get("openapi.yaml", use: openAPI)
     }
@@ -40,6 +42,17 @@ struct SystemController {
         headers[.cacheControl] = "no-store"
         return EditedResponse(status: database ? .ok : .serviceUnavailable, headers: headers, response: body)
     }
+
+    /// `{"ok":true}`: the process answers HTTP. A liveness probe that touches neither the database nor the broker
+    /// (`/health` checks both), and the constant route the HTTP benchmarks compare real routes against.
+    @Sendable func ping(_ request: Request, context: HubRequestContext) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: Self.pong))
+    }
+
+    static let pong = ByteBuffer(string: #"{"ok":true}"#)
 
     @Sendable func renderMetrics(_ request: Request, context: HubRequestContext) -> Response {
         text(metrics.render(), type: "text/plain; version=0.0.4; charset=utf-8")
