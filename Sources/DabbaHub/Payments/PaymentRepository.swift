@@ -96,6 +96,17 @@ public protocol PaymentRepository: OrderEventLog {
     func releaseIdempotencyKey(scope: String, key: String) async throws(StoreError)
 }
 
+extension PaymentRepository {
+    /// Whether a cash-on-delivery order of `amount` may be offered to `agent`: the cash the agent would then hold in
+    /// `currency` stays within `limit` (`cod-cash-limit`, ``HubConfiguration/codCashLimit``). Dispatch asks this
+    /// before offering a cod order.
+    public func cashAllowsOffer(agent: String, amount: Int64, currency: String, limit: Int64)
+        async throws(StoreError) -> Bool
+    {
+        try await agentCashHeld(agent: agent, currency: currency) + amount <= limit
+    }
+}
+
 /// The one question the order service asks payments before a restaurant (or operator) confirms an order.
 public protocol PaymentGate: Sendable {
     /// True when `order` may be confirmed: cash on delivery, or its card payment is authorized.

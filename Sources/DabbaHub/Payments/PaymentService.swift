@@ -149,7 +149,7 @@ public struct PaymentService<Store: PaymentRepository & OrderRepository & Restau
     /// Whether a cash-on-delivery order of `amount` may be offered to `agent`: the cash they would then hold stays
     /// within `cod-cash-limit`. The dispatcher asks this before offering a cod order.
     public func mayOfferCashOrder(agent: String, amount: Int64, currency: String) async throws(StoreError) -> Bool {
-        try await store.agentCashHeld(agent: agent, currency: currency) + amount <= cashLimit
+        try await store.cashAllowsOffer(agent: agent, amount: amount, currency: currency, limit: cashLimit)
     }
 
     /// Records cash handed in by an agent (operators).
