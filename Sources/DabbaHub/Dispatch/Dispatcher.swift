@@ -15,6 +15,8 @@ public struct DispatchConfiguration: Sendable {
     public var fixMaxAge: Duration
     /// Orders an agent may carry at once (more than 1 stacks orders from one restaurant).
     public var capacity: Int
+    /// Cash-on-delivery orders are not offered to an agent whose cash held would exceed this (minor units).
+    public var codCashLimit: Int64
 
     public init(configuration: HubConfiguration) {
         policy = configuration.dispatchPolicy
@@ -22,6 +24,7 @@ public struct DispatchConfiguration: Sendable {
         offerTimeout = configuration.offerTimeout
         fixMaxAge = configuration.dispatchFixMaxAge
         capacity = configuration.agentCapacity
+        codCashLimit = configuration.codCashLimit
     }
 }
 
@@ -76,12 +79,21 @@ public actor Dispatcher<Store: HubStore> {
         for order in queue {
             guard let restaurant = try await store.restaurantSummary(id: order.restaurantID) else { continue }
             places[order.id] = restaurant
+            var excluded = try await store.excludedAgents(order: order.id)
+            if order.paymentMethod == .cod {
+                // Agents already holding too much cash are not offered cash orders.
+                for agent in available where !(try await store.cashAllowsOffer(
+                    agent: agent.id, amount: order.total, currency: order.currency, limit: settings.codCashLimit))
+                {
+                    excluded.insert(agent.id)
+                }
+            }
             let readyAt = order.readyAt ?? (order.updatedAt + Int64(order.prepMinutes ?? 15) * 60_000)
             dispatchOrders.append(
                 DispatchOrder(
                     id: order.id, restaurantID: order.restaurantID,
                     pickup: GeoCoordinate(lat: restaurant.lat, lon: restaurant.lon), zoneID: order.zoneID,
-                    placedAt: order.createdAt, readyAt: readyAt, excludedAgents: try await store.excludedAgents(order: order.id)))
+                    placedAt: order.createdAt, readyAt: readyAt, excludedAgents: excluded))
         }
         let decisions = policy.assign(orders: dispatchOrders, agents: available, now: now())
         let byID = Dictionary(queue.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
