@@ -99,7 +99,8 @@ import Testing
     }
 
     @Test func rejectAndTimeoutMoveToTheNextAgentAndNobodyGetsTwoOrders() async throws {
-        let h = try HubHarness(["dispatch-policy": "nearest", "offer-timeout": "1"])
+        // Rounds only when the test asks (no periodic round), offers lapse after 4 s.
+        let h = try HubHarness(["dispatch-policy": "nearest", "offer-timeout": "4", "dispatch-interval": "3600"])
         defer { h.close() }
         let f = try await OrderFixture.make(h)
         _ = try await h.store.createAgent(id: "a-3", name: "Meena")
@@ -122,9 +123,12 @@ import Testing
             pending = try await h.store.pendingOffers()
             #expect(pending.first { $0.order == first }?.agent == "a-2", "\(pending)")
             #expect(try await h.store.excludedAgents(order: first) == ["a-1"])
+            // a-2 takes it.
+            #expect(try await Self.decide(client, f.otherAgentUser.email, first, "accept").status == .ok)
 
             // a-3 lets its offer lapse: the second order goes to a-1 (free again), and a-3 is excluded.
-            try await Task.sleep(for: .milliseconds(1_100))
+            let deadline = try #require(try await h.store.pendingOffers().first { $0.order == second }?.deadline)
+            while wallClockMilliseconds() <= deadline + 50 { try await Task.sleep(for: .milliseconds(100)) }
             try await Self.round(client, f)
             pending = try await h.store.pendingOffers()
             #expect(pending.first { $0.order == second }?.agent == "a-1", "\(pending)")
@@ -138,7 +142,7 @@ import Testing
     }
 
     @Test func anAcceptRacingTheTimeoutHasExactlyOneOutcome() async throws {
-        let h = try HubHarness(["dispatch-policy": "nearest", "offer-timeout": "60"])
+        let h = try HubHarness(["dispatch-policy": "nearest", "offer-timeout": "60", "dispatch-interval": "3600"])
         defer { h.close() }
         let f = try await OrderFixture.make(h)
         try await h.run { client, hub in
@@ -170,7 +174,7 @@ import Testing
     }
 
     @Test func theSameActionFromTheDeviceAndOverRESTAppliesOnce() async throws {
-        let h = try HubHarness(["dispatch-policy": "nearest"])
+        let h = try HubHarness(["dispatch-policy": "nearest", "dispatch-interval": "3600"])
         defer { h.close() }
         let f = try await OrderFixture.make(h)
         try await h.run { client, hub in
