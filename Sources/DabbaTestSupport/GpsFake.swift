@@ -10,7 +10,8 @@ import Synchronization
 /// chosen by the test (gpsfake's gpsd listens on 127.0.0.1 and ::1).
 ///
 /// gpsfake's gpsd opens the fake device only when a client watches and loses what gpsfake wrote before and while
-/// it opens and probes it (measured with 3.22: the first 4 of 20 points at `-c 0.1`, the first of 10 at `-c 0.5`);
+/// it opens and probes it (measured with 3.22: the first 4 of 20 points at `-c 0.1`, the first of 10 at `-c 0.5`; under a loaded CI machine
+/// the first 11, with a 4 s lead-in);
 /// `init(route:…)` therefore puts `leadIn` seconds of receiver-without-fix epochs before the route, so every route
 /// point reaches a client that connects within about a second of `start()`. Nothing is left behind: `stop()`/`kill9()` end gpsfake's whole process group
 /// (gpsfake and its gpsd), gpsfake's control socket lives in the test directory (`TMPDIR`), and the SysV shared
@@ -42,7 +43,7 @@ public final class GpsFake: Sendable {
     /// Replays `route` after `leadIn` seconds of no-fix epochs (see the type's documentation).
     public convenience init(
         route: [RoutePoint], directory: TestDirectory, port: Int = FreePort.next(), cycle: Double = 0.1,
-        leadIn: Double = 4.0, wait: Int = 2, name: String = "gpsfake"
+        leadIn: Double = 10.0, wait: Int = 2, name: String = "gpsfake"
     ) throws {
         let epochs = Int((leadIn / (2 * cycle)).rounded(.up))
         let start = route.first?.timeMilliseconds ?? 0

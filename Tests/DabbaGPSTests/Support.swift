@@ -33,7 +33,7 @@ final class EventLog: Sendable {
 
     /// Waits (bounded) until `condition` holds for the events so far.
     func wait(
-        timeout: Duration = .seconds(15), _ condition: @escaping ([GPSEvent]) -> Bool
+        timeout: Duration = .seconds(30), _ condition: @escaping ([GPSEvent]) -> Bool
     ) async -> Bool {
         await eventually(timeout: timeout, interval: .milliseconds(20)) { condition(self.events) }
     }
