@@ -127,68 +127,10 @@ struct SparseGraph {
     /// Crouse's shortest augmenting paths over the graph's edges with a binary heap; nil if a row cannot be matched.
     /// Rows without any feasible column stay unmatched (-1): no assignment can give them one.
     mutating func shortestAugmentingPaths() -> Result? {
-        var u = [Double](repeating: 0, count: rows)
-        var v = [Double](repeating: 0, count: cols)
-        var col4row = [Int](repeating: -1, count: rows)
-        var row4col = [Int](repeating: -1, count: cols)
-        var dist = [Double](repeating: .infinity, count: cols)
-        var path = [Int](repeating: -1, count: cols)
-        var done = [Bool](repeating: false, count: cols)
-        var touched: [Int] = []
-        var scannedRows: [Int] = []
-        var scannedCols: [Int] = []
-        var heap = ColumnHeap()
-        for current in 0..<rows where start[current] < start[current + 1] {
-            var minVal = 0.0
-            var i = current
-            var sink = -1
-            while sink < 0 {
-                scannedRows.append(i)
-                let shift = minVal - u[i]
-                for e in start[i]..<start[i + 1] {
-                    let j = column[e]
-                    if done[j] { continue }
-                    let r = shift + weight[e] - v[j]
-                    if r < dist[j] {
-                        if dist[j] == .infinity { touched.append(j) }
-                        dist[j] = r
-                        path[j] = i
-                        heap.push(r, free: row4col[j] < 0, column: j)
-                    }
-                }
-                var next = -1
-                while let top = heap.pop() {
-                    if !done[top.column] && top.cost == dist[top.column] {
-                        next = top.column
-                        break
-                    }
-                }
-                guard next >= 0 else { return nil }
-                minVal = dist[next]
-                done[next] = true
-                scannedCols.append(next)
-                if row4col[next] < 0 { sink = next } else { i = row4col[next] }
-            }
-            u[current] += minVal
-            for r in scannedRows where r != current { u[r] += minVal - dist[col4row[r]] }
-            for j in scannedCols { v[j] -= minVal - dist[j] }
-            var j = sink
-            while true {
-                let r = path[j]
-                row4col[j] = r
-                swap(&col4row[r], &j)
-                if r == current { break }
-            }
-            for j in touched {
-                dist[j] = .infinity
-                done[j] = false
-            }
-            touched.removeAll(keepingCapacity: true)
-            scannedRows.removeAll(keepingCapacity: true)
-            scannedCols.removeAll(keepingCapacity: true)
-            heap.removeAll()
-        }
-        return Result(col4row: col4row, u: u, v: v)
+        // The same search the fast path runs, from an empty matching with zero potentials.
+        var state = SparseAssignment(rows: rows, cols: cols, start: start, column: column, weight: weight)
+        guard state.augment() else { return nil }
+        return Result(col4row: state.col4row, u: state.u, v: state.v)
     }
 }
 
