@@ -104,12 +104,25 @@ public struct TasksCommand: ParsableCommand {
     }
 }
 
-/// Shared body of the four task actions.
-func runAction(_ cmd: String, order: String, reason: String? = nil, cash: Int64? = nil, client: ClientOptions) {
+/// Shared body of the task actions and the shift commands.
+func runAction(_ cmd: String, order: String? = nil, reason: String? = nil, cash: Int64? = nil, client: ClientOptions) {
     let response = client.send(ControlRequest(cmd: cmd, order: order, reason: reason, cashCollected: cash))
     if !client.json, let event = response.event {
-        print("\(event.order): \(event.type.rawValue) (seq \(event.seq))")
+        let subject = event.order.isEmpty ? event.agent : event.order
+        print("\(subject): \(event.type.rawValue) (seq \(event.seq))")
     }
+}
+
+/// `dabba-agent shift start|end`.
+public struct ShiftCommand: ParsableCommand {
+    public enum Action: String, ExpressibleByArgument, CaseIterable, Sendable { case start, end }
+    public static let configuration = CommandConfiguration(
+        commandName: "shift", abstract: "Start or end the agent's shift (the hub offers orders only on shift).",
+        discussion: "Recorded in the outbox and sent to the hub like the task actions; works offline too.")
+    @Argument(help: "start or end.") var action: Action
+    @OptionGroup var client: ClientOptions
+    public init() {}
+    public func run() { runAction("shift-\(action.rawValue)", client: client) }
 }
 
 public struct AcceptCommand: ParsableCommand {

@@ -21,11 +21,15 @@ public struct AgentCommand: AsyncParsableCommand {
 
             Exit status: 0 success; 1 runtime failure or degraded status; 2 bad configuration or usage;
             3 daemon unreachable; 4 unknown order; 5 action not allowed in the task's state.
+
+            Tasks: `tasks` lists what the hub offered or assigned; `accept`, `reject`, `pickup` and `deliver` act
+            on one order, and `shift start|end` tells the hub the agent is (or is no longer) taking orders. Each
+            action is stored in the outbox with its own seq and reaches the hub like a fix, even after days offline.
             """,
         version: AgentApplication.version,
         subcommands: [
             RunCommand.self, StatusCommand.self, TasksCommand.self, AcceptCommand.self, RejectCommand.self,
-            PickupCommand.self, DeliverCommand.self, DefaultsCommand.self,
+            PickupCommand.self, DeliverCommand.self, ShiftCommand.self, DefaultsCommand.self,
         ])
     public init() {}
 }

@@ -21,6 +21,20 @@ extension AgentEngine {
         .delivered: (["picked_up"], "delivered"),
     ]
 
+    /// Whether a hub message saying `incoming` (offered, assigned, cancelled) may replace the device's `current`
+    /// status. The device's own progress wins: the hub's `assigned` that follows an accept, or an offer or
+    /// assignment redelivered after a pickup, leaves the task where the agent took it. A new offer or assignment
+    /// after a rejection or cancellation (the order came back to this agent) applies; a cancellation applies to
+    /// anything not yet delivered.
+    static func taskMessageApplies(_ incoming: String, over current: String?) -> Bool {
+        guard let current else { return true }
+        switch incoming {
+        case "offered": return ["offered", "rejected", "cancelled"].contains(current)
+        case "assigned": return ["offered", "assigned", "rejected", "cancelled"].contains(current)
+        default: return current != "delivered"
+        }
+    }
+
     /// Stores a task message from the hub; malformed ones are counted and ignored.
     func handleTask(_ payload: [UInt8]) {
         do {
@@ -33,6 +47,14 @@ extension AgentEngine {
             case .offer: status = "offered"
             case .assigned: status = "assigned"
             case .cancelled: status = "cancelled"
+            }
+            let current = try outbox.task(order: message.order)?.status
+            guard Self.taskMessageApplies(status, over: current) else {
+                // A redelivered or late message (QoS 1, a reconnect) never takes a task back to an earlier state.
+                logger.debug("Task message behind the device's state", metadata: [
+                    "task.order": "\(message.order)", "task.status": "\(current ?? "")", "task.message": "\(status)",
+                ])
+                return
             }
             try outbox.saveTask(AgentTask(status: status, task: message), now: wallClockMilliseconds())
             logger.info("Task received", metadata: ["task.order": "\(message.order)", "task.status": "\(status)"])
@@ -63,14 +85,30 @@ extension AgentEngine {
         guard let rule = Self.transitions[kind], rule.from.contains(task.status) else {
             throw ControlError("conflict", "order \(order) is \(task.status); cannot mark it \(kind.rawValue)")
         }
-        let now = wallClockMilliseconds()
-        let agent = configuration.agentID
-        var event = AgentEvent(agent: agent, seq: 0, time: Timestamp.format(milliseconds: now), order: order, type: kind)
+        var event = AgentEvent(
+            agent: configuration.agentID, seq: 0, time: Timestamp.format(milliseconds: wallClockMilliseconds()),
+            order: order, type: kind)
         event.reason = reason
         event.cashCollected = cashCollected
+        return try record(event, task: (order, rule.to))
+    }
+
+    /// Starts or ends the agent's shift from the device: an event with its own seq, like the task actions (the hub
+    /// applies the newest shift change, whether it came from here or over REST).
+    public func shift(start: Bool) throws(ControlError) -> AgentEvent {
+        let event = AgentEvent(
+            agent: configuration.agentID, seq: 0, time: Timestamp.format(milliseconds: wallClockMilliseconds()),
+            order: "", type: start ? .shiftStarted : .shiftEnded)
+        return try record(event, task: nil)
+    }
+
+    /// Commits `event` with the next seq (and the task's new status) to the outbox, then sends it when connected.
+    private func record(_ event: AgentEvent, task: (order: String, status: String)?) throws(ControlError) -> AgentEvent {
+        var event = event
+        let unnumbered = event
         do {
-            let row = try outbox.recordAction(order: order, status: rule.to, time: now) { seq in
-                var e = event
+            let row = try outbox.recordAction(task: task, time: wallClockMilliseconds()) { seq in
+                var e = unnumbered
                 e.seq = seq
                 return e.jsonBytes()
             }

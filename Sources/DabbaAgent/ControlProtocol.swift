@@ -2,7 +2,7 @@ import DabbaProtocol
 
 /// One request on the control socket: a JSON object on one line.
 public struct ControlRequest: Codable, Sendable, Equatable {
-    /// status, tasks, accept, reject, pickup, deliver.
+    /// status, tasks, accept, reject, pickup, deliver, shift-start, shift-end.
     public var cmd: String
     public var order: String?
     public var reason: String?
@@ -50,6 +50,8 @@ extension AgentEngine {
                     default: .delivered
                     }
                 response.event = try act(kind, order: order, reason: request.reason, cashCollected: request.cashCollected)
+            case "shift-start", "shift-end":
+                response.event = try shift(start: request.cmd == "shift-start")
             default:
                 throw ControlError("bad_request", "unknown command \(request.cmd)")
             }

@@ -50,15 +50,18 @@ extension Outbox {
         return result
     }
 
-    /// Commits the status change and the event (with the next seq) in one transaction.
-    func recordAction(order: String, status: String, time: Int64, makeEvent: (Int64) -> [UInt8])
+    /// Commits the task's status change (when `task` is given) and the event (with the next seq) in one
+    /// transaction.
+    func recordAction(task: (order: String, status: String)?, time: Int64, makeEvent: (Int64) -> [UInt8])
         throws(SQLiteError) -> Row
     {
         let seq = lastSeq + 1
         let row = Row(seq: seq, kind: .event, time: time, payload: makeEvent(seq))
         try db.transaction { () throws(SQLiteError) in
-            try db.prepare("UPDATE tasks SET status = ?, updated = ? WHERE order_id = ?")
-                .run([.text(status), .integer(time), .text(order)])
+            if let task {
+                try db.prepare("UPDATE tasks SET status = ?, updated = ? WHERE order_id = ?")
+                    .run([.text(task.status), .integer(time), .text(task.order)])
+            }
             try db.prepare("INSERT INTO outbox(seq, kind, time, payload) VALUES(?, ?, ?, ?)")
                 .run([.integer(seq), .integer(Kind.event.rawValue), .integer(time), .blob(row.payload)])
             try writeMeta("last_seq", seq)

@@ -45,6 +45,7 @@ public struct HubOptions: ParsableArguments {
     @Option(name: .customLong("dispatch-interval"), help: "Seconds between dispatch rounds (also run on order events) (default 2).") var dispatchInterval: String?
     @Option(name: .customLong("offer-timeout"), help: "Seconds an agent has to accept an offer before the next one (default 45).") var offerTimeout: String?
     @Option(name: .customLong("dispatch-fix-max-age"), help: "An agent is available only with a fix at most this old (s) (default 60).") var dispatchFixMaxAge: String?
+    @Option(name: .customLong("dispatch-offline-grace"), help: "Seconds an agent may be offline before its offers and unpicked orders go back to dispatch (default 120).") var dispatchOfflineGrace: String?
     @Option(name: .customLong("agent-capacity"), help: "Orders an agent carries at once (>1 stacks one restaurant's) (default 1).") var agentCapacity: String?
     @Option(name: .customLong("leaflet-dir"), help: "Leaflet's folder (Debian's libjs-leaflet), served to the web pages under /vendor/leaflet/ (default /usr/share/javascript/leaflet).") var leafletDir: String?
     @Option(name: .customLong("tax-rate-bps"), help: "Tax on items plus delivery fee, basis points (500 = 5%) (default 500).") var taxRateBps: String?
@@ -80,7 +81,7 @@ public struct HubOptions: ParsableArguments {
             ("refresh-token-ttl", refreshTokenTTL), ("allowed-origins", allowedOrigins),
             ("max-body-bytes", maxBodyBytes), ("assets", assets), ("mosquitto-password-file", mosquittoPasswordFile),
             ("mosquitto-acl-file", mosquittoACLFile), ("log-level", logLevel),
-            ("dispatch-interval", dispatchInterval), ("offer-timeout", offerTimeout), ("dispatch-fix-max-age", dispatchFixMaxAge), ("agent-capacity", agentCapacity), ("leaflet-dir", leafletDir), ("tax-rate-bps", taxRateBps), ("eta-detour-percent", etaDetourPercent), ("share-ttl-minutes", shareTtlMinutes), ("share-grace-minutes", shareGraceMinutes), ("webhook-retry-base", webhookRetryBase), ("webhook-retry-max", webhookRetryMax), ("webhook-max-attempts", webhookMaxAttempts), ("webhook-timeout", webhookTimeout), ("webhook-concurrency", webhookConcurrency), ("webhook-poll-interval", webhookPollInterval),
+            ("dispatch-interval", dispatchInterval), ("offer-timeout", offerTimeout), ("dispatch-fix-max-age", dispatchFixMaxAge), ("dispatch-offline-grace", dispatchOfflineGrace), ("agent-capacity", agentCapacity), ("leaflet-dir", leafletDir), ("tax-rate-bps", taxRateBps), ("eta-detour-percent", etaDetourPercent), ("share-ttl-minutes", shareTtlMinutes), ("share-grace-minutes", shareGraceMinutes), ("webhook-retry-base", webhookRetryBase), ("webhook-retry-max", webhookRetryMax), ("webhook-max-attempts", webhookMaxAttempts), ("webhook-timeout", webhookTimeout), ("webhook-concurrency", webhookConcurrency), ("webhook-poll-interval", webhookPollInterval),
             ("cod-cash-limit", codCashLimit),
             ("payment-webhook-secret-file", paymentWebhookSecretFile), ("payment-poll-interval", paymentPollInterval),
             ("idempotency-ttl-hours", idempotencyTTLHours),

@@ -16,6 +16,7 @@ public struct HubConfiguration: Sendable {
     public var dispatchInterval: Duration
     public var offerTimeout: Duration
     public var dispatchFixMaxAge: Duration
+    public var dispatchOfflineGrace: Duration
     public var agentCapacity: Int
     /// MQTT shared-subscription group; empty means every hub receives every message.
     public var ingestGroup: String?
@@ -83,6 +84,9 @@ public struct HubConfiguration: Sendable {
         ConfigKey("dispatch-interval", default: "2", help: "Seconds between dispatch rounds (also run on order events)."),
         ConfigKey("offer-timeout", default: "45", help: "Seconds an agent has to accept an offer before the next one."),
         ConfigKey("dispatch-fix-max-age", default: "60", help: "An agent is available only with a fix at most this old (s)."),
+        ConfigKey(
+            "dispatch-offline-grace", default: "120",
+            help: "Seconds an agent may be offline (its Will) before its pending offers and not-yet-picked-up orders go back to dispatch; a device that restarts sooner keeps them."),
         ConfigKey("agent-capacity", default: "1", help: "Orders an agent carries at once (>1 stacks one restaurant's)."),
         ConfigKey(
             "ingest-group", default: "",
@@ -154,6 +158,7 @@ public struct HubConfiguration: Sendable {
         dispatchInterval = try c.seconds("dispatch-interval", in: 0.05...3600)
         offerTimeout = try c.seconds("offer-timeout", in: 1...3600)
         dispatchFixMaxAge = try c.seconds("dispatch-fix-max-age", in: 1...86_400)
+        dispatchOfflineGrace = try c.seconds("dispatch-offline-grace", in: 0...86_400)
         agentCapacity = try c.int("agent-capacity", in: 1...10)
         ingestGroup = try c.optional("ingest-group").map { (group: String) throws(ConfigError) -> String in
             guard group.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {

@@ -377,6 +377,14 @@ enum HubMigrations {
             DROP INDEX IF EXISTS positions_age;
             """
         ),
+        // Shifts change from the operator's REST call or from the device's event (which may arrive late, after
+        // days offline): the newest change by its own time wins.
+        (
+            9, "agents: when the shift last changed",
+            """
+            ALTER TABLE agents ADD COLUMN shift_changed_at INTEGER;
+            """
+        ),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`, in version order, each in its own

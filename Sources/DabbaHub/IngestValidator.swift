@@ -69,7 +69,8 @@ final class IngestValidator: Sendable {
                 let event = try PayloadCoding.decode(AgentEvent.self, from: message.payload, maxBytes: Self.maxPayload)
                 guard event.v == payloadVersion else { throw PayloadError(.unsupportedVersion, "v \(event.v)") }
                 guard event.agent == agent else { throw PayloadError(.agentMismatch, "event for \(event.agent)") }
-                guard event.seq >= 1, let time = Timestamp.parse(event.time), !event.order.isEmpty else {
+                guard event.seq >= 1, let time = Timestamp.parse(event.time), event.type.isShift || !event.order.isEmpty
+                else {
                     throw PayloadError(.invalidField, "seq, time or order")
                 }
                 return .event(

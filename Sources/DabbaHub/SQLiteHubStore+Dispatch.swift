@@ -6,10 +6,27 @@ import Foundation
 extension SQLiteHubStore: DispatchRepository {
     public func setShift(agent: String, onShift: Bool) throws(StoreError) {
         let changed = try run { () throws(SQLiteError) -> Int in
-            try db.prepare("UPDATE agents SET on_shift = ? WHERE id = ?").run([.integer(onShift ? 1 : 0), .text(agent)])
+            try db.prepare("UPDATE agents SET on_shift = ?, shift_changed_at = ? WHERE id = ?")
+                .run([.integer(onShift ? 1 : 0), .integer(wallClockMilliseconds()), .text(agent)])
             return db.changes
         }
         if changed == 0 { throw StoreError(.notFound, "no agent \(agent)") }
+    }
+
+    public func applyDeviceShift(agent: String, seq: Int64, onShift: Bool, time: Int64) throws(StoreError) -> Bool {
+        try run { () throws(SQLiteError) -> Bool in
+            try db.transaction { () throws(SQLiteError) -> Bool in
+                try db.prepare(
+                    """
+                    UPDATE agents SET on_shift = ?, shift_changed_at = ?
+                    WHERE id = ? AND (shift_changed_at IS NULL OR shift_changed_at < ?)
+                    """
+                ).run([.integer(onShift ? 1 : 0), .integer(time), .text(agent), .integer(time)])
+                let changed = db.changes == 1
+                try db.prepare("UPDATE events SET applied = 1 WHERE agent = ? AND seq = ?").run([.text(agent), .integer(seq)])
+                return changed
+            }
+        }
     }
 
     public func dispatchAgents() throws(StoreError) -> [DispatchAgentRow] {

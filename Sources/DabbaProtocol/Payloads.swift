@@ -53,12 +53,18 @@ public struct BacklogMessage: Codable, Sendable, Equatable {
     }
 }
 
-/// An agent action on an order (accepted, rejected, picked_up, delivered).
+/// An agent action on an order (accepted, rejected, picked_up, delivered), or the agent starting or ending its
+/// shift from the device (shift_started, shift_ended; `order` is empty for those).
 public struct AgentEvent: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable {
         case accepted, rejected
         case pickedUp = "picked_up"
         case delivered
+        case shiftStarted = "shift_started"
+        case shiftEnded = "shift_ended"
+
+        /// Shift events concern the agent, not an order.
+        public var isShift: Bool { self == .shiftStarted || self == .shiftEnded }
     }
     public var v: Int
     public var agent: String

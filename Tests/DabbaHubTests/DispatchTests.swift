@@ -209,4 +209,79 @@ import Testing
             #expect(hub.metrics.render().contains(#"dabba_device_events_total{result="ignored"} 1"#))
         }
     }
+
+    @Test func anAgentOfflineLongerThanTheGraceGivesBackItsOrderOrRaisesAnAlert() async throws {
+        let h = try HubHarness(["dispatch-policy": "nearest", "dispatch-interval": "3600", "dispatch-offline-grace": "30"])
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        try await h.run { client, hub in
+            let (ravi, _) = try await client.login(f.agentUser.email)
+            let (op, _) = try await client.login(f.operatorUser.email)
+            try await Self.makeAvailable(h.store, "a-1", lat: 12.9751, lon: 77.6051)
+            let first = try await Self.confirmedOrder(client, f)
+            try await Self.round(client, f)
+            #expect(try await Self.decide(client, f.agentUser.email, first, "accept").status == .ok)
+            // Offline since just now (a device restarting): it keeps the order.
+            try await h.store.updateState(AgentState(agent: "a-1", online: false), at: wallClockMilliseconds())
+            try await Self.round(client, f)
+            #expect(try await h.store.order(id: first)?.agentID == "a-1")
+            // Offline for longer than the grace: before pickup, the order goes back to dispatch.
+            try await h.store.updateState(AgentState(agent: "a-1", online: false), at: wallClockMilliseconds() - 31_000)
+            try await Self.round(client, f)
+            let back = try #require(try await h.store.order(id: first))
+            #expect(back.agentID == nil && back.status == .confirmed, "\(back.status)")
+            #expect(try await h.store.decisions(order: first).map(\.outcome).contains("reassigned"))
+            _ = try await client.act("cancel", first, op, #"{"reason":"test"}"#)
+
+            // After pickup: the order stays with the agent and operators get one alert.
+            try await Self.makeAvailable(h.store, "a-1", lat: 12.9751, lon: 77.6051, seq: 2)
+            let second = try await Self.confirmedOrder(client, f)
+            try await Self.round(client, f)
+            #expect(try await Self.decide(client, f.agentUser.email, second, "accept").status == .ok)
+            #expect(try await client.act("pickup", second, ravi).status == .ok)
+            try await h.store.updateState(AgentState(agent: "a-1", online: false), at: wallClockMilliseconds() - 31_000)
+            try await Self.round(client, f)
+            try await Self.round(client, f)
+            #expect(try await h.store.order(id: second)?.status == .pickedUp)
+            let alerts = try await client.send(.get, "/v1/alerts", token: op).json?["alerts"] as? [JSONObject] ?? []
+            let mine = alerts.filter { $0["order"] as? String == second }
+            #expect(mine.count == 1 && mine.first?["kind"] as? String == "offline_after_pickup", "\(alerts)")
+            #expect(hub.metrics.render().contains(#"dabba_alerts_total{kind="offline_after_pickup"} 1"#))
+        }
+    }
+
+    @Test func aShiftFromTheDeviceAppliesUnlessALaterChangeCameOverREST() async throws {
+        let h = try HubHarness(["dispatch-policy": "nearest", "dispatch-interval": "3600"])
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        try await h.run { client, hub in
+            let (op, _) = try await client.login(f.operatorUser.email)
+            func device(_ seq: Int64, _ kind: AgentEvent.Kind, at time: Int64) async throws {
+                let event = AgentEvent(agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: time), order: "", type: kind)
+                _ = try await h.store.store(
+                    positions: [],
+                    events: [StoredEvent(agent: "a-1", seq: seq, time: time, order: "", type: kind.rawValue, payload: event.jsonBytes())])
+                // A round (putting the other agent on shift runs one) applies the stored events.
+                try await Self.round(client, f, agent: "a-2")
+            }
+            func onShift() async throws -> Bool? { try await h.store.dispatchAgents().first { $0.agent.id == "a-1" }?.onShift }
+            let start = wallClockMilliseconds()
+            try await device(1, .shiftStarted, at: start)
+            #expect(try await onShift() == true)
+            // The operator ends the shift; a device start made before that, arriving late, does not undo it.
+            try await Task.sleep(for: .milliseconds(5))
+            #expect(try await client.send(.post, "/v1/agents/a-1/shift", token: op, json: #"{"action":"end"}"#).status == .ok)
+            try await device(2, .shiftStarted, at: start + 1)
+            #expect(try await onShift() == false)
+            // A newer change from the device applies; each event is applied (or ignored) once.
+            try await device(3, .shiftStarted, at: wallClockMilliseconds() + 1)
+            #expect(try await onShift() == true)
+            try await device(3, .shiftEnded, at: wallClockMilliseconds() + 2)  // same seq again: stored once
+            #expect(try await onShift() == true)
+            #expect(try await h.store.unappliedEvents(limit: 10).isEmpty)
+            let metrics = hub.metrics.render()
+            #expect(metrics.contains(#"dabba_device_events_total{result="applied"} 2"#), "\(metrics)")
+            #expect(metrics.contains(#"dabba_device_events_total{result="ignored"} 1"#), "\(metrics)")
+        }
+    }
 }

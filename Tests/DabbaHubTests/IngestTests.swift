@@ -111,6 +111,8 @@ import Testing
             (Topics.fix(agent: "ghost"), #"{"v":1,"agent":"ghost","seq":1,"time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "unknown_agent"),
             (Topics.fix(agent: "a-1"), String(repeating: " ", count: 300_000), "too_large"),
             (Topics.events(agent: "a-1"), #"{"v":1,"agent":"a-1","seq":5,"time":"yesterday","order":"o","type":"accepted"}"#, "invalid_field"),
+            // Only shift events may leave the order empty.
+            (Topics.events(agent: "a-1"), #"{"v":1,"agent":"a-1","seq":6,"time":"2026-11-25T10:00:00Z","order":"","type":"accepted"}"#, "invalid_field"),
         ]
         for (topic, payload, _) in bad { try await h.publish(topic, payload) }
         try await h.publish(Topics.fix(agent: "a-2"), bytes: PayloadCoding.encode(IngestHarness.fix("a-2", 1)))

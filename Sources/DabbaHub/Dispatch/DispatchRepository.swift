@@ -85,6 +85,9 @@ public struct DeviceEvent: Sendable, Equatable {
 /// Shifts, offers, decisions, device events and alerts.
 public protocol DispatchRepository: Sendable {
     func setShift(agent: String, onShift: Bool) async throws(StoreError)
+    /// A shift change from the device (event `seq`, made at `time`): applied only when newer than the last change
+    /// from either path; the event is marked applied either way. Returns whether the shift changed.
+    func applyDeviceShift(agent: String, seq: Int64, onShift: Bool, time: Int64) async throws(StoreError) -> Bool
     /// Every agent with its shift and last delivery.
     func dispatchAgents() async throws(StoreError) -> [DispatchAgentRow]
     /// Orders waiting for an agent: confirmed, preparing or ready, none assigned, no pending offer; oldest first.

@@ -88,31 +88,52 @@ extension Dispatcher {
             let decoded = try? PayloadCoding.decode(AgentEvent.self, from: event.payload)
             switch AgentEvent.Kind(rawValue: event.type) {
             case .accepted:
-                _ = try? await accept(order: event.order, agent: event.agent)
+                // Applied when it answers this agent's pending offer; a repeat (already accepted over REST) or a
+                // lapsed offer changes nothing.
+                let pending = try await store.offers(order: event.order).contains {
+                    $0.state == .pending && $0.agent == event.agent
+                }
+                var applied = false
+                if pending { applied = (try? await accept(order: event.order, agent: event.agent)) != nil }
                 _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
+                countDeviceEvent(applied: applied, event)
             case .rejected:
-                _ = try? await reject(order: event.order, agent: event.agent, reason: decoded?.reason)
+                let applied = (try? await reject(order: event.order, agent: event.agent, reason: decoded?.reason)) != nil
                 _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
+                countDeviceEvent(applied: applied, event)
             case .pickedUp, .delivered:
                 let action: OrderAction = event.type == AgentEvent.Kind.pickedUp.rawValue ? .pickup : .deliver
                 let order = try await store.order(id: event.order)
                 let change =
                     order?.agentID == event.agent
                     ? OrderChange(action: action, actor: "agent:\(event.agent)", cashCollected: decoded?.cashCollected) : nil
-                if let (updated, orderEvent) = try await store.applyDeviceEvent(
+                let applied = try await store.applyDeviceEvent(
                     agent: event.agent, seq: event.seq, change: change, order: event.order)
-                {
-                    orders.notifier.committed(orderEvent, order: updated)
-                    metrics.deviceEvents("applied").increment()
-                } else {
-                    metrics.deviceEvents("ignored").increment()
-                    logger.notice(
-                        "Device event does not apply; recorded and ignored",
-                        metadata: ["agent.id": "\(event.agent)", "event.seq": "\(event.seq)", "order.id": "\(event.order)"])
-                }
+                if let (updated, orderEvent) = applied { orders.notifier.committed(orderEvent, order: updated) }
+                countDeviceEvent(applied: applied != nil, event)
+            case .shiftStarted, .shiftEnded:
+                let applied = try await store.applyDeviceShift(
+                    agent: event.agent, seq: event.seq, onShift: event.type == AgentEvent.Kind.shiftStarted.rawValue,
+                    time: event.time)
+                countDeviceEvent(applied: applied, event)
             case nil:
                 _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
             }
         }
+    }
+
+    /// Counts a device event as applied or ignored (recorded, but it changed nothing: a repeat, or too late).
+    func countDeviceEvent(applied: Bool, _ event: DeviceEvent) {
+        if applied {
+            metrics.deviceEvents("applied").increment()
+            return
+        }
+        metrics.deviceEvents("ignored").increment()
+        logger.notice(
+            "Device event does not apply; recorded and ignored",
+            metadata: [
+                "agent.id": "\(event.agent)", "event.seq": "\(event.seq)", "order.id": "\(event.order)",
+                "event.type": "\(event.type)",
+            ])
     }
 }

@@ -13,6 +13,8 @@ public struct DispatchConfiguration: Sendable {
     public var offerTimeout: Duration
     /// An agent is available only with a fix at most this old.
     public var fixMaxAge: Duration
+    /// How long an agent may be offline before its offers and not-yet-picked-up orders go back to dispatch.
+    public var offlineGrace: Duration
     /// Orders an agent may carry at once (more than 1 stacks orders from one restaurant).
     public var capacity: Int
     /// Cash-on-delivery orders are not offered to an agent whose cash held would exceed this (minor units).
@@ -23,6 +25,7 @@ public struct DispatchConfiguration: Sendable {
         interval = configuration.dispatchInterval
         offerTimeout = configuration.offerTimeout
         fixMaxAge = configuration.dispatchFixMaxAge
+        offlineGrace = configuration.dispatchOfflineGrace
         capacity = configuration.agentCapacity
         codCashLimit = configuration.codCashLimit
     }
@@ -172,10 +175,16 @@ public actor Dispatcher<Store: HubStore> {
         }
     }
 
-    /// Before pickup, an offline agent's orders go back to the queue; after pickup, operators are alerted (once).
+    /// An agent offline (its Will) for longer than `offlineGrace`: before pickup its orders go back to the queue
+    /// and its pending offers are withdrawn; after pickup operators are alerted (once). A device that restarts
+    /// within the grace (a reboot, a crash under systemd) keeps its orders and offers.
     func handleOfflineAgents() async throws {
-        let agents = Dictionary(try await store.agents().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        for (agentID, carried) in try await store.agentLoads() where agents[agentID]?.state?.online == false {
+        let t = now()
+        let grace = settings.offlineGrace.dabbaMilliseconds
+        let gone = Set(
+            try await store.agents().filter { $0.state?.online == false && t - ($0.stateAt ?? 0) >= grace }.map(\.id))
+        guard !gone.isEmpty else { return }
+        for (agentID, carried) in try await store.agentLoads() where gone.contains(agentID) {
             for order in carried {
                 if order.status == .assigned {
                     _ = try? await orders.apply(
@@ -195,8 +204,8 @@ public actor Dispatcher<Store: HubStore> {
                 }
             }
         }
-        // Pending offers to offline agents are withdrawn (the order is offered to someone else next round).
-        for offer in try await store.pendingOffers() where agents[offer.agent]?.state?.online == false {
+        // Pending offers to agents gone offline are withdrawn (the order is offered to someone else next round).
+        for offer in try await store.pendingOffers() where gone.contains(offer.agent) {
             _ = try await store.closeOffer(order: offer.order, agent: offer.agent, state: .withdrawn, reason: "agent offline")
         }
     }
