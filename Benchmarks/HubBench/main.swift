@@ -6,13 +6,14 @@ import Foundation
 // BENCH_LIVE_AGENTS (1000), BENCH_LIVE_SECONDS (30); customers' feeds: BENCH_CUSTOMERS (10000),
 // BENCH_CUSTOMER_AGENTS (1000), BENCH_CUSTOMER_SECONDS (60); orders over HTTP: BENCH_ORDERS_CUSTOMERS (300),
 // BENCH_WRK_SECONDS (20), BENCH_WRK_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WRK_ROUNDS (2).
-// BENCH_HUB_ONLY=ingest, live, customers or orders runs one of the four (customers and orders run `dabba-hub serve`
-// from the same folder as a separate process). BENCH_HUB_COMMIT_INTERVAL_MS / BENCH_HUB_COMMIT_BATCH override the
+// Offer races: BENCH_RACE_TRIALS (10000), BENCH_RACE_PARALLEL (4).
+// BENCH_HUB_ONLY=ingest, live, customers, orders or races runs one of the five (customers and orders run
+// `dabba-hub serve` from the same folder as a separate process). BENCH_HUB_COMMIT_INTERVAL_MS / BENCH_HUB_COMMIT_BATCH override the
 // hub's keys for diagnostic ingest runs.
 let environment = ProcessInfo.processInfo.environment
 let only = environment["BENCH_HUB_ONLY"] ?? ""
-guard ["", "ingest", "live", "customers", "orders"].contains(only) else {
-    say("BENCH_HUB_ONLY=\(only): expected ingest, live, customers or orders")
+guard ["", "ingest", "live", "customers", "orders", "races"].contains(only) else {
+    say("BENCH_HUB_ONLY=\(only): expected ingest, live, customers, orders or races")
     exit(2)
 }
 
@@ -114,6 +115,27 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
             pingRate, orderRate, orderRate / pingRate))
         say(String(format: "  hub: RSS %.1f MB, VmHWM %.1f MB, CPU %.1f s over the wrk runs",
             Double(r.hubRSS.rss) / 1024, Double(r.hubRSS.hwm) / 1024, r.hubCPUSeconds))
+    }
+
+    if only == "" || only == "races" {
+        let c = RacesBenchmark.Configuration(
+            trials: try environmentInt("BENCH_RACE_TRIALS", default: 10_000),
+            parallel: try environmentInt("BENCH_RACE_PARALLEL", default: 4))
+        say("Offer races: \(c.trials) trials, \(c.parallel) at a time; per trial three hubs on one SQLite file race: "
+            + "accept (hub A), the due offer's lapse in a dispatch round (hub B), PUT /delivery completion (hub C)")
+        let loadBefore = loadAverage()
+        let r = try await RacesBenchmark.run(c, directory: directory)
+        say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage())")
+        say("  outcomes: accepted \(r.accepted), lapsed \(r.expired); delivered within the race \(r.delivered)")
+        let t = LatencySummary(milliseconds: r.trialMilliseconds)
+        say(String(format: "  %d trials in %.1f s; per trial (race + checks) p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+            r.trials, r.seconds, t.p50, t.p99, t.max))
+        say("  trials with exactly one outcome: \(r.trials - Set(r.violations.map { $0.prefix { $0 != ":" } }).count) of \(r.trials)"
+            + " (violations: \(r.violations.count))")
+        for violation in r.violations.prefix(20) { say("    \(violation)") }
+        guard r.violations.isEmpty, r.trials == c.trials else {
+            throw BenchError("races: \(r.violations.count) violations in \(r.trials) trials")
+        }
     }
 }
 

@@ -10,6 +10,8 @@ public actor SQLiteHubStore: HubStore {
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     let db: SQLiteConnection
     let logger: Logger
+    /// How deep `run` calls are nested; the outermost one ends the connection's reads when it returns.
+    private var runDepth = 0
 
     /// Opens (creating) the database at `path` and applies pending migrations.
     public init(path: String, logger: Logger) throws(StoreError) {
@@ -38,7 +40,16 @@ public actor SQLiteHubStore: HubStore {
     /// Stops the store's thread (after the last use).
     public nonisolated func close() { executor.shutdown() }
 
+    /// Runs one store operation on the connection, converting SQLite's errors once. When the outermost operation
+    /// returns, statements left on a row are reset (`finishReads`): another connection to the same file (another
+    /// hub, `dabba-hub` admin commands) may write, and this one must neither read an old snapshot nor fail its
+    /// next write with `SQLITE_BUSY_SNAPSHOT`.
     func run<T>(_ body: () throws(SQLiteError) -> T) throws(StoreError) -> T {
+        runDepth += 1
+        defer {
+            runDepth -= 1
+            if runDepth == 0 { db.finishReads() }
+        }
         do { return try body() } catch { throw StoreError(error) }
     }
 }

@@ -80,6 +80,20 @@ public final class SQLiteConnection {
         return statement.isNull(0) ? nil : statement.int64(0)
     }
 
+    /// Resets every statement of this connection still positioned on a row, which ends its read transaction.
+    ///
+    /// A cached statement left on a row (a lookup that read its one row and returned) keeps the connection's read
+    /// snapshot open: every later read on this connection sees that old snapshot, and the next write fails at once
+    /// with `SQLITE_BUSY_SNAPSHOT` when another connection (another hub, an operator's CLI) has written meanwhile.
+    /// Call it when an operation is over, never while iterating a statement.
+    public func finishReads() {
+        var statement = sqlite3_next_stmt(handle, nil)
+        while let current = statement {
+            if sqlite3_stmt_busy(current) != 0 { sqlite3_reset(current) }
+            statement = sqlite3_next_stmt(handle, current)
+        }
+    }
+
     /// Rows changed by the most recent INSERT/UPDATE/DELETE.
     public var changes: Int { Int(sqlite3_changes(handle)) }
 

@@ -170,8 +170,8 @@ import Testing
     }
 
     @Test func cashOnDeliveryDeliveredOverRESTShowsInThatDaysReconciliation() async throws {
-        // The device path (`dabba-agent deliver --cash-collected`) produces the same order event; it is not built
-        // yet, so the agent delivers here through the REST deliver action with `cashCollected`.
+        // The REST path (an agent without the device). The device path (`dabba-agent deliver --cash-collected`)
+        // is tested end to end in DeviceDispatchEndToEndTests.
         let h = try HubHarness(["payment-poll-interval": "0.05"])
         defer { h.close() }
         _ = try await OrderFixture.make(h)

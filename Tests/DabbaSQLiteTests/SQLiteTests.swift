@@ -69,4 +69,37 @@ import Testing
             #expect(error.isFull)
         }
     }
+
+    @Test func aStatementLeftOnARowIsEndedByFinishReads() throws {
+        let path = temporaryPath()
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let a = try SQLiteConnection(path: path)
+        let b = try SQLiteConnection(path: path)
+        try a.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 2000")
+        try b.execute("PRAGMA busy_timeout = 2000")
+        try a.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER)")
+        try a.execute("INSERT INTO t VALUES(1, 0)")
+        func read(_ db: SQLiteConnection) throws -> Int64? {
+            let s = try db.prepare("SELECT v FROM t WHERE id = 1")
+            guard try s.step() else { return nil }
+            return s.int64(0)  // left on its row, as a lookup that returns early leaves it
+        }
+        func write(_ db: SQLiteConnection, _ v: Int64) throws {
+            try db.transaction { () throws(SQLiteError) in try db.prepare("UPDATE t SET v = ? WHERE id = 1").run([.integer(v)]) }
+        }
+        // Without it: a's open read keeps its old snapshot, so it reads stale data and cannot write.
+        #expect(try read(a) == 0)
+        try write(b, 1)
+        #expect(try a.scalarInt("SELECT v FROM t WHERE id = 1") == 0)
+        #expect(throws: SQLiteError.self) { try write(a, 2) }
+        // With it: the snapshot ends; a sees b's write and writes after it.
+        a.finishReads()
+        #expect(try read(a) == 1)
+        a.finishReads()
+        try write(b, 3)
+        #expect(try read(a) == 3)
+        a.finishReads()
+        try write(a, 4)
+        #expect(try b.scalarInt("SELECT v FROM t WHERE id = 1") == 4)
+    }
 }
