@@ -166,6 +166,11 @@ extension BatchProblem {
         return heap
     }
 
+    /// The auction's ε phases (seconds of cost) before the first exact solve, and before a solve after a pricing
+    /// pass that released many rows (the prices are then close already).
+    static let auctionEpsilons: [Double] = [64, 16, 4, 1, 0.25, 0.0625, 0.015, 0.004, 0.001]
+    static let auctionRefineEpsilons: [Double] = [1, 0.1, 0.01, 0.001]
+
     /// Statistics of the last fast solve, for the benchmark.
     struct FastStats {
         var passes = 0
@@ -211,6 +216,7 @@ extension BatchProblem {
             cheapest(row: $0, count: count, grid: grid, cellBound: &cellBound, cellOrder: &cellOrder)
         }
         stats.candidateSeconds += lap()
+        var warm: SparseAssignment?
         for _ in 0..<maxPasses {
             stats.passes += 1
             var start = [0]
@@ -229,11 +235,25 @@ extension BatchProblem {
                 start.append(column.count)
             }
             stats.edges = column.count
-            var matching = SparseAssignment(rows: rows, cols: cols, start: start, column: column, weight: weight)
-            let matched = matching.solve(maxBids: 10 * rows)
+            // Warm start: the previous pass's matching and potentials, with the rows that had violations released.
+            if warm == nil {
+                warm = SparseAssignment(rows: rows, cols: cols, start: start, column: column, weight: weight)
+                warm!.auctionStart(epsilons: BatchProblem.auctionEpsilons, maxBids: 200 * rows)
+            } else {
+                warm!.replaceGraph(start: start, column: column, weight: weight)
+                // Many rows released: new prices from an auction started at the current ones are cheaper than
+                // repairing them one shortest path at a time.
+                if warm!.col4row.lazy.filter({ $0 < 0 }).count > rows / 20 {
+                    warm!.auctionStart(epsilons: BatchProblem.auctionRefineEpsilons, maxBids: 200 * rows)
+                }
+            }
+            let matched = warm!.solve(maxBids: 10 * rows)
+            let matching = warm!
             stats.matchingSeconds += lap()
             guard matched else {
-                // Too few columns in the lists for every row to get one: longer lists, then solve again.
+                // Too few columns in the lists for every row to get one: longer lists, then solve again (cold: every
+                // row's list changes).
+                warm = nil
                 guard count < cols else { return nil }
                 count = min(cols, count * 2)
                 lists = (0..<rows).map {
@@ -270,6 +290,7 @@ extension BatchProblem {
                         lists[row].append(entry)
                     }
                     violations += added.count
+                    warm!.release(row: row)
                 }
             }
             stats.pricingSeconds += lap()
@@ -300,3 +321,4 @@ extension BatchProblem {
         }
     }
 }
+
