@@ -90,7 +90,7 @@ import Testing
         // Without it: a's open read keeps its old snapshot, so it reads stale data and cannot write.
         #expect(try read(a) == 0)
         try write(b, 1)
-        #expect(try a.scalarInt("SELECT v FROM t WHERE id = 1") == 0)
+        #expect(try a.scalarInt("SELECT v + 0 FROM t WHERE id = 1") == 0)  // another statement, same old snapshot
         #expect(throws: SQLiteError.self) { try write(a, 2) }
         // With it: the snapshot ends; a sees b's write and writes after it.
         a.finishReads()
