@@ -46,8 +46,8 @@ demo: deps
 ## bench: the agent benchmarks (backlog drain vs raw libmosquitto; steady-state RSS and CPU), then the hub benchmarks
 ## (ingest throughput vs a raw subscriber; live-feed latency at 1,000 agents × 1 Hz vs raw MQTT; 10,000 customers'
 ## order feeds: latency and the hub's RSS, with `dabba-hub serve` as its own process; GET /v1/orders/{id} vs
-## GET /v1/ping with wrk) and the dispatch algorithms. Figures go to BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or
-## BENCH_ONLY=dispatch runs one of them (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|live|customers|orders
+## GET /v1/ping with wrk; 10,000 offer races between three hubs) and the dispatch algorithms. Figures go to BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or
+## BENCH_ONLY=dispatch runs one of them (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|live|customers|orders|races
 ## narrows the hub part. The agent is measured as it ships to devices ($(RELEASE), static runtime); the hub and the
 ## dispatch algorithms as `install-hub` ships them (-c release).
 BENCH_ONLY   ?=
