@@ -96,17 +96,7 @@ import Testing
                     }
                     #expect(tasks().contains("\(id)  delivered"), "\(tasks())")
                 }
-                let watchdog = Task {
-                    try? await Task.sleep(for: .seconds(150))
-                    try? await outbound.close(.goingAway, reason: "test timeout")
-                }
-                defer { watchdog.cancel() }
-                var iterator = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
-                while let message = try await iterator.next() {
-                    guard case .text(let text) = message else { continue }
-                    frames.withLock { $0.append(text) }
-                    if text.contains(#""status":"delivered""#) { break }
-                }
+                _ = try await frames.read(inbound, closing: outbound, until: #""status":"delivered""#, timeout: .seconds(150))
                 try await device.value
                 try? await outbound.close(.normalClosure, reason: nil)
             }

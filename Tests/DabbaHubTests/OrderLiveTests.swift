@@ -91,17 +91,8 @@ import Testing
                     }
                     _ = try await client.act("deliver", id, agent)
                 }
-                let watchdog = Task {
-                    try? await Task.sleep(for: .seconds(30))
-                    try? await outbound.close(.goingAway, reason: "test timeout")
-                }
-                defer { watchdog.cancel() }
-                var iterator = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
-                while let message = try await iterator.next() {
-                    guard case .text(let text) = message else { continue }
-                    frames.withLock { $0.append(text) }
-                    if text.contains(#""status":"delivered""#) { break }
-                }
+                var iterator = try await frames.read(
+                    inbound, closing: outbound, until: #""status":"delivered""#, timeout: .seconds(30))
                 try await driver.value
                 // After delivery: fixes go on, the feed shows none of them.
                 try await publish(Self.path(from: OrderFixture.home, to: .init(lat: 12.99, lon: 77.61), steps: 2, seq: 30))
@@ -190,4 +181,25 @@ final class FrameLog: Sendable {
     func append(_ text: String) { texts.withLock { $0.append(text) } }
     var count: Int { texts.withLock { $0.count } }
     func withLock<T>(_ body: (inout [String]) -> T) -> T { texts.withLock { body(&$0) } }
+
+    /// Logs `inbound`'s text frames until one contains `marker`; a watchdog closes the socket after `timeout` so a
+    /// scenario that stalls fails instead of hanging. Returns the iterator, to read on after the marker.
+    func read(
+        _ inbound: WebSocketInboundStream, closing outbound: WebSocketOutboundWriter, until marker: String,
+        timeout: Duration
+    ) async throws -> WebSocketInboundMessageStream.AsyncIterator {
+        let watchdog = Task {
+            // Cancelled when the marker came: then it must not close the socket.
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            try? await outbound.close(.goingAway, reason: "test timeout")
+        }
+        defer { watchdog.cancel() }
+        var iterator = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+        while let message = try await iterator.next() {
+            guard case .text(let text) = message else { continue }
+            append(text)
+            if text.contains(marker) { break }
+        }
+        return iterator
+    }
 }
