@@ -6,11 +6,11 @@ import CMosquitto
     import Darwin
 #endif
 
-// libmosquitto calls these on the client's network thread, from inside `mosquitto_loop`. They are free,
+// libmosquitto calls these on the client's network thread, from inside `dabba_mosq_loop`. They are free,
 // nonisolated functions (a closure in top-level code would be inferred @MainActor and trap when called from a
 // foreign thread). The userdata pointer is the unretained `MQTTClient`, which the network thread keeps alive
 // until after the handle is destroyed. They only record state and hand events on; all other work (subscribing,
-// logging, reconnecting) happens on the network thread after `mosquitto_loop` returns.
+// logging, reconnecting) happens on the network thread after each loop turn returns.
 
 /// The client behind a callback's userdata pointer.
 private func client(_ userdata: UnsafeMutableRawPointer) -> MQTTClient {

@@ -106,7 +106,7 @@ extension MQTTClient {
         var timedOut = false
         var loopRC = MOSQ_ERR_SUCCESS.rawValue
         while !stopRequested.load(ordering: .relaxed) {
-            loopRC = mosquitto_loop(pointer, 100, 1)
+            loopRC = dabba_mosq_loop(pointer, wakeFD, 100)
             if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
             if !afterLoopTurn(pointer) && monotonicMilliseconds() > deadline {
                 timedOut = true
@@ -159,7 +159,7 @@ extension MQTTClient {
         }
     }
 
-    /// Work after each `mosquitto_loop` turn, on the network thread: subscribe after CONNACK, log refusals.
+    /// Work after each loop turn, on the network thread: subscribe after CONNACK, log refusals.
     /// Returns whether the broker has accepted this attempt (CONNACK success), even if the session is lost since.
     private func afterLoopTurn(_ handle: OpaquePointer) -> Bool {
         let (accepted, newSession, refusals, failures) = state.withLock {
@@ -202,12 +202,12 @@ extension MQTTClient {
         let success = MOSQ_ERR_SUCCESS.rawValue
         var deadline = monotonicMilliseconds() + 500
         while monotonicMilliseconds() < deadline && state.withLock({ !$0.pending.isEmpty }) {
-            if mosquitto_loop(handle, 50, 1) != success { return }
+            if dabba_mosq_loop(handle, wakeFD, 50) != success { return }
         }
         guard mosquitto_disconnect_v5(handle, 0, nil) == success else { return }
         deadline = monotonicMilliseconds() + 500
         while monotonicMilliseconds() < deadline {
-            if mosquitto_loop(handle, 50, 1) != success { return }
+            if dabba_mosq_loop(handle, wakeFD, 50) != success { return }
         }
     }
 

@@ -44,7 +44,13 @@ struct State {
     var waiters: [UInt64: Waiter] = [:]
     var nextWaiterToken: UInt64 = 0
 
-    init(will: MQTTMessage?) { self.will = will }
+    /// The network thread's wake-up (-1 if it could not be made: publishes then go out on the next loop turn).
+    let wakeFD: Int32
+
+    init(will: MQTTMessage?, wakeFD: Int32) {
+        self.will = will
+        self.wakeFD = wakeFD
+    }
 
     /// Hands `message` to libmosquitto in the current session. Call with the lock held, and record the returned
     /// id in `pending` before releasing it: the acknowledgement callback takes the same lock.
@@ -65,6 +71,7 @@ struct State {
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
             throw MQTTError(mosquittoRC: rc, context: "publish to \(message.topic)")
         }
+        if wakeFD >= 0 { dabba_wake_signal(wakeFD) }
         return mid
     }
 }

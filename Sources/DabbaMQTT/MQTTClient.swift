@@ -4,6 +4,10 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// An MQTT client over libmosquitto with its own network thread and reconnect loop.
 ///
 /// Each connection attempt uses a fresh libmosquitto handle with a clean session, so nothing queued in a lost
@@ -25,6 +29,8 @@ public final class MQTTClient: Sendable {
     let configuration: MQTTConfiguration
     let logger: Logger
     let state: Mutex<State>
+    /// Wakes the network thread when another thread queues a publish (see `dabba_mosq_loop`).
+    let wakeFD: Int32
     /// Set once by `shutdown`; read by the network thread on every turn of its loop.
     let stopRequested = Atomic<Bool>(false)
     /// The last error line libmosquitto logged before CONNACK (TLS details, for example), per handle.
@@ -41,11 +47,16 @@ public final class MQTTClient: Sendable {
         logger[metadataKey: "mqtt.host"] = "\(configuration.host)"
         logger[metadataKey: "mqtt.port"] = "\(configuration.port)"
         self.logger = logger
-        self.state = Mutex(State(will: configuration.will))
+        let wakeFD = dabba_wake_open()
+        self.wakeFD = wakeFD
+        self.state = Mutex(State(will: configuration.will, wakeFD: wakeFD))
         (eventStream, eventContinuation) = AsyncStream.makeStream(of: MQTTEvent.self, bufferingPolicy: .unbounded)
     }
 
-    deinit { eventContinuation.finish() }
+    deinit {
+        eventContinuation.finish()
+        if wakeFD >= 0 { close(wakeFD) }
+    }
 
     /// Single-consumer stream of everything that happens: `connected`, `disconnected`, `published`,
     /// `publishFailed`, `message`. The buffer is unbounded; the stream finishes when ``run()`` ends.
