@@ -109,7 +109,7 @@ enum RacesBenchmark {
         _ = try await setup.createOrder(order, idempotencyKey: nil, requestHash: nil, actor: "customer:\(customer)")
         _ = try await setup.applyOrderChange(OrderChange(action: .accept, actor: "restaurant:1", prepMinutes: 10), to: id)
         // Already due: the round on hub B lapses it unless the accept on hub A commits first.
-        _ = try await setup.createOffer(Offer(order: id, agent: agent, created: now, deadline: now))
+        _ = try await setup.createOffer(Offer(order: id, agent: agent, created: now, deadline: now), capacity: 1)
 
         async let accepted: Bool = {
             try? await Task.sleep(for: .microseconds(Int.random(in: 0...300)))

@@ -71,15 +71,39 @@ extension SQLiteHubStore: DispatchRepository {
         }
     }
 
-    public func createOffer(_ offer: Offer) throws(StoreError) -> Offer {
-        try run { () throws(SQLiteError) -> Offer in
+    public func createOffer(_ offer: Offer, capacity: Int) throws(StoreError) -> Offer {
+        let stored = try run { () throws(SQLiteError) -> Offer? in
             try db.prepare(
-                "INSERT INTO offers(order_id, agent_id, created, deadline, state) VALUES(?, ?, ?, ?, 'pending')"
-            ).run([.text(offer.order), .text(offer.agent), .integer(offer.created), .integer(offer.deadline)])
+                """
+                INSERT INTO offers(order_id, agent_id, created, deadline, state)
+                SELECT ?1, ?2, ?3, ?4, 'pending'
+                WHERE EXISTS (SELECT 1 FROM orders WHERE id = ?1 AND agent_id IS NULL
+                                AND status IN ('confirmed', 'preparing', 'ready_for_pickup'))
+                  AND NOT EXISTS (SELECT 1 FROM offers WHERE order_id = ?1 AND agent_id = ?2 AND state IN ('rejected', 'expired'))
+                  AND NOT EXISTS (SELECT 1 FROM offers WHERE agent_id = ?2 AND state = 'pending')
+                  AND (SELECT count(*) FROM orders WHERE agent_id = ?2 AND status IN ('assigned', 'picked_up')) < ?5
+                """
+            ).run([.text(offer.order), .text(offer.agent), .integer(offer.created), .integer(offer.deadline), .integer(Int64(capacity))])
+            guard db.changes == 1 else { return nil }
             var stored = offer
             stored.id = try db.scalarInt("SELECT last_insert_rowid()") ?? 0
             stored.state = .pending
             return stored
+        }
+        guard let stored else {
+            throw StoreError(.conflict, "order \(offer.order) cannot be offered to \(offer.agent) now")
+        }
+        return stored
+    }
+
+    public func recordGiveBack(order: String, agent: String, time: Int64, reason: String) throws(StoreError) {
+        try run { () throws(SQLiteError) in
+            try db.prepare(
+                """
+                INSERT INTO offers(order_id, agent_id, created, deadline, state, decided, reason)
+                VALUES(?1, ?2, ?3, ?3, 'rejected', ?3, ?4)
+                """
+            ).run([.text(order), .text(agent), .integer(time), .text(reason)])
         }
     }
 

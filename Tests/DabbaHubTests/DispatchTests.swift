@@ -284,4 +284,33 @@ import Testing
             #expect(metrics.contains(#"dabba_device_events_total{result="ignored"} 1"#), "\(metrics)")
         }
     }
+
+    /// Rounds decide from reads that may be stale by the time they offer (another hub's round, a lapse, a reject):
+    /// the store lets only a valid offer through.
+    @Test func anOfferIsRefusedWhenItIsNoLongerValid() async throws {
+        let h = try HubHarness(["dispatch-policy": "nearest", "dispatch-interval": "3600"])
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        _ = try await h.store.createAgent(id: "a-3", name: "Meena")
+        try await h.run { client, _ in
+            let first = try await Self.confirmedOrder(client, f)
+            let second = try await Self.confirmedOrder(client, f)
+            let t = wallClockMilliseconds()
+            func offer(_ order: String, _ agent: String, capacity: Int = 1) async -> Bool {
+                (try? await h.store.createOffer(Offer(order: order, agent: agent, created: t, deadline: t + 60_000), capacity: capacity)) != nil
+            }
+            #expect(await offer(first, "a-1"))
+            #expect(await !offer(first, "a-2"), "the order already has a pending offer")
+            #expect(await !offer(second, "a-1"), "the agent already has a pending offer")
+            _ = try await h.store.closeOffer(order: first, agent: "a-1", state: .expired, reason: "test")
+            #expect(await !offer(first, "a-1"), "the agent let this order's offer lapse")
+            #expect(await offer(first, "a-2"))
+            _ = try await h.store.acceptOffer(order: first, agent: "a-2", actor: "agent:a-2")
+            #expect(await !offer(first, "a-3"), "the order is assigned")
+            #expect(await !offer(second, "a-2"), "a-2 carries one order, capacity 1")
+            #expect(await offer(second, "a-2", capacity: 2))
+            try await h.store.recordGiveBack(order: first, agent: "a-2", time: t, reason: "flat tyre")
+            #expect(try await h.store.excludedAgents(order: first) == ["a-1", "a-2"])
+        }
+    }
 }

@@ -94,8 +94,14 @@ public protocol DispatchRepository: Sendable {
     func dispatchQueue() async throws(StoreError) -> [OrderRecord]
     /// Orders each agent carries now (assigned or picked up), by agent.
     func agentLoads() async throws(StoreError) -> [String: [OrderRecord]]
-    /// Records a pending offer; `conflict` when the order already has one.
-    func createOffer(_ offer: Offer) async throws(StoreError) -> Offer
+    /// Makes `offer` pending, in one conditional write, only if the order is still waiting for an agent (confirmed,
+    /// preparing or ready, unassigned, no pending offer), the agent has not rejected or let lapse an offer of it, has
+    /// no other pending offer and carries fewer than `capacity` orders. Dispatch rounds on several hubs (or
+    /// overlapping rounds on one) may decide from older reads; this is where only a valid offer gets through.
+    /// Throws `conflict` otherwise.
+    func createOffer(_ offer: Offer, capacity: Int) async throws(StoreError) -> Offer
+    /// Records that `agent` gave `order` back after accepting it: a rejected offer, so it is never offered again.
+    func recordGiveBack(order: String, agent: String, time: Int64, reason: String) async throws(StoreError)
     func pendingOffers() async throws(StoreError) -> [Offer]
     func offers(order: String) async throws(StoreError) -> [Offer]
     /// Agents that rejected `order` or let its offer lapse.

@@ -29,27 +29,31 @@ extension Dispatcher {
     /// The agent rejects its pending offer (or gives back an accepted order before pickup): the order is offered to
     /// someone else, never again to this agent.
     public func reject(order id: String, agent: String, reason: String?) async throws -> OrderRecord? {
+        try await recordRejection(order: id, agent: agent, reason: reason)
+        await round()
+        return try await store.order(id: id)
+    }
+
+    /// The rejection without the round that offers the order to someone else (device events are applied inside a
+    /// round, which goes on to offer it).
+    func recordRejection(order id: String, agent: String, reason: String?) async throws {
         let t = now()
         if try await store.closeOffer(order: id, agent: agent, state: .rejected, reason: reason) != nil {
             try await store.recordDecision(
                 DispatchRecord(order: id, time: t, policy: policy.name, agent: agent, outcome: "rejected", candidates: []))
             metrics.dispatchDecisions("rejected").increment()
-            await round()
-            return try await store.order(id: id)
+            return
         }
         guard let order = try await store.order(id: id), order.agentID == agent else {
             throw DispatcherActionError.conflict("no pending offer of order \(id) for \(agent)")
         }
         guard order.status == .assigned else { throw DispatcherActionError.conflict("order \(id) is \(order.status.rawValue)") }
         // Given back after accepting: record it as a rejection (excluded from now on), then unassign.
-        _ = try await store.createOffer(Offer(order: id, agent: agent, created: t, deadline: t))
-        _ = try await store.closeOffer(order: id, agent: agent, state: .rejected, reason: reason ?? "given back")
-        let updated = try await orders.apply(
+        try await store.recordGiveBack(order: id, agent: agent, time: t, reason: reason ?? "given back")
+        _ = try await orders.apply(
             OrderChange(action: .unassign, actor: "agent:\(agent)", reason: reason ?? "given back by the agent"), to: id)
         try await store.recordDecision(
             DispatchRecord(order: id, time: t, policy: policy.name, agent: agent, outcome: "rejected", candidates: []))
-        await round()
-        return updated
     }
 
     /// `POST /newdelivery` and a restaurant's confirmation: find an agent for `order` now (or queue it).
@@ -98,7 +102,7 @@ extension Dispatcher {
                 _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
                 countDeviceEvent(applied: applied, event)
             case .rejected:
-                let applied = (try? await reject(order: event.order, agent: event.agent, reason: decoded?.reason)) != nil
+                let applied = (try? await recordRejection(order: event.order, agent: event.agent, reason: decoded?.reason)) != nil
                 _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
                 countDeviceEvent(applied: applied, event)
             case .pickedUp, .delivered:

@@ -31,7 +31,8 @@ public struct DispatchConfiguration: Sendable {
     }
 }
 
-/// Who delivers which order. One actor, so rounds, device events and the REST paths never interleave: offers are
+/// Who delivers which order. Rounds run one at a time (see `round()`); each decision that must hold against a
+/// concurrent one (an accept racing a lapse, two rounds offering) is one conditional write in the store. Offers are
 /// made to available agents (on shift, online, a fresh fix, below capacity, no pending offer), accepted or rejected
 /// by the agent (device event or REST), lapse at their deadline, and each decision is recorded with the candidates'
 /// costs. An agent going offline before pickup gives its orders back; after pickup an operator alert is raised.
@@ -43,6 +44,8 @@ public actor Dispatcher<Store: HubStore> {
     let metrics: HubMetrics
     let logger: Logger
     var now: @Sendable () -> Int64 = { wallClockMilliseconds() }
+    /// The last round asked for: each round waits for the one before it (see `round()`).
+    private var lastRound: Task<Void, Never>?
 
     public init(
         store: Store, orders: OrderService<Store>, settings: DispatchConfiguration, metrics: HubMetrics, logger: Logger
@@ -59,7 +62,22 @@ public actor Dispatcher<Store: HubStore> {
     }
 
     /// One round: apply device events, expire and withdraw offers, handle agents gone offline, offer waiting orders.
+    ///
+    /// Rounds run one after another, never overlapping: the actor alone would not ensure it, since a round suspends
+    /// at every store call and another caller (the service's tick, a shift change, a REST action) could start a
+    /// second round that decides from the same reads. (Rounds on other hubs may still overlap; the store's
+    /// conditional `createOffer` keeps their offers valid.) Returns when this call's round is done.
     public func round() async {
+        let previous = lastRound
+        let current = Task {
+            await previous?.value
+            await self.runRound()
+        }
+        lastRound = current
+        await current.value
+    }
+
+    private func runRound() async {
         do {
             try await applyDeviceEvents()
             try await closeStaleOffers()
@@ -112,9 +130,10 @@ public actor Dispatcher<Store: HubStore> {
             let offer: Offer
             do {
                 offer = try await store.createOffer(
-                    Offer(order: order.id, agent: agent, created: created, deadline: created + settings.offerTimeout.dabbaMilliseconds))
+                    Offer(order: order.id, agent: agent, created: created, deadline: created + settings.offerTimeout.dabbaMilliseconds),
+                    capacity: settings.capacity)
             } catch {
-                continue  // someone else offered it meanwhile (another hub): leave it
+                continue  // no longer valid (another hub offered it, the agent lapsed it meanwhile …): next round
             }
             try await store.recordDecision(
                 DispatchRecord(order: order.id, time: created, policy: policy.name, agent: agent, outcome: "offered", candidates: candidates))
