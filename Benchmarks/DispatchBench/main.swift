@@ -11,6 +11,8 @@ let orderCount = setting("BENCH_DISPATCH_ORDERS", 1000)
 let agentCount = setting("BENCH_DISPATCH_AGENTS", 5000)
 let leastRecentAgents = setting("BENCH_LEAST_RECENT_AGENTS", 10_000)
 let leastRecentRuns = setting("BENCH_LEAST_RECENT_RUNS", 2000)
+// BENCH_DISPATCH_ONLY_BATCH=1: batch rounds only, without the full-matrix check and the baselines (for `perf`).
+let onlyBatch = environment["BENCH_DISPATCH_ONLY_BATCH"] == "1"
 
 func loadAverage() -> String {
     ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").first.map(String.init)
@@ -47,6 +49,7 @@ for round in 0..<rounds {
     pricingTimes.append(profile.pricingSeconds * 1000)
     passCounts.append(profile.passes)
     if profile.fastPath { fastRounds += 1 }
+    if onlyBatch { continue }
     let matrix = measure(&matrixTimes) {
         batch.costMatrix(orders: instance.orders, agents: instance.agents, now: instance.now)
     }

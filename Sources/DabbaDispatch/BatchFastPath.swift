@@ -1,126 +1,18 @@
-/// The batch round without the full cost matrix: candidate lists from a spatial grid with lower bounds, an exact
-/// matching on them (`SparseAssignment`), and a pricing check of its dual potentials against every feasible pair,
-/// also pruned by lower bounds. The answer is optimal for the whole matrix (see `solveFast`).
-///
-/// Lower bound. With `earlyWeight ≥ 0` and `lateWeight ≥ −1` the pickup part `P(eta)` of the cost falls (slope
-/// −earlyWeight) until `eta = readyIn`, where `P = readyIn`, then rises (slope 1 + lateWeight); so over
-/// `eta ≥ etaLo` its minimum is `readyIn` if `etaLo ≤ readyIn`, else `P(etaLo)`. For the agents of one grid cell,
-/// `etaLo` = (great-circle distance from the pickup to the cell's bounding box of unit vectors, a lower bound of
-/// every agent's distance as the distance grows with the chord) × (the cell's smallest seconds per metre). So for
-/// any agent k of the cell: cost ≥ Plo(cell) − bonus(k) − wait(row); agents are kept in descending bonus order per
-/// cell, so a scan stops at the first agent whose bound clears the threshold, and a cell whose best bound (largest
-/// bonus) clears it is skipped. Bounds are compared with a relative slack of 1e-9 against rounding.
+/// The batch round without the full cost matrix: candidate lists from a spatial grid with lower bounds
+/// (`BatchGeometry.swift`), an exact matching on them (`SparseAssignment`), and a pricing check of its dual
+/// potentials against every feasible pair, also pruned by lower bounds. The answer is optimal for the whole matrix
+/// (see `solveFast`).
 extension BatchProblem {
-    struct Grid {
-        struct Cell {
-            var lo: UnitVector
-            var hi: UnitVector
-            var secondsPerMetre: Double
-            var maxBonus: Double
-            var begin: Int
-            var end: Int
-        }
-        var cells: [Cell]
-        /// Agents (`slotAgents` indices) by cell, each cell's in descending bonus (then index) order.
-        var agents: [Int]
-    }
-
-    /// Whether the lower bounds hold for these settings and inputs (else the dense path runs).
-    var boundsApply: Bool {
-        settings.earlyWeight >= 0 && settings.lateWeight >= -1
-            && agentSecondsPerMetre.allSatisfy { $0.isFinite && $0 >= 0 } && agentBonus.allSatisfy(\.isFinite)
-            && rowReadyIn.allSatisfy(\.isFinite) && rowWait.allSatisfy(\.isFinite)
-            && settings.lateWeight.isFinite && settings.earlyWeight.isFinite
-    }
-
-    func makeGrid() -> Grid {
-        let n = slotAgents.count
-        let side = max(1, Int((Double(n) / 32).squareRoot()))
-        var minLat = Double.infinity
-        var maxLat = -Double.infinity
-        var minLon = Double.infinity
-        var maxLon = -Double.infinity
-        for a in slotAgents {
-            let p = agents[a].position
-            minLat = min(minLat, p.lat)
-            maxLat = max(maxLat, p.lat)
-            minLon = min(minLon, p.lon)
-            maxLon = max(maxLon, p.lon)
-        }
-        func index(_ x: Double, _ lo: Double, _ hi: Double) -> Int {
-            guard hi > lo, x.isFinite else { return 0 }
-            return min(side - 1, max(0, Int((x - lo) / (hi - lo) * Double(side))))
-        }
-        var cellOf = [Int](repeating: 0, count: n)
-        var counts = [Int](repeating: 0, count: side * side)
-        for k in 0..<n {
-            let p = agents[slotAgents[k]].position
-            let c = index(p.lat, minLat, maxLat) * side + index(p.lon, minLon, maxLon)
-            cellOf[k] = c
-            counts[c] += 1
-        }
-        var begin = [Int](repeating: 0, count: side * side + 1)
-        for c in 0..<side * side { begin[c + 1] = begin[c] + counts[c] }
-        var fill = begin
-        var order = [Int](repeating: 0, count: n)
-        for k in 0..<n {
-            order[fill[cellOf[k]]] = k
-            fill[cellOf[k]] += 1
-        }
-        var cells: [Grid.Cell] = []
-        for c in 0..<side * side where begin[c] < begin[c + 1] {
-            order[begin[c]..<begin[c + 1]].sort { a, b in
-                agentBonus[a] != agentBonus[b] ? agentBonus[a] > agentBonus[b] : a < b
-            }
-            var lo = agentVector[order[begin[c]]]
-            var hi = lo
-            var spm = Double.infinity
-            for k in order[begin[c]..<begin[c + 1]] {
-                let v = agentVector[k]
-                lo = UnitVector(x: min(lo.x, v.x), y: min(lo.y, v.y), z: min(lo.z, v.z))
-                hi = UnitVector(x: max(hi.x, v.x), y: max(hi.y, v.y), z: max(hi.z, v.z))
-                spm = min(spm, agentSecondsPerMetre[k])
-            }
-            cells.append(
-                Grid.Cell(
-                    lo: lo, hi: hi, secondsPerMetre: spm, maxBonus: agentBonus[order[begin[c]]], begin: begin[c],
-                    end: begin[c + 1]))
-        }
-        return Grid(cells: cells, agents: order)
-    }
-
-    /// A lower bound of the pickup part of the cost for `row` and any agent of `cell`.
-    @inline(__always)
-    func pickupLowerBound(row: Int, cell: Grid.Cell) -> Double {
-        let p = rowPickup[row]
-        let dx = max(cell.lo.x - p.x, 0, p.x - cell.hi.x)
-        let dy = max(cell.lo.y - p.y, 0, p.y - cell.hi.y)
-        let dz = max(cell.lo.z - p.z, 0, p.z - cell.hi.z)
-        let half = (dx * dx + dy * dy + dz * dz).squareRoot() / 2
-        let etaLo = 2 * GeoCoordinate.earthRadius * UnitVector.arcsine(half) * cell.secondsPerMetre
-        let readyIn = rowReadyIn[row]
-        return etaLo > readyIn ? settings.pickupCost(eta: etaLo, readyIn: readyIn) : readyIn
-    }
-
-    @inline(__always)
-    static func loosened(_ bound: Double) -> Double { bound - 1e-9 * (1 + abs(bound)) }
-
-    /// Row `row`'s `count` cheapest feasible agents by (cost, agent index), cheapest first.
-    func cheapest(row: Int, count: Int, grid: Grid, cellBound: inout [Double], cellOrder: inout [Int])
+    /// Row `row`'s `count` cheapest feasible agents by (cost, agent index), cheapest first. `cells` is scratch space.
+    func cheapest(row: Int, count: Int, grid: Grid, cache: inout PickupCache, cells: inout ColumnHeap)
         -> [(agent: Int, cost: Double)]
     {
         guard count > 0 else { return [] }
         let wait = rowWait[row]
-        cellOrder.removeAll(keepingCapacity: true)
+        // Cells by their best bound (largest bonus), best first; ties by cell index.
+        cells.removeAll()
         for (c, cell) in grid.cells.enumerated() {
-            let p = pickupLowerBound(row: row, cell: cell)
-            cellBound[c] = p
-            cellOrder.append(c)
-        }
-        cellOrder.sort { a, b in
-            let x = cellBound[a] - grid.cells[a].maxBonus
-            let y = cellBound[b] - grid.cells[b].maxBonus
-            return x != y ? x < y : a < b
+            cells.push(pickupLowerBound(row: row, cell: c, cache: cache) - cell.maxBonus, free: true, column: c)
         }
         // A max-heap on (cost, agent) of the best `count` so far.
         var heap: [(agent: Int, cost: Double)] = []
@@ -128,15 +20,17 @@ extension BatchProblem {
         @inline(__always) func above(_ a: (agent: Int, cost: Double), _ b: (agent: Int, cost: Double)) -> Bool {
             a.cost != b.cost ? a.cost > b.cost : a.agent > b.agent
         }
-        for c in cellOrder {
+        while let top = cells.pop() {
+            let c = top.column
             let cell = grid.cells[c]
-            let plo = cellBound[c] - wait
+            let plo = pickupLowerBound(row: row, cell: c, cache: cache) - wait
             if heap.count == count && BatchProblem.loosened(plo - cell.maxBonus) > heap[0].cost { break }
             for index in cell.begin..<cell.end {
                 let k = grid.agents[index]
                 if heap.count == count && BatchProblem.loosened(plo - agentBonus[k]) > heap[0].cost { break }
                 guard feasible(row: row, agent: k) else { continue }
-                let entry = (agent: k, cost: cost(row: row, agent: k))
+                let eta = pickupETA(row: row, position: index, grid: grid, cache: &cache)
+                let entry = (agent: k, cost: cost(row: row, agent: k, eta: eta))
                 if heap.count < count {
                     var i = heap.count
                     heap.append(entry)
@@ -166,8 +60,8 @@ extension BatchProblem {
         return heap
     }
 
-    /// The auction's ε phases (seconds of cost) before the first exact solve, and before a solve after a pricing
-    /// pass that released many rows (the prices are then close already).
+    /// The auction's ε phases (seconds of cost) before the first pass, and on later passes from the prices already
+    /// found (they are then close).
     static let auctionEpsilons: [Double] = [64, 16, 4, 1, 0.25, 0.0625, 0.015, 0.004, 0.001]
     static let auctionRefineEpsilons: [Double] = [1, 0.1, 0.01, 0.001]
 
@@ -187,12 +81,12 @@ extension BatchProblem {
     /// Exactness. Rows without any feasible agent stay unassigned in every assignment. Every other row gets a
     /// column in the sparse matching; `SparseAssignment` leaves potentials u (rows), v ≤ 0 (columns, 0 where free)
     /// with every matched edge tight. The pricing check proves c(i, j) − u(i) − v(j) ≥ −tol for every feasible
-    /// (row, column) of the full matrix (exactly where the bound cannot rule it out, by the bound elsewhere: as
-    /// −v ≥ 0, c − v ≥ c ≥ bound ≥ u). Then (u, v) is dual feasible for the full problem (within tol) and satisfies
-    /// complementary slackness with the matching, so the matching has the least total cost among assignments of
-    /// all assignable rows (within rows·tol, i.e. floating-point rounding); as it assigns every assignable row it
-    /// is also of maximum size, which the dense path puts first. Entries that fail the check join the rows'
-    /// candidate lists and the matching is solved again.
+    /// (row, column) of the full matrix (exactly where the bound cannot rule it out, by the bound elsewhere). Then
+    /// (u, v) is dual feasible for the full problem (within tol) and satisfies complementary slackness with the
+    /// matching, so the matching has the least total cost among assignments of all assignable rows (within rows·tol,
+    /// i.e. floating-point rounding); as it assigns every assignable row it is also of maximum size, which the dense
+    /// path puts first. Entries that fail the check join the rows' candidate lists and the matching is solved again,
+    /// warm: the matching and (u, v) are kept and only the rows with violations are released.
     func solveFast(candidates: Int, maxPasses: Int = 8, stats: inout FastStats)
         -> (assignment: [Int?], lists: [[(agent: Int, cost: Double)]])?
     {
@@ -209,21 +103,19 @@ extension BatchProblem {
             return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         }
         let grid = makeGrid()
-        var cellBound = [Double](repeating: 0, count: grid.cells.count)
-        var cellOrder: [Int] = []
-        cellOrder.reserveCapacity(grid.cells.count)
-        var lists = (0..<rows).map {
-            cheapest(row: $0, count: count, grid: grid, cellBound: &cellBound, cellOrder: &cellOrder)
-        }
+        var cache = makePickupCache(grid: grid)
+        var cellHeap = ColumnHeap()
+        var lists = [[(agent: Int, cost: Double)]](repeating: [], count: rows)
+        for row in cache.rows { lists[row] = cheapest(row: row, count: count, grid: grid, cache: &cache, cells: &cellHeap) }
         stats.candidateSeconds += lap()
-        var warm: SparseAssignment?
+        var state: SparseAssignment?
+        var largest = 0.0
         for _ in 0..<maxPasses {
             stats.passes += 1
             var start = [0]
             start.reserveCapacity(rows + 1)
             var column: [Int] = []
             var weight: [Double] = []
-            var largest = 0.0
             for row in 0..<rows {
                 for (k, c) in lists[row] {
                     largest = max(largest, abs(c))
@@ -235,71 +127,107 @@ extension BatchProblem {
                 start.append(column.count)
             }
             stats.edges = column.count
-            // Warm start: the previous pass's matching and potentials, with the rows that had violations released.
-            if warm == nil {
-                warm = SparseAssignment(rows: rows, cols: cols, start: start, column: column, weight: weight)
-                warm!.auctionStart(epsilons: BatchProblem.auctionEpsilons, maxBids: 200 * rows)
+            if state == nil {
+                state = SparseAssignment(rows: rows, cols: cols, start: start, column: column, weight: weight)
+                state!.auctionStart(epsilons: BatchProblem.auctionEpsilons, maxBids: 200 * rows)
             } else {
-                warm!.replaceGraph(start: start, column: column, weight: weight)
+                // Kept: the matching and the potentials, with the rows that had violations released.
+                state!.replaceGraph(start: start, column: column, weight: weight)
                 // Many rows released: new prices from an auction started at the current ones are cheaper than
                 // repairing them one shortest path at a time.
-                if warm!.col4row.lazy.filter({ $0 < 0 }).count > rows / 20 {
-                    warm!.auctionStart(epsilons: BatchProblem.auctionRefineEpsilons, maxBids: 200 * rows)
+                if state!.col4row.lazy.filter({ $0 < 0 }).count > rows / 20 {
+                    state!.auctionStart(epsilons: BatchProblem.auctionRefineEpsilons, maxBids: 200 * rows)
                 }
             }
-            let matched = warm!.solve(maxBids: 10 * rows)
-            let matching = warm!
+            let matched = state!.solve(maxBids: 10 * rows)
             stats.matchingSeconds += lap()
             guard matched else {
                 // Too few columns in the lists for every row to get one: longer lists, then solve again (cold: every
                 // row's list changes).
-                warm = nil
+                state = nil
                 guard count < cols else { return nil }
                 count = min(cols, count * 2)
-                lists = (0..<rows).map {
-                    cheapest(row: $0, count: count, grid: grid, cellBound: &cellBound, cellOrder: &cellOrder)
+                for row in cache.rows {
+                    lists[row] = cheapest(row: row, count: count, grid: grid, cache: &cache, cells: &cellHeap)
                 }
                 stats.candidateSeconds += lap()
                 continue
             }
-            // Pricing over every feasible pair.
-            let tolerance = 1e-9 * (1 + largest)
-            var violations = 0
-            for row in 0..<rows where !lists[row].isEmpty {
-                let ui = matching.u[row]
-                let wait = rowWait[row]
-                var added: [(agent: Int, cost: Double)] = []
-                for cell in grid.cells {
-                    let plo = pickupLowerBound(row: row, cell: cell) - wait
-                    if BatchProblem.loosened(plo - cell.maxBonus) >= ui { continue }
-                    for index in cell.begin..<cell.end {
-                        let k = grid.agents[index]
-                        if BatchProblem.loosened(plo - agentBonus[k]) >= ui { break }
-                        guard feasible(row: row, agent: k) else { continue }
-                        let c = cost(row: row, agent: k)
-                        let first = agentFirstColumn[k]
-                        var violated = false
-                        for s in 0..<agentSlots[k] where c - ui - matching.v[first + s] < -tolerance { violated = true }
-                        if violated { added.append((k, c)) }
-                    }
-                }
-                if !added.isEmpty {
-                    for entry in added {
-                        // An edge already in the graph cannot be violated but by rounding: give up then.
-                        if lists[row].contains(where: { $0.agent == entry.agent }) { return nil }
-                        lists[row].append(entry)
-                    }
-                    violations += added.count
-                    warm!.release(row: row)
-                }
-            }
+            guard
+                let violations = price(
+                    lists: &lists, state: &state!, tolerance: 1e-9 * (1 + largest), grid: grid, cache: &cache)
+            else { return nil }
             stats.pricingSeconds += lap()
             if violations == 0 {
                 stats.succeeded = true
-                return (matching.col4row.map { $0 >= 0 ? $0 : nil }, lists)
+                return (state!.col4row.map { $0 >= 0 ? $0 : nil }, lists)
             }
         }
         return nil
+    }
+
+    /// The pricing check of `state`'s potentials against every feasible pair: entries with a reduced cost below
+    /// −tolerance join their row's list, and the row is released. Returns the number added; nil when an entry
+    /// already in a list is violated (rounding: give up). Rows are taken pickup by pickup (`PickupCache`).
+    ///
+    /// Pruning by (bonus + price): for a slot s of agent k, c − u − v(s) ≥ bound − bonus(k) − max_s v(s) − u, so
+    /// each cell's agents are scanned in descending order of bonus(k) + max_s v(s) and the scan stops where that
+    /// bound clears u.
+    func price(
+        lists: inout [[(agent: Int, cost: Double)]], state: inout SparseAssignment, tolerance: Double, grid: Grid,
+        cache: inout PickupCache
+    ) -> Int? {
+        let n = slotAgents.count
+        var reach = [Double](repeating: 0, count: n)
+        for k in 0..<n {
+            var best = -Double.infinity
+            for s in 0..<agentSlots[k] { best = max(best, state.v[agentFirstColumn[k] + s]) }
+            reach[k] = agentBonus[k] + best
+        }
+        // Per cell, grid positions by descending reach (then position), and the cell's largest reach.
+        var byReach = Array(0..<n)
+        var maxReach = [Double](repeating: 0, count: grid.cells.count)
+        for (c, cell) in grid.cells.enumerated() {
+            byReach[cell.begin..<cell.end].sort { a, b in
+                let x = reach[grid.agents[a]]
+                let y = reach[grid.agents[b]]
+                return x != y ? x > y : a < b
+            }
+            maxReach[c] = reach[grid.agents[byReach[cell.begin]]]
+        }
+        var listed = [Int](repeating: -1, count: n)
+        var violations = 0
+        var added: [(agent: Int, cost: Double)] = []
+        for row in cache.rows where !lists[row].isEmpty {
+            let ui = state.u[row]
+            let wait = rowWait[row]
+            for (k, _) in lists[row] { listed[k] = row }
+            added.removeAll(keepingCapacity: true)
+            for (c, cell) in grid.cells.enumerated() {
+                let plo = pickupLowerBound(row: row, cell: c, cache: cache) - wait
+                if BatchProblem.loosened(plo - maxReach[c]) >= ui { continue }
+                for index in byReach[cell.begin..<cell.end] {
+                    let k = grid.agents[index]
+                    if BatchProblem.loosened(plo - reach[k]) >= ui { break }
+                    guard feasible(row: row, agent: k) else { continue }
+                    let eta = pickupETA(row: row, position: index, grid: grid, cache: &cache)
+                    let cost = cost(row: row, agent: k, eta: eta)
+                    let first = agentFirstColumn[k]
+                    var least = Double.infinity
+                    for s in 0..<agentSlots[k] { least = min(least, cost - ui - state.v[first + s]) }
+                    guard least < -tolerance else { continue }
+                    // An edge already in the graph cannot be violated but by rounding: give up then.
+                    if listed[k] == row { return nil }
+                    added.append((k, cost))
+                }
+            }
+            if !added.isEmpty {
+                lists[row].append(contentsOf: added)
+                violations += added.count
+                state.release(row: row)
+            }
+        }
+        return violations
     }
 
     /// Decisions from the fast path: the candidates are the first of each row's cheapest agents.

@@ -186,12 +186,24 @@ struct BatchProblem {
         return true
     }
 
-    /// The cost of a feasible pair (see `DispatchSettings`); every path computes entries with this one expression.
+    /// The cost of a feasible pair (see `DispatchSettings`); every path computes entries with this one expression
+    /// (the fast path from a cached `pickupETA`, which depends on the pickup point only, so the value is the same).
     @inline(__always)
     func cost(row: Int, agent k: Int) -> Double {
+        cost(row: row, agent: k, eta: pickupETA(row: row, agent: k))
+    }
+
+    /// Seconds for agent `k` to reach row `row`'s pickup (the `eta` of the cost).
+    @inline(__always)
+    func pickupETA(row: Int, agent k: Int) -> Double {
         let metres = 2 * GeoCoordinate.earthRadius * UnitVector.arcsine(rowPickup[row].halfChord(to: agentVector[k]))
-        let eta = metres * agentSecondsPerMetre[k]
-        return settings.pickupCost(eta: eta, readyIn: rowReadyIn[row]) - agentBonus[k] - rowWait[row]
+        return metres * agentSecondsPerMetre[k]
+    }
+
+    /// The cost of a feasible pair from its `pickupETA`.
+    @inline(__always)
+    func cost(row: Int, agent k: Int, eta: Double) -> Double {
+        settings.pickupCost(eta: eta, readyIn: rowReadyIn[row]) - agentBonus[k] - rowWait[row]
     }
 
     /// Builds the full row-major matrix (`.infinity` for forbidden pairs).

@@ -84,20 +84,10 @@ struct SparseAssignment {
         var bad = (0..<cols).filter { row4col[$0] < 0 && v[$0] < 0 }
         guard !bad.isEmpty else { return }
         // In-edges per column (CSC), for the cheap first try.
-        var inStart = [Int](repeating: 0, count: cols + 1)
-        for e in column.indices { inStart[column[e] + 1] += 1 }
-        for j in 0..<cols { inStart[j + 1] += inStart[j] }
-        var inRow = [Int](repeating: 0, count: column.count)
-        var inWeight = [Double](repeating: 0, count: column.count)
-        var fill = inStart
-        for i in 0..<rows {
-            for e in start[i]..<start[i + 1] {
-                let j = column[e]
-                inRow[fill[j]] = i
-                inWeight[fill[j]] = weight[e]
-                fill[j] += 1
-            }
-        }
+        let incoming = columnIndex()
+        let inStart = incoming.start
+        let inRow = incoming.row
+        let inWeight = incoming.weight
         // The cheap first try, a reverse row reduction (ε = 0): the free column j lowers its price until the row
         // that wants it most takes it (its edge becomes tight and every other row's edge to j stays ≥ 0), or to 0.
         // The row's old column is then the free one. A few steps per column; the search below does the rest.

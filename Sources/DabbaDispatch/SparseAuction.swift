@@ -70,16 +70,82 @@ extension SparseAssignment {
                 }
             }
         }
-        // Keep a row only where its column is exactly one of least reduced cost; its potential makes it tight.
+        tightenOrRelease()
+    }
+
+    /// After the auction every matched row is within ε of its least reduced cost. A row whose column is not exactly
+    /// one of least reduced cost is made so by lowering that column's price by the row's slack (raising `v`), when
+    /// that keeps `v ≤ 0` and no other matched row's edge to the column below its least reduced cost (so no other
+    /// row's minimum changes); else the row is released. Rows are taken in index order. Every row's `u` is left at
+    /// its least reduced cost, so (u, v) is feasible on every edge (the approximate pricing passes rely on it).
+    mutating func tightenOrRelease() {
         for i in 0..<rows where start[i] < start[i + 1] {
             var best = Double.infinity
             for e in start[i]..<start[i + 1] { best = min(best, weight[e] - v[column[e]]) }
             u[i] = best
-            let j = col4row[i]
-            guard j >= 0 else { continue }
-            var own = Double.infinity
-            for e in start[i]..<start[i + 1] where column[e] == j { own = weight[e] - v[j] }
-            if own != best { release(row: i) }
         }
+        let incoming = columnIndex()
+        for i in 0..<rows where col4row[i] >= 0 {
+            let j = col4row[i]
+            var own = Double.infinity
+            var ownWeight = Double.infinity
+            for e in start[i]..<start[i + 1] where column[e] == j {
+                own = weight[e] - v[j]
+                ownWeight = weight[e]
+            }
+            let slack = own - u[i]
+            if slack == 0 { continue }
+            let lowered = v[j] + slack
+            var keep = lowered <= 0 && ownWeight - lowered <= u[i]
+            if keep {
+                for e in incoming.start[j]..<incoming.start[j + 1] {
+                    let m = incoming.row[e]
+                    if m != i && col4row[m] >= 0 && incoming.weight[e] - u[m] - lowered < 0 {
+                        keep = false
+                        break
+                    }
+                }
+            }
+            if keep {
+                v[j] = lowered
+                u[i] = ownWeight - lowered
+            } else {
+                release(row: i)
+            }
+        }
+        // Free rows: their least reduced cost at the final prices (the potentials are then feasible on every edge).
+        for i in 0..<rows where col4row[i] < 0 && start[i] < start[i + 1] {
+            var best = Double.infinity
+            for e in start[i]..<start[i + 1] { best = min(best, weight[e] - v[column[e]]) }
+            u[i] = best
+        }
+    }
+}
+
+/// The graph's edges by column (CSC): column j's edges are `start[j]..<start[j + 1]` of `row` / `weight`.
+struct ColumnEdges {
+    var start: [Int]
+    var row: [Int]
+    var weight: [Double]
+}
+
+extension SparseAssignment {
+    /// The graph's in-edges per column.
+    func columnIndex() -> ColumnEdges {
+        var inStart = [Int](repeating: 0, count: cols + 1)
+        for e in column.indices { inStart[column[e] + 1] += 1 }
+        for j in 0..<cols { inStart[j + 1] += inStart[j] }
+        var inRow = [Int](repeating: 0, count: column.count)
+        var inWeight = [Double](repeating: 0, count: column.count)
+        var fill = inStart
+        for i in 0..<rows {
+            for e in start[i]..<start[i + 1] {
+                let j = column[e]
+                inRow[fill[j]] = i
+                inWeight[fill[j]] = weight[e]
+                fill[j] += 1
+            }
+        }
+        return ColumnEdges(start: inStart, row: inRow, weight: inWeight)
     }
 }

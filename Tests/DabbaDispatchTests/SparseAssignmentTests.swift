@@ -87,6 +87,29 @@ import Testing
         }
     }
 
+    /// After the auction (before any exact step): v ≤ 0, every row's u its least reduced cost (so every edge ≥ 0, free
+    /// rows included) and every matched edge exactly tight — the rows the auction left within ε of tight were either
+    /// tightened by their column's price or released (their columns may keep v < 0 until `solve` repairs them).
+    @Test func auctionStartLeavesFeasibleTightPotentials() async {
+        await propertyCheck(count: 400, input: Self.instance) { instance in
+            let all = instance.graph(onlyFirst: false)
+            var state = SparseAssignment(
+                rows: instance.rows, cols: instance.cols, start: all.start, column: all.column, weight: all.weight)
+            state.auctionStart(epsilons: [64, 4, 0.25, 0.001], maxBids: 1000)
+            for j in 0..<instance.cols { #expect(state.v[j] <= 0, "\(instance)") }
+            for i in 0..<instance.rows where all.start[i] < all.start[i + 1] {
+                var least = Double.infinity
+                for e in all.start[i]..<all.start[i + 1] {
+                    let r = all.weight[e] - state.u[i] - state.v[all.column[e]]
+                    least = min(least, r)
+                    #expect(r >= -1e-9, "\(instance): row \(i) edge \(all.column[e]) rc \(r)")
+                    if all.column[e] == state.col4row[i] { #expect(abs(r) <= 1e-9, "\(instance): row \(i) not tight") }
+                }
+                #expect(least <= 1e-9, "\(instance): row \(i) u below its least reduced cost")
+            }
+        }
+    }
+
     @Test func repairBringsAReleasedColumnBackToZero() {
         // Row 0 holds column 0 at a price; released with nothing else changed, column 0 must return to v = 0.
         var state = SparseAssignment(rows: 2, cols: 3, start: [0, 2, 4], column: [0, 1, 0, 1], weight: [1, 5, 2, 3])
