@@ -15,15 +15,15 @@ public struct AgentCommand: AsyncParsableCommand {
         discussion: """
             `dabba-agent run` is the daemon systemd starts. The other commands talk to it over the control socket.
 
-            Configuration: defaults, then the config file (/etc/default/dabba-agent, DABBA_*=value lines), then
-            the environment (DABBA_MQTT_PORT …), then flags (--mqtt-port …). `dabba-agent defaults` prints every
+            Configuration: defaults, then the config file (/etc/default/dabba-agent, DABBA_*=value lines), then \
+            the environment (DABBA_MQTT_PORT …), then flags (--mqtt-port …). `dabba-agent defaults` prints every \
             key with its default.
 
-            Exit status: 0 success; 1 runtime failure or degraded status; 2 bad configuration or usage;
+            Exit status: 0 success; 1 runtime failure or degraded status; 2 bad configuration or usage; \
             3 daemon unreachable; 4 unknown order; 5 action not allowed in the task's state.
 
-            Tasks: `tasks` lists what the hub offered or assigned; `accept`, `reject`, `pickup` and `deliver` act
-            on one order, and `shift start|end` tells the hub the agent is (or is no longer) taking orders. Each
+            Tasks: `tasks` lists what the hub offered or assigned; `accept`, `reject`, `pickup` and `deliver` act \
+            on one order, and `shift start|end` tells the hub the agent is (or is no longer) taking orders. Each \
             action is stored in the outbox with its own seq and reaches the hub like a fix, even after days offline.
             """,
         version: AgentApplication.version,

@@ -18,16 +18,16 @@ public struct AgentsProvisionCommand: AsyncParsableCommand {
         commandName: "provision",
         abstract: "Create an agent and its MQTT credentials; print the device's /etc/default/dabba-agent lines.",
         discussion: """
-            Creates agent ID in the database, generates a random MQTT password (32 bytes, base64url), sets it for
-            MQTT user ID in the broker's password file (mosquitto-password-file, via mosquitto_passwd; mode 0640)
-            and makes sure the broker's ACL file (mosquitto-acl-file) holds the rules of hub/mosquitto/dabba.acl,
+            Creates agent ID in the database, generates a random MQTT password (32 bytes, base64url), sets it for \
+            MQTT user ID in the broker's password file (mosquitto-password-file, via mosquitto_passwd; mode 0640) \
+            and makes sure the broker's ACL file (mosquitto-acl-file) holds the rules of hub/mosquitto/dabba.acl, \
             which let an agent write only its own dabba/v1/agents/ID/… lanes and read only its own tasks and ack.
 
-            Standard output is the device's /etc/default/dabba-agent lines, and the password (shown this once)
-            unless --password-out is given. Copy the password to /etc/dabba-agent.password on the device (mode
+            Standard output is the device's /etc/default/dabba-agent lines, and the password (shown this once) \
+            unless --password-out is given. Copy the password to /etc/dabba-agent.password on the device (mode \
             0600). The broker reads the files again on SIGHUP: kill -HUP $(pidof mosquitto).
 
-            Exit status: 0 done; 1 the agent exists (without --rotate) or a file/database failure; 2 bad id or
+            Exit status: 0 done; 1 the agent exists (without --rotate) or a file/database failure; 2 bad id or \
             configuration.
             """)
     @OptionGroup public var options: HubOptions

@@ -18,8 +18,8 @@ public struct HubCommand: AsyncParsableCommand {
         commandName: "dabba-hub",
         abstract: "Dabba hub: MQTT ingest, storage, auth, REST and live feeds.",
         discussion: """
-            Configuration: defaults, then the config file (/etc/default/dabba-hub, DABBA_*=value lines), then the
-            environment (DABBA_HTTP_PORT …), then flags (--http-port …). `dabba-hub defaults` prints every key with
+            Configuration: defaults, then the config file (/etc/default/dabba-hub, DABBA_*=value lines), then the \
+            environment (DABBA_HTTP_PORT …), then flags (--http-port …). `dabba-hub defaults` prints every key with \
             its default and one line of help.
 
             Exit status: 0 success; 1 runtime failure; 2 bad configuration or usage.
