@@ -94,12 +94,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            ],
-            // Swift 6.3.1's -O crashes in LLVM's coroutine split (signal 11 in emitSetAndGetSwiftErrorValueAround) on
-            // several of this module's async functions that call the store's typed-throws methods
-            // (`guard let x = try await store.…`), so release builds keep Swift's own (SIL) optimisations but skip
-            // LLVM's. Remove when a toolchain compiles the module without it.
-            swiftSettings: [.unsafeFlags(["-Xfrontend", "-disable-llvm-optzns"], .when(configuration: .release))]
+            ]
         ),
         .executableTarget(name: "dabba-hub", dependencies: ["DabbaHub", "DabbaCore"]),
 

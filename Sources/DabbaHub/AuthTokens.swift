@@ -1,4 +1,5 @@
 import JWTKit
+import Synchronization
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -47,9 +48,16 @@ struct AccessClaims: JWTPayload, Equatable {
 
 /// Signs and verifies access tokens: HS256 only (the header's `alg` is checked before anything else, so `none`,
 /// other HMAC sizes and public-key algorithms are refused whatever the signature), with `exp`, `iss` and `aud`.
+///
+/// A token that verified (or was signed here) is remembered with its identity until it expires (``verifiedCapacity`` at most): a client
+/// sends the same token with every request, and the signature, issuer and audience of a given token string never
+/// change, so only its expiry is checked again. An expired entry goes through the full check (and its error).
 final class AccessTokenSigner: Sendable {
     static let algorithm = "HS256"
+    /// Most tokens remembered at once; when full, expired ones are dropped, and all of them if that is not enough.
+    static let verifiedCapacity = 50_000
     private let keys: JWTKeyCollection
+    private let verified = Mutex<[String: (identity: Identity, expires: Date)]>([:])
     let ttl: Int
 
     init(secret: [UInt8], ttl: Int) async {
@@ -58,12 +66,18 @@ final class AccessTokenSigner: Sendable {
         self.ttl = ttl
     }
 
+    /// A new token for `identity`, remembered as verified (the client sends it next).
     func sign(_ identity: Identity, now: Date = Date()) async throws -> String {
-        try await keys.sign(AccessClaims(identity: identity, issuedAt: now, ttl: ttl))
+        let claims = AccessClaims(identity: identity, issuedAt: now, ttl: ttl)
+        let token = try await keys.sign(claims)
+        if let verified = claims.identity { remember(token, verified, expires: claims.exp.value, now: now) }
+        return token
     }
 
     /// The identity in `token`, or an `APIError.unauthorized` saying briefly why not.
     func verify(_ token: String) async throws(APIError) -> Identity {
+        let now = Date()
+        if let known = verified.withLock({ $0[token] }), known.expires > now { return known.identity }
         guard Self.headerAlgorithm(of: token) == Self.algorithm else {
             throw .unauthorized("access token algorithm not accepted")
         }
@@ -76,7 +90,18 @@ final class AccessTokenSigner: Sendable {
             throw .unauthorized("access token invalid")
         }
         guard let identity = claims.identity else { throw .unauthorized("access token invalid") }
+        remember(token, identity, expires: claims.exp.value, now: now)
         return identity
+    }
+
+    private func remember(_ token: String, _ identity: Identity, expires: Date, now: Date) {
+        verified.withLock { known in
+            if known.count >= Self.verifiedCapacity {
+                known = known.filter { $0.value.expires > now }
+                if known.count >= Self.verifiedCapacity / 2 { known.removeAll() }
+            }
+            known[token] = (identity, expires)
+        }
     }
 
     /// The `alg` of a compact JWS header; nil when the token is not three dot-separated base64url parts.

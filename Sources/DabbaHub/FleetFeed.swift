@@ -21,8 +21,8 @@ public final class FleetFeed: Sendable {
     }
 
     private let subscribers = Mutex<[Int: FleetSubscription]>([:])
-    /// Subscriptions to one agent only (customers' order feeds), by agent.
-    private let agentSubscribers = Mutex<[String: [Int: FleetSubscription]]>([:])
+    /// Watchers of one agent only (customers' order feeds), by agent: called on the publisher's thread.
+    private let agentWatchers = Mutex<[String: [Int: @Sendable (Update) -> Void]]>([:])
     private let nextID = Atomic<Int>(1)
     /// The newest position per agent (by fix time), for snapshots and to drop regressing late fixes.
     private let latest = Mutex<[String: StoredPosition]>([:])
@@ -72,17 +72,25 @@ public final class FleetFeed: Sendable {
         return subscription
     }
 
-    /// A subscription to one agent's positions and states only; call `cancel()` on it when done.
-    public func subscribe(agent: String, maxPending: Int = 100) -> FleetSubscription {
+    /// Calls `deliver` with each update of `agent` published from now on, on the publishing thread (it must not
+    /// block: the caller coalesces), until the watch is cancelled.
+    public func watch(agent: String, _ deliver: @escaping @Sendable (Update) -> Void) -> Watch {
         let id = nextID.add(1, ordering: .relaxed).oldValue
-        let subscription = FleetSubscription(id: id, maxPending: maxPending) { [weak self] id in
-            self?.agentSubscribers.withLock { map in
+        agentWatchers.withLock { $0[agent, default: [:]][id] = deliver }
+        return Watch(agent: agent) { [weak self] in
+            self?.agentWatchers.withLock { map in
                 map[agent]?.removeValue(forKey: id)
                 if map[agent]?.isEmpty == true { map.removeValue(forKey: agent) }
             }
         }
-        agentSubscribers.withLock { $0[agent, default: [:]][id] = subscription }
-        return subscription
+    }
+
+    /// One agent's watch; ``cancel()`` ends it (idempotent).
+    public struct Watch: Sendable {
+        public let agent: String
+        let onCancel: @Sendable () -> Void
+
+        public func cancel() { onCancel() }
     }
 
     /// The newest known position of `agent`.
@@ -94,8 +102,8 @@ public final class FleetFeed: Sendable {
     private func broadcast(_ update: Update) {
         for subscription in subscribers.withLock({ Array($0.values) }) { subscription.offer(update) }
         let agent = update.agent
-        if let watchers = agentSubscribers.withLock({ $0[agent].map { Array($0.values) } }) {
-            for subscription in watchers { subscription.offer(update) }
+        if let watchers = agentWatchers.withLock({ $0[agent].map { Array($0.values) } }) {
+            for deliver in watchers { deliver(update) }
         }
     }
 }

@@ -225,6 +225,7 @@ extension SQLiteHubStore: OrderRepository {
     }
 
     static func decodeOptions(_ bytes: [UInt8]) -> [OrderLineOption] {
-        (try? JSONDecoder().decode([OrderLineOption].self, from: Data(bytes))) ?? []
+        if bytes.isEmpty || bytes == Array("[]".utf8) { return [] }  // most lines: no JSONDecoder
+        return (try? JSONDecoder().decode([OrderLineOption].self, from: Data(bytes))) ?? []
     }
 }

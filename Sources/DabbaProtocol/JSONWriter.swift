@@ -53,6 +53,18 @@ public struct JSONWriter {
     /// The finished object.
     public func finish() -> [UInt8] { bytes + [UInt8(ascii: "}")] }
 
+    /// A JSON array of already-encoded values (for ``field(_:raw:)``).
+    public static func array(_ elements: [[UInt8]]) -> [UInt8] {
+        var raw: [UInt8] = [UInt8(ascii: "[")]
+        raw.reserveCapacity(2 + elements.reduce(0) { $0 + $1.count + 1 })
+        for (i, element) in elements.enumerated() {
+            if i > 0 { raw.append(UInt8(ascii: ",")) }
+            raw.append(contentsOf: element)
+        }
+        raw.append(UInt8(ascii: "]"))
+        return raw
+    }
+
     /// Appends `value` as a JSON string literal with the escapes RFC 8259 requires.
     public static func appendString(_ value: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))

@@ -95,7 +95,7 @@ import Testing
         }
         #expect(paged == all.filter { $0.time >= base + 1000 }.map(\.seq))
         #expect(try await h.store.agent(id: "a-1")?.last?.seq == 1)  // the newest fix time, not the highest seq
-        #expect(try await h.store.schemaVersion() == 9)
+        #expect(try await h.store.schemaVersion() >= 8)  // migration 8 applied (later ones may follow)
     }
 
     @Test func badPayloadsAreRejectedCountedAndIngestGoesOnForOthers() async throws {

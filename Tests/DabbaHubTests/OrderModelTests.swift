@@ -1,4 +1,5 @@
 import DabbaProtocol
+import Foundation
 import Testing
 
 @testable import DabbaHub
@@ -112,5 +113,64 @@ struct OrderModelTests {
         #expect(view.apply(fix(5, 12.98)) == nil)  // after delivery: nothing
         #expect(view.apply(event(4, .delivered, .deliver), card: nil) == nil)  // replayed event: ignored
         #expect(view.snapshot.agent == nil && view.snapshot.position == nil && view.timeline.count == 4)
+    }
+
+    /// `OrderView`'s hand-written JSON says what `JSONEncoder` says: same keys and values (nil fields left out,
+    /// escapes included), and it decodes back to the same view.
+    @Test func theOrderViewWriterMatchesJSONEncoder() throws {
+        let line = OrderLine(
+            itemID: "i-1", name: "Masala \"dosa\"\n", quantity: 2, unitPrice: 120,
+            options: [OrderLineOption(id: "x", name: "Ghee", price: 20), OrderLineOption(id: "y", name: "é", price: 0)])
+        let full = OrderRecord(
+            id: "o-1", customerID: 7, restaurantID: "r-1", status: .assigned, agentID: "a-1", paymentMethod: .card,
+            currency: "INR", subtotal: 240, deliveryFee: 30, tax: 12, total: 282, address: "1 MG Road\tBlock \\A",
+            dropLat: 12.9716, dropLon: 77.0, zoneID: "z", prepMinutes: 15, readyAt: 1_795_000_000_123,
+            createdAt: 1_795_000_000_000, updatedAt: 1_795_000_001_000, lines: [line, line])
+        var bare = full
+        bare.agentID = nil
+        bare.zoneID = nil
+        bare.prepMinutes = nil
+        bare.readyAt = nil
+        bare.lines = []
+        for order in [full, bare] {
+            let view = OrderView(order)
+            let written = Data(view.jsonBytes())
+            let encoded = try JSONEncoder().encode(view)
+            let a = try #require(try JSONSerialization.jsonObject(with: written) as? NSDictionary)
+            let b = try #require(try JSONSerialization.jsonObject(with: encoded) as? NSDictionary)
+            #expect(a == b, "\(String(decoding: written, as: UTF8.self))")
+            #expect(try JSONDecoder().decode(OrderView.self, from: written) == view)
+        }
+    }
+
+    /// The feed's hand-written frames say what `JSONEncoder` (`.sortedKeys`) says, for every kind of frame.
+    @Test func feedFramesMatchJSONEncoder() throws {
+        let order = OrderRecord(
+            id: "o-1", customerID: 7, restaurantID: "r-1", paymentMethod: .cod, currency: "INR", subtotal: 100,
+            deliveryFee: 10, tax: 5, total: 115, address: "1 \"MG\" Road", dropLat: 12.98, dropLon: 77.6, zoneID: "z",
+            createdAt: 0, updatedAt: 0, lines: [])
+        let restaurant = RestaurantSummary(id: "r-1", name: "Dosa", address: "2 Church St", lat: 12.97, lon: 77.59, ownerUserID: 3)
+        let event = OrderEvent(
+            id: 1, order: "o-1", restaurant: "r-1", customer: 7, agent: "a-1", status: .assigned, action: .assign,
+            time: "2026-11-26T10:00:01.000Z", actor: "system", reason: "nearest\u{1}")
+        var view = OrderLiveView(
+            order: order, restaurant: restaurant, events: [event], agent: nil, position: nil, estimator: ETAEstimator())
+        let assigned = view.apply(
+            OrderEvent(id: 2, order: "o-1", restaurant: "r-1", customer: 7, agent: "a-1", status: .assigned,
+                       action: .assign, time: "2026-11-26T10:00:02.000Z", actor: "system"),
+            card: OrderLiveView.AgentCard(id: "a-1", firstName: "Asha", vehicle: "scooter"))
+        let moved = view.apply(
+            StoredPosition(agent: "a-1", seq: 3, time: 1_795_000_000_123, lat: 12.96, lon: 77.59, speed: 4.5, track: 90))
+        let movedAgain = view.apply(StoredPosition(agent: "a-1", seq: 4, time: 1_795_000_001_123, lat: 12.961, lon: 77.0))
+        let frames = [view.snapshot, try #require(assigned), try #require(moved), try #require(movedAgain), view.snapshot]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        for frame in frames {
+            let written = Data(frame.jsonBytes())
+            let a = try #require(try JSONSerialization.jsonObject(with: written) as? NSDictionary)
+            let b = try #require(try JSONSerialization.jsonObject(with: encoder.encode(frame)) as? NSDictionary)
+            #expect(a == b, "\(String(decoding: written, as: UTF8.self))")
+            #expect(try JSONDecoder().decode(OrderLiveView.Frame.self, from: written) == frame)
+        }
     }
 }

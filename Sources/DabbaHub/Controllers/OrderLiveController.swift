@@ -28,12 +28,6 @@ struct OrderLiveController<Store: HubStore> {
     /// How often an open share-link feed re-checks its link (revocation, expiry).
     var shareRecheck: Duration = .seconds(5)
 
-    /// Who opened the feed.
-    enum Viewer: Sendable {
-        case user(Identity)
-        case share(tokenHash: String)
-    }
-
     func addRoutes(to router: Router<HubRequestContext>) {
         let open = router.group("v1", access: .public)
         open.ws("orders/:id/live", shouldUpgrade: shouldUpgradeOrder, onUpgrade: serve)
@@ -80,93 +74,110 @@ struct OrderLiveController<Store: HubStore> {
         return order
     }
 
+    /// One feed: the bus and the fleet feed post into the session's inbox, this task writes, and one child task
+    /// reads the client's frames (plus one re-checking a share link).
+    ///
+    /// With 10,000 feeds open, task memory (async frames, in ~1 KB slabs per task) is most of the hub's (heaptrack,
+    /// BENCHMARKS.md), so the feed's long-lived frames hold little: the view lives in an ``OrderFeedSession``, and
+    /// the set-up and the writing are separate `@inline(never)` functions whose frames exist only while they run.
     @Sendable func serve(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: WebSocketRouterContext<HubRequestContext>
     ) async throws {
-        let viewer: Viewer
-        let orderID: String
-        if let token = context.requestContext.parameters.get("token") {
-            let hash = AuthRandom.sha256Hex(token)
-            guard let order = try await validShare(tokenHash: hash) else { return }
-            viewer = .share(tokenHash: hash)
-            orderID = order.id
-        } else {
-            guard let id = context.requestContext.parameters.get("id") else { return }
-            viewer = .user(context.requestContext.identity ?? Identity(userID: 0, role: .customer))
-            orderID = id
-        }
+        let opened = try await open(context.requestContext)
+        guard let session = opened else { return }
         let gauge = metrics.sockets("order")
         gauge.increment()
-        defer { gauge.decrement() }
-
-        // Subscribe before reading the snapshot, so nothing committed in between is missed (the view drops what
-        // the snapshot already holds).
-        let events = bus.subscribe(order: orderID, buffer: 1_000)
-        guard var view = try await makeView(orderID) else { return }
-        try await outbound.write(.text(Self.encode(view.snapshot)))
-
-        let (inputs, input) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .bufferingNewest(1_000))
+        defer {
+            gauge.decrement()
+            session.end()
+        }
+        try await outbound.write(.text(session.snapshot()))
+        let inbox = session.inbox
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
+                defer { inbox.finish() }
                 for try await _ in inbound {}  // the client's frames are ignored; its close ends the feed
-                input.finish()
             }
-            group.addTask {
-                for await event in events { input.yield(.event(event)) }
+            if let hash = session.shareTokenHash {
+                group.addTask { try await recheck(share: hash, inbox) }
             }
-            if case .share(let hash) = viewer {
-                group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: shareRecheck)
-                        if try await validShare(tokenHash: hash) == nil {
-                            input.yield(.close("this tracking link expired or was revoked"))
-                            return
-                        }
-                    }
-                }
-            }
-            var watching: (agent: String, subscription: FleetSubscription)?
-            defer { watching?.subscription.cancel() }
-            func watch(_ agent: String?) {
-                guard watching?.agent != agent else { return }
-                watching?.subscription.cancel()
-                watching = nil
-                guard let agent else { return }
-                let subscription = feed.subscribe(agent: agent)
-                watching = (agent, subscription)
-                group.addTask {
-                    while let updates = await subscription.next() {
-                        for case .position(let p) in updates { input.yield(.position(p)) }
-                    }
-                }
-            }
-            watch(view.watchedAgent)
-            loop: for await item in inputs {
-                switch item {
-                case .event(let event):
-                    var card: OrderLiveView.AgentCard?
-                    if event.action == .assign, let agent = event.agent, let record = try? await store.agent(id: agent) {
-                        card = OrderLiveView.card(record)
-                    }
-                    if let frame = view.apply(event, card: card) {
-                        try await outbound.write(.text(Self.encode(frame)))
-                    }
-                    watch(view.watchedAgent)
-                case .position(let fix):
-                    if let frame = view.apply(fix) { try await outbound.write(.text(Self.encode(frame))) }
-                case .close(let reason):
-                    try await outbound.close(.policyViolation, reason: reason)
-                    break loop
-                }
+            session.watchAgent()
+            while let items = await inbox.next() {
+                let ended = try await write(items, session, outbound)
+                if ended { break }
             }
             group.cancelAll()
         }
     }
 
-    enum Input: Sendable {
-        case event(OrderEvent)
-        case position(StoredPosition)
-        case close(String)
+    /// The session of the feed `context` asks for; nil when the order or share link is gone. It subscribes to the
+    /// order's events before reading the snapshot, so nothing committed in between is missed (the view drops what
+    /// the snapshot already holds).
+    @inline(never) func open(_ context: HubRequestContext) async throws -> OrderFeedSession? {
+        var shareTokenHash: String?
+        let orderID: String
+        if let token = context.parameters.get("token") {
+            let hash = AuthRandom.sha256Hex(token)
+            let shared = try await validShare(tokenHash: hash)
+            guard let order = shared else { return nil }
+            shareTokenHash = hash
+            orderID = order.id
+        } else {
+            guard let id = context.parameters.get("id") else { return nil }
+            orderID = id
+        }
+        let inbox = OrderFeedInbox()
+        let events = bus.subscribe(order: orderID) { inbox.post(.event($0)) }
+        let made: OrderLiveView?
+        do {
+            made = try await makeView(orderID)
+        } catch {
+            events.cancel()
+            throw error
+        }
+        guard let view = made else {
+            events.cancel()
+            return nil
+        }
+        return OrderFeedSession(view: view, inbox: inbox, events: events, feed: feed, shareTokenHash: shareTokenHash)
+    }
+
+    /// Writes the frames `items` make; true when the feed must end.
+    @inline(never) func write(_ items: [OrderFeedInbox.Item], _ session: OrderFeedSession, _ outbound: WebSocketOutboundWriter)
+        async throws -> Bool
+    {
+        for item in items {
+            switch item {
+            case .event(let event):
+                let card = await assignedCard(event)
+                if let text = session.apply(event, card: card) { try await outbound.write(.text(text)) }
+            case .position(let fix):
+                if let text = session.apply(fix) { try await outbound.write(.text(text)) }
+            case .close(let reason):
+                try await outbound.close(.policyViolation, reason: reason)
+                return true
+            }
+        }
+        return false
+    }
+
+    /// Every `shareRecheck`, closes the feed once its share link is no longer valid.
+    @inline(never) func recheck(share tokenHash: String, _ inbox: OrderFeedInbox) async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: shareRecheck)
+            let order = try await validShare(tokenHash: tokenHash)
+            if order == nil {
+                inbox.post(.close("this tracking link expired or was revoked"))
+                return
+            }
+        }
+    }
+
+    /// The card of the agent an `assign` event names (nil for other events, or when the agent is unknown).
+    @inline(never) func assignedCard(_ event: OrderEvent) async -> OrderLiveView.AgentCard? {
+        guard event.action == .assign, let agent = event.agent else { return nil }
+        let record = try? await store.agent(id: agent)
+        return record.map(OrderLiveView.card)
     }
 
     /// The view from the store: order, restaurant, timeline, agent card and newest fix.
@@ -182,11 +193,5 @@ struct OrderLiveController<Store: HubStore> {
         }
         return OrderLiveView(
             order: order, restaurant: restaurant, events: events, agent: card, position: position, estimator: estimator)
-    }
-
-    static func encode(_ frame: OrderLiveView.Frame) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? String(decoding: encoder.encode(frame), as: UTF8.self)) ?? #"{"type":"error"}"#
     }
 }
