@@ -66,7 +66,7 @@ enum RacesBenchmark {
                         let began = ContinuousClock.now
                         let outcome = try await Self.trial(
                             trial, agent: BenchAgent.id(trial % c.parallel), customer: customer.id, hubs: hubs)
-                        return (outcome, (ContinuousClock.now - began).raceMilliseconds)
+                        return (outcome, (ContinuousClock.now - began).inMilliseconds)
                     }
                 }
                 var all: [(TrialOutcome, Double)] = []
@@ -86,7 +86,7 @@ enum RacesBenchmark {
                 say("  … \(result.trials) of \(c.trials) trials, \(result.violations.count) violations")
             }
         }
-        result.seconds = (ContinuousClock.now - start).raceSeconds
+        result.seconds = (ContinuousClock.now - start).seconds
         return result
     }
 
@@ -152,11 +152,4 @@ enum RacesBenchmark {
         }
         return TrialOutcome(accepted: acceptedOK, delivered: completedOK, violations: violations)
     }
-}
-
-extension Duration {
-    fileprivate var raceMilliseconds: Double {
-        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
-    }
-    fileprivate var raceSeconds: Double { raceMilliseconds / 1000 }
 }

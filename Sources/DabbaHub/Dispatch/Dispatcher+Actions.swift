@@ -13,17 +13,23 @@ extension Dispatcher {
     /// The agent accepts its pending offer: the order is assigned to it (one transaction with the offer's state, so
     /// an accept racing the offer's timeout has exactly one outcome).
     public func accept(order id: String, agent: String) async throws -> OrderRecord {
-        if let (order, event) = try await store.acceptOffer(order: id, agent: agent, actor: "agent:\(agent)") {
-            let pickup = try? await store.restaurantSummary(id: order.restaurantID)?.place
-            orders.notifier.committed(event, order: order, pickup: pickup)
-            try await store.recordDecision(
-                DispatchRecord(order: id, time: now(), policy: policy.name, agent: agent, outcome: "accepted", candidates: []))
-            metrics.dispatchDecisions("accepted").increment()
-            return order
-        }
+        if let order = try await acceptPending(order: id, agent: agent) { return order }
         // Not pending: already accepted by this agent (a repeat) is fine; anything else is refused.
         if let order = try await store.order(id: id), order.agentID == agent, !order.status.isTerminal { return order }
         throw DispatcherActionError.conflict("no pending offer of order \(id) for \(agent) (it lapsed or was withdrawn)")
+    }
+
+    /// Accepts the agent's pending offer if there is one (nil otherwise: none, lapsed, or already decided).
+    func acceptPending(order id: String, agent: String) async throws -> OrderRecord? {
+        guard let (order, event) = try await store.acceptOffer(order: id, agent: agent, actor: "agent:\(agent)") else {
+            return nil
+        }
+        let pickup = try? await store.restaurantSummary(id: order.restaurantID)?.place
+        orders.notifier.committed(event, order: order, pickup: pickup)
+        try await store.recordDecision(
+            DispatchRecord(order: id, time: now(), policy: policy.name, agent: agent, outcome: "accepted", candidates: []))
+        metrics.dispatchDecisions("accepted").increment()
+        return order
     }
 
     /// The agent rejects its pending offer (or gives back an accepted order before pickup): the order is offered to
@@ -90,15 +96,12 @@ extension Dispatcher {
     func applyDeviceEvents() async throws {
         for event in try await store.unappliedEvents(limit: 500) {
             let decoded = try? PayloadCoding.decode(AgentEvent.self, from: event.payload)
-            switch AgentEvent.Kind(rawValue: event.type) {
+            let kind = AgentEvent.Kind(rawValue: event.type)
+            switch kind {
             case .accepted:
                 // Applied when it answers this agent's pending offer; a repeat (already accepted over REST) or a
                 // lapsed offer changes nothing.
-                let pending = try await store.offers(order: event.order).contains {
-                    $0.state == .pending && $0.agent == event.agent
-                }
-                var applied = false
-                if pending { applied = (try? await accept(order: event.order, agent: event.agent)) != nil }
+                let applied = (try? await acceptPending(order: event.order, agent: event.agent)) != nil
                 _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
                 countDeviceEvent(applied: applied, event)
             case .rejected:
@@ -106,7 +109,7 @@ extension Dispatcher {
                 _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
                 countDeviceEvent(applied: applied, event)
             case .pickedUp, .delivered:
-                let action: OrderAction = event.type == AgentEvent.Kind.pickedUp.rawValue ? .pickup : .deliver
+                let action: OrderAction = kind == .pickedUp ? .pickup : .deliver
                 let order = try await store.order(id: event.order)
                 let change =
                     order?.agentID == event.agent
@@ -117,7 +120,7 @@ extension Dispatcher {
                 countDeviceEvent(applied: applied != nil, event)
             case .shiftStarted, .shiftEnded:
                 let applied = try await store.applyDeviceShift(
-                    agent: event.agent, seq: event.seq, onShift: event.type == AgentEvent.Kind.shiftStarted.rawValue,
+                    agent: event.agent, seq: event.seq, onShift: kind == .shiftStarted,
                     time: event.time)
                 countDeviceEvent(applied: applied, event)
             case nil:
