@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdAuth
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 
 /// Who is calling: set by the bearer-token middleware (or by a redeemed WebSocket ticket).
 public struct Identity: Sendable, Equatable {
@@ -30,6 +31,8 @@ public struct HubRequestContext: AuthRequestContext, WebSocketRequestContext, Re
     public let webSocket: WebSocketHandlerReference<HubRequestContext>
     /// Why a presented bearer token was refused (a route that needs a user answers 401 with it).
     var authFailure: String?
+    /// The connection: order feeds close its input to end a feed from the hub's side.
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -38,6 +41,7 @@ public struct HubRequestContext: AuthRequestContext, WebSocketRequestContext, Re
         maxUploadSize = 1 << 20
         webSocket = .init()
         authFailure = nil
+        channel = source.channel
     }
 }
 

@@ -162,7 +162,26 @@ import Testing
             #expect(snapshot.withLock { $0 }?.contains(#""status":"placed""#) == true)
             await #expect(throws: (any Error).self) { try await client.ws("/v1/track/not-a-token/live") { _, _, _ in } }
 
+            // A feed that is open when its link is revoked ends at the next re-check (every 5 s): the hub closes it
+            // with 1008 (policy violation) and the reason.
+            let frames = FrameLog()
+            async let revokedFeed = client.ws("/v1/track/\(token)/live") { inbound, outbound, _ in
+                let watchdog = Task {
+                    guard (try? await Task.sleep(for: .seconds(20))) != nil else { return }
+                    try? await outbound.close(.goingAway, reason: "test timeout")
+                }
+                defer { watchdog.cancel() }
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    if case .text(let text) = message { frames.append(text) }
+                }
+            }
+            #expect(await eventually(timeout: .seconds(10)) { frames.count == 1 }, "the snapshot")
             #expect(try await client.send(.delete, "/v1/orders/\(id)/share", token: customer).status == .noContent)
+            let closed = try await revokedFeed
+            #expect(closed?.closeCode == .policyViolation)
+            #expect(closed?.reason == "this tracking link expired or was revoked")
+            #expect(frames.count == 1)
+
             await #expect(throws: (any Error).self) { try await client.ws("/v1/track/\(token)/live") { _, _, _ in } }
 
             // An expired link: stored with a past expiry.

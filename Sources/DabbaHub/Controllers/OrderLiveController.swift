@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 
 /// Customers' live tracking over WebSocket:
 /// - `GET /v1/orders/{id}/live`: the order's customer (and anyone else who may see the order), signed in by
@@ -74,12 +75,14 @@ struct OrderLiveController<Store: HubStore> {
         return order
     }
 
-    /// One feed: the bus and the fleet feed post into the session's inbox, this task writes, and one child task
-    /// reads the client's frames (plus one re-checking a share link).
+    /// One feed. The connection's task reads the client's frames (ignored: the client's close ends the feed);
+    /// frames are written by short-lived writer tasks that the session's inbox starts when there is something to
+    /// write, one at a time (``OrderFeedInbox``); a share link's feed has one more task re-checking the link.
     ///
-    /// With 10,000 feeds open, task memory (async frames, in ~1 KB slabs per task) is most of the hub's (heaptrack,
-    /// BENCHMARKS.md), so the feed's long-lived frames hold little: the view lives in an ``OrderFeedSession``, and
-    /// the set-up and the writing are separate `@inline(never)` functions whose frames exist only while they run.
+    /// With 10,000 feeds open, task memory (async frames, kept in slabs for as long as a task runs) is most of the
+    /// hub's (heaptrack, BENCHMARKS.md). So no feed keeps a task for writing (the WebSocket write path has the
+    /// deepest frames), and the frames of the long-lived task hold little: the view lives in an
+    /// ``OrderFeedSession``, the set-up and the writing are separate `@inline(never)` functions.
     @Sendable func serve(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: WebSocketRouterContext<HubRequestContext>
     ) async throws {
@@ -91,23 +94,42 @@ struct OrderLiveController<Store: HubStore> {
             gauge.decrement()
             session.end()
         }
-        try await outbound.write(.text(session.snapshot()))
-        let inbox = session.inbox
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                defer { inbox.finish() }
-                for try await _ in inbound {}  // the client's frames are ignored; its close ends the feed
-            }
-            if let hash = session.shareTokenHash {
-                group.addTask { try await recheck(share: hash, inbox) }
-            }
-            session.watchAgent()
-            while let items = await inbox.next() {
-                let ended = try await write(items, session, outbound)
-                if ended { break }
-            }
-            group.cancelAll()
+        let channel = context.requestContext.channel
+        session.watchAgent()
+        session.inbox.start { [self] in
+            Task { await self.writeFrames(session, outbound, channel) }
         }
+        if let hash = session.shareTokenHash {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await recheck(share: hash, session.inbox) }
+                try await readUntilClosed(inbound)
+                group.cancelAll()
+            }
+        } else {
+            try await readUntilClosed(inbound)
+        }
+    }
+
+    /// Reads (and ignores) the client's frames until it closes, or the hub closed the connection's input.
+    @inline(never) func readUntilClosed(_ inbound: WebSocketInboundStream) async throws {
+        for try await _ in inbound {}
+    }
+
+    /// One writer task: the snapshot when it was not written yet, then everything the inbox holds, until it is
+    /// empty. A write that fails (the client went) or a `close` item ends the feed: the inbox takes nothing more and
+    /// the connection's input is closed, which ends ``readUntilClosed(_:)``.
+    @inline(never) func writeFrames(_ session: OrderFeedSession, _ outbound: WebSocketOutboundWriter, _ channel: any Channel)
+        async
+    {
+        do {
+            if let snapshot = session.takeSnapshot() { try await outbound.write(.text(snapshot)) }
+            while let items = session.inbox.take() {
+                try await write(items, session, outbound)
+            }
+            return  // the inbox is empty (or finished: the feed already ended)
+        } catch {}
+        session.end()
+        channel.close(mode: .input).whenFailure { _ in channel.close(promise: nil) }
     }
 
     /// The session of the feed `context` asks for; nil when the order or share link is gone. It subscribes to the
@@ -142,9 +164,12 @@ struct OrderLiveController<Store: HubStore> {
         return OrderFeedSession(view: view, inbox: inbox, events: events, feed: feed, shareTokenHash: shareTokenHash)
     }
 
-    /// Writes the frames `items` make; true when the feed must end.
+    /// The hub ended the feed (after writing the close frame).
+    struct FeedClosed: Error {}
+
+    /// Writes the frames `items` make; throws ``FeedClosed`` after a `close` item.
     @inline(never) func write(_ items: [OrderFeedInbox.Item], _ session: OrderFeedSession, _ outbound: WebSocketOutboundWriter)
-        async throws -> Bool
+        async throws
     {
         for item in items {
             switch item {
@@ -155,10 +180,9 @@ struct OrderLiveController<Store: HubStore> {
                 if let text = session.apply(fix) { try await outbound.write(.text(text)) }
             case .close(let reason):
                 try await outbound.close(.policyViolation, reason: reason)
-                return true
+                throw FeedClosed()
             }
         }
-        return false
     }
 
     /// Every `shareRecheck`, closes the feed once its share link is no longer valid.

@@ -1,7 +1,12 @@
 import Synchronization
 
-/// What one order feed (`/v1/orders/{id}/live`) waits on: the order's events and the watched agent's fixes, posted
-/// by ``OrderEventBus`` and ``FleetFeed`` from their publishers' threads, taken by the feed's one task.
+/// What one order feed (`/v1/orders/{id}/live`) has to write: the order's events and the watched agent's fixes,
+/// posted by ``OrderEventBus`` and ``FleetFeed`` from their publishers' threads.
+///
+/// Nothing waits on the inbox. The feed has no writing task of its own: when items arrive and no writer runs, the
+/// inbox calls its `startWriter` closure, which starts a short-lived task that ``take()``s until the inbox is
+/// empty. So at most one writer runs per feed (frames stay in order), and an idle feed holds no writer's memory
+/// (with 10,000 feeds open, per-task memory is most of the hub's: BENCHMARKS.md).
 ///
 /// Items stay in arrival order. Fixes are coalesced: a newer fix replaces the pending one in its place (the view
 /// only shows the newest), so a slow client skips fixes and the hub never waits for it. Events are kept (an order
@@ -17,8 +22,11 @@ final class OrderFeedInbox: Sendable {
     private struct State {
         var items: [Item] = []
         var events = 0
-        var waiter: CheckedContinuation<Void, Never>?
+        /// A writer owns the feed. True from the start: the feed's first writer (the snapshot's) is started by
+        /// ``start(_:)``, not by a post.
+        var writing = true
         var finished = false
+        var startWriter: (@Sendable () -> Void)?
     }
 
     let maxEvents: Int
@@ -26,9 +34,9 @@ final class OrderFeedInbox: Sendable {
 
     init(maxEvents: Int = 1_000) { self.maxEvents = maxEvents }
 
-    /// Adds an item (nothing once finished).
+    /// Adds an item (nothing once finished); starts a writer when none runs.
     func post(_ item: Item) {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let start = state.withLock { s -> (@Sendable () -> Void)? in
             guard !s.finished else { return nil }
             switch item {
             case .position:
@@ -47,51 +55,51 @@ final class OrderFeedInbox: Sendable {
             case .close:
                 s.items.append(item)
             }
-            let w = s.waiter
-            s.waiter = nil
-            return w
+            guard !s.writing, let startWriter = s.startWriter else { return nil }
+            s.writing = true
+            return startWriter
         }
-        waiter?.resume()
+        start?()
     }
 
-    /// Ends the inbox (the client went): ``next()`` returns nil from now on, pending items are dropped.
+    /// Sets how writers are started and starts the first one (which owns the feed until its ``take()`` finds the
+    /// inbox empty).
+    func start(_ startWriter: @escaping @Sendable () -> Void) {
+        let start = state.withLock { s -> Bool in
+            guard !s.finished else { return false }
+            s.startWriter = startWriter
+            return true
+        }
+        if start { startWriter() }
+    }
+
+    /// For the running writer: everything pending, in arrival order, or nil when there is nothing (the writer then
+    /// stops; the next post starts another) or the inbox is finished.
+    func take() -> [Item]? {
+        state.withLock { s in
+            guard !s.finished, !s.items.isEmpty else {
+                s.writing = false
+                return nil
+            }
+            defer {
+                s.items = []
+                s.events = 0
+            }
+            return s.items
+        }
+    }
+
+    /// Ends the inbox (the client went or the feed ended): pending items are dropped and no writer starts again.
     func finish() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let startWriter = state.withLock { s -> (@Sendable () -> Void)? in
             s.finished = true
             s.items = []
-            let w = s.waiter
-            s.waiter = nil
-            return w
+            defer { s.startWriter = nil }
+            return s.startWriter
         }
-        waiter?.resume()
+        _ = startWriter  // released outside the lock (it holds the feed's session)
     }
 
-    /// Waits for items and takes all pending ones, in arrival order; nil once finished or when the task is cancelled.
-    func next() async -> [Item]? {
-        while true {
-            let taken: [Item]?? = state.withLock { s in
-                if s.finished { return .some(nil) }
-                guard !s.items.isEmpty else { return nil }
-                defer {
-                    s.items = []
-                    s.events = 0
-                }
-                return .some(s.items)
-            }
-            if let taken { return taken }
-            if Task.isCancelled { return nil }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    let resumeNow = state.withLock { s -> Bool in
-                        if s.finished || !s.items.isEmpty { return true }
-                        s.waiter = c
-                        return false
-                    }
-                    if resumeNow { c.resume() }
-                }
-            } onCancel: {
-                self.finish()
-            }
-        }
-    }
+    /// True once ``finish()`` ran.
+    var isFinished: Bool { state.withLock { $0.finished } }
 }

@@ -1,18 +1,22 @@
+import Synchronization
+
 /// One open order feed: its ``OrderLiveView``, the inbox the event bus and the fleet feed post into, and those
-/// subscriptions. Used by the feed's one task only.
+/// subscriptions.
+///
+/// `@unchecked Sendable`: the view is used only by the feed's writer, and the ``OrderFeedInbox`` lets one writer run
+/// at a time (its mutex orders one writer's work before the next's); the subscriptions are behind a mutex, since
+/// ``end()`` runs on the feed's connection task.
 ///
 /// A class, with its work in synchronous `@inline(never)` methods, on purpose: a task keeps the memory of its
-/// deepest async frames for as long as it runs (10,000 feeds: most of the hub's memory), and values built inside
-/// an async function (the view, a frame and its JSON) end up in its async frame, measured at ~6 kB for the
-/// feed's writer when they were inlined there. Kept out, they live on the thread's stack for the call only.
-final class OrderFeedSession {
+/// deepest async frames for as long as it runs, and values built inside an async function (the view, a frame and
+/// its JSON) end up in its async frame. Kept out, they live on the thread's stack for the call only.
+final class OrderFeedSession: @unchecked Sendable {
     let inbox: OrderFeedInbox
     /// Set when the feed was opened with a share link (re-checked while it is open).
     let shareTokenHash: String?
     private var view: OrderLiveView
-    private let events: OrderEventBus.Subscription
     private let feed: FleetFeed
-    private var watching: FleetFeed.Watch?
+    private let subscriptions: Mutex<(events: OrderEventBus.Subscription?, watching: FleetFeed.Watch?)>
 
     init(
         view: OrderLiveView, inbox: OrderFeedInbox, events: OrderEventBus.Subscription, feed: FleetFeed,
@@ -20,13 +24,19 @@ final class OrderFeedSession {
     ) {
         self.view = view
         self.inbox = inbox
-        self.events = events
         self.feed = feed
         self.shareTokenHash = shareTokenHash
+        subscriptions = Mutex((events, nil))
     }
 
-    /// The first frame, as text.
-    @inline(never) func snapshot() -> String { Self.text(view.snapshot) }
+    private var snapshotTaken = false
+
+    /// The first frame, as text, the first time only (the feed's first writer writes it).
+    @inline(never) func takeSnapshot() -> String? {
+        guard !snapshotTaken else { return nil }
+        snapshotTaken = true
+        return Self.text(view.snapshot)
+    }
 
     /// The frame an order event makes (nil when it changes nothing); follows a new agent's fixes from then on.
     @inline(never) func apply(_ event: OrderEvent, card: OrderLiveView.AgentCard?) -> String? {
@@ -38,24 +48,34 @@ final class OrderFeedSession {
     /// The frame a fix makes (nil unless it is the watched agent's newer fix).
     @inline(never) func apply(_ fix: StoredPosition) -> String? { view.apply(fix).map(Self.text) }
 
-    /// Watches the fixes of the agent the view wants now (none, or a different one after an event).
+    /// Watches the fixes of the agent the view wants now (none, or a different one after an event); nothing once
+    /// the feed ended.
     @inline(never) func watchAgent() {
         let agent = view.watchedAgent
-        guard watching?.agent != agent else { return }
-        watching?.cancel()
-        watching = nil
-        guard let agent else { return }
         let inbox = inbox
-        watching = feed.watch(agent: agent) { update in
-            if case .position(let p) = update { inbox.post(.position(p)) }
+        let feed = feed
+        let stale = subscriptions.withLock { s -> FleetFeed.Watch? in
+            guard s.events != nil, s.watching?.agent != agent else { return nil }
+            let old = s.watching
+            s.watching = agent.map { agent in
+                feed.watch(agent: agent) { update in
+                    if case .position(let p) = update { inbox.post(.position(p)) }
+                }
+            }
+            return old
         }
+        stale?.cancel()
     }
 
-    /// Ends the subscriptions (idempotent).
+    /// Ends the subscriptions and the inbox (idempotent).
     func end() {
-        events.cancel()
+        let (events, watching) = subscriptions.withLock { s in
+            defer { s = (nil, nil) }
+            return s
+        }
+        events?.cancel()
         watching?.cancel()
-        watching = nil
+        inbox.finish()
     }
 
     static func text(_ frame: OrderLiveView.Frame) -> String { String(decoding: frame.jsonBytes(), as: UTF8.self) }
