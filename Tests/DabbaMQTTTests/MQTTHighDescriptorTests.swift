@@ -1,6 +1,7 @@
 import DabbaMQTT
 import DabbaTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -22,26 +23,24 @@ extension MQTTTests {
             limit.rlim_cur = min(1_400, limit.rlim_max)
             _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
         }
-        var fillers: [Int32] = []
-        defer { fillers.forEach { close($0) } }
+        // Take every free descriptor below 1100 (open() returns the lowest free one), and keep taking the ones
+        // other tests free while the client connects, so that its socket is numbered above FD_SETSIZE.
+        let filler = DescriptorFiller(below: 1_100)
+        defer { filler.stopAndClose() }
+        try #require(filler.fill(), "RLIMIT_NOFILE \(limit.rlim_cur) leaves too few descriptors")
 
-        var tested = false
-        for attempt in 1...8 where !tested {
-            // Fill every free descriptor below 1100 (open() returns the lowest free one).
-            for _ in 0..<1_300 {
-                let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { break }
-                fillers.append(fd)
-                if fd >= 1_100 { break }
-            }
-            try #require((fillers.max() ?? 0) >= 1_100, "RLIMIT_NOFILE \(limit.rlim_cur) leaves too few descriptors")
-
+        var landed: [[Int32]] = []
+        for attempt in 1...8 {
+            filler.fill()
+            filler.keepFilling()
             let client = RunningClient(
                 MQTTConfiguration(port: broker.port, clientID: uniqueID("high-fd-\(attempt)")),
                 subscriptions: ["dabba/test/high/#"])
             #expect(await client.waitConnected())
             #expect(await eventually { client.client.isSubscribed })
+            filler.pause()
             let own = try socketsConnected(toPort: broker.port)
+            landed.append(own)
             guard let fd = own.first, own.count == 1, fd >= 1_024 else {
                 await client.stop()
                 continue
@@ -52,14 +51,29 @@ extension MQTTTests {
             #expect(await client.waitForEvents { $0.compactMap(\.message).count >= 2 && $0.contains { $0.publishedID != nil } })
             #expect(client.events.compactMap(\.message).map(\.payloadString) == ["1", "2"])
             await client.stop()
-            tested = true
+            return
         }
-        #expect(tested, "the client's socket never landed above 1023 in 8 attempts: the test did not test anything")
+        Issue.record("the client's socket never landed above 1023 in 8 attempts (its sockets: \(landed)): the test did not test anything")
+    }
+
+    /// The whole of a /proc file (they report size 0, and Foundation's readers stop at the first page).
+    private func readProcFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        for _ in 0..<10_000 {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            bytes += chunk[..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// This process's descriptors that are TCP sockets connected to `port` on the remote side (from /proc/net/tcp and tcp6).
     private func socketsConnected(toPort port: Int) throws -> [Int32] {
-        let tables = ["/proc/net/tcp", "/proc/net/tcp6"].compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }
+        let tables = ["/proc/net/tcp", "/proc/net/tcp6"].compactMap(readProcFile)
         let portHex = String(format: "%04X", port)
         var inodes: Set<String> = []
         for line in tables.flatMap({ $0.split(separator: "\n").dropFirst() }) {
@@ -73,5 +87,54 @@ extension MQTTTests {
             else { return false }
             return inodes.contains(String(target.dropFirst("socket:[".count).dropLast()))
         }.sorted()
+    }
+}
+
+/// Holds every free descriptor below a bound, and on request keeps taking the ones that other code frees, from a
+/// thread of its own, until paused.
+private final class DescriptorFiller: @unchecked Sendable {
+    let bound: Int32
+    private let held = Mutex<[Int32]>([])
+    private let running = Atomic<Bool>(false)
+    private let threadDone = Atomic<Bool>(true)
+
+    init(below bound: Int32) { self.bound = bound }
+
+    /// Takes free descriptors until open() returns one at or above the bound (closed again); false when it ran out.
+    @discardableResult func fill() -> Bool {
+        for _ in 0..<Int(bound) + 100 {
+            let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return false }
+            if fd >= bound {
+                close(fd)
+                return true
+            }
+            held.withLock { $0.append(fd) }
+        }
+        return false
+    }
+
+    /// Fills in a loop on a thread of its own until ``pause()``.
+    func keepFilling() {
+        running.store(true, ordering: .sequentiallyConsistent)
+        threadDone.store(false, ordering: .sequentiallyConsistent)
+        Thread.detachNewThread { [self] in
+            while running.load(ordering: .sequentiallyConsistent) { fill() }
+            threadDone.store(true, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    /// Stops the filling thread and waits (bounded) until it finished its pass.
+    func pause() {
+        running.store(false, ordering: .sequentiallyConsistent)
+        for _ in 0..<1_000 where !threadDone.load(ordering: .sequentiallyConsistent) { usleep(1_000) }
+    }
+
+    func stopAndClose() {
+        pause()
+        held.withLock { fds in
+            fds.forEach { close($0) }
+            fds = []
+        }
     }
 }
