@@ -21,6 +21,8 @@ public struct HubComponents: Sendable {
     public let deviceEvents = Signal()
     /// Card payment providers (the built-in test provider, its webhook secret loaded or created).
     public var paymentProviders = PaymentProviders([])
+    /// How often the hub pings its WebSockets; a peer that has not answered by the next ping is closed.
+    public var webSocketKeepalive: Duration = WebSocketKeepalive.defaultPeriod
 
     /// Creates metrics, feed, the MQTT client (unique client id, credentials from the configuration) and the auth
     /// service (loading or creating the JWT secret) over an open `store`. `bcryptCost` is 12 in production; tests
@@ -69,7 +71,8 @@ public enum HubApplication {
         addRoutes(to: router, hub: hub)
         let dispatch = addDispatch(store: hub.store, hub: hub, to: router, logger: logger)
         var app = Application(
-            router: router, server: .http1WebSocketUpgrade(webSocketRouter: router),
+            // Pings come from each connection's WebSocketKeepalive, not from a task per connection.
+            router: router, server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(autoPing: .disabled)),
             configuration: .init(
                 address: .hostname(hub.configuration.httpHost, port: hub.configuration.httpPort),
                 serverName: "dabba-hub"),
@@ -155,7 +158,8 @@ public enum HubApplication {
 
         // WebSocket feeds (the upgrade is a GET on the same router).
         FleetLiveController(
-            feed: hub.feed, auth: hub.auth, allowedOrigins: hub.configuration.allowedOrigins, metrics: hub.metrics
+            feed: hub.feed, auth: hub.auth, allowedOrigins: hub.configuration.allowedOrigins, metrics: hub.metrics,
+            keepalive: hub.webSocketKeepalive
         ).addRoutes(to: router)
     }
 
@@ -173,7 +177,7 @@ public enum HubApplication {
             store: store, orders: orders, feed: hub.feed, bus: hub.notifier.bus, auth: hub.auth,
             allowedOrigins: hub.configuration.allowedOrigins, metrics: hub.metrics,
             estimator: ETAEstimator(detourFactor: Double(hub.configuration.etaDetourPercent) / 100),
-            shareGrace: .seconds(60 * hub.configuration.shareGraceMinutes)
+            shareGrace: .seconds(60 * hub.configuration.shareGraceMinutes), keepalive: hub.webSocketKeepalive
         ).addRoutes(to: router)
     }
 

@@ -25,6 +25,10 @@ public final class HubMetrics: Sendable {
     }
     /// Seconds one group commit took.
     public var commitLatency: CoreMetrics.Timer { CoreMetrics.Timer(label: "dabba_ingest_commit_seconds", factory: factory) }
+    /// WebSockets closed because their peer did not answer a ping within the keepalive period.
+    public var webSocketPingTimeouts: CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_ws_ping_timeouts_total", factory: factory)
+    }
     /// Open WebSocket connections, by feed.
     public func sockets(_ feed: String) -> Meter { Meter(label: "dabba_ws_connections", dimensions: [("feed", feed)], factory: factory) }
     /// Agents whose last state says online.

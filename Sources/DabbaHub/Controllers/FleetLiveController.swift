@@ -17,6 +17,8 @@ struct FleetLiveController {
     let allowedOrigins: [String]
     let metrics: HubMetrics
     var maxPending = 10_000
+    /// The WebSocket ping period (``WebSocketKeepalive``).
+    var keepalive: Duration = WebSocketKeepalive.defaultPeriod
 
     /// One frame of the feed.
     struct Frame: Encodable {
@@ -34,7 +36,8 @@ struct FleetLiveController {
     }
 
     func addRoutes(to router: Router<HubRequestContext>) {
-        router.group("v1", access: .public).ws("fleet/live", shouldUpgrade: shouldUpgrade, onUpgrade: serve)
+        router.group("v1", access: .public).keptAliveWS(
+            "fleet/live", keepalive: keepalive, metrics: metrics, shouldUpgrade: shouldUpgrade, onUpgrade: serve)
     }
 
     @Sendable func shouldUpgrade(_ request: Request, context: HubRequestContext) async throws -> RouterShouldUpgrade {

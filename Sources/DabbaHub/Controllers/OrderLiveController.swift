@@ -28,11 +28,15 @@ struct OrderLiveController<Store: HubStore> {
     let shareGrace: Duration
     /// How often an open share-link feed re-checks its link (revocation, expiry).
     var shareRecheck: Duration = .seconds(5)
+    /// The WebSocket ping period (``WebSocketKeepalive``).
+    var keepalive: Duration = WebSocketKeepalive.defaultPeriod
 
     func addRoutes(to router: Router<HubRequestContext>) {
         let open = router.group("v1", access: .public)
-        open.ws("orders/:id/live", shouldUpgrade: shouldUpgradeOrder, onUpgrade: serve)
-        open.ws("track/:token/live", shouldUpgrade: shouldUpgradeShare, onUpgrade: serve)
+        open.keptAliveWS(
+            "orders/:id/live", keepalive: keepalive, metrics: metrics, shouldUpgrade: shouldUpgradeOrder, onUpgrade: serve)
+        open.keptAliveWS(
+            "track/:token/live", keepalive: keepalive, metrics: metrics, shouldUpgrade: shouldUpgradeShare, onUpgrade: serve)
     }
 
     @Sendable func shouldUpgradeOrder(_ request: Request, context: HubRequestContext) async throws -> RouterShouldUpgrade {
