@@ -43,18 +43,34 @@ public enum FreePort {
 
     /// True when something listens on 127.0.0.1:`port` (TCP connect succeeds).
     public static func isListening(_ port: Int, host: String = "127.0.0.1") -> Bool {
+        guard let fd = try? connectedSocket(port: port, host: host) else { return false }
+        close(fd)
+        return true
+    }
+
+    /// A TCP socket connected to `host`:`port` (the caller closes it), with `timeout` on each read and write when
+    /// given.
+    public static func connectedSocket(port: Int, host: String = "127.0.0.1", timeout: TimeInterval? = nil) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard fd >= 0 else { throw TestSupportError("socket() failed: errno \(errno)") }
+        if let timeout {
+            var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = UInt16(port).bigEndian
         addr.sin_addr.s_addr = inet_addr(host)
-        return withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
+        let connected = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
+        guard connected == 0 else {
+            let error = errno
+            close(fd)
+            throw TestSupportError("connect to \(host):\(port) failed: errno \(error)")
+        }
+        return fd
     }
 
     /// Polls until `port` listens or `timeout` passes (bounded).
