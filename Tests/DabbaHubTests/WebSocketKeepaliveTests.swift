@@ -15,7 +15,8 @@ import Testing
 /// The hub's own WebSocket pings (``WebSocketKeepalive``, hummingbird-websocket's auto-ping is off): a client that
 /// answers stays connected, one that does not is closed and counted.
 struct WebSocketKeepaliveTests {
-    static let period: Duration = .milliseconds(200)
+    /// A client must answer a ping within one period: long enough for a loaded test machine.
+    static let period: Duration = .seconds(1)
 
     @Test func aClientThatAnswersPingsStaysAndOneThatDoesNotIsClosed() async throws {
         let h = try HubHarness()
@@ -28,13 +29,13 @@ struct WebSocketKeepaliveTests {
         try await app.test(.live) { client in
             let op = Identity(userID: 1, role: .operator)
 
-            // hummingbird-websocket's client answers pings while it reads: it is still connected after 8 periods.
+            // hummingbird-websocket's client answers pings while it reads: it is still connected after 5 periods.
             let started = ContinuousClock.now
             let seen = Seen()
             let closeFrame = try await client.ws("/v1/fleet/live?ticket=\(try hub.auth.issueTicket(for: op))") {
                 inbound, outbound, _ in
                 let closer = Task {
-                    try await Task.sleep(for: Self.period * 8)
+                    try await Task.sleep(for: Self.period * 5)
                     seen.closedByUs.withLock { $0 = true }
                     try await outbound.close(.normalClosure, reason: nil)
                 }
@@ -42,7 +43,7 @@ struct WebSocketKeepaliveTests {
                 for try await _ in inbound.messages(maxSize: 1 << 20) { seen.messages.withLock { $0 += 1 } }
             }
             #expect(seen.closedByUs.withLock { $0 }, "the hub closed an answering client")
-            #expect(ContinuousClock.now - started >= Self.period * 8)
+            #expect(ContinuousClock.now - started >= Self.period * 5)
             #expect(closeFrame?.closeCode == .normalClosure)
             #expect(seen.messages.withLock { $0 } == 1, "the snapshot only (pings are not messages)")
             #expect(!hub.metrics.render().contains("dabba_ws_ping_timeouts_total 1"))
@@ -51,9 +52,9 @@ struct WebSocketKeepaliveTests {
             let port = try #require(client.port)
             let raw = try RawWebSocket(port: port, path: "/v1/fleet/live?ticket=\(try hub.auth.issueTicket(for: op))")
             defer { raw.close() }
-            let received = raw.readUntilClosed(timeout: .seconds(10))
+            let received = raw.readUntilClosed(timeout: Self.period * 2 + .seconds(8))
             #expect(received.closed, "the hub kept a client that never answers its pings")
-            #expect(received.elapsed < Self.period * 2 + .seconds(2), "\(received.elapsed)")
+            #expect(received.elapsed >= Self.period * 2 - .milliseconds(100), "closed before it missed a ping: \(received.elapsed)")
             #expect(received.text.hasPrefix("HTTP/1.1 101"), "\(received.text.prefix(80))")
             #expect(received.bytes.contains(0x89), "no ping frame (opcode 0x9 with FIN) before the close")
             #expect(hub.metrics.render().contains("dabba_ws_ping_timeouts_total 1"), "\(hub.metrics.render())")
