@@ -1,63 +1,66 @@
-/// The batch round without the full cost matrix: candidate lists from a spatial grid with lower bounds
+/// The batch round without the full cost matrix: candidate lists from each pickup group's ETAs with lower bounds
 /// (`BatchGeometry.swift`), an exact matching on them (`SparseAssignment`), and a pricing check of its dual
 /// potentials against every feasible pair, also pruned by lower bounds. The answer is optimal for the whole matrix
 /// (see `solveFast`).
 extension BatchProblem {
-    /// Row `row`'s `count` cheapest feasible agents by (cost, agent index), cheapest first. `cells` is scratch space.
-    func cheapest(row: Int, count: Int, grid: Grid, cache: inout PickupCache, cells: inout ColumnHeap)
-        -> [(agent: Int, cost: Double)]
-    {
+    /// Row `row`'s `count` cheapest feasible agents by (cost, agent index), cheapest first, from its group's ETAs. The agents come in descending bonus order (`byBonus`), and the scan stops at the first whose
+    /// bound `readyIn − bonus − wait` exceeds the `count`-th cost so far.
+    func cheapest(row: Int, count: Int, etas: ArraySlice<Double>, byBonus: [Int]) -> [(agent: Int, cost: Double)] {
         guard count > 0 else { return [] }
-        let wait = rowWait[row]
-        // Cells by their best bound (largest bonus), best first; ties by cell index.
-        cells.removeAll()
-        for (c, cell) in grid.cells.enumerated() {
-            cells.push(pickupLowerBound(row: row, cell: c, cache: cache) - cell.maxBonus, free: true, column: c)
-        }
+        let floor = rowReadyIn[row] - rowWait[row]
+        let base = etas.startIndex
         // A max-heap on (cost, agent) of the best `count` so far.
         var heap: [(agent: Int, cost: Double)] = []
         heap.reserveCapacity(count)
         @inline(__always) func above(_ a: (agent: Int, cost: Double), _ b: (agent: Int, cost: Double)) -> Bool {
             a.cost != b.cost ? a.cost > b.cost : a.agent > b.agent
         }
-        while let top = cells.pop() {
-            let c = top.column
-            let cell = grid.cells[c]
-            let plo = pickupLowerBound(row: row, cell: c, cache: cache) - wait
-            if heap.count == count && BatchProblem.loosened(plo - cell.maxBonus) > heap[0].cost { break }
-            for index in cell.begin..<cell.end {
-                let k = grid.agents[index]
-                if heap.count == count && BatchProblem.loosened(plo - agentBonus[k]) > heap[0].cost { break }
-                guard feasible(row: row, agent: k) else { continue }
-                let eta = pickupETA(row: row, position: index, grid: grid, cache: &cache)
-                let entry = (agent: k, cost: cost(row: row, agent: k, eta: eta))
-                if heap.count < count {
-                    var i = heap.count
-                    heap.append(entry)
-                    while i > 0 {
-                        let parent = (i - 1) / 2
-                        guard above(entry, heap[parent]) else { break }
-                        heap[i] = heap[parent]
-                        i = parent
-                    }
-                    heap[i] = entry
-                } else if above(heap[0], entry) {
-                    var i = 0
-                    while true {
-                        let left = 2 * i + 1
-                        guard left < count else { break }
-                        var child = left
-                        if left + 1 < count && above(heap[left + 1], heap[left]) { child = left + 1 }
-                        guard above(heap[child], entry) else { break }
-                        heap[i] = heap[child]
-                        i = child
-                    }
-                    heap[i] = entry
+        for k in byBonus {
+            let entry = (agent: k, cost: cost(row: row, agent: k, eta: etas[base + k]))
+            if heap.count == count {
+                if BatchProblem.loosened(floor - agentBonus[k]) > heap[0].cost { break }
+                if !above(heap[0], entry) { continue }
+            }
+            guard feasible(row: row, agent: k) else { continue }
+            if heap.count < count {
+                var i = heap.count
+                heap.append(entry)
+                while i > 0 {
+                    let parent = (i - 1) / 2
+                    guard above(entry, heap[parent]) else { break }
+                    heap[i] = heap[parent]
+                    i = parent
                 }
+                heap[i] = entry
+            } else {
+                var i = 0
+                while true {
+                    let left = 2 * i + 1
+                    guard left < count else { break }
+                    var child = left
+                    if left + 1 < count && above(heap[left + 1], heap[left]) { child = left + 1 }
+                    guard above(heap[child], entry) else { break }
+                    heap[i] = heap[child]
+                    i = child
+                }
+                heap[i] = entry
             }
         }
         heap.sort { a, b in a.cost != b.cost ? a.cost < b.cost : a.agent < b.agent }
         return heap
+    }
+
+    /// Every row's `count` cheapest agents (`cheapest`), group by group.
+    func candidateLists(count: Int, groups: PickupGroups) -> [[(agent: Int, cost: Double)]] {
+        let byBonus = BatchProblem.descending(agentBonus)
+        var lists = [[(agent: Int, cost: Double)]](repeating: [], count: rowOrder.count)
+        for g in 0..<groups.count {
+            let etas = groups.etas(of: g)
+            for row in groups.rows(of: g) {
+                lists[row] = cheapest(row: row, count: count, etas: etas, byBonus: byBonus)
+            }
+        }
+        return lists
     }
 
     /// The auction's ε phases (seconds of cost) before the first pass, and on later passes from the prices already
@@ -102,11 +105,8 @@ extension BatchProblem {
             mark = now
             return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         }
-        let grid = makeGrid()
-        var cache = makePickupCache(grid: grid)
-        var cellHeap = ColumnHeap()
-        var lists = [[(agent: Int, cost: Double)]](repeating: [], count: rows)
-        for row in cache.rows { lists[row] = cheapest(row: row, count: count, grid: grid, cache: &cache, cells: &cellHeap) }
+        let groups = makePickupGroups()
+        var lists = candidateLists(count: count, groups: groups)
         stats.candidateSeconds += lap()
         var state: SparseAssignment?
         var largest = 0.0
@@ -147,15 +147,13 @@ extension BatchProblem {
                 state = nil
                 guard count < cols else { return nil }
                 count = min(cols, count * 2)
-                for row in cache.rows {
-                    lists[row] = cheapest(row: row, count: count, grid: grid, cache: &cache, cells: &cellHeap)
-                }
+                lists = candidateLists(count: count, groups: groups)
                 stats.candidateSeconds += lap()
                 continue
             }
             guard
                 let violations = price(
-                    lists: &lists, state: &state!, tolerance: 1e-9 * (1 + largest), grid: grid, cache: &cache)
+                    lists: &lists, state: &state!, tolerance: 1e-9 * (1 + largest), groups: groups)
             else { return nil }
             stats.pricingSeconds += lap()
             if violations == 0 {
@@ -168,14 +166,15 @@ extension BatchProblem {
 
     /// The pricing check of `state`'s potentials against every feasible pair: entries with a reduced cost below
     /// −tolerance join their row's list, and the row is released. Returns the number added; nil when an entry
-    /// already in a list is violated (rounding: give up). Rows are taken pickup by pickup (`PickupCache`).
+    /// already in a list is violated (rounding: give up). Rows are taken pickup group by pickup group.
     ///
-    /// Pruning by (bonus + price): for a slot s of agent k, c − u − v(s) ≥ bound − bonus(k) − max_s v(s) − u, so
-    /// each cell's agents are scanned in descending order of bonus(k) + max_s v(s) and the scan stops where that
-    /// bound clears u.
+    /// With reach(k) = bonus(k) + max over k's slots of v, the least reduced cost of a row over agent k's slots is
+    /// P(eta) − reach(k) − wait − u. Per group, `GroupBound` gives every row's least `P − reach` over all agents:
+    /// a row whose bound clears u has no violation and is done. The others are scanned exactly, agents in
+    /// descending reach, stopping where `readyIn − reach − wait` clears u (P ≥ readyIn).
     func price(
-        lists: inout [[(agent: Int, cost: Double)]], state: inout SparseAssignment, tolerance: Double, grid: Grid,
-        cache: inout PickupCache
+        lists: inout [[(agent: Int, cost: Double)]], state: inout SparseAssignment, tolerance: Double,
+        groups: PickupGroups
     ) -> Int? {
         let n = slotAgents.count
         var reach = [Double](repeating: 0, count: n)
@@ -184,34 +183,30 @@ extension BatchProblem {
             for s in 0..<agentSlots[k] { best = max(best, state.v[agentFirstColumn[k] + s]) }
             reach[k] = agentBonus[k] + best
         }
-        // Per cell, grid positions by descending reach (then position), and the cell's largest reach.
-        var byReach = Array(0..<n)
-        var maxReach = [Double](repeating: 0, count: grid.cells.count)
-        for (c, cell) in grid.cells.enumerated() {
-            byReach[cell.begin..<cell.end].sort { a, b in
-                let x = reach[grid.agents[a]]
-                let y = reach[grid.agents[b]]
-                return x != y ? x > y : a < b
-            }
-            maxReach[c] = reach[grid.agents[byReach[cell.begin]]]
-        }
+        let byReach = BatchProblem.descending(reach)
+        let maxReach = reach.lazy.map(abs).max() ?? 0
         var listed = [Int](repeating: -1, count: n)
         var violations = 0
         var added: [(agent: Int, cost: Double)] = []
-        for row in cache.rows where !lists[row].isEmpty {
-            let ui = state.u[row]
-            let wait = rowWait[row]
-            for (k, _) in lists[row] { listed[k] = row }
-            added.removeAll(keepingCapacity: true)
-            for (c, cell) in grid.cells.enumerated() {
-                let plo = pickupLowerBound(row: row, cell: c, cache: cache) - wait
-                if BatchProblem.loosened(plo - maxReach[c]) >= ui { continue }
-                for index in byReach[cell.begin..<cell.end] {
-                    let k = grid.agents[index]
-                    if BatchProblem.loosened(plo - reach[k]) >= ui { break }
+        for g in 0..<groups.count {
+            let rows = groups.rows(of: g).filter { !lists[$0].isEmpty }
+            guard !rows.isEmpty else { continue }
+            let etas = groups.etas(of: g)
+            let base = etas.startIndex
+            let bound = GroupBound(group: g, groups: groups, reach: reach, maxReach: maxReach, settings: settings)
+            for row in rows {
+                let ui = state.u[row]
+                let wait = rowWait[row]
+                let readyIn = rowReadyIn[row]
+                if bound.least(readyIn: readyIn) - wait - ui >= bound.slack(readyIn: readyIn, wait: wait, u: ui) - tolerance {
+                    continue
+                }
+                for (k, _) in lists[row] { listed[k] = row }
+                added.removeAll(keepingCapacity: true)
+                for k in byReach {
+                    if BatchProblem.loosened(readyIn - wait - reach[k]) >= ui { break }
                     guard feasible(row: row, agent: k) else { continue }
-                    let eta = pickupETA(row: row, position: index, grid: grid, cache: &cache)
-                    let cost = cost(row: row, agent: k, eta: eta)
+                    let cost = cost(row: row, agent: k, eta: etas[base + k])
                     let first = agentFirstColumn[k]
                     var least = Double.infinity
                     for s in 0..<agentSlots[k] { least = min(least, cost - ui - state.v[first + s]) }
@@ -220,11 +215,11 @@ extension BatchProblem {
                     if listed[k] == row { return nil }
                     added.append((k, cost))
                 }
-            }
-            if !added.isEmpty {
-                lists[row].append(contentsOf: added)
-                violations += added.count
-                state.release(row: row)
+                if !added.isEmpty {
+                    lists[row].append(contentsOf: added)
+                    violations += added.count
+                    state.release(row: row)
+                }
             }
         }
         return violations

@@ -1,7 +1,8 @@
 @testable import DabbaDispatch
 import Testing
 
-/// The fast path's lower bounds and ETA cache (`BatchGeometry.swift`) against the entries themselves.
+/// The fast path's pickup groups, ETA table and per-group bound (`BatchGeometry.swift`) against the entries
+/// themselves.
 @Suite struct BatchGeometryTests {
     static func problem(orders: Int, agents: Int, seed: UInt64, settings: DispatchSettings = DispatchSettings())
         -> BatchProblem
@@ -10,67 +11,58 @@ import Testing
         return BatchProblem(orders: o, agents: a, now: 600_000, settings: settings)
     }
 
-    /// Every (row, cell) bound is at most the pickup part of the cost of every agent of the cell, and the cached
-    /// ETA is the very value `cost(row:agent:)` uses, whichever order the rows come in.
+    /// Every row is in one group of rows sharing its pickup point, every agent in exactly one bucket of its group,
+    /// and the table's ETA is the very value `cost(row:agent:)` uses.
     @Test(arguments: [1, 2, 3] as [UInt64])
-    func boundsHoldAndCachedETAsAreExact(seed: UInt64) {
-        // Early and late weights at their limits too, where the pickup cost is flattest.
-        for settings in [DispatchSettings(), DispatchSettings(lateWeight: -1, earlyWeight: 0)] {
-            let problem = Self.problem(orders: 80, agents: 400, seed: seed, settings: settings)
-            let grid = problem.makeGrid()
-            var cache = problem.makePickupCache(grid: grid)
-            #expect(cache.rowStart.last == problem.rowOrder.count)
-            #expect(Set(cache.rows) == Set(0..<problem.rowOrder.count))
-            // Rows sharing a group share the pickup point.
-            for row in 0..<problem.rowOrder.count {
-                let first = cache.rows[cache.rowStart[cache.groupOf[row]]]
-                #expect(problem.rowPickup[row].x == problem.rowPickup[first].x)
-            }
-            var violations = 0
-            var mismatches = 0
-            // Rows in a shuffled order: the cache is cleared and refilled between groups.
-            var random = SeededRandom(seed: seed)
-            for row in (0..<problem.rowOrder.count).shuffled(using: &random) {
-                for c in grid.cells.indices {
-                    let bound = problem.pickupLowerBound(row: row, cell: c, cache: cache)
-                    for position in grid.cells[c].begin..<grid.cells[c].end {
-                        let k = grid.agents[position]
-                        let eta = problem.pickupETA(row: row, position: position, grid: grid, cache: &cache)
-                        if eta != problem.pickupETA(row: row, agent: k) { mismatches += 1 }
-                        let pickup = settings.pickupCost(eta: eta, readyIn: problem.rowReadyIn[row])
-                        if BatchProblem.loosened(bound) > pickup { violations += 1 }
-                        // The cost from the cached ETA is the cost.
-                        if problem.cost(row: row, agent: k, eta: eta) != problem.cost(row: row, agent: k) {
-                            mismatches += 1
-                        }
-                    }
+    func groupsAndETAsAreExact(seed: UInt64) {
+        let problem = Self.problem(orders: 80, agents: 400, seed: seed)
+        let groups = problem.makePickupGroups()
+        let n = problem.slotAgents.count
+        #expect(groups.rowStart.last == problem.rowOrder.count)
+        #expect(Set(groups.rows) == Set(0..<problem.rowOrder.count))
+        #expect(groups.count < problem.rowOrder.count)  // 40 restaurants: rows do share pickups
+        var mismatches = 0
+        for g in 0..<groups.count {
+            let rows = groups.rows(of: g)
+            for row in rows {
+                #expect(groups.groupOf[row] == g)
+                #expect(problem.rowPickup[row].x == problem.rowPickup[rows.first!].x)
+                for k in 0..<n {
+                    let eta = groups.etas[g * n + k]
+                    if eta != problem.pickupETA(row: row, agent: k) { mismatches += 1 }
+                    if problem.cost(row: row, agent: k, eta: eta) != problem.cost(row: row, agent: k) { mismatches += 1 }
                 }
             }
-            #expect(violations == 0)
-            #expect(mismatches == 0)
+            let b = groups.thresholdStart[g] + 2 * g
+            let m = groups.thresholdStart[g + 1] - groups.thresholdStart[g]
+            let agents = groups.bucketed[g * n + groups.bucketStart[b]..<g * n + groups.bucketStart[b + m + 1]]
+            #expect(Set(agents.map(Int.init)) == Set(0..<n))
         }
+        #expect(mismatches == 0)
     }
 
-    /// The bound is never below the ready time (the pickup cost's floor) and is exactly the ready time when the
-    /// cell's ETA range contains it.
-    @Test func boundIsReadyInWhenTheCellCoversThePickupsTime() {
-        let problem = Self.problem(orders: 40, agents: 300, seed: 9)
-        let grid = problem.makeGrid()
-        let cache = problem.makePickupCache(grid: grid)
-        var tight = 0
-        for row in 0..<problem.rowOrder.count {
-            for c in grid.cells.indices {
-                let i = cache.groupOf[row] * cache.cellCount + c
-                #expect(cache.etaLo[i] <= cache.etaHi[i])
-                let ready = problem.rowReadyIn[row]
-                let bound = problem.pickupLowerBound(row: row, cell: c, cache: cache)
-                #expect(bound >= ready - 1e-9 * (1 + ready))
-                if cache.etaLo[i] <= ready && ready <= cache.etaHi[i] {
-                    #expect(bound == ready)
-                    tight += 1
+    /// `GroupBound.least` is the least `P(eta) − reach` over all agents (brute force, within the slack), for random
+    /// reaches, with the default weights and with the early and late weights at their limits.
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func groupBoundIsTheLeastOverAllAgents(seed: UInt64) {
+        var random = SeededRandom(seed: seed)
+        for settings in [DispatchSettings(), DispatchSettings(lateWeight: -1, earlyWeight: 0)] {
+            let problem = Self.problem(orders: 80, agents: 400, seed: seed, settings: settings)
+            let groups = problem.makePickupGroups()
+            let n = problem.slotAgents.count
+            let reach = (0..<n).map { _ in Double.random(in: -200...1080, using: &random) }
+            let maxReach = reach.map(abs).max()!
+            for g in 0..<groups.count {
+                let bound = BatchProblem.GroupBound(
+                    group: g, groups: groups, reach: reach, maxReach: maxReach, settings: settings)
+                for row in groups.rows(of: g) {
+                    let r = problem.rowReadyIn[row]
+                    var least = Double.infinity
+                    for k in 0..<n { least = min(least, settings.pickupCost(eta: groups.etas[g * n + k], readyIn: r) - reach[k]) }
+                    let slack = bound.slack(readyIn: r, wait: 0, u: 0)
+                    #expect(abs(bound.least(readyIn: r) - least) <= slack, "group \(g) row \(row)")
                 }
             }
         }
-        #expect(tight > 0)
     }
 }
