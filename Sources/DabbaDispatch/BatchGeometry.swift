@@ -103,17 +103,16 @@ extension BatchProblem {
             // Counting sort of the agents by bucket.
             var counts = [Int](repeating: 0, count: t.count + 1)
             var magnitude = 0.0
-            for k in 0..<n {
-                let e = etas[g * n + k]
-                var lo = 0
-                var hi = t.count
-                while lo < hi {
-                    let mid = (lo + hi) / 2
-                    if t[mid] <= e { lo = mid + 1 } else { hi = mid }
+            t.withUnsafeBufferPointer { t in
+                for k in 0..<n {
+                    let e = etas[g * n + k]
+                    // How many thresholds are ≤ e, without branches (the ETAs fall anywhere among them).
+                    var q = 0
+                    for threshold in t { q &+= threshold <= e ? 1 : 0 }
+                    bucketOf[k] = q
+                    counts[q] += 1
+                    magnitude = max(magnitude, abs(late * e) + abs(settings.earlyWeight * e))
                 }
-                bucketOf[k] = lo
-                counts[lo] += 1
-                magnitude = max(magnitude, abs(late * e) + abs(settings.earlyWeight * e))
             }
             etaMagnitude[g] = magnitude
             var offset = 0

@@ -65,4 +65,33 @@ import Testing
             }
         }
     }
+
+    /// Each row's list is its `count` cheapest feasible agents by (cost, index), then its `capped` best by (cost with
+    /// the bonus capped, index) that are not already in (brute force over every agent), with their exact costs; zones,
+    /// loads and exclusions make some pairs infeasible.
+    @Test(arguments: [1, 2] as [UInt64])
+    func listsAreTheCheapestThenTheBestByCappedCost(seed: UInt64) {
+        let (o, a) = BatchFastPathTests.city(orders: 60, agents: 300, seed: seed, zoned: true)
+        let problem = BatchProblem(orders: o, agents: a, now: 600_000, settings: DispatchSettings())
+        let groups = problem.makePickupGroups()
+        let cap = problem.bonusCap(rows: problem.rowOrder.count)
+        #expect(cap > 0 && cap < problem.agentBonus.max()!)
+        let lists = problem.candidateLists(count: 5, capped: 7, cap: cap, groups: groups)
+        for row in 0..<problem.rowOrder.count {
+            let feasible = problem.slotAgents.indices.filter { problem.feasible(row: row, agent: $0) }
+            func best(_ key: (Int) -> Double, _ count: Int, excluding: [Int]) -> [Int] {
+                let ranked = feasible.filter { !excluding.contains($0) }.sorted { x, y in
+                    key(x) != key(y) ? key(x) < key(y) : x < y
+                }
+                return Array(ranked.prefix(count))
+            }
+            let cheapest = best({ problem.cost(row: row, agent: $0) }, 5, excluding: [])
+            let capped = best(
+                { problem.cost(row: row, agent: $0) + problem.agentBonus[$0] - min(problem.agentBonus[$0], cap) }, 7,
+                excluding: [])
+            let expected = cheapest + capped.filter { !cheapest.contains($0) }
+            #expect(lists[row].map(\.agent) == expected, "row \(row)")
+            for (k, c) in lists[row] { #expect(c == problem.cost(row: row, agent: k)) }
+        }
+    }
 }
