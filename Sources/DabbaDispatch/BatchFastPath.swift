@@ -3,58 +3,42 @@
 /// potentials against every feasible pair, also pruned by lower bounds. The answer is optimal for the whole matrix
 /// (see `solveFast`).
 extension BatchProblem {
-    /// Row `row`'s `count` cheapest feasible agents by (key, agent index), best first, with their costs, from its
-    /// group's ETAs; the key is the cost with the bonus capped at `cap` (`cost + bonus − min(bonus, cap)`; the cost
-    /// itself when `cap` is infinite). The agents come in descending bonus order (`byBonus`), and the scan stops at
-    /// the first whose bound `readyIn − min(bonus, cap) − wait` exceeds the `count`-th key so far.
-    func cheapest(row: Int, count: Int, cap: Double, etas: ArraySlice<Double>, byBonus: [Int])
-        -> [(agent: Int, cost: Double)]
-    {
-        guard count > 0 else { return [] }
-        let floor = rowReadyIn[row] - rowWait[row]
-        let base = etas.startIndex
-        typealias Entry = (agent: Int, key: Double, cost: Double)
-        // A max-heap on (key, agent) of the best `count` so far.
-        var heap: [Entry] = []
-        heap.reserveCapacity(count)
-        @inline(__always) func above(_ a: Entry, _ b: Entry) -> Bool {
-            a.key != b.key ? a.key > b.key : a.agent > b.agent
-        }
-        for k in byBonus {
-            let bonus = agentBonus[k]
-            let cost = cost(row: row, agent: k, eta: etas[base + k])
-            let entry = (agent: k, key: bonus > cap ? cost + (bonus - cap) : cost, cost: cost)
-            if heap.count == count {
-                if BatchProblem.loosened(floor - min(bonus, cap)) > heap[0].key { break }
-                if !above(heap[0], entry) { continue }
-            }
+    /// Row `row`'s list (see `candidateLists`) from its group's ETAs (by rank), in one scan of the agents in
+    /// descending bonus order that stops where both bounds clear: `readyIn − bonus − wait` the `count`-th cost,
+    /// `readyIn − min(bonus, cap) − wait` the `capped`-th capped cost. An agent is only checked for feasibility and
+    /// costed (`cost(row:agent:eta:)`) when a branch-free estimate of its cost (the pickup part as the larger of its
+    /// late and early forms, equal to it when `earlyWeight ≥ 0`, `lateWeight ≥ −1`), loosened against rounding,
+    /// could enter one of the lists.
+    func candidateList(
+        row: Int, count: Int, capped: Int, cap: Double, etas: UnsafeBufferPointer<Double>, groups: PickupGroups,
+        bonus: UnsafeBufferPointer<Double>
+    ) -> [(agent: Int, cost: Double)] {
+        let readyIn = rowReadyIn[row]
+        let floor = readyIn - rowWait[row]
+        let late = settings.lateWeight
+        let early = settings.earlyWeight
+        var cheapest = CandidateHeap(limit: count)
+        var best = CandidateHeap(limit: capped)
+        for rank in 0..<etas.count {
+            let b = bonus[rank]
+            let cappedBonus = min(b, cap)
+            let cheapestDone = cheapest.isFull && BatchProblem.loosened(floor - b) > cheapest.top
+            let bestDone = best.isFull && BatchProblem.loosened(floor - cappedBonus) > best.top
+            if cheapestDone && bestDone { break }
+            let e = etas[rank]
+            let estimate = max(e + late * (e - readyIn), readyIn + early * (readyIn - e)) - rowWait[row]
+            let wantCheapest = !cheapestDone && (!cheapest.isFull || BatchProblem.loosened(estimate - b) <= cheapest.top)
+            let wantBest = !bestDone && (!best.isFull || BatchProblem.loosened(estimate - cappedBonus) <= best.top)
+            guard wantCheapest || wantBest else { continue }
+            let k = groups.byBonus[rank]
             guard feasible(row: row, agent: k) else { continue }
-            if heap.count < count {
-                var i = heap.count
-                heap.append(entry)
-                while i > 0 {
-                    let parent = (i - 1) / 2
-                    guard above(entry, heap[parent]) else { break }
-                    heap[i] = heap[parent]
-                    i = parent
-                }
-                heap[i] = entry
-            } else {
-                var i = 0
-                while true {
-                    let left = 2 * i + 1
-                    guard left < count else { break }
-                    var child = left
-                    if left + 1 < count && above(heap[left + 1], heap[left]) { child = left + 1 }
-                    guard above(heap[child], entry) else { break }
-                    heap[i] = heap[child]
-                    i = child
-                }
-                heap[i] = entry
-            }
+            let cost = cost(row: row, agent: k, eta: e)
+            if wantCheapest { cheapest.offer(agent: k, key: cost, cost: cost) }
+            if wantBest { best.offer(agent: k, key: b > cap ? cost + (b - cap) : cost, cost: cost) }
         }
-        heap.sort { a, b in a.key != b.key ? a.key < b.key : a.agent < b.agent }
-        return heap.map { ($0.agent, $0.cost) }
+        var list = cheapest.sorted()
+        for entry in best.sorted() where !list.contains(where: { $0.agent == entry.agent }) { list.append(entry) }
+        return list
     }
 
     /// The bonus the capped lists use: that of the most idle agents, by slots, enough for every row (the agent
@@ -74,21 +58,21 @@ extension BatchProblem {
         return -.infinity
     }
 
-    /// Every row's list, group by group: its `count` cheapest agents (`cheapest`, cheapest first: the decisions'
-    /// candidates come from them), then its `capped` best by the cost with the bonus capped at `cap` that are not
-    /// already in.
+    /// Every row's list, group by group: its `count` cheapest feasible agents by (cost, index), cheapest first (the
+    /// decisions' candidates come from them), then its `capped` best by (cost with the bonus capped at `cap`, index)
+    /// that are not already in.
     func candidateLists(count: Int, capped: Int, cap: Double, groups: PickupGroups) -> [[(agent: Int, cost: Double)]] {
-        let byBonus = BatchProblem.descending(agentBonus)
         var lists = [[(agent: Int, cost: Double)]](repeating: [], count: rowOrder.count)
-        for g in 0..<groups.count {
-            let etas = groups.etas(of: g)
-            for row in groups.rows(of: g) {
-                var list = cheapest(row: row, count: count, cap: .infinity, etas: etas, byBonus: byBonus)
-                for entry in cheapest(row: row, count: capped, cap: cap, etas: etas, byBonus: byBonus)
-                where !list.contains(where: { $0.agent == entry.agent }) {
-                    list.append(entry)
+        let bonus = groups.byBonus.map { agentBonus[$0] }
+        bonus.withUnsafeBufferPointer { bonus in
+            groups.etas.withUnsafeBufferPointer { etas in
+                for g in 0..<groups.count {
+                    let etas = UnsafeBufferPointer(rebasing: etas[g * groups.agents..<(g + 1) * groups.agents])
+                    for row in groups.rows(of: g) {
+                        lists[row] = candidateList(
+                            row: row, count: count, capped: capped, cap: cap, etas: etas, groups: groups, bonus: bonus)
+                    }
                 }
-                lists[row] = list
             }
         }
         return lists
@@ -217,6 +201,7 @@ extension BatchProblem {
         }
         let byReach = BatchProblem.descending(reach)
         let maxReach = reach.lazy.map(abs).max() ?? 0
+        let reachByRank = groups.byBonus.map { reach[$0] }
         var listed = [Int](repeating: -1, count: n)
         var violations = 0
         var added: [(agent: Int, cost: Double)] = []
@@ -225,7 +210,7 @@ extension BatchProblem {
             guard !rows.isEmpty else { continue }
             let etas = groups.etas(of: g)
             let base = etas.startIndex
-            let bound = GroupBound(group: g, groups: groups, reach: reach, maxReach: maxReach, settings: settings)
+            let bound = GroupBound(group: g, groups: groups, reach: reachByRank, maxReach: maxReach, settings: settings)
             for row in rows {
                 let ui = state.u[row]
                 let wait = rowWait[row]
@@ -238,7 +223,7 @@ extension BatchProblem {
                 for k in byReach {
                     if BatchProblem.loosened(readyIn - wait - reach[k]) >= ui { break }
                     guard feasible(row: row, agent: k) else { continue }
-                    let cost = cost(row: row, agent: k, eta: etas[base + k])
+                    let cost = cost(row: row, agent: k, eta: etas[base + groups.rankOf[k]])
                     let first = agentFirstColumn[k]
                     var least = Double.infinity
                     for s in 0..<agentSlots[k] { least = min(least, cost - ui - state.v[first + s]) }
@@ -277,3 +262,54 @@ extension BatchProblem {
     }
 }
 
+/// The best `limit` (key, agent) entries offered so far, with their costs: a max-heap on (key, agent index).
+struct CandidateHeap {
+    typealias Entry = (agent: Int, key: Double, cost: Double)
+    let limit: Int
+    private var items: [Entry] = []
+
+    init(limit: Int) {
+        self.limit = limit
+        items.reserveCapacity(limit)
+    }
+
+    var isFull: Bool { items.count >= limit }
+    /// The worst key kept (only when full).
+    var top: Double { items[0].key }
+
+    @inline(__always)
+    private static func above(_ a: Entry, _ b: Entry) -> Bool { a.key != b.key ? a.key > b.key : a.agent > b.agent }
+
+    mutating func offer(agent: Int, key: Double, cost: Double) {
+        guard limit > 0 else { return }
+        let entry = (agent: agent, key: key, cost: cost)
+        if items.count < limit {
+            var i = items.count
+            items.append(entry)
+            while i > 0 {
+                let parent = (i - 1) / 2
+                guard CandidateHeap.above(entry, items[parent]) else { break }
+                items[i] = items[parent]
+                i = parent
+            }
+            items[i] = entry
+        } else if CandidateHeap.above(items[0], entry) {
+            var i = 0
+            while true {
+                let left = 2 * i + 1
+                guard left < limit else { break }
+                var child = left
+                if left + 1 < limit && CandidateHeap.above(items[left + 1], items[left]) { child = left + 1 }
+                guard CandidateHeap.above(items[child], entry) else { break }
+                items[i] = items[child]
+                i = child
+            }
+            items[i] = entry
+        }
+    }
+
+    /// The entries by (key, agent), best first.
+    func sorted() -> [(agent: Int, cost: Double)] {
+        items.sorted { a, b in a.key != b.key ? a.key < b.key : a.agent < b.agent }.map { ($0.agent, $0.cost) }
+    }
+}

@@ -23,15 +23,20 @@ extension BatchProblem {
         /// Rows by group: group g's are `rows[rowStart[g]..<rowStart[g + 1]]`, in row order.
         let rowStart: [Int]
         let rows: [Int]
-        /// Group-major: `etas[g · agents + k]` is `pickupETA` of slot agent k to group g's pickup (8 bytes per
-        /// (pickup, agent) pair: at most what the dense path's full matrix takes per (order, agent)).
+        /// Slot agents by rank: descending bonus, then index (`byBonus[rank]` is the agent, `rankOf` the inverse);
+        /// the scans take agents in this order, and the tables below are by rank.
+        let byBonus: [Int]
+        let rankOf: [Int]
+        /// Group-major, by rank: `etas[g · agents + rank]` is `pickupETA` of agent `byBonus[rank]` to group g's
+        /// pickup (8 bytes per (pickup, agent) pair: at most what the dense path's full matrix takes per
+        /// (order, agent)).
         let etas: [Double]
         let agents: Int
         /// Group g's distinct readyIn values, ascending: `thresholds[thresholdStart[g]..<thresholdStart[g + 1]]`.
         let thresholds: [Double]
         let thresholdStart: [Int]
-        /// Group-major agents by bucket (how many of the group's thresholds are ≤ the agent's ETA): group g with m
-        /// thresholds has buckets 0...m, bucket q's agents are `bucketed[g · agents + bucketStart[b + q]
+        /// Group-major ranks by bucket (how many of the group's thresholds are ≤ the agent's ETA): group g with m
+        /// thresholds has buckets 0...m, bucket q's ranks are `bucketed[g · agents + bucketStart[b + q]
         /// ..< g · agents + bucketStart[b + q + 1]]` with b = `thresholdStart[g] + 2g` (m + 2 offsets per group).
         let bucketed: [Int32]
         let bucketStart: [Int]
@@ -42,7 +47,7 @@ extension BatchProblem {
 
         func rows(of group: Int) -> ArraySlice<Int> { rows[rowStart[group]..<rowStart[group + 1]] }
 
-        /// Group `group`'s ETAs, by agent.
+        /// Group `group`'s ETAs, by rank.
         func etas(of group: Int) -> ArraySlice<Double> { etas[group * agents..<(group + 1) * agents] }
     }
 
@@ -82,54 +87,75 @@ extension BatchProblem {
         }
         let n = slotAgents.count
         let groupCount = groupIndex.count
-        let etas = [Double](unsafeUninitializedCapacity: groupCount * n) { etas, initialized in
-            for g in 0..<groupCount {
-                let row = rows[rowStart[g]]
-                for k in 0..<n { etas[g * n + k] = pickupETA(row: row, agent: k) }
-            }
-            initialized = groupCount * n
-        }
+        let byBonus = BatchProblem.descending(agentBonus)
+        var rankOf = [Int](repeating: 0, count: n)
+        for (rank, k) in byBonus.enumerated() { rankOf[k] = rank }
+        let rankVector = byBonus.map { agentVector[$0] }
+        let rankSecondsPerMetre = byBonus.map { agentSecondsPerMetre[$0] }
+        var etas = [Double](repeating: 0, count: groupCount * n)
         var thresholds: [Double] = []
         var thresholdStart = [0]
         var bucketed = [Int32](repeating: 0, count: groupCount * n)
         var bucketStart: [Int] = []
         var etaMagnitude = [Double](repeating: 0, count: groupCount)
         var bucketOf = [Int](repeating: 0, count: n)
+        var counts: [Int] = []
         let late = 1 + settings.lateWeight
+        let early = settings.earlyWeight
         for g in 0..<groupCount {
+            let pickup = rowPickup[rows[rowStart[g]]]
             let t = Array(Set(rows[rowStart[g]..<rowStart[g + 1]].map { rowReadyIn[$0] })).sorted()
             thresholds.append(contentsOf: t)
             thresholdStart.append(thresholds.count)
-            // Counting sort of the agents by bucket.
-            var counts = [Int](repeating: 0, count: t.count + 1)
+            counts = [Int](repeating: 0, count: t.count + 1)
             var magnitude = 0.0
-            t.withUnsafeBufferPointer { t in
-                for k in 0..<n {
-                    let e = etas[g * n + k]
-                    // How many thresholds are ≤ e, without branches (the ETAs fall anywhere among them).
-                    var q = 0
-                    for threshold in t { q &+= threshold <= e ? 1 : 0 }
-                    bucketOf[k] = q
-                    counts[q] += 1
-                    magnitude = max(magnitude, abs(late * e) + abs(settings.earlyWeight * e))
+            rankVector.withUnsafeBufferPointer { agentVector in
+                rankSecondsPerMetre.withUnsafeBufferPointer { secondsPerMetre in
+                    etas.withUnsafeMutableBufferPointer { etas in
+                        bucketOf.withUnsafeMutableBufferPointer { bucketOf in
+                            counts.withUnsafeMutableBufferPointer { counts in
+                                t.withUnsafeBufferPointer { t in
+                                    for rank in 0..<n {
+                                        let e = BatchProblem.eta(
+                                            from: agentVector[rank], to: pickup, secondsPerMetre: secondsPerMetre[rank])
+                                        etas[g * n + rank] = e
+                                        // How many thresholds are ≤ e: the sign bit of e − threshold, without
+                                        // branches (the ETAs fall anywhere among the thresholds, so a search or a
+                                        // comparison would mispredict).
+                                        var bucket: UInt64 = 0
+                                        for threshold in t { bucket &+= ((e - threshold).bitPattern >> 63) ^ 1 }
+                                        bucketOf[rank] = Int(bucket)
+                                        counts[Int(bucket)] += 1
+                                        magnitude = max(magnitude, abs(late * e) + abs(early * e))
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             etaMagnitude[g] = magnitude
+            // Counting sort of the agents by bucket.
             var offset = 0
-            var fill = [Int](repeating: 0, count: t.count + 1)
             for q in 0...t.count {
                 bucketStart.append(offset)
-                fill[q] = offset
-                offset += counts[q]
+                let size = counts[q]
+                counts[q] = offset
+                offset += size
             }
             bucketStart.append(offset)
-            for k in 0..<n {
-                bucketed[g * n + fill[bucketOf[k]]] = Int32(k)
-                fill[bucketOf[k]] += 1
+            bucketed.withUnsafeMutableBufferPointer { bucketed in
+                counts.withUnsafeMutableBufferPointer { counts in
+                    for rank in 0..<n {
+                        bucketed[g * n + counts[bucketOf[rank]]] = Int32(rank)
+                        counts[bucketOf[rank]] += 1
+                    }
+                }
             }
         }
         return PickupGroups(
-            groupOf: groupOf, rowStart: rowStart, rows: rows, etas: etas, agents: n, thresholds: thresholds,
+            groupOf: groupOf, rowStart: rowStart, rows: rows, byBonus: byBonus, rankOf: rankOf, etas: etas, agents: n,
+            thresholds: thresholds,
             thresholdStart: thresholdStart, bucketed: bucketed, bucketStart: bucketStart, etaMagnitude: etaMagnitude)
     }
 
@@ -138,7 +164,7 @@ extension BatchProblem {
         key.indices.sorted { a, b in key[a] != key[b] ? key[a] > key[b] : a < b }
     }
 
-    /// The least `P(eta(k)) − reach[k]` over all agents k, for each readyIn value of one group's rows (see the
+    /// The least `P(eta) − reach` over all agents, for each readyIn value of one group's rows (see the
     /// extension's note): the group's distinct readyIn values split the agents into buckets by how many of them are
     /// ≤ their ETA (`PickupGroups.bucketed`); per bucket the least late and early terms, then suffix and prefix
     /// minima.
@@ -152,7 +178,7 @@ extension BatchProblem {
         /// The largest magnitude of the terms summed per agent, for `slack`.
         let magnitude: Double
 
-        /// `maxReach`: the largest |reach| (for `slack`).
+        /// `reach` is by rank (`PickupGroups.byBonus`); `maxReach`: the largest |reach| (for `slack`).
         init(group g: Int, groups: PickupGroups, reach: [Double], maxReach: Double, settings: DispatchSettings) {
             thresholds = groups.thresholds[groups.thresholdStart[g]..<groups.thresholdStart[g + 1]]
             let m = thresholds.count
@@ -170,10 +196,10 @@ extension BatchProblem {
                             var x = Double.infinity
                             var y = Double.infinity
                             for p in groups.bucketStart[b + q]..<groups.bucketStart[b + q + 1] {
-                                let k = Int(bucketed[g * n + p])
-                                let e = etas[k]
-                                x = min(x, late * e - reach[k])
-                                y = min(y, early * e - reach[k])
+                                let rank = Int(bucketed[g * n + p])
+                                let e = etas[rank]
+                                x = min(x, late * e - reach[rank])
+                                y = min(y, early * e - reach[rank])
                             }
                             lateMin[q] = x
                             earlyMin[q] = y

@@ -199,8 +199,14 @@ struct BatchProblem {
     /// Seconds for agent `k` to reach row `row`'s pickup (the `eta` of the cost).
     @inline(__always)
     func pickupETA(row: Int, agent k: Int) -> Double {
-        let metres = 2 * GeoCoordinate.earthRadius * UnitVector.arcsine(rowPickup[row].halfChord(to: agentVector[k]))
-        return metres * agentSecondsPerMetre[k]
+        BatchProblem.eta(from: agentVector[k], to: rowPickup[row], secondsPerMetre: agentSecondsPerMetre[k])
+    }
+
+    /// The one expression of every `pickupETA` (also the fast path's table of them).
+    @inline(__always)
+    static func eta(from agent: UnitVector, to pickup: UnitVector, secondsPerMetre: Double) -> Double {
+        let metres = 2 * GeoCoordinate.earthRadius * UnitVector.arcsine(pickup.halfChord(to: agent))
+        return metres * secondsPerMetre
     }
 
     /// The cost of a feasible pair from its `pickupETA`.

@@ -28,7 +28,8 @@ import Testing
                 #expect(groups.groupOf[row] == g)
                 #expect(problem.rowPickup[row].x == problem.rowPickup[rows.first!].x)
                 for k in 0..<n {
-                    let eta = groups.etas[g * n + k]
+                    #expect(groups.byBonus[groups.rankOf[k]] == k)
+                    let eta = groups.etas[g * n + groups.rankOf[k]]
                     if eta != problem.pickupETA(row: row, agent: k) { mismatches += 1 }
                     if problem.cost(row: row, agent: k, eta: eta) != problem.cost(row: row, agent: k) { mismatches += 1 }
                 }
@@ -54,11 +55,15 @@ import Testing
             let maxReach = reach.map(abs).max()!
             for g in 0..<groups.count {
                 let bound = BatchProblem.GroupBound(
-                    group: g, groups: groups, reach: reach, maxReach: maxReach, settings: settings)
+                    group: g, groups: groups, reach: groups.byBonus.map { reach[$0] }, maxReach: maxReach,
+                    settings: settings)
                 for row in groups.rows(of: g) {
                     let r = problem.rowReadyIn[row]
                     var least = Double.infinity
-                    for k in 0..<n { least = min(least, settings.pickupCost(eta: groups.etas[g * n + k], readyIn: r) - reach[k]) }
+                    for k in 0..<n {
+                        let eta = groups.etas[g * n + groups.rankOf[k]]
+                        least = min(least, settings.pickupCost(eta: eta, readyIn: r) - reach[k])
+                    }
                     let slack = bound.slack(readyIn: r, wait: 0, u: 0)
                     #expect(abs(bound.least(readyIn: r) - least) <= slack, "group \(g) row \(row)")
                 }
