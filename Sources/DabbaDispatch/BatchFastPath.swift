@@ -5,36 +5,49 @@
 extension BatchProblem {
     /// Row `row`'s list (see `candidateLists`) from its group's ETAs (by rank), in one scan of the agents in
     /// descending bonus order that stops where both bounds clear: `readyIn − bonus − wait` the `count`-th cost,
-    /// `readyIn − min(bonus, cap) − wait` the `capped`-th capped cost. An agent is only checked for feasibility and
-    /// costed (`cost(row:agent:eta:)`) when a branch-free estimate of its cost (the pickup part as the larger of its
-    /// late and early forms, equal to it when `earlyWeight ≥ 0`, `lateWeight ≥ −1`), loosened against rounding,
-    /// could enter one of the lists.
+    /// `readyIn − min(bonus, cap) − wait` the `capped`-th capped cost; nil when it needs more ranks than `etas` has.
+    /// An agent is only checked for feasibility and costed (`cost(row:agent:eta:)`) when a branch-free estimate of
+    /// its cost (the pickup part as the larger of its late and early forms, equal to it when `earlyWeight ≥ 0`,
+    /// `lateWeight ≥ −1`) could enter one of the lists, with a margin against rounding (`admitting`).
     func candidateList(
         row: Int, count: Int, capped: Int, cap: Double, etas: UnsafeBufferPointer<Double>, groups: PickupGroups,
         bonus: UnsafeBufferPointer<Double>
-    ) -> [(agent: Int, cost: Double)] {
+    ) -> [(agent: Int, cost: Double)]? {
         let readyIn = rowReadyIn[row]
         let floor = readyIn - rowWait[row]
         let late = settings.lateWeight
         let early = settings.earlyWeight
         var cheapest = CandidateHeap(limit: count)
         var best = CandidateHeap(limit: capped)
-        for rank in 0..<etas.count {
+        // Each list's worst key once full (else +∞), raised by a rounding margin (`admitting`).
+        var cheapestLimit = Double.infinity
+        var bestLimit = Double.infinity
+        let wait = rowWait[row]
+        var rank = 0
+        while rank < bonus.count {
             let b = bonus[rank]
             let cappedBonus = min(b, cap)
-            let cheapestDone = cheapest.isFull && BatchProblem.loosened(floor - b) > cheapest.top
-            let bestDone = best.isFull && BatchProblem.loosened(floor - cappedBonus) > best.top
+            let cheapestDone = floor - b > cheapestLimit
+            let bestDone = floor - cappedBonus > bestLimit
             if cheapestDone && bestDone { break }
+            guard rank < etas.count else { return nil }
             let e = etas[rank]
-            let estimate = max(e + late * (e - readyIn), readyIn + early * (readyIn - e)) - rowWait[row]
-            let wantCheapest = !cheapestDone && (!cheapest.isFull || BatchProblem.loosened(estimate - b) <= cheapest.top)
-            let wantBest = !bestDone && (!best.isFull || BatchProblem.loosened(estimate - cappedBonus) <= best.top)
+            let estimate = max(e + late * (e - readyIn), readyIn + early * (readyIn - e)) - wait
+            let wantCheapest = !cheapestDone && estimate - b <= cheapestLimit
+            let wantBest = !bestDone && estimate - cappedBonus <= bestLimit
+            rank += 1
             guard wantCheapest || wantBest else { continue }
-            let k = groups.byBonus[rank]
+            let k = groups.byBonus[rank - 1]
             guard feasible(row: row, agent: k) else { continue }
             let cost = cost(row: row, agent: k, eta: e)
-            if wantCheapest { cheapest.offer(agent: k, key: cost, cost: cost) }
-            if wantBest { best.offer(agent: k, key: b > cap ? cost + (b - cap) : cost, cost: cost) }
+            if wantCheapest {
+                cheapest.offer(agent: k, key: cost, cost: cost)
+                if cheapest.isFull { cheapestLimit = BatchProblem.admitting(cheapest.top) }
+            }
+            if wantBest {
+                best.offer(agent: k, key: b > cap ? cost + (b - cap) : cost, cost: cost)
+                if best.isFull { bestLimit = BatchProblem.admitting(best.top) }
+            }
         }
         var list = cheapest.sorted()
         for entry in best.sorted() where !list.contains(where: { $0.agent == entry.agent }) { list.append(entry) }
@@ -60,18 +73,28 @@ extension BatchProblem {
 
     /// Every row's list, group by group: its `count` cheapest feasible agents by (cost, index), cheapest first (the
     /// decisions' candidates come from them), then its `capped` best by (cost with the bonus capped at `cap`, index)
-    /// that are not already in.
-    func candidateLists(count: Int, capped: Int, cap: Double, groups: PickupGroups) -> [[(agent: Int, cost: Double)]] {
+    /// that are not already in. Each group's table grows as its rows' scans need.
+    func candidateLists(count: Int, capped: Int, cap: Double, groups: inout PickupGroups)
+        -> [[(agent: Int, cost: Double)]]
+    {
         var lists = [[(agent: Int, cost: Double)]](repeating: [], count: rowOrder.count)
-        let bonus = groups.byBonus.map { agentBonus[$0] }
-        bonus.withUnsafeBufferPointer { bonus in
-            groups.etas.withUnsafeBufferPointer { etas in
-                for g in 0..<groups.count {
-                    let etas = UnsafeBufferPointer(rebasing: etas[g * groups.agents..<(g + 1) * groups.agents])
-                    for row in groups.rows(of: g) {
-                        lists[row] = candidateList(
-                            row: row, count: count, capped: capped, cap: cap, etas: etas, groups: groups, bonus: bonus)
+        for g in 0..<groups.count {
+            // A scan that runs out of ranks starts again with twice as many.
+            groups.extend(group: g, to: 2 * PickupGroups.block)
+            for row in groups.rows(of: g) {
+                while true {
+                    let list = groups.etas[g].withUnsafeBufferPointer { etas in
+                        groups.bonus.withUnsafeBufferPointer { bonus in
+                            candidateList(
+                                row: row, count: count, capped: capped, cap: cap, etas: etas, groups: groups,
+                                bonus: bonus)
+                        }
                     }
+                    if let list {
+                        lists[row] = list
+                        break
+                    }
+                    groups.extend(group: g, to: 2 * groups.etas[g].count)
                 }
             }
         }
@@ -120,9 +143,9 @@ extension BatchProblem {
             mark = now
             return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         }
-        let groups = makePickupGroups()
+        var groups = PickupGroups(problem: self)
         let cap = bonusCap(rows: rows)
-        var lists = candidateLists(count: count, capped: BatchPolicy.cappedListLength, cap: cap, groups: groups)
+        var lists = candidateLists(count: count, capped: BatchPolicy.cappedListLength, cap: cap, groups: &groups)
         stats.candidateSeconds += lap()
         var state: SparseAssignment?
         var largest = 0.0
@@ -163,13 +186,13 @@ extension BatchProblem {
                 state = nil
                 guard count < cols else { return nil }
                 count = min(cols, count * 2)
-                lists = candidateLists(count: count, capped: count, cap: cap, groups: groups)
+                lists = candidateLists(count: count, capped: count, cap: cap, groups: &groups)
                 stats.candidateSeconds += lap()
                 continue
             }
             guard
                 let violations = price(
-                    lists: &lists, state: &state!, tolerance: 1e-9 * (1 + largest), groups: groups)
+                    lists: &lists, state: &state!, tolerance: 1e-9 * (1 + largest), groups: &groups)
             else { return nil }
             stats.pricingSeconds += lap()
             if violations == 0 {
@@ -190,7 +213,7 @@ extension BatchProblem {
     /// descending reach, stopping where `readyIn − reach − wait` clears u (P ≥ readyIn).
     func price(
         lists: inout [[(agent: Int, cost: Double)]], state: inout SparseAssignment, tolerance: Double,
-        groups: PickupGroups
+        groups: inout PickupGroups
     ) -> Int? {
         let n = slotAgents.count
         var reach = [Double](repeating: 0, count: n)
@@ -208,9 +231,15 @@ extension BatchProblem {
         for g in 0..<groups.count {
             let rows = groups.rows(of: g).filter { !lists[$0].isEmpty }
             guard !rows.isEmpty else { continue }
-            let etas = groups.etas(of: g)
-            let base = etas.startIndex
-            let bound = GroupBound(group: g, groups: groups, reach: reachByRank, maxReach: maxReach, settings: settings)
+            // Ranks whose bonus is above every row's readyIn − wait − u (by a second) are counted one by one, the
+            // others by the bonus of the first of them.
+            var threshold = Double.infinity
+            for row in rows { threshold = min(threshold, rowReadyIn[row] - rowWait[row] - state.u[row]) }
+            var ranks = 0
+            while ranks < n && groups.bonus[ranks] >= threshold - 1 { ranks += 1 }
+            if ranks > groups.etas[g].count { groups.extend(group: g, to: ranks) }
+            let bound = GroupBound(
+                group: g, ranks: ranks, groups: groups, reach: reachByRank, maxReach: maxReach, settings: settings)
             for row in rows {
                 let ui = state.u[row]
                 let wait = rowWait[row]
@@ -223,7 +252,9 @@ extension BatchProblem {
                 for k in byReach {
                     if BatchProblem.loosened(readyIn - wait - reach[k]) >= ui { break }
                     guard feasible(row: row, agent: k) else { continue }
-                    let cost = cost(row: row, agent: k, eta: etas[base + groups.rankOf[k]])
+                    let rank = groups.rankOf[k]
+                    let eta = rank < groups.etas[g].count ? groups.etas[g][rank] : pickupETA(row: row, agent: k)
+                    let cost = cost(row: row, agent: k, eta: eta)
                     let first = agentFirstColumn[k]
                     var least = Double.infinity
                     for s in 0..<agentSlots[k] { least = min(least, cost - ui - state.v[first + s]) }

@@ -1,54 +1,152 @@
 /// Pickup groups and lower bounds for the fast path.
 ///
 /// Orders of one restaurant share a pickup point (≈ 5 per restaurant in a busy round), and an entry's ETA depends on
-/// the pickup only: every agent's ETA to every group's pickup is computed once per round (`PickupGroups.etas`), with
-/// the very expression of `pickupETA(row:agent:)`, so `cost(row:agent:eta:)` on it is bit-identical to
-/// `cost(row:agent:)`; the lists and every pricing pass read it.
+/// the pickup only: an agent's ETA to a group's pickup is computed once per round (`PickupGroups.etas`), with the
+/// very expression of `pickupETA(row:agent:)` (`BatchProblem.eta`), so `cost(row:agent:eta:)` on it is
+/// bit-identical to `cost(row:agent:)`; the lists and every pricing pass read it. Agents go by rank (descending
+/// bonus), and each group's table holds the ranks the scans have needed so far: on the benchmark's rounds the lists
+/// and the pricing passes stop within the first ~1,000–2,200 of 5,000.
 ///
 /// With `earlyWeight` E ≥ 0 and `lateWeight` L ≥ −1 the pickup part of the cost is
 /// `P(e) = (1 + L)·e − L·r` for `e ≥ r` (late) and `(1 + E)·r − E·e` for `e < r` (early), with `r = readyIn`; it is
 /// never below `r` (its value at `e = r`). Two bounds follow:
 /// - for any agent k, `cost ≥ r − bonus(k) − wait(row)`: scans in descending bonus order stop where that clears
-///   the threshold (`cheapest`, and the pricing's exact scans with bonus + price);
+///   the threshold (`candidateList`, and the pricing's exact scans with bonus + price);
 /// - for the rows of one group, whose readyIn values split the agents' ETAs into buckets, the least
-///   `(1 + L)·e − reach` and `−E·e − reach` per bucket give every row's least `P(e) − reach` over all agents exactly
-///   (up to rounding), in one pass over the agents per group (`GroupBound`).
+///   `(1 + L)·e − reach` and `−E·e − reach` per bucket give every row's least `P(e) − reach` over the agents of the
+///   first ranks exactly (up to rounding), and `r − bonus` of the first rank after them bounds the rest
+///   (reach = bonus + price ≤ bonus) (`GroupBound`).
 /// Bounds are compared with a relative slack of 1e-9 against rounding (`loosened`).
 extension BatchProblem {
-    /// Rows grouped by pickup point, with every slot agent's ETA to each group's pickup and the agents bucketed by
-    /// ETA against the group's readyIn values (for `GroupBound`).
+    /// Rows grouped by pickup point, with the agents' ETAs to each group's pickup and their buckets against the
+    /// group's readyIn values (for `GroupBound`), by rank, computed as far as the scans have needed (`extend`).
     struct PickupGroups {
         /// Row → its group.
         let groupOf: [Int]
         /// Rows by group: group g's are `rows[rowStart[g]..<rowStart[g + 1]]`, in row order.
         let rowStart: [Int]
         let rows: [Int]
-        /// Slot agents by rank: descending bonus, then index (`byBonus[rank]` is the agent, `rankOf` the inverse);
-        /// the scans take agents in this order, and the tables below are by rank.
+        /// Slot agents by rank: descending bonus, then index (`byBonus[rank]` is the agent, `rankOf` the inverse,
+        /// `bonus[rank]` its bonus).
         let byBonus: [Int]
         let rankOf: [Int]
-        /// Group-major, by rank: `etas[g · agents + rank]` is `pickupETA` of agent `byBonus[rank]` to group g's
-        /// pickup (8 bytes per (pickup, agent) pair: at most what the dense path's full matrix takes per
-        /// (order, agent)).
-        let etas: [Double]
-        let agents: Int
+        let bonus: [Double]
         /// Group g's distinct readyIn values, ascending: `thresholds[thresholdStart[g]..<thresholdStart[g + 1]]`.
         let thresholds: [Double]
         let thresholdStart: [Int]
-        /// Group-major ranks by bucket (how many of the group's thresholds are ≤ the agent's ETA): group g with m
-        /// thresholds has buckets 0...m, bucket q's ranks are `bucketed[g · agents + bucketStart[b + q]
-        /// ..< g · agents + bucketStart[b + q + 1]]` with b = `thresholdStart[g] + 2g` (m + 2 offsets per group).
-        let bucketed: [Int32]
-        let bucketStart: [Int]
-        /// Per group, the largest |(1 + L)·e| + |E·e| over its agents (for `GroupBound.slack`).
-        let etaMagnitude: [Double]
+        /// Per group, by rank, the first `etas[g].count` ranks: the agent's `pickupETA` to the group's pickup, and
+        /// its bucket (how many of the group's thresholds are ≤ that ETA).
+        private(set) var etas: [[Double]]
+        private(set) var buckets: [[Int32]]
+        /// Per group, the largest |(1 + L)·e| + |E·e| over the ranks computed (for `GroupBound.slack`).
+        private(set) var etaMagnitude: [Double]
+        private let pickup: [UnitVector]
+        private let rankVector: [UnitVector]
+        private let rankSecondsPerMetre: [Double]
+        private let lateWeight: Double
+        private let earlyWeight: Double
 
         var count: Int { rowStart.count - 1 }
+        var agents: Int { byBonus.count }
 
         func rows(of group: Int) -> ArraySlice<Int> { rows[rowStart[group]..<rowStart[group + 1]] }
 
-        /// Group `group`'s ETAs, by rank.
-        func etas(of group: Int) -> ArraySlice<Double> { etas[group * agents..<(group + 1) * agents] }
+        init(problem: BatchProblem) {
+            struct Key: Hashable {
+                var x: UInt64
+                var y: UInt64
+                var z: UInt64
+            }
+            var groupIndex: [Key: Int] = [:]
+            var groupOf = [Int](repeating: 0, count: problem.rowPickup.count)
+            var pickup: [UnitVector] = []
+            for (row, p) in problem.rowPickup.enumerated() {
+                let key = Key(x: p.x.bitPattern, y: p.y.bitPattern, z: p.z.bitPattern)
+                if let g = groupIndex[key] {
+                    groupOf[row] = g
+                } else {
+                    groupOf[row] = pickup.count
+                    groupIndex[key] = pickup.count
+                    pickup.append(p)
+                }
+            }
+            let groupCount = pickup.count
+            var rowStart = [Int](repeating: 0, count: groupCount + 1)
+            for g in groupOf { rowStart[g + 1] += 1 }
+            for g in 0..<groupCount { rowStart[g + 1] += rowStart[g] }
+            var fill = rowStart
+            var rows = [Int](repeating: 0, count: groupOf.count)
+            for (row, g) in groupOf.enumerated() {
+                rows[fill[g]] = row
+                fill[g] += 1
+            }
+            var thresholds: [Double] = []
+            var thresholdStart = [0]
+            for g in 0..<groupCount {
+                thresholds.append(contentsOf: Set(rows[rowStart[g]..<rowStart[g + 1]].map { problem.rowReadyIn[$0] }).sorted())
+                thresholdStart.append(thresholds.count)
+            }
+            let byBonus = BatchProblem.descending(problem.agentBonus)
+            var rankOf = [Int](repeating: 0, count: byBonus.count)
+            for (rank, k) in byBonus.enumerated() { rankOf[k] = rank }
+            self.groupOf = groupOf
+            self.rowStart = rowStart
+            self.rows = rows
+            self.byBonus = byBonus
+            self.rankOf = rankOf
+            bonus = byBonus.map { problem.agentBonus[$0] }
+            self.thresholds = thresholds
+            self.thresholdStart = thresholdStart
+            etas = [[Double]](repeating: [], count: groupCount)
+            buckets = [[Int32]](repeating: [], count: groupCount)
+            etaMagnitude = [Double](repeating: 0, count: groupCount)
+            self.pickup = pickup
+            rankVector = byBonus.map { problem.agentVector[$0] }
+            rankSecondsPerMetre = byBonus.map { problem.agentSecondsPerMetre[$0] }
+            lateWeight = problem.settings.lateWeight
+            earlyWeight = problem.settings.earlyWeight
+        }
+
+        /// Computes group `g`'s table up to at least `needed` ranks (by blocks of `PickupGroups.block`, at most all).
+        mutating func extend(group g: Int, to needed: Int) {
+            let from = etas[g].count
+            guard from < min(needed, agents) else { return }
+            let to = min(agents, max(needed, from + PickupGroups.block))
+            let p = pickup[g]
+            let late = 1 + lateWeight
+            let early = earlyWeight
+            var magnitude = etaMagnitude[g]
+            var newETAs = [Double](repeating: 0, count: to - from)
+            var newBuckets = [Int32](repeating: 0, count: to - from)
+            rankVector.withUnsafeBufferPointer { vector in
+                rankSecondsPerMetre.withUnsafeBufferPointer { secondsPerMetre in
+                    thresholds[thresholdStart[g]..<thresholdStart[g + 1]].withUnsafeBufferPointer { t in
+                        newETAs.withUnsafeMutableBufferPointer { etas in
+                            newBuckets.withUnsafeMutableBufferPointer { buckets in
+                                for rank in from..<to {
+                                    let e = BatchProblem.eta(
+                                        from: vector[rank], to: p, secondsPerMetre: secondsPerMetre[rank])
+                                    etas[rank - from] = e
+                                    // How many thresholds are ≤ e: the sign bit of e − threshold, without branches
+                                    // (the ETAs fall anywhere among the thresholds, so a search or a comparison
+                                    // would mispredict).
+                                    var bucket: UInt64 = 0
+                                    for threshold in t { bucket &+= ((e - threshold).bitPattern >> 63) ^ 1 }
+                                    buckets[rank - from] = Int32(truncatingIfNeeded: bucket)
+                                    magnitude = max(magnitude, abs(late * e) + abs(early * e))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            etas[g].append(contentsOf: newETAs)
+            buckets[g].append(contentsOf: newBuckets)
+            etaMagnitude[g] = magnitude
+        }
+
+        /// Ranks added at least per `extend`.
+        static let block = 512
     }
 
     /// Whether the lower bounds hold for these settings and inputs (else the dense path runs).
@@ -59,150 +157,50 @@ extension BatchProblem {
             && settings.lateWeight.isFinite && settings.earlyWeight.isFinite
     }
 
-    func makePickupGroups() -> PickupGroups {
-        struct Key: Hashable {
-            var x: UInt64
-            var y: UInt64
-            var z: UInt64
-        }
-        var groupIndex: [Key: Int] = [:]
-        var groupOf = [Int](repeating: 0, count: rowPickup.count)
-        for (row, p) in rowPickup.enumerated() {
-            let key = Key(x: p.x.bitPattern, y: p.y.bitPattern, z: p.z.bitPattern)
-            if let g = groupIndex[key] {
-                groupOf[row] = g
-            } else {
-                groupOf[row] = groupIndex.count
-                groupIndex[key] = groupIndex.count
-            }
-        }
-        var rowStart = [Int](repeating: 0, count: groupIndex.count + 1)
-        for g in groupOf { rowStart[g + 1] += 1 }
-        for g in 0..<groupIndex.count { rowStart[g + 1] += rowStart[g] }
-        var fill = rowStart
-        var rows = [Int](repeating: 0, count: groupOf.count)
-        for (row, g) in groupOf.enumerated() {
-            rows[fill[g]] = row
-            fill[g] += 1
-        }
-        let n = slotAgents.count
-        let groupCount = groupIndex.count
-        let byBonus = BatchProblem.descending(agentBonus)
-        var rankOf = [Int](repeating: 0, count: n)
-        for (rank, k) in byBonus.enumerated() { rankOf[k] = rank }
-        let rankVector = byBonus.map { agentVector[$0] }
-        let rankSecondsPerMetre = byBonus.map { agentSecondsPerMetre[$0] }
-        var etas = [Double](repeating: 0, count: groupCount * n)
-        var thresholds: [Double] = []
-        var thresholdStart = [0]
-        var bucketed = [Int32](repeating: 0, count: groupCount * n)
-        var bucketStart: [Int] = []
-        var etaMagnitude = [Double](repeating: 0, count: groupCount)
-        var bucketOf = [Int](repeating: 0, count: n)
-        var counts: [Int] = []
-        let late = 1 + settings.lateWeight
-        let early = settings.earlyWeight
-        for g in 0..<groupCount {
-            let pickup = rowPickup[rows[rowStart[g]]]
-            let t = Array(Set(rows[rowStart[g]..<rowStart[g + 1]].map { rowReadyIn[$0] })).sorted()
-            thresholds.append(contentsOf: t)
-            thresholdStart.append(thresholds.count)
-            counts = [Int](repeating: 0, count: t.count + 1)
-            var magnitude = 0.0
-            rankVector.withUnsafeBufferPointer { agentVector in
-                rankSecondsPerMetre.withUnsafeBufferPointer { secondsPerMetre in
-                    etas.withUnsafeMutableBufferPointer { etas in
-                        bucketOf.withUnsafeMutableBufferPointer { bucketOf in
-                            counts.withUnsafeMutableBufferPointer { counts in
-                                t.withUnsafeBufferPointer { t in
-                                    for rank in 0..<n {
-                                        let e = BatchProblem.eta(
-                                            from: agentVector[rank], to: pickup, secondsPerMetre: secondsPerMetre[rank])
-                                        etas[g * n + rank] = e
-                                        // How many thresholds are ≤ e: the sign bit of e − threshold, without
-                                        // branches (the ETAs fall anywhere among the thresholds, so a search or a
-                                        // comparison would mispredict).
-                                        var bucket: UInt64 = 0
-                                        for threshold in t { bucket &+= ((e - threshold).bitPattern >> 63) ^ 1 }
-                                        bucketOf[rank] = Int(bucket)
-                                        counts[Int(bucket)] += 1
-                                        magnitude = max(magnitude, abs(late * e) + abs(early * e))
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            etaMagnitude[g] = magnitude
-            // Counting sort of the agents by bucket.
-            var offset = 0
-            for q in 0...t.count {
-                bucketStart.append(offset)
-                let size = counts[q]
-                counts[q] = offset
-                offset += size
-            }
-            bucketStart.append(offset)
-            bucketed.withUnsafeMutableBufferPointer { bucketed in
-                counts.withUnsafeMutableBufferPointer { counts in
-                    for rank in 0..<n {
-                        bucketed[g * n + counts[bucketOf[rank]]] = Int32(rank)
-                        counts[bucketOf[rank]] += 1
-                    }
-                }
-            }
-        }
-        return PickupGroups(
-            groupOf: groupOf, rowStart: rowStart, rows: rows, byBonus: byBonus, rankOf: rankOf, etas: etas, agents: n,
-            thresholds: thresholds,
-            thresholdStart: thresholdStart, bucketed: bucketed, bucketStart: bucketStart, etaMagnitude: etaMagnitude)
-    }
-
     /// Slot agents by descending `key` (then index).
     static func descending(_ key: [Double]) -> [Int] {
         key.indices.sorted { a, b in key[a] != key[b] ? key[a] > key[b] : a < b }
     }
 
-    /// The least `P(eta) − reach` over all agents, for each readyIn value of one group's rows (see the
-    /// extension's note): the group's distinct readyIn values split the agents into buckets by how many of them are
-    /// ≤ their ETA (`PickupGroups.bucketed`); per bucket the least late and early terms, then suffix and prefix
-    /// minima.
+    /// The least `P(eta) − reach` over all agents, for each readyIn value of one group's rows (see the extension's
+    /// note): over the first `ranks` ranks (computed) by bucket, with suffix and prefix minima; the other agents by
+    /// `readyIn − bonus` of rank `ranks`.
     struct GroupBound {
         let thresholds: ArraySlice<Double>
         /// lateFrom[q]: least (1 + L)·e − reach over buckets ≥ q; earlyTo[q]: least −E·e − reach over buckets ≤ q.
         let lateFrom: [Double]
         let earlyTo: [Double]
+        /// The bonus of rank `ranks` (−∞ when every rank is counted): no later agent has a larger reach.
+        let tail: Double
         let lateWeight: Double
         let earlyWeight: Double
         /// The largest magnitude of the terms summed per agent, for `slack`.
         let magnitude: Double
 
         /// `reach` is by rank (`PickupGroups.byBonus`); `maxReach`: the largest |reach| (for `slack`).
-        init(group g: Int, groups: PickupGroups, reach: [Double], maxReach: Double, settings: DispatchSettings) {
+        init(
+            group g: Int, ranks: Int, groups: PickupGroups, reach: [Double], maxReach: Double,
+            settings: DispatchSettings
+        ) {
+            precondition(ranks <= groups.etas[g].count)
             thresholds = groups.thresholds[groups.thresholdStart[g]..<groups.thresholdStart[g + 1]]
             let m = thresholds.count
             let late = 1 + settings.lateWeight
             let early = -settings.earlyWeight
             var lateMin = [Double](repeating: .infinity, count: m + 1)
             var earlyMin = [Double](repeating: .infinity, count: m + 1)
-            let n = groups.agents
-            let b = groups.thresholdStart[g] + 2 * g
-            groups.etas.withUnsafeBufferPointer { etas in
-                groups.bucketed.withUnsafeBufferPointer { bucketed in
+            groups.etas[g].withUnsafeBufferPointer { etas in
+                groups.buckets[g].withUnsafeBufferPointer { buckets in
                     reach.withUnsafeBufferPointer { reach in
-                        let etas = UnsafeBufferPointer(rebasing: etas[g * n..<(g + 1) * n])
-                        for q in 0...m {
-                            var x = Double.infinity
-                            var y = Double.infinity
-                            for p in groups.bucketStart[b + q]..<groups.bucketStart[b + q + 1] {
-                                let rank = Int(bucketed[g * n + p])
-                                let e = etas[rank]
-                                x = min(x, late * e - reach[rank])
-                                y = min(y, early * e - reach[rank])
+                        lateMin.withUnsafeMutableBufferPointer { lateMin in
+                            earlyMin.withUnsafeMutableBufferPointer { earlyMin in
+                                for rank in 0..<ranks {
+                                    let q = Int(buckets[rank])
+                                    let e = etas[rank]
+                                    lateMin[q] = min(lateMin[q], late * e - reach[rank])
+                                    earlyMin[q] = min(earlyMin[q], early * e - reach[rank])
+                                }
                             }
-                            lateMin[q] = x
-                            earlyMin[q] = y
                         }
                     }
                 }
@@ -213,9 +211,10 @@ extension BatchProblem {
             }
             lateFrom = lateMin
             earlyTo = earlyMin
+            tail = ranks < groups.agents ? groups.bonus[ranks] : -.infinity
             lateWeight = settings.lateWeight
             earlyWeight = settings.earlyWeight
-            magnitude = groups.etaMagnitude[g] + maxReach
+            magnitude = groups.etaMagnitude[g] + maxReach + (tail.isFinite ? abs(tail) : 0)
         }
 
         /// How far `least(readyIn:) − wait − u` may fall below the least computed reduced cost by rounding: the
@@ -226,7 +225,8 @@ extension BatchProblem {
         }
 
         /// The least `P(e) − reach` over all agents for a row with this readyIn (one of the group's), up to
-        /// rounding: late for the agents with e ≥ readyIn (buckets after its threshold), early for the others.
+        /// rounding: late for the agents with e ≥ readyIn (buckets after its threshold), early for the others, and
+        /// at least `readyIn − tail` for the ranks not counted.
         func least(readyIn r: Double) -> Double {
             var lo = thresholds.startIndex
             var hi = thresholds.endIndex
@@ -237,10 +237,15 @@ extension BatchProblem {
             let q = lo - thresholds.startIndex
             let late = lateFrom[q + 1] - lateWeight * r
             let early = earlyTo[q] + (1 + earlyWeight) * r
-            return min(late, early)
+            return min(late, early, r - tail)
         }
     }
 
     @inline(__always)
     static func loosened(_ bound: Double) -> Double { bound - 1e-9 * (1 + abs(bound)) }
+
+    /// A threshold raised so that `bound > admitting(t)` implies `loosened(bound) > t`: comparing against it skips
+    /// only what `loosened` would, with one computation per threshold instead of one per bound.
+    @inline(__always)
+    static func admitting(_ threshold: Double) -> Double { threshold + 2e-9 * (1 + abs(threshold)) }
 }
