@@ -62,9 +62,9 @@ extension BatchProblem {
     /// rounds: 5–99 % of the matched agents within 965–982 s, the cap 966–970 s). Lists of the cheapest agents by
     /// the true cost hold only the most idle agents, whose prices then rule most of them out, and the first pricing
     /// pass added ~37 entries to ~75 % of the rows; lists by the capped cost hold what the prices will make cheap.
-    func bonusCap(rows: Int) -> Double {
+    func bonusCap(rows: Int, groups: PickupGroups) -> Double {
         var slots = 0
-        for k in BatchProblem.descending(agentBonus) {
+        for k in groups.byBonus {
             slots += agentSlots[k]
             if slots >= rows { return agentBonus[k] }
         }
@@ -144,7 +144,7 @@ extension BatchProblem {
             return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         }
         var groups = PickupGroups(problem: self)
-        let cap = bonusCap(rows: rows)
+        let cap = bonusCap(rows: rows, groups: groups)
         var lists = candidateLists(count: count, capped: BatchPolicy.cappedListLength, cap: cap, groups: &groups)
         stats.candidateSeconds += lap()
         var state: SparseAssignment?
@@ -209,8 +209,8 @@ extension BatchProblem {
     ///
     /// With reach(k) = bonus(k) + max over k's slots of v, the least reduced cost of a row over agent k's slots is
     /// P(eta) − reach(k) − wait − u. Per group, `GroupBound` gives every row's least `P − reach` over all agents:
-    /// a row whose bound clears u has no violation and is done. The others are scanned exactly, agents in
-    /// descending reach, stopping where `readyIn − reach − wait` clears u (P ≥ readyIn).
+    /// a row whose bound clears u has no violation and is done. The others (a few dozen per pass) are scanned
+    /// exactly, agents by rank, stopping where `readyIn − bonus − wait` clears u (P ≥ readyIn, reach ≤ bonus).
     func price(
         lists: inout [[(agent: Int, cost: Double)]], state: inout SparseAssignment, tolerance: Double,
         groups: inout PickupGroups
@@ -222,7 +222,6 @@ extension BatchProblem {
             for s in 0..<agentSlots[k] { best = max(best, state.v[agentFirstColumn[k] + s]) }
             reach[k] = agentBonus[k] + best
         }
-        let byReach = BatchProblem.descending(reach)
         let maxReach = reach.lazy.map(abs).max() ?? 0
         let reachByRank = groups.byBonus.map { reach[$0] }
         var listed = [Int](repeating: -1, count: n)
@@ -249,10 +248,9 @@ extension BatchProblem {
                 }
                 for (k, _) in lists[row] { listed[k] = row }
                 added.removeAll(keepingCapacity: true)
-                for k in byReach {
-                    if BatchProblem.loosened(readyIn - wait - reach[k]) >= ui { break }
+                for (rank, k) in groups.byBonus.enumerated() {
+                    if BatchProblem.loosened(readyIn - wait - groups.bonus[rank]) >= ui { break }
                     guard feasible(row: row, agent: k) else { continue }
-                    let rank = groups.rankOf[k]
                     let eta = rank < groups.etas[g].count ? groups.etas[g][rank] : pickupETA(row: row, agent: k)
                     let cost = cost(row: row, agent: k, eta: eta)
                     let first = agentFirstColumn[k]

@@ -96,7 +96,7 @@ import Testing
         let (o, a) = BatchFastPathTests.city(orders: 300, agents: 1500, seed: seed, zoned: true)
         let problem = BatchProblem(orders: o, agents: a, now: 600_000, settings: DispatchSettings())
         var groups = BatchProblem.PickupGroups(problem: problem)
-        let cap = problem.bonusCap(rows: problem.rowOrder.count)
+        let cap = problem.bonusCap(rows: problem.rowOrder.count, groups: groups)
         #expect(cap > 0 && cap < problem.agentBonus.max()!)
         let lists = problem.candidateLists(count: 5, capped: 7, cap: cap, groups: &groups)
         for row in 0..<problem.rowOrder.count {
