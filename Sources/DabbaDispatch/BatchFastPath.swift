@@ -127,8 +127,9 @@ extension BatchProblem {
     /// matching, so the matching has the least total cost among assignments of all assignable rows (within rows·tol,
     /// i.e. floating-point rounding); as it assigns every assignable row it is also of maximum size, which the dense
     /// path puts first. Entries that fail the check join the rows' candidate lists and the matching is solved again,
-    /// warm: the matching and (u, v) are kept and only the rows with violations are released.
-    func solveFast(candidates: Int, maxPasses: Int = 8, stats: inout FastStats)
+    /// warm: the matching and (u, v) are kept and only the rows with violations are released. A pass costs a few
+    /// milliseconds and the dense matrix ~1 s, so up to `maxPasses` are tried (3–5 on the benchmark's rounds).
+    func solveFast(candidates: Int, maxPasses: Int = 16, stats: inout FastStats)
         -> (assignment: [Int?], lists: [[(agent: Int, cost: Double)]])?
     {
         let rows = rowOrder.count

@@ -45,10 +45,11 @@ public struct BatchPolicy: DispatchPolicy {
     }
 
     /// Agents first kept per order on the fast path: the cheapest, then the best by the cost with a capped bonus
-    /// (`BatchProblem.bonusCap`). Longer lists need fewer pricing passes but make every solve slower (measured on the
-    /// benchmark: 8 + 12 gave the fastest rounds, 8 + 24 one pricing pass less and matching twice as slow).
+    /// (`BatchProblem.bonusCap`). Longer lists need fewer pricing passes but make every list scan and solve slower
+    /// (measured on the benchmark, 100 rounds: 8 + 8 took 3–5 solves and the fastest rounds, 8 + 12 2–4 solves and
+    /// ~3 ms more, 8 + 24 matching twice as slow; 8 + 4 needed more than 8 passes on some rounds).
     static let candidateListLength = 8
-    static let cappedListLength = 12
+    static let cappedListLength = 8
 }
 
 /// The cost matrix of one batch round, for inspection and benchmarks.
