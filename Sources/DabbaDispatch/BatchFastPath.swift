@@ -1,63 +1,104 @@
-/// The batch round without the full cost matrix: candidate lists from a spatial grid with lower bounds
+/// The batch round without the full cost matrix: candidate lists from each pickup group's ETAs with lower bounds
 /// (`BatchGeometry.swift`), an exact matching on them (`SparseAssignment`), and a pricing check of its dual
 /// potentials against every feasible pair, also pruned by lower bounds. The answer is optimal for the whole matrix
 /// (see `solveFast`).
 extension BatchProblem {
-    /// Row `row`'s `count` cheapest feasible agents by (cost, agent index), cheapest first. `cells` is scratch space.
-    func cheapest(row: Int, count: Int, grid: Grid, cache: inout PickupCache, cells: inout ColumnHeap)
-        -> [(agent: Int, cost: Double)]
-    {
-        guard count > 0 else { return [] }
+    /// Row `row`'s list (see `candidateLists`) from its group's ETAs (by rank), in one scan of the agents in
+    /// descending bonus order that stops where both bounds clear: `readyIn − bonus − wait` the `count`-th cost,
+    /// `readyIn − min(bonus, cap) − wait` the `capped`-th capped cost; nil when it needs more ranks than `etas` has.
+    /// An agent is only checked for feasibility and costed (`cost(row:agent:eta:)`) when a branch-free estimate of
+    /// its cost (the pickup part as the larger of its late and early forms, equal to it when `earlyWeight ≥ 0`,
+    /// `lateWeight ≥ −1`) could enter one of the lists, with a margin against rounding (`admitting`).
+    func candidateList(
+        row: Int, count: Int, capped: Int, cap: Double, etas: UnsafeBufferPointer<Double>, groups: PickupGroups,
+        bonus: UnsafeBufferPointer<Double>
+    ) -> [(agent: Int, cost: Double)]? {
+        let readyIn = rowReadyIn[row]
+        let floor = readyIn - rowWait[row]
+        let late = settings.lateWeight
+        let early = settings.earlyWeight
+        var cheapest = CandidateHeap(limit: count)
+        var best = CandidateHeap(limit: capped)
+        // Each list's worst key once full (else +∞), raised by a rounding margin (`admitting`).
+        var cheapestLimit = Double.infinity
+        var bestLimit = Double.infinity
         let wait = rowWait[row]
-        // Cells by their best bound (largest bonus), best first; ties by cell index.
-        cells.removeAll()
-        for (c, cell) in grid.cells.enumerated() {
-            cells.push(pickupLowerBound(row: row, cell: c, cache: cache) - cell.maxBonus, free: true, column: c)
+        var rank = 0
+        while rank < bonus.count {
+            let b = bonus[rank]
+            let cappedBonus = min(b, cap)
+            let cheapestDone = floor - b > cheapestLimit
+            let bestDone = floor - cappedBonus > bestLimit
+            if cheapestDone && bestDone { break }
+            guard rank < etas.count else { return nil }
+            let e = etas[rank]
+            let estimate = max(e + late * (e - readyIn), readyIn + early * (readyIn - e)) - wait
+            let wantCheapest = !cheapestDone && estimate - b <= cheapestLimit
+            let wantBest = !bestDone && estimate - cappedBonus <= bestLimit
+            rank += 1
+            guard wantCheapest || wantBest else { continue }
+            let k = groups.byBonus[rank - 1]
+            guard feasible(row: row, agent: k) else { continue }
+            let cost = cost(row: row, agent: k, eta: e)
+            if wantCheapest {
+                cheapest.offer(agent: k, key: cost, cost: cost)
+                if cheapest.isFull { cheapestLimit = BatchProblem.admitting(cheapest.top) }
+            }
+            if wantBest {
+                best.offer(agent: k, key: b > cap ? cost + (b - cap) : cost, cost: cost)
+                if best.isFull { bestLimit = BatchProblem.admitting(best.top) }
+            }
         }
-        // A max-heap on (cost, agent) of the best `count` so far.
-        var heap: [(agent: Int, cost: Double)] = []
-        heap.reserveCapacity(count)
-        @inline(__always) func above(_ a: (agent: Int, cost: Double), _ b: (agent: Int, cost: Double)) -> Bool {
-            a.cost != b.cost ? a.cost > b.cost : a.agent > b.agent
+        var list = cheapest.sorted()
+        for entry in best.sorted() where !list.contains(where: { $0.agent == entry.agent }) { list.append(entry) }
+        return list
+    }
+
+    /// The bonus the capped lists use: that of the most idle agents, by slots, enough for every row (the agent
+    /// whose slots, counted in descending bonus order, reach `rows`).
+    ///
+    /// At the optimum the prices even out the matched agents' bonus + price (`v`) at about that value: every order
+    /// can reach the most idle agents across the city, so their extra bonus is bid away (measured on the benchmark's
+    /// rounds: 5–99 % of the matched agents within 965–982 s, the cap 966–970 s). Lists of the cheapest agents by
+    /// the true cost hold only the most idle agents, whose prices then rule most of them out, and the first pricing
+    /// pass added ~37 entries to ~75 % of the rows; lists by the capped cost hold what the prices will make cheap.
+    func bonusCap(rows: Int, groups: PickupGroups) -> Double {
+        var slots = 0
+        for k in groups.byBonus {
+            slots += agentSlots[k]
+            if slots >= rows { return agentBonus[k] }
         }
-        while let top = cells.pop() {
-            let c = top.column
-            let cell = grid.cells[c]
-            let plo = pickupLowerBound(row: row, cell: c, cache: cache) - wait
-            if heap.count == count && BatchProblem.loosened(plo - cell.maxBonus) > heap[0].cost { break }
-            for index in cell.begin..<cell.end {
-                let k = grid.agents[index]
-                if heap.count == count && BatchProblem.loosened(plo - agentBonus[k]) > heap[0].cost { break }
-                guard feasible(row: row, agent: k) else { continue }
-                let eta = pickupETA(row: row, position: index, grid: grid, cache: &cache)
-                let entry = (agent: k, cost: cost(row: row, agent: k, eta: eta))
-                if heap.count < count {
-                    var i = heap.count
-                    heap.append(entry)
-                    while i > 0 {
-                        let parent = (i - 1) / 2
-                        guard above(entry, heap[parent]) else { break }
-                        heap[i] = heap[parent]
-                        i = parent
+        return -.infinity
+    }
+
+    /// Every row's list, group by group: its `count` cheapest feasible agents by (cost, index), cheapest first (the
+    /// decisions' candidates come from them), then its `capped` best by (cost with the bonus capped at `cap`, index)
+    /// that are not already in. Each group's table grows as its rows' scans need.
+    func candidateLists(count: Int, capped: Int, cap: Double, groups: inout PickupGroups)
+        -> [[(agent: Int, cost: Double)]]
+    {
+        var lists = [[(agent: Int, cost: Double)]](repeating: [], count: rowOrder.count)
+        for g in 0..<groups.count {
+            // A scan that runs out of ranks starts again with twice as many.
+            groups.extend(group: g, to: 2 * PickupGroups.block)
+            for row in groups.rows(of: g) {
+                while true {
+                    let list = groups.etas[g].withUnsafeBufferPointer { etas in
+                        groups.bonus.withUnsafeBufferPointer { bonus in
+                            candidateList(
+                                row: row, count: count, capped: capped, cap: cap, etas: etas, groups: groups,
+                                bonus: bonus)
+                        }
                     }
-                    heap[i] = entry
-                } else if above(heap[0], entry) {
-                    var i = 0
-                    while true {
-                        let left = 2 * i + 1
-                        guard left < count else { break }
-                        var child = left
-                        if left + 1 < count && above(heap[left + 1], heap[left]) { child = left + 1 }
-                        guard above(heap[child], entry) else { break }
-                        heap[i] = heap[child]
-                        i = child
+                    if let list {
+                        lists[row] = list
+                        break
                     }
-                    heap[i] = entry
+                    groups.extend(group: g, to: 2 * groups.etas[g].count)
                 }
             }
         }
-        heap.sort { a, b in a.cost != b.cost ? a.cost < b.cost : a.agent < b.agent }
-        return heap
+        return lists
     }
 
     /// The auction's ε phases (seconds of cost) before the first pass, and on later passes from the prices already
@@ -86,8 +127,9 @@ extension BatchProblem {
     /// matching, so the matching has the least total cost among assignments of all assignable rows (within rows·tol,
     /// i.e. floating-point rounding); as it assigns every assignable row it is also of maximum size, which the dense
     /// path puts first. Entries that fail the check join the rows' candidate lists and the matching is solved again,
-    /// warm: the matching and (u, v) are kept and only the rows with violations are released.
-    func solveFast(candidates: Int, maxPasses: Int = 8, stats: inout FastStats)
+    /// warm: the matching and (u, v) are kept and only the rows with violations are released. A pass costs a few
+    /// milliseconds and the dense matrix ~1 s, so up to `maxPasses` are tried (3–5 on the benchmark's rounds).
+    func solveFast(candidates: Int, maxPasses: Int = 16, stats: inout FastStats)
         -> (assignment: [Int?], lists: [[(agent: Int, cost: Double)]])?
     {
         let rows = rowOrder.count
@@ -102,11 +144,9 @@ extension BatchProblem {
             mark = now
             return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         }
-        let grid = makeGrid()
-        var cache = makePickupCache(grid: grid)
-        var cellHeap = ColumnHeap()
-        var lists = [[(agent: Int, cost: Double)]](repeating: [], count: rows)
-        for row in cache.rows { lists[row] = cheapest(row: row, count: count, grid: grid, cache: &cache, cells: &cellHeap) }
+        var groups = PickupGroups(problem: self)
+        let cap = bonusCap(rows: rows, groups: groups)
+        var lists = candidateLists(count: count, capped: BatchPolicy.cappedListLength, cap: cap, groups: &groups)
         stats.candidateSeconds += lap()
         var state: SparseAssignment?
         var largest = 0.0
@@ -147,15 +187,13 @@ extension BatchProblem {
                 state = nil
                 guard count < cols else { return nil }
                 count = min(cols, count * 2)
-                for row in cache.rows {
-                    lists[row] = cheapest(row: row, count: count, grid: grid, cache: &cache, cells: &cellHeap)
-                }
+                lists = candidateLists(count: count, capped: count, cap: cap, groups: &groups)
                 stats.candidateSeconds += lap()
                 continue
             }
             guard
                 let violations = price(
-                    lists: &lists, state: &state!, tolerance: 1e-9 * (1 + largest), grid: grid, cache: &cache)
+                    lists: &lists, state: &state!, tolerance: 1e-9 * (1 + largest), groups: &groups)
             else { return nil }
             stats.pricingSeconds += lap()
             if violations == 0 {
@@ -168,14 +206,15 @@ extension BatchProblem {
 
     /// The pricing check of `state`'s potentials against every feasible pair: entries with a reduced cost below
     /// −tolerance join their row's list, and the row is released. Returns the number added; nil when an entry
-    /// already in a list is violated (rounding: give up). Rows are taken pickup by pickup (`PickupCache`).
+    /// already in a list is violated (rounding: give up). Rows are taken pickup group by pickup group.
     ///
-    /// Pruning by (bonus + price): for a slot s of agent k, c − u − v(s) ≥ bound − bonus(k) − max_s v(s) − u, so
-    /// each cell's agents are scanned in descending order of bonus(k) + max_s v(s) and the scan stops where that
-    /// bound clears u.
+    /// With reach(k) = bonus(k) + max over k's slots of v, the least reduced cost of a row over agent k's slots is
+    /// P(eta) − reach(k) − wait − u. Per group, `GroupBound` gives every row's least `P − reach` over all agents:
+    /// a row whose bound clears u has no violation and is done. The others (a few dozen per pass) are scanned
+    /// exactly, agents by rank, stopping where `readyIn − bonus − wait` clears u (P ≥ readyIn, reach ≤ bonus).
     func price(
-        lists: inout [[(agent: Int, cost: Double)]], state: inout SparseAssignment, tolerance: Double, grid: Grid,
-        cache: inout PickupCache
+        lists: inout [[(agent: Int, cost: Double)]], state: inout SparseAssignment, tolerance: Double,
+        groups: inout PickupGroups
     ) -> Int? {
         let n = slotAgents.count
         var reach = [Double](repeating: 0, count: n)
@@ -184,33 +223,36 @@ extension BatchProblem {
             for s in 0..<agentSlots[k] { best = max(best, state.v[agentFirstColumn[k] + s]) }
             reach[k] = agentBonus[k] + best
         }
-        // Per cell, grid positions by descending reach (then position), and the cell's largest reach.
-        var byReach = Array(0..<n)
-        var maxReach = [Double](repeating: 0, count: grid.cells.count)
-        for (c, cell) in grid.cells.enumerated() {
-            byReach[cell.begin..<cell.end].sort { a, b in
-                let x = reach[grid.agents[a]]
-                let y = reach[grid.agents[b]]
-                return x != y ? x > y : a < b
-            }
-            maxReach[c] = reach[grid.agents[byReach[cell.begin]]]
-        }
+        let maxReach = reach.lazy.map(abs).max() ?? 0
+        let reachByRank = groups.byBonus.map { reach[$0] }
         var listed = [Int](repeating: -1, count: n)
         var violations = 0
         var added: [(agent: Int, cost: Double)] = []
-        for row in cache.rows where !lists[row].isEmpty {
-            let ui = state.u[row]
-            let wait = rowWait[row]
-            for (k, _) in lists[row] { listed[k] = row }
-            added.removeAll(keepingCapacity: true)
-            for (c, cell) in grid.cells.enumerated() {
-                let plo = pickupLowerBound(row: row, cell: c, cache: cache) - wait
-                if BatchProblem.loosened(plo - maxReach[c]) >= ui { continue }
-                for index in byReach[cell.begin..<cell.end] {
-                    let k = grid.agents[index]
-                    if BatchProblem.loosened(plo - reach[k]) >= ui { break }
+        for g in 0..<groups.count {
+            let rows = groups.rows(of: g).filter { !lists[$0].isEmpty }
+            guard !rows.isEmpty else { continue }
+            // Ranks whose bonus is above every row's readyIn − wait − u (by a second) are counted one by one, the
+            // others by the bonus of the first of them.
+            var threshold = Double.infinity
+            for row in rows { threshold = min(threshold, rowReadyIn[row] - rowWait[row] - state.u[row]) }
+            var ranks = 0
+            while ranks < n && groups.bonus[ranks] >= threshold - 1 { ranks += 1 }
+            if ranks > groups.etas[g].count { groups.extend(group: g, to: ranks) }
+            let bound = GroupBound(
+                group: g, ranks: ranks, groups: groups, reach: reachByRank, maxReach: maxReach, settings: settings)
+            for row in rows {
+                let ui = state.u[row]
+                let wait = rowWait[row]
+                let readyIn = rowReadyIn[row]
+                if bound.least(readyIn: readyIn) - wait - ui >= bound.slack(readyIn: readyIn, wait: wait, u: ui) - tolerance {
+                    continue
+                }
+                for (k, _) in lists[row] { listed[k] = row }
+                added.removeAll(keepingCapacity: true)
+                for (rank, k) in groups.byBonus.enumerated() {
+                    if BatchProblem.loosened(readyIn - wait - groups.bonus[rank]) >= ui { break }
                     guard feasible(row: row, agent: k) else { continue }
-                    let eta = pickupETA(row: row, position: index, grid: grid, cache: &cache)
+                    let eta = rank < groups.etas[g].count ? groups.etas[g][rank] : pickupETA(row: row, agent: k)
                     let cost = cost(row: row, agent: k, eta: eta)
                     let first = agentFirstColumn[k]
                     var least = Double.infinity
@@ -220,11 +262,11 @@ extension BatchProblem {
                     if listed[k] == row { return nil }
                     added.append((k, cost))
                 }
-            }
-            if !added.isEmpty {
-                lists[row].append(contentsOf: added)
-                violations += added.count
-                state.release(row: row)
+                if !added.isEmpty {
+                    lists[row].append(contentsOf: added)
+                    violations += added.count
+                    state.release(row: row)
+                }
             }
         }
         return violations
@@ -250,3 +292,54 @@ extension BatchProblem {
     }
 }
 
+/// The best `limit` (key, agent) entries offered so far, with their costs: a max-heap on (key, agent index).
+struct CandidateHeap {
+    typealias Entry = (agent: Int, key: Double, cost: Double)
+    let limit: Int
+    private var items: [Entry] = []
+
+    init(limit: Int) {
+        self.limit = limit
+        items.reserveCapacity(limit)
+    }
+
+    var isFull: Bool { items.count >= limit }
+    /// The worst key kept (only when full).
+    var top: Double { items[0].key }
+
+    @inline(__always)
+    private static func above(_ a: Entry, _ b: Entry) -> Bool { a.key != b.key ? a.key > b.key : a.agent > b.agent }
+
+    mutating func offer(agent: Int, key: Double, cost: Double) {
+        guard limit > 0 else { return }
+        let entry = (agent: agent, key: key, cost: cost)
+        if items.count < limit {
+            var i = items.count
+            items.append(entry)
+            while i > 0 {
+                let parent = (i - 1) / 2
+                guard CandidateHeap.above(entry, items[parent]) else { break }
+                items[i] = items[parent]
+                i = parent
+            }
+            items[i] = entry
+        } else if CandidateHeap.above(items[0], entry) {
+            var i = 0
+            while true {
+                let left = 2 * i + 1
+                guard left < limit else { break }
+                var child = left
+                if left + 1 < limit && CandidateHeap.above(items[left + 1], items[left]) { child = left + 1 }
+                guard CandidateHeap.above(items[child], entry) else { break }
+                items[i] = items[child]
+                i = child
+            }
+            items[i] = entry
+        }
+    }
+
+    /// The entries by (key, agent), best first.
+    func sorted() -> [(agent: Int, cost: Double)] {
+        items.sorted { a, b in a.key != b.key ? a.key < b.key : a.agent < b.agent }.map { ($0.agent, $0.cost) }
+    }
+}

@@ -1,34 +1,152 @@
-/// Lower bounds for the fast path: agents in a spatial grid, and per pickup point the ETA range of every grid cell
-/// and the ETAs of the agents of the cells looked at.
+/// Pickup groups and lower bounds for the fast path.
 ///
-/// With `earlyWeight ≥ 0` and `lateWeight ≥ −1` the pickup part `P(eta)` of the cost falls (slope −earlyWeight) until
-/// `eta = readyIn`, where `P = readyIn`, then rises (slope 1 + lateWeight); so over `etaLo ≤ eta ≤ etaHi` its minimum
-/// is `P(clamp(readyIn, etaLo, etaHi))`. For the agents of one grid cell, `etaLo` = (great-circle distance from the
-/// pickup to the cell's bounding box of unit vectors, a lower bound of every agent's distance as the distance grows
-/// with the chord) × (the cell's smallest seconds per metre), and `etaHi` = (distance to the box's farthest corner) ×
-/// (the largest). So for any agent k of the cell: cost ≥ P(clamp) − bonus(k) − wait(row); agents are kept in
-/// descending bonus order per cell, so a scan stops at the first agent whose bound clears the threshold, and a cell
-/// whose best bound (largest bonus) clears it is skipped. Bounds are compared with a relative slack of 1e-9
-/// against rounding.
+/// Orders of one restaurant share a pickup point (≈ 5 per restaurant in a busy round), and an entry's ETA depends on
+/// the pickup only: an agent's ETA to a group's pickup is computed once per round (`PickupGroups.etas`), with the
+/// very expression of `pickupETA(row:agent:)` (`BatchProblem.eta`), so `cost(row:agent:eta:)` on it is
+/// bit-identical to `cost(row:agent:)`; the lists and every pricing pass read it. Agents go by rank (descending
+/// bonus), and each group's table holds the ranks the scans have needed so far: on the benchmark's rounds the lists
+/// and the pricing passes stop within the first ~1,000–2,200 of 5,000.
 ///
-/// Orders of one restaurant share a pickup point (≈ 5 per restaurant in a busy round): the cell bounds and the
-/// agents' ETAs depend on the pickup only, so they are computed once per pickup and round (`PickupCache`), and an
-/// entry is then `cost(row:agent:eta:)` — the same expression, on the same ETA value, as `cost(row:agent:)`.
+/// With `earlyWeight` E ≥ 0 and `lateWeight` L ≥ −1 the pickup part of the cost is
+/// `P(e) = (1 + L)·e − L·r` for `e ≥ r` (late) and `(1 + E)·r − E·e` for `e < r` (early), with `r = readyIn`; it is
+/// never below `r` (its value at `e = r`). Two bounds follow:
+/// - for any agent k, `cost ≥ r − bonus(k) − wait(row)`: scans in descending bonus order stop where that clears
+///   the threshold (`candidateList`, and the pricing's exact scans with bonus + price);
+/// - for the rows of one group, whose readyIn values split the agents' ETAs into buckets, the least
+///   `(1 + L)·e − reach` and `−E·e − reach` per bucket give every row's least `P(e) − reach` over the agents of the
+///   first ranks exactly (up to rounding), and `r − bonus` of the first rank after them bounds the rest
+///   (reach = bonus + price ≤ bonus) (`GroupBound`).
+/// Bounds are compared with a relative slack of 1e-9 against rounding (`loosened`).
 extension BatchProblem {
-    struct Grid {
-        struct Cell {
-            var lo: UnitVector
-            var hi: UnitVector
-            var fastest: Double
-            var slowest: Double
-            var maxBonus: Double
-            var begin: Int
-            var end: Int
+    /// Rows grouped by pickup point, with the agents' ETAs to each group's pickup and their buckets against the
+    /// group's readyIn values (for `GroupBound`), by rank, computed as far as the scans have needed (`extend`).
+    struct PickupGroups {
+        /// Row → its group.
+        let groupOf: [Int]
+        /// Rows by group: group g's are `rows[rowStart[g]..<rowStart[g + 1]]`, in row order.
+        let rowStart: [Int]
+        let rows: [Int]
+        /// Slot agents by rank: descending bonus, then index (`byBonus[rank]` is the agent, `rankOf` the inverse,
+        /// `bonus[rank]` its bonus).
+        let byBonus: [Int]
+        let rankOf: [Int]
+        let bonus: [Double]
+        /// Group g's distinct readyIn values, ascending: `thresholds[thresholdStart[g]..<thresholdStart[g + 1]]`.
+        let thresholds: [Double]
+        let thresholdStart: [Int]
+        /// Per group, by rank, the first `etas[g].count` ranks: the agent's `pickupETA` to the group's pickup, and
+        /// its bucket (how many of the group's thresholds are ≤ that ETA).
+        private(set) var etas: [[Double]]
+        private(set) var buckets: [[Int32]]
+        /// Per group, the largest |(1 + L)·e| + |E·e| over the ranks computed (for `GroupBound.slack`).
+        private(set) var etaMagnitude: [Double]
+        private let pickup: [UnitVector]
+        private let rankVector: [UnitVector]
+        private let rankSecondsPerMetre: [Double]
+        private let lateWeight: Double
+        private let earlyWeight: Double
+
+        var count: Int { rowStart.count - 1 }
+        var agents: Int { byBonus.count }
+
+        func rows(of group: Int) -> ArraySlice<Int> { rows[rowStart[group]..<rowStart[group + 1]] }
+
+        init(problem: BatchProblem) {
+            struct Key: Hashable {
+                var x: UInt64
+                var y: UInt64
+                var z: UInt64
+            }
+            var groupIndex: [Key: Int] = [:]
+            var groupOf = [Int](repeating: 0, count: problem.rowPickup.count)
+            var pickup: [UnitVector] = []
+            for (row, p) in problem.rowPickup.enumerated() {
+                let key = Key(x: p.x.bitPattern, y: p.y.bitPattern, z: p.z.bitPattern)
+                if let g = groupIndex[key] {
+                    groupOf[row] = g
+                } else {
+                    groupOf[row] = pickup.count
+                    groupIndex[key] = pickup.count
+                    pickup.append(p)
+                }
+            }
+            let groupCount = pickup.count
+            var rowStart = [Int](repeating: 0, count: groupCount + 1)
+            for g in groupOf { rowStart[g + 1] += 1 }
+            for g in 0..<groupCount { rowStart[g + 1] += rowStart[g] }
+            var fill = rowStart
+            var rows = [Int](repeating: 0, count: groupOf.count)
+            for (row, g) in groupOf.enumerated() {
+                rows[fill[g]] = row
+                fill[g] += 1
+            }
+            var thresholds: [Double] = []
+            var thresholdStart = [0]
+            for g in 0..<groupCount {
+                thresholds.append(contentsOf: Set(rows[rowStart[g]..<rowStart[g + 1]].map { problem.rowReadyIn[$0] }).sorted())
+                thresholdStart.append(thresholds.count)
+            }
+            let byBonus = BatchProblem.descending(problem.agentBonus)
+            var rankOf = [Int](repeating: 0, count: byBonus.count)
+            for (rank, k) in byBonus.enumerated() { rankOf[k] = rank }
+            self.groupOf = groupOf
+            self.rowStart = rowStart
+            self.rows = rows
+            self.byBonus = byBonus
+            self.rankOf = rankOf
+            bonus = byBonus.map { problem.agentBonus[$0] }
+            self.thresholds = thresholds
+            self.thresholdStart = thresholdStart
+            etas = [[Double]](repeating: [], count: groupCount)
+            buckets = [[Int32]](repeating: [], count: groupCount)
+            etaMagnitude = [Double](repeating: 0, count: groupCount)
+            self.pickup = pickup
+            rankVector = byBonus.map { problem.agentVector[$0] }
+            rankSecondsPerMetre = byBonus.map { problem.agentSecondsPerMetre[$0] }
+            lateWeight = problem.settings.lateWeight
+            earlyWeight = problem.settings.earlyWeight
         }
-        var cells: [Cell]
-        /// Agents (`slotAgents` indices) by cell, each cell's in descending bonus (then index) order; an agent's
-        /// place here is its "grid position".
-        var agents: [Int]
+
+        /// Computes group `g`'s table up to at least `needed` ranks (by blocks of `PickupGroups.block`, at most all).
+        mutating func extend(group g: Int, to needed: Int) {
+            let from = etas[g].count
+            guard from < min(needed, agents) else { return }
+            let to = min(agents, max(needed, from + PickupGroups.block))
+            let p = pickup[g]
+            let late = 1 + lateWeight
+            let early = earlyWeight
+            var magnitude = etaMagnitude[g]
+            var newETAs = [Double](repeating: 0, count: to - from)
+            var newBuckets = [Int32](repeating: 0, count: to - from)
+            rankVector.withUnsafeBufferPointer { vector in
+                rankSecondsPerMetre.withUnsafeBufferPointer { secondsPerMetre in
+                    thresholds[thresholdStart[g]..<thresholdStart[g + 1]].withUnsafeBufferPointer { t in
+                        newETAs.withUnsafeMutableBufferPointer { etas in
+                            newBuckets.withUnsafeMutableBufferPointer { buckets in
+                                for rank in from..<to {
+                                    let e = BatchProblem.eta(
+                                        from: vector[rank], to: p, secondsPerMetre: secondsPerMetre[rank])
+                                    etas[rank - from] = e
+                                    // How many thresholds are ≤ e: the sign bit of e − threshold, without branches
+                                    // (the ETAs fall anywhere among the thresholds, so a search or a comparison
+                                    // would mispredict).
+                                    var bucket: UInt64 = 0
+                                    for threshold in t { bucket &+= ((e - threshold).bitPattern >> 63) ^ 1 }
+                                    buckets[rank - from] = Int32(truncatingIfNeeded: bucket)
+                                    magnitude = max(magnitude, abs(late * e) + abs(early * e))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            etas[g].append(contentsOf: newETAs)
+            buckets[g].append(contentsOf: newBuckets)
+            etaMagnitude[g] = magnitude
+        }
+
+        /// Ranks added at least per `extend`.
+        static let block = 512
     }
 
     /// Whether the lower bounds hold for these settings and inputs (else the dense path runs).
@@ -39,162 +157,95 @@ extension BatchProblem {
             && settings.lateWeight.isFinite && settings.earlyWeight.isFinite
     }
 
-    func makeGrid() -> Grid {
-        let n = slotAgents.count
-        let side = max(1, Int((Double(n) / 32).squareRoot()))
-        var minLat = Double.infinity
-        var maxLat = -Double.infinity
-        var minLon = Double.infinity
-        var maxLon = -Double.infinity
-        for a in slotAgents {
-            let p = agents[a].position
-            minLat = min(minLat, p.lat)
-            maxLat = max(maxLat, p.lat)
-            minLon = min(minLon, p.lon)
-            maxLon = max(maxLon, p.lon)
-        }
-        func index(_ x: Double, _ lo: Double, _ hi: Double) -> Int {
-            guard hi > lo, x.isFinite else { return 0 }
-            return min(side - 1, max(0, Int((x - lo) / (hi - lo) * Double(side))))
-        }
-        var cellOf = [Int](repeating: 0, count: n)
-        var counts = [Int](repeating: 0, count: side * side)
-        for k in 0..<n {
-            let p = agents[slotAgents[k]].position
-            let c = index(p.lat, minLat, maxLat) * side + index(p.lon, minLon, maxLon)
-            cellOf[k] = c
-            counts[c] += 1
-        }
-        var begin = [Int](repeating: 0, count: side * side + 1)
-        for c in 0..<side * side { begin[c + 1] = begin[c] + counts[c] }
-        var fill = begin
-        var order = [Int](repeating: 0, count: n)
-        for k in 0..<n {
-            order[fill[cellOf[k]]] = k
-            fill[cellOf[k]] += 1
-        }
-        var cells: [Grid.Cell] = []
-        for c in 0..<side * side where begin[c] < begin[c + 1] {
-            order[begin[c]..<begin[c + 1]].sort { a, b in
-                agentBonus[a] != agentBonus[b] ? agentBonus[a] > agentBonus[b] : a < b
-            }
-            var lo = agentVector[order[begin[c]]]
-            var hi = lo
-            var fastest = Double.infinity
-            var slowest = 0.0
-            for k in order[begin[c]..<begin[c + 1]] {
-                let v = agentVector[k]
-                lo = UnitVector(x: min(lo.x, v.x), y: min(lo.y, v.y), z: min(lo.z, v.z))
-                hi = UnitVector(x: max(hi.x, v.x), y: max(hi.y, v.y), z: max(hi.z, v.z))
-                fastest = min(fastest, agentSecondsPerMetre[k])
-                slowest = max(slowest, agentSecondsPerMetre[k])
-            }
-            cells.append(
-                Grid.Cell(
-                    lo: lo, hi: hi, fastest: fastest, slowest: slowest, maxBonus: agentBonus[order[begin[c]]],
-                    begin: begin[c], end: begin[c + 1]))
-        }
-        return Grid(cells: cells, agents: order)
+    /// Slot agents by descending `key` (then index).
+    static func descending(_ key: [Double]) -> [Int] {
+        key.indices.sorted { a, b in key[a] != key[b] ? key[a] > key[b] : a < b }
     }
 
-    /// Rows grouped by pickup point, with each (pickup, cell)'s ETA range and a cache of the agents' ETAs, each
-    /// computed when first needed.
-    struct PickupCache {
-        /// Row → its pickup group.
-        let groupOf: [Int]
-        /// Rows by group: group g's are `rows[rowStart[g]..<rowStart[g + 1]]` (scans go group by group, so that the
-        /// group's ETAs stay in the processor's cache).
-        let rowStart: [Int]
-        let rows: [Int]
-        let cellCount: Int
-        /// (group · cellCount + cell) → bounds of the ETA of every agent of the cell to the group's pickup.
-        let etaLo: [Double]
-        let etaHi: [Double]
-        /// Grid position → the agent's `pickupETA` to the pickup of `group`, NaN until computed; the scans take the
-        /// rows group by group, so one group's ETAs at a time are enough (and stay in the processor's cache).
-        var etas: [Double]
-        var group = -1
-        var computed: [Int] = []
-    }
+    /// The least `P(eta) − reach` over all agents, for each readyIn value of one group's rows (see the extension's
+    /// note): over the first `ranks` ranks (computed) by bucket, with suffix and prefix minima; the other agents by
+    /// `readyIn − bonus` of rank `ranks`.
+    struct GroupBound {
+        let thresholds: ArraySlice<Double>
+        /// lateFrom[q]: least (1 + L)·e − reach over buckets ≥ q; earlyTo[q]: least −E·e − reach over buckets ≤ q.
+        let lateFrom: [Double]
+        let earlyTo: [Double]
+        /// The bonus of rank `ranks` (−∞ when every rank is counted): no later agent has a larger reach.
+        let tail: Double
+        let lateWeight: Double
+        let earlyWeight: Double
+        /// The largest magnitude of the terms summed per agent, for `slack`.
+        let magnitude: Double
 
-    func makePickupCache(grid: Grid) -> PickupCache {
-        struct Key: Hashable {
-            var x: UInt64
-            var y: UInt64
-            var z: UInt64
-        }
-        var groupIndex: [Key: Int] = [:]
-        var representative: [Int] = []
-        var groupOf = [Int](repeating: 0, count: rowPickup.count)
-        for (row, p) in rowPickup.enumerated() {
-            let key = Key(x: p.x.bitPattern, y: p.y.bitPattern, z: p.z.bitPattern)
-            if let g = groupIndex[key] {
-                groupOf[row] = g
-            } else {
-                groupOf[row] = representative.count
-                groupIndex[key] = representative.count
-                representative.append(row)
+        /// `reach` is by rank (`PickupGroups.byBonus`); `maxReach`: the largest |reach| (for `slack`).
+        init(
+            group g: Int, ranks: Int, groups: PickupGroups, reach: [Double], maxReach: Double,
+            settings: DispatchSettings
+        ) {
+            precondition(ranks <= groups.etas[g].count)
+            thresholds = groups.thresholds[groups.thresholdStart[g]..<groups.thresholdStart[g + 1]]
+            let m = thresholds.count
+            let late = 1 + settings.lateWeight
+            let early = -settings.earlyWeight
+            var lateMin = [Double](repeating: .infinity, count: m + 1)
+            var earlyMin = [Double](repeating: .infinity, count: m + 1)
+            groups.etas[g].withUnsafeBufferPointer { etas in
+                groups.buckets[g].withUnsafeBufferPointer { buckets in
+                    reach.withUnsafeBufferPointer { reach in
+                        lateMin.withUnsafeMutableBufferPointer { lateMin in
+                            earlyMin.withUnsafeMutableBufferPointer { earlyMin in
+                                for rank in 0..<ranks {
+                                    let q = Int(buckets[rank])
+                                    let e = etas[rank]
+                                    lateMin[q] = min(lateMin[q], late * e - reach[rank])
+                                    earlyMin[q] = min(earlyMin[q], early * e - reach[rank])
+                                }
+                            }
+                        }
+                    }
+                }
             }
-        }
-        let cellCount = grid.cells.count
-        var etaLo = [Double](repeating: 0, count: representative.count * cellCount)
-        var etaHi = etaLo
-        let metresPerUnit = 2 * GeoCoordinate.earthRadius
-        for (g, row) in representative.enumerated() {
-            let p = rowPickup[row]
-            for (c, cell) in grid.cells.enumerated() {
-                let dx = max(cell.lo.x - p.x, 0, p.x - cell.hi.x)
-                let dy = max(cell.lo.y - p.y, 0, p.y - cell.hi.y)
-                let dz = max(cell.lo.z - p.z, 0, p.z - cell.hi.z)
-                let near = (dx * dx + dy * dy + dz * dz).squareRoot() / 2
-                let fx = max(p.x - cell.lo.x, cell.hi.x - p.x)
-                let fy = max(p.y - cell.lo.y, cell.hi.y - p.y)
-                let fz = max(p.z - cell.lo.z, cell.hi.z - p.z)
-                let far = (fx * fx + fy * fy + fz * fz).squareRoot() / 2
-                etaLo[g * cellCount + c] = metresPerUnit * UnitVector.arcsine(near) * cell.fastest
-                etaHi[g * cellCount + c] = metresPerUnit * UnitVector.arcsine(far) * cell.slowest
+            if m > 0 {
+                for q in stride(from: m - 1, through: 0, by: -1) { lateMin[q] = min(lateMin[q], lateMin[q + 1]) }
+                for q in 1...m { earlyMin[q] = min(earlyMin[q], earlyMin[q - 1]) }
             }
+            lateFrom = lateMin
+            earlyTo = earlyMin
+            tail = ranks < groups.agents ? groups.bonus[ranks] : -.infinity
+            lateWeight = settings.lateWeight
+            earlyWeight = settings.earlyWeight
+            magnitude = groups.etaMagnitude[g] + maxReach + (tail.isFinite ? abs(tail) : 0)
         }
-        var rowStart = [Int](repeating: 0, count: representative.count + 1)
-        for g in groupOf { rowStart[g + 1] += 1 }
-        for g in 0..<representative.count { rowStart[g + 1] += rowStart[g] }
-        var fill = rowStart
-        var rows = [Int](repeating: 0, count: groupOf.count)
-        for (row, g) in groupOf.enumerated() {
-            rows[fill[g]] = row
-            fill[g] += 1
-        }
-        return PickupCache(
-            groupOf: groupOf, rowStart: rowStart, rows: rows, cellCount: cellCount, etaLo: etaLo, etaHi: etaHi,
-            etas: [Double](repeating: .nan, count: slotAgents.count))
-    }
 
-    /// A lower bound of the pickup part of the cost for `row` and any agent of cell `c`.
-    @inline(__always)
-    func pickupLowerBound(row: Int, cell c: Int, cache: PickupCache) -> Double {
-        let i = cache.groupOf[row] * cache.cellCount + c
-        let readyIn = rowReadyIn[row]
-        return settings.pickupCost(eta: min(max(readyIn, cache.etaLo[i]), cache.etaHi[i]), readyIn: readyIn)
-    }
-
-    /// `pickupETA(row:agent:)` for the agent at grid position `position`, from the cache when it has it (the cache
-    /// is cleared when a row of another group comes).
-    @inline(__always)
-    func pickupETA(row: Int, position: Int, grid: Grid, cache: inout PickupCache) -> Double {
-        let g = cache.groupOf[row]
-        if g != cache.group {
-            for p in cache.computed { cache.etas[p] = .nan }
-            cache.computed.removeAll(keepingCapacity: true)
-            cache.group = g
+        /// How far `least(readyIn:) − wait − u` may fall below the least computed reduced cost by rounding: the
+        /// rearranged sums and the cost expression each round a few times at these magnitudes (1e-12 relative is
+        /// far above that, and far below the pricing's tolerance of 1e-9 relative).
+        func slack(readyIn r: Double, wait: Double, u: Double) -> Double {
+            1e-12 * (1 + magnitude + abs(r) * (1 + abs(lateWeight) + abs(earlyWeight)) + abs(wait) + abs(u))
         }
-        let known = cache.etas[position]
-        if !known.isNaN { return known }
-        let eta = pickupETA(row: row, agent: grid.agents[position])
-        cache.etas[position] = eta
-        cache.computed.append(position)
-        return eta
+
+        /// The least `P(e) − reach` over all agents for a row with this readyIn (one of the group's), up to
+        /// rounding: late for the agents with e ≥ readyIn (buckets after its threshold), early for the others, and
+        /// at least `readyIn − tail` for the ranks not counted.
+        func least(readyIn r: Double) -> Double {
+            var lo = thresholds.startIndex
+            var hi = thresholds.endIndex
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if thresholds[mid] < r { lo = mid + 1 } else { hi = mid }
+            }
+            let q = lo - thresholds.startIndex
+            let late = lateFrom[q + 1] - lateWeight * r
+            let early = earlyTo[q] + (1 + earlyWeight) * r
+            return min(late, early, r - tail)
+        }
     }
 
     @inline(__always)
     static func loosened(_ bound: Double) -> Double { bound - 1e-9 * (1 + abs(bound)) }
+
+    /// A threshold raised so that `bound > admitting(t)` implies `loosened(bound) > t`: comparing against it skips
+    /// only what `loosened` would, with one computation per threshold instead of one per bound.
+    @inline(__always)
+    static func admitting(_ threshold: Double) -> Double { threshold + 2e-9 * (1 + abs(threshold)) }
 }

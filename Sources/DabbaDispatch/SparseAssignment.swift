@@ -171,8 +171,12 @@ struct SparseAssignment {
             }
             precondition(sink >= 0, "the direct edge to a free column is always there")
             let minVal = dist[sink]
-            for i in 0..<rows { u[i] -= minVal }
-            for l in 0..<cols where row4col[l] >= 0 || v[l] < 0 { v[l] += minVal }
+            // Every matched column and every free one with v < 0 (all in `bad`) moves; free ones at 0 stay.
+            for i in 0..<rows {
+                u[i] -= minVal
+                if col4row[i] >= 0 { v[col4row[i]] += minVal }
+            }
+            for l in bad where row4col[l] < 0 && v[l] < 0 { v[l] += minVal }
             for l in scannedCols {
                 u[row4col[l]] += minVal - dist[l]
                 v[l] += dist[l] - minVal

@@ -1,7 +1,8 @@
 @testable import DabbaDispatch
 import Testing
 
-/// The fast path's lower bounds and ETA cache (`BatchGeometry.swift`) against the entries themselves.
+/// The fast path's pickup groups, ETA table, per-group bound and candidate lists (`BatchGeometry.swift`,
+/// `BatchFastPath.swift`) against the entries themselves.
 @Suite struct BatchGeometryTests {
     static func problem(orders: Int, agents: Int, seed: UInt64, settings: DispatchSettings = DispatchSettings())
         -> BatchProblem
@@ -10,67 +11,110 @@ import Testing
         return BatchProblem(orders: o, agents: a, now: 600_000, settings: settings)
     }
 
-    /// Every (row, cell) bound is at most the pickup part of the cost of every agent of the cell, and the cached
-    /// ETA is the very value `cost(row:agent:)` uses, whichever order the rows come in.
+    /// Every row is in one group of rows sharing its pickup point; the table grows by blocks up to every rank, and
+    /// its ETA is the very value `cost(row:agent:)` uses, its bucket the number of the group's readyIn values ≤ it.
     @Test(arguments: [1, 2, 3] as [UInt64])
-    func boundsHoldAndCachedETAsAreExact(seed: UInt64) {
-        // Early and late weights at their limits too, where the pickup cost is flattest.
+    func groupsAndETAsAreExact(seed: UInt64) {
+        let problem = Self.problem(orders: 80, agents: 1200, seed: seed)
+        var groups = BatchProblem.PickupGroups(problem: problem)
+        let n = problem.slotAgents.count
+        #expect(groups.rowStart.last == problem.rowOrder.count)
+        #expect(Set(groups.rows) == Set(0..<problem.rowOrder.count))
+        #expect(groups.count < problem.rowOrder.count)  // 40 restaurants: rows do share pickups
+        #expect(groups.bonus == groups.byBonus.map { problem.agentBonus[$0] })
+        #expect(zip(groups.bonus, groups.bonus.dropFirst()).allSatisfy { $0 >= $1 })
+        var mismatches = 0
+        for g in 0..<groups.count {
+            #expect(groups.etas[g].isEmpty)
+            groups.extend(group: g, to: 1)
+            #expect(groups.etas[g].count == BatchProblem.PickupGroups.block)
+            groups.extend(group: g, to: n)
+            #expect(groups.etas[g].count == n && groups.buckets[g].count == n)
+            let rows = groups.rows(of: g)
+            let readyIns = Set(rows.map { problem.rowReadyIn[$0] })
+            for row in rows {
+                #expect(groups.groupOf[row] == g)
+                #expect(problem.rowPickup[row].x == problem.rowPickup[rows.first!].x)
+                for k in 0..<n {
+                    let rank = groups.rankOf[k]
+                    #expect(groups.byBonus[rank] == k)
+                    let eta = groups.etas[g][rank]
+                    if eta != problem.pickupETA(row: row, agent: k) { mismatches += 1 }
+                    if problem.cost(row: row, agent: k, eta: eta) != problem.cost(row: row, agent: k) { mismatches += 1 }
+                    if Int(groups.buckets[g][rank]) != readyIns.filter({ $0 <= eta }).count { mismatches += 1 }
+                }
+            }
+        }
+        #expect(mismatches == 0)
+    }
+
+    /// `GroupBound.least` is the least `P(eta) − reach` over all agents (brute force, within the slack) when every
+    /// rank is counted, and at most that when only the first ranks are (the rest by the bonus of the first left out,
+    /// reaches being at most bonuses), for random reaches, with the default weights and with the early and late
+    /// weights at their limits.
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func groupBoundIsTheLeastOverAllAgents(seed: UInt64) {
+        var random = SeededRandom(seed: seed)
         for settings in [DispatchSettings(), DispatchSettings(lateWeight: -1, earlyWeight: 0)] {
             let problem = Self.problem(orders: 80, agents: 400, seed: seed, settings: settings)
-            let grid = problem.makeGrid()
-            var cache = problem.makePickupCache(grid: grid)
-            #expect(cache.rowStart.last == problem.rowOrder.count)
-            #expect(Set(cache.rows) == Set(0..<problem.rowOrder.count))
-            // Rows sharing a group share the pickup point.
-            for row in 0..<problem.rowOrder.count {
-                let first = cache.rows[cache.rowStart[cache.groupOf[row]]]
-                #expect(problem.rowPickup[row].x == problem.rowPickup[first].x)
-            }
-            var violations = 0
-            var mismatches = 0
-            // Rows in a shuffled order: the cache is cleared and refilled between groups.
-            var random = SeededRandom(seed: seed)
-            for row in (0..<problem.rowOrder.count).shuffled(using: &random) {
-                for c in grid.cells.indices {
-                    let bound = problem.pickupLowerBound(row: row, cell: c, cache: cache)
-                    for position in grid.cells[c].begin..<grid.cells[c].end {
-                        let k = grid.agents[position]
-                        let eta = problem.pickupETA(row: row, position: position, grid: grid, cache: &cache)
-                        if eta != problem.pickupETA(row: row, agent: k) { mismatches += 1 }
-                        let pickup = settings.pickupCost(eta: eta, readyIn: problem.rowReadyIn[row])
-                        if BatchProblem.loosened(bound) > pickup { violations += 1 }
-                        // The cost from the cached ETA is the cost.
-                        if problem.cost(row: row, agent: k, eta: eta) != problem.cost(row: row, agent: k) {
-                            mismatches += 1
+            var groups = BatchProblem.PickupGroups(problem: problem)
+            let n = problem.slotAgents.count
+            let reach = (0..<n).map { problem.agentBonus[$0] - Double.random(in: 0...300, using: &random) }
+            let maxReach = reach.map(abs).max()!
+            for g in 0..<groups.count {
+                groups.extend(group: g, to: n)
+                for ranks in [n, n / 3] {
+                    let bound = BatchProblem.GroupBound(
+                        group: g, ranks: ranks, groups: groups, reach: groups.byBonus.map { reach[$0] },
+                        maxReach: maxReach, settings: settings)
+                    for row in groups.rows(of: g) {
+                        let r = problem.rowReadyIn[row]
+                        var least = Double.infinity
+                        for k in 0..<n {
+                            let eta = groups.etas[g][groups.rankOf[k]]
+                            least = min(least, settings.pickupCost(eta: eta, readyIn: r) - reach[k])
+                        }
+                        let slack = bound.slack(readyIn: r, wait: 0, u: 0)
+                        let got = bound.least(readyIn: r)
+                        if ranks == n {
+                            #expect(abs(got - least) <= slack, "group \(g) row \(row)")
+                        } else {
+                            #expect(got <= least + slack, "group \(g) row \(row)")
                         }
                     }
                 }
             }
-            #expect(violations == 0)
-            #expect(mismatches == 0)
         }
     }
 
-    /// The bound is never below the ready time (the pickup cost's floor) and is exactly the ready time when the
-    /// cell's ETA range contains it.
-    @Test func boundIsReadyInWhenTheCellCoversThePickupsTime() {
-        let problem = Self.problem(orders: 40, agents: 300, seed: 9)
-        let grid = problem.makeGrid()
-        let cache = problem.makePickupCache(grid: grid)
-        var tight = 0
+    /// Each row's list is its `count` cheapest feasible agents by (cost, index), then its `capped` best by (cost with
+    /// the bonus capped, index) that are not already in (brute force over every agent), with their exact costs; zones,
+    /// loads and exclusions make some pairs infeasible.
+    @Test(arguments: [1, 2] as [UInt64])
+    func listsAreTheCheapestThenTheBestByCappedCost(seed: UInt64) {
+        // 1,500 agents: scans that need more than the first table block start again on a longer one.
+        let (o, a) = BatchFastPathTests.city(orders: 300, agents: 1500, seed: seed, zoned: true)
+        let problem = BatchProblem(orders: o, agents: a, now: 600_000, settings: DispatchSettings())
+        var groups = BatchProblem.PickupGroups(problem: problem)
+        let cap = problem.bonusCap(rows: problem.rowOrder.count, groups: groups)
+        #expect(cap > 0 && cap < problem.agentBonus.max()!)
+        let lists = problem.candidateLists(count: 5, capped: 7, cap: cap, groups: &groups)
         for row in 0..<problem.rowOrder.count {
-            for c in grid.cells.indices {
-                let i = cache.groupOf[row] * cache.cellCount + c
-                #expect(cache.etaLo[i] <= cache.etaHi[i])
-                let ready = problem.rowReadyIn[row]
-                let bound = problem.pickupLowerBound(row: row, cell: c, cache: cache)
-                #expect(bound >= ready - 1e-9 * (1 + ready))
-                if cache.etaLo[i] <= ready && ready <= cache.etaHi[i] {
-                    #expect(bound == ready)
-                    tight += 1
+            let feasible = problem.slotAgents.indices.filter { problem.feasible(row: row, agent: $0) }
+            func best(_ key: (Int) -> Double, _ count: Int, excluding: [Int]) -> [Int] {
+                let ranked = feasible.filter { !excluding.contains($0) }.sorted { x, y in
+                    key(x) != key(y) ? key(x) < key(y) : x < y
                 }
+                return Array(ranked.prefix(count))
             }
+            let cheapest = best({ problem.cost(row: row, agent: $0) }, 5, excluding: [])
+            let capped = best(
+                { problem.cost(row: row, agent: $0) + problem.agentBonus[$0] - min(problem.agentBonus[$0], cap) }, 7,
+                excluding: [])
+            let expected = cheapest + capped.filter { !cheapest.contains($0) }
+            #expect(lists[row].map(\.agent) == expected, "row \(row)")
+            for (k, c) in lists[row] { #expect(c == problem.cost(row: row, agent: k)) }
         }
-        #expect(tight > 0)
+        #expect(groups.etas.contains { $0.count > 2 * BatchProblem.PickupGroups.block })
     }
 }
