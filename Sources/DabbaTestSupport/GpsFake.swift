@@ -68,6 +68,7 @@ public final class GpsFake: Sendable {
             }
             try await Task.sleep(for: .milliseconds(25))
         }
+        if FreePort.isListening(port) { return }  // once more: the sleep may have overslept the deadline
         stop()
         throw TestSupportError("gpsfake did not listen on \(port) within \(timeout)")
     }

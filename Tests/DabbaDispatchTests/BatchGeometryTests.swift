@@ -101,16 +101,15 @@ import Testing
         let lists = problem.candidateLists(count: 5, capped: 7, cap: cap, groups: &groups)
         for row in 0..<problem.rowOrder.count {
             let feasible = problem.slotAgents.indices.filter { problem.feasible(row: row, agent: $0) }
-            func best(_ key: (Int) -> Double, _ count: Int, excluding: [Int]) -> [Int] {
-                let ranked = feasible.filter { !excluding.contains($0) }.sorted { x, y in
-                    key(x) != key(y) ? key(x) < key(y) : x < y
-                }
-                return Array(ranked.prefix(count))
+            /// The `count` best by (key, index); each key computed once.
+            func best(_ key: (Int) -> Double, _ count: Int) -> [Int] {
+                feasible.map { (key: key($0), agent: $0) }
+                    .sorted { x, y in x.key != y.key ? x.key < y.key : x.agent < y.agent }
+                    .prefix(count).map(\.agent)
             }
-            let cheapest = best({ problem.cost(row: row, agent: $0) }, 5, excluding: [])
+            let cheapest = best({ problem.cost(row: row, agent: $0) }, 5)
             let capped = best(
-                { problem.cost(row: row, agent: $0) + problem.agentBonus[$0] - min(problem.agentBonus[$0], cap) }, 7,
-                excluding: [])
+                { problem.cost(row: row, agent: $0) + problem.agentBonus[$0] - min(problem.agentBonus[$0], cap) }, 7)
             let expected = cheapest + capped.filter { !cheapest.contains($0) }
             #expect(lists[row].map(\.agent) == expected, "row \(row)")
             for (k, c) in lists[row] { #expect(c == problem.cost(row: row, agent: k)) }

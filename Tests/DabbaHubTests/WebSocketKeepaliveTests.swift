@@ -52,7 +52,7 @@ struct WebSocketKeepaliveTests {
             let port = try #require(client.port)
             let raw = try RawWebSocket(port: port, path: "/v1/fleet/live?ticket=\(try hub.auth.issueTicket(for: op))")
             defer { raw.close() }
-            let received = raw.readUntilClosed(timeout: Self.period * 2 + .seconds(8))
+            let received = await raw.readUntilClosed(timeout: Self.period * 2 + .seconds(8))
             #expect(received.closed, "the hub kept a client that never answers its pings")
             #expect(received.elapsed >= Self.period * 2 - .milliseconds(100), "closed before it missed a ping: \(received.elapsed)")
             #expect(received.text.hasPrefix("HTTP/1.1 101"), "\(received.text.prefix(80))")
@@ -73,24 +73,27 @@ private struct RawWebSocket {
     let fd: Int32
 
     init(port: Int, path: String) throws {
-        fd = try FreePort.connectedSocket(port: port, timeout: 0.1)
+        fd = try FreePort.connectedSocket(port: port, timeout: 5)
         let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         let bytes = Array(request.utf8)
         guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestSupportError("send: errno \(errno)") }
     }
 
-    /// Reads until the peer closes (read returns 0 or fails other than by the receive timeout) or `timeout` passes.
-    func readUntilClosed(timeout: Duration) -> (bytes: [UInt8], text: String, closed: Bool, elapsed: Duration) {
+    /// Reads until the peer closes (read returns 0 or fails other than for want of data) or `timeout` passes;
+    /// sleeps between empty reads, so that it holds no thread of the test's pool.
+    func readUntilClosed(timeout: Duration) async -> (bytes: [UInt8], text: String, closed: Bool, elapsed: Duration) {
         let start = ContinuousClock.now
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while ContinuousClock.now - start < timeout {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
             if n > 0 {
                 bytes += buffer[..<n]
             } else if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 return (bytes, String(decoding: bytes, as: UTF8.self), true, ContinuousClock.now - start)
+            } else {
+                try? await Task.sleep(for: .milliseconds(20))
             }
         }
         return (bytes, String(decoding: bytes, as: UTF8.self), false, ContinuousClock.now - start)
