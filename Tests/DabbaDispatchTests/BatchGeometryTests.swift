@@ -2,8 +2,8 @@
 import Testing
 
 /// The fast path's pickup groups, ETA table, per-group bound and candidate lists (`BatchGeometry.swift`,
-/// `BatchFastPath.swift`) against the entries themselves.
-@Suite struct BatchGeometryTests {
+/// `BatchFastPath.swift`) against the entries themselves. Serialized, like `BatchFastPathTests`: CPU-heavy cases.
+@Suite(.serialized) struct BatchGeometryTests {
     static func problem(orders: Int, agents: Int, seed: UInt64, settings: DispatchSettings = DispatchSettings())
         -> BatchProblem
     {

@@ -160,7 +160,9 @@ import Testing
 }
 
 /// The fast path (candidate lists and pricing by lower bounds, no full matrix) against brute force and the dense search.
-@Suite struct BatchFastPathTests {
+/// Serialized: its cases are seconds of CPU each in a debug build, and run in parallel they would hold both threads of
+/// the cooperative pool (2 cores) and stall the I/O tests running alongside.
+@Suite(.serialized) struct BatchFastPathTests {
     /// Total cost and count of the chosen pairs (the chosen agent is always among a decision's candidates).
     static func total(_ decisions: [DispatchDecision]) -> (count: Int, cost: Double) {
         var count = 0
