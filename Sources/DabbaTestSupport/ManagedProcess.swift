@@ -66,6 +66,28 @@ public final class ManagedProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// SIGKILLs the process as soon as `condition` holds, polled every `interval` on a thread of its own, so the
+    /// kill lands when the condition turns true even while other tests keep the cooperative pool busy. Kills it
+    /// anyway after `timeout`; returns whether the condition held first.
+    public func kill9(
+        when condition: @escaping @Sendable () -> Bool, interval: Duration = .milliseconds(2),
+        timeout: Duration = .seconds(30)
+    ) async -> Bool {
+        await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
+            Thread.detachNewThread { [self] in
+                let deadline = ContinuousClock.now + timeout
+                let pause = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+                var held = false
+                while !held && ContinuousClock.now < deadline {
+                    held = condition()
+                    if !held { Thread.sleep(forTimeInterval: pause) }
+                }
+                kill9()
+                done.resume(returning: held)
+            }
+        }
+    }
+
     /// Waits (bounded) for the process to exit by itself; returns its status, or nil on timeout.
     public func waitForExit(timeout: Duration = .seconds(10)) -> Int32? {
         let deadline = ContinuousClock.now + timeout

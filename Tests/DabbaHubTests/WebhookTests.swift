@@ -200,13 +200,15 @@ import Testing
                 try await first.store.webhookDeliveries(endpoint: endpoint.id, before: nil, limit: 10).first?.lastStatus
                     == 500
             })
+        let stopping = wallClockMilliseconds()
         await first.stop()
         let check = try SQLiteHubStore(path: h.configuration.sqlitePath!, logger: h.logger)
         let pending = try #require(
             try await check.webhookDeliveries(endpoint: endpoint.id, before: nil, limit: 10).first)
         check.close()
         #expect(pending.state == .pending && pending.attempts == 1)
-        #expect(pending.nextAttempt > wallClockMilliseconds(), "the retry is still in the future when the hub stops")
+        // The hub was told to stop before the retry was due (its stop may take a while on a loaded machine).
+        #expect(pending.nextAttempt > stopping, "the retry is still in the future when the hub stops")
         #expect(receiver.received.count == 1)
 
         let second = try Hub(h)
