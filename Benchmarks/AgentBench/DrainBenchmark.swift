@@ -112,5 +112,5 @@ enum DrainBenchmark {
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var seconds: Double { timeInterval }
 }

@@ -1,3 +1,4 @@
+import DabbaCore
 import DabbaProtocol
 import Foundation
 import Logging
@@ -32,7 +33,7 @@ func benchLogger(_ label: String) -> Logger {
 
 extension Duration {
     /// The duration in seconds.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var seconds: Double { timeInterval }
     /// The duration in milliseconds.
     var inMilliseconds: Double { seconds * 1000 }
 }

@@ -7,4 +7,7 @@ extension Duration {
         guard seconds < 1_000_000_000 else { return 1_000_000_000_000 }
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
+
+    /// In seconds, as `TimeInterval` (for APIs that take one).
+    public var timeInterval: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -49,9 +49,10 @@ struct AccessClaims: JWTPayload, Equatable {
 /// Signs and verifies access tokens: HS256 only (the header's `alg` is checked before anything else, so `none`,
 /// other HMAC sizes and public-key algorithms are refused whatever the signature), with `exp`, `iss` and `aud`.
 ///
-/// A token that verified (or was signed here) is remembered with its identity until it expires (``verifiedCapacity`` at most): a client
-/// sends the same token with every request, and the signature, issuer and audience of a given token string never
-/// change, so only its expiry is checked again. An expired entry goes through the full check (and its error).
+/// A token that verified (or was signed here) is remembered with its identity until it expires
+/// (``verifiedCapacity`` at most): a client sends the same token with every request, and the signature, issuer and
+/// audience of a given token string never change, so only its expiry is checked again. An expired entry goes
+/// through the full check (and its error).
 final class AccessTokenSigner: Sendable {
     static let algorithm = "HS256"
     /// Most tokens remembered at once; when full, expired ones are dropped, and all of them if that is not enough.

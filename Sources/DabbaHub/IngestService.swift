@@ -189,10 +189,6 @@ public final class IngestService: Service, Sendable {
     }
 }
 
-extension Duration {
-    var timeInterval: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
 extension CoreMetricsTimer {
     func recordInterval(since start: ContinuousClock.Instant) {
         recordNanoseconds(Int64(((ContinuousClock.now - start).timeInterval * 1e9).rounded()))

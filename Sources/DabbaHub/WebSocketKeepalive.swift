@@ -28,7 +28,7 @@ final class WebSocketKeepalive: ChannelInboundHandler, RemovableChannelHandler {
     private var timer: Scheduled<Void>?
 
     init(period: Duration, timeouts: Counter) {
-        self.period = .nanoseconds(Int64(period.components.seconds) * 1_000_000_000 + period.components.attoseconds / 1_000_000_000)
+        self.period = TimeAmount(period)
         self.timeouts = timeouts
     }
 
@@ -102,7 +102,8 @@ extension RouterMethods where Context == HubRequestContext {
     ) -> Self {
         let timeouts = metrics.webSocketPingTimeouts
         return ws(path, shouldUpgrade: shouldUpgrade) { inbound, outbound, context in
-            try await WebSocketKeepalive.install(on: context.requestContext.channel, period: keepalive, timeouts: timeouts)
+            try await WebSocketKeepalive.install(
+                on: context.requestContext.channel, period: keepalive, timeouts: timeouts)
             try await handler(inbound, outbound, context)
         }
     }

@@ -1,3 +1,4 @@
+import DabbaCore
 import Foundation
 
 /// A child process started by a test (mosquitto, gpsfake, dabba-agent…). Its output goes to a log file in the
@@ -76,7 +77,7 @@ public final class ManagedProcess: @unchecked Sendable {
         await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
             Thread.detachNewThread { [self] in
                 let deadline = ContinuousClock.now + timeout
-                let pause = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+                let pause = interval.timeInterval
                 var held = false
                 while !held && ContinuousClock.now < deadline {
                     held = condition()

@@ -53,6 +53,28 @@ extension DispatchAlgorithmTests {
             (0..<instance.rows).reduce(0.0) { sum, i in sum + instance.costs[i * instance.cols + state.col4row[i]] }
         }
 
+        /// The whole graph of `instance`, and its assignment priced by the ε-scaling auction (no exact step yet).
+        static func afterAuction(_ instance: Instance)
+            -> (SparseAssignment, (start: [Int], column: [Int], weight: [Double]))
+        {
+            let all = instance.graph(onlyFirst: false)
+            var state = SparseAssignment(
+                rows: instance.rows, cols: instance.cols, start: all.start, column: all.column, weight: all.weight)
+            state.auctionStart(epsilons: [64, 4, 0.25, 0.001], maxBids: 1000)
+            return (state, all)
+        }
+
+        /// Solves `state` and checks it: solved, the invariants hold, and its total is the brute-force optimum.
+        static func expectSolvedToTheOptimum(_ state: inout SparseAssignment, _ instance: Instance) {
+            let solved = state.solve(maxBids: 10 * instance.rows)
+            #expect(solved, "\(instance)")
+            #expect(
+                state.brokenInvariant(tolerance: 1e-7) == nil,
+                "\(instance): \(state.brokenInvariant(tolerance: 1e-7) ?? "")")
+            let best = bruteForce(costs: instance.costs, rows: instance.rows, cols: instance.cols)
+            #expect(abs(total(state, instance) - best.cost) < 1e-6, "\(instance)")
+        }
+
         @Test func warmStartAfterAddingEdgesReachesTheOptimum() async {
             await propertyCheck(count: 400, input: Self.instance) { instance in
                 let first = instance.graph(onlyFirst: true)
@@ -70,29 +92,14 @@ extension DispatchAlgorithmTests {
                     if violated { state.release(row: i) }
                 }
                 state.replaceGraph(start: all.start, column: all.column, weight: all.weight)
-                let solved = state.solve(maxBids: 10 * instance.rows)
-                #expect(solved, "\(instance)")
-                #expect(
-                    state.brokenInvariant(tolerance: 1e-7) == nil,
-                    "\(instance): \(state.brokenInvariant(tolerance: 1e-7) ?? "")")
-                let best = bruteForce(costs: instance.costs, rows: instance.rows, cols: instance.cols)
-                #expect(abs(Self.total(state, instance) - best.cost) < 1e-6, "\(instance)")
+                Self.expectSolvedToTheOptimum(&state, instance)
             }
         }
 
         @Test func auctionStartReachesTheOptimum() async {
             await propertyCheck(count: 400, input: Self.instance) { instance in
-                let all = instance.graph(onlyFirst: false)
-                var state = SparseAssignment(
-                    rows: instance.rows, cols: instance.cols, start: all.start, column: all.column, weight: all.weight)
-                state.auctionStart(epsilons: [64, 4, 0.25, 0.001], maxBids: 1000)
-                let solved = state.solve(maxBids: 10 * instance.rows)
-                #expect(solved, "\(instance)")
-                #expect(
-                    state.brokenInvariant(tolerance: 1e-7) == nil,
-                    "\(instance): \(state.brokenInvariant(tolerance: 1e-7) ?? "")")
-                let best = bruteForce(costs: instance.costs, rows: instance.rows, cols: instance.cols)
-                #expect(abs(Self.total(state, instance) - best.cost) < 1e-6, "\(instance)")
+                var (state, _) = Self.afterAuction(instance)
+                Self.expectSolvedToTheOptimum(&state, instance)
             }
         }
 
@@ -102,10 +109,7 @@ extension DispatchAlgorithmTests {
         /// them).
         @Test func auctionStartLeavesFeasibleTightPotentials() async {
             await propertyCheck(count: 400, input: Self.instance) { instance in
-                let all = instance.graph(onlyFirst: false)
-                var state = SparseAssignment(
-                    rows: instance.rows, cols: instance.cols, start: all.start, column: all.column, weight: all.weight)
-                state.auctionStart(epsilons: [64, 4, 0.25, 0.001], maxBids: 1000)
+                let (state, all) = Self.afterAuction(instance)
                 for j in 0..<instance.cols { #expect(state.v[j] <= 0, "\(instance)") }
                 for i in 0..<instance.rows where all.start[i] < all.start[i + 1] {
                     var least = Double.infinity

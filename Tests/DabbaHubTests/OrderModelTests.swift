@@ -81,12 +81,18 @@ struct OrderModelTests {
         #expect(RecentSpeed().metersPerSecond == nil)
     }
 
-    @Test func theAgentIsVisibleOnlyFromAssignmentUntilDelivery() {
+    /// A cash order of customer 7 at restaurant r-1, unassigned, for the live view's tests.
+    static func liveOrder(address: String) -> (OrderRecord, RestaurantSummary) {
         let order = OrderRecord(
             id: "o-1", customerID: 7, restaurantID: "r-1", paymentMethod: .cod, currency: "INR", subtotal: 100,
-            deliveryFee: 10, tax: 5, total: 115, address: "1 MG Road", dropLat: 12.98, dropLon: 77.60, zoneID: "z",
+            deliveryFee: 10, tax: 5, total: 115, address: address, dropLat: 12.98, dropLon: 77.6, zoneID: "z",
             createdAt: 0, updatedAt: 0, lines: [])
         let restaurant = RestaurantSummary(id: "r-1", name: "Dosa", address: "2 Church St", lat: 12.97, lon: 77.59, ownerUserID: 3)
+        return (order, restaurant)
+    }
+
+    @Test func theAgentIsVisibleOnlyFromAssignmentUntilDelivery() {
+        let (order, restaurant) = Self.liveOrder(address: "1 MG Road")
         var view = OrderLiveView(
             order: order, restaurant: restaurant, events: [], agent: nil, position: nil, estimator: ETAEstimator())
         func fix(_ seq: Int64, _ lat: Double, agent: String = "a-1") -> StoredPosition {
@@ -145,11 +151,7 @@ struct OrderModelTests {
 
     /// The feed's hand-written frames say what `JSONEncoder` (`.sortedKeys`) says, for every kind of frame.
     @Test func feedFramesMatchJSONEncoder() throws {
-        let order = OrderRecord(
-            id: "o-1", customerID: 7, restaurantID: "r-1", paymentMethod: .cod, currency: "INR", subtotal: 100,
-            deliveryFee: 10, tax: 5, total: 115, address: "1 \"MG\" Road", dropLat: 12.98, dropLon: 77.6, zoneID: "z",
-            createdAt: 0, updatedAt: 0, lines: [])
-        let restaurant = RestaurantSummary(id: "r-1", name: "Dosa", address: "2 Church St", lat: 12.97, lon: 77.59, ownerUserID: 3)
+        let (order, restaurant) = Self.liveOrder(address: "1 \"MG\" Road")
         let event = OrderEvent(
             id: 1, order: "o-1", restaurant: "r-1", customer: 7, agent: "a-1", status: .assigned, action: .assign,
             time: "2026-11-26T10:00:01.000Z", actor: "system", reason: "nearest\u{1}")

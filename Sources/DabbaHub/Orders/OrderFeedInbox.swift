@@ -99,7 +99,4 @@ final class OrderFeedInbox: Sendable {
         }
         _ = startWriter  // released outside the lock (it holds the feed's session)
     }
-
-    /// True once ``finish()`` ran.
-    var isFinished: Bool { state.withLock { $0.finished } }
 }
