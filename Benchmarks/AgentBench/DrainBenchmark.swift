@@ -80,7 +80,8 @@ enum DrainBenchmark {
                 "backlog-window": batch == 1 ? "20" : "10",
             ])
         let configuration = try AgentConfiguration(layered)
-        var mqttConfiguration = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "bench-agent-\(batch)")
+        var mqttConfiguration = MQTTConfiguration(
+            host: "127.0.0.1", port: broker.port, clientID: "bench-agent-\(batch)")
         mqttConfiguration.maxInflight = configuration.backlogWindow + 10
         let mqtt = MQTTClient(configuration: mqttConfiguration, logger: logger)
         mqtt.subscribe(Topics.ack(agent: agentID), qos: .atLeastOnce)

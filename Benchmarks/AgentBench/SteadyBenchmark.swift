@@ -16,7 +16,9 @@ enum SteadyBenchmark {
         var referenceRSSKB: Int
     }
 
-    static func run(seconds: Int, broker: MosquittoBroker, directory: TestDirectory, binDir: String) async throws -> Result {
+    static func run(seconds: Int, broker: MosquittoBroker, directory: TestDirectory, binDir: String) async throws
+        -> Result
+    {
         let route = Route.loop(count: seconds + 30, start: (Int64(Date().timeIntervalSince1970) - 60) * 1000)
         let gps = try GpsFake(route: route, directory: directory, cycle: 0.5, wait: 5, name: "steady-gpsfake")
         try await gps.start()

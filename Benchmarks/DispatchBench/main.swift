@@ -15,12 +15,15 @@ let leastRecentRuns = setting("BENCH_LEAST_RECENT_RUNS", 2000)
 let onlyBatch = environment["BENCH_DISPATCH_ONLY_BATCH"] == "1"
 
 func loadAverage() -> String {
-    ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").first.map(String.init)
+    ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").first.map(
+        String.init)
         ?? "?"
 }
 
 say("Dispatch benchmarks (release), load average \(loadAverage())")
-say("Batch round: \(orderCount) waiting orders × \(agentCount) available agents, exact optimum, \(rounds) random instances")
+say(
+    "Batch round: \(orderCount) waiting orders × \(agentCount) available agents, exact optimum, \(rounds) random instances"
+)
 let settings = DispatchSettings()
 let batch = BatchPolicy(settings: settings)
 let nearest = DispatchPolicies.make("nearest", settings: settings)!
@@ -41,7 +44,9 @@ var assignedGreedy = 0
 for round in 0..<rounds {
     var random = BenchRandom(seed: UInt64(round + 1))
     let instance = BenchInstance.random(orders: orderCount, agents: agentCount, using: &random)
-    let decisions = measure(&roundTimes) { batch.assign(orders: instance.orders, agents: instance.agents, now: instance.now) }
+    let decisions = measure(&roundTimes) {
+        batch.assign(orders: instance.orders, agents: instance.agents, now: instance.now)
+    }
     let (again, profile) = batch.assignProfiled(orders: instance.orders, agents: instance.agents, now: instance.now)
     precondition(again == decisions, "batch round not deterministic")
     candidateTimes.append(profile.candidateSeconds * 1000)
@@ -64,27 +69,45 @@ for round in 0..<rounds {
         sum + (d.agent.map { a in d.candidates.first { $0.agent == a }!.cost } ?? 0)
     }
     let matrixCost = AssignmentSolver.totalCost(costs: matrix.costs, cols: cols, assignment: optimum)
-    precondition(abs(roundCost - matrixCost) <= 1e-6 * max(1, abs(matrixCost)), "round \(roundCost) vs matrix \(matrixCost)")
+    precondition(
+        abs(roundCost - matrixCost) <= 1e-6 * max(1, abs(matrixCost)), "round \(roundCost) vs matrix \(matrixCost)")
     optimalCost += AssignmentSolver.totalCost(costs: matrix.costs, cols: cols, assignment: optimum)
     greedyCost += AssignmentSolver.totalCost(costs: matrix.costs, cols: cols, assignment: greedy)
     assignedOptimal += optimum.compactMap { $0 }.count
     assignedGreedy += greedy.compactMap { $0 }.count
 }
-say(String(format: "  batch policy round (matrix + matching + decisions): p50 %.1f ms, p99 %.1f ms, max %.1f ms (target p99 ≤ 50 ms)",
-    percentile(roundTimes, 50), percentile(roundTimes, 99), roundTimes.max() ?? 0))
-say(String(format: "    inside the round (%d of %d rounds on the fast path, %d–%d matching solves): candidate lists p50 %.1f / p99 %.1f ms; matching p50 %.1f / p99 %.1f ms; pricing check p50 %.1f / p99 %.1f ms",
-    fastRounds, rounds, passCounts.min() ?? 0, passCounts.max() ?? 0,
-    percentile(candidateTimes, 50), percentile(candidateTimes, 99), percentile(fastMatchTimes, 50),
-    percentile(fastMatchTimes, 99), percentile(pricingTimes, 50), percentile(pricingTimes, 99)))
-say(String(format: "    for comparison, full cost matrix (%d × %d, `costMatrix`): p50 %.1f ms; AssignmentSolver on it: p50 %.1f ms, p99 %.1f ms",
-    orderCount, agentCount, percentile(matrixTimes, 50), percentile(solveTimes, 50), percentile(solveTimes, 99)))
-say(String(format: "  baseline, greedy on the same matrix (first come first served, cheapest free agent): p50 %.1f ms, p99 %.1f ms",
-    percentile(greedyTimes, 50), percentile(greedyTimes, 99)))
-say(String(format: "  baseline, nearest policy (sequential): p50 %.1f ms, p99 %.1f ms",
-    percentile(nearestTimes, 50), percentile(nearestTimes, 99)))
-say(String(format: "  total cost over all rounds: optimal %.0f s vs greedy %.0f s (%.1f%% lower; assigned %d vs %d); matching p99 / greedy p99 = %.1f×",
-    optimalCost, greedyCost, 100 * (greedyCost - optimalCost) / abs(greedyCost), assignedOptimal, assignedGreedy,
-    percentile(solveTimes, 99) / max(1e-9, percentile(greedyTimes, 99))))
+say(
+    String(
+        format:
+            "  batch policy round (matrix + matching + decisions): p50 %.1f ms, p99 %.1f ms, max %.1f ms (target p99 ≤ 50 ms)",
+        percentile(roundTimes, 50), percentile(roundTimes, 99), roundTimes.max() ?? 0))
+say(
+    String(
+        format:
+            "    inside the round (%d of %d rounds on the fast path, %d–%d matching solves): candidate lists p50 %.1f / p99 %.1f ms; matching p50 %.1f / p99 %.1f ms; pricing check p50 %.1f / p99 %.1f ms",
+        fastRounds, rounds, passCounts.min() ?? 0, passCounts.max() ?? 0,
+        percentile(candidateTimes, 50), percentile(candidateTimes, 99), percentile(fastMatchTimes, 50),
+        percentile(fastMatchTimes, 99), percentile(pricingTimes, 50), percentile(pricingTimes, 99)))
+say(
+    String(
+        format:
+            "    for comparison, full cost matrix (%d × %d, `costMatrix`): p50 %.1f ms; AssignmentSolver on it: p50 %.1f ms, p99 %.1f ms",
+        orderCount, agentCount, percentile(matrixTimes, 50), percentile(solveTimes, 50), percentile(solveTimes, 99)))
+say(
+    String(
+        format:
+            "  baseline, greedy on the same matrix (first come first served, cheapest free agent): p50 %.1f ms, p99 %.1f ms",
+        percentile(greedyTimes, 50), percentile(greedyTimes, 99)))
+say(
+    String(
+        format: "  baseline, nearest policy (sequential): p50 %.1f ms, p99 %.1f ms",
+        percentile(nearestTimes, 50), percentile(nearestTimes, 99)))
+say(
+    String(
+        format:
+            "  total cost over all rounds: optimal %.0f s vs greedy %.0f s (%.1f%% lower; assigned %d vs %d); matching p99 / greedy p99 = %.1f×",
+        optimalCost, greedyCost, 100 * (greedyCost - optimalCost) / abs(greedyCost), assignedOptimal, assignedGreedy,
+        percentile(solveTimes, 99) / max(1e-9, percentile(greedyTimes, 99))))
 
 say("least-recent: one order, \(leastRecentAgents) available agents, \(leastRecentRuns) assignments")
 let leastRecent = DispatchPolicies.make("least-recent", settings: settings)!
@@ -96,6 +119,8 @@ for run in 0..<leastRecentRuns {
     order.id = "o-\(run)"
     _ = measure(&singleTimes) { leastRecent.assign(orders: [order], agents: fleet.agents, now: fleet.now) }
 }
-say(String(format: "  p50 %.3f ms, p99 %.3f ms, max %.3f ms (target p99 ≤ 1 ms)",
-    percentile(singleTimes, 50), percentile(singleTimes, 99), singleTimes.max() ?? 0))
+say(
+    String(
+        format: "  p50 %.3f ms, p99 %.3f ms, max %.3f ms (target p99 ≤ 1 ms)",
+        percentile(singleTimes, 50), percentile(singleTimes, 99), singleTimes.max() ?? 0))
 say("load average \(loadAverage())")

@@ -71,7 +71,9 @@ enum CustomersBenchmark {
         let market = try await PreparedMarket.create(
             path: database, customers: c.customers, agents: c.agents, logger: logger)
         let setupSeconds = (clock.now - setupStart).seconds
-        say("  prepared \(c.customers) customers, orders and \(c.agents) agents in \(String(format: "%.1f", setupSeconds)) s")
+        say(
+            "  prepared \(c.customers) customers, orders and \(c.agents) agents in \(String(format: "%.1f", setupSeconds)) s"
+        )
 
         let hub = try await HubProcess(database: database, mqttPort: broker.port, directory: directory)
         defer { hub.stop() }
@@ -132,16 +134,19 @@ enum CustomersBenchmark {
         }
         defer { clients.cancel() }
         let connectLimit = Duration.seconds(max(120, c.customers / 50))
-        try await waitUntil("\(c.customers) customer feeds open with a snapshot", timeout: connectLimit,
-            interval: .milliseconds(50)) {
+        try await waitUntil(
+            "\(c.customers) customer feeds open with a snapshot", timeout: connectLimit,
+            interval: .milliseconds(50)
+        ) {
             if let failure = feeds.firstFailure, feeds.failed > c.customers / 100 {
                 throw BenchError("\(feeds.failed) customer feeds failed; first: \(failure)")
             }
             return feeds.snapshots + feeds.failed >= c.customers
         }
         let connectSeconds = (clock.now - connectStart).seconds
-        say("  \(feeds.snapshots) customer feeds open (snapshot received) in \(String(format: "%.1f", connectSeconds)) s"
-            + (feeds.failed > 0 ? "; \(feeds.failed) failed: \(feeds.firstFailure ?? "")" : ""))
+        say(
+            "  \(feeds.snapshots) customer feeds open (snapshot received) in \(String(format: "%.1f", connectSeconds)) s"
+                + (feeds.failed > 0 ? "; \(feeds.failed) failed: \(feeds.firstFailure ?? "")" : ""))
         try await Task.sleep(for: .seconds(2))
         let rssConnected = hub.memory().rss
         say("  hub RSS: \(rssIdle / 1024) MB before the customers, \(rssConnected / 1024) MB with them connected")
@@ -166,7 +171,9 @@ enum CustomersBenchmark {
         let cpuBefore = hub.cpuSeconds()
         let outcome = ThreadOutcome()
         let lateMax = Cell<Duration>(.zero)
-        say("  publishing \(c.agents) agents × 1 Hz for \(c.seconds) s (each fix → \(c.customers / c.agents) customers) …")
+        say(
+            "  publishing \(c.agents) agents × 1 Hz for \(c.seconds) s (each fix → \(c.customers / c.agents) customers) …"
+        )
         NativeThread.detach(name: "bench-cust-pub") {
             do {
                 lateMax.value = try schedule(c, base: base, publishers: publishers, published: published)

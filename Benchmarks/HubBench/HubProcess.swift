@@ -5,7 +5,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A marketplace prepared in a SQLite file before the hub starts, for the benchmarks that run the hub as its own
@@ -36,8 +36,10 @@ struct PreparedMarket {
         _ = try await store.createZone(
             Zone(
                 id: "z-bench", name: "Bench",
-                polygon: [.init(lat: 22.0, lon: 87.0), .init(lat: 22.0, lon: 88.0), .init(lat: 23.0, lon: 88.0),
-                          .init(lat: 23.0, lon: 87.0)],
+                polygon: [
+                    .init(lat: 22.0, lon: 87.0), .init(lat: 22.0, lon: 88.0), .init(lat: 23.0, lon: 88.0),
+                    .init(lat: 23.0, lon: 87.0),
+                ],
                 deliveryFee: 4_000, currency: "INR"))
         let allWeek = try OpeningHours(
             timezone: "Asia/Kolkata",
@@ -100,7 +102,9 @@ func onThreads(count: Int, threads: Int, name: String, _ body: @escaping @Sendab
             while outcome.firstFailure == nil {
                 let i: Int = {
                     var value = 0
-                    next.update { value = $0; $0 += 1 }
+                    next.update {
+                        value = $0; $0 += 1
+                    }
                     return value
                 }()
                 guard i < count else { break }

@@ -51,7 +51,8 @@ enum IngestBenchmark {
         var keys = ["mqtt-port": "\(broker.port)", "database": "sqlite:" + directory.path("ingest.db")]
         keys.merge(c.hubOverrides) { $1 }
         let configuration = try HubConfiguration.make(keys)
-        let hub = try await HubComponents.make(configuration: configuration, store: store, logger: logger, bcryptCost: 4)
+        let hub = try await HubComponents.make(
+            configuration: configuration, store: store, logger: logger, bcryptCost: 4)
         let ingest = IngestService(
             configuration: configuration, store: store, mqtt: hub.mqtt, feed: hub.feed, metrics: hub.metrics,
             logger: logger)
@@ -110,8 +111,10 @@ enum IngestBenchmark {
         var publishEnd: ContinuousClock.Instant?
         var hubFirst: ContinuousClock.Instant?
         var hubEnd: ContinuousClock.Instant?
-        try await waitUntil("ingest of \(total) fixes (hub committed \(counters.committed()))", timeout: limit,
-            interval: .milliseconds(5)) {
+        try await waitUntil(
+            "ingest of \(total) fixes (hub committed \(counters.committed()))", timeout: limit,
+            interval: .milliseconds(5)
+        ) {
             if let failure = outcome.firstFailure { throw BenchError(failure) }
             let now = clock.now
             if publishEnd == nil, outcome.finished.load(ordering: .acquiring) == c.connections,
@@ -140,7 +143,9 @@ enum IngestBenchmark {
             hubSeconds: (hubEnd - t0).seconds, hubFirstCommit: (hubFirst - t0).seconds, commits: commits.count,
             commitSecondsTotal: commits.seconds, rowsStored: rows, rejected: counters.rejected(),
             rawRepeats: raw.count.load(ordering: .acquiring) - total,
-            hubSettings: "commit-interval-ms \(Int(configuration.commitInterval.inMilliseconds)), commit-batch \(configuration.commitBatch)")
+            hubSettings:
+                "commit-interval-ms \(Int(configuration.commitInterval.inMilliseconds)), commit-batch \(configuration.commitBatch)"
+        )
     }
 
     /// Broker settings: `hub/mosquitto/dabba.conf`'s in-flight window and TCP_NODELAY, with a queue large enough that

@@ -45,20 +45,24 @@ enum LiveLatencyBenchmark {
         defer { broker.stop() }
         let httpPort = FreePort.next()
         let configuration = try HubConfiguration.make([
-            "mqtt-port": "\(broker.port)", "http-port": "\(httpPort)", "database": "sqlite:" + directory.path("live.db"),
+            "mqtt-port": "\(broker.port)", "http-port": "\(httpPort)",
+            "database": "sqlite:" + directory.path("live.db"),
             "log-level": "warning",
         ])
         let store = try SQLiteHubStore(path: directory.path("live.db"), logger: logger)
         defer { store.close() }
         for i in 0..<c.agents { _ = try await store.createAgent(id: BenchAgent.id(i), name: nil) }
-        let hub = try await HubComponents.make(configuration: configuration, store: store, logger: logger, bcryptCost: 4)
+        let hub = try await HubComponents.make(
+            configuration: configuration, store: store, logger: logger, bcryptCost: 4)
         _ = try await hub.auth.createUser(
             email: operatorEmail, password: operatorPassword, name: "Bench operator", role: .operator)
         let app = buildApplication(hub: hub, logger: logger)
         let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
         let running = Task { try await group.run() }
         defer { running.cancel() }
-        try await waitUntil("hub HTTP listening on \(httpPort)", timeout: .seconds(20)) { FreePort.isListening(httpPort) }
+        try await waitUntil("hub HTTP listening on \(httpPort)", timeout: .seconds(20)) {
+            FreePort.isListening(httpPort)
+        }
         try await waitUntil("hub MQTT subscriptions granted", timeout: .seconds(15)) { hub.mqtt.isSubscribed }
         let ticket = try signIn(port: httpPort)
 
@@ -169,7 +173,8 @@ enum LiveLatencyBenchmark {
             let agent = k % c.agents
             let seq = k / c.agents + 1
             let payload = Fix(
-                agent: BenchAgent.id(agent), seq: Int64(seq), time: Timestamp.format(milliseconds: wallStart + Int64(k)),
+                agent: BenchAgent.id(agent), seq: Int64(seq),
+                time: Timestamp.format(milliseconds: wallStart + Int64(k)),
                 lat: 22.3149 + Double(seq) * 1e-5, lon: 87.3105 - Double(agent) * 1e-4, speed: 6.5, hacc: 3.5, mode: 3
             ).jsonBytes()
             let due = start + step * k
@@ -237,7 +242,8 @@ final class FeedReader: Sendable {
                 }
                 if frame.type == "snapshot" {
                     self.snapshotSeen.store(true, ordering: .releasing)
-                } else if frame.type == "position", let agent = frame.agent.flatMap({ BenchAgent.index(Substring($0)) }),
+                } else if frame.type == "position",
+                    let agent = frame.agent.flatMap({ BenchAgent.index(Substring($0)) }),
                     let seq = frame.position?.seq
                 {
                     self.receipts.record(agent: agent, seq: seq, at: now)

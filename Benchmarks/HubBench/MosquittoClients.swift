@@ -63,7 +63,8 @@ final class PublisherConnection: @unchecked Sendable {
 
 private func publisherOnConnect(_: OpaquePointer?, _ userdata: UnsafeMutableRawPointer?, _ rc: Int32) {
     guard rc == 0, let userdata else { return }
-    Unmanaged<PublisherConnection>.fromOpaque(userdata).takeUnretainedValue().connected.store(true, ordering: .releasing)
+    Unmanaged<PublisherConnection>.fromOpaque(userdata).takeUnretainedValue().connected.store(
+        true, ordering: .releasing)
 }
 
 private func publisherOnPublish(_: OpaquePointer?, _ userdata: UnsafeMutableRawPointer?, _: Int32) {

@@ -50,7 +50,8 @@ enum OrdersHTTPBenchmark {
         let tokens = try await market.signIn(port: hub.httpPort)
 
         // Sanity: the script's first request answers 200 with the order, and ping answers {"ok":true}.
-        let sample = try LoopbackHTTP.get(port: hub.httpPort, path: "/v1/orders/" + PreparedMarket.orderID(0), bearer: tokens[0])
+        let sample = try LoopbackHTTP.get(
+            port: hub.httpPort, path: "/v1/orders/" + PreparedMarket.orderID(0), bearer: tokens[0])
         guard sample.status == 200, sample.json["id"] as? String == PreparedMarket.orderID(0) else {
             throw BenchError("GET /v1/orders/\(PreparedMarket.orderID(0)): HTTP \(sample.status) \(sample.text)")
         }
@@ -68,15 +69,18 @@ enum OrdersHTTPBenchmark {
         for round in 1...c.rounds {
             for (route, extra) in [("/v1/ping", [String]()), ("/v1/orders/{id}", ["-s", script])] {
                 let url = route == "/v1/ping" ? base + "/v1/ping" : base + "/"
-                let arguments = ["-t\(c.threads)", "-c\(c.connections)", "-d\(c.seconds)s", "--latency", "--timeout", "5s"]
+                let arguments =
+                    ["-t\(c.threads)", "-c\(c.connections)", "-d\(c.seconds)s", "--latency", "--timeout", "5s"]
                     + extra + [url]
                 let output = try runWrk(wrk, arguments: arguments, limit: .seconds(c.seconds + 30))
                 var run = try parse(output, route: route)
                 guard !run.errors.contains("Non-2xx") else { throw BenchError("\(route): \(run.errors)") }
                 run.loadAfter = loadAverage()
-                say(String(format: "  round %d %-16@ %8.0f req/s, p50 %6.2f ms, p90 %6.2f ms, p99 %6.2f ms, %@ (load %@)",
-                    round, route as NSString, run.perSecond, run.p50, run.p90, run.p99, run.errors as NSString,
-                    run.loadAfter as NSString))
+                say(
+                    String(
+                        format: "  round %d %-16@ %8.0f req/s, p50 %6.2f ms, p90 %6.2f ms, p99 %6.2f ms, %@ (load %@)",
+                        round, route as NSString, run.perSecond, run.p50, run.p90, run.p99, run.errors as NSString,
+                        run.loadAfter as NSString))
                 runs.append(run)
             }
         }
@@ -87,7 +91,9 @@ enum OrdersHTTPBenchmark {
     /// Round robin over (order, token) pairs, per wrk thread.
     static func luaScript(tokens: [String]) -> String {
         var lines = ["local paths = {", "}", "local tokens = {", "}"]
-        lines[0] = "local paths = {" + tokens.indices.map { #""/v1/orders/\#(PreparedMarket.orderID($0))""# }
+        lines[0] =
+            "local paths = {"
+            + tokens.indices.map { #""/v1/orders/\#(PreparedMarket.orderID($0))""# }
             .joined(separator: ",") + "}"
         lines[2] = "local tokens = {" + tokens.map { #""Bearer \#($0)""# }.joined(separator: ",") + "}"
         lines.removeAll { $0 == "}" }
@@ -128,7 +134,9 @@ enum OrdersHTTPBenchmark {
         let end = ContinuousClock.now + .seconds(5)
         while !reader.isFinished && ContinuousClock.now < end { usleep(10_000) }
         let text = String(decoding: collected.value, as: UTF8.self)
-        guard process.terminationStatus == 0 else { throw BenchError("wrk exited \(process.terminationStatus): \(text)") }
+        guard process.terminationStatus == 0 else {
+            throw BenchError("wrk exited \(process.terminationStatus): \(text)")
+        }
         return text
     }
 
@@ -140,7 +148,8 @@ enum OrdersHTTPBenchmark {
             }
             return nil
         }
-        var run = Run(route: route, requests: 0, perSecond: 0, p50: .nan, p90: .nan, p99: .nan, errors: "no errors",
+        var run = Run(
+            route: route, requests: 0, perSecond: 0, p50: .nan, p90: .nan, p99: .nan, errors: "no errors",
             loadAfter: "?")
         var errors: [String] = []
         for line in output.split(separator: "\n") {

@@ -107,7 +107,8 @@ enum RacesBenchmark {
             dropLon: 87.30, zoneID: "z-bench", createdAt: now, updatedAt: now, lines: [line])
         let setup = hubs[0].store
         _ = try await setup.createOrder(order, idempotencyKey: nil, requestHash: nil, actor: "customer:\(customer)")
-        _ = try await setup.applyOrderChange(OrderChange(action: .accept, actor: "restaurant:1", prepMinutes: 10), to: id)
+        _ = try await setup.applyOrderChange(
+            OrderChange(action: .accept, actor: "restaurant:1", prepMinutes: 10), to: id)
         // Already due: the round on hub B lapses it unless the accept on hub A commits first.
         _ = try await setup.createOffer(Offer(order: id, agent: agent, created: now, deadline: now), capacity: 1)
 
@@ -137,9 +138,12 @@ enum RacesBenchmark {
         let actions = try await setup.orderEvents(order: id).compactMap(\.action)
         check(states == [.accepted] || states == [.expired], "offer states \(states)")
         check(acceptedOK == (states == [.accepted]), "accept returned \(acceptedOK) but the offer is \(states)")
-        check((stored?.agentID == agent) == acceptedOK, "order agent \(stored?.agentID ?? "none"), accept \(acceptedOK)")
+        check(
+            (stored?.agentID == agent) == acceptedOK, "order agent \(stored?.agentID ?? "none"), accept \(acceptedOK)")
         check(!completedOK || acceptedOK, "completed without an accepted offer")
-        check((stored?.status == .delivered) == completedOK, "status \(String(describing: stored?.status)), completed \(completedOK)")
+        check(
+            (stored?.status == .delivered) == completedOK,
+            "status \(String(describing: stored?.status)), completed \(completedOK)")
         let expected: [OrderAction] =
             completedOK ? [.accept, .assign, .pickup, .deliver] : acceptedOK ? [.accept, .assign] : [.accept]
         check(actions == expected, "audit trail \(actions), expected \(expected)")
@@ -148,7 +152,8 @@ enum RacesBenchmark {
         if acceptedOK && !completedOK {
             _ = try await hubs[2].dispatcher.completeDelivery(agent: agent, actor: "operator:1")
         } else if !acceptedOK {
-            _ = try await setup.applyOrderChange(OrderChange(action: .cancel, actor: "operator:1", reason: "race over"), to: id)
+            _ = try await setup.applyOrderChange(
+                OrderChange(action: .cancel, actor: "operator:1", reason: "race over"), to: id)
         }
         return TrialOutcome(accepted: acceptedOK, delivered: completedOK, violations: violations)
     }

@@ -34,18 +34,33 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
         say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage())")
         let rawRate = Double(r.fixes) / r.rawSeconds
         let hubRate = Double(r.fixes) / r.hubSeconds
-        say(String(format: "  publishers: %d fixes PUBACKed in %.2f s (%.0f fixes/s offered)",
-            r.fixes, r.publishSeconds, Double(r.fixes) / r.publishSeconds))
-        say(String(format: "  raw libmosquitto subscriber: %.2f s first publish → last received, %.0f fixes/s", r.rawSeconds, rawRate))
-        say("  hub ingest (\(r.hubSettings)): " + String(format: "%.2f s first publish → all committed, %.0f fixes/s committed",
-            r.hubSeconds, hubRate))
+        say(
+            String(
+                format: "  publishers: %d fixes PUBACKed in %.2f s (%.0f fixes/s offered)",
+                r.fixes, r.publishSeconds, Double(r.fixes) / r.publishSeconds))
+        say(
+            String(
+                format: "  raw libmosquitto subscriber: %.2f s first publish → last received, %.0f fixes/s",
+                r.rawSeconds, rawRate))
+        say(
+            "  hub ingest (\(r.hubSettings)): "
+                + String(
+                    format: "%.2f s first publish → all committed, %.0f fixes/s committed",
+                    r.hubSeconds, hubRate))
         say(String(format: "  ratio hub / raw: %.2f× (target ≥ 0.8×)", hubRate / rawRate))
-        say(String(format: "  commits: %d, mean %.0f fixes per commit, mean %.2f ms per commit; first commit %.3f s after start",
-            r.commits, Double(r.fixes) / Double(max(1, r.commits)), 1000 * r.commitSecondsTotal / Double(max(1, r.commits)),
-            r.hubFirstCommit))
-        say("  store: \(r.rowsStored) position rows (expected \(r.fixes)); rejected \(r.rejected); raw duplicates \(r.rawRepeats)")
+        say(
+            String(
+                format:
+                    "  commits: %d, mean %.0f fixes per commit, mean %.2f ms per commit; first commit %.3f s after start",
+                r.commits, Double(r.fixes) / Double(max(1, r.commits)),
+                1000 * r.commitSecondsTotal / Double(max(1, r.commits)),
+                r.hubFirstCommit))
+        say(
+            "  store: \(r.rowsStored) position rows (expected \(r.fixes)); rejected \(r.rejected); raw duplicates \(r.rawRepeats)"
+        )
         guard r.rowsStored == r.fixes, r.rejected == 0 else {
-            throw BenchError("ingest: the store holds \(r.rowsStored) rows, expected \(r.fixes) (rejected \(r.rejected))")
+            throw BenchError(
+                "ingest: the store holds \(r.rowsStored) rows, expected \(r.fixes) (rejected \(r.rejected))")
         }
     }
 
@@ -59,11 +74,15 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
         let loadBefore = loadAverage()
         let r = try await LiveLatencyBenchmark.run(c, directory: directory)
         say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage())")
-        say("  fixes published: \(r.published) (scheduler at most \(String(format: "%.2f", r.publishLateMaxMS)) ms late)")
+        say(
+            "  fixes published: \(r.published) (scheduler at most \(String(format: "%.2f", r.publishLateMaxMS)) ms late)"
+        )
         say("  raw MQTT subscriber: \(r.raw.summary.line); missed \(r.raw.lost), duplicates \(r.raw.repeats)")
         say("  hub WebSocket feed:  \(r.hub.summary.line); lost \(r.hub.lost), merged by coalescing \(r.hub.coalesced)")
-        say(String(format: "  hub p99 %.2f ms (target ≤ 20 ms); the hub adds %.2f ms at p50, %.2f ms at p99",
-            r.hub.summary.p99, r.hub.summary.p50 - r.raw.summary.p50, r.hub.summary.p99 - r.raw.summary.p99))
+        say(
+            String(
+                format: "  hub p99 %.2f ms (target ≤ 20 ms); the hub adds %.2f ms at p50, %.2f ms at p99",
+                r.hub.summary.p99, r.hub.summary.p50 - r.raw.summary.p50, r.hub.summary.p99 - r.raw.summary.p99))
         if r.otherFrames > 0 { say("  other frames (snapshot excluded): \(r.otherFrames)") }
     }
 
@@ -74,25 +93,38 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
             seconds: try environmentInt("BENCH_CUSTOMER_SECONDS", default: 60),
             connections: try environmentInt("BENCH_HUB_CONNECTIONS", default: 10),
             connectConcurrency: try environmentInt("BENCH_CUSTOMER_CONNECT_CONCURRENCY", default: 100))
-        say("Customers' live feeds: \(c.customers) WebSockets on /v1/orders/{id}/live, \(c.agents) agents × 1 Hz for "
-            + "\(c.seconds) s (\(c.customers / max(1, c.agents)) orders per agent) → mosquitto → dabba-hub serve (own process)")
+        say(
+            "Customers' live feeds: \(c.customers) WebSockets on /v1/orders/{id}/live, \(c.agents) agents × 1 Hz for "
+                + "\(c.seconds) s (\(c.customers / max(1, c.agents)) orders per agent) → mosquitto → dabba-hub serve (own process)"
+        )
         say("  (publish instant → each customer's position frame, one clock; raw MQTT subscriber as the baseline)")
         let loadBefore = loadAverage()
         let r = try await CustomersBenchmark.run(c, directory: directory)
         say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage()); open-file limit \(r.fdLimit)")
-        say("  fixes published: \(r.published) (scheduler at most \(String(format: "%.2f", r.publishLateMaxMS)) ms late)")
+        say(
+            "  fixes published: \(r.published) (scheduler at most \(String(format: "%.2f", r.publishLateMaxMS)) ms late)"
+        )
         say("  raw MQTT subscriber:   \(r.raw.line); missed \(r.rawLost)")
         say("  customers' frames:     \(r.hub.line)")
-        say("  frames expected \(r.expectedFrames), received \(r.received), merged by coalescing \(r.coalesced), "
-            + "lost \(r.lost), repeats \(r.repeats), unparsed \(r.stray), failed connections \(r.failedConnections)")
+        say(
+            "  frames expected \(r.expectedFrames), received \(r.received), merged by coalescing \(r.coalesced), "
+                + "lost \(r.lost), repeats \(r.repeats), unparsed \(r.stray), failed connections \(r.failedConnections)"
+        )
         say(String(format: "  customers' p99 %.2f ms (target ≤ 100 ms); p50 %.2f ms", r.hub.p99, r.hub.p50))
-        say(String(format: "  hub RSS: %.1f MB idle, %.1f MB with %d feeds, %.1f MB max sampled, %.1f MB at end, VmHWM %.1f MB (target ≤ 400 MB)",
-            Double(r.rssIdle) / 1024, Double(r.rssConnected) / 1024, c.customers, Double(r.rssMaxSampled) / 1024,
-            Double(r.rssEnd) / 1024, Double(r.hwm) / 1024))
-        say(String(format: "  hub CPU during publishing: %.1f s in %d s (%.0f %% of one core); bench process RSS %.0f MB",
-            r.hubCPUSeconds, c.seconds, 100 * r.hubCPUSeconds / Double(c.seconds), Double(r.benchRSS) / 1024))
-        say(String(format: "  set-up: prepare %.1f s, %d logins %.1f s, %d WebSocket handshakes + snapshots %.1f s",
-            r.setupSeconds, c.customers, r.loginSeconds, c.customers, r.connectSeconds))
+        say(
+            String(
+                format:
+                    "  hub RSS: %.1f MB idle, %.1f MB with %d feeds, %.1f MB max sampled, %.1f MB at end, VmHWM %.1f MB (target ≤ 400 MB)",
+                Double(r.rssIdle) / 1024, Double(r.rssConnected) / 1024, c.customers, Double(r.rssMaxSampled) / 1024,
+                Double(r.rssEnd) / 1024, Double(r.hwm) / 1024))
+        say(
+            String(
+                format: "  hub CPU during publishing: %.1f s in %d s (%.0f %% of one core); bench process RSS %.0f MB",
+                r.hubCPUSeconds, c.seconds, 100 * r.hubCPUSeconds / Double(c.seconds), Double(r.benchRSS) / 1024))
+        say(
+            String(
+                format: "  set-up: prepare %.1f s, %d logins %.1f s, %d WebSocket handshakes + snapshots %.1f s",
+                r.setupSeconds, c.customers, r.loginSeconds, c.customers, r.connectSeconds))
     }
 
     if only == "" || only == "orders" {
@@ -102,8 +134,9 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
             connections: try environmentInt("BENCH_WRK_CONNECTIONS", default: 64),
             seconds: try environmentInt("BENCH_WRK_SECONDS", default: 20),
             rounds: try environmentInt("BENCH_WRK_ROUNDS", default: 2))
-        say("GET /v1/orders/{id} vs GET /v1/ping: wrk -t\(c.threads) -c\(c.connections) -d\(c.seconds)s, \(c.rounds) rounds, "
-            + "\(c.customers) customers' own orders with their bearer tokens → dabba-hub serve (own process)")
+        say(
+            "GET /v1/orders/{id} vs GET /v1/ping: wrk -t\(c.threads) -c\(c.connections) -d\(c.seconds)s, \(c.rounds) rounds, "
+                + "\(c.customers) customers' own orders with their bearer tokens → dabba-hub serve (own process)")
         let loadBefore = loadAverage()
         let r = try await OrdersHTTPBenchmark.run(c, directory: directory)
         say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage())")
@@ -111,27 +144,35 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
         let orders = r.runs.filter { $0.route != "/v1/ping" }
         let pingRate = pings.map(\.perSecond).reduce(0, +) / Double(max(1, pings.count))
         let orderRate = orders.map(\.perSecond).reduce(0, +) / Double(max(1, orders.count))
-        say(String(format: "  mean over rounds: ping %.0f req/s, orders %.0f req/s, ratio %.2f× (target ≥ 0.5×)",
-            pingRate, orderRate, orderRate / pingRate))
-        say(String(format: "  hub: RSS %.1f MB, VmHWM %.1f MB, CPU %.1f s over the wrk runs",
-            Double(r.hubRSS.rss) / 1024, Double(r.hubRSS.hwm) / 1024, r.hubCPUSeconds))
+        say(
+            String(
+                format: "  mean over rounds: ping %.0f req/s, orders %.0f req/s, ratio %.2f× (target ≥ 0.5×)",
+                pingRate, orderRate, orderRate / pingRate))
+        say(
+            String(
+                format: "  hub: RSS %.1f MB, VmHWM %.1f MB, CPU %.1f s over the wrk runs",
+                Double(r.hubRSS.rss) / 1024, Double(r.hubRSS.hwm) / 1024, r.hubCPUSeconds))
     }
 
     if only == "" || only == "races" {
         let c = RacesBenchmark.Configuration(
             trials: try environmentInt("BENCH_RACE_TRIALS", default: 10_000),
             parallel: try environmentInt("BENCH_RACE_PARALLEL", default: 4))
-        say("Offer races: \(c.trials) trials, \(c.parallel) at a time; per trial three hubs on one SQLite file race: "
-            + "accept (hub A), the due offer's lapse in a dispatch round (hub B), PUT /delivery completion (hub C)")
+        say(
+            "Offer races: \(c.trials) trials, \(c.parallel) at a time; per trial three hubs on one SQLite file race: "
+                + "accept (hub A), the due offer's lapse in a dispatch round (hub B), PUT /delivery completion (hub C)")
         let loadBefore = loadAverage()
         let r = try await RacesBenchmark.run(c, directory: directory)
         say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage())")
         say("  outcomes: accepted \(r.accepted), lapsed \(r.expired); delivered within the race \(r.delivered)")
         let t = LatencySummary(milliseconds: r.trialMilliseconds)
-        say(String(format: "  %d trials in %.1f s; per trial (race + checks) p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-            r.trials, r.seconds, t.p50, t.p99, t.max))
-        say("  trials with exactly one outcome: \(r.trials - Set(r.violations.map { $0.prefix { $0 != ":" } }).count) of \(r.trials)"
-            + " (violations: \(r.violations.count))")
+        say(
+            String(
+                format: "  %d trials in %.1f s; per trial (race + checks) p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                r.trials, r.seconds, t.p50, t.p99, t.max))
+        say(
+            "  trials with exactly one outcome: \(r.trials - Set(r.violations.map { $0.prefix { $0 != ":" } }).count) of \(r.trials)"
+                + " (violations: \(r.violations.count))")
         for violation in r.violations.prefix(20) { say("    \(violation)") }
         guard r.violations.isEmpty, r.trials == c.trials else {
             throw BenchError("races: \(r.violations.count) violations in \(r.trials) trials")

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import DabbaCore
 import DabbaGPS
@@ -59,7 +59,8 @@ public enum AgentApplication {
             throw StartError(message: "cannot open the outbox \(c.outboxPath): \(error)", exitCode: 1)
         }
 
-        var mqttConfiguration = MQTTConfiguration(host: c.mqttHost, port: c.mqttPort, clientID: "dabba-agent-\(c.agentID)")
+        var mqttConfiguration = MQTTConfiguration(
+            host: c.mqttHost, port: c.mqttPort, clientID: "dabba-agent-\(c.agentID)")
         mqttConfiguration.username = c.mqttUsername
         mqttConfiguration.password = password
         mqttConfiguration.tlsCAFile = c.mqttTLSCA

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import ArgumentParser
 import DabbaCore
@@ -7,9 +7,13 @@ import DabbaProtocol
 
 /// Options of the commands that talk to a running daemon.
 public struct ClientOptions: ParsableArguments {
-    @Option(name: .customLong("config"), help: "Config file to read control-socket from (default /etc/default/dabba-agent).")
+    @Option(
+        name: .customLong("config"), help: "Config file to read control-socket from (default /etc/default/dabba-agent)."
+    )
     var configFile: String?
-    @Option(name: .customLong("control-socket"), help: "The daemon's control socket (default /run/dabba-agent/control.sock).")
+    @Option(
+        name: .customLong("control-socket"),
+        help: "The daemon's control socket (default /run/dabba-agent/control.sock).")
     var controlSocket: String?
     @Flag(help: "Print the daemon's answer as JSON.")
     var json = false
@@ -53,7 +57,9 @@ public struct ClientOptions: ParsableArguments {
 public struct StatusCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show broker connection, GPS, outbox depth and oldest unsent age.",
-        discussion: "Exit status: 0 online with a GPS fix; 1 running but offline, without a fix or with a full disk; 3 daemon unreachable.")
+        discussion:
+            "Exit status: 0 online with a GPS fix; 1 running but offline, without a fix or with a full disk; 3 daemon unreachable."
+    )
     @OptionGroup var client: ClientOptions
     public init() {}
 
@@ -126,7 +132,8 @@ public struct ShiftCommand: ParsableCommand {
 }
 
 public struct AcceptCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "accept", abstract: "Accept an offered or assigned order.")
+    public static let configuration = CommandConfiguration(
+        commandName: "accept", abstract: "Accept an offered or assigned order.")
     @Argument(help: "Order id.") var order: String
     @OptionGroup var client: ClientOptions
     public init() {}
@@ -134,7 +141,8 @@ public struct AcceptCommand: ParsableCommand {
 }
 
 public struct RejectCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "reject", abstract: "Reject an offered or assigned order.")
+    public static let configuration = CommandConfiguration(
+        commandName: "reject", abstract: "Reject an offered or assigned order.")
     @Argument(help: "Order id.") var order: String
     @Option(help: "Why (sent to the hub).") var reason: String?
     @OptionGroup var client: ClientOptions
@@ -143,7 +151,8 @@ public struct RejectCommand: ParsableCommand {
 }
 
 public struct PickupCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "pickup", abstract: "Mark an order picked up at the restaurant.")
+    public static let configuration = CommandConfiguration(
+        commandName: "pickup", abstract: "Mark an order picked up at the restaurant.")
     @Argument(help: "Order id.") var order: String
     @OptionGroup var client: ClientOptions
     public init() {}

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import ArgumentParser
 import DabbaCore
@@ -38,7 +38,9 @@ public struct AgentCommand: AsyncParsableCommand {
 public struct RunCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run the daemon (what systemd starts).",
-        discussion: "Sends READY=1 to systemd once the outbox is open and the gpsd reader runs; a missing broker does not delay it.")
+        discussion:
+            "Sends READY=1 to systemd once the outbox is open and the gpsd reader runs; a missing broker does not delay it."
+    )
     @OptionGroup public var options: AgentOptions
     @Flag(help: "Print the effective configuration as DABBA_*=value lines, then exit.")
     var printConfig = false

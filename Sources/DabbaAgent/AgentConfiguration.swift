@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import DabbaCore
 import DabbaProtocol
@@ -35,7 +35,8 @@ public struct AgentConfiguration: Sendable {
 
     /// Every key, its default and one line of help. `systemd/dabba-agent.default` is this table, commented out.
     public static let keys: [ConfigKey] = [
-        ConfigKey("agent-id", default: "", help: "This agent's id (1-64 of A-Z a-z 0-9 . _ -); empty means the host name."),
+        ConfigKey(
+            "agent-id", default: "", help: "This agent's id (1-64 of A-Z a-z 0-9 . _ -); empty means the host name."),
         ConfigKey("mqtt-host", default: "127.0.0.1", help: "MQTT broker host."),
         ConfigKey("mqtt-port", default: "1883", help: "MQTT broker port (8883 is usual with TLS)."),
         ConfigKey("mqtt-username", default: "", help: "MQTT user name; empty connects anonymously."),
@@ -51,13 +52,17 @@ public struct AgentConfiguration: Sendable {
             help: "Rows the outbox keeps before thinning old fixes (700000 = 8 days at 1 Hz)."),
         ConfigKey(
             "outbox-sync", default: "full",
-            help: "SQLite synchronous: full (every commit survives power loss) or normal (faster; a power cut may lose the last commits)."),
+            help:
+                "SQLite synchronous: full (every commit survives power loss) or normal (faster; a power cut may lose the last commits)."
+        ),
         ConfigKey("control-socket", default: "/run/dabba-agent/control.sock", help: "Unix socket for the local CLI."),
         ConfigKey("backlog-batch", default: "100", help: "Fixes per backlog message (1-1000)."),
-        ConfigKey("backlog-window", default: "10", help: "Backlog messages in flight before waiting for PUBACKs (1-100)."),
+        ConfigKey(
+            "backlog-window", default: "10", help: "Backlog messages in flight before waiting for PUBACKs (1-100)."),
         ConfigKey("backlog-rate", default: "2000", help: "Backlog fixes per second; 0 means unlimited."),
         ConfigKey("ack-timeout", default: "60", help: "Seconds to wait for the hub's ack before sending a row again."),
-        ConfigKey("max-unacked", default: "20000", help: "Rows sent but not yet acked by the hub before the backlog pauses."),
+        ConfigKey(
+            "max-unacked", default: "20000", help: "Rows sent but not yet acked by the hub before the backlog pauses."),
         ConfigKey("state-interval", default: "30", help: "Seconds between retained state messages."),
         ConfigKey("log-level", default: "info", help: "trace, debug, info, notice, warning, error or critical."),
     ]

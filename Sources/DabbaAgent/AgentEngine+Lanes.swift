@@ -118,10 +118,14 @@ extension AgentEngine {
                 if fixes.count >= max(1, budget) { break }
             }
             if let event {
-                guard send(rows: [event], topic: Topics.events(agent: configuration.agentID), payload: event.payload) == .sent
+                guard
+                    send(rows: [event], topic: Topics.events(agent: configuration.agentID), payload: event.payload)
+                        == .sent
                 else { return }
             } else if !fixes.isEmpty {
-                switch send(rows: fixes, topic: Topics.backlog(agent: configuration.agentID), payload: backlogPayload(fixes)) {
+                switch send(
+                    rows: fixes, topic: Topics.backlog(agent: configuration.agentID), payload: backlogPayload(fixes))
+                {
                 case .sent: break
                 case .retrySmaller: continue
                 case .stop: return
@@ -162,7 +166,6 @@ extension AgentEngine {
         counters.backlogMessages += 1
         return .sent
     }
-
 
     /// `{"v":1,"agent":…,"fixes":[…]}` built from the stored payloads without decoding them.
     func backlogPayload(_ rows: [Outbox.Row]) -> [UInt8] {

@@ -9,7 +9,9 @@ public struct ControlError: Error, Codable, Sendable, Equatable {
         self.code = code
         self.message = message
     }
-    public static func notFound(_ order: String) -> ControlError { ControlError("not_found", "no task for order \(order)") }
+    public static func notFound(_ order: String) -> ControlError {
+        ControlError("not_found", "no task for order \(order)")
+    }
 }
 
 extension AgentEngine {
@@ -51,9 +53,12 @@ extension AgentEngine {
             let current = try outbox.task(order: message.order)?.status
             guard Self.taskMessageApplies(status, over: current) else {
                 // A redelivered or late message (QoS 1, a reconnect) never takes a task back to an earlier state.
-                logger.debug("Task message behind the device's state", metadata: [
-                    "task.order": "\(message.order)", "task.status": "\(current ?? "")", "task.message": "\(status)",
-                ])
+                logger.debug(
+                    "Task message behind the device's state",
+                    metadata: [
+                        "task.order": "\(message.order)", "task.status": "\(current ?? "")",
+                        "task.message": "\(status)",
+                    ])
                 return
             }
             try outbox.saveTask(AgentTask(status: status, task: message), now: wallClockMilliseconds())
@@ -103,7 +108,8 @@ extension AgentEngine {
     }
 
     /// Commits `event` with the next seq (and the task's new status) to the outbox, then sends it when connected.
-    private func record(_ event: AgentEvent, task: (order: String, status: String)?) throws(ControlError) -> AgentEvent {
+    private func record(_ event: AgentEvent, task: (order: String, status: String)?) throws(ControlError) -> AgentEvent
+    {
         var event = event
         let unnumbered = event
         do {

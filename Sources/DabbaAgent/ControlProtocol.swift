@@ -49,7 +49,8 @@ extension AgentEngine {
                     case "pickup": .pickedUp
                     default: .delivered
                     }
-                response.event = try act(kind, order: order, reason: request.reason, cashCollected: request.cashCollected)
+                response.event = try act(
+                    kind, order: order, reason: request.reason, cashCollected: request.cashCollected)
             case "shift-start", "shift-end":
                 response.event = try shift(start: request.cmd == "shift-start")
             default:

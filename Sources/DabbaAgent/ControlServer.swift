@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import Dispatch
 import DabbaCore
@@ -55,7 +55,9 @@ public final class ControlServer: Service, Sendable {
                     serve()
                     close(listening)
                     unlink(path)
-                    finished.withLock { $0?.resume(); $0 = nil }
+                    finished.withLock {
+                        $0?.resume(); $0 = nil
+                    }
                 }
             }
         } onCancelOrGracefulShutdown: {
@@ -95,7 +97,8 @@ public final class ControlServer: Service, Sendable {
                 }
                 // Bounded: an engine that cannot answer (stopping) must not wedge this thread.
                 _ = semaphore.wait(timeout: .now() + .seconds(5))
-                response = box.withLock { $0 } ?? .failure(ControlError("unavailable", "the daemon is busy or stopping"))
+                response =
+                    box.withLock { $0 } ?? .failure(ControlError("unavailable", "the daemon is busy or stopping"))
             } catch {
                 response = .failure(ControlError("bad_request", "\(error)"))
             }

@@ -75,7 +75,8 @@ public final class Outbox {
         self.logger = logger
         let seqGuard = SeqGuard(path: path + ".seq")
         if seqGuard == nil {
-            logger.warning("Cannot open the seq sidecar; salvage falls back to a margin", metadata: ["outbox.path": "\(path).seq"])
+            logger.warning(
+                "Cannot open the seq sidecar; salvage falls back to a margin", metadata: ["outbox.path": "\(path).seq"])
         }
         self.seqGuard = seqGuard
         var recovery: OutboxRecovery?
@@ -84,7 +85,8 @@ public final class Outbox {
             db = try Self.openChecked(path: path, options: options)
         } catch let error where error.isCorruption {
             let floor = seqGuard?.floor
-            let report = try OutboxRecovery.recover(path: path, reason: error.message, seqFloor: floor, logger: logger) {
+            let report = try OutboxRecovery.recover(path: path, reason: error.message, seqFloor: floor, logger: logger)
+            {
                 () throws(SQLiteError) in
                 try Self.openChecked(path: path, options: options)
             }
@@ -124,8 +126,10 @@ public final class Outbox {
     }
 
     func writeMeta(_ key: String, _ value: Int64) throws(SQLiteError) {
-        try db.prepare("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .run([.text(key), .integer(value)])
+        try db.prepare(
+            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        )
+        .run([.text(key), .integer(value)])
     }
 
     /// Commits a new row with the next seq; `makePayload` builds the payload from that seq.

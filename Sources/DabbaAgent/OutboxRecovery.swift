@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import DabbaCore
 import DabbaProtocol
@@ -26,7 +26,8 @@ public struct OutboxRecovery {
         path: String, reason: String, seqFloor: Int64?, logger: Logger,
         open: () throws(SQLiteError) -> SQLiteConnection
     ) throws(SQLiteError) -> OutboxRecovery {
-        let stamp = Timestamp.format(milliseconds: wallClockMilliseconds())
+        let stamp =
+            Timestamp.format(milliseconds: wallClockMilliseconds())
             .filter { $0 != "-" && $0 != ":" }.prefix(15) + "Z"
         let aside = "\(path).corrupt-\(stamp)"
         for suffix in ["", "-wal", "-shm"] where access(path + suffix, F_OK) == 0 {
@@ -58,7 +59,8 @@ public struct OutboxRecovery {
         logger.notice(
             "Outbox salvage finished",
             metadata: ["outbox.salvaged_rows": "\(salvaged)", "outbox.last_seq": "\(newLast)"])
-        return OutboxRecovery(movedTo: aside, reason: reason, salvagedRows: salvaged, seqMargin: margin, connection: fresh)
+        return OutboxRecovery(
+            movedTo: aside, reason: reason, salvagedRows: salvaged, seqMargin: margin, connection: fresh)
     }
 
     /// Copies readable, well-formed rows; returns (count, highest seq seen).

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A 24-byte sidecar next to the outbox (`<outbox>.seq`) that keeps seqs from being reused when the database cannot

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Helpers for code that runs on a dedicated thread (not in Swift concurrency).
@@ -10,7 +10,8 @@ public enum ThreadSleep {
     /// Returns false when it stopped early.
     @discardableResult
     public static func sleep(_ duration: Duration, unless shouldStop: () -> Bool) -> Bool {
-        var remainingMs = Int64(duration.components.seconds) * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        var remainingMs =
+            Int64(duration.components.seconds) * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         while remainingMs > 0 {
             if shouldStop() { return false }
             let step = min(remainingMs, 100)

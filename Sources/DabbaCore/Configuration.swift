@@ -107,7 +107,8 @@ public struct LayeredConfiguration: Sendable {
         case .environment: from = "environment \(k?.environmentName ?? key)"
         case .flag: from = "--\(key)"
         }
-        return ConfigError(key: key, message: "invalid value \"\(string(key))\" for \(key) (from \(from)): \(expectation)")
+        return ConfigError(
+            key: key, message: "invalid value \"\(string(key))\" for \(key) (from \(from)): \(expectation)")
     }
 
     /// An integer within `range`.
@@ -127,7 +128,9 @@ public struct LayeredConfiguration: Sendable {
     }
 
     /// A non-empty string, optionally checked by `isValid`.
-    public func nonEmpty(_ key: String, _ expectation: String = "must not be empty", isValid: (String) -> Bool = { _ in true })
+    public func nonEmpty(
+        _ key: String, _ expectation: String = "must not be empty", isValid: (String) -> Bool = { _ in true }
+    )
         throws(ConfigError) -> String
     {
         let value = string(key).trimmed

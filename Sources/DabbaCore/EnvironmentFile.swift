@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads the `KEY=value` environment files that systemd loads with `EnvironmentFile=`: blank lines and `#`

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes `message` and a newline to standard error and exits with `code` (the CLIs' documented statuses).

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The sd_notify protocol, spoken directly: one datagram per message to `$NOTIFY_SOCKET` (a path, or `@name` for an

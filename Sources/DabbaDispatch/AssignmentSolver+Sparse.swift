@@ -28,7 +28,8 @@ extension AssignmentSolver {
             for i in 0..<nr {
                 let base = i * nc
                 let ui = result.u[i]
-                if ui >= big - tolerance { return nil }  // a forbidden entry could be better: leave it to the dense search
+                // A forbidden entry could be better: leave it to the dense search.
+                if ui >= big - tolerance { return nil }
                 for j in 0..<nc {
                     let c = cost[base + j]
                     if c < limit, c - ui - result.v[j] < -tolerance {

@@ -244,7 +244,9 @@ extension BatchProblem {
                 let ui = state.u[row]
                 let wait = rowWait[row]
                 let readyIn = rowReadyIn[row]
-                if bound.least(readyIn: readyIn) - wait - ui >= bound.slack(readyIn: readyIn, wait: wait, u: ui) - tolerance {
+                if bound.least(readyIn: readyIn) - wait - ui >= bound.slack(readyIn: readyIn, wait: wait, u: ui)
+                    - tolerance
+                {
                     continue
                 }
                 for (k, _) in lists[row] { listed[k] = row }

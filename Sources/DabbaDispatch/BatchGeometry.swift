@@ -83,7 +83,8 @@ extension BatchProblem {
             var thresholds: [Double] = []
             var thresholdStart = [0]
             for g in 0..<groupCount {
-                thresholds.append(contentsOf: Set(rows[rowStart[g]..<rowStart[g + 1]].map { problem.rowReadyIn[$0] }).sorted())
+                thresholds.append(
+                    contentsOf: Set(rows[rowStart[g]..<rowStart[g + 1]].map { problem.rowReadyIn[$0] }).sorted())
                 thresholdStart.append(thresholds.count)
             }
             let byBonus = BatchProblem.descending(problem.agentBonus)

@@ -123,7 +123,9 @@ struct BatchProblem {
         var restaurantIndex: [String: Int] = [:]
         var zoneIndex: [String: Int] = [:]
         for order in orders {
-            if restaurantIndex[order.restaurantID] == nil { restaurantIndex[order.restaurantID] = restaurantIndex.count }
+            if restaurantIndex[order.restaurantID] == nil {
+                restaurantIndex[order.restaurantID] = restaurantIndex.count
+            }
             if let zone = order.zoneID, zoneIndex[zone] == nil { zoneIndex[zone] = zoneIndex.count }
         }
         let zoneCount = zoneIndex.count
@@ -170,7 +172,9 @@ struct BatchProblem {
         agentZoned = slotAgents.map { agents[$0].zones != nil && zoneCount > 0 }
 
         var slotIndexByID: [String: Int] = [:]
-        for (k, a) in slotAgents.enumerated() where slotIndexByID[agents[a].id] == nil { slotIndexByID[agents[a].id] = k }
+        for (k, a) in slotAgents.enumerated() where slotIndexByID[agents[a].id] == nil {
+            slotIndexByID[agents[a].id] = k
+        }
         rowPickup = rowOrder.map { UnitVector(orders[$0].pickup) }
         rowReadyIn = rowOrder.map { settings.readyIn(orders[$0], now: now) }
         rowWait = rowOrder.map { settings.waitingBonus(of: orders[$0], now: now) }

@@ -4,9 +4,9 @@ import Logging
 import NIOPosix
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// An access/refresh token pair as `login` and `refresh` return it.
@@ -105,7 +105,8 @@ public final class AuthService: Sendable {
         }
         switch created {
         case .success(let user): return user
-        case .failure(let error) where error.code == .conflict: throw APIError.conflict("an account with this email exists")
+        case .failure(let error) where error.code == .conflict:
+            throw APIError.conflict("an account with this email exists")
         case .failure(let error) where error.code == .notFound: throw APIError.invalid("agent id: no such agent")
         case .failure(let error): throw error
         }
@@ -132,7 +133,9 @@ public final class AuthService: Sendable {
             newExpires: now + Int64(refreshTTL) * 1000, now: now)
         switch rotation {
         case .rotated(let userID, _):
-            guard let user = try await users.user(id: userID) else { throw APIError.unauthorized("invalid refresh token") }
+            guard let user = try await users.user(id: userID) else {
+                throw APIError.unauthorized("invalid refresh token")
+            }
             return try await pair(for: user, refreshToken: next)
         case .reused:
             throw APIError.unauthorized("refresh token already used; every session of this sign-in is revoked")

@@ -2,9 +2,9 @@ import JWTKit
 import Synchronization
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The claims of a hub access token.
@@ -86,7 +86,8 @@ final class AccessTokenSigner: Sendable {
         do {
             claims = try await keys.verify(token, as: AccessClaims.self)
         } catch let error as JWTError where error.errorType == .claimVerificationFailure {
-            throw .unauthorized(error.failedClaim is ExpirationClaim ? "access token expired" : "access token not valid here")
+            throw .unauthorized(
+                error.failedClaim is ExpirationClaim ? "access token expired" : "access token not valid here")
         } catch {
             throw .unauthorized("access token invalid")
         }

@@ -2,7 +2,7 @@ import DabbaProtocol
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The broker side of device credentials: MQTT passwords in mosquitto's password file (through
@@ -84,7 +84,9 @@ enum BrokerCredentials {
         let patterns = missing.filter { $0.hasPrefix("pattern ") }
         let hubPrefix = "user \(hubUser): "
         let hubTopics = missing.filter { $0.hasPrefix(hubPrefix) }.map { String($0.dropFirst(hubPrefix.count)) }
-        var lines = ["", "# Added by dabba-hub agents provision (rules from hub/mosquitto/dabba.acl that were missing)."]
+        var lines = [
+            "", "# Added by dabba-hub agents provision (rules from hub/mosquitto/dabba.acl that were missing).",
+        ]
         lines += patterns
         if !hubTopics.isEmpty { lines += ["user \(hubUser)"] + hubTopics }
         return lines

@@ -6,7 +6,9 @@ import ServiceLifecycle
 
 extension HubApplication {
     /// The payment service over `store` with the hub's providers and cash limit.
-    static func paymentService<Store: HubStore>(hub: HubComponents, store: Store, logger: Logger) -> PaymentService<Store> {
+    static func paymentService<Store: HubStore>(hub: HubComponents, store: Store, logger: Logger) -> PaymentService<
+        Store
+    > {
         PaymentService(
             store: store, providers: hub.paymentProviders, cashLimit: hub.configuration.codCashLimit, logger: logger)
     }
@@ -19,7 +21,9 @@ extension HubApplication {
     }
 
     /// Payments, provider webhooks and the operators' ledger.
-    static func addPaymentRoutes<Store: HubStore>(store: Store, hub: HubComponents, to router: Router<HubRequestContext>) {
+    static func addPaymentRoutes<Store: HubStore>(
+        store: Store, hub: HubComponents, to router: Router<HubRequestContext>
+    ) {
         let payments = paymentService(hub: hub, store: store, logger: Logger(label: "dabba-hub.payments"))
         PaymentsController(
             payments: payments, idempotencyTTL: Int64(hub.configuration.idempotencyTTLHours) * 3_600_000
@@ -46,7 +50,8 @@ extension PaymentProviders {
                     message: "payment-webhook-secret-file: \(path) must hold at least 16 characters")
             }
         } else {
-            let bytes = try await store.setting(secretSetting, insertingIfAbsent: Array(AuthRandom.token(bytes: 32).utf8))
+            let bytes = try await store.setting(
+                secretSetting, insertingIfAbsent: Array(AuthRandom.token(bytes: 32).utf8))
             secret = String(decoding: bytes, as: UTF8.self)
         }
         return PaymentProviders([TestPaymentProvider(webhookSecret: secret)])

@@ -72,7 +72,8 @@ public enum HubApplication {
         let dispatch = addDispatch(store: hub.store, hub: hub, to: router, logger: logger)
         var app = Application(
             // Pings come from each connection's WebSocketKeepalive, not from a task per connection.
-            router: router, server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(autoPing: .disabled)),
+            router: router,
+            server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(autoPing: .disabled)),
             configuration: .init(
                 address: .hostname(hub.configuration.httpHost, port: hub.configuration.httpPort),
                 serverName: "dabba-hub"),
@@ -83,7 +84,8 @@ public enum HubApplication {
         let webhooks = WebhookService(
             settings: .init(hub.configuration), repository: hub.store, bus: hub.notifier.bus, metrics: hub.metrics,
             logger: logger)
-        app.addServices(hub.mqtt, ingest, pruner, webhooks, dispatch, paymentReactor(hub: hub, store: hub.store, logger: logger))
+        app.addServices(
+            hub.mqtt, ingest, pruner, webhooks, dispatch, paymentReactor(hub: hub, store: hub.store, logger: logger))
         return app
     }
 
@@ -94,7 +96,8 @@ public enum HubApplication {
         let orders = OrderService(store: store, notifier: hub.notifier)
         let settings = DispatchConfiguration(configuration: hub.configuration)
         // The policy name was validated with the configuration.
-        let dispatcher = try! Dispatcher(store: store, orders: orders, settings: settings, metrics: hub.metrics, logger: logger)
+        let dispatcher = try! Dispatcher(
+            store: store, orders: orders, settings: settings, metrics: hub.metrics, logger: logger)
         DeliveryController(dispatcher: dispatcher, orders: orders).addRoutes(to: router)
         DispatchController(dispatcher: dispatcher).addRoutes(to: router)
         return DispatchService(

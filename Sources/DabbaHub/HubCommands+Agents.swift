@@ -33,7 +33,8 @@ public struct AgentsProvisionCommand: AsyncParsableCommand {
     @OptionGroup public var options: HubOptions
     @Argument(help: "Agent id: 1-64 characters from A-Z a-z 0-9 . _ - (also its MQTT user name).") var id: String
     @Option(help: "Display name (default: none).") var name: String?
-    @Option(name: .customLong("password-out"), help: "Write the password to this file (mode 0600) instead of printing it.")
+    @Option(
+        name: .customLong("password-out"), help: "Write the password to this file (mode 0600) instead of printing it.")
     var passwordOut: String?
     @Flag(help: "The agent exists: issue a new MQTT password (the old one stops working after the broker reloads).")
     var rotate = false
@@ -65,7 +66,8 @@ public struct AgentsProvisionCommand: AsyncParsableCommand {
                 try BrokerCredentials.setPassword(
                     file: configuration.mosquittoPasswordFile, user: id, password: password)
             } catch {
-                let hint = exists ? "" : "; agent \(id) was created: finish with `dabba-hub agents provision \(id) --rotate`"
+                let hint =
+                    exists ? "" : "; agent \(id) was created: finish with `dabba-hub agents provision \(id) --rotate`"
                 exitWithMessage("dabba-hub: \(error)\(hint)", code: 1)
             }
             print(deviceLines(configuration, password: passwordOut == nil ? password : nil), terminator: "")
@@ -97,7 +99,8 @@ public struct AgentsProvisionCommand: AsyncParsableCommand {
             ]
         } else if let passwordOut {
             lines.append(
-                "# The MQTT password is in \(passwordOut) (mode 0600): copy it to /etc/dabba-agent.password on the device.")
+                "# The MQTT password is in \(passwordOut) (mode 0600): copy it to /etc/dabba-agent.password on the device."
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -119,7 +122,8 @@ public struct AgentsListCommand: AsyncParsableCommand {
             let agents = try await store.agents()
             print(["ID", "NAME", "CREATED", "ONLINE", "BROKER_USER"].joined(separator: "\t"))
             for agent in agents {
-                let broker = BrokerCredentials.hasPasswordEntry(file: configuration.mosquittoPasswordFile, user: agent.id)
+                let broker = BrokerCredentials.hasPasswordEntry(
+                    file: configuration.mosquittoPasswordFile, user: agent.id)
                 let created = Date(timeIntervalSince1970: Double(agent.createdAt) / 1000).ISO8601Format()
                 let online = agent.state.map { $0.online ? "yes" : "no" } ?? "-"
                 let fields = [agent.id, agent.name ?? "-", created, online, broker.map { $0 ? "yes" : "no" } ?? "?"]

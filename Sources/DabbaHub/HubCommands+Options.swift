@@ -4,28 +4,39 @@ import DabbaCore
 /// Every hub config key as a flag (`--http-port`), plus `--config`. Flags win over the environment, which wins
 /// over the config file, which wins over the defaults.
 public struct HubOptions: ParsableArguments {
-    @Option(name: .customLong("config"), help: "Config file of DABBA_*=value lines (default /etc/default/dabba-hub; env DABBA_CONFIG).")
+    @Option(
+        name: .customLong("config"),
+        help: "Config file of DABBA_*=value lines (default /etc/default/dabba-hub; env DABBA_CONFIG).")
     public var configFile: String?
 
-    @Option(name: .customLong("http-host"), help: "Address the HTTP server binds (default 127.0.0.1).") var httpHost: String?
+    @Option(name: .customLong("http-host"), help: "Address the HTTP server binds (default 127.0.0.1).")
+    var httpHost: String?
     @Option(name: .customLong("http-port"), help: "HTTP port (default 8080).") var httpPort: String?
     @Option(name: .customLong("mqtt-host"), help: "MQTT broker host (default 127.0.0.1).") var mqttHost: String?
     @Option(name: .customLong("mqtt-port"), help: "MQTT broker port (default 1883).") var mqttPort: String?
-    @Option(name: .customLong("mqtt-username"), help: "The hub's MQTT user (default: anonymous).") var mqttUsername: String?
-    @Option(name: .customLong("mqtt-password-file"), help: "File holding the hub's MQTT password.") var mqttPasswordFile: String?
+    @Option(name: .customLong("mqtt-username"), help: "The hub's MQTT user (default: anonymous).")
+    var mqttUsername: String?
+    @Option(name: .customLong("mqtt-password-file"), help: "File holding the hub's MQTT password.")
+    var mqttPasswordFile: String?
     @Option(name: .customLong("mqtt-tls-ca"), help: "CA file; enables TLS to the broker.") var mqttTLSCA: String?
-    @Option(name: .customLong("database"), help: "sqlite:PATH (default sqlite:/var/lib/dabba-hub/hub.db) or postgres://….")
+    @Option(
+        name: .customLong("database"), help: "sqlite:PATH (default sqlite:/var/lib/dabba-hub/hub.db) or postgres://….")
     var database: String?
-    @Option(name: .customLong("dispatch-policy"), help: "batch, nearest or least-recent (default batch).") var dispatchPolicy: String?
-    @Option(name: .customLong("ingest-group"), help: "MQTT shared-subscription group (default: none).") var ingestGroup: String?
+    @Option(name: .customLong("dispatch-policy"), help: "batch, nearest or least-recent (default batch).")
+    var dispatchPolicy: String?
+    @Option(name: .customLong("ingest-group"), help: "MQTT shared-subscription group (default: none).")
+    var ingestGroup: String?
     @Option(name: .customLong("commit-interval-ms"), help: "Longest wait before a group commit (default 100).")
     var commitInterval: String?
-    @Option(name: .customLong("commit-batch"), help: "Fixes per transaction at most (default 5000).") var commitBatch: String?
+    @Option(name: .customLong("commit-batch"), help: "Fixes per transaction at most (default 5000).")
+    var commitBatch: String?
     @Option(name: .customLong("position-retention-days"), help: "Days positions are kept (default 30).")
     var positionRetentionDays: String?
     @Option(name: .customLong("owntracks-map"), help: "OwnTracks user/device=agent pairs, comma separated.")
     var owntracksMap: String?
-    @Option(name: .customLong("jwt-secret-file"), help: "JWT signing secret file (default: generated, kept in the database).")
+    @Option(
+        name: .customLong("jwt-secret-file"),
+        help: "JWT signing secret file (default: generated, kept in the database).")
     var jwtSecretFile: String?
     @Option(name: .customLong("access-token-ttl"), help: "Access token lifetime in seconds (default 900).")
     var accessTokenTTL: String?
@@ -42,27 +53,69 @@ public struct HubOptions: ParsableArguments {
     @Option(name: .customLong("mosquitto-acl-file"), help: "Broker ACL file `agents provision` writes.")
     var mosquittoACLFile: String?
     @Option(name: .customLong("log-level"), help: "Log level (default info).") var logLevel: String?
-    @Option(name: .customLong("dispatch-interval"), help: "Seconds between dispatch rounds (also run on order events) (default 2).") var dispatchInterval: String?
-    @Option(name: .customLong("offer-timeout"), help: "Seconds an agent has to accept an offer before the next one (default 45).") var offerTimeout: String?
-    @Option(name: .customLong("dispatch-fix-max-age"), help: "An agent is available only with a fix at most this old (s) (default 60).") var dispatchFixMaxAge: String?
-    @Option(name: .customLong("dispatch-offline-grace"), help: "Seconds an agent may be offline before its offers and unpicked orders go back to dispatch (default 120).") var dispatchOfflineGrace: String?
-    @Option(name: .customLong("agent-capacity"), help: "Orders an agent carries at once (>1 stacks one restaurant's) (default 1).") var agentCapacity: String?
-    @Option(name: .customLong("leaflet-dir"), help: "Leaflet's folder (Debian's libjs-leaflet), served to the web pages under /vendor/leaflet/ (default /usr/share/javascript/leaflet).") var leafletDir: String?
-    @Option(name: .customLong("tax-rate-bps"), help: "Tax on items plus delivery fee, basis points (500 = 5%) (default 500).") var taxRateBps: String?
-    @Option(name: .customLong("eta-detour-percent"), help: "Road over straight-line distance for ETAs, percent (default 135).") var etaDetourPercent: String?
-    @Option(name: .customLong("share-ttl-minutes"), help: "Default lifetime of an order's tracking link, minutes (default 360).") var shareTtlMinutes: String?
-    @Option(name: .customLong("share-grace-minutes"), help: "Tracking links keep working this long after delivery (default 15).") var shareGraceMinutes: String?
-    @Option(name: .customLong("webhook-retry-base"), help: "Seconds before a failed webhook delivery is retried; doubles per failure, jittered (default 2).") var webhookRetryBase: String?
-    @Option(name: .customLong("webhook-retry-max"), help: "Longest wait between webhook retries (seconds) (default 600).") var webhookRetryMax: String?
-    @Option(name: .customLong("webhook-max-attempts"), help: "Attempts per webhook delivery before it is given up (default 10).") var webhookMaxAttempts: String?
-    @Option(name: .customLong("webhook-timeout"), help: "Seconds one webhook request may take, answer included (default 10).") var webhookTimeout: String?
-    @Option(name: .customLong("webhook-concurrency"), help: "Webhook requests in flight at most (default 8).") var webhookConcurrency: String?
-    @Option(name: .customLong("webhook-poll-interval"), help: "Seconds between reads of the order trail for events other hubs wrote, and for due retries (default 5).") var webhookPollInterval: String?
-    @Option(name: .customLong("cod-cash-limit"), help: "Most cash (minor units) an agent may hold for cod orders (default 500000).")
+    @Option(
+        name: .customLong("dispatch-interval"),
+        help: "Seconds between dispatch rounds (also run on order events) (default 2).") var dispatchInterval: String?
+    @Option(
+        name: .customLong("offer-timeout"),
+        help: "Seconds an agent has to accept an offer before the next one (default 45).") var offerTimeout: String?
+    @Option(
+        name: .customLong("dispatch-fix-max-age"),
+        help: "An agent is available only with a fix at most this old (s) (default 60).") var dispatchFixMaxAge: String?
+    @Option(
+        name: .customLong("dispatch-offline-grace"),
+        help: "Seconds an agent may be offline before its offers and unpicked orders go back to dispatch (default 120)."
+    ) var dispatchOfflineGrace: String?
+    @Option(
+        name: .customLong("agent-capacity"),
+        help: "Orders an agent carries at once (>1 stacks one restaurant's) (default 1).") var agentCapacity: String?
+    @Option(
+        name: .customLong("leaflet-dir"),
+        help:
+            "Leaflet's folder (Debian's libjs-leaflet), served to the web pages under /vendor/leaflet/ (default /usr/share/javascript/leaflet)."
+    ) var leafletDir: String?
+    @Option(
+        name: .customLong("tax-rate-bps"),
+        help: "Tax on items plus delivery fee, basis points (500 = 5%) (default 500).") var taxRateBps: String?
+    @Option(
+        name: .customLong("eta-detour-percent"),
+        help: "Road over straight-line distance for ETAs, percent (default 135).") var etaDetourPercent: String?
+    @Option(
+        name: .customLong("share-ttl-minutes"),
+        help: "Default lifetime of an order's tracking link, minutes (default 360).") var shareTtlMinutes: String?
+    @Option(
+        name: .customLong("share-grace-minutes"),
+        help: "Tracking links keep working this long after delivery (default 15).") var shareGraceMinutes: String?
+    @Option(
+        name: .customLong("webhook-retry-base"),
+        help: "Seconds before a failed webhook delivery is retried; doubles per failure, jittered (default 2).")
+    var webhookRetryBase: String?
+    @Option(
+        name: .customLong("webhook-retry-max"), help: "Longest wait between webhook retries (seconds) (default 600).")
+    var webhookRetryMax: String?
+    @Option(
+        name: .customLong("webhook-max-attempts"),
+        help: "Attempts per webhook delivery before it is given up (default 10).") var webhookMaxAttempts: String?
+    @Option(
+        name: .customLong("webhook-timeout"),
+        help: "Seconds one webhook request may take, answer included (default 10).") var webhookTimeout: String?
+    @Option(name: .customLong("webhook-concurrency"), help: "Webhook requests in flight at most (default 8).")
+    var webhookConcurrency: String?
+    @Option(
+        name: .customLong("webhook-poll-interval"),
+        help: "Seconds between reads of the order trail for events other hubs wrote, and for due retries (default 5).")
+    var webhookPollInterval: String?
+    @Option(
+        name: .customLong("cod-cash-limit"),
+        help: "Most cash (minor units) an agent may hold for cod orders (default 500000).")
     var codCashLimit: String?
-    @Option(name: .customLong("payment-webhook-secret-file"), help: "Test payment provider's webhook secret file (default: generated).")
+    @Option(
+        name: .customLong("payment-webhook-secret-file"),
+        help: "Test payment provider's webhook secret file (default: generated).")
     var paymentWebhookSecretFile: String?
-    @Option(name: .customLong("payment-poll-interval"), help: "Seconds between payment reactor reads of the order trail (default 5).")
+    @Option(
+        name: .customLong("payment-poll-interval"),
+        help: "Seconds between payment reactor reads of the order trail (default 5).")
     var paymentPollInterval: String?
     @Option(name: .customLong("idempotency-ttl-hours"), help: "Hours an Idempotency-Key is remembered (default 24).")
     var idempotencyTTLHours: String?
@@ -81,7 +134,14 @@ public struct HubOptions: ParsableArguments {
             ("refresh-token-ttl", refreshTokenTTL), ("allowed-origins", allowedOrigins),
             ("max-body-bytes", maxBodyBytes), ("assets", assets), ("mosquitto-password-file", mosquittoPasswordFile),
             ("mosquitto-acl-file", mosquittoACLFile), ("log-level", logLevel),
-            ("dispatch-interval", dispatchInterval), ("offer-timeout", offerTimeout), ("dispatch-fix-max-age", dispatchFixMaxAge), ("dispatch-offline-grace", dispatchOfflineGrace), ("agent-capacity", agentCapacity), ("leaflet-dir", leafletDir), ("tax-rate-bps", taxRateBps), ("eta-detour-percent", etaDetourPercent), ("share-ttl-minutes", shareTtlMinutes), ("share-grace-minutes", shareGraceMinutes), ("webhook-retry-base", webhookRetryBase), ("webhook-retry-max", webhookRetryMax), ("webhook-max-attempts", webhookMaxAttempts), ("webhook-timeout", webhookTimeout), ("webhook-concurrency", webhookConcurrency), ("webhook-poll-interval", webhookPollInterval),
+            ("dispatch-interval", dispatchInterval), ("offer-timeout", offerTimeout),
+            ("dispatch-fix-max-age", dispatchFixMaxAge), ("dispatch-offline-grace", dispatchOfflineGrace),
+            ("agent-capacity", agentCapacity), ("leaflet-dir", leafletDir), ("tax-rate-bps", taxRateBps),
+            ("eta-detour-percent", etaDetourPercent), ("share-ttl-minutes", shareTtlMinutes),
+            ("share-grace-minutes", shareGraceMinutes), ("webhook-retry-base", webhookRetryBase),
+            ("webhook-retry-max", webhookRetryMax), ("webhook-max-attempts", webhookMaxAttempts),
+            ("webhook-timeout", webhookTimeout), ("webhook-concurrency", webhookConcurrency),
+            ("webhook-poll-interval", webhookPollInterval),
             ("cod-cash-limit", codCashLimit),
             ("payment-webhook-secret-file", paymentWebhookSecretFile), ("payment-poll-interval", paymentPollInterval),
             ("idempotency-ttl-hours", idempotencyTTLHours),

@@ -27,7 +27,9 @@ public struct UsersAddCommand: AsyncParsableCommand {
         guard let role = Role(rawValue: role.lowercased()) else {
             exitWithMessage("dabba-hub: --role: expected customer, agent, restaurant or operator", code: 2)
         }
-        if role == .agent && agentID == nil { exitWithMessage("dabba-hub: --agent-id is required for role agent", code: 2) }
+        if role == .agent && agentID == nil {
+            exitWithMessage("dabba-hub: --agent-id is required for role agent", code: 2)
+        }
         if role != .agent && agentID != nil { exitWithMessage("dabba-hub: --agent-id is only for role agent", code: 2) }
         let password: String
         do {

@@ -4,12 +4,12 @@ import Hummingbird
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// `dabba-hub`: the hub server and its admin commands.

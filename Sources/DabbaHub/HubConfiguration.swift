@@ -81,19 +81,25 @@ public struct HubConfiguration: Sendable {
         ConfigKey(
             "dispatch-policy", default: "batch",
             help: "How orders are assigned: batch (optimal matching every round), nearest, or least-recent."),
-        ConfigKey("dispatch-interval", default: "2", help: "Seconds between dispatch rounds (also run on order events)."),
+        ConfigKey(
+            "dispatch-interval", default: "2", help: "Seconds between dispatch rounds (also run on order events)."),
         ConfigKey("offer-timeout", default: "45", help: "Seconds an agent has to accept an offer before the next one."),
-        ConfigKey("dispatch-fix-max-age", default: "60", help: "An agent is available only with a fix at most this old (s)."),
+        ConfigKey(
+            "dispatch-fix-max-age", default: "60", help: "An agent is available only with a fix at most this old (s)."),
         ConfigKey(
             "dispatch-offline-grace", default: "120",
-            help: "Seconds an agent may be offline (its Will) before its pending offers and not-yet-picked-up orders go back to dispatch; a device that restarts sooner keeps them."),
-        ConfigKey("agent-capacity", default: "1", help: "Orders an agent carries at once (>1 stacks one restaurant's)."),
+            help:
+                "Seconds an agent may be offline (its Will) before its pending offers and not-yet-picked-up orders go back to dispatch; a device that restarts sooner keeps them."
+        ),
+        ConfigKey(
+            "agent-capacity", default: "1", help: "Orders an agent carries at once (>1 stacks one restaurant's)."),
         ConfigKey(
             "ingest-group", default: "",
             help: "MQTT shared-subscription group name; set it on every hub to split ingest between hubs."),
         ConfigKey("commit-interval-ms", default: "100", help: "Longest wait before received fixes are committed (ms)."),
         ConfigKey("commit-batch", default: "5000", help: "Fixes committed in one transaction at most."),
-        ConfigKey("position-retention-days", default: "30", help: "Days positions are kept (pruned in the background)."),
+        ConfigKey(
+            "position-retention-days", default: "30", help: "Days positions are kept (pruned in the background)."),
         ConfigKey("owntracks-map", default: "", help: "OwnTracks user/device=agent pairs, comma separated."),
         ConfigKey(
             "jwt-secret-file", default: "",
@@ -112,7 +118,8 @@ public struct HubConfiguration: Sendable {
             "mosquitto-password-file", default: "/etc/mosquitto/dabba.passwd",
             help: "Broker password file that `agents provision` writes."),
         ConfigKey(
-            "mosquitto-acl-file", default: "/etc/mosquitto/dabba.acl", help: "Broker ACL file that `agents provision` writes."
+            "mosquitto-acl-file", default: "/etc/mosquitto/dabba.acl",
+            help: "Broker ACL file that `agents provision` writes."
         ),
         ConfigKey("log-level", default: "info", help: "trace, debug, info, notice, warning, error or critical."),
         ConfigKey("tax-rate-bps", default: "500", help: "Tax on items plus delivery fee, basis points (500 = 5%)."),
@@ -131,15 +138,20 @@ public struct HubConfiguration: Sendable {
             help: "Seconds between reads of the order trail for events other hubs wrote, and for due retries."),
         ConfigKey(
             "cod-cash-limit", default: "500000",
-            help: "Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them."),
+            help: "Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them."
+        ),
         ConfigKey(
             "payment-webhook-secret-file", default: "",
-            help: "File with the test payment provider's webhook signing secret; empty keeps a generated one in the database."),
+            help:
+                "File with the test payment provider's webhook signing secret; empty keeps a generated one in the database."
+        ),
         ConfigKey(
             "payment-poll-interval", default: "5",
-            help: "Seconds between reads of the order trail by the payment reactor (captures, voids, cash on delivery)."),
+            help: "Seconds between reads of the order trail by the payment reactor (captures, voids, cash on delivery)."
+        ),
         ConfigKey(
-            "idempotency-ttl-hours", default: "24", help: "Hours an Idempotency-Key of a payment request is remembered."),
+            "idempotency-ttl-hours", default: "24", help: "Hours an Idempotency-Key of a payment request is remembered."
+        ),
     ]
 
     /// Validates every key; a bad one throws a `ConfigError` naming it.

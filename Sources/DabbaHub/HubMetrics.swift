@@ -14,7 +14,9 @@ public final class HubMetrics: Sendable {
     }
 
     /// Fixes and events committed by ingest.
-    public var ingestCommitted: CoreMetrics.Counter { CoreMetrics.Counter(label: "dabba_ingest_committed_total", factory: factory) }
+    public var ingestCommitted: CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_ingest_committed_total", factory: factory)
+    }
     /// Messages refused by ingest, by reason.
     public func ingestRejected(_ reason: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_ingest_rejected_total", dimensions: [("reason", reason)], factory: factory)
@@ -24,13 +26,17 @@ public final class HubMetrics: Sendable {
         CoreMetrics.Recorder(label: "dabba_ingest_fix_age_seconds", aggregate: true, factory: factory)
     }
     /// Seconds one group commit took.
-    public var commitLatency: CoreMetrics.Timer { CoreMetrics.Timer(label: "dabba_ingest_commit_seconds", factory: factory) }
+    public var commitLatency: CoreMetrics.Timer {
+        CoreMetrics.Timer(label: "dabba_ingest_commit_seconds", factory: factory)
+    }
     /// WebSockets closed because their peer did not answer a ping within the keepalive period.
     public var webSocketPingTimeouts: CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_ws_ping_timeouts_total", factory: factory)
     }
     /// Open WebSocket connections, by feed.
-    public func sockets(_ feed: String) -> Meter { Meter(label: "dabba_ws_connections", dimensions: [("feed", feed)], factory: factory) }
+    public func sockets(_ feed: String) -> Meter {
+        Meter(label: "dabba_ws_connections", dimensions: [("feed", feed)], factory: factory)
+    }
     /// Agents whose last state says online.
     public var agentsOnline: CoreMetrics.Gauge { CoreMetrics.Gauge(label: "dabba_agents_online", factory: factory) }
 
@@ -45,12 +51,14 @@ public final class HubMetrics: Sendable {
     /// Webhook attempts that failed (non-2xx or transport error), by whether the delivery will be retried
     /// (`outcome` retry) or was given up (`outcome` gave_up).
     public func webhookFailed(_ outcome: String) -> CoreMetrics.Counter {
-        CoreMetrics.Counter(label: "dabba_webhook_deliveries_failed_total", dimensions: [("outcome", outcome)], factory: factory)
+        CoreMetrics.Counter(
+            label: "dabba_webhook_deliveries_failed_total", dimensions: [("outcome", outcome)], factory: factory)
     }
 
     /// Dispatch decisions by outcome (offered, queued, accepted, rejected, expired, withdrawn).
     public func dispatchDecisions(_ outcome: String) -> CoreMetrics.Counter {
-        CoreMetrics.Counter(label: "dabba_dispatch_decisions_total", dimensions: [("outcome", outcome)], factory: factory)
+        CoreMetrics.Counter(
+            label: "dabba_dispatch_decisions_total", dimensions: [("outcome", outcome)], factory: factory)
     }
     /// Agents' device events by result (applied, ignored).
     public func deviceEvents(_ result: String) -> CoreMetrics.Counter {

@@ -394,7 +394,8 @@ enum HubMigrations {
     static func apply(to db: SQLiteConnection, logger: Logger) throws(SQLiteError) {
         let legacy = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
         try db.transaction { () throws(SQLiteError) in
-            try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)")
+            try db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)")
             for migration in all where migration.version <= legacy {
                 try db.prepare("INSERT OR IGNORE INTO schema_migrations(version, applied) VALUES(?, 0)")
                     .run([.integer(Int64(migration.version))])

@@ -61,7 +61,8 @@ public final class IngestService: Service, Sendable {
 
     /// The subscriptions: every agent's lanes and OwnTracks, as a shared subscription when a group is set.
     static func filters(group: String?) -> [String] {
-        let topics = ["fix", "backlog", "events", "state"].map { "\(Topics.prefix)/agents/+/\($0)" } + ["owntracks/+/+"]
+        let topics =
+            ["fix", "backlog", "events", "state"].map { "\(Topics.prefix)/agents/+/\($0)" } + ["owntracks/+/+"]
         guard let group else { return topics }
         return topics.map { "$share/\(group)/\($0)" }
     }
@@ -100,7 +101,8 @@ public final class IngestService: Service, Sendable {
                 feed.publish(state: state)
                 metrics.agentsOnline.record(feed.onlineCount)
                 do { try await store.updateState(state, at: at) } catch {
-                    logger.error("Cannot store agent state", metadata: ["agent.id": "\(state.agent)", "error": "\(error)"])
+                    logger.error(
+                        "Cannot store agent state", metadata: ["agent.id": "\(state.agent)", "error": "\(error)"])
                 }
             case .rejected:
                 break
@@ -174,7 +176,8 @@ public final class IngestService: Service, Sendable {
         } catch {
             // Not acked: the agents send these rows again after their ack timeout.
             metrics.ingestRejected("store_failed").increment(by: Int64(batch.count))
-            logger.error("Commit failed; nothing acked", metadata: ["ingest.rows": "\(batch.count)", "error": "\(error)"])
+            logger.error(
+                "Commit failed; nothing acked", metadata: ["ingest.rows": "\(batch.count)", "error": "\(error)"])
             return
         }
         metrics.commitLatency.recordInterval(since: started)

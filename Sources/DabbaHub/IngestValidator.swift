@@ -53,17 +53,22 @@ final class IngestValidator: Sendable {
         guard message.payload.count <= Self.maxPayload else {
             return reject("too_large", agent: agent, "\(message.payload.count) bytes")
         }
-        guard await isKnown(agent, store: store) else { return reject("unknown_agent", agent: agent, "not provisioned") }
+        guard await isKnown(agent, store: store) else {
+            return reject("unknown_agent", agent: agent, "not provisioned")
+        }
         do throws(PayloadError) {
             switch lane {
             case "fix":
                 let fix = try Fix.parse(message.payload, maxBytes: Self.maxPayload)
                 return .positions([try position(fix, agent: agent)])
             case "backlog":
-                let backlog = try PayloadCoding.decode(BacklogMessage.self, from: message.payload, maxBytes: Self.maxPayload)
+                let backlog = try PayloadCoding.decode(
+                    BacklogMessage.self, from: message.payload, maxBytes: Self.maxPayload)
                 guard backlog.v == payloadVersion else { throw PayloadError(.unsupportedVersion, "v \(backlog.v)") }
                 guard backlog.agent == agent else { throw PayloadError(.agentMismatch, "backlog for \(backlog.agent)") }
-                guard backlog.fixes.count <= Self.maxBacklogFixes else { throw PayloadError(.tooLarge, "\(backlog.fixes.count) fixes") }
+                guard backlog.fixes.count <= Self.maxBacklogFixes else {
+                    throw PayloadError(.tooLarge, "\(backlog.fixes.count) fixes")
+                }
                 return .positions(try backlog.fixes.map { fix throws(PayloadError) in try position(fix, agent: agent) })
             case "events":
                 let event = try PayloadCoding.decode(AgentEvent.self, from: message.payload, maxBytes: Self.maxPayload)
@@ -142,7 +147,8 @@ final class IngestValidator: Sendable {
         }
         if log {
             logger.warning(
-                "Rejected message", metadata: ["agent.id": "\(agent)", "ingest.reason": "\(reason)", "ingest.detail": "\(detail)"])
+                "Rejected message",
+                metadata: ["agent.id": "\(agent)", "ingest.reason": "\(reason)", "ingest.detail": "\(detail)"])
         }
         return .rejected(reason)
     }

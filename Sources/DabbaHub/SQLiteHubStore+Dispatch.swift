@@ -23,7 +23,9 @@ extension SQLiteHubStore: DispatchRepository {
                     """
                 ).run([.integer(onShift ? 1 : 0), .integer(time), .text(agent), .integer(time)])
                 let changed = db.changes == 1
-                try db.prepare("UPDATE events SET applied = 1 WHERE agent = ? AND seq = ?").run([.text(agent), .integer(seq)])
+                try db.prepare("UPDATE events SET applied = 1 WHERE agent = ? AND seq = ?").run([
+                    .text(agent), .integer(seq),
+                ])
                 return changed
             }
         }
@@ -83,7 +85,10 @@ extension SQLiteHubStore: DispatchRepository {
                   AND NOT EXISTS (SELECT 1 FROM offers WHERE agent_id = ?2 AND state = 'pending')
                   AND (SELECT count(*) FROM orders WHERE agent_id = ?2 AND status IN ('assigned', 'picked_up')) < ?5
                 """
-            ).run([.text(offer.order), .text(offer.agent), .integer(offer.created), .integer(offer.deadline), .integer(Int64(capacity))])
+            ).run([
+                .text(offer.order), .text(offer.agent), .integer(offer.created), .integer(offer.deadline),
+                .integer(Int64(capacity)),
+            ])
             guard db.changes == 1 else { return nil }
             var stored = offer
             stored.id = try db.scalarInt("SELECT last_insert_rowid()") ?? 0
@@ -119,18 +124,28 @@ extension SQLiteHubStore: DispatchRepository {
         Set(try readOffers("WHERE order_id = ? AND state IN ('rejected', 'expired')", [.text(order)]).map(\.agent))
     }
 
-    public func closeOffer(order: String, agent: String, state: Offer.State, reason: String?) throws(StoreError) -> Offer? {
-        try run { () throws(SQLiteError) -> Offer? in try closePending(order: order, agent: agent, state: state, reason: reason) }
+    public func closeOffer(order: String, agent: String, state: Offer.State, reason: String?) throws(StoreError)
+        -> Offer?
+    {
+        try run { () throws(SQLiteError) -> Offer? in
+            try closePending(order: order, agent: agent, state: state, reason: reason)
+        }
     }
 
     /// The one place an offer leaves `pending`: a conditional UPDATE, so of two racing deciders exactly one wins.
     private func closePending(order: String, agent: String, state: Offer.State, reason: String?) throws(SQLiteError)
         -> Offer?
     {
-        guard let pending = try readOffersRaw("WHERE order_id = ? AND agent_id = ? AND state = 'pending'", [.text(order), .text(agent)]).first
+        guard
+            let pending = try readOffersRaw(
+                "WHERE order_id = ? AND agent_id = ? AND state = 'pending'", [.text(order), .text(agent)]
+            ).first
         else { return nil }
         try db.prepare("UPDATE offers SET state = ?, decided = ?, reason = ? WHERE id = ? AND state = 'pending'")
-            .run([.text(state.rawValue), .integer(wallClockMilliseconds()), reason.map { .text($0) } ?? .null, .integer(pending.id)])
+            .run([
+                .text(state.rawValue), .integer(wallClockMilliseconds()), reason.map { .text($0) } ?? .null,
+                .integer(pending.id),
+            ])
         guard db.changes == 1 else { return nil }
         var closed = pending
         closed.state = state
@@ -138,10 +153,14 @@ extension SQLiteHubStore: DispatchRepository {
         return closed
     }
 
-    public func acceptOffer(order: String, agent: String, actor: String) throws(StoreError) -> (OrderRecord, OrderEvent)? {
+    public func acceptOffer(order: String, agent: String, actor: String) throws(StoreError) -> (
+        OrderRecord, OrderEvent
+    )? {
         let outcome = try run { () throws(SQLiteError) -> OrderChangeOutcome? in
             try db.transaction { () throws(SQLiteError) -> OrderChangeOutcome? in
-                guard try closePending(order: order, agent: agent, state: .accepted, reason: nil) != nil else { return nil }
+                guard try closePending(order: order, agent: agent, state: .accepted, reason: nil) != nil else {
+                    return nil
+                }
                 let outcome = try changeOrder(OrderChange(action: .assign, actor: actor, agent: agent), order)
                 if case .changed = outcome { return outcome }
                 // The order moved on (cancelled) between the offer and the accept: undo the acceptance.
@@ -157,7 +176,8 @@ extension SQLiteHubStore: DispatchRepository {
             try db.prepare(
                 "INSERT INTO dispatch_decisions(order_id, time, policy, agent_id, outcome, candidates) VALUES(?, ?, ?, ?, ?, ?)"
             ).run([
-                .text(record.order), .integer(record.time), .text(record.policy), record.agent.map { .text($0) } ?? .null,
+                .text(record.order), .integer(record.time), .text(record.policy),
+                record.agent.map { .text($0) } ?? .null,
                 .text(record.outcome), .blob(candidates),
             ])
         }
@@ -166,15 +186,18 @@ extension SQLiteHubStore: DispatchRepository {
     public func decisions(order: String) throws(StoreError) -> [DispatchRecord] {
         try run { () throws(SQLiteError) -> [DispatchRecord] in
             let s = try db.prepare(
-                "SELECT time, policy, agent_id, outcome, candidates FROM dispatch_decisions WHERE order_id = ? ORDER BY id")
+                "SELECT time, policy, agent_id, outcome, candidates FROM dispatch_decisions WHERE order_id = ? ORDER BY id"
+            )
             defer { s.reset() }
             try s.bind([.text(order)])
             var records: [DispatchRecord] = []
             while try s.step() {
-                let candidates = (try? JSONDecoder().decode([DispatchRecord.Candidate].self, from: Data(s.bytes(4)))) ?? []
+                let candidates =
+                    (try? JSONDecoder().decode([DispatchRecord.Candidate].self, from: Data(s.bytes(4)))) ?? []
                 records.append(
                     DispatchRecord(
-                        order: order, time: s.int64(0), policy: s.text(1) ?? "", agent: s.text(2), outcome: s.text(3) ?? "",
+                        order: order, time: s.int64(0), policy: s.text(1) ?? "", agent: s.text(2),
+                        outcome: s.text(3) ?? "",
                         candidates: candidates))
             }
             return records
@@ -184,14 +207,16 @@ extension SQLiteHubStore: DispatchRepository {
     public func unappliedEvents(limit: Int) throws(StoreError) -> [DeviceEvent] {
         try run { () throws(SQLiteError) -> [DeviceEvent] in
             let s = try db.prepare(
-                "SELECT agent, seq, time, order_id, type, payload FROM events WHERE applied = 0 ORDER BY time, agent, seq LIMIT ?")
+                "SELECT agent, seq, time, order_id, type, payload FROM events WHERE applied = 0 ORDER BY time, agent, seq LIMIT ?"
+            )
             defer { s.reset() }
             try s.bind([.integer(Int64(limit))])
             var events: [DeviceEvent] = []
             while try s.step() {
                 events.append(
                     DeviceEvent(
-                        agent: s.text(0) ?? "", seq: s.int64(1), time: s.int64(2), order: s.text(3) ?? "", type: s.text(4) ?? "",
+                        agent: s.text(0) ?? "", seq: s.int64(1), time: s.int64(2), order: s.text(3) ?? "",
+                        type: s.text(4) ?? "",
                         payload: s.bytes(5)))
             }
             return events
@@ -205,7 +230,9 @@ extension SQLiteHubStore: DispatchRepository {
             try db.transaction { () throws(SQLiteError) -> (OrderRecord, OrderEvent)? in
                 var result: (OrderRecord, OrderEvent)?
                 if let change, case .changed(let o, let e) = try changeOrder(change, order) { result = (o, e) }
-                try db.prepare("UPDATE events SET applied = 1 WHERE agent = ? AND seq = ?").run([.text(agent), .integer(seq)])
+                try db.prepare("UPDATE events SET applied = 1 WHERE agent = ? AND seq = ?").run([
+                    .text(agent), .integer(seq),
+                ])
                 return result
             }
         }
@@ -225,7 +252,8 @@ extension SQLiteHubStore: DispatchRepository {
 
     public func alerts(limit: Int) throws(StoreError) -> [OperatorAlert] {
         try run { () throws(SQLiteError) -> [OperatorAlert] in
-            let s = try db.prepare("SELECT id, time, kind, agent_id, order_id, message FROM alerts ORDER BY id DESC LIMIT ?")
+            let s = try db.prepare(
+                "SELECT id, time, kind, agent_id, order_id, message FROM alerts ORDER BY id DESC LIMIT ?")
             defer { s.reset() }
             try s.bind([.integer(Int64(limit))])
             var alerts: [OperatorAlert] = []
@@ -251,7 +279,8 @@ extension SQLiteHubStore: DispatchRepository {
         while try s.step() {
             offers.append(
                 Offer(
-                    id: s.int64(0), order: s.text(1) ?? "", agent: s.text(2) ?? "", created: s.int64(3), deadline: s.int64(4),
+                    id: s.int64(0), order: s.text(1) ?? "", agent: s.text(2) ?? "", created: s.int64(3),
+                    deadline: s.int64(4),
                     state: Offer.State(rawValue: s.text(5) ?? "") ?? .expired, reason: s.text(6)))
         }
         return offers

@@ -53,7 +53,9 @@ extension SQLiteHubStore {
 
     public func recordCashHandIn(_ handIn: CashHandIn) throws(StoreError) -> CashHandIn {
         try writeTransaction { () throws(StoreError) in
-            let held = try run { () throws(SQLiteError) in try balance(LedgerAccount.agentCash(handIn.agent), handIn.currency) }
+            let held = try run { () throws(SQLiteError) in
+                try balance(LedgerAccount.agentCash(handIn.agent), handIn.currency)
+            }
             guard handIn.amount <= held else {
                 throw StoreError(
                     .illegalTransition,
@@ -102,9 +104,12 @@ extension SQLiteHubStore {
             try handIns.bind(bindings)
             while try handIns.step() {
                 let key = Key(agent: handIns.text(0) ?? "", currency: handIns.text(1) ?? "")
-                rows[key, default: CashReconciliation(
-                    agent: key.agent, currency: key.currency, day: day, orders: 0, expected: 0, collected: 0,
-                    handedIn: 0, heldNow: 0)].handedIn = handIns.int64(2)
+                rows[
+                    key,
+                    default: CashReconciliation(
+                        agent: key.agent, currency: key.currency, day: day, orders: 0, expected: 0, collected: 0,
+                        handedIn: 0, heldNow: 0)
+                ].handedIn = handIns.int64(2)
             }
             handIns.reset()
             var result: [CashReconciliation] = []
@@ -127,7 +132,8 @@ extension SQLiteHubStore {
             var result: [LedgerBalance] = []
             while try s.step() {
                 result.append(
-                    LedgerBalance(account: s.text(0) ?? "", currency: s.text(1) ?? "", debits: s.int64(2), credits: s.int64(3)))
+                    LedgerBalance(
+                        account: s.text(0) ?? "", currency: s.text(1) ?? "", debits: s.int64(2), credits: s.int64(3)))
             }
             return result
         }

@@ -5,7 +5,8 @@ import DabbaSQLite
 extension SQLiteHubStore: OrderEventLog {
     public func orderEvents(after: Int64, limit: Int) throws(StoreError) -> [OrderEvent] {
         try run { () throws(SQLiteError) in
-            try readEvents(Self.orderEventSelect + " WHERE id > ? ORDER BY id LIMIT ?", [.integer(after), .integer(Int64(limit))])
+            try readEvents(
+                Self.orderEventSelect + " WHERE id > ? ORDER BY id LIMIT ?", [.integer(after), .integer(Int64(limit))])
         }
     }
 
@@ -24,7 +25,8 @@ extension SQLiteHubStore: OrderEventLog {
                 actor, reason, cash_collected) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
         ).run([
-            .text(event.order), .text(event.restaurant), .integer(event.customer), event.agent.map { .text($0) } ?? .null,
+            .text(event.order), .text(event.restaurant), .integer(event.customer),
+            event.agent.map { .text($0) } ?? .null,
             .text(event.status.rawValue), event.previous.map { .text($0.rawValue) } ?? .null,
             event.action.map { .text($0.rawValue) } ?? .null, .integer(Timestamp.parse(event.time) ?? 0),
             .text(event.actor), event.reason.map { .text($0) } ?? .null,
@@ -38,7 +40,8 @@ extension SQLiteHubStore: OrderEventLog {
     /// Appends `event` in a transaction of its own (tests and consumers that record events without an order
     /// change).
     public func appendOrderEvent(_ event: OrderEvent) throws(StoreError) -> OrderEvent {
-        try run { () throws(SQLiteError) in try db.transaction { () throws(SQLiteError) in try insertOrderEvent(event) } }
+        try run { () throws(SQLiteError) in try db.transaction { () throws(SQLiteError) in try insertOrderEvent(event) }
+        }
     }
 
     static let orderEventSelect =

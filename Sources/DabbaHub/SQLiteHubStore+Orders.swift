@@ -71,7 +71,8 @@ extension SQLiteHubStore: OrderRepository {
         func get(_ id: String) throws(StoreError) -> (OrderRecord, OrderEvent) {
             switch self {
             case .changed(let order, let event): return (order, event)
-            case .illegal(let e): throw StoreError(.illegalTransition, e.description + " (current state: \(e.current.rawValue))")
+            case .illegal(let e):
+                throw StoreError(.illegalTransition, e.description + " (current state: \(e.current.rawValue))")
             case .notFound: throw StoreError(.notFound, "no order \(id)")
             }
         }
@@ -202,7 +203,8 @@ extension SQLiteHubStore: OrderRepository {
             id: s.text(0) ?? "", customerID: s.int64(1), restaurantID: s.text(2) ?? "",
             status: OrderStatus(rawValue: s.text(3) ?? "") ?? .failed, agentID: s.text(4),
             paymentMethod: PaymentMethod(rawValue: s.text(5) ?? "") ?? .card, currency: s.text(6) ?? "",
-            subtotal: s.int64(7), deliveryFee: s.int64(8), tax: s.int64(9), total: s.int64(10), address: s.text(11) ?? "",
+            subtotal: s.int64(7), deliveryFee: s.int64(8), tax: s.int64(9), total: s.int64(10),
+            address: s.text(11) ?? "",
             dropLat: s.double(12), dropLon: s.double(13), zoneID: s.text(14),
             prepMinutes: s.isNull(15) ? nil : Int(s.int64(15)), readyAt: s.isNull(16) ? nil : s.int64(16),
             createdAt: s.int64(17), updatedAt: s.int64(18), lines: [])

@@ -20,7 +20,8 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
     }
 
     public func payments(order: String) throws(StoreError) -> [PaymentRecord] {
-        try run { () throws(SQLiteError) in try readPayments(" WHERE order_id = ? ORDER BY created, id", [.text(order)]) }
+        try run { () throws(SQLiteError) in try readPayments(" WHERE order_id = ? ORDER BY created, id", [.text(order)])
+        }
     }
 
     public func payment(provider: String, reference: String) throws(StoreError) -> PaymentRecord? {
@@ -75,7 +76,8 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
     public func finishRefund(id: String, succeeded: Bool) throws(StoreError) -> (PaymentRecord, RefundRecord) {
         let now = wallClockMilliseconds()
         return try writeTransaction { () throws(StoreError) in
-            guard var refund = try run({ () throws(SQLiteError) in try readRefunds(" WHERE id = ?", [.text(id)]).first })
+            guard
+                var refund = try run({ () throws(SQLiteError) in try readRefunds(" WHERE id = ?", [.text(id)]).first })
             else { throw StoreError(.notFound, "no refund \(id)") }
             let payment = try mutatePayment(refund.paymentID) { (p: inout PaymentRecord) throws(StoreError) in
                 try PaymentRules.finishRefund(&p, refund: refund, succeeded: succeeded, actor: refund.actor, now: now)
@@ -91,10 +93,13 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
     }
 
     public func refunds(payment: String) throws(StoreError) -> [RefundRecord] {
-        try run { () throws(SQLiteError) in try readRefunds(" WHERE payment_id = ? ORDER BY created, id", [.text(payment)]) }
+        try run { () throws(SQLiteError) in
+            try readRefunds(" WHERE payment_id = ? ORDER BY created, id", [.text(payment)])
+        }
     }
 
-    public func applyProviderEvent(_ event: ProviderEvent, provider: String) throws(StoreError) -> ProviderEventOutcome {
+    public func applyProviderEvent(_ event: ProviderEvent, provider: String) throws(StoreError) -> ProviderEventOutcome
+    {
         let now = wallClockMilliseconds()
         return try writeTransaction { () throws(StoreError) -> ProviderEventOutcome in
             let fresh = try run { () throws(SQLiteError) -> Bool in
@@ -112,8 +117,10 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
             guard fresh else { return .duplicate }
             guard
                 let current = try run({ () throws(SQLiteError) in
-                    try readPayments(" WHERE provider = ? AND provider_ref = ?", [.text(provider), .text(event.payment)])
-                        .first
+                    try readPayments(
+                        " WHERE provider = ? AND provider_ref = ?", [.text(provider), .text(event.payment)]
+                    )
+                    .first
                 })
             else {
                 // Not recorded: the provider retries, and the event applies once the payment is known.
@@ -130,7 +137,8 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
                     posting = try PaymentRules.authorized(&p, reference: nil, actor: "provider:\(provider)", now: now)
                     outcome = .applied
                 case .failed where p.state == .requiresPayment:
-                    try PaymentRules.declined(&p, reference: nil, reason: event.reason ?? "verification_failed", now: now)
+                    try PaymentRules.declined(
+                        &p, reference: nil, reason: event.reason ?? "verification_failed", now: now)
                     outcome = .applied
                 case .processing: outcome = .applied
                 default: outcome = .ignored
@@ -139,8 +147,10 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
                 if let posting { try post(posting, now: now) }
             }
             try run { () throws(SQLiteError) in
-                try db.prepare("UPDATE provider_events SET outcome = ?, payment_id = ? WHERE provider = ? AND event_id = ?")
-                    .run([.text(outcome.rawValue), .text(current.id), .text(provider), .text(event.id)])
+                try db.prepare(
+                    "UPDATE provider_events SET outcome = ?, payment_id = ? WHERE provider = ? AND event_id = ?"
+                )
+                .run([.text(outcome.rawValue), .text(current.id), .text(provider), .text(event.id)])
             }
             return outcome
         }
@@ -294,7 +304,8 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
         [
             .text(p.id), .text(p.orderID), .integer(p.customerID), .text(p.method.rawValue),
             p.provider.map { .text($0) } ?? .null, p.providerRef.map { .text($0) } ?? .null, .text(p.state.rawValue),
-            .text(p.currency), .integer(p.amount), .integer(p.captured), .integer(p.refunded), .integer(p.refundPending),
+            .text(p.currency), .integer(p.amount), .integer(p.captured), .integer(p.refunded),
+            .integer(p.refundPending),
             p.cardLast4.map { .text($0) } ?? .null, p.failure.map { .text($0) } ?? .null,
             p.nextAction.map { .text($0) } ?? .null, .integer(p.providerSeq), .integer(p.createdAt),
             .integer(p.updatedAt),
@@ -336,7 +347,8 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
     }
 
     func readRefunds(_ clause: String, _ bindings: [SQLiteValue]) throws(SQLiteError) -> [RefundRecord] {
-        let s = try db.prepare("SELECT id, payment_id, amount, state, reason, actor, created, updated FROM refunds" + clause)
+        let s = try db.prepare(
+            "SELECT id, payment_id, amount, state, reason, actor, created, updated FROM refunds" + clause)
         defer { s.reset() }
         try s.bind(bindings)
         var result: [RefundRecord] = []

@@ -41,7 +41,8 @@ extension SQLiteHubStore {
                     """)
                 for e in events {
                     try event.run([
-                        .text(e.agent), .integer(e.seq), .integer(e.time), .text(e.order), .text(e.type), .blob(e.payload),
+                        .text(e.agent), .integer(e.seq), .integer(e.time), .text(e.order), .text(e.type),
+                        .blob(e.payload),
                     ])
                     committed[e.agent, default: []].append(e.seq)
                 }

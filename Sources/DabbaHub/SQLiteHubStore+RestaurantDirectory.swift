@@ -4,7 +4,8 @@ extension SQLiteHubStore: RestaurantDirectory {
     public func restaurantSummary(id: String) throws(StoreError) -> RestaurantSummary? {
         guard let r = try restaurant(id: id) else { return nil }
         return RestaurantSummary(
-            id: r.id, name: r.name, address: r.address, lat: r.location.lat, lon: r.location.lon, ownerUserID: r.ownerUserID)
+            id: r.id, name: r.name, address: r.address, lat: r.location.lat, lon: r.location.lon,
+            ownerUserID: r.ownerUserID)
     }
 
     public func restaurantIDs(ownedBy user: Int64) throws(StoreError) -> [String] {

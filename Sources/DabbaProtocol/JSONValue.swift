@@ -67,14 +67,18 @@ public indirect enum JSONValue: Equatable, Sendable {
 
         mutating func literal(_ word: String) throws(PayloadError) {
             let w = Array(word.utf8)
-            guard index + w.count <= bytes.count, Array(bytes[index..<index + w.count]) == w else { throw fail("bad literal") }
+            guard index + w.count <= bytes.count, Array(bytes[index..<index + w.count]) == w else {
+                throw fail("bad literal")
+            }
             index += w.count
         }
 
         mutating func number() throws(PayloadError) -> JSONValue {
             let start = index
             if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
-            while index < bytes.count, (0x30...0x39).contains(bytes[index]) || [0x2E, 0x65, 0x45, 0x2B, 0x2D].contains(bytes[index]) {
+            while index < bytes.count,
+                (0x30...0x39).contains(bytes[index]) || [0x2E, 0x65, 0x45, 0x2B, 0x2D].contains(bytes[index])
+            {
                 index += 1
             }
             let text = String(decoding: bytes[start..<index], as: UTF8.self)
@@ -169,7 +173,9 @@ extension AckMessage {
         let json = try JSONValue.parse(bytes)
         guard case .object = json else { throw PayloadError(.invalidField, "not a JSON object") }
         guard let v = json["v"]?.int64 else { throw PayloadError(.invalidField, "missing or wrong type: v") }
-        guard let agent = json["agent"]?.string else { throw PayloadError(.invalidField, "missing or wrong type: agent") }
+        guard let agent = json["agent"]?.string else {
+            throw PayloadError(.invalidField, "missing or wrong type: agent")
+        }
         guard let list = json["seqs"]?.array else { throw PayloadError(.invalidField, "missing or wrong type: seqs") }
         var pairs: [[Int64]] = []
         pairs.reserveCapacity(list.count)

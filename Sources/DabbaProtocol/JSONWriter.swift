@@ -40,7 +40,9 @@ public struct JSONWriter {
     }
 
     /// Writes the field only when `value` is present, as the synthesized `Encodable` does.
-    public mutating func field<T>(_ name: StaticString, ifPresent value: T?, _ write: (inout Self, StaticString, T) -> Void) {
+    public mutating func field<T>(
+        _ name: StaticString, ifPresent value: T?, _ write: (inout Self, StaticString, T) -> Void
+    ) {
         if let value { write(&self, name, value) }
     }
 

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// UTC timestamps as DESIGN.md writes them: `2026-11-25T10:00:00.123Z`.

@@ -11,7 +11,8 @@ public final class SQLiteConnection {
     /// Opens (creating if needed) the database at `path`.
     public init(path: String, readOnly: Bool = false) throws(SQLiteError) {
         var db: OpaquePointer?
-        let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_FULLMUTEX
+        let flags =
+            (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_FULLMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
@@ -102,7 +103,8 @@ public final class SQLiteConnection {
 
     /// `PRAGMA quick_check` (or `integrity_check` when `full`): "ok" or the first problems reported.
     public func integrityCheck(full: Bool = false) throws(SQLiteError) -> String {
-        let statement = try SQLiteStatement(connection: self, sql: full ? "PRAGMA integrity_check" : "PRAGMA quick_check")
+        let statement = try SQLiteStatement(
+            connection: self, sql: full ? "PRAGMA integrity_check" : "PRAGMA quick_check")
         var lines: [String] = []
         while try statement.step(), lines.count < 10 { lines.append(statement.text(0) ?? "") }
         return lines.joined(separator: "; ")

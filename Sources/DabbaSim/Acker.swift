@@ -30,7 +30,9 @@ public final class Acker: Sendable {
         client = MQTTClient(configuration: configuration, logger: logger)
         acking = Atomic(ack)
         self.logger = logger
-        for lane in ["fix", "backlog", "events"] { client.subscribe("\(Topics.prefix)/agents/+/\(lane)", qos: .atLeastOnce) }
+        for lane in ["fix", "backlog", "events"] {
+            client.subscribe("\(Topics.prefix)/agents/+/\(lane)", qos: .atLeastOnce)
+        }
     }
 
     /// Turns acking on or off (off: the agent's rows stay until its ack timeout and are resent).

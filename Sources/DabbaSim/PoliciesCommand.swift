@@ -5,13 +5,15 @@ import DabbaDispatch
 public struct PoliciesCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "policies",
-        abstract: "Run a generated day (city, agents, orders with lunch and dinner peaks) through each dispatch policy.")
+        abstract: "Run a generated day (city, agents, orders with lunch and dinner peaks) through each dispatch policy."
+    )
     @Option(help: "Random seed (same seed, same day, same output).") var seed: UInt64 = 1
     @Option(help: "Agents.") var agents = 120
     @Option(help: "Restaurants.") var restaurants = 60
     @Option(help: "Orders in the day.") var orders = 1800
     @Option(help: "Seconds between dispatch rounds.") var round = 10
-    @Option(help: "Comma-separated policies (batch, least-recent, nearest).") var policies = "least-recent,nearest,batch"
+    @Option(help: "Comma-separated policies (batch, least-recent, nearest).") var policies =
+        "least-recent,nearest,batch"
     @Option(help: "Batch fairness weight (cost seconds per idle second).") var fairnessWeight: Double?
     @Option(help: "Batch early-arrival weight.") var earlyWeight: Double?
     @Option(help: "Batch late-arrival weight.") var lateWeight: Double?
@@ -22,7 +24,8 @@ public struct PoliciesCommand: ParsableCommand {
             throw ValidationError("--agents, --restaurants and --round must be positive")
         }
         for name in policies.split(separator: ",") where !DispatchPolicies.names.contains(String(name)) {
-            throw ValidationError("unknown policy \(name); expected one of \(DispatchPolicies.names.joined(separator: ", "))")
+            throw ValidationError(
+                "unknown policy \(name); expected one of \(DispatchPolicies.names.joined(separator: ", "))")
         }
     }
 

@@ -185,6 +185,7 @@ public struct PolicySimulation {
         guard trip.arriveAt > trip.departAt, now < trip.arriveAt else { return target }
         let f = Double(now - trip.departAt) / Double(trip.arriveAt - trip.departAt)
         return GeoCoordinate(
-            lat: trip.from.lat + f * (target.lat - trip.from.lat), lon: trip.from.lon + f * (target.lon - trip.from.lon))
+            lat: trip.from.lat + f * (target.lat - trip.from.lat), lon: trip.from.lon + f * (target.lon - trip.from.lon)
+        )
     }
 }

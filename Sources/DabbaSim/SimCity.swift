@@ -118,7 +118,8 @@ public struct SimDay: Sendable {
                 let here = restaurants[restaurant].position
                 if other.distance(to: here) < customer.distance(to: here) { customer = other }
             }
-            let prep = configuration.prepMinutes.lowerBound
+            let prep =
+                configuration.prepMinutes.lowerBound
                 + (configuration.prepMinutes.upperBound - configuration.prepMinutes.lowerBound) * random.nextUnit()
             orders.append(
                 Order(

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import ArgumentParser
 import DabbaCore
@@ -10,7 +10,8 @@ import Logging
 public struct SimCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dabba-sim",
-        abstract: "Dabba simulator: NMEA routes for gpsfake, a contract-following acker, and the dispatch-policy comparison.",
+        abstract:
+            "Dabba simulator: NMEA routes for gpsfake, a contract-following acker, and the dispatch-policy comparison.",
         subcommands: [RouteCommand.self, AckerCommand.self, PoliciesCommand.self])
     public init() {}
 }
@@ -18,7 +19,8 @@ public struct SimCommand: AsyncParsableCommand {
 /// `dabba-sim route`: writes an NMEA log of a loop route for gpsfake.
 public struct RouteCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "route", abstract: "Write an NMEA route (RMC+GGA at 1 Hz) for gpsfake to standard output or a file.")
+        commandName: "route",
+        abstract: "Write an NMEA route (RMC+GGA at 1 Hz) for gpsfake to standard output or a file.")
     @Option(help: "Number of fixes (one per second).") var count = 600
     @Option(help: "Start time: ISO 8601 UTC (2026-11-25T10:00:00Z) or 'now'.") var start = "now"
     @Option(help: "Centre latitude.") var latitude = 22.3149

@@ -44,7 +44,9 @@ public final class AgentProcess: @unchecked Sendable {
                 "run", "--config", "/dev/null", "--agent-id", agentID, "--mqtt-port", "\(mqttPort)", "--gpsd-port",
                 "\(gpsdPort)", "--outbox", outbox, "--control-socket", controlSocket, "--log-level", "debug",
             ] + extraArguments
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DABBA_") && $0.key != "NOTIFY_SOCKET" }
+        var env = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("DABBA_") && $0.key != "NOTIFY_SOCKET"
+        }
         env.merge(environment) { $1 }
         self.environment = env
     }

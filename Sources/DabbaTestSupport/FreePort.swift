@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Loopback ports chosen by the test.
@@ -50,7 +50,9 @@ public enum FreePort {
 
     /// A TCP socket connected to `host`:`port` (the caller closes it), with `timeout` on each read and write when
     /// given.
-    public static func connectedSocket(port: Int, host: String = "127.0.0.1", timeout: TimeInterval? = nil) throws -> Int32 {
+    public static func connectedSocket(port: Int, host: String = "127.0.0.1", timeout: TimeInterval? = nil) throws
+        -> Int32
+    {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestSupportError("socket() failed: errno \(errno)") }
         if let timeout {
@@ -63,7 +65,9 @@ public enum FreePort {
         addr.sin_port = UInt16(port).bigEndian
         addr.sin_addr.s_addr = inet_addr(host)
         let connected = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else {
             let error = errno

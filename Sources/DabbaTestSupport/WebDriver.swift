@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A minimal W3C WebDriver client for page tests: starts `chromedriver` on a free loopback port as a
@@ -38,7 +38,9 @@ public final class WebDriver: Sendable {
 
     /// Starts `chromedriver --port=<free port>` (log in `directory`) and waits until it answers `/status`.
     public static func start(directory: TestDirectory, timeout: Duration = .seconds(20)) async throws -> WebDriver {
-        guard let driver = executables?.driver else { throw TestSupportError("chromium or chromedriver is not installed") }
+        guard let driver = executables?.driver else {
+            throw TestSupportError("chromium or chromedriver is not installed")
+        }
         let port = FreePort.next()
         let process = try ManagedProcess(
             name: "chromedriver", executable: driver, arguments: ["--port=\(port)", "--allowed-ips=127.0.0.1"],
@@ -73,7 +75,9 @@ public final class WebDriver: Sendable {
                 "--window-size=\(windowSize)", "--user-data-dir=\(directory.path("chromium-profile"))",
             ],
         ]
-        let body: [String: Any] = ["capabilities": ["alwaysMatch": ["browserName": "chrome", "goog:chromeOptions": options]]]
+        let body: [String: Any] = [
+            "capabilities": ["alwaysMatch": ["browserName": "chrome", "goog:chromeOptions": options]]
+        ]
         let value = try await request("POST", "/session", body: body, timeout: 60)
         guard let id = (value as? [String: Any])?["sessionId"] as? String else {
             throw TestSupportError("chromedriver: no sessionId in \(String(describing: value))")
@@ -101,7 +105,8 @@ public final class WebDriver: Sendable {
         /// Runs `script` every `interval` until it returns something other than null/false, or `timeout` passes
         /// (then nil). Script errors count as not yet.
         public func waitFor(
-            _ script: String, _ args: [Any] = [], timeout: Duration = .seconds(20), interval: Duration = .milliseconds(200)
+            _ script: String, _ args: [Any] = [], timeout: Duration = .seconds(20),
+            interval: Duration = .milliseconds(200)
         ) async throws -> Any? {
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
@@ -118,23 +123,28 @@ public final class WebDriver: Sendable {
     }
 
     /// One WebDriver command: JSON in, the response's `value` out; a WebDriver error becomes a `TestSupportError`.
-    func request(_ method: String, _ path: String, body: [String: Any]? = nil, timeout: TimeInterval) async throws -> Any? {
+    func request(_ method: String, _ path: String, body: [String: Any]? = nil, timeout: TimeInterval) async throws
+        -> Any?
+    {
         let payload = try body.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
         let port = self.port
         // Plain HTTP/1.1 over a socket on its own thread (Foundation's URLSession on Linux fails against chromedriver
         // with "Failed writing header"; a blocking call must not hold a cooperative thread for a page load).
         let (status, data): (Int, Data) = try await withCheckedThrowingContinuation { continuation in
             Thread {
-                continuation.resume(with: Result {
-                    try LoopbackHTTP.exchange(port: port, method: method, path: path, body: payload, timeout: timeout)
-                })
+                continuation.resume(
+                    with: Result {
+                        try LoopbackHTTP.exchange(
+                            port: port, method: method, path: path, body: payload, timeout: timeout)
+                    })
             }.start()
         }
         let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) as? [String: Any]
         let value = object?["value"]
         if status != 200 {
             let error = (value as? [String: Any]).map { "\($0["error"] ?? "?"): \($0["message"] ?? "")" }
-            throw TestSupportError("WebDriver \(method) \(path): HTTP \(status) \(error ?? String(decoding: data, as: UTF8.self))")
+            throw TestSupportError(
+                "WebDriver \(method) \(path): HTTP \(status) \(error ?? String(decoding: data, as: UTF8.self))")
         }
         return value
     }
@@ -143,7 +153,9 @@ public final class WebDriver: Sendable {
 /// A blocking HTTP/1.1 exchange with 127.0.0.1 (`Connection: close`; Content-Length or read-to-end bodies, chunked
 /// decoded), bounded by `timeout` per socket operation.
 enum LoopbackHTTP {
-    static func exchange(port: Int, method: String, path: String, body: Data, timeout: TimeInterval) throws -> (Int, Data) {
+    static func exchange(port: Int, method: String, path: String, body: Data, timeout: TimeInterval) throws -> (
+        Int, Data
+    ) {
         let fd = try FreePort.connectedSocket(port: port, timeout: timeout)
         defer { close(fd) }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
@@ -167,7 +179,9 @@ enum LoopbackHTTP {
             response.append(contentsOf: buffer[0..<n])
             if let (status, body) = parse(response) { return (status, body) }
         }
-        guard let parsed = parse(response, complete: true) else { throw TestSupportError("bad HTTP answer from \(path)") }
+        guard let parsed = parse(response, complete: true) else {
+            throw TestSupportError("bad HTTP answer from \(path)")
+        }
         return parsed
     }
 
@@ -179,14 +193,19 @@ enum LoopbackHTTP {
         let parts = lines[0].split(separator: " ")
         guard parts.count >= 2, let status = Int(parts[1]) else { return nil }
         let body = Data(data[split.upperBound...])
-        if let length = lines.first(where: { $0.hasPrefix("content-length:") }).flatMap({ Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) }) {
+        if let length = lines.first(where: { $0.hasPrefix("content-length:") }).flatMap({
+            Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces))
+        }) {
             return body.count >= length ? (status, body.prefix(length)) : nil
         }
         if lines.contains(where: { $0.hasPrefix("transfer-encoding:") && $0.contains("chunked") }) {
             var rest = body[...]
             var out = Data()
             while let end = rest.firstRange(of: Data("\r\n".utf8)) {
-                guard let size = Int(String(decoding: rest[..<end.lowerBound], as: UTF8.self).split(separator: ";")[0], radix: 16) else { return nil }
+                guard
+                    let size = Int(
+                        String(decoding: rest[..<end.lowerBound], as: UTF8.self).split(separator: ";")[0], radix: 16)
+                else { return nil }
                 if size == 0 { return (status, out) }
                 let start = end.upperBound
                 guard rest.distance(from: start, to: rest.endIndex) >= size + 2 else { return nil }

@@ -67,7 +67,9 @@ import Testing
 
         // Space returns (the hub acks what was stored): recording resumes, with the next seq.
         let ack = AckMessage(agent: "a-1", ranges: [1...full.lastSeq])
-        await engine.handle(.message(MQTTMessage(topic: Topics.ack(agent: "a-1"), payload: PayloadCoding.encode(ack), qos: .atLeastOnce)))
+        await engine.handle(
+            .message(
+                MQTTMessage(topic: Topics.ack(agent: "a-1"), payload: PayloadCoding.encode(ack), qos: .atLeastOnce)))
         i += 1
         await engine.handle(fix(i))
         let recovered = await engine.status()
@@ -89,8 +91,10 @@ import Testing
         let outbox = try Outbox(path: c.outboxPath, logger: logger)
         for i in 1...500 {
             try outbox.append(kind: .fix, time: Int64(i) * 1000) { seq in
-                Fix(agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: Int64(i) * 1000), lat: 22.3, lon: 87.3,
-                    alt: 30, speed: 5, track: 90, hacc: 3, mode: 3).jsonBytes()
+                Fix(
+                    agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: Int64(i) * 1000), lat: 22.3, lon: 87.3,
+                    alt: 30, speed: 5, track: 90, hacc: 3, mode: 3
+                ).jsonBytes()
             }
         }
         let mqtt = MQTTClient(configuration: MQTTConfiguration(port: broker.port, clientID: "engine"), logger: logger)
@@ -123,4 +127,3 @@ import Testing
         await backlog.stop()
     }
 }
-

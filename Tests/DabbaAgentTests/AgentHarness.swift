@@ -75,7 +75,8 @@ final class AgentHarness: @unchecked Sendable {
     }
 
     func integrityCheck() throws -> String {
-        try runToCompletion("/usr/bin/sqlite3", [agent.outbox, "PRAGMA integrity_check"]).1.trimmingCharacters(in: .whitespacesAndNewlines)
+        try runToCompletion("/usr/bin/sqlite3", [agent.outbox, "PRAGMA integrity_check"]).1.trimmingCharacters(
+            in: .whitespacesAndNewlines)
     }
 
     /// Stops everything the harness started (synchronously, so it can run from `defer`).

@@ -60,7 +60,8 @@ import Testing
         let publisher = try await TestSubscriber.start(port: h.broker.port, filter: "unused/#")
         let bad: [String] = [
             "not json", #"{"v":1,"agent":"a-1","seqs":"all"}"#, #"{"v":1,"agent":"a-2","seqs":[[1,5]]}"#,
-            #"{"v":1,"agent":"a-1","seqs":[[5,1]]}"#, #"{"v":1,"agent":"a-1","seqs":[[1,2,3]]}"#, #"{"v":1,"agent":"a-1""#,
+            #"{"v":1,"agent":"a-1","seqs":[[5,1]]}"#, #"{"v":1,"agent":"a-1","seqs":[[1,2,3]]}"#,
+            #"{"v":1,"agent":"a-1""#,
             String(repeating: "x", count: 300_000),
         ]
         for payload in bad {
@@ -71,7 +72,8 @@ import Testing
             try await publisher.client.publishAndWait(
                 MQTTMessage(topic: Topics.tasks(agent: "a-1"), payload: Array(payload.utf8), qos: .atLeastOnce))
         }
-        #expect(await eventually { (try? h.status())??.counters.ackMalformed == Int64(bad.count) }, "\(h.diagnostics())")
+        #expect(
+            await eventually { (try? h.status())??.counters.ackMalformed == Int64(bad.count) }, "\(h.diagnostics())")
         let status = try #require(try h.status())
         #expect(status.counters.tasksMalformed == 2)
         #expect(status.outboxDepth >= depth, "a malformed ack deleted rows")
@@ -167,4 +169,3 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(4))
     }
 }
-

@@ -70,8 +70,12 @@ import Testing
     @Test func shippedDefaultFileListsEveryKeyWithItsDefault() throws {
         let shipped = try String(
             contentsOf: Self.packageRoot.appendingPathComponent("systemd/dabba-agent.default"), encoding: .utf8)
-        #expect(shipped == AgentConfiguration.defaultFile, "regenerate with: dabba-agent defaults > systemd/dabba-agent.default")
-        for key in AgentConfiguration.keys { #expect(shipped.contains("#\(key.environmentName)=\(key.defaultValue)\n")) }
+        #expect(
+            shipped == AgentConfiguration.defaultFile,
+            "regenerate with: dabba-agent defaults > systemd/dabba-agent.default")
+        for key in AgentConfiguration.keys {
+            #expect(shipped.contains("#\(key.environmentName)=\(key.defaultValue)\n"))
+        }
     }
 
     @Test func everyKeyHasAFlag() throws {

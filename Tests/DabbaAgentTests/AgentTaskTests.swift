@@ -14,7 +14,8 @@ import Testing
         try await h.startGPS()
         #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 5 }, "\(h.diagnostics())")
         let events = try await TestSubscriber.start(port: h.broker.port, filter: Topics.events(agent: "a-1"))
-        let task = #"{"v":1,"agent":"a-1","order":"o-9","type":"assigned","pickup":{"name":"Dosa Corner"},"dropoff":{"address":"Hall 4"},"cashToCollect":25000,"currency":"INR"}"#
+        let task =
+            #"{"v":1,"agent":"a-1","order":"o-9","type":"assigned","pickup":{"name":"Dosa Corner"},"dropoff":{"address":"Hall 4"},"cashToCollect":25000,"currency":"INR"}"#
         try await events.client.publishAndWait(
             MQTTMessage(topic: Topics.tasks(agent: "a-1"), payload: Array(task.utf8), qos: .atLeastOnce))
         let cli = ["--config", "/dev/null", "--control-socket", h.agent.controlSocket]
@@ -60,14 +61,18 @@ import Testing
         let state = try await TestSubscriber.start(port: h.broker.port, filter: Topics.state(agent: "a-1"))
         try h.agent.start()
         try await h.startGPS()
-        #expect(await eventually(timeout: .seconds(20)) {
-            state.messages.contains { (try? PayloadCoding.decode(AgentState.self, from: $0.payload))?.online == true }
-        })
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                state.messages.contains {
+                    (try? PayloadCoding.decode(AgentState.self, from: $0.payload))?.online == true
+                }
+            })
         h.agent.kill9()
-        #expect(await eventually(timeout: .seconds(10)) {
-            guard let last = state.messages.last else { return false }
-            return (try? PayloadCoding.decode(AgentState.self, from: last.payload))?.online == false
-        }, "\(state.messages.map(\.payloadString))")
+        #expect(
+            await eventually(timeout: .seconds(10)) {
+                guard let last = state.messages.last else { return false }
+                return (try? PayloadCoding.decode(AgentState.self, from: last.payload))?.online == false
+            }, "\(state.messages.map(\.payloadString))")
         await state.stop()
     }
 }

@@ -12,7 +12,8 @@ import Testing
         defer { h.close() }
         try await h.run { client, _ in
             let register = try await client.send(
-                .post, "/v1/auth/register", json: #"{"email":"Asha@Example.com","password":"long-enough","name":"Asha"}"#)
+                .post, "/v1/auth/register",
+                json: #"{"email":"Asha@Example.com","password":"long-enough","name":"Asha"}"#)
             #expect(register.status == .created, "\(register.text)")
             #expect(register.json?["role"] as? String == "customer")
             #expect(register.json?["password"] == nil && register.json?["passwordHash"] == nil)
@@ -127,7 +128,8 @@ import Testing
     @Test func webSocketTicketsNeedASignedInUserAndRedeemOnce() async throws {
         let h = try HubHarness()
         defer { h.close() }
-        try await h.addUser("ag@example.com", role: .agent, agentID: try await h.store.createAgent(id: "a-1", name: nil).id)
+        try await h.addUser(
+            "ag@example.com", role: .agent, agentID: try await h.store.createAgent(id: "a-1", name: nil).id)
         try await h.run { client, hub in
             #expect(try await client.send(.post, "/v1/ws-tickets").status == .unauthorized)
             let (access, _) = try await client.login("ag@example.com")

@@ -28,7 +28,8 @@ import Testing
             ], directory: directory)
         defer { h.close() }
         let f = try await OrderFixture.make(h)
-        let hub = try await HubComponents.make(configuration: h.configuration, store: h.store, logger: h.logger, bcryptCost: 4)
+        let hub = try await HubComponents.make(
+            configuration: h.configuration, store: h.store, logger: h.logger, bcryptCost: 4)
         let app = buildApplication(hub: hub, logger: h.logger)
         // No gpsd for this agent: its position is given to the hub below; this test is about tasks and actions.
         let agent = AgentProcess(
@@ -50,10 +51,16 @@ import Testing
             try agent.start()
             // Available: online by its own retained state, with a fresh fix near the restaurant, and on shift from
             // the device (`dabba-agent shift start`, an event like the task actions).
-            #expect(await eventually(timeout: .seconds(20)) { (try? await h.store.agent(id: "a-1"))??.state?.online == true },
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    (try? await h.store.agent(id: "a-1"))??.state?.online == true
+                },
                 "\(agent.output().suffix(2000))")
             _ = try await h.store.store(
-                positions: [StoredPosition(agent: "a-1", seq: 1_000_000, time: wallClockMilliseconds(), lat: 12.9751, lon: 77.6051)],
+                positions: [
+                    StoredPosition(
+                        agent: "a-1", seq: 1_000_000, time: wallClockMilliseconds(), lat: 12.9751, lon: 77.6051)
+                ],
                 events: [])
             @Sendable func onShift() async -> Bool? {
                 try? await h.store.dispatchAgents().first { $0.agent.id == "a-1" }?.onShift
@@ -76,7 +83,8 @@ import Testing
                     #expect(await eventually { frames.withLock { $0.count } >= 1 })
                     // The restaurant confirms: that runs a dispatch round, which offers the order to a-1's device.
                     #expect(try await client.act("accept", id, owner, #"{"prepMinutes":10}"#).status == .ok)
-                    #expect(await eventually(timeout: .seconds(20)) { tasks().contains("\(id)  offered") }, "\(tasks())")
+                    #expect(
+                        await eventually(timeout: .seconds(20)) { tasks().contains("\(id)  offered") }, "\(tasks())")
                     #expect(tasks().contains("collect \(total) INR"), "\(tasks())")
                     // Killed before answering: the offer is still on the device after the restart.
                     try await restart()
@@ -92,11 +100,13 @@ import Testing
                         try await restart()
                         let reached = await eventually(timeout: .seconds(30)) { await orderStatus(id) == expected }
                         let now = await orderStatus(id)
-                        #expect(reached, "\(action): order is \(String(describing: now))\n\(agent.output().suffix(3000))")
+                        #expect(
+                            reached, "\(action): order is \(String(describing: now))\n\(agent.output().suffix(3000))")
                     }
                     #expect(tasks().contains("\(id)  delivered"), "\(tasks())")
                 }
-                _ = try await frames.read(inbound, closing: outbound, until: #""status":"delivered""#, timeout: .seconds(150))
+                _ = try await frames.read(
+                    inbound, closing: outbound, until: #""status":"delivered""#, timeout: .seconds(150))
                 try await device.value
                 try? await outbound.close(.normalClosure, reason: nil)
             }
@@ -108,10 +118,14 @@ import Testing
             #expect(statuses == ["confirmed", "assigned", "picked_up", "delivered"], "\(statuses)")
 
             // Every device action arrived (the outbox empties) and was applied exactly once, whatever was resent.
-            #expect(await eventually(timeout: .seconds(20)) {
-                guard let (_, out) = try? agent.status(), let line = out.split(separator: "\n").last else { return false }
-                return (try? PayloadCoding.decode(ControlResponse.self, from: Array(line.utf8)))?.status?.outboxDepth == 0
-            }, "\(agent.output().suffix(2000))")
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    guard let (_, out) = try? agent.status(), let line = out.split(separator: "\n").last else {
+                        return false
+                    }
+                    return (try? PayloadCoding.decode(ControlResponse.self, from: Array(line.utf8)))?.status?
+                        .outboxDepth == 0
+                }, "\(agent.output().suffix(2000))")
             let actions = try await h.store.orderEvents(order: id).compactMap(\.action)
             #expect(actions == [.accept, .assign, .pickup, .deliver], "\(actions)")
             let trail = try await h.store.orderEvents(order: id)
@@ -120,8 +134,9 @@ import Testing
             let metrics = hub.metrics.render()
             // shift_started, accepted, picked_up, delivered.
             #expect(metrics.contains(#"dabba_device_events_total{result="applied"} 4"#), "\(metrics)")
-            #expect(!metrics.contains(#"dabba_device_events_total{result="ignored"} "#)
-                || metrics.contains(#"dabba_device_events_total{result="ignored"} 0"#))
+            #expect(
+                !metrics.contains(#"dabba_device_events_total{result="ignored"} "#)
+                    || metrics.contains(#"dabba_device_events_total{result="ignored"} 0"#))
             let offers = try await h.store.offers(order: id).map(\.state)
             #expect(offers == [.accepted], "\(offers)")
             // The shift ends from the device too.
@@ -137,12 +152,15 @@ import Testing
                 return row?["collected"] as? Int == Int(total)
             }
             #expect(shown, "\(String(describing: row))")
-            #expect(row?["expected"] as? Int == Int(total) && row?["collectionDifference"] as? Int == 0, "\(String(describing: row))")
+            #expect(
+                row?["expected"] as? Int == Int(total) && row?["collectionDifference"] as? Int == 0,
+                "\(String(describing: row))")
             #expect(row?["orders"] as? Int == 1 && row?["heldNow"] as? Int == Int(total))
             // Still held by the agent: flagged until the operator records the hand-in.
             #expect(row?["handInDifference"] as? Int == -Int(total) && row?["flagged"] as? Bool == true)
             let handIn = try await client.send(
-                .post, "/v1/ledger/cash-handins", token: op, json: #"{"agent":"a-1","amount":\#(total),"currency":"INR"}"#,
+                .post, "/v1/ledger/cash-handins", token: op,
+                json: #"{"agent":"a-1","amount":\#(total),"currency":"INR"}"#,
                 headers: PaymentHTTPTests.key("device-e2e"))
             #expect(handIn.status == .created, "\(handIn.text)")
             let settled = try await client.send(.get, "/v1/ledger/reconciliation?date=\(today)&agent=a-1", token: op)

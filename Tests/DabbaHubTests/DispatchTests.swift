@@ -13,11 +13,14 @@ import Testing
 /// accept/timeout race, and device events applied once whichever path comes first.
 @Suite(.serialized) struct DispatchTests {
     /// Makes `agent` available: on shift, online, with a fresh fix at `lat`/`lon`.
-    static func makeAvailable(_ store: SQLiteHubStore, _ agent: String, lat: Double, lon: Double, seq: Int64 = 1) async throws {
+    static func makeAvailable(_ store: SQLiteHubStore, _ agent: String, lat: Double, lon: Double, seq: Int64 = 1)
+        async throws
+    {
         try await store.setShift(agent: agent, onShift: true)
         try await store.updateState(AgentState(agent: agent, online: true), at: wallClockMilliseconds())
         _ = try await store.store(
-            positions: [StoredPosition(agent: agent, seq: seq, time: wallClockMilliseconds(), lat: lat, lon: lon)], events: [])
+            positions: [StoredPosition(agent: agent, seq: seq, time: wallClockMilliseconds(), lat: lat, lon: lon)],
+            events: [])
     }
 
     /// Runs a dispatch round through the application's own dispatcher (the one its service also drives): putting
@@ -33,7 +36,8 @@ import Testing
         async throws -> TestResponse
     {
         let (token, _) = try await client.login(email)
-        return try await client.send(.post, "/v1/orders/\(order)/offer", token: token, json: #"{"decision":"\#(decision)","reason":"test"}"#)
+        return try await client.send(
+            .post, "/v1/orders/\(order)/offer", token: token, json: #"{"decision":"\#(decision)","reason":"test"}"#)
     }
 
     /// A placed and accepted order of customer A; returns its id.
@@ -55,11 +59,15 @@ import Testing
             let (customer, _) = try await client.login(f.customerA.email)
             let (ravi, _) = try await client.login(f.agentUser.email)
             // POST /delivery adds an agent; twice is a conflict; only operators.
-            let added = try await client.send(.post, "/delivery", token: op, json: #"{"id":"a-3","name":"Meena","vehicle":"bicycle"}"#)
+            let added = try await client.send(
+                .post, "/delivery", token: op, json: #"{"id":"a-3","name":"Meena","vehicle":"bicycle"}"#)
             #expect(added.status == .created && added.json?["vehicle"] as? String == "bicycle", "\(added.text)")
             #expect(try await client.send(.post, "/delivery", token: op, json: #"{"id":"a-3"}"#).status == .conflict)
-            #expect(try await client.send(.post, "/delivery", token: op, json: #"{"id":"bad id!"}"#).status == .unprocessableContent)
-            #expect(try await client.send(.post, "/delivery", token: customer, json: #"{"id":"a-4"}"#).status == .forbidden)
+            #expect(
+                try await client.send(.post, "/delivery", token: op, json: #"{"id":"bad id!"}"#).status
+                    == .unprocessableContent)
+            #expect(
+                try await client.send(.post, "/delivery", token: customer, json: #"{"id":"a-4"}"#).status == .forbidden)
             #expect(try await h.store.agent(id: "a-3")?.vehicle == "bicycle")
 
             // Unknown agent, no order, no delivery in progress.
@@ -72,7 +80,9 @@ import Testing
             let id = try await Self.confirmedOrder(client, f)
             let queued = try await client.send(.post, "/newdelivery", token: op, json: #"{"order":"\#(id)"}"#)
             #expect(queued.status == .accepted && queued.json?["status"] as? String == "queued", "\(queued.text)")
-            #expect(try await client.send(.post, "/newdelivery", token: op, json: #"{"order":"o-none"}"#).status == .notFound)
+            #expect(
+                try await client.send(.post, "/newdelivery", token: op, json: #"{"order":"o-none"}"#).status
+                    == .notFound)
 
             // Ravi comes on shift near the restaurant: the same round offers him the order.
             try await Self.makeAvailable(h.store, "a-1", lat: 12.974, lon: 77.604)
@@ -86,14 +96,17 @@ import Testing
             #expect(offered?["agent"] as? String == "a-1" && (offered?["candidates"] as? [Any])?.isEmpty == false)
 
             // He accepts over REST; GET /delivery shows the order; PUT completes it.
-            let accepted = try await client.send(.post, "/v1/orders/\(id)/offer", token: ravi, json: #"{"decision":"accept"}"#)
+            let accepted = try await client.send(
+                .post, "/v1/orders/\(id)/offer", token: ravi, json: #"{"decision":"accept"}"#)
             #expect(accepted.json?["status"] as? String == "assigned" && accepted.json?["agent"] as? String == "a-1")
             #expect(try await client.send(.get, "/delivery/a-1", token: ravi).json?["id"] as? String == id)
             let done = try await client.send(.put, "/delivery/a-1", token: ravi)
             #expect(done.status == .ok && done.json?["status"] as? String == "delivered", "\(done.text)")
             #expect(try await client.send(.put, "/delivery/a-1", token: ravi).status == .conflict)  // nothing left
             #expect(try await h.store.dispatchAgents().first { $0.agent.id == "a-1" }?.lastDeliveryAt != nil)
-            #expect(try await client.send(.post, "/newdelivery", token: op, json: #"{"order":"\#(id)"}"#).status == .conflict)
+            #expect(
+                try await client.send(.post, "/newdelivery", token: op, json: #"{"order":"\#(id)"}"#).status
+                    == .conflict)
             _ = hub
         }
     }
@@ -116,7 +129,9 @@ import Testing
             // Two orders, three agents, capacity 1: two offers to two different agents.
             var pending = try await h.store.pendingOffers()
             #expect(pending.count == 2 && Set(pending.map(\.agent)).count == 2, "\(pending)")
-            #expect(pending.first { $0.order == first }?.agent == "a-1" && pending.first { $0.order == second }?.agent == "a-3")
+            #expect(
+                pending.first { $0.order == first }?.agent == "a-1"
+                    && pending.first { $0.order == second }?.agent == "a-3")
 
             // a-1 rejects: the first order goes to a-2 (a-3 holds an offer), never back to a-1.
             #expect(try await Self.decide(client, f.agentUser.email, first, "reject").status == .ok)
@@ -152,14 +167,17 @@ import Testing
                 let id = try await Self.confirmedOrder(client, f)
                 try await Self.round(client, f)
                 #expect(try await h.store.pendingOffers().first?.agent == "a-1")
-                async let accepted = client.send(.post, "/v1/orders/\(id)/offer", token: ravi, json: #"{"decision":"accept"}"#)
+                async let accepted = client.send(
+                    .post, "/v1/orders/\(id)/offer", token: ravi, json: #"{"decision":"accept"}"#)
                 async let expired = h.store.closeOffer(order: id, agent: "a-1", state: .expired, reason: "race")
                 let (response, e) = (try await accepted, try await expired)
                 let a: Int? = response.status == .ok ? 1 : nil
                 let order = try #require(try await h.store.order(id: id))
                 let states = try await h.store.offers(order: id).map(\.state)
                 #expect((a != nil) != (e != nil), "trial \(trial): both or neither won")
-                #expect(a == nil || (order.status == .assigned && states == [.accepted]), "trial \(trial): \(order.status) \(states)")
+                #expect(
+                    a == nil || (order.status == .assigned && states == [.accepted]),
+                    "trial \(trial): \(order.status) \(states)")
                 #expect(e == nil || (order.agentID == nil && states == [.expired]))
                 // Free a-1 again for the next trial.
                 if order.agentID != nil {
@@ -183,15 +201,22 @@ import Testing
             let id = try await Self.confirmedOrder(client, f)
             try await Self.round(client, f)
             func device(_ seq: Int64, _ kind: AgentEvent.Kind) async throws {
-                let event = AgentEvent(agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: wallClockMilliseconds()), order: id, type: kind)
+                let event = AgentEvent(
+                    agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: wallClockMilliseconds()), order: id,
+                    type: kind)
                 _ = try await h.store.store(
                     positions: [],
-                    events: [StoredEvent(agent: "a-1", seq: seq, time: wallClockMilliseconds(), order: id, type: kind.rawValue, payload: event.jsonBytes())])
+                    events: [
+                        StoredEvent(
+                            agent: "a-1", seq: seq, time: wallClockMilliseconds(), order: id, type: kind.rawValue,
+                            payload: event.jsonBytes())
+                    ])
             }
             // Accepted on the device, then again over REST: one assignment.
             try await device(10, .accepted)
             try await Self.round(client, f)
-            let again = try await client.send(.post, "/v1/orders/\(id)/offer", token: ravi, json: #"{"decision":"accept"}"#)
+            let again = try await client.send(
+                .post, "/v1/orders/\(id)/offer", token: ravi, json: #"{"decision":"accept"}"#)
             #expect(again.status == .ok && again.json?["agent"] as? String == "a-1", "\(again.text)")
             // Picked up over REST, then the device's pickup arrives (e.g. after being offline): applied once.
             #expect(try await client.act("pickup", id, ravi).json?["status"] as? String == "picked_up")
@@ -211,7 +236,9 @@ import Testing
     }
 
     @Test func anAgentOfflineLongerThanTheGraceGivesBackItsOrderOrRaisesAnAlert() async throws {
-        let h = try HubHarness(["dispatch-policy": "nearest", "dispatch-interval": "3600", "dispatch-offline-grace": "30"])
+        let h = try HubHarness([
+            "dispatch-policy": "nearest", "dispatch-interval": "3600", "dispatch-offline-grace": "30",
+        ])
         defer { h.close() }
         let f = try await OrderFixture.make(h)
         try await h.run { client, hub in
@@ -257,20 +284,29 @@ import Testing
         try await h.run { client, hub in
             let (op, _) = try await client.login(f.operatorUser.email)
             func device(_ seq: Int64, _ kind: AgentEvent.Kind, at time: Int64) async throws {
-                let event = AgentEvent(agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: time), order: "", type: kind)
+                let event = AgentEvent(
+                    agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: time), order: "", type: kind)
                 _ = try await h.store.store(
                     positions: [],
-                    events: [StoredEvent(agent: "a-1", seq: seq, time: time, order: "", type: kind.rawValue, payload: event.jsonBytes())])
+                    events: [
+                        StoredEvent(
+                            agent: "a-1", seq: seq, time: time, order: "", type: kind.rawValue,
+                            payload: event.jsonBytes())
+                    ])
                 // A round (putting the other agent on shift runs one) applies the stored events.
                 try await Self.round(client, f, agent: "a-2")
             }
-            func onShift() async throws -> Bool? { try await h.store.dispatchAgents().first { $0.agent.id == "a-1" }?.onShift }
+            func onShift() async throws -> Bool? {
+                try await h.store.dispatchAgents().first { $0.agent.id == "a-1" }?.onShift
+            }
             let start = wallClockMilliseconds()
             try await device(1, .shiftStarted, at: start)
             #expect(try await onShift() == true)
             // The operator ends the shift; a device start made before that, arriving late, does not undo it.
             try await Task.sleep(for: .milliseconds(5))
-            #expect(try await client.send(.post, "/v1/agents/a-1/shift", token: op, json: #"{"action":"end"}"#).status == .ok)
+            #expect(
+                try await client.send(.post, "/v1/agents/a-1/shift", token: op, json: #"{"action":"end"}"#).status
+                    == .ok)
             try await device(2, .shiftStarted, at: start + 1)
             #expect(try await onShift() == false)
             // A newer change from the device applies; each event is applied (or ignored) once.
@@ -297,7 +333,8 @@ import Testing
             let second = try await Self.confirmedOrder(client, f)
             let t = wallClockMilliseconds()
             func offer(_ order: String, _ agent: String, capacity: Int = 1) async -> Bool {
-                (try? await h.store.createOffer(Offer(order: order, agent: agent, created: t, deadline: t + 60_000), capacity: capacity)) != nil
+                (try? await h.store.createOffer(
+                    Offer(order: order, agent: agent, created: t, deadline: t + 60_000), capacity: capacity)) != nil
             }
             #expect(await offer(first, "a-1"))
             #expect(await !offer(first, "a-2"), "the order already has a pending offer")

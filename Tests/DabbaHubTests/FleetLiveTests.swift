@@ -40,7 +40,8 @@ import Testing
             var headers = HTTPFields()
             headers[.origin] = "https://evil.example"
             await #expect(throws: (any Error).self) {
-                try await client.ws("/v1/fleet/live?ticket=\(ticket)", configuration: .init(additionalHeaders: headers)) { _, _, _ in }
+                try await client.ws("/v1/fleet/live?ticket=\(ticket)", configuration: .init(additionalHeaders: headers))
+                { _, _, _ in }
             }
 
             let frames = Mutex<[String]>([])
@@ -51,7 +52,8 @@ import Testing
                     let fix = Fix(
                         agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: 1_795_082_400_000 + seq * 1000),
                         lat: 22.3 + Double(seq) * 1e-4, lon: 87.3, mode: 3)
-                    _ = try publisher.client.publish(topic: Topics.fix(agent: "a-1"), payload: fix.jsonBytes(), qos: .atLeastOnce)
+                    _ = try publisher.client.publish(
+                        topic: Topics.fix(agent: "a-1"), payload: fix.jsonBytes(), qos: .atLeastOnce)
                 }
                 // Until the last fix shows up (coalescing may merge intermediate ones), bounded: a watchdog closes
                 // the socket if the server goes quiet.
@@ -64,7 +66,9 @@ import Testing
                 while ContinuousClock.now < deadline, let message = try await iterator.next() {
                     guard case .text(let text) = message else { continue }
                     frames.withLock { $0.append(text) }
-                    if text.contains(#""type":"position""#) && (text.contains(#""seq":20,"#) || text.contains(#""seq":20}"#)) {
+                    if text.contains(#""type":"position""#)
+                        && (text.contains(#""seq":20,"#) || text.contains(#""seq":20}"#))
+                    {
                         break
                     }
                 }
@@ -94,11 +98,15 @@ import Testing
         for seq in Int64(1)...500 {
             for agent in ["a-1", "a-2"] {
                 _ = try h.publisher.client.publish(
-                    topic: Topics.fix(agent: agent), payload: IngestHarness.fix(agent, seq).jsonBytes(), qos: .atLeastOnce)
+                    topic: Topics.fix(agent: agent), payload: IngestHarness.fix(agent, seq).jsonBytes(),
+                    qos: .atLeastOnce)
             }
         }
         // Ingest commits and acks everything while nobody reads the subscription.
-        #expect(await eventually(timeout: .seconds(20)) { h.ackedSeqs("a-1").count == 500 && h.ackedSeqs("a-2").count == 500 })
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                h.ackedSeqs("a-1").count == 500 && h.ackedSeqs("a-2").count == 500
+            })
         let elapsed = ContinuousClock.now - started
         #expect(elapsed < .seconds(20))
         // The stalled client then gets one update per agent: the newest.
@@ -117,7 +125,9 @@ import Testing
         #expect(FleetLiveController.originAllowed("http://hub.example:8080", host: "hub.example:8080", allowed: []))
         #expect(FleetLiveController.originAllowed("https://hub.example", host: "hub.example:8080", allowed: []))
         #expect(!FleetLiveController.originAllowed("https://evil.example", host: "hub.example:8080", allowed: []))
-        #expect(FleetLiveController.originAllowed("https://ops.example", host: "hub.example", allowed: ["https://ops.example"]))
+        #expect(
+            FleetLiveController.originAllowed(
+                "https://ops.example", host: "hub.example", allowed: ["https://ops.example"]))
         #expect(!FleetLiveController.originAllowed("not a url", host: "hub.example", allowed: []))
     }
 }

@@ -37,8 +37,11 @@ import Testing
         Row(
             method: .post, path: "/v1/auth/login", body: #"{"email":"op@example.com","password":"wrong-one"}"#,
             expected: [401, 401, 401, 401, 401]),
-        Row(method: .post, path: "/v1/auth/refresh", body: #"{"refreshToken":"x"}"#, expected: [401, 401, 401, 401, 401]),
-        Row(method: .post, path: "/v1/auth/logout", body: #"{"refreshToken":"x"}"#, expected: [204, 204, 204, 204, 204]),
+        Row(
+            method: .post, path: "/v1/auth/refresh", body: #"{"refreshToken":"x"}"#,
+            expected: [401, 401, 401, 401, 401]),
+        Row(
+            method: .post, path: "/v1/auth/logout", body: #"{"refreshToken":"x"}"#, expected: [204, 204, 204, 204, 204]),
         Row(method: .get, path: "/v1/restaurants", expected: [200, 200, 200, 200, 200]),
         Row(method: .get, path: "/v1/restaurants/r-own", expected: [200, 200, 200, 200, 200]),
         Row(method: .get, path: "/v1/restaurants/r-none", expected: [404, 404, 404, 404, 404]),
@@ -50,10 +53,15 @@ import Testing
         Row(method: .patch, path: "/v1/restaurants/r-none", body: "{}", expected: [401, 403, 403, 404, 404]),
         Row(method: .post, path: "/v1/restaurants/r-own/pause", expected: [401, 403, 403, 200, 200]),
         Row(method: .post, path: "/v1/restaurants/r-other/unpause", expected: [401, 403, 403, 404, 200]),
-        Row(method: .post, path: "/v1/restaurants/r-other/menu/sections", body: "{}", expected: [401, 403, 403, 404, 422]),
+        Row(
+            method: .post, path: "/v1/restaurants/r-other/menu/sections", body: "{}",
+            expected: [401, 403, 403, 404, 422]),
         Row(method: .post, path: "/v1/restaurants/r-own/menu/items", body: "{}", expected: [401, 403, 403, 422, 422]),
-        Row(method: .patch, path: "/v1/restaurants/r-own/menu/items/i-none", body: "{}", expected: [401, 403, 403, 404, 404]),
-        Row(method: .delete, path: "/v1/restaurants/r-other/menu/sections/s-none", expected: [401, 403, 403, 404, 404]),
+        Row(
+            method: .patch, path: "/v1/restaurants/r-own/menu/items/i-none", body: "{}",
+            expected: [401, 403, 403, 404, 404]),
+        Row(
+            method: .delete, path: "/v1/restaurants/r-other/menu/sections/s-none", expected: [401, 403, 403, 404, 404]),
         Row(method: .get, path: "/v1/zones", expected: [401, 403, 403, 403, 200]),
         Row(method: .post, path: "/v1/zones", body: "{}", expected: [401, 403, 403, 403, 422]),
         Row(method: .get, path: "/v1/zones/z-none", expected: [401, 403, 403, 403, 404]),
@@ -66,8 +74,12 @@ import Testing
         Row(method: .get, path: "/v1/orders/o-none", expected: [401, 404, 404, 404, 404]),
         Row(method: .get, path: "/v1/orders/o-1/events", expected: [401, 404, 200, 200, 200]),
         Row(method: .post, path: "/v1/orders/o-1/prepare", expected: [401, 404, 403, 409, 409]),
-        Row(method: .post, path: "/v1/orders/o-rival/accept", body: #"{"prepMinutes":5}"#, expected: [401, 404, 404, 404, 200]),
-        Row(method: .post, path: "/v1/orders/o-1/assign", body: #"{"agent":"a-1"}"#, expected: [401, 404, 403, 403, 409]),
+        Row(
+            method: .post, path: "/v1/orders/o-rival/accept", body: #"{"prepMinutes":5}"#,
+            expected: [401, 404, 404, 404, 200]),
+        Row(
+            method: .post, path: "/v1/orders/o-1/assign", body: #"{"agent":"a-1"}"#,
+            expected: [401, 404, 403, 403, 409]),
         Row(method: .post, path: "/v1/orders/o-1/pickup", expected: [401, 404, 403, 403, 409]),
         Row(method: .post, path: "/v1/orders/o-1/cancel", expected: [401, 404, 422, 422, 422]),
         Row(method: .post, path: "/v1/orders/o-1/share", expected: [401, 404, 201, 403, 201]),
@@ -79,25 +91,37 @@ import Testing
         Row(method: .put, path: "/delivery/no-such", expected: [401, 404, 403, 403, 404]),
         Row(method: .post, path: "/newdelivery", body: #"{"order":"o-1"}"#, expected: [401, 403, 403, 409, 409]),
         Row(method: .post, path: "/newdelivery", body: #"{"order":"o-rival"}"#, expected: [401, 403, 403, 404, 202]),
-        Row(method: .post, path: "/v1/agents/a-1/shift", body: #"{"action":"start"}"#, expected: [401, 200, 403, 403, 200]),
-        Row(method: .post, path: "/v1/agents/a-2/shift", body: #"{"action":"end"}"#, expected: [401, 404, 403, 403, 200]),
-        Row(method: .post, path: "/v1/orders/o-1/offer", body: #"{"decision":"accept"}"#, expected: [401, 404, 403, 403, 403]),
+        Row(
+            method: .post, path: "/v1/agents/a-1/shift", body: #"{"action":"start"}"#,
+            expected: [401, 200, 403, 403, 200]),
+        Row(
+            method: .post, path: "/v1/agents/a-2/shift", body: #"{"action":"end"}"#,
+            expected: [401, 404, 403, 403, 200]),
+        Row(
+            method: .post, path: "/v1/orders/o-1/offer", body: #"{"decision":"accept"}"#,
+            expected: [401, 404, 403, 403, 403]),
         Row(method: .get, path: "/v1/orders/o-1/dispatch", expected: [401, 403, 403, 403, 200]),
         Row(method: .get, path: "/v1/alerts", expected: [401, 403, 403, 403, 200]),
         // Payments: customers see their own (others' ids 404); capture, refunds and the ledger are operators'.
         // Money POSTs without an Idempotency-Key are 400 once the role passes.
-        Row(method: .post, path: "/v1/orders/o-card/payments", body: #"{"card":"4242424242424242"}"#, expected: [401, 403, 400, 403, 403]),
+        Row(
+            method: .post, path: "/v1/orders/o-card/payments", body: #"{"card":"4242424242424242"}"#,
+            expected: [401, 403, 400, 403, 403]),
         Row(method: .get, path: "/v1/orders/o-card/payments", expected: [401, 403, 200, 403, 200]),
         Row(method: .get, path: "/v1/orders/o-rival/payments", expected: [401, 403, 404, 403, 200]),
         Row(method: .get, path: "/v1/payments/pay-own", expected: [401, 403, 200, 403, 200]),
         Row(method: .get, path: "/v1/payments/pay-rival", expected: [401, 403, 404, 403, 200]),
         Row(method: .get, path: "/v1/payments/pay-none", expected: [401, 403, 404, 403, 404]),
         Row(method: .post, path: "/v1/payments/pay-own/capture", expected: [401, 403, 403, 403, 400]),
-        Row(method: .post, path: "/v1/payments/pay-own/refunds", body: #"{"amount":1}"#, expected: [401, 403, 403, 403, 400]),
+        Row(
+            method: .post, path: "/v1/payments/pay-own/refunds", body: #"{"amount":1}"#,
+            expected: [401, 403, 403, 403, 400]),
         Row(method: .post, path: "/v1/payments/webhooks/test", body: "{}", expected: [400, 400, 400, 400, 400]),
         Row(method: .get, path: "/v1/ledger/balances", expected: [401, 403, 403, 403, 200]),
         Row(method: .get, path: "/v1/ledger/statement", expected: [401, 403, 403, 403, 400]),
-        Row(method: .get, path: "/v1/ledger/statement?account=platform:cash&currency=INR", expected: [401, 403, 403, 403, 200]),
+        Row(
+            method: .get, path: "/v1/ledger/statement?account=platform:cash&currency=INR",
+            expected: [401, 403, 403, 403, 200]),
         Row(method: .get, path: "/v1/ledger/reconciliation", expected: [401, 403, 403, 403, 200]),
         Row(method: .post, path: "/v1/ledger/cash-handins", body: "{}", expected: [401, 403, 403, 403, 400]),
         Row(method: .get, path: "/v1/ledger/agents/a-1/cash?currency=INR", expected: [401, 403, 403, 403, 200]),
@@ -118,7 +142,8 @@ import Testing
         for (id, user) in [("r-own", owner), ("r-other", rival)] {
             _ = try await h.store.createRestaurant(
                 Restaurant(
-                    id: id, name: "Kitchen", address: "Road", location: GeoPoint(lat: 22, lon: 87), ownerUserID: user.id,
+                    id: id, name: "Kitchen", address: "Road", location: GeoPoint(lat: 22, lon: 87),
+                    ownerUserID: user.id,
                     currency: "INR", hours: .always))
         }
         // Order o-1: the customer's, at r-own; o-rival: someone else's, at r-other. Both placed, unassigned.

@@ -14,7 +14,8 @@ import Testing
         _ = try await h.store.createAgent(id: "a-1", name: "Ravi")
         _ = try await h.store.createAgent(id: "a-2", name: nil)
         let positions = (1...25).reversed().map { i in
-            StoredPosition(agent: "a-1", seq: Int64(i), time: Self.t0 + Int64(i) * 1000, lat: 22 + Double(i) / 1000, lon: 87)
+            StoredPosition(
+                agent: "a-1", seq: Int64(i), time: Self.t0 + Int64(i) * 1000, lat: 22 + Double(i) / 1000, lon: 87)
         }
         _ = try await h.store.store(positions: positions, events: [])
         try await h.store.updateState(
@@ -50,14 +51,16 @@ import Testing
 
             let since = Timestamp.format(milliseconds: Self.t0 + 5000)
             let until = Timestamp.format(milliseconds: Self.t0 + 8000)
-            let window = try await client.send(.get, "/v1/agents/a-1/positions?since=\(since)&until=\(until)", token: token)
+            let window = try await client.send(
+                .get, "/v1/agents/a-1/positions?since=\(since)&until=\(until)", token: token)
             #expect((window.json?["positions"] as? [JSONObject])?.compactMap { $0["seq"] as? Int } == [5, 6, 7])
             let defaults = try await client.send(.get, "/v1/agents/a-1/positions", token: token)
             #expect((defaults.json?["positions"] as? [JSONObject])?.count == 25)
 
             for (query, word) in [
                 ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=ten", "limit"), ("since=yesterday", "since"),
-                ("until=2026-13-45T00:00:00Z", "until"), ("cursor=%%%", "cursor"), ("since=\(until)&until=\(since)", "since"),
+                ("until=2026-13-45T00:00:00Z", "until"), ("cursor=%%%", "cursor"),
+                ("since=\(until)&until=\(since)", "since"),
             ] {
                 let bad = try await client.send(.get, "/v1/agents/a-1/positions?\(query)", token: token)
                 #expect(bad.status == .badRequest && bad.errorCode == "bad_request", "\(query): \(bad.text)")
@@ -97,7 +100,9 @@ import Testing
             let fleet = try await client.send(.get, "/v1/fleet", token: token)
             let agents = try #require(fleet.json?["agents"] as? [JSONObject])
             #expect(agents.count == 2)
-            #expect(agents.first { $0["id"] as? String == "a-1" }.flatMap { ($0["last"] as? JSONObject)?["seq"] as? Int } == 25)
+            #expect(
+                agents.first { $0["id"] as? String == "a-1" }.flatMap { ($0["last"] as? JSONObject)?["seq"] as? Int }
+                    == 25)
         }
     }
 }

@@ -61,7 +61,8 @@ import Testing
         #expect(again == 1 && againOutput.contains("exists"), "\(againOutput)")
         let (badRole, badRoleOutput) = try hub(add + ["--role", "king", "--email", "k@example.com"])
         #expect(badRole == 2 && badRoleOutput.contains("--role"), "\(badRoleOutput)")
-        let (noAgent, noAgentOutput) = try hub(add + ["--role", "agent", "--email", "a@example.com", "--agent-id", "a-9"])
+        let (noAgent, noAgentOutput) = try hub(
+            add + ["--role", "agent", "--email", "a@example.com", "--agent-id", "a-9"])
         #expect(noAgent == 2 && noAgentOutput.contains("no such agent"), "\(noAgentOutput)")
 
         let store = try SQLiteHubStore(path: dir.path("hub.db"), logger: .init(label: "t"))

@@ -53,11 +53,13 @@ import Testing
             let spec = try await client.send(.get, "/openapi.yaml")
             #expect(spec.status == .ok && spec.text.hasPrefix("openapi: 3.1"))
             for path in [
-                "/health:", "/v1/ping:", "/metrics:", "/v1/auth/register:", "/v1/auth/login:", "/v1/auth/refresh:", "/v1/auth/logout:",
+                "/health:", "/v1/ping:", "/metrics:", "/v1/auth/register:", "/v1/auth/login:", "/v1/auth/refresh:",
+                "/v1/auth/logout:",
                 "/v1/ws-tickets:", "/v1/agents:", "/v1/agents/{id}:", "/v1/agents/{id}/positions:",
                 "/v1/agents/{id}/track:", "/v1/fleet:", "/v1/fleet/live:", "/v1/orders/{id}/live:", "/v1/webhooks:",
                 "/v1/webhooks/{id}:", "/v1/webhooks/{id}/deliveries:",
-                "/v1/restaurants:", "/v1/restaurants/{id}:", "/v1/restaurants/{id}/pause:", "/v1/restaurants/{id}/unpause:",
+                "/v1/restaurants:", "/v1/restaurants/{id}:", "/v1/restaurants/{id}/pause:",
+                "/v1/restaurants/{id}/unpause:",
                 "/v1/restaurants/{id}/menu:", "/v1/restaurants/{id}/menu/sections:",
                 "/v1/restaurants/{id}/menu/sections/{section}:", "/v1/restaurants/{id}/menu/items:",
                 "/v1/restaurants/{id}/menu/items/{item}:", "/v1/zones:", "/v1/zones/lookup:", "/v1/zones/{id}:",

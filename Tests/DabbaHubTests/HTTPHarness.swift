@@ -39,7 +39,8 @@ struct HubHarness {
 
     /// Runs `body` against the application; closes the store afterwards (the directory stays for `reopen`).
     func run(_ body: @Sendable (any TestClientProtocol, HubComponents) async throws -> Void) async throws {
-        let hub = try await HubComponents.make(configuration: configuration, store: store, logger: logger, bcryptCost: 4)
+        let hub = try await HubComponents.make(
+            configuration: configuration, store: store, logger: logger, bcryptCost: 4)
         let app = buildApplication(hub: hub, logger: logger)
         try await app.test(.router) { client in try await body(client, hub) }
     }
@@ -91,7 +92,8 @@ extension TestClientProtocol {
 
     /// Logs in and returns (access token, refresh token).
     func login(_ email: String, password: String = "password-1") async throws -> (String, String) {
-        let response = try await send(.post, "/v1/auth/login", json: #"{"email":"\#(email)","password":"\#(password)"}"#)
+        let response = try await send(
+            .post, "/v1/auth/login", json: #"{"email":"\#(email)","password":"\#(password)"}"#)
         guard response.status == .ok, let access = response.json?["accessToken"] as? String,
             let refresh = response.json?["refreshToken"] as? String
         else { throw TestSupportError("login \(email) failed: \(response.status) \(response.text)") }

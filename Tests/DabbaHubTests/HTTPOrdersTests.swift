@@ -26,7 +26,8 @@ import Testing
             #expect(order["currency"] as? String == "INR" && order["status"] as? String == "placed")
             #expect(order["zone"] as? String == "z-central")
             let items = try #require(order["items"] as? [[String: Any]])
-            #expect(items.count == 1 && items[0]["unitPrice"] as? Int == 28_000 && items[0]["lineTotal"] as? Int == 56_000)
+            #expect(
+                items.count == 1 && items[0]["unitPrice"] as? Int == 28_000 && items[0]["lineTotal"] as? Int == 56_000)
         }
     }
 
@@ -38,8 +39,10 @@ import Testing
             let (token, _) = try await client.login(f.customerA.email)
             var headers = HTTPFields()
             headers[HTTPField.Name("Idempotency-Key")!] = "k-123"
-            let first = try await client.send(.post, "/v1/orders", token: token, json: OrderFixture.orderJSON(), headers: headers)
-            let again = try await client.send(.post, "/v1/orders", token: token, json: OrderFixture.orderJSON(), headers: headers)
+            let first = try await client.send(
+                .post, "/v1/orders", token: token, json: OrderFixture.orderJSON(), headers: headers)
+            let again = try await client.send(
+                .post, "/v1/orders", token: token, json: OrderFixture.orderJSON(), headers: headers)
             #expect(first.status == .created && again.status == .ok, "\(again.text)")
             #expect(first.json?["id"] as? String == again.json?["id"] as? String)
             let different = try await client.send(
@@ -61,7 +64,10 @@ import Testing
             let (token, _) = try await client.login(f.customerA.email)
             let cases: [(String, HTTPResponse.Status, String)] = [
                 (OrderFixture.orderJSON(at: OrderFixture.faraway), .unprocessableContent, "not_served"),
-                (OrderFixture.orderJSON(restaurant: "r-other", options: []), .unprocessableContent, "restaurant_closed"),
+                (
+                    OrderFixture.orderJSON(restaurant: "r-other", options: []), .unprocessableContent,
+                    "restaurant_closed"
+                ),
                 (OrderFixture.orderJSON(item: "i-gone", options: []), .unprocessableContent, "unavailable"),
                 (OrderFixture.orderJSON(item: "i-nope"), .unprocessableContent, "invalid"),
                 (OrderFixture.orderJSON(options: ["o-ghee", "o-cheese", "o-ghee"]), .unprocessableContent, "invalid"),
@@ -71,11 +77,15 @@ import Testing
             ]
             for (json, status, code) in cases {
                 let response = try await client.send(.post, "/v1/orders", token: token, json: json)
-                #expect(response.status == status && response.errorCode == code, "\(json) → \(response.status) \(response.text)")
+                #expect(
+                    response.status == status && response.errorCode == code,
+                    "\(json) → \(response.status) \(response.text)")
             }
             // Only customers place orders.
             let (op, _) = try await client.login(f.operatorUser.email)
-            #expect(try await client.send(.post, "/v1/orders", token: op, json: OrderFixture.orderJSON()).status == .forbidden)
+            #expect(
+                try await client.send(.post, "/v1/orders", token: op, json: OrderFixture.orderJSON()).status
+                    == .forbidden)
             #expect(try await h.store.orders(OrderFilter(), after: nil, limit: 10).isEmpty)
         }
     }
@@ -102,12 +112,15 @@ import Testing
             // An agent cannot even see an order that is not assigned to it.
             #expect(try await client.act("pickup", id, agent).status == .notFound)
             #expect(try await client.act("accept", id, owner).status == .unprocessableContent)  // no prep time
-            #expect(try await client.act("accept", id, owner, #"{"prepMinutes":15}"#).json?["status"] as? String == "confirmed")
+            #expect(
+                try await client.act("accept", id, owner, #"{"prepMinutes":15}"#).json?["status"] as? String
+                    == "confirmed")
             try await expectConflict("accept", owner, #"{"prepMinutes":15}"#, state: "confirmed")
             try await expectConflict("deliver", op, state: "confirmed")
             #expect(try await client.act("prepare", id, owner).json?["status"] as? String == "preparing")
             #expect(try await client.act("assign", id, op, #"{"agent":"a-9"}"#).status == .unprocessableContent)
-            #expect(try await client.act("assign", id, op, #"{"agent":"a-1"}"#).json?["status"] as? String == "assigned")
+            #expect(
+                try await client.act("assign", id, op, #"{"agent":"a-1"}"#).json?["status"] as? String == "assigned")
             // The kitchen still reports readiness on an assigned order.
             let ready = try await client.act("ready", id, owner)
             #expect(ready.json?["status"] as? String == "assigned" && ready.json?["readyAt"] != nil)
@@ -143,10 +156,14 @@ import Testing
             #expect(try await client.act("cancel", confirmed, customer, reason).status == .conflict)
             // Restaurant: while preparing.
             _ = try await client.act("prepare", confirmed, owner)
-            #expect(try await client.act("cancel", confirmed, owner, #"{"reason":"out of batter"}"#).json?["status"] as? String == "cancelled")
+            #expect(
+                try await client.act("cancel", confirmed, owner, #"{"reason":"out of batter"}"#).json?["status"]
+                    as? String == "cancelled")
             // Restaurant rejects a new order.
             let rejected = try await client.placeOrder(customer)
-            #expect(try await client.act("reject", rejected, owner, #"{"reason":"closing"}"#).json?["status"] as? String == "rejected")
+            #expect(
+                try await client.act("reject", rejected, owner, #"{"reason":"closing"}"#).json?["status"] as? String
+                    == "rejected")
             // Operator: after assignment.
             let assigned = try await client.placeOrder(customer)
             _ = try await client.act("accept", assigned, owner, #"{"prepMinutes":10}"#)
@@ -154,14 +171,17 @@ import Testing
             let byOperator = try await client.act("cancel", assigned, op, #"{"reason":"customer unreachable"}"#)
             #expect(byOperator.json?["status"] as? String == "cancelled")
             let events = try await h.store.orderEvents(order: assigned)
-            #expect(events.last?.reason == "customer unreachable" && events.last?.actor == "operator:\(f.operatorUser.id)")
+            #expect(
+                events.last?.reason == "customer unreachable" && events.last?.actor == "operator:\(f.operatorUser.id)")
             // Operator marks a picked-up order failed.
             let failed = try await client.placeOrder(customer)
             _ = try await client.act("accept", failed, owner, #"{"prepMinutes":10}"#)
             _ = try await client.act("assign", failed, op, #"{"agent":"a-1"}"#)
             let (agent, _) = try await client.login(f.agentUser.email)
             _ = try await client.act("pickup", failed, agent)
-            #expect(try await client.act("fail", failed, op, #"{"reason":"accident"}"#).json?["status"] as? String == "failed")
+            #expect(
+                try await client.act("fail", failed, op, #"{"reason":"accident"}"#).json?["status"] as? String
+                    == "failed")
         }
     }
 
@@ -185,7 +205,9 @@ import Testing
             #expect(try await client.send(.get, "/v1/orders/no-such", token: a).status == .notFound)
             #expect(try await client.send(.get, "/v1/orders/\(id)", token: owner).status == .ok)
             #expect(((try await client.send(.get, "/v1/orders", token: b)).json?["orders"] as? [Any])?.isEmpty == true)
-            #expect(((try await client.send(.get, "/v1/orders", token: otherOwner)).json?["orders"] as? [Any])?.isEmpty == true)
+            #expect(
+                ((try await client.send(.get, "/v1/orders", token: otherOwner)).json?["orders"] as? [Any])?.isEmpty
+                    == true)
             #expect(((try await client.send(.get, "/v1/orders", token: owner)).json?["orders"] as? [Any])?.count == 1)
             #expect(try await client.send(.get, "/v1/orders/\(id)").status == .unauthorized)
             // A customer's ticket for their own order works; for someone else's, the upgrade is refused (404).
@@ -204,7 +226,8 @@ import Testing
             var seen: [String] = []
             var cursor: String?
             for _ in 0..<10 {
-                let page = try await client.send(.get, "/v1/orders?limit=3" + (cursor.map { "&cursor=\($0)" } ?? ""), token: a)
+                let page = try await client.send(
+                    .get, "/v1/orders?limit=3" + (cursor.map { "&cursor=\($0)" } ?? ""), token: a)
                 seen += (page.json?["orders"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
                 cursor = page.json?["next"] as? String
                 if cursor == nil { break }

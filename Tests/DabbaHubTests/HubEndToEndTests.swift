@@ -50,7 +50,8 @@ final class HubEndToEnd: @unchecked Sendable {
 
     /// Seqs stored by the hub (read with the sqlite3 tool: a separate reader, as an operator would).
     func storedSeqs() throws -> [Int64] {
-        let (status, out) = try runToCompletion("/usr/bin/sqlite3", [database, "SELECT seq FROM positions WHERE agent = 'a-1' ORDER BY seq"])
+        let (status, out) = try runToCompletion(
+            "/usr/bin/sqlite3", [database, "SELECT seq FROM positions WHERE agent = 'a-1' ORDER BY seq"])
         guard status == 0 else { throw TestSupportError("sqlite3: \(out)") }
         return out.split(separator: "\n").compactMap { Int64($0) }
     }

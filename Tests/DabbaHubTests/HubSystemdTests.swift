@@ -8,7 +8,8 @@ import Testing
         .deletingLastPathComponent()
 
     @Test func shippedDefaultFileIsWhatDefaultsPrints() throws {
-        let shipped = try String(contentsOf: Self.root.appendingPathComponent("systemd/dabba-hub.default"), encoding: .utf8)
+        let shipped = try String(
+            contentsOf: Self.root.appendingPathComponent("systemd/dabba-hub.default"), encoding: .utf8)
         let (status, printed) = try runToCompletion(try BuiltProducts.path(of: "dabba-hub"), ["defaults"])
         #expect(status == 0)
         #expect(shipped == printed, "regenerate with: dabba-hub defaults > systemd/dabba-hub.default")
@@ -31,8 +32,12 @@ import Testing
         }
         let dir = try TestDirectory()
         defer { dir.remove() }
-        let unit = try String(contentsOf: Self.root.appendingPathComponent("systemd/dabba-hub.service"), encoding: .utf8)
-        for required in ["EnvironmentFile=-/etc/default/dabba-hub", "StateDirectory=dabba-hub", "User=dabba-hub", "ProtectSystem=strict", "NoNewPrivileges=yes"] {
+        let unit = try String(
+            contentsOf: Self.root.appendingPathComponent("systemd/dabba-hub.service"), encoding: .utf8)
+        for required in [
+            "EnvironmentFile=-/etc/default/dabba-hub", "StateDirectory=dabba-hub", "User=dabba-hub",
+            "ProtectSystem=strict", "NoNewPrivileges=yes",
+        ] {
             #expect(unit.contains(required))
         }
         let copy = dir.path("dabba-hub.service")

@@ -44,7 +44,8 @@ final class IngestHarness: @unchecked Sendable {
     }
 
     func publish(_ topic: String, _ payload: String) async throws {
-        try await publisher.client.publishAndWait(MQTTMessage(topic: topic, payload: Array(payload.utf8), qos: .atLeastOnce))
+        try await publisher.client.publishAndWait(
+            MQTTMessage(topic: topic, payload: Array(payload.utf8), qos: .atLeastOnce))
     }
 
     func publish(_ topic: String, bytes: [UInt8]) async throws {

@@ -32,7 +32,8 @@ import Testing
     /// Pipelined commits (tiny batches, so several are in flight one after another while the receiver goes on): a
     /// batch whose transaction fails is never acked, everything acked is stored, and the rest goes on.
     @Test func aFailedPipelinedCommitIsNeverAcked() async throws {
-        let h = try await IngestHarness(agents: ["a-1", "a-2"], overrides: ["commit-batch": "3", "commit-interval-ms": "5"])
+        let h = try await IngestHarness(
+            agents: ["a-1", "a-2"], overrides: ["commit-batch": "3", "commit-interval-ms": "5"])
         defer { h.shutdown() }
         // Another connection to the same file makes every transaction holding seq 13 of a-1 fail.
         let db = try SQLiteConnection(path: h.directory.path("hub.db"))
@@ -48,14 +49,17 @@ import Testing
             }
         }
         // Every row is accounted for: committed, or in a failed batch.
-        #expect(await eventually {
-            h.metric("dabba_ingest_committed_total") + h.metric("dabba_ingest_rejected_total", reason: "store_failed") == 60
-        })
+        #expect(
+            await eventually {
+                h.metric("dabba_ingest_committed_total")
+                    + h.metric("dabba_ingest_rejected_total", reason: "store_failed") == 60
+            })
         #expect(h.metric("dabba_ingest_rejected_total", reason: "store_failed") >= 1)
         #expect(h.metric("dabba_ingest_committed_total") >= 50)
         try await Task.sleep(for: .milliseconds(300))  // the last acks
         for agent in ["a-1", "a-2"] {
-            let stored = Set(try await h.store.positions(agent: agent, since: nil, until: nil, after: nil, limit: 100).map(\.seq))
+            let stored = Set(
+                try await h.store.positions(agent: agent, since: nil, until: nil, after: nil, limit: 100).map(\.seq))
             #expect(h.ackedSeqs(agent).isSubset(of: stored), "\(agent): acked but not stored")
         }
         #expect(!h.ackedSeqs("a-1").contains(13))
@@ -88,7 +92,8 @@ import Testing
         var paged: [Int64] = []
         var cursor: (time: Int64, seq: Int64)?
         while true {
-            let page = try await h.store.positions(agent: "a-1", since: base + 1000, until: nil, after: cursor, limit: 3)
+            let page = try await h.store.positions(
+                agent: "a-1", since: base + 1000, until: nil, after: cursor, limit: 3)
             paged += page.map(\.seq)
             guard let last = page.last else { break }
             cursor = (last.time, last.seq)
@@ -103,16 +108,41 @@ import Testing
         defer { h.shutdown() }
         let bad: [(String, String, String)] = [
             (Topics.fix(agent: "a-1"), "not json", "not_json"),
-            (Topics.fix(agent: "a-1"), #"{"v":1,"agent":"a-1","seq":"one","time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "invalid_field"),
-            (Topics.fix(agent: "a-1"), #"{"v":1,"agent":"a-1","time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "invalid_field"),
-            (Topics.fix(agent: "a-1"), #"{"v":1,"agent":"a-2","seq":1,"time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "agent_mismatch"),
-            (Topics.fix(agent: "a-1"), #"{"v":1,"agent":"a-1","seq":1,"time":"2026-11-25T10:00:00Z","lat":91,"lon":2}"#, "invalid_field"),
-            (Topics.fix(agent: "a-1"), #"{"v":2,"agent":"a-1","seq":1,"time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "unsupported_version"),
-            (Topics.fix(agent: "ghost"), #"{"v":1,"agent":"ghost","seq":1,"time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "unknown_agent"),
+            (
+                Topics.fix(agent: "a-1"),
+                #"{"v":1,"agent":"a-1","seq":"one","time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "invalid_field"
+            ),
+            (
+                Topics.fix(agent: "a-1"), #"{"v":1,"agent":"a-1","time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#,
+                "invalid_field"
+            ),
+            (
+                Topics.fix(agent: "a-1"),
+                #"{"v":1,"agent":"a-2","seq":1,"time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "agent_mismatch"
+            ),
+            (
+                Topics.fix(agent: "a-1"),
+                #"{"v":1,"agent":"a-1","seq":1,"time":"2026-11-25T10:00:00Z","lat":91,"lon":2}"#, "invalid_field"
+            ),
+            (
+                Topics.fix(agent: "a-1"),
+                #"{"v":2,"agent":"a-1","seq":1,"time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "unsupported_version"
+            ),
+            (
+                Topics.fix(agent: "ghost"),
+                #"{"v":1,"agent":"ghost","seq":1,"time":"2026-11-25T10:00:00Z","lat":1,"lon":2}"#, "unknown_agent"
+            ),
             (Topics.fix(agent: "a-1"), String(repeating: " ", count: 300_000), "too_large"),
-            (Topics.events(agent: "a-1"), #"{"v":1,"agent":"a-1","seq":5,"time":"yesterday","order":"o","type":"accepted"}"#, "invalid_field"),
+            (
+                Topics.events(agent: "a-1"),
+                #"{"v":1,"agent":"a-1","seq":5,"time":"yesterday","order":"o","type":"accepted"}"#, "invalid_field"
+            ),
             // Only shift events may leave the order empty.
-            (Topics.events(agent: "a-1"), #"{"v":1,"agent":"a-1","seq":6,"time":"2026-11-25T10:00:00Z","order":"","type":"accepted"}"#, "invalid_field"),
+            (
+                Topics.events(agent: "a-1"),
+                #"{"v":1,"agent":"a-1","seq":6,"time":"2026-11-25T10:00:00Z","order":"","type":"accepted"}"#,
+                "invalid_field"
+            ),
         ]
         for (topic, payload, _) in bad { try await h.publish(topic, payload) }
         try await h.publish(Topics.fix(agent: "a-2"), bytes: PayloadCoding.encode(IngestHarness.fix("a-2", 1)))
@@ -131,7 +161,8 @@ import Testing
         let event = AgentEvent(agent: "a-1", seq: 7, time: "2026-11-25T10:00:00.000Z", order: "o-1", type: .accepted)
         try await h.publish(Topics.events(agent: "a-1"), bytes: event.jsonBytes())
         try await h.publish(
-            Topics.state(agent: "a-1"), bytes: AgentState(agent: "a-1", online: true, gps: "fix", outboxDepth: 42).jsonBytes())
+            Topics.state(agent: "a-1"),
+            bytes: AgentState(agent: "a-1", online: true, gps: "fix", outboxDepth: 42).jsonBytes())
         #expect(await eventually { h.ackedSeqs("a-1") == [7] })
         #expect(await eventually { (try? await h.store.agent(id: "a-1"))??.state?.outboxDepth == 42 })
         #expect(await eventually { h.metric("dabba_agents_online") == 1 })
@@ -175,7 +206,9 @@ import Testing
         let day: Int64 = 86_400_000
         let now: Int64 = 1_795_082_400_000
         var rows: [StoredPosition] = []
-        for i in Int64(1)...120 { rows.append(StoredPosition(agent: "a-1", seq: i, time: now - (121 - i) * day / 2, lat: 1, lon: 2)) }
+        for i in Int64(1)...120 {
+            rows.append(StoredPosition(agent: "a-1", seq: i, time: now - (121 - i) * day / 2, lat: 1, lon: 2))
+        }
         rows.append(StoredPosition(agent: "a-2", seq: 1, time: now - 90 * day, lat: 1, lon: 2))  // old, but its newest
         _ = try await store.store(positions: rows, events: [])
         let pruner = PositionPruner(store: store, retentionDays: 30, chunk: 7, logger: Logger(label: "t"))

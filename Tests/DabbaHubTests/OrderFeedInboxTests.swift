@@ -35,7 +35,8 @@ struct OrderFeedInboxTests {
         inbox.post(Self.event(2))
         inbox.post(Self.fix(2))
         #expect(starts.value == 1, "no second writer while one runs")
-        #expect(inbox.take() == [Self.event(1), Self.fix(2), Self.event(2)], "in order, the newer fix in the older's place")
+        #expect(
+            inbox.take() == [Self.event(1), Self.fix(2), Self.event(2)], "in order, the newer fix in the older's place")
         #expect(inbox.take() == nil)
         #expect(starts.value == 1)
         inbox.post(Self.fix(3))

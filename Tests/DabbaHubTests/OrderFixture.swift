@@ -31,8 +31,10 @@ struct OrderFixture {
         _ = try await store.createZone(
             Zone(
                 id: "z-central", name: "Central",
-                polygon: [.init(lat: 12.90, lon: 77.50), .init(lat: 12.90, lon: 77.70), .init(lat: 13.05, lon: 77.70),
-                          .init(lat: 13.05, lon: 77.50)],
+                polygon: [
+                    .init(lat: 12.90, lon: 77.50), .init(lat: 12.90, lon: 77.70), .init(lat: 13.05, lon: 77.70),
+                    .init(lat: 13.05, lon: 77.50),
+                ],
                 deliveryFee: 4_000, currency: "INR"))
         let owner = try await harness.addUser("owner@example.com", role: .restaurant)
         let otherOwner = try await harness.addUser("other-owner@example.com", role: .restaurant)
@@ -41,11 +43,13 @@ struct OrderFixture {
             hours: Dictionary(uniqueKeysWithValues: Weekday.allCases.map { ($0.rawValue, [["00:00", "24:00"]]) }))
         let restaurant = try await store.createRestaurant(
             Restaurant(
-                id: "r-dosa", name: "Dosa Corner", address: "2 Church Street", location: .init(lat: 12.9750, lon: 77.6050),
+                id: "r-dosa", name: "Dosa Corner", address: "2 Church Street",
+                location: .init(lat: 12.9750, lon: 77.6050),
                 ownerUserID: owner.id, currency: "INR", hours: allWeek))
         let other = try await store.createRestaurant(
             Restaurant(
-                id: "r-other", name: "Other Place", address: "9 Brigade Road", location: .init(lat: 12.9700, lon: 77.6070),
+                id: "r-other", name: "Other Place", address: "9 Brigade Road",
+                location: .init(lat: 12.9700, lon: 77.6070),
                 ownerUserID: otherOwner.id, currency: "INR", hours: allWeek))
         try await store.createSection(restaurant: "r-dosa", id: "s-main", name: "Mains", position: 0)
         _ = try await store.createMenuItem(
@@ -55,8 +59,10 @@ struct OrderFixture {
                 optionGroups: [
                     MenuOptionGroup(
                         id: "g-extra", name: "Extras", minChoices: 0, maxChoices: 2,
-                        choices: [MenuOption(id: "o-ghee", name: "Ghee", price: 3_000),
-                                  MenuOption(id: "o-cheese", name: "Cheese", price: 4_000)])
+                        choices: [
+                            MenuOption(id: "o-ghee", name: "Ghee", price: 3_000),
+                            MenuOption(id: "o-cheese", name: "Cheese", price: 4_000),
+                        ])
                 ]))
         _ = try await store.createMenuItem(
             MenuItem(

@@ -32,7 +32,8 @@ import Testing
         let h = try HubHarness(["mqtt-port": "\(broker.port)", "commit-interval-ms": "10"], directory: directory)
         defer { h.close() }
         let f = try await OrderFixture.make(h)
-        let hub = try await HubComponents.make(configuration: h.configuration, store: h.store, logger: h.logger, bcryptCost: 4)
+        let hub = try await HubComponents.make(
+            configuration: h.configuration, store: h.store, logger: h.logger, bcryptCost: 4)
         let app = buildApplication(hub: hub, logger: h.logger)
         let publisher = try await TestSubscriber.start(port: broker.port, filter: "unused/#")
         defer { publisher.client.shutdown() }
@@ -52,16 +53,21 @@ import Testing
             let (other, _) = try await client.login(f.customerB.email)
             let id = try await client.placeOrder(customer)
             // Where the agent is before assignment: published, but never shown.
-            try await publish(Self.path(from: .init(lat: 12.95, lon: 77.58), to: .init(lat: 12.955, lon: 77.585), steps: 2, seq: 1))
+            try await publish(
+                Self.path(from: .init(lat: 12.95, lon: 77.58), to: .init(lat: 12.955, lon: 77.585), steps: 2, seq: 1))
 
             // Customer B cannot subscribe to A's order.
             let foreign = try hub.auth.issueTicket(for: Identity(userID: f.customerB.id, role: .customer))
-            await #expect(throws: (any Error).self) { try await client.ws("/v1/orders/\(id)/live?ticket=\(foreign)") { _, _, _ in } }
+            await #expect(throws: (any Error).self) {
+                try await client.ws("/v1/orders/\(id)/live?ticket=\(foreign)") { _, _, _ in }
+            }
             _ = other
 
             let frames = FrameLog()
             @Sendable func parsed() -> [[String: Any]] {
-                frames.withLock { $0 }.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+                frames.withLock { $0 }.compactMap {
+                    (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                }
             }
             let ticket = try hub.auth.issueTicket(for: Identity(userID: f.customerA.id, role: .customer))
             let restaurantLocation = f.restaurant.location
@@ -72,13 +78,16 @@ import Testing
                     #expect(await eventually { framesSoFar() >= 1 })
                     _ = try await client.act("accept", id, owner, #"{"prepMinutes":12}"#)
                     _ = try await client.act("ready", id, owner)
-                    try await publish(Self.path(from: .init(lat: 12.955, lon: 77.585), to: .init(lat: 12.96, lon: 77.59), steps: 2, seq: 3))
+                    try await publish(
+                        Self.path(
+                            from: .init(lat: 12.955, lon: 77.585), to: .init(lat: 12.96, lon: 77.59), steps: 2, seq: 3))
                     #expect(await eventually { framesSoFar() >= 3 })
                     _ = try await client.act("assign", id, op, #"{"agent":"a-1"}"#)
                     // Toward the restaurant (12.975, 77.605), then to the customer (12.98, 77.60).
                     // At the agent's pace: each fix shows before the next is sent (a burst would be coalesced).
                     @Sendable func positions() -> Int { parsed().filter { $0["type"] as? String == "position" }.count }
-                    for fix in Self.path(from: .init(lat: 12.96, lon: 77.59), to: restaurantLocation, steps: 5, seq: 10) {
+                    for fix in Self.path(from: .init(lat: 12.96, lon: 77.59), to: restaurantLocation, steps: 5, seq: 10)
+                    {
                         let before = positions()
                         try await publish([fix])
                         #expect(await eventually { positions() > before })
@@ -95,7 +104,8 @@ import Testing
                     inbound, closing: outbound, until: #""status":"delivered""#, timeout: .seconds(30))
                 try await driver.value
                 // After delivery: fixes go on, the feed shows none of them.
-                try await publish(Self.path(from: OrderFixture.home, to: .init(lat: 12.99, lon: 77.61), steps: 2, seq: 30))
+                try await publish(
+                    Self.path(from: OrderFixture.home, to: .init(lat: 12.99, lon: 77.61), steps: 2, seq: 30))
                 let closer = Task {
                     try? await Task.sleep(for: .milliseconds(500))
                     try? await outbound.close(.normalClosure, reason: nil)
@@ -107,7 +117,8 @@ import Testing
             }
 
             let received = parsed()
-            #expect(received.first?["type"] as? String == "snapshot" && received.first?["status"] as? String == "placed")
+            #expect(
+                received.first?["type"] as? String == "snapshot" && received.first?["status"] as? String == "placed")
             #expect(received.first?["agent"] == nil && received.first?["position"] == nil)
             let statuses = received.filter { $0["type"] as? String == "status" }.compactMap { $0["status"] as? String }
             #expect(statuses == ["confirmed", "ready_for_pickup", "assigned", "picked_up", "delivered"], "\(statuses)")
@@ -123,7 +134,8 @@ import Testing
                 else { return nil }
                 return (target, meters)
             }
-            let toRestaurant = positions.compactMap { eta($0.element) }.filter { $0.target == "restaurant" }.map(\.meters)
+            let toRestaurant = positions.compactMap { eta($0.element) }.filter { $0.target == "restaurant" }.map(
+                \.meters)
             let toCustomer = positions.compactMap { eta($0.element) }.filter { $0.target == "customer" }.map(\.meters)
             #expect(toRestaurant.count >= 3 && toRestaurant == toRestaurant.sorted(by: >), "\(toRestaurant)")
             #expect(toCustomer.count >= 3 && toCustomer == toCustomer.sorted(by: >), "\(toCustomer)")
@@ -141,13 +153,15 @@ import Testing
         let h = try HubHarness(["share-grace-minutes": "0"], directory: directory)
         defer { h.close() }
         let f = try await OrderFixture.make(h)
-        let hub = try await HubComponents.make(configuration: h.configuration, store: h.store, logger: h.logger, bcryptCost: 4)
+        let hub = try await HubComponents.make(
+            configuration: h.configuration, store: h.store, logger: h.logger, bcryptCost: 4)
         let app = buildApplication(hub: hub, logger: h.logger)
         try await app.test(.live) { client in
             let (customer, _) = try await client.login(f.customerA.email)
             let (b, _) = try await client.login(f.customerB.email)
             let id = try await client.placeOrder(customer)
-            let share = try await client.send(.post, "/v1/orders/\(id)/share", token: customer, json: #"{"ttlMinutes":30}"#)
+            let share = try await client.send(
+                .post, "/v1/orders/\(id)/share", token: customer, json: #"{"ttlMinutes":30}"#)
             #expect(share.status == .created, "\(share.text)")
             let token = try #require(share.json?["token"] as? String)
             #expect(share.json?["live"] as? String == "/v1/track/\(token)/live")

@@ -9,7 +9,9 @@ struct OrderModelTests {
     /// Every legal (state, action) pair and where it leads; everything else must be refused.
     static let legal: [OrderStatus: [OrderAction: OrderStatus]] = [
         .placed: [.accept: .confirmed, .reject: .rejected, .cancel: .cancelled],
-        .confirmed: [.prepare: .preparing, .ready: .readyForPickup, .assign: .assigned, .cancel: .cancelled, .fail: .failed],
+        .confirmed: [
+            .prepare: .preparing, .ready: .readyForPickup, .assign: .assigned, .cancel: .cancelled, .fail: .failed,
+        ],
         .preparing: [.ready: .readyForPickup, .assign: .assigned, .cancel: .cancelled, .fail: .failed],
         .readyForPickup: [.assign: .assigned, .cancel: .cancelled, .fail: .failed],
         .assigned: [
@@ -33,7 +35,9 @@ struct OrderModelTests {
                 }
             }
         }
-        #expect(refused == OrderStatus.allCases.count * OrderAction.allCases.count - Self.legal.values.reduce(0) { $0 + $1.count })
+        #expect(
+            refused == OrderStatus.allCases.count * OrderAction.allCases.count
+                - Self.legal.values.reduce(0) { $0 + $1.count })
         for terminal in OrderStatus.allCases where terminal.isTerminal { #expect(Self.legal[terminal] == nil) }
         // Giving an assigned order back returns to where the kitchen is.
         #expect(try OrderStatus.transition(from: .assigned, action: .unassign, kitchenReady: true) == .readyForPickup)
@@ -87,7 +91,8 @@ struct OrderModelTests {
             id: "o-1", customerID: 7, restaurantID: "r-1", paymentMethod: .cod, currency: "INR", subtotal: 100,
             deliveryFee: 10, tax: 5, total: 115, address: address, dropLat: 12.98, dropLon: 77.6, zoneID: "z",
             createdAt: 0, updatedAt: 0, lines: [])
-        let restaurant = RestaurantSummary(id: "r-1", name: "Dosa", address: "2 Church St", lat: 12.97, lon: 77.59, ownerUserID: 3)
+        let restaurant = RestaurantSummary(
+            id: "r-1", name: "Dosa", address: "2 Church St", lat: 12.97, lon: 77.59, ownerUserID: 3)
         return (order, restaurant)
     }
 
@@ -99,8 +104,9 @@ struct OrderModelTests {
             StoredPosition(agent: agent, seq: seq, time: seq * 1000, lat: lat, lon: 77.59)
         }
         func event(_ id: Int64, _ status: OrderStatus, _ action: OrderAction, agent: String? = nil) -> OrderEvent {
-            OrderEvent(id: id, order: "o-1", restaurant: "r-1", customer: 7, agent: agent, status: status, action: action,
-                       time: "2026-11-26T10:00:0\(id).000Z", actor: "system")
+            OrderEvent(
+                id: id, order: "o-1", restaurant: "r-1", customer: 7, agent: agent, status: status, action: action,
+                time: "2026-11-26T10:00:0\(id).000Z", actor: "system")
         }
         #expect(view.apply(fix(1, 12.96)) == nil)  // before assignment: nothing
         #expect(view.apply(event(1, .confirmed, .accept), card: nil)?.agent == nil)
@@ -158,13 +164,18 @@ struct OrderModelTests {
         var view = OrderLiveView(
             order: order, restaurant: restaurant, events: [event], agent: nil, position: nil, estimator: ETAEstimator())
         let assigned = view.apply(
-            OrderEvent(id: 2, order: "o-1", restaurant: "r-1", customer: 7, agent: "a-1", status: .assigned,
-                       action: .assign, time: "2026-11-26T10:00:02.000Z", actor: "system"),
+            OrderEvent(
+                id: 2, order: "o-1", restaurant: "r-1", customer: 7, agent: "a-1", status: .assigned,
+                action: .assign, time: "2026-11-26T10:00:02.000Z", actor: "system"),
             card: OrderLiveView.AgentCard(id: "a-1", firstName: "Asha", vehicle: "scooter"))
         let moved = view.apply(
-            StoredPosition(agent: "a-1", seq: 3, time: 1_795_000_000_123, lat: 12.96, lon: 77.59, speed: 4.5, track: 90))
-        let movedAgain = view.apply(StoredPosition(agent: "a-1", seq: 4, time: 1_795_000_001_123, lat: 12.961, lon: 77.0))
-        let frames = [view.snapshot, try #require(assigned), try #require(moved), try #require(movedAgain), view.snapshot]
+            StoredPosition(agent: "a-1", seq: 3, time: 1_795_000_000_123, lat: 12.96, lon: 77.59, speed: 4.5, track: 90)
+        )
+        let movedAgain = view.apply(
+            StoredPosition(agent: "a-1", seq: 4, time: 1_795_000_001_123, lat: 12.961, lon: 77.0))
+        let frames = [
+            view.snapshot, try #require(assigned), try #require(moved), try #require(movedAgain), view.snapshot,
+        ]
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         for frame in frames {

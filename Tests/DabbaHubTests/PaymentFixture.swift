@@ -20,7 +20,8 @@ struct PaymentWorld {
         self.store = store
         var logger = Logger(label: "payments-test")
         logger.logLevel = .critical
-        service = PaymentService(store: store, providers: PaymentProviders([provider]), cashLimit: cashLimit, logger: logger)
+        service = PaymentService(
+            store: store, providers: PaymentProviders([provider]), cashLimit: cashLimit, logger: logger)
         reactor = PaymentReactor(payments: service, bus: nil, pollInterval: .seconds(60), logger: logger)
     }
 
@@ -67,7 +68,9 @@ struct PaymentWorld {
 }
 
 /// Users, agents and a restaurant for payment tests; returns the customer ids.
-func seedPaymentWorld(_ store: SQLiteHubStore, customers: Int = 2, agents: [String] = ["a-1", "a-2"]) async throws -> [Int64] {
+func seedPaymentWorld(_ store: SQLiteHubStore, customers: Int = 2, agents: [String] = ["a-1", "a-2"]) async throws
+    -> [Int64]
+{
     for agent in agents { _ = try await store.createAgent(id: agent, name: agent) }
     var ids: [Int64] = []
     for i in 0..<customers {
@@ -98,10 +101,14 @@ enum LedgerAudit {
             HAVING SUM(CASE side WHEN 'debit' THEN amount ELSE -amount END) != 0
             """)
         { problems.append("transaction \(t) is unbalanced") }
-        for t in try rows("SELECT id FROM ledger_transactions t WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.transaction_id = t.id)") {
+        for t in try rows(
+            "SELECT id FROM ledger_transactions t WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.transaction_id = t.id)"
+        ) {
             problems.append("transaction \(t) has no entries")
         }
-        for t in try rows("SELECT e.id FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id WHERE e.currency != t.currency") {
+        for t in try rows(
+            "SELECT e.id FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id WHERE e.currency != t.currency"
+        ) {
             problems.append("entry \(t) is in another currency than its transaction")
         }
         for a in try rows(
@@ -114,8 +121,8 @@ enum LedgerAudit {
             """)
         { problems.append("account \(a) differs from its entries") }
         for a in try rows(
-            "SELECT DISTINCT account FROM ledger_entries e WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.name = e.account AND a.currency = e.currency)")
-        { problems.append("entries of \(a) have no account") }
+            "SELECT DISTINCT account FROM ledger_entries e WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.name = e.account AND a.currency = e.currency)"
+        ) { problems.append("entries of \(a) have no account") }
         for c in try rows("SELECT currency FROM ledger_accounts GROUP BY currency HAVING SUM(debits) != SUM(credits)") {
             problems.append("debits differ from credits in \(c)")
         }

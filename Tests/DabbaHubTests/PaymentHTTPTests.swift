@@ -45,7 +45,9 @@ import Testing
             #expect(!created.isEmpty && Set(created.map(\.1)).count == 1, "every 201 is the one stored answer")
             let payments = try await h.store.payments(order: order)
             #expect(payments.count == 1 && payments.first?.state == .authorized)
-            let authorizations = try await h.store.ledgerEntries(after: 0, limit: 10_000).filter { $0.kind == "authorize" }
+            let authorizations = try await h.store.ledgerEntries(after: 0, limit: 10_000).filter {
+                $0.kind == "authorize"
+            }
             #expect(authorizations.count == 2, "one authorize posting (two legs)")
             // The same key with another body is 422; a later retry with the same body replays.
             let other = try await client.send(
@@ -100,8 +102,10 @@ import Testing
             let stranger = try await client.login("b@example.com").0
             #expect(try await client.send(.get, "/v1/payments/\(id)", token: stranger).status == .notFound)
             #expect(
-                try await client.send(.post, "/v1/payments/\(id)/refunds", token: customer, json: #"{"amount":1}"#, headers: Self.key("x"))
-                    .status == .forbidden)
+                try await client.send(
+                    .post, "/v1/payments/\(id)/refunds", token: customer, json: #"{"amount":1}"#, headers: Self.key("x")
+                )
+                .status == .forbidden)
             #expect(try LedgerAudit.problems(path: h.configuration.sqlitePath!) == [])
         }
     }

@@ -98,7 +98,8 @@ import Testing
                 let k = keys[op.a % keys.count]
                 let customer = try #require(try await store.order(id: k.order)).customerID
                 if op.roll < 28 {
-                    let answer = try await authorize(key: k.key, hash: k.hash, order: k.order, card: k.card, customer: customer)
+                    let answer = try await authorize(
+                        key: k.key, hash: k.hash, order: k.order, card: k.card, customer: customer)
                     #expect(answer.replayed && answer.body == k.answer && answer.status == k.status)
                 } else {
                     do {
@@ -151,7 +152,9 @@ import Testing
                 guard let id = pick(op.a), let p = try await store.payment(id: id),
                     let order = try await store.order(id: p.orderID)
                 else { return true }
-                if order.status == .placed, !(try await store.paymentAllowsConfirmation(order: order.id)) { return true }
+                if order.status == .placed, !(try await store.paymentAllowsConfirmation(order: order.id)) {
+                    return true
+                }
                 for action in [OrderAction.accept, .assign, .pickup, .deliver] {
                     _ = try? await store.applyOrderChange(
                         OrderChange(
@@ -184,7 +187,8 @@ import Testing
                 let customer = customers[op.a % customers.count]
                 let order = try await newOrder(.cod, customer: customer, seed: op.b)
                 let cash = max(0, order.total + Int64(op.a % 2_001) - 1_000)
-                try await world.move(order.id, [.accept, .assign, .pickup, .deliver], agent: "a-\(1 + op.b % 2)", cash: cash)
+                try await world.move(
+                    order.id, [.accept, .assign, .pickup, .deliver], agent: "a-\(1 + op.b % 2)", cash: cash)
                 try await world.reactor.drain()
                 let p = try #require(try await store.payments(order: order.id).first)
                 #expect(p.captured == cash && p.state == .captured)
@@ -195,7 +199,8 @@ import Testing
                 let held = try await store.agentCashHeld(agent: agent, currency: "INR")
                 let amount = Int64(1 + op.b % 60_000)
                 do {
-                    _ = try await world.service.handIn(agent: agent, amount: amount, currency: "INR", note: nil, by: op2)
+                    _ = try await world.service.handIn(
+                        agent: agent, amount: amount, currency: "INR", note: nil, by: op2)
                     #expect(amount <= held)
                     return false
                 } catch {
@@ -238,7 +243,9 @@ import Testing
                 var t = totals[key] ?? (0, 0)
                 if e.side == .debit { t.debits += e.amount } else { t.credits += e.amount }
                 totals[key] = t
-                if e.kind == "refund", e.side == .debit, let p = e.paymentID { refundsByPayment[p, default: 0] += e.amount }
+                if e.kind == "refund", e.side == .debit, let p = e.paymentID {
+                    refundsByPayment[p, default: 0] += e.amount
+                }
                 lastEntry = e.id
             }
             #expect(perTransaction.values.allSatisfy { $0 == 0 }, "step \(index) \(op): unbalanced transaction")

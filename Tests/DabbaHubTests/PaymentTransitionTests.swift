@@ -70,7 +70,9 @@ import Testing
             ])
         try await Self.refused(w, "second capture") { _ = try await w.service.capture(p.id, by: Self.op) }
         try await Self.refused(w, "void after capture") { _ = try await w.service.void(p.id, actor: "system") }
-        try await Self.refused(w, "refund of 0") { _ = try await w.service.refund(p.id, amount: 0, reason: nil, by: Self.op) }
+        try await Self.refused(w, "refund of 0") {
+            _ = try await w.service.refund(p.id, amount: 0, reason: nil, by: Self.op)
+        }
         try await Self.refused(w, "refund over the capture") {
             _ = try await w.service.refund(p.id, amount: 56_701, reason: nil, by: Self.op)
         }
@@ -91,7 +93,9 @@ import Testing
         try await Self.refused(w, "refund of a refunded payment") {
             _ = try await w.service.refund(p.id, amount: 1, reason: nil, by: Self.op)
         }
-        try await Self.refused(w, "capture of a refunded payment") { _ = try await w.service.capture(p.id, by: Self.op) }
+        try await Self.refused(w, "capture of a refunded payment") {
+            _ = try await w.service.capture(p.id, by: Self.op)
+        }
         #expect(try LedgerAudit.problems(path: directory.path("hub.db")) == [])
     }
 
@@ -109,8 +113,12 @@ import Testing
         let declined = try await w.service.authorize(order: "o-decl", cardNumber: TestPaymentProvider.declines, by: me)
         #expect(declined.state == .failed && declined.failure == "card_declined")
         #expect(try await w.postings(declined.id) == [])
-        try await Self.refused(w, "capture of a failed payment") { _ = try await w.service.capture(declined.id, by: Self.op) }
-        try await Self.refused(w, "void of a failed payment") { _ = try await w.service.void(declined.id, actor: "system") }
+        try await Self.refused(w, "capture of a failed payment") {
+            _ = try await w.service.capture(declined.id, by: Self.op)
+        }
+        try await Self.refused(w, "void of a failed payment") {
+            _ = try await w.service.void(declined.id, actor: "system")
+        }
         let retried = try await w.service.authorize(order: "o-decl", cardNumber: TestPaymentProvider.succeeds, by: me)
         #expect(retried.state == .authorized)
 
@@ -126,7 +134,8 @@ import Testing
         }
 
         // authorized → cancelled (void)
-        let authorized = try await w.service.authorize(order: "o-void", cardNumber: TestPaymentProvider.succeeds, by: me)
+        let authorized = try await w.service.authorize(
+            order: "o-void", cardNumber: TestPaymentProvider.succeeds, by: me)
         let voided = try await w.service.void(authorized.id, actor: "system")
         #expect(voided.state == .cancelled)
         #expect(
@@ -141,7 +150,9 @@ import Testing
             order: "o-3ds", cardNumber: TestPaymentProvider.requiresVerification, by: me)
         #expect(pending.state == .requiresPayment && pending.nextAction == "await_verification")
         #expect(try await w.postings(pending.id) == [])
-        try await Self.refused(w, "capture before verification") { _ = try await w.service.capture(pending.id, by: Self.op) }
+        try await Self.refused(w, "capture before verification") {
+            _ = try await w.service.capture(pending.id, by: Self.op)
+        }
         let hook = w.webhook(ProviderEvent(id: "evt_1", type: .authorized, payment: pending.providerRef!, sequence: 1))
         let (_, outcome) = try await w.service.providerWebhook(
             provider: "test", signature: hook.signature, body: hook.body, now: wallClockMilliseconds() / 1000)
@@ -182,7 +193,8 @@ import Testing
         try await Self.refused(w, "hand-in for an unknown agent") {
             _ = try await w.service.handIn(agent: "a-9", amount: 1, currency: "INR", note: nil, by: Self.op)
         }
-        let handIn = try await w.service.handIn(agent: "a-1", amount: 50_000, currency: "INR", note: "evening", by: Self.op)
+        let handIn = try await w.service.handIn(
+            agent: "a-1", amount: 50_000, currency: "INR", note: "evening", by: Self.op)
         let last = try await w.entries().suffix(2).map { "\($0.kind) \($0.side.rawValue) \($0.account) \($0.amount)" }
         #expect(last == ["cash_hand_in debit platform:cash 50000", "cash_hand_in credit agent:a-1:cash 50000"])
         #expect(try await w.store.agentCashHeld(agent: "a-1", currency: "INR") == 6_000)
@@ -213,7 +225,9 @@ import Testing
             payments[id] = try await w.service.authorize(order: id, cardNumber: TestPaymentProvider.succeeds, by: me).id
         }
         payments["o-pending"] =
-            try await w.service.authorize(order: "o-pending", cardNumber: TestPaymentProvider.requiresVerification, by: me).id
+            try await w.service.authorize(
+                order: "o-pending", cardNumber: TestPaymentProvider.requiresVerification, by: me
+            ).id
         _ = try await w.service.capture(payments["o-manual"]!, by: Self.op)
         _ = try await w.service.refund(payments["o-manual"]!, amount: 700, reason: nil, by: Self.op)
 
@@ -225,7 +239,9 @@ import Testing
         try await w.move("o-pending", [.reject])
         try await w.reactor.drain()
 
-        func state(_ order: String) async throws -> PaymentState? { try await w.store.payment(id: payments[order]!)?.state }
+        func state(_ order: String) async throws -> PaymentState? {
+            try await w.store.payment(id: payments[order]!)?.state
+        }
         #expect(try await state("o-deliver") == .captured)
         #expect(try await state("o-cancel") == .cancelled)
         #expect(try await state("o-reject") == .cancelled)
@@ -233,9 +249,10 @@ import Testing
         #expect(try await state("o-manual") == .refunded)
         #expect(try await state("o-pending") == .cancelled)
         #expect(try await w.postings(payments["o-pending"]!) == [])
-        #expect(try await w.postings(payments["o-manual"]!).suffix(2) == [
-            "refund debit platform:refunds 56000", "refund credit provider:test:clearing 56000",
-        ])
+        #expect(
+            try await w.postings(payments["o-manual"]!).suffix(2) == [
+                "refund debit platform:refunds 56000", "refund credit provider:test:clearing 56000",
+            ])
         let count = try await w.entries().count
         try await w.reactor.drain()
         #expect(try await w.entries().count == count)
@@ -247,7 +264,8 @@ import Testing
         defer { w.store.close(); directory.remove() }
         var logger = Logger(label: "t")
         logger.logLevel = .critical
-        let orders = OrderService(store: w.store, notifier: OrderNotifier(bus: OrderEventBus(), mqtt: nil, logger: logger))
+        let orders = OrderService(
+            store: w.store, notifier: OrderNotifier(bus: OrderEventBus(), mqtt: nil, logger: logger))
         let me = Identity(userID: customers[0], role: .customer)
         _ = try await w.order("o-card", customer: customers[0], method: .card)
         _ = try await w.order("o-cod", customer: customers[0], method: .cod)
@@ -272,22 +290,36 @@ import Testing
         let s = w.store
         let now = wallClockMilliseconds()
         let day: Int64 = 86_400_000
-        #expect(try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h1", now: now, ttl: day) == .claimed)
+        #expect(
+            try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h1", now: now, ttl: day)
+                == .claimed)
         // While the first runs, the same key is in progress (409), whatever the body.
-        #expect(try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h1", now: now, ttl: day) == .inProgress)
-        #expect(try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h2", now: now, ttl: day) == .mismatch)
+        #expect(
+            try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h1", now: now, ttl: day)
+                == .inProgress)
+        #expect(
+            try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h2", now: now, ttl: day)
+                == .mismatch)
         // Another caller's key of the same name is independent.
-        #expect(try await s.claimIdempotencyKey(scope: "user:2", key: "k", requestHash: "h2", now: now, ttl: day) == .claimed)
+        #expect(
+            try await s.claimIdempotencyKey(scope: "user:2", key: "k", requestHash: "h2", now: now, ttl: day)
+                == .claimed)
         try await s.finishIdempotencyKey(scope: "user:1", key: "k", status: 201, body: Array("{}".utf8))
         #expect(
             try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h1", now: now + 1, ttl: day)
                 == .replay(status: 201, body: Array("{}".utf8)))
-        #expect(try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h2", now: now + 1, ttl: day) == .mismatch)
+        #expect(
+            try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h2", now: now + 1, ttl: day)
+                == .mismatch)
         // After the TTL the key is new again.
-        #expect(try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h2", now: now + day, ttl: day) == .claimed)
+        #expect(
+            try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h2", now: now + day, ttl: day)
+                == .claimed)
         // A released claim (the request failed with a 5xx) can run again.
         try await s.releaseIdempotencyKey(scope: "user:2", key: "k")
-        #expect(try await s.claimIdempotencyKey(scope: "user:2", key: "k", requestHash: "h3", now: now, ttl: day) == .claimed)
+        #expect(
+            try await s.claimIdempotencyKey(scope: "user:2", key: "k", requestHash: "h3", now: now, ttl: day)
+                == .claimed)
     }
 
     @Test func ledgerEntriesAreAppendOnly() async throws {

@@ -60,7 +60,8 @@ import Testing
 
         /// Adds the hub's own MQTT user the way the operator does.
         func addHubUser(password: String) throws {
-            let (status, output) = try runToCompletion("/usr/bin/mosquitto_passwd", ["-b", passwordFile, "dabba-hub", password])
+            let (status, output) = try runToCompletion(
+                "/usr/bin/mosquitto_passwd", ["-b", passwordFile, "dabba-hub", password])
             try #require(status == 0, "mosquitto_passwd: \(output)")
         }
     }

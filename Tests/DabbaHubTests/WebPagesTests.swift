@@ -59,8 +59,10 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/share/javascript/leaflet/leaflet.js")
-        || ProcessInfo.processInfo.environment["CI"] != nil))
+    @Test(
+        .enabled(
+            if: FileManager.default.fileExists(atPath: "/usr/share/javascript/leaflet/leaflet.js")
+                || ProcessInfo.processInfo.environment["CI"] != nil))
     func leafletIsServedFromTheDebianPackage() async throws {
         let h = try HubHarness()
         defer { h.close() }
@@ -101,7 +103,8 @@ import Testing
             let session = try await driver.newSession(directory: directory)
             do {
                 try await session.navigate(to: "http://127.0.0.1:\(port)/")
-                #expect(truthy(try await session.execute("return typeof L === 'object' && typeof DabbaLive === 'object'")))
+                #expect(
+                    truthy(try await session.execute("return typeof L === 'object' && typeof DabbaLive === 'object'")))
                 try await session.execute(
                     """
                     document.getElementById('email').value = arguments[0];
@@ -110,13 +113,19 @@ import Testing
                     """, ["ops@example.com", "password-1"])
                 let live = try await session.waitFor(
                     "return document.getElementById('connection').dataset.state === 'live'", timeout: .seconds(20))
-                let badge = try? await session.execute("return document.getElementById('connection').textContent + ' / ' + document.getElementById('signin-error').textContent")
+                let badge = try? await session.execute(
+                    "return document.getElementById('connection').textContent + ' / ' + document.getElementById('signin-error').textContent"
+                )
                 try #require(live != nil, "the dashboard never went live: \(String(describing: badge))")
-                #expect(truthy(try await session.execute("return sessionStorage.getItem('dabba.accessToken') !== null")))
+                #expect(
+                    truthy(try await session.execute("return sessionStorage.getItem('dabba.accessToken') !== null")))
 
                 let millis = Int64(Date().timeIntervalSince1970 * 1000)
-                let fix = Fix(agent: "a-web-7", seq: 1, time: Timestamp.format(milliseconds: millis), lat: 22.31491, lon: 87.31052, mode: 3)
-                _ = try publisher.client.publish(topic: Topics.fix(agent: "a-web-7"), payload: fix.jsonBytes(), qos: .atLeastOnce)
+                let fix = Fix(
+                    agent: "a-web-7", seq: 1, time: Timestamp.format(milliseconds: millis), lat: 22.31491,
+                    lon: 87.31052, mode: 3)
+                _ = try publisher.client.publish(
+                    topic: Topics.fix(agent: "a-web-7"), payload: fix.jsonBytes(), qos: .atLeastOnce)
 
                 let shown = try await session.waitFor(
                     """
@@ -127,7 +136,8 @@ import Testing
                 #expect(row.first as? String == "22.31491" && row.dropFirst().first as? String == "87.31052", "\(row)")
                 #expect((row.last as? String)?.contains("last fix") == true, "\(row)")
                 // One marker on the map for it (the tiles may be offline; markers show regardless).
-                let markers = try await session.execute("return document.querySelectorAll('#map path.leaflet-interactive').length")
+                let markers = try await session.execute(
+                    "return document.querySelectorAll('#map path.leaflet-interactive').length")
                 #expect((markers as? NSNumber)?.intValue == 1, "\(String(describing: markers))")
             } catch {
                 try? await session.delete()

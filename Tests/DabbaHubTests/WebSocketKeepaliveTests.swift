@@ -54,7 +54,9 @@ struct WebSocketKeepaliveTests {
             defer { raw.close() }
             let received = await raw.readUntilClosed(timeout: Self.period * 2 + .seconds(8))
             #expect(received.closed, "the hub kept a client that never answers its pings")
-            #expect(received.elapsed >= Self.period * 2 - .milliseconds(100), "closed before it missed a ping: \(received.elapsed)")
+            #expect(
+                received.elapsed >= Self.period * 2 - .milliseconds(100),
+                "closed before it missed a ping: \(received.elapsed)")
             #expect(received.text.hasPrefix("HTTP/1.1 101"), "\(received.text.prefix(80))")
             #expect(received.bytes.contains(0x89), "no ping frame (opcode 0x9 with FIN) before the close")
             #expect(hub.metrics.render().contains("dabba_ws_ping_timeouts_total 1"), "\(hub.metrics.render())")
@@ -74,7 +76,8 @@ private struct RawWebSocket {
 
     init(port: Int, path: String) throws {
         fd = try FreePort.connectedSocket(port: port, timeout: 5)
-        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        let request =
+            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         let bytes = Array(request.utf8)
         guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestSupportError("send: errno \(errno)") }

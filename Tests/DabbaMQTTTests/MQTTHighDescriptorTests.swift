@@ -48,12 +48,17 @@ extension MQTTTests {
             try await client.client.publishAndWait(
                 MQTTMessage(topic: "dabba/test/high/a", string: "1", qos: .atLeastOnce))
             _ = try client.client.publish(topic: "dabba/test/high/b", payload: Array("2".utf8), qos: .atLeastOnce)
-            #expect(await client.waitForEvents { $0.compactMap(\.message).count >= 2 && $0.contains { $0.publishedID != nil } })
+            #expect(
+                await client.waitForEvents {
+                    $0.compactMap(\.message).count >= 2 && $0.contains { $0.publishedID != nil }
+                })
             #expect(client.events.compactMap(\.message).map(\.payloadString) == ["1", "2"])
             await client.stop()
             return
         }
-        Issue.record("the client's socket never landed above 1023 in 8 attempts (its sockets: \(landed)): the test did not test anything")
+        Issue.record(
+            "the client's socket never landed above 1023 in 8 attempts (its sockets: \(landed)): the test did not test anything"
+        )
     }
 
     /// The whole of a /proc file (they report size 0, and Foundation's readers stop at the first page).
@@ -81,7 +86,8 @@ extension MQTTTests {
             guard columns.count > 9, columns[2].hasSuffix(":" + portHex), columns[3] == "01" else { continue }
             inodes.insert(String(columns[9]))
         }
-        return try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap(Int32.init).filter { fd in
+        return try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap(Int32.init).filter {
+            fd in
             guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
                 target.hasPrefix("socket:[")
             else { return false }

@@ -9,7 +9,8 @@ import Testing
         let decoded = try PayloadCoding.decode(Fix.self, from: PayloadCoding.encode(fix))
         #expect(decoded == fix)
         let extra = Array(
-            #"{"v":1,"agent":"a-1","seq":5,"time":"2026-11-25T10:00:00.000Z","lat":1.5,"lon":2.5,"future":{"x":1}}"#.utf8)
+            #"{"v":1,"agent":"a-1","seq":5,"time":"2026-11-25T10:00:00.000Z","lat":1.5,"lon":2.5,"future":{"x":1}}"#
+                .utf8)
         #expect(try PayloadCoding.decode(Fix.self, from: extra).seq == 5)
     }
 
@@ -41,9 +42,10 @@ import Testing
         let ack = AckMessage(agent: "a-1", ranges: [1...3, 7...8])
         let decoded = try PayloadCoding.decode(AckMessage.self, from: PayloadCoding.encode(ack))
         #expect(try decoded.ranges() == [1...3, 7...8])
-        for bad in [#"{"v":1,"agent":"a","seqs":[[3,1]]}"#, #"{"v":1,"agent":"a","seqs":[[0,1]]}"#,
-            #"{"v":1,"agent":"a","seqs":[[1]]}"#, #"{"v":2,"agent":"a","seqs":[[1,1]]}"#]
-        {
+        for bad in [
+            #"{"v":1,"agent":"a","seqs":[[3,1]]}"#, #"{"v":1,"agent":"a","seqs":[[0,1]]}"#,
+            #"{"v":1,"agent":"a","seqs":[[1]]}"#, #"{"v":2,"agent":"a","seqs":[[1,1]]}"#,
+        ] {
             let message = try PayloadCoding.decode(AckMessage.self, from: Array(bad.utf8))
             #expect(throws: PayloadError.self) { try message.ranges() }
         }
@@ -104,7 +106,8 @@ import Testing
 
 @Suite struct JSONValueTests {
     @Test func acksParseLikeTheDecodableForm() throws {
-        let text = #"{"v":1,"agent":"a-1","seqs":[[1,100],[9007199254740993,9007199254740993]],"extra":{"x":[true,null,"\u00e9"]}}"#
+        let text =
+            #"{"v":1,"agent":"a-1","seqs":[[1,100],[9007199254740993,9007199254740993]],"extra":{"x":[true,null,"\u00e9"]}}"#
         let parsed = try AckMessage.parse(Array(text.utf8))
         #expect(parsed == (try PayloadCoding.decode(AckMessage.self, from: Array(text.utf8))))
         #expect(try parsed.ranges() == [1...100, 9_007_199_254_740_993...9_007_199_254_740_993])
@@ -176,7 +179,8 @@ import Testing
     @Test func theAgentsOwnPayloadsTakeTheFastPath() {
         let fixes = [
             Fix(agent: "a-17", seq: 1234, time: "2026-11-25T10:00:00.123Z", lat: 22.3149, lon: 87.3105),
-            Fix(agent: "a-1", seq: Int64.max, time: "2026-11-25T10:00:00.000Z", lat: -89.999999, lon: 179.123456789,
+            Fix(
+                agent: "a-1", seq: Int64.max, time: "2026-11-25T10:00:00.000Z", lat: -89.999999, lon: 179.123456789,
                 alt: -12.25, speed: 0, track: 359.9, hacc: 1e-3, mode: 2),
         ]
         for fix in fixes {
@@ -188,7 +192,9 @@ import Testing
     }
 
     @Test func oversizedIsRejectedBeforeParsing() {
-        #expect(throws: PayloadError(.tooLarge, "payload of 11 bytes")) { try Fix.parse(Array("{\"v\":1,   }".utf8), maxBytes: 10) }
+        #expect(throws: PayloadError(.tooLarge, "payload of 11 bytes")) {
+            try Fix.parse(Array("{\"v\":1,   }".utf8), maxBytes: 10)
+        }
     }
 
     @Test func canonicalTimestampsMatchTheFormatStyle() {
@@ -199,7 +205,9 @@ import Testing
             return Int64((date.timeIntervalSince1970 * 1000).rounded())
         }
         var generator = SystemRandomNumberGenerator()
-        var samples = ["2024-02-29T23:59:59.999Z", "2000-01-01T00:00:00Z", "1970-01-01T00:00:00.000Z", "2100-12-31T12:00:00.5Z"]
+        var samples = [
+            "2024-02-29T23:59:59.999Z", "2000-01-01T00:00:00Z", "1970-01-01T00:00:00.000Z", "2100-12-31T12:00:00.5Z",
+        ]
         for _ in 0..<2000 {
             let ms = Int64.random(in: 0...4_102_444_800_000, using: &generator)
             let text = Timestamp.format(milliseconds: ms)
@@ -211,9 +219,10 @@ import Testing
             if let fast = Timestamp.parseCanonical(text) { #expect(fast == slow(text), "\(text)") }
             #expect(Timestamp.parse(text) == slow(text), "\(text)")
         }
-        for bad in ["2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-31T00:00:00.000Z", "2026-11-25T24:00:00Z",
-            "2026-11-25T10:60:00Z", "2026-11-25 10:00:00Z", "2026-11-25T10:00:00.12aZ", "yesterday"]
-        {
+        for bad in [
+            "2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-31T00:00:00.000Z", "2026-11-25T24:00:00Z",
+            "2026-11-25T10:60:00Z", "2026-11-25 10:00:00Z", "2026-11-25T10:00:00.12aZ", "yesterday",
+        ] {
             #expect(Timestamp.parseCanonical(bad) == nil, "\(bad)")
             #expect(Timestamp.parse(bad) == slow(bad), "\(bad)")
         }

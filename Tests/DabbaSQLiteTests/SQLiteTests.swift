@@ -63,7 +63,9 @@ import Testing
         let db = try SQLiteConnection(path: path)
         try db.execute("CREATE TABLE t(x BLOB); PRAGMA max_page_count = 20")
         do {
-            for _ in 0..<100 { try db.prepare("INSERT INTO t VALUES(?)").run([.blob([UInt8](repeating: 7, count: 4000))]) }
+            for _ in 0..<100 {
+                try db.prepare("INSERT INTO t VALUES(?)").run([.blob([UInt8](repeating: 7, count: 4000))])
+            }
             Issue.record("no SQLITE_FULL")
         } catch {
             #expect(error.isFull)
@@ -85,7 +87,9 @@ import Testing
             return s.int64(0)  // left on its row, as a lookup that returns early leaves it
         }
         func write(_ db: SQLiteConnection, _ v: Int64) throws {
-            try db.transaction { () throws(SQLiteError) in try db.prepare("UPDATE t SET v = ? WHERE id = 1").run([.integer(v)]) }
+            try db.transaction { () throws(SQLiteError) in
+                try db.prepare("UPDATE t SET v = ? WHERE id = 1").run([.integer(v)])
+            }
         }
         // Without it: a's open read keeps its old snapshot, so it reads stale data and cannot write.
         #expect(try read(a) == 0)

@@ -3,9 +3,9 @@ import Logging
 import NIOCore
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// An HTTP error in DESIGN.md's shape: `{"error":{"code":"…","message":"…"}}`.
@@ -27,7 +27,9 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
     public static func forbidden(_ message: String = "this route is not available to your role") -> APIError {
         APIError(.forbidden, code: "forbidden", message)
     }
-    public static func notFound(_ message: String = "not found") -> APIError { APIError(.notFound, code: "not_found", message) }
+    public static func notFound(_ message: String = "not found") -> APIError {
+        APIError(.notFound, code: "not_found", message)
+    }
     public static func conflict(_ message: String) -> APIError { APIError(.conflict, code: "conflict", message) }
     public static func tooLarge(_ limit: Int) -> APIError {
         APIError(.contentTooLarge, code: "too_large", "request body larger than \(limit) bytes")
@@ -104,12 +106,15 @@ struct ErrorMiddleware: RouterMiddleware {
             return error
         case let error as HTTPError:
             if error.status == .contentTooLarge { return .tooLarge(maxBody) }
-            return APIError(error.status, code: APIError.code(for: error.status), error.body ?? error.status.reasonPhrase.lowercased())
+            return APIError(
+                error.status, code: APIError.code(for: error.status),
+                error.body ?? error.status.reasonPhrase.lowercased())
         case is NIOTooManyBytesError:
             return .tooLarge(maxBody)
         case let error as any HTTPResponseError:
             if error.status == .contentTooLarge { return .tooLarge(maxBody) }
-            return APIError(error.status, code: APIError.code(for: error.status), error.status.reasonPhrase.lowercased())
+            return APIError(
+                error.status, code: APIError.code(for: error.status), error.status.reasonPhrase.lowercased())
         case let error as DecodingError:
             return .badRequest("invalid JSON body: \(describe(error))")
         case let error as StoreError:

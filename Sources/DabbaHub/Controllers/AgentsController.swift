@@ -59,7 +59,8 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
         var after: (time: Int64, seq: Int64)?
         while points.count < Self.trackMaxPoints {
             let page = try await repository.positions(
-                agent: id, since: since, until: until, after: after, limit: min(1000, Self.trackMaxPoints - points.count))
+                agent: id, since: since, until: until, after: after,
+                limit: min(1000, Self.trackMaxPoints - points.count))
             points += page
             guard let last = page.last, page.count == 1000 else { break }
             after = (last.time, last.seq)
@@ -74,7 +75,8 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
         return TrackFeature(
             geometry: points.count >= 2 ? .init(coordinates: points.map { [$0.lon, $0.lat] }) : nil,
             properties: .init(
-                agent: id, count: points.count, start: times.first, end: times.last, times: times, truncated: truncated))
+                agent: id, count: points.count, start: times.first, end: times.last, times: times, truncated: truncated)
+        )
     }
 
     @Sendable func fleet(_ request: Request, context: HubRequestContext) async throws -> FleetView {

@@ -38,7 +38,8 @@ struct AuthController {
 
     @Sendable func register(_ request: Request, context: HubRequestContext) async throws -> EditedResponse<UserView> {
         let body = try await request.decode(as: RegisterRequest.self, context: context)
-        let user = try await auth.createUser(email: body.email, password: body.password, name: body.name, role: .customer)
+        let user = try await auth.createUser(
+            email: body.email, password: body.password, name: body.name, role: .customer)
         context.logger.notice("User registered", metadata: ["user.id": "\(user.id)"])
         return EditedResponse(
             status: .created, response: UserView(id: user.id, email: user.email, name: user.name, role: user.role))

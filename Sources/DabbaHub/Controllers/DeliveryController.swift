@@ -53,7 +53,8 @@ struct DeliveryController<Store: HubStore> {
             throw error
         }
         if body.vehicle != nil { try await store.updateAgentProfile(id: body.id, name: nil, vehicle: body.vehicle) }
-        return EditedResponse(status: .created, response: AgentView(id: body.id, name: body.name, vehicle: body.vehicle))
+        return EditedResponse(
+            status: .created, response: AgentView(id: body.id, name: body.name, vehicle: body.vehicle))
     }
 
     @Sendable func latest(_ request: Request, context: HubRequestContext) async throws -> OrderView {
@@ -67,13 +68,16 @@ struct DeliveryController<Store: HubStore> {
         let caller = try context.caller()
         let agent = try ownAgent(context)
         do {
-            return OrderView(try await dispatcher.completeDelivery(agent: agent, actor: OrderService<Store>.actor(caller)))
+            return OrderView(
+                try await dispatcher.completeDelivery(agent: agent, actor: OrderService<Store>.actor(caller)))
         } catch {
             throw APIError(error)
         }
     }
 
-    @Sendable func newDelivery(_ request: Request, context: HubRequestContext) async throws -> EditedResponse<DeliveryView> {
+    @Sendable func newDelivery(_ request: Request, context: HubRequestContext) async throws -> EditedResponse<
+        DeliveryView
+    > {
         let caller = try context.caller()
         let body = try await request.decode(as: NewDelivery.self, context: context)
         guard try await orders.visibleOrder(body.order, to: caller) != nil else {

@@ -94,7 +94,8 @@ struct DispatchController<Store: HubStore> {
             order: id,
             decisions: try await store.decisions(order: id).map {
                 DispatchRecordView(
-                    time: Timestamp.format(milliseconds: $0.time), policy: $0.policy, agent: $0.agent, outcome: $0.outcome,
+                    time: Timestamp.format(milliseconds: $0.time), policy: $0.policy, agent: $0.agent,
+                    outcome: $0.outcome,
                     candidates: $0.candidates)
             },
             offers: try await store.offers(order: id).map {

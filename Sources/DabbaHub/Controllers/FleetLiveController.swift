@@ -49,7 +49,9 @@ struct FleetLiveController {
             throw APIError.unauthorized("sign in: a Bearer token, or ?ticket= from POST /v1/ws-tickets")
         }
         guard identity.role == .operator else { throw APIError.forbidden() }
-        if let origin = request.headers[.origin], !Self.originAllowed(origin, host: request.head.authority, allowed: allowedOrigins) {
+        if let origin = request.headers[.origin],
+            !Self.originAllowed(origin, host: request.head.authority, allowed: allowedOrigins)
+        {
             throw APIError.forbidden("origin \(origin) may not open this feed")
         }
         return .upgrade([:])
@@ -65,7 +67,8 @@ struct FleetLiveController {
     }
 
     @Sendable func serve(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: WebSocketRouterContext<HubRequestContext>
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+        context: WebSocketRouterContext<HubRequestContext>
     ) async throws {
         let subscription = feed.subscribe(maxPending: maxPending)
         let gauge = metrics.sockets("fleet")

@@ -27,7 +27,9 @@ struct IdempotentRequest<Store: PaymentRepository> {
         guard let key = request.headers[Self.header] else {
             throw APIError.badRequest("Idempotency-Key: required on requests that move money")
         }
-        guard !key.isEmpty, key.utf8.count <= 128 else { throw APIError.badRequest("Idempotency-Key: 1 to 128 characters") }
+        guard !key.isEmpty, key.utf8.count <= 128 else {
+            throw APIError.badRequest("Idempotency-Key: 1 to 128 characters")
+        }
         var request = request
         body = try await request.collectBody(upTo: context.maxUploadSize)
         self.store = store

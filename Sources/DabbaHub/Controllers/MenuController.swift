@@ -49,7 +49,9 @@ struct MenuController<Repository: MarketRepository> {
         let id = try context.parameters.require("id")
         // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
         guard MarketID.plausible(id) else { throw APIError.notFound("no restaurant \(id)") }
-        guard let menu = try await repository.menu(restaurant: id) else { throw APIError.notFound("no restaurant \(id)") }
+        guard let menu = try await repository.menu(restaurant: id) else {
+            throw APIError.notFound("no restaurant \(id)")
+        }
         return menu
     }
 
@@ -57,7 +59,9 @@ struct MenuController<Repository: MarketRepository> {
         let (id, itemID) = (try context.parameters.require("id"), try context.parameters.require("item"))
         // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
         guard MarketID.plausible(id), MarketID.plausible(itemID) else { throw APIError.notFound("no item \(itemID)") }
-        guard let item = try await repository.menuItem(restaurant: id, id: itemID) else { throw APIError.notFound("no item \(itemID)") }
+        guard let item = try await repository.menuItem(restaurant: id, id: itemID) else {
+            throw APIError.notFound("no item \(itemID)")
+        }
         return item
     }
 
@@ -113,7 +117,9 @@ struct MenuController<Repository: MarketRepository> {
         let itemID = try context.parameters.require("item")
         // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
         guard MarketID.plausible(itemID) else { throw APIError.notFound("no item \(itemID)") }
-        guard var item = try await repository.menuItem(restaurant: restaurant.id, id: itemID) else { throw APIError.notFound("no item \(itemID)") }
+        guard var item = try await repository.menuItem(restaurant: restaurant.id, id: itemID) else {
+            throw APIError.notFound("no item \(itemID)")
+        }
         let body = try await request.decode(as: ItemRequest.self, context: context)
         if let sectionID = body.sectionID { item.sectionID = sectionID }
         if let name = body.name { item.name = name }
@@ -182,14 +188,18 @@ struct MenuController<Repository: MarketRepository> {
         let id = try context.parameters.require("section")
         // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
         guard MarketID.plausible(id) else { throw APIError.notFound("no section \(id)") }
-        guard let section = try await repository.section(restaurant: restaurant.id, id: id) else { throw APIError.notFound("no section \(id)") }
+        guard let section = try await repository.section(restaurant: restaurant.id, id: id) else {
+            throw APIError.notFound("no section \(id)")
+        }
         return section
     }
 
     /// An unknown section (or another restaurant's) in a body is a field error: 422 naming `sectionID`.
     private func requireSection(_ item: MenuItem) async throws {
         // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
-        guard MarketID.plausible(item.sectionID) else { throw APIError.invalid("sectionID: no section \(item.sectionID) in this restaurant") }
+        guard MarketID.plausible(item.sectionID) else {
+            throw APIError.invalid("sectionID: no section \(item.sectionID) in this restaurant")
+        }
         let found = try await repository.section(restaurant: item.restaurantID, id: item.sectionID) != nil
         guard found else { throw APIError.invalid("sectionID: no section \(item.sectionID) in this restaurant") }
     }

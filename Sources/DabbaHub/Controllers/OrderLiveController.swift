@@ -34,12 +34,16 @@ struct OrderLiveController<Store: HubStore> {
     func addRoutes(to router: Router<HubRequestContext>) {
         let open = router.group("v1", access: .public)
         open.keptAliveWS(
-            "orders/:id/live", keepalive: keepalive, metrics: metrics, shouldUpgrade: shouldUpgradeOrder, onUpgrade: serve)
+            "orders/:id/live", keepalive: keepalive, metrics: metrics, shouldUpgrade: shouldUpgradeOrder,
+            onUpgrade: serve)
         open.keptAliveWS(
-            "track/:token/live", keepalive: keepalive, metrics: metrics, shouldUpgrade: shouldUpgradeShare, onUpgrade: serve)
+            "track/:token/live", keepalive: keepalive, metrics: metrics, shouldUpgrade: shouldUpgradeShare,
+            onUpgrade: serve)
     }
 
-    @Sendable func shouldUpgradeOrder(_ request: Request, context: HubRequestContext) async throws -> RouterShouldUpgrade {
+    @Sendable func shouldUpgradeOrder(_ request: Request, context: HubRequestContext) async throws
+        -> RouterShouldUpgrade
+    {
         var identity = context.identity
         if identity == nil, let ticket = request.uri.queryParameters["ticket"] {
             identity = auth.redeemTicket(String(ticket))
@@ -53,7 +57,9 @@ struct OrderLiveController<Store: HubStore> {
         return .upgrade([:])
     }
 
-    @Sendable func shouldUpgradeShare(_ request: Request, context: HubRequestContext) async throws -> RouterShouldUpgrade {
+    @Sendable func shouldUpgradeShare(_ request: Request, context: HubRequestContext) async throws
+        -> RouterShouldUpgrade
+    {
         try checkOrigin(request)
         let token = try context.parameters.require("token")
         guard try await validShare(tokenHash: AuthRandom.sha256Hex(token)) != nil else {
@@ -88,7 +94,8 @@ struct OrderLiveController<Store: HubStore> {
     /// deepest frames), and the frames of the long-lived task hold little: the view lives in an
     /// ``OrderFeedSession``, the set-up and the writing are separate `@inline(never)` functions.
     @Sendable func serve(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: WebSocketRouterContext<HubRequestContext>
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+        context: WebSocketRouterContext<HubRequestContext>
     ) async throws {
         let opened = try await open(context.requestContext)
         guard let session = opened else { return }
@@ -122,7 +129,9 @@ struct OrderLiveController<Store: HubStore> {
     /// One writer task: the snapshot when it was not written yet, then everything the inbox holds, until it is
     /// empty. A write that fails (the client went) or a `close` item ends the feed: the inbox takes nothing more and
     /// the connection's input is closed, which ends ``readUntilClosed(_:)``.
-    @inline(never) func writeFrames(_ session: OrderFeedSession, _ outbound: WebSocketOutboundWriter, _ channel: any Channel)
+    @inline(never) func writeFrames(
+        _ session: OrderFeedSession, _ outbound: WebSocketOutboundWriter, _ channel: any Channel
+    )
         async
     {
         do {
@@ -172,7 +181,9 @@ struct OrderLiveController<Store: HubStore> {
     struct FeedClosed: Error {}
 
     /// Writes the frames `items` make; throws ``FeedClosed`` after a `close` item.
-    @inline(never) func write(_ items: [OrderFeedInbox.Item], _ session: OrderFeedSession, _ outbound: WebSocketOutboundWriter)
+    @inline(never) func write(
+        _ items: [OrderFeedInbox.Item], _ session: OrderFeedSession, _ outbound: WebSocketOutboundWriter
+    )
         async throws
     {
         for item in items {

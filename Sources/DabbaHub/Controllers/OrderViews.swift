@@ -141,7 +141,9 @@ extension OrderEvent: ResponseEncodable {}
 
 /// Orders' list cursor: `(createdAt, id)` of the last row of the previous page.
 enum OrderCursor {
-    static func encode(createdAt: Int64, id: String) -> String { AuthRandom.base64URL(Array("\(createdAt).\(id)".utf8)) }
+    static func encode(createdAt: Int64, id: String) -> String {
+        AuthRandom.base64URL(Array("\(createdAt).\(id)".utf8))
+    }
 
     static func decode(_ text: String) -> (createdAt: Int64, id: String)? {
         guard let bytes = AuthRandom.fromBase64URL(text) else { return nil }

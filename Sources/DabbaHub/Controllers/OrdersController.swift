@@ -64,7 +64,9 @@ struct OrdersController<Store: HubStore> {
         let limit = try Self.limit(query)
         var after: (createdAt: Int64, id: String)?
         if let text = query.get("cursor"), !text.isEmpty {
-            guard let cursor = OrderCursor.decode(text) else { throw APIError.badRequest("cursor: not a cursor this API returned") }
+            guard let cursor = OrderCursor.decode(text) else {
+                throw APIError.badRequest("cursor: not a cursor this API returned")
+            }
             after = cursor
         }
         var rows = try await store.orders(filter, after: after, limit: limit + 1)
@@ -101,7 +103,9 @@ struct OrdersController<Store: HubStore> {
             guard action == .deliver, order.paymentMethod == .cod else {
                 throw APIError.invalid("cashCollected: only when delivering a cash-on-delivery order")
             }
-            guard (0...Money.maxAmount).contains(cash) else { throw APIError.invalid("cashCollected: 0 or more minor units") }
+            guard (0...Money.maxAmount).contains(cash) else {
+                throw APIError.invalid("cashCollected: 0 or more minor units")
+            }
         }
         if [.cancel, .reject, .fail].contains(action), (body.reason ?? "").isEmpty {
             throw APIError.invalid("reason: required to \(action.rawValue) an order")
@@ -129,7 +133,8 @@ struct OrdersController<Store: HubStore> {
         let token = AuthRandom.token(bytes: 24)
         let expires = wallClockMilliseconds() + Int64(ttl) * 60_000
         try await store.createShare(
-            tokenHash: AuthRandom.sha256Hex(token), share: OrderShare(orderID: order.id, createdBy: caller.userID, expires: expires))
+            tokenHash: AuthRandom.sha256Hex(token),
+            share: OrderShare(orderID: order.id, createdBy: caller.userID, expires: expires))
         return EditedResponse(
             status: .created,
             response: ShareView(
@@ -150,7 +155,9 @@ struct OrdersController<Store: HubStore> {
     func visible(_ context: HubRequestContext) async throws -> OrderRecord {
         let caller = try context.caller()
         let id = try context.parameters.require("id")
-        guard let order = try await orders.visibleOrder(id, to: caller) else { throw APIError.notFound("no order \(id)") }
+        guard let order = try await orders.visibleOrder(id, to: caller) else {
+            throw APIError.notFound("no order \(id)")
+        }
         return order
     }
 
@@ -185,7 +192,8 @@ extension APIError {
         case .forbidden(let m): self = .forbidden(m)
         case .illegal(let m): self = .conflict(m)
         case .invalid(let m): self = .invalid(m)
-        case .store(let e): self = e.code == .conflict ? .conflict(e.message) : .unavailable("storage: \(e.code.rawValue)")
+        case .store(let e):
+            self = e.code == .conflict ? .conflict(e.message) : .unavailable("storage: \(e.code.rawValue)")
         }
     }
 }

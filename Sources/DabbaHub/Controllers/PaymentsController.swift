@@ -106,11 +106,13 @@ struct PaymentsController<Store: HubStore> {
                 throw APIError.invalid("amount: a positive number of minor units")
             }
             do {
-                let (payment, refund) = try await payments.refund(id, amount: input.amount, reason: input.reason, by: caller)
+                let (payment, refund) = try await payments.refund(
+                    id, amount: input.amount, reason: input.reason, by: caller)
                 return (
                     .created,
                     RefundResult(
-                        refund: .init(refund), payment: PaymentView(payment, refunds: try await store.refunds(payment: id)))
+                        refund: .init(refund),
+                        payment: PaymentView(payment, refunds: try await store.refunds(payment: id)))
                 )
             } catch let error as PaymentServiceError { throw APIError(error) }
         }
@@ -119,7 +121,8 @@ struct PaymentsController<Store: HubStore> {
     /// `POST /v1/payments/webhooks/{provider}`: verified (signature, 5-minute tolerance), applied once per event id.
     /// 200 for applied, duplicate and ignored events; 400 for a bad signature, stale timestamp or body; 404 when the
     /// payment is not known (yet: the provider retries).
-    @Sendable func providerWebhook(_ request: Request, context: HubRequestContext) async throws -> ProviderWebhookResult {
+    @Sendable func providerWebhook(_ request: Request, context: HubRequestContext) async throws -> ProviderWebhookResult
+    {
         let provider = try context.parameters.require("provider")
         var request = request
         let body = Array(buffer: try await request.collectBody(upTo: context.maxUploadSize))
@@ -128,8 +131,11 @@ struct PaymentsController<Store: HubStore> {
                 provider: provider, signature: request.headers[HTTPField.Name(WebhookSignature.header)!], body: body,
                 now: wallClockMilliseconds() / 1000)
             context.logger.info(
-                "Provider event", metadata: ["payment.provider": "\(provider)", "payment.event": "\(event.id)",
-                    "payment.outcome": "\(outcome.rawValue)"])
+                "Provider event",
+                metadata: [
+                    "payment.provider": "\(provider)", "payment.event": "\(event.id)",
+                    "payment.outcome": "\(outcome.rawValue)",
+                ])
             return ProviderWebhookResult(event: event.id, outcome: outcome)
         } catch {
             if case .invalid(let message) = error { throw APIError.badRequest(message) }
@@ -163,8 +169,11 @@ struct PaymentsController<Store: HubStore> {
             guard let value = Int64(text) else { throw APIError.badRequest("before: expected an entry id") }
             before = value
         }
-        let entries = try await store.ledgerStatement(account: account, currency: currency, before: before, limit: limit + 1)
-        let totals = try await store.ledgerBalances(prefix: account).first { $0.account == account && $0.currency == currency }
+        let entries = try await store.ledgerStatement(
+            account: account, currency: currency, before: before, limit: limit + 1)
+        let totals = try await store.ledgerBalances(prefix: account).first {
+            $0.account == account && $0.currency == currency
+        }
         return Statement(
             account: account, currency: currency, debits: totals?.debits ?? 0, credits: totals?.credits ?? 0,
             balance: totals?.balance ?? 0, entries: entries.prefix(limit).map(StatementLine.init),
@@ -175,7 +184,8 @@ struct PaymentsController<Store: HubStore> {
         let query = request.uri.queryParameters
         let date = query.get("date") ?? String(Timestamp.format(milliseconds: wallClockMilliseconds()).prefix(10))
         guard Self.isDate(date) else { throw APIError.badRequest("date: expected YYYY-MM-DD (UTC)") }
-        return Reconciliation(date: date, agents: try await store.cashReconciliation(day: date, agent: query.get("agent")))
+        return Reconciliation(
+            date: date, agents: try await store.cashReconciliation(day: date, agent: query.get("agent")))
     }
 
     @Sendable func handIn(_ request: Request, context: HubRequestContext) async throws -> Response {
@@ -218,7 +228,9 @@ struct PaymentsController<Store: HubStore> {
     }
 
     static func currency(_ text: String?) throws(APIError) -> String {
-        guard let text, Money.isCurrency(text) else { throw .badRequest("currency: expected an ISO 4217 code such as INR") }
+        guard let text, Money.isCurrency(text) else {
+            throw .badRequest("currency: expected an ISO 4217 code such as INR")
+        }
         return text
     }
 

@@ -89,7 +89,9 @@ struct RestaurantsController<Repository: MarketRepository> {
         let id = try context.parameters.require("id")
         // Two steps, not `try await` among guard conditions: Swift 6.3.1 -O crashed in LLVM CoroSplit on that.
         guard MarketID.plausible(id) else { throw APIError.notFound("no restaurant \(id)") }
-        guard let restaurant = try await repository.restaurant(id: id) else { throw APIError.notFound("no restaurant \(id)") }
+        guard let restaurant = try await repository.restaurant(id: id) else {
+            throw APIError.notFound("no restaurant \(id)")
+        }
         return RestaurantView(restaurant, caller: context.identity, now: now())
     }
 

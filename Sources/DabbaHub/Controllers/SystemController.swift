@@ -2,9 +2,9 @@ import Hummingbird
 import NIOCore
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// `GET /health`, `GET /v1/ping`, `GET /metrics` and `GET /openapi.yaml`: public, for probes, Prometheus and API

@@ -3,9 +3,9 @@ import Hummingbird
 import NIOCore
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The hub's web pages, public (each page signs in or uses its share link itself):
@@ -69,7 +69,9 @@ struct WebController {
         guard !parts.isEmpty, parts.count <= 3 else { return nil }
         for part in parts {
             guard !part.isEmpty, part.count <= 64, part.first != ".",
-                part.utf8.allSatisfy({ $0.isASCIIAlnum || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") })
+                part.utf8.allSatisfy({
+                    $0.isASCIIAlnum || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")
+                })
             else { return nil }
         }
         return parts.joined(separator: "/")

@@ -108,7 +108,8 @@ public protocol DispatchRepository: Sendable {
     func excludedAgents(order: String) async throws(StoreError) -> Set<String>
     /// Moves the pending offer of `order` for `agent` to `state` (expired/rejected/withdrawn); nil when there was no
     /// such pending offer (someone else decided first). Exactly one caller wins a race.
-    func closeOffer(order: String, agent: String, state: Offer.State, reason: String?) async throws(StoreError) -> Offer?
+    func closeOffer(order: String, agent: String, state: Offer.State, reason: String?) async throws(StoreError)
+        -> Offer?
     /// Accepts the pending offer of `order` for `agent` and assigns the order to it in one transaction; nil when
     /// the offer was no longer pending (expired or withdrawn first).
     func acceptOffer(order: String, agent: String, actor: String) async throws(StoreError) -> (OrderRecord, OrderEvent)?

@@ -16,7 +16,8 @@ extension Dispatcher {
         if let order = try await acceptPending(order: id, agent: agent) { return order }
         // Not pending: already accepted by this agent (a repeat) is fine; anything else is refused.
         if let order = try await store.order(id: id), order.agentID == agent, !order.status.isTerminal { return order }
-        throw DispatcherActionError.conflict("no pending offer of order \(id) for \(agent) (it lapsed or was withdrawn)")
+        throw DispatcherActionError.conflict(
+            "no pending offer of order \(id) for \(agent) (it lapsed or was withdrawn)")
     }
 
     /// Accepts the agent's pending offer if there is one (nil otherwise: none, lapsed, or already decided).
@@ -27,7 +28,8 @@ extension Dispatcher {
         let pickup = try? await store.restaurantSummary(id: order.restaurantID)?.place
         orders.notifier.committed(event, order: order, pickup: pickup)
         try await store.recordDecision(
-            DispatchRecord(order: id, time: now(), policy: policy.name, agent: agent, outcome: "accepted", candidates: []))
+            DispatchRecord(
+                order: id, time: now(), policy: policy.name, agent: agent, outcome: "accepted", candidates: []))
         metrics.dispatchDecisions("accepted").increment()
         return order
     }
@@ -46,18 +48,22 @@ extension Dispatcher {
         let t = now()
         if try await store.closeOffer(order: id, agent: agent, state: .rejected, reason: reason) != nil {
             try await store.recordDecision(
-                DispatchRecord(order: id, time: t, policy: policy.name, agent: agent, outcome: "rejected", candidates: []))
+                DispatchRecord(
+                    order: id, time: t, policy: policy.name, agent: agent, outcome: "rejected", candidates: []))
             metrics.dispatchDecisions("rejected").increment()
             return
         }
         guard let order = try await store.order(id: id), order.agentID == agent else {
             throw DispatcherActionError.conflict("no pending offer of order \(id) for \(agent)")
         }
-        guard order.status == .assigned else { throw DispatcherActionError.conflict("order \(id) is \(order.status.rawValue)") }
+        guard order.status == .assigned else {
+            throw DispatcherActionError.conflict("order \(id) is \(order.status.rawValue)")
+        }
         // Given back after accepting: record it as a rejection (excluded from now on), then unassign.
         try await store.recordGiveBack(order: id, agent: agent, time: t, reason: reason ?? "given back")
         _ = try await orders.apply(
-            OrderChange(action: .unassign, actor: "agent:\(agent)", reason: reason ?? "given back by the agent"), to: id)
+            OrderChange(action: .unassign, actor: "agent:\(agent)", reason: reason ?? "given back by the agent"), to: id
+        )
         try await store.recordDecision(
             DispatchRecord(order: id, time: t, policy: policy.name, agent: agent, outcome: "rejected", candidates: []))
     }
@@ -67,7 +73,9 @@ extension Dispatcher {
     public func requestAgent(order id: String) async throws -> (OrderRecord, Offer?) {
         guard let order = try await store.order(id: id) else { throw DispatcherActionError.notFound("no order \(id)") }
         guard [.confirmed, .preparing, .readyForPickup].contains(order.status), order.agentID == nil else {
-            throw DispatcherActionError.conflict("order \(id) is \(order.status.rawValue)\(order.agentID.map { " with agent \($0)" } ?? ""); it cannot be dispatched")
+            throw DispatcherActionError.conflict(
+                "order \(id) is \(order.status.rawValue)\(order.agentID.map { " with agent \($0)" } ?? ""); it cannot be dispatched"
+            )
         }
         await round()
         let pending = try await store.offers(order: id).last { $0.state == .pending }
@@ -102,18 +110,22 @@ extension Dispatcher {
                 // Applied when it answers this agent's pending offer; a repeat (already accepted over REST) or a
                 // lapsed offer changes nothing.
                 let applied = (try? await acceptPending(order: event.order, agent: event.agent)) != nil
-                _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
+                _ = try await store.applyDeviceEvent(
+                    agent: event.agent, seq: event.seq, change: nil, order: event.order)
                 countDeviceEvent(applied: applied, event)
             case .rejected:
-                let applied = (try? await recordRejection(order: event.order, agent: event.agent, reason: decoded?.reason)) != nil
-                _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
+                let applied =
+                    (try? await recordRejection(order: event.order, agent: event.agent, reason: decoded?.reason)) != nil
+                _ = try await store.applyDeviceEvent(
+                    agent: event.agent, seq: event.seq, change: nil, order: event.order)
                 countDeviceEvent(applied: applied, event)
             case .pickedUp, .delivered:
                 let action: OrderAction = kind == .pickedUp ? .pickup : .deliver
                 let order = try await store.order(id: event.order)
                 let change =
                     order?.agentID == event.agent
-                    ? OrderChange(action: action, actor: "agent:\(event.agent)", cashCollected: decoded?.cashCollected) : nil
+                    ? OrderChange(action: action, actor: "agent:\(event.agent)", cashCollected: decoded?.cashCollected)
+                    : nil
                 let applied = try await store.applyDeviceEvent(
                     agent: event.agent, seq: event.seq, change: change, order: event.order)
                 if let (updated, orderEvent) = applied { orders.notifier.committed(orderEvent, order: updated) }
@@ -124,7 +136,8 @@ extension Dispatcher {
                     time: event.time)
                 countDeviceEvent(applied: applied, event)
             case nil:
-                _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
+                _ = try await store.applyDeviceEvent(
+                    agent: event.agent, seq: event.seq, change: nil, order: event.order)
             }
         }
     }

@@ -103,8 +103,10 @@ public actor Dispatcher<Store: HubStore> {
             var excluded = try await store.excludedAgents(order: order.id)
             if order.paymentMethod == .cod {
                 // Agents already holding too much cash are not offered cash orders.
-                for agent in available where !(try await store.cashAllowsOffer(
-                    agent: agent.id, amount: order.total, currency: order.currency, limit: settings.codCashLimit))
+                for agent in available
+                where
+                    !(try await store.cashAllowsOffer(
+                        agent: agent.id, amount: order.total, currency: order.currency, limit: settings.codCashLimit))
                 {
                     excluded.insert(agent.id)
                 }
@@ -130,13 +132,17 @@ public actor Dispatcher<Store: HubStore> {
             let offer: Offer
             do {
                 offer = try await store.createOffer(
-                    Offer(order: order.id, agent: agent, created: created, deadline: created + settings.offerTimeout.dabbaMilliseconds),
+                    Offer(
+                        order: order.id, agent: agent, created: created,
+                        deadline: created + settings.offerTimeout.dabbaMilliseconds),
                     capacity: settings.capacity)
             } catch {
                 continue  // no longer valid (another hub offered it, the agent lapsed it meanwhile …): next round
             }
             try await store.recordDecision(
-                DispatchRecord(order: order.id, time: created, policy: policy.name, agent: agent, outcome: "offered", candidates: candidates))
+                DispatchRecord(
+                    order: order.id, time: created, policy: policy.name, agent: agent, outcome: "offered",
+                    candidates: candidates))
             metrics.dispatchDecisions("offered").increment()
             orders.notifier.task(
                 .offer, agent: agent, order: order, pickup: places[order.id]?.place,
@@ -151,10 +157,12 @@ public actor Dispatcher<Store: HubStore> {
     }
 
     /// Records a "queued" decision only when the order's last decision was something else (no log spam per round).
-    func recordOnce(order: String, outcome: String, agent: String?, candidates: [DispatchRecord.Candidate]) async throws {
+    func recordOnce(order: String, outcome: String, agent: String?, candidates: [DispatchRecord.Candidate]) async throws
+    {
         if try await store.decisions(order: order).last?.outcome == outcome { return }
         try await store.recordDecision(
-            DispatchRecord(order: order, time: now(), policy: policy.name, agent: agent, outcome: outcome, candidates: candidates))
+            DispatchRecord(
+                order: order, time: now(), policy: policy.name, agent: agent, outcome: outcome, candidates: candidates))
         metrics.dispatchDecisions(outcome).increment()
     }
 
@@ -170,8 +178,10 @@ public actor Dispatcher<Store: HubStore> {
                 !offered.contains(row.agent.id)
             else { return nil }
             return DispatchAgent(
-                id: row.agent.id, position: GeoCoordinate(lat: last.lat, lon: last.lon), lastDeliveryAt: row.lastDeliveryAt,
-                load: load, capacity: settings.capacity, carryingFrom: loads[row.agent.id]?.first?.restaurantID, zones: nil,
+                id: row.agent.id, position: GeoCoordinate(lat: last.lat, lon: last.lon),
+                lastDeliveryAt: row.lastDeliveryAt,
+                load: load, capacity: settings.capacity, carryingFrom: loads[row.agent.id]?.first?.restaurantID,
+                zones: nil,
                 speed: last.speed)
         }
     }
@@ -184,11 +194,14 @@ public actor Dispatcher<Store: HubStore> {
             let stale = order == nil || order?.agentID != nil || order?.status.isTerminal == true
             if offer.deadline > t && !stale { continue }
             let state: Offer.State = stale ? .withdrawn : .expired
-            guard try await store.closeOffer(order: offer.order, agent: offer.agent, state: state, reason: nil) != nil else {
+            guard try await store.closeOffer(order: offer.order, agent: offer.agent, state: state, reason: nil) != nil
+            else {
                 continue
             }
             try await store.recordDecision(
-                DispatchRecord(order: offer.order, time: t, policy: policy.name, agent: offer.agent, outcome: state.rawValue, candidates: []))
+                DispatchRecord(
+                    order: offer.order, time: t, policy: policy.name, agent: offer.agent, outcome: state.rawValue,
+                    candidates: []))
             metrics.dispatchDecisions(state.rawValue).increment()
             if let order { orders.notifier.task(.cancelled, agent: offer.agent, order: order) }
         }
@@ -207,10 +220,14 @@ public actor Dispatcher<Store: HubStore> {
             for order in carried {
                 if order.status == .assigned {
                     _ = try? await orders.apply(
-                        OrderChange(action: .unassign, actor: "system", reason: "agent \(agentID) went offline"), to: order.id)
+                        OrderChange(action: .unassign, actor: "system", reason: "agent \(agentID) went offline"),
+                        to: order.id)
                     try await store.recordDecision(
-                        DispatchRecord(order: order.id, time: now(), policy: policy.name, agent: agentID, outcome: "reassigned", candidates: []))
-                    logger.warning("Agent offline before pickup; order goes back to dispatch",
+                        DispatchRecord(
+                            order: order.id, time: now(), policy: policy.name, agent: agentID, outcome: "reassigned",
+                            candidates: []))
+                    logger.warning(
+                        "Agent offline before pickup; order goes back to dispatch",
                         metadata: ["order.id": "\(order.id)", "agent.id": "\(agentID)"])
                 } else if order.status == .pickedUp,
                     try await store.raiseAlert(
@@ -218,14 +235,16 @@ public actor Dispatcher<Store: HubStore> {
                         message: "agent \(agentID) went offline carrying order \(order.id)")
                 {
                     metrics.alerts("offline_after_pickup").increment()
-                    logger.error("Agent offline with an order on board",
+                    logger.error(
+                        "Agent offline with an order on board",
                         metadata: ["order.id": "\(order.id)", "agent.id": "\(agentID)"])
                 }
             }
         }
         // Pending offers to agents gone offline are withdrawn (the order is offered to someone else next round).
         for offer in try await store.pendingOffers() where gone.contains(offer.agent) {
-            _ = try await store.closeOffer(order: offer.order, agent: offer.agent, state: .withdrawn, reason: "agent offline")
+            _ = try await store.closeOffer(
+                order: offer.order, agent: offer.agent, state: .withdrawn, reason: "agent offline")
         }
     }
 }

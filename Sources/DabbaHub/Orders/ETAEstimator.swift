@@ -34,8 +34,10 @@ public struct ETAEstimator: Sendable, Equatable {
 
     /// The estimate from `position` to `target`, with `recentSpeed` (m/s, e.g. the mean over the last fixes; nil
     /// when unknown).
-    public func estimate(from position: (lat: Double, lon: Double), to target: (lat: Double, lon: Double),
-                         recentSpeed: Double?) -> Estimate {
+    public func estimate(
+        from position: (lat: Double, lon: Double), to target: (lat: Double, lon: Double),
+        recentSpeed: Double?
+    ) -> Estimate {
         let distance = Self.haversineMeters(position, target)
         if distance <= arrivalRadius { return Estimate(distanceMeters: distance, seconds: 0, arrived: true) }
         var speed = defaultSpeed

@@ -30,7 +30,8 @@ public struct OrderEvent: Sendable, Codable, Equatable {
 
     public init(
         id: Int64, order: String, restaurant: String, customer: Int64, agent: String? = nil, status: OrderStatus,
-        previous: OrderStatus? = nil, action: OrderAction? = nil, time: String, actor: String, reason: String? = nil, cashCollected: Int64? = nil
+        previous: OrderStatus? = nil, action: OrderAction? = nil, time: String, actor: String, reason: String? = nil,
+        cashCollected: Int64? = nil
     ) {
         self.id = id
         self.order = order

@@ -79,5 +79,7 @@ public final class OrderEventBus: Sendable {
         for continuation in targets { continuation.finish() }
     }
 
-    public var subscriberCount: Int { subscribers.withLock { s in s.all.count + s.byOrder.values.reduce(0) { $0 + $1.count } } }
+    public var subscriberCount: Int {
+        subscribers.withLock { s in s.all.count + s.byOrder.values.reduce(0) { $0 + $1.count } }
+    }
 }

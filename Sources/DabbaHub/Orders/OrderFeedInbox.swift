@@ -46,7 +46,9 @@ final class OrderFeedInbox: Sendable {
                     s.items.append(item)
                 }
             case .event:
-                if s.events == maxEvents, let oldest = s.items.firstIndex(where: { if case .event = $0 { true } else { false } }) {
+                if s.events == maxEvents,
+                    let oldest = s.items.firstIndex(where: { if case .event = $0 { true } else { false } })
+                {
                     s.items.remove(at: oldest)
                     s.events -= 1
                 }

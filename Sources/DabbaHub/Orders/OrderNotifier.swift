@@ -48,7 +48,8 @@ public struct OrderNotifier: Sendable {
         let task = TaskMessage(
             agent: agent, order: order.id, type: kind, pickup: pickup,
             dropoff: .init(name: nil, address: order.address, lat: order.dropLat, lon: order.dropLon),
-            cashToCollect: order.paymentMethod == .cod ? order.total : nil, currency: order.currency, expiresAt: expiresAt)
+            cashToCollect: order.paymentMethod == .cod ? order.total : nil, currency: order.currency,
+            expiresAt: expiresAt)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         if let payload = try? encoder.encode(task) {

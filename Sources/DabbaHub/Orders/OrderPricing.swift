@@ -32,13 +32,17 @@ enum OrderPricing {
             throw APIError.notFound("no restaurant \(input.restaurant)")
         }
         guard !restaurant.paused, restaurant.isOpen(at: now) else {
-            throw APIError(.unprocessableContent, code: "restaurant_closed", "\(restaurant.name) is not taking orders now")
+            throw APIError(
+                .unprocessableContent, code: "restaurant_closed", "\(restaurant.name) is not taking orders now")
         }
         guard let zone = try await store.zone(containing: GeoPoint(lat: input.lat, lon: input.lon)) else {
-            throw APIError(.unprocessableContent, code: "not_served", "the delivery address is outside every served zone")
+            throw APIError(
+                .unprocessableContent, code: "not_served", "the delivery address is outside every served zone")
         }
         guard zone.currency == restaurant.currency else {
-            throw APIError(.unprocessableContent, code: "not_served", "zone \(zone.id) charges in \(zone.currency), the restaurant in \(restaurant.currency)")
+            throw APIError(
+                .unprocessableContent, code: "not_served",
+                "zone \(zone.id) charges in \(zone.currency), the restaurant in \(restaurant.currency)")
         }
         let items = try await store.menuItems(restaurant: restaurant.id, ids: input.items.map(\.item))
         let byID = Dictionary(items.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -51,7 +55,8 @@ enum OrderPricing {
                 throw APIError.invalid("items[\(index)].item: \(requested.item) is not on this restaurant's menu")
             }
             guard item.available else {
-                throw APIError(.unprocessableContent, code: "unavailable", "items[\(index)]: \(item.name) is not available now")
+                throw APIError(
+                    .unprocessableContent, code: "unavailable", "items[\(index)]: \(item.name) is not available now")
             }
             var chosen: [OrderLineOption] = []
             let requestedOptions = requested.options ?? []
@@ -63,7 +68,8 @@ enum OrderPricing {
                 let picked = group.choices.filter { requestedOptions.contains($0.id) }
                 guard picked.count >= group.minChoices, picked.count <= group.maxChoices else {
                     throw APIError.invalid(
-                        "items[\(index)].options: \(group.name) takes \(group.minChoices) to \(group.maxChoices) choices")
+                        "items[\(index)].options: \(group.name) takes \(group.minChoices) to \(group.maxChoices) choices"
+                    )
                 }
                 for option in picked {
                     unknown.remove(option.id)
@@ -75,7 +81,9 @@ enum OrderPricing {
             }
             let unit = item.price + chosen.reduce(0) { $0 + $1.price }
             guard unit >= 0 else { throw APIError.invalid("items[\(index)]: negative price") }
-            lines.append(OrderLine(itemID: item.id, name: item.name, quantity: requested.quantity, unitPrice: unit, options: chosen))
+            lines.append(
+                OrderLine(
+                    itemID: item.id, name: item.name, quantity: requested.quantity, unitPrice: unit, options: chosen))
         }
         let subtotal = lines.reduce(Int64(0)) { $0 + $1.lineTotal }
         let taxable = subtotal + zone.deliveryFee

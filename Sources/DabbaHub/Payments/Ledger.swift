@@ -158,7 +158,9 @@ public enum Postings {
 
     /// Cash on delivery: the sale is booked against the customer and the agent now holds what was collected
     /// (any difference stays on the customer's account and shows in the reconciliation).
-    public static func codCollect(_ p: PaymentRecord, order: OrderRecord, agent: String, collected: Int64, actor: String)
+    public static func codCollect(
+        _ p: PaymentRecord, order: OrderRecord, agent: String, collected: Int64, actor: String
+    )
         -> LedgerPosting
     {
         var legs: [LedgerLeg] = [LedgerLeg(.debit, LedgerAccount.customer(p.customerID), order.total)]

@@ -174,7 +174,8 @@ public struct CashReconciliation: Sendable, Equatable, Codable {
         self.init(
             agent: try c.decode(String.self, forKey: .agent), currency: try c.decode(String.self, forKey: .currency),
             day: try c.decode(String.self, forKey: .day), orders: try c.decode(Int.self, forKey: .orders),
-            expected: try c.decode(Int64.self, forKey: .expected), collected: try c.decode(Int64.self, forKey: .collected),
+            expected: try c.decode(Int64.self, forKey: .expected),
+            collected: try c.decode(Int64.self, forKey: .collected),
             handedIn: try c.decode(Int64.self, forKey: .handedIn), heldNow: try c.decode(Int64.self, forKey: .heldNow))
     }
 }

@@ -11,7 +11,9 @@ import ServiceLifecycle
 /// hub on the same database), so a crash never half-applies or double-applies one. Provider calls happen before
 /// that commit and carry our payment id as the idempotency key, so a call repeated after a crash is deduplicated
 /// by the provider. Woken by the in-process ``OrderEventBus`` and by a poll (`payment-poll-interval`).
-public struct PaymentReactor<Store: PaymentRepository & OrderRepository & RestaurantDirectory & AgentRepository & PaymentGate>:
+public struct PaymentReactor<
+    Store: PaymentRepository & OrderRepository & RestaurantDirectory & AgentRepository & PaymentGate
+>:
     Service
 {
     let payments: PaymentService<Store>
@@ -82,7 +84,8 @@ public struct PaymentReactor<Store: PaymentRepository & OrderRepository & Restau
                 }
                 guard try await commit(from: from, event: event, reaction: reaction) else { return consumed }
                 from = event.id
-                logger.debug("Payment reaction", metadata: ["order.id": "\(event.order)", "order.event": "\(event.id)"])
+                logger.debug(
+                    "Payment reaction", metadata: ["order.id": "\(event.order)", "order.event": "\(event.id)"])
             }
             if let last = idle {
                 guard try await payments.store.commitPaymentReaction(from: from, to: last, reaction: nil) else {

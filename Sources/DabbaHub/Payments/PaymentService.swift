@@ -8,7 +8,9 @@ public typealias PaymentServiceError = OrderServiceError
 
 /// Payments' rules around the store and the providers: who may see and do what, the provider calls, and the
 /// reactions to order transitions. Controllers and the ``PaymentReactor`` call this, never the repository directly.
-public struct PaymentService<Store: PaymentRepository & OrderRepository & RestaurantDirectory & AgentRepository & PaymentGate>:
+public struct PaymentService<
+    Store: PaymentRepository & OrderRepository & RestaurantDirectory & AgentRepository & PaymentGate
+>:
     Sendable
 {
     public let store: Store
@@ -25,7 +27,9 @@ public struct PaymentService<Store: PaymentRepository & OrderRepository & Restau
     }
 
     /// The card provider new payments use.
-    public var defaultProvider: String { providers["test"] != nil ? "test" : providers.all.keys.sorted().first ?? "test" }
+    public var defaultProvider: String {
+        providers["test"] != nil ? "test" : providers.all.keys.sorted().first ?? "test"
+    }
 
     /// The payment if `caller` may see it: its customer, operators. Anyone else gets nil, as for an unknown id.
     public func visiblePayment(_ id: String, to caller: Identity) async throws(StoreError) -> PaymentRecord? {
@@ -51,9 +55,15 @@ public struct PaymentService<Store: PaymentRepository & OrderRepository & Restau
         guard order.paymentMethod == .card else {
             throw .illegal("the order is paid cash on delivery: nothing to authorize")
         }
-        guard order.status == .placed else { throw .illegal("the order is \(order.status.rawValue): payments are made when it is placed") }
-        guard CardNumber.isValid(cardNumber) else { throw .invalid("card: expected a valid card number (12 to 19 digits)") }
-        guard let provider = providers[defaultProvider] else { throw .store(StoreError(.unavailable, "no card provider")) }
+        guard order.status == .placed else {
+            throw .illegal("the order is \(order.status.rawValue): payments are made when it is placed")
+        }
+        guard CardNumber.isValid(cardNumber) else {
+            throw .invalid("card: expected a valid card number (12 to 19 digits)")
+        }
+        guard let provider = providers[defaultProvider] else {
+            throw .store(StoreError(.unavailable, "no card provider"))
+        }
         let now = wallClockMilliseconds()
         var payment = PaymentRecord(
             id: "pay_" + AuthRandom.token(bytes: 12), orderID: order.id, customerID: order.customerID, method: .card,
@@ -70,18 +80,22 @@ public struct PaymentService<Store: PaymentRepository & OrderRepository & Restau
         } catch {
             // Unknown outcome: the payment stays requires_payment; a retry of the provider call is deduplicated by
             // the payment id.
-            logger.warning("Provider authorization failed", metadata: ["payment.id": "\(payment.id)", "error": "\(error)"])
+            logger.warning(
+                "Provider authorization failed", metadata: ["payment.id": "\(payment.id)", "error": "\(error)"])
             throw .store(StoreError(.unavailable, "payment provider: \(error.message)"))
         }
         return try await mapped { () throws(StoreError) in
-            try await store.recordAuthorization(payment: payment.id, result: result, actor: OrderService<Store>.actor(caller))
+            try await store.recordAuthorization(
+                payment: payment.id, result: result, actor: OrderService<Store>.actor(caller))
         }
     }
 
     /// Captures an authorized card payment (operators; the reactor captures on delivery).
     public func capture(_ id: String, by caller: Identity) async throws(PaymentServiceError) -> PaymentRecord {
         let payment = try await operable(id, caller)
-        guard payment.state == .authorized else { throw .illegal("cannot capture a payment that is \(payment.state.rawValue)") }
+        guard payment.state == .authorized else {
+            throw .illegal("cannot capture a payment that is \(payment.state.rawValue)")
+        }
         try await providerCall(payment) { (provider, reference) throws(ProviderError) in
             try await provider.capture(
                 reference: reference, amount: payment.amount, currency: payment.currency,
@@ -127,7 +141,9 @@ public struct PaymentService<Store: PaymentRepository & OrderRepository & Restau
                 succeeded = false
             }
         }
-        return try await mapped { () throws(StoreError) in try await store.finishRefund(id: refund.id, succeeded: succeeded) }
+        return try await mapped { () throws(StoreError) in
+            try await store.finishRefund(id: refund.id, succeeded: succeeded)
+        }
     }
 
     /// A provider webhook: verified (signature, timestamp), then applied exactly once.
@@ -195,7 +211,8 @@ public struct PaymentService<Store: PaymentRepository & OrderRepository & Restau
             guard let live, live.state == .authorized else { return nil }
             try await providerCall(live) { (provider, reference) throws(ProviderError) in
                 try await provider.capture(
-                    reference: reference, amount: live.amount, currency: live.currency, idempotencyKey: "capture-\(live.id)")
+                    reference: reference, amount: live.amount, currency: live.currency,
+                    idempotencyKey: "capture-\(live.id)")
             }
             return .capture(payment: live.id)
         }
