@@ -78,7 +78,7 @@ public enum FreePort {
     }
 
     /// Polls until `port` listens or `timeout` passes (bounded).
-    public static func waitUntilListening(_ port: Int, timeout: Duration = .seconds(10)) async throws {
+    public static func waitUntilListening(_ port: Int, timeout: Duration = TestDeadline.generous) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if isListening(port) { return }

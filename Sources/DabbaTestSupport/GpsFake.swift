@@ -52,7 +52,7 @@ public final class GpsFake: Sendable {
     }
 
     /// Starts gpsfake and waits (bounded) until its gpsd listens.
-    public func start(timeout: Duration = .seconds(10)) async throws {
+    public func start(timeout: Duration = TestDeadline.generous) async throws {
         guard let executable = findExecutable("gpsfake") else { throw TestSupportError("gpsfake not installed") }
         var environment = ProcessInfo.processInfo.environment
         environment["TMPDIR"] = directory.url.path  // gpsfake's control socket goes here, removed with the directory

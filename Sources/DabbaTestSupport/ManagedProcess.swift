@@ -90,7 +90,7 @@ public final class ManagedProcess: @unchecked Sendable {
     }
 
     /// Waits (bounded) for the process to exit by itself; returns its status, or nil on timeout.
-    public func waitForExit(timeout: Duration = .seconds(10)) -> Int32? {
+    public func waitForExit(timeout: Duration = TestDeadline.generous) -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
         return process.isRunning ? nil : process.terminationStatus
@@ -125,9 +125,16 @@ public func findExecutable(_ name: String) -> String? {
     return nil
 }
 
+/// Deadlines for waits on an observable event: they only bound how long a test waits for behaviour that is truly
+/// absent, so they are generous (a loaded 2-core CI machine can stall a process for seconds).
+public enum TestDeadline {
+    /// The default for every wait on something that should happen (a message, a log line, a port, an exit).
+    public static let generous: Duration = .seconds(30)
+}
+
 /// Waits (bounded) until `condition` holds, polling every `interval`.
 public func eventually(
-    timeout: Duration = .seconds(10), interval: Duration = .milliseconds(50),
+    timeout: Duration = TestDeadline.generous, interval: Duration = .milliseconds(50),
     _ condition: () async throws -> Bool
 ) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout

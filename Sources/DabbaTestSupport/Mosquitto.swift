@@ -75,7 +75,7 @@ public final class MosquittoBroker: Sendable {
 
     /// Starts `/usr/sbin/mosquitto -c CONFIG` and waits (at most `timeout`) until the port listens.
     /// Throws with the broker's log when it exits or never listens.
-    public func start(timeout: Duration = .seconds(10)) async throws {
+    public func start(timeout: Duration = TestDeadline.generous) async throws {
         guard let executable = findExecutable("mosquitto") else { throw TestSupportError("mosquitto not found") }
         // ManagedProcess spawns with no signal blocked, so mosquitto honours stop()'s SIGTERM.
         let started = try ManagedProcess(
@@ -146,7 +146,7 @@ public final class TestSubscriber: Sendable {
         clientID: String = "test-sub-\(UInt32.random(in: 0...UInt32.max))", username: String? = nil,
         password: String? = nil, tlsCAFile: String? = nil,
         logger: Logger = Logger(label: "test-subscriber", factory: { _ in SwiftLogNoOpLogHandler() }),
-        timeout: Duration = .seconds(10)
+        timeout: Duration = TestDeadline.generous
     ) async throws -> TestSubscriber {
         let configuration = MQTTConfiguration(
             host: host, port: port, clientID: clientID, username: username, password: password,
@@ -172,7 +172,7 @@ public final class TestSubscriber: Sendable {
     public var messages: [MQTTMessage] { received.withLock { $0 } }
 
     /// Waits until at least `count` messages arrived or `timeout` passed; returns what arrived.
-    public func waitFor(count: Int, timeout: Duration = .seconds(10)) async -> [MQTTMessage] {
+    public func waitFor(count: Int, timeout: Duration = TestDeadline.generous) async -> [MQTTMessage] {
         _ = await eventually(timeout: timeout, interval: .milliseconds(20)) { received.withLock { $0.count >= count } }
         return messages
     }

@@ -37,7 +37,7 @@ public final class WebDriver: Sendable {
     }
 
     /// Starts `chromedriver --port=<free port>` (log in `directory`) and waits until it answers `/status`.
-    public static func start(directory: TestDirectory, timeout: Duration = .seconds(20)) async throws -> WebDriver {
+    public static func start(directory: TestDirectory, timeout: Duration = .seconds(60)) async throws -> WebDriver {
         guard let driver = executables?.driver else {
             throw TestSupportError("chromium or chromedriver is not installed")
         }
@@ -105,7 +105,7 @@ public final class WebDriver: Sendable {
         /// Runs `script` every `interval` until it returns something other than null/false, or `timeout` passes
         /// (then nil). Script errors count as not yet.
         public func waitFor(
-            _ script: String, _ args: [Any] = [], timeout: Duration = .seconds(20),
+            _ script: String, _ args: [Any] = [], timeout: Duration = TestDeadline.generous,
             interval: Duration = .milliseconds(200)
         ) async throws -> Any? {
             let deadline = ContinuousClock.now + timeout
