@@ -13,9 +13,18 @@ import Testing
         defer { h.shutdown() }
         try h.agent.start()
         try await h.startGPS()
-        let all = await eventually(timeout: .seconds(40), interval: .milliseconds(200)) { h.received.count >= n }
+        let all = await eventually(timeout: AgentHarness.gpsDeadline, interval: .milliseconds(200)) {
+            h.received.count >= n
+        }
         #expect(all, "received \(h.received.count) of \(n)\n\(h.diagnostics())")
-        try await Task.sleep(for: .seconds(1))  // nothing extra may follow
+        // Nothing extra may follow. The route is over once gpsfake has exited and the agent has seen gpsd go (its
+        // reader handles gpsd's output in order), and the acks emptied the outbox, so nothing is left to resend;
+        // then the agent stops and everything it ever sent is flushed through to the acker before the checks.
+        #expect(await eventually { h.gpsfake?.isRunning == false }, "gpsfake did not finish the route")
+        #expect(await eventually { (try? h.status())??.gps == "gpsd_down" }, "\(h.diagnostics())")
+        #expect(try h.status()?.lastSeq == Int64(n), "\(h.diagnostics())")
+        #expect(await h.waitForEmptyOutbox(), "\(h.diagnostics())")
+        try await h.stopAgentAndFlush()
         #expect(h.received == Set(1...Int64(n)))
         #expect(h.acker.conflicts.load(ordering: .relaxed) == 0)
 
@@ -35,32 +44,43 @@ import Testing
             #expect(abs(fix.lat - point.latitude) < 1e-6 && abs(fix.lon - point.longitude) < 1e-6)
             #expect(fix.agent == "a-1")
         }
-        // The acks emptied the outbox.
-        #expect(await h.waitForEmptyOutbox(), "\(h.diagnostics())")
+        // The acks emptied the outbox file (checked on disk, now that the agent has stopped).
+        #expect(try h.outboxSeqs().isEmpty)
     }
 
     @Test func brokerOutageMidRouteLosesNothingAndSendsLiveFirst() async throws {
         let n = 60
+        let firstPart = 20
         let h = try await AgentHarness(points: n, agentArguments: ["--state-interval", "60"])
         defer { h.shutdown() }
         try h.agent.start()
-        try await h.startGPS()
-        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 10 }, "\(h.diagnostics())")
-
+        // The route in two replays, so that the outage is mid-route whatever the timing: the first part is
+        // delivered while the broker is up, the rest is recorded while it is down.
+        try await h.startGPS(h.route[0..<firstPart])
+        let online = await eventually(timeout: AgentHarness.gpsDeadline) { h.received.count >= firstPart }
+        #expect(online, "received \(h.received.count) of \(firstPart)\n\(h.diagnostics())")
+        h.gpsfake?.kill9()
         h.broker.stop()
-        // ~15 fixes are recorded while the broker is down.
-        try await Task.sleep(for: .seconds(3))
+        try await h.startGPS(h.route[firstPart..<n])
+        // The rest of the route is recorded while the broker is down.
+        let recorded = await eventually(timeout: AgentHarness.gpsDeadline, interval: .milliseconds(200)) {
+            ((try? h.status())??.lastSeq ?? 0) >= Int64(n)
+        }
+        #expect(recorded, "\(h.diagnostics())")
         let recordedOffline = try #require(try h.status()).lastSeq
         #expect(recordedOffline > Int64(h.received.count))
         // Hold the agent still while the broker comes back, so the acker is subscribed before the agent
         // reconnects and the very first message after the reconnect is observed.
         kill(h.agent.process!.pid, SIGSTOP)
         try await h.broker.restart()
-        #expect(await eventually(timeout: .seconds(15)) { h.acker.isSubscribed })
+        #expect(await eventually { h.acker.isSubscribed })
         let before = h.acker.arrivals.withLock { $0.count }
         kill(h.agent.process!.pid, SIGCONT)
 
-        let all = await eventually(timeout: .seconds(60), interval: .milliseconds(200)) { h.received.count >= n }
+        // The agent may be in a reconnect backoff of up to 30 s (MQTTConfiguration.maxBackoff) when it resumes.
+        let all = await eventually(timeout: TestDeadline.generous + .seconds(30), interval: .milliseconds(200)) {
+            h.received.count >= n
+        }
         #expect(all, "received \(h.received.count) of \(n)\n\(h.diagnostics())")
         #expect(h.received == Set(1...Int64(n)))
         #expect(h.acker.conflicts.load(ordering: .relaxed) == 0)
@@ -84,12 +104,13 @@ import Testing
         try h.agent.start()
         let pid = h.agent.process!.pid
         try await h.startGPS(h.route[0..<20])
-        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 15 }, "\(h.diagnostics())")
+        let firstPart = await eventually(timeout: AgentHarness.gpsDeadline) { h.received.count >= 15 }
+        #expect(firstPart, "\(h.diagnostics())")
         h.gpsfake?.kill9()
-        try await Task.sleep(for: .seconds(1))
-        #expect(try h.status()?.gps == "gpsd_down")
+        // The agent notices that gpsd is gone (the reader sees the connection close).
+        #expect(await eventually { (try? h.status())??.gps == "gpsd_down" }, "\(h.diagnostics())")
         try await h.startGPS(h.route[20..<n])
-        let all = await eventually(timeout: .seconds(40), interval: .milliseconds(200)) {
+        let all = await eventually(timeout: AgentHarness.gpsDeadline, interval: .milliseconds(200)) {
             (h.acker.fixes.withLock { $0["a-1"]?.values.map(\.time) } ?? []).contains(
                 Timestamp.format(milliseconds: h.route[n - 1].timeMilliseconds))
         }

@@ -19,6 +19,10 @@ final class AgentHarness: @unchecked Sendable {
     let agent: AgentProcess
     let route: [RoutePoint]
 
+    /// Deadline for fixes replayed by gpsfake to reach the acker: gpsfake's no-fix lead-in (10 s, see
+    /// ``GpsFake``) comes before the route, so this is the lead-in plus the generous deadline.
+    static let gpsDeadline = TestDeadline.generous + .seconds(10)
+
     /// Route times in whole seconds an hour ago (gpsd is happy with recent times).
     static func routeStart() -> Int64 { (Int64(Date().timeIntervalSince1970) - 3600) * 1000 }
 
@@ -38,7 +42,7 @@ final class AgentHarness: @unchecked Sendable {
         agent = AgentProcess(
             agentID: agentID, directory: directory, mqttPort: broker.port, gpsdPort: gpsdPort,
             extraArguments: agentArguments, environment: environment)
-        guard await eventually(timeout: .seconds(10), { acker.isSubscribed }) else {
+        guard await eventually({ acker.isSubscribed }) else {
             throw TestSupportError("acker did not subscribe")
         }
     }
@@ -63,8 +67,41 @@ final class AgentHarness: @unchecked Sendable {
     }
 
     /// Waits (bounded) until the agent's outbox is empty.
-    func waitForEmptyOutbox(timeout: Duration = .seconds(30)) async -> Bool {
+    func waitForEmptyOutbox(timeout: Duration = TestDeadline.generous) async -> Bool {
         await eventually(timeout: timeout, interval: .milliseconds(200)) { (try? self.status())??.outboxDepth == 0 }
+    }
+
+    /// Stops the agent (SIGTERM) and waits until everything it ever published has reached the acker, so that a check
+    /// of what the acker received afterwards sees all there will ever be: "nothing more arrives" without a sleep.
+    ///
+    /// The agent's last message is its offline state (published on SIGTERM before the clean disconnect, or the
+    /// broker's Will if it had to be killed). Once a subscriber has it, the broker has handled everything the agent
+    /// sent before it and queued it for the acker; a sentinel fix published afterwards is queued for the acker behind
+    /// all of it, so once the acker has the sentinel it has everything the agent sent.
+    func stopAgentAndFlush() async throws {
+        let agentID = agent.agentID
+        let state = try await TestSubscriber.start(port: broker.port, filter: Topics.state(agent: agentID))
+        func online(_ message: MQTTMessage) -> Bool? {
+            try? PayloadCoding.decode(AgentState.self, from: message.payload).online
+        }
+        // The running agent's retained state says online; an offline one after it can only come from this stop.
+        guard await eventually({ state.messages.contains { online($0) == true } }) else {
+            await state.stop()
+            throw TestSupportError("the agent's online state never arrived")
+        }
+        let seen = state.messages.count
+        agent.stop()
+        guard await eventually({ state.messages[seen...].contains { online($0) == false } }) else {
+            await state.stop()
+            throw TestSupportError("the agent's offline state never arrived after SIGTERM")
+        }
+        let sentinel = "flush-sentinel"
+        let fix = Fix(agent: sentinel, seq: 1, time: Timestamp.format(milliseconds: Self.routeStart()), lat: 0, lon: 0)
+        try await state.client.publishAndWait(
+            MQTTMessage(topic: Topics.fix(agent: sentinel), payload: fix.jsonBytes(), qos: .atLeastOnce))
+        let flushed = await eventually { acker.seqs(of: sentinel).contains(1) }
+        await state.stop()
+        guard flushed else { throw TestSupportError("the acker never got the sentinel published after the agent") }
     }
 
     /// Seqs still stored in the agent's outbox file.

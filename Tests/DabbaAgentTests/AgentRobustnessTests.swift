@@ -54,7 +54,7 @@ import Testing
         defer { h.shutdown() }
         try h.agent.start()
         try await h.startGPS()
-        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 5 }, "\(h.diagnostics())")
+        #expect(await eventually(timeout: AgentHarness.gpsDeadline) { h.received.count >= 5 }, "\(h.diagnostics())")
         let depth = try #require(try h.status()).outboxDepth
 
         let publisher = try await TestSubscriber.start(port: h.broker.port, filter: "unused/#")
@@ -72,9 +72,14 @@ import Testing
             try await publisher.client.publishAndWait(
                 MQTTMessage(topic: Topics.tasks(agent: "a-1"), payload: Array(payload.utf8), qos: .atLeastOnce))
         }
-        #expect(
-            await eventually { (try? h.status())??.counters.ackMalformed == Int64(bad.count) }, "\(h.diagnostics())")
+        // The tasks went out after the acks: once both counts are reached, every bad message was handled.
+        let handled = await eventually {
+            let counters = (try? h.status())??.counters
+            return counters?.ackMalformed == Int64(bad.count) && counters?.tasksMalformed == 2
+        }
         let status = try #require(try h.status())
+        #expect(handled, "\(status.counters)\n\(h.diagnostics())")
+        #expect(status.counters.ackMalformed == Int64(bad.count))
         #expect(status.counters.tasksMalformed == 2)
         #expect(status.outboxDepth >= depth, "a malformed ack deleted rows")
         #expect(h.agent.process!.isRunning)
@@ -93,7 +98,7 @@ import Testing
         try Data((0..<40_000).map { UInt8(($0 * 13) % 256) }).write(to: URL(fileURLWithPath: h.agent.outbox))
         try h.agent.start()
         try await h.startGPS()
-        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 10 }, "\(h.diagnostics())")
+        #expect(await eventually(timeout: AgentHarness.gpsDeadline) { h.received.count >= 10 }, "\(h.diagnostics())")
         let aside = try FileManager.default.contentsOfDirectory(atPath: h.directory.url.path)
             .filter { $0.contains("outbox.db.corrupt-") }
         #expect(!aside.isEmpty)
@@ -107,7 +112,7 @@ import Testing
         h.broker.stop()  // nothing leaves: the outbox fills
         try h.agent.start()
         try await h.startGPS(cycle: 0.02)
-        let thinned = await eventually(timeout: .seconds(30), interval: .milliseconds(200)) {
+        let thinned = await eventually(timeout: AgentHarness.gpsDeadline, interval: .milliseconds(200)) {
             ((try? h.status())??.lastSeq ?? 0) >= 160
         }
         #expect(thinned, "\(h.diagnostics())")
@@ -140,9 +145,9 @@ import Testing
         try agent.start()
         defer { agent.stop() }
         #expect(await eventually { (try? agent.status())?.0 == 1 })
-        // A local client that sends one byte every 300 ms and never a newline.
+        // A local client that sends one byte every 300 ms and never a newline, for 90 s: a server that waited for
+        // its line (rather than giving each request line a short deadline of its own) would be held for 90 s.
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -154,18 +159,29 @@ import Testing
             }
         }
         #expect(connected == 0)
-        let trickle = Task.detached {
-            for _ in 0..<30 {
+        // On a thread of its own, so a busy cooperative pool cannot silence it; `stop` ends it early.
+        let stop = DispatchSemaphore(value: 0)
+        let stopped = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            for _ in 0..<300 {
                 var byte: UInt8 = UInt8(ascii: "{")
                 _ = send(fd, &byte, 1, Int32(MSG_NOSIGNAL))
-                try? await Task.sleep(for: .milliseconds(300))
+                if stop.wait(timeout: .now() + .milliseconds(300)) == .success { break }
             }
+            stopped.signal()
         }
-        defer { trickle.cancel() }
-        try await Task.sleep(for: .milliseconds(500))
+        defer {
+            stop.signal()
+            stopped.wait()
+            close(fd)
+        }
+        // The trickler connected first, so the server (one client at a time, in order) takes it first: this request
+        // waits behind it. It must be answered once the trickler's line deadline (2 s) has passed, long before the
+        // trickler stops; the client gives the answer 30 s, so an answer only after the 90 s fails here.
         let started = ContinuousClock.now
-        let (status, output) = try agent.status()
-        #expect(status == 1, "\(output)")
-        #expect(ContinuousClock.now - started < .seconds(4))
+        let response = try ControlClient.send(
+            ControlRequest(cmd: "status"), path: agent.controlSocket, timeoutSeconds: 30)
+        #expect(response.ok && response.status != nil, "\(response)")
+        #expect(ContinuousClock.now - started < .seconds(20))
     }
 }

@@ -12,7 +12,7 @@ import Testing
         defer { h.shutdown() }
         try h.agent.start()
         try await h.startGPS()
-        #expect(await eventually(timeout: .seconds(20)) { h.received.count >= 5 }, "\(h.diagnostics())")
+        #expect(await eventually(timeout: AgentHarness.gpsDeadline) { h.received.count >= 5 }, "\(h.diagnostics())")
         let events = try await TestSubscriber.start(port: h.broker.port, filter: Topics.events(agent: "a-1"))
         let task =
             #"{"v":1,"agent":"a-1","order":"o-9","type":"assigned","pickup":{"name":"Dosa Corner"},"dropoff":{"address":"Hall 4"},"cashToCollect":25000,"currency":"INR"}"#
@@ -41,7 +41,7 @@ import Testing
         #expect(status == 0, "deliver: \(output)")
         #expect(try AgentProcess.runCLI(["tasks"] + cli).1.contains("o-9  delivered"))
 
-        let messages = await events.waitFor(count: 3, timeout: .seconds(10))
+        let messages = await events.waitFor(count: 3)
         let decoded = try messages.map { try PayloadCoding.decode(AgentEvent.self, from: $0.payload) }
         #expect(decoded.map(\.type) == [.accepted, .pickedUp, .delivered])
         #expect(decoded.map(\.order) == ["o-9", "o-9", "o-9"])
@@ -62,14 +62,14 @@ import Testing
         try h.agent.start()
         try await h.startGPS()
         #expect(
-            await eventually(timeout: .seconds(20)) {
+            await eventually {
                 state.messages.contains {
                     (try? PayloadCoding.decode(AgentState.self, from: $0.payload))?.online == true
                 }
             })
         h.agent.kill9()
         #expect(
-            await eventually(timeout: .seconds(10)) {
+            await eventually {
                 guard let last = state.messages.last else { return false }
                 return (try? PayloadCoding.decode(AgentState.self, from: last.payload))?.online == false
             }, "\(state.messages.map(\.payloadString))")
