@@ -98,12 +98,25 @@ import Testing
         let stores = try (0..<2).map { _ in try SQLiteHubStore(path: h.configuration.sqlitePath!, logger: h.logger) }
         let hubs = try stores.map { try WebhookTests.Hub(h, store: $0) }
         for n in 0..<30 { _ = try await hubs[n % 2].store.appendOrderEvent(WebhookTests.event("o-\(n)")) }
-        #expect(await eventually { receiver.received.count >= 30 })
-        try await Task.sleep(for: .milliseconds(200))
+        let endpointID = endpoint.id
+        @Sendable func rows() async throws -> [WebhookDelivery] {
+            try await hubs[0].store.webhookDeliveries(endpoint: endpointID, before: nil, limit: 100)
+        }
+        #expect(try await eventually { try await rows().filter { $0.state == .delivered }.count == 30 })
+        // Sentinels instead of a sleep: later events (one written through each hub), read from the log and sent in
+        // later passes than any claim of the first 30; a second send of one of those (a delivery claimed by both
+        // hubs) was under way at that claim and has arrived by the time the sentinels did.
+        for (n, hub) in hubs.enumerated() {
+            let order = "o-sentinel-\(n)"
+            _ = try await hub.store.appendOrderEvent(WebhookTests.event(order))
+            #expect(await eventually { receiver.received.contains { WebhookTests.orderOf($0.body) == order } })
+        }
         let ids = receiver.received.compactMap { $0.headers["dabba-event-id"] }
-        #expect(ids.count == 30 && Set(ids).count == 30, "\(ids.sorted())")
-        let rows = try await hubs[0].store.webhookDeliveries(endpoint: endpoint.id, before: nil, limit: 100)
-        #expect(rows.count == 30 && rows.allSatisfy { $0.state == .delivered && $0.attempts == 1 })
+        #expect(ids.count == 32 && Set(ids).count == 32, "\(ids.sorted())")
+        // The outcome is recorded once the receiver answered, a moment after the request arrived.
+        #expect(try await eventually { try await rows().filter { $0.state == .delivered }.count == 32 })
+        let all = try await rows()
+        #expect(all.count == 32 && all.allSatisfy { $0.state == .delivered && $0.attempts == 1 }, "\(all)")
         for hub in hubs { await hub.stop() }
         await receiver.stop()
     }

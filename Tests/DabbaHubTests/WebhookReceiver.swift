@@ -1,3 +1,4 @@
+import DabbaCore
 import DabbaTestSupport
 import Hummingbird
 import Logging
@@ -11,6 +12,10 @@ final class WebhookReceiver: Sendable {
         var headers: [String: String]
         var body: [UInt8]
         var status: Int
+        /// When the request arrived (its body read), on the monotonic clock.
+        var at: ContinuousClock.Instant
+        /// When the request arrived, in Unix milliseconds (to compare with times the hub stores).
+        var wallMilliseconds: Int64
     }
     private struct State {
         var failuresLeft: Int
@@ -38,7 +43,10 @@ final class WebhookReceiver: Sendable {
                 let fail = s.failuresLeft > 0
                 if fail { s.failuresLeft -= 1 }
                 let status: HTTPResponse.Status = fail ? .internalServerError : .ok
-                s.received.append(Received(headers: headers, body: Array(buffer: body), status: Int(status.code)))
+                s.received.append(
+                    Received(
+                        headers: headers, body: Array(buffer: body), status: Int(status.code), at: .now,
+                        wallMilliseconds: wallClockMilliseconds()))
                 return status
             }
             return Response(status: status)

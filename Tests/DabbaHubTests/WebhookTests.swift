@@ -1,6 +1,7 @@
 import Crypto
 import DabbaCore
 import DabbaProtocol
+import DabbaSQLite
 import DabbaTestSupport
 import Foundation
 import HummingbirdTesting
@@ -123,8 +124,14 @@ import Testing
                 try WebhookSignature.verify(header: header, body: request.body, secret: secret, now: t + 301)
             }
 
-            let log = try await client.send(.get, "/v1/webhooks/\(id)/deliveries", token: token)
-            let deliveries = try #require(log.json?["deliveries"] as? [JSONObject])
+            // The hub records the outcome once it has the receiver's answer, a moment after the request arrived.
+            var deliveries: [JSONObject] = []
+            #expect(
+                try await eventually {
+                    let log = try await client.send(.get, "/v1/webhooks/\(id)/deliveries", token: token)
+                    deliveries = log.json?["deliveries"] as? [JSONObject] ?? []
+                    return deliveries.first?["state"] as? String == "delivered"
+                })
             #expect(deliveries.count == 1)
             #expect(deliveries.first?["state"] as? String == "delivered" && deliveries.first?["attempts"] as? Int == 1)
             #expect(deliveries.first?["event"] as? Int == 3 && deliveries.first?["lastStatus"] as? Int == 200)
@@ -134,7 +141,9 @@ import Testing
 
     @Test func failingReceiverIsRetriedWithBackoffUntilItAccepts() async throws {
         let receiver = try await WebhookReceiver(failures: 2)
-        let h = try HubHarness(Self.fast)
+        // Retries 0.4 s × 2^n apart, jittered into [½, 1]: long enough that an unscheduled retry would show.
+        let base = Duration.milliseconds(400)
+        let h = try HubHarness(Self.fast.merging(["webhook-retry-base": "0.4", "webhook-retry-max": "600"]) { $1 })
         defer { h.close() }
         let owner = try await h.addUser("op@example.com", role: .operator).id
         let endpoint = try await h.store.createWebhookEndpoint(Self.endpoint(receiver.url, owner: owner))
@@ -154,6 +163,14 @@ import Testing
         #expect(receiver.received.map(\.status) == [500, 500, 200])
         #expect(Set(receiver.received.map { $0.headers["dabba-event-id"] }).count == 1)
         #expect(receiver.received.map { $0.headers["dabba-attempt"] } == ["1", "2", "3"])
+        // Each retry waited at least the shortest delay the schedule allows after n failures (base × 2^(n-1) × ½).
+        // Only a lower bound: a loaded machine only makes the gaps longer. (The hub computes the retry time after
+        // the answer, later than the receiver's stamp; a few ms of slack cover the two clocks' rounding.)
+        let arrivals = receiver.received.map(\.at)
+        for n in 1..<arrivals.count {
+            let shortest = base * (1 << (n - 1)) / 2 - .milliseconds(5)
+            #expect(arrivals[n] - arrivals[n - 1] >= shortest, "retry \(n) after \(arrivals[n] - arrivals[n - 1])")
+        }
         let metrics = hub.metrics.render()
         #expect(metrics.contains("dabba_webhook_deliveries_attempted_total 3"), "\(metrics)")
         #expect(metrics.contains("dabba_webhook_deliveries_succeeded_total 1"))
@@ -178,16 +195,26 @@ import Testing
         let delivery = try #require(
             try await h.store.webhookDeliveries(endpoint: endpoint.id, before: nil, limit: 10).first)
         #expect(delivery.attempts == 2 && delivery.lastStatus == 500 && delivery.lastError == "HTTP 500")
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(receiver.received.count == 2)
+        // Nothing is sent for it again. A sentinel: a later event's delivery is claimed by later passes of the same
+        // loop (and given up too); a given-up delivery that were still claimable would have been sent by then.
+        _ = try await h.store.appendOrderEvent(Self.event("o-2"))
+        #expect(
+            try await eventually {
+                try await h.store.webhookDeliveries(endpoint: endpoint.id, before: nil, limit: 10).map(\.state)
+                    == [.failed, .failed]
+            })
+        let perEvent = Dictionary(grouping: receiver.received) { $0.headers["dabba-event-id"] ?? "" }.mapValues(\.count)
+        #expect(perEvent == ["1": 2, "2": 2], "\(perEvent)")
         await hub.runner.stop()
         await receiver.stop()
     }
 
     @Test func restartMidRetryDeliversExactlyOnce() async throws {
         let receiver = try await WebhookReceiver(failures: 1)
-        // The first retry is 2–4 s away: the hub stops well before it is due, even on a loaded machine.
-        let h = try HubHarness(Self.fast.merging(["webhook-retry-base": "4"]) { $1 })
+        // The first retry is 30–60 s away: the hub stops long before it is due, however loaded the machine. The
+        // wait is then skipped by moving the stored retry time (the hub's only clock for it) while no hub runs.
+        let base: Int64 = 60_000
+        let h = try HubHarness(Self.fast.merging(["webhook-retry-base": "60", "webhook-retry-max": "600"]) { $1 })
         defer { h.close() }
         let owner = try await h.addUser("op@example.com", role: .operator).id
         let endpoint = try await h.store.createWebhookEndpoint(Self.endpoint(receiver.url, owner: owner))
@@ -209,19 +236,39 @@ import Testing
         #expect(pending.state == .pending && pending.attempts == 1)
         // The hub was told to stop before the retry was due (its stop may take a while on a loaded machine).
         #expect(pending.nextAttempt > stopping, "the retry is still in the future when the hub stops")
+        // Scheduled from the configured base: at least base/2 after the failed attempt (an upper bound only a stall
+        // longer than the generous deadline could break: the hub computes it after reading the answer).
+        let failedAt = try #require(receiver.received.first).wallMilliseconds
+        #expect(pending.nextAttempt >= failedAt + base / 2, "\(pending.nextAttempt - failedAt) ms")
+        #expect(pending.nextAttempt <= failedAt + base + Int64(TestDeadline.generous.components.seconds) * 1000)
         #expect(receiver.received.count == 1)
+
+        // Time passes while no hub runs: the retry falls due one second from now.
+        let due = wallClockMilliseconds() + 1000
+        do {
+            let db = try SQLiteConnection(path: h.configuration.sqlitePath!)
+            try db.execute("UPDATE webhook_deliveries SET next_attempt = \(due)")
+        }
 
         let second = try Hub(h)
         #expect(
-            try await eventually(timeout: .seconds(15)) {
+            try await eventually {
                 try await second.store.webhookDeliveries(endpoint: endpoint.id, before: nil, limit: 10).first?.state
                     == .delivered
             })
-        try await Task.sleep(for: .milliseconds(200))  // a few more passes (poll 50 ms): nothing is sent again
+        // The restarted hub kept to the stored schedule (not before it was due).
+        let retriedAt = try #require(receiver.received.last).wallMilliseconds
+        #expect(retriedAt >= due, "retried \(due - retriedAt) ms early")
+        // Nothing is sent again. A sentinel: a later event's delivery, sent by a later pass of the same loop.
+        _ = try await second.store.appendOrderEvent(Self.event("o-2"))
+        #expect(await eventually { receiver.received.contains { $0.headers["dabba-event-id"] == "2" } })
         let delivered = try #require(
-            try await second.store.webhookDeliveries(endpoint: endpoint.id, before: nil, limit: 10).first)
-        #expect(delivered.attempts == 2)
-        #expect(receiver.received.map(\.status) == [500, 200])
+            try await second.store.webhookDeliveries(endpoint: endpoint.id, before: nil, limit: 10).last)
+        #expect(delivered.eventID == 1 && delivered.attempts == 2)
+        #expect(
+            receiver.received.map { "\($0.headers["dabba-event-id"] ?? "-"):\($0.status)" } == [
+                "1:500", "1:200", "2:200",
+            ])
         await second.stop()
         await receiver.stop()
     }
@@ -246,19 +293,36 @@ import Testing
 
         let second = try Hub(h)
         _ = try await second.store.appendOrderEvent(Self.event("o-3"))
-        #expect(await eventually { receiver.received.count == 4 })
-        try await Task.sleep(for: .milliseconds(200))
+        #expect(await eventually { receiver.received.contains { $0.headers["dabba-event-id"] == "4" } })
+        // A sentinel: event 5 is read from the log after event 4, so whatever the restarted hub would send again
+        // from before (events 1 and 3) has been sent by the time event 5 arrives.
+        _ = try await second.store.appendOrderEvent(Self.event("o-5"))
+        #expect(await eventually { receiver.received.contains { $0.headers["dabba-event-id"] == "5" } })
         let sent = receiver.received.map { ($0.headers["dabba-event-id"] ?? "") + "@" + Self.endpointOf($0.body) }
         #expect(
             sent.sorted()
-                == ["1@\(restaurant.id)", "3@\(global.id)", "3@\(restaurant.id)", "4@\(restaurant.id)"].sorted())
-        let rows = try await second.store.webhookDeliveries(endpoint: restaurant.id, before: nil, limit: 10)
-        #expect(rows.map(\.eventID) == [4, 3, 1] && rows.allSatisfy { $0.state == .delivered && $0.attempts == 1 })
+                == [
+                    "1@\(restaurant.id)", "3@\(global.id)", "3@\(restaurant.id)", "4@\(restaurant.id)",
+                    "5@\(restaurant.id)",
+                ].sorted())
+        // The outcome is recorded once the receiver answered, a moment after the request arrived.
+        var rows: [WebhookDelivery] = []
+        #expect(
+            try await eventually {
+                rows = try await second.store.webhookDeliveries(endpoint: restaurant.id, before: nil, limit: 10)
+                return rows.allSatisfy { $0.state == .delivered }
+            })
+        #expect(rows.map(\.eventID) == [5, 4, 3, 1] && rows.allSatisfy { $0.attempts == 1 }, "\(rows)")
         await second.stop()
         await receiver.stop()
     }
 
     static func endpointOf(_ body: [UInt8]) -> String {
         ((try? JSONSerialization.jsonObject(with: Data(body))) as? JSONObject)?["endpoint"] as? String ?? ""
+    }
+
+    static func orderOf(_ body: [UInt8]) -> String {
+        let event = ((try? JSONSerialization.jsonObject(with: Data(body))) as? JSONObject)?["event"] as? JSONObject
+        return event?["order"] as? String ?? ""
     }
 }
