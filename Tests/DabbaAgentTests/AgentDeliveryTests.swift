@@ -30,8 +30,8 @@ import Testing
 
         // Strictly increasing per lane, every seq exactly once.
         let arrivals = h.acker.arrivals.withLock { $0 }
-        for lane in ["fix", "backlog"] {
-            let seqs = arrivals.filter { $0.topic.hasSuffix("/\(lane)") }.flatMap(\.seqs)
+        for lane in [Topics.fix(agent: "a-1"), Topics.backlog(agent: "a-1")] {
+            let seqs = arrivals.filter { $0.topic == lane }.flatMap(\.seqs)
             #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count, "\(lane): \(seqs)")
         }
         #expect(h.acker.received.withLock { $0["a-1"]?.values.allSatisfy { $0 == 1 } ?? false })
