@@ -15,7 +15,7 @@ DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mos
         libsqlite3-dev sqlite3 systemd openssl procps iproute2 \
         libjs-leaflet chromium chromium-driver wrk
 
-.PHONY: deps build test demo install install-hub bench clean
+.PHONY: deps build test lint test-soak demo install install-hub bench clean
 
 ## deps: install exactly the Debian packages that are missing (apt-get update first); safe to run twice.
 deps:
@@ -35,6 +35,15 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)
+
+## lint: swift format lint --strict with the committed .swift-format (no build needed; CI runs it first).
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests Benchmarks
+
+## test-soak: the suite 5 times in a row on one build, then 3 times with two `sha256sum /dev/zero` keeping both
+## cores busy; stops at the first failure and prints one line per run (QUIET_RUNS, LOADED_RUNS, LOAD_PROCS).
+test-soak: deps
+	SWIFT=$(SWIFT) bash .ci/soak
 
 ## demo: broker + dabba-hub on SQLite + two agents replaying GPS routes through gpsfake; prints the URLs, then a live view.
 demo: deps

@@ -56,8 +56,11 @@ public struct GPSReaderConfiguration: Sendable {
     public var port: Int = 2947
     /// How long the reader may be connected without a fix before it reports ``GPSEvent/noFix``.
     public var noFixTimeout: Duration = .seconds(10)
-    /// The longest wait between reconnect attempts (exponential backoff from 250 ms, with jitter).
+    /// The longest wait between reconnect attempts (exponential backoff from ``initialBackoff``, with jitter).
     public var maxBackoff: Duration = .seconds(30)
+    /// The first reconnect delay, doubled after each failure up to ``maxBackoff`` (each jittered into
+    /// [delay/2, delay]).
+    public var initialBackoff: Duration = .milliseconds(250)
     /// How long to hold an incomplete fix for a better TPV with the same time.
     ///
     /// gpsd can report an epoch twice with the same time: a mode-2 TPV when the RMC sentence arrives and a mode-3
@@ -74,12 +77,14 @@ public struct GPSReaderConfiguration: Sendable {
     /// Creates a configuration; every parameter has the default documented on its property.
     public init(
         host: String = "127.0.0.1", port: Int = 2947, noFixTimeout: Duration = .seconds(10),
-        maxBackoff: Duration = .seconds(30), epochSettle: Duration = .milliseconds(350)
+        maxBackoff: Duration = .seconds(30), epochSettle: Duration = .milliseconds(350),
+        initialBackoff: Duration = .milliseconds(250)
     ) {
         self.host = host
         self.port = port
         self.noFixTimeout = noFixTimeout
         self.maxBackoff = maxBackoff
         self.epochSettle = epochSettle
+        self.initialBackoff = initialBackoff
     }
 }

@@ -29,7 +29,7 @@ extension GPSReader {
         let connection = GPSConnection()
         var progress = Progress(
             filter: EpochFilter(settleMilliseconds: configuration.epochSettle.dabbaMilliseconds),
-            backoff: Backoff(initial: .milliseconds(250), maximum: configuration.maxBackoff))
+            backoff: Backoff(initial: configuration.initialBackoff, maximum: configuration.maxBackoff))
         while !isStopping {
             do {
                 try connection.open(host: configuration.host, port: configuration.port)

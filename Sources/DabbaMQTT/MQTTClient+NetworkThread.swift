@@ -21,7 +21,7 @@ enum AttemptOutcome {
 extension MQTTClient {
     /// The body of the dedicated network thread: connect, loop, back off, repeat until shutdown.
     func networkThreadMain() {
-        var backoff = Backoff(initial: .milliseconds(250), maximum: configuration.maxBackoff)
+        var backoff = Backoff(initial: configuration.initialBackoff, maximum: configuration.maxBackoff)
         var version = configuration.protocolVersion
         var failuresInARow = 0
         var fatal: MQTTError?

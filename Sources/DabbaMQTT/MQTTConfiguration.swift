@@ -37,8 +37,11 @@ public struct MQTTConfiguration: Sendable {
     /// The Last Will, published by the broker when the connection ends without a DISCONNECT.
     /// ``MQTTClient/setWill(_:)`` changes it for later sessions.
     public var will: MQTTMessage?
-    /// Upper bound of the reconnect backoff (exponential from 250 ms, with jitter). Default 30 s.
+    /// Upper bound of the reconnect backoff (exponential from ``initialBackoff``, with jitter). Default 30 s.
     public var maxBackoff: Duration
+    /// The first reconnect delay, doubled after each failure up to ``maxBackoff`` (each jittered into
+    /// [delay/2, delay]). Default 250 ms.
+    public var initialBackoff: Duration
     /// Protocol version for the first attempt. Default ``MQTTProtocolVersion/v5``.
     public var protocolVersion: MQTTProtocolVersion
     /// How long one connection attempt may take from TCP connect to CONNACK before it is abandoned and retried.
@@ -49,7 +52,7 @@ public struct MQTTConfiguration: Sendable {
         host: String = "127.0.0.1", port: Int = 1883, clientID: String, username: String? = nil,
         password: String? = nil, tlsCAFile: String? = nil, keepAlive: Int = 30, maxInflight: Int = 20,
         will: MQTTMessage? = nil, maxBackoff: Duration = .seconds(30), protocolVersion: MQTTProtocolVersion = .v5,
-        connectTimeout: Duration = .seconds(15)
+        connectTimeout: Duration = .seconds(15), initialBackoff: Duration = .milliseconds(250)
     ) {
         self.host = host
         self.port = port
@@ -63,6 +66,7 @@ public struct MQTTConfiguration: Sendable {
         self.maxBackoff = maxBackoff
         self.protocolVersion = protocolVersion
         self.connectTimeout = connectTimeout
+        self.initialBackoff = initialBackoff
     }
 
     /// Reads a password file: its first line, with trailing whitespace and the line break removed.

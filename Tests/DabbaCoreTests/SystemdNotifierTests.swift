@@ -13,7 +13,7 @@ import Testing
         notifier.ready(status: "ok")
         notifier.watchdog()
         notifier.stopping()
-        let messages = listener.receive(count: 3, timeout: .seconds(2))
+        let messages = listener.receive(count: 3, timeout: TestDeadline.generous)
         #expect(messages == ["READY=1\nSTATUS=ok", "WATCHDOG=1", "STOPPING=1"])
     }
 

@@ -41,8 +41,7 @@ import Testing
         defer { gpsd.stop() }
         let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
         #expect(await running.log.wait { $0.filter(\.isFix).count >= 3 })
-        try await Task.sleep(for: .milliseconds(100))
-        await running.stop()
+        await running.stopAndDrain()
         let events = running.log.events
         #expect(
             events.filter { !$0.isFix } == [
@@ -80,18 +79,20 @@ import Testing
     }
 
     @Test func sameEpochTwiceOlderAndRepeatedTimesGiveOneFixPerTime() async throws {
+        // The settle time is long here (2 s) and the pauses are far from it on either side (100 ms within an
+        // epoch, 5 s for "too late"), so a slow thread on a loaded machine cannot move a TPV across it; the exact
+        // timing of the settle is tested with an injected clock in EpochFilterTests.
         let t = Self.t0
         let gpsd = try FakeGpsd(steps: [
             .line(Self.tpv(t, mode: 2)), .pause(.milliseconds(100)), .line(Self.tpv(t)),  // RMC then GGA
             .line(Self.tpv(t)), .line(Self.tpv(t - 1000)),  // repeated and older: dropped
-            .line(Self.tpv(t + 1000, mode: 2)), .pause(.milliseconds(600)), .line(Self.tpv(t + 1000)),  // too late
+            .line(Self.tpv(t + 1000, mode: 2)), .pause(.seconds(5)), .line(Self.tpv(t + 1000)),  // too late
             .line(Self.tpv(t + 2000, complete: false)), .pause(.milliseconds(50)), .line(Self.tpv(t + 3000)),
         ])
         defer { gpsd.stop() }
-        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
+        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port, epochSettle: .seconds(2)))
         #expect(await running.log.wait { $0.filter(\.isFix).count >= 4 })
-        try await Task.sleep(for: .milliseconds(400))
-        await running.stop()
+        await running.stopAndDrain()  // the log is final: a fifth fix would be in it now
         let fixes = running.log.fixes
         #expect(fixes.map(\.timeMilliseconds) == [t, t + 1000, t + 2000, t + 3000])
         #expect(fixes.map(\.mode) == [3, 2, 3, 3])
@@ -100,17 +101,18 @@ import Testing
     @Test func silenceWithoutFixIsReportedOncePerSilence() async throws {
         let t = Self.t0
         let mode1 = #"{"class":"TPV","device":"/dev/fake0","mode":1,"time":"2026-11-25T10:00:00.000Z"}"#
+        // 5 s of mode-1 TPVs (gpsd talks, but has no fix), then one fix, then silence; a no-fix report after 1 s.
+        // The fix comes 4 s after the first report is due: only the once-per-silence rule keeps a second report
+        // out of that window (the final event list below is exact).
         let gpsd = try FakeGpsd(
-            steps: Array(repeating: [.line(mode1), .pause(.milliseconds(200))], count: 12).flatMap { $0 }
+            steps: Array(repeating: [.line(mode1), .pause(.milliseconds(250))], count: 20).flatMap { $0 }
                 + [.line(Self.tpv(t))])
         defer { gpsd.stop() }
         let running = RunningReader(GPSReaderConfiguration(port: gpsd.port, noFixTimeout: .seconds(1)))
         #expect(await running.log.wait { $0.contains(where: \.isNoFix) })
-        try await Task.sleep(for: .milliseconds(1_200))  // still silent: no second report
-        #expect(running.log.count(where: \.isNoFix) == 1)
-        #expect(await running.log.wait { $0.contains(where: \.isFix) })  // after ~2.4 s
-        #expect(await running.log.wait(timeout: .seconds(3)) { $0.filter(\.isNoFix).count == 2 })  // a new silence
-        await running.stop()
+        #expect(await running.log.wait { $0.contains(where: \.isFix) })  // after ~5 s
+        #expect(await running.log.wait { $0.filter(\.isNoFix).count == 2 })  // a new silence
+        await running.stopAndDrain()
         #expect(running.log.events == [.connected, .noFix, .fix(running.log.fixes[0]), .noFix])
     }
 
@@ -162,43 +164,56 @@ import Testing
     @Test func crashLoopingGpsdIsBackedOff() async throws {
         let gpsd = try FakeGpsd(steps: [.close])  // VERSION, WATCH answered, then gone: every time
         defer { gpsd.stop() }
+        let started = ContinuousClock.now
         let running = RunningReader(GPSReaderConfiguration(port: gpsd.port, maxBackoff: .seconds(1)))
-        try await Task.sleep(for: .seconds(3))
+        #expect(await eventually { gpsd.connectionCount >= 5 })
         await running.stop()
-        // Delays 250 ms doubling to 1 s, jittered into [½, 1]: 4–8 connections in 3 s (not reset by the brief
-        // sessions; resetting each time would make 12–24).
-        #expect((3...9).contains(gpsd.connectionCount), "\(gpsd.connectionCount) connections")
+        let elapsed = ContinuousClock.now - started
+        // Delays 250 ms doubling to 1 s, jittered into [½, 1], not reset by the brief sessions: no more connections
+        // than those delays allow in the time it took (a loaded machine only makes fewer). Resetting after each
+        // session would allow about three times as many; a busy loop, hundreds.
+        let most = Backoff.mostAttempts(within: elapsed, initial: .milliseconds(250), maximum: .seconds(1))
+        #expect(gpsd.connectionCount <= most, "\(gpsd.connectionCount) connections in \(elapsed)")
         #expect(running.log.count(where: \.isConnected) == gpsd.connectionCount)
         #expect(running.log.count(where: \.isDisconnected) >= gpsd.connectionCount - 1)  // the last may be open
     }
+
+    /// "Promptly" is measured against what the reader would otherwise wait for, made long here: a connected,
+    /// idle reader would wait for gpsd (no fix timeout 120 s) and a backing-off one for its delay (at least 60 s).
+    /// The bound, 20 s, is far from both and far above any scheduling delay.
+    static let prompt: Duration = .seconds(20)
 
     @Test func runReturnsPromptlyOnShutdownAndOnCancellation() async throws {
         // Connected and idle.
         let gpsd = try FakeGpsd(steps: [])
         defer { gpsd.stop() }
-        let connected = RunningReader(GPSReaderConfiguration(port: gpsd.port))
+        let connected = RunningReader(GPSReaderConfiguration(port: gpsd.port, noFixTimeout: .seconds(120)))
         #expect(await connected.log.wait { $0 == [.connected] })
         #expect(connected.reader.isConnected)
         let took = await connected.stop()
-        #expect(took < .milliseconds(500), "\(took)")
-        #expect(await connected.log.wait(timeout: .seconds(1)) { _ in connected.log.isFinished })
+        #expect(took < Self.prompt, "\(took)")
+        #expect(await connected.log.wait { _ in connected.log.isFinished })
         #expect(!connected.reader.isConnected)
 
-        // Waiting out a long backoff (gpsd absent), stopped by task cancellation.
-        let absent = RunningReader(GPSReaderConfiguration(port: FreePort.next(), maxBackoff: .seconds(30)))
-        try await Task.sleep(for: .milliseconds(1_500))
+        // Waiting out a long backoff (gpsd absent: the first retry is 60–120 s away), stopped by task cancellation
+        // once the reader has logged that it is waiting.
+        let absent = RunningReader(
+            GPSReaderConfiguration(port: FreePort.next(), maxBackoff: .seconds(120), initialBackoff: .seconds(120)))
+        #expect(await eventually { absent.failedAttempts.count == 1 })
         let start = ContinuousClock.now
         absent.task.cancel()
         await absent.task.value
-        #expect(ContinuousClock.now - start < .milliseconds(500))
-        #expect(await absent.log.wait(timeout: .seconds(1)) { _ in absent.log.isFinished })
+        #expect(ContinuousClock.now - start < Self.prompt)
+        #expect(await absent.log.wait { _ in absent.log.isFinished })
+        #expect(absent.failedAttempts.count == 1, "no second attempt: it was still waiting out the first delay")
 
-        // shutdown() before run(): run() returns at once.
+        // shutdown() before run(): run() returns at once (it would otherwise connect and stay connected).
         let early = GPSReader(configuration: GPSReaderConfiguration(port: gpsd.port), logger: .init(label: "t"))
         early.shutdown()
         let earlyStart = ContinuousClock.now
         await early.run()
-        #expect(ContinuousClock.now - earlyStart < .milliseconds(200))
+        #expect(ContinuousClock.now - earlyStart < Self.prompt)
+        #expect(gpsd.connectionCount == 1, "only the first reader connected")
         var events: [GPSEvent] = []
         for await event in early.events { events.append(event) }
         #expect(events.isEmpty)

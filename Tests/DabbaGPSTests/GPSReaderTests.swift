@@ -32,27 +32,28 @@ import Testing
         defer { gpsd.stop() }
         let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
         #expect(await running.log.wait { $0.filter(\.isFix).count >= 20 }, "\(running.log.events)")
-        try await Task.sleep(for: .milliseconds(400))  // longer than epochSettle: nothing else may follow
-        await running.stop()
+        await running.stopAndDrain()  // the log is final: a held or extra fix would be in it now
         #expect(running.log.events.first == .connected)
         expectMatches(running.log.fixes, route)
     }
 
     @Test func withoutLeadInGpsdsDoubleFirstEpochGivesOneMode3Fix() async throws {
         // No lead-in: the first epoch gpsd reports comes as two TPVs (RMC: mode 2, then GGA: mode 3, same time,
-        // one sentence interval apart), and gpsd loses some leading points while it opens the device.
+        // one sentence interval apart), and gpsd loses the points gpsfake wrote before and while it opened the
+        // device — how many depends on how soon the reader connects, so the route is long (8 s) and the test asks
+        // only for the doubled first epoch plus one more, each once, mode 3, as an unbroken tail of the route.
         let directory = try TestDirectory("gps-double")
         defer { directory.remove() }
-        let route = Route.loop(count: 15, start: Self.routeStart())
+        let route = Route.loop(count: 40, start: Self.routeStart())
         let gpsd = try GpsFake(nmea: NMEA.sentences(for: route), directory: directory, cycle: 0.1, wait: 1)
         try await gpsd.start()
         defer { gpsd.stop() }
         let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
         let last = route.last!.timeMilliseconds
         #expect(await running.log.wait { _ in running.log.fixes.last?.timeMilliseconds == last })
-        await running.stop()
+        await running.stopAndDrain()
         let fixes = running.log.fixes
-        #expect(fixes.count >= 7)
+        #expect(fixes.count >= 2, "\(fixes.count) of \(route.count) points")
         #expect(zip(fixes, fixes.dropFirst()).allSatisfy { $0.timeMilliseconds < $1.timeMilliseconds })
         expectMatches(fixes, route.suffix(fixes.count))
     }
@@ -94,11 +95,15 @@ import Testing
         let directory = try TestDirectory("gps-absent")
         defer { directory.remove() }
         let port = FreePort.next()
+        let started = ContinuousClock.now
         let running = RunningReader(GPSReaderConfiguration(port: port, maxBackoff: .seconds(1)))
-        try await Task.sleep(for: .seconds(3))
-        let attempts = running.logs.entries.withLock { $0.filter { $0.message.hasPrefix("Cannot connect") } }
-        // 250 ms doubling to 1 s, each jittered into [½, 1]: 5–8 attempts in 3 s. A busy loop would make thousands.
-        #expect((4...10).contains(attempts.count), "\(attempts.count) attempts")
+        #expect(await eventually { running.failedAttempts.count >= 4 })
+        let attempts = running.failedAttempts
+        let elapsed = ContinuousClock.now - started
+        // 250 ms doubling to 1 s, each jittered into [½, 1]: no more attempts than those delays allow in the time
+        // it took (a loaded machine only makes fewer); a busy loop would make thousands.
+        let most = Backoff.mostAttempts(within: elapsed, initial: .milliseconds(250), maximum: .seconds(1))
+        #expect(attempts.count <= most, "\(attempts.count) attempts in \(elapsed)")
         let delays = attempts.compactMap { $0.metadata["gps.retry_in_ms"].flatMap { Int("\($0)") } }
         #expect(delays.first.map { (125...250).contains($0) } == true, "\(delays)")
         #expect(delays.dropFirst(2).allSatisfy { (500...1000).contains($0) }, "\(delays)")
@@ -110,7 +115,7 @@ import Testing
         defer { gpsd.stop() }
         #expect(await running.log.wait { $0.filter(\.isFix).count >= 10 })
         #expect(running.reader.isConnected)
-        await running.stop()
+        await running.stopAndDrain()
         #expect(running.log.events.first == .connected)
         expectMatches(running.log.fixes, route)
     }

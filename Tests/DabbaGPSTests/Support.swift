@@ -2,6 +2,7 @@ import DabbaGPS
 import DabbaTestSupport
 import Logging
 import Synchronization
+import Testing
 
 /// Collects a reader's events on a task, for assertions.
 final class EventLog: Sendable {
@@ -96,5 +97,18 @@ struct RunningReader {
         reader.shutdown()
         await task.value
         return ContinuousClock.now - start
+    }
+
+    /// Shuts down, waits for run() to return and for the log to have every event the reader sent (the fix it still
+    /// held is flushed at the end): after this, the log is final, so "nothing else followed" can be asserted
+    /// without waiting for time to pass.
+    func stopAndDrain() async {
+        await stop()
+        #expect(await log.wait { _ in log.isFinished }, "the reader's event stream did not finish")
+    }
+
+    /// The reader's failed connection attempts so far, from its log ("Cannot connect…" with `gps.retry_in_ms`).
+    var failedAttempts: [(level: Logger.Level, message: String, metadata: Logger.Metadata)] {
+        logs.entries.withLock { $0.filter { $0.message.hasPrefix("Cannot connect") } }
     }
 }

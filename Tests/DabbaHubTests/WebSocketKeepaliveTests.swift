@@ -1,8 +1,9 @@
 import DabbaTestSupport
 import Foundation
 import HummingbirdTesting
-import HummingbirdWSTesting
-import HummingbirdWebSocket
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
 import Synchronization
 import Testing
 
@@ -14,68 +15,130 @@ import Testing
 
 /// The hub's own WebSocket pings (``WebSocketKeepalive``, hummingbird-websocket's auto-ping is off): a client that
 /// answers stays connected, one that does not is closed and counted.
+///
+/// The rule itself (ping every period, close when the last ping is unanswered at the next) is checked on an
+/// `EmbeddedChannel` whose clock the test advances, so no scheduler is involved; the live test checks the handler is
+/// installed on every hub WebSocket with clients whose answers do not depend on the test's task pool.
 struct WebSocketKeepaliveTests {
-    /// A client must answer a ping within one period: long enough for a loaded test machine.
-    static let period: Duration = .seconds(1)
+    static let period: Duration = .seconds(30)
 
-    @Test func aClientThatAnswersPingsStaysAndOneThatDoesNotIsClosed() async throws {
+    /// A connected embedded channel with the keepalive installed, and the hub metrics it counts in.
+    func keepaliveChannel() throws -> (EmbeddedChannel, HubMetrics) {
+        let metrics = HubMetrics()
+        let channel = EmbeddedChannel()
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        try channel.pipeline.syncOperations.addHandler(
+            WebSocketKeepalive(period: Self.period, timeouts: metrics.webSocketPingTimeouts))
+        return (channel, metrics)
+    }
+
+    /// The ping written since the last call, if any, with its 8-byte counter.
+    func ping(_ channel: EmbeddedChannel) throws -> UInt64? {
+        guard let frame = try channel.readOutbound(as: WebSocketFrame.self) else { return nil }
+        #expect(frame.opcode == .ping && frame.fin)
+        #expect(frame.data.readableBytes == 8)
+        return frame.data.getInteger(at: frame.data.readerIndex, as: UInt64.self)
+    }
+
+    func pong(_ channel: EmbeddedChannel, _ payload: UInt64) throws {
+        var data = channel.allocator.buffer(capacity: 8)
+        data.writeInteger(payload)
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .pong, data: data))
+        let passedOn = try channel.readInbound(as: WebSocketFrame.self)
+        #expect(passedOn?.opcode == .pong, "every frame goes on to hummingbird-websocket")
+    }
+
+    @Test func pingsEveryPeriodAndKeepsAPeerThatAnswers() throws {
+        let (channel, metrics) = try keepaliveChannel()
+        let loop = channel.embeddedEventLoop
+        loop.advanceTime(by: TimeAmount(Self.period) - .seconds(1))
+        #expect(try ping(channel) == nil, "no ping before the period")
+        loop.advanceTime(by: .seconds(1))
+        var counters: [UInt64] = []
+        for _ in 0..<5 {
+            let sent = try #require(try ping(channel))
+            counters.append(sent)
+            try pong(channel, sent)
+            loop.advanceTime(by: TimeAmount(Self.period))
+        }
+        #expect(counters == [1, 2, 3, 4, 5])
+        #expect(channel.isActive)
+        #expect(!metrics.render().contains("dabba_ws_ping_timeouts_total 1"))
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test func closesAPeerThatMissesAPingOrAnswersWithTheWrongPayload() throws {
+        let (silent, silentMetrics) = try keepaliveChannel()
+        silent.embeddedEventLoop.advanceTime(by: TimeAmount(Self.period))
+        #expect(try ping(silent) == 1)
+        silent.embeddedEventLoop.advanceTime(by: TimeAmount(Self.period) - .seconds(1))
+        #expect(silent.isActive, "open until the next ping is due")
+        silent.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(!silent.isActive, "closed when the next ping found the last one unanswered")
+        #expect(try ping(silent) == nil, "no ping on the way out")
+        #expect(silentMetrics.render().contains("dabba_ws_ping_timeouts_total 1"), "\(silentMetrics.render())")
+
+        let (wrong, wrongMetrics) = try keepaliveChannel()
+        wrong.embeddedEventLoop.advanceTime(by: TimeAmount(Self.period))
+        let sent = try #require(try ping(wrong))
+        try pong(wrong, sent &+ 1)  // an answer to some other ping does not count
+        wrong.embeddedEventLoop.advanceTime(by: TimeAmount(Self.period))
+        #expect(!wrong.isActive)
+        #expect(wrongMetrics.render().contains("dabba_ws_ping_timeouts_total 1"))
+    }
+
+    /// A real hub: both raw clients run on threads of their own, so neither depends on the test's task pool. The one
+    /// that answers every ping stays through 4 periods; the one that never answers is pinged and then closed no
+    /// sooner than 2 periods after it connected, and counted.
+    @Test func onTheHubAClientThatAnswersStaysAndOneThatDoesNotIsClosed() async throws {
+        let period: Duration = .seconds(2)
         let h = try HubHarness()
         defer { h.close() }
         var components = try await HubComponents.make(
             configuration: h.configuration, store: h.store, logger: h.logger, bcryptCost: 4)
-        components.webSocketKeepalive = Self.period
+        components.webSocketKeepalive = period
         let hub = components
         let app = buildApplication(hub: hub, logger: h.logger)
         try await app.test(.live) { client in
             let op = Identity(userID: 1, role: .operator)
-
-            // hummingbird-websocket's client answers pings while it reads: it is still connected after 5 periods.
-            let started = ContinuousClock.now
-            let seen = Seen()
-            let closeFrame = try await client.ws("/v1/fleet/live?ticket=\(try hub.auth.issueTicket(for: op))") {
-                inbound, outbound, _ in
-                let closer = Task {
-                    try await Task.sleep(for: Self.period * 5)
-                    seen.closedByUs.withLock { $0 = true }
-                    try await outbound.close(.normalClosure, reason: nil)
-                }
-                defer { closer.cancel() }
-                for try await _ in inbound.messages(maxSize: 1 << 20) { seen.messages.withLock { $0 += 1 } }
-            }
-            #expect(seen.closedByUs.withLock { $0 }, "the hub closed an answering client")
-            #expect(ContinuousClock.now - started >= Self.period * 5)
-            #expect(closeFrame?.closeCode == .normalClosure)
-            #expect(seen.messages.withLock { $0 } == 1, "the snapshot only (pings are not messages)")
-            #expect(!hub.metrics.render().contains("dabba_ws_ping_timeouts_total 1"))
-
-            // A raw client that completes the upgrade and then never answers: pinged, then closed within ~2 periods.
             let port = try #require(client.port)
-            let raw = try RawWebSocket(port: port, path: "/v1/fleet/live?ticket=\(try hub.auth.issueTicket(for: op))")
-            defer { raw.close() }
-            let received = await raw.readUntilClosed(timeout: Self.period * 2 + .seconds(8))
-            #expect(received.closed, "the hub kept a client that never answers its pings")
-            #expect(
-                received.elapsed >= Self.period * 2 - .milliseconds(100),
-                "closed before it missed a ping: \(received.elapsed)")
-            #expect(received.text.hasPrefix("HTTP/1.1 101"), "\(received.text.prefix(80))")
-            #expect(received.bytes.contains(0x89), "no ping frame (opcode 0x9 with FIN) before the close")
+            let path = { "/v1/fleet/live?ticket=\(try hub.auth.issueTicket(for: op))" }
+            let answering = try RawWebSocket(port: port, path: try path())
+            let silent = try RawWebSocket(port: port, path: try path())
+            async let answered = answering.run(answerPings: true, for: period * 4)
+            async let ignored = silent.run(answerPings: false, for: period * 2 + TestDeadline.generous)
+            let (stayed, closed) = await (answered, ignored)
+
+            #expect(stayed.upgraded && closed.upgraded, "\(stayed.head) / \(closed.head)")
+            #expect(!stayed.closedByHub, "the hub closed a client that answered \(stayed.pings) pings")
+            #expect(stayed.pings >= 2, "pinged while it stayed: \(stayed.pings)")
+            #expect(stayed.texts == 1, "the snapshot only (pings are not messages)")
+            #expect(closed.closedByHub, "the hub kept a client that never answers its pings")
+            #expect(closed.pings >= 1, "no ping before the close")
+            #expect(closed.elapsed >= period * 2 - .milliseconds(100), "closed before it missed a ping: \(closed)")
             #expect(hub.metrics.render().contains("dabba_ws_ping_timeouts_total 1"), "\(hub.metrics.render())")
         }
     }
 }
 
-/// What the answering client saw.
-private final class Seen: Sendable {
-    let closedByUs = Mutex(false)
-    let messages = Mutex(0)
+/// What a ``RawWebSocket`` saw.
+private struct RawOutcome: Sendable {
+    var head = ""
+    var upgraded: Bool { head.hasPrefix("HTTP/1.1 101") }
+    var pings = 0
+    var texts = 0
+    var closedByHub = false
+    var elapsed: Duration = .zero
 }
 
-/// A WebSocket client on a plain socket that sends the upgrade request and then only reads (never answers).
-private struct RawWebSocket {
+/// A WebSocket client on a plain blocking socket, run on a thread of its own: it sends the upgrade request, then
+/// reads frames (the server's are unmasked), answering each ping with a masked pong when asked to.
+private final class RawWebSocket: Sendable {
     let fd: Int32
 
     init(port: Int, path: String) throws {
-        fd = try FreePort.connectedSocket(port: port, timeout: 5)
+        // Reads time out every 200 ms so that the thread can notice the end of its run.
+        fd = try FreePort.connectedSocket(port: port, timeout: 0.2)
         let request =
             "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -83,24 +146,74 @@ private struct RawWebSocket {
         guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestSupportError("send: errno \(errno)") }
     }
 
-    /// Reads until the peer closes (read returns 0 or fails other than for want of data) or `timeout` passes;
-    /// sleeps between empty reads, so that it holds no thread of the test's pool.
-    func readUntilClosed(timeout: Duration) async -> (bytes: [UInt8], text: String, closed: Bool, elapsed: Duration) {
-        let start = ContinuousClock.now
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while ContinuousClock.now - start < timeout {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if n > 0 {
-                bytes += buffer[..<n]
-            } else if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                return (bytes, String(decoding: bytes, as: UTF8.self), true, ContinuousClock.now - start)
-            } else {
-                try? await Task.sleep(for: .milliseconds(20))
-            }
+    deinit { _ = Glibc.close(fd) }
+
+    /// Runs until the hub closes the connection or `duration` passes.
+    func run(answerPings: Bool, for duration: Duration) async -> RawOutcome {
+        await withCheckedContinuation { (done: CheckedContinuation<RawOutcome, Never>) in
+            Thread.detachNewThread { done.resume(returning: self.loop(answerPings: answerPings, for: duration)) }
         }
-        return (bytes, String(decoding: bytes, as: UTF8.self), false, ContinuousClock.now - start)
     }
 
-    func close() { _ = Glibc.close(fd) }
+    private func loop(answerPings: Bool, for duration: Duration) -> RawOutcome {
+        let start = ContinuousClock.now
+        var outcome = RawOutcome()
+        var buffer: [UInt8] = []
+        var headDone = false
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while ContinuousClock.now - start < duration {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                outcome.closedByHub = true
+                break
+            }
+            if n > 0 { buffer += chunk[..<n] }
+            if !headDone, let end = buffer.firstRange(of: Array("\r\n\r\n".utf8)) {
+                outcome.head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
+                buffer.removeSubrange(..<end.upperBound)
+                headDone = true
+            }
+            while headDone, let frame = Self.takeFrame(&buffer) {
+                switch frame.opcode {
+                case 0x9:
+                    outcome.pings += 1
+                    if answerPings { sendPong(frame.payload) }
+                case 0x1: outcome.texts += 1
+                case 0x8:
+                    outcome.closedByHub = true
+                default: break
+                }
+            }
+            if outcome.closedByHub { break }
+        }
+        outcome.elapsed = ContinuousClock.now - start
+        return outcome
+    }
+
+    /// One whole unmasked frame from the front of `buffer`, if it is all there.
+    static func takeFrame(_ buffer: inout [UInt8]) -> (opcode: UInt8, payload: [UInt8])? {
+        guard buffer.count >= 2 else { return nil }
+        var length = Int(buffer[1] & 0x7F)
+        var offset = 2
+        if length == 126 {
+            guard buffer.count >= 4 else { return nil }
+            length = Int(buffer[2]) << 8 | Int(buffer[3])
+            offset = 4
+        } else if length == 127 {
+            guard buffer.count >= 10 else { return nil }
+            length = buffer[2..<10].reduce(0) { $0 << 8 | Int($1) }
+            offset = 10
+        }
+        guard buffer.count >= offset + length else { return nil }
+        let frame = (buffer[0] & 0x0F, Array(buffer[offset..<offset + length]))
+        buffer.removeSubrange(..<(offset + length))
+        return frame
+    }
+
+    private func sendPong(_ payload: [UInt8]) {
+        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+        var frame: [UInt8] = [0x8A, 0x80 | UInt8(payload.count)] + mask
+        frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        _ = send(fd, frame, frame.count, Int32(MSG_NOSIGNAL))
+    }
 }

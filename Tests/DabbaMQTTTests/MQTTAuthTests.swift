@@ -1,3 +1,4 @@
+import DabbaCore
 import DabbaMQTT
 import DabbaTestSupport
 import Foundation
@@ -54,17 +55,21 @@ extension MQTTTests {
         let directory = try TestDirectory("mqtt-auth")
         defer { directory.remove() }
         let broker = try await authBroker(directory)
+        let started = ContinuousClock.now
         let mallory = RunningClient(
             MQTTConfiguration(
                 port: broker.port, clientID: uniqueID("mallory"), username: "alice", password: "wrong",
                 maxBackoff: .seconds(1)))
-        try await Task.sleep(for: .seconds(3))
+        #expect(await mallory.waitForEvents { $0.count { $0.disconnectReason != nil } >= 4 })
         let events = mallory.events
+        let elapsed = ContinuousClock.now - started
         #expect(!events.contains { $0.connectedSession != nil })
         #expect(!mallory.client.isConnected)
         let reasons = events.compactMap(\.disconnectReason)
-        // 250 ms doubling to 1 s, jittered: roughly 4–8 attempts in 3 s; a busy loop would make hundreds.
-        #expect(reasons.count >= 3 && reasons.count <= 15, "\(reasons.count) attempts in 3 s")
+        // 250 ms doubling to 1 s, jittered into [½, 1]: no more attempts than those delays allow in the time it
+        // took (a loaded machine only makes fewer); a busy loop would make hundreds.
+        let most = Backoff.mostAttempts(within: elapsed, initial: .milliseconds(250), maximum: .seconds(1))
+        #expect(reasons.count <= most, "\(reasons.count) attempts in \(elapsed)")
         #expect(reasons.allSatisfy { $0.lowercased().contains("not authorized") }, "\(reasons)")
         await mallory.stop()
     }

@@ -109,7 +109,7 @@ extension MQTTTests {
         let client = RunningClient(
             MQTTConfiguration(
                 port: port, clientID: uniqueID("silent"), maxBackoff: .seconds(1), connectTimeout: .seconds(1)))
-        #expect(await client.waitForEvents(timeout: .seconds(5)) { $0.contains { $0.disconnectReason != nil } })
+        #expect(await client.waitForEvents { $0.contains { $0.disconnectReason != nil } })
         let reason = try #require(client.events.compactMap(\.disconnectReason).first)
         #expect(reason.contains("no CONNACK within"), "\(reason)")
         await client.stop()

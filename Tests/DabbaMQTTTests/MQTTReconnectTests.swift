@@ -1,3 +1,4 @@
+import DabbaCore
 import DabbaMQTT
 import DabbaTestSupport
 import Testing
@@ -5,6 +6,7 @@ import Testing
 extension MQTTTests {
     @Test func retriesUntilBrokerStartsThenReconnectsAfterKillWithANewSession() async throws {
         let broker = try MosquittoBroker()  // configured, not started
+        let started = ContinuousClock.now
         let client = RunningClient(
             MQTTConfiguration(port: broker.port, clientID: uniqueID("rc"), maxBackoff: .seconds(1)),
             subscriptions: ["dabba/test/rc/#"])
@@ -12,10 +14,13 @@ extension MQTTTests {
             try client.client.publish(MQTTMessage(topic: "dabba/test/rc/x", string: "early"))
         }
 
-        // Broker down: attempts keep failing, each reported, with backoff (no busy loop).
-        try await Task.sleep(for: .seconds(2))
+        // Broker down: attempts keep failing, each reported, with backoff (no busy loop): no more attempts than the
+        // delays (250 ms doubling to 1 s, jittered into [½, 1]) allow in the time it took.
+        #expect(await client.waitForEvents { $0.count { $0.disconnectReason != nil } >= 3 })
         let failures = client.events.compactMap(\.disconnectReason)
-        #expect(failures.count >= 2 && failures.count <= 12, "\(failures.count) attempts in 2 s")
+        let elapsed = ContinuousClock.now - started
+        let most = Backoff.mostAttempts(within: elapsed, initial: .milliseconds(250), maximum: .seconds(1))
+        #expect(failures.count <= most, "\(failures.count) attempts in \(elapsed)")
         #expect(failures.allSatisfy { $0.contains("refused") }, "\(failures)")
         #expect(!client.client.isConnected)
         do {
@@ -36,7 +41,7 @@ extension MQTTTests {
         for i in 0..<5 {
             mids.append(try client.client.publish(MQTTMessage(topic: "dabba/test/rc/pending", string: "\(i)")))
         }
-        try await Task.sleep(for: .milliseconds(100))
+        // Each is outstanding from the moment publish returns, written to the socket or not: all must fail.
         broker.kill9()
         #expect(await client.waitForEvents { $0.dropFirst(before).contains { $0.disconnectReason != nil } })
         let afterKill = Array(client.events.dropFirst(before))

@@ -42,11 +42,13 @@ final class RunningClient: Sendable {
     var isStreamFinished: Bool { streamFinished.load(ordering: .sequentiallyConsistent) }
 
     /// Waits (bounded) until `condition` holds for the events so far.
-    func waitForEvents(timeout: Duration = .seconds(10), _ condition: @escaping ([MQTTEvent]) -> Bool) async -> Bool {
+    func waitForEvents(timeout: Duration = TestDeadline.generous, _ condition: @escaping ([MQTTEvent]) -> Bool) async
+        -> Bool
+    {
         await eventually(timeout: timeout, interval: .milliseconds(10)) { condition(self.events) }
     }
 
-    func waitConnected(session: Int = 1, timeout: Duration = .seconds(10)) async -> Bool {
+    func waitConnected(session: Int = 1, timeout: Duration = TestDeadline.generous) async -> Bool {
         await waitForEvents(timeout: timeout) { $0.contains { $0.connectedSession == session } }
     }
 
