@@ -23,6 +23,8 @@ public struct HubComponents: Sendable {
     public var paymentProviders = PaymentProviders([])
     /// How often the hub pings its WebSockets; a peer that has not answered by the next ping is closed.
     public var webSocketKeepalive: Duration = WebSocketKeepalive.defaultPeriod
+    /// The dispatcher's clock (Unix milliseconds): the wall clock; tests move it to make offers lapse.
+    public var dispatchClock: @Sendable () -> Int64 = { wallClockMilliseconds() }
 
     /// Creates metrics, feed, the MQTT client (unique client id, credentials from the configuration) and the auth
     /// service (loading or creating the JWT secret) over an open `store`. `bcryptCost` is 12 in production; tests
@@ -97,7 +99,8 @@ public enum HubApplication {
         let settings = DispatchConfiguration(configuration: hub.configuration)
         // The policy name was validated with the configuration.
         let dispatcher = try! Dispatcher(
-            store: store, orders: orders, settings: settings, metrics: hub.metrics, logger: logger)
+            store: store, orders: orders, settings: settings, metrics: hub.metrics, logger: logger,
+            now: hub.dispatchClock)
         DeliveryController(dispatcher: dispatcher, orders: orders).addRoutes(to: router)
         DispatchController(dispatcher: dispatcher).addRoutes(to: router)
         return DispatchService(

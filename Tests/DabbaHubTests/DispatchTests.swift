@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
+import Synchronization
 import Testing
 
 @testable import DabbaHub
@@ -112,13 +113,16 @@ import Testing
     }
 
     @Test func rejectAndTimeoutMoveToTheNextAgentAndNobodyGetsTwoOrders() async throws {
-        // Rounds only when the test asks (no periodic round), offers lapse after 4 s.
+        // Rounds only when the test asks (no periodic round), offers lapse after 4 s of the dispatcher's clock. The
+        // test holds that clock still and moves it past the deadline itself: however slowly the steps in between
+        // run, no offer lapses before the test says so.
         let h = try HubHarness(["dispatch-policy": "nearest", "offer-timeout": "4", "dispatch-interval": "3600"])
         defer { h.close() }
         let f = try await OrderFixture.make(h)
         _ = try await h.store.createAgent(id: "a-3", name: "Meena")
         try await h.addUser("meena@example.com", role: .agent, agentID: "a-3")
-        try await h.run { client, hub in
+        let clock = ManualClock(wallClockMilliseconds())
+        try await h.run(configure: { $0.dispatchClock = clock.now }) { client, hub in
             // a-1 nearest, a-3 next, a-2 farthest.
             try await Self.makeAvailable(h.store, "a-1", lat: 12.9751, lon: 77.6051)
             try await Self.makeAvailable(h.store, "a-3", lat: 12.9800, lon: 77.6100)
@@ -141,9 +145,15 @@ import Testing
             // a-2 takes it.
             #expect(try await Self.decide(client, f.otherAgentUser.email, first, "accept").status == .ok)
 
-            // a-3 lets its offer lapse: the second order goes to a-1 (free again), and a-3 is excluded.
-            let deadline = try #require(try await h.store.pendingOffers().first { $0.order == second }?.deadline)
-            while wallClockMilliseconds() <= deadline + 50 { try await Task.sleep(for: .milliseconds(100)) }
+            // a-3 lets its offer lapse: the second order goes to a-1 (free again), and a-3 is excluded. The deadline
+            // is the configured offer-timeout after the offer; a round just before it leaves the offer standing.
+            let offer = try #require(try await h.store.pendingOffers().first { $0.order == second })
+            #expect(offer.deadline == offer.created + 4000, "\(offer)")
+            clock.set(offer.deadline - 1)
+            try await Self.round(client, f)
+            #expect(try await h.store.pendingOffers().first { $0.order == second }?.agent == "a-3")
+            #expect(try await h.store.offers(order: second).map(\.state) == [.pending])
+            clock.set(offer.deadline)
             try await Self.round(client, f)
             pending = try await h.store.pendingOffers()
             #expect(pending.first { $0.order == second }?.agent == "a-1", "\(pending)")
@@ -299,11 +309,11 @@ import Testing
             func onShift() async throws -> Bool? {
                 try await h.store.dispatchAgents().first { $0.agent.id == "a-1" }?.onShift
             }
-            let start = wallClockMilliseconds()
+            // A device start made a minute ago (no shift change came before it).
+            let start = wallClockMilliseconds() - 60_000
             try await device(1, .shiftStarted, at: start)
             #expect(try await onShift() == true)
-            // The operator ends the shift; a device start made before that, arriving late, does not undo it.
-            try await Task.sleep(for: .milliseconds(5))
+            // The operator ends the shift now; a device start made before that, arriving late, does not undo it.
             #expect(
                 try await client.send(.post, "/v1/agents/a-1/shift", token: op, json: #"{"action":"end"}"#).status
                     == .ok)
@@ -350,4 +360,13 @@ import Testing
             #expect(try await h.store.excludedAgents(order: first) == ["a-1", "a-2"])
         }
     }
+}
+
+/// A clock for the dispatcher (Unix milliseconds) that stands still until the test sets it.
+final class ManualClock: Sendable {
+    private let milliseconds: Mutex<Int64>
+    init(_ start: Int64) { milliseconds = Mutex(start) }
+    func set(_ value: Int64) { milliseconds.withLock { $0 = value } }
+    /// The reading, as a function to hand to the dispatcher.
+    var now: @Sendable () -> Int64 { { [self] in milliseconds.withLock { $0 } } }
 }

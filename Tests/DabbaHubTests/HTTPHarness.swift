@@ -38,9 +38,15 @@ struct HubHarness {
     }
 
     /// Runs `body` against the application; closes the store afterwards (the directory stays for `reopen`).
-    func run(_ body: @Sendable (any TestClientProtocol, HubComponents) async throws -> Void) async throws {
-        let hub = try await HubComponents.make(
+    /// `configure` may change the components first (a dispatcher clock, the keepalive period).
+    func run(
+        configure: (inout HubComponents) -> Void = { _ in },
+        _ body: @Sendable (any TestClientProtocol, HubComponents) async throws -> Void
+    ) async throws {
+        var components = try await HubComponents.make(
             configuration: configuration, store: store, logger: logger, bcryptCost: 4)
+        configure(&components)
+        let hub = components
         let app = buildApplication(hub: hub, logger: logger)
         try await app.test(.router) { client in try await body(client, hub) }
     }

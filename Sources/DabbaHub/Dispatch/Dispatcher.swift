@@ -43,12 +43,14 @@ public actor Dispatcher<Store: HubStore> {
     let settings: DispatchConfiguration
     let metrics: HubMetrics
     let logger: Logger
-    var now: @Sendable () -> Int64 = { wallClockMilliseconds() }
+    let now: @Sendable () -> Int64
     /// The last round asked for: each round waits for the one before it (see `round()`).
     private var lastRound: Task<Void, Never>?
 
+    /// `now` is the clock rounds read (offers' deadlines, lapses, offline grace, fix age): Unix milliseconds.
     public init(
-        store: Store, orders: OrderService<Store>, settings: DispatchConfiguration, metrics: HubMetrics, logger: Logger
+        store: Store, orders: OrderService<Store>, settings: DispatchConfiguration, metrics: HubMetrics, logger: Logger,
+        now: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
     ) throws(ConfigError) {
         guard let policy = DispatchPolicies.make(settings.policy, settings: DispatchSettings()) else {
             throw ConfigError(key: "dispatch-policy", message: "dispatch-policy: unknown policy \(settings.policy)")
@@ -59,6 +61,7 @@ public actor Dispatcher<Store: HubStore> {
         self.settings = settings
         self.metrics = metrics
         self.logger = logger
+        self.now = now
     }
 
     /// One round: apply device events, expire and withdraw offers, handle agents gone offline, offer waiting orders.
