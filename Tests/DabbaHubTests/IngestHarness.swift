@@ -38,7 +38,7 @@ final class IngestHarness: @unchecked Sendable {
         tasks = [Task { try? await mqtt.run() }, Task { try? await ingest.run() }]
         publisher = try await TestSubscriber.start(port: broker.port, filter: "unused/#")
         acks = try await TestSubscriber.start(port: broker.port, filter: "dabba/v1/agents/+/ack")
-        guard await eventually(timeout: .seconds(10), { mqtt.isSubscribed }) else {
+        guard await eventually({ mqtt.isSubscribed }) else {
             throw TestSupportError("ingest did not subscribe")
         }
     }

@@ -33,7 +33,7 @@ import Testing
     /// batch whose transaction fails is never acked, everything acked is stored, and the rest goes on.
     @Test func aFailedPipelinedCommitIsNeverAcked() async throws {
         let h = try await IngestHarness(
-            agents: ["a-1", "a-2"], overrides: ["commit-batch": "3", "commit-interval-ms": "5"])
+            agents: ["a-1", "a-2", "sentinel"], overrides: ["commit-batch": "3", "commit-interval-ms": "5"])
         defer { h.shutdown() }
         // Another connection to the same file makes every transaction holding seq 13 of a-1 fail.
         let db = try SQLiteConnection(path: h.directory.path("hub.db"))
@@ -56,7 +56,10 @@ import Testing
             })
         #expect(h.metric("dabba_ingest_rejected_total", reason: "store_failed") >= 1)
         #expect(h.metric("dabba_ingest_committed_total") >= 50)
-        try await Task.sleep(for: .milliseconds(300))  // the last acks
+        // The last acks: a sentinel fix, received after all 60, is committed and acked after their batches (commits
+        // and acks go out in order), so once its ack arrived every earlier ack has too.
+        try await h.publish(Topics.fix(agent: "sentinel"), bytes: IngestHarness.fix("sentinel", 1).jsonBytes())
+        #expect(await eventually { h.ackedSeqs("sentinel") == [1] })
         for agent in ["a-1", "a-2"] {
             let stored = Set(
                 try await h.store.positions(agent: agent, since: nil, until: nil, after: nil, limit: 100).map(\.seq))
