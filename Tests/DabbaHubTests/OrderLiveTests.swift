@@ -100,12 +100,19 @@ import Testing
                     }
                     _ = try await client.act("deliver", id, agent)
                 }
+                // The watchdog bounds the whole scenario (some 20 steps, each waited for), not one event.
                 var iterator = try await frames.read(
-                    inbound, closing: outbound, until: #""status":"delivered""#, timeout: .seconds(30))
+                    inbound, closing: outbound, until: #""status":"delivered""#, timeout: TestDeadline.generous * 4)
                 try await driver.value
-                // After delivery: fixes go on, the feed shows none of them.
+                // After delivery: fixes go on, the feed shows none of them. Ingest must have committed them and
+                // handed them to the fleet feed (which calls this order's feed with its agent's fixes) before the check.
                 try await publish(
                     Self.path(from: OrderFixture.home, to: .init(lat: 12.99, lon: 77.61), steps: 2, seq: 30))
+                #expect(
+                    await eventually { hub.feed.snapshot().positions.contains { $0.agent == "a-1" && $0.seq == 31 } })
+                // No sentinel can follow: after delivery this order's feed sends nothing at all. So a short pause
+                // covers the hop from the fleet feed to the socket (a frame sent there would still fail the test
+                // when it shows up within the pause; one delayed longer by load would be missed, never invented).
                 let closer = Task {
                     try? await Task.sleep(for: .milliseconds(500))
                     try? await outbound.close(.normalClosure, reason: nil)
@@ -177,11 +184,12 @@ import Testing
             await #expect(throws: (any Error).self) { try await client.ws("/v1/track/not-a-token/live") { _, _, _ in } }
 
             // A feed that is open when its link is revoked ends at the next re-check (every 5 s): the hub closes it
-            // with 1008 (policy violation) and the reason.
+            // with 1008 (policy violation) and the reason. The watchdog (a different close code) only trips when
+            // no re-check came within a period plus the generous deadline.
             let frames = FrameLog()
             async let revokedFeed = client.ws("/v1/track/\(token)/live") { inbound, outbound, _ in
                 let watchdog = Task {
-                    guard (try? await Task.sleep(for: .seconds(20))) != nil else { return }
+                    guard (try? await Task.sleep(for: .seconds(5) + TestDeadline.generous)) != nil else { return }
                     try? await outbound.close(.goingAway, reason: "test timeout")
                 }
                 defer { watchdog.cancel() }
@@ -189,7 +197,7 @@ import Testing
                     if case .text(let text) = message { frames.append(text) }
                 }
             }
-            #expect(await eventually(timeout: .seconds(10)) { frames.count == 1 }, "the snapshot")
+            #expect(await eventually { frames.count == 1 }, "the snapshot")
             #expect(try await client.send(.delete, "/v1/orders/\(id)/share", token: customer).status == .noContent)
             let closed = try await revokedFeed
             #expect(closed?.closeCode == .policyViolation)
