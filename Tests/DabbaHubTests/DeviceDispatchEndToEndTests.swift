@@ -41,7 +41,7 @@ import Testing
         @Sendable func restart() async throws {
             agent.kill9()
             try agent.start()
-            let up = await eventually(timeout: .seconds(20)) { (try? agent.status())?.0 ?? 3 != 3 }
+            let up = await eventually { (try? agent.status())?.0 ?? 3 != 3 }
             guard up else { throw TestSupportError("agent did not come back: \(agent.output().suffix(2000))") }
         }
         @Sendable func orderStatus(_ id: String) async -> OrderStatus? { try? await h.store.order(id: id)?.status }
@@ -52,7 +52,7 @@ import Testing
             // Available: online by its own retained state, with a fresh fix near the restaurant, and on shift from
             // the device (`dabba-agent shift start`, an event like the task actions).
             #expect(
-                await eventually(timeout: .seconds(20)) {
+                await eventually {
                     (try? await h.store.agent(id: "a-1"))??.state?.online == true
                 },
                 "\(agent.output().suffix(2000))")
@@ -68,7 +68,7 @@ import Testing
             #expect(await onShift() == false)
             let started = try AgentProcess.runCLI(["shift", "start"] + cli)
             #expect(started.0 == 0 && started.1.contains("a-1: shift_started"), "\(started.1)")
-            #expect(await eventually(timeout: .seconds(20)) { await onShift() == true })
+            #expect(await eventually { await onShift() == true })
 
             let (customer, _) = try await client.login(f.customerA.email)
             let (owner, _) = try await client.login(f.owner.email)
@@ -84,7 +84,7 @@ import Testing
                     // The restaurant confirms: that runs a dispatch round, which offers the order to a-1's device.
                     #expect(try await client.act("accept", id, owner, #"{"prepMinutes":10}"#).status == .ok)
                     #expect(
-                        await eventually(timeout: .seconds(20)) { tasks().contains("\(id)  offered") }, "\(tasks())")
+                        await eventually { tasks().contains("\(id)  offered") }, "\(tasks())")
                     #expect(tasks().contains("collect \(total) INR"), "\(tasks())")
                     // Killed before answering: the offer is still on the device after the restart.
                     try await restart()
@@ -98,7 +98,7 @@ import Testing
                         #expect(status == 0, "\(action): \(output)")
                         // Killed right after the action was committed to its outbox, maybe before it was sent.
                         try await restart()
-                        let reached = await eventually(timeout: .seconds(30)) { await orderStatus(id) == expected }
+                        let reached = await eventually { await orderStatus(id) == expected }
                         let now = await orderStatus(id)
                         #expect(
                             reached, "\(action): order is \(String(describing: now))\n\(agent.output().suffix(3000))")
@@ -119,7 +119,7 @@ import Testing
 
             // Every device action arrived (the outbox empties) and was applied exactly once, whatever was resent.
             #expect(
-                await eventually(timeout: .seconds(20)) {
+                await eventually {
                     guard let (_, out) = try? agent.status(), let line = out.split(separator: "\n").last else {
                         return false
                     }
@@ -141,12 +141,12 @@ import Testing
             #expect(offers == [.accepted], "\(offers)")
             // The shift ends from the device too.
             #expect(try AgentProcess.runCLI(["shift", "end"] + cli).0 == 0)
-            #expect(await eventually(timeout: .seconds(20)) { await onShift() == false })
+            #expect(await eventually { await onShift() == false })
 
             // The cash the device reported is in that day's reconciliation.
             let today = String(Timestamp.format(milliseconds: wallClockMilliseconds()).prefix(10))
             var row: JSONObject?
-            let shown = await eventually(timeout: .seconds(10)) {
+            let shown = await eventually {
                 let r = try? await client.send(.get, "/v1/ledger/reconciliation?date=\(today)&agent=a-1", token: op)
                 row = (r?.json?["agents"] as? [JSONObject])?.first { $0["agent"] as? String == "a-1" }
                 return row?["collected"] as? Int == Int(total)

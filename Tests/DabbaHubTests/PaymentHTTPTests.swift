@@ -198,7 +198,7 @@ import Testing
 
             let today = String(Timestamp.format(milliseconds: wallClockMilliseconds()).prefix(10))
             var row: JSONObject?
-            let shown = await eventually(timeout: .seconds(10)) {
+            let shown = await eventually {
                 let r = try? await client.send(.get, "/v1/ledger/reconciliation?date=\(today)", token: op)
                 row = (r?.json?["agents"] as? [JSONObject])?.first { $0["agent"] as? String == "a-1" }
                 return row != nil
@@ -254,7 +254,7 @@ import Testing
             #expect(try await client.act("pickup", delivered, agent).status == .ok)
             #expect(try await client.act("deliver", delivered, agent).status == .ok)
             #expect(try await client.act("cancel", cancelled, owner, #"{"reason":"out of dosa"}"#).status == .ok)
-            let settled = await eventually(timeout: .seconds(10)) {
+            let settled = await eventually {
                 let a = try? await h.store.payment(id: ids[0])
                 let b = try? await h.store.payment(id: ids[1])
                 return a?.state == .captured && b?.state == .cancelled

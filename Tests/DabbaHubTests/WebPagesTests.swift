@@ -112,7 +112,7 @@ import Testing
                     document.getElementById('signin').requestSubmit();
                     """, ["ops@example.com", "password-1"])
                 let live = try await session.waitFor(
-                    "return document.getElementById('connection').dataset.state === 'live'", timeout: .seconds(20))
+                    "return document.getElementById('connection').dataset.state === 'live'")
                 let badge = try? await session.execute(
                     "return document.getElementById('connection').textContent + ' / ' + document.getElementById('signin-error').textContent"
                 )
@@ -131,7 +131,7 @@ import Testing
                     """
                     const item = document.querySelector('#agents li[data-agent="a-web-7"]');
                     return item && item.dataset.lat ? [item.dataset.lat, item.dataset.lon, item.textContent] : null;
-                    """, timeout: .seconds(20))
+                    """)
                 let row = try #require(shown as? [Any], "agent a-web-7 never appeared in the page's list")
                 #expect(row.first as? String == "22.31491" && row.dropFirst().first as? String == "87.31052", "\(row)")
                 #expect((row.last as? String)?.contains("last fix") == true, "\(row)")
