@@ -190,9 +190,12 @@ import Testing
         try await h.publish("owntracks/ravi/phone", location)
         try await h.publish("owntracks/ravi/phone", location)
         try await h.publish("owntracks/someone/else", location)
-        #expect(await eventually { (try? await h.store.positionCount(agent: "a-1")) == 1 })
+        // A sentinel: a later location (a minute on), read after the three above and committed after the first two
+        // (commits go in order), so by the time it is stored the duplicate was handled and the unmapped one counted.
+        try await h.publish("owntracks/ravi/phone", location.replacingOccurrences(of: "1795082400", with: "1795082460"))
+        #expect(await eventually { (try? await h.store.positionCount(agent: "a-1")) == 2 })
         let stored = try await h.store.positions(agent: "a-1", since: nil, until: nil, after: nil, limit: 10)
-        #expect(stored.first?.time == 1_795_082_400_000)
+        #expect(stored.map(\.time) == [1_795_082_400_000, 1_795_082_460_000], "the duplicate is stored once")
         #expect(stored.first?.speed == 10)
         #expect(h.metric("dabba_ingest_rejected_total", reason: "unmapped_owntracks") == 1)
     }
