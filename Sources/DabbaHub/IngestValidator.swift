@@ -110,6 +110,9 @@ final class IngestValidator: Sendable {
         return StoredPosition(fix: fix, time: time)
     }
 
+    /// The largest OwnTracks `tst` accepted (unix seconds, 10^11: the year 5138).
+    static let maxOwnTracksTst: Int64 = 100_000_000_000
+
     /// OwnTracks `_type: location` from a mapped user/device; deduplicated on (agent, tst) by using tst as the seq.
     func owntracks(_ message: MQTTMessage, store: any HubStore) async -> Outcome {
         let parts = message.topic.split(separator: "/")
@@ -121,7 +124,10 @@ final class IngestValidator: Sendable {
         do throws(PayloadError) {
             let location = try PayloadCoding.decode(OwnTracksLocation.self, from: message.payload)
             guard location.type == "location" else { return .rejected("not_location") }
-            guard location.tst > 0, (-90...90).contains(location.lat), (-180...180).contains(location.lon) else {
+            // tst is unix seconds from the phone: bounded (year 5138 at most) so that tst × 1000 cannot overflow.
+            guard (1...Self.maxOwnTracksTst).contains(location.tst), (-90...90).contains(location.lat),
+                (-180...180).contains(location.lon)
+            else {
                 throw PayloadError(.invalidField, "tst, lat or lon")
             }
             return .positions([

@@ -303,19 +303,25 @@ struct FlatScanner {
         return (start..<i, integer)
     }
 
-    /// A plain integer that fits in Int64 (nil for anything else, including `1.0` and `1e3`).
+    /// A plain integer that fits in Int64 (nil for anything else, including `1.0`, `1e3` and any integer beyond
+    /// Int64, which JSONDecoder then refuses). Accumulated negatively, with checked arithmetic: 19 digits can exceed
+    /// Int64.max, and the bytes are any device's.
     mutating func int64() -> Int64? {
-        guard let (range, integer) = number(), integer, range.count <= 19 else { return nil }
+        guard let (range, integer) = number(), integer, range.count <= 20 else { return nil }
         var value: Int64 = 0
         var i = range.lowerBound
         let negative = bytes[i] == UInt8(ascii: "-")
         if negative { i += 1 }
         while i < range.upperBound {
-            value = value * 10 + Int64(bytes[i] - 0x30)  // ≤ 18 digits: cannot overflow
+            let (shifted, o1) = value.multipliedReportingOverflow(by: 10)
+            let (next, o2) = shifted.subtractingReportingOverflow(Int64(bytes[i] - 0x30))
+            if o1 || o2 { return nil }
+            value = next
             i += 1
         }
         if negative && value == 0 { return nil }  // `-0`: left to JSONDecoder
-        return negative ? -value : value
+        if negative { return value }
+        return value == .min ? nil : -value
     }
 
     /// A finite number as Double (nil when it overflows: JSONDecoder decides those).

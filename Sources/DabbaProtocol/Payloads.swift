@@ -156,7 +156,9 @@ public struct AckMessage: Codable, Sendable, Equatable {
     public static func ranges(of seqs: some Sequence<Int64>) -> [ClosedRange<Int64>] {
         var result: [ClosedRange<Int64>] = []
         for s in seqs.sorted() {
-            if let last = result.last, s <= last.upperBound + 1 {
+            // Checked: a seq may be Int64.max (any device can send one), and `upperBound + 1` would trap.
+            let (next, overflow) = result.last?.upperBound.addingReportingOverflow(1) ?? (0, false)
+            if let last = result.last, overflow || s <= next {
                 if s > last.upperBound { result[result.count - 1] = last.lowerBound...s }
             } else {
                 result.append(s...s)

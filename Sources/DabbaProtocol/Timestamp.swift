@@ -36,7 +36,9 @@ public enum Timestamp {
         let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
         let plain = Date.ISO8601FormatStyle(timeZone: .gmt)
         guard let date = (try? withFraction.parse(text)) ?? (try? plain.parse(text)) else { return nil }
-        return Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let ms = (date.timeIntervalSince1970 * 1000).rounded()
+        guard ms.isFinite, ms.magnitude < 1e17 else { return nil }  // Int64(ms) would trap beyond Int64
+        return Int64(ms)
     }
 }
 

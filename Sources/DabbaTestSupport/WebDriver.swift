@@ -151,14 +151,15 @@ public final class WebDriver: Sendable {
 }
 
 /// A blocking HTTP/1.1 exchange with 127.0.0.1 (`Connection: close`; Content-Length or read-to-end bodies, chunked
-/// decoded), bounded by `timeout` per socket operation.
-enum LoopbackHTTP {
-    static func exchange(port: Int, method: String, path: String, body: Data, timeout: TimeInterval) throws -> (
-        Int, Data
-    ) {
+/// decoded), bounded by `timeout` per socket operation; `headers` are added as given (`Name: value`).
+public enum LoopbackHTTP {
+    public static func exchange(
+        port: Int, method: String, path: String, body: Data, headers: [String] = [], timeout: TimeInterval
+    ) throws -> (Int, Data) {
         let fd = try FreePort.connectedSocket(port: port, timeout: timeout)
         defer { close(fd) }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        for header in headers { head += header + "\r\n" }
         head += "Content-Type: application/json; charset=utf-8\r\nContent-Length: \(body.count)\r\n\r\n"
         var request = Data(head.utf8)
         request.append(body)

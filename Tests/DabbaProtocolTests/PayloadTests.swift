@@ -39,6 +39,8 @@ import Testing
 
     @Test func ackRangesValidateAndCompress() throws {
         #expect(AckMessage.ranges(of: [5, 1, 2, 3, 7, 8, 3]) == [1...3, 5...5, 7...8])
+        // The largest seqs a device can send: no `upperBound + 1` overflow (it trapped on two Int64.max seqs).
+        #expect(AckMessage.ranges(of: [Int64.max, .max, .max - 1, 1]) == [1...1, (Int64.max - 1)...Int64.max])
         let ack = AckMessage(agent: "a-1", ranges: [1...3, 7...8])
         let decoded = try PayloadCoding.decode(AckMessage.self, from: PayloadCoding.encode(ack))
         #expect(try decoded.ranges() == [1...3, 7...8])
@@ -146,6 +148,14 @@ import Testing
         #"{"v":1,"agent":"a","seq":1e2,"time":"t","lat":1,"lon":2}"#,
         #"{"v":1,"agent":"a","seq":-0,"time":"t","lat":1,"lon":2}"#,
         #"{"v":1,"agent":"a","seq":99999999999999999999,"time":"t","lat":1,"lon":2}"#,
+        // 19 digits can exceed Int64.max: the fast path's digit loop trapped on these (issue 13).
+        #"{"v":1,"agent":"a","seq":9999999999999999999,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":9223372036854775808,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":9223372036854775807,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":-9223372036854775808,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":-9223372036854775809,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":9999999999999999999,"agent":"a","seq":1,"time":"t","lat":1,"lon":2}"#,
+        #"{"v":1,"agent":"a","seq":1,"time":"t","lat":1,"lon":2,"mode":9999999999999999999}"#,
         #"{"v":1,"agent":"a","seq":1,"time":"t","lat":1e999,"lon":2}"#,
         #"{"v":1,"agent":"a","seq":1,"time":"t","lat":01,"lon":2}"#,
         #"{"v":1,"agent":"a","seq":1,"time":"t","lat":1.,"lon":2}"#,

@@ -121,6 +121,20 @@ extension Dispatcher {
                 countDeviceEvent(applied: applied, event)
             case .pickedUp, .delivered:
                 let action: OrderAction = kind == .pickedUp ? .pickup : .deliver
+                if let cash = decoded?.cashCollected, !(0...Money.maxAmount).contains(cash) {
+                    // The REST path's bound, for the device path too: an impossible amount (Int64.max) would
+                    // overflow the ledger inside the payment reactor's transaction. Recorded, never applied.
+                    metrics.deviceEvents("invalid").increment()
+                    logger.warning(
+                        "Device event with an impossible cashCollected; recorded, not applied",
+                        metadata: [
+                            "agent.id": "\(event.agent)", "event.seq": "\(event.seq)", "order.id": "\(event.order)",
+                            "event.cash_collected": "\(cash)",
+                        ])
+                    _ = try await store.applyDeviceEvent(
+                        agent: event.agent, seq: event.seq, change: nil, order: event.order)
+                    continue
+                }
                 let order = try await store.order(id: event.order)
                 let change =
                     order?.agentID == event.agent

@@ -1,3 +1,4 @@
+import DabbaCore
 import Hummingbird
 
 /// Prices an order on the server from the restaurant's menu and the delivery zone; the client's prices, if it
@@ -15,6 +16,10 @@ enum OrderPricing {
 
     static let maxLines = 50
     static let maxQuantity = 50
+
+    /// An order whose total would exceed ``Money/maxAmount`` (or Int64) minor units.
+    static let tooLarge = APIError(
+        .unprocessableContent, code: "total_too_large", "the order's total is larger than any order can be")
 
     static func price<Store: MarketRepository>(
         _ input: OrdersController<some HubStore>.PlaceRequest, store: Store,
@@ -79,17 +84,24 @@ enum OrderPricing {
             if let stray = unknown.sorted().first {
                 throw APIError.invalid("items[\(index)].options: \(stray) is not an option of \(item.name)")
             }
-            let unit = item.price + chosen.reduce(0) { $0 + $1.price }
+            // Checked throughout: prices are the restaurant's (each ≤ Price.maxAmount), counts are the customer's.
+            guard let unit = Checked.sum([item.price] + chosen.map(\.price)),
+                Checked.multiply(unit, Int64(requested.quantity)) != nil
+            else { throw Self.tooLarge }
             guard unit >= 0 else { throw APIError.invalid("items[\(index)]: negative price") }
             lines.append(
                 OrderLine(
                     itemID: item.id, name: item.name, quantity: requested.quantity, unitPrice: unit, options: chosen))
         }
-        let subtotal = lines.reduce(Int64(0)) { $0 + $1.lineTotal }
-        let taxable = subtotal + zone.deliveryFee
-        let tax = (taxable * Int64(taxRateBasisPoints) + 5_000) / 10_000  // half up
+        guard let subtotal = Checked.sum(lines.map(\.lineTotal)),
+            let taxable = Checked.add(subtotal, zone.deliveryFee),
+            let taxed = Checked.multiply(taxable, Int64(taxRateBasisPoints)).flatMap({ Checked.add($0, 5_000) }),
+            let total = Checked.add(taxable, taxed / 10_000),  // tax rounded half up
+            total <= Money.maxAmount
+        else { throw Self.tooLarge }
+        let tax = taxed / 10_000
         return Priced(
-            lines: lines, subtotal: subtotal, deliveryFee: zone.deliveryFee, tax: tax, total: taxable + tax,
+            lines: lines, subtotal: subtotal, deliveryFee: zone.deliveryFee, tax: tax, total: total,
             currency: restaurant.currency, zoneID: zone.id)
     }
 }

@@ -1,3 +1,5 @@
+import DabbaCore
+
 /// The side of a ledger entry. Every account's balance is `debits - credits`.
 public enum LedgerSide: String, Sendable, Codable {
     case debit, credit
@@ -42,13 +44,15 @@ public struct LedgerPosting: Sendable, Equatable {
         self.legs = legs.filter { $0.amount != 0 }
     }
 
-    public var debits: Int64 { total(.debit) }
-    public var credits: Int64 { total(.credit) }
+    /// The sum of the debit legs; nil when it does not fit in Int64 (``validate()`` refuses such a posting).
+    public var debits: Int64? { total(.debit) }
+    /// The sum of the credit legs; nil when it does not fit in Int64 (``validate()`` refuses such a posting).
+    public var credits: Int64? { total(.credit) }
 
-    func total(_ side: LedgerSide) -> Int64 {
-        var sum: Int64 = 0
-        for leg in legs where leg.side == side { sum += leg.amount }
-        return sum
+    /// Checked: amounts can come from devices and providers, and a trap inside the reactor's transaction would
+    /// crash the hub again on every restart.
+    func total(_ side: LedgerSide) -> Int64? {
+        Checked.sum(legs.lazy.filter { $0.side == side }.map(\.amount))
     }
 
     /// Refuses a posting that is empty, unbalanced, has a non-positive leg or a malformed currency: the one check
@@ -59,8 +63,14 @@ public struct LedgerPosting: Sendable, Equatable {
         guard legs.allSatisfy({ $0.amount > 0 && !$0.account.isEmpty }) else {
             throw StoreError(.other, "ledger: every leg needs an account and a positive amount")
         }
-        guard debits == credits else {
-            throw StoreError(.other, "ledger: unbalanced \(kind) posting (debits \(debits), credits \(credits))")
+        guard legs.allSatisfy({ $0.amount <= Money.maxAmount }) else {
+            throw StoreError(.other, "ledger: a leg above \(Money.maxAmount) minor units in a \(kind) posting")
+        }
+        guard let debits, let credits, debits == credits else {
+            throw StoreError(
+                .other,
+                "ledger: unbalanced \(kind) posting (debits \(debits.map(String.init) ?? "overflow"), "
+                    + "credits \(credits.map(String.init) ?? "overflow"))")
         }
     }
 }

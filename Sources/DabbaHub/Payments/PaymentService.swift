@@ -204,6 +204,15 @@ public struct PaymentService<
             if order.paymentMethod == .cod {
                 guard let agent = event.agent ?? order.agentID else { return nil }
                 let collected = max(0, event.cashCollected ?? order.total)
+                guard collected <= Money.maxAmount else {
+                    // Refused where it enters since issue 13; an event stored before that must not stall the
+                    // reactor (the posting would be refused on every retry). Nothing is posted: an operator
+                    // reconciles the agent's cash by hand.
+                    logger.error(
+                        "Delivered order reports an impossible cash amount; no cash posted",
+                        metadata: ["order.id": "\(order.id)", "payment.cash_collected": "\(collected)"])
+                    return nil
+                }
                 return .codCollect(
                     payment: "pay_" + AuthRandom.token(bytes: 12), order: order.id, agent: agent, collected: collected,
                     time: Timestamp.parse(event.time) ?? wallClockMilliseconds())

@@ -1,4 +1,5 @@
 import Crypto
+import DabbaCore
 
 /// The `Dabba-Signature` header of every webhook request, and how a receiver checks it.
 ///
@@ -34,7 +35,8 @@ public enum WebhookSignature {
             }
         }
         guard let timestamp else { throw WebhookError(.invalidSignature, "no timestamp") }
-        guard abs(now - timestamp) <= tolerance else {
+        // Checked: `t` is the sender's, any Int64 (t=-9223372036854775808 made `now - t` trap before the HMAC check).
+        guard Checked.within(tolerance, now, timestamp) else {
             throw WebhookError(.invalidSignature, "timestamp out of tolerance")
         }
         let key = SymmetricKey(data: Array(secret.utf8))
