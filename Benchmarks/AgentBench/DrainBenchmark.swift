@@ -47,7 +47,7 @@ enum DrainBenchmark {
                 }
                 payloads.append(row.payload)
             }
-            outbox.checkpoint()
+            guard try outbox.checkpoint() else { throw BenchError("the template outbox's WAL did not checkpoint") }
         }
 
         // Baseline: raw libmosquitto, same payloads, one message each, window 20.

@@ -23,6 +23,7 @@ extension Outbox {
     /// The task for `order`, nil when unknown.
     func task(order: String) throws(SQLiteError) -> AgentTask? {
         let statement = try db.prepare("SELECT status, payload FROM tasks WHERE order_id = ?")
+        defer { statement.reset() }  // a statement left on its row would hold a read open (see newestRow)
         try statement.bind([.text(order)])
         guard try statement.step(), let status = statement.text(0),
             let message = try? PayloadCoding.decode(TaskMessage.self, from: statement.bytes(1))

@@ -68,6 +68,10 @@ public final class Outbox {
         PRAGMA user_version = 1;
         """
 
+    /// The size the WAL is truncated back to after a checkpoint (bytes): SQLite's auto-checkpoint runs at 1,000
+    /// pages, so while recording the WAL stays within about this plus one transaction.
+    public static let walSizeLimit = 4 * 1024 * 1024
+
     /// Opens the outbox at `path`, creating it, or moving a corrupt file aside and salvaging its readable rows.
     public init(path: String, options: Options = Options(), logger: Logger) throws(SQLiteError) {
         self.path = path
@@ -110,6 +114,9 @@ public final class Outbox {
         let db = try SQLiteConnection(path: path)
         try db.execute("PRAGMA busy_timeout = 5000")
         try db.execute("PRAGMA journal_mode = WAL")
+        // After each checkpoint that resets the WAL, truncate it back to this size: the WAL stays within about
+        // the auto-checkpoint's 1,000 pages (4 MiB) plus one transaction.
+        try db.execute("PRAGMA journal_size_limit = \(Self.walSizeLimit)")
         try db.execute("PRAGMA synchronous = \(options.synchronous == "NORMAL" ? "NORMAL" : "FULL")")
         try db.execute("PRAGMA cache_size = -\(max(64, options.cacheKiB))")
         if let pages = options.maxPageCount { try db.execute("PRAGMA max_page_count = \(pages)") }
@@ -206,6 +213,9 @@ extension Outbox {
     /// The newest row of `kind`, nil when there is none.
     public func newestRow(kind: Kind) throws(SQLiteError) -> Row? {
         let statement = try db.prepare("SELECT seq, time, payload FROM outbox WHERE kind = ? ORDER BY seq DESC LIMIT 1")
+        // Reset on return: a statement left on its row keeps a read transaction open, and then no checkpoint can
+        // reset the WAL, which grows with every commit until the disk is full (issue 12).
+        defer { statement.reset() }
         try statement.bind([.integer(kind.rawValue)])
         guard try statement.step() else { return nil }
         return Row(seq: statement.int64(0), kind: kind, time: statement.int64(1), payload: statement.bytes(2))
@@ -220,6 +230,11 @@ extension Outbox {
 }
 
 extension Outbox {
-    /// `PRAGMA wal_checkpoint(TRUNCATE)`: folds the WAL into the database file (on clean shutdown).
-    public func checkpoint() { try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`: folds the WAL into the database file and empties it (on clean shutdown).
+    /// Returns false when it could not finish (a read or write still in progress); throws what SQLite reports.
+    @discardableResult
+    public func checkpoint() throws(SQLiteError) -> Bool {
+        db.finishReads()
+        return try !db.checkpoint("TRUNCATE").busy
+    }
 }

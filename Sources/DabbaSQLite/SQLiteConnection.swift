@@ -95,6 +95,16 @@ public final class SQLiteConnection {
         }
     }
 
+    /// `PRAGMA wal_checkpoint(mode)` (PASSIVE, FULL, RESTART or TRUNCATE): whether it could not finish because a
+    /// read or write was in progress (`busy`), the WAL's frames and how many of them are now in the database file.
+    /// A statement of this connection left on a row counts as such a read: call ``finishReads()`` first.
+    public func checkpoint(_ mode: String = "TRUNCATE") throws(SQLiteError) -> (busy: Bool, frames: Int, done: Int) {
+        let statement = try SQLiteStatement(connection: self, sql: "PRAGMA wal_checkpoint(\(mode))")
+        defer { statement.reset() }
+        guard try statement.step() else { return (false, 0, 0) }
+        return (statement.int64(0) != 0, Int(statement.int64(1)), Int(statement.int64(2)))
+    }
+
     /// Rows changed by the most recent INSERT/UPDATE/DELETE.
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
