@@ -20,12 +20,16 @@ public struct Backoff: Sendable {
     /// The delay after `failures` earlier failed attempts (0 for the first retry): `initial × 2^failures`, capped at
     /// `maximum`, jittered into [delay/2, delay]. For retries whose count is stored rather than held in memory.
     public static func delay(afterFailures failures: Int, initial: Duration, maximum: Duration) -> Duration {
-        let shift = min(max(failures, 0), 20)
-        let grown = initial * (1 << shift)
-        let capped = grown > maximum ? maximum : grown
+        let capped = ceiling(afterFailures: failures, initial: initial, maximum: maximum)
         let ms = Double(capped.components.seconds) * 1000 + Double(capped.components.attoseconds) / 1e15
         let jittered = ms * Double.random(in: 0.5...1.0)
         return .milliseconds(Int64(jittered))
+    }
+
+    /// The delay before jitter after `failures` earlier failed attempts: `initial × 2^failures`, capped at `maximum`.
+    public static func ceiling(afterFailures failures: Int, initial: Duration, maximum: Duration) -> Duration {
+        let grown = initial * (1 << min(max(failures, 0), 20))
+        return grown > maximum ? maximum : grown
     }
 
     /// Call after a successful attempt.

@@ -11,9 +11,8 @@ extension Backoff {
         var attempts = 1
         var waited: Duration = .zero
         for failures in 0..<10_000 {
-            let grown = initial * (1 << min(failures, 20))
             // Half the delay, less the millisecond that Backoff's rounding down may take off.
-            waited += (grown > maximum ? maximum : grown) / 2 - .milliseconds(1)
+            waited += ceiling(afterFailures: failures, initial: initial, maximum: maximum) / 2 - .milliseconds(1)
             if waited > elapsed { break }
             attempts += 1
         }

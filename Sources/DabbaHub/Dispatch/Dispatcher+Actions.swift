@@ -1,6 +1,7 @@
 import DabbaCore
 import DabbaProtocol
 import Foundation
+import Logging
 
 /// Why a dispatcher action was refused; controllers map it to HTTP (404, 409).
 public enum DispatcherActionError: Error, Sendable, Equatable {
@@ -125,12 +126,10 @@ extension Dispatcher {
                     // The REST path's bound, for the device path too: an impossible amount (Int64.max) would
                     // overflow the ledger inside the payment reactor's transaction. Recorded, never applied.
                     metrics.deviceEvents("invalid").increment()
+                    var metadata = Self.logMetadata(event)
+                    metadata["event.cash_collected"] = "\(cash)"
                     logger.warning(
-                        "Device event with an impossible cashCollected; recorded, not applied",
-                        metadata: [
-                            "agent.id": "\(event.agent)", "event.seq": "\(event.seq)", "order.id": "\(event.order)",
-                            "event.cash_collected": "\(cash)",
-                        ])
+                        "Device event with an impossible cashCollected; recorded, not applied", metadata: metadata)
                     _ = try await store.applyDeviceEvent(
                         agent: event.agent, seq: event.seq, change: nil, order: event.order)
                     continue
@@ -163,11 +162,14 @@ extension Dispatcher {
             return
         }
         metrics.deviceEvents("ignored").increment()
-        logger.notice(
-            "Device event does not apply; recorded and ignored",
-            metadata: [
-                "agent.id": "\(event.agent)", "event.seq": "\(event.seq)", "order.id": "\(event.order)",
-                "event.type": "\(event.type)",
-            ])
+        logger.notice("Device event does not apply; recorded and ignored", metadata: Self.logMetadata(event))
+    }
+
+    /// The log metadata that names a device event.
+    static func logMetadata(_ event: DeviceEvent) -> Logger.Metadata {
+        [
+            "agent.id": "\(event.agent)", "event.seq": "\(event.seq)", "order.id": "\(event.order)",
+            "event.type": "\(event.type)",
+        ]
     }
 }
