@@ -21,6 +21,10 @@ public final class HubMetrics: Sendable {
     public func ingestRejected(_ reason: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_ingest_rejected_total", dimensions: [("reason", reason)], factory: factory)
     }
+    /// Fixes and events that arrived under a seq already stored with a different payload (kept in `seq_conflicts`).
+    public var ingestSeqConflicts: CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_ingest_seq_conflicts_total", factory: factory)
+    }
     /// Seconds between a fix's time and its commit.
     public var fixAge: CoreMetrics.Recorder {
         CoreMetrics.Recorder(label: "dabba_ingest_fix_age_seconds", aggregate: true, factory: factory)

@@ -385,6 +385,23 @@ enum HubMigrations {
             ALTER TABLE agents ADD COLUMN shift_changed_at INTEGER;
             """
         ),
+        // A seq that arrives again with a different payload: the first stays stored, the second is kept here for
+        // operators (DESIGN.md, delivery guarantee). Unique on the arriving payload, so a resent conflict is one row.
+        (
+            10, "seq conflicts",
+            """
+            CREATE TABLE seq_conflicts(
+                id INTEGER PRIMARY KEY,
+                agent TEXT NOT NULL REFERENCES agents(id),
+                seq INTEGER NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('fix', 'event')),
+                stored BLOB NOT NULL,
+                arriving BLOB NOT NULL,
+                received INTEGER NOT NULL,
+                UNIQUE(agent, kind, seq, arriving));
+            CREATE INDEX seq_conflicts_by_agent ON seq_conflicts(agent, id);
+            """
+        ),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`, in version order, each in its own

@@ -104,9 +104,13 @@ public protocol AgentRepository: Sendable {
 
 /// Positions and events, stored idempotently on `(agent, seq)`.
 public protocol PositionRepository: Sendable {
-    /// Commits `positions` and `events` in one transaction; rows already stored are left as they are.
-    /// Returns, per agent, every seq of the batch that is now durably stored (new or not), for the ack.
-    func store(positions: [StoredPosition], events: [StoredEvent]) async throws(StoreError) -> [String: [Int64]]
+    /// Commits `positions` and `events` in one transaction; rows already stored are left as they are. A row whose
+    /// seq is stored with a different payload is kept in `seq_conflicts` in the same transaction (an identical
+    /// redelivery is not). Returns, per agent, every seq of the batch now durably accounted for (for the ack) and
+    /// the conflicts this commit recorded.
+    func store(positions: [StoredPosition], events: [StoredEvent]) async throws(StoreError) -> StoreReceipt
+    /// Conflicts recorded for `agent`, oldest first, at most `limit`, after the conflict id `after`.
+    func seqConflicts(agent: String, after: Int64?, limit: Int) async throws(StoreError) -> [SeqConflict]
     /// Positions of `agent` with `since <= time < until`, oldest first, at most `limit`, after the cursor
     /// `(time, seq)` of the previous page.
     func positions(agent: String, since: Int64?, until: Int64?, after: (time: Int64, seq: Int64)?, limit: Int)

@@ -170,9 +170,9 @@ public final class IngestService: Service, Sendable {
     func commit(_ batch: PendingBatch) async {
         guard batch.count > 0 else { return }
         let started = ContinuousClock.now
-        let committed: [String: [Int64]]
+        let receipt: StoreReceipt
         do {
-            committed = try await store.store(positions: batch.positions, events: batch.events)
+            receipt = try await store.store(positions: batch.positions, events: batch.events)
         } catch {
             // Not acked: the agents send these rows again after their ack timeout.
             metrics.ingestRejected("store_failed").increment(by: Int64(batch.count))
@@ -185,7 +185,8 @@ public final class IngestService: Service, Sendable {
         let now = wallClockMilliseconds()
         for p in batch.positions { metrics.fixAge.record(Double(now - p.time) / 1000) }
         if !batch.events.isEmpty { deviceEvents?.ring() }
-        for (agent, seqs) in committed {
+        report(conflicts: receipt.conflicts)
+        for (agent, seqs) in receipt.committed {
             let ack = AckMessage(agent: agent, ranges: AckMessage.ranges(of: seqs))
             _ = try? mqtt.publish(topic: Topics.ack(agent: agent), payload: ack.jsonBytes(), qos: .atLeastOnce)
         }

@@ -1,8 +1,10 @@
+import DabbaCore
 import DabbaSQLite
 
 extension SQLiteHubStore {
-    public func store(positions: [StoredPosition], events: [StoredEvent]) throws(StoreError) -> [String: [Int64]] {
-        var committed: [String: [Int64]] = [:]
+    public func store(positions: [StoredPosition], events: [StoredEvent]) throws(StoreError) -> StoreReceipt {
+        var receipt = StoreReceipt()
+        let now = wallClockMilliseconds()
         try run { () throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) in
                 let insert = try db.prepare(
@@ -18,7 +20,12 @@ extension SQLiteHubStore {
                         p.track.map { .real($0) } ?? .null, p.hacc.map { .real($0) } ?? .null,
                         p.mode.map { .integer(Int64($0)) } ?? .null,
                     ])
-                    committed[p.agent, default: []].append(p.seq)
+                    receipt.committed[p.agent, default: []].append(p.seq)
+                    // Only a seq already stored is read back and compared: new rows cost no extra read.
+                    if db.changes == 0, let conflict = try positionConflict(p, at: now) {
+                        if conflict.recorded { receipt.conflicts.append(conflict.key) }
+                        continue  // the stored fix stays the position, and the latest one
+                    }
                     if let n = newest[p.agent], (n.time, n.seq) >= (p.time, p.seq) { continue }
                     newest[p.agent] = (p.time, p.seq)
                 }
@@ -44,11 +51,14 @@ extension SQLiteHubStore {
                         .text(e.agent), .integer(e.seq), .integer(e.time), .text(e.order), .text(e.type),
                         .blob(e.payload),
                     ])
-                    committed[e.agent, default: []].append(e.seq)
+                    receipt.committed[e.agent, default: []].append(e.seq)
+                    if db.changes == 0, let conflict = try eventConflict(e, at: now), conflict.recorded {
+                        receipt.conflicts.append(conflict.key)
+                    }
                 }
             }
         }
-        return committed
+        return receipt
     }
 
     public func positions(agent: String, since: Int64?, until: Int64?, after: (time: Int64, seq: Int64)?, limit: Int)
@@ -66,14 +76,7 @@ extension SQLiteHubStore {
                 .integer(after?.time ?? Int64.min), .integer(after?.seq ?? Int64.min), .integer(Int64(limit)),
             ])
             var result: [StoredPosition] = []
-            while try s.step() {
-                result.append(
-                    StoredPosition(
-                        agent: agent, seq: s.int64(0), time: s.int64(1), lat: s.double(2), lon: s.double(3),
-                        alt: s.isNull(4) ? nil : s.double(4), speed: s.isNull(5) ? nil : s.double(5),
-                        track: s.isNull(6) ? nil : s.double(6), hacc: s.isNull(7) ? nil : s.double(7),
-                        mode: s.isNull(8) ? nil : Int(s.int64(8))))
-            }
+            while try s.step() { result.append(Self.positionRow(s, agent: agent)) }
             return result
         }
     }
@@ -97,5 +100,14 @@ extension SQLiteHubStore {
         try run { () throws(SQLiteError) in
             Int(try db.scalarInt("SELECT count(*) FROM positions WHERE agent = ?", [.text(agent)]) ?? 0)
         }
+    }
+
+    /// Columns `seq, time, lat, lon, alt, speed, track, hacc, mode` (in that order) as a position of `agent`.
+    static func positionRow(_ s: SQLiteStatement, agent: String) -> StoredPosition {
+        StoredPosition(
+            agent: agent, seq: s.int64(0), time: s.int64(1), lat: s.double(2), lon: s.double(3),
+            alt: s.isNull(4) ? nil : s.double(4), speed: s.isNull(5) ? nil : s.double(5),
+            track: s.isNull(6) ? nil : s.double(6), hacc: s.isNull(7) ? nil : s.double(7),
+            mode: s.isNull(8) ? nil : Int(s.int64(8)))
     }
 }

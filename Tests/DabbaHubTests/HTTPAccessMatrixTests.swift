@@ -28,6 +28,8 @@ import Testing
         Row(method: .get, path: "/v1/agents/no-such/positions", expected: [401, 403, 403, 403, 404]),
         Row(method: .get, path: "/v1/agents/a-2/track", expected: [401, 403, 403, 403, 200]),
         Row(method: .get, path: "/v1/agents/no-such/track", expected: [401, 403, 403, 403, 404]),
+        Row(method: .get, path: "/v1/agents/a-1/seq-conflicts", expected: [401, 403, 403, 403, 200]),
+        Row(method: .get, path: "/v1/agents/no-such/seq-conflicts", expected: [401, 403, 403, 403, 404]),
         Row(method: .get, path: "/v1/fleet", expected: [401, 403, 403, 403, 200]),
         Row(method: .post, path: "/v1/ws-tickets", expected: [401, 200, 200, 200, 200]),
         Row(method: .get, path: "/v1/webhooks", expected: [401, 403, 403, 200, 200]),

@@ -1,7 +1,8 @@
 import DabbaProtocol
 import Hummingbird
 
-/// Operators' view of agents: list, record, positions (paged), track (GeoJSON) and the fleet's latest.
+/// Operators' view of agents: list, record, positions (paged), track (GeoJSON), seq conflicts (paged) and the
+/// fleet's latest.
 /// An agent may read its own record; any other id it asks for is "not found", like an unknown one.
 struct AgentsController<Repository: AgentRepository & PositionRepository> {
     let repository: Repository
@@ -12,6 +13,7 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
         operators.get("agents", use: list)
         operators.get("agents/:id/positions", use: positions)
         operators.get("agents/:id/track", use: track)
+        operators.get("agents/:id/seq-conflicts", use: seqConflicts)
         operators.get("fleet", use: fleet)
         router.group("v1", access: .roles([.operator, .agent])).get("agents/:id", use: show)
     }
@@ -31,13 +33,7 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
         let id = try await existingAgent(try context.parameters.require("id")).id
         let query = request.uri.queryParameters
         let (since, until) = try Self.timeRange(query)
-        var limit = 100
-        if let text = query.get("limit") {
-            guard let value = Int(text), (1...1000).contains(value) else {
-                throw APIError.badRequest("limit: expected a whole number from 1 to 1000")
-            }
-            limit = value
-        }
+        let limit = try Self.pageLimit(query)
         var after: (time: Int64, seq: Int64)?
         if let text = query.get("cursor"), !text.isEmpty {
             guard let cursor = PositionCursor.decode(text) else {
@@ -86,7 +82,7 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
             })
     }
 
-    private func existingAgent(_ id: String) async throws -> AgentRecord {
+    func existingAgent(_ id: String) async throws -> AgentRecord {
         // Two steps on purpose: `guard …, let record = try await repository.agent(id:) else { throw … }` (a typed-throws
         // async requirement inside a guard condition) crashes Swift 6.3.1's optimizer (signal 11 while splitting this
         // coroutine) in `-c release` builds.
@@ -94,6 +90,15 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
         let record = try await repository.agent(id: id)
         guard let record else { throw APIError.notFound("no agent \(id)") }
         return record
+    }
+
+    /// `limit` of a paged list: 1…1000, 100 when absent; 400 otherwise.
+    static func pageLimit(_ query: Parameters) throws(APIError) -> Int {
+        guard let text = query.get("limit") else { return 100 }
+        guard let value = Int(text), (1...1000).contains(value) else {
+            throw .badRequest("limit: expected a whole number from 1 to 1000")
+        }
+        return value
     }
 
     /// `since` / `until` (ISO 8601 UTC); 400 naming the parameter when unreadable or out of order.
