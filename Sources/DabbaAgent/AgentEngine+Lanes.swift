@@ -15,6 +15,7 @@ extension AgentEngine {
             resetSession()
             logger.info("Connected to broker", metadata: ["mqtt.session": "\(session)"])
             publishState()
+            requestTaskSync()
             // The live lane first: the newest fix, then the backlog oldest first.
             // Only a fix that is the newest ever recorded is "live"; an older unacked one waits for the backlog.
             if let newest = try? newestFixRow(), newest.time >= outbox.lastFixTime { publishLive(newest) }
@@ -43,7 +44,7 @@ extension AgentEngine {
             if message.topic == Topics.ack(agent: configuration.agentID) {
                 handleAck(message.payload)
             } else if message.topic == Topics.tasks(agent: configuration.agentID) {
-                handleTask(message.payload)
+                handleTasksTopic(message.payload)
             }
         }
     }

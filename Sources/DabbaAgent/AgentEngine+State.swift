@@ -83,6 +83,7 @@ extension AgentEngine {
     /// The periodic work of the main loop: timeouts, backlog, state; returns a one-line summary for systemd.
     public func tick() -> String {
         resendTimedOut()
+        retryTaskSync()
         pump()
         let now = monotonicMilliseconds()
         if now - lastStatePublish >= Int64(configuration.stateInterval.components.seconds * 1000) { publishState() }

@@ -37,19 +37,22 @@ extension AgentEngine {
         }
     }
 
+    /// The device status a task message of `kind` sets.
+    static func taskStatus(_ kind: TaskMessage.Kind) -> String {
+        switch kind {
+        case .offer: "offered"
+        case .assigned: "assigned"
+        case .cancelled: "cancelled"
+        }
+    }
+
     /// Stores a task message from the hub; malformed ones are counted and ignored.
     func handleTask(_ payload: [UInt8]) {
         do {
             let message = try PayloadCoding.decode(TaskMessage.self, from: payload, maxBytes: 64 * 1024)
-            guard message.v == payloadVersion, message.agent == configuration.agentID, !message.order.isEmpty,
-                message.order.utf8.count <= 128
-            else { throw PayloadError(.invalidField, "task for another agent, another version or a bad order id") }
-            let status: String
-            switch message.type {
-            case .offer: status = "offered"
-            case .assigned: status = "assigned"
-            case .cancelled: status = "cancelled"
-            }
+            try message.validate(agent: configuration.agentID)
+            noteTaskChanged(message.order)
+            let status = Self.taskStatus(message.type)
             let current = try outbox.task(order: message.order)?.status
             guard Self.taskMessageApplies(status, over: current) else {
                 // A redelivered or late message (QoS 1, a reconnect) never takes a task back to an earlier state.
@@ -95,6 +98,7 @@ extension AgentEngine {
             order: order, type: kind)
         event.reason = reason
         event.cashCollected = cashCollected
+        noteTaskChanged(order)
         return try record(event, task: (order, rule.to))
     }
 

@@ -54,6 +54,8 @@ public actor AgentEngine {
 
     var lastStatePublish: Int64 = 0
     var lastStatus = ""
+    /// The task sync with the hub (AgentEngine+Sync.swift).
+    var taskSync = TaskSyncState()
 
     public init(configuration: AgentConfiguration, outbox: Outbox, mqtt: MQTTClient, logger: Logger) {
         self.executor = ThreadExecutor(name: "dabba-outbox")

@@ -17,12 +17,14 @@ enum BrokerCredentials {
         # `dabba-hub agents provision` writes this file when it is absent and adds any of these rules that are missing;
         # it never removes lines. Anything not allowed here is denied. Reload after editing: kill -HUP $(pidof mosquitto).
         #
-        # Agents: the MQTT user name of an agent is its agent id (`%u`). An agent may publish only its own lanes and
-        # subscribe only to its own tasks and acks. `pattern` rules apply to every user, wherever they appear in the file.
+        # Agents: the MQTT user name of an agent is its agent id (`%u`). An agent may publish only its own lanes and task
+        # sync requests, and subscribe only to its own tasks and acks. `pattern` rules apply to every user, wherever they
+        # appear in the file.
         pattern write dabba/v1/agents/%u/fix
         pattern write dabba/v1/agents/%u/backlog
         pattern write dabba/v1/agents/%u/events
         pattern write dabba/v1/agents/%u/state
+        pattern write dabba/v1/agents/%u/sync
         pattern read dabba/v1/agents/%u/tasks
         pattern read dabba/v1/agents/%u/ack
         # Phones running the OwnTracks app as agents (MQTT user = OwnTracks user) would need this; off by default:
@@ -35,6 +37,7 @@ enum BrokerCredentials {
         topic read dabba/v1/agents/+/backlog
         topic read dabba/v1/agents/+/events
         topic read dabba/v1/agents/+/state
+        topic read dabba/v1/agents/+/sync
         topic read owntracks/#
         topic write dabba/v1/agents/+/ack
         topic write dabba/v1/agents/+/tasks

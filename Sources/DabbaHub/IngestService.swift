@@ -59,10 +59,11 @@ public final class IngestService: Service, Sendable {
 
     static let orderStatusFilter = "\(Topics.prefix)/orders/+/status"
 
-    /// The subscriptions: every agent's lanes and OwnTracks, as a shared subscription when a group is set.
+    /// The subscriptions: every agent's lanes (and task sync requests) and OwnTracks, as a shared subscription
+    /// when a group is set (so exactly one hub answers a sync request).
     static func filters(group: String?) -> [String] {
         let topics =
-            ["fix", "backlog", "events", "state"].map { "\(Topics.prefix)/agents/+/\($0)" } + ["owntracks/+/+"]
+            ["fix", "backlog", "events", "state", "sync"].map { "\(Topics.prefix)/agents/+/\($0)" } + ["owntracks/+/+"]
         guard let group else { return topics }
         return topics.map { "$share/\(group)/\($0)" }
     }
@@ -104,6 +105,8 @@ public final class IngestService: Service, Sendable {
                     logger.error(
                         "Cannot store agent state", metadata: ["agent.id": "\(state.agent)", "error": "\(error)"])
                 }
+            case .sync(let request):
+                await answerSync(request)
             case .rejected:
                 break
             }

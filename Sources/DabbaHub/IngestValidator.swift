@@ -11,6 +11,8 @@ final class IngestValidator: Sendable {
         case positions([StoredPosition])
         case event(StoredEvent)
         case state(AgentState, at: Int64)
+        /// A device asks for its task list (answered by ``IngestService/answerSync(_:)``).
+        case sync(TaskSyncRequest)
         case rejected(String)
     }
 
@@ -87,6 +89,8 @@ final class IngestValidator: Sendable {
                 guard state.v == payloadVersion else { throw PayloadError(.unsupportedVersion, "v \(state.v)") }
                 guard state.agent == agent else { throw PayloadError(.agentMismatch, "state for \(state.agent)") }
                 return .state(state, at: wallClockMilliseconds())
+            case "sync":
+                return .sync(try TaskSyncRequest.parse(message.payload, agent: agent))
             default:
                 return reject("unknown_topic", agent: agent, "lane \(lane)")
             }

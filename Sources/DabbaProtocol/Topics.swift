@@ -8,6 +8,8 @@ public enum Topics {
     public static func state(agent: String) -> String { "\(prefix)/agents/\(agent)/state" }
     public static func ack(agent: String) -> String { "\(prefix)/agents/\(agent)/ack" }
     public static func tasks(agent: String) -> String { "\(prefix)/agents/\(agent)/tasks" }
+    /// agent → hub: a ``TaskSyncRequest`` on every (re)connect; answered on ``tasks(agent:)``.
+    public static func sync(agent: String) -> String { "\(prefix)/agents/\(agent)/sync" }
     public static func orderStatus(order: String) -> String { "\(prefix)/orders/\(order)/status" }
 
     /// The lane of an agent topic, and the agent id it names; nil when `topic` is not an agent topic.

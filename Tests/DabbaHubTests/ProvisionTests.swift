@@ -143,16 +143,20 @@ import Testing
 
         let hub = try await TestSubscriber.start(
             port: port, filter: "dabba/v1/agents/+/fix", username: "dabba-hub", password: "hub-secret")
+        let hubSync = try await TestSubscriber.start(
+            port: port, filter: "dabba/v1/agents/+/sync", username: "dabba-hub", password: "hub-secret")
+        defer { hubSync.client.shutdown() }
         let a = try await Probe.connect(port, user: "agent-a", password: passwordA)
         #expect(a.connected)
         // A's own lanes are accepted and reach the hub.
         try await a.client.publishAndWait(MQTTMessage(topic: "dabba/v1/agents/agent-a/fix", string: #"{"n":1}"#))
-        for lane in ["backlog", "events", "state"] {
+        for lane in ["backlog", "events", "state", "sync"] {
             try await a.client.publishAndWait(MQTTMessage(topic: "dabba/v1/agents/agent-a/\(lane)", string: "{}"))
         }
         // Anything else is refused with PUBACK 0x87 and not delivered.
         for topic in [
-            "dabba/v1/agents/agent-b/fix", "dabba/v1/agents/agent-b/state", "dabba/v1/agents/agent-a/tasks",
+            "dabba/v1/agents/agent-b/fix", "dabba/v1/agents/agent-b/state", "dabba/v1/agents/agent-b/sync",
+            "dabba/v1/agents/agent-a/tasks",
             "dabba/v1/agents/agent-b/ack", "dabba/v1/orders/o-1/status", "owntracks/agent-a/phone",
         ] {
             await #expect(throws: MQTTError.self, "publish to \(topic)") {
@@ -168,6 +172,8 @@ import Testing
         let fixes = await hub.waitFor(count: 2)
         #expect(fixes.map(\.topic) == ["dabba/v1/agents/agent-a/fix", "dabba/v1/agents/agent-a/fix"])
         #expect(fixes.map(\.payloadString) == [#"{"n":1}"#, #"{"n":3}"#])
+        // The hub reads A's task sync request (and nothing from B's, refused above).
+        #expect(await hubSync.waitFor(count: 1).map(\.topic) == ["dabba/v1/agents/agent-a/sync"])
 
         // A receives nothing from B's tasks or acks; it does get its own, published by the hub user.
         // The spy also reads its own ack topic: the hub publishes to it last, so once that message reached the spy,

@@ -45,16 +45,25 @@ public struct OrderNotifier: Sendable {
         expiresAt: String? = nil
     ) {
         guard let mqtt else { return }
-        let task = TaskMessage(
-            agent: agent, order: order.id, type: kind, pickup: pickup,
-            dropoff: .init(name: nil, address: order.address, lat: order.dropLat, lon: order.dropLon),
-            cashToCollect: order.paymentMethod == .cod ? order.total : nil, currency: order.currency,
-            expiresAt: expiresAt)
+        let task = Self.taskMessage(kind, agent: agent, order: order, pickup: pickup, expiresAt: expiresAt)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         if let payload = try? encoder.encode(task) {
             _ = try? mqtt.publish(topic: Topics.tasks(agent: agent), payload: Array(payload), qos: .atLeastOnce)
         }
+    }
+
+    /// The task message for `order` as the device gets it: drop-off, cash to collect (cash on delivery), the
+    /// pickup place when known, and the offer's deadline. Both single task messages and sync answers use it.
+    public static func taskMessage(
+        _ kind: TaskMessage.Kind, agent: String, order: OrderRecord, pickup: TaskMessage.Place? = nil,
+        expiresAt: String? = nil
+    ) -> TaskMessage {
+        TaskMessage(
+            agent: agent, order: order.id, type: kind, pickup: pickup,
+            dropoff: .init(name: nil, address: order.address, lat: order.dropLat, lon: order.dropLon),
+            cashToCollect: order.paymentMethod == .cod ? order.total : nil, currency: order.currency,
+            expiresAt: expiresAt)
     }
 
     /// An event another hub published on `dabba/v1/orders/{order}/status`: handed to this hub's subscribers unless
