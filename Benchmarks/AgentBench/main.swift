@@ -10,6 +10,13 @@ let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComp
 
 let directory = try TestDirectory("dabba-bench")
 defer { directory.remove() }
+
+// BENCH_SALVAGE_ROWS (default 700000, 0 skips it): salvage of a damaged outbox of that many rows.
+let salvageRows = Int(environment["BENCH_SALVAGE_ROWS"] ?? "") ?? 700_000
+if salvageRows > 0 {
+    say("Salvage: a damaged \(salvageRows)-row outbox (3 pages overwritten mid-file) → fresh outbox, before READY")
+    SalvageBenchmark.report(try SalvageBenchmark.run(rows: salvageRows, directory: directory))
+}
 let broker = try await MosquittoBroker.started(directory: directory, extraConfig: ["max_queued_messages 1000000"])
 defer { broker.stop() }
 

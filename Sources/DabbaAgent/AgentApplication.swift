@@ -52,6 +52,8 @@ public enum AgentApplication {
         var options = Outbox.Options()
         options.maxRows = c.outboxMaxRows
         options.synchronous = c.outboxSync
+        // A salvage of a damaged outbox (here, before READY, or later on the engine thread) keeps systemd informed.
+        options.salvageProgress = SalvageProgress.systemd(SystemdNotifier(environment: environment))
         let outbox: Outbox
         do {
             outbox = try Outbox(path: c.outboxPath, options: options, logger: logger)

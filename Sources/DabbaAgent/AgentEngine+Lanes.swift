@@ -261,12 +261,23 @@ extension AgentEngine {
             metadata: ["outbox.full_for_ms": "\(monotonicMilliseconds() - since)"])
     }
 
-    /// A file found corrupt while running: reopen, which moves it aside and salvages what it can.
+    /// A file found corrupt while running: reopen, which moves it aside and salvages what it can (on this thread;
+    /// the outbox's `salvageProgress` keeps the systemd watchdog fed meanwhile). Seqs never go below the ones this
+    /// process handed out. If the salvage fails, the old connection stays in use and the next corruption error (or
+    /// the next start) resumes the salvage where it stopped.
     func reopenOutbox() {
         let lastSeq = outbox.lastSeq
         do {
             let fresh = try Outbox(path: outbox.path, options: outbox.options, logger: logger)
             fresh.ensureLastSeq(atLeast: lastSeq)
+            if let recovery = fresh.recovery {
+                logger.notice(
+                    "Outbox reopened after salvage",
+                    metadata: [
+                        "outbox.salvaged_rows": "\(recovery.salvagedRows)", "outbox.last_seq": "\(fresh.lastSeq)",
+                        "outbox.moved_to": "\(recovery.movedTo)",
+                    ])
+            }
             outbox = fresh
             resetSession()
         } catch {

@@ -33,6 +33,8 @@ public final class Outbox {
         public var cacheKiB: Int = 512
         /// Test hook: `PRAGMA max_page_count`, to make SQLite report a full disk.
         public var maxPageCount: Int? = nil
+        /// Called while a damaged outbox is salvaged at open (e.g. ``SalvageProgress/systemd(_:)``).
+        public var salvageProgress: SalvageProgress.Handler? = nil
         public init() {}
     }
 
@@ -83,22 +85,13 @@ public final class Outbox {
                 "Cannot open the seq sidecar; salvage falls back to a margin", metadata: ["outbox.path": "\(path).seq"])
         }
         self.seqGuard = seqGuard
-        var recovery: OutboxRecovery?
-        let db: SQLiteConnection
-        do {
-            db = try Self.openChecked(path: path, options: options)
-        } catch let error where error.isCorruption {
-            let floor = seqGuard?.floor
-            let report = try OutboxRecovery.recover(path: path, reason: error.message, seqFloor: floor, logger: logger)
-            {
-                () throws(SQLiteError) in
-                try Self.openChecked(path: path, options: options)
-            }
-            recovery = report
-            db = report.connection
-        }
+        // Finishes a salvage a crash interrupted, or salvages a damaged file (see `OutboxRecovery`).
+        let opened = try OutboxRecovery.openOrSalvage(
+            path: path, seqFloor: seqGuard?.floor, progress: options.salvageProgress, logger: logger
+        ) { () throws(SQLiteError) in try Self.openChecked(path: path, options: options) }
+        let db = opened.connection
         self.db = db
-        self.recovery = recovery
+        self.recovery = opened.recovery
         self.lastSeq = try Self.readMeta(db, "last_seq") ?? 0
         self.thinnedTotal = try Self.readMeta(db, "thinned") ?? 0
         self.lastFixTime = try Self.readMeta(db, "last_fix_time") ?? 0
