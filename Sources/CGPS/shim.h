@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timex.h>
 
 /* Every access to a libgps struct field or macro goes through these accessors, so the Swift side never depends on
  * the layout of `struct gps_data_t` or on macros Swift cannot import. */
@@ -16,6 +17,15 @@
 #if GPSD_API_MAJOR_VERSION < 9
 #error "dabba needs gpsd client API 9 or newer (Debian 12 ships 11)"
 #endif
+
+/// True when the kernel says the system clock is synchronised (NTP, systemd-timesyncd, chrony): `adjtimex` does
+/// not report TIME_ERROR and STA_UNSYNC is clear. Read-only (modes 0), so no privilege is needed.
+static inline bool dabba_clock_synchronised(void) {
+    struct timex t;
+    memset(&t, 0, sizeof t);
+    int state = adjtimex(&t);
+    return state != -1 && state != TIME_ERROR && (t.status & STA_UNSYNC) == 0;
+}
 
 /// The API major version this module was built against.
 static inline int dabba_gps_api_major(void) { return GPSD_API_MAJOR_VERSION; }

@@ -22,8 +22,9 @@ public enum AgentApplication {
     }
 
     /// Takes the instance lock, opens the outbox, binds the control socket and wires the services in dependency
-    /// order: MQTT client, gpsd reader, main loop, control server (so on SIGTERM the control socket closes first
-    /// and the MQTT client last).
+    /// order: MQTT client, main loop, gpsd reader, control server. On SIGTERM they stop in reverse: the control
+    /// socket closes first, then the reader hands over its last fix, the main loop records it and goes offline,
+    /// and the MQTT client stops last.
     public static func build(
         configuration c: AgentConfiguration, environment: [String: String], logger: Logger
     ) throws(StartError) -> ServiceGroup {
@@ -41,12 +42,7 @@ public enum AgentApplication {
         makeParentDirectory(of: c.outboxPath)
         makeParentDirectory(of: c.controlSocket)
         // One daemon per outbox: a second one would hand out the same seqs.
-        let lock = open(c.outboxPath + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
-        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            throw StartError(
-                message: "another dabba-agent is already running on \(c.outboxPath) (lock \(c.outboxPath).lock)",
-                exitCode: 1)
-        }
+        try takeInstanceLock(outbox: c.outboxPath)
         // The lock is held (the descriptor stays open) for the life of the process.
 
         var options = Outbox.Options()
@@ -79,6 +75,7 @@ public enum AgentApplication {
         gpsConfiguration.host = c.gpsdHost
         gpsConfiguration.port = c.gpsdPort
         gpsConfiguration.noFixTimeout = c.gpsNoFixTimeout
+        gpsConfiguration.epochSettle = c.gpsEpochSettle
         let gps = GPSReader(configuration: gpsConfiguration, logger: logger)
 
         let engine = AgentEngine(configuration: c, outbox: outbox, mqtt: mqtt, logger: logger)
@@ -95,9 +92,35 @@ public enum AgentApplication {
             version: version)
         return ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: mqtt), .init(service: gps), .init(service: main), .init(service: control)],
+                services: [.init(service: mqtt), .init(service: main), .init(service: gps), .init(service: control)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
+    }
+
+    /// Takes `<outbox>.lock` for the life of the process (the descriptor stays open). Says which of the three
+    /// things went wrong: the file cannot be opened (path, errno, what to do), another daemon holds it, or `flock`
+    /// itself failed.
+    static func takeInstanceLock(outbox: String) throws(StartError) {
+        let path = outbox + ".lock"
+        let lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard lock >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw StartError(
+                message:
+                    "cannot open the lock file \(path): \(reason); check that its directory exists and is writable by "
+                    + "this user (systemd's StateDirectory= creates /var/lib/dabba-agent), or set outbox to another path",
+                exitCode: 1)
+        }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            let failure = errno
+            close(lock)
+            if failure == EWOULDBLOCK {
+                throw StartError(
+                    message: "another dabba-agent is already running on \(outbox) (it holds \(path))", exitCode: 1)
+            }
+            throw StartError(
+                message: "cannot lock \(path): \(String(cString: strerror(failure)))", exitCode: 1)
+        }
     }
 
     static func makeParentDirectory(of path: String) {

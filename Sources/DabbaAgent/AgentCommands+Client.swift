@@ -58,7 +58,7 @@ public struct StatusCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show broker connection, GPS, outbox depth and oldest unsent age.",
         discussion:
-            "Exit status: 0 online with a GPS fix; 1 running but offline, without a fix or with a full disk; 3 daemon unreachable."
+            "Exit status: 0 online with a GPS fix; 1 running but offline, without a fix, with a full disk or with failing storage (an I/O error, a read-only file system); 3 daemon unreachable."
     )
     @OptionGroup var client: ClientOptions
     public init() {}
@@ -79,8 +79,9 @@ public struct StatusCommand: ParsableCommand {
             print("oldest:    \(s.oldestUnsentAge.map(formatSeconds) ?? "-")")
             if s.thinned > 0 { print("thinned:   \(s.thinned) old fixes") }
             if s.diskFull { print("disk:      FULL (fixes sent live, not stored)") }
+            if let error = s.storageError { print("storage:   FAILING: \(error)") }
         }
-        if s.broker != "connected" || s.gps != "fix" || s.diskFull { throw ExitCode(1) }
+        if s.isDegraded { throw ExitCode(1) }
     }
 }
 

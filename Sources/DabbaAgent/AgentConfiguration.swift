@@ -29,6 +29,9 @@ public struct AgentConfiguration: Sendable {
     public var maxUnacked: Int
     public var stateInterval: Duration
     public var logLevel: Logger.Level
+    /// How long an incomplete fix waits for a better TPV of its epoch (``GPSReaderConfiguration/epochSettle``).
+    /// Not a config key: the default suits receivers; tests lengthen it to hold a fix back on purpose.
+    public var gpsEpochSettle: Duration = .milliseconds(350)
 
     /// The default config file (the one systemd's `EnvironmentFile=` loads).
     public static let defaultConfigFile = "/etc/default/dabba-agent"

@@ -30,6 +30,7 @@ extension AgentEngine {
             guard let entry = inFlight.removeValue(forKey: mid) else { return }
             let now = monotonicMilliseconds()
             for seq in entry.seqs where tracked[seq] == .inFlight(mid) { tracked[seq] = .sent(at: now) }
+            noteAccepted()
             counters.rowsPubacked += Int64(entry.seqs.count)
             if entry.backlog { backlogInFlight -= 1 }
             pump()
@@ -38,7 +39,14 @@ extension AgentEngine {
             counters.publishFailed += 1
             if entry.backlog { backlogInFlight -= 1 }
             untrack(entry.seqs)
-            logger.warning("Publish failed; rows stay in the outbox", metadata: ["mqtt.reason": "\(reason)"])
+            if MQTTClient.isBrokerRefusal(reason) {
+                // mosquitto refuses an over-long message (message_size_limit) with a bare reason code, like an ACL
+                // denial: a refused batch is halved either way, and grows back as the broker accepts messages.
+                if entry.backlog && entry.seqs.count > 1 { batchCap = max(1, min(batchCap, entry.seqs.count / 2)) }
+                noteRefusal(reason, rows: entry.seqs.count)
+            } else {
+                logger.warning("Publish failed; rows stay in the outbox", metadata: ["mqtt.reason": "\(reason)"])
+            }
             pump()
         case .message(let message):
             if message.topic == Topics.ack(agent: configuration.agentID) {
@@ -73,9 +81,17 @@ extension AgentEngine {
     func publishLive(_ row: Outbox.Row) {
         let topic =
             row.kind == .fix ? Topics.fix(agent: configuration.agentID) : Topics.events(agent: configuration.agentID)
-        guard tracked[row.seq] == nil,
-            let mid = try? mqtt.publish(topic: topic, payload: row.payload, qos: .atLeastOnce)
-        else { return }
+        guard tracked[row.seq] == nil, !publishingPaused() else { return }
+        let mid: MQTTMessageID
+        do {
+            mid = try mqtt.publish(topic: topic, payload: row.payload, qos: .atLeastOnce)
+        } catch let error as MQTTError where error.code == .notConnected {
+            return  // the row waits in the outbox for the next session
+        } catch {
+            counters.publishFailed += 1
+            noteRefusal("\(error)", rows: 1)
+            return
+        }
         inFlight[mid] = ([row.seq], false)
         tracked[row.seq] = .inFlight(mid)
         counters.livePublished += 1
@@ -85,9 +101,9 @@ extension AgentEngine {
 
     /// Sends older rows oldest first within the in-flight window, the unacked bound and the rate limit.
     func pump() {
-        guard connected else { return }
+        guard connected, !publishingPaused() else { return }
         refillTokens()
-        while backlogInFlight < configuration.backlogWindow, tracked.count < configuration.maxUnacked {
+        while backlogInFlight < backlogWindowNow, tracked.count < configuration.maxUnacked {
             let batch = batchCap
             if configuration.backlogRate > 0, tokens < 1 { return }
             let rows: [Outbox.Row]
@@ -150,15 +166,18 @@ extension AgentEngine {
             return .stop
         } catch {
             counters.publishFailed += 1
-            let smaller = max(1, rows.count / 2)
-            logger.warning(
+            // Halving is bounded (log2 of the batch); one fix the broker still refuses backs both lanes off.
+            guard rows.count > 1 else {
+                noteRefusal("\(error)", rows: rows.count)
+                return .stop
+            }
+            batchCap = max(1, rows.count / 2)
+            logger.notice(
                 "Broker refused a backlog message; sending smaller batches",
                 metadata: [
                     "mqtt.error": "\(error)", "backlog.rows": "\(rows.count)", "backlog.bytes": "\(payload.count)",
-                    "backlog.batch": "\(smaller)",
+                    "backlog.batch": "\(batchCap)",
                 ])
-            guard rows.count > 1 else { return .stop }
-            batchCap = smaller
             return .retrySmaller
         }
         inFlight[mid] = (rows.map(\.seq), true)
@@ -199,7 +218,7 @@ extension AgentEngine {
             guard ack.agent == configuration.agentID else {
                 throw PayloadError(.agentMismatch, "ack for agent \(ack.agent)")
             }
-            ranges = try ack.ranges()
+            ranges = issuedOnly(try ack.ranges())
         } catch {
             counters.ackMalformed += 1
             logger.warning("Ignoring malformed ack", metadata: ["ack.error": "\(error)"])
@@ -249,11 +268,13 @@ extension AgentEngine {
             return
         }
         counters.outboxErrors += 1
+        storageError = "\(action): \(error)"
         logger.error("Outbox error", metadata: ["outbox.action": "\(action)", "outbox.error": "\(error)"])
         if let sqlite = error as? SQLiteError, sqlite.isCorruption { reopenOutbox() }
     }
 
     func diskRecovered() {
+        storageError = nil
         guard let since = diskFullSince else { return }
         diskFullSince = nil
         logger.notice(

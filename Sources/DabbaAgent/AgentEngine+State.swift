@@ -19,12 +19,27 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     public var thinned: Int64
     public var diskFull: Bool
     public var unacked: Int
+    /// The last outbox failure other than a full disk (an I/O error, a read-only file system), nil once a write
+    /// succeeds again; `dabba-agent status` exits 1 while it is set.
+    public var storageError: String?
+    /// Bytes in the outbox's WAL file (bounded by about `Outbox.walSizeLimit` plus one transaction).
+    public var walBytes: Int64
     public var counters: AgentCounters
+
+    /// What `dabba-agent status` exits 1 on: offline, no GPS fix, a full disk or failing storage.
+    public var isDegraded: Bool { broker != "connected" || gps != "fix" || diskFull || storageError != nil }
 }
 
 extension AgentEngine {
     /// "fix", "no_fix" or "gpsd_down".
     var gpsState: String { !gpsConnected ? "gpsd_down" : (gpsHasFix ? "fix" : "no_fix") }
+
+    /// The engine's counters plus the ones the outbox keeps.
+    var countersWithOutbox: AgentCounters {
+        var all = counters
+        all.seqReservationFailures = outbox.seqReservationFailures
+        return all
+    }
 
     /// Current status for the control socket.
     public func status() -> AgentStatus {
@@ -49,7 +64,9 @@ extension AgentEngine {
             thinned: outbox.thinnedTotal,
             diskFull: diskFullSince != nil,
             unacked: tracked.count,
-            counters: counters)
+            storageError: storageError,
+            walBytes: outbox.walBytes,
+            counters: countersWithOutbox)
     }
 
     /// The retained `…/state` payload.
@@ -83,6 +100,7 @@ extension AgentEngine {
     /// The periodic work of the main loop: timeouts, backlog, state; returns a one-line summary for systemd.
     public func tick() -> String {
         resendTimedOut()
+        checkWAL()
         retryTaskSync()
         pump()
         let now = monotonicMilliseconds()
@@ -91,6 +109,7 @@ extension AgentEngine {
         if gpsHasFix, let mode = lastFix?.mode { line += " (\(mode)D)" }
         line += ", outbox \(outbox.depth) rows"
         if diskFullSince != nil { line += ", DISK FULL" }
+        if storageError != nil { line += ", STORAGE FAILING" }
         return line
     }
 }
@@ -104,7 +123,7 @@ extension AgentEngine {
     /// finish is logged (the WAL is then replayed at the next start: nothing is lost, but it should not happen).
     public func close() {
         do {
-            if try !outbox.checkpoint() {
+            if try !outbox.closeCleanly() {
                 logger.warning("Outbox WAL checkpoint could not finish: a read or write was still in progress")
             }
         } catch {

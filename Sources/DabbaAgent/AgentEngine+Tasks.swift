@@ -124,6 +124,7 @@ extension AgentEngine {
             }
             event.seq = row.seq
             counters.eventsRecorded += 1
+            storageError = nil
             if connected { publishLive(row) }
         } catch {
             outboxFailed(error, while: "recording an action")

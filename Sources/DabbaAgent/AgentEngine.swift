@@ -52,6 +52,12 @@ public actor AgentEngine {
     var diskFullSince: Int64?
     var lastDiskFullLog: Int64 = 0
 
+    // Refused publishes and storage health (AgentEngine+Health.swift).
+    var refusal = RefusalState()
+    /// The last outbox failure other than a full disk, until a write succeeds again (`status` exits 1 on it).
+    var storageError: String?
+    var lastCheckpointLog: Int64 = 0
+
     var lastStatePublish: Int64 = 0
     var lastStatus = ""
     /// The task sync with the hub (AgentEngine+Sync.swift).
@@ -93,8 +99,12 @@ public actor AgentEngine {
             // gpsd repeats the current epoch to a client that (re)connects: an epoch already recorded (before a
             // restart, say) is not recorded twice. A clock that jumped back further is recorded as it comes.
             let newest = outbox.lastFixTime
-            if fix.timeMilliseconds <= newest && newest - fix.timeMilliseconds <= 5_000 { return }
+            if fix.timeMilliseconds <= newest && fix.timeMilliseconds >= newest &- 5_000 { return }
             record(fix)
+        case .futureFix:
+            // gpsd has a fix, dated far ahead of the synchronised clock: the reader refused it and logged it.
+            gpsHasFix = true
+            counters.gpsFutureFixes += 1
         }
     }
 
@@ -118,10 +128,14 @@ public actor AgentEngine {
         } catch {
             outboxFailed(error, while: "recording a fix")
             // Keep the live lane going without the outbox: the fix is sent once, not stored.
-            if connected, let seq = outbox.reserveVolatileSeq() {
+            if connected, !publishingPaused(), let seq = outbox.reserveVolatileSeq() {
                 lastFixSeq = seq
-                _ = try? mqtt.publish(topic: Topics.fix(agent: agent), payload: payload(seq), qos: .atLeastOnce)
-                counters.livePublished += 1
+                do {
+                    _ = try mqtt.publish(topic: Topics.fix(agent: agent), payload: payload(seq), qos: .atLeastOnce)
+                    counters.livePublished += 1
+                } catch {
+                    counters.publishFailed += 1  // sent once, not stored: a lost live fix is counted, not hidden
+                }
             }
         }
         pump()

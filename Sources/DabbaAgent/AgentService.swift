@@ -6,8 +6,9 @@ import ServiceLifecycle
 
 /// The daemon's main loop as a `Service`: feeds GPS and MQTT events to the engine, ticks it, speaks sd_notify.
 ///
-/// In the `ServiceGroup` it comes after the MQTT client and the gpsd reader, so on SIGTERM it stops before them: it
-/// says STOPPING, publishes the offline state while the broker connection is still up, and returns.
+/// In the `ServiceGroup` it comes after the MQTT client and before the gpsd reader, so on SIGTERM the reader stops
+/// first (handing over its last fix) and the MQTT client last: the service records the last fixes, says STOPPING,
+/// publishes the offline state while the broker connection is still up, and returns.
 public struct AgentService: Service {
     let engine: AgentEngine
     let mqtt: MQTTClient
@@ -30,7 +31,7 @@ public struct AgentService: Service {
 
     public func run() async throws {
         let tick = min(Duration.seconds(1), (notifier.watchdogInterval ?? .seconds(2)) / 2)
-        await withDiscardingTaskGroup { group in
+        await withTaskGroup(of: Void.self) { group in
             group.addTask { for await event in mqtt.events { await engine.handle(event) } }
             group.addTask { for await event in gps.events { await engine.handle(event) } }
 
@@ -55,6 +56,11 @@ public struct AgentService: Service {
                 }
             }
             notifier.stopping(status: "stopping")
+            // The gpsd reader stops before this service: it has handed over a fix still settling and ended its
+            // stream. Record everything it delivered (the GPS consumer then finishes; bounded wait) before the
+            // offline state goes out, so the last fix is in the outbox after a clean stop.
+            group.addTask { try? await Task.sleep(for: .seconds(3)) }
+            _ = await group.next()
             await engine.goOffline()
             // Give the offline state a moment to be PUBACKed before the MQTT client disconnects.
             try? await Task.sleep(for: .milliseconds(300))

@@ -22,6 +22,10 @@ public final class ControlServer: Service, Sendable {
 
     /// Largest request accepted.
     public static let maxRequestBytes = 64 * 1024
+    /// How long one request may take in the engine (an action is one SQLite commit; a salvage or a slow SD card
+    /// can make it slow) before the server answers "unavailable". The CLI waits longer than this
+    /// (``ControlClient/defaultTimeoutSeconds``), so it always hears the server's answer.
+    public static let actionTimeoutSeconds = 20
 
     /// Binds the socket now (replacing a stale one), so a failure is reported before the daemon says READY.
     public init(path: String, logger: Logger, handler: @escaping @Sendable (ControlRequest) async -> ControlResponse)
@@ -96,9 +100,14 @@ public final class ControlServer: Service, Sendable {
                     semaphore.signal()
                 }
                 // Bounded: an engine that cannot answer (stopping) must not wedge this thread.
-                _ = semaphore.wait(timeout: .now() + .seconds(5))
+                _ = semaphore.wait(timeout: .now() + .seconds(Self.actionTimeoutSeconds))
                 response =
-                    box.withLock { $0 } ?? .failure(ControlError("unavailable", "the daemon is busy or stopping"))
+                    box.withLock { $0 }
+                    ?? .failure(
+                        ControlError(
+                            "unavailable",
+                            "the daemon is busy or stopping; an action may still be applied (see `dabba-agent tasks`)"
+                        ))
             } catch {
                 response = .failure(ControlError("bad_request", "\(error)"))
             }
@@ -111,8 +120,14 @@ public final class ControlServer: Service, Sendable {
 
 /// Client side, used by `dabba-agent status` and the task commands.
 public enum ControlClient {
+    /// How long the CLI waits for an answer: the server's ``ControlServer/actionTimeoutSeconds`` plus 5 s, so a
+    /// slow engine is reported as "busy" by the server, never as "unreachable" while the action commits.
+    public static let defaultTimeoutSeconds = ControlServer.actionTimeoutSeconds + 5
+
     /// Sends `request` and returns the daemon's answer; throws ControlError("unreachable") when nothing listens.
-    public static func send(_ request: ControlRequest, path: String, timeoutSeconds: Int = 5) throws(ControlError)
+
+    public static func send(_ request: ControlRequest, path: String, timeoutSeconds: Int = defaultTimeoutSeconds)
+        throws(ControlError)
         -> ControlResponse
     {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

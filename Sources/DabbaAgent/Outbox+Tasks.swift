@@ -56,7 +56,7 @@ extension Outbox {
     func recordAction(task: (order: String, status: String)?, time: Int64, makeEvent: (Int64) -> [UInt8])
         throws(SQLiteError) -> Row
     {
-        let seq = lastSeq + 1
+        let seq = try nextSeq()  // events reserve their seqs like fixes
         let row = Row(seq: seq, kind: .event, time: time, payload: makeEvent(seq))
         try db.transaction { () throws(SQLiteError) in
             if let task {

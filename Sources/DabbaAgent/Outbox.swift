@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import DabbaSQLite
 import Logging
 
@@ -48,6 +51,8 @@ public final class Outbox {
     public internal(set) var depth: Int
     /// The time (UTC ms) of the newest fix ever recorded (durable), to drop an epoch gpsd repeats after a restart.
     public internal(set) var lastFixTime: Int64
+    /// Times the seq sidecar could not be written before a seq was used (see ``nextSeq()``).
+    public internal(set) var seqReservationFailures: Int64 = 0
     /// Fixes removed by thinning since the outbox was created.
     public internal(set) var thinnedTotal: Int64
     /// What the open had to do to recover a damaged file, if anything.
@@ -96,8 +101,9 @@ public final class Outbox {
         self.thinnedTotal = try Self.readMeta(db, "thinned") ?? 0
         self.lastFixTime = try Self.readMeta(db, "last_fix_time") ?? 0
         let maxStored = try db.scalarInt("SELECT max(seq) FROM outbox") ?? 0
-        // Seqs sent live while the disk was full are above meta's last_seq: never hand them out again.
-        self.lastSeq = max(lastSeq, maxStored, seqGuard?.volatileHigh ?? 0)
+        // The next seq is always above the sidecar's fsync'd reservation: every seq handed out before (fixes sent
+        // live while the disk was full, rows a power cut or a deleted file took with it) is at or below it.
+        self.lastSeq = max(lastSeq, maxStored, seqGuard?.floor ?? 0)
         self.depth = Int(try db.scalarInt("SELECT count(*) FROM outbox") ?? 0)
     }
 
@@ -137,8 +143,7 @@ public final class Outbox {
     @discardableResult
     public func append(kind: Kind, time: Int64, makePayload: (Int64) -> [UInt8]) throws(SQLiteError) -> Row {
         if depth >= options.maxRows { try thin() }
-        let seq = lastSeq + 1
-        seqGuard?.reserve(through: seq)
+        let seq = try nextSeq()
         let row = Row(seq: seq, kind: kind, time: time, payload: makePayload(seq))
         try db.transaction { () throws(SQLiteError) in
             try db.prepare("INSERT INTO outbox(seq, kind, time, payload) VALUES(?, ?, ?, ?)")
@@ -155,10 +160,30 @@ public final class Outbox {
     /// Hands out the next seq without storing a row (the disk is full), recorded durably in the seq sidecar so it
     /// is never reused after a restart; nil when even that cannot be written (the fix is then not sent).
     public func reserveVolatileSeq() -> Int64? {
+        guard lastSeq < Int64.max, let seqGuard, seqGuard.recordVolatile(lastSeq + 1) else { return nil }
+        lastSeq += 1
+        // The sidecar has made the seq durable; meta is expected to fail too on a full disk, and is raised past the
+        // sidecar's floor at the next open anyway.
+        do { try writeMeta("last_seq", lastSeq) } catch { _ = error }
+        return lastSeq
+    }
+
+    /// The next seq, covered by the sidecar's fsync'd reservation before it is used. A sidecar that cannot be
+    /// written is counted in ``seqReservationFailures`` and logged (the seq then rests on `meta.last_seq` alone,
+    /// which `outbox-sync=full` makes durable with the row).
+    func nextSeq() throws(SQLiteError) -> Int64 {
+        guard lastSeq < Int64.max else {
+            throw SQLiteError(extendedCode: SQLiteError.Code.full.rawValue, message: "seqs exhausted")
+        }
         let seq = lastSeq + 1
-        guard let seqGuard, seqGuard.recordVolatile(seq) else { return nil }
-        lastSeq = seq
-        try? writeMeta("last_seq", seq)
+        if let seqGuard, !seqGuard.reserve(through: seq) {
+            seqReservationFailures += 1
+            if seqReservationFailures == 1 || seqReservationFailures % 1000 == 0 {
+                logger.error(
+                    "Cannot write the seq sidecar; seqs rest on the outbox alone",
+                    metadata: ["outbox.path": "\(path).seq", "outbox.failures": "\(seqReservationFailures)"])
+            }
+        }
         return seq
     }
 
@@ -229,5 +254,21 @@ extension Outbox {
     public func checkpoint() throws(SQLiteError) -> Bool {
         db.finishReads()
         return try !db.checkpoint("TRUNCATE").busy
+    }
+
+    /// On a clean stop: checkpoints (the database file then holds every commit, durably) and, when that finished,
+    /// gives back the unused part of the seq reservation, so a clean restart continues at `lastSeq + 1` without a
+    /// gap. Returns false when the checkpoint could not finish (the reservation is then kept).
+    @discardableResult
+    public func closeCleanly() throws(SQLiteError) -> Bool {
+        guard try checkpoint() else { return false }
+        seqGuard?.release(downTo: lastSeq)
+        return true
+    }
+
+    /// Bytes in the WAL file now (0 when there is none).
+    public var walBytes: Int64 {
+        var info = stat()
+        return stat(path + "-wal", &info) == 0 ? Int64(info.st_size) : 0
     }
 }

@@ -46,10 +46,20 @@ final class SeqGuard {
     func reserve(through seq: Int64) -> Bool {
         guard seq > reserved else { return true }
         let previous = reserved
-        reserved = seq + Self.block
+        reserved = seq > Int64.max - Self.block ? Int64.max : seq + Self.block
         if write() { return true }
         reserved = previous
         return false
+    }
+
+    /// Gives back the reservation above `seq` (a clean stop: everything up to `seq` is durable in the outbox).
+    /// Never below a seq sent without a stored row.
+    func release(downTo seq: Int64) {
+        let target = max(seq, volatileHigh)
+        guard target < reserved else { return }
+        let previous = reserved
+        reserved = target
+        if !write() { reserved = previous }
     }
 
     /// Records a seq used without a stored row; false (and the seq must not be used) when it cannot be made durable.

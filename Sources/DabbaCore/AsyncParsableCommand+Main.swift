@@ -1,7 +1,10 @@
 import ArgumentParser
 
 extension AsyncParsableCommand {
-    /// Parses the command line and runs the chosen (sub)command, awaiting async ones.
+    /// The exit status of a usage error (an unknown option, a missing argument): 2, as for bad configuration.
+    public static var usageExitStatus: Int32 { 2 }
+
+    /// Parses the command line and runs the chosen (sub)command, awaiting async ones; a usage error exits 2.
     ///
     /// Executables call this from `main.swift`: there, `Self.main()` resolves to `ParsableCommand`'s synchronous
     /// entry point, which refuses async subcommands, and `command.run()` on an existential to the synchronous
@@ -16,6 +19,11 @@ extension AsyncParsableCommand {
                 try command.run()
             }
         } catch {
+            // ArgumentParser's usage errors exit 64 (EX_USAGE); ours are documented as 2, the status the systemd
+            // units name in RestartPreventExitStatus= (a daemon started with bad arguments is not restarted).
+            if exitCode(for: error) == .validationFailure {
+                exitWithMessage(fullMessage(for: error), code: usageExitStatus)
+            }
             exit(withError: error)
         }
     }

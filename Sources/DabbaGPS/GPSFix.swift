@@ -46,6 +46,9 @@ public enum GPSEvent: Sendable, Equatable {
     /// A line libgps could not use (not JSON, truncated JSON, a TPV with wrong-typed fields), with a short reason.
     /// Followed by `.disconnected` when the stream is unusable.
     case malformed(String)
+    /// gpsd reported a fix the reader refused: it is dated more than ``GPSReaderConfiguration/maxFutureSkew``
+    /// ahead of a synchronised system clock (a receiver's bad date). gpsd does have a fix; the consumer counts it.
+    case futureFix(GPSFix)
 }
 
 /// Settings of a ``GPSReader``.
@@ -73,6 +76,13 @@ public struct GPSReaderConfiguration: Sendable {
     /// gpsfake `-c 0.5` sends them 500 ms apart) but delays fixes from receivers that never give a complete fix
     /// (2D-only, no accuracy). 350 ms covers real receivers with margin and keeps that delay well under one epoch.
     public var epochSettle: Duration = .milliseconds(350)
+    /// A fix dated further than this ahead of the system clock is refused (``GPSEvent/futureFix(_:)``), but only
+    /// while the clock is synchronised: an unsynchronised clock proves nothing. A receiver can report a wrong date
+    /// for its first fixes (seen with a real receiver: one day ahead, corrected a second later).
+    public var maxFutureSkew: Duration = .seconds(300)
+    /// The system's wall clock (UTC ms) when it is synchronised, nil when it is not; the reader compares fix times
+    /// with it. Default: ``SystemClock/synchronisedMilliseconds()`` (the kernel's `adjtimex` state). Tests inject one.
+    public var synchronisedClock: @Sendable () -> Int64? = SystemClock.synchronisedMilliseconds
 
     /// Creates a configuration; every parameter has the default documented on its property.
     public init(

@@ -1,4 +1,5 @@
 import DabbaCore
+import DabbaProtocol
 import Logging
 
 /// The reader thread: connect with backoff, read lines, turn TPVs into one fix per epoch, watch for silence.
@@ -9,6 +10,8 @@ extension GPSReader {
         var backoff: Backoff
         var noFixReported = false
         var failedAttempts = 0
+        var futureRefused = 0
+        var lastFutureLog: Int64?
     }
 
     /// State of one connection.
@@ -132,9 +135,22 @@ extension GPSReader {
             switch className {
             case "TPV":
                 guard let fix = connection.fix() else { return nil }
+                // gpsd reports a fix: the GPS is not silent, whatever the checks below decide.
+                session.silentSince = now
+                if let wall = configuration.synchronisedClock(),
+                    fix.timeMilliseconds > wall + configuration.maxFutureSkew.dabbaMilliseconds
+                {
+                    refuseFutureFix(fix, wall: wall, &progress, now: now)
+                    return nil
+                }
+                let resets = progress.filter.backwardResets
                 let ready = progress.filter.offer(fix, now: now)
+                if progress.filter.backwardResets != resets {
+                    logger.notice(
+                        "The receiver's clock went back; recording from its new time",
+                        metadata: ["gps.time": "\(Timestamp.format(milliseconds: fix.timeMilliseconds))"])
+                }
                 for fix in ready { emit(fix, &progress) }
-                if !ready.isEmpty { session.silentSince = now }
             case "VERSION":
                 logger.info("gpsd version", metadata: ["gps.release": "\(connection.release ?? "unknown")"])
             case "ERROR":
@@ -144,6 +160,22 @@ extension GPSReader {
             }
             return nil
         }
+    }
+
+    /// A fix dated far ahead of a synchronised clock: reported (the consumer counts it), logged at most once a minute.
+    private func refuseFutureFix(_ fix: GPSFix, wall: Int64, _ progress: inout Progress, now: Int64) {
+        progress.noFixReported = false
+        progress.futureRefused += 1
+        if progress.lastFutureLog.map({ now - $0 >= 60_000 }) ?? true {
+            progress.lastFutureLog = now
+            logger.warning(
+                "Refusing GPS fixes dated ahead of the synchronised system clock",
+                metadata: [
+                    "gps.time": "\(Timestamp.format(milliseconds: fix.timeMilliseconds))",
+                    "gps.clock": "\(Timestamp.format(milliseconds: wall))", "gps.refused": "\(progress.futureRefused)",
+                ])
+        }
+        send(.futureFix(fix))
     }
 
     private func emit(_ fix: GPSFix, _ progress: inout Progress) {

@@ -8,7 +8,9 @@ import Synchronization
 /// - One fix per epoch: gpsd may report an epoch twice with the same fix time; the reader emits exactly one
 ///   ``GPSEvent/fix(_:)`` per distinct fix time, in strictly increasing time order, preferring the better TPV
 ///   (see ``GPSReaderConfiguration/epochSettle``). TPVs at or before the last emitted time are dropped, also across
-///   reconnects.
+///   reconnects, until five newer epochs in a row say the receiver's clock went back (then it follows).
+/// - Time: a fix dated more than ``GPSReaderConfiguration/maxFutureSkew`` ahead of a synchronised system clock is
+///   refused as ``GPSEvent/futureFix(_:)``. Any TPV with a fix counts as "gpsd has a fix" for ``GPSEvent/noFix``.
 /// - Resilience: gpsd absent, going away or restarting → ``GPSEvent/disconnected(reason:)`` (only ever after a
 ///   ``GPSEvent/connected``) and reconnects with jittered exponential backoff (250 ms … `maxBackoff`, reset once a
 ///   connection has worked for 5 s, so a crash-looping gpsd is not hammered); bad input → ``GPSEvent/malformed(_:)``, and a reconnect

@@ -137,7 +137,7 @@ extension MQTTClient {
     func didCompletePublish(_ handle: MosquittoHandle, mid: Int32, reason: Int32) {
         state.withLock { s in
             guard s.session?.handle == handle, let pending = s.pending.removeValue(forKey: mid) else { return }
-            let failure = reason >= 0x80 ? "refused by broker: " + mqttReasonText(reason) : nil
+            let failure = reason >= 0x80 ? MQTTClient.brokerRefusalPrefix + mqttReasonText(reason) : nil
             switch pending {
             case .event:
                 eventContinuation.yield(failure.map { .publishFailed(mid, reason: $0) } ?? .published(mid))

@@ -58,6 +58,13 @@ public final class MQTTClient: Sendable {
         if wakeFD >= 0 { close(wakeFD) }
     }
 
+    /// How the reason of a ``MQTTEvent/publishFailed(_:reason:)`` starts when the broker refused the message
+    /// (a PUBACK/PUBREC reason code of 0x80 or more, e.g. "not authorized"), as opposed to a session that ended.
+    public static let brokerRefusalPrefix = "refused by broker: "
+
+    /// True when a ``MQTTEvent/publishFailed(_:reason:)`` reason says the broker refused the message.
+    public static func isBrokerRefusal(_ reason: String) -> Bool { reason.hasPrefix(brokerRefusalPrefix) }
+
     /// Single-consumer stream of everything that happens: `connected`, `disconnected`, `published`,
     /// `publishFailed`, `message`. The buffer is unbounded; the stream finishes when ``run()`` ends.
     public var events: AsyncStream<MQTTEvent> { eventStream }

@@ -136,3 +136,61 @@ import Testing
         await backlog.stop()
     }
 }
+
+/// Publishes the broker refuses (issue 12, item 4): backed off, not resent in a hot loop.
+@Suite(.serialized) struct AgentRefusedPublishTests {
+    @Test func anACLThatDeniesTheAgentsTopicsGetsBoundedAttempts() async throws {
+        let directory = try TestDirectory("engine-acl")
+        defer { directory.remove() }
+        // Anonymous clients may read everything and write nothing: every publish is refused (MQTT 5: PUBACK 0x87).
+        let acl = directory.path("deny.acl")
+        try "topic read #\n".write(toFile: acl, atomically: true, encoding: .utf8)
+        let broker = try await MosquittoBroker.started(directory: directory, aclFile: acl)
+        defer { broker.stop() }
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let c = try AgentConfiguration(
+            LayeredConfiguration(
+                keys: AgentConfiguration.keys, file: nil, environment: [:],
+                flags: ["agent-id": "a-1", "mqtt-port": "\(broker.port)", "outbox": directory.path("o.db")]))
+        let outbox = try Outbox(path: c.outboxPath, logger: logger)
+        for i in 1...500 {
+            try outbox.append(kind: .fix, time: Int64(i) * 1000) { seq in
+                Fix(agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: Int64(i) * 1000), lat: 22, lon: 87)
+                    .jsonBytes()
+            }
+        }
+        let mqtt = MQTTClient(configuration: MQTTConfiguration(port: broker.port, clientID: "engine"), logger: logger)
+        let engine = AgentEngine(configuration: c, outbox: outbox, mqtt: mqtt, logger: logger)
+        let run = Task { try? await mqtt.run() }
+        let forward = Task { for await event in mqtt.events { await engine.handle(event) } }
+        let ticks = Task {
+            while !Task.isCancelled {
+                _ = await engine.tick()
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        defer {
+            mqtt.shutdown()
+            forward.cancel()
+            ticks.cancel()
+            run.cancel()
+        }
+        #expect(await eventually { await engine.status().broker == "connected" })
+        let start = ContinuousClock.now
+        // Rounds of refusals: the first burst (the live fix, backlog messages in flight), then one probe after
+        // each backoff step (1 s, 2 s, 4 s …, each jittered down to as little as half).
+        let refused = await eventually { await engine.status().counters.publishRefused >= 4 }
+        let afterWait = await engine.status().counters
+        #expect(refused, "\(afterWait)")
+        let elapsed = ContinuousClock.now - start
+        let status = await engine.status()
+        // At most one window of messages in the first burst, then one probe per backoff step: a hot loop would
+        // have sent thousands in the same time.
+        let bound =
+            c.backlogWindow + Backoff.mostAttempts(within: elapsed, initial: .seconds(1), maximum: .seconds(60))
+        #expect(status.counters.publishRefused <= Int64(bound), "\(status.counters) in \(elapsed)")
+        #expect(status.counters.backlogMessages <= Int64(bound), "\(status.counters) in \(elapsed)")
+        // Nothing was lost: every row is still in the outbox.
+        #expect(status.outboxDepth == 500)
+    }
+}

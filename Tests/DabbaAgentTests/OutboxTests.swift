@@ -25,8 +25,10 @@ import Testing
             }
             #expect(try outbox.delete([1...10]) == 10)
             #expect(outbox.depth == 0)
+            #expect(try outbox.closeCleanly())
         }
-        // Every row was deleted; the next seq still continues from 11.
+        // Every row was deleted; after a clean stop the next seq continues from 11 (OutboxSeqTests: after a crash
+        // it continues above the sidecar's reservation).
         let reopened = try Outbox(path: path, logger: logger)
         #expect(reopened.lastSeq == 10)
         #expect(try reopened.append(kind: .fix, time: 11, makePayload: fixPayload).seq == 11)
@@ -74,7 +76,7 @@ import Testing
         // Seqs keep counting; the thinned count survives a reopen.
         let reopened = try Outbox(path: dir.path("o.db"), options: options, logger: logger)
         #expect(reopened.thinnedTotal == 25)
-        #expect(reopened.lastSeq == 101)
+        #expect(reopened.lastSeq >= 101)
     }
 
     @Test func garbageFileIsMovedAsideAndAFreshOutboxOpens() throws {
@@ -186,7 +188,7 @@ import Testing
         #expect(volatile == volatile.sorted() && Set(volatile).count == 5)
         let reopened = try Outbox(path: path, logger: logger)
         #expect(reopened.lastSeq >= volatile.last!)
-        #expect(try reopened.append(kind: .fix, time: 2, makePayload: fixPayload).seq == volatile.last! + 1)
+        #expect(try reopened.append(kind: .fix, time: 2, makePayload: fixPayload).seq > volatile.last!)
     }
 }
 

@@ -65,17 +65,66 @@ import Testing
     @Test func strictlyIncreasingOverAnyInput() {
         var filter = EpochFilter(settleMilliseconds: 100)
         var generator = SystemRandomNumberGenerator()
-        var out: [GPSFix] = []
+        // Each emitted fix with the number of clock-back resets before it: strictly increasing between resets.
+        var out: [(fix: GPSFix, resets: Int)] = []
         var now: Int64 = 0
         for _ in 0..<5_000 {
             now += Int64.random(in: 0...120, using: &generator)
             let time = Int64.random(in: 0...400, using: &generator) * 10 + now
             let mode = Int.random(in: 2...3, using: &generator)
-            out += filter.offer(fix(time, mode: mode, complete: Bool.random(using: &generator)), now: now)
-            if let due = filter.due(now: now) { out.append(due) }
+            for emitted in filter.offer(fix(time, mode: mode, complete: Bool.random(using: &generator)), now: now) {
+                out.append((emitted, filter.backwardResets))
+            }
+            if let due = filter.due(now: now) { out.append((due, filter.backwardResets)) }
         }
-        if let last = filter.flush() { out.append(last) }
+        if let last = filter.flush() { out.append((last, filter.backwardResets)) }
         #expect(!out.isEmpty)
-        #expect(zip(out, out.dropFirst()).allSatisfy { $0.timeMilliseconds < $1.timeMilliseconds })
+        #expect(
+            zip(out, out.dropFirst()).allSatisfy {
+                $0.resets != $1.resets || $0.fix.timeMilliseconds < $1.fix.timeMilliseconds
+            })
+        // A step back only ever comes with a reset.
+        #expect(
+            zip(out, out.dropFirst()).allSatisfy {
+                $0.fix.timeMilliseconds < $1.fix.timeMilliseconds || $1.resets > $0.resets
+            })
+    }
+}
+
+/// The receiver's clock going back (leap-second correction, receiver reset, a first fix dated wrongly).
+@Suite struct EpochFilterClockTests {
+    func fix(_ time: Int64) -> GPSFix {
+        GPSFix(
+            timeMilliseconds: time, latitude: 22.3, longitude: 87.3, altitude: 30, speed: 5, track: 90,
+            horizontalAccuracy: 3, mode: 3)
+    }
+
+    @Test func aReceiverClockThatWentBackIsFollowedAfterFiveEpochs() {
+        var filter = EpochFilter(settleMilliseconds: 350)
+        let dayAhead: Int64 = 86_400_000 + 10_000
+        #expect(filter.offer(fix(dayAhead), now: 0) == [fix(dayAhead)])
+        // The receiver corrects its date: four epochs behind are dropped …
+        for (i, time) in [1_000, 2_000, 3_000, 4_000].enumerated() {
+            #expect(filter.offer(fix(Int64(time)), now: Int64(i + 1) * 1000).isEmpty)
+        }
+        #expect(filter.backwardResets == 0)
+        // … the fifth in a row is taken as the new timeline, and recording goes on from it.
+        #expect(filter.offer(fix(5_000), now: 5_000) == [fix(5_000)])
+        #expect(filter.backwardResets == 1)
+        #expect(filter.offer(fix(6_000), now: 6_000) == [fix(6_000)])
+        #expect(filter.offer(fix(6_000), now: 6_100).isEmpty)  // still one fix per epoch
+    }
+
+    @Test func aRepeatedOrShuffledEpochIsNotAClockJump() {
+        var filter = EpochFilter(settleMilliseconds: 350)
+        #expect(filter.offer(fix(10_000), now: 0) == [fix(10_000)])
+        // gpsd repeats its current epoch to a client that reconnects: however often, it is no new timeline.
+        for i in 1...20 { #expect(filter.offer(fix(10_000), now: Int64(i)).isEmpty) }
+        // Older epochs that do not form an increasing run restart the count.
+        for (i, time) in [9_000, 9_500, 8_000, 8_500, 7_000, 7_500, 9_900].enumerated() {
+            #expect(filter.offer(fix(Int64(time)), now: 100 + Int64(i)).isEmpty)
+        }
+        #expect(filter.backwardResets == 0)
+        #expect(filter.offer(fix(11_000), now: 200) == [fix(11_000)])
     }
 }

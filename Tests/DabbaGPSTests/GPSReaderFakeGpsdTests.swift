@@ -116,6 +116,48 @@ import Testing
         #expect(running.log.events == [.connected, .noFix, .fix(running.log.fixes[0]), .noFix])
     }
 
+    @Test func aFixDatedFarAheadOfASynchronisedClockIsRefusedAndIsNoSilence() async throws {
+        let t = Self.t0
+        let day: Int64 = 86_400_000
+        // A synchronised clock at t0: three seconds of fixes dated a day ahead (longer than the no-fix timeout),
+        // then the receiver corrects itself.
+        let ahead = (0..<30).flatMap { i in
+            [FakeGpsd.Step.line(Self.tpv(t + day + Int64(i) * 100)), .pause(.milliseconds(100))]
+        }
+        let gpsd = try FakeGpsd(steps: ahead + [.line(Self.tpv(t)), .line(Self.tpv(t + 1000))])
+        defer { gpsd.stop() }
+        var configuration = GPSReaderConfiguration(port: gpsd.port, noFixTimeout: .seconds(2))
+        configuration.synchronisedClock = { t }
+        let running = RunningReader(configuration)
+        #expect(await running.log.wait { $0.filter(\.isFix).count >= 2 })
+        await running.stopAndDrain()
+        let events = running.log.events
+        #expect(events.filter(\.isFutureFix).count == 30, "\(events)")
+        // gpsd reported a fix all along: never "no fix", although nothing was recorded for three seconds.
+        #expect(events.filter(\.isNoFix).isEmpty, "\(events)")
+        #expect(running.log.fixes.map(\.timeMilliseconds) == [t, t + 1000])
+        // Logged once, not once per fix.
+        #expect(running.logs.count("Refusing GPS fixes dated ahead of the synchronised system clock") == 1)
+    }
+
+    @Test func withoutASynchronisedClockAWrongFirstDateIsFollowedBackAfterFiveEpochs() async throws {
+        let t = Self.t0
+        let day: Int64 = 86_400_000
+        // The real receiver's log: the first fix dated a day ahead, every later one right.
+        let gpsd = try FakeGpsd(steps: [.line(Self.tpv(t + day))] + (0..<8).map { .line(Self.tpv(t + $0 * 1000)) })
+        defer { gpsd.stop() }
+        var configuration = GPSReaderConfiguration(port: gpsd.port)
+        configuration.synchronisedClock = { nil }
+        let running = RunningReader(configuration)
+        #expect(await running.log.wait { $0.filter(\.isFix).count >= 5 })
+        await running.stopAndDrain()
+        // Four epochs are lost while the filter makes sure the clock really went back; then recording goes on.
+        #expect(
+            running.log.fixes.map(\.timeMilliseconds) == [t + day, t + 4000, t + 5000, t + 6000, t + 7000],
+            "\(running.log.events)")
+        #expect(running.logs.count("The receiver's clock went back; recording from its new time") == 1)
+    }
+
     @Test func overLongLineIsMalformedAndForcesAReconnect() async throws {
         let t = Self.t0
         let gpsd = try FakeGpsd { connection in

@@ -46,6 +46,7 @@ extension GPSEvent {
     var isNoFix: Bool { if case .noFix = self { true } else { false } }
     var isMalformed: Bool { if case .malformed = self { true } else { false } }
     var isFix: Bool { if case .fix = self { true } else { false } }
+    var isFutureFix: Bool { if case .futureFix = self { true } else { false } }
 }
 
 /// A log handler that keeps every event (tests count reconnect attempts from the reader's debug logs).
