@@ -43,11 +43,12 @@ import Testing
                 .post, "/v1/orders", token: token, json: OrderFixture.orderJSON(), headers: headers)
             let again = try await client.send(
                 .post, "/v1/orders", token: token, json: OrderFixture.orderJSON(), headers: headers)
-            #expect(first.status == .created && again.status == .ok, "\(again.text)")
+            #expect(first.status == .created && again.status == .created, "\(again.text)")
             #expect(first.json?["id"] as? String == again.json?["id"] as? String)
+            #expect(again.headers[HTTPField.Name("Idempotency-Replayed")!] == "true")
             let different = try await client.send(
                 .post, "/v1/orders", token: token, json: OrderFixture.orderJSON(options: []), headers: headers)
-            #expect(different.status == .conflict && different.errorCode == "conflict", "\(different.text)")
+            #expect(different.status == .unprocessableContent && different.errorCode == "invalid", "\(different.text)")
             let list = try await client.send(.get, "/v1/orders", token: token)
             #expect((list.json?["orders"] as? [Any])?.count == 1)
         }
