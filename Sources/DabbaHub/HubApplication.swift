@@ -19,6 +19,8 @@ public struct HubComponents: Sendable {
     public let notifier: OrderNotifier
     /// Rings when ingest committed agents' device events (dispatch applies them).
     public let deviceEvents = Signal()
+    /// Rings on every (re)connect of the hub's MQTT client, the first at start (dispatch sends the tasks again).
+    public let brokerConnected = Signal()
     /// Card payment providers (the built-in test provider, its webhook secret loaded or created).
     public var paymentProviders = PaymentProviders([])
     /// How often the hub pings its WebSockets; a peer that has not answered by the next ping is closed.
@@ -33,10 +35,11 @@ public struct HubComponents: Sendable {
         configuration: HubConfiguration, store: any HubStore, logger: Logger, bcryptCost: UInt8 = 12
     ) async throws -> HubComponents {
         let mqtt = MQTTClient(configuration: try HubApplication.mqttConfiguration(configuration), logger: logger)
+        let metrics = HubMetrics()
         var hub = HubComponents(
-            configuration: configuration, store: store, metrics: HubMetrics(), feed: FleetFeed(), mqtt: mqtt,
+            configuration: configuration, store: store, metrics: metrics, feed: FleetFeed(), mqtt: mqtt,
             auth: try await AuthService.make(configuration: configuration, users: store, bcryptCost: bcryptCost),
-            notifier: OrderNotifier(bus: OrderEventBus(), mqtt: mqtt, logger: logger))
+            notifier: OrderNotifier(bus: OrderEventBus(), mqtt: mqtt, logger: logger, metrics: metrics))
         hub.paymentProviders = try await PaymentProviders.make(configuration: configuration, store: store)
         return hub
     }
@@ -68,7 +71,8 @@ public enum HubApplication {
     static func build(hub: HubComponents, logger: Logger, closing store: SQLiteHubStore?) -> some ApplicationProtocol {
         let ingest = IngestService(
             configuration: hub.configuration, store: hub.store, mqtt: hub.mqtt, feed: hub.feed, metrics: hub.metrics,
-            logger: logger, orders: hub.notifier, deviceEvents: hub.deviceEvents)
+            logger: logger, orders: hub.notifier, deviceEvents: hub.deviceEvents,
+            brokerConnected: hub.brokerConnected, clock: hub.dispatchClock)
         let router = Router(context: HubRequestContext.self)
         addRoutes(to: router, hub: hub)
         let dispatch = addDispatch(store: hub.store, hub: hub, to: router, logger: logger)
@@ -105,7 +109,7 @@ public enum HubApplication {
         DispatchController(dispatcher: dispatcher).addRoutes(to: router)
         return DispatchService(
             dispatcher: dispatcher, bus: hub.notifier.bus, deviceEvents: hub.deviceEvents.stream,
-            interval: settings.interval, logger: logger)
+            brokerConnected: hub.brokerConnected.stream, interval: settings.interval, logger: logger)
     }
 
     /// Opens (and migrates) the store `database` names. `postgres://` is refused for now, naming the key.

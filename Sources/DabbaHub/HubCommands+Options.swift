@@ -67,6 +67,10 @@ public struct HubOptions: ParsableArguments {
         help: "Seconds an agent may be offline before its offers and unpicked orders go back to dispatch (default 120)."
     ) var dispatchOfflineGrace: String?
     @Option(
+        name: .customLong("dispatch-wait-alert"),
+        help: "Seconds an order may wait for an agent before operators get an alert; 0: never (default 600)."
+    ) var dispatchWaitAlert: String?
+    @Option(
         name: .customLong("agent-capacity"),
         help: "Orders an agent carries at once (>1 stacks one restaurant's) (default 1).") var agentCapacity: String?
     @Option(
@@ -136,6 +140,7 @@ public struct HubOptions: ParsableArguments {
             ("mosquitto-acl-file", mosquittoACLFile), ("log-level", logLevel),
             ("dispatch-interval", dispatchInterval), ("offer-timeout", offerTimeout),
             ("dispatch-fix-max-age", dispatchFixMaxAge), ("dispatch-offline-grace", dispatchOfflineGrace),
+            ("dispatch-wait-alert", dispatchWaitAlert),
             ("agent-capacity", agentCapacity), ("leaflet-dir", leafletDir), ("tax-rate-bps", taxRateBps),
             ("eta-detour-percent", etaDetourPercent), ("share-ttl-minutes", shareTtlMinutes),
             ("share-grace-minutes", shareGraceMinutes), ("webhook-retry-base", webhookRetryBase),

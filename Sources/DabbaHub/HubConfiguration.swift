@@ -17,6 +17,8 @@ public struct HubConfiguration: Sendable {
     public var offerTimeout: Duration
     public var dispatchFixMaxAge: Duration
     public var dispatchOfflineGrace: Duration
+    /// An order waiting this long for an agent raises an operator alert; nil (configured 0): never.
+    public var dispatchWaitAlert: Duration?
     public var agentCapacity: Int
     /// MQTT shared-subscription group; empty means every hub receives every message.
     public var ingestGroup: String?
@@ -90,6 +92,11 @@ public struct HubConfiguration: Sendable {
             "dispatch-offline-grace", default: "120",
             help:
                 "Seconds an agent may be offline (its Will) before its pending offers and not-yet-picked-up orders go back to dispatch; a device that restarts sooner keeps them."
+        ),
+        ConfigKey(
+            "dispatch-wait-alert", default: "600",
+            help:
+                "Seconds an order may wait for an agent (from confirmation or its last unassignment) before operators get one alert for it; 0 turns it off."
         ),
         ConfigKey(
             "agent-capacity", default: "1", help: "Orders an agent carries at once (>1 stacks one restaurant's)."),
@@ -171,6 +178,8 @@ public struct HubConfiguration: Sendable {
         offerTimeout = try c.seconds("offer-timeout", in: 1...3600)
         dispatchFixMaxAge = try c.seconds("dispatch-fix-max-age", in: 1...86_400)
         dispatchOfflineGrace = try c.seconds("dispatch-offline-grace", in: 0...86_400)
+        let waitAlert = try c.seconds("dispatch-wait-alert", in: 0...86_400)
+        dispatchWaitAlert = waitAlert == .zero ? nil : waitAlert
         agentCapacity = try c.int("agent-capacity", in: 1...10)
         ingestGroup = try c.optional("ingest-group").map { (group: String) throws(ConfigError) -> String in
             guard group.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {

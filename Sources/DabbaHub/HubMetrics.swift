@@ -68,6 +68,16 @@ public final class HubMetrics: Sendable {
     public func deviceEvents(_ result: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_device_events_total", dimensions: [("result", result)], factory: factory)
     }
+    /// Task messages (offer, assigned, cancelled, sync) the MQTT client refused to publish (no broker session, …), by
+    /// kind; offers and assignments are sent again when the hub reconnects, and unsent offers by the next round.
+    public func taskPublishFailures(_ kind: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(
+            label: "dabba_task_publish_failures_total", dimensions: [("kind", kind)], factory: factory)
+    }
+    /// Task messages sent again (after the hub (re)connected to the broker, or an offer never sent), by kind.
+    public func tasksResent(_ kind: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_tasks_resent_total", dimensions: [("kind", kind)], factory: factory)
+    }
     /// Operator alerts raised, by kind.
     public func alerts(_ kind: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_alerts_total", dimensions: [("kind", kind)], factory: factory)

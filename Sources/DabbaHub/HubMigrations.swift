@@ -402,6 +402,16 @@ enum HubMigrations {
             CREATE INDEX seq_conflicts_by_agent ON seq_conflicts(agent, id);
             """
         ),
+        // Offers are delivered at least once (README, Dispatch): when a publish of the offer first reached the broker
+        // (`sent`), and when the device was first seen after that, before the deadline (`seen`). A lapse without
+        // `seen` is undelivered and does not exclude the agent.
+        (
+            11, "offers: sent and seen",
+            """
+            ALTER TABLE offers ADD COLUMN sent INTEGER;
+            ALTER TABLE offers ADD COLUMN seen INTEGER;
+            """
+        ),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`, in version order, each in its own

@@ -31,10 +31,13 @@ extension IngestService {
             _ = try mqtt.publish(
                 topic: Topics.tasks(agent: request.agent), payload: PayloadCoding.encode(answer), qos: .atLeastOnce)
         } catch {
+            // The device asks again (its retry), and the hub sends offers and assignments again on reconnect.
+            metrics.taskPublishFailures("sync").increment()
             logger.warning(
                 "Cannot publish a task sync answer", metadata: ["agent.id": "\(request.agent)", "error": "\(error)"])
             return
         }
+        await markSent(answer)
         logger.debug(
             "Task sync answered",
             metadata: ["agent.id": "\(request.agent)", "sync.id": "\(request.id)", "sync.tasks": "\(tasks.count)"])

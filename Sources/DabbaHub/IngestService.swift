@@ -23,7 +23,13 @@ public final class IngestService: Service, Sendable {
     let orders: OrderNotifier?
     /// Rung after a commit that stored device events.
     let deviceEvents: Signal?
+    /// Rung on every (re)connect of the MQTT client (dispatch sends the tasks again).
+    let brokerConnected: Signal?
+    /// The dispatcher's clock (Unix ms), for when a device was seen (``Offer/seen``).
+    let clock: @Sendable () -> Int64
     let pending = Mutex(Pipeline())
+    /// Agents heard from since the last flush, with the latest time (see `recordSeen`).
+    let seen = Mutex<[String: Int64]>([:])
 
     /// Received, validated, not yet committed.
     struct PendingBatch {
@@ -41,10 +47,13 @@ public final class IngestService: Service, Sendable {
 
     public init(
         configuration: HubConfiguration, store: any HubStore, mqtt: MQTTClient, feed: FleetFeed, metrics: HubMetrics,
-        logger: Logger, orders: OrderNotifier? = nil, deviceEvents: Signal? = nil
+        logger: Logger, orders: OrderNotifier? = nil, deviceEvents: Signal? = nil, brokerConnected: Signal? = nil,
+        clock: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
     ) {
         self.orders = orders
         self.deviceEvents = deviceEvents
+        self.brokerConnected = brokerConnected
+        self.clock = clock
         self.configuration = configuration
         self.store = store
         self.mqtt = mqtt
@@ -87,12 +96,15 @@ public final class IngestService: Service, Sendable {
     /// Reads messages from the broker, validates them and queues them for the next commit.
     func receive() async {
         for await event in mqtt.events {
+            if case .connected = event { brokerConnected?.ring() }
             guard case .message(let message) = event else { continue }
             if let orders, message.topic.hasPrefix("\(Topics.prefix)/orders/") {
                 _ = orders.relayed(message.payload)
                 continue
             }
-            switch await validator.validate(message, store: store) {
+            let result = await validator.validate(message, store: store)
+            noteSeen(result)
+            switch result {
             case .positions(let positions):
                 for p in positions { feed.publish(position: p) }
                 if enqueue({ $0.positions += positions }) { await batchFull() }
@@ -161,6 +173,7 @@ public final class IngestService: Service, Sendable {
                 await running.value
                 _ = startCommit()
             }
+            await flushSeen()
         }
     }
 

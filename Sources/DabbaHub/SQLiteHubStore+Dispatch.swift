@@ -81,7 +81,7 @@ extension SQLiteHubStore: DispatchRepository {
                 SELECT ?1, ?2, ?3, ?4, 'pending'
                 WHERE EXISTS (SELECT 1 FROM orders WHERE id = ?1 AND agent_id IS NULL
                                 AND status IN ('confirmed', 'preparing', 'ready_for_pickup'))
-                  AND NOT EXISTS (SELECT 1 FROM offers WHERE order_id = ?1 AND agent_id = ?2 AND state IN ('rejected', 'expired'))
+                  AND NOT EXISTS (SELECT 1 FROM offers WHERE order_id = ?1 AND agent_id = ?2 AND \(Self.excludingOffer))
                   AND NOT EXISTS (SELECT 1 FROM offers WHERE agent_id = ?2 AND state = 'pending')
                   AND (SELECT count(*) FROM orders WHERE agent_id = ?2 AND status IN ('assigned', 'picked_up')) < ?5
                 """
@@ -121,8 +121,13 @@ extension SQLiteHubStore: DispatchRepository {
     }
 
     public func excludedAgents(order: String) throws(StoreError) -> Set<String> {
-        Set(try readOffers("WHERE order_id = ? AND state IN ('rejected', 'expired')", [.text(order)]).map(\.agent))
+        Set(try readOffers("WHERE order_id = ? AND \(Self.excludingOffer)", [.text(order)]).map(\.agent))
     }
+
+    /// An offer row that excludes its agent from its order: rejected (or given back), or lapsed after delivery —
+    /// an undelivered lapse does not (``Offer/lapseExcludes``).
+    static let excludingOffer =
+        "(state = 'rejected' OR (state = 'expired' AND reason IS NOT '\(Offer.undeliveredReason)'))"
 
     public func closeOffer(order: String, agent: String, state: Offer.State, reason: String?) throws(StoreError)
         -> Offer?
@@ -241,7 +246,12 @@ extension SQLiteHubStore: DispatchRepository {
     public func raiseAlert(kind: String, agent: String?, order: String?, message: String) throws(StoreError) -> Bool {
         try run { () throws(SQLiteError) -> Bool in
             try db.prepare(
-                "INSERT INTO alerts(time, kind, agent_id, order_id, message) VALUES(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                // `IS`, not the UNIQUE constraint, decides "once": the constraint lets rows with a NULL agent repeat.
+                """
+                INSERT INTO alerts(time, kind, agent_id, order_id, message) SELECT ?1, ?2, ?3, ?4, ?5
+                WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE kind = ?2 AND agent_id IS ?3 AND order_id IS ?4)
+                ON CONFLICT DO NOTHING
+                """
             ).run([
                 .integer(wallClockMilliseconds()), .text(kind), agent.map { .text($0) } ?? .null,
                 order.map { .text($0) } ?? .null, .text(message),
@@ -272,7 +282,8 @@ extension SQLiteHubStore: DispatchRepository {
     }
 
     private func readOffersRaw(_ clause: String, _ values: [SQLiteValue]) throws(SQLiteError) -> [Offer] {
-        let s = try db.prepare("SELECT id, order_id, agent_id, created, deadline, state, reason FROM offers " + clause)
+        let s = try db.prepare(
+            "SELECT id, order_id, agent_id, created, deadline, state, reason, sent, seen FROM offers " + clause)
         defer { s.reset() }
         try s.bind(values)
         var offers: [Offer] = []
@@ -281,7 +292,8 @@ extension SQLiteHubStore: DispatchRepository {
                 Offer(
                     id: s.int64(0), order: s.text(1) ?? "", agent: s.text(2) ?? "", created: s.int64(3),
                     deadline: s.int64(4),
-                    state: Offer.State(rawValue: s.text(5) ?? "") ?? .expired, reason: s.text(6)))
+                    state: Offer.State(rawValue: s.text(5) ?? "") ?? .expired, reason: s.text(6),
+                    sent: s.isNull(7) ? nil : s.int64(7), seen: s.isNull(8) ? nil : s.int64(8)))
         }
         return offers
     }

@@ -145,8 +145,9 @@ import Testing
             // a-2 takes it.
             #expect(try await Self.decide(client, f.otherAgentUser.email, first, "accept").status == .ok)
 
-            // a-3 lets its offer lapse: the second order goes to a-1 (free again), and a-3 is excluded. The deadline
+            // a-3 lets its offer lapse: the second order goes to a-1 (free again, and nearer than a-3). The deadline
             // is the configured offer-timeout after the offer; a round just before it leaves the offer standing.
+            // (No broker here, so the offer never reached a device: an undelivered lapse, see OfferDeliveryTests.)
             let offer = try #require(try await h.store.pendingOffers().first { $0.order == second })
             #expect(offer.deadline == offer.created + 4000, "\(offer)")
             clock.set(offer.deadline - 1)

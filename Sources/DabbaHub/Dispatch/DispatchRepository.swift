@@ -9,10 +9,16 @@ public struct Offer: Sendable, Equatable, Codable {
     public var deadline: Int64
     public var state: State
     public var reason: String?
+    /// When a publish of this offer (its own task message, a re-send or a sync answer listing it) was first taken
+    /// by the broker session (dispatcher clock, Unix ms); nil while it never was.
+    public var sent: Int64?
+    /// When a message from the agent's device (fix, backlog, event, online state, sync request) first arrived after
+    /// `sent`, before the deadline: the evidence that the device had the offer. See ``Offer/lapseExcludes``.
+    public var seen: Int64?
 
     public init(
         id: Int64 = 0, order: String, agent: String, created: Int64, deadline: Int64, state: State = .pending,
-        reason: String? = nil
+        reason: String? = nil, sent: Int64? = nil, seen: Int64? = nil
     ) {
         self.id = id
         self.order = order
@@ -21,7 +27,20 @@ public struct Offer: Sendable, Equatable, Codable {
         self.deadline = deadline
         self.state = state
         self.reason = reason
+        self.sent = sent
+        self.seen = seen
     }
+
+    /// The reason an expired offer carries when it lapsed undelivered (it does not exclude the agent).
+    public static let undeliveredReason = "undelivered"
+
+    /// Whether this offer's lapse excludes the agent from the order. The rule: only when the device was seen after
+    /// the offer was sent and before its deadline (`seen` is set). A device that is connected when the broker takes
+    /// the offer gets it live, and one that connects later asks for its tasks (`…/sync`) and gets it then; either
+    /// way a message from it after `sent` shows it had a connection that carried the offer. Without that evidence
+    /// (never sent: the hub was cut off from the broker; or the device silent since) the lapse is *undelivered*:
+    /// the offer expires with reason ``undeliveredReason`` and the order may be offered to the same agent again.
+    public var lapseExcludes: Bool { seen != nil }
 }
 
 /// One dispatch decision as operators read it (`GET /v1/orders/{id}/dispatch`): who was offered the order, or why
@@ -41,7 +60,8 @@ public struct DispatchRecord: Sendable, Equatable, Codable {
     public var time: Int64
     public var policy: String
     public var agent: String?
-    /// `offered`, `queued` (no feasible agent), `accepted`, `rejected`, `expired`, `withdrawn`, `reassigned`.
+    /// `offered`, `queued` (no feasible agent), `accepted`, `rejected`, `expired`, `undelivered` (lapsed before the
+    /// device had it: ``Offer/lapseExcludes``), `withdrawn`, `reassigned`.
     public var outcome: String
     public var candidates: [Candidate]
 
@@ -95,7 +115,8 @@ public protocol DispatchRepository: Sendable {
     /// Orders each agent carries now (assigned or picked up), by agent.
     func agentLoads() async throws(StoreError) -> [String: [OrderRecord]]
     /// Makes `offer` pending, in one conditional write, only if the order is still waiting for an agent (confirmed,
-    /// preparing or ready, unassigned, no pending offer), the agent has not rejected or let lapse an offer of it, has
+    /// preparing or ready, unassigned, no pending offer), the agent is not excluded from it (rejected it, or let a
+    /// delivered offer of it lapse: ``Offer/lapseExcludes``), has
     /// no other pending offer and carries fewer than `capacity` orders. Dispatch rounds on several hubs (or
     /// overlapping rounds on one) may decide from older reads; this is where only a valid offer gets through.
     /// Throws `conflict` otherwise.
@@ -104,7 +125,7 @@ public protocol DispatchRepository: Sendable {
     func recordGiveBack(order: String, agent: String, time: Int64, reason: String) async throws(StoreError)
     func pendingOffers() async throws(StoreError) -> [Offer]
     func offers(order: String) async throws(StoreError) -> [Offer]
-    /// Agents that rejected `order` or let its offer lapse.
+    /// Agents that rejected `order` or let its offer lapse after it was delivered (``Offer/lapseExcludes``).
     func excludedAgents(order: String) async throws(StoreError) -> Set<String>
     /// Moves the pending offer of `order` for `agent` to `state` (expired/rejected/withdrawn); nil when there was no
     /// such pending offer (someone else decided first). Exactly one caller wins a race.
@@ -122,7 +143,19 @@ public protocol DispatchRepository: Sendable {
     /// returned: an event is acted on once.
     func applyDeviceEvent(agent: String, seq: Int64, change: OrderChange?, order: String) async throws(StoreError)
         -> (OrderRecord, OrderEvent)?
-    /// Records an alert once (same kind, agent and order: ignored); true when new.
+    /// Records that a publish of the pending offer of `order` to `agent` was taken by the broker session at `time`;
+    /// the first such time is kept (``Offer/sent``).
+    func markOfferSent(order: String, agent: String, at time: Int64) async throws(StoreError)
+    /// Messages from agents' devices arrived (agent → hub time of the latest): each pending offer to such an agent
+    /// that was sent before that time, has no `seen` yet and whose deadline is not past gets it (``Offer/seen``).
+    func recordSeen(_ agents: [String: Int64]) async throws(StoreError)
+    /// Orders waiting for an agent (confirmed, preparing or ready, none assigned, with or without a pending offer)
+    /// since `cutoff` or earlier, that have no `kind` alert yet: id and since when they wait (the restaurant's
+    /// confirmation or the last unassignment, whichever is later), oldest first.
+    func ordersWaiting(since cutoff: Int64, withoutAlert kind: String) async throws(StoreError)
+        -> [(order: String, since: Int64)]
+    /// Records an alert once (same kind, agent and order, a missing agent or order included: ignored); true when
+    /// new.
     func raiseAlert(kind: String, agent: String?, order: String?, message: String) async throws(StoreError) -> Bool
     func alerts(limit: Int) async throws(StoreError) -> [OperatorAlert]
 }

@@ -3,21 +3,25 @@ import Logging
 import ServiceLifecycle
 
 /// Runs the dispatcher: a round every `dispatch-interval`, and at once when an order event makes one worthwhile
-/// (an order confirmed, ready, given back or cancelled) or a device event arrived. Stops on graceful shutdown.
+/// (an order confirmed, ready, given back or cancelled) or a device event arrived; and after every (re)connect of
+/// the hub to the broker (the first at start) it sends every pending offer and current assignment again
+/// (``Dispatcher/resendTasks()``). Stops on graceful shutdown.
 public struct DispatchService<Store: HubStore>: Service {
     let dispatcher: Dispatcher<Store>
     let bus: OrderEventBus
     let deviceEvents: AsyncStream<Void>
+    let brokerConnected: AsyncStream<Void>
     let interval: Duration
     let logger: Logger
 
     public init(
-        dispatcher: Dispatcher<Store>, bus: OrderEventBus, deviceEvents: AsyncStream<Void>, interval: Duration,
-        logger: Logger
+        dispatcher: Dispatcher<Store>, bus: OrderEventBus, deviceEvents: AsyncStream<Void>,
+        brokerConnected: AsyncStream<Void>, interval: Duration, logger: Logger
     ) {
         self.dispatcher = dispatcher
         self.bus = bus
         self.deviceEvents = deviceEvents
+        self.brokerConnected = brokerConnected
         self.interval = interval
         self.logger = logger
     }
@@ -34,6 +38,9 @@ public struct DispatchService<Store: HubStore>: Service {
             }
             group.addTask {
                 for await _ in deviceEvents { wake.yield() }
+            }
+            group.addTask {
+                for await _ in brokerConnected { await dispatcher.resendTasks() }
             }
             group.addTask {
                 while !Task.isCancelled {

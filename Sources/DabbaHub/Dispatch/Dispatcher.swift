@@ -19,6 +19,8 @@ public struct DispatchConfiguration: Sendable {
     public var capacity: Int
     /// Cash-on-delivery orders are not offered to an agent whose cash held would exceed this (minor units).
     public var codCashLimit: Int64
+    /// An order waiting this long for an agent raises one operator alert (`dispatch_wait`); nil: never.
+    public var waitAlert: Duration?
 
     public init(configuration: HubConfiguration) {
         policy = configuration.dispatchPolicy
@@ -28,6 +30,7 @@ public struct DispatchConfiguration: Sendable {
         offlineGrace = configuration.dispatchOfflineGrace
         capacity = configuration.agentCapacity
         codCashLimit = configuration.codCashLimit
+        waitAlert = configuration.dispatchWaitAlert
     }
 }
 
@@ -35,7 +38,9 @@ public struct DispatchConfiguration: Sendable {
 /// concurrent one (an accept racing a lapse, two rounds offering) is one conditional write in the store. Offers are
 /// made to available agents (on shift, online, a fresh fix, below capacity, no pending offer), accepted or rejected
 /// by the agent (device event or REST), lapse at their deadline, and each decision is recorded with the candidates'
-/// costs. An agent going offline before pickup gives its orders back; after pickup an operator alert is raised.
+/// costs. Offers and assignments are delivered at least once (`Dispatcher+Delivery.swift`); a lapse excludes the
+/// agent only when the offer was delivered (``Offer/lapseExcludes``). An agent going offline before pickup gives its
+/// orders back; after pickup an operator alert is raised; an order waiting longer than `dispatch-wait-alert` too.
 public actor Dispatcher<Store: HubStore> {
     let store: Store
     let orders: OrderService<Store>
@@ -71,10 +76,15 @@ public actor Dispatcher<Store: HubStore> {
     /// second round that decides from the same reads. (Rounds on other hubs may still overlap; the store's
     /// conditional `createOffer` keeps their offers valid.) Returns when this call's round is done.
     public func round() async {
+        await serialized { await $0.runRound() }
+    }
+
+    /// Runs `work` after every round (or re-send) asked for before it, and before any asked for after it.
+    func serialized(_ work: @escaping @Sendable (Dispatcher) async -> Void) async {
         let previous = lastRound
         let current = Task {
             await previous?.value
-            await self.runRound()
+            await work(self)
         }
         lastRound = current
         await current.value
@@ -86,6 +96,8 @@ public actor Dispatcher<Store: HubStore> {
             try await closeStaleOffers()
             try await handleOfflineAgents()
             try await offerWaitingOrders()
+            try await resendUnsentOffers()
+            try await alertLongWaits()
         } catch {
             logger.error("Dispatch round failed", metadata: ["error": "\(error)"])
         }
@@ -147,9 +159,7 @@ public actor Dispatcher<Store: HubStore> {
                     order: order.id, time: created, policy: policy.name, agent: agent, outcome: "offered",
                     candidates: candidates))
             metrics.dispatchDecisions("offered").increment()
-            orders.notifier.task(
-                .offer, agent: agent, order: order, pickup: places[order.id]?.place,
-                expiresAt: Timestamp.format(milliseconds: offer.deadline))
+            try await publish(offer, order: order, pickup: places[order.id]?.place)
             logger.info(
                 "Order offered",
                 metadata: [
@@ -197,15 +207,29 @@ public actor Dispatcher<Store: HubStore> {
             let stale = order == nil || order?.agentID != nil || order?.status.isTerminal == true
             if offer.deadline > t && !stale { continue }
             let state: Offer.State = stale ? .withdrawn : .expired
-            guard try await store.closeOffer(order: offer.order, agent: offer.agent, state: state, reason: nil) != nil
+            // A lapse of an offer the device never had is undelivered: the agent stays eligible.
+            let undelivered = state == .expired && !offer.lapseExcludes
+            guard
+                try await store.closeOffer(
+                    order: offer.order, agent: offer.agent, state: state,
+                    reason: undelivered ? Offer.undeliveredReason : nil) != nil
             else {
                 continue
             }
+            let outcome = undelivered ? Offer.undeliveredReason : state.rawValue
             try await store.recordDecision(
                 DispatchRecord(
-                    order: offer.order, time: t, policy: policy.name, agent: offer.agent, outcome: state.rawValue,
+                    order: offer.order, time: t, policy: policy.name, agent: offer.agent, outcome: outcome,
                     candidates: []))
-            metrics.dispatchDecisions(state.rawValue).increment()
+            metrics.dispatchDecisions(outcome).increment()
+            if undelivered {
+                logger.warning(
+                    "Offer lapsed undelivered; the agent is not excluded",
+                    metadata: [
+                        "order.id": "\(offer.order)", "agent.id": "\(offer.agent)",
+                        "offer.sent": "\(offer.sent.map(String.init) ?? "never")",
+                    ])
+            }
             if let order { orders.notifier.task(.cancelled, agent: offer.agent, order: order) }
         }
     }

@@ -10,12 +10,18 @@ public struct OrderNotifier: Sendable {
     public let bus: OrderEventBus
     let mqtt: MQTTClient?
     let logger: Logger
+    /// Counts task messages that could not be published (``HubMetrics/taskPublishFailures(_:)``).
+    let metrics: HubMetrics?
 
-    public init(bus: OrderEventBus, mqtt: MQTTClient?, logger: Logger) {
+    public init(bus: OrderEventBus, mqtt: MQTTClient?, logger: Logger, metrics: HubMetrics? = nil) {
         self.bus = bus
         self.mqtt = mqtt
         self.logger = logger
+        self.metrics = metrics
     }
+
+    /// True while the hub has a broker session (a task published now reaches the broker).
+    public var isConnected: Bool { mqtt?.isConnected ?? false }
 
     /// Publishes `event` (committed) locally and to the broker, and tells the agent about its task when `order`
     /// was assigned, unassigned or cancelled.
@@ -39,17 +45,31 @@ public struct OrderNotifier: Sendable {
     }
 
     /// Publishes a task message (offer, assignment, cancellation) on the agent's `tasks` topic (QoS 1; the device
-    /// keeps it in its SQLite store).
+    /// keeps it in its SQLite store). Returns true when the broker session took it; a refusal (no session: the
+    /// broker is down or the hub is reconnecting) is counted in `dabba_task_publish_failures_total{kind}` and
+    /// logged. Delivery is at least once all the same: the dispatcher sends every pending offer and assignment again
+    /// when the hub (re)connects (``Dispatcher/resendTasks()``), an offer never sent at the next round, and the
+    /// device asks for its tasks on every reconnect (`…/sync`).
+    @discardableResult
     public func task(
         _ kind: TaskMessage.Kind, agent: String, order: OrderRecord, pickup: TaskMessage.Place? = nil,
         expiresAt: String? = nil
-    ) {
-        guard let mqtt else { return }
+    ) -> Bool {
+        guard let mqtt else { return false }
         let task = Self.taskMessage(kind, agent: agent, order: order, pickup: pickup, expiresAt: expiresAt)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        if let payload = try? encoder.encode(task) {
-            _ = try? mqtt.publish(topic: Topics.tasks(agent: agent), payload: Array(payload), qos: .atLeastOnce)
+        do {
+            _ = try mqtt.publish(
+                topic: Topics.tasks(agent: agent), payload: PayloadCoding.encode(task), qos: .atLeastOnce)
+            return true
+        } catch {
+            metrics?.taskPublishFailures(kind.rawValue).increment()
+            logger.warning(
+                "Cannot publish a task message; it is sent again after the broker reconnects",
+                metadata: [
+                    "agent.id": "\(agent)", "order.id": "\(order.id)", "task.type": "\(kind.rawValue)",
+                    "error": "\(error)",
+                ])
+            return false
         }
     }
 
