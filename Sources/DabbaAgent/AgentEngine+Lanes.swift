@@ -237,6 +237,8 @@ extension AgentEngine {
         } else {
             tracked = tracked.filter { seq, _ in !ranges.contains { $0.contains(seq) } }
         }
+        // A dictionary keeps its capacity: once a burst (a backlog drained while acks lagged) is acked, give it back.
+        if tracked.isEmpty, tracked.capacity > 4096 { tracked = [:] }
         pump()
     }
 

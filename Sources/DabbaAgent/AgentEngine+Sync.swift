@@ -68,7 +68,7 @@ extension AgentEngine {
         let request = TaskSyncRequest(agent: configuration.agentID, id: id)
         do {
             _ = try mqtt.publish(
-                topic: Topics.sync(agent: configuration.agentID), payload: PayloadCoding.encode(request),
+                topic: Topics.sync(agent: configuration.agentID), payload: request.jsonBytes(),
                 qos: .atLeastOnce)
             logger.debug("Task sync requested", metadata: ["sync.id": "\(id)"])
         } catch {

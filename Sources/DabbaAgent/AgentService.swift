@@ -29,6 +29,11 @@ public struct AgentService: Service {
         self.version = version
     }
 
+    /// How long after READY the start-up pages are released once more (see `run()`).
+    static let startupSettle = Duration.seconds(60)
+    /// How often the heap's free pages are handed back (see ``ResidentMemory/trimHeap()``).
+    static let heapTrimInterval = Duration.seconds(60)
+
     public func run() async throws {
         let tick = min(Duration.seconds(1), (notifier.watchdogInterval ?? .seconds(2)) / 2)
         await withTaskGroup(of: Void.self) { group in
@@ -46,10 +51,23 @@ public struct AgentService: Service {
                     "agent.id": "\(start.agent)", "agent.version": "\(version)",
                     "outbox.depth": "\(start.outboxDepth)", "outbox.last_seq": "\(start.lastSeq)",
                 ])
+            // The first connections' work (MQTT connect and subscriptions, the task sync, gpsd's first fixes and
+            // their acks) runs after READY: once it has run, its one-off pages go back too.
+            var releaseAgainAt: ContinuousClock.Instant? = .now + Self.startupSettle
+            var trimAt = ContinuousClock.now + Self.heapTrimInterval
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 try? await Task.sleep(for: tick)
                 let line = await engine.tick()
                 notifier.watchdog()
+                if let at = releaseAgainAt, ContinuousClock.now >= at {
+                    releaseAgainAt = nil
+                    ResidentMemory.releaseStartupPages()
+                }
+                // What a burst freed goes back to the kernel too (RSS stays flat after a drained backlog).
+                if ContinuousClock.now >= trimAt {
+                    trimAt = .now + Self.heapTrimInterval
+                    ResidentMemory.trimHeap()
+                }
                 if line != summary {
                     summary = line
                     notifier.status(summary)

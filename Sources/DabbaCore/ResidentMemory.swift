@@ -4,27 +4,60 @@
 
 /// Resident-memory housekeeping for small devices.
 public enum ResidentMemory {
-    /// Asks the kernel to reclaim the clean, file-backed pages this process touched while starting (argument
-    /// parsing, runtime metadata scans, library initialisers, and the 64 KiB the kernel maps around every fault).
-    /// Only read-only and executable file mappings are advised (`MADV_PAGEOUT`), so no data is lost: a page still
-    /// needed simply faults in again. Returns the number of mappings advised. No-op where unsupported.
+    /// Hands back the clean, file-backed pages this process touched while starting (argument parsing, runtime
+    /// metadata scans, library initialisers, the dynamic loader's symbol tables and relocations, and the 64 KiB the
+    /// kernel maps around every fault). Returns the number of mappings advised. No-op where unsupported.
+    ///
+    /// Only file mappings that are not writable are advised, and only those holding no private (copy-on-write)
+    /// page are unmapped, so nothing is lost: a page still needed faults in again from the page cache. Two advices,
+    /// because `RSS` counts every page mapped, also those other processes map too:
+    /// - `MADV_PAGEOUT` reclaims the pages only this process maps (the agent's own code, mostly);
+    /// - `MADV_DONTNEED` then unmaps the rest: library pages another process also maps (libc, libcrypto, libsqlite3
+    ///   next to a local broker or systemd), which `MADV_PAGEOUT` leaves alone. They stay in the page cache for that
+    ///   other process, so this lowers the agent's RSS, not the machine's memory use (PSS shows the agent's share).
     @discardableResult
     public static func releaseStartupPages() -> Int {
-        guard let maps = fopen("/proc/self/maps", "r") else { return 0 }
-        defer { fclose(maps) }
+        guard let smaps = fopen("/proc/self/smaps", "r") else { return 0 }
+        defer { fclose(smaps) }
         var advised = 0
         var line = [CChar](repeating: 0, count: 512)
         let pageout: Int32 = 21  // MADV_PAGEOUT, Linux 5.4+
-        while fgets(&line, Int32(line.count), maps) != nil {
+        var candidate: (start: UInt, end: UInt)?
+        while fgets(&line, Int32(line.count), smaps) != nil {
             let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let fields = text.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 6, fields[5].hasPrefix("/"), !fields[1].contains("w"),
-                let dash = fields[0].firstIndex(of: "-"),
-                let start = UInt(fields[0][..<dash], radix: 16),
-                let end = UInt(fields[0][fields[0].index(after: dash)...], radix: 16)
-            else { continue }
-            if madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), pageout) == 0 { advised += 1 }
+            if let range = fields.first, let dash = range.firstIndex(of: "-"),
+                let start = UInt(range[..<dash], radix: 16),
+                let end = UInt(range[range.index(after: dash)...].prefix { $0 != " " }, radix: 16)
+            {
+                // A mapping's header line: a candidate when file-backed and not writable.
+                let path = fields.count >= 6 ? fields[5] : ""
+                candidate = path.hasPrefix("/") && !fields[1].contains("w") ? (start, end) : nil
+            } else if fields.first == "Anonymous:", let mapping = candidate {
+                candidate = nil
+                let address = UnsafeMutableRawPointer(bitPattern: mapping.start)
+                let length = Int(mapping.end - mapping.start)
+                if madvise(address, length, pageout) == 0 { advised += 1 }
+                // Pages a relocation wrote (RELRO) are private copies: unmapping them would lose them.
+                if fields.count >= 2, fields[1] == "0" { _ = madvise(address, length, MADV_DONTNEED) }
+            }
         }
         return advised
     }
+
+    /// Returns the heap's free pages to the kernel (`malloc_trim`): glibc keeps what a burst freed (a backlog drained,
+    /// thousands of messages queued and sent) in its arenas, resident, unless asked. Cheap on a small heap.
+    public static func trimHeap() {
+        #if canImport(Glibc)
+            // <malloc.h> is not part of the Glibc module: look the function up once.
+            _ = trim?(0)
+        #endif
+    }
+
+    #if canImport(Glibc)
+        private typealias MallocTrim = @convention(c) (Int) -> Int32
+        private static let trim: MallocTrim? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim").map {
+            unsafeBitCast($0, to: MallocTrim.self)
+        }
+    #endif
 }

@@ -140,6 +140,18 @@ extension AgentState {
     }
 }
 
+extension TaskSyncRequest {
+    /// The payload bytes (same fields as `Encodable`): the agent sends one on every (re)connect and on each retry,
+    /// so it stays off Foundation's `JSONEncoder` like the other agent payloads.
+    public func jsonBytes() -> [UInt8] {
+        var w = JSONWriter(capacity: 48 + agent.utf8.count + id.utf8.count)
+        w.field("v", v)
+        w.field("agent", agent)
+        w.field("id", id)
+        return w.finish()
+    }
+}
+
 extension AckMessage {
     /// The payload bytes (same fields as `Encodable`): the hub writes one ack per agent per group commit.
     public func jsonBytes() -> [UInt8] {

@@ -22,6 +22,9 @@ public final class FakeGpsd: Sendable {
         case raw(String)
         /// Waits.
         case pause(Duration)
+        /// Waits until `condition` returns true, asking every 10 ms (client input is discarded meanwhile): a script
+        /// paced by what the client has consumed rather than by the clock.
+        case wait(until: @Sendable () -> Bool)
         /// Closes the connection (the script ends).
         case close
     }
@@ -174,6 +177,7 @@ private final class FakeGpsdServer: Sendable {
             case .line(let text): guard send(client, text + "\n") else { return }
             case .raw(let text): guard send(client, text) else { return }
             case .pause(let duration): guard pause(client, duration) else { return }
+            case .wait(let condition): guard wait(client, until: condition) else { return }
             case .close: return
             }
         }
@@ -191,6 +195,15 @@ private final class FakeGpsdServer: Sendable {
             if let more = receive(client, milliseconds: Int32(min(50, max(1, milliseconds)))), more.isEmpty {
                 return false
             }
+        }
+        return true
+    }
+
+    /// Waits until `condition` holds unless the client leaves (false) or the server is told to drop it.
+    private func wait(_ client: Int32, until condition: @Sendable () -> Bool) -> Bool {
+        while !condition() {
+            if shouldLeave { return false }
+            if let more = receive(client, milliseconds: 10), more.isEmpty { return false }
         }
         return true
     }

@@ -86,6 +86,9 @@ import Testing
         #expect(try PayloadCoding.decode(AgentEvent.self, from: event.jsonBytes()) == event)
         let state = AgentState(agent: "a-1", online: false, gps: "no_fix", outboxDepth: 3, oldestUnsentAge: 1.5)
         #expect(try PayloadCoding.decode(AgentState.self, from: state.jsonBytes()) == state)
+        let sync = TaskSyncRequest(agent: "a-1", id: "9f3c.x_Y-0")
+        #expect(try TaskSyncRequest.parse(sync.jsonBytes(), agent: "a-1") == sync)
+        #expect(String(decoding: sync.jsonBytes(), as: UTF8.self) == #"{"v":1,"agent":"a-1","id":"9f3c.x_Y-0"}"#)
         #expect(String(decoding: fix.jsonBytes(), as: UTF8.self).hasPrefix(#"{"v":1,"agent":"a-17","seq":9,"time":"#))
     }
 
