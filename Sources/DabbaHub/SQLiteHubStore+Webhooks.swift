@@ -101,6 +101,7 @@ extension SQLiteHubStore: WebhookRepository {
                     SELECT d.id, d.endpoint_id, d.event_id, e.url, e.secret, d.event, d.attempts
                     FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
                     WHERE d.state = 'pending' AND d.next_attempt <= ?1 AND d.lease_until <= ?1
+                        AND NOT EXISTS (\(Self.earlierPendingOfTheOrder))
                     ORDER BY d.next_attempt, d.id LIMIT ?2
                     """)
                 defer { candidates.reset() }
@@ -116,7 +117,8 @@ extension SQLiteHubStore: WebhookRepository {
                 }
                 candidates.reset()
                 // The claim itself: only a row whose lease has expired is taken (the guard that keeps two hubs from
-                // sending the same delivery, also where the database has no single writer).
+                // sending the same delivery, also where the database has no single writer). Order within an order
+                // needs no such guard: a held-back row stays held back until the earlier one leaves `pending`.
                 let claim = try db.prepare(
                     """
                     UPDATE webhook_deliveries SET lease_until = ?, lease_owner = ?, attempts = attempts + 1
@@ -159,7 +161,8 @@ extension SQLiteHubStore: WebhookRepository {
     public func nextWebhookDue() throws(StoreError) -> Int64? {
         try run { () throws(SQLiteError) in
             try db.scalarInt(
-                "SELECT MIN(MAX(next_attempt, lease_until)) FROM webhook_deliveries WHERE state = 'pending'")
+                "SELECT MIN(MAX(d.next_attempt, d.lease_until)) FROM webhook_deliveries d WHERE d.state = 'pending' "
+                    + "AND NOT EXISTS (\(Self.earlierPendingOfTheOrder))")
         }
     }
 
@@ -185,6 +188,16 @@ extension SQLiteHubStore: WebhookRepository {
             return result
         }
     }
+
+    /// True (a row) when delivery `d` is held back: an earlier event of the same order to the same endpoint is
+    /// still pending (due, leased or waiting for a retry). Walks the order's earlier events by
+    /// `order_events_by_order` and probes each with the `(endpoint_id, event_id)` key.
+    static let earlierPendingOfTheOrder = """
+        SELECT 1 FROM order_events mine
+        JOIN order_events earlier ON earlier.order_id = mine.order_id AND earlier.id < mine.id
+        JOIN webhook_deliveries p ON p.endpoint_id = d.endpoint_id AND p.event_id = earlier.id
+        WHERE mine.id = d.event_id AND p.state = 'pending'
+        """
 
     static let endpointSelect =
         "SELECT id, url, secret, restaurant_id, statuses, owner_id, created, since_event FROM webhook_endpoints"

@@ -6,7 +6,8 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 
-/// A real HTTP server on a loopback port that records every request and answers 500 to the first `failures`.
+/// A real HTTP server on a loopback port that records every request and answers 500 to the first `failures`, and
+/// to the next `failingOrders[order]` requests whose event belongs to that order.
 final class WebhookReceiver: Sendable {
     struct Received: Sendable {
         var headers: [String: String]
@@ -19,11 +20,14 @@ final class WebhookReceiver: Sendable {
     }
     private struct State {
         var failuresLeft: Int
+        var failingOrders: [String: Int]
         var received: [Received] = []
     }
     private final class Recorder: Sendable {
         let state: Mutex<State>
-        init(failures: Int) { state = Mutex(State(failuresLeft: failures)) }
+        init(failures: Int, failingOrders: [String: Int]) {
+            state = Mutex(State(failuresLeft: failures, failingOrders: failingOrders))
+        }
     }
 
     let port: Int
@@ -31,17 +35,23 @@ final class WebhookReceiver: Sendable {
     private let runner: ServiceRunner
 
     /// Starts listening (returns once the port accepts connections).
-    init(failures: Int = 0) async throws {
+    init(failures: Int = 0, failingOrders: [String: Int] = [:]) async throws {
         let port = FreePort.next()
-        let recorder = Recorder(failures: failures)
+        let recorder = Recorder(failures: failures, failingOrders: failingOrders)
         let router = Router()
         router.post("hook") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }  // lower-case names
+            let order = WebhookTests.orderOf(Array(buffer: body))
             let status: HTTPResponse.Status = recorder.state.withLock { s in
-                let fail = s.failuresLeft > 0
-                if fail { s.failuresLeft -= 1 }
+                var fail = s.failuresLeft > 0
+                if fail {
+                    s.failuresLeft -= 1
+                } else if let left = s.failingOrders[order], left > 0 {
+                    s.failingOrders[order] = left - 1
+                    fail = true
+                }
                 let status: HTTPResponse.Status = fail ? .internalServerError : .ok
                 s.received.append(
                     Received(
@@ -67,6 +77,9 @@ final class WebhookReceiver: Sendable {
 
     /// Answers 500 to the next `count` requests.
     func failNext(_ count: Int) { recorder.state.withLock { $0.failuresLeft = count } }
+
+    /// Answers 500 to the next `count` requests for `order`'s events (0: accepts them again).
+    func failOrder(_ order: String, next count: Int) { recorder.state.withLock { $0.failingOrders[order] = count } }
 
     func stop() async { await runner.stop() }
 }

@@ -14,13 +14,17 @@ public protocol WebhookRepository: OrderEventLog {
     func enqueueWebhookDeliveries(limit: Int, now: Int64) async throws(StoreError) -> WebhookEnqueueResult
     /// Claims up to `limit` pending deliveries that are due and not leased (`next_attempt <= now`, lease expired):
     /// each is leased to `owner` until `leaseUntil` and its attempt count incremented, one conditional UPDATE per
-    /// row, so a row is claimed by one hub only.
+    /// row, so a row is claimed by one hub only. In order per (endpoint, order): a delivery is not claimed while an
+    /// earlier event of the same order to the same endpoint is still pending (in flight or waiting for a retry);
+    /// once that one is delivered or given up, the next becomes claimable. Other orders and endpoints are not held
+    /// back. The check is inside the claim's transaction, so it holds across hubs too.
     func claimWebhookDeliveries(limit: Int, owner: String, now: Int64, leaseUntil: Int64)
         async throws(StoreError) -> [WebhookAttempt]
     /// Records the outcome of a claimed attempt and releases the lease; ignored when `owner` no longer holds it.
     func finishWebhookAttempt(_ attempt: WebhookAttempt, owner: String, outcome: WebhookAttemptOutcome, now: Int64)
         async throws(StoreError)
     /// When the next pending delivery becomes claimable (its due time or its lease's end), nil when none is pending.
+    /// Deliveries held back behind an earlier one of their order are left out (they follow when it finishes).
     func nextWebhookDue() async throws(StoreError) -> Int64?
     /// Deliveries of one endpoint, newest first, at most `limit`, with ids below `before` when given.
     func webhookDeliveries(endpoint: String, before: Int64?, limit: Int) async throws(StoreError) -> [WebhookDelivery]

@@ -17,6 +17,11 @@ import Synchronization
 /// jitter (`webhook-retry-base`, `webhook-retry-max`) up to `webhook-max-attempts`, the schedule kept in the table so
 /// a restart resumes it. At most `webhook-concurrency` requests are in flight, each bounded by `webhook-timeout`.
 ///
+/// In order per order: an endpoint gets an order's events one at a time, in audit-trail order — a later event waits
+/// while an earlier one to that endpoint is in flight or waiting for a retry, and goes once that one is delivered
+/// or given up (see ``WebhookRepository/claimWebhookDeliveries(limit:owner:now:leaseUntil:)``). Other orders and
+/// other endpoints are not held back. `Dabba-Event-Id` increases with each event of an order.
+///
 /// Request: `POST <url>` with `Content-Type: application/json`, `Dabba-Event-Id` (the order event id: the same on
 /// every retry), `Dabba-Delivery-Id`, `Dabba-Attempt`, `Dabba-Signature`, and the body
 /// `{"v":1,"delivery":<id>,"endpoint":"wh_…","event":<OrderEvent>}`. Redirects are not followed.
