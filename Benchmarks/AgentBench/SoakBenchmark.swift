@@ -115,6 +115,8 @@ enum SoakBenchmark {
         while true {
             try await Task.sleep(for: .milliseconds(50))
             guard agent.isRunning else { throw BenchError("the agent exited: \(agent.output().suffix(2000))") }
+            // The WAL's size is sampled even when the busy agent is slow to answer its control socket.
+            walMax = max(walMax, fileSize(outbox + "-wal"))
             guard let now = try? ControlClient.send(ControlRequest(cmd: "status"), path: socket).status else {
                 continue
             }
