@@ -21,8 +21,8 @@ import Testing
         defer { dir.remove() }
         let agent = AgentProcess(directory: dir, mqttPort: FreePort.next(), gpsdPort: FreePort.next())
         let name = URL(fileURLWithPath: agent.outbox).lastPathComponent
-        let damaged = try DamagedOutbox.make(in: dir, name: name, rows: 150_000, at: 0.4)
-        let reference = try OutboxFile.referenceSalvage(of: damaged)
+        let damaged = try await offPool { try DamagedOutbox.make(in: dir, name: name, rows: 150_000, at: 0.4) }
+        let reference = try await offPool { try OutboxFile.referenceSalvage(of: damaged) }
         let directory = dir.url.path
 
         // Kill 1 after the first 50,000-row commit; kill 2 (in the resumed salvage) after the second.
@@ -47,7 +47,7 @@ import Testing
         agent.stop()
         #expect(agent.output().contains("Resuming an interrupted outbox salvage"))
 
-        let rows = try OutboxFile.rows(agent.outbox)
+        let rows = try await offPool { try OutboxFile.rows(agent.outbox) }
         #expect(rows.count == reference.count && rows == reference, "\(rows.count) rows, reference \(reference.count)")
         #expect(reference.count > 140_000)
         #expect(try OutboxFile.tasks(agent.outbox).count == damaged.contents.tasks)
@@ -65,7 +65,7 @@ import Testing
             directory: dir, mqttPort: FreePort.next(), gpsdPort: FreePort.next(),
             environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "30000000"])
         let name = URL(fileURLWithPath: agent.outbox).lastPathComponent
-        _ = try DamagedOutbox.make(in: dir, name: name, rows: 30_000)
+        _ = try await offPool { try DamagedOutbox.make(in: dir, name: name, rows: 30_000) }
         try agent.start()
         defer { agent.stop() }
         let messages = listener.waitFor(timeout: .seconds(120)) { $0.hasPrefix("READY=1") }

@@ -45,10 +45,14 @@ import Testing
         }
         // Nobody acks yet: every fix stays in the outbox. Restart the broker twice while the agent records.
         for depth in [1_500, 3_000] {
-            #expect(await eventually(timeout: .seconds(120)) { (status()?.outboxDepth ?? 0) >= depth })
+            #expect(
+                await eventually(timeout: .seconds(120), interval: .milliseconds(500)) {
+                    (status()?.outboxDepth ?? 0) >= depth
+                })
             try await broker.restart()
         }
-        let recorded = await eventually(timeout: .seconds(180), interval: .milliseconds(100)) {
+        // Each status is a CLI process the test waits for: poll at a pace that leaves the shared threads to others.
+        let recorded = await eventually(timeout: .seconds(180), interval: .milliseconds(500)) {
             status()?.outboxDepth == Self.fixes
         }
         #expect(recorded, "\(String(describing: status()))\n\(agent.output().suffix(3000))")
@@ -67,7 +71,7 @@ import Testing
             acker.shutdown()
             acking.cancel()
         }
-        let drained = await eventually(timeout: .seconds(180), interval: .milliseconds(100)) {
+        let drained = await eventually(timeout: .seconds(180), interval: .milliseconds(500)) {
             status()?.outboxDepth == 0
         }
         #expect(drained, "\(String(describing: status()))")

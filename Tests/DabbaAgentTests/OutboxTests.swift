@@ -202,39 +202,41 @@ import Testing
         ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber)?.intValue ?? 0
     }
 
-    @Test func walStaysBoundedWhileRecordingReadingAndAcking() throws {
-        let dir = try TestDirectory()
-        defer { dir.remove() }
-        let path = dir.path("outbox.db")
-        var options = Outbox.Options()
-        options.synchronous = "NORMAL"  // fewer fsyncs on a busy CI disk; the WAL behaves the same
-        let outbox = try Outbox(path: path, options: options, logger: logger)
-        let task = AgentTask(status: "assigned", task: TaskMessage(agent: "a-1", order: "o-1", type: .assigned))
-        try outbox.saveTask(task, now: 1)
-        let rows = 6_000
-        var largest = 0
-        for i in 1...rows {
-            let time = 1_795_082_400_000 + Int64(i) * 1000
-            try outbox.append(kind: i % 50 == 0 ? .event : .fix, time: time) { seq in
-                PayloadCoding.encode(
-                    Fix(
-                        agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: time), lat: 22.3, lon: 87.3,
-                        alt: 31.5, speed: 7.25, track: 181.5, hacc: 3.2, mode: 3))
+    @Test func walStaysBoundedWhileRecordingReadingAndAcking() async throws {
+        try await offPool {
+            let dir = try TestDirectory()
+            defer { dir.remove() }
+            let path = dir.path("outbox.db")
+            var options = Outbox.Options()
+            options.synchronous = "NORMAL"  // fewer fsyncs on a busy CI disk; the WAL behaves the same
+            let outbox = try Outbox(path: path, options: options, logger: logger)
+            let task = AgentTask(status: "assigned", task: TaskMessage(agent: "a-1", order: "o-1", type: .assigned))
+            try outbox.saveTask(task, now: 1)
+            let rows = 6_000
+            var largest = 0
+            for i in 1...rows {
+                let time = 1_795_082_400_000 + Int64(i) * 1000
+                try outbox.append(kind: i % 50 == 0 ? .event : .fix, time: time) { seq in
+                    PayloadCoding.encode(
+                        Fix(
+                            agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: time), lat: 22.3, lon: 87.3,
+                            alt: 31.5, speed: 7.25, track: 181.5, hacc: 3.2, mode: 3))
+                }
+                // What the engine does between commits: the newest fix for `status`, a task lookup, a window of rows.
+                if i % 10 == 0 {
+                    #expect(try outbox.newestRow(kind: .fix)?.seq == Int64(i) || i % 50 == 0)
+                    _ = try outbox.rows(after: Int64(max(0, i - 100)), limit: 10)
+                    #expect(try outbox.task(order: "o-1") == task)
+                }
+                if i % 100 == 0 { #expect(try outbox.delete([1...Int64(i - 50)]) >= 0) }
+                largest = max(largest, Self.walBytes(path))
             }
-            // What the engine does between commits: the newest fix for `status`, a task lookup, a window of rows.
-            if i % 10 == 0 {
-                #expect(try outbox.newestRow(kind: .fix)?.seq == Int64(i) || i % 50 == 0)
-                _ = try outbox.rows(after: Int64(max(0, i - 100)), limit: 10)
-                #expect(try outbox.task(order: "o-1") == task)
-            }
-            if i % 100 == 0 { #expect(try outbox.delete([1...Int64(i - 50)]) >= 0) }
-            largest = max(largest, Self.walBytes(path))
+            // The bound: the size the WAL is truncated to plus one transaction's pages (a few pages here).
+            let bound = Outbox.walSizeLimit + 256 * 1024
+            #expect(largest <= bound, "WAL reached \(largest) bytes (bound \(bound)) over \(rows) commits")
+            #expect(try outbox.checkpoint(), "a read was left open: the checkpoint could not finish")
+            #expect(Self.walBytes(path) == 0)
+            #expect(outbox.depth == 50 && outbox.lastSeq == Int64(rows))
         }
-        // The bound: the size the WAL is truncated to plus one transaction's pages (a few pages here).
-        let bound = Outbox.walSizeLimit + 256 * 1024
-        #expect(largest <= bound, "WAL reached \(largest) bytes (bound \(bound)) over \(rows) commits")
-        #expect(try outbox.checkpoint(), "a read was left open: the checkpoint could not finish")
-        #expect(Self.walBytes(path) == 0)
-        #expect(outbox.depth == 50 && outbox.lastSeq == Int64(rows))
     }
 }
