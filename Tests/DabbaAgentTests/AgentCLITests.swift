@@ -15,22 +15,23 @@ import Testing
         ["shift", "sometimes"],
         ["no-such-command"],
     ])
-    func usageErrorsExitTwo(arguments: [String]) throws {
-        let (status, output) = try AgentProcess.runCLI(arguments)
+    func usageErrorsExitTwo(arguments: [String]) async throws {
+        let (status, output) = try await offPool { try AgentProcess.runCLI(arguments) }
         #expect(status == 2, "\(output)")
         #expect(output.contains("Usage") || output.contains("Error"), "\(output)")
     }
 
-    @Test func aLockFileThatCannotBeOpenedSaysSoNotAnotherDaemon() throws {
+    @Test func aLockFileThatCannotBeOpenedSaysSoNotAnotherDaemon() async throws {
         let dir = try TestDirectory()
         defer { dir.remove() }
         let outbox = dir.path("outbox.db")
         // A directory where the lock file should be: open(2) fails with EISDIR (permissions do not stop root).
         try FileManager.default.createDirectory(atPath: outbox + ".lock", withIntermediateDirectories: false)
-        let (status, output) = try AgentProcess.runCLI([
+        let arguments = [
             "run", "--config", "/dev/null", "--outbox", outbox, "--control-socket", dir.path("c.sock"),
             "--mqtt-port", "\(FreePort.next())", "--gpsd-port", "\(FreePort.next())",
-        ])
+        ]
+        let (status, output) = try await offPool { try AgentProcess.runCLI(arguments) }
         #expect(status == 1, "\(output)")
         #expect(output.contains("cannot open the lock file \(outbox).lock"), "\(output)")
         #expect(output.contains("Is a directory"), "\(output)")

@@ -36,9 +36,13 @@ import Testing
         defer { agent.stop() }
 
         var largestWAL: Int64 = 0
+        // Over the control socket directly (a short blocking exchange), not through a CLI process per poll.
         func status() -> AgentStatus? {
-            guard let (_, out) = try? agent.status(), let line = out.split(separator: "\n").last,
-                let s = try? PayloadCoding.decode(ControlResponse.self, from: Array(line.utf8)).status
+            guard
+                let s = try? ControlClient.send(
+                    ControlRequest(cmd: "status"), path: agent.controlSocket, timeoutSeconds: 5
+                )
+                .status
             else { return nil }
             largestWAL = max(largestWAL, s.walBytes, walFileBytes(agent.outbox))
             return s
