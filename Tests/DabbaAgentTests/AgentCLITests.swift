@@ -56,7 +56,9 @@ import Testing
             serving.cancel()
         }
         let started = ContinuousClock.now
-        let answer = try await Task.detached { try ControlClient.send(ControlRequest(cmd: "status"), path: path) }.value
+        // The client blocks for the server's whole timeout: on a thread of its own, not one of the two shared ones
+        // (the server's handler needs those to run at all).
+        let answer = try await offPool { try ControlClient.send(ControlRequest(cmd: "status"), path: path) }
         #expect(answer.error?.code == "unavailable", "\(answer)")
         #expect(ContinuousClock.now - started >= .seconds(ControlServer.actionTimeoutSeconds))
     }
@@ -87,14 +89,19 @@ import Testing
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let group = try AgentApplication.build(configuration: c, environment: [:], logger: logger)
         let running = Task { try await group.run() }
-        func status() -> AgentStatus? {
-            try? ControlClient.send(ControlRequest(cmd: "status"), path: c.controlSocket, timeoutSeconds: 5).status
+        // The daemon runs in this process and answers through the shared threads: ask from a thread of its own.
+        let socket = c.controlSocket
+        func status() async -> AgentStatus? {
+            try? await offPool {
+                try ControlClient.send(ControlRequest(cmd: "status"), path: socket, timeoutSeconds: 5).status
+            }
         }
         let settled = await eventually {
-            guard let s = status() else { return false }
+            guard let s = await status() else { return false }
             return s.lastSeq == 1 && s.counters.gpsMalformed >= 1
         }
-        #expect(settled, "\(String(describing: status()))")
+        let last = await status()
+        #expect(settled, "\(String(describing: last))")
         await group.triggerGracefulShutdown()
         try await running.value
         let outbox = try Outbox(path: c.outboxPath, logger: logger)

@@ -126,7 +126,8 @@ import Testing
         try await gpsd.start()
         defer { gpsd.stop() }
         #expect(await running.log.wait { $0.filter(\.isFix).count >= 10 })
-        #expect(running.reader.isConnected)
+        // (Not `isConnected` here: gpsfake exits 2 s after its log, and a slow test may look after that. The
+        // event log below says it connected.)
         await running.stopAndDrain()
         #expect(running.log.events.first == .connected)
         expectMatches(running.log.fixes, route)
