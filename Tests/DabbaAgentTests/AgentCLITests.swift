@@ -46,7 +46,8 @@ import Testing
         // An engine that does not answer until released (a stuck commit): the server gives up after its timeout
         // and says so; the client, waiting longer, hears that answer.
         let released = Mutex(false)
-        let server = try ControlServer(path: path, logger: .init(label: "test")) { _ in
+        let server = try ControlServer(path: path, logger: .init(label: "test")) { request in
+            guard request.cmd == "status" else { return .failure(ControlError("ready", "serving")) }
             _ = await eventually(timeout: .seconds(120), interval: .milliseconds(100)) { released.withLock { $0 } }
             return .failure(ControlError("late", "answered after the release"))
         }
@@ -55,6 +56,13 @@ import Testing
             released.withLock { $0 = true }
             serving.cancel()
         }
+        // The server's thread starts when its task first runs: wait until it answers, so the timing below is the
+        // server's and the client's alone.
+        let ready = await eventually {
+            (try? await offPool { try ControlClient.send(ControlRequest(cmd: "tasks"), path: path, timeoutSeconds: 5) })?
+                .error?.code == "ready"
+        }
+        #expect(ready)
         let started = ContinuousClock.now
         // The client blocks for the server's whole timeout: on a thread of its own, not one of the two shared ones
         // (the server's handler needs those to run at all).
