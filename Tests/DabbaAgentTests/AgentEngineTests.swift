@@ -106,23 +106,8 @@ import Testing
         for i in 1...500 {
             try outbox.append(kind: .fix, time: Int64(i) * 1000) { seq in payload(i, seq) }
         }
-        let mqtt = MQTTClient(configuration: MQTTConfiguration(port: broker.port, clientID: "engine"), logger: logger)
-        let engine = AgentEngine(configuration: c, outbox: outbox, mqtt: mqtt, logger: logger)
-        let run = Task { try? await mqtt.run() }
-        let forward = Task { for await event in mqtt.events { await engine.handle(event) } }
-        // The daemon's main loop ticks the engine (timeouts, backlog).
-        let ticks = Task {
-            while !Task.isCancelled {
-                _ = await engine.tick()
-                try? await Task.sleep(for: .milliseconds(200))
-            }
-        }
-        defer {
-            mqtt.shutdown()
-            forward.cancel()
-            ticks.cancel()
-            run.cancel()
-        }
+        let (engine, stop) = RunningEngine.start(c, outbox: outbox, port: broker.port, logger: logger)
+        defer { stop() }
         // 100 fixes (~17 KB) exceed the broker's 8 KB limit: the lane halves its batches and goes on.
         let arrived = await eventually {
             let seqs = backlog.messages.compactMap { try? PayloadCoding.decode(BacklogMessage.self, from: $0.payload) }
@@ -159,22 +144,8 @@ import Testing
                     .jsonBytes()
             }
         }
-        let mqtt = MQTTClient(configuration: MQTTConfiguration(port: broker.port, clientID: "engine"), logger: logger)
-        let engine = AgentEngine(configuration: c, outbox: outbox, mqtt: mqtt, logger: logger)
-        let run = Task { try? await mqtt.run() }
-        let forward = Task { for await event in mqtt.events { await engine.handle(event) } }
-        let ticks = Task {
-            while !Task.isCancelled {
-                _ = await engine.tick()
-                try? await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        defer {
-            mqtt.shutdown()
-            forward.cancel()
-            ticks.cancel()
-            run.cancel()
-        }
+        let (engine, stop) = RunningEngine.start(c, outbox: outbox, port: broker.port, logger: logger)
+        defer { stop() }
         #expect(await eventually { await engine.status().broker == "connected" })
         let start = ContinuousClock.now
         // Rounds of refusals: the first burst (the live fix, backlog messages in flight), then one probe after
@@ -192,5 +163,33 @@ import Testing
         #expect(status.counters.backlogMessages <= Int64(bound), "\(status.counters) in \(elapsed)")
         // Nothing was lost: every row is still in the outbox.
         #expect(status.outboxDepth == 500)
+    }
+}
+
+/// An engine wired as the daemon wires it: a real MQTT client feeding it events, and a main loop ticking it
+/// (timeouts, backlog). `stop` ends all three.
+enum RunningEngine {
+    static func start(_ c: AgentConfiguration, outbox: sending Outbox, port: Int, logger: Logger) -> (
+        AgentEngine, stop: @Sendable () -> Void
+    ) {
+        let mqtt = MQTTClient(configuration: MQTTConfiguration(port: port, clientID: "engine"), logger: logger)
+        let engine = AgentEngine(configuration: c, outbox: outbox, mqtt: mqtt, logger: logger)
+        let run = Task { try? await mqtt.run() }
+        let forward = Task { for await event in mqtt.events { await engine.handle(event) } }
+        let ticks = Task {
+            while !Task.isCancelled {
+                _ = await engine.tick()
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        return (
+            engine,
+            {
+                mqtt.shutdown()
+                forward.cancel()
+                ticks.cancel()
+                run.cancel()
+            }
+        )
     }
 }
