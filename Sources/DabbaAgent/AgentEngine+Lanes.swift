@@ -292,7 +292,11 @@ extension AgentEngine {
         let lastSeq = outbox.lastSeq
         do {
             let fresh = try Outbox(path: outbox.path, options: outbox.options, logger: logger)
-            fresh.ensureLastSeq(atLeast: lastSeq)
+            do {
+                try fresh.ensureLastSeq(atLeast: lastSeq)
+            } catch {
+                outboxFailed(error, while: "raising last_seq after a salvage")
+            }
             if let recovery = fresh.recovery {
                 logger.notice(
                     "Outbox reopened after salvage",

@@ -240,10 +240,12 @@ extension Outbox {
     }
 
     /// After a salvage, never go below a seq already handed out by the previous file.
-    func ensureLastSeq(atLeast seq: Int64) {
+    /// The in-memory `lastSeq` is raised even when `meta` cannot be written (the error is thrown for the caller to
+    /// count): the seq sidecar's reservation already covers `seq`, and the next open starts above it.
+    func ensureLastSeq(atLeast seq: Int64) throws(SQLiteError) {
         guard seq > lastSeq else { return }
         lastSeq = seq
-        try? writeMeta("last_seq", seq)
+        try writeMeta("last_seq", seq)
     }
 }
 

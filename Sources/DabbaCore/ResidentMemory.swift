@@ -54,7 +54,31 @@ public enum ResidentMemory {
         #endif
     }
 
+    /// Makes glibc's allocator suit a small long-running daemon; call first thing in `main`, before threads start.
+    /// One arena (`M_ARENA_MAX` 1) instead of up to eight per core: a burst handled on several threads (the MQTT
+    /// network thread, the engine's thread, the cooperative pool) otherwise leaves free memory scattered over
+    /// several arenas that ``trimHeap()`` cannot give back while a few live objects sit in each. A fixed mmap
+    /// threshold (`M_MMAP_THRESHOLD` 128 KiB, glibc's initial value) stops glibc from raising it after a burst
+    /// frees large buffers, so the next burst's large buffers are mapped and unmapped instead of fragmenting the
+    /// heap. The cost is a lock shared by the agent's few threads, uncontended at 1 Hz. Returns whether glibc
+    /// accepted both.
+    @discardableResult
+    public static func configureHeapForDaemon() -> Bool {
+        #if canImport(Glibc)
+            guard let mallopt = mallopt else { return false }
+            let arenaMax: Int32 = -8  // M_ARENA_MAX in <malloc.h>
+            let mmapThreshold: Int32 = -3  // M_MMAP_THRESHOLD
+            return mallopt(arenaMax, 1) == 1 && mallopt(mmapThreshold, 128 * 1024) == 1
+        #else
+            return false
+        #endif
+    }
+
     #if canImport(Glibc)
+        private typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        private static let mallopt: Mallopt? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt").map {
+            unsafeBitCast($0, to: Mallopt.self)
+        }
         private typealias MallocTrim = @convention(c) (Int) -> Int32
         private static let trim: MallocTrim? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim").map {
             unsafeBitCast($0, to: MallocTrim.self)

@@ -104,7 +104,7 @@ extension MQTTClient {
                 s.session?.number = s.sessionCount
                 if s.subscriptions.isEmpty {
                     s.session?.connectedYielded = true
-                    eventContinuation.yield(.connected(session: s.sessionCount))
+                    emit(.connected(session: s.sessionCount))
                 }
             } else {
                 let v311 = session.protocolVersion == .v311
@@ -140,7 +140,7 @@ extension MQTTClient {
             let failure = reason >= 0x80 ? MQTTClient.brokerRefusalPrefix + mqttReasonText(reason) : nil
             switch pending {
             case .event:
-                eventContinuation.yield(failure.map { .publishFailed(mid, reason: $0) } ?? .published(mid))
+                emit(failure.map { .publishFailed(mid, reason: $0) } ?? .published(mid))
             case .waiter(let token, let continuation):
                 s.waiters[token] = nil
                 if let failure {
@@ -155,7 +155,7 @@ extension MQTTClient {
     func didReceive(_ handle: MosquittoHandle, message: MQTTMessage) {
         state.withLock { s in
             guard s.session?.handle == handle else { return }
-            eventContinuation.yield(.message(message))
+            emit(.message(message))
         }
     }
 
@@ -178,7 +178,7 @@ extension MQTTClient {
             session.subscribeRequests.isEmpty, let number = session.number
         else { return }
         s.session?.connectedYielded = true
-        eventContinuation.yield(.connected(session: number))
+        emit(.connected(session: number))
     }
 
     /// Uses its own small lock, never `state`: libmosquitto may log from a thread that holds `state` (inside

@@ -1,6 +1,7 @@
 import CMosquitto
 import DabbaCore
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -106,6 +107,7 @@ extension MQTTClient {
         var timedOut = false
         var loopRC = MOSQ_ERR_SUCCESS.rawValue
         while !stopRequested.load(ordering: .relaxed) {
+            waitForConsumer()
             loopRC = dabba_mosq_loop(pointer, wakeFD, 100)
             if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
             if !afterLoopTurn(pointer) && monotonicMilliseconds() > deadline {
@@ -120,6 +122,22 @@ extension MQTTClient {
         }
         let detail = timedOut ? "no CONNACK within \(configuration.connectTimeout)" : mosquittoErrorText(loopRC)
         return endSession(detail: detail, shutdown: false)
+    }
+
+    /// Back-pressure: while the ``events`` consumer is more than ``MQTTConfiguration/eventBufferLimit`` events
+    /// behind, wait (1 ms steps, at most a second per loop turn, so keep-alives and shutdown still proceed) until
+    /// it has taken half of them. Only once someone iterates ``events``.
+    func waitForConsumer() {
+        let limit = configuration.eventBufferLimit
+        guard limit > 0, eventsConsumed.load(ordering: .relaxed), pendingEvents.load(ordering: .relaxed) > limit
+        else { return }
+        backPressureCount.add(1, ordering: .relaxed)
+        let deadline = monotonicMilliseconds() + 1000
+        while pendingEvents.load(ordering: .relaxed) > limit / 2, monotonicMilliseconds() < deadline,
+            !stopRequested.load(ordering: .relaxed)
+        {
+            usleep(1000)
+        }
     }
 
     /// Applies the configuration and the current Will to a fresh handle. Throws for options libmosquitto rejects.
@@ -227,7 +245,7 @@ extension MQTTClient {
             for mid in s.pending.keys.sorted() {
                 switch s.pending[mid] {
                 case .event:
-                    eventContinuation.yield(.publishFailed(mid, reason: "session ended"))
+                    emit(.publishFailed(mid, reason: "session ended"))
                 case .waiter(let token, let continuation):
                     s.waiters[token] = nil
                     continuation.resume(
@@ -238,7 +256,7 @@ extension MQTTClient {
             s.pending.removeAll()
             let wasConnected = session.number != nil
             if !shutdown || wasConnected {
-                eventContinuation.yield(.disconnected(reason: reason))
+                emit(.disconnected(reason: reason))
             }
             if shutdown { return .stopped }
             return .ended(wasConnected: wasConnected, protocolRefused: session.protocolRefused, reason: reason)

@@ -37,6 +37,12 @@ public final class MQTTClient: Sendable {
     let libraryError = Mutex<[MosquittoHandle: String]>([:])
     private let eventStream: AsyncStream<MQTTEvent>
     let eventContinuation: AsyncStream<MQTTEvent>.Continuation
+    /// Events yielded and not yet taken by the consumer (see ``MQTTConfiguration/eventBufferLimit``).
+    let pendingEvents = Atomic<Int>(0)
+    /// Set when ``events`` is first iterated: only then does the network thread wait for the consumer.
+    let eventsConsumed = Atomic<Bool>(false)
+    /// How often the network thread paused for a lagging consumer (``backPressurePauses``).
+    let backPressureCount = Atomic<Int>(0)
 
     /// Creates a client; nothing happens on the network until ``run()``.
     public init(configuration: MQTTConfiguration, logger: Logger) {
@@ -66,8 +72,19 @@ public final class MQTTClient: Sendable {
     public static func isBrokerRefusal(_ reason: String) -> Bool { reason.hasPrefix(brokerRefusalPrefix) }
 
     /// Single-consumer stream of everything that happens: `connected`, `disconnected`, `published`,
-    /// `publishFailed`, `message`. The buffer is unbounded; the stream finishes when ``run()`` ends.
-    public var events: AsyncStream<MQTTEvent> { eventStream }
+    /// `publishFailed`, `message`. Nothing is ever dropped; once iterated, a consumer that lags more than
+    /// ``MQTTConfiguration/eventBufferLimit`` events behind pauses the network thread's reading (back-pressure), so
+    /// the buffer stays bounded. The stream finishes when ``run()`` ends.
+    public var events: MQTTEventStream { MQTTEventStream(base: eventStream, client: self) }
+
+    /// How many times the network thread paused because the ``events`` consumer lagged behind.
+    public var backPressurePauses: Int { backPressureCount.load(ordering: .relaxed) }
+
+    /// Hands an event to the consumer (call under the state lock, so events keep the order of the state changes).
+    func emit(_ event: MQTTEvent) {
+        pendingEvents.add(1, ordering: .relaxed)
+        eventContinuation.yield(event)
+    }
 
     /// True while a session is up (CONNACK received and the connection not yet lost).
     public var isConnected: Bool { state.withLock { $0.session?.connected ?? false } }

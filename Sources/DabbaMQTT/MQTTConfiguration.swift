@@ -47,6 +47,11 @@ public struct MQTTConfiguration: Sendable {
     /// How long one connection attempt may take from TCP connect to CONNACK before it is abandoned and retried.
     /// Default 15 s.
     public var connectTimeout: Duration
+    /// Events waiting in ``MQTTClient/events`` (while someone iterates it) above which the network thread stops
+    /// reading from the socket until the consumer has taken half of them (each pause at most a second, so
+    /// keep-alives still flow): a consumer that lags behind a burst leaves the broker and TCP to hold the burst,
+    /// not this process's heap. 0 turns it off. Default 1,024.
+    public var eventBufferLimit: Int = 1024
 
     public init(
         host: String = "127.0.0.1", port: Int = 1883, clientID: String, username: String? = nil,
