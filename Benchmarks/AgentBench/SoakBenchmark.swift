@@ -17,9 +17,21 @@ import Synchronization
 /// sent, so the reader's event buffer (4,096 events) never overflows whatever the disk's speed; the end check
 /// (every fix recorded) would show it if it did.
 enum SoakBenchmark {
+    /// The WAL's bound, as the WAL test asserts it: `walSizeLimit` + the engine's 1 MiB slack + 256 KiB.
+    static let walBound = Int64(Outbox.walSizeLimit) + (1 << 20) + 256 * 1024
     struct Sample {
         var recorded: Int64
         var rssKB: Int
+        /// RssAnon and RssFile at that moment (what RSS is made of: heap and stacks vs pages of the binary).
+        var anonKB = 0
+        var fileKB = 0
+
+        init(recorded: Int64, memory: ProcFigures.Memory) {
+            self.recorded = recorded
+            rssKB = memory.rssKB
+            anonKB = memory.anonKB
+            fileKB = memory.fileKB
+        }
     }
 
     struct Result {
@@ -111,6 +123,7 @@ enum SoakBenchmark {
         var middle: Sample?
         var peak: Storage?
         var lastReport = began
+        var walReports = 0
         var status: AgentStatus?
         while true {
             try await Task.sleep(for: .milliseconds(50))
@@ -123,14 +136,24 @@ enum SoakBenchmark {
             status = now
             let recorded = now.counters.fixesRecorded
             pace.recorded.store(Int(recorded), ordering: .releasing)
-            let rss = ProcFigures.status(pid: agent.pid).rssKB
+            let memory = ProcFigures.status(pid: agent.pid)
+            let rss = memory.rssKB
             rssMax = max(rssMax, rss)
             if now.outboxDepth > peakRows {
                 peakRows = now.outboxDepth
                 diskAtPeakRows = fileSize(outbox) + fileSize(outbox + "-wal")
             }
-            walMax = max(walMax, now.walBytes, fileSize(outbox + "-wal"))
-            if start == nil, recorded >= Int64(fixes / 20) { start = Sample(recorded: recorded, rssKB: rss) }
+            let walNow = max(now.walBytes, fileSize(outbox + "-wal"))
+            walMax = max(walMax, walNow)
+            // Where the WAL passes its bound is worth seeing (the first few times).
+            if walNow > walBound, walReports < 10 {
+                walReports += 1
+                say(
+                    "  soak: WAL \(walNow) B at fix \(recorded) (\(now.outboxDepth) rows, broker "
+                        + "\(pace.brokerUp.load(ordering: .relaxed) ? "up" : "down"), checkpoint failures "
+                        + "\(now.counters.checkpointFailures))")
+            }
+            if start == nil, recorded >= Int64(fixes / 20) { start = Sample(recorded: recorded, memory: memory) }
             let sent = pace.sent.load(ordering: .acquiring)
             // The script holds at the outage's start and end until the agent has recorded every earlier fix.
             if pace.brokerUp.load(ordering: .relaxed), sent == outageStart, recorded >= Int64(outageStart - 1) {
@@ -138,9 +161,11 @@ enum SoakBenchmark {
                 pace.brokerUp.store(false, ordering: .releasing)
                 say("  soak: broker down at fix \(recorded) (\(now.outboxDepth) rows stored)")
             } else if !pace.brokerUp.load(ordering: .relaxed), sent == outageEnd, recorded >= Int64(outageEnd - 1) {
+                let walBefore = fileSize(outbox + "-wal")
                 peak = try storage(outbox)
                 walMax = max(walMax, peak?.walBytes ?? 0)
-                middle = Sample(recorded: recorded, rssKB: rss)
+                say("  soak: WAL \(walBefore) B before reading the outbox, \(peak?.walBytes ?? 0) B after")
+                middle = Sample(recorded: recorded, memory: memory)
                 try await broker.start()
                 pace.brokerUp.store(true, ordering: .releasing)
                 say("  soak: broker up again at fix \(recorded) (\(peak?.rows ?? 0) rows stored)")
@@ -169,7 +194,7 @@ enum SoakBenchmark {
             fixes: fixes, outage: outage, recorded: status.counters.fixesRecorded, wallSeconds: wall,
             peakRows: peakRows, diskAtPeakRows: diskAtPeakRows, peak: peak, end: end, walMax: walMax,
             checkpointFailures: status.counters.checkpointFailures, start: start, middle: middle,
-            endSample: Sample(recorded: status.counters.fixesRecorded, rssKB: figures.rssKB), rssMaxKB: rssMax,
+            endSample: Sample(recorded: status.counters.fixesRecorded, memory: figures), rssMaxKB: rssMax,
             drainedRSSKB: drainedRSS, hwmKB: figures.hwmKB, cpuSeconds: cpu)
     }
 
@@ -257,8 +282,7 @@ enum SoakBenchmark {
                 + String(format: "(target ≤ %.0f×, space reused, not grown): ", storageTarget)
                 + verdict(endRatio <= storageTarget))
         say(
-            "  WAL max \(mb(r.walMax)) (bound \(mb(Int64(Outbox.walSizeLimit) + (1 << 20) + 256 * 1024))): "
-                + verdict(r.walMax <= Int64(Outbox.walSizeLimit) + (1 << 20) + 256 * 1024)
+            "  WAL max \(mb(r.walMax)) (bound \(mb(walBound))): " + verdict(r.walMax <= walBound)
                 + ", checkpoint failures \(r.checkpointFailures): \(verdict(r.checkpointFailures == 0))")
         let limitKB = max(Int(Double(r.start.rssKB) * flatFraction), flatKB)
         let flat = abs(r.endSample.rssKB - r.start.rssKB) <= limitKB
@@ -267,6 +291,9 @@ enum SoakBenchmark {
                 + "\(rssMB(r.middle.rssKB)) (outage's end), drained \(rssMB(r.drainedRSSKB)), end "
                 + "\(rssMB(r.endSample.rssKB)) (\(Int(restAfterDrain.timeInterval)) s later, at rest); max "
                 + "\(rssMB(r.rssMaxKB)), VmHWM \(rssMB(r.hwmKB))")
+        say(
+            "  RSS made of (anonymous + file pages): start \(rssMB(r.start.anonKB)) + \(rssMB(r.start.fileKB)), "
+                + "end \(rssMB(r.endSample.anonKB)) + \(rssMB(r.endSample.fileKB))")
         say(
             "  RSS flat (end within max(10 %, 1 MB) of start): "
                 + String(format: "%+.2f MB: ", Double(r.endSample.rssKB - r.start.rssKB) * 1024 / 1e6)

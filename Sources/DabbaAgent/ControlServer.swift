@@ -17,6 +17,9 @@ public final class ControlServer: Service, Sendable {
     private let handler: @Sendable (ControlRequest) async -> ControlResponse
     private let logger: Logger
     private let stopped = Atomic<Bool>(false)
+    /// A pipe whose read end the serving thread polls beside the socket: stopping writes a byte, so the thread
+    /// sleeps in `poll(2)` until a client or the stop arrives instead of waking up several times a second.
+    private let wake: (read: Int32, write: Int32)
     private let finished = Mutex<CheckedContinuation<Void, Never>?>(nil)
     private let listening: Int32
 
@@ -47,7 +50,23 @@ public final class ControlServer: Service, Sendable {
             throw ControlError("socket", "cannot listen on \(path): \(message)")
         }
         chmod(path, 0o660)
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw ControlError("socket", "pipe(): \(message)")
+        }
+        for end in ends {
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(end, F_SETFL, O_NONBLOCK)
+        }
+        wake = (ends[0], ends[1])
         listening = fd
+    }
+
+    deinit {
+        close(wake.read)
+        close(wake.write)
     }
 
     /// Serves until cancelled or, under a ServiceGroup, until graceful shutdown.
@@ -66,13 +85,19 @@ public final class ControlServer: Service, Sendable {
             }
         } onCancelOrGracefulShutdown: {
             self.stopped.store(true, ordering: .releasing)
+            var byte: UInt8 = 1
+            _ = write(self.wake.write, &byte, 1)  // EAGAIN only when the pipe is full: already awake
         }
     }
 
     private func serve() {
         while !stopped.load(ordering: .acquiring) {
-            var pfd = pollfd(fd: listening, events: Int16(POLLIN), revents: 0)
-            guard poll(&pfd, 1, 200) > 0, !stopped.load(ordering: .acquiring) else { continue }
+            var fds = [
+                pollfd(fd: listening, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
+            ]
+            // The timeout only bounds a missed wake-up; stopping writes to the pipe.
+            guard poll(&fds, 2, 5_000) > 0, !stopped.load(ordering: .acquiring), fds[0].revents != 0 else { continue }
             let client = accept(listening, nil, nil)
             guard client >= 0 else { continue }
             handle(client)

@@ -155,6 +155,7 @@ public final class MQTTClient: Sendable {
             return true
         }
         stopRequested.store(true, ordering: .sequentiallyConsistent)
+        if wakeFD >= 0 { dabba_wake_signal(wakeFD) }
         if finishNow { eventContinuation.finish() }
     }
 
@@ -237,6 +238,7 @@ public final class MQTTClient: Sendable {
             guard var session = s.session, session.connected, session.announced else { return nil }
             let failure = session.subscribe(Subscription(filter: filter, qos: qos))
             s.session = session
+            if wakeFD >= 0 { dabba_wake_signal(wakeFD) }  // the SUBSCRIBE goes out now, not at the next turn
             return failure
         }
         if let failure {
