@@ -2,6 +2,7 @@
 # Both install what is missing from Debian's packages first (run as root on Debian 12).
 
 SWIFT        ?= swift
+SWIFTC       ?= swiftc
 PREFIX       ?= /usr/local
 CONFIG       ?= debug
 BUILD_FLAGS  ?=
@@ -15,7 +16,7 @@ DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mos
         libsqlite3-dev sqlite3 systemd openssl procps iproute2 \
         libjs-leaflet chromium chromium-driver wrk
 
-.PHONY: deps build test lint test-soak demo install install-hub bench clean
+.PHONY: deps build test lint test-soak demo install install-hub bench fuzz clean
 
 ## deps: install exactly the Debian packages that are missing (apt-get update first); safe to run twice.
 deps:
@@ -44,6 +45,28 @@ lint:
 ## cores busy; stops at the first failure and prints one line per run (QUIET_RUNS, LOADED_RUNS, LOAD_PROCS).
 test-soak: deps
 	SWIFT=$(SWIFT) bash .ci/soak
+
+## fuzz: libFuzzer with AddressSanitizer over each decoder of untrusted bytes (Sources/DabbaFuzz: fix, backlog, event,
+## state, ack, sync, json, timestamp), FUZZ_SECONDS each (default 60; FUZZ_RUNS=N stops a target after N inputs
+## instead), FUZZ_TARGETS to pick some. Seeds: Tests/Fuzz/corpus/<target>; what the fuzzer adds stays in
+## .build-fuzz/corpus; a crashing input is written to Tests/Fuzz/crashes/<target>/ (commit it: the suite replays it).
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?= -1
+FUZZ_TARGETS ?= fix backlog event state ack sync json timestamp
+fuzz: deps
+	$(SWIFT) build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address --product DabbaFuzz
+	$(SWIFTC) -O -sanitize=fuzzer,address -parse-as-library Tests/Fuzz/LibFuzzerEntry.swift \
+	  -I .build-fuzz/release/Modules .build-fuzz/release/libDabbaFuzz.a -o .build-fuzz/dabba-fuzz 2>&1 | \
+	  { grep -v "Cannot export local symbol" || true; }
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$t Tests/Fuzz/crashes/$$t; \
+	  echo "fuzz: $$t ($(FUZZ_SECONDS) s, runs $(FUZZ_RUNS))"; \
+	  DABBA_FUZZ_TARGET=$$t .build-fuzz/dabba-fuzz -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) \
+	    -max_len=8192 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=Tests/Fuzz/crashes/$$t/ \
+	    .build-fuzz/corpus/$$t Tests/Fuzz/corpus/$$t 2> .build-fuzz/$$t.log || \
+	    { tail -40 .build-fuzz/$$t.log; echo "fuzz: $$t FAILED (reproducer in Tests/Fuzz/crashes/$$t/)"; exit 1; }; \
+	  grep -E "^stat::number_of_executed_units|^stat::average_exec_per_sec|^Done" .build-fuzz/$$t.log | tr '\n' ' '; echo; \
+	done
 
 ## demo: broker + dabba-hub on SQLite + two agents replaying GPS routes through gpsfake; prints the URLs, then a live view.
 demo: deps

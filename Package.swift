@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "DabbaDispatch", targets: ["DabbaDispatch"]),
         .library(name: "DabbaMQTT", targets: ["DabbaMQTT"]),
         .library(name: "DabbaSQLite", targets: ["DabbaSQLite"]),
+        // Linked by `make fuzz` into the libFuzzer driver (Tests/Fuzz/LibFuzzerEntry.swift).
+        .library(name: "DabbaFuzz", type: .static, targets: ["DabbaFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,6 +46,8 @@ let package = Package(
             ]
         ),
         .target(name: "DabbaProtocol"),
+        // Fuzz targets over the decoders of untrusted bytes, and their driver (`make fuzz`; README, Fuzzing).
+        .target(name: "DabbaFuzz", dependencies: ["DabbaProtocol"]),
         // Dispatch algorithms: which agent gets which order (pure Swift, no dependencies).
         .target(name: "DabbaDispatch"),
         .target(name: "DabbaSQLite", dependencies: ["CSQLite"]),
@@ -140,7 +144,7 @@ let package = Package(
         ),
 
         .testTarget(name: "DabbaCoreTests", dependencies: ["DabbaCore", "DabbaTestSupport"]),
-        .testTarget(name: "DabbaProtocolTests", dependencies: ["DabbaProtocol"]),
+        .testTarget(name: "DabbaProtocolTests", dependencies: ["DabbaProtocol", "DabbaFuzz"]),
         .testTarget(name: "DabbaSQLiteTests", dependencies: ["DabbaSQLite"]),
         .testTarget(
             name: "DabbaDispatchTests",
