@@ -204,7 +204,15 @@ public final class IngestService: Service, Sendable {
         report(conflicts: receipt.conflicts)
         for (agent, seqs) in receipt.committed {
             let ack = AckMessage(agent: agent, ranges: AckMessage.ranges(of: seqs))
-            _ = try? mqtt.publish(topic: Topics.ack(agent: agent), payload: ack.jsonBytes(), qos: .atLeastOnce)
+            do {
+                _ = try mqtt.publish(topic: Topics.ack(agent: agent), payload: ack.jsonBytes(), qos: .atLeastOnce)
+            } catch {
+                // Committed but not acked: the agent resends after its ack timeout and is acked then. Counted.
+                metrics.ingestAckFailures.increment()
+                logger.warning(
+                    "Cannot publish an ack; the agent will resend those rows",
+                    metadata: ["agent.id": "\(agent)", "ack.ranges": "\(ack.seqs.count)", "error": "\(error)"])
+            }
         }
     }
 }
