@@ -21,12 +21,12 @@ public final class HubMetrics: Sendable {
     public func ingestRejected(_ reason: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_ingest_rejected_total", dimensions: [("reason", reason)], factory: factory)
     }
-    /// Fixes and events that arrived under a seq already stored with a different payload (kept in `seq_conflicts`).
     /// Acks that could not be handed to the broker (no session): the agent sends those rows again after its ack
     /// timeout and they are acked then (stored once: the seq is already committed).
     public var ingestAckFailures: CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_ingest_ack_publish_failures_total", factory: factory)
     }
+    /// Fixes and events that arrived under a seq already stored with a different payload (kept in `seq_conflicts`).
     public var ingestSeqConflicts: CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_ingest_seq_conflicts_total", factory: factory)
     }
