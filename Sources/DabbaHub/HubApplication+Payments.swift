@@ -10,7 +10,8 @@ extension HubApplication {
         Store
     > {
         PaymentService(
-            store: store, providers: hub.paymentProviders, cashLimit: hub.configuration.codCashLimit, logger: logger)
+            store: store, providers: hub.paymentProviders, cashLimit: hub.configuration.codCashLimit, logger: logger,
+            settings: PaymentSettings(hub.configuration), metrics: hub.metrics)
     }
 
     /// The service that moves money when orders move (captures, voids, cash on delivery).
@@ -24,7 +25,9 @@ extension HubApplication {
     static func addPaymentRoutes<Store: HubStore>(
         store: Store, hub: HubComponents, to router: Router<HubRequestContext>
     ) {
-        let payments = paymentService(hub: hub, store: store, logger: Logger(label: "dabba-hub.payments"))
+        var logger = Logger(label: "dabba-hub.payments")
+        logger.logLevel = hub.configuration.logLevel
+        let payments = paymentService(hub: hub, store: store, logger: logger)
         PaymentsController(
             payments: payments, idempotencyTTL: Int64(hub.configuration.idempotencyTTLHours) * 3_600_000
         ).addRoutes(to: router)

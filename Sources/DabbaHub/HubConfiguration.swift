@@ -61,6 +61,13 @@ public struct HubConfiguration: Sendable {
     public var codCashLimit: Int64
     /// File with the test payment provider's webhook signing secret; nil keeps a generated one in the database.
     public var paymentWebhookSecretFile: String?
+    /// Longest wait for one answer from the payment provider; none by then is an unknown outcome.
+    public var paymentProviderTimeout: Duration
+    /// A failed provider operation is retried after this, doubling per failure (jittered), up to `paymentRetryMax`.
+    public var paymentRetryBase: Duration
+    public var paymentRetryMax: Duration
+    /// Attempts of one provider operation before it becomes a dead letter.
+    public var paymentMaxAttempts: Int
     /// How often the payment reactor reads the order trail without a local wake-up (events other hubs wrote).
     public var paymentPollInterval: Duration
     /// How long an `Idempotency-Key` of a money POST is remembered.
@@ -148,6 +155,19 @@ public struct HubConfiguration: Sendable {
             help: "Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them."
         ),
         ConfigKey(
+            "payment-provider-timeout", default: "15",
+            help: "Seconds to wait for one payment provider answer; no answer is an unknown outcome, reconciled first."
+        ),
+        ConfigKey(
+            "payment-retry-base", default: "1",
+            help:
+                "Seconds before a failed provider call (capture, void, refund) is retried; doubles per failure, jittered."
+        ),
+        ConfigKey("payment-retry-max", default: "300", help: "Longest wait between provider call retries (seconds)."),
+        ConfigKey(
+            "payment-max-attempts", default: "10",
+            help: "Attempts of one provider call before it becomes a dead letter (GET /v1/payments/dead-letters)."),
+        ConfigKey(
             "payment-webhook-secret-file", default: "",
             help:
                 "File with the test payment provider's webhook signing secret; empty keeps a generated one in the database."
@@ -222,6 +242,10 @@ public struct HubConfiguration: Sendable {
         webhookPollInterval = try c.seconds("webhook-poll-interval", in: 0.01...3600)
         codCashLimit = Int64(try c.int("cod-cash-limit", in: 0...1_000_000_000_000))
         paymentWebhookSecretFile = c.optional("payment-webhook-secret-file")
+        paymentProviderTimeout = try c.seconds("payment-provider-timeout", in: 0.01...600)
+        paymentRetryBase = try c.seconds("payment-retry-base", in: 0.001...3600)
+        paymentRetryMax = try c.seconds("payment-retry-max", in: 0.001...86_400)
+        paymentMaxAttempts = try c.int("payment-max-attempts", in: 1...100)
         paymentPollInterval = try c.seconds("payment-poll-interval", in: 0.01...3600)
         idempotencyTTLHours = try c.int("idempotency-ttl-hours", in: 1...720)
     }

@@ -51,6 +51,8 @@ import Testing
                 arguments: [
                     "serve", "--config", "/dev/null", "--database", "sqlite:\(database)", "--mqtt-port",
                     "\(FreePort.next())", "--http-port", "\(port)", "--log-level", "warning",
+                    // A capture the killed hub had claimed is free again after its lease (3 × this + 1 s).
+                    "--payment-provider-timeout", "1",
                 ], logDirectory: directory.url)
         }
 
