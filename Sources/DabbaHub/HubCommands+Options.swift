@@ -114,6 +114,12 @@ public struct HubOptions: ParsableArguments {
         help: "Most cash (minor units) an agent may hold for cod orders (default 500000).")
     var codCashLimit: String?
     @Option(
+        name: .customLong("payment-provider"),
+        help: "Card payment provider: test (development and demos only); no default.")
+    var paymentProvider: String?
+    @Option(name: .customLong("payment-methods"), help: "How customers may pay: card, cod (default card,cod).")
+    var paymentMethods: String?
+    @Option(
         name: .customLong("payment-provider-timeout"),
         help: "Seconds to wait for one payment provider answer (default 15).")
     var paymentProviderTimeout: String?
@@ -162,6 +168,7 @@ public struct HubOptions: ParsableArguments {
             ("webhook-timeout", webhookTimeout), ("webhook-concurrency", webhookConcurrency),
             ("webhook-poll-interval", webhookPollInterval),
             ("cod-cash-limit", codCashLimit),
+            ("payment-provider", paymentProvider), ("payment-methods", paymentMethods),
             ("payment-provider-timeout", paymentProviderTimeout), ("payment-retry-base", paymentRetryBase),
             ("payment-retry-max", paymentRetryMax), ("payment-max-attempts", paymentMaxAttempts),
             ("payment-webhook-secret-file", paymentWebhookSecretFile), ("payment-poll-interval", paymentPollInterval),

@@ -59,6 +59,11 @@ public struct HubConfiguration: Sendable {
     public var webhookPollInterval: Duration
     /// Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them.
     public var codCashLimit: Int64
+    /// The card payment provider (`test`: the built-in test provider); nil: none. There is no default: a hub that
+    /// takes cards refuses to start without one.
+    public var paymentProvider: String?
+    /// How customers may pay (order placement refuses the others).
+    public var paymentMethods: Set<PaymentMethod>
     /// File with the test payment provider's webhook signing secret; nil keeps a generated one in the database.
     public var paymentWebhookSecretFile: String?
     /// Longest wait for one answer from the payment provider; none by then is an unknown outcome.
@@ -155,6 +160,14 @@ public struct HubConfiguration: Sendable {
             help: "Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them."
         ),
         ConfigKey(
+            "payment-provider", default: "",
+            help:
+                "Card payment provider. No default: with card payments on, the hub does not start without one. test = the built-in test provider, for development and demos only (any valid test card is authorized, no money moves)."
+        ),
+        ConfigKey(
+            "payment-methods", default: "card,cod",
+            help: "How customers may pay, comma separated: card, cod (cash on delivery). cod alone needs no provider."),
+        ConfigKey(
             "payment-provider-timeout", default: "15",
             help: "Seconds to wait for one payment provider answer; no answer is an unknown outcome, reconciled first."
         ),
@@ -241,6 +254,20 @@ public struct HubConfiguration: Sendable {
         webhookConcurrency = try c.int("webhook-concurrency", in: 1...256)
         webhookPollInterval = try c.seconds("webhook-poll-interval", in: 0.01...3600)
         codCashLimit = Int64(try c.int("cod-cash-limit", in: 0...1_000_000_000_000))
+        paymentProvider = try c.optional("payment-provider").map { (_: String) throws(ConfigError) in
+            try c.choice("payment-provider", ["test"])
+        }
+        var methods = Set<PaymentMethod>()
+        for name in c.string("payment-methods").split(separator: ",") {
+            guard let method = PaymentMethod(rawValue: String(name).trimmingSpaces) else {
+                throw c.invalid("payment-methods", "expected card, cod or both, comma separated")
+            }
+            methods.insert(method)
+        }
+        guard !methods.isEmpty else {
+            throw c.invalid("payment-methods", "expected card, cod or both, comma separated")
+        }
+        paymentMethods = methods
         paymentWebhookSecretFile = c.optional("payment-webhook-secret-file")
         paymentProviderTimeout = try c.seconds("payment-provider-timeout", in: 0.01...600)
         paymentRetryBase = try c.seconds("payment-retry-base", in: 0.001...3600)

@@ -129,4 +129,31 @@ import Testing
             _ = hub
         }
     }
+
+    @Test func aHubThatTakesCashOnlyRunsWithoutAProviderAndRefusesCardOrders() async throws {
+        let h = try HubHarness(["payment-provider": "", "payment-methods": "cod"])
+        defer { h.close() }
+        _ = try await OrderFixture.make(h)
+        try await h.run { client, hub in
+            #expect(hub.paymentProviders.all.isEmpty)
+            let customer = try await client.login("a@example.com").0
+            let card = try await client.send(
+                .post, "/v1/orders", token: customer, json: OrderFixture.orderJSON(method: "card"))
+            #expect(card.status == .unprocessableContent && card.text.contains("payment-methods"), "\(card.text)")
+            _ = try await client.placeOrder(customer, json: OrderFixture.orderJSON(method: "cod"))
+        }
+    }
+
+    @Test func aHubWithCardPaymentsAndNoProviderDoesNotStart() async throws {
+        let h = try HubHarness(["payment-provider": ""])
+        defer { h.close() }
+        do {
+            _ = try await HubComponents.make(configuration: h.configuration, store: h.store, logger: h.logger)
+            Issue.record("the hub started without a payment provider")
+        } catch let error as ConfigError {
+            #expect(error.key == "payment-provider")
+            #expect(
+                error.message.contains("card payments are enabled") && error.message.contains("payment-methods=cod"))
+        }
+    }
 }
