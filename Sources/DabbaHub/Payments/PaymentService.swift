@@ -237,7 +237,8 @@ public struct PaymentService<
         return (p, settledRefund ?? refund, op.state != .pending)
     }
 
-    /// Stores `operation` (unless its key is stored) and runs it now when nobody else does.
+    /// Stores `operation` (unless its key is stored) and runs it now when nobody else does. `settled` is false while
+    /// it is pending (the provider has not confirmed, or another runner holds it).
     func runNow(_ operation: PaymentOperation, actor: String, what: String) async throws(PaymentServiceError)
         -> (payment: PaymentRecord, settled: Bool)
     {
@@ -245,23 +246,19 @@ public struct PaymentService<
         let (stored, claimed) = try await mapped { () throws(StoreError) in
             try await store.enqueueOperation(operation, owner: owner, until: clock() + settings.lease)
         }
-        var payment: PaymentRecord?
-        var state = stored.state
-        if claimed {
-            let (op, p) = try await mapped { () throws(StoreError) in
-                try await execute(stored, owner: owner, actor: actor)
-            }
-            payment = p
-            state = op.state
-            if op.state == .dead || op.state == .failed {
-                throw .illegal("the provider refused the \(what): \(op.lastError ?? "refused")")
-            }
-        }
-        if payment == nil {
+        guard claimed else {
+            let payment: PaymentRecord?
             do { payment = try await store.payment(id: operation.paymentID) } catch { throw .store(error) }
+            guard let payment else { throw .notFound("no payment \(operation.paymentID)") }
+            return (payment, stored.state == .succeeded)
         }
-        guard let payment else { throw .notFound("no payment \(operation.paymentID)") }
-        return (payment, state == .succeeded)
+        let (op, payment) = try await mapped { () throws(StoreError) in
+            try await execute(stored, owner: owner, actor: actor)
+        }
+        if op.state == .dead || op.state == .failed {
+            throw .illegal("the provider refused the \(what): \(op.lastError ?? "refused")")
+        }
+        return (payment, op.state == .succeeded)
     }
 
     /// A provider webhook: verified (signature, timestamp), then applied exactly once.
