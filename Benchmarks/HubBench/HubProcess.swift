@@ -142,6 +142,7 @@ final class HubProcess: Sendable {
             arguments: [
                 "serve", "--database", "sqlite:" + database, "--http-host", "127.0.0.1", "--http-port", "\(httpPort)",
                 "--mqtt-host", "127.0.0.1", "--mqtt-port", "\(mqttPort)", "--log-level", "warning",
+                "--payment-provider", "test",
             ],
             logDirectory: directory.url)
         do {

@@ -48,7 +48,10 @@ enum IngestBenchmark {
         let store = try SQLiteHubStore(path: directory.path("ingest.db"), logger: logger)
         defer { store.close() }
         for i in 0..<c.agents { _ = try await store.createAgent(id: BenchAgent.id(i), name: nil) }
-        var keys = ["mqtt-port": "\(broker.port)", "database": "sqlite:" + directory.path("ingest.db")]
+        var keys = [
+            "mqtt-port": "\(broker.port)", "database": "sqlite:" + directory.path("ingest.db"),
+            "payment-provider": "test",
+        ]
         keys.merge(c.hubOverrides) { $1 }
         let configuration = try HubConfiguration.make(keys)
         let hub = try await HubComponents.make(

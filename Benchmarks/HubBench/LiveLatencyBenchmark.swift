@@ -47,7 +47,7 @@ enum LiveLatencyBenchmark {
         let configuration = try HubConfiguration.make([
             "mqtt-port": "\(broker.port)", "http-port": "\(httpPort)",
             "database": "sqlite:" + directory.path("live.db"),
-            "log-level": "warning",
+            "log-level": "warning", "payment-provider": "test",
         ])
         let store = try SQLiteHubStore(path: directory.path("live.db"), logger: logger)
         defer { store.close() }

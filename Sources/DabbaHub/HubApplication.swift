@@ -21,7 +21,7 @@ public struct HubComponents: Sendable {
     public let deviceEvents = Signal()
     /// Rings on every (re)connect of the hub's MQTT client, the first at start (dispatch sends the tasks again).
     public let brokerConnected = Signal()
-    /// Card payment providers (the built-in test provider, its webhook secret loaded or created).
+    /// Card payment providers: the one `payment-provider` names (none when the hub takes cash only).
     public var paymentProviders = PaymentProviders([])
     /// How often the hub pings its WebSockets; a peer that has not answered by the next ping is closed.
     public var webSocketKeepalive: Duration = WebSocketKeepalive.defaultPeriod
@@ -50,6 +50,7 @@ public struct HubComponents: Sendable {
 /// application, so a graceful shutdown stops the HTTP server, then webhooks, the pruner, ingest, MQTT, and last
 /// closes the store.
 public func buildApplication(configuration: HubConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    try PaymentProviders.check(configuration)
     let store = try HubApplication.openStore(configuration: configuration, logger: logger)
     do {
         let hub = try await HubComponents.make(configuration: configuration, store: store, logger: logger)

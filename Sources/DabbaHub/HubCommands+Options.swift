@@ -114,6 +114,26 @@ public struct HubOptions: ParsableArguments {
         help: "Most cash (minor units) an agent may hold for cod orders (default 500000).")
     var codCashLimit: String?
     @Option(
+        name: .customLong("payment-provider"),
+        help: "Card payment provider: test (development and demos only); no default.")
+    var paymentProvider: String?
+    @Option(name: .customLong("payment-methods"), help: "How customers may pay: card, cod (default card,cod).")
+    var paymentMethods: String?
+    @Option(
+        name: .customLong("payment-provider-timeout"),
+        help: "Seconds to wait for one payment provider answer (default 15).")
+    var paymentProviderTimeout: String?
+    @Option(
+        name: .customLong("payment-retry-base"),
+        help: "Seconds before a failed provider call is retried; doubles per failure (default 1).")
+    var paymentRetryBase: String?
+    @Option(name: .customLong("payment-retry-max"), help: "Longest wait between provider call retries (default 300).")
+    var paymentRetryMax: String?
+    @Option(
+        name: .customLong("payment-max-attempts"),
+        help: "Attempts of one provider call before it becomes a dead letter (default 10).")
+    var paymentMaxAttempts: String?
+    @Option(
         name: .customLong("payment-webhook-secret-file"),
         help: "Test payment provider's webhook secret file (default: generated).")
     var paymentWebhookSecretFile: String?
@@ -148,6 +168,9 @@ public struct HubOptions: ParsableArguments {
             ("webhook-timeout", webhookTimeout), ("webhook-concurrency", webhookConcurrency),
             ("webhook-poll-interval", webhookPollInterval),
             ("cod-cash-limit", codCashLimit),
+            ("payment-provider", paymentProvider), ("payment-methods", paymentMethods),
+            ("payment-provider-timeout", paymentProviderTimeout), ("payment-retry-base", paymentRetryBase),
+            ("payment-retry-max", paymentRetryMax), ("payment-max-attempts", paymentMaxAttempts),
             ("payment-webhook-secret-file", paymentWebhookSecretFile), ("payment-poll-interval", paymentPollInterval),
             ("idempotency-ttl-hours", idempotencyTTLHours),
         ]

@@ -59,8 +59,20 @@ public struct HubConfiguration: Sendable {
     public var webhookPollInterval: Duration
     /// Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them.
     public var codCashLimit: Int64
+    /// The card payment provider (`test`: the built-in test provider); nil: none. There is no default: a hub that
+    /// takes cards refuses to start without one.
+    public var paymentProvider: String?
+    /// How customers may pay (order placement refuses the others).
+    public var paymentMethods: Set<PaymentMethod>
     /// File with the test payment provider's webhook signing secret; nil keeps a generated one in the database.
     public var paymentWebhookSecretFile: String?
+    /// Longest wait for one answer from the payment provider; none by then is an unknown outcome.
+    public var paymentProviderTimeout: Duration
+    /// A failed provider operation is retried after this, doubling per failure (jittered), up to `paymentRetryMax`.
+    public var paymentRetryBase: Duration
+    public var paymentRetryMax: Duration
+    /// Attempts of one provider operation before it becomes a dead letter.
+    public var paymentMaxAttempts: Int
     /// How often the payment reactor reads the order trail without a local wake-up (events other hubs wrote).
     public var paymentPollInterval: Duration
     /// How long an `Idempotency-Key` of a money POST is remembered.
@@ -148,6 +160,27 @@ public struct HubConfiguration: Sendable {
             help: "Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them."
         ),
         ConfigKey(
+            "payment-provider", default: "",
+            help:
+                "Card payment provider. No default: with card payments on, the hub does not start without one. test = the built-in test provider, for development and demos only (any valid test card is authorized, no money moves)."
+        ),
+        ConfigKey(
+            "payment-methods", default: "card,cod",
+            help: "How customers may pay, comma separated: card, cod (cash on delivery). cod alone needs no provider."),
+        ConfigKey(
+            "payment-provider-timeout", default: "15",
+            help: "Seconds to wait for one payment provider answer; no answer is an unknown outcome, reconciled first."
+        ),
+        ConfigKey(
+            "payment-retry-base", default: "1",
+            help:
+                "Seconds before a failed provider call (capture, void, refund) is retried; doubles per failure, jittered."
+        ),
+        ConfigKey("payment-retry-max", default: "300", help: "Longest wait between provider call retries (seconds)."),
+        ConfigKey(
+            "payment-max-attempts", default: "10",
+            help: "Attempts of one provider call before it becomes a dead letter (GET /v1/payments/dead-letters)."),
+        ConfigKey(
             "payment-webhook-secret-file", default: "",
             help:
                 "File with the test payment provider's webhook signing secret; empty keeps a generated one in the database."
@@ -221,7 +254,25 @@ public struct HubConfiguration: Sendable {
         webhookConcurrency = try c.int("webhook-concurrency", in: 1...256)
         webhookPollInterval = try c.seconds("webhook-poll-interval", in: 0.01...3600)
         codCashLimit = Int64(try c.int("cod-cash-limit", in: 0...1_000_000_000_000))
+        paymentProvider = try c.optional("payment-provider").map { (_: String) throws(ConfigError) in
+            try c.choice("payment-provider", ["test"])
+        }
+        var methods = Set<PaymentMethod>()
+        for name in c.string("payment-methods").split(separator: ",") {
+            guard let method = PaymentMethod(rawValue: String(name).trimmingSpaces) else {
+                throw c.invalid("payment-methods", "expected card, cod or both, comma separated")
+            }
+            methods.insert(method)
+        }
+        guard !methods.isEmpty else {
+            throw c.invalid("payment-methods", "expected card, cod or both, comma separated")
+        }
+        paymentMethods = methods
         paymentWebhookSecretFile = c.optional("payment-webhook-secret-file")
+        paymentProviderTimeout = try c.seconds("payment-provider-timeout", in: 0.01...600)
+        paymentRetryBase = try c.seconds("payment-retry-base", in: 0.001...3600)
+        paymentRetryMax = try c.seconds("payment-retry-max", in: 0.001...86_400)
+        paymentMaxAttempts = try c.int("payment-max-attempts", in: 1...100)
         paymentPollInterval = try c.seconds("payment-poll-interval", in: 0.01...3600)
         idempotencyTTLHours = try c.int("idempotency-ttl-hours", in: 1...720)
     }

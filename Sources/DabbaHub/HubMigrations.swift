@@ -412,6 +412,37 @@ enum HubMigrations {
             ALTER TABLE offers ADD COLUMN seen INTEGER;
             """
         ),
+        // Every provider call is stored before it is made (`PaymentOperation`): its idempotency key derived from our
+        // own state, its attempts, backoff and lease, and whether its outcome is unknown (reconciled with a status
+        // query before it is made again); `dead` ones are listed for operators. Payments left waiting for an
+        // authorization answer by an older hub that stopped mid-call get an operation that finds out.
+        (
+            12, "payment operations",
+            """
+            CREATE TABLE payment_ops(
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                key TEXT NOT NULL UNIQUE,
+                payment_id TEXT NOT NULL REFERENCES payments(id),
+                kind TEXT NOT NULL CHECK (kind IN ('authorize', 'capture', 'void', 'refund')),
+                refund_id TEXT REFERENCES refunds(id),
+                amount INTEGER NOT NULL CHECK (amount >= 0),
+                state TEXT NOT NULL CHECK (state IN ('pending', 'succeeded', 'failed', 'dead')),
+                outcome_unknown INTEGER NOT NULL DEFAULT 0,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt INTEGER NOT NULL,
+                lease_owner TEXT,
+                lease_until INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT,
+                event_id INTEGER,
+                created INTEGER NOT NULL,
+                updated INTEGER NOT NULL);
+            CREATE INDEX payment_ops_due ON payment_ops(state, next_attempt);
+            CREATE INDEX payment_ops_by_payment ON payment_ops(payment_id, id);
+            INSERT INTO payment_ops(key, payment_id, kind, amount, state, outcome_unknown, next_attempt, created, updated)
+                SELECT 'authorize-' || id, id, 'authorize', amount, 'pending', 1, 0, created, updated FROM payments
+                WHERE method = 'card' AND state = 'requires_payment' AND provider_ref IS NULL;
+            """
+        ),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`, in version order, each in its own

@@ -3,7 +3,9 @@ import DabbaProtocol
 import DabbaSQLite
 
 extension SQLiteHubStore: PaymentRepository, PaymentGate {
-    public func createPayment(_ payment: PaymentRecord) throws(StoreError) -> PaymentRecord {
+    public func createPayment(_ payment: PaymentRecord, authorization: PaymentOperation) throws(StoreError)
+        -> PaymentRecord
+    {
         try writeTransaction { () throws(StoreError) in
             do throws(StoreError) {
                 try run { () throws(SQLiteError) in try insertPayment(payment) }
@@ -11,6 +13,7 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
                 guard error.code == .conflict else { throw error }
                 throw StoreError(.conflict, "order \(payment.orderID) already has a payment in progress or done")
             }
+            try run { () throws(SQLiteError) in _ = try insertOperation(authorization) }
             return payment
         }
     }
@@ -30,66 +33,40 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
         }
     }
 
-    public func recordAuthorization(payment id: String, result: ProviderAuthorizationResult, actor: String)
-        throws(StoreError) -> PaymentRecord
+    public func reserveRefund(_ refund: RefundRecord, operation: PaymentOperation?, now: Int64)
+        throws(StoreError) -> (PaymentRecord, RefundRecord)
     {
-        let now = wallClockMilliseconds()
-        return try writeTransaction { () throws(StoreError) in
-            try mutatePayment(id) { (p: inout PaymentRecord) throws(StoreError) -> LedgerPosting? in
-                switch result {
-                case .authorized(let reference):
-                    return try PaymentRules.authorized(&p, reference: reference, actor: actor, now: now)
-                case .declined(let reference, let reason):
-                    try PaymentRules.declined(&p, reference: reference, reason: reason, now: now)
-                case .pendingVerification(let reference):
-                    try PaymentRules.awaitVerification(&p, reference: reference, now: now)
-                }
-                return nil
-            }
-        }
-    }
-
-    public func capturePayment(id: String, actor: String) throws(StoreError) -> PaymentRecord {
-        try writeTransaction { () throws(StoreError) in try applyCapture(id, actor: actor) }
-    }
-
-    public func voidPayment(id: String, actor: String) throws(StoreError) -> PaymentRecord {
-        let now = wallClockMilliseconds()
-        return try writeTransaction { () throws(StoreError) in
-            try mutatePayment(id) { (p: inout PaymentRecord) throws(StoreError) in
-                try PaymentRules.void(&p, actor: actor, now: now)
-            }
-        }
-    }
-
-    public func reserveRefund(_ refund: RefundRecord) throws(StoreError) -> (PaymentRecord, RefundRecord) {
         try writeTransaction { () throws(StoreError) in
             let payment = try mutatePayment(refund.paymentID) { (p: inout PaymentRecord) throws(StoreError) in
                 try PaymentRules.reserveRefund(&p, amount: refund.amount, now: refund.createdAt)
                 return nil
             }
             try run { () throws(SQLiteError) in try insertRefund(refund) }
+            guard let operation else {
+                // Cash: paid back over the counter, nothing to ask a provider.
+                return try finishRefundRow(refund.id, succeeded: true, now: now)
+            }
+            try run { () throws(SQLiteError) in _ = try insertOperation(operation) }
             return (payment, refund)
         }
     }
 
-    public func finishRefund(id: String, succeeded: Bool) throws(StoreError) -> (PaymentRecord, RefundRecord) {
-        let now = wallClockMilliseconds()
-        return try writeTransaction { () throws(StoreError) in
-            guard
-                var refund = try run({ () throws(SQLiteError) in try readRefunds(" WHERE id = ?", [.text(id)]).first })
-            else { throw StoreError(.notFound, "no refund \(id)") }
-            let payment = try mutatePayment(refund.paymentID) { (p: inout PaymentRecord) throws(StoreError) in
-                try PaymentRules.finishRefund(&p, refund: refund, succeeded: succeeded, actor: refund.actor, now: now)
-            }
-            refund.state = succeeded ? .succeeded : .failed
-            refund.updatedAt = now
-            try run { () throws(SQLiteError) in
-                try db.prepare("UPDATE refunds SET state = ?, updated = ? WHERE id = ?")
-                    .run([.text(refund.state.rawValue), .integer(now), .text(id)])
-            }
-            return (payment, refund)
+    /// Settles a reserved refund (posting on success, release on failure). Inside a transaction.
+    @discardableResult
+    func finishRefundRow(_ id: String, succeeded: Bool, now: Int64) throws(StoreError) -> (PaymentRecord, RefundRecord)
+    {
+        guard var refund = try run({ () throws(SQLiteError) in try readRefunds(" WHERE id = ?", [.text(id)]).first })
+        else { throw StoreError(.notFound, "no refund \(id)") }
+        let payment = try mutatePayment(refund.paymentID) { (p: inout PaymentRecord) throws(StoreError) in
+            try PaymentRules.finishRefund(&p, refund: refund, succeeded: succeeded, actor: refund.actor, now: now)
         }
+        refund.state = succeeded ? .succeeded : .failed
+        refund.updatedAt = now
+        try run { () throws(SQLiteError) in
+            try db.prepare("UPDATE refunds SET state = ?, updated = ? WHERE id = ?")
+                .run([.text(refund.state.rawValue), .integer(now), .text(id)])
+        }
+        return (payment, refund)
     }
 
     public func refunds(payment: String) throws(StoreError) -> [RefundRecord] {
@@ -160,39 +137,6 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
         try run { () throws(SQLiteError) in try db.scalarInt("SELECT event_id FROM payment_cursor WHERE id = 1") ?? 0 }
     }
 
-    public func commitPaymentReaction(from: Int64, to: Int64, reaction: PaymentReaction?) throws(StoreError) -> Bool {
-        let now = wallClockMilliseconds()
-        return try writeTransaction { () throws(StoreError) -> Bool in
-            // The claim: only the hub that still sees the cursor at `from` moves it (and reacts).
-            let moved = try run { () throws(SQLiteError) -> Bool in
-                try db.prepare("UPDATE payment_cursor SET event_id = ? WHERE id = 1 AND event_id = ?")
-                    .run([.integer(to), .integer(from)])
-                return db.changes == 1
-            }
-            guard moved else { return false }
-            switch reaction {
-            case nil: break
-            case .capture(let payment): _ = try applyCapture(payment, actor: "system")
-            case .void(let payment):
-                _ = try mutatePayment(payment) { (p: inout PaymentRecord) throws(StoreError) in
-                    try PaymentRules.void(&p, actor: "system", now: now)
-                }
-            case .refundRemainder(let payment, var refund):
-                _ = try mutatePayment(payment) { (p: inout PaymentRecord) throws(StoreError) in
-                    try PaymentRules.reserveRefund(&p, amount: refund.amount, now: now)
-                    let posting = try PaymentRules.finishRefund(
-                        &p, refund: refund, succeeded: true, actor: refund.actor, now: now)
-                    return posting
-                }
-                refund.state = .succeeded
-                try run { () throws(SQLiteError) in try insertRefund(refund) }
-            case .codCollect(let payment, let order, let agent, let collected, let time):
-                try applyCodCollect(payment: payment, order: order, agent: agent, collected: collected, time: time)
-            }
-            return true
-        }
-    }
-
     public func paymentAllowsConfirmation(order id: String) throws(StoreError) -> Bool {
         try run { () throws(SQLiteError) -> Bool in
             guard let order = try readOrder(id: id) else { return true }
@@ -232,16 +176,12 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
         return p
     }
 
-    func applyCapture(_ id: String, actor: String) throws(StoreError) -> PaymentRecord {
-        let now = wallClockMilliseconds()
-        guard let current = try run({ () throws(SQLiteError) in try readPayments(" WHERE id = ?", [.text(id)]).first })
-        else { throw StoreError(.notFound, "no payment \(id)") }
-        guard let order = try run({ () throws(SQLiteError) in try readOrder(id: current.orderID) }) else {
-            throw StoreError(.notFound, "no order \(current.orderID)")
+    /// Captures an authorized payment with its posting (the order's split). Inside a transaction.
+    func applyCapture(_ p: inout PaymentRecord, actor: String, now: Int64) throws(StoreError) -> LedgerPosting {
+        guard let order = try run({ () throws(SQLiteError) in try readOrder(id: p.orderID) }) else {
+            throw StoreError(.notFound, "no order \(p.orderID)")
         }
-        return try mutatePayment(id) { (p: inout PaymentRecord) throws(StoreError) in
-            try PaymentRules.capture(&p, order: order, actor: actor, now: now)
-        }
+        return try PaymentRules.capture(&p, order: order, actor: actor, now: now)
     }
 
     /// A cash payment for a delivered cash-on-delivery order, once per order.

@@ -119,6 +119,10 @@ import Testing
             method: .post, path: "/v1/payments/pay-own/refunds", body: #"{"amount":1}"#,
             expected: [401, 403, 403, 403, 400]),
         Row(method: .post, path: "/v1/payments/webhooks/test", body: "{}", expected: [400, 400, 400, 400, 400]),
+        Row(method: .get, path: "/v1/payments/dead-letters", expected: [401, 403, 403, 403, 200]),
+        Row(
+            method: .post, path: "/v1/payments/dead-letters/capture-pay-none/retry",
+            expected: [401, 403, 403, 403, 404]),
         Row(method: .get, path: "/v1/ledger/balances", expected: [401, 403, 403, 403, 200]),
         Row(method: .get, path: "/v1/ledger/statement", expected: [401, 403, 403, 403, 400]),
         Row(
@@ -167,10 +171,13 @@ import Testing
                     subtotal: 100, deliveryFee: 10, tax: 6, total: 116, address: "Road", dropLat: 22, dropLon: 87,
                     zoneID: nil, createdAt: 1, updatedAt: 1, lines: []),
                 idempotencyKey: nil, requestHash: nil, actor: "customer:\(buyer)")
+            var authorization = PaymentOperation(
+                key: PaymentOperation.authorizeKey(payment: id), paymentID: id, kind: .authorize, amount: 116, now: 1)
+            authorization.state = .succeeded
             _ = try await h.store.createPayment(
                 PaymentRecord(
                     id: id, orderID: order, customerID: buyer, method: .card, provider: "test", currency: "INR",
-                    amount: 116, createdAt: 1))
+                    amount: 116, createdAt: 1), authorization: authorization)
         }
         try await h.run { client, _ in
             var tokens: [Caller: String] = [:]

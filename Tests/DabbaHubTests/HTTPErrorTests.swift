@@ -68,7 +68,8 @@ import Testing
                 "/v1/track/{token}/live:", "/delivery:", "/delivery/{id}:", "/newdelivery:", "/v1/agents/{id}/shift:",
                 "/v1/orders/{id}/offer:", "/v1/orders/{id}/dispatch:", "/v1/alerts:",
                 "/v1/orders/{id}/payments:", "/v1/payments/{id}:", "/v1/payments/{id}/capture:",
-                "/v1/payments/{id}/refunds:", "/v1/payments/webhooks/{provider}:", "/v1/ledger/balances:",
+                "/v1/payments/{id}/refunds:", "/v1/payments/webhooks/{provider}:", "/v1/payments/dead-letters:",
+                "/v1/payments/dead-letters/{key}/retry:", "/v1/ledger/balances:",
                 "/v1/ledger/statement:", "/v1/ledger/reconciliation:", "/v1/ledger/cash-handins:",
                 "/v1/ledger/agents/{id}/cash:",
             ] + OrderAction.allCases.filter { $0 != .unassign }.map { "/v1/orders/{id}/\($0.routeName):" } {

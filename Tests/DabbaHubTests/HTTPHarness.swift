@@ -28,6 +28,8 @@ struct HubHarness {
         var values = [
             "database": "sqlite:" + directory.path("hub.db"), "mqtt-port": "\(FreePort.next())",
             "assets": repository.appendingPathComponent("hub").path, "max-body-bytes": "4096", "log-level": "error",
+            // Set explicitly, as a deployment must (issue 13, item 7): the hub has no default provider.
+            "payment-provider": "test",
         ]
         if secretFile { values["jwt-secret-file"] = directory.path("jwt.secret") }
         configuration = try HubConfiguration.make(values.merging(overrides) { $1 })

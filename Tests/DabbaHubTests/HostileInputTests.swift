@@ -37,7 +37,7 @@ import Testing
             arguments: [
                 "serve", "--config", "/dev/null", "--database", "sqlite:\(database)", "--mqtt-port", "\(broker.port)",
                 "--http-port", "\(httpPort)", "--commit-interval-ms", "20", "--dispatch-interval", "0.2",
-                "--owntracks-map", "ravi/phone=a-1", "--log-level", "warning",
+                "--owntracks-map", "ravi/phone=a-1", "--log-level", "warning", "--payment-provider", "test",
             ], logDirectory: directory.url)
         defer { hub.stop() }
         try await FreePort.waitUntilListening(httpPort)

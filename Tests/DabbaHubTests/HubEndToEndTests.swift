@@ -38,7 +38,8 @@ final class HubEndToEnd: @unchecked Sendable {
             name: "hub", executable: try BuiltProducts.path(of: "dabba-hub"),
             arguments: [
                 "serve", "--config", "/dev/null", "--database", "sqlite:\(database)", "--mqtt-port", "\(broker.port)",
-                "--http-port", "\(httpPort)", "--commit-interval-ms", "20", "--log-level", "info",
+                "--http-port", "\(httpPort)", "--commit-interval-ms", "20", "--log-level", "info", "--payment-provider",
+                "test",
             ], logDirectory: directory.url)
     }
 

@@ -33,7 +33,7 @@ import Testing
                     "serve", "--config", "/dev/null", "--database", "sqlite:\(directory.path("hub.db"))",
                     "--mqtt-port", "\(broker.port)", "--http-port", "\(httpPort)", "--dispatch-policy", "nearest",
                     "--dispatch-interval", "0.2", "--offer-timeout", "600", "--commit-interval-ms", "20",
-                    "--log-level", "info",
+                    "--log-level", "info", "--payment-provider", "test",
                 ], logDirectory: directory.url)
         }
         var hub = try startHub()

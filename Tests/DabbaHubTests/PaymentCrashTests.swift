@@ -50,7 +50,10 @@ import Testing
                 name: "hub", executable: try BuiltProducts.path(of: "dabba-hub"),
                 arguments: [
                     "serve", "--config", "/dev/null", "--database", "sqlite:\(database)", "--mqtt-port",
-                    "\(FreePort.next())", "--http-port", "\(port)", "--log-level", "warning",
+                    "\(FreePort.next())", "--http-port", "\(port)", "--log-level", "warning", "--payment-provider",
+                    "test",
+                    // A capture the killed hub had claimed is free again after its lease (3 × this + 1 s).
+                    "--payment-provider-timeout", "1",
                 ], logDirectory: directory.url)
         }
 

@@ -7,33 +7,40 @@ import Testing
 
 @testable import DabbaHub
 
-/// Payments over one store: the service with the built-in test provider, and a reactor that tests drain by hand.
+/// Payments over one store: the service with the built-in test provider (or `card`, a ``FaultyPaymentProvider``
+/// say), and a reactor that tests drain by hand. `clock` is the service's (backoffs and leases).
 struct PaymentWorld {
     static let secret = "whsec_test_0123456789abcdef"
     let store: SQLiteHubStore
+    /// Signs webhooks (the same secret as the card provider's).
     let provider = TestPaymentProvider(webhookSecret: PaymentWorld.secret)
     let service: PaymentService<SQLiteHubStore>
     let reactor: PaymentReactor<SQLiteHubStore>
     static let operatorCaller = Identity(userID: 999_999, role: .operator)
 
-    init(store: SQLiteHubStore, cashLimit: Int64 = 1_000_000) {
+    init(
+        store: SQLiteHubStore, cashLimit: Int64 = 1_000_000, card: (any PaymentProvider)? = nil,
+        settings: PaymentSettings = PaymentSettings(), metrics: HubMetrics? = nil,
+        clock: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
+    ) {
         self.store = store
         var logger = Logger(label: "payments-test")
         logger.logLevel = .critical
         service = PaymentService(
-            store: store, providers: PaymentProviders([provider]), cashLimit: cashLimit, logger: logger)
+            store: store, providers: PaymentProviders([card ?? provider]), cashLimit: cashLimit, logger: logger,
+            settings: settings, metrics: metrics, clock: clock)
         reactor = PaymentReactor(payments: service, bus: nil, pollInterval: .seconds(60), logger: logger)
     }
 
     /// A placed order straight in the store (customer `customer`, restaurant r-1 unless given).
     func order(
         _ id: String, customer: Int64, method: PaymentMethod, subtotal: Int64 = 50_000, fee: Int64 = 4_000,
-        tax: Int64 = 2_700, restaurant: String = "r-1"
+        tax: Int64 = 2_700, restaurant: String = "r-1", currency: String = "INR"
     ) async throws -> OrderRecord {
         let now = wallClockMilliseconds()
         return try await store.createOrder(
             OrderRecord(
-                id: id, customerID: customer, restaurantID: restaurant, paymentMethod: method, currency: "INR",
+                id: id, customerID: customer, restaurantID: restaurant, paymentMethod: method, currency: currency,
                 subtotal: subtotal, deliveryFee: fee, tax: tax, total: subtotal + fee + tax, address: "1 MG Road",
                 dropLat: 12.98, dropLon: 77.6, zoneID: nil, createdAt: now, updatedAt: now, lines: []),
             idempotencyKey: nil, requestHash: nil, actor: "customer:\(customer)"

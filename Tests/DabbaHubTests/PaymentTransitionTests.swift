@@ -60,8 +60,8 @@ import Testing
         try await Self.refused(w, "capture by the customer") { _ = try await w.service.capture(p.id, by: me) }
 
         // authorized → captured
-        let captured = try await w.service.capture(p.id, by: Self.op)
-        #expect(captured.state == .captured && captured.captured == 56_700)
+        let (captured, settled) = try await w.service.capture(p.id, by: Self.op)
+        #expect(settled && captured.state == .captured && captured.captured == 56_700)
         #expect(
             try await w.postings(p.id).dropFirst(2) == [
                 "capture debit customer:\(c):authorized 56700", "capture credit provider:test:authorized 56700",
@@ -78,12 +78,12 @@ import Testing
         }
 
         // captured → partially_refunded → refunded
-        let (partial, refund) = try await w.service.refund(p.id, amount: 10_000, reason: "cold", by: Self.op)
+        let (partial, refund, _) = try await w.service.refund(p.id, amount: 10_000, reason: "cold", by: Self.op)
         #expect(partial.state == .partiallyRefunded && partial.refunded == 10_000 && refund.state == .succeeded)
         try await Self.refused(w, "refund over the rest") {
             _ = try await w.service.refund(p.id, amount: 46_701, reason: nil, by: Self.op)
         }
-        let (full, _) = try await w.service.refund(p.id, amount: 46_700, reason: nil, by: Self.op)
+        let (full, _, _) = try await w.service.refund(p.id, amount: 46_700, reason: nil, by: Self.op)
         #expect(full.state == .refunded && full.refunded == 56_700 && full.refundable == 0)
         #expect(
             try await w.postings(p.id).suffix(4) == [

@@ -43,7 +43,7 @@ import Testing
             arguments: [
                 "serve", "--config", "/dev/null", "--database", "sqlite:\(database)", "--mqtt-port", "\(broker.port)",
                 "--http-port", "\(httpPort)", "--commit-interval-ms", "20", "--dispatch-interval", "0.2",
-                "--dispatch-offline-grace", "1", "--log-level", "info",
+                "--dispatch-offline-grace", "1", "--log-level", "info", "--payment-provider", "test",
             ], logDirectory: directory.url)
         defer { hub.stop() }
         try await FreePort.waitUntilListening(httpPort)

@@ -37,7 +37,8 @@ CONF
 # The hub: its database, an operator to sign in with, and the two agents (with broker credentials it would use in
 # production; this demo broker is anonymous).
 hub=("--config" "/dev/null" "--database" "sqlite:$DEMO_DIR/hub.db" "--mqtt-port" "$MQTT_PORT" "--http-port" "$HTTP_PORT"
-     "--assets" "$ASSETS" "--mosquitto-password-file" "$DEMO_DIR/mosquitto.passwd" "--mosquitto-acl-file" "$DEMO_DIR/mosquitto.acl")
+     "--assets" "$ASSETS" "--mosquitto-password-file" "$DEMO_DIR/mosquitto.passwd" "--mosquitto-acl-file" "$DEMO_DIR/mosquitto.acl"
+     "--payment-provider" "test")  # the built-in test provider: demos only (no default; production sets a real one)
 "$BIN/dabba-hub" migrate "${hub[@]}" >/dev/null
 echo "demo-password" > "$DEMO_DIR/operator.password"
 "$BIN/dabba-hub" users add "${hub[@]}" --role operator --email operator@dabba.demo --password-file "$DEMO_DIR/operator.password" >/dev/null

@@ -35,6 +35,12 @@ extension OrdersController {
             keyRequired: false)
         let input = try call.decode(PlaceRequest.self)
         return try await call.run { () async throws -> (HTTPResponse.Status, OrderView) in
+            guard configuration.paymentMethods.contains(input.paymentMethod) else {
+                let offered = PaymentMethod.allCases.filter(configuration.paymentMethods.contains).map(\.rawValue)
+                throw APIError.invalid(
+                    "paymentMethod: \(input.paymentMethod.rawValue) is not taken here (payment-methods: "
+                        + "\(offered.joined(separator: ", ")))")
+            }
             let now = wallClockMilliseconds()
             let priced = try await OrderPricing.price(
                 input, store: store, taxRateBasisPoints: configuration.taxRateBasisPoints, now: now)

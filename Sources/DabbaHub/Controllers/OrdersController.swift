@@ -192,6 +192,7 @@ extension APIError {
         case .forbidden(let m): self = .forbidden(m)
         case .illegal(let m): self = .conflict(m)
         case .invalid(let m): self = .invalid(m)
+        case .unavailable(let m): self = .unavailable(m)
         case .store(let e):
             self = e.code == .conflict ? .conflict(e.message) : .unavailable("storage: \(e.code.rawValue)")
         }

@@ -68,6 +68,54 @@ struct RefundResult: ResponseEncodable {
     var payment: PaymentView
 }
 
+/// A provider operation (``PaymentOperation``) as operators see it.
+struct PaymentOperationView: ResponseEncodable, Equatable {
+    var key: String
+    var payment: String
+    var kind: PaymentOperation.Kind
+    var state: PaymentOperation.State
+    var amount: Int64
+    var refund: String?
+    var attempts: Int
+    /// The last attempt got no answer that says what happened: the provider is asked before anything else.
+    var outcomeUnknown: Bool
+    var lastError: String?
+    var nextAttempt: String?
+    var createdAt: String
+    var updatedAt: String
+
+    init(_ op: PaymentOperation) {
+        key = op.key
+        payment = op.paymentID
+        kind = op.kind
+        state = op.state
+        amount = op.amount
+        refund = op.refundID
+        attempts = op.attempts
+        outcomeUnknown = op.outcomeUnknown
+        lastError = op.lastError
+        nextAttempt = op.state == .pending ? Timestamp.format(milliseconds: op.nextAttempt) : nil
+        createdAt = Timestamp.format(milliseconds: op.createdAt)
+        updatedAt = Timestamp.format(milliseconds: op.updatedAt)
+    }
+}
+
+struct DeadLetterView: ResponseEncodable, Equatable {
+    var operation: PaymentOperationView
+    var order: String
+    var currency: String
+
+    init(_ d: PaymentDeadLetter) {
+        operation = PaymentOperationView(d.operation)
+        order = d.orderID
+        currency = d.currency
+    }
+}
+
+struct DeadLetterList: ResponseEncodable {
+    var deadLetters: [DeadLetterView]
+}
+
 struct ProviderWebhookResult: ResponseEncodable {
     var event: String
     var outcome: ProviderEventOutcome

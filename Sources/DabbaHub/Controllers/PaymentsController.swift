@@ -38,6 +38,8 @@ struct PaymentsController<Store: HubStore> {
         let operators = router.group("v1/payments", access: .roles([.operator]))
         operators.post(":id/capture", use: capture)
         operators.post(":id/refunds", use: refund)
+        operators.get("dead-letters", use: deadLetters)
+        operators.post("dead-letters/:key/retry", use: retryDeadLetter)
         let ledger = router.group("v1/ledger", access: .roles([.operator]))
         ledger.get("balances", use: balances)
         ledger.get("statement", use: statement)
@@ -89,8 +91,9 @@ struct PaymentsController<Store: HubStore> {
         let call = try await IdempotentRequest(request, context, store: store, ttl: idempotencyTTL)
         return try await call.run { () async throws -> (HTTPResponse.Status, PaymentView) in
             do {
-                let payment = try await payments.capture(id, by: caller)
-                return (.ok, PaymentView(payment, refunds: try await store.refunds(payment: id)))
+                // 202: the provider has not confirmed yet; the hub finishes the capture by itself.
+                let (payment, settled) = try await payments.capture(id, by: caller)
+                return (settled ? .ok : .accepted, PaymentView(payment, refunds: try await store.refunds(payment: id)))
             } catch let error as PaymentServiceError { throw APIError(error) }
         }
     }
@@ -106,14 +109,35 @@ struct PaymentsController<Store: HubStore> {
                 throw APIError.invalid("amount: a positive number of minor units")
             }
             do {
-                let (payment, refund) = try await payments.refund(
+                // 202: the refund is reserved and sent; the provider has not confirmed yet (it stays pending, never
+                // failed, until the hub knows).
+                let (payment, refund, settled) = try await payments.refund(
                     id, amount: input.amount, reason: input.reason, by: caller)
                 return (
-                    .created,
+                    settled ? .created : .accepted,
                     RefundResult(
                         refund: .init(refund),
                         payment: PaymentView(payment, refunds: try await store.refunds(payment: id)))
                 )
+            } catch let error as PaymentServiceError { throw APIError(error) }
+        }
+    }
+
+    /// `GET /v1/payments/dead-letters`: provider operations given up after `payment-max-attempts` (or refused where
+    /// an operator must decide), oldest first.
+    @Sendable func deadLetters(_ request: Request, context: HubRequestContext) async throws -> DeadLetterList {
+        DeadLetterList(deadLetters: try await payments.deadLetters().map(DeadLetterView.init))
+    }
+
+    /// `POST /v1/payments/dead-letters/{key}/retry`: pending again with fresh attempts and tried at once (an unknown
+    /// outcome is asked about first); answers the operation after that attempt. 404 unknown key, 409 not dead.
+    @Sendable func retryDeadLetter(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let key = try context.parameters.require("key")
+        let call = try await IdempotentRequest(
+            request, context, store: store, ttl: idempotencyTTL, keyRequired: false)
+        return try await call.run { () async throws -> (HTTPResponse.Status, PaymentOperationView) in
+            do {
+                return (.ok, PaymentOperationView(try await payments.retryDeadLetter(key: key)))
             } catch let error as PaymentServiceError { throw APIError(error) }
         }
     }

@@ -136,5 +136,7 @@ public enum OrderServiceError: Error, Sendable, Equatable {
     case illegal(String)
     /// 422: the request is well-formed but cannot be honoured.
     case invalid(String)
+    /// 503: a service the request needs (the payment provider) did not answer; retry.
+    case unavailable(String)
     case store(StoreError)
 }

@@ -9,11 +9,22 @@ import Synchronization
 
 /// What a card authorization asks a provider.
 public struct ProviderAuthorization: Sendable, Equatable {
-    /// Our payment id: the provider's idempotency key for this authorization.
+    /// Our payment id.
     public var paymentID: String
+    /// The provider's idempotency key for this authorization (``PaymentOperation/authorizeKey(payment:)``): a
+    /// repeated call with it returns the first call's answer and places no second hold.
+    public var idempotencyKey: String
     public var amount: Int64
     public var currency: String
     public var cardNumber: String
+
+    public init(paymentID: String, amount: Int64, currency: String, cardNumber: String) {
+        self.paymentID = paymentID
+        self.idempotencyKey = PaymentOperation.authorizeKey(payment: paymentID)
+        self.amount = amount
+        self.currency = currency
+        self.cardNumber = cardNumber
+    }
 }
 
 /// A provider's answer to an authorization.
@@ -22,6 +33,21 @@ public enum ProviderAuthorizationResult: Sendable, Equatable {
     case declined(reference: String?, reason: String)
     /// The card needs verification (3-D Secure and the like); a webhook reports the outcome later.
     case pendingVerification(reference: String)
+}
+
+/// What a provider knows about one call, asked by its idempotency key (``PaymentProvider/status(idempotencyKey:)``):
+/// how the hub reconciles a call whose outcome it does not know before it calls again.
+public enum ProviderCallStatus: Sendable, Equatable {
+    /// The provider has no call with this key: it never acted on it, and calling again with the key is safe.
+    case notFound
+    /// The provider has the call and has not finished it: ask again later.
+    case processing
+    /// An authorization finished with this result.
+    case authorization(ProviderAuthorizationResult)
+    /// A capture, void or refund took effect.
+    case succeeded
+    /// A capture, void or refund was refused: nothing happened.
+    case refused(reason: String)
 }
 
 /// A verified provider webhook event.
@@ -52,15 +78,38 @@ public struct ProviderEvent: Sendable, Equatable, Codable {
     }
 }
 
-/// Why a provider call failed (network, provider down, bad webhook).
+/// Why a provider call failed, and what that says about its effect. Every call carries an idempotency key derived
+/// from our own stored state, so repeating a call with its key is always safe; the kind says whether the hub must
+/// first ask the provider what happened (``PaymentProvider/status(idempotencyKey:)``).
 public struct ProviderError: Error, Sendable, Equatable, CustomStringConvertible {
+    public struct Kind: RawRepresentable, Hashable, Sendable {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        /// The provider answered that it did not and will not do it (a capture of a voided hold, a refund above what
+        /// is left): final, nothing happened.
+        public static let refused = Kind(rawValue: "refused")
+        /// The provider answered with an error of its own (5xx, overloaded): it did not act; the call may be
+        /// repeated with the same key later.
+        public static let unavailable = Kind(rawValue: "unavailable")
+        /// No answer, or one that does not say (a timeout, a connection lost after the request was sent): the
+        /// provider may or may not have acted. Reconciled with a status query before anything else.
+        public static let unknown = Kind(rawValue: "unknown")
+    }
+    public var kind: Kind
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// An error whose effect is `kind` (by default unknown: what is not known to have failed may have happened).
+    public init(_ message: String, kind: Kind = .unknown) {
+        self.kind = kind
+        self.message = message
+    }
     public var description: String { message }
 }
 
-/// A card payment gateway. Real gateways are adapters behind this protocol; every call carries our payment (or
-/// refund) id so that a retried call after a crash is deduplicated at the provider.
+/// A card payment gateway. Real gateways are adapters behind this protocol. Every call carries an idempotency key
+/// derived from durable state (``PaymentOperation``: `authorize-<payment>`, `capture-<payment>`, `void-<payment>`,
+/// `refund-<payment>-<event or refund>`), never a fresh random id: a call repeated after a crash, a timeout or on
+/// another hub is deduplicated by the provider, and ``status(idempotencyKey:)`` tells what became of a call whose
+/// answer was lost.
 public protocol PaymentProvider: Sendable {
     /// The name in URLs (`/v1/payments/webhooks/{name}`) and in ledger accounts.
     var name: String { get }
@@ -70,6 +119,8 @@ public protocol PaymentProvider: Sendable {
     func void(reference: String, idempotencyKey: String) async throws(ProviderError)
     func refund(reference: String, amount: Int64, currency: String, idempotencyKey: String)
         async throws(ProviderError)
+    /// What became of the call made with `idempotencyKey` (reconciliation of unknown outcomes).
+    func status(idempotencyKey: String) async throws(ProviderError) -> ProviderCallStatus
     /// Verifies a webhook request (signature over timestamp and the raw body, timestamp tolerance) and decodes it.
     /// `now` is unix seconds.
     func verifyWebhook(signature: String?, body: [UInt8], now: Int64) throws(ProviderError) -> ProviderEvent
@@ -97,8 +148,10 @@ public final class TestPaymentProvider: PaymentProvider {
     public let name = "test"
     let secret: String
     let tolerance: Int64
-    /// Provider-side memory of authorizations by our payment id, so a retried call gets the same reference.
-    private let references = Mutex<[String: String]>([:])
+    /// Provider-side memory of calls by idempotency key (a retried authorization gets the same reference; the
+    /// status of any call can be asked). In memory: after a restart every key is unknown again, which is safe,
+    /// since calling again with a key is.
+    private let calls = Mutex<[String: ProviderCallStatus]>([:])
 
     public init(webhookSecret: String, tolerance: Int64 = 300) {
         self.secret = webhookSecret
@@ -106,29 +159,36 @@ public final class TestPaymentProvider: PaymentProvider {
     }
 
     public func authorize(_ request: ProviderAuthorization) async throws(ProviderError) -> ProviderAuthorizationResult {
-        let reference = references.withLock { refs in
-            if let known = refs[request.paymentID] { return known }
-            let new = "tp_" + AuthRandom.token(bytes: 12)
-            refs[request.paymentID] = new
-            return new
-        }
-        switch request.cardNumber {
-        case Self.declines: return .declined(reference: reference, reason: "card_declined")
-        case Self.insufficientFunds: return .declined(reference: reference, reason: "insufficient_funds")
-        case Self.requiresVerification: return .pendingVerification(reference: reference)
-        default: return .authorized(reference: reference)
+        calls.withLock { calls in
+            if case .authorization(let known) = calls[request.idempotencyKey] { return known }
+            let reference = "tp_" + AuthRandom.token(bytes: 12)
+            let result: ProviderAuthorizationResult
+            switch request.cardNumber {
+            case Self.declines: result = .declined(reference: reference, reason: "card_declined")
+            case Self.insufficientFunds: result = .declined(reference: reference, reason: "insufficient_funds")
+            case Self.requiresVerification: result = .pendingVerification(reference: reference)
+            default: result = .authorized(reference: reference)
+            }
+            calls[request.idempotencyKey] = .authorization(result)
+            return result
         }
     }
 
     public func capture(reference: String, amount: Int64, currency: String, idempotencyKey: String)
         async throws(ProviderError)
-    {}
+    { succeed(idempotencyKey) }
 
-    public func void(reference: String, idempotencyKey: String) async throws(ProviderError) {}
+    public func void(reference: String, idempotencyKey: String) async throws(ProviderError) { succeed(idempotencyKey) }
 
     public func refund(reference: String, amount: Int64, currency: String, idempotencyKey: String)
         async throws(ProviderError)
-    {}
+    { succeed(idempotencyKey) }
+
+    public func status(idempotencyKey: String) async throws(ProviderError) -> ProviderCallStatus {
+        calls.withLock { $0[idempotencyKey] ?? .notFound }
+    }
+
+    private func succeed(_ key: String) { calls.withLock { $0[key] = .succeeded } }
 
     public func verifyWebhook(signature: String?, body: [UInt8], now: Int64) throws(ProviderError) -> ProviderEvent {
         guard let signature else { throw ProviderError("missing \(WebhookSignature.header) header") }

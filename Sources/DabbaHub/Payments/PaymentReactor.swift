@@ -6,11 +6,15 @@ import ServiceLifecycle
 /// cancelled, rejected or failed before capture (refunding the rest when it was captured by hand), and records the
 /// agent's cash when a cash-on-delivery order is delivered.
 ///
-/// Reads the order audit trail (``OrderEventLog``) from its own cursor. Each reaction commits with its ledger
-/// posting and the cursor's advance in one SQLite transaction, conditional on the cursor not having moved (another
-/// hub on the same database), so a crash never half-applies or double-applies one. Provider calls happen before
-/// that commit and carry our payment id as the idempotency key, so a call repeated after a crash is deduplicated
-/// by the provider. Woken by the in-process ``OrderEventBus`` and by a poll (`payment-poll-interval`).
+/// Reads the order audit trail (``OrderEventLog``) from its own cursor. The reactions to a batch of events commit
+/// with the cursor's advance in one SQLite transaction, conditional on the cursor not having moved (another hub on
+/// the same database), so a crash never half-applies or double-applies one; no provider is called there. Provider
+/// calls are ``PaymentOperation``s recorded in that transaction and run right after, each with an idempotency key
+/// derived from stored state, its own backoff (`payment-retry-base`, `payment-retry-max`), a status query before it
+/// is repeated when its outcome is unknown, and a dead letter after `payment-max-attempts`: one failing payment never
+/// holds up the others, nor cash on delivery (and so the cash-limit gate). An event whose reaction the store refuses
+/// is consumed with an operator alert. Woken by the in-process ``OrderEventBus``, by a poll
+/// (`payment-poll-interval`) and when the next operation falls due.
 public struct PaymentReactor<
     Store: PaymentRepository & OrderRepository & RestaurantDirectory & AgentRepository & PaymentGate
 >:
@@ -50,71 +54,52 @@ public struct PaymentReactor<
 
     private func loop(wakeup: WebhookWakeup) async {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var wait = pollInterval
             do {
                 try await drain()
+                if let due = try await payments.store.nextOperationDue() {
+                    let untilDue = Duration.milliseconds(max(0, due - payments.clock()))
+                    wait = min(wait, max(untilDue, .milliseconds(10)))
+                }
             } catch {
                 logger.error("Payment reactor pass failed", metadata: ["error": "\(error)"])
             }
-            await wakeup.wait(timeout: pollInterval)
+            await wakeup.wait(timeout: wait)
         }
     }
 
-    /// Reacts to every event after the cursor; returns how many events were consumed.
+    /// Reacts to every event after the cursor, then runs the provider operations due now; returns how many events
+    /// were consumed.
     @discardableResult
     public func drain() async throws -> Int {
+        let consumed = try await consumeEvents()
+        try await payments.runDueOperations(limit: batch)
+        payments.metrics?.paymentDeadLettersOpen.record(try await payments.store.deadLetterCount())
+        return consumed
+    }
+
+    private func consumeEvents() async throws -> Int {
         var consumed = 0
         while !Task.isCancelled {
             let cursor = try await payments.store.paymentCursor()
             let events = try await payments.store.orderEvents(after: cursor, limit: batch)
             if events.isEmpty { break }
-            var from = cursor
-            var idle: Int64?  // events needing nothing, committed together
-            for event in events {
-                let reaction = try await payments.reaction(to: event)
-                guard let reaction else {
-                    idle = event.id
-                    continue
-                }
-                if let last = idle {
-                    guard try await payments.store.commitPaymentReaction(from: from, to: last, reaction: nil) else {
-                        return consumed
-                    }
-                    from = last
-                    idle = nil
-                }
-                guard try await commit(from: from, event: event, reaction: reaction) else { return consumed }
-                from = event.id
-                logger.debug(
-                    "Payment reaction", metadata: ["order.id": "\(event.order)", "order.event": "\(event.id)"])
+            // Nil: another hub moved the cursor first; it reacts to these.
+            guard
+                let pass = try await payments.store.reactToOrderEvents(
+                    from: cursor, events: events, now: payments.clock())
+            else { break }
+            for failure in pass.failures {
+                payments.metrics?.alerts(SQLiteHubStore.alertReactionFailed).increment()
+                logger.error(
+                    "Order event consumed without its payment reaction",
+                    metadata: [
+                        "order.id": "\(failure.order)", "order.event": "\(failure.event)", "error": "\(failure.error)",
+                    ])
             }
-            if let last = idle {
-                guard try await payments.store.commitPaymentReaction(from: from, to: last, reaction: nil) else {
-                    return consumed
-                }
-            }
-            consumed += events.count
+            consumed += pass.consumed
             if events.count < batch { break }
         }
         return consumed
-    }
-
-    /// Commits one reaction; when the payment moved meanwhile (a state the reaction no longer applies to), the
-    /// event is evaluated again from the fresh state, and at worst consumed without a reaction (logged).
-    private func commit(from: Int64, event: OrderEvent, reaction: PaymentReaction) async throws -> Bool {
-        var reaction: PaymentReaction? = reaction
-        for _ in 0..<3 {
-            let illegal: Bool
-            do throws(StoreError) {
-                return try await payments.store.commitPaymentReaction(from: from, to: event.id, reaction: reaction)
-            } catch {
-                guard error.code == .illegalTransition else { throw error }
-                illegal = true
-            }
-            if illegal { reaction = try await payments.reaction(to: event) }
-        }
-        logger.warning(
-            "Order event consumed without a payment reaction",
-            metadata: ["order.id": "\(event.order)", "order.event": "\(event.id)"])
-        return try await payments.store.commitPaymentReaction(from: from, to: event.id, reaction: nil)
     }
 }

@@ -1,3 +1,6 @@
+import DabbaCore
+import DabbaProtocol
+
 /// The payment state machine: each rule checks the current state, changes the record and returns the ledger
 /// posting of the movement (nil when no money moves). Pure: the store runs a rule inside the transaction that
 /// writes its result, so the state and the ledger never disagree. A rule that does not apply throws
@@ -104,5 +107,48 @@ public enum PaymentRules {
             currency: order.currency, amount: order.total, createdAt: now)
         p.captured = collected
         return (p, Postings.codCollect(p, order: order, agent: agent, collected: collected, actor: actor))
+    }
+}
+
+extension PaymentRules {
+    /// The reason a payment fails with when the provider could not be reached for its authorization: nothing is held
+    /// on the card (a hold the provider placed after all is voided by the reconciliation), and the customer may pay
+    /// again.
+    public static let providerUnavailable = "provider_unavailable"
+
+    /// What an order event asks of payments (nil: nothing). Pure: the store decides it inside the transaction that
+    /// records it and moves the reactor's cursor, from the order and payments read there.
+    ///
+    /// Delivered: a cash-on-delivery order records the cash the agent collected (the order's total when the event
+    /// says nothing); a card order's authorized payment is captured. Cancelled, rejected or failed: an authorized
+    /// payment is voided, one still waiting for its card cancelled, and what is left of a captured one refunded.
+    public static func reaction(to event: OrderEvent, order: OrderRecord, payments: [PaymentRecord])
+        -> PaymentReaction?
+    {
+        switch event.status {
+        case .delivered, .cancelled, .rejected, .failed: break
+        default: return nil
+        }
+        let live = payments.last { $0.state != .failed && $0.state != .cancelled }
+        if event.status == .delivered {
+            if order.paymentMethod == .cod {
+                guard let agent = event.agent ?? order.agentID else { return nil }
+                // An amount out of bounds is refused by the posting's validation: the event is then consumed with
+                // an operator alert instead of stalling the reactor.
+                return .codCollect(
+                    order: order.id, agent: agent, collected: max(0, event.cashCollected ?? order.total),
+                    time: Timestamp.parse(event.time) ?? wallClockMilliseconds())
+            }
+            guard let live, live.state == .authorized else { return nil }
+            return .capture(payment: live.id)
+        }
+        guard let live else { return nil }
+        switch live.state {
+        case .authorized: return .void(payment: live.id)
+        case .requiresPayment: return .cancel(payment: live.id)
+        case .captured, .partiallyRefunded:
+            return live.refundable > 0 ? .refundRemainder(payment: live.id, amount: live.refundable) : nil
+        default: return nil
+        }
     }
 }

@@ -6,8 +6,40 @@ import Logging
 /// orders: 404 unknown or not the caller's, 403 role, 409 state, 422 invalid, 503 store or provider).
 public typealias PaymentServiceError = OrderServiceError
 
+/// How provider calls are made and retried (`payment-provider-timeout`, `payment-retry-base`, `payment-retry-max`,
+/// `payment-max-attempts`).
+public struct PaymentSettings: Sendable {
+    /// Longest wait for one provider answer; none by then is an unknown outcome (reconciled before any new call).
+    public var providerTimeout: Duration = .seconds(15)
+    /// Delay before an operation's first retry, doubling per failed attempt, jittered, capped at `retryMax`.
+    public var retryBase: Duration = .seconds(1)
+    public var retryMax: Duration = .seconds(300)
+    /// Attempts before an operation becomes a dead letter.
+    public var maxAttempts = 10
+    /// Operations run at once by one reactor.
+    public var concurrency = 8
+
+    public init() {}
+
+    public init(_ c: HubConfiguration) {
+        providerTimeout = c.paymentProviderTimeout
+        retryBase = c.paymentRetryBase
+        retryMax = c.paymentRetryMax
+        maxAttempts = c.paymentMaxAttempts
+    }
+
+    /// How long a runner holds an operation: one call and one status query, with room to record the answer.
+    var lease: Int64 { 3 * providerTimeout.dabbaMilliseconds + 1_000 }
+}
+
 /// Payments' rules around the store and the providers: who may see and do what, the provider calls, and the
 /// reactions to order transitions. Controllers and the ``PaymentReactor`` call this, never the repository directly.
+///
+/// Every provider call is a ``PaymentOperation`` stored before it is made, with an idempotency key derived from
+/// stored state. A request makes its call at once and answers with the outcome; when the provider does not answer
+/// (5xx, timeout), the operation is left to the reactor, which retries it with its own backoff — asking the
+/// provider first what became of a call whose outcome is unknown — and turns it into a dead letter after
+/// `payment-max-attempts`.
 public struct PaymentService<
     Store: PaymentRepository & OrderRepository & RestaurantDirectory & AgentRepository & PaymentGate
 >:
@@ -17,13 +49,26 @@ public struct PaymentService<
     public let providers: PaymentProviders
     /// Most cash an agent may hold before cash-on-delivery orders stop being offered to them (minor units).
     public let cashLimit: Int64
+    public let settings: PaymentSettings
+    let metrics: HubMetrics?
     let logger: Logger
+    /// UTC milliseconds (tests move it to make backoffs and leases run out).
+    let clock: @Sendable () -> Int64
+    /// Names this service's leases (with a token per attempt).
+    let instance = "hub-" + AuthRandom.token(bytes: 6)
 
-    public init(store: Store, providers: PaymentProviders, cashLimit: Int64, logger: Logger) {
+    public init(
+        store: Store, providers: PaymentProviders, cashLimit: Int64, logger: Logger,
+        settings: PaymentSettings = PaymentSettings(), metrics: HubMetrics? = nil,
+        clock: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
+    ) {
         self.store = store
         self.providers = providers
         self.cashLimit = cashLimit
+        self.settings = settings
+        self.metrics = metrics
         self.logger = logger
+        self.clock = clock
     }
 
     /// The card provider new payments use.
@@ -41,8 +86,11 @@ public struct PaymentService<
         }
     }
 
-    /// Authorizes the order's total on `cardNumber` for its customer: a payment row claims the order first (one
-    /// live payment per order), then the provider answers, and the answer is recorded with its posting.
+    /// Authorizes the order's total on `cardNumber` for its customer: a payment row and its authorization operation
+    /// claim the order first (one live payment per order), then the provider answers, and the answer is recorded
+    /// with its posting. When the provider does not answer, it is asked what became of the call (by its key); when
+    /// that does not tell either, the payment fails (`provider_unavailable`, 503) so the order can be paid again at
+    /// once, and the reactor keeps asking and voids any hold the provider did place.
     public func authorize(order id: String, cardNumber: String, by caller: Identity) async throws(PaymentServiceError)
         -> PaymentRecord
     {
@@ -62,88 +110,155 @@ public struct PaymentService<
             throw .invalid("card: expected a valid card number (12 to 19 digits)")
         }
         guard let provider = providers[defaultProvider] else {
-            throw .store(StoreError(.unavailable, "no card provider"))
+            throw .unavailable("no card provider is configured on this hub")
         }
-        let now = wallClockMilliseconds()
+        let now = clock()
         var payment = PaymentRecord(
             id: "pay_" + AuthRandom.token(bytes: 12), orderID: order.id, customerID: order.customerID, method: .card,
             provider: provider.name, currency: order.currency, amount: order.total, createdAt: now)
         payment.cardLast4 = String(cardNumber.suffix(4))
-        do { payment = try await store.createPayment(payment) } catch {
+        let owner = leaseOwner()
+        let operation = PaymentOperation(
+            key: PaymentOperation.authorizeKey(payment: payment.id), paymentID: payment.id, kind: .authorize,
+            amount: payment.amount, now: now
+        ).leased(to: owner, until: now + settings.lease)
+        do { payment = try await store.createPayment(payment, authorization: operation) } catch {
             throw error.code == .conflict ? .illegal(error.message) : .store(error)
         }
-        let result: ProviderAuthorizationResult
+        let request = ProviderAuthorization(
+            paymentID: payment.id, amount: payment.amount, currency: payment.currency, cardNumber: cardNumber)
+        let outcome: PaymentOperationOutcome
+        var failure: ProviderError?
         do {
-            result = try await provider.authorize(
-                ProviderAuthorization(
-                    paymentID: payment.id, amount: payment.amount, currency: payment.currency, cardNumber: cardNumber))
+            outcome = .succeeded(
+                try await deadline { () throws(ProviderError) in try await provider.authorize(request) })
         } catch {
-            // Unknown outcome: the payment stays requires_payment; a retry of the provider call is deduplicated by
-            // the payment id.
-            logger.warning(
-                "Provider authorization failed", metadata: ["payment.id": "\(payment.id)", "error": "\(error)"])
-            throw .store(StoreError(.unavailable, "payment provider: \(error.message)"))
+            failure = error
+            outcome = await outcomeOfLostAuthorization(operation, provider: provider, error: error)
         }
-        return try await mapped { () throws(StoreError) in
-            try await store.recordAuthorization(
-                payment: payment.id, result: result, actor: OrderService<Store>.actor(caller))
+        let settled = try await mapped { () throws(StoreError) in
+            try await settle(operation, outcome, owner: owner, actor: OrderService<Store>.actor(caller))
+        }
+        if settled.1.state == .failed, settled.1.failure == PaymentRules.providerUnavailable {
+            throw .unavailable(
+                "the card provider did not answer (\(failure?.message ?? "no answer")): nothing is charged and any "
+                    + "hold it placed is released; pay again")
+        }
+        return settled.1
+    }
+
+    /// After an authorization call failed: refused is a decline; otherwise the provider is asked what became of the
+    /// key. Nothing conclusive: retry the question later (the payment stops waiting meanwhile).
+    func outcomeOfLostAuthorization(_ op: PaymentOperation, provider: any PaymentProvider, error failure: ProviderError)
+        async -> PaymentOperationOutcome
+    {
+        if failure.kind == .refused { return .refused(reason: failure.message) }
+        let status: ProviderCallStatus
+        do {
+            status = try await deadline { () throws(ProviderError) in
+                try await provider.status(idempotencyKey: op.key)
+            }
+        } catch {
+            return .retry(
+                error: "\(failure.message); status: \(error.message)", unknown: true, at: settleTime(op))
+        }
+        switch status {
+        case .authorization(let result): return .succeeded(result)
+        case .refused(let reason): return .succeeded(.declined(reference: nil, reason: reason))
+        // The provider said it did not act, and has no call with the key: nothing can be held.
+        case .notFound where failure.kind == .unavailable: return .succeeded(nil)
+        default: return .retry(error: failure.message, unknown: true, at: settleTime(op))
         }
     }
 
-    /// Captures an authorized card payment (operators; the reactor captures on delivery).
-    public func capture(_ id: String, by caller: Identity) async throws(PaymentServiceError) -> PaymentRecord {
+    /// When a "not found" about a call made at `op`'s creation is conclusive: a request still in flight lands
+    /// within its deadline.
+    func settleTime(_ op: PaymentOperation) -> Int64 {
+        max(clock(), op.createdAt + settings.providerTimeout.dabbaMilliseconds + 1)
+    }
+
+    /// Captures an authorized card payment (operators; the reactor captures on delivery). `settled` is false when
+    /// the provider has not confirmed yet: the capture stays queued and the reactor finishes it.
+    public func capture(_ id: String, by caller: Identity) async throws(PaymentServiceError)
+        -> (payment: PaymentRecord, settled: Bool)
+    {
         let payment = try await operable(id, caller)
         guard payment.state == .authorized else {
             throw .illegal("cannot capture a payment that is \(payment.state.rawValue)")
         }
-        try await providerCall(payment) { (provider, reference) throws(ProviderError) in
-            try await provider.capture(
-                reference: reference, amount: payment.amount, currency: payment.currency,
-                idempotencyKey: "capture-\(payment.id)")
-        }
-        return try await mapped { () throws(StoreError) in
-            try await store.capturePayment(id: id, actor: OrderService<Store>.actor(caller))
-        }
+        return try await runNow(
+            .capture(payment, event: nil, now: clock()), actor: OrderService<Store>.actor(caller), what: "capture")
     }
 
-    /// Voids an authorized payment.
+    /// Voids an authorized payment (the reactor does this when an order ends undelivered).
     public func void(_ id: String, actor: String) async throws(PaymentServiceError) -> PaymentRecord {
         let payment: PaymentRecord?
         do { payment = try await store.payment(id: id) } catch { throw .store(error) }
         guard let payment else { throw .notFound("no payment \(id)") }
-        if payment.state == .authorized {
-            try await providerCall(payment) { (provider, reference) throws(ProviderError) in
-                try await provider.void(reference: reference, idempotencyKey: "void-\(payment.id)")
-            }
+        guard payment.state == .authorized else {
+            throw .illegal("cannot void a payment that is \(payment.state.rawValue)")
         }
-        return try await mapped { () throws(StoreError) in try await store.voidPayment(id: id, actor: actor) }
+        return try await runNow(.void(payment, event: nil, now: clock()), actor: actor, what: "void").payment
     }
 
-    /// Refunds part or all of a captured payment (operators). The amount is reserved first, so concurrent refunds
-    /// never add up to more than was captured; then the provider pays it back and the refund is settled.
+    /// Refunds part or all of a captured payment (operators). The amount is reserved first with the refund's
+    /// provider call (`refund-<payment>-<refund>`), so concurrent refunds never add up to more than was captured;
+    /// then the provider pays it back and the refund is settled. `settled` is false when the provider has not
+    /// confirmed yet: the refund stays pending (still reserved, never treated as failed) and the reactor finishes
+    /// it, asking the provider first when the outcome is unknown.
     public func refund(_ id: String, amount: Int64, reason: String?, by caller: Identity)
-        async throws(PaymentServiceError) -> (PaymentRecord, RefundRecord)
+        async throws(PaymentServiceError) -> (payment: PaymentRecord, refund: RefundRecord, settled: Bool)
     {
         let payment = try await operable(id, caller)
         guard amount > 0, amount <= Money.maxAmount else { throw .invalid("amount: a positive number of minor units") }
+        let now = clock()
         let refund = RefundRecord(
             id: "re_" + AuthRandom.token(bytes: 12), paymentID: payment.id, amount: amount, reason: reason,
-            actor: OrderService<Store>.actor(caller), createdAt: wallClockMilliseconds())
-        _ = try await mapped { () throws(StoreError) in try await store.reserveRefund(refund) }
-        var succeeded = true
-        if payment.method == .card {
-            do {
-                try await providerCall(payment) { (provider, reference) throws(ProviderError) in
-                    try await provider.refund(
-                        reference: reference, amount: amount, currency: payment.currency, idempotencyKey: refund.id)
-                }
-            } catch {
-                succeeded = false
+            actor: OrderService<Store>.actor(caller), createdAt: now)
+        guard payment.method == .card else {
+            let (p, r) = try await mapped { () throws(StoreError) in
+                try await store.reserveRefund(refund, operation: nil, now: now)
             }
+            return (p, r, true)
         }
-        return try await mapped { () throws(StoreError) in
-            try await store.finishRefund(id: refund.id, succeeded: succeeded)
+        let owner = leaseOwner()
+        let operation = PaymentOperation.refund(refund, source: refund.id, event: nil, now: now)
+            .leased(to: owner, until: now + settings.lease)
+        _ = try await mapped { () throws(StoreError) in
+            try await store.reserveRefund(refund, operation: operation, now: now)
         }
+        let (op, p) = try await mapped { () throws(StoreError) in
+            try await execute(operation, owner: owner, actor: refund.actor)
+        }
+        let settledRefund: RefundRecord?
+        do { settledRefund = try await store.refunds(payment: p.id).first { $0.id == refund.id } } catch {
+            throw .store(error)
+        }
+        return (p, settledRefund ?? refund, op.state != .pending)
+    }
+
+    /// Stores `operation` (unless its key is stored) and runs it now when nobody else does. `settled` is false while
+    /// it is pending (the provider has not confirmed, or another runner holds it).
+    func runNow(_ operation: PaymentOperation, actor: String, what: String) async throws(PaymentServiceError)
+        -> (payment: PaymentRecord, settled: Bool)
+    {
+        let owner = leaseOwner()
+        let (stored, claimed) = try await mapped { () throws(StoreError) in
+            try await store.enqueueOperation(operation, owner: owner, until: clock() + settings.lease)
+        }
+        guard claimed else {
+            let payment: PaymentRecord?
+            do { payment = try await store.payment(id: operation.paymentID) } catch { throw .store(error) }
+            guard let payment else { throw .notFound("no payment \(operation.paymentID)") }
+            return (payment, stored.state == .succeeded)
+        }
+        let (op, payment) = try await mapped { () throws(StoreError) in
+            try await execute(stored, owner: owner, actor: actor)
+        }
+        if op.state == .dead || op.state == .failed {
+            throw .illegal("the provider refused the \(what): \(op.lastError ?? "refused")")
+        }
+        return (payment, op.state == .succeeded)
     }
 
     /// A provider webhook: verified (signature, timestamp), then applied exactly once.
@@ -184,72 +299,6 @@ public struct PaymentService<
         return try await mapped { () throws(StoreError) in try await store.recordCashHandIn(record) }
     }
 
-    // MARK: - Reactions to order events
-
-    /// What an order event asks of payments (nil: nothing), with the provider call made before the commit.
-    public func reaction(to event: OrderEvent) async throws(PaymentServiceError) -> PaymentReaction? {
-        switch event.status {
-        case .delivered, .cancelled, .rejected, .failed: break
-        default: return nil
-        }
-        let order: OrderRecord?
-        let payments: [PaymentRecord]
-        do {
-            order = try await store.order(id: event.order)
-            payments = try await store.payments(order: event.order)
-        } catch { throw .store(error) }
-        guard let order else { return nil }
-        let live = payments.last { $0.state != .failed && $0.state != .cancelled }
-        if event.status == .delivered {
-            if order.paymentMethod == .cod {
-                guard let agent = event.agent ?? order.agentID else { return nil }
-                let collected = max(0, event.cashCollected ?? order.total)
-                guard collected <= Money.maxAmount else {
-                    // Refused where it enters since issue 13; an event stored before that must not stall the
-                    // reactor (the posting would be refused on every retry). Nothing is posted: an operator
-                    // reconciles the agent's cash by hand.
-                    logger.error(
-                        "Delivered order reports an impossible cash amount; no cash posted",
-                        metadata: ["order.id": "\(order.id)", "payment.cash_collected": "\(collected)"])
-                    return nil
-                }
-                return .codCollect(
-                    payment: "pay_" + AuthRandom.token(bytes: 12), order: order.id, agent: agent, collected: collected,
-                    time: Timestamp.parse(event.time) ?? wallClockMilliseconds())
-            }
-            guard let live, live.state == .authorized else { return nil }
-            try await providerCall(live) { (provider, reference) throws(ProviderError) in
-                try await provider.capture(
-                    reference: reference, amount: live.amount, currency: live.currency,
-                    idempotencyKey: "capture-\(live.id)")
-            }
-            return .capture(payment: live.id)
-        }
-        guard let live else { return nil }
-        switch live.state {
-        case .authorized:
-            try await providerCall(live) { (provider, reference) throws(ProviderError) in
-                try await provider.void(reference: reference, idempotencyKey: "void-\(live.id)")
-            }
-            return .void(payment: live.id)
-        case .requiresPayment:
-            return .void(payment: live.id)
-        case .captured, .partiallyRefunded:
-            guard live.refundable > 0 else { return nil }
-            let refund = RefundRecord(
-                id: "re_" + AuthRandom.token(bytes: 12), paymentID: live.id, amount: live.refundable,
-                reason: "order \(event.status.rawValue)", actor: "system", createdAt: wallClockMilliseconds())
-            if live.method == .card {
-                try await providerCall(live) { (provider, reference) throws(ProviderError) in
-                    try await provider.refund(
-                        reference: reference, amount: refund.amount, currency: live.currency, idempotencyKey: refund.id)
-                }
-            }
-            return .refundRemainder(payment: live.id, refund: refund)
-        default: return nil
-        }
-    }
-
     // MARK: - Helpers
 
     /// A payment an operator may act on (others: 404 when they cannot see it, 403 when they can).
@@ -259,18 +308,6 @@ public struct PaymentService<
         guard let payment else { throw .notFound("no payment \(id)") }
         guard caller.role == .operator else { throw .forbidden("only operators capture and refund payments") }
         return payment
-    }
-
-    func providerCall(
-        _ payment: PaymentRecord, _ call: (any PaymentProvider, String) async throws(ProviderError) -> Void
-    ) async throws(PaymentServiceError) {
-        guard payment.method == .card else { return }
-        guard let name = payment.provider, let provider = providers[name], let reference = payment.providerRef else {
-            throw .store(StoreError(.unavailable, "payment provider \(payment.provider ?? "-") unavailable"))
-        }
-        do { try await call(provider, reference) } catch {
-            throw .store(StoreError(.unavailable, "payment provider: \(error.message)"))
-        }
     }
 
     func mapped<T>(_ body: () async throws(StoreError) -> T) async throws(PaymentServiceError) -> T {
