@@ -57,7 +57,8 @@ public struct HubConfiguration: Sendable {
     public var webhookConcurrency: Int
     /// How often the audit trail is read even without a local event (events written by other hubs).
     public var webhookPollInterval: Duration
-    /// Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them.
+    /// Most cash (minor units) an agent may hold or be due (``AssignmentLimits``) when it is given a cash-on-delivery
+    /// order.
     public var codCashLimit: Int64
     /// File with the test payment provider's webhook signing secret; nil keeps a generated one in the database.
     public var paymentWebhookSecretFile: String?
@@ -99,7 +100,8 @@ public struct HubConfiguration: Sendable {
                 "Seconds an order may wait for an agent (from confirmation or its last unassignment) before operators get one alert for it; 0 turns it off."
         ),
         ConfigKey(
-            "agent-capacity", default: "1", help: "Orders an agent carries at once (>1 stacks one restaurant's)."),
+            "agent-capacity", default: "1",
+            help: "Orders an agent carries and holds on offer at once (>1 stacks one restaurant's)."),
         ConfigKey(
             "ingest-group", default: "",
             help: "MQTT shared-subscription group name; set it on every hub to split ingest between hubs."),
@@ -145,7 +147,8 @@ public struct HubConfiguration: Sendable {
             help: "Seconds between reads of the order trail for events other hubs wrote, and for due retries."),
         ConfigKey(
             "cod-cash-limit", default: "500000",
-            help: "Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them."
+            help:
+                "Most cash (minor units) an agent may hold or be due (held, not yet posted, carried, offered) when it is given a cash-on-delivery order."
         ),
         ConfigKey(
             "payment-webhook-secret-file", default: "",
