@@ -42,12 +42,7 @@ extension Dispatcher {
             metrics.dispatchDecisions("accepted").increment()
         case .refused(let refusal):
             if case .noPendingOffer = refusal { break }
-            logger.notice(
-                "Accept refused",
-                metadata: [
-                    "order.id": "\(id)", "agent.id": "\(agent)", "dispatch.refusal": "\(refusal.code)",
-                    "dispatch.reason": "\(refusal.description)",
-                ])
+            logger.notice("Accept refused", metadata: Self.logMetadata(order: id, agent: agent, refusal))
         }
         return outcome
     }
@@ -256,6 +251,14 @@ extension Dispatcher {
         }
         metrics.deviceEvents("ignored").increment()
         logger.notice("Device event does not apply; recorded and ignored", metadata: Self.logMetadata(event))
+    }
+
+    /// The log metadata that names a refused offer or accept.
+    static func logMetadata(order: String, agent: String, _ refusal: AssignmentRefusal) -> Logger.Metadata {
+        [
+            "order.id": "\(order)", "agent.id": "\(agent)", "dispatch.refusal": "\(refusal.code)",
+            "dispatch.reason": "\(refusal.description)",
+        ]
     }
 
     /// The log metadata that names a device event.

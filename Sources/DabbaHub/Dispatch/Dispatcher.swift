@@ -40,9 +40,10 @@ public struct DispatchConfiguration: Sendable {
 /// store that checks ``AssignmentLimits`` before it writes. Offers are made to available agents (on shift, online, a
 /// fresh fix, fewer orders carried and offered than the capacity), accepted or rejected by the agent (device event
 /// or REST) before their deadline, lapse at it, and each decision is recorded with the candidates' costs (a refused
-/// offer with its reason). Offers and assignments are delivered at least once (`Dispatcher+Delivery.swift`); a lapse excludes the
-/// agent only when the offer was delivered (``Offer/lapseExcludes``). An agent going offline before pickup gives its
-/// orders back; after pickup an operator alert is raised; an order waiting longer than `dispatch-wait-alert` too.
+/// offer with its reason). Offers and assignments are delivered at least once (`Dispatcher+Delivery.swift`); a
+/// lapse excludes the agent only when the offer was delivered (``Offer/lapseExcludes``). An agent going offline
+/// before pickup gives its orders back; after pickup an operator alert is raised; an order waiting longer than
+/// `dispatch-wait-alert` too. Its device's late events follow ``DeviceAction``'s rule.
 public actor Dispatcher<Store: HubStore> {
     let store: Store
     let orders: OrderService<Store>
@@ -167,12 +168,7 @@ public actor Dispatcher<Store: HubStore> {
                 try await recordOnce(
                     order: order.id, outcome: "refused", agent: agent, candidates: candidates,
                     reason: refusal.description)
-                logger.notice(
-                    "Offer refused",
-                    metadata: [
-                        "order.id": "\(order.id)", "agent.id": "\(agent)", "dispatch.refusal": "\(refusal.code)",
-                        "dispatch.reason": "\(refusal.description)",
-                    ])
+                logger.notice("Offer refused", metadata: Self.logMetadata(order: order.id, agent: agent, refusal))
                 continue
             }
             try await store.recordDecision(
