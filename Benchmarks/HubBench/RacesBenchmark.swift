@@ -1,14 +1,16 @@
 import DabbaCore
 import DabbaHub
+import DabbaProtocol
 import DabbaTestSupport
 import Foundation
 import Logging
 
-/// Offer races between hubs: each trial offers one order to one agent with its deadline already due, then three
+/// Offer races between hubs: each trial offers one order to one agent with its deadline 0–15 ms away, then three
 /// hubs (three `SQLiteHubStore` connections to one database file, each with its own `Dispatcher`, as a scaled-out
-/// deployment has) race, each after a random 0–300 µs start delay: hub A accepts for the agent (the device event or
-/// `POST /v1/orders/{id}/offer`), hub B runs a dispatch round (which lapses the due offer), hub C completes the
-/// agent's delivery (`PUT /delivery/{agent}`). Trials run `parallel` at a time on different agents.
+/// deployment has) race, each after a random 0–15 ms start delay: hub A accepts for the agent (the device event or
+/// `POST /v1/orders/{id}/offer`; refused once the deadline has passed, by its own clock), hub B runs a dispatch
+/// round (which lapses the offer once due), hub C completes the agent's delivery (`PUT /delivery/{agent}`). Trials
+/// run `parallel` at a time on different agents (on shift and online).
 ///
 /// Exactly one outcome each: the offer ends accepted or expired (never both, never pending); accepted ⇔ the accept
 /// call succeeded ⇔ the order has the agent; the completion succeeded ⇔ the order is delivered, which needs the
@@ -53,6 +55,12 @@ enum RacesBenchmark {
         defer { hubs.forEach { $0.store.close() } }
         let customer = try await hubs[0].store.createUser(
             email: "racer@bench.invalid", passwordHash: "-", name: "Racer", role: .customer, agentID: nil)
+        // Offers and accepts go only to agents on shift and online.
+        for index in 0..<c.parallel {
+            let agent = BenchAgent.id(index)
+            try await hubs[0].store.setShift(agent: agent, onShift: true)
+            try await hubs[0].store.updateState(AgentState(agent: agent, online: true), at: wallClockMilliseconds())
+        }
 
         var result = Result()
         let start = ContinuousClock.now
@@ -109,23 +117,32 @@ enum RacesBenchmark {
         _ = try await setup.createOrder(order, idempotencyKey: nil, requestHash: nil, actor: "customer:\(customer)")
         _ = try await setup.applyOrderChange(
             OrderChange(action: .accept, actor: "restaurant:1", prepMinutes: 10), to: id)
-        // Already due: the round on hub B lapses it unless the accept on hub A commits first.
-        _ = try await setup.createOffer(Offer(order: id, agent: agent, created: now, deadline: now), capacity: 1)
+        // Due within 15 ms: the round on hub B lapses it once due, and the accept on hub A is taken only when it
+        // commits before then (the dispatcher's clock at the accept).
+        let limits = AssignmentLimits(capacity: 1, codCashLimit: Money.maxAmount)
+        let deadline = now + Int64.random(in: 0...15)
+        guard
+            case .offered = try await setup.createOffer(
+                Offer(order: id, agent: agent, created: now, deadline: deadline), limits: limits)
+        else { throw TestSupportError("trial \(trial): the offer was refused") }
 
         async let accepted: Bool = {
-            try? await Task.sleep(for: .microseconds(Int.random(in: 0...300)))
+            try? await Task.sleep(for: .microseconds(Int.random(in: 0...15_000)))
             return (try? await hubs[0].dispatcher.accept(order: id, agent: agent)) != nil
         }()
         async let lapsed: Void = {
-            try? await Task.sleep(for: .microseconds(Int.random(in: 0...300)))
+            try? await Task.sleep(for: .microseconds(Int.random(in: 0...15_000)))
             await hubs[1].dispatcher.round()
         }()
         async let completed: Bool = {
-            try? await Task.sleep(for: .microseconds(Int.random(in: 0...300)))
+            try? await Task.sleep(for: .microseconds(Int.random(in: 0...15_000)))
             return (try? await hubs[2].dispatcher.completeDelivery(agent: agent, actor: "operator:1")) != nil
         }()
         let (acceptedOK, _, completedOK) = await (accepted, lapsed, completed)
-        // Whatever the round did not see yet, the next one does (an offer never stays pending past its deadline).
+        // Whatever the round did not see yet, the next one does once the deadline has passed (an offer never stays
+        // pending past its deadline).
+        let wait = deadline + 1 - wallClockMilliseconds()
+        if wait > 0 { try? await Task.sleep(for: .milliseconds(wait)) }
         await hubs[1].dispatcher.round()
 
         var violations: [String] = []

@@ -13,8 +13,12 @@ public struct GeoCoordinate: Sendable, Hashable, Codable {
 public struct DispatchAgent: Sendable, Equatable {
     public var id: String
     public var position: GeoCoordinate
-    /// When its last delivery finished (ms since 1970); nil = never delivered (most rested).
+    /// When its last delivery finished (ms since 1970); nil = never delivered.
     public var lastDeliveryAt: Int64?
+    /// When its current shift started (ms); nil = unknown.
+    public var shiftStartedAt: Int64?
+    /// When an offer it had (the device received it) last lapsed unanswered (ms); nil = never.
+    public var lastLapseAt: Int64?
     /// Orders it carries now and how many it may carry (capacity > 1 stacks only orders from the same restaurant).
     public var load: Int
     public var capacity: Int
@@ -27,11 +31,14 @@ public struct DispatchAgent: Sendable, Equatable {
 
     public init(
         id: String, position: GeoCoordinate, lastDeliveryAt: Int64? = nil, load: Int = 0, capacity: Int = 1,
-        carryingFrom: String? = nil, zones: Set<String>? = nil, speed: Double? = nil
+        carryingFrom: String? = nil, zones: Set<String>? = nil, speed: Double? = nil, shiftStartedAt: Int64? = nil,
+        lastLapseAt: Int64? = nil
     ) {
         self.id = id
         self.position = position
         self.lastDeliveryAt = lastDeliveryAt
+        self.shiftStartedAt = shiftStartedAt
+        self.lastLapseAt = lastLapseAt
         self.load = load
         self.capacity = capacity
         self.carryingFrom = carryingFrom
@@ -105,6 +112,10 @@ public protocol DispatchPolicy: Sendable {
 }
 
 extension DispatchAgent {
+    /// Since when it has waited in least-recent's line: the latest of its last delivery, its shift start and its
+    /// last lapse (nil when none is known: it waits since before anyone).
+    public var waitingSince: Int64? { [lastDeliveryAt, shiftStartedAt, lastLapseAt].compactMap { $0 }.max() }
+
     /// Free slots: how many more orders it may take.
     public var freeSlots: Int { max(0, capacity - load) }
 

@@ -3,8 +3,10 @@
 /// so an agent gets at most `capacity - load` orders in a round, all from one restaurant.
 struct SequentialPolicy: DispatchPolicy {
     enum Rule: Sendable {
-        /// The original rule: the agent whose last delivery finished longest ago, never-delivered first.
-        /// Cost shown: the last delivery time in seconds since 1970 (never delivered: −1e18, before any time).
+        /// The original rule: the agent that has waited longest goes first — waiting since its last delivery or
+        /// its shift start, whichever is later, or since its last lapse (an agent that lets an offer lapse goes to
+        /// the back of the line); ties (and agents with none of these) by id.
+        /// Cost shown: ``DispatchAgent/waitingSince`` in seconds since 1970 (none known: −1e18, before any time).
         case leastRecent
         /// The lowest ETA to the restaurant (haversine × detour / speed). Cost shown: that ETA in seconds.
         case nearest
@@ -26,7 +28,7 @@ struct SequentialPolicy: DispatchPolicy {
         let capacity = agents.map(\.capacity)
         var carrying = agents.map(\.carryingFrom)
         let zoned = agents.map { $0.zones != nil }
-        let lastKey = agents.map { $0.lastDeliveryAt.map { Double($0) / 1000 } ?? -1e18 }
+        let lastKey = agents.map { $0.waitingSince.map { Double($0) / 1000 } ?? -1e18 }
         let vectors = agents.map { UnitVector($0.position) }
         let secondsPerMetre = agents.map { settings.detourFactor / settings.speed(of: $0) }
         let twoR = 2 * GeoCoordinate.earthRadius

@@ -72,7 +72,8 @@ public struct HubOptions: ParsableArguments {
     ) var dispatchWaitAlert: String?
     @Option(
         name: .customLong("agent-capacity"),
-        help: "Orders an agent carries at once (>1 stacks one restaurant's) (default 1).") var agentCapacity: String?
+        help: "Orders an agent carries and holds on offer at once (>1 stacks one restaurant's) (default 1).")
+    var agentCapacity: String?
     @Option(
         name: .customLong("leaflet-dir"),
         help:
@@ -111,7 +112,7 @@ public struct HubOptions: ParsableArguments {
     var webhookPollInterval: String?
     @Option(
         name: .customLong("cod-cash-limit"),
-        help: "Most cash (minor units) an agent may hold for cod orders (default 500000).")
+        help: "Most cash (minor units) an agent may hold or be due when given a cod order (default 500000).")
     var codCashLimit: String?
     @Option(
         name: .customLong("payment-provider"),

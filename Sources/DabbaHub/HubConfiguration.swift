@@ -57,7 +57,8 @@ public struct HubConfiguration: Sendable {
     public var webhookConcurrency: Int
     /// How often the audit trail is read even without a local event (events written by other hubs).
     public var webhookPollInterval: Duration
-    /// Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them.
+    /// Most cash (minor units) an agent may hold or be due (``AssignmentLimits``) when it is given a cash-on-delivery
+    /// order.
     public var codCashLimit: Int64
     /// The card payment provider (`test`: the built-in test provider); nil: none. There is no default: a hub that
     /// takes cards refuses to start without one.
@@ -111,7 +112,8 @@ public struct HubConfiguration: Sendable {
                 "Seconds an order may wait for an agent (from confirmation or its last unassignment) before operators get one alert for it; 0 turns it off."
         ),
         ConfigKey(
-            "agent-capacity", default: "1", help: "Orders an agent carries at once (>1 stacks one restaurant's)."),
+            "agent-capacity", default: "1",
+            help: "Orders an agent carries and holds on offer at once (>1 stacks one restaurant's)."),
         ConfigKey(
             "ingest-group", default: "",
             help: "MQTT shared-subscription group name; set it on every hub to split ingest between hubs."),
@@ -157,7 +159,8 @@ public struct HubConfiguration: Sendable {
             help: "Seconds between reads of the order trail for events other hubs wrote, and for due retries."),
         ConfigKey(
             "cod-cash-limit", default: "500000",
-            help: "Most cash (minor units) an agent may hold before cash-on-delivery orders stop being offered to them."
+            help:
+                "Most cash (minor units) an agent may hold or be due (held, not yet posted, carried, offered) when it is given a cash-on-delivery order."
         ),
         ConfigKey(
             "payment-provider", default: "",

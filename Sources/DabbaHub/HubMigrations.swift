@@ -443,6 +443,54 @@ enum HubMigrations {
                 WHERE method = 'card' AND state = 'requires_payment' AND provider_ref IS NULL;
             """
         ),
+        // Every path that assigns checks the agent's cash exposure in its transaction (`AssignmentLimits`), cash the
+        // payment reactor has not posted yet included: `cod_unposted` holds each delivered cash order until its
+        // collection is posted (`cod_collections`), kept by two triggers so that neither the order code nor the
+        // reactor has to remember it, and indexed per agent so the check reads only what is outstanding. A refused
+        // offer's reason goes to the dispatch trail.
+        (
+            15, "dispatch: cash not yet posted, refusal reasons",
+            """
+            ALTER TABLE dispatch_decisions ADD COLUMN reason TEXT;
+            CREATE TABLE cod_unposted(
+                order_id TEXT PRIMARY KEY REFERENCES orders(id),
+                agent_id TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                amount INTEGER NOT NULL);
+            CREATE INDEX cod_unposted_by_agent ON cod_unposted(agent_id, currency);
+            INSERT INTO cod_unposted(order_id, agent_id, currency, amount)
+                SELECT o.id, o.agent_id, o.currency,
+                       MAX(0, COALESCE((SELECT e.cash_collected FROM order_events e
+                                        WHERE e.order_id = o.id AND e.action = 'deliver'
+                                        ORDER BY e.id DESC LIMIT 1), o.total))
+                FROM orders o
+                WHERE o.status = 'delivered' AND o.payment_method = 'cod' AND o.agent_id IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM cod_collections c WHERE c.order_id = o.id);
+            CREATE TRIGGER cod_unposted_on_delivery AFTER INSERT ON order_events WHEN NEW.action = 'deliver'
+            BEGIN
+                INSERT OR REPLACE INTO cod_unposted(order_id, agent_id, currency, amount)
+                    SELECT o.id, o.agent_id, o.currency, MAX(0, COALESCE(NEW.cash_collected, o.total))
+                    FROM orders o
+                    WHERE o.id = NEW.order_id AND o.payment_method = 'cod' AND o.agent_id IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM cod_collections c WHERE c.order_id = o.id);
+            END;
+            CREATE TRIGGER cod_unposted_on_collection AFTER INSERT ON cod_collections
+            BEGIN
+                DELETE FROM cod_unposted WHERE order_id = NEW.order_id;
+            END;
+            """
+        ),
+        // Least-recent's line (README, Dispatch): an agent's place is its last delivery, its shift start or its last
+        // lapse of a delivered offer, whichever is latest. A shift start is a start while off shift (a repeated
+        // "start" does not move it); agents on shift today started at their last change.
+        (
+            16, "agents: shift start and last lapse",
+            """
+            ALTER TABLE agents ADD COLUMN shift_started_at INTEGER;
+            ALTER TABLE agents ADD COLUMN last_lapse_at INTEGER;
+            UPDATE agents SET shift_started_at = shift_changed_at WHERE on_shift = 1;
+            """
+        ),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`, in version order, each in its own

@@ -6,7 +6,7 @@ import Foundation
 extension SQLiteHubStore: DispatchRepository {
     public func setShift(agent: String, onShift: Bool) throws(StoreError) {
         let changed = try run { () throws(SQLiteError) -> Int in
-            try db.prepare("UPDATE agents SET on_shift = ?, shift_changed_at = ? WHERE id = ?")
+            try db.prepare(Self.shiftUpdate + " WHERE id = ?3")
                 .run([.integer(onShift ? 1 : 0), .integer(wallClockMilliseconds()), .text(agent)])
             return db.changes
         }
@@ -17,11 +17,9 @@ extension SQLiteHubStore: DispatchRepository {
         try run { () throws(SQLiteError) -> Bool in
             try db.transaction { () throws(SQLiteError) -> Bool in
                 try db.prepare(
-                    """
-                    UPDATE agents SET on_shift = ?, shift_changed_at = ?
-                    WHERE id = ? AND (shift_changed_at IS NULL OR shift_changed_at < ?)
-                    """
-                ).run([.integer(onShift ? 1 : 0), .integer(time), .text(agent), .integer(time)])
+                    Self.shiftUpdate + " WHERE id = ?3 AND (shift_changed_at IS NULL OR shift_changed_at < ?2)"
+                )
+                .run([.integer(onShift ? 1 : 0), .integer(time), .text(agent)])
                 let changed = db.changes == 1
                 try db.prepare("UPDATE events SET applied = 1 WHERE agent = ? AND seq = ?").run([
                     .text(agent), .integer(seq),
@@ -31,17 +29,33 @@ extension SQLiteHubStore: DispatchRepository {
         }
     }
 
+    /// A shift change (`?1` on or off, at `?2`): a start while off shift is the shift's start (least-recent's
+    /// line); a "start" while already on shift changes nothing but the change time.
+    static let shiftUpdate = """
+        UPDATE agents SET on_shift = ?1, shift_changed_at = ?2,
+            shift_started_at = CASE WHEN ?1 = 1 AND on_shift = 0 THEN ?2 ELSE shift_started_at END
+        """
+
     public func dispatchAgents() throws(StoreError) -> [DispatchAgentRow] {
         let records = try agents()
-        let extra = try run { () throws(SQLiteError) -> [String: (Bool, Int64?)] in
-            let s = try db.prepare("SELECT id, on_shift, last_delivery_at FROM agents")
+        let extra = try run { () throws(SQLiteError) -> [String: DispatchAgentRow] in
+            let s = try db.prepare(
+                "SELECT id, on_shift, last_delivery_at, shift_started_at, last_lapse_at FROM agents")
             defer { s.reset() }
-            var map: [String: (Bool, Int64?)] = [:]
-            while try s.step() { map[s.text(0) ?? ""] = (s.int64(1) != 0, s.isNull(2) ? nil : s.int64(2)) }
+            var map: [String: DispatchAgentRow] = [:]
+            func time(_ column: Int32) -> Int64? { s.isNull(column) ? nil : s.int64(column) }
+            while try s.step() {
+                let id = s.text(0) ?? ""
+                map[id] = DispatchAgentRow(
+                    agent: AgentRecord(id: id, createdAt: 0), onShift: s.int64(1) != 0, lastDeliveryAt: time(2),
+                    shiftStartedAt: time(3), lastLapseAt: time(4))
+            }
             return map
         }
         return records.map { r in
-            DispatchAgentRow(agent: r, onShift: extra[r.id]?.0 ?? false, lastDeliveryAt: extra[r.id]?.1 ?? nil)
+            var row = extra[r.id] ?? DispatchAgentRow(agent: r, onShift: false, lastDeliveryAt: nil)
+            row.agent = r
+            return row
         }
     }
 
@@ -73,43 +87,8 @@ extension SQLiteHubStore: DispatchRepository {
         }
     }
 
-    public func createOffer(_ offer: Offer, capacity: Int) throws(StoreError) -> Offer {
-        let stored = try run { () throws(SQLiteError) -> Offer? in
-            try db.prepare(
-                """
-                INSERT INTO offers(order_id, agent_id, created, deadline, state)
-                SELECT ?1, ?2, ?3, ?4, 'pending'
-                WHERE EXISTS (SELECT 1 FROM orders WHERE id = ?1 AND agent_id IS NULL
-                                AND status IN ('confirmed', 'preparing', 'ready_for_pickup'))
-                  AND NOT EXISTS (SELECT 1 FROM offers WHERE order_id = ?1 AND agent_id = ?2 AND \(Self.excludingOffer))
-                  AND NOT EXISTS (SELECT 1 FROM offers WHERE agent_id = ?2 AND state = 'pending')
-                  AND (SELECT count(*) FROM orders WHERE agent_id = ?2 AND status IN ('assigned', 'picked_up')) < ?5
-                """
-            ).run([
-                .text(offer.order), .text(offer.agent), .integer(offer.created), .integer(offer.deadline),
-                .integer(Int64(capacity)),
-            ])
-            guard db.changes == 1 else { return nil }
-            var stored = offer
-            stored.id = try db.scalarInt("SELECT last_insert_rowid()") ?? 0
-            stored.state = .pending
-            return stored
-        }
-        guard let stored else {
-            throw StoreError(.conflict, "order \(offer.order) cannot be offered to \(offer.agent) now")
-        }
-        return stored
-    }
-
     public func recordGiveBack(order: String, agent: String, time: Int64, reason: String) throws(StoreError) {
-        try run { () throws(SQLiteError) in
-            try db.prepare(
-                """
-                INSERT INTO offers(order_id, agent_id, created, deadline, state, decided, reason)
-                VALUES(?1, ?2, ?3, ?3, 'rejected', ?3, ?4)
-                """
-            ).run([.text(order), .text(agent), .integer(time), .text(reason)])
-        }
+        try run { () throws(SQLiteError) in try insertGiveBack(order: order, agent: agent, time: time, reason: reason) }
     }
 
     public func pendingOffers() throws(StoreError) -> [Offer] {
@@ -133,12 +112,16 @@ extension SQLiteHubStore: DispatchRepository {
         -> Offer?
     {
         try run { () throws(SQLiteError) -> Offer? in
-            try closePending(order: order, agent: agent, state: state, reason: reason)
+            try db.transaction { () throws(SQLiteError) -> Offer? in
+                try closePending(order: order, agent: agent, state: state, reason: reason)
+            }
         }
     }
 
-    /// The one place an offer leaves `pending`: a conditional UPDATE, so of two racing deciders exactly one wins.
-    private func closePending(order: String, agent: String, state: Offer.State, reason: String?) throws(SQLiteError)
+    /// The one place an offer leaves `pending`: a conditional UPDATE, so of two racing deciders exactly one wins. A
+    /// lapse of a delivered offer (``Offer/lapseExcludes``) also sends its agent to the back of the least-recent
+    /// line: its `last_lapse_at` becomes the offer's deadline, the moment it lapsed.
+    func closePending(order: String, agent: String, state: Offer.State, reason: String?) throws(SQLiteError)
         -> Offer?
     {
         guard
@@ -152,38 +135,28 @@ extension SQLiteHubStore: DispatchRepository {
                 .integer(pending.id),
             ])
         guard db.changes == 1 else { return nil }
+        if state == .expired && reason != Offer.undeliveredReason {
+            try db.prepare("UPDATE agents SET last_lapse_at = MAX(COALESCE(last_lapse_at, 0), ?) WHERE id = ?")
+                .run([.integer(pending.deadline), .text(agent)])
+        }
         var closed = pending
         closed.state = state
         closed.reason = reason
         return closed
     }
 
-    public func acceptOffer(order: String, agent: String, actor: String) throws(StoreError) -> (
-        OrderRecord, OrderEvent
-    )? {
-        let outcome = try run { () throws(SQLiteError) -> OrderChangeOutcome? in
-            try db.transaction { () throws(SQLiteError) -> OrderChangeOutcome? in
-                guard try closePending(order: order, agent: agent, state: .accepted, reason: nil) != nil else {
-                    return nil
-                }
-                let outcome = try changeOrder(OrderChange(action: .assign, actor: actor, agent: agent), order)
-                if case .changed = outcome { return outcome }
-                // The order moved on (cancelled) between the offer and the accept: undo the acceptance.
-                throw SQLiteError(extendedCode: 19, message: "order \(order) can no longer be assigned")
-            }
-        }
-        return try outcome?.get(order)
-    }
-
     public func recordDecision(_ record: DispatchRecord) throws(StoreError) {
         let candidates = (try? JSONEncoder().encode(record.candidates)).map { Array($0) } ?? Array("[]".utf8)
         try run { () throws(SQLiteError) in
             try db.prepare(
-                "INSERT INTO dispatch_decisions(order_id, time, policy, agent_id, outcome, candidates) VALUES(?, ?, ?, ?, ?, ?)"
+                """
+                INSERT INTO dispatch_decisions(order_id, time, policy, agent_id, outcome, candidates, reason)
+                VALUES(?, ?, ?, ?, ?, ?, ?)
+                """
             ).run([
                 .text(record.order), .integer(record.time), .text(record.policy),
                 record.agent.map { .text($0) } ?? .null,
-                .text(record.outcome), .blob(candidates),
+                .text(record.outcome), .blob(candidates), record.reason.map { .text($0) } ?? .null,
             ])
         }
     }
@@ -191,7 +164,10 @@ extension SQLiteHubStore: DispatchRepository {
     public func decisions(order: String) throws(StoreError) -> [DispatchRecord] {
         try run { () throws(SQLiteError) -> [DispatchRecord] in
             let s = try db.prepare(
-                "SELECT time, policy, agent_id, outcome, candidates FROM dispatch_decisions WHERE order_id = ? ORDER BY id"
+                """
+                SELECT time, policy, agent_id, outcome, candidates, reason FROM dispatch_decisions
+                WHERE order_id = ? ORDER BY id
+                """
             )
             defer { s.reset() }
             try s.bind([.text(order)])
@@ -202,8 +178,7 @@ extension SQLiteHubStore: DispatchRepository {
                 records.append(
                     DispatchRecord(
                         order: order, time: s.int64(0), policy: s.text(1) ?? "", agent: s.text(2),
-                        outcome: s.text(3) ?? "",
-                        candidates: candidates))
+                        outcome: s.text(3) ?? "", candidates: candidates, reason: s.text(5)))
             }
             return records
         }
@@ -245,18 +220,7 @@ extension SQLiteHubStore: DispatchRepository {
 
     public func raiseAlert(kind: String, agent: String?, order: String?, message: String) throws(StoreError) -> Bool {
         try run { () throws(SQLiteError) -> Bool in
-            try db.prepare(
-                // `IS`, not the UNIQUE constraint, decides "once": the constraint lets rows with a NULL agent repeat.
-                """
-                INSERT INTO alerts(time, kind, agent_id, order_id, message) SELECT ?1, ?2, ?3, ?4, ?5
-                WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE kind = ?2 AND agent_id IS ?3 AND order_id IS ?4)
-                ON CONFLICT DO NOTHING
-                """
-            ).run([
-                .integer(wallClockMilliseconds()), .text(kind), agent.map { .text($0) } ?? .null,
-                order.map { .text($0) } ?? .null, .text(message),
-            ])
-            return db.changes == 1
+            try insertAlert(kind: kind, agent: agent, order: order, message: message)
         }
     }
 
@@ -281,7 +245,7 @@ extension SQLiteHubStore: DispatchRepository {
         try run { () throws(SQLiteError) -> [Offer] in try readOffersRaw(clause, values) }
     }
 
-    private func readOffersRaw(_ clause: String, _ values: [SQLiteValue]) throws(SQLiteError) -> [Offer] {
+    func readOffersRaw(_ clause: String, _ values: [SQLiteValue]) throws(SQLiteError) -> [Offer] {
         let s = try db.prepare(
             "SELECT id, order_id, agent_id, created, deadline, state, reason, sent, seen FROM offers " + clause)
         defer { s.reset() }

@@ -82,6 +82,7 @@ extension SQLiteHubStore: OrderRepository {
     /// applies). A delivery also stamps the agent's `last_delivery_at` (dispatch fairness).
     func changeOrder(_ change: OrderChange, _ id: String) throws(SQLiteError) -> OrderChangeOutcome {
         guard var order = try readOrder(id: id) else { return .notFound }
+        if let required = change.requiredAgent, order.agentID != required { return .notFound }
         let previous = order.status
         let previousAgent = order.agentID
         if let allowed = change.allowedFrom, !allowed.contains(previous) {

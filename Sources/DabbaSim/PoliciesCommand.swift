@@ -17,6 +17,8 @@ public struct PoliciesCommand: ParsableCommand {
     @Option(help: "Batch fairness weight (cost seconds per idle second).") var fairnessWeight: Double?
     @Option(help: "Batch early-arrival weight.") var earlyWeight: Double?
     @Option(help: "Batch late-arrival weight.") var lateWeight: Double?
+    @Flag(help: "Also run least-recent by last delivery alone (the rule before shift starts and lapses counted).")
+    var deliveriesOnly = false
     public init() {}
 
     public func validate() throws {
@@ -41,6 +43,7 @@ public struct PoliciesCommand: ParsableCommand {
         if let earlyWeight { settings.earlyWeight = earlyWeight }
         if let lateWeight { settings.lateWeight = lateWeight }
         let names = policies.split(separator: ",").map(String.init)
-        print(PolicyComparison.report(day, outcomes: PolicyComparison.run(day, policies: names, settings: settings)))
+        let outcomes = PolicyComparison.run(day, policies: names, settings: settings, deliveriesOnly: deliveriesOnly)
+        print(PolicyComparison.report(day, outcomes: outcomes))
     }
 }

@@ -10,14 +10,14 @@ public struct PolicyOutcome: Sendable {
     public var doorP95: Double
     /// Placed → accepted by an agent, seconds, over assigned orders.
     public var waitMean: Double
-    /// Busy time (assignment → last drop) over the fleet's working day (08:00–23:00).
+    /// Busy time (assignment → last drop) over the fleet's time on shift.
     public var utilisation: Double
-    /// Gini coefficient of deliveries per agent (0 = all equal).
+    /// Gini coefficient of deliveries per hour on shift, over the agents (0 = all equal).
     public var gini: Double
 
     init(
         policy: String, day: SimDay, assignedAt: [Int64?], deliveredAt: [Int64?], timedOut: Int, deliveries: [Int],
-        busyMilliseconds: [Int64]
+        busyMilliseconds: [Int64], shiftMilliseconds: [Int64]
     ) {
         self.policy = policy
         var door: [Double] = []
@@ -31,9 +31,10 @@ public struct PolicyOutcome: Sendable {
         doorMean = door.isEmpty ? 0 : door.reduce(0, +) / Double(door.count)
         doorP95 = PolicyOutcome.percentile(door, 95)
         waitMean = wait.isEmpty ? 0 : wait.reduce(0, +) / Double(wait.count)
-        let shift = Double(day.end - day.start) * Double(max(1, deliveries.count))
+        let shift = Double(max(1, shiftMilliseconds.reduce(0, +)))
         utilisation = Double(busyMilliseconds.reduce(0, +)) / shift
-        gini = PolicyOutcome.gini(deliveries.map(Double.init))
+        gini = PolicyOutcome.gini(
+            zip(deliveries, shiftMilliseconds).map { Double($0) / Double(max(1, $1)) * 3_600_000 })
     }
 
     /// Nearest-rank percentile.
@@ -58,28 +59,40 @@ public struct PolicyOutcome: Sendable {
 
 /// The comparison `dabba-sim policies` prints.
 public enum PolicyComparison {
-    /// Runs the day through each policy (in the given order).
-    public static func run(_ configuration: SimDayConfiguration, policies: [String], settings: DispatchSettings)
-        -> [PolicyOutcome]
-    {
+    /// Runs the day through each policy (in the given order); with `deliveriesOnly`, least-recent also as it was
+    /// before issue 14 (by last delivery alone), after the policies.
+    public static func run(
+        _ configuration: SimDayConfiguration, policies: [String], settings: DispatchSettings,
+        deliveriesOnly: Bool = false
+    ) -> [PolicyOutcome] {
         let day = SimDay.generate(configuration)
-        return policies.compactMap { name in
+        var outcomes = policies.compactMap { name in
             DispatchPolicies.make(name, settings: settings).map { PolicySimulation(day: day, policy: $0).run() }
         }
+        if deliveriesOnly, let policy = DispatchPolicies.make("least-recent", settings: settings) {
+            outcomes.append(PolicySimulation(day: day, policy: policy, deliveriesOnly: true).run())
+        }
+        return outcomes
     }
 
     /// The printed table: one line per policy, then the goals where the three default policies ran.
     public static func report(_ configuration: SimDayConfiguration, outcomes: [PolicyOutcome]) -> String {
+        let wide = max(0, (outcomes.map(\.policy.count).max() ?? 0) + 1 - 13)
         var lines = [
             "dabba-sim policies: seed \(configuration.seed), \(configuration.agents) agents, "
                 + "\(configuration.restaurants) restaurants, \(configuration.orders) orders 08:00–23:00 "
-                + "(lunch and dinner peaks), rounds every \(configuration.roundSeconds) s",
-            pad("policy", 13) + pad("delivered", 10) + pad("timed out", 10) + pad("door mean", 11) + pad("door p95", 11)
+                + "(lunch and dinner peaks), rounds every \(configuration.roundSeconds) s; "
+                + "\(percent(configuration.splitShiftShare)) % of agents on split shifts, "
+                + "\(percent(configuration.lateStartShare)) % starting late; offers rejected "
+                + "\(percent(configuration.rejectRate)) %, let lapse \(percent(configuration.lapseRate)) % "
+                + "(\(configuration.offerTimeoutSeconds) s)",
+            pad("policy", 13 + wide) + pad("delivered", 10) + pad("timed out", 10) + pad("door mean", 11)
+                + pad("door p95", 11)
                 + pad("wait mean", 11) + pad("utilisation", 12) + "gini",
         ]
         for outcome in outcomes {
             lines.append(
-                pad(outcome.policy, 13) + pad("\(outcome.delivered)", 10) + pad("\(outcome.timedOut)", 10)
+                pad(outcome.policy, 13 + wide) + pad("\(outcome.delivered)", 10) + pad("\(outcome.timedOut)", 10)
                     + pad(minutes(outcome.doorMean), 11) + pad(minutes(outcome.doorP95), 11)
                     + pad(minutes(outcome.waitMean), 11) + pad(fixed(100 * outcome.utilisation, 1) + " %", 12)
                     + fixed(outcome.gini, 3))
@@ -89,7 +102,7 @@ public enum PolicyComparison {
             let lower = 100 * (recent.doorMean - batch.doorMean) / recent.doorMean
             lines.append(
                 "batch vs least-recent: door time \(fixed(lower, 1)) % lower (goal ≥ 25 %), Gini "
-                    + "\(fixed(batch.gini, 3)) vs \(fixed(recent.gini, 3)) (goal: no worse)")
+                    + "\(fixed(batch.gini, 4)) vs \(fixed(recent.gini, 4)) (goal: no worse)")
         }
         if let batch = byName["batch"], let nearest = byName["nearest"] {
             let lower = nearest.gini > 0 ? 100 * (nearest.gini - batch.gini) / nearest.gini : 0
@@ -106,6 +119,8 @@ public enum PolicyComparison {
     }
 
     static func minutes(_ seconds: Double) -> String { fixed(seconds / 60, 1) + " min" }
+
+    static func percent(_ share: Double) -> String { fixed(100 * share, 0) }
 
     /// `value` with `digits` decimals, without Foundation.
     static func fixed(_ value: Double, _ digits: Int) -> String {

@@ -2,11 +2,14 @@ import DabbaDispatch
 
 /// Runs a generated day through one dispatch policy in simulated time.
 ///
-/// Every `roundSeconds` the waiting orders and the available agents (idle, or on the way to a restaurant with a free
-/// slot) go to the policy. An agent offered an order rejects it with `rejectRate` (the order then excludes it and
-/// waits for the next round), else it rides in a straight line × detour at its own speed to the restaurant, waits
-/// for the food of everything it carries, and drops the orders nearest-first; then it stays idle where it is.
-/// Orders still waiting for an agent after `timeoutMinutes` time out.
+/// Every `roundSeconds` the waiting orders and the available agents (on shift, holding no offer, and idle or on the
+/// way to a restaurant with a free slot) go to the policy, with each agent's last delivery, shift start and last
+/// lapse. An agent offered an order rejects it with `rejectRate` (the order then excludes it and waits for the next
+/// round), lets it lapse with `lapseRate` (the order waits `offerTimeoutSeconds`, then excludes it and is queued
+/// again; the agent holds the offer until then, and its lapse counts from then), else it rides in a straight line ×
+/// detour at its own speed to the restaurant, waits for the food of everything it carries, and drops the orders
+/// nearest-first; then it stays idle where it is. A trip under way when a shift ends is finished. Orders still
+/// waiting for an agent after `timeoutMinutes` time out.
 public struct PolicySimulation {
     struct Trip {
         var restaurant: Int
@@ -26,14 +29,29 @@ public struct PolicySimulation {
         var busyMilliseconds: Int64 = 0
         var busySince: Int64 = 0
         var deliveries = 0
+        var shiftStartedAt: Int64?
+        var lastLapseAt: Int64?
+        /// Holding an offer it will let lapse, until then.
+        var holdingUntil: Int64?
+    }
+
+    /// An offer being let lapse: its order waits until `until`.
+    struct Lapse {
+        var order: Int
+        var agent: Int
+        var until: Int64
     }
 
     let day: SimDay
     let policy: any DispatchPolicy
+    /// The agents' shift starts and lapses are not shown to the policy (least-recent as it was before issue 14:
+    /// by last delivery alone, never-delivered agents first). For comparison only.
+    let deliveriesOnly: Bool
 
-    public init(day: SimDay, policy: any DispatchPolicy) {
+    public init(day: SimDay, policy: any DispatchPolicy, deliveriesOnly: Bool = false) {
         self.day = day
         self.policy = policy
+        self.deliveriesOnly = deliveriesOnly
     }
 
     public func run() -> PolicyOutcome {
@@ -45,11 +63,26 @@ public struct PolicySimulation {
         var deliveredAt = [Int64?](repeating: nil, count: day.orders.count)
         var timedOut = 0
         var queue: [Int] = []
+        var lapses: [Lapse] = []
         var nextOrder = 0
         let step = Int64(configuration.roundSeconds) * 1000
         let timeout = Int64(configuration.timeoutMinutes * 60_000)
+        let offerTimeout = Int64(configuration.offerTimeoutSeconds) * 1000
         var now = day.start
-        while now <= day.end || !queue.isEmpty || agents.contains(where: { $0.trip != nil }) {
+        while now <= day.end || !queue.isEmpty || !lapses.isEmpty || agents.contains(where: { $0.trip != nil }) {
+            // Shifts that began, and offers that lapsed (their orders wait again).
+            for a in agents.indices {
+                if let shift = day.agents[a].shift(at: now), agents[a].shiftStartedAt ?? Int64.min < shift.start {
+                    agents[a].shiftStartedAt = shift.start
+                }
+            }
+            lapses.removeAll { lapse in
+                guard lapse.until <= now else { return false }
+                agents[lapse.agent].holdingUntil = nil
+                agents[lapse.agent].lastLapseAt = lapse.until
+                queue.append(lapse.order)
+                return true
+            }
             // Finished trips.
             for a in agents.indices {
                 guard let trip = agents[a].trip, trip.finishAt <= now else { continue }
@@ -74,8 +107,16 @@ public struct PolicySimulation {
                 let decisions = dispatchRound(queue: queue, agents: agents, excluded: excluded, now: now)
                 var taken = Set<Int>()
                 for (o, a) in decisions {
-                    if random.nextUnit() < configuration.rejectRate {
+                    let answer = random.nextUnit()
+                    if answer < configuration.rejectRate {
                         excluded[o].insert(day.agents[a].id)
+                        continue
+                    }
+                    if answer < configuration.rejectRate + configuration.lapseRate {
+                        excluded[o].insert(day.agents[a].id)
+                        agents[a].holdingUntil = now + offerTimeout
+                        lapses.append(Lapse(order: o, agent: a, until: now + offerTimeout))
+                        taken.insert(o)
                         continue
                     }
                     take(order: o, agent: a, now: now, agents: &agents)
@@ -87,8 +128,10 @@ public struct PolicySimulation {
             now += step
         }
         return PolicyOutcome(
-            policy: policy.name, day: day, assignedAt: assignedAt, deliveredAt: deliveredAt, timedOut: timedOut,
-            deliveries: agents.map(\.deliveries), busyMilliseconds: agents.map(\.busyMilliseconds))
+            policy: deliveriesOnly ? policy.name + " (deliveries only)" : policy.name, day: day, assignedAt: assignedAt,
+            deliveredAt: deliveredAt, timedOut: timedOut,
+            deliveries: agents.map(\.deliveries), busyMilliseconds: agents.map(\.busyMilliseconds),
+            shiftMilliseconds: day.agents.map { $0.shifts.reduce(0) { $0 + $1.end - $1.start } })
     }
 
     /// One call of the policy; returns (order index, agent index) pairs.
@@ -97,9 +140,12 @@ public struct PolicySimulation {
         var agentIndex: [String: Int] = [:]
         for (a, state) in agents.enumerated() {
             let info = day.agents[a]
+            guard info.shift(at: now) != nil, state.holdingUntil == nil else { continue }
             var agent = DispatchAgent(
                 id: info.id, position: state.position, lastDeliveryAt: state.lastDeliveryAt, load: 0,
-                capacity: info.capacity, carryingFrom: nil, zones: info.zones, speed: info.speed)
+                capacity: info.capacity, carryingFrom: nil, zones: info.zones, speed: info.speed,
+                shiftStartedAt: deliveriesOnly ? nil : state.shiftStartedAt,
+                lastLapseAt: deliveriesOnly ? nil : state.lastLapseAt)
             if let trip = state.trip {
                 // Stackable only on the way to (or waiting at) the restaurant, before pickup.
                 guard trip.orders.count < info.capacity, now < pickupTime(trip) else { continue }

@@ -27,6 +27,16 @@ public struct SimDayConfiguration: Sendable, Equatable {
     public var timeoutMinutes = 45.0
     /// Chance that an agent rejects an offer (the order then excludes it).
     public var rejectRate = 0.05
+    /// Chance that an agent lets an offer it received lapse: the order waits `offerTimeoutSeconds`, then excludes
+    /// it; the agent holds the offer meanwhile and then goes to the back of least-recent's line.
+    public var lapseRate = 0.03
+    /// How long an offer stays open (s).
+    public var offerTimeoutSeconds = 60
+    /// Share of agents on a split shift: 08:00–14:30 and 18:00–23:00 (back after three and a half hours off).
+    public var splitShiftShare = 0.25
+    /// Share of agents starting late, at a random time between 10:00 and 17:00, until 23:00. The others work
+    /// 08:00–23:00.
+    public var lateStartShare = 0.25
     /// Seconds at each restaurant pickup and each door.
     public var handoverSeconds = 60.0
     /// Detour factor of the simulated roads (what agents really travel).
@@ -42,12 +52,22 @@ public struct SimDay: Sendable {
         public var position: GeoCoordinate
         public var zone: String
     }
+    /// When an agent is on shift (ms): from `start` until `end`.
+    public struct Shift: Sendable, Equatable {
+        public var start: Int64
+        public var end: Int64
+    }
     public struct Agent: Sendable {
         public var id: String
         public var home: GeoCoordinate
         public var speed: Double
         public var capacity: Int
         public var zones: Set<String>?
+        /// In time order, not overlapping.
+        public var shifts: [Shift] = []
+
+        /// The shift `time` falls in, if any.
+        public func shift(at time: Int64) -> Shift? { shifts.first { $0.start <= time && time < $0.end } }
     }
     public struct Order: Sendable {
         public var id: String
@@ -87,7 +107,7 @@ public struct SimDay: Sendable {
             return Restaurant(id: "r-\(i)", position: p, zone: zone(of: p))
         }
         let customers = (0..<configuration.customers).map { _ in point(within: configuration.radius) }
-        let agents = (0..<configuration.agents).map { i in
+        var agents = (0..<configuration.agents).map { i in
             let home = point(within: configuration.radius)
             let speed = 4 + 3 * random.nextUnit()
             let capacity = random.nextUnit() < configuration.stackingShare ? 2 : 1
@@ -128,6 +148,22 @@ public struct SimDay: Sendable {
         }
         orders.sort { $0.placedAt < $1.placedAt }
         for index in orders.indices { orders[index].id = "o-" + padded(index, 5) }
+        // Shifts from a stream of their own, so the city and the orders are the same as without them.
+        var shiftRandom = SplitMix64(seed: configuration.seed ^ 0x5A1F_75B1_F7C0_FFEE)
+        let hour: Int64 = 3_600_000
+        for index in agents.indices {
+            let kind = shiftRandom.nextUnit()
+            if kind < configuration.splitShiftShare {
+                agents[index].shifts = [
+                    Shift(start: start, end: start + 13 * hour / 2), Shift(start: start + 10 * hour, end: end),
+                ]
+            } else if kind < configuration.splitShiftShare + configuration.lateStartShare {
+                let late = start + 2 * hour + Int64(shiftRandom.nextUnit() * 7 * Double(hour))
+                agents[index].shifts = [Shift(start: late, end: end)]
+            } else {
+                agents[index].shifts = [Shift(start: start, end: end)]
+            }
+        }
         return SimDay(
             configuration: configuration, restaurants: restaurants, agents: agents, orders: orders, start: start,
             end: end)

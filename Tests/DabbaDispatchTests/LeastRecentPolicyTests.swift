@@ -89,6 +89,38 @@ extension DispatchAlgorithmTests {
             #expect(assigned([order("o-1", zone: "north", excluded: ["a-1", "a-2"])], agents) == ["o-1": "-"])
         }
 
+        func agent(_ id: String, last: Int64?, shift: Int64?, lapse: Int64? = nil) -> DispatchAgent {
+            DispatchAgent(
+                id: id, position: here, lastDeliveryAt: last, shiftStartedAt: shift, lastLapseAt: lapse)
+        }
+
+        @Test func aShiftStartAfterTheLastDeliveryCountsFromTheShiftStart() {
+            // a-1 delivered at 1,000 and came back from a break at 9,000; a-2 delivered at 5,000 and stayed on.
+            let agents = [agent("a-1", last: 1_000, shift: 9_000), agent("a-2", last: 5_000, shift: 500)]
+            #expect(assigned([order("o-1")], agents) == ["o-1": "a-2"])
+            #expect(agents[0].waitingSince == 9_000 && agents[1].waitingSince == 5_000)
+        }
+
+        @Test func neverDeliveredAgentsAreOrderedByShiftStartNotID() {
+            let agents = [agent("a-1", last: nil, shift: 7_000), agent("a-2", last: nil, shift: 3_000)]
+            #expect(assigned([order("o-1")], agents) == ["o-1": "a-2"])
+            // A delivery older than someone's shift start goes first.
+            let mixed = [agent("a-1", last: nil, shift: 7_000), agent("a-9", last: 6_000, shift: 100)]
+            #expect(assigned([order("o-1")], mixed) == ["o-1": "a-9"])
+        }
+
+        @Test func aLapseSendsTheAgentToTheBack() {
+            let agents = [
+                agent("a-1", last: 1_000, shift: 500, lapse: 9_500), agent("a-2", last: 4_000, shift: 500),
+                agent("a-3", last: nil, shift: 8_000),
+            ]
+            #expect(
+                assigned([order("o-1"), order("o-2", at: 2_000), order("o-3", at: 3_000)], agents)
+                    == ["o-1": "a-2", "o-2": "a-3", "o-3": "a-1"])
+            let decision = policy.assign(orders: [order("o-1")], agents: agents, now: 10_000_000)[0]
+            #expect(decision.candidates.map(\.cost) == [4, 8, 9.5])
+        }
+
         @Test func candidatesExplainTheChoice() {
             let agents = [
                 agent("a-1", last: 5_000), agent("a-2", last: 2_000), agent("a-3", last: 9_000), agent("a-4", last: 1),

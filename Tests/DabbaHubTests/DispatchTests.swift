@@ -24,6 +24,13 @@ import Testing
             events: [])
     }
 
+    /// Puts `agent` on shift and online (its retained state), without a fix: operators may assign it orders (every
+    /// assignment checks both), and rounds do not offer it any (no position).
+    static func onShiftAndOnline(_ store: SQLiteHubStore, _ agent: String) async throws {
+        try await store.setShift(agent: agent, onShift: true)
+        try await store.updateState(AgentState(agent: agent, online: true), at: wallClockMilliseconds())
+    }
+
     /// Runs a dispatch round through the application's own dispatcher (the one its service also drives): putting
     /// an agent on shift runs one.
     static func round(_ client: some TestClientProtocol, _ f: OrderFixture, agent: String = "a-1") async throws {
@@ -333,7 +340,7 @@ import Testing
     }
 
     /// Rounds decide from reads that may be stale by the time they offer (another hub's round, a lapse, a reject):
-    /// the store lets only a valid offer through.
+    /// the store lets only a valid offer through, and says why it refused one.
     @Test func anOfferIsRefusedWhenItIsNoLongerValid() async throws {
         let h = try HubHarness(["dispatch-policy": "nearest", "dispatch-interval": "3600"])
         defer { h.close() }
@@ -342,21 +349,36 @@ import Testing
         try await h.run { client, _ in
             let first = try await Self.confirmedOrder(client, f)
             let second = try await Self.confirmedOrder(client, f)
-            let t = wallClockMilliseconds()
-            func offer(_ order: String, _ agent: String, capacity: Int = 1) async -> Bool {
-                (try? await h.store.createOffer(
-                    Offer(order: order, agent: agent, created: t, deadline: t + 60_000), capacity: capacity)) != nil
+            for agent in ["a-1", "a-2", "a-3"] {
+                try await Self.makeAvailable(h.store, agent, lat: 12.975, lon: 77.605)
             }
-            #expect(await offer(first, "a-1"))
-            #expect(await !offer(first, "a-2"), "the order already has a pending offer")
-            #expect(await !offer(second, "a-1"), "the agent already has a pending offer")
+            let t = wallClockMilliseconds()
+            func offer(_ order: String, _ agent: String, capacity: Int = 1) async throws -> AssignmentRefusal? {
+                let outcome = try await h.store.createOffer(
+                    Offer(order: order, agent: agent, created: t, deadline: t + 60_000),
+                    limits: AssignmentLimits(capacity: capacity, codCashLimit: 10_000_000))
+                if case .refused(let refusal) = outcome { return refusal }
+                return nil
+            }
+            #expect(try await offer(first, "a-1") == nil)
+            #expect(
+                try await offer(first, "a-2") == .alreadyOffered(order: first, agent: "a-1"),
+                "the order already has a pending offer")
+            #expect(
+                try await offer(second, "a-1") == .atCapacity(agent: "a-1", carried: 0, offered: 1, capacity: 1),
+                "the agent holds an offer, capacity 1")
             _ = try await h.store.closeOffer(order: first, agent: "a-1", state: .expired, reason: "test")
-            #expect(await !offer(first, "a-1"), "the agent let this order's offer lapse")
-            #expect(await offer(first, "a-2"))
-            _ = try await h.store.acceptOffer(order: first, agent: "a-2", actor: "agent:a-2")
-            #expect(await !offer(first, "a-3"), "the order is assigned")
-            #expect(await !offer(second, "a-2"), "a-2 carries one order, capacity 1")
-            #expect(await offer(second, "a-2", capacity: 2))
+            #expect(
+                try await offer(first, "a-1") == .excluded(agent: "a-1", order: first),
+                "the agent let this order's offer lapse")
+            #expect(try await offer(first, "a-2") == nil)
+            let limits = AssignmentLimits(capacity: 1, codCashLimit: 10_000_000)
+            let accepted = try await h.store.acceptOffer(
+                order: first, agent: "a-2", actor: "agent:a-2", limits: limits, now: t)
+            guard case .assigned = accepted else { throw TestSupportError("not accepted: \(accepted)") }
+            #expect(try await offer(first, "a-3")?.code == "state", "the order is assigned")
+            #expect(try await offer(second, "a-2")?.code == "capacity", "a-2 carries one order, capacity 1")
+            #expect(try await offer(second, "a-2", capacity: 2) == nil)
             try await h.store.recordGiveBack(order: first, agent: "a-2", time: t, reason: "flat tyre")
             #expect(try await h.store.excludedAgents(order: first) == ["a-1", "a-2"])
         }

@@ -82,6 +82,7 @@ import Testing
         Row(
             method: .post, path: "/v1/orders/o-1/assign", body: #"{"agent":"a-1"}"#,
             expected: [401, 404, 403, 403, 409]),
+        Row(method: .post, path: "/v1/orders/o-1/unassign", expected: [401, 404, 403, 403, 409]),
         Row(method: .post, path: "/v1/orders/o-1/pickup", expected: [401, 404, 403, 403, 409]),
         Row(method: .post, path: "/v1/orders/o-1/cancel", expected: [401, 404, 422, 422, 422]),
         Row(method: .post, path: "/v1/orders/o-1/share", expected: [401, 404, 201, 403, 201]),

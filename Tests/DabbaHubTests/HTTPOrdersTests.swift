@@ -120,6 +120,8 @@ import Testing
             try await expectConflict("deliver", op, state: "confirmed")
             #expect(try await client.act("prepare", id, owner).json?["status"] as? String == "preparing")
             #expect(try await client.act("assign", id, op, #"{"agent":"a-9"}"#).status == .unprocessableContent)
+            // Only to an agent on shift and online (DispatchLimitsTests has the rest).
+            try await DispatchTests.onShiftAndOnline(h.store, "a-1")
             #expect(
                 try await client.act("assign", id, op, #"{"agent":"a-1"}"#).json?["status"] as? String == "assigned")
             // The kitchen still reports readiness on an assigned order.
@@ -165,7 +167,8 @@ import Testing
             #expect(
                 try await client.act("reject", rejected, owner, #"{"reason":"closing"}"#).json?["status"] as? String
                     == "rejected")
-            // Operator: after assignment.
+            // Operator: after assignment (to an agent on shift and online).
+            try await DispatchTests.onShiftAndOnline(h.store, "a-1")
             let assigned = try await client.placeOrder(customer)
             _ = try await client.act("accept", assigned, owner, #"{"prepMinutes":10}"#)
             _ = try await client.act("assign", assigned, op, #"{"agent":"a-1"}"#)

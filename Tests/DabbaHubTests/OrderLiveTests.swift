@@ -82,6 +82,7 @@ import Testing
                         Self.path(
                             from: .init(lat: 12.955, lon: 77.585), to: .init(lat: 12.96, lon: 77.59), steps: 2, seq: 3))
                     #expect(await eventually { framesSoFar() >= 3 })
+                    try await DispatchTests.onShiftAndOnline(h.store, "a-1")  // operators assign only to such agents
                     _ = try await client.act("assign", id, op, #"{"agent":"a-1"}"#)
                     // Toward the restaurant (12.975, 77.605), then to the customer (12.98, 77.60).
                     // At the agent's pace: each fix shows before the next is sent (a burst would be coalesced).

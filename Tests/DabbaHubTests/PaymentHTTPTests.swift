@@ -186,6 +186,7 @@ import Testing
             let agent = try await client.login("ravi@example.com").0
             let order = try await client.placeOrder(customer, json: OrderFixture.orderJSON(method: "cod"))
             #expect(try await client.act("accept", order, owner, #"{"prepMinutes":10}"#).status == .ok)
+            try await DispatchTests.onShiftAndOnline(h.store, "a-1")  // operators assign only to such agents
             #expect(try await client.act("assign", order, op, #"{"agent":"a-1"}"#).status == .ok)
             #expect(try await client.act("pickup", order, agent).status == .ok)
             let wrong = try await client.act("pickup", order, agent, #"{"cashCollected":100}"#)
@@ -250,6 +251,7 @@ import Testing
                 ids.append(try #require(r.json?["id"] as? String))
                 #expect(try await client.act("accept", order, owner, #"{"prepMinutes":10}"#).status == .ok)
             }
+            try await DispatchTests.onShiftAndOnline(h.store, "a-1")  // operators assign only to such agents
             #expect(try await client.act("assign", delivered, op, #"{"agent":"a-1"}"#).status == .ok)
             #expect(try await client.act("pickup", delivered, agent).status == .ok)
             #expect(try await client.act("deliver", delivered, agent).status == .ok)

@@ -30,6 +30,10 @@ import Testing
             _ = try await store.createUser(
                 email: "op@example.com", passwordHash: Bcrypt.hash("password-1", cost: 4), name: "Op",
                 role: .operator, agentID: nil)
+            // Operators assign only to agents on shift and online: a-1's device says it is online once it runs,
+            // a-2 has no device here and is online by its last state.
+            for agent in ["a-1", "a-2"] { try await store.setShift(agent: agent, onShift: true) }
+            try await store.updateState(AgentState(agent: "a-2", online: true), at: wallClockMilliseconds())
             let world = PaymentWorld(store: store)
             for id in ["o-cancel", "o-move", "o-keep"] {
                 keepTotal = try await world.order(id, customer: customers[0], method: .cod).total
@@ -43,7 +47,8 @@ import Testing
             arguments: [
                 "serve", "--config", "/dev/null", "--database", "sqlite:\(database)", "--mqtt-port", "\(broker.port)",
                 "--http-port", "\(httpPort)", "--commit-interval-ms", "20", "--dispatch-interval", "0.2",
-                "--dispatch-offline-grace", "1", "--log-level", "info", "--payment-provider", "test",
+                "--dispatch-offline-grace", "1", "--agent-capacity", "3", "--log-level", "info",
+                "--payment-provider", "test",
             ], logDirectory: directory.url)
         defer { hub.stop() }
         try await FreePort.waitUntilListening(httpPort)

@@ -24,8 +24,15 @@ import Testing
         _ = try await world.order("o-offered", customer: customer, method: .card)
         try await world.move("o-offered", [.accept])
         let deadline = wallClockMilliseconds() + 60_000
+        // Offers go only to agents on shift and online.
+        for agent in ["a-1", "a-2"] {
+            try await h.store.setShift(agent: agent, onShift: true)
+            try await h.store.updateState(AgentState(agent: agent, online: true), at: wallClockMilliseconds())
+        }
+        let limits = AssignmentLimits(capacity: 10, codCashLimit: Money.maxAmount)
         _ = try await h.store.createOffer(
-            Offer(order: "o-offered", agent: "a-1", created: wallClockMilliseconds(), deadline: deadline), capacity: 10)
+            Offer(order: "o-offered", agent: "a-1", created: wallClockMilliseconds(), deadline: deadline),
+            limits: limits)
         // Not a-1's: another agent's, finished, cancelled, and an offer to a-2.
         _ = try await world.order("o-other", customer: customer, method: .card)
         try await world.move("o-other", [.accept, .assign], agent: "a-2")
@@ -37,7 +44,7 @@ import Testing
         try await world.move("o-offered-2", [.accept])
         _ = try await h.store.createOffer(
             Offer(order: "o-offered-2", agent: "a-2", created: wallClockMilliseconds(), deadline: deadline),
-            capacity: 10)
+            limits: limits)
 
         let tasks = try await TestSubscriber.start(port: h.broker.port, filter: Topics.tasks(agent: "a-1"))
         defer { tasks.client.shutdown() }

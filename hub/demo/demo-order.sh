@@ -40,6 +40,8 @@ item=$(call POST "/v1/restaurants/$restaurant/menu/items" "$kitchen" \
 order=$(call POST /v1/orders "$customer" "{\"restaurant\":\"$restaurant\",\"items\":[{\"item\":\"$item\",\"quantity\":2}],
   \"address\":\"Nehru Hall, IIT Kharagpur\",\"lat\":22.31381,\"lon\":87.30397,\"paymentMethod\":\"cod\"}" | json id)
 call POST "/v1/orders/$order/accept" "$kitchen" '{"prepMinutes":4}' >/dev/null
+# Assignments go only to agents on shift and online (a-17's device is connected by now).
+call POST /v1/agents/a-17/shift "$operator" '{"action":"start"}' >/dev/null
 call POST "/v1/orders/$order/assign" "$operator" '{"agent":"a-17"}' >/dev/null
 token=$(call POST "/v1/orders/$order/share" "$customer" '{"ttlMinutes":120}' | json token)
 cat <<INFO

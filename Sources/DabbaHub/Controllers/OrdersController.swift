@@ -14,7 +14,8 @@ struct OrdersController<Store: HubStore> {
         signedIn.get(use: list)
         signedIn.get(":id", use: show)
         signedIn.get(":id/events", use: timeline)
-        for action in OrderAction.allCases where action != .unassign {
+        // assign and unassign are dispatch's routes (`DispatchController`): the checks run where it assigns.
+        for action in OrderAction.allCases where action != .assign && action != .unassign {
             signedIn.post(":id/\(action.routeName)") { request, context in
                 try await perform(action, request, context)
             }
@@ -113,7 +114,7 @@ struct OrdersController<Store: HubStore> {
         do {
             return OrderView(
                 try await orders.perform(
-                    action, on: id, by: caller, reason: body.reason, agent: body.agent, prepMinutes: body.prepMinutes,
+                    action, on: id, by: caller, reason: body.reason, prepMinutes: body.prepMinutes,
                     cashCollected: body.cashCollected))
         } catch {
             throw APIError(error)

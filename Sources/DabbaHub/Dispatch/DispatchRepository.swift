@@ -60,18 +60,26 @@ public struct DispatchRecord: Sendable, Equatable, Codable {
     public var time: Int64
     public var policy: String
     public var agent: String?
-    /// `offered`, `queued` (no feasible agent), `accepted`, `rejected`, `expired`, `undelivered` (lapsed before the
-    /// device had it: ``Offer/lapseExcludes``), `withdrawn`, `reassigned`.
+    /// `offered`, `queued` (no feasible agent), `refused` (the offer the policy chose failed the store's checks:
+    /// ``AssignmentLimits``; `reason` says which), `accepted`, `rejected`, `expired`, `undelivered` (lapsed before the
+    /// device had it: ``Offer/lapseExcludes``), `withdrawn`, `reassigned` (agent offline), `assigned` and
+    /// `unassigned` (operators), `late_pickup` (``DeviceAction``).
     public var outcome: String
     public var candidates: [Candidate]
+    /// Why, for `refused`.
+    public var reason: String?
 
-    public init(order: String, time: Int64, policy: String, agent: String?, outcome: String, candidates: [Candidate]) {
+    public init(
+        order: String, time: Int64, policy: String, agent: String?, outcome: String, candidates: [Candidate],
+        reason: String? = nil
+    ) {
         self.order = order
         self.time = time
         self.policy = policy
         self.agent = agent
         self.outcome = outcome
         self.candidates = candidates
+        self.reason = reason
     }
 }
 
@@ -80,6 +88,21 @@ public struct DispatchAgentRow: Sendable, Equatable {
     public var agent: AgentRecord
     public var onShift: Bool
     public var lastDeliveryAt: Int64?
+    /// When its current (or last) shift started: a start while off shift (REST or the device, by its own time).
+    public var shiftStartedAt: Int64?
+    /// The deadline of the last offer it let lapse after its device had it (``Offer/lapseExcludes``).
+    public var lastLapseAt: Int64?
+
+    public init(
+        agent: AgentRecord, onShift: Bool, lastDeliveryAt: Int64?, shiftStartedAt: Int64? = nil,
+        lastLapseAt: Int64? = nil
+    ) {
+        self.agent = agent
+        self.onShift = onShift
+        self.lastDeliveryAt = lastDeliveryAt
+        self.shiftStartedAt = shiftStartedAt
+        self.lastLapseAt = lastLapseAt
+    }
 }
 
 /// An operator alert (an agent went offline with food on board, …); one per kind, agent and order.
@@ -104,23 +127,24 @@ public struct DeviceEvent: Sendable, Equatable {
 
 /// Shifts, offers, decisions, device events and alerts.
 public protocol DispatchRepository: Sendable {
+    /// A shift change over REST, now; a start while off shift is the shift's start (``DispatchAgentRow/shiftStartedAt``).
     func setShift(agent: String, onShift: Bool) async throws(StoreError)
     /// A shift change from the device (event `seq`, made at `time`): applied only when newer than the last change
     /// from either path; the event is marked applied either way. Returns whether the shift changed.
     func applyDeviceShift(agent: String, seq: Int64, onShift: Bool, time: Int64) async throws(StoreError) -> Bool
-    /// Every agent with its shift and last delivery.
+    /// Every agent with its shift, last delivery, shift start and last lapse.
     func dispatchAgents() async throws(StoreError) -> [DispatchAgentRow]
     /// Orders waiting for an agent: confirmed, preparing or ready, none assigned, no pending offer; oldest first.
     func dispatchQueue() async throws(StoreError) -> [OrderRecord]
     /// Orders each agent carries now (assigned or picked up), by agent.
     func agentLoads() async throws(StoreError) -> [String: [OrderRecord]]
-    /// Makes `offer` pending, in one conditional write, only if the order is still waiting for an agent (confirmed,
+    /// Makes `offer` pending, in one transaction, only if the order is still waiting for an agent (confirmed,
     /// preparing or ready, unassigned, no pending offer), the agent is not excluded from it (rejected it, or let a
-    /// delivered offer of it lapse: ``Offer/lapseExcludes``), has
-    /// no other pending offer and carries fewer than `capacity` orders. Dispatch rounds on several hubs (or
-    /// overlapping rounds on one) may decide from older reads; this is where only a valid offer gets through.
-    /// Throws `conflict` otherwise.
-    func createOffer(_ offer: Offer, capacity: Int) async throws(StoreError) -> Offer
+    /// delivered offer of it lapse: ``Offer/lapseExcludes``) and passes ``AssignmentLimits`` with every order it
+    /// carries or holds on offer counted — all from the order's restaurant. Dispatch rounds on several hubs (or
+    /// overlapping rounds on one, or two offers of one batch round to one agent) may decide from older reads; this is
+    /// where only a valid offer gets through, and a refusal says why.
+    func createOffer(_ offer: Offer, limits: AssignmentLimits) async throws(StoreError) -> OfferOutcome
     /// Records that `agent` gave `order` back after accepting it: a rejected offer, so it is never offered again.
     func recordGiveBack(order: String, agent: String, time: Int64, reason: String) async throws(StoreError)
     func pendingOffers() async throws(StoreError) -> [Offer]
@@ -131,9 +155,26 @@ public protocol DispatchRepository: Sendable {
     /// such pending offer (someone else decided first). Exactly one caller wins a race.
     func closeOffer(order: String, agent: String, state: Offer.State, reason: String?) async throws(StoreError)
         -> Offer?
-    /// Accepts the pending offer of `order` for `agent` and assigns the order to it in one transaction; nil when
-    /// the offer was no longer pending (expired or withdrawn first).
-    func acceptOffer(order: String, agent: String, actor: String) async throws(StoreError) -> (OrderRecord, OrderEvent)?
+    /// Accepts the pending offer of `order` for `agent` and assigns the order to it in one transaction, when the
+    /// offer's deadline is after `now` (dispatcher clock) and the agent passes ``AssignmentLimits`` (this order's
+    /// offer not counted twice). Refused otherwise (`noPendingOffer` when it was decided first: expired, withdrawn).
+    func acceptOffer(order: String, agent: String, actor: String, limits: AssignmentLimits, now: Int64)
+        async throws(StoreError) -> AssignmentOutcome
+    /// An operator assigns a waiting order to `agent`, checked against ``AssignmentLimits`` in the same transaction;
+    /// the order's pending offer (to anyone) is withdrawn with it. An order not waiting is refused as `illegal`.
+    func assignOrder(order: String, agent: String, actor: String, reason: String?, limits: AssignmentLimits)
+        async throws(StoreError) -> AssignmentOutcome
+    /// Takes an assigned order (not picked up) back from its agent, in one transaction with (when `excludeAgent`) a
+    /// rejected offer row so it is never offered the order again; `illegalTransition` when it is not assigned.
+    func unassignOrder(order: String, actor: String, reason: String?, excludeAgent: Bool)
+        async throws(StoreError) -> (OrderRecord, OrderEvent)
+    /// The agent's cash exposure in `currency` (``AssignmentLimits``).
+    func cashExposure(agent: String, currency: String) async throws(StoreError) -> Int64
+    /// Every agent's cash exposure in `currency` (agents with none left out), for a round's first sift.
+    func cashExposures(currency: String) async throws(StoreError) -> [String: Int64]
+    /// Applies a device pickup or delivery, late ones by their own rule (``DeviceAction``), and marks its event
+    /// applied, in one transaction.
+    func applyDeviceAction(_ action: DeviceAction) async throws(StoreError) -> DeviceActionOutcome
     func recordDecision(_ record: DispatchRecord) async throws(StoreError)
     func decisions(order: String) async throws(StoreError) -> [DispatchRecord]
     /// Device events not applied yet, oldest first.

@@ -11,27 +11,78 @@ public enum DispatcherActionError: Error, Sendable, Equatable {
 
 /// What the agent (device or REST) and the original delivery endpoints do through the dispatcher.
 extension Dispatcher {
-    /// The agent accepts its pending offer: the order is assigned to it (one transaction with the offer's state, so
-    /// an accept racing the offer's timeout has exactly one outcome).
+    /// The agent accepts its pending offer: the order is assigned to it, in one transaction with the offer's state
+    /// and the checks of ``AssignmentLimits`` (so an accept racing the offer's timeout, another offer or an operator
+    /// has exactly one outcome). Refused (409) at or after the offer's deadline on the dispatcher's clock, even when
+    /// no round has closed the offer yet, and when the agent is off shift, offline, full or over its cash limit.
     public func accept(order id: String, agent: String) async throws -> OrderRecord {
-        if let order = try await acceptPending(order: id, agent: agent) { return order }
-        // Not pending: already accepted by this agent (a repeat) is fine; anything else is refused.
-        if let order = try await store.order(id: id), order.agentID == agent, !order.status.isTerminal { return order }
-        throw DispatcherActionError.conflict(
-            "no pending offer of order \(id) for \(agent) (it lapsed or was withdrawn)")
+        switch try await acceptPending(order: id, agent: agent) {
+        case .assigned(let order, _, _): return order
+        case .refused(.noPendingOffer):
+            // Already accepted by this agent (a repeat) is fine.
+            if let order = try await store.order(id: id), order.agentID == agent, !order.status.isTerminal {
+                return order
+            }
+            throw DispatcherActionError.conflict(AssignmentRefusal.noPendingOffer(order: id, agent: agent).description)
+        case .refused(let refusal): throw DispatcherActionError.conflict(refusal.description)
+        }
     }
 
-    /// Accepts the agent's pending offer if there is one (nil otherwise: none, lapsed, or already decided).
-    func acceptPending(order id: String, agent: String) async throws -> OrderRecord? {
-        guard let (order, event) = try await store.acceptOffer(order: id, agent: agent, actor: "agent:\(agent)") else {
-            return nil
+    /// Accepts the agent's pending offer if it is still valid (see ``accept(order:agent:)``).
+    func acceptPending(order id: String, agent: String) async throws -> AssignmentOutcome {
+        let outcome = try await store.acceptOffer(
+            order: id, agent: agent, actor: "agent:\(agent)", limits: limits, now: now())
+        switch outcome {
+        case .assigned(let order, let event, _):
+            let pickup = try? await store.restaurantSummary(id: order.restaurantID)?.place
+            orders.notifier.committed(event, order: order, pickup: pickup)
+            try await store.recordDecision(
+                DispatchRecord(
+                    order: id, time: now(), policy: policy.name, agent: agent, outcome: "accepted", candidates: []))
+            metrics.dispatchDecisions("accepted").increment()
+        case .refused(let refusal):
+            if case .noPendingOffer = refusal { break }
+            logger.notice("Accept refused", metadata: Self.logMetadata(order: id, agent: agent, refusal))
         }
-        let pickup = try? await store.restaurantSummary(id: order.restaurantID)?.place
-        orders.notifier.committed(event, order: order, pickup: pickup)
+        return outcome
+    }
+
+    /// An operator assigns `order` to `agent` (`POST /v1/orders/{id}/assign`): the same checks as an accept, in the
+    /// transaction that assigns; the order's pending offer, if any, is withdrawn (its agent told).
+    public func assign(order id: String, agent: String, actor: String, reason: String?) async throws -> OrderRecord {
+        switch try await store.assignOrder(order: id, agent: agent, actor: actor, reason: reason, limits: limits) {
+        case .assigned(let order, let event, let withdrawn):
+            let pickup = try? await store.restaurantSummary(id: order.restaurantID)?.place
+            for offer in withdrawn {
+                if offer.agent != agent { orders.notifier.task(.cancelled, agent: offer.agent, order: order) }
+                try await store.recordDecision(
+                    DispatchRecord(
+                        order: id, time: now(), policy: policy.name, agent: offer.agent, outcome: "withdrawn",
+                        candidates: []))
+            }
+            orders.notifier.committed(event, order: order, pickup: pickup)
+            try await store.recordDecision(
+                DispatchRecord(
+                    order: id, time: now(), policy: policy.name, agent: agent, outcome: "assigned", candidates: []))
+            metrics.dispatchDecisions("assigned").increment()
+            return order
+        case .refused(.unknownOrder(let order)): throw DispatcherActionError.notFound("no order \(order)")
+        case .refused(let refusal): throw DispatcherActionError.conflict(refusal.description)
+        }
+    }
+
+    /// An operator takes an assigned order (not picked up) back from its agent (`POST /v1/orders/{id}/unassign`):
+    /// the agent is told (its task is cancelled) and never offered this order again; the next round offers it to
+    /// someone else.
+    public func unassign(order id: String, actor: String, reason: String?) async throws -> OrderRecord {
+        let (order, event) = try await store.unassignOrder(
+            order: id, actor: actor, reason: reason ?? "unassigned by \(actor)", excludeAgent: true)
+        orders.notifier.committed(event, order: order)
         try await store.recordDecision(
             DispatchRecord(
-                order: id, time: now(), policy: policy.name, agent: agent, outcome: "accepted", candidates: []))
-        metrics.dispatchDecisions("accepted").increment()
+                order: id, time: now(), policy: policy.name, agent: event.agent, outcome: "unassigned",
+                candidates: []))
+        metrics.dispatchDecisions("unassigned").increment()
         return order
     }
 
@@ -60,11 +111,10 @@ extension Dispatcher {
         guard order.status == .assigned else {
             throw DispatcherActionError.conflict("order \(id) is \(order.status.rawValue)")
         }
-        // Given back after accepting: record it as a rejection (excluded from now on), then unassign.
-        try await store.recordGiveBack(order: id, agent: agent, time: t, reason: reason ?? "given back")
-        _ = try await orders.apply(
-            OrderChange(action: .unassign, actor: "agent:\(agent)", reason: reason ?? "given back by the agent"), to: id
-        )
+        // Given back after accepting: a rejection (excluded from now on) and the unassignment, in one transaction.
+        let (_, event) = try await store.unassignOrder(
+            order: id, actor: "agent:\(agent)", reason: reason ?? "given back by the agent", excludeAgent: true)
+        orders.notifier.committed(event, order: try await store.order(id: id) ?? order)
         try await store.recordDecision(
             DispatchRecord(order: id, time: t, policy: policy.name, agent: agent, outcome: "rejected", candidates: []))
     }
@@ -92,9 +142,10 @@ extension Dispatcher {
             throw DispatcherActionError.conflict("agent \(agent) has no delivery in progress")
         }
         if current.status == .assigned {
-            _ = try await orders.apply(OrderChange(action: .pickup, actor: actor), to: current.id)
+            _ = try await orders.apply(OrderChange(action: .pickup, actor: actor, requiredAgent: agent), to: current.id)
         }
-        let delivered = try await orders.apply(OrderChange(action: .deliver, actor: actor), to: current.id)
+        let delivered = try await orders.apply(
+            OrderChange(action: .deliver, actor: actor, requiredAgent: agent), to: current.id)
         await round()
         return delivered
     }
@@ -108,9 +159,10 @@ extension Dispatcher {
             let kind = AgentEvent.Kind(rawValue: event.type)
             switch kind {
             case .accepted:
-                // Applied when it answers this agent's pending offer; a repeat (already accepted over REST) or a
-                // lapsed offer changes nothing.
-                let applied = (try? await acceptPending(order: event.order, agent: event.agent)) != nil
+                // Applied when it answers this agent's pending offer in time; a repeat (already accepted over REST),
+                // a lapsed offer or a refused one (off shift, full, cash limit) changes nothing.
+                var applied = false
+                if case .assigned = try await acceptPending(order: event.order, agent: event.agent) { applied = true }
                 _ = try await store.applyDeviceEvent(
                     agent: event.agent, seq: event.seq, change: nil, order: event.order)
                 countDeviceEvent(applied: applied, event)
@@ -121,7 +173,6 @@ extension Dispatcher {
                     agent: event.agent, seq: event.seq, change: nil, order: event.order)
                 countDeviceEvent(applied: applied, event)
             case .pickedUp, .delivered:
-                let action: OrderAction = kind == .pickedUp ? .pickup : .deliver
                 if let cash = decoded?.cashCollected, !(0...Money.maxAmount).contains(cash) {
                     // The REST path's bound, for the device path too: an impossible amount (Int64.max) would
                     // overflow the ledger inside the payment reactor's transaction. Recorded, never applied.
@@ -134,15 +185,11 @@ extension Dispatcher {
                         agent: event.agent, seq: event.seq, change: nil, order: event.order)
                     continue
                 }
-                let order = try await store.order(id: event.order)
-                let change =
-                    order?.agentID == event.agent
-                    ? OrderChange(action: action, actor: "agent:\(event.agent)", cashCollected: decoded?.cashCollected)
-                    : nil
-                let applied = try await store.applyDeviceEvent(
-                    agent: event.agent, seq: event.seq, change: change, order: event.order)
-                if let (updated, orderEvent) = applied { orders.notifier.committed(orderEvent, order: updated) }
-                countDeviceEvent(applied: applied != nil, event)
+                try await applyDeviceAction(
+                    DeviceAction(
+                        agent: event.agent, seq: event.seq, order: event.order,
+                        action: kind == .pickedUp ? .pickup : .deliver, time: event.time,
+                        cashCollected: decoded?.cashCollected), event)
             case .shiftStarted, .shiftEnded:
                 let applied = try await store.applyDeviceShift(
                     agent: event.agent, seq: event.seq, onShift: kind == .shiftStarted,
@@ -155,6 +202,47 @@ extension Dispatcher {
         }
     }
 
+    /// Applies a device pickup or delivery (late ones included: ``DeviceAction``) and tells everyone concerned.
+    func applyDeviceAction(_ action: DeviceAction, _ event: DeviceEvent) async throws {
+        switch try await store.applyDeviceAction(action) {
+        case .applied(let order, let events, let withdrawn, let late):
+            let pickup = try? await store.restaurantSummary(id: order.restaurantID)?.place
+            for offer in withdrawn {
+                orders.notifier.task(.cancelled, agent: offer.agent, order: order)
+                try await store.recordDecision(
+                    DispatchRecord(
+                        order: order.id, time: now(), policy: policy.name, agent: offer.agent, outcome: "withdrawn",
+                        candidates: []))
+            }
+            for committed in events { orders.notifier.committed(committed, order: order, pickup: pickup) }
+            if late {
+                try await store.recordDecision(
+                    DispatchRecord(
+                        order: order.id, time: now(), policy: policy.name, agent: action.agent, outcome: "late_pickup",
+                        candidates: []))
+                metrics.dispatchDecisions("late_pickup").increment()
+                var metadata = Self.logMetadata(event)
+                metadata["dispatch.withdrawn"] = "\(withdrawn.map(\.agent))"
+                logger.warning(
+                    "Late pickup made before the order was taken back: assigned back to its agent", metadata: metadata)
+            }
+            countDeviceEvent(applied: true, event)
+        case .repeated:
+            countDeviceEvent(applied: false, event)
+        case .refused(let refusal):
+            if let kind = refusal.alert { metrics.alerts(kind).increment() }
+            var metadata = Self.logMetadata(event)
+            metadata["dispatch.reason"] = "\(refusal.message)"
+            if let cash = refusal.cashRecorded { metadata["event.cash_collected"] = "\(cash)" }
+            if refusal.alert != nil || refusal.cashRecorded != nil {
+                metrics.deviceEvents("refused").increment()
+                logger.error("Device event refused; operators alerted", metadata: metadata)
+            } else {
+                countDeviceEvent(applied: false, event)
+            }
+        }
+    }
+
     /// Counts a device event as applied or ignored (recorded, but it changed nothing: a repeat, or too late).
     func countDeviceEvent(applied: Bool, _ event: DeviceEvent) {
         if applied {
@@ -163,6 +251,14 @@ extension Dispatcher {
         }
         metrics.deviceEvents("ignored").increment()
         logger.notice("Device event does not apply; recorded and ignored", metadata: Self.logMetadata(event))
+    }
+
+    /// The log metadata that names a refused offer or accept.
+    static func logMetadata(order: String, agent: String, _ refusal: AssignmentRefusal) -> Logger.Metadata {
+        [
+            "order.id": "\(order)", "agent.id": "\(agent)", "dispatch.refusal": "\(refusal.code)",
+            "dispatch.reason": "\(refusal.description)",
+        ]
     }
 
     /// The log metadata that names a device event.

@@ -15,9 +15,10 @@ public struct DispatchConfiguration: Sendable {
     public var fixMaxAge: Duration
     /// How long an agent may be offline before its offers and not-yet-picked-up orders go back to dispatch.
     public var offlineGrace: Duration
-    /// Orders an agent may carry at once (more than 1 stacks orders from one restaurant).
+    /// Orders an agent may carry and hold on offer at once (more than 1 stacks orders from one restaurant).
     public var capacity: Int
-    /// Cash-on-delivery orders are not offered to an agent whose cash held would exceed this (minor units).
+    /// A cash-on-delivery order is not offered to, accepted by or assigned to an agent whose cash exposure would
+    /// then exceed this (minor units; ``AssignmentLimits``).
     public var codCashLimit: Int64
     /// An order waiting this long for an agent raises one operator alert (`dispatch_wait`); nil: never.
     public var waitAlert: Duration?
@@ -35,12 +36,14 @@ public struct DispatchConfiguration: Sendable {
 }
 
 /// Who delivers which order. Rounds run one at a time (see `round()`); each decision that must hold against a
-/// concurrent one (an accept racing a lapse, two rounds offering) is one conditional write in the store. Offers are
-/// made to available agents (on shift, online, a fresh fix, below capacity, no pending offer), accepted or rejected
-/// by the agent (device event or REST), lapse at their deadline, and each decision is recorded with the candidates'
-/// costs. Offers and assignments are delivered at least once (`Dispatcher+Delivery.swift`); a lapse excludes the
-/// agent only when the offer was delivered (``Offer/lapseExcludes``). An agent going offline before pickup gives its
-/// orders back; after pickup an operator alert is raised; an order waiting longer than `dispatch-wait-alert` too.
+/// concurrent one (an accept racing a lapse, two rounds offering, an operator assigning) is one transaction in the
+/// store that checks ``AssignmentLimits`` before it writes. Offers are made to available agents (on shift, online, a
+/// fresh fix, fewer orders carried and offered than the capacity), accepted or rejected by the agent (device event
+/// or REST) before their deadline, lapse at it, and each decision is recorded with the candidates' costs (a refused
+/// offer with its reason). Offers and assignments are delivered at least once (`Dispatcher+Delivery.swift`); a
+/// lapse excludes the agent only when the offer was delivered (``Offer/lapseExcludes``). An agent going offline
+/// before pickup gives its orders back; after pickup an operator alert is raised; an order waiting longer than
+/// `dispatch-wait-alert` too. Its device's late events follow ``DeviceAction``'s rule.
 public actor Dispatcher<Store: HubStore> {
     let store: Store
     let orders: OrderService<Store>
@@ -49,6 +52,8 @@ public actor Dispatcher<Store: HubStore> {
     let metrics: HubMetrics
     let logger: Logger
     let now: @Sendable () -> Int64
+    /// The checks every assignment path makes in its transaction.
+    var limits: AssignmentLimits { AssignmentLimits(capacity: settings.capacity, codCashLimit: settings.codCashLimit) }
     /// The last round asked for: each round waits for the one before it (see `round()`).
     private var lastRound: Task<Void, Never>?
 
@@ -105,24 +110,29 @@ public actor Dispatcher<Store: HubStore> {
 
     // MARK: - Offers
 
-    /// Offers every waiting order the policy can place.
+    /// Offers every waiting order the policy can place. An agent may hold several offers (batch stacking) as long as
+    /// what it carries and is offered stays within capacity, from one restaurant and within its cash limit: the
+    /// store checks each offer against those made before it (in this round too), and a refused one is recorded with
+    /// its reason (outcome `refused`) and waits for the next round.
     func offerWaitingOrders() async throws {
         let queue = try await store.dispatchQueue()
         guard !queue.isEmpty else { return }
         let available = try await availableAgents()
         var dispatchOrders: [DispatchOrder] = []
         var places: [String: RestaurantSummary] = [:]
+        var exposures: [String: [String: Int64]] = [:]
         for order in queue {
             guard let restaurant = try await store.restaurantSummary(id: order.restaurantID) else { continue }
             places[order.id] = restaurant
             var excluded = try await store.excludedAgents(order: order.id)
             if order.paymentMethod == .cod {
-                // Agents already holding too much cash are not offered cash orders.
-                for agent in available
-                where
-                    !(try await store.cashAllowsOffer(
-                        agent: agent.id, amount: order.total, currency: order.currency, limit: settings.codCashLimit))
-                {
+                // Agents whose cash exposure (held, not yet posted, carried, offered) leaves no room for this order
+                // are not offered it.
+                if exposures[order.currency] == nil {
+                    exposures[order.currency] = try await store.cashExposures(currency: order.currency)
+                }
+                let exposure = exposures[order.currency] ?? [:]
+                for agent in available where (exposure[agent.id] ?? 0) + order.total > settings.codCashLimit {
                     excluded.insert(agent.id)
                 }
             }
@@ -144,15 +154,22 @@ public actor Dispatcher<Store: HubStore> {
                 continue
             }
             let created = now()
+            let outcome = try await store.createOffer(
+                Offer(
+                    order: order.id, agent: agent, created: created,
+                    deadline: created + settings.offerTimeout.dabbaMilliseconds),
+                limits: limits)
             let offer: Offer
-            do {
-                offer = try await store.createOffer(
-                    Offer(
-                        order: order.id, agent: agent, created: created,
-                        deadline: created + settings.offerTimeout.dabbaMilliseconds),
-                    capacity: settings.capacity)
-            } catch {
-                continue  // no longer valid (another hub offered it, the agent lapsed it meanwhile …): next round
+            switch outcome {
+            case .offered(let made): offer = made
+            case .refused(let refusal):
+                // No longer valid (another hub offered it, the agent lapsed it meanwhile, an offer made earlier in
+                // this round took the agent's last slot or cash room): recorded, and the next round decides again.
+                try await recordOnce(
+                    order: order.id, outcome: "refused", agent: agent, candidates: candidates,
+                    reason: refusal.description)
+                logger.notice("Offer refused", metadata: Self.logMetadata(order: order.id, agent: agent, refusal))
+                continue
             }
             try await store.recordDecision(
                 DispatchRecord(
@@ -169,42 +186,62 @@ public actor Dispatcher<Store: HubStore> {
         }
     }
 
-    /// Records a "queued" decision only when the order's last decision was something else (no log spam per round).
-    func recordOnce(order: String, outcome: String, agent: String?, candidates: [DispatchRecord.Candidate]) async throws
-    {
-        if try await store.decisions(order: order).last?.outcome == outcome { return }
+    /// Records a decision only when the order's last decision was something else (no log spam per round): a
+    /// "queued" or the same refusal again is not repeated.
+    func recordOnce(
+        order: String, outcome: String, agent: String?, candidates: [DispatchRecord.Candidate], reason: String? = nil
+    ) async throws {
+        if let last = try await store.decisions(order: order).last, last.outcome == outcome, last.agent == agent,
+            last.reason == reason
+        {
+            return
+        }
         try await store.recordDecision(
             DispatchRecord(
-                order: order, time: now(), policy: policy.name, agent: agent, outcome: outcome, candidates: candidates))
+                order: order, time: now(), policy: policy.name, agent: agent, outcome: outcome, candidates: candidates,
+                reason: reason))
         metrics.dispatchDecisions(outcome).increment()
     }
 
-    /// Available agents as the policy sees them.
+    /// Available agents as the policy sees them: on shift, online, a fresh fix, and fewer orders carried and held
+    /// on offer than the capacity (those count as its load; the restaurant it carries or is offered from is the one
+    /// it may stack). Their place in the least-recent line: last delivery, shift start and last (delivered) lapse.
     func availableAgents() async throws -> [DispatchAgent] {
         let loads = try await store.agentLoads()
-        let offered = Set(try await store.pendingOffers().map(\.agent))
+        var offered: [String: [String]] = [:]
+        for offer in try await store.pendingOffers() {
+            guard let order = try await store.order(id: offer.order) else { continue }
+            offered[offer.agent, default: []].append(order.restaurantID)
+        }
         let t = now()
         return try await store.dispatchAgents().compactMap { row -> DispatchAgent? in
-            let load = loads[row.agent.id]?.count ?? 0
+            let carried = loads[row.agent.id] ?? []
+            let offers = offered[row.agent.id] ?? []
+            let load = carried.count + offers.count
+            // An agent an operator gave orders of two restaurants cannot stack a third (the store would refuse it
+            // every round, and the order would wait for it).
+            let restaurants = Set(carried.map(\.restaurantID) + offers)
             guard row.onShift, row.agent.state?.online == true, let last = row.agent.last,
-                t - last.time <= settings.fixMaxAge.dabbaMilliseconds, load < settings.capacity,
-                !offered.contains(row.agent.id)
+                t - last.time <= settings.fixMaxAge.dabbaMilliseconds, load < settings.capacity, restaurants.count <= 1
             else { return nil }
             return DispatchAgent(
                 id: row.agent.id, position: GeoCoordinate(lat: last.lat, lon: last.lon),
-                lastDeliveryAt: row.lastDeliveryAt,
-                load: load, capacity: settings.capacity, carryingFrom: loads[row.agent.id]?.first?.restaurantID,
-                zones: nil,
-                speed: last.speed)
+                lastDeliveryAt: row.lastDeliveryAt, load: load, capacity: settings.capacity,
+                carryingFrom: carried.first?.restaurantID ?? offers.first, zones: nil, speed: last.speed,
+                shiftStartedAt: row.shiftStartedAt, lastLapseAt: row.lastLapseAt)
         }
     }
 
-    /// Offers past their deadline lapse; offers of orders that were cancelled or assigned meanwhile are withdrawn.
+    /// Offers past their deadline lapse; offers of orders that were cancelled or assigned meanwhile, or to agents
+    /// whose shift ended, are withdrawn.
     func closeStaleOffers() async throws {
         let t = now()
+        let offShift = Set(try await store.dispatchAgents().filter { !$0.onShift }.map(\.agent.id))
         for offer in try await store.pendingOffers() {
             let order = try await store.order(id: offer.order)
-            let stale = order == nil || order?.agentID != nil || order?.status.isTerminal == true
+            let stale =
+                order == nil || order?.agentID != nil || order?.status.isTerminal == true
+                || offShift.contains(offer.agent)
             if offer.deadline > t && !stale { continue }
             let state: Offer.State = stale ? .withdrawn : .expired
             // A lapse of an offer the device never had is undelivered: the agent stays eligible.

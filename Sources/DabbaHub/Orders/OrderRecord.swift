@@ -111,11 +111,15 @@ public struct OrderChange: Sendable {
     public var allowedFrom: Set<OrderStatus>?
     /// For `deliver` of a cash-on-delivery order: the cash collected (minor units), recorded in the audit trail.
     public var cashCollected: Int64?
+    /// Only apply when the order is assigned to this agent (an agent acting on its own order), checked in the
+    /// transaction that applies the change; another agent's order is "no order" (404), as it is to read.
+    public var requiredAgent: String?
 
     public init(
         action: OrderAction, actor: String, reason: String? = nil, agent: String? = nil, prepMinutes: Int? = nil,
-        allowedFrom: Set<OrderStatus>? = nil, cashCollected: Int64? = nil
+        allowedFrom: Set<OrderStatus>? = nil, cashCollected: Int64? = nil, requiredAgent: String? = nil
     ) {
+        self.requiredAgent = requiredAgent
         self.action = action
         self.actor = actor
         self.reason = reason

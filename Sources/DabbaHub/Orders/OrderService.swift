@@ -83,8 +83,8 @@ public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentR
     /// Applies `action` for `caller`: 404 (`notFound`) when the caller may not see the order, `forbidden`-free:
     /// an action the role may never take is `illegalTransition` too only when visible. Notifies after the commit.
     public func perform(
-        _ action: OrderAction, on id: String, by caller: Identity, reason: String? = nil, agent: String? = nil,
-        prepMinutes: Int? = nil, cashCollected: Int64? = nil
+        _ action: OrderAction, on id: String, by caller: Identity, reason: String? = nil, prepMinutes: Int? = nil,
+        cashCollected: Int64? = nil
     ) async throws(OrderServiceError) -> OrderRecord {
         let order: OrderRecord?
         do { order = try await visibleOrder(id, to: caller) } catch { throw .store(error) }
@@ -93,11 +93,10 @@ public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentR
             throw .forbidden("\(caller.role.rawValue)s cannot \(action.rawValue) orders")
         }
         if caller.role == .agent && order.agentID != caller.agentID { throw .notFound("no order \(id)") }
-        if action == .assign {
-            guard let agent else { throw .invalid("agent: required to assign an order") }
-            let known: AgentRecord?
-            do { known = try await store.agent(id: agent) } catch { throw .store(error) }
-            guard known != nil else { throw .invalid("agent: no agent \(agent)") }
+        // Who gets an order is dispatch's: its checks (shift, online, capacity, cash) run in the assigning
+        // transaction (`Dispatcher.assign`, `Dispatcher.unassign`).
+        if action == .assign || action == .unassign {
+            throw .forbidden("\(action.rawValue) goes through dispatch (POST /v1/orders/{id}/\(action.rawValue))")
         }
         if action == .accept {
             let paid: Bool
@@ -106,8 +105,9 @@ public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentR
         }
         return try await apply(
             OrderChange(
-                action: action, actor: Self.actor(caller), reason: reason, agent: agent, prepMinutes: prepMinutes,
-                allowedFrom: allowed, cashCollected: cashCollected), to: id)
+                action: action, actor: Self.actor(caller), reason: reason, prepMinutes: prepMinutes,
+                allowedFrom: allowed, cashCollected: cashCollected,
+                requiredAgent: caller.role == .agent ? caller.agentID : nil), to: id)
     }
 
     /// Applies a change decided by the hub itself (dispatch, timeouts) and notifies.
