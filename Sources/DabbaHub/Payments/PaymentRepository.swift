@@ -132,6 +132,9 @@ public protocol PaymentRepository: OrderEventLog {
 
     /// Cash the agent holds now in `currency` (the ledger balance of `agent:{id}:cash`).
     func agentCashHeld(agent: String, currency: String) async throws(StoreError) -> Int64
+    /// The cash the assignment limits count against `cod-cash-limit`: held (ledger), delivered but not yet posted by
+    /// the payment reactor, and due on the cash orders the agent holds now.
+    func cashExposure(agent: String, currency: String) async throws(StoreError) -> Int64
     /// Records a hand-in with its posting; `illegalTransition` when it exceeds the cash the agent holds.
     func recordCashHandIn(_ handIn: CashHandIn) async throws(StoreError) -> CashHandIn
     /// Per agent and currency for one UTC day (`YYYY-MM-DD`), optionally one agent.
@@ -155,13 +158,14 @@ public protocol PaymentRepository: OrderEventLog {
 }
 
 extension PaymentRepository {
-    /// Whether a cash-on-delivery order of `amount` may be offered to `agent`: the cash the agent would then hold in
-    /// `currency` stays within `limit` (`cod-cash-limit`, ``HubConfiguration/codCashLimit``). Dispatch asks this
-    /// before offering a cod order.
+    /// Whether a cash-on-delivery order of `amount` may be offered to `agent`: the agent's cash exposure in
+    /// `currency` (``cashExposure(agent:currency:)``, the same sum every assigning path checks in its transaction)
+    /// plus `amount` stays within `limit` (`cod-cash-limit`, ``HubConfiguration/codCashLimit``).
     public func cashAllowsOffer(agent: String, amount: Int64, currency: String, limit: Int64)
         async throws(StoreError) -> Bool
     {
-        try await agentCashHeld(agent: agent, currency: currency) + amount <= limit
+        let (total, overflow) = try await cashExposure(agent: agent, currency: currency).addingReportingOverflow(amount)
+        return !overflow && total <= limit
     }
 }
 

@@ -278,7 +278,7 @@ public struct PaymentService<
     }
 
     /// Whether a cash-on-delivery order of `amount` may be offered to `agent`: the cash they would then hold stays
-    /// within `cod-cash-limit`. The dispatcher asks this before offering a cod order.
+    /// within `cod-cash-limit` (`GET /v1/ledger/agents/{id}/cash`; the assigning paths check the same sum themselves).
     public func mayOfferCashOrder(agent: String, amount: Int64, currency: String) async throws(StoreError) -> Bool {
         try await store.cashAllowsOffer(agent: agent, amount: amount, currency: currency, limit: cashLimit)
     }
