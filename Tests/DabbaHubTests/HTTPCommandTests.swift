@@ -18,6 +18,10 @@ import Testing
         (["--max-body-bytes", "12"], "max-body-bytes"),
         (["--log-level", "loud"], "log-level"),
         (["--owntracks-map", "nonsense"], "owntracks-map"),
+        (["--rate-limit-login-account", "ten"], "rate-limit-login-account"),
+        (["--rate-limit-ticket-address", "5/0"], "rate-limit-ticket-address"),
+        (["--webhook-allow-hosts", "bad host!"], "webhook-allow-hosts"),
+        (["--trusted-proxies", "the-proxy"], "trusted-proxies"),
     ])
     func badConfigurationExitsTwoNamingTheKey(arguments: [String], key: String) throws {
         let dir = try TestDirectory()
