@@ -14,17 +14,14 @@ public struct Rate: Sendable, Equatable, CustomStringConvertible {
     /// `N/SECONDS` with 1 ≤ N ≤ 1,000,000 and 1 ≤ SECONDS ≤ 86,400; nil otherwise.
     public init?(_ text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let count = Int(parts[0].trimmingSpaces), let seconds = Int(parts[1].trimmingSpaces),
+        guard parts.count == 2, let count = Int(String(parts[0]).trimmingSpaces),
+            let seconds = Int(String(parts[1]).trimmingSpaces),
             (1...1_000_000).contains(count), (1...86_400).contains(seconds)
         else { return nil }
         self.init(count: count, period: .seconds(seconds))
     }
 
     public var description: String { "\(count)/\(period.components.seconds)" }
-}
-
-extension Substring {
-    fileprivate var trimmingSpaces: String { String(self).trimmingSpaces }
 }
 
 /// A token bucket per key (an account, a client address): holds up to `rate.count` requests and refills at
