@@ -28,6 +28,25 @@ struct BearerAuthMiddleware: RouterMiddleware {
     }
 }
 
+/// WebSocket routes: `?ticket=` from `POST /v1/ws-tickets` (browsers cannot send `Authorization` on an upgrade) is
+/// redeemed, once, into the identity when no bearer token was presented. The identity keeps the credential of the
+/// token that asked for the ticket, so an open feed is re-checked against it.
+struct WebSocketTicketMiddleware: RouterMiddleware {
+    typealias Context = HubRequestContext
+    let auth: AuthService
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        var context = context
+        if context.identity == nil, let ticket = request.uri.queryParameters["ticket"] {
+            context.identity = auth.redeemTicket(String(ticket))
+            if context.identity == nil { context.authFailure = "ticket unknown, expired or already used" }
+        }
+        return try await next(request, context)
+    }
+}
+
 /// Who may call a route. Every route the hub serves is registered under one of these.
 public enum Access: Sendable {
     /// Anyone, signed in or not.

@@ -19,8 +19,12 @@ struct AccessClaims: JWTPayload, Equatable {
     var exp: ExpirationClaim
     var role: String
     var agent: String?
+    /// The sign-in (refresh-token family) the token was issued for.
+    var sid: String?
+    /// The user's revocation epoch at issue; absent in tokens from before epochs (read as 0).
+    var ep: Int64?
 
-    init(identity: Identity, issuedAt: Date, ttl: Int) {
+    init(identity: Identity, session: String?, epoch: Int64, issuedAt: Date, ttl: Int) {
         sub = SubjectClaim(value: String(identity.userID))
         iss = IssuerClaim(value: Self.issuer)
         aud = AudienceClaim(value: [Self.audience])
@@ -28,6 +32,8 @@ struct AccessClaims: JWTPayload, Equatable {
         exp = ExpirationClaim(value: issuedAt.addingTimeInterval(Double(ttl)))
         role = identity.role.rawValue
         agent = identity.agentID
+        sid = session
+        ep = epoch
     }
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
@@ -38,11 +44,16 @@ struct AccessClaims: JWTPayload, Equatable {
         try aud.verifyIntendedAudience(includes: Self.audience)
     }
 
-    /// The identity the claims carry; nil when the subject or role is not one the hub issues.
+    /// The identity the claims carry, with their credential; nil when the subject or role is not one the hub issues.
     var identity: Identity? {
         guard let userID = Int64(sub.value), let role = Role(rawValue: role) else { return nil }
         if role == .agent && agent == nil { return nil }
-        return Identity(userID: userID, role: role, agentID: role == .agent ? agent : nil)
+        // Only tokens signed here get this far; a Double out of Int64's range would still trap, so bound it.
+        let milliseconds = (exp.value.timeIntervalSince1970 * 1000).rounded(.down)
+        let expires =
+            milliseconds.isNaN ? 0 : milliseconds >= 9e18 ? Int64.max : milliseconds <= 0 ? 0 : Int64(milliseconds)
+        let credential = Identity.Credential(session: sid, epoch: ep ?? 0, expires: expires)
+        return Identity(userID: userID, role: role, agentID: role == .agent ? agent : nil, credential: credential)
     }
 }
 
@@ -52,7 +63,8 @@ struct AccessClaims: JWTPayload, Equatable {
 /// A token that verified (or was signed here) is remembered with its identity until it expires
 /// (``verifiedCapacity`` at most): a client sends the same token with every request, and the signature, issuer and
 /// audience of a given token string never change, so only its expiry is checked again. An expired entry goes
-/// through the full check (and its error).
+/// through the full check (and its error). Whether the token was revoked since is not the signer's business: see
+/// ``AuthRevocations``.
 final class AccessTokenSigner: Sendable {
     static let algorithm = "HS256"
     /// Most tokens remembered at once; when full, expired ones are dropped, and all of them if that is not enough.
@@ -67,9 +79,10 @@ final class AccessTokenSigner: Sendable {
         self.ttl = ttl
     }
 
-    /// A new token for `identity`, remembered as verified (the client sends it next).
-    func sign(_ identity: Identity, now: Date = Date()) async throws -> String {
-        let claims = AccessClaims(identity: identity, issuedAt: now, ttl: ttl)
+    /// A new token for `identity` in the sign-in `session` under revocation epoch `epoch`, remembered as verified
+    /// (the client sends it next).
+    func sign(_ identity: Identity, session: String?, epoch: Int64, now: Date = Date()) async throws -> String {
+        let claims = AccessClaims(identity: identity, session: session, epoch: epoch, issuedAt: now, ttl: ttl)
         let token = try await keys.sign(claims)
         if let verified = claims.identity { remember(token, verified, expires: claims.exp.value, now: now) }
         return token

@@ -25,6 +25,13 @@ public struct HubComponents: Sendable {
     public var paymentProviders = PaymentProviders([])
     /// How often the hub pings its WebSockets; a peer that has not answered by the next ping is closed.
     public var webSocketKeepalive: Duration = WebSocketKeepalive.defaultPeriod
+    /// How often an open signed-in live feed re-checks its viewer's access (besides every status change and the
+    /// token's expiry); tests shorten it.
+    public var liveAccessRecheck: Duration = .seconds(30)
+    /// How often an open share-link feed re-checks its link.
+    public var shareRecheck: Duration = .seconds(5)
+    /// The abuse limits of the auth routes (their clock is injectable: tests replace them).
+    public var rateLimits: AuthRateLimits
     /// The dispatcher's clock (Unix milliseconds): the wall clock; tests move it to make offers lapse.
     public var dispatchClock: @Sendable () -> Int64 = { wallClockMilliseconds() }
 
@@ -39,7 +46,8 @@ public struct HubComponents: Sendable {
         var hub = HubComponents(
             configuration: configuration, store: store, metrics: metrics, feed: FleetFeed(), mqtt: mqtt,
             auth: try await AuthService.make(configuration: configuration, users: store, bcryptCost: bcryptCost),
-            notifier: OrderNotifier(bus: OrderEventBus(), mqtt: mqtt, logger: logger, metrics: metrics))
+            notifier: OrderNotifier(bus: OrderEventBus(), mqtt: mqtt, logger: logger, metrics: metrics),
+            rateLimits: AuthRateLimits(configuration: configuration, metrics: metrics))
         hub.paymentProviders = try await PaymentProviders.make(configuration: configuration, store: store)
         return hub
     }
@@ -159,18 +167,21 @@ public enum HubApplication {
             brokerConnected: { [mqtt = hub.mqtt] in mqtt.isConnected }, metrics: hub.metrics,
             assets: hub.configuration.assets
         ).addRoutes(to: router)
-        AuthController(auth: hub.auth).addRoutes(to: router)
+        AuthController(
+            auth: hub.auth, limits: hub.rateLimits, trustedProxies: hub.configuration.trustedProxies
+        ).addRoutes(to: router)
+        UsersController(auth: hub.auth).addRoutes(to: router)
         WebController(assets: hub.configuration.assets, leafletDir: hub.configuration.leafletDir).addRoutes(to: router)
         addAgentRoutes(store: store, to: router)
         addMarketRoutes(store: store, to: router)
         addOrderRoutes(store: store, hub: hub, to: router)
-        addWebhookRoutes(store: store, to: router)
+        addWebhookRoutes(store: store, configuration: hub.configuration, to: router)
         addPaymentRoutes(store: store, hub: hub, to: router)
 
         // WebSocket feeds (the upgrade is a GET on the same router).
         FleetLiveController(
             feed: hub.feed, auth: hub.auth, allowedOrigins: hub.configuration.allowedOrigins, metrics: hub.metrics,
-            keepalive: hub.webSocketKeepalive
+            keepalive: hub.webSocketKeepalive, accessRecheck: hub.liveAccessRecheck
         ).addRoutes(to: router)
     }
 
@@ -188,7 +199,8 @@ public enum HubApplication {
             store: store, orders: orders, feed: hub.feed, bus: hub.notifier.bus, auth: hub.auth,
             allowedOrigins: hub.configuration.allowedOrigins, metrics: hub.metrics,
             estimator: ETAEstimator(detourFactor: Double(hub.configuration.etaDetourPercent) / 100),
-            shareGrace: .seconds(60 * hub.configuration.shareGraceMinutes), keepalive: hub.webSocketKeepalive
+            shareGrace: .seconds(60 * hub.configuration.shareGraceMinutes), shareRecheck: hub.shareRecheck,
+            accessRecheck: hub.liveAccessRecheck, keepalive: hub.webSocketKeepalive
         ).addRoutes(to: router)
     }
 
@@ -200,8 +212,13 @@ public enum HubApplication {
     }
 
     /// Outgoing webhooks: endpoints and their delivery logs (operators, and restaurant users for restaurants they own).
-    private static func addWebhookRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {
-        WebhooksController(repository: store).addRoutes(to: router)
+    private static func addWebhookRoutes<Store: HubStore>(
+        store: Store, configuration: HubConfiguration, to router: Router<HubRequestContext>
+    ) {
+        WebhooksController(
+            repository: store, egress: WebhookEgress(allow: configuration.webhookAllowHosts),
+            maxEndpoints: configuration.webhookMaxEndpoints
+        ).addRoutes(to: router)
     }
 }
 

@@ -144,6 +144,53 @@ public struct HubOptions: ParsableArguments {
     var paymentPollInterval: String?
     @Option(name: .customLong("idempotency-ttl-hours"), help: "Hours an Idempotency-Key is remembered (default 24).")
     var idempotencyTTLHours: String?
+    @Option(
+        name: .customLong("refresh-token-max-lifetime"),
+        help: "Seconds a sign-in lasts at most, however often refreshed (default 7776000).")
+    var refreshTokenMaxLifetime: String?
+    @Option(
+        name: .customLong("revocation-cache-seconds"),
+        help: "Seconds a hub trusts its cached view of a user's revocations (default 5).")
+    var revocationCacheSeconds: String?
+    @Option(name: .customLong("ws-tickets-per-user"), help: "Unused WebSocket tickets per user at most (default 20).")
+    var wsTicketsPerUser: String?
+    @Option(name: .customLong("rate-limit-login-account"), help: "Sign-ins per account, N/SECONDS (default 10/300).")
+    var rateLimitLoginAccount: String?
+    @Option(
+        name: .customLong("rate-limit-login-address"), help: "Sign-ins per client address, N/SECONDS (default 30/60).")
+    var rateLimitLoginAddress: String?
+    @Option(
+        name: .customLong("rate-limit-register-account"), help: "Registrations per email, N/SECONDS (default 3/3600).")
+    var rateLimitRegisterAccount: String?
+    @Option(
+        name: .customLong("rate-limit-register-address"),
+        help: "Registrations per client address, N/SECONDS (default 20/3600).")
+    var rateLimitRegisterAddress: String?
+    @Option(
+        name: .customLong("rate-limit-refresh-account"),
+        help: "Token refreshes per account, N/SECONDS (default 30/300).")
+    var rateLimitRefreshAccount: String?
+    @Option(
+        name: .customLong("rate-limit-refresh-address"),
+        help: "Token refreshes per client address, N/SECONDS (default 120/60).")
+    var rateLimitRefreshAddress: String?
+    @Option(
+        name: .customLong("rate-limit-ticket-account"), help: "WebSocket tickets per user, N/SECONDS (default 60/60).")
+    var rateLimitTicketAccount: String?
+    @Option(
+        name: .customLong("rate-limit-ticket-address"),
+        help: "WebSocket tickets per client address, N/SECONDS (default 300/60).")
+    var rateLimitTicketAddress: String?
+    @Option(
+        name: .customLong("trusted-proxies"),
+        help: "Proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client (default: none).")
+    var trustedProxies: String?
+    @Option(
+        name: .customLong("webhook-allow-hosts"),
+        help: "Webhook hosts allowed to resolve to loopback/private/link-local/multicast addresses (default: none).")
+    var webhookAllowHosts: String?
+    @Option(name: .customLong("webhook-max-endpoints"), help: "Webhook endpoints per user at most (default 10).")
+    var webhookMaxEndpoints: String?
 
     public init() {}
 
@@ -174,6 +221,17 @@ public struct HubOptions: ParsableArguments {
             ("payment-retry-max", paymentRetryMax), ("payment-max-attempts", paymentMaxAttempts),
             ("payment-webhook-secret-file", paymentWebhookSecretFile), ("payment-poll-interval", paymentPollInterval),
             ("idempotency-ttl-hours", idempotencyTTLHours),
+            ("refresh-token-max-lifetime", refreshTokenMaxLifetime),
+            ("revocation-cache-seconds", revocationCacheSeconds),
+            ("ws-tickets-per-user", wsTicketsPerUser), ("rate-limit-login-account", rateLimitLoginAccount),
+            ("rate-limit-login-address", rateLimitLoginAddress),
+            ("rate-limit-register-account", rateLimitRegisterAccount),
+            ("rate-limit-register-address", rateLimitRegisterAddress),
+            ("rate-limit-refresh-account", rateLimitRefreshAccount),
+            ("rate-limit-refresh-address", rateLimitRefreshAddress),
+            ("rate-limit-ticket-account", rateLimitTicketAccount),
+            ("rate-limit-ticket-address", rateLimitTicketAddress), ("trusted-proxies", trustedProxies),
+            ("webhook-allow-hosts", webhookAllowHosts), ("webhook-max-endpoints", webhookMaxEndpoints),
         ]
         return Dictionary(uniqueKeysWithValues: all.compactMap { key, value in value.map { (key, $0) } })
     }

@@ -5,7 +5,10 @@ import DabbaMQTT
 /// `dabba-hub users …`: account administration.
 public struct UsersCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "users", abstract: "Manage hub users.", subcommands: [UsersAddCommand.self])
+        commandName: "users", abstract: "Manage hub users.",
+        subcommands: [
+            UsersAddCommand.self, UsersDisableCommand.self, UsersEnableCommand.self, UsersRevokeTokensCommand.self,
+        ])
     public init() {}
 }
 
@@ -51,5 +54,54 @@ public struct UsersAddCommand: AsyncParsableCommand {
         } catch {
             exitWithMessage("dabba-hub: \(error)", code: 1)
         }
+    }
+}
+
+/// `dabba-hub users disable --email E`: the account can no longer sign in and every token of it is revoked.
+public struct UsersDisableCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "disable", abstract: "Disable a user: sign-in refused, every token revoked.")
+    @OptionGroup public var options: HubOptions
+    @Option(help: "The user's email.") var email: String
+    public init() {}
+    public func run() async throws { await changeAccess(options, email: email, disabled: true, done: "disabled") }
+}
+
+/// `dabba-hub users enable --email E`: a disabled account may sign in again (its old tokens stay revoked).
+public struct UsersEnableCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "enable", abstract: "Enable a disabled user (they sign in again).")
+    @OptionGroup public var options: HubOptions
+    @Option(help: "The user's email.") var email: String
+    public init() {}
+    public func run() async throws { await changeAccess(options, email: email, disabled: false, done: "enabled") }
+}
+
+/// `dabba-hub users revoke-tokens --email E`: every access and refresh token of the user is revoked.
+public struct UsersRevokeTokensCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "revoke-tokens", abstract: "Revoke every token of a user (every sign-in, every device).")
+    @OptionGroup public var options: HubOptions
+    @Option(help: "The user's email.") var email: String
+    public init() {}
+    public func run() async throws { await changeAccess(options, email: email, disabled: nil, done: "tokens revoked") }
+}
+
+/// Revokes the tokens of the user with `email`, setting `disabled` when given; prints `user ID EMAIL DONE`. Running
+/// hubs refuse the tokens within `revocation-cache-seconds`.
+private func changeAccess(_ options: HubOptions, email: String, disabled: Bool?, done: String) async {
+    let configuration = options.resolveOrExit()
+    let store = HubStoreAccess.open(configuration)
+    defer { store.close() }
+    do {
+        guard let user = try await store.user(email: email.trimmingSpaces) else {
+            exitWithMessage("dabba-hub: no user \(email)", code: 1)
+        }
+        guard try await store.revokeTokens(user: user.id, disabled: disabled) else {
+            exitWithMessage("dabba-hub: no user \(email)", code: 1)
+        }
+        print("user \(user.id) \(user.email) \(done)")
+    } catch {
+        exitWithMessage("dabba-hub: \(error)", code: 1)
     }
 }

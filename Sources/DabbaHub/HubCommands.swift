@@ -55,6 +55,11 @@ public struct ServeCommand: AsyncParsableCommand {
                 "db.url": "\(configuration.database)", "mqtt.host": "\(configuration.mqttHost)",
                 "mqtt.port": "\(configuration.mqttPort)",
             ])
+        if configuration.jwtSecretFile == nil {
+            logger.warning(
+                "jwt-secret-file is not set: the access-token signing key is kept in the database; set it in production (README, Secrets)"
+            )
+        }
         do {
             try await app.runService()
         } catch {

@@ -30,6 +30,16 @@ public struct HubConfiguration: Sendable {
     public var jwtSecretFile: String?
     public var accessTokenTTL: Int
     public var refreshTokenTTL: Int
+    /// Seconds a sign-in (refresh family) lives at most, however often it is refreshed.
+    public var refreshTokenMaxLifetime: Int
+    /// How long a hub trusts its cached revocation state of a user's sign-in (other hubs' changes show within it).
+    public var revocationCache: Duration
+    /// Outstanding WebSocket tickets per user at most.
+    public var wsTicketsPerUser: Int
+    /// Per account and per client address, for each rate-limited auth action.
+    public var rateLimits: [(action: AuthRateLimits.Action, account: Rate, address: Rate)]
+    /// Proxies whose `X-Forwarded-For` is believed (the client address of the rate limits).
+    public var trustedProxies: [IPNetwork]
     public var allowedOrigins: [String]
     public var maxBodyBytes: Int
     public var assets: String
@@ -57,6 +67,11 @@ public struct HubConfiguration: Sendable {
     public var webhookConcurrency: Int
     /// How often the audit trail is read even without a local event (events written by other hubs).
     public var webhookPollInterval: Duration
+    /// Webhook destinations that may resolve to loopback, private, link-local or multicast addresses (host names
+    /// as in the URL, addresses, CIDR ranges).
+    public var webhookAllowHosts: WebhookEgress.AllowList
+    /// Webhook endpoints one user may register at most.
+    public var webhookMaxEndpoints: Int
     /// Most cash (minor units) an agent may hold or be due (``AssignmentLimits``) when it is given a cash-on-delivery
     /// order.
     public var codCashLimit: Int64
@@ -124,9 +139,50 @@ public struct HubConfiguration: Sendable {
         ConfigKey("owntracks-map", default: "", help: "OwnTracks user/device=agent pairs, comma separated."),
         ConfigKey(
             "jwt-secret-file", default: "",
-            help: "File holding the JWT signing secret; empty keeps a generated one in the database."),
+            help:
+                "File holding the JWT signing secret (set it in production); empty keeps a generated one in the database."
+        ),
         ConfigKey("access-token-ttl", default: "900", help: "Access token lifetime in seconds."),
-        ConfigKey("refresh-token-ttl", default: "2592000", help: "Refresh token lifetime in seconds."),
+        ConfigKey(
+            "refresh-token-ttl", default: "2592000",
+            help: "Seconds a refresh token lives; each refresh issues a new one (up to refresh-token-max-lifetime)."),
+        ConfigKey(
+            "refresh-token-max-lifetime", default: "7776000",
+            help: "Seconds a sign-in lasts at most, however often it is refreshed; then the user signs in again."),
+        ConfigKey(
+            "revocation-cache-seconds", default: "5",
+            help:
+                "Seconds a hub trusts its cached view of a user's revocations (disabled, tokens revoked, signed out); changes made through another hub take effect within it."
+        ),
+        ConfigKey(
+            "ws-tickets-per-user", default: "20",
+            help: "Unused WebSocket tickets one user may hold at once (429 beyond)."
+        ),
+        ConfigKey(
+            "rate-limit-login-account", default: "10/300",
+            help:
+                "Sign-in attempts (and password changes) per account: N/SECONDS, a burst of N refilled over SECONDS (429 beyond)."
+        ),
+        ConfigKey(
+            "rate-limit-login-address", default: "30/60", help: "Sign-in attempts per client address: N/SECONDS."),
+        ConfigKey("rate-limit-register-account", default: "3/3600", help: "Registrations per email: N/SECONDS."),
+        ConfigKey(
+            "rate-limit-register-address", default: "20/3600", help: "Registrations per client address: N/SECONDS."),
+        ConfigKey(
+            "rate-limit-refresh-account", default: "30/300",
+            help: "Token refreshes per account (the refresh token's user): N/SECONDS."),
+        ConfigKey(
+            "rate-limit-refresh-address", default: "120/60", help: "Token refreshes per client address: N/SECONDS."),
+        ConfigKey(
+            "rate-limit-ticket-account", default: "60/60",
+            help: "WebSocket tickets issued per user: N/SECONDS."),
+        ConfigKey(
+            "rate-limit-ticket-address", default: "300/60", help: "WebSocket tickets per client address: N/SECONDS."),
+        ConfigKey(
+            "trusted-proxies", default: "",
+            help:
+                "Reverse proxies (addresses or CIDR ranges, comma separated) whose X-Forwarded-For names the client for the per-address rate limits; empty: the connection's peer is the client."
+        ),
         ConfigKey(
             "allowed-origins", default: "",
             help: "Origins allowed to open WebSockets, comma separated; empty allows the hub's own origin only."),
@@ -157,6 +213,12 @@ public struct HubConfiguration: Sendable {
         ConfigKey(
             "webhook-poll-interval", default: "5",
             help: "Seconds between reads of the order trail for events other hubs wrote, and for due retries."),
+        ConfigKey(
+            "webhook-allow-hosts", default: "",
+            help:
+                "Webhook hosts allowed to resolve to loopback, private, link-local or multicast addresses (names as in the URL, addresses or CIDR ranges, comma separated); empty: none."
+        ),
+        ConfigKey("webhook-max-endpoints", default: "10", help: "Webhook endpoints one user may register at most."),
         ConfigKey(
             "cod-cash-limit", default: "500000",
             help:
@@ -238,6 +300,16 @@ public struct HubConfiguration: Sendable {
         jwtSecretFile = c.optional("jwt-secret-file")
         accessTokenTTL = try c.int("access-token-ttl", in: 30...86_400)
         refreshTokenTTL = try c.int("refresh-token-ttl", in: 60...31_536_000)
+        refreshTokenMaxLifetime = try c.int("refresh-token-max-lifetime", in: 60...315_360_000)
+        revocationCache = try c.seconds("revocation-cache-seconds", in: 0...300)
+        wsTicketsPerUser = try c.int("ws-tickets-per-user", in: 1...10_000)
+        rateLimits = try AuthRateLimits.Action.allCases.map { action throws(ConfigError) in
+            (
+                action, try c.rate("rate-limit-\(action.rawValue)-account"),
+                try c.rate("rate-limit-\(action.rawValue)-address")
+            )
+        }
+        trustedProxies = try c.networks("trusted-proxies")
         allowedOrigins = (c.optional("allowed-origins") ?? "").split(separator: ",").map { String($0).trimmingSpaces }
         maxBodyBytes = try c.int("max-body-bytes", in: 1024...(64 << 20))
         assets = try c.nonEmpty("assets")
@@ -256,6 +328,11 @@ public struct HubConfiguration: Sendable {
         webhookTimeout = try c.seconds("webhook-timeout", in: 0.1...300)
         webhookConcurrency = try c.int("webhook-concurrency", in: 1...256)
         webhookPollInterval = try c.seconds("webhook-poll-interval", in: 0.01...3600)
+        guard let allowHosts = WebhookEgress.AllowList(c.optional("webhook-allow-hosts") ?? "") else {
+            throw c.invalid("webhook-allow-hosts", "expected host names, addresses or CIDR ranges, comma separated")
+        }
+        webhookAllowHosts = allowHosts
+        webhookMaxEndpoints = try c.int("webhook-max-endpoints", in: 1...10_000)
         codCashLimit = Int64(try c.int("cod-cash-limit", in: 0...1_000_000_000_000))
         paymentProvider = try c.optional("payment-provider").map { (_: String) throws(ConfigError) in
             try c.choice("payment-provider", ["test"])
@@ -286,6 +363,30 @@ public struct HubConfiguration: Sendable {
     /// Defaults for tests and tools: every key's default, then `overrides` (by key name).
     public static func make(_ overrides: [String: String] = [:]) throws(ConfigError) -> HubConfiguration {
         try HubConfiguration(LayeredConfiguration(keys: keys, file: nil, environment: [:], flags: overrides))
+    }
+}
+
+extension LayeredConfiguration {
+    /// A ``Rate`` written `N/SECONDS`.
+    func rate(_ key: String) throws(ConfigError) -> Rate {
+        guard let rate = Rate(string(key).trimmingSpaces) else {
+            throw invalid(key, "expected N/SECONDS, such as 10/300 (1 to 1000000 per 1 to 86400 s)")
+        }
+        return rate
+    }
+
+    /// Addresses or CIDR ranges, comma separated (empty: none).
+    func networks(_ key: String) throws(ConfigError) -> [IPNetwork] {
+        var networks: [IPNetwork] = []
+        for entry in (optional(key) ?? "").split(separator: ",") {
+            let text = String(entry).trimmingSpaces
+            guard !text.isEmpty else { continue }
+            guard let network = IPNetwork(text) else {
+                throw invalid(key, "expected addresses or CIDR ranges, comma separated (\(text)?)")
+            }
+            networks.append(network)
+        }
+        return networks
     }
 }
 

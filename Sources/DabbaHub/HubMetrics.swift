@@ -64,6 +64,19 @@ public final class HubMetrics: Sendable {
             label: "dabba_webhook_deliveries_failed_total", dimensions: [("outcome", outcome)], factory: factory)
     }
 
+    /// Webhook attempts not made because of their destination (``WebhookEgress``), by reason
+    /// (`forbidden_destination`, `unresolvable`); each is also a failed attempt.
+    public func webhookRefused(_ reason: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(
+            label: "dabba_webhook_destinations_refused_total", dimensions: [("reason", reason)], factory: factory)
+    }
+    /// Requests refused by the abuse limits (429), by action (login, register, refresh, ticket) and scope
+    /// (account, address).
+    public func rateLimited(action: String, scope: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(
+            label: "dabba_rate_limited_total", dimensions: [("action", action), ("scope", scope)], factory: factory)
+    }
+
     /// Dispatch decisions by outcome (offered, queued, accepted, rejected, expired, withdrawn).
     public func dispatchDecisions(_ outcome: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(

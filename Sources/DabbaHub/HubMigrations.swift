@@ -491,6 +491,34 @@ enum HubMigrations {
             UPDATE agents SET shift_started_at = shift_changed_at WHERE on_shift = 1;
             """
         ),
+        // Sessions (README, Auth): a user can be disabled; `token_epoch` is the revocation epoch access tokens are
+        // checked against; each refresh-token family (one sign-in) has a row saying when it began (the absolute
+        // lifetime counts from there) and whether it was ended. Families from before start now; one whose tokens
+        // were all used is ended.
+        (
+            18, "users: disabled, revocation epoch; refresh families",
+            """
+            ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE users ADD COLUMN token_epoch INTEGER NOT NULL DEFAULT 0;
+            CREATE TABLE refresh_families(
+                family TEXT PRIMARY KEY,
+                user_id INTEGER NOT NULL REFERENCES users(id),
+                created INTEGER NOT NULL,
+                ended INTEGER NOT NULL DEFAULT 0);
+            CREATE INDEX refresh_families_by_user ON refresh_families(user_id);
+            INSERT INTO refresh_families(family, user_id, created, ended)
+                SELECT family, MIN(user_id), CAST(strftime('%s', 'now') AS INTEGER) * 1000, MIN(used)
+                FROM refresh_tokens GROUP BY family;
+            CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family);
+            """
+        ),
+        // Webhook endpoints are counted per owner (`webhook-max-endpoints`).
+        (
+            19, "webhook endpoints by owner",
+            """
+            CREATE INDEX webhook_endpoints_by_owner ON webhook_endpoints(owner_id);
+            """
+        ),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`, in version order, each in its own

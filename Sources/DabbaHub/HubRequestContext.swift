@@ -1,3 +1,4 @@
+import DabbaCore
 import Hummingbird
 import HTTPTypes
 import HummingbirdAuth
@@ -11,11 +12,31 @@ public struct Identity: Sendable, Equatable {
     public var role: Role
     /// The agent this user is, for role `agent`.
     public var agentID: String?
+    /// The access token that proved it; nil for identities the hub makes itself (tools, tests).
+    public var credential: Credential?
 
-    public init(userID: Int64, role: Role, agentID: String? = nil) {
+    public init(userID: Int64, role: Role, agentID: String? = nil, credential: Credential? = nil) {
         self.userID = userID
         self.role = role
         self.agentID = agentID
+        self.credential = credential
+    }
+
+    /// What an access token says beyond the user: checked again on every request and by open feeds.
+    public struct Credential: Sendable, Equatable {
+        /// The sign-in (refresh-token family) the token belongs to; nil for tokens issued before sessions were
+        /// tracked.
+        public var session: String?
+        /// The user's revocation epoch when the token was issued (``UserRecord/tokenEpoch``).
+        public var epoch: Int64
+        /// When the token expires (UTC milliseconds).
+        public var expires: Int64
+
+        /// Milliseconds from `now` until just after the token expires: 1 once it has, a day at most (tokens live
+        /// shorter), so a timer for it never overflows.
+        func millisecondsLeft(now: Int64 = wallClockMilliseconds()) -> Int64 {
+            min(max(0, expires - now), 86_400_000) + 1
+        }
     }
 }
 

@@ -3,9 +3,15 @@ import DabbaProtocol
 import DabbaSQLite
 
 extension SQLiteHubStore: WebhookRepository {
-    public func createWebhookEndpoint(_ endpoint: WebhookEndpoint) throws(StoreError) -> WebhookEndpoint {
-        try run { () throws(SQLiteError) in
-            try db.transaction { () throws(SQLiteError) in
+    public func createWebhookEndpoint(_ endpoint: WebhookEndpoint, maxPerOwner: Int) throws(StoreError)
+        -> WebhookEndpoint
+    {
+        let stored = try run { () throws(SQLiteError) -> WebhookEndpoint? in
+            try db.transaction { () throws(SQLiteError) -> WebhookEndpoint? in
+                let owned =
+                    try db.scalarInt(
+                        "SELECT COUNT(*) FROM webhook_endpoints WHERE owner_id = ?", [.integer(endpoint.ownerID)]) ?? 0
+                guard owned < Int64(clamping: maxPerOwner) else { return nil }
                 var stored = endpoint
                 stored.sinceEvent = try db.scalarInt("SELECT COALESCE(MAX(id), 0) FROM order_events") ?? 0
                 try db.prepare(
@@ -22,6 +28,10 @@ extension SQLiteHubStore: WebhookRepository {
                 return stored
             }
         }
+        guard let stored else {
+            throw StoreError(.conflict, "at most \(maxPerOwner) webhook endpoints per user; delete one first")
+        }
+        return stored
     }
 
     public func webhookEndpoint(id: String) throws(StoreError) -> WebhookEndpoint? {
@@ -61,7 +71,7 @@ extension SQLiteHubStore: WebhookRepository {
             var created = 0
             if !events.isEmpty {
                 try run { () throws(SQLiteError) in
-                    let endpoints = try readEndpoints(Self.endpointSelect, [])
+                    let endpoints = try readEndpoints(Self.endpointSelect + " e WHERE " + Self.entitled, [])
                     let insert = try db.prepare(
                         """
                         INSERT OR IGNORE INTO webhook_deliveries(endpoint_id, event_id, event, state, next_attempt, created)
@@ -96,6 +106,14 @@ extension SQLiteHubStore: WebhookRepository {
     {
         try run { () throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) in
+                try db.prepare(
+                    """
+                    UPDATE webhook_deliveries SET state = 'failed', lease_until = 0, lease_owner = NULL,
+                        last_error = 'not sent: the endpoint''s owner no longer manages this restaurant, or is disabled'
+                    WHERE state = 'pending' AND endpoint_id IN
+                        (SELECT e.id FROM webhook_endpoints e WHERE NOT (\(Self.entitled)))
+                    """
+                ).run([])
                 let candidates = try db.prepare(
                     """
                     SELECT d.id, d.endpoint_id, d.event_id, e.url, e.secret, d.event, d.attempts
@@ -197,6 +215,15 @@ extension SQLiteHubStore: WebhookRepository {
         JOIN order_events earlier ON earlier.order_id = mine.order_id AND earlier.id < mine.id
         JOIN webhook_deliveries p ON p.endpoint_id = d.endpoint_id AND p.event_id = earlier.id
         WHERE mine.id = d.event_id AND p.state = 'pending'
+        """
+
+    /// True for an endpoint `e` entitled to its events (see ``WebhookRepository/enqueueWebhookDeliveries(limit:now:)``):
+    /// global or registered by an operator or by the restaurant's current owner, and its owner not disabled.
+    static let entitled = """
+        (e.restaurant_id IS NULL
+            OR EXISTS (SELECT 1 FROM users u WHERE u.id = e.owner_id AND u.role = 'operator')
+            OR EXISTS (SELECT 1 FROM restaurants r WHERE r.id = e.restaurant_id AND r.owner_id = e.owner_id))
+        AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = e.owner_id AND u.disabled = 1)
         """
 
     static let endpointSelect =

@@ -14,9 +14,15 @@ public struct UserRecord: Sendable, Equatable {
     /// The agent a user with role `agent` is (nil for other roles).
     public var agentID: String?
     public var createdAt: Int64
+    /// A disabled user cannot sign in, and every token they hold is refused.
+    public var disabled: Bool
+    /// The revocation epoch: access tokens carry the epoch they were issued under and are refused once it moved on
+    /// (revoking all of a user's tokens, a password change and disabling each move it).
+    public var tokenEpoch: Int64
 
     public init(
-        id: Int64, email: String, passwordHash: String, name: String, role: Role, agentID: String?, createdAt: Int64
+        id: Int64, email: String, passwordHash: String, name: String, role: Role, agentID: String?, createdAt: Int64,
+        disabled: Bool = false, tokenEpoch: Int64 = 0
     ) {
         self.id = id
         self.email = email
@@ -25,6 +31,24 @@ public struct UserRecord: Sendable, Equatable {
         self.role = role
         self.agentID = agentID
         self.createdAt = createdAt
+        self.disabled = disabled
+        self.tokenEpoch = tokenEpoch
+    }
+}
+
+/// What access tokens of one user and one sign-in are checked against (``UserRepository/sessionState(user:session:)``).
+public struct SessionState: Sendable, Equatable {
+    public var disabled: Bool
+    /// The user's revocation epoch (``UserRecord/tokenEpoch``).
+    public var tokenEpoch: Int64
+    /// The sign-in (refresh-token family) was ended: logout, reuse of a used token, password change, revocation,
+    /// or its absolute lifetime. False when no sign-in was asked about.
+    public var sessionEnded: Bool
+
+    public init(disabled: Bool, tokenEpoch: Int64, sessionEnded: Bool) {
+        self.disabled = disabled
+        self.tokenEpoch = tokenEpoch
+        self.sessionEnded = sessionEnded
     }
 }
 
@@ -34,7 +58,9 @@ public enum RefreshRotation: Sendable, Equatable {
     case rotated(userID: Int64, family: String)
     /// The token had been used before: the whole family is now revoked.
     case reused(family: String)
-    /// Past its expiry (nothing changed).
+    /// The token's sign-in was ended before (logout, password change, revocation, a disabled account): refused.
+    case revoked
+    /// Past its expiry, or its sign-in is older than the absolute lifetime (the family is ended).
     case expired
     /// Never issued (or deleted).
     case unknown
@@ -49,14 +75,28 @@ public protocol UserRepository: Sendable {
     func user(email: String) async throws(StoreError) -> UserRecord?
     /// The user with `id`, if any.
     func user(id: Int64) async throws(StoreError) -> UserRecord?
-    /// Stores a new refresh token (hash) in `family`.
-    func addRefreshToken(hash: String, userID: Int64, family: String, expires: Int64) async throws(StoreError)
-    /// Atomically uses the token `hash`: when live, marks it used and stores `newHash` in the same family
-    /// (expiring at `newExpires`); when already used, revokes its family.
-    func rotateRefreshToken(hash: String, newHash: String, newExpires: Int64, now: Int64)
+    /// Stores a new refresh token (hash) in `family`, starting the family (a sign-in, created `now`) when it is new.
+    func addRefreshToken(hash: String, userID: Int64, family: String, expires: Int64, now: Int64)
+        async throws(StoreError)
+    /// Atomically uses the token `hash`: when live, marks it used and stores `newHash` in the same family, expiring
+    /// at `newExpires` but never after the family's creation plus `maxLifetime` (milliseconds); when already used,
+    /// ends its family (`reused`); a family ended before answers `revoked`, one older than `maxLifetime` is ended
+    /// and answers `expired`.
+    func rotateRefreshToken(hash: String, newHash: String, newExpires: Int64, now: Int64, maxLifetime: Int64)
         async throws(StoreError) -> RefreshRotation
-    /// Revokes every token of the family `hash` belongs to; returns false when the token is unknown.
-    func revokeRefreshFamily(containing hash: String) async throws(StoreError) -> Bool
+    /// The user a refresh token (hash) was issued to, if it is known.
+    func refreshTokenUser(hash: String) async throws(StoreError) -> Int64?
+    /// Ends the family `hash` belongs to (logout); returns it and its user, nil when the token is unknown.
+    func revokeRefreshFamily(containing hash: String) async throws(StoreError) -> (family: String, user: Int64)?
+    /// Revokes every token of the user in one transaction: moves the revocation epoch on (access tokens) and ends
+    /// every refresh family. `disabled`, when given, is stored in the same transaction. False when no such user.
+    func revokeTokens(user: Int64, disabled: Bool?) async throws(StoreError) -> Bool
+    /// Replaces the password hash and revokes every token of the user (as ``revokeTokens(user:disabled:)``), in one
+    /// transaction.
+    func setPassword(user: Int64, passwordHash: String) async throws(StoreError)
+    /// The revocation state of `user` and, when given, of the sign-in `session`; nil when the user does not exist.
+    /// An unknown `session` counts as ended.
+    func sessionState(user: Int64, session: String?) async throws(StoreError) -> SessionState?
     /// The setting `key`; when absent, stores `value` first. Several hubs on one database agree on the result.
     func setting(_ key: String, insertingIfAbsent value: [UInt8]) async throws(StoreError) -> [UInt8]
 }

@@ -94,14 +94,27 @@ final class WebSocketKeepalive: ChannelInboundHandler, RemovableChannelHandler {
 
 extension RouterMethods where Context == HubRequestContext {
     /// A WebSocket route whose connections get a ``WebSocketKeepalive`` (the hub turns hummingbird-websocket's
-    /// auto-ping off, so every WebSocket route of the hub is added through here).
+    /// auto-ping off, so every WebSocket route of the hub is added through here). A refused upgrade request is
+    /// answered with the refusal's status and JSON error (``WebSocketUpgradeRefusal``), as the same GET without
+    /// the upgrade headers is.
     @discardableResult func keptAliveWS(
         _ path: RouterPath, keepalive: Duration, metrics: HubMetrics,
         shouldUpgrade: @Sendable @escaping (Request, Context) async throws -> RouterShouldUpgrade,
         onUpgrade handler: @escaping WebSocketDataHandler<WebSocketRouterContext<Context>>
     ) -> Self {
         let timeouts = metrics.webSocketPingTimeouts
-        return ws(path, shouldUpgrade: shouldUpgrade) { inbound, outbound, context in
+        let checked: @Sendable (Request, Context) async throws -> RouterShouldUpgrade = { request, context in
+            do {
+                return try await shouldUpgrade(request, context)
+            } catch {
+                if request.headers[.upgrade]?.lowercased() == "websocket" {
+                    let refusal = ErrorMiddleware.apiError(for: error, maxBody: context.maxUploadSize)
+                    await WebSocketUpgradeRefusal.install(refusal, on: context.channel)
+                }
+                throw error
+            }
+        }
+        return ws(path, shouldUpgrade: checked) { inbound, outbound, context in
             try await WebSocketKeepalive.install(
                 on: context.requestContext.channel, period: keepalive, timeouts: timeouts)
             try await handler(inbound, outbound, context)

@@ -17,9 +17,22 @@ import Testing
             #expect(register.status == .created, "\(register.text)")
             #expect(register.json?["role"] as? String == "customer")
             #expect(register.json?["password"] == nil && register.json?["passwordHash"] == nil)
+            // A taken email gets the same answer as a new one (the route tells nobody who has an account), and
+            // the existing account is untouched: its password still signs in, the new one does not.
             let duplicate = try await client.send(
-                .post, "/v1/auth/register", json: #"{"email":"asha@example.com","password":"long-enough","name":"A"}"#)
-            #expect(duplicate.status == .conflict && duplicate.errorCode == "conflict")
+                .post, "/v1/auth/register",
+                json: #"{"email":"Asha@Example.com","password":"another-one","name":"Asha"}"#)
+            func fields(_ r: TestResponse) -> [String] {
+                ["email", "name", "role"].map { r.json?[$0] as? String ?? "-" } + [String(r.json?.count ?? 0)]
+            }
+            #expect(duplicate.status == .created && fields(duplicate) == fields(register), "\(duplicate.text)")
+            let fresh = try await client.send(
+                .post, "/v1/auth/register",
+                json: #"{"email":"Ravi@Example.com","password":"another-one","name":"Asha"}"#)
+            #expect(fresh.status == .created && fresh.json?.keys.sorted() == register.json?.keys.sorted())
+            let taken = try await client.send(
+                .post, "/v1/auth/login", json: #"{"email":"asha@example.com","password":"another-one"}"#)
+            #expect(taken.status == .unauthorized)
             for body in [
                 #"{"email":"not-an-email","password":"long-enough","name":"A"}"#,
                 #"{"email":"b@example.com","password":"short","name":"A"}"#,
@@ -143,11 +156,58 @@ import Testing
             #expect(hub.auth.redeemTicket("made-up") == nil)
         }
         let expiring = AuthTickets(lifetime: 0)
-        let ticket = try #require(expiring.issue(for: Identity(userID: 1, role: .operator)))
+        guard case .issued(let ticket) = expiring.issue(for: Identity(userID: 1, role: .operator)) else {
+            Issue.record("no ticket")
+            return
+        }
         #expect(expiring.redeem(ticket) == nil)
         let full = AuthTickets(lifetime: 30, capacity: 1)
-        #expect(full.issue(for: Identity(userID: 1, role: .operator)) != nil)
-        #expect(full.issue(for: Identity(userID: 1, role: .operator)) == nil)
+        if case .issued = full.issue(for: Identity(userID: 1, role: .operator)) {} else { Issue.record("no ticket") }
+        #expect(full.issue(for: Identity(userID: 2, role: .operator)) == .full)
+    }
+
+    /// One user cannot use up the pool: past `ws-tickets-per-user` unused tickets they get 429 with the time until
+    /// their oldest lapses, while everyone else still gets tickets; a redeemed or lapsed ticket frees a place.
+    @Test func webSocketTicketsAreCappedPerUser() async throws {
+        let tickets = AuthTickets(lifetime: 30, capacity: 100, perUser: 3)
+        let start = ContinuousClock.now
+        let greedy = Identity(userID: 1, role: .customer)
+        var issued: [String] = []
+        for second in 0..<3 {
+            guard case .issued(let t) = tickets.issue(for: greedy, now: start + .seconds(second)) else {
+                Issue.record("ticket \(second) refused")
+                return
+            }
+            issued.append(t)
+        }
+        #expect(tickets.issue(for: greedy, now: start + .seconds(10)) == .userLimit(retryAfter: 21))
+        if case .issued = tickets.issue(for: Identity(userID: 2, role: .customer), now: start + .seconds(10)) {
+        } else {
+            Issue.record("another user was refused")
+        }
+        #expect(tickets.redeem(issued[1], now: start + .seconds(11)) == greedy)
+        if case .issued = tickets.issue(for: greedy, now: start + .seconds(11)) {
+        } else {
+            Issue.record("no place freed")
+        }
+        #expect(tickets.issue(for: greedy, now: start + .seconds(12)) == .userLimit(retryAfter: 19))
+        // The oldest lapsed (30 s after second 0): its place is free again.
+        if case .issued = tickets.issue(for: greedy, now: start + .seconds(31)) {} else { Issue.record("lapsed kept") }
+
+        let h = try HubHarness(["ws-tickets-per-user": "2"])
+        defer { h.close() }
+        try await h.addUser("greedy@example.com", role: .customer)
+        try await h.addUser("other@example.com", role: .customer)
+        try await h.run { client, hub in
+            let greedy = try await client.login("greedy@example.com").0
+            for _ in 0..<2 { #expect(try await client.send(.post, "/v1/ws-tickets", token: greedy).status == .ok) }
+            let refused = try await client.send(.post, "/v1/ws-tickets", token: greedy)
+            #expect(refused.status == .tooManyRequests && refused.errorCode == "rate_limited", "\(refused.text)")
+            #expect(Int(refused.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            let other = try await client.login("other@example.com").0
+            #expect(try await client.send(.post, "/v1/ws-tickets", token: other).status == .ok)
+            #expect(hub.auth.tickets.outstanding == 3)
+        }
     }
 }
 

@@ -4,7 +4,8 @@ import Testing
 
 @testable import DabbaHub
 
-/// Every route × every kind of caller, with the exact status per cell. Foreign or unknown ids answer 404.
+/// Every route × every kind of caller, with the exact status per cell. Foreign or unknown ids answer 404. The
+/// WebSocket routes are in `HTTPAccessMatrixTests+WebSocket.swift` (over a real socket).
 @Suite(.serialized) struct HTTPAccessMatrixTests {
     enum Caller: CaseIterable { case anonymous, agent, customer, restaurant, `operator` }
 
@@ -44,6 +45,14 @@ import Testing
             expected: [401, 401, 401, 401, 401]),
         Row(
             method: .post, path: "/v1/auth/logout", body: #"{"refreshToken":"x"}"#, expected: [204, 204, 204, 204, 204]),
+        Row(
+            method: .post, path: "/v1/auth/password",
+            body: #"{"currentPassword":"wrong-one","newPassword":"new-one-1"}"#,
+            expected: [401, 403, 403, 403, 403]),
+        Row(method: .post, path: "/v1/users/999999/disable", expected: [401, 403, 403, 403, 404]),
+        Row(method: .post, path: "/v1/users/999999/enable", expected: [401, 403, 403, 403, 404]),
+        Row(method: .post, path: "/v1/users/999999/revoke-tokens", expected: [401, 403, 403, 403, 404]),
+        Row(method: .post, path: "/v1/users/someone/revoke-tokens", expected: [401, 403, 403, 403, 400]),
         Row(method: .get, path: "/v1/restaurants", expected: [200, 200, 200, 200, 200]),
         Row(method: .get, path: "/v1/restaurants/r-own", expected: [200, 200, 200, 200, 200]),
         Row(method: .get, path: "/v1/restaurants/r-none", expected: [404, 404, 404, 404, 404]),

@@ -54,7 +54,8 @@ import Testing
             #expect(spec.status == .ok && spec.text.hasPrefix("openapi: 3.1"))
             for path in [
                 "/health:", "/v1/ping:", "/metrics:", "/v1/auth/register:", "/v1/auth/login:", "/v1/auth/refresh:",
-                "/v1/auth/logout:",
+                "/v1/auth/logout:", "/v1/auth/password:", "/v1/users/{id}/disable:", "/v1/users/{id}/enable:",
+                "/v1/users/{id}/revoke-tokens:",
                 "/v1/ws-tickets:", "/v1/agents:", "/v1/agents/{id}:", "/v1/agents/{id}/positions:",
                 "/v1/agents/{id}/track:", "/v1/agents/{id}/seq-conflicts:", "/v1/fleet:", "/v1/fleet/live:",
                 "/v1/orders/{id}/live:", "/v1/webhooks:",

@@ -25,12 +25,19 @@ struct HubHarness {
         try Self.secret.write(toFile: directory.path("jwt.secret"), atomically: true, encoding: .utf8)
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
+        // The webhook tests' receivers listen on loopback: the operator's allow-list lets the hub post there. Tests
+        // sign in far more often than people do, from one address: the abuse limits are lifted (AbuseLimitTests set
+        // their own).
         var values = [
             "database": "sqlite:" + directory.path("hub.db"), "mqtt-port": "\(FreePort.next())",
             "assets": repository.appendingPathComponent("hub").path, "max-body-bytes": "4096", "log-level": "error",
             // Set explicitly, as a deployment must (issue 13, item 7): the hub has no default provider.
             "payment-provider": "test",
+            "webhook-allow-hosts": "127.0.0.1",
         ]
+        for action in AuthRateLimits.Action.allCases {
+            for scope in ["account", "address"] { values["rate-limit-\(action.rawValue)-\(scope)"] = "1000000/1" }
+        }
         if secretFile { values["jwt-secret-file"] = directory.path("jwt.secret") }
         configuration = try HubConfiguration.make(values.merging(overrides) { $1 })
         var logger = Logger(label: "hub-test")
@@ -42,7 +49,7 @@ struct HubHarness {
     /// Runs `body` against the application; closes the store afterwards (the directory stays for `reopen`).
     /// `configure` may change the components first (a dispatcher clock, the keepalive period).
     func run(
-        configure: (inout HubComponents) -> Void = { _ in },
+        _ setup: TestingSetup = .router, configure: (inout HubComponents) -> Void = { _ in },
         _ body: @Sendable (any TestClientProtocol, HubComponents) async throws -> Void
     ) async throws {
         var components = try await HubComponents.make(
@@ -50,7 +57,7 @@ struct HubHarness {
         configure(&components)
         let hub = components
         let app = buildApplication(hub: hub, logger: logger)
-        try await app.test(.router) { client in try await body(client, hub) }
+        try await app.test(setup) { client in try await body(client, hub) }
     }
 
     func close() {

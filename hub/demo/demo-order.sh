@@ -34,6 +34,8 @@ restaurant=$(call POST /v1/restaurants "$kitchen" '{"name":"Tech Market Tiffins"
   "location":{"lat":22.31611,"lon":87.31700},"currency":"INR","hours":{"timezone":"Asia/Kolkata","hours":{"mon":[["00:00","24:00"]],
   "tue":[["00:00","24:00"]],"wed":[["00:00","24:00"]],"thu":[["00:00","24:00"]],"fri":[["00:00","24:00"]],
   "sat":[["00:00","24:00"]],"sun":[["00:00","24:00"]]}}}' | json id)
+# The restaurant's webhook: its order events go to the demo's receiver on loopback (allowed by --webhook-allow-hosts).
+call POST /v1/webhooks "$kitchen" "{\"url\":\"http://127.0.0.1:${WEBHOOK_PORT:-18090}/hook\",\"restaurant\":\"$restaurant\"}" >/dev/null
 section=$(call POST "/v1/restaurants/$restaurant/menu/sections" "$kitchen" '{"name":"Tiffin"}' | json id)
 item=$(call POST "/v1/restaurants/$restaurant/menu/items" "$kitchen" \
   "{\"sectionID\":\"$section\",\"name\":\"Masala dosa\",\"price\":9000,\"currency\":\"INR\"}" | json id)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Dabba demo: a local mosquitto, dabba-hub on SQLite, two agents each fed by gpsfake replaying a route, and a live
 # view of everything on dabba/v1/#. Started by `make demo`; Ctrl-C stops everything.
-# Ports: MQTT_PORT (18830), HTTP_PORT (8080), GPSD_PORT (29470, and the next one for the second agent).
+# Ports: MQTT_PORT (18830), HTTP_PORT (8080), GPSD_PORT (29470, and the next one for the second agent),
+# WEBHOOK_PORT (18090: the restaurant's webhook receiver on loopback, which the hub may reach through
+# --webhook-allow-hosts 127.0.0.1).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:?set BIN to the swift build bin path}
@@ -9,6 +11,7 @@ DEMO_DIR=${DEMO_DIR:-$here/../../demo-run}
 MQTT_PORT=${MQTT_PORT:-18830}
 HTTP_PORT=${HTTP_PORT:-8080}
 GPSD_PORT=${GPSD_PORT:-29470}
+WEBHOOK_PORT=${WEBHOOK_PORT:-18090}
 ASSETS=$(cd "$here/.." && pwd)
 
 rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR"
@@ -38,6 +41,7 @@ CONF
 # production; this demo broker is anonymous).
 hub=("--config" "/dev/null" "--database" "sqlite:$DEMO_DIR/hub.db" "--mqtt-port" "$MQTT_PORT" "--http-port" "$HTTP_PORT"
      "--assets" "$ASSETS" "--mosquitto-password-file" "$DEMO_DIR/mosquitto.passwd" "--mosquitto-acl-file" "$DEMO_DIR/mosquitto.acl"
+     "--webhook-allow-hosts" "127.0.0.1"
      "--payment-provider" "test")  # the built-in test provider: demos only (no default; production sets a real one)
 "$BIN/dabba-hub" migrate "${hub[@]}" >/dev/null
 echo "demo-password" > "$DEMO_DIR/operator.password"
@@ -46,6 +50,7 @@ for agent in a-17 a-18; do
   "$BIN/dabba-hub" agents provision "$agent" "${hub[@]}" --password-out "$DEMO_DIR/$agent.password" >/dev/null 2>&1
 done
 "$BIN/dabba-hub" serve "${hub[@]}" 2>"$DEMO_DIR/hub.log" & pids+=($!)
+/usr/bin/python3 "$here/webhook-receiver.py" "$WEBHOOK_PORT" >"$DEMO_DIR/webhooks.log" 2>&1 & pids+=($!)
 
 # Two agents: the route shipped in hub/demo/, and a second one generated with another seed.
 "$BIN/dabba-sim" route --count 1800 --seed 2 --start now --output "$DEMO_DIR/route-2.nmea"
@@ -62,7 +67,7 @@ for agent in a-17 a-18; do
 done
 for _ in $(seq 1 100); do ss -ltn | grep -q ":$HTTP_PORT " && break; sleep 0.1; done
 # A restaurant, a customer and an order tracked live (prints the tracking link; plays pickup and delivery later).
-"$here/demo-order.sh" "$HTTP_PORT" "$BIN" "${hub[@]}" & pids+=($!)
+WEBHOOK_PORT=$WEBHOOK_PORT "$here/demo-order.sh" "$HTTP_PORT" "$BIN" "${hub[@]}" & pids+=($!)
 sleep 2
 
 cat <<INFO
@@ -77,6 +82,7 @@ Dabba demo running (logs and databases in $DEMO_DIR):
                 curl -s -H "Authorization: Bearer \$TOKEN" "127.0.0.1:$HTTP_PORT/v1/agents/a-17/positions?limit=5"
                 live feed: ws://127.0.0.1:$HTTP_PORT/v1/fleet/live (Bearer token, or ?ticket= from POST /v1/ws-tickets)
   agents        a-17, a-18   status: $BIN/dabba-agent status --control-socket $DEMO_DIR/a-17.sock
+  webhooks      the restaurant's order events, as its receiver on 127.0.0.1:$WEBHOOK_PORT got them: $DEMO_DIR/webhooks.log
   live view     everything on dabba/v1/# follows (Ctrl-C stops the demo)
 INFO
 mosquitto_sub -p "$MQTT_PORT" -v -t 'dabba/v1/#' & pids+=($!)

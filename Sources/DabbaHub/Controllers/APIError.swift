@@ -13,11 +13,14 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
     public var status: HTTPResponse.Status
     public var code: String
     public var message: String
+    /// Seconds before a retry can succeed (`Retry-After`), for 429 and 503.
+    public var retryAfter: Int?
 
-    public init(_ status: HTTPResponse.Status, code: String, _ message: String) {
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad_request", message) }
@@ -41,6 +44,10 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
     public static func unavailable(_ message: String) -> APIError {
         APIError(.serviceUnavailable, code: "unavailable", message)
     }
+    /// 429 with `Retry-After`: a rate limit or a per-user bound was reached.
+    public static func tooManyRequests(_ message: String, retryAfter: Int) -> APIError {
+        APIError(.tooManyRequests, code: "rate_limited", message, retryAfter: retryAfter)
+    }
 
     struct Body: Encodable {
         struct Detail: Encodable {
@@ -51,13 +58,24 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// The JSON body: `{"error":{"code","message"}}`.
+    var body: [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(Body(error: .init(code: code, message: message)))
+        return (try? encoder.encode(Body(error: .init(code: code, message: message)))).map(Array.init)
+            ?? Array(#"{"error":{"code":"internal","message":"internal error"}}"#.utf8)
+    }
+
+    /// The headers that go with ``body``: its type, `WWW-Authenticate` on 401, `Retry-After` when known.
+    var headers: HTTPFields {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"dabba\"" }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return headers
     }
 
     /// The code DESIGN.md uses for a status.
@@ -71,6 +89,7 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
         case 409: "conflict"
         case 413: "too_large"
         case 422: "invalid"
+        case 429: "rate_limited"
         case 503: "unavailable"
         case 500...: "internal"
         default: "bad_request"

@@ -11,6 +11,9 @@ import Logging
 ///
 /// A slow client is given the newest update per agent (coalesced by its `FleetSubscription`) and is closed once it
 /// falls more than `maxPending` agents behind; ingest never waits for it.
+///
+/// The operator's access is re-checked every `accessRecheck` and when their token expires; once it has ended
+/// (expired, revoked, signed out, disabled: ``AuthService/accessEnded(_:)``) the feed is closed with 1008.
 struct FleetLiveController {
     let feed: FleetFeed
     let auth: AuthService
@@ -19,6 +22,8 @@ struct FleetLiveController {
     var maxPending = 10_000
     /// The WebSocket ping period (``WebSocketKeepalive``).
     var keepalive: Duration = WebSocketKeepalive.defaultPeriod
+    /// How often an open feed re-checks the operator's access (besides at the token's expiry).
+    var accessRecheck: Duration = .seconds(30)
 
     /// One frame of the feed.
     struct Frame: Encodable {
@@ -36,17 +41,14 @@ struct FleetLiveController {
     }
 
     func addRoutes(to router: Router<HubRequestContext>) {
-        router.group("v1", access: .public).keptAliveWS(
+        router.group("v1", access: .public).add(middleware: WebSocketTicketMiddleware(auth: auth)).keptAliveWS(
             "fleet/live", keepalive: keepalive, metrics: metrics, shouldUpgrade: shouldUpgrade, onUpgrade: serve)
     }
 
     @Sendable func shouldUpgrade(_ request: Request, context: HubRequestContext) async throws -> RouterShouldUpgrade {
-        var identity = context.identity
-        if identity == nil, let ticket = request.uri.queryParameters["ticket"] {
-            identity = auth.redeemTicket(String(ticket))
-        }
-        guard let identity else {
-            throw APIError.unauthorized("sign in: a Bearer token, or ?ticket= from POST /v1/ws-tickets")
+        guard let identity = context.identity else {
+            throw APIError.unauthorized(
+                context.authFailure ?? "sign in: a Bearer token, or ?ticket= from POST /v1/ws-tickets")
         }
         guard identity.role == .operator else { throw APIError.forbidden() }
         if let origin = request.headers[.origin],
@@ -101,8 +103,25 @@ struct FleetLiveController {
                     try await outbound.close(.policyViolation, reason: "client too slow")
                 }
             }
+            if let identity = context.requestContext.identity {
+                group.addTask {
+                    let reason = try await accessEnds(identity)
+                    try await outbound.close(.policyViolation, reason: reason)
+                }
+            }
             try await group.next()
             group.cancelAll()
+        }
+    }
+
+    /// Returns, with the reason, once `identity`'s access has ended: checked every `accessRecheck` and just after
+    /// the token's expiry.
+    func accessEnds(_ identity: Identity) async throws -> String {
+        while true {
+            var wait = accessRecheck
+            if let credential = identity.credential { wait = min(wait, .milliseconds(credential.millisecondsLeft())) }
+            try await Task.sleep(for: wait)
+            if let reason = await auth.accessEnded(identity) { return reason }
         }
     }
 

@@ -15,6 +15,13 @@ import NIOCore
 /// First a snapshot, then one frame per status change and per fix of the assigned agent (see ``OrderLiveView``).
 /// A slow client gets the newest fix only (older ones are skipped), and is closed when it falls far behind; the
 /// hub never waits for it. A reconnect starts again from a snapshot.
+///
+/// Access is checked at the upgrade and again while the feed is open: before every status change is written, every
+/// `accessRecheck` (30 s) and when the access token expires — the token still valid and not revoked (logout,
+/// revocation, a disabled account: ``AuthService/accessEnded(_:)``) and the order still visible to the viewer
+/// (an agent whose order went to another agent loses it); a share link's feed re-checks its link every
+/// `shareRecheck`. When access ends the feed is closed with 1008 (policy violation) and the reason. The timers are
+/// the connection's event loop's, not a task per feed.
 struct OrderLiveController<Store: HubStore> {
     let store: Store
     let orders: OrderService<Store>
@@ -28,11 +35,14 @@ struct OrderLiveController<Store: HubStore> {
     let shareGrace: Duration
     /// How often an open share-link feed re-checks its link (revocation, expiry).
     var shareRecheck: Duration = .seconds(5)
+    /// How often a signed-in viewer's feed re-checks their access, besides every status change and the token's
+    /// expiry.
+    var accessRecheck: Duration = .seconds(30)
     /// The WebSocket ping period (``WebSocketKeepalive``).
     var keepalive: Duration = WebSocketKeepalive.defaultPeriod
 
     func addRoutes(to router: Router<HubRequestContext>) {
-        let open = router.group("v1", access: .public)
+        let open = router.group("v1", access: .public).add(middleware: WebSocketTicketMiddleware(auth: auth))
         open.keptAliveWS(
             "orders/:id/live", keepalive: keepalive, metrics: metrics, shouldUpgrade: shouldUpgradeOrder,
             onUpgrade: serve)
@@ -44,12 +54,9 @@ struct OrderLiveController<Store: HubStore> {
     @Sendable func shouldUpgradeOrder(_ request: Request, context: HubRequestContext) async throws
         -> RouterShouldUpgrade
     {
-        var identity = context.identity
-        if identity == nil, let ticket = request.uri.queryParameters["ticket"] {
-            identity = auth.redeemTicket(String(ticket))
-        }
-        guard let identity else {
-            throw APIError.unauthorized("sign in: a Bearer token, or ?ticket= from POST /v1/ws-tickets")
+        guard let identity = context.identity else {
+            throw APIError.unauthorized(
+                context.authFailure ?? "sign in: a Bearer token, or ?ticket= from POST /v1/ws-tickets")
         }
         try checkOrigin(request)
         let id = try context.parameters.require("id")
@@ -110,14 +117,24 @@ struct OrderLiveController<Store: HubStore> {
         session.inbox.start { [self] in
             Task { await self.writeFrames(session, outbound, channel) }
         }
-        if let hash = session.shareTokenHash {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await recheck(share: hash, session.inbox) }
-                try await readUntilClosed(inbound)
-                group.cancelAll()
-            }
-        } else {
-            try await readUntilClosed(inbound)
+        let stopTimers = scheduleRechecks(session, on: channel.eventLoop)
+        defer { stopTimers() }
+        try await readUntilClosed(inbound)
+    }
+
+    /// The feed's re-check timers on the connection's event loop: every `recheckEvery` (`shareRecheck` for a
+    /// share link, `accessRecheck` when signed in), and once just after the access token expires. Each posts
+    /// `.recheck`. Returns what stops them.
+    func scheduleRechecks(_ session: OrderFeedSession, on loop: any EventLoop) -> @Sendable () -> Void {
+        let period = TimeAmount(session.recheckEvery)
+        let inbox = session.inbox
+        let periodic = loop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in inbox.post(.recheck) }
+        let atExpiry = session.credential.map { credential in
+            loop.scheduleTask(in: .milliseconds(credential.millisecondsLeft())) { inbox.post(.recheck) }
+        }
+        return {
+            periodic.cancel()
+            atExpiry?.cancel()
         }
     }
 
@@ -127,8 +144,8 @@ struct OrderLiveController<Store: HubStore> {
     }
 
     /// One writer task: the snapshot when it was not written yet, then everything the inbox holds, until it is
-    /// empty. A write that fails (the client went) or a `close` item ends the feed: the inbox takes nothing more and
-    /// the connection's input is closed, which ends ``readUntilClosed(_:)``.
+    /// empty. A write that fails (the client went) or the end of the viewer's access ends the feed: the inbox takes
+    /// nothing more and the connection's input is closed, which ends ``readUntilClosed(_:)``.
     @inline(never) func writeFrames(
         _ session: OrderFeedSession, _ outbound: WebSocketOutboundWriter, _ channel: any Channel
     )
@@ -149,17 +166,26 @@ struct OrderLiveController<Store: HubStore> {
     /// order's events before reading the snapshot, so nothing committed in between is missed (the view drops what
     /// the snapshot already holds).
     @inline(never) func open(_ context: HubRequestContext) async throws -> OrderFeedSession? {
-        var shareTokenHash: String?
         let orderID: String
+        let accessEnded: @Sendable () async -> String?
+        let recheckEvery: Duration
+        var credential: Identity.Credential?
         if let token = context.parameters.get("token") {
             let hash = AuthRandom.sha256Hex(token)
             let shared = try await validShare(tokenHash: hash)
             guard let order = shared else { return nil }
-            shareTokenHash = hash
             orderID = order.id
+            recheckEvery = shareRecheck
+            accessEnded = { [self] in
+                let valid = try? await validShare(tokenHash: hash)
+                return valid == nil ? "this tracking link expired or was revoked" : nil
+            }
         } else {
-            guard let id = context.parameters.get("id") else { return nil }
+            guard let id = context.parameters.get("id"), let identity = context.identity else { return nil }
             orderID = id
+            recheckEvery = accessRecheck
+            credential = identity.credential
+            accessEnded = { [self] in await viewerAccessEnded(identity, order: id) }
         }
         let inbox = OrderFeedInbox()
         let events = bus.subscribe(order: orderID) { inbox.post(.event($0)) }
@@ -174,13 +200,30 @@ struct OrderLiveController<Store: HubStore> {
             events.cancel()
             return nil
         }
-        return OrderFeedSession(view: view, inbox: inbox, events: events, feed: feed, shareTokenHash: shareTokenHash)
+        return OrderFeedSession(
+            view: view, inbox: inbox, events: events, feed: feed, recheckEvery: recheckEvery, credential: credential,
+            accessEnded: accessEnded)
+    }
+
+    /// Why a signed-in viewer may no longer follow `order` (token expired or revoked, sign-in ended, account
+    /// disabled, the order no longer theirs to see), or nil.
+    func viewerAccessEnded(_ identity: Identity, order: String) async -> String? {
+        if let reason = await auth.accessEnded(identity) { return reason }
+        do {
+            guard try await orders.visibleOrder(order, to: identity) != nil else {
+                return "this order is no longer yours to follow"
+            }
+            return nil
+        } catch {
+            return "access could not be confirmed; reconnect"
+        }
     }
 
     /// The hub ended the feed (after writing the close frame).
     struct FeedClosed: Error {}
 
-    /// Writes the frames `items` make; throws ``FeedClosed`` after a `close` item.
+    /// Writes the frames `items` make; closes the feed (throwing ``FeedClosed``) once a status change or a re-check
+    /// finds the viewer's access ended.
     @inline(never) func write(
         _ items: [OrderFeedInbox.Item], _ session: OrderFeedSession, _ outbound: WebSocketOutboundWriter
     )
@@ -189,27 +232,22 @@ struct OrderLiveController<Store: HubStore> {
         for item in items {
             switch item {
             case .event(let event):
+                // Every status change re-checks access first: nothing of it reaches a viewer who lost the order.
+                if let reason = await session.accessEnded() { try await close(outbound, reason) }
                 let card = await assignedCard(event)
                 if let text = session.apply(event, card: card) { try await outbound.write(.text(text)) }
             case .position(let fix):
                 if let text = session.apply(fix) { try await outbound.write(.text(text)) }
-            case .close(let reason):
-                try await outbound.close(.policyViolation, reason: reason)
-                throw FeedClosed()
+            case .recheck:
+                if let reason = await session.accessEnded() { try await close(outbound, reason) }
             }
         }
     }
 
-    /// Every `shareRecheck`, closes the feed once its share link is no longer valid.
-    @inline(never) func recheck(share tokenHash: String, _ inbox: OrderFeedInbox) async throws {
-        while !Task.isCancelled {
-            try await Task.sleep(for: shareRecheck)
-            let order = try await validShare(tokenHash: tokenHash)
-            if order == nil {
-                inbox.post(.close("this tracking link expired or was revoked"))
-                return
-            }
-        }
+    /// Closes the feed with 1008 (policy violation) and `reason`; throws ``FeedClosed``.
+    func close(_ outbound: WebSocketOutboundWriter, _ reason: String) async throws -> Never {
+        try await outbound.close(.policyViolation, reason: reason)
+        throw FeedClosed()
     }
 
     /// The card of the agent an `assign` event names (nil for other events, or when the agent is unknown).

@@ -11,8 +11,14 @@ import Hummingbird
 /// `/v1/webhooks`: register, list and delete endpoints, and read an endpoint's delivery log. Operators see every
 /// endpoint and may register global ones (every order); restaurant accounts see and manage the endpoints of the
 /// restaurants they own, and any other id is "not found", like an unknown one.
+///
+/// A URL whose host is, or resolves to, an address webhooks may not reach (``WebhookEgress``) is refused with 422
+/// (a host that does not resolve yet is accepted: every attempt checks again); a user holds at most
+/// `webhook-max-endpoints` endpoints (409 beyond).
 struct WebhooksController<Repository: WebhookRepository & RestaurantDirectory> {
     let repository: Repository
+    let egress: WebhookEgress
+    let maxEndpoints: Int
     static var maxURLBytes: Int { 2048 }
 
     struct CreateRequest: Decodable {
@@ -87,6 +93,11 @@ struct WebhooksController<Repository: WebhookRepository & RestaurantDirectory> {
         let caller = try context.caller()
         let body = try await request.decode(as: CreateRequest.self, context: context)
         let url = try Self.validURL(body.url)
+        do {
+            _ = try await egress.destination(of: url)
+        } catch  where error.code == .forbiddenDestination {
+            throw APIError.invalid("url: " + error.message)
+        } catch {}  // not resolvable now: each attempt resolves it again
         let statuses = try Self.validStatuses(body.statuses ?? [])
         let restaurant = body.restaurant.map(\.trimmingSpaces)
         if let restaurant, restaurant.isEmpty || restaurant.utf8.count > 128 {
@@ -103,7 +114,8 @@ struct WebhooksController<Repository: WebhookRepository & RestaurantDirectory> {
         let endpoint = try await repository.createWebhookEndpoint(
             WebhookEndpoint(
                 id: "wh_" + AuthRandom.token(bytes: 12), url: url, secret: "whsec_" + AuthRandom.token(bytes: 32),
-                restaurant: restaurant, statuses: statuses, ownerID: caller.userID, createdAt: wallClockMilliseconds()))
+                restaurant: restaurant, statuses: statuses, ownerID: caller.userID, createdAt: wallClockMilliseconds()),
+            maxPerOwner: maxEndpoints)
         context.logger.notice(
             "Webhook registered", metadata: ["webhook.endpoint": "\(endpoint.id)", "user.id": "\(caller.userID)"])
         return EditedResponse(status: .created, response: EndpointView(endpoint, secret: true))

@@ -10,13 +10,13 @@ import Synchronization
 ///
 /// Items stay in arrival order. Fixes are coalesced: a newer fix replaces the pending one in its place (the view
 /// only shows the newest), so a slow client skips fixes and the hub never waits for it. Events are kept (an order
-/// has a handful), the oldest dropped beyond `maxEvents`.
+/// has a handful), the oldest dropped beyond `maxEvents`. A re-check of the viewer's access is kept once.
 final class OrderFeedInbox: Sendable {
     enum Item: Sendable, Equatable {
         case event(OrderEvent)
         case position(StoredPosition)
-        /// End the feed with this reason (e.g. a revoked share link).
-        case close(String)
+        /// Check that the feed's viewer may still see it (posted by the feed's timers); one pending at most.
+        case recheck
     }
 
     private struct State {
@@ -54,8 +54,8 @@ final class OrderFeedInbox: Sendable {
                 }
                 s.items.append(item)
                 s.events += 1
-            case .close:
-                s.items.append(item)
+            case .recheck:
+                if !s.items.contains(.recheck) { s.items.append(item) }
             }
             guard !s.writing, let startWriter = s.startWriter else { return nil }
             s.writing = true

@@ -12,20 +12,28 @@ import Synchronization
 /// its JSON) end up in its async frame. Kept out, they live on the thread's stack for the call only.
 final class OrderFeedSession: @unchecked Sendable {
     let inbox: OrderFeedInbox
-    /// Set when the feed was opened with a share link (re-checked while it is open).
-    let shareTokenHash: String?
+    /// Why the viewer may no longer see the feed (a sentence for the close frame), nil while they may: the share
+    /// link's validity, or the signed-in viewer's token and right to see the order. Asked before every status
+    /// change is written and on every `.recheck`.
+    let accessEnded: @Sendable () async -> String?
+    /// How often ``accessEnded`` is asked while nothing else happens.
+    let recheckEvery: Duration
+    /// The signed-in viewer's access token (it lapses at its expiry); nil for a share link.
+    let credential: Identity.Credential?
     private var view: OrderLiveView
     private let feed: FleetFeed
     private let subscriptions: Mutex<(events: OrderEventBus.Subscription?, watching: FleetFeed.Watch?)>
 
     init(
         view: OrderLiveView, inbox: OrderFeedInbox, events: OrderEventBus.Subscription, feed: FleetFeed,
-        shareTokenHash: String?
+        recheckEvery: Duration, credential: Identity.Credential?, accessEnded: @escaping @Sendable () async -> String?
     ) {
         self.view = view
         self.inbox = inbox
         self.feed = feed
-        self.shareTokenHash = shareTokenHash
+        self.recheckEvery = recheckEvery
+        self.credential = credential
+        self.accessEnded = accessEnded
         subscriptions = Mutex((events, nil))
     }
 

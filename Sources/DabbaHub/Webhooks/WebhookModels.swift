@@ -107,6 +107,10 @@ public struct WebhookError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let invalidURL = Code(rawValue: "invalid_url")
         public static let invalidStatus = Code(rawValue: "invalid_status")
         public static let invalidSignature = Code(rawValue: "invalid_signature")
+        /// The URL's host resolves to an address webhooks may not reach (``WebhookEgress``).
+        public static let forbiddenDestination = Code(rawValue: "forbidden_destination")
+        /// The URL's host does not resolve.
+        public static let unresolvable = Code(rawValue: "unresolvable")
     }
     public var code: Code
     public var message: String

@@ -2,7 +2,9 @@
 /// method is one transaction, so several hubs on one database never lose or duplicate a delivery.
 public protocol WebhookRepository: OrderEventLog {
     /// Stores a new endpoint; its `sinceEvent` is set to the newest event id at that moment. Returns it as stored.
-    func createWebhookEndpoint(_ endpoint: WebhookEndpoint) async throws(StoreError) -> WebhookEndpoint
+    /// `conflict` when its owner already has `maxPerOwner` endpoints (counted in the same transaction).
+    func createWebhookEndpoint(_ endpoint: WebhookEndpoint, maxPerOwner: Int) async throws(StoreError)
+        -> WebhookEndpoint
     func webhookEndpoint(id: String) async throws(StoreError) -> WebhookEndpoint?
     /// Every endpoint, oldest first.
     func webhookEndpoints() async throws(StoreError) -> [WebhookEndpoint]
@@ -10,9 +12,14 @@ public protocol WebhookRepository: OrderEventLog {
     func deleteWebhookEndpoint(id: String) async throws(StoreError) -> Bool
 
     /// Reads up to `limit` events after the stored cursor and, in the same transaction, creates a delivery (due
-    /// `now`) for every matching endpoint and advances the cursor past them.
+    /// `now`) for every matching endpoint that is entitled to the event and advances the cursor past them.
+    ///
+    /// Entitled: a global endpoint, or one registered by an operator, or by the user who owns the restaurant now —
+    /// and its owner is not disabled. So the previous owner of a restaurant stops receiving its events once it
+    /// changes hands (and pending deliveries to such endpoints are given up when next claimed).
     func enqueueWebhookDeliveries(limit: Int, now: Int64) async throws(StoreError) -> WebhookEnqueueResult
-    /// Claims up to `limit` pending deliveries that are due and not leased (`next_attempt <= now`, lease expired):
+    /// Gives up (`failed`, saying why) the pending deliveries of endpoints no longer entitled, then claims up to
+    /// `limit` pending deliveries that are due and not leased (`next_attempt <= now`, lease expired):
     /// each is leased to `owner` until `leaseUntil` and its attempt count incremented, one conditional UPDATE per
     /// row, so a row is claimed by one hub only. In order per (endpoint, order): a delivery is not claimed while an
     /// earlier event of the same order to the same endpoint is still pending (in flight or waiting for a retry);
@@ -28,4 +35,11 @@ public protocol WebhookRepository: OrderEventLog {
     func nextWebhookDue() async throws(StoreError) -> Int64?
     /// Deliveries of one endpoint, newest first, at most `limit`, with ids below `before` when given.
     func webhookDeliveries(endpoint: String, before: Int64?, limit: Int) async throws(StoreError) -> [WebhookDelivery]
+}
+
+extension WebhookRepository {
+    /// Stores a new endpoint without a per-owner bound (operators' tools and tests).
+    public func createWebhookEndpoint(_ endpoint: WebhookEndpoint) async throws(StoreError) -> WebhookEndpoint {
+        try await createWebhookEndpoint(endpoint, maxPerOwner: Int.max)
+    }
 }

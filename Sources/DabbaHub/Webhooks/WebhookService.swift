@@ -25,6 +25,10 @@ import Synchronization
 /// Request: `POST <url>` with `Content-Type: application/json`, `Dabba-Event-Id` (the order event id: the same on
 /// every retry), `Dabba-Delivery-Id`, `Dabba-Attempt`, `Dabba-Signature`, and the body
 /// `{"v":1,"delivery":<id>,"endpoint":"wh_…","event":<OrderEvent>}`. Redirects are not followed.
+///
+/// Egress: each attempt resolves the URL's host once and checks the addresses (``WebhookEgress``); a refused or
+/// unresolvable destination is a failed attempt (retried like any other) and no request is made; otherwise the
+/// request goes to the checked address.
 public struct WebhookService: Service {
     /// Delivery settings (from ``HubConfiguration``).
     public struct Settings: Sendable {
@@ -34,6 +38,8 @@ public struct WebhookService: Service {
         public var timeout: Duration
         public var concurrency: Int
         public var pollInterval: Duration
+        /// Where requests may go (`webhook-allow-hosts`).
+        public var egress: WebhookEgress
         /// Events read per transaction.
         public var batch = 500
 
@@ -44,6 +50,7 @@ public struct WebhookService: Service {
             timeout = c.webhookTimeout
             concurrency = c.webhookConcurrency
             pollInterval = c.webhookPollInterval
+            egress = WebhookEgress(allow: c.webhookAllowHosts)
         }
 
         /// How long a claim keeps other hubs away: the request's deadline plus a margin to record the outcome.
@@ -72,10 +79,6 @@ public struct WebhookService: Service {
     }
 
     public func run() async throws {
-        let configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: Self.timeAmount(settings.timeout), read: Self.timeAmount(settings.timeout)))
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let wakeup = WebhookWakeup()
         logger.info("Webhook delivery started", metadata: ["webhook.concurrency": "\(settings.concurrency)"])
         await withGracefulShutdownHandler {
@@ -84,20 +87,17 @@ public struct WebhookService: Service {
                     let events = bus.subscribe(buffer: 1)
                     listeners.addTask { for await _ in events { wakeup.signal() } }
                 }
-                // In-flight requests finish (bounded by their timeout) before the client shuts down.
-                await withDiscardingTaskGroup { sends in await loop(client: client, wakeup: wakeup, sends: &sends) }
+                // In-flight requests finish (bounded by their timeout) before the service returns.
+                await withDiscardingTaskGroup { sends in await loop(wakeup: wakeup, sends: &sends) }
                 listeners.cancelAll()
             }
         } onGracefulShutdown: {
             wakeup.signal()
         }
-        do { try await client.shutdown() } catch {
-            logger.warning("HTTP client shutdown failed", metadata: ["error": "\(error)"])
-        }
         logger.info("Webhook delivery stopped")
     }
 
-    private func loop(client: HTTPClient, wakeup: WebhookWakeup, sends: inout DiscardingTaskGroup) async {
+    private func loop(wakeup: WebhookWakeup, sends: inout DiscardingTaskGroup) async {
         let inFlight = InFlight()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             var wait = settings.pollInterval
@@ -112,7 +112,7 @@ public struct WebhookService: Service {
                     for attempt in claimed {
                         inFlight.add(1)
                         sends.addTask {
-                            await deliver(attempt, client: client)
+                            await deliver(attempt)
                             inFlight.add(-1)
                             wakeup.signal()
                         }
@@ -148,8 +148,47 @@ public struct WebhookService: Service {
         return created
     }
 
-    /// One attempt: send, then record the outcome (and the retry time) under this instance's lease.
-    func deliver(_ attempt: WebhookAttempt, client: HTTPClient) async {
+    /// One attempt: check the destination, send, then record the outcome (and the retry time) under this
+    /// instance's lease.
+    func deliver(_ attempt: WebhookAttempt) async {
+        let outcome: WebhookAttemptOutcome
+        do {
+            let destination = try await settings.egress.destination(of: attempt.url)
+            outcome = await send(attempt, to: destination)
+        } catch {
+            metrics.webhookRefused(error.code.rawValue).increment()
+            outcome = failure(attempt, status: nil, error.message)
+        }
+        record(attempt, outcome)
+        do {
+            try await repository.finishWebhookAttempt(
+                attempt, owner: owner, outcome: outcome, now: wallClockMilliseconds())
+        } catch {
+            // The lease runs out and the delivery is attempted again (at least once, never lost).
+            logger.error("Recording a webhook attempt failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The request of one attempt, to the checked address: an HTTP client of its own whose only connection target
+    /// is `destination.address` for the URL's host (the `Host` header, SNI and certificate checks keep the host).
+    private func send(_ attempt: WebhookAttempt, to destination: WebhookEgress.Destination) async
+        -> WebhookAttemptOutcome
+    {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: Self.timeAmount(settings.timeout), read: Self.timeAmount(settings.timeout)))
+        if IPAddress(destination.host) == nil {
+            configuration.dnsOverride = [destination.host: destination.address.description]
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let outcome = await send(attempt, client: client)
+        do { try await client.shutdown() } catch {
+            logger.warning("HTTP client shutdown failed", metadata: ["error": "\(error)"])
+        }
+        return outcome
+    }
+
+    private func send(_ attempt: WebhookAttempt, client: HTTPClient) async -> WebhookAttemptOutcome {
         let body = Self.body(attempt)
         var request = HTTPClientRequest(url: attempt.url)
         request.method = .POST
@@ -163,19 +202,21 @@ public struct WebhookService: Service {
             value: WebhookSignature.sign(body: body, secret: attempt.secret, timestamp: wallClockMilliseconds() / 1000))
         request.body = .bytes(ByteBuffer(bytes: body))
         metrics.webhookAttempted.increment()
-
-        let outcome: WebhookAttemptOutcome
         do {
             let response = try await client.execute(
                 request, timeout: Self.timeAmount(settings.timeout), logger: logger)
-            // The answer's body is not used; read a little so the connection can be reused, and no more.
+            // The answer's body is not used; read a little so the connection ends cleanly, and no more.
             _ = try? await response.body.collect(upTo: 64 * 1024)
             let code = Int(response.status.code)
-            outcome =
-                (200..<300).contains(code) ? .delivered(status: code) : failure(attempt, status: code, "HTTP \(code)")
+            return (200..<300).contains(code)
+                ? .delivered(status: code) : failure(attempt, status: code, "HTTP \(code)")
         } catch {
-            outcome = failure(attempt, status: nil, Self.describe(error))
+            return failure(attempt, status: nil, Self.describe(error))
         }
+    }
+
+    /// Counts and logs an attempt's outcome.
+    private func record(_ attempt: WebhookAttempt, _ outcome: WebhookAttemptOutcome) {
         switch outcome {
         case .delivered: metrics.webhookSucceeded.increment()
         case .failed(_, let error, let retryAt):
@@ -187,13 +228,6 @@ public struct WebhookService: Service {
                     "webhook.endpoint": "\(attempt.endpointID)", "webhook.delivery": "\(attempt.deliveryID)",
                     "webhook.attempt": "\(attempt.attempt)", "error": "\(error)",
                 ])
-        }
-        do {
-            try await repository.finishWebhookAttempt(
-                attempt, owner: owner, outcome: outcome, now: wallClockMilliseconds())
-        } catch {
-            // The lease runs out and the delivery is attempted again (at least once, never lost).
-            logger.error("Recording a webhook attempt failed", metadata: ["error": "\(error)"])
         }
     }
 
