@@ -31,7 +31,7 @@ extension HTTPAccessMatrixTests {
         let f = try await OrderFixture.make(h)
         try await h.run(.live) { client, hub in
             let tokens = try await Self.signIn(client, f)
-            let order = try await Self.assignedOrder(client, tokens)
+            let order = try await Self.assignedOrder(client, tokens, h.store)
             let port = try #require(client.port)
             for row in Self.webSocketRows {
                 let path = row.path.replacingOccurrences(of: "{order}", with: order)
@@ -73,7 +73,7 @@ extension HTTPAccessMatrixTests {
         let f = try await OrderFixture.make(h)
         try await h.run(.live, configure: { $0.liveAccessRecheck = .seconds(3600) }) { client, hub in
             let tokens = try await Self.signIn(client, f)
-            let order = try await Self.assignedOrder(client, tokens)
+            let order = try await Self.assignedOrder(client, tokens, h.store)
             let own = "/v1/orders/\(order)/live"
             let orders = OrderService(store: h.store, notifier: hub.notifier)
 
@@ -84,6 +84,7 @@ extension HTTPAccessMatrixTests {
             #expect(reassigned?.closeCode == .policyViolation)
             #expect(reassigned?.reason == "this order is no longer yours to follow")
             #expect(agentFrames.count == 1 && agentFrames[0].contains(#""type":"snapshot""#), "\(agentFrames)")
+            try await DispatchTests.onShiftAndOnline(h.store, "a-2")
             let assign = try await client.act("assign", order, try #require(tokens[.operator]), #"{"agent":"a-2"}"#)
             #expect(assign.status == .ok, "\(assign.text)")
 
@@ -119,7 +120,7 @@ extension HTTPAccessMatrixTests {
         try await h.run(.live, configure: { $0.liveAccessRecheck = .milliseconds(200) }) { client, _ in
             let tokens = try await Self.signIn(client, f)
             let op = try #require(tokens[.operator])
-            let order = try await Self.assignedOrder(client, tokens)
+            let order = try await Self.assignedOrder(client, tokens, h.store)
             let own = "/v1/orders/\(order)/live"
 
             let (access, refresh) = try await client.login(f.customerA.email)
@@ -170,12 +171,16 @@ extension HTTPAccessMatrixTests {
         return tokens
     }
 
-    /// The customer's order, accepted and assigned to agent a-1.
-    static func assignedOrder(_ client: some TestClientProtocol, _ tokens: [Viewer: String]) async throws -> String {
+    /// The customer's order, accepted and assigned to agent a-1 (put on shift and online: operators assign only to
+    /// such agents).
+    static func assignedOrder(_ client: some TestClientProtocol, _ tokens: [Viewer: String], _ store: SQLiteHubStore)
+        async throws -> String
+    {
         let order = try await client.placeOrder(try #require(tokens[.customer]))
         #expect(
             try await client.act("accept", order, try #require(tokens[.restaurant]), #"{"prepMinutes":5}"#).status
                 == .ok)
+        try await DispatchTests.onShiftAndOnline(store, "a-1")
         #expect(
             try await client.act("assign", order, try #require(tokens[.operator]), #"{"agent":"a-1"}"#).status == .ok)
         return order

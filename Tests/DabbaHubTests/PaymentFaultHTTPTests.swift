@@ -63,6 +63,7 @@ import Testing
             // operator sees a dead letter, an alert and the metric; meanwhile a cash order's cash is posted.
             let capture = "capture-\(payment)"
             fake.setPlan { _, key, _ in key == capture ? .serverError : nil }
+            try await DispatchTests.onShiftAndOnline(h.store, "a-1")  // operators assign only to such agents
             #expect(try await client.act("assign", order, op, #"{"agent":"a-1"}"#).status == .ok)
             #expect(try await client.act("pickup", order, agent).status == .ok)
             #expect(try await client.act("deliver", order, agent).status == .ok)
