@@ -83,12 +83,25 @@ let package = Package(
             dependencies: ["DabbaAgent", "DabbaCore"]
         ),
 
-        // The hub: ingest, storage, auth, REST, live feeds.
+        // The hub, in four modules whose dependencies are its import rules (README, Layout): the model never imports
+        // Hummingbird, MQTT or a database; a storage backend imports only the model; the features never import a
+        // backend; the server composes them.
+        // HubModel: records, state machines, pure rules, repository protocols, StoreError.
+        .target(name: "HubModel", dependencies: ["DabbaCore", "DabbaProtocol", "DabbaDispatch"]),
+        // HubSQLite: the SQLite store and its migrations.
+        .target(
+            name: "HubSQLite",
+            dependencies: [
+                "HubModel", "DabbaCore", "DabbaProtocol", "DabbaSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // DabbaHub: the features (ingest, auth, orders, payments, market, dispatch, webhooks, live feeds) over the
+        // repository protocols, and the HTTP layer.
         .target(
             name: "DabbaHub",
             dependencies: [
-                "DabbaCore", "DabbaProtocol", "DabbaSQLite", "DabbaMQTT", "DabbaDispatch",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "HubModel", "DabbaCore", "DabbaProtocol", "DabbaMQTT", "DabbaDispatch",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -103,7 +116,17 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
         ),
-        .executableTarget(name: "dabba-hub", dependencies: ["DabbaHub", "DabbaCore"]),
+        // DabbaHubServer: the composition root (commands, the backend the `database` URL names, buildApplication).
+        .target(
+            name: "DabbaHubServer",
+            dependencies: [
+                "DabbaHub", "HubModel", "HubSQLite", "DabbaCore", "DabbaProtocol", "DabbaMQTT",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .executableTarget(name: "dabba-hub", dependencies: ["DabbaHubServer", "DabbaCore"]),
 
         // Simulator: NMEA routes for gpsfake, a contract-following acker for demos and tests.
         .target(
@@ -128,7 +151,7 @@ let package = Package(
         .executableTarget(
             name: "HubBench",
             dependencies: [
-                "DabbaHub", "DabbaCore", "DabbaProtocol", "DabbaTestSupport", "CMosquitto",
+                "DabbaHub", "HubModel", "HubSQLite", "DabbaCore", "DabbaProtocol", "DabbaTestSupport", "CMosquitto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -157,7 +180,8 @@ let package = Package(
         .testTarget(
             name: "DabbaHubTests",
             dependencies: [
-                "DabbaHub", "DabbaSim", "DabbaSQLite", "DabbaTestSupport", "dabba-hub", "dabba-agent",
+                "DabbaHub", "HubModel", "HubSQLite", "DabbaHubServer", "DabbaSim", "DabbaSQLite", "DabbaTestSupport",
+                "dabba-hub", "dabba-agent",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "PropertyBased", package: "swift-property-based"),

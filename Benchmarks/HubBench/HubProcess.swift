@@ -2,6 +2,8 @@ import DabbaCore
 import DabbaHub
 import DabbaTestSupport
 import Foundation
+import HubModel
+import HubSQLite
 import Logging
 
 #if canImport(Glibc)

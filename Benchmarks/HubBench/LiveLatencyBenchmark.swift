@@ -3,6 +3,7 @@ import DabbaHub
 import DabbaProtocol
 import DabbaTestSupport
 import Foundation
+import HubSQLite
 import HummingbirdWSClient
 import Logging
 import ServiceLifecycle

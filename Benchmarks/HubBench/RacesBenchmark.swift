@@ -3,6 +3,8 @@ import DabbaHub
 import DabbaProtocol
 import DabbaTestSupport
 import Foundation
+import HubModel
+import HubSQLite
 import Logging
 
 /// Offer races between hubs: each trial offers one order to one agent with its deadline 0–15 ms away, then three

@@ -1,4 +1,4 @@
 import DabbaCore
-import DabbaHub
+import DabbaHubServer
 
 await HubCommand.runMain()

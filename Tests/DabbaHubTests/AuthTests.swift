@@ -1,6 +1,7 @@
 import Crypto
 import DabbaTestSupport
 import Foundation
+@testable import HubModel
 import HummingbirdTesting
 import Testing
 

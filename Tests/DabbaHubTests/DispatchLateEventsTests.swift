@@ -4,6 +4,8 @@ import DabbaProtocol
 import DabbaTestSupport
 import Foundation
 import HTTPTypes
+@testable import HubModel
+@testable import HubSQLite
 import HummingbirdTesting
 import Testing
 

@@ -3,6 +3,7 @@ import DabbaProtocol
 import DabbaTestSupport
 import Foundation
 import HTTPTypes
+@testable import HubModel
 import HummingbirdTesting
 import Testing
 

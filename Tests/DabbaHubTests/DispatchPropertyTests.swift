@@ -3,6 +3,8 @@ import DabbaProtocol
 import DabbaSQLite
 import DabbaTestSupport
 import Foundation
+@testable import HubModel
+@testable import HubSQLite
 import Logging
 import PropertyBased
 import Synchronization

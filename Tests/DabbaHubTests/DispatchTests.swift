@@ -3,6 +3,8 @@ import DabbaProtocol
 import DabbaTestSupport
 import Foundation
 import HTTPTypes
+@testable import HubModel
+@testable import HubSQLite
 import HummingbirdTesting
 import Logging
 import Synchronization

@@ -1,4 +1,5 @@
 import DabbaCore
+@testable import HubModel
 import Synchronization
 
 @testable import DabbaHub

@@ -1,3 +1,4 @@
+@testable import HubModel
 import Testing
 
 @testable import DabbaHub

@@ -1,6 +1,8 @@
 import DabbaTestSupport
 import Foundation
 import HTTPTypes
+@testable import HubModel
+@testable import HubSQLite
 import HummingbirdTesting
 import HummingbirdWSTesting
 import HummingbirdWebSocket

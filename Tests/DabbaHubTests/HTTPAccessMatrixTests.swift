@@ -1,4 +1,5 @@
 import HTTPTypes
+@testable import HubModel
 import HummingbirdTesting
 import Testing
 

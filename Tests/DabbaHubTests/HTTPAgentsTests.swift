@@ -1,6 +1,7 @@
 import DabbaProtocol
 import Foundation
 import HTTPTypes
+@testable import HubModel
 import HummingbirdTesting
 import Testing
 

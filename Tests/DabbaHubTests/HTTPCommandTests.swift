@@ -1,6 +1,8 @@
 import DabbaCore
+@testable import DabbaHubServer
 import DabbaTestSupport
 import Foundation
+@testable import HubSQLite
 import Testing
 
 @testable import DabbaHub

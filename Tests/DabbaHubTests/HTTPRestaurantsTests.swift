@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+@testable import HubModel
 import HummingbirdTesting
 import Testing
 

@@ -4,6 +4,7 @@ import DabbaProtocol
 import DabbaSim
 import DabbaTestSupport
 import Foundation
+@testable import HubSQLite
 import Logging
 import Testing
 

@@ -1,4 +1,5 @@
 import DabbaHub
+@testable import DabbaHubServer
 import DabbaTestSupport
 import Foundation
 import Testing

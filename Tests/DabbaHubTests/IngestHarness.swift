@@ -4,6 +4,7 @@ import DabbaMQTT
 import DabbaProtocol
 import DabbaTestSupport
 import Foundation
+@testable import HubSQLite
 import Logging
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+@testable import HubModel
 import Testing
 
 @testable import DabbaHub

@@ -1,4 +1,5 @@
 import DabbaProtocol
+@testable import HubModel
 import Synchronization
 import Testing
 

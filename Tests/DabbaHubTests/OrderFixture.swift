@@ -1,5 +1,6 @@
 import DabbaTestSupport
 import Foundation
+@testable import HubModel
 import HummingbirdTesting
 
 @testable import DabbaHub

@@ -4,6 +4,7 @@ import DabbaProtocol
 import DabbaTestSupport
 import Foundation
 import HTTPTypes
+@testable import HubModel
 import HummingbirdTesting
 import HummingbirdWSTesting
 import HummingbirdWebSocket

@@ -1,5 +1,7 @@
 import DabbaProtocol
 import Foundation
+@testable import HubModel
+@testable import HubSQLite
 import Testing
 
 @testable import DabbaHub

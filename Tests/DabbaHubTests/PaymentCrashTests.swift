@@ -2,6 +2,7 @@ import DabbaCore
 import DabbaSQLite
 import DabbaTestSupport
 import Foundation
+@testable import HubSQLite
 import Logging
 import Testing
 

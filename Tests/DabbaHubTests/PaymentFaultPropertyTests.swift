@@ -1,6 +1,8 @@
 import DabbaCore
 import DabbaTestSupport
 import Foundation
+@testable import HubModel
+@testable import HubSQLite
 import Logging
 import Synchronization
 import Testing

@@ -2,6 +2,8 @@ import DabbaCore
 import DabbaSQLite
 import DabbaTestSupport
 import Foundation
+@testable import HubModel
+@testable import HubSQLite
 import Logging
 import Testing
 

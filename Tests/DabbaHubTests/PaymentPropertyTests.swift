@@ -2,6 +2,8 @@ import DabbaCore
 import DabbaTestSupport
 import Foundation
 import HTTPTypes
+@testable import HubModel
+@testable import HubSQLite
 import Logging
 import PropertyBased
 import Testing

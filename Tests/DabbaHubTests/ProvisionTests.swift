@@ -1,3 +1,4 @@
+@testable import DabbaHubServer
 import DabbaMQTT
 import DabbaTestSupport
 import Foundation

@@ -3,6 +3,8 @@ import DabbaMQTT
 import DabbaProtocol
 import DabbaTestSupport
 import Foundation
+@testable import HubModel
+@testable import HubSQLite
 import HummingbirdTesting
 import Logging
 import Testing

@@ -3,6 +3,7 @@ import DabbaCore
 import DabbaProtocol
 import DabbaTestSupport
 import Foundation
+@testable import HubSQLite
 import HummingbirdBcrypt
 import Logging
 import Testing

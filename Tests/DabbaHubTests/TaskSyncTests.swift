@@ -3,6 +3,7 @@ import DabbaMQTT
 import DabbaProtocol
 import DabbaTestSupport
 import Foundation
+@testable import HubModel
 import Testing
 
 @testable import DabbaHub

@@ -1,6 +1,8 @@
 import DabbaCore
 import DabbaTestSupport
 import HTTPTypes
+@testable import HubModel
+@testable import HubSQLite
 import HummingbirdTesting
 import Logging
 import Synchronization

@@ -1,6 +1,7 @@
 import DabbaCore
 import DabbaTestSupport
 import Foundation
+@testable import HubModel
 import Testing
 
 @testable import DabbaHub

@@ -1,4 +1,5 @@
 import DabbaCore
+import HubModel
 import Logging
 import ServiceLifecycle
 

@@ -1,6 +1,7 @@
 import DabbaCore
 import DabbaProtocol
 import Foundation
+import HubModel
 import Logging
 
 /// Why a dispatcher action was refused; controllers map it to HTTP (404, 409).

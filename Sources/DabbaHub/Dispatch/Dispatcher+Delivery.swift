@@ -1,5 +1,6 @@
 import DabbaCore
 import DabbaProtocol
+import HubModel
 import Logging
 
 /// Offers and assignments are delivered at least once, and orders that wait too long are flagged.

@@ -2,6 +2,7 @@ import DabbaCore
 import DabbaDispatch
 import DabbaMQTT
 import DabbaProtocol
+import HubModel
 import Logging
 
 /// Dispatch settings from the hub's configuration.

@@ -1,3 +1,4 @@
+import HubModel
 import Synchronization
 
 /// The hub's internal stream of order events (after they are committed): each subscriber gets every event

@@ -1,3 +1,4 @@
+import HubModel
 import Synchronization
 
 /// What one order feed (`/v1/orders/{id}/live`) has to write: the order's events and the watched agent's fixes,

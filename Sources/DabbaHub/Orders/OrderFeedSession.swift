@@ -1,3 +1,4 @@
+import HubModel
 import Synchronization
 
 /// One open order feed: its ``OrderLiveView``, the inbox the event bus and the fleet feed post into, and those

@@ -1,4 +1,5 @@
 import DabbaProtocol
+import HubModel
 
 /// The customer's live view of one order, as it evolves: it turns order events and the assigned agent's fixes into
 /// the frames of `/v1/orders/{id}/live` and `/v1/track/{token}/live`. The agent's position is part of the view

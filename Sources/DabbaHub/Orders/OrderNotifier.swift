@@ -1,6 +1,7 @@
 import DabbaMQTT
 import DabbaProtocol
 import Foundation
+import HubModel
 import Logging
 
 /// Hands committed order events to everyone who follows them: the hub's own subscribers (customer and operator

@@ -1,4 +1,5 @@
 import DabbaCore
+import HubModel
 import Hummingbird
 
 /// Prices an order on the server from the restaurant's menu and the delivery zone; the client's prices, if it

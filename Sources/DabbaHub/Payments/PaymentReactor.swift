@@ -1,4 +1,5 @@
 import DabbaCore
+import HubModel
 import Logging
 import ServiceLifecycle
 
@@ -90,7 +91,7 @@ public struct PaymentReactor<
                     from: cursor, events: events, now: payments.clock())
             else { break }
             for failure in pass.failures {
-                payments.metrics?.alerts(SQLiteHubStore.alertReactionFailed).increment()
+                payments.metrics?.alerts(PaymentAlert.reactionFailed).increment()
                 logger.error(
                     "Order event consumed without its payment reaction",
                     metadata: [

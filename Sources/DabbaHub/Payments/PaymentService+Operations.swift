@@ -1,4 +1,5 @@
 import DabbaCore
+import HubModel
 import Logging
 import Synchronization
 
@@ -75,7 +76,7 @@ extension PaymentService {
         if let error = settled.lastError { metadata["error"] = "\(error)" }
         if settled.state == .dead {
             metrics?.paymentDeadLetters.increment()
-            metrics?.alerts(SQLiteHubStore.alertDeadLetter).increment()
+            metrics?.alerts(PaymentAlert.deadLetter).increment()
             logger.error("Payment operation is a dead letter", metadata: metadata)
         } else if case .retry = outcome {
             logger.warning("Payment operation will be retried", metadata: metadata)

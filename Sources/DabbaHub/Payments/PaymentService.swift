@@ -1,5 +1,6 @@
 import DabbaCore
 import DabbaProtocol
+import HubModel
 import Logging
 
 /// Why a payment operation was refused; the controllers map each case to one HTTP status (the same cases as

@@ -1,3 +1,4 @@
+import HubModel
 import NIOPosix
 
 #if canImport(FoundationEssentials)

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import DabbaCore
 import DabbaProtocol
+import HubModel
 import Logging
 import NIOCore
 import NIOHTTP1

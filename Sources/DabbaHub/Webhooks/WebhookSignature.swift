@@ -1,5 +1,6 @@
 import Crypto
 import DabbaCore
+import HubModel
 
 /// The `Dabba-Signature` header of every webhook request, and how a receiver checks it.
 ///

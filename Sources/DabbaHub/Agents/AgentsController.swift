@@ -1,0 +1,119 @@
+import DabbaProtocol
+import HubModel
+import Hummingbird
+
+/// Operators' view of agents: list, record, positions (paged), track (GeoJSON), seq conflicts (paged) and the
+/// fleet's latest.
+/// An agent may read its own record; any other id it asks for is "not found", like an unknown one.
+struct AgentsController<Repository: AgentRepository & PositionRepository> {
+    let repository: Repository
+    static var trackMaxPoints: Int { 10_000 }
+
+    func addRoutes(to router: some RouterMethods<HubRequestContext>) {
+        let operators = router.group("v1", access: .roles([.operator]))
+        operators.get("agents", use: list)
+        operators.get("agents/:id/positions", use: positions)
+        operators.get("agents/:id/track", use: track)
+        operators.get("agents/:id/seq-conflicts", use: seqConflicts)
+        operators.get("fleet", use: fleet)
+        router.group("v1", access: .roles([.operator, .agent])).get("agents/:id", use: show)
+    }
+
+    @Sendable func list(_ request: Request, context: HubRequestContext) async throws -> AgentList {
+        AgentList(agents: try await repository.agents().map(AgentView.init))
+    }
+
+    @Sendable func show(_ request: Request, context: HubRequestContext) async throws -> AgentView {
+        let caller = try context.caller()
+        let id = try context.parameters.require("id")
+        if caller.role == .agent && caller.agentID != id { throw APIError.notFound("no agent \(id)") }
+        return AgentView(try await existingAgent(id))
+    }
+
+    @Sendable func positions(_ request: Request, context: HubRequestContext) async throws -> PositionsPage {
+        let id = try await existingAgent(try context.parameters.require("id")).id
+        let query = request.uri.queryParameters
+        let (since, until) = try Self.timeRange(query)
+        let limit = try Self.pageLimit(query)
+        var after: (time: Int64, seq: Int64)?
+        if let text = query.get("cursor"), !text.isEmpty {
+            guard let cursor = PositionCursor.decode(text) else {
+                throw APIError.badRequest("cursor: not a cursor this API returned")
+            }
+            after = cursor
+        }
+        var rows = try await repository.positions(agent: id, since: since, until: until, after: after, limit: limit + 1)
+        let more = rows.count > limit
+        if more { rows.removeLast() }
+        let next = more ? rows.last.map { PositionCursor.encode(time: $0.time, seq: $0.seq) } : nil
+        return PositionsPage(positions: rows.map(PositionView.init), next: next)
+    }
+
+    @Sendable func track(_ request: Request, context: HubRequestContext) async throws -> TrackFeature {
+        let id = try await existingAgent(try context.parameters.require("id")).id
+        let (since, until) = try Self.timeRange(request.uri.queryParameters)
+        var points: [StoredPosition] = []
+        var after: (time: Int64, seq: Int64)?
+        while points.count < Self.trackMaxPoints {
+            let page = try await repository.positions(
+                agent: id, since: since, until: until, after: after,
+                limit: min(1000, Self.trackMaxPoints - points.count))
+            points += page
+            guard let last = page.last, page.count == 1000 else { break }
+            after = (last.time, last.seq)
+        }
+        var truncated = false
+        if points.count == Self.trackMaxPoints, let last = points.last {
+            let beyond = try await repository.positions(
+                agent: id, since: since, until: until, after: (last.time, last.seq), limit: 1)
+            truncated = !beyond.isEmpty
+        }
+        let times = points.map { Timestamp.format(milliseconds: $0.time) }
+        return TrackFeature(
+            geometry: points.count >= 2 ? .init(coordinates: points.map { [$0.lon, $0.lat] }) : nil,
+            properties: .init(
+                agent: id, count: points.count, start: times.first, end: times.last, times: times, truncated: truncated)
+        )
+    }
+
+    @Sendable func fleet(_ request: Request, context: HubRequestContext) async throws -> FleetView {
+        FleetView(
+            agents: try await repository.agents().map {
+                .init(id: $0.id, online: $0.state?.online ?? false, last: $0.last.map(PositionView.init))
+            })
+    }
+
+    func existingAgent(_ id: String) async throws -> AgentRecord {
+        // Two steps on purpose: `guard …, let record = try await repository.agent(id:) else { throw … }` (a typed-throws
+        // async requirement inside a guard condition) crashes Swift 6.3.1's optimizer (signal 11 while splitting this
+        // coroutine) in `-c release` builds.
+        guard AgentID.isValid(id) else { throw APIError.notFound("no agent \(id)") }
+        let record = try await repository.agent(id: id)
+        guard let record else { throw APIError.notFound("no agent \(id)") }
+        return record
+    }
+
+    /// `limit` of a paged list: 1…1000, 100 when absent; 400 otherwise.
+    static func pageLimit(_ query: Parameters) throws(APIError) -> Int {
+        guard let text = query.get("limit") else { return 100 }
+        guard let value = Int(text), (1...1000).contains(value) else {
+            throw .badRequest("limit: expected a whole number from 1 to 1000")
+        }
+        return value
+    }
+
+    /// `since` / `until` (ISO 8601 UTC); 400 naming the parameter when unreadable or out of order.
+    static func timeRange(_ query: Parameters) throws(APIError) -> (since: Int64?, until: Int64?) {
+        func parse(_ name: String) throws(APIError) -> Int64? {
+            guard let text = query.get(name), !text.isEmpty else { return nil }
+            guard let ms = Timestamp.parse(text) else {
+                throw .badRequest("\(name): expected an ISO 8601 UTC time such as 2026-11-25T10:00:00Z")
+            }
+            return ms
+        }
+        let since = try parse("since")
+        let until = try parse("until")
+        if let since, let until, since >= until { throw .badRequest("since must be before until") }
+        return (since, until)
+    }
+}

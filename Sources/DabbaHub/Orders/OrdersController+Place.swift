@@ -1,0 +1,68 @@
+import DabbaCore
+import Foundation
+import HTTPTypes
+import HubModel
+import Hummingbird
+
+/// `POST /v1/orders` (customers): priced on the server from the menu — client prices are never read — after
+/// checking that the restaurant is open and the address lies in a served zone. An `Idempotency-Key` is optional and
+/// follows the one rule of ``IdempotentRequest``: looked up before pricing, so a retry with the same key and body
+/// replays the stored 201 with the same order even when the restaurant has closed since; another body is 422; a
+/// retry while the first request runs is 409.
+extension OrdersController {
+    struct PlaceRequest: Decodable {
+        struct Item: Decodable {
+            var item: String
+            var quantity: Int
+            var options: [String]?
+        }
+        var restaurant: String
+        var items: [Item]
+        var address: String
+        var lat: Double
+        var lon: Double
+        var paymentMethod: PaymentMethod
+    }
+
+    func addPlaceRoute(to router: some RouterMethods<HubRequestContext>) {
+        router.post(use: place)
+    }
+
+    @Sendable func place(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let caller = try context.caller()
+        guard caller.role == .customer else { throw APIError.forbidden("only customers place orders") }
+        let call = try await IdempotentRequest(
+            request, context, store: store, ttl: Int64(configuration.idempotencyTTLHours) * 3_600_000,
+            keyRequired: false)
+        let input = try call.decode(PlaceRequest.self)
+        return try await call.run { () async throws -> (HTTPResponse.Status, OrderView) in
+            guard configuration.paymentMethods.contains(input.paymentMethod) else {
+                let offered = PaymentMethod.allCases.filter(configuration.paymentMethods.contains).map(\.rawValue)
+                throw APIError.invalid(
+                    "paymentMethod: \(input.paymentMethod.rawValue) is not taken here (payment-methods: "
+                        + "\(offered.joined(separator: ", ")))")
+            }
+            let now = wallClockMilliseconds()
+            let priced = try await OrderPricing.price(
+                input, store: store, taxRateBasisPoints: configuration.taxRateBasisPoints, now: now)
+            let order = OrderRecord(
+                id: "o-" + AuthRandom.token(bytes: 9), customerID: caller.userID, restaurantID: input.restaurant,
+                paymentMethod: input.paymentMethod, currency: priced.currency, subtotal: priced.subtotal,
+                deliveryFee: priced.deliveryFee, tax: priced.tax, total: priced.total, address: input.address,
+                dropLat: input.lat, dropLon: input.lon, zoneID: priced.zoneID, createdAt: now, updatedAt: now,
+                lines: priced.lines)
+            let result: (order: OrderRecord, event: OrderEvent?, created: Bool)
+            do {
+                // The order keeps its key too: after a crash between this commit and the key's answer being
+                // stored, a retry (once the key's claim has expired) finds this order instead of placing another.
+                result = try await store.createOrder(
+                    order, idempotencyKey: call.key, requestHash: call.key == nil ? nil : call.hash,
+                    actor: OrderService<Store>.actor(caller))
+            } catch let error as StoreError where error.code == .conflict && call.key != nil {
+                throw APIError.invalid("Idempotency-Key \(call.key ?? "") was used with a different request")
+            }
+            if let event = result.event { orders.notifier.committed(event, order: result.order) }
+            return (.created, OrderView(result.order))
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import DabbaCore
+import DabbaProtocol
+import HubModel
+import Hummingbird
+
+/// Orders: read, list per role, lifecycle actions, timeline and share links. Creation lives in
+/// `OrdersController+Place.swift`. Anyone who may not see an order gets 404, as for an unknown id.
+struct OrdersController<Store: HubStore> {
+    let orders: OrderService<Store>
+    let configuration: HubConfiguration
+    var store: Store { orders.store }
+
+    func addRoutes(to router: some RouterMethods<HubRequestContext>) {
+        let signedIn = router.group("v1/orders", access: .signedIn)
+        signedIn.get(use: list)
+        signedIn.get(":id", use: show)
+        signedIn.get(":id/events", use: timeline)
+        // assign and unassign are dispatch's routes (`DispatchController`): the checks run where it assigns.
+        for action in OrderAction.allCases where action != .assign && action != .unassign {
+            signedIn.post(":id/\(action.routeName)") { request, context in
+                try await perform(action, request, context)
+            }
+        }
+        signedIn.post(":id/share", use: share)
+        signedIn.delete(":id/share", use: revokeShares)
+        addPlaceRoute(to: signedIn)
+    }
+
+    @Sendable func show(_ request: Request, context: HubRequestContext) async throws -> OrderView {
+        OrderView(try await visible(context))
+    }
+
+    @Sendable func timeline(_ request: Request, context: HubRequestContext) async throws -> OrderTimeline {
+        let order = try await visible(context)
+        return OrderTimeline(order: order.id, events: try await store.orderEvents(order: order.id))
+    }
+
+    @Sendable func list(_ request: Request, context: HubRequestContext) async throws -> OrderPage {
+        let caller = try context.caller()
+        let query = request.uri.queryParameters
+        var filter = OrderFilter()
+        switch caller.role {
+        case .customer: filter.customerID = caller.userID
+        case .agent: filter.agentID = caller.agentID ?? "-"
+        case .restaurant:
+            filter.restaurantIDs = try await ownedRestaurants(caller, requested: query.get("restaurant"))
+        case .operator:
+            if let restaurant = query.get("restaurant") { filter.restaurantIDs = [restaurant] }
+            if let agent = query.get("agent") { filter.agentID = agent }
+            if let customer = query.get("customer") {
+                guard let id = Int64(customer) else { throw APIError.badRequest("customer: expected a user id") }
+                filter.customerID = id
+            }
+        }
+        if let text = query.get("status"), !text.isEmpty {
+            var statuses = Set<OrderStatus>()
+            for name in text.split(separator: ",") {
+                guard let status = OrderStatus(rawValue: String(name)) else {
+                    throw APIError.badRequest("status: unknown status \(name)")
+                }
+                statuses.insert(status)
+            }
+            filter.statuses = statuses
+        }
+        (filter.since, filter.until) = try AgentsController<Store>.timeRange(query)
+        let limit = try Self.limit(query)
+        var after: (createdAt: Int64, id: String)?
+        if let text = query.get("cursor"), !text.isEmpty {
+            guard let cursor = OrderCursor.decode(text) else {
+                throw APIError.badRequest("cursor: not a cursor this API returned")
+            }
+            after = cursor
+        }
+        var rows = try await store.orders(filter, after: after, limit: limit + 1)
+        let more = rows.count > limit
+        if more { rows.removeLast() }
+        return OrderPage(
+            orders: rows.map(OrderView.init),
+            next: more ? rows.last.map { OrderCursor.encode(createdAt: $0.createdAt, id: $0.id) } : nil)
+    }
+
+    /// The restaurants a restaurant user's list covers: all they manage, or the one asked for if theirs.
+    func ownedRestaurants(_ caller: Identity, requested: String?) async throws -> [String] {
+        if let requested {
+            guard try await store.restaurantSummary(id: requested)?.ownerUserID == caller.userID else {
+                throw APIError.notFound("no restaurant \(requested)")
+            }
+            return [requested]
+        }
+        return try await store.restaurantIDs(ownedBy: caller.userID)
+    }
+
+    func perform(_ action: OrderAction, _ request: Request, _ context: HubRequestContext) async throws -> OrderView {
+        let caller = try context.caller()
+        let order = try await visible(context)  // someone else's order is 404 whatever the body says
+        let id = order.id
+        let body = try await Self.decodeOptional(OrderActionRequest.self, request, context) ?? OrderActionRequest()
+        if let reason = body.reason, reason.count > 500 { throw APIError.invalid("reason: at most 500 characters") }
+        if action == .accept {
+            guard let minutes = body.prepMinutes, (1...240).contains(minutes) else {
+                throw APIError.invalid("prepMinutes: required to accept, 1 to 240")
+            }
+        }
+        if let cash = body.cashCollected {
+            guard action == .deliver, order.paymentMethod == .cod else {
+                throw APIError.invalid("cashCollected: only when delivering a cash-on-delivery order")
+            }
+            guard (0...Money.maxAmount).contains(cash) else {
+                throw APIError.invalid("cashCollected: 0 or more minor units")
+            }
+        }
+        if [.cancel, .reject, .fail].contains(action), (body.reason ?? "").isEmpty {
+            throw APIError.invalid("reason: required to \(action.rawValue) an order")
+        }
+        do {
+            return OrderView(
+                try await orders.perform(
+                    action, on: id, by: caller, reason: body.reason, prepMinutes: body.prepMinutes,
+                    cashCollected: body.cashCollected))
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    @Sendable func share(_ request: Request, context: HubRequestContext) async throws -> EditedResponse<ShareView> {
+        let caller = try context.caller()
+        let order = try await visible(context)
+        guard caller.role == .customer || caller.role == .operator else {
+            throw APIError.forbidden("only the customer or an operator can share an order")
+        }
+        guard !order.status.isTerminal else { throw APIError.conflict("the order is \(order.status.rawValue)") }
+        let body = try await Self.decodeOptional(ShareRequest.self, request, context) ?? ShareRequest()
+        let ttl = body.ttlMinutes ?? configuration.shareTTLMinutes
+        guard (1...(7 * 24 * 60)).contains(ttl) else { throw APIError.invalid("ttlMinutes: 1 to 10080") }
+        let token = AuthRandom.token(bytes: 24)
+        let expires = wallClockMilliseconds() + Int64(ttl) * 60_000
+        try await store.createShare(
+            tokenHash: AuthRandom.sha256Hex(token),
+            share: OrderShare(orderID: order.id, createdBy: caller.userID, expires: expires))
+        return EditedResponse(
+            status: .created,
+            response: ShareView(
+                token: token, expiresAt: Timestamp.format(milliseconds: expires), url: "/track/\(token)",
+                live: "/v1/track/\(token)/live"))
+    }
+
+    @Sendable func revokeShares(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let caller = try context.caller()
+        let order = try await visible(context)
+        guard caller.role == .customer || caller.role == .operator else {
+            throw APIError.forbidden("only the customer or an operator can revoke share links")
+        }
+        _ = try await store.revokeShares(order: order.id)
+        return Response(status: .noContent)
+    }
+
+    func visible(_ context: HubRequestContext) async throws -> OrderRecord {
+        let caller = try context.caller()
+        let id = try context.parameters.require("id")
+        guard let order = try await orders.visibleOrder(id, to: caller) else {
+            throw APIError.notFound("no order \(id)")
+        }
+        return order
+    }
+
+    static func limit(_ query: Parameters) throws(APIError) -> Int {
+        guard let text = query.get("limit") else { return 50 }
+        guard let value = Int(text), (1...200).contains(value) else {
+            throw .badRequest("limit: expected a whole number from 1 to 200")
+        }
+        return value
+    }
+
+    /// Decodes a JSON body when there is one (actions may be posted without a body).
+    static func decodeOptional<T: Decodable>(_ type: T.Type, _ request: Request, _ context: HubRequestContext)
+        async throws -> T?
+    {
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        guard buffer.readableBytes > 0 else { return nil }
+        return try await request.decode(as: type, context: context)
+    }
+}
+
+extension OrderAction {
+    /// The path segment: `POST /v1/orders/{id}/{routeName}`.
+    var routeName: String { self == .pickup ? "pickup" : rawValue }
+}
+
+extension APIError {
+    init(_ error: OrderServiceError) {
+        switch error {
+        case .notFound(let m): self = .notFound(m)
+        case .forbidden(let m): self = .forbidden(m)
+        case .illegal(let m): self = .conflict(m)
+        case .invalid(let m): self = .invalid(m)
+        case .unavailable(let m): self = .unavailable(m)
+        case .store(let e):
+            self = e.code == .conflict ? .conflict(e.message) : .unavailable("storage: \(e.code.rawValue)")
+        }
+    }
+}

@@ -1,0 +1,265 @@
+import DabbaCore
+import DabbaProtocol
+import DabbaSQLite
+import Foundation
+import HubModel
+
+extension SQLiteHubStore: DispatchRepository {
+    public func setShift(agent: String, onShift: Bool) throws(StoreError) {
+        let changed = try run { () throws(SQLiteError) -> Int in
+            try db.prepare(Self.shiftUpdate + " WHERE id = ?3")
+                .run([.integer(onShift ? 1 : 0), .integer(wallClockMilliseconds()), .text(agent)])
+            return db.changes
+        }
+        if changed == 0 { throw StoreError(.notFound, "no agent \(agent)") }
+    }
+
+    public func applyDeviceShift(agent: String, seq: Int64, onShift: Bool, time: Int64) throws(StoreError) -> Bool {
+        try run { () throws(SQLiteError) -> Bool in
+            try db.transaction { () throws(SQLiteError) -> Bool in
+                try db.prepare(
+                    Self.shiftUpdate + " WHERE id = ?3 AND (shift_changed_at IS NULL OR shift_changed_at < ?2)"
+                )
+                .run([.integer(onShift ? 1 : 0), .integer(time), .text(agent)])
+                let changed = db.changes == 1
+                try db.prepare("UPDATE events SET applied = 1 WHERE agent = ? AND seq = ?").run([
+                    .text(agent), .integer(seq),
+                ])
+                return changed
+            }
+        }
+    }
+
+    /// A shift change (`?1` on or off, at `?2`): a start while off shift is the shift's start (least-recent's
+    /// line); a "start" while already on shift changes nothing but the change time.
+    static let shiftUpdate = """
+        UPDATE agents SET on_shift = ?1, shift_changed_at = ?2,
+            shift_started_at = CASE WHEN ?1 = 1 AND on_shift = 0 THEN ?2 ELSE shift_started_at END
+        """
+
+    public func dispatchAgents() throws(StoreError) -> [DispatchAgentRow] {
+        let records = try agents()
+        let extra = try run { () throws(SQLiteError) -> [String: DispatchAgentRow] in
+            let s = try db.prepare(
+                "SELECT id, on_shift, last_delivery_at, shift_started_at, last_lapse_at FROM agents")
+            defer { s.reset() }
+            var map: [String: DispatchAgentRow] = [:]
+            func time(_ column: Int32) -> Int64? { s.isNull(column) ? nil : s.int64(column) }
+            while try s.step() {
+                let id = s.text(0) ?? ""
+                map[id] = DispatchAgentRow(
+                    agent: AgentRecord(id: id, createdAt: 0), onShift: s.int64(1) != 0, lastDeliveryAt: time(2),
+                    shiftStartedAt: time(3), lastLapseAt: time(4))
+            }
+            return map
+        }
+        return records.map { r in
+            var row = extra[r.id] ?? DispatchAgentRow(agent: r, onShift: false, lastDeliveryAt: nil)
+            row.agent = r
+            return row
+        }
+    }
+
+    public func dispatchQueue() throws(StoreError) -> [OrderRecord] {
+        try orderList(
+            """
+            SELECT o.id FROM orders o
+            WHERE o.status IN ('confirmed', 'preparing', 'ready_for_pickup') AND o.agent_id IS NULL
+              AND NOT EXISTS (SELECT 1 FROM offers f WHERE f.order_id = o.id AND f.state = 'pending')
+            ORDER BY o.created, o.id
+            """)
+    }
+
+    public func agentLoads() throws(StoreError) -> [String: [OrderRecord]] {
+        Dictionary(
+            grouping: try orderList("SELECT id FROM orders WHERE status IN ('assigned', 'picked_up') ORDER BY created"),
+            by: { $0.agentID ?? "" })
+    }
+
+    private func orderList(_ sql: String) throws(StoreError) -> [OrderRecord] {
+        try run { () throws(SQLiteError) -> [OrderRecord] in
+            let s = try db.prepare(sql)
+            var ids: [String] = []
+            while try s.step() { ids.append(s.text(0) ?? "") }
+            s.reset()
+            var orders: [OrderRecord] = []
+            for id in ids { if let o = try readOrder(id: id) { orders.append(o) } }
+            return orders
+        }
+    }
+
+    public func recordGiveBack(order: String, agent: String, time: Int64, reason: String) throws(StoreError) {
+        try run { () throws(SQLiteError) in try insertGiveBack(order: order, agent: agent, time: time, reason: reason) }
+    }
+
+    public func pendingOffers() throws(StoreError) -> [Offer] {
+        try readOffers("WHERE state = 'pending' ORDER BY deadline, id", [])
+    }
+
+    public func offers(order: String) throws(StoreError) -> [Offer] {
+        try readOffers("WHERE order_id = ? ORDER BY id", [.text(order)])
+    }
+
+    public func excludedAgents(order: String) throws(StoreError) -> Set<String> {
+        Set(try readOffers("WHERE order_id = ? AND \(Self.excludingOffer)", [.text(order)]).map(\.agent))
+    }
+
+    /// An offer row that excludes its agent from its order: rejected (or given back), or lapsed after delivery —
+    /// an undelivered lapse does not (``Offer/lapseExcludes``).
+    static let excludingOffer =
+        "(state = 'rejected' OR (state = 'expired' AND reason IS NOT '\(Offer.undeliveredReason)'))"
+
+    public func closeOffer(order: String, agent: String, state: Offer.State, reason: String?) throws(StoreError)
+        -> Offer?
+    {
+        try run { () throws(SQLiteError) -> Offer? in
+            try db.transaction { () throws(SQLiteError) -> Offer? in
+                try closePending(order: order, agent: agent, state: state, reason: reason)
+            }
+        }
+    }
+
+    /// The one place an offer leaves `pending`: a conditional UPDATE, so of two racing deciders exactly one wins. A
+    /// lapse of a delivered offer (``Offer/lapseExcludes``) also sends its agent to the back of the least-recent
+    /// line: its `last_lapse_at` becomes the offer's deadline, the moment it lapsed.
+    func closePending(order: String, agent: String, state: Offer.State, reason: String?) throws(SQLiteError)
+        -> Offer?
+    {
+        guard
+            let pending = try readOffersRaw(
+                "WHERE order_id = ? AND agent_id = ? AND state = 'pending'", [.text(order), .text(agent)]
+            ).first
+        else { return nil }
+        try db.prepare("UPDATE offers SET state = ?, decided = ?, reason = ? WHERE id = ? AND state = 'pending'")
+            .run([
+                .text(state.rawValue), .integer(wallClockMilliseconds()), reason.map { .text($0) } ?? .null,
+                .integer(pending.id),
+            ])
+        guard db.changes == 1 else { return nil }
+        if state == .expired && reason != Offer.undeliveredReason {
+            try db.prepare("UPDATE agents SET last_lapse_at = MAX(COALESCE(last_lapse_at, 0), ?) WHERE id = ?")
+                .run([.integer(pending.deadline), .text(agent)])
+        }
+        var closed = pending
+        closed.state = state
+        closed.reason = reason
+        return closed
+    }
+
+    public func recordDecision(_ record: DispatchRecord) throws(StoreError) {
+        let candidates = (try? JSONEncoder().encode(record.candidates)).map { Array($0) } ?? Array("[]".utf8)
+        try run { () throws(SQLiteError) in
+            try db.prepare(
+                """
+                INSERT INTO dispatch_decisions(order_id, time, policy, agent_id, outcome, candidates, reason)
+                VALUES(?, ?, ?, ?, ?, ?, ?)
+                """
+            ).run([
+                .text(record.order), .integer(record.time), .text(record.policy),
+                record.agent.map { .text($0) } ?? .null,
+                .text(record.outcome), .blob(candidates), record.reason.map { .text($0) } ?? .null,
+            ])
+        }
+    }
+
+    public func decisions(order: String) throws(StoreError) -> [DispatchRecord] {
+        try run { () throws(SQLiteError) -> [DispatchRecord] in
+            let s = try db.prepare(
+                """
+                SELECT time, policy, agent_id, outcome, candidates, reason FROM dispatch_decisions
+                WHERE order_id = ? ORDER BY id
+                """
+            )
+            defer { s.reset() }
+            try s.bind([.text(order)])
+            var records: [DispatchRecord] = []
+            while try s.step() {
+                let candidates =
+                    (try? JSONDecoder().decode([DispatchRecord.Candidate].self, from: Data(s.bytes(4)))) ?? []
+                records.append(
+                    DispatchRecord(
+                        order: order, time: s.int64(0), policy: s.text(1) ?? "", agent: s.text(2),
+                        outcome: s.text(3) ?? "", candidates: candidates, reason: s.text(5)))
+            }
+            return records
+        }
+    }
+
+    public func unappliedEvents(limit: Int) throws(StoreError) -> [DeviceEvent] {
+        try run { () throws(SQLiteError) -> [DeviceEvent] in
+            let s = try db.prepare(
+                "SELECT agent, seq, time, order_id, type, payload FROM events WHERE applied = 0 ORDER BY time, agent, seq LIMIT ?"
+            )
+            defer { s.reset() }
+            try s.bind([.integer(Int64(limit))])
+            var events: [DeviceEvent] = []
+            while try s.step() {
+                events.append(
+                    DeviceEvent(
+                        agent: s.text(0) ?? "", seq: s.int64(1), time: s.int64(2), order: s.text(3) ?? "",
+                        type: s.text(4) ?? "",
+                        payload: s.bytes(5)))
+            }
+            return events
+        }
+    }
+
+    public func applyDeviceEvent(agent: String, seq: Int64, change: OrderChange?, order: String) throws(StoreError)
+        -> (OrderRecord, OrderEvent)?
+    {
+        try run { () throws(SQLiteError) -> (OrderRecord, OrderEvent)? in
+            try db.transaction { () throws(SQLiteError) -> (OrderRecord, OrderEvent)? in
+                var result: (OrderRecord, OrderEvent)?
+                if let change, case .changed(let o, let e) = try changeOrder(change, order) { result = (o, e) }
+                try db.prepare("UPDATE events SET applied = 1 WHERE agent = ? AND seq = ?").run([
+                    .text(agent), .integer(seq),
+                ])
+                return result
+            }
+        }
+    }
+
+    public func raiseAlert(kind: String, agent: String?, order: String?, message: String) throws(StoreError) -> Bool {
+        try run { () throws(SQLiteError) -> Bool in
+            try insertAlert(kind: kind, agent: agent, order: order, message: message)
+        }
+    }
+
+    public func alerts(limit: Int) throws(StoreError) -> [OperatorAlert] {
+        try run { () throws(SQLiteError) -> [OperatorAlert] in
+            let s = try db.prepare(
+                "SELECT id, time, kind, agent_id, order_id, message FROM alerts ORDER BY id DESC LIMIT ?")
+            defer { s.reset() }
+            try s.bind([.integer(Int64(limit))])
+            var alerts: [OperatorAlert] = []
+            while try s.step() {
+                alerts.append(
+                    OperatorAlert(
+                        id: s.int64(0), time: s.int64(1), kind: s.text(2) ?? "", agent: s.text(3), order: s.text(4),
+                        message: s.text(5) ?? ""))
+            }
+            return alerts
+        }
+    }
+
+    private func readOffers(_ clause: String, _ values: [SQLiteValue]) throws(StoreError) -> [Offer] {
+        try run { () throws(SQLiteError) -> [Offer] in try readOffersRaw(clause, values) }
+    }
+
+    func readOffersRaw(_ clause: String, _ values: [SQLiteValue]) throws(SQLiteError) -> [Offer] {
+        let s = try db.prepare(
+            "SELECT id, order_id, agent_id, created, deadline, state, reason, sent, seen FROM offers " + clause)
+        defer { s.reset() }
+        try s.bind(values)
+        var offers: [Offer] = []
+        while try s.step() {
+            offers.append(
+                Offer(
+                    id: s.int64(0), order: s.text(1) ?? "", agent: s.text(2) ?? "", created: s.int64(3),
+                    deadline: s.int64(4),
+                    state: Offer.State(rawValue: s.text(5) ?? "") ?? .expired, reason: s.text(6),
+                    sent: s.isNull(7) ? nil : s.int64(7), seen: s.isNull(8) ? nil : s.int64(8)))
+        }
+        return offers
+    }
+}

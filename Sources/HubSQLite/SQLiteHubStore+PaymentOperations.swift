@@ -1,0 +1,460 @@
+import DabbaCore
+import DabbaProtocol
+import DabbaSQLite
+import HubModel
+
+/// The payment reactor's pass over the order trail, and provider operations (``PaymentOperation``): stored before
+/// the call, leased to one runner at a time (a conditional write, so it holds across hubs), settled with their
+/// effect on the payment and the ledger in one transaction.
+extension SQLiteHubStore {
+    static let alertDeadLetter = PaymentAlert.deadLetter
+    static let alertReactionFailed = PaymentAlert.reactionFailed
+
+    public func reactToOrderEvents(from: Int64, events: [OrderEvent], now: Int64) throws(StoreError)
+        -> PaymentReactorPass?
+    {
+        guard let last = events.last?.id else { return PaymentReactorPass() }
+        return try writeTransaction { () throws(StoreError) -> PaymentReactorPass? in
+            // The claim: only the hub that still sees the cursor at `from` moves it (and reacts).
+            let moved = try run { () throws(SQLiteError) -> Bool in
+                try db.prepare("UPDATE payment_cursor SET event_id = ? WHERE id = 1 AND event_id = ?")
+                    .run([.integer(last), .integer(from)])
+                return db.changes == 1
+            }
+            guard moved else { return nil }
+            var pass = PaymentReactorPass()
+            pass.consumed = events.count
+            for event in events where [.delivered, .cancelled, .rejected, .failed].contains(event.status) {
+                try run { () throws(SQLiteError) in try db.execute("SAVEPOINT payment_reaction") }
+                do throws(StoreError) {
+                    if try react(to: event, now: now) { pass.reactions += 1 }
+                    try run { () throws(SQLiteError) in try db.execute("RELEASE payment_reaction") }
+                } catch {
+                    try run { () throws(SQLiteError) in
+                        try db.execute("ROLLBACK TO payment_reaction; RELEASE payment_reaction")
+                    }
+                    pass.failures.append(.init(event: event.id, order: event.order, error: error.message))
+                    _ = try raiseAlert(
+                        kind: Self.alertReactionFailed, agent: nil, order: event.order,
+                        message: "order event \(event.id) (\(event.status.rawValue)) moved no money: \(error.message)")
+                }
+            }
+            return pass
+        }
+    }
+
+    /// Records the reaction to one event (inside the pass's transaction); false when it asks for nothing.
+    private func react(to event: OrderEvent, now: Int64) throws(StoreError) -> Bool {
+        guard let order = try run({ () throws(SQLiteError) in try readOrder(id: event.order) }) else { return false }
+        let payments = try run { () throws(SQLiteError) in
+            try readPayments(" WHERE order_id = ? ORDER BY created, id", [.text(order.id)])
+        }
+        guard let reaction = PaymentRules.reaction(to: event, order: order, payments: payments) else { return false }
+        func payment(_ id: String) -> PaymentRecord { payments.first { $0.id == id }! }
+        switch reaction {
+        case .capture(let id):
+            try run { () throws(SQLiteError) in
+                _ = try insertOperation(.capture(payment(id), event: event.id, now: now))
+            }
+        case .void(let id):
+            try run { () throws(SQLiteError) in _ = try insertOperation(.void(payment(id), event: event.id, now: now)) }
+        case .cancel(let id):
+            let p = try mutatePayment(id) { (p: inout PaymentRecord) throws(StoreError) in
+                try PaymentRules.void(&p, actor: "system", now: now)
+            }
+            // The provider has it (a verification in progress): release it there too.
+            if p.providerRef != nil {
+                try run { () throws(SQLiteError) in _ = try insertOperation(.void(p, event: event.id, now: now)) }
+            }
+        case .refundRemainder(let id, let amount):
+            try reserveAutomaticRefund(
+                payment(id), amount: amount, source: "\(event.id)", event: event.id,
+                reason: "order \(event.status.rawValue)", now: now)
+        case .codCollect(let orderID, let agent, let collected, let time):
+            try applyCodCollect(
+                payment: "pay_" + AuthRandom.token(bytes: 12), order: orderID, agent: agent, collected: collected,
+                time: time)
+        }
+        return true
+    }
+
+    /// Reserves a refund the hub makes by itself, with its operation keyed `refund-<payment>-<source>`; the refund's
+    /// id is derived the same way, so the reservation happens once.
+    private func reserveAutomaticRefund(
+        _ p: PaymentRecord, amount: Int64, source: String, event: Int64?, reason: String, now: Int64
+    ) throws(StoreError) {
+        let refund = RefundRecord(
+            id: "re-\(p.id)-\(source)", paymentID: p.id, amount: amount, reason: reason, actor: "system",
+            createdAt: now)
+        try mutatePayment(p.id) { (p: inout PaymentRecord) throws(StoreError) in
+            try PaymentRules.reserveRefund(&p, amount: amount, now: now)
+            return nil
+        }
+        try run { () throws(SQLiteError) in
+            try insertRefund(refund)
+            _ = try insertOperation(.refund(refund, source: source, event: event, now: now))
+        }
+    }
+
+    // MARK: - Operations
+
+    public func enqueueOperation(_ operation: PaymentOperation, owner: String, until: Int64)
+        throws(StoreError) -> (operation: PaymentOperation, claimed: Bool)
+    {
+        try writeTransaction { () throws(StoreError) in
+            let blocking = try run { () throws(SQLiteError) in
+                try readOperations(
+                    """
+                     WHERE payment_id = ? AND key != ? AND state IN ('pending', 'dead') AND kind != 'refund'
+                     ORDER BY id LIMIT 1
+                    """, [.text(operation.paymentID), .text(operation.key)]
+                ).first
+            }
+            if let blocking {
+                throw StoreError(
+                    .conflict,
+                    "payment \(operation.paymentID) has a \(blocking.kind.rawValue) in progress (\(blocking.key), "
+                        + "\(blocking.state.rawValue)); try again when it is settled")
+            }
+            try run { () throws(SQLiteError) in _ = try insertOperation(operation) }
+            let claimed = try claim(operation.key, owner: owner, now: operation.createdAt, until: until)
+            guard let stored = try run({ () throws(SQLiteError) in try readOperation(operation.key) }) else {
+                throw StoreError(.notFound, "no operation \(operation.key)")
+            }
+            return (stored, claimed)
+        }
+    }
+
+    /// The condition that `table`'s operation waits for no other: money movements of one payment go one at a time,
+    /// oldest first (a void waits for a capture that is not settled, even a dead one: an operator settles that
+    /// first); refunds never hold others back.
+    static func unblocked(_ table: String) -> String {
+        """
+        NOT EXISTS (SELECT 1 FROM payment_ops e WHERE e.payment_id = \(table).payment_id AND e.id < \(table).id
+            AND e.state IN ('pending', 'dead') AND e.kind != 'refund')
+        """
+    }
+
+    public func dueOperations(now: Int64, limit: Int) throws(StoreError) -> [PaymentOperation] {
+        try run { () throws(SQLiteError) in
+            try readOperations(
+                " o WHERE o.state = 'pending' AND o.next_attempt <= ?1 AND o.lease_until <= ?1 AND "
+                    + Self.unblocked("o") + " ORDER BY o.next_attempt, o.id LIMIT ?2",
+                [.integer(now), .integer(Int64(limit))], alias: "o.")
+        }
+    }
+
+    public func nextOperationDue() throws(StoreError) -> Int64? {
+        try run { () throws(SQLiteError) in
+            try db.scalarInt(
+                "SELECT MIN(MAX(o.next_attempt, o.lease_until)) FROM payment_ops o WHERE o.state = 'pending' AND "
+                    + Self.unblocked("o"))
+        }
+    }
+
+    public func claimOperation(key: String, owner: String, now: Int64, until: Int64) throws(StoreError)
+        -> PaymentOperation?
+    {
+        guard try claim(key, owner: owner, now: now, until: until) else { return nil }
+        return try run { () throws(SQLiteError) in try readOperation(key) }
+    }
+
+    private func claim(_ key: String, owner: String, now: Int64, until: Int64) throws(StoreError) -> Bool {
+        try run { () throws(SQLiteError) -> Bool in
+            try db.prepare(
+                """
+                UPDATE payment_ops SET lease_owner = ?1, lease_until = ?2
+                WHERE key = ?3 AND state = 'pending' AND (lease_until <= ?4 OR lease_owner = ?1) AND
+                """ + " " + Self.unblocked("payment_ops")
+            ).run([.text(owner), .integer(until), .text(key), .integer(now)])
+            return db.changes == 1
+        }
+    }
+
+    public func settleOperation(
+        _ key: String, outcome: PaymentOperationOutcome, owner: String?, actor: String, now: Int64
+    ) throws(StoreError) -> (PaymentOperation, PaymentRecord) {
+        try writeTransaction { () throws(StoreError) in
+            guard var op = try run({ () throws(SQLiteError) in try readOperation(key) }) else {
+                throw StoreError(.notFound, "no operation \(key)")
+            }
+            guard
+                let p = try run({ () throws(SQLiteError) in try readPayments(" WHERE id = ?", [.text(op.paymentID)]) })
+                    .first
+            else { throw StoreError(.notFound, "no payment \(op.paymentID)") }
+            // Someone else holds it now (our lease ran out and another runner took it): theirs to settle.
+            guard op.state == .pending, owner == nil || op.leaseOwner == nil || op.leaseOwner == owner else {
+                return (op, p)
+            }
+            switch outcome {
+            case .succeeded(let authorization):
+                op.state = .succeeded
+                op.lastError = nil
+                op.outcomeUnknown = false
+                try applySuccess(op, p, authorization: authorization, actor: actor, now: now)
+            case .refused(let reason):
+                op.lastError = reason
+                op.outcomeUnknown = false
+                switch op.kind {
+                case .refund:
+                    op.state = .failed
+                    try finishRefundRow(op.refundID ?? "", succeeded: false, now: now)
+                case .authorize:
+                    op.state = .succeeded
+                    try applySuccess(
+                        op, p, authorization: .declined(reference: nil, reason: reason), actor: actor, now: now)
+                case .capture, .void:
+                    // The provider will not do it: an operator decides (the hold may have lapsed, say).
+                    op.state = .dead
+                    try alertDeadLetter(op, p)
+                }
+            case .retry(let error, let unknown, let at):
+                op.attempts += 1
+                op.outcomeUnknown = unknown
+                op.nextAttempt = at
+                op.lastError = error
+                try abandonWaitingAuthorization(op, p, now: now)
+            case .dead(let error, let unknown):
+                op.attempts += 1
+                op.outcomeUnknown = unknown
+                op.state = .dead
+                op.lastError = error
+                try abandonWaitingAuthorization(op, p, now: now)
+                try alertDeadLetter(op, p)
+            }
+            op.leaseOwner = nil
+            op.leaseUntil = 0
+            op.updatedAt = now
+            try run { () throws(SQLiteError) in try updateOperation(op) }
+            guard
+                let after = try run({ () throws(SQLiteError) in
+                    try readPayments(" WHERE id = ?", [.text(op.paymentID)]).first
+                })
+            else { throw StoreError(.notFound, "no payment \(op.paymentID)") }
+            return (op, after)
+        }
+    }
+
+    /// What a call that took effect means here.
+    private func applySuccess(
+        _ op: PaymentOperation, _ p: PaymentRecord, authorization: ProviderAuthorizationResult?, actor: String,
+        now: Int64
+    ) throws(StoreError) {
+        switch op.kind {
+        case .authorize:
+            let waiting = p.state == .requiresPayment && p.nextAction == nil
+            guard let authorization else {
+                // The provider never had the call: nothing is held.
+                try abandonWaitingAuthorization(op, p, now: now)
+                return
+            }
+            if waiting {
+                try mutatePayment(p.id) { (p: inout PaymentRecord) throws(StoreError) -> LedgerPosting? in
+                    switch authorization {
+                    case .authorized(let reference):
+                        return try PaymentRules.authorized(&p, reference: reference, actor: actor, now: now)
+                    case .declined(let reference, let reason):
+                        try PaymentRules.declined(&p, reference: reference, reason: reason, now: now)
+                    case .pendingVerification(let reference):
+                        try PaymentRules.awaitVerification(&p, reference: reference, now: now)
+                    }
+                    return nil
+                }
+                return
+            }
+            // The payment was given up meanwhile (the provider did not answer in time): a hold it placed after all is
+            // released.
+            let reference: String
+            switch authorization {
+            case .authorized(let r), .pendingVerification(let r): reference = r
+            case .declined: return
+            }
+            var held = p
+            if held.providerRef == nil {
+                held.providerRef = reference
+                held.updatedAt = now
+                try run { () throws(SQLiteError) in try updatePayment(held) }
+            }
+            try run { () throws(SQLiteError) in _ = try insertOperation(.void(held, event: op.eventID, now: now)) }
+        case .capture:
+            guard p.state == .authorized else { return }
+            try mutatePayment(p.id) { (p: inout PaymentRecord) throws(StoreError) in
+                try applyCapture(&p, actor: actor, now: now)
+            }
+        case .void:
+            guard p.state == .authorized || p.state == .requiresPayment else { return }
+            try mutatePayment(p.id) { (p: inout PaymentRecord) throws(StoreError) in
+                try PaymentRules.void(&p, actor: actor, now: now)
+            }
+        case .refund:
+            try finishRefundRow(op.refundID ?? "", succeeded: true, now: now)
+        }
+    }
+
+    /// An authorization the provider has not answered: its payment stops waiting (failed, `provider_unavailable`),
+    /// so the order can be paid again at once; the operation goes on finding out, and voids any hold it finds.
+    private func abandonWaitingAuthorization(_ op: PaymentOperation, _ p: PaymentRecord, now: Int64)
+        throws(StoreError)
+    {
+        guard op.kind == .authorize, p.state == .requiresPayment, p.nextAction == nil else { return }
+        try mutatePayment(p.id) { (p: inout PaymentRecord) throws(StoreError) in
+            try PaymentRules.declined(&p, reference: nil, reason: PaymentRules.providerUnavailable, now: now)
+            return nil
+        }
+    }
+
+    private func alertDeadLetter(_ op: PaymentOperation, _ p: PaymentRecord) throws(StoreError) {
+        _ = try raiseAlert(
+            kind: Self.alertDeadLetter, agent: nil, order: p.orderID,
+            message:
+                "payment \(p.id): \(op.kind.rawValue) \(op.key) given up (\(op.lastError ?? "refused")); "
+                + "see GET /v1/payments/dead-letters")
+    }
+
+    public func supersedeVoid(_ key: String, now: Int64) throws(StoreError) {
+        try writeTransaction { () throws(StoreError) in
+            guard var op = try run({ () throws(SQLiteError) in try readOperation(key) }), op.kind == .void,
+                op.state == .pending
+            else { return }
+            guard
+                let p = try run({ () throws(SQLiteError) in
+                    try readPayments(" WHERE id = ?", [.text(op.paymentID)]).first
+                }), p.state.isCaptured
+            else { return }
+            op.state = .succeeded
+            op.lastError = "superseded: the payment was captured first, its remainder is refunded instead"
+            op.leaseOwner = nil
+            op.leaseUntil = 0
+            op.updatedAt = now
+            try run { () throws(SQLiteError) in try updateOperation(op) }
+            if p.refundable > 0 {
+                try reserveAutomaticRefund(
+                    p, amount: p.refundable, source: op.eventID.map { "\($0)" } ?? "void", event: op.eventID,
+                    reason: "order ended after capture", now: now)
+            }
+        }
+    }
+
+    public func operation(key: String) throws(StoreError) -> PaymentOperation? {
+        try run { () throws(SQLiteError) in try readOperation(key) }
+    }
+
+    public func operations(payment: String) throws(StoreError) -> [PaymentOperation] {
+        try run { () throws(SQLiteError) in try readOperations(" WHERE payment_id = ? ORDER BY id", [.text(payment)]) }
+    }
+
+    public func deadLetters(limit: Int) throws(StoreError) -> [PaymentDeadLetter] {
+        try run { () throws(SQLiteError) in
+            let s = try db.prepare(
+                "SELECT \(Self.operationColumns(alias: "o.")), p.order_id, p.currency FROM payment_ops o "
+                    + "JOIN payments p ON p.id = o.payment_id WHERE o.state = 'dead' ORDER BY o.id LIMIT ?")
+            defer { s.reset() }
+            try s.bind([.integer(Int64(limit))])
+            var result: [PaymentDeadLetter] = []
+            while try s.step() {
+                result.append(
+                    PaymentDeadLetter(
+                        operation: Self.operationRow(s), orderID: s.text(16) ?? "", currency: s.text(17) ?? ""))
+            }
+            return result
+        }
+    }
+
+    public func deadLetterCount() throws(StoreError) -> Int {
+        try run { () throws(SQLiteError) in
+            Int(try db.scalarInt("SELECT COUNT(*) FROM payment_ops WHERE state = 'dead'") ?? 0)
+        }
+    }
+
+    public func retryDeadLetter(key: String, now: Int64) throws(StoreError) -> PaymentOperation {
+        try writeTransaction { () throws(StoreError) in
+            guard var op = try run({ () throws(SQLiteError) in try readOperation(key) }) else {
+                throw StoreError(.notFound, "no payment operation \(key)")
+            }
+            guard op.state == .dead else {
+                throw StoreError(.illegalTransition, "operation \(key) is \(op.state.rawValue), not dead")
+            }
+            op.state = .pending
+            op.attempts = 0
+            op.nextAttempt = now
+            op.leaseOwner = nil
+            op.leaseUntil = 0
+            op.updatedAt = now
+            try run { () throws(SQLiteError) in try updateOperation(op) }
+            return op
+        }
+    }
+
+    // MARK: - Rows
+
+    static func operationColumns(alias a: String = "") -> String {
+        [
+            "id", "key", "payment_id", "kind", "refund_id", "amount", "state", "outcome_unknown", "attempts",
+            "next_attempt", "lease_owner", "lease_until", "last_error", "event_id", "created", "updated",
+        ]
+        .map { a + $0 }.joined(separator: ", ")
+    }
+
+    /// Inserts unless the key is stored; true when inserted.
+    func insertOperation(_ op: PaymentOperation) throws(SQLiteError) -> Bool {
+        try db.prepare(
+            """
+            INSERT INTO payment_ops(key, payment_id, kind, refund_id, amount, state, outcome_unknown, attempts,
+                next_attempt, lease_owner, lease_until, last_error, event_id, created, updated)
+            VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING
+            """
+        ).run([
+            .text(op.key), .text(op.paymentID), .text(op.kind.rawValue), op.refundID.map { .text($0) } ?? .null,
+            .integer(op.amount), .text(op.state.rawValue), .integer(op.outcomeUnknown ? 1 : 0),
+            .integer(Int64(op.attempts)), .integer(op.nextAttempt), op.leaseOwner.map { .text($0) } ?? .null,
+            .integer(op.leaseUntil), op.lastError.map { .text($0) } ?? .null, op.eventID.map { .integer($0) } ?? .null,
+            .integer(op.createdAt), .integer(op.updatedAt),
+        ])
+        return db.changes == 1
+    }
+
+    func updateOperation(_ op: PaymentOperation) throws(SQLiteError) {
+        try db.prepare(
+            """
+            UPDATE payment_ops SET state = ?, outcome_unknown = ?, attempts = ?, next_attempt = ?, lease_owner = ?,
+                lease_until = ?, last_error = ?, updated = ? WHERE key = ?
+            """
+        ).run([
+            .text(op.state.rawValue), .integer(op.outcomeUnknown ? 1 : 0), .integer(Int64(op.attempts)),
+            .integer(op.nextAttempt), op.leaseOwner.map { .text($0) } ?? .null, .integer(op.leaseUntil),
+            op.lastError.map { .text($0) } ?? .null, .integer(op.updatedAt), .text(op.key),
+        ])
+    }
+
+    func readOperation(_ key: String) throws(SQLiteError) -> PaymentOperation? {
+        try readOperations(" WHERE key = ?", [.text(key)]).first
+    }
+
+    func readOperations(_ clause: String, _ bindings: [SQLiteValue], alias: String = "") throws(SQLiteError)
+        -> [PaymentOperation]
+    {
+        let s = try db.prepare("SELECT \(Self.operationColumns(alias: alias)) FROM payment_ops" + clause)
+        defer { s.reset() }
+        try s.bind(bindings)
+        var result: [PaymentOperation] = []
+        while try s.step() { result.append(Self.operationRow(s)) }
+        return result
+    }
+
+    static func operationRow(_ s: SQLiteStatement) -> PaymentOperation {
+        var op = PaymentOperation(
+            key: s.text(1) ?? "", paymentID: s.text(2) ?? "",
+            kind: PaymentOperation.Kind(rawValue: s.text(3) ?? "") ?? .capture, refundID: s.text(4),
+            amount: s.int64(5), eventID: s.isNull(13) ? nil : s.int64(13), now: s.int64(14))
+        op.id = s.int64(0)
+        op.state = PaymentOperation.State(rawValue: s.text(6) ?? "") ?? .dead
+        op.outcomeUnknown = s.int64(7) != 0
+        op.attempts = Int(s.int64(8))
+        op.nextAttempt = s.int64(9)
+        op.leaseOwner = s.text(10)
+        op.leaseUntil = s.int64(11)
+        op.lastError = s.text(12)
+        op.updatedAt = s.int64(15)
+        return op
+    }
+}
