@@ -150,7 +150,7 @@ let package = Package(
         .testTarget(
             name: "DabbaDispatchTests",
             dependencies: [
-                "DabbaCore", "DabbaDispatch", "DabbaSim",
+                "DabbaCore", "DabbaDispatch", "DabbaSim", "DabbaTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
