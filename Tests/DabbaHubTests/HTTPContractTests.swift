@@ -1,0 +1,46 @@
+import DabbaTestSupport
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+
+@testable import DabbaHub
+
+/// Regressions for what the contract fuzzing (`make api-fuzz`, schemathesis against hub/openapi.yaml) found: each
+/// test sends the request it found through a running hub over real HTTP and checks the documented answer.
+@Suite(.serialized) struct HTTPContractTests {
+    /// A GET of a WebSocket route without `Upgrade: websocket` by someone allowed to follow the feed answered an
+    /// empty 200, which the document did not list and which tells the client nothing: now 426 `upgrade_required`
+    /// in the error shape. Callers without access still get the refusal (401/403/404), as before.
+    @Test func plainGetsOfWebSocketRoutesAnswer426ToThoseWithAccess() async throws {
+        let h = try HubHarness()
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        try await h.run(.live) { client, _ in
+            let (customer, _) = try await client.login(f.customerA.email)
+            let (operatorToken, _) = try await client.login(f.operatorUser.email)
+            let (other, _) = try await client.login(f.customerB.email)
+            let order = try await client.placeOrder(customer)
+            let share = try await client.send(.post, "/v1/orders/\(order)/share", token: customer, json: "{}")
+            let token = try #require(share.json?["token"] as? String, "\(share.text)")
+
+            for (path, bearer) in [
+                ("/v1/orders/\(order)/live", customer), ("/v1/fleet/live", operatorToken),
+                ("/v1/track/\(token)/live", nil),
+            ] {
+                let plain = try await client.send(.get, path, token: bearer)
+                #expect(plain.status == .upgradeRequired, "GET \(path): \(plain.status) \(plain.text)")
+                #expect(plain.errorCode == "upgrade_required", "GET \(path): \(plain.text)")
+                #expect(plain.headers[.contentType]?.hasPrefix("application/json") == true)
+            }
+            let anonymous = try await client.send(.get, "/v1/orders/\(order)/live")
+            #expect(anonymous.status == .unauthorized, "\(anonymous.text)")
+            let foreign = try await client.send(.get, "/v1/orders/\(order)/live", token: other)
+            #expect(foreign.status == .notFound, "\(foreign.text)")
+            let notOperator = try await client.send(.get, "/v1/fleet/live", token: customer)
+            #expect(notOperator.status == .forbidden, "\(notOperator.text)")
+            let unknownLink = try await client.send(.get, "/v1/track/not-a-token/live")
+            #expect(unknownLink.status == .notFound, "\(unknownLink.text)")
+        }
+    }
+}
