@@ -43,4 +43,23 @@ import Testing
             #expect(unknownLink.status == .notFound, "\(unknownLink.text)")
         }
     }
+
+    /// The delivery log of an endpoint with no (more) deliveries answered `{"deliveries":[]}` without `next`, which
+    /// the document requires on every page (null on the last): now `"next":null`, like the other paged lists.
+    @Test func anEmptyDeliveryLogStillCarriesNext() async throws {
+        let h = try HubHarness()
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        try await h.run(.live) { client, _ in
+            let (owner, _) = try await client.login(f.owner.email)
+            let created = try await client.send(
+                .post, "/v1/webhooks", token: owner,
+                json: #"{"url":"http://127.0.0.1:9/hook","restaurant":"\#(f.restaurant.id)"}"#)
+            let id = try #require(created.json?["id"] as? String, "\(created.text)")
+            let log = try await client.send(.get, "/v1/webhooks/\(id)/deliveries", token: owner)
+            #expect(log.status == .ok, "\(log.text)")
+            #expect(log.text.contains(#""next":null"#), "\(log.text)")
+            #expect((log.json?["deliveries"] as? [Any])?.isEmpty == true, "\(log.text)")
+        }
+    }
 }
