@@ -62,4 +62,27 @@ import Testing
             #expect((log.json?["deliveries"] as? [Any])?.isEmpty == true, "\(log.text)")
         }
     }
+
+    /// `GET /v1/orders?customer=null` by anyone but an operator answered 200 (the filter was read for operators
+    /// only), though the document types `customer` as an integer: now 400 for everyone; a well-formed one is still
+    /// ignored for the other roles, who see only their own orders.
+    @Test func aMalformedCustomerFilterIs400ForEveryRole() async throws {
+        let h = try HubHarness()
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        try await h.run(.live) { client, _ in
+            let (customer, _) = try await client.login(f.customerA.email)
+            let (agent, _) = try await client.login(f.agentUser.email)
+            let (operatorToken, _) = try await client.login(f.operatorUser.email)
+            let order = try await client.placeOrder(customer)
+            for token in [customer, agent, operatorToken] {
+                let malformed = try await client.send(.get, "/v1/orders?customer=null", token: token)
+                #expect(malformed.status == .badRequest && malformed.errorCode == "bad_request", "\(malformed.text)")
+            }
+            let ignored = try await client.send(.get, "/v1/orders?customer=\(f.customerB.id)", token: customer)
+            #expect(ignored.status == .ok, "\(ignored.text)")
+            let ids = (ignored.json?["orders"] as? [JSONObject])?.compactMap { $0["id"] as? String }
+            #expect(ids == [order], "\(ignored.text)")
+        }
+    }
 }
