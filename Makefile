@@ -76,10 +76,10 @@ fuzz: deps
 ## api-fuzz: contract fuzzing of the hub's HTTP API: schemathesis (pinned in hub/api-fuzz/requirements.txt, installed
 ## into .build/api-fuzz-venv) against the served /openapi.yaml of a seeded hub on loopback, once per role (anonymous,
 ## customer, restaurant, agent, operator); fails on any 5xx, crash or response the document does not allow, and
-## prints operations covered, requests and failures. API_FUZZ_MAX_EXAMPLES (25 per operation and phase),
+## prints operations covered, requests and failures. API_FUZZ_MAX_EXAMPLES (10 per operation and phase),
 ## API_FUZZ_PHASES (examples,coverage,fuzzing,stateful), API_FUZZ_ROLES (e.g. "customer operator"), API_FUZZ_SEED (1),
 ## API_FUZZ_STATEFUL_STEPS (20), API_FUZZ_KEEP=1 keeps the run's directory (hub log, NDJSON reports).
-API_FUZZ_MAX_EXAMPLES ?= 25
+API_FUZZ_MAX_EXAMPLES ?= 10
 API_FUZZ_PHASES       ?= examples,coverage,fuzzing,stateful
 API_FUZZ_ROLES        ?= anonymous customer restaurant agent operator
 API_FUZZ_SEED         ?= 1
