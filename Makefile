@@ -33,9 +33,10 @@ build: deps
 	$(SWIFT) build -c $(CONFIG) $(BUILD_FLAGS)
 
 ## test: install what is missing, build, run every test (real mosquitto and gpsfake on loopback), then the bounded
-## contract-fuzzing pass of the HTTP API (api-fuzz with API_FUZZ_TEST_* below: a few minutes).
-API_FUZZ_TEST_EXAMPLES ?= 2
-API_FUZZ_TEST_PHASES   ?= coverage,fuzzing
+## contract-fuzzing pass of the HTTP API (api-fuzz with API_FUZZ_TEST_* below: every operation and role, no
+## coverage phase, a few minutes).
+API_FUZZ_TEST_EXAMPLES ?= 3
+API_FUZZ_TEST_PHASES   ?= examples,fuzzing,stateful
 test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)
