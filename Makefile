@@ -13,10 +13,10 @@ RELEASE      := -c release --static-swift-stdlib --scratch-path .build-static
 
 # Debian packages the build, the tests and the demo need.
 DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mosquitto mosquitto-clients \
-        libsqlite3-dev sqlite3 systemd openssl procps iproute2 \
+        libsqlite3-dev sqlite3 systemd openssl procps iproute2 python3-venv \
         libjs-leaflet chromium chromium-driver wrk
 
-.PHONY: deps build test lint test-soak demo install install-hub bench fuzz clean
+.PHONY: deps build test lint test-soak demo install install-hub bench fuzz api-fuzz clean
 
 ## deps: install exactly the Debian packages that are missing (apt-get update first); safe to run twice.
 deps:
@@ -32,10 +32,16 @@ deps:
 build: deps
 	$(SWIFT) build -c $(CONFIG) $(BUILD_FLAGS)
 
-## test: install what is missing, build, run every test (real mosquitto and gpsfake on loopback).
+## test: install what is missing, build, run every test (real mosquitto and gpsfake on loopback), then the bounded
+## contract-fuzzing pass of the HTTP API (api-fuzz with API_FUZZ_TEST_* below: every operation and role, no
+## coverage phase, a few minutes).
+API_FUZZ_TEST_EXAMPLES ?= 3
+API_FUZZ_TEST_PHASES   ?= examples,fuzzing,stateful
 test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)
+	BIN=$$($(SWIFT) build --show-bin-path $(BUILD_FLAGS)) API_FUZZ_MAX_EXAMPLES=$(API_FUZZ_TEST_EXAMPLES) \
+	  API_FUZZ_PHASES=$(API_FUZZ_TEST_PHASES) bash hub/api-fuzz/run.sh
 
 ## lint: swift format lint --strict with the committed .swift-format (no build needed; CI runs it first).
 lint:
@@ -67,6 +73,22 @@ fuzz: deps
 	    { tail -40 .build-fuzz/$$t.log; echo "fuzz: $$t FAILED (reproducer in Tests/Fuzz/crashes/$$t/)"; exit 1; }; \
 	  grep -E "^stat::number_of_executed_units|^stat::average_exec_per_sec|^Done" .build-fuzz/$$t.log | tr '\n' ' '; echo; \
 	done
+
+## api-fuzz: contract fuzzing of the hub's HTTP API: schemathesis (pinned in hub/api-fuzz/requirements.txt, installed
+## into .build/api-fuzz-venv) against the served /openapi.yaml of a seeded hub on loopback, once per role (anonymous,
+## customer, restaurant, agent, operator); fails on any 5xx, crash or response the document does not allow, and
+## prints operations covered, requests and failures. API_FUZZ_MAX_EXAMPLES (10 per operation and phase),
+## API_FUZZ_PHASES (examples,coverage,fuzzing,stateful), API_FUZZ_ROLES (e.g. "customer operator"), API_FUZZ_SEED (1),
+## API_FUZZ_STATEFUL_STEPS (20), API_FUZZ_KEEP=1 keeps the run's directory (hub log, NDJSON reports).
+API_FUZZ_MAX_EXAMPLES ?= 10
+API_FUZZ_PHASES       ?= examples,coverage,fuzzing,stateful
+API_FUZZ_ROLES        ?= anonymous customer restaurant agent operator
+API_FUZZ_SEED         ?= 1
+api-fuzz: deps
+	$(SWIFT) build -c $(CONFIG) --product dabba-hub $(BUILD_FLAGS)
+	BIN=$$($(SWIFT) build -c $(CONFIG) --show-bin-path $(BUILD_FLAGS)) API_FUZZ_MAX_EXAMPLES=$(API_FUZZ_MAX_EXAMPLES) \
+	  API_FUZZ_PHASES=$(API_FUZZ_PHASES) API_FUZZ_ROLES="$(API_FUZZ_ROLES)" API_FUZZ_SEED=$(API_FUZZ_SEED) \
+	  bash hub/api-fuzz/run.sh
 
 ## demo: broker + dabba-hub on SQLite + two agents replaying GPS routes through gpsfake; prints the URLs, then a live view.
 demo: deps

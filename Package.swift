@@ -158,7 +158,8 @@ let package = Package(
             ],
             path: "Benchmarks/HubBench"
         ),
-        .executableTarget(name: "DispatchBench", dependencies: ["DabbaDispatch"], path: "Benchmarks/DispatchBench"),
+        .executableTarget(
+            name: "DispatchBench", dependencies: ["DabbaCore", "DabbaDispatch"], path: "Benchmarks/DispatchBench"),
 
         // Test helpers: real mosquitto / gpsfake processes on loopback ports chosen by the test.
         .target(
@@ -172,7 +173,8 @@ let package = Package(
         .testTarget(
             name: "DabbaDispatchTests",
             dependencies: [
-                "DabbaDispatch", "DabbaSim", .product(name: "PropertyBased", package: "swift-property-based"),
+                "DabbaCore", "DabbaDispatch", "DabbaSim", "DabbaTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
         .testTarget(name: "DabbaMQTTTests", dependencies: ["DabbaMQTT", "DabbaTestSupport"]),

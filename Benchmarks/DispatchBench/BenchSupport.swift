@@ -1,3 +1,4 @@
+import DabbaCore
 import DabbaDispatch
 import Foundation
 
@@ -40,18 +41,6 @@ func greedyAssignment(costs: [Double], rows: Int, cols: Int) -> [Int?] {
     }
 }
 
-struct BenchRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A random round in a 12 km × 12 km city (Kharagpur): orders placed in the last 10 minutes, ready within
 /// 0–20 minutes; agents anywhere, idle 0–60 minutes (a tenth never delivered), speeds 3–9 m/s or unknown.
 struct BenchInstance {
@@ -59,7 +48,7 @@ struct BenchInstance {
     var agents: [DispatchAgent]
     var now: Int64
 
-    static func random(orders: Int, agents: Int, using random: inout BenchRandom) -> BenchInstance {
+    static func random(orders: Int, agents: Int, using random: inout SplitMix64) -> BenchInstance {
         let now: Int64 = 1_795_000_000_000
         func point() -> GeoCoordinate {
             GeoCoordinate(

@@ -1,3 +1,4 @@
+import DabbaCore
 import DabbaDispatch
 import Foundation
 
@@ -42,7 +43,7 @@ var greedyCost = 0.0
 var assignedOptimal = 0
 var assignedGreedy = 0
 for round in 0..<rounds {
-    var random = BenchRandom(seed: UInt64(round + 1))
+    var random = SplitMix64(seed: UInt64(round + 1))
     let instance = BenchInstance.random(orders: orderCount, agents: agentCount, using: &random)
     let decisions = measure(&roundTimes) {
         batch.assign(orders: instance.orders, agents: instance.agents, now: instance.now)
@@ -111,7 +112,7 @@ say(
 
 say("least-recent: one order, \(leastRecentAgents) available agents, \(leastRecentRuns) assignments")
 let leastRecent = DispatchPolicies.make("least-recent", settings: settings)!
-var random = BenchRandom(seed: 99)
+var random = SplitMix64(seed: 99)
 let fleet = BenchInstance.random(orders: 1, agents: leastRecentAgents, using: &random)
 var singleTimes: [Double] = []
 for run in 0..<leastRecentRuns {

@@ -1,3 +1,4 @@
+import DabbaCore
 import DabbaDispatch
 
 /// Runs a generated day through one dispatch policy in simulated time.

@@ -1,3 +1,5 @@
+import DabbaCore
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -73,22 +75,4 @@ public enum Route {
         }
         return points
     }
-}
-
-/// SplitMix64: a tiny, well-mixed, seedable generator (the same on every platform, unlike the system RNG).
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform value in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

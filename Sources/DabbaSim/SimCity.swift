@@ -1,3 +1,5 @@
+import DabbaCore
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

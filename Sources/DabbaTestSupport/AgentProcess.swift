@@ -64,9 +64,21 @@ public final class AgentProcess: @unchecked Sendable {
         try Self.runCLI(["status", "--json", "--config", "/dev/null", "--control-socket", controlSocket])
     }
 
+    /// `status()` from async code, on a thread of its own (``runToCompletion(_:_:environment:)-async``).
+    public func status() async throws -> (Int32, String) {
+        try await Self.runCLI(["status", "--json", "--config", "/dev/null", "--control-socket", controlSocket])
+    }
+
     /// Runs the agent CLI with `arguments`: (exit status, stdout+stderr).
     public static func runCLI(_ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
         try runToCompletion(try BuiltProducts.path(of: "dabba-agent"), arguments, environment: environment)
+    }
+
+    /// `runCLI` from async code, on a thread of its own (``runToCompletion(_:_:environment:)-async``).
+    public static func runCLI(_ arguments: [String], environment: [String: String]? = nil) async throws -> (
+        Int32, String
+    ) {
+        try await runToCompletion(try BuiltProducts.path(of: "dabba-agent"), arguments, environment: environment)
     }
 
     public func stop() { process?.stop() }
@@ -74,7 +86,18 @@ public final class AgentProcess: @unchecked Sendable {
     public func output() -> String { process?.output() ?? "" }
 }
 
-/// Runs `executable` to completion: (exit status, stdout and stderr together).
+/// Runs `executable` to completion from async code: (exit status, stdout and stderr together). The start and the
+/// wait happen on a thread of its own (`offPool`): a process takes seconds to start on a loaded machine, and a test
+/// that waited for it on one of the cooperative pool's two threads starved every other test's waits (a loaded clean
+/// run: dozens of tests queued 30 s behind six such waits, in-process servers that never got to listen).
+public func runToCompletion(_ executable: String, _ arguments: [String], environment: [String: String]? = nil)
+    async throws -> (Int32, String)
+{
+    try await offPool { try runToCompletion(executable, arguments, environment: environment) }
+}
+
+/// Runs `executable` to completion: (exit status, stdout and stderr together). Blocks the calling thread: from async
+/// code use the async overload.
 public func runToCompletion(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws
     -> (Int32, String)
 {

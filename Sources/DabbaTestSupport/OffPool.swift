@@ -57,6 +57,7 @@ final class DedicatedTaskExecutor: TaskExecutor, @unchecked Sendable {
     }
 
     private func runLoop() {
+        Thread.current.name = name  // diagnostics, and how a test can tell it runs here
         while true {
             lock.lock()
             while queue.isEmpty && !stopped { lock.wait() }

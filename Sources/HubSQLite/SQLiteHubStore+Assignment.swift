@@ -195,7 +195,7 @@ extension SQLiteHubStore {
         let state = s.isNull(1) ? nil : try? PayloadCoding.decode(AgentState.self, from: s.bytes(1))
         s.reset()
         guard onShift else { return .offShift(agent: agent) }
-        guard state?.online == true else { return .offline(agent: agent) }
+        guard !limits.requireOnline || state?.online == true else { return .offline(agent: agent) }
         let held = try heldOrders(agent: agent, excluding: order.id)
         let offered = held.filter(\.offered).count
         guard held.count + 1 <= limits.capacity else {

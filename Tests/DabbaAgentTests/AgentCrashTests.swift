@@ -25,12 +25,13 @@ import Testing
         }
         // Let the route finish and the outbox drain.
         let drained = await eventually(timeout: .seconds(90), interval: .milliseconds(500)) {
-            h.gpsfake?.isRunning == false && (try? h.status())??.outboxDepth == 0
+            guard h.gpsfake?.isRunning == false else { return false }
+            return (try? await h.status())??.outboxDepth == 0
         }
         #expect(drained, "\(h.diagnostics())")
         h.agent.stop()
 
-        let seen = h.received.union(try h.outboxSeqs())
+        let seen = h.received.union(try await h.outboxSeqs())
         #expect(seen.count > 50, "too few fixes recorded: \(seen.count)")
         // Every seq the outbox ever assigned was received or is still stored. After each kill the next start goes
         // on above the seq sidecar's reservation (the first seq of a run plus SeqGuard.block), so run k issues a
@@ -45,6 +46,6 @@ import Testing
         }
         // No seq was ever used for two different fixes.
         #expect(h.acker.conflicts.load(ordering: .relaxed) == 0)
-        #expect(try h.integrityCheck() == "ok")
+        #expect(try await h.integrityCheck() == "ok")
     }
 }

@@ -21,8 +21,8 @@ import Testing
         // reader handles gpsd's output in order), and the acks emptied the outbox, so nothing is left to resend;
         // then the agent stops and everything it ever sent is flushed through to the acker before the checks.
         #expect(await eventually { h.gpsfake?.isRunning == false }, "gpsfake did not finish the route")
-        #expect(await eventually { (try? h.status())??.gps == "gpsd_down" }, "\(h.diagnostics())")
-        #expect(try h.status()?.lastSeq == Int64(n), "\(h.diagnostics())")
+        #expect(await eventually { (try? await h.status())??.gps == "gpsd_down" }, "\(h.diagnostics())")
+        #expect(try await h.status()?.lastSeq == Int64(n), "\(h.diagnostics())")
         #expect(await h.waitForEmptyOutbox(), "\(h.diagnostics())")
         try await h.stopAgentAndFlush()
         #expect(h.received == Set(1...Int64(n)))
@@ -45,7 +45,7 @@ import Testing
             #expect(fix.agent == "a-1")
         }
         // The acks emptied the outbox file (checked on disk, now that the agent has stopped).
-        #expect(try h.outboxSeqs().isEmpty)
+        #expect(try await h.outboxSeqs().isEmpty)
     }
 
     @Test func brokerOutageMidRouteLosesNothingAndSendsLiveFirst() async throws {
@@ -64,10 +64,10 @@ import Testing
         try await h.startGPS(h.route[firstPart..<n])
         // The rest of the route is recorded while the broker is down.
         let recorded = await eventually(timeout: AgentHarness.gpsDeadline, interval: .milliseconds(200)) {
-            ((try? h.status())??.lastSeq ?? 0) >= Int64(n)
+            ((try? await h.status())??.lastSeq ?? 0) >= Int64(n)
         }
         #expect(recorded, "\(h.diagnostics())")
-        let recordedOffline = try #require(try h.status()).lastSeq
+        let recordedOffline = try #require(try await h.status()).lastSeq
         #expect(recordedOffline > Int64(h.received.count))
         // Hold the agent still while the broker comes back, so the acker is subscribed before the agent
         // reconnects and the very first message after the reconnect is observed.
@@ -108,7 +108,7 @@ import Testing
         #expect(firstPart, "\(h.diagnostics())")
         h.gpsfake?.kill9()
         // The agent notices that gpsd is gone (the reader sees the connection close).
-        #expect(await eventually { (try? h.status())??.gps == "gpsd_down" }, "\(h.diagnostics())")
+        #expect(await eventually { (try? await h.status())??.gps == "gpsd_down" }, "\(h.diagnostics())")
         try await h.startGPS(h.route[20..<n])
         let all = await eventually(timeout: AgentHarness.gpsDeadline, interval: .milliseconds(200)) {
             (h.acker.fixes.withLock { $0["a-1"]?.values.map(\.time) } ?? []).contains(
@@ -121,7 +121,7 @@ import Testing
         for point in h.route[20..<n] {
             #expect(times.contains(Timestamp.format(milliseconds: point.timeMilliseconds)))
         }
-        #expect(h.received == Set(1...(try #require(try h.status()).lastSeq)))
-        #expect((try h.status()?.counters.gpsReconnects ?? 0) >= 1)
+        #expect(h.received == Set(1...(try #require(try await h.status()).lastSeq)))
+        #expect((try await h.status()?.counters.gpsReconnects ?? 0) >= 1)
     }
 }

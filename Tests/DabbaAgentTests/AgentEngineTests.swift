@@ -80,7 +80,7 @@ import Testing
         #expect(!recovered.diskFull)
         #expect(recovered.outboxDepth == 1)
         #expect(recovered.lastSeq == full.lastSeq + 1)
-        #expect(try runToCompletion("/usr/bin/sqlite3", [c.outboxPath, "PRAGMA integrity_check"]).1 == "ok\n")
+        #expect(try await runToCompletion("/usr/bin/sqlite3", [c.outboxPath, "PRAGMA integrity_check"]).1 == "ok\n")
         await live.stop()
     }
 

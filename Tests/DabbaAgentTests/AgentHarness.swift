@@ -60,15 +60,17 @@ final class AgentHarness: @unchecked Sendable {
     var received: Set<Int64> { acker.seqs(of: agent.agentID) }
 
     /// The agent's status over its control socket.
-    func status() throws -> AgentStatus? {
-        let (_, out) = try agent.status()
+    func status() async throws -> AgentStatus? {
+        let (_, out) = try await agent.status()
         guard let line = out.split(separator: "\n").last else { return nil }
         return try? PayloadCoding.decode(ControlResponse.self, from: Array(line.utf8)).status
     }
 
     /// Waits (bounded) until the agent's outbox is empty.
     func waitForEmptyOutbox(timeout: Duration = TestDeadline.generous) async -> Bool {
-        await eventually(timeout: timeout, interval: .milliseconds(200)) { (try? self.status())??.outboxDepth == 0 }
+        await eventually(timeout: timeout, interval: .milliseconds(200)) {
+            (try? await self.status())??.outboxDepth == 0
+        }
     }
 
     /// Stops the agent (SIGTERM) and waits until everything it ever published has reached the acker, so that a check
@@ -105,14 +107,14 @@ final class AgentHarness: @unchecked Sendable {
     }
 
     /// Seqs still stored in the agent's outbox file.
-    func outboxSeqs() throws -> Set<Int64> {
-        let (status, out) = try runToCompletion("/usr/bin/sqlite3", [agent.outbox, "SELECT seq FROM outbox"])
+    func outboxSeqs() async throws -> Set<Int64> {
+        let (status, out) = try await runToCompletion("/usr/bin/sqlite3", [agent.outbox, "SELECT seq FROM outbox"])
         guard status == 0 else { throw TestSupportError("sqlite3 failed: \(out)") }
         return Set(out.split(separator: "\n").compactMap { Int64($0) })
     }
 
-    func integrityCheck() throws -> String {
-        try runToCompletion("/usr/bin/sqlite3", [agent.outbox, "PRAGMA integrity_check"]).1.trimmingCharacters(
+    func integrityCheck() async throws -> String {
+        try await runToCompletion("/usr/bin/sqlite3", [agent.outbox, "PRAGMA integrity_check"]).1.trimmingCharacters(
             in: .whitespacesAndNewlines)
     }
 

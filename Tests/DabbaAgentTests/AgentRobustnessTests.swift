@@ -14,36 +14,36 @@ import Testing
         (["--backlog-window", "0"], "backlog-window"),
         (["--mqtt-password-file", "/nonexistent/pw"], "mqtt-password-file"),
     ])
-    func badConfigurationExitsTwoNamingTheKeyBeforeTouchingTheOutbox(arguments: [String], key: String) throws {
+    func badConfigurationExitsTwoNamingTheKeyBeforeTouchingTheOutbox(arguments: [String], key: String) async throws {
         let dir = try TestDirectory()
         defer { dir.remove() }
         let outbox = dir.path("outbox.db")
-        let (status, output) = try AgentProcess.runCLI(
+        let (status, output) = try await AgentProcess.runCLI(
             ["run", "--config", "/dev/null", "--outbox", outbox, "--control-socket", dir.path("c.sock")] + arguments)
         #expect(status == 2, "\(output)")
         #expect(output.contains(key), "\(output)")
         #expect(!FileManager.default.fileExists(atPath: outbox))
     }
 
-    @Test func badConfigFileLineAndEnvironmentValueAreNamed() throws {
+    @Test func badConfigFileLineAndEnvironmentValueAreNamed() async throws {
         let dir = try TestDirectory()
         defer { dir.remove() }
         let file = dir.path("agent.default")
         try "DABBA_GPSD_PORT=abc\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let (status, output) = try AgentProcess.runCLI(["run", "--config", file, "--outbox", dir.path("o.db")])
+        let (status, output) = try await AgentProcess.runCLI(["run", "--config", file, "--outbox", dir.path("o.db")])
         #expect(status == 2)
         #expect(output.contains("gpsd-port") && output.contains(file), "\(output)")
 
         var environment = ProcessInfo.processInfo.environment
         environment["DABBA_STATE_INTERVAL"] = "-1"
-        let (envStatus, envOutput) = try AgentProcess.runCLI(
+        let (envStatus, envOutput) = try await AgentProcess.runCLI(
             ["run", "--config", "/dev/null", "--outbox", dir.path("o.db")], environment: environment)
         #expect(envStatus == 2)
         #expect(envOutput.contains("DABBA_STATE_INTERVAL"), "\(envOutput)")
     }
 
-    @Test func statusWithoutDaemonExitsThree() throws {
-        let (status, output) = try AgentProcess.runCLI(
+    @Test func statusWithoutDaemonExitsThree() async throws {
+        let (status, output) = try await AgentProcess.runCLI(
             ["status", "--config", "/dev/null", "--control-socket", "/tmp/dabba-no-such.sock"])
         #expect(status == 3)
         #expect(output.contains("cannot reach"), "\(output)")
@@ -55,7 +55,7 @@ import Testing
         try h.agent.start()
         try await h.startGPS()
         #expect(await eventually(timeout: AgentHarness.gpsDeadline) { h.received.count >= 5 }, "\(h.diagnostics())")
-        let depth = try #require(try h.status()).outboxDepth
+        let depth = try #require(try await h.status()).outboxDepth
 
         let publisher = try await TestSubscriber.start(port: h.broker.port, filter: "unused/#")
         let bad: [String] = [
@@ -74,10 +74,10 @@ import Testing
         }
         // The tasks went out after the acks: once both counts are reached, every bad message was handled.
         let handled = await eventually {
-            let counters = (try? h.status())??.counters
+            let counters = (try? await h.status())??.counters
             return counters?.ackMalformed == Int64(bad.count) && counters?.tasksMalformed == 2
         }
-        let status = try #require(try h.status())
+        let status = try #require(try await h.status())
         #expect(handled, "\(status.counters)\n\(h.diagnostics())")
         #expect(status.counters.ackMalformed == Int64(bad.count))
         #expect(status.counters.tasksMalformed == 2)
@@ -88,7 +88,7 @@ import Testing
         let ack = AckMessage(agent: "a-1", ranges: [1...3])
         try await publisher.client.publishAndWait(
             MQTTMessage(topic: Topics.ack(agent: "a-1"), payload: PayloadCoding.encode(ack), qos: .atLeastOnce))
-        #expect(await eventually { (try? h.status())??.counters.rowsAcked == 3 }, "\(h.diagnostics())")
+        #expect(await eventually { (try? await h.status())??.counters.rowsAcked == 3 }, "\(h.diagnostics())")
         await publisher.stop()
     }
 
@@ -103,7 +103,7 @@ import Testing
             .filter { $0.contains("outbox.db.corrupt-") }
         #expect(!aside.isEmpty)
         #expect(h.agent.output().contains("Outbox damaged"))
-        #expect(try h.integrityCheck() == "ok")
+        #expect(try await h.integrityCheck() == "ok")
     }
 
     @Test func fullOutboxThinsWhileOffline() async throws {
@@ -113,13 +113,13 @@ import Testing
         try h.agent.start()
         try await h.startGPS(cycle: 0.02)
         let thinned = await eventually(timeout: AgentHarness.gpsDeadline, interval: .milliseconds(200)) {
-            ((try? h.status())??.lastSeq ?? 0) >= 160
+            ((try? await h.status())??.lastSeq ?? 0) >= 160
         }
         #expect(thinned, "\(h.diagnostics())")
-        let status = try #require(try h.status())
+        let status = try #require(try await h.status())
         #expect(status.thinned > 0)
         #expect(status.outboxDepth <= 100)
-        let stored = try h.outboxSeqs()
+        let stored = try await h.outboxSeqs()
         #expect(stored.contains(160), "the newest fix was thinned")
         #expect(Int64(stored.count) + status.thinned == 160)
     }
@@ -131,11 +131,11 @@ import Testing
         try first.start()
         defer { first.stop() }
         #expect(await eventually { (try? first.status())?.0 == 1 })
-        let (status, output) = try AgentProcess.runCLI(first.arguments)
+        let (status, output) = try await AgentProcess.runCLI(first.arguments)
         #expect(status == 1, "\(output)")
         #expect(output.contains("already running"), "\(output)")
         // The first one still answers on its socket.
-        #expect(try first.status().0 == 1)
+        #expect(try await first.status().0 == 1)
     }
 
     @Test func aTricklingClientDoesNotBlockTheControlSocket() async throws {

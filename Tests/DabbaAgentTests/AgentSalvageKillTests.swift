@@ -43,7 +43,7 @@ import Testing
             agent.output().contains("dabba-agent started")
         }
         #expect(started, "the agent never came up after the salvage\n\(agent.output().suffix(3000))")
-        #expect(try agent.status().0 != 3, "the control socket does not answer")
+        #expect(try await agent.status().0 != 3, "the control socket does not answer")
         agent.stop()
         #expect(agent.output().contains("Resuming an interrupted outbox salvage"))
 

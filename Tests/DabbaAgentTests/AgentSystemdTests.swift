@@ -29,7 +29,7 @@ import Testing
         let pings = listener.waitFor(timeout: TestDeadline.generous) { $0.contains("WATCHDOG=1") }
         #expect(pings.contains("WATCHDOG=1"))
         // The control socket answers once READY was sent.
-        let (code, _) = try agent.status()
+        let (code, _) = try await agent.status()
         #expect(code == 1)  // running, but offline and without a fix
 
         let stopAt = ContinuousClock.now
@@ -45,7 +45,7 @@ import Testing
         #expect(log.contains("dabba-agent started") && log.contains("dabba-agent stopped"))
     }
 
-    @Test func unitPassesSystemdAnalyzeVerify() throws {
+    @Test func unitPassesSystemdAnalyzeVerify() async throws {
         guard let analyze = findExecutable("systemd-analyze") else {
             Issue.record("systemd-analyze is not installed")
             return
@@ -67,7 +67,7 @@ import Testing
         let copy = dir.path("dabba-agent.service")
         try unit.replacingOccurrences(of: "/usr/local/bin/dabba-agent", with: binary)
             .write(toFile: copy, atomically: true, encoding: .utf8)
-        let (status, output) = try runToCompletion(analyze, ["verify", copy])
+        let (status, output) = try await runToCompletion(analyze, ["verify", copy])
         let problems = output.split(separator: "\n").filter {
             // The service user only exists on an installed device.
             !$0.contains("dabba-agent") || !$0.lowercased().contains("user")

@@ -22,11 +22,11 @@ import Testing
         #expect(await eventually { ((try? AgentProcess.runCLI(["tasks"] + cli))?.1 ?? "").contains("o-9  assigned") })
 
         // Not allowed yet: delivering before pickup (5); unknown order (4).
-        #expect(try AgentProcess.runCLI(["deliver", "o-9"] + cli).0 == 5)
-        #expect(try AgentProcess.runCLI(["accept", "o-404"] + cli).0 == 4)
+        #expect(try await AgentProcess.runCLI(["deliver", "o-9"] + cli).0 == 5)
+        #expect(try await AgentProcess.runCLI(["accept", "o-404"] + cli).0 == 4)
 
         for command in [["accept", "o-9"], ["pickup", "o-9"]] {
-            let (status, output) = try AgentProcess.runCLI(command + cli)
+            let (status, output) = try await AgentProcess.runCLI(command + cli)
             #expect(status == 0, "\(command): \(output)")
         }
         // The assignment redelivered after the pickup (QoS 1 after a reconnect) does not take the task back.
@@ -36,10 +36,10 @@ import Testing
         try await events.client.publishAndWait(
             MQTTMessage(topic: Topics.tasks(agent: "a-1"), payload: Array(marker.utf8), qos: .atLeastOnce))
         #expect(await eventually { ((try? AgentProcess.runCLI(["tasks"] + cli))?.1 ?? "").contains("o-10  assigned") })
-        #expect(try AgentProcess.runCLI(["tasks"] + cli).1.contains("o-9  picked_up"))
-        let (status, output) = try AgentProcess.runCLI(["deliver", "o-9", "--cash-collected", "25000"] + cli)
+        #expect(try await AgentProcess.runCLI(["tasks"] + cli).1.contains("o-9  picked_up"))
+        let (status, output) = try await AgentProcess.runCLI(["deliver", "o-9", "--cash-collected", "25000"] + cli)
         #expect(status == 0, "deliver: \(output)")
-        #expect(try AgentProcess.runCLI(["tasks"] + cli).1.contains("o-9  delivered"))
+        #expect(try await AgentProcess.runCLI(["tasks"] + cli).1.contains("o-9  delivered"))
 
         let messages = await events.waitFor(count: 3)
         let decoded = try messages.map { try PayloadCoding.decode(AgentEvent.self, from: $0.payload) }

@@ -61,7 +61,7 @@ import Testing
         }
         #expect(recorded, "\(String(describing: status()))\n\(agent.output().suffix(3000))")
         #expect(largestWAL <= Self.walBound, "WAL reached \(largestWAL) bytes")
-        let stored = try runToCompletion("/usr/bin/sqlite3", [agent.outbox, "SELECT count(*) FROM outbox"]).1
+        let stored = try await runToCompletion("/usr/bin/sqlite3", [agent.outbox, "SELECT count(*) FROM outbox"]).1
         #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == "\(Self.fixes)")
         // The file holds the rows, not the WAL: 5,000 fixes of ~170 bytes are far more than a few pages.
         #expect(fileBytes(agent.outbox) > 500_000, "the rows are still in the WAL")

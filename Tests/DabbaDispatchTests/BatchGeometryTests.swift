@@ -1,3 +1,4 @@
+import DabbaCore
 @testable import DabbaDispatch
 import Testing
 
@@ -57,7 +58,7 @@ extension DispatchAlgorithmTests {
         /// late weights at their limits.
         @Test(arguments: [1, 2, 3] as [UInt64])
         func groupBoundIsTheLeastOverAllAgents(seed: UInt64) {
-            var random = SeededRandom(seed: seed)
+            var random = SplitMix64(seed: seed)
             for settings in [DispatchSettings(), DispatchSettings(lateWeight: -1, earlyWeight: 0)] {
                 let problem = Self.problem(orders: 80, agents: 400, seed: seed, settings: settings)
                 var groups = BatchProblem.PickupGroups(problem: problem)

@@ -38,11 +38,11 @@ import Testing
             extraArguments: ["--ack-timeout", "2"])
         defer { agent.stop() }
         let cli = ["--config", "/dev/null", "--control-socket", agent.controlSocket]
-        @Sendable func tasks() -> String { (try? AgentProcess.runCLI(["tasks"] + cli))?.1 ?? "" }
+        @Sendable func tasks() async -> String { (try? await AgentProcess.runCLI(["tasks"] + cli))?.1 ?? "" }
         @Sendable func restart() async throws {
             agent.kill9()
             try agent.start()
-            let up = await eventually { (try? agent.status())?.0 ?? 3 != 3 }
+            let up = await eventually { (try? await agent.status())?.0 ?? 3 != 3 }
             guard up else { throw TestSupportError("agent did not come back: \(agent.output().suffix(2000))") }
         }
         @Sendable func orderStatus(_ id: String) async -> OrderStatus? { try? await h.store.order(id: id)?.status }
@@ -67,7 +67,7 @@ import Testing
                 try? await h.store.dispatchAgents().first { $0.agent.id == "a-1" }?.onShift
             }
             #expect(await onShift() == false)
-            let started = try AgentProcess.runCLI(["shift", "start"] + cli)
+            let started = try await AgentProcess.runCLI(["shift", "start"] + cli)
             #expect(started.0 == 0 && started.1.contains("a-1: shift_started"), "\(started.1)")
             #expect(await eventually { await onShift() == true })
 
@@ -84,18 +84,20 @@ import Testing
                     #expect(await eventually { frames.withLock { $0.count } >= 1 })
                     // The restaurant confirms: that runs a dispatch round, which offers the order to a-1's device.
                     #expect(try await client.act("accept", id, owner, #"{"prepMinutes":10}"#).status == .ok)
+                    #expect(await eventually { await tasks().contains("\(id)  offered") })
+                    let offered = await tasks()
                     #expect(
-                        await eventually { tasks().contains("\(id)  offered") }, "\(tasks())")
-                    #expect(tasks().contains("collect \(total) INR"), "\(tasks())")
+                        offered.contains("\(id)  offered") && offered.contains("collect \(total) INR"), "\(offered)")
                     // Killed before answering: the offer is still on the device after the restart.
                     try await restart()
-                    #expect(tasks().contains("\(id)  offered"), "\(tasks())")
+                    let afterRestart = await tasks()
+                    #expect(afterRestart.contains("\(id)  offered"), "\(afterRestart)")
 
                     for (action, extra, expected) in [
                         ("accept", [String](), OrderStatus.assigned), ("pickup", [], .pickedUp),
                         ("deliver", ["--cash-collected", "\(total)"], .delivered),
                     ] {
-                        let (status, output) = try AgentProcess.runCLI([action, id] + extra + cli)
+                        let (status, output) = try await AgentProcess.runCLI([action, id] + extra + cli)
                         #expect(status == 0, "\(action): \(output)")
                         // Killed right after the action was committed to its outbox, maybe before it was sent.
                         try await restart()
@@ -104,7 +106,8 @@ import Testing
                         #expect(
                             reached, "\(action): order is \(String(describing: now))\n\(agent.output().suffix(3000))")
                     }
-                    #expect(tasks().contains("\(id)  delivered"), "\(tasks())")
+                    let delivered = await tasks()
+                    #expect(delivered.contains("\(id)  delivered"), "\(delivered)")
                 }
                 _ = try await frames.read(
                     inbound, closing: outbound, until: #""status":"delivered""#, timeout: .seconds(150))
@@ -121,7 +124,7 @@ import Testing
             // Every device action arrived (the outbox empties) and was applied exactly once, whatever was resent.
             #expect(
                 await eventually {
-                    guard let (_, out) = try? agent.status(), let line = out.split(separator: "\n").last else {
+                    guard let (_, out) = try? await agent.status(), let line = out.split(separator: "\n").last else {
                         return false
                     }
                     return (try? PayloadCoding.decode(ControlResponse.self, from: Array(line.utf8)))?.status?
@@ -141,7 +144,7 @@ import Testing
             let offers = try await h.store.offers(order: id).map(\.state)
             #expect(offers == [.accepted], "\(offers)")
             // The shift ends from the device too.
-            #expect(try AgentProcess.runCLI(["shift", "end"] + cli).0 == 0)
+            #expect(try await AgentProcess.runCLI(["shift", "end"] + cli).0 == 0)
             #expect(await eventually { await onShift() == false })
 
             // The cash the device reported is in that day's reconciliation.

@@ -82,6 +82,29 @@ import Testing
         }
     }
 
+    /// A killed device restarts: the broker's will left it offline in the store, and its queued accept can reach
+    /// the hub before its new `online` state. The device's own accept proves it is online; a REST accept does not.
+    @Test func theDevicesOwnAcceptIsAppliedWhileItsStoredStateIsStillTheWill() async throws {
+        let h = try HubHarness(["dispatch-policy": "nearest", "dispatch-interval": "3600", "offer-timeout": "600"])
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        try await h.run { client, _ in
+            try await T.makeAvailable(h.store, "a-1", lat: 12.9751, lon: 77.6051)
+            let id = try await T.confirmedOrder(client, f)
+            try await T.round(client, f)
+            #expect(try await h.store.pendingOffers().first { $0.order == id }?.agent == "a-1")
+
+            try await h.store.updateState(AgentState(agent: "a-1", online: false), at: wallClockMilliseconds())
+            let r = try await T.decide(client, f.agentUser.email, id, "accept")
+            #expect(r.status == .conflict && r.text.contains("offline"), "\(r.text)")
+
+            try await DispatchLateEventsTests.deviceEvent(
+                h.store, "a-1", seq: 1, .accepted, order: id, at: wallClockMilliseconds())
+            try await T.round(client, f, agent: "a-2")  // applies the stored device events
+            #expect(try await h.store.order(id: id)?.agentID == "a-1")
+        }
+    }
+
     /// cod-cash-limit 100,000 and orders of 63,000 (two at once would exceed it).
     @Test func theCashLimitCountsCarriedAndNotYetPostedCash() async throws {
         let h = try HubHarness([

@@ -51,15 +51,15 @@ final class HubEndToEnd: @unchecked Sendable {
     }
 
     /// Seqs stored by the hub (read with the sqlite3 tool: a separate reader, as an operator would).
-    func storedSeqs() throws -> [Int64] {
-        let (status, out) = try runToCompletion(
+    func storedSeqs() async throws -> [Int64] {
+        let (status, out) = try await runToCompletion(
             "/usr/bin/sqlite3", [database, "SELECT seq FROM positions WHERE agent = 'a-1' ORDER BY seq"])
         guard status == 0 else { throw TestSupportError("sqlite3: \(out)") }
         return out.split(separator: "\n").compactMap { Int64($0) }
     }
 
-    func agentStatus() -> AgentStatus? {
-        guard let (_, out) = try? agent.status(), let line = out.split(separator: "\n").last else { return nil }
+    func agentStatus() async -> AgentStatus? {
+        guard let (_, out) = try? await agent.status(), let line = out.split(separator: "\n").last else { return nil }
         return try? PayloadCoding.decode(ControlResponse.self, from: Array(line.utf8)).status
     }
 
@@ -87,13 +87,13 @@ final class HubEndToEnd: @unchecked Sendable {
         try await e.startGPS()
         // gpsfake's pace: a 10 s lead-in, then 30 fixes at 5 per second; the deadline adds the generous slack.
         let stored = await eventually(timeout: .seconds(16) + TestDeadline.generous, interval: .milliseconds(250)) {
-            (try? e.storedSeqs().count) == n
+            (try? await e.storedSeqs().count) == n
         }
         #expect(stored, "\(e.diagnostics())")
-        #expect(try e.storedSeqs() == Array(1...Int64(n)))
-        #expect(await eventually { e.agentStatus()?.outboxDepth == 0 }, "\(e.diagnostics())")
+        #expect(try await e.storedSeqs() == Array(1...Int64(n)))
+        #expect(await eventually { await e.agentStatus()?.outboxDepth == 0 }, "\(e.diagnostics())")
         // The REST view agrees: the latest position is the last fix of the route.
-        let (_, health) = try runToCompletion("/usr/bin/curl", ["-s", "http://127.0.0.1:\(e.httpPort)/health"])
+        let (_, health) = try await runToCompletion("/usr/bin/curl", ["-s", "http://127.0.0.1:\(e.httpPort)/health"])
         #expect(health.contains("\"database\""))
     }
 
@@ -110,15 +110,15 @@ final class HubEndToEnd: @unchecked Sendable {
         // rounds down; once the route is over and everything is stored, the remaining rounds end at once.
         var midway = 0
         for _ in 1...10 {
-            let before = (try? e.storedSeqs().count) ?? 0
+            let before = (try? await e.storedSeqs().count) ?? 0
             let more = Int.random(in: 1...15)
             let progressed = await eventually(
                 timeout: .seconds(10) + TestDeadline.generous, interval: .milliseconds(100)
             ) {
-                (try? e.storedSeqs().count) ?? 0 >= min(before + more, n)
+                (try? await e.storedSeqs().count) ?? 0 >= min(before + more, n)
             }
             guard progressed else { break }  // the checks below report what is missing
-            if (try? e.storedSeqs().count) ?? 0 >= n { break }
+            if (try? await e.storedSeqs().count) ?? 0 >= n { break }
             e.hub?.kill9()
             midway += 1
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...300)))  // down for a while (not a wait)
@@ -127,12 +127,13 @@ final class HubEndToEnd: @unchecked Sendable {
         #expect(midway > 0, "no kill landed while the hub was ingesting")
         // Let the route end and every row be acked.
         let drained = await eventually(timeout: .seconds(120), interval: .milliseconds(500)) {
-            e.gps?.isRunning == false && e.agentStatus()?.outboxDepth == 0
+            guard e.gps?.isRunning == false else { return false }
+            return await e.agentStatus()?.outboxDepth == 0
         }
         #expect(drained, "\(e.diagnostics())")
-        let last = try #require(e.agentStatus()).lastSeq
+        let last = try #require(await e.agentStatus()).lastSeq
         #expect(last > 100)
         // Stored exactly once each (the primary key would refuse a second row; the count proves none is missing).
-        #expect(try e.storedSeqs() == Array(1...last))
+        #expect(try await e.storedSeqs() == Array(1...last))
     }
 }

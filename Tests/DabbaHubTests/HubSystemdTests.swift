@@ -8,10 +8,10 @@ import Testing
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    @Test func shippedDefaultFileIsWhatDefaultsPrints() throws {
+    @Test func shippedDefaultFileIsWhatDefaultsPrints() async throws {
         let shipped = try String(
             contentsOf: Self.root.appendingPathComponent("systemd/dabba-hub.default"), encoding: .utf8)
-        let (status, printed) = try runToCompletion(try BuiltProducts.path(of: "dabba-hub"), ["defaults"])
+        let (status, printed) = try await runToCompletion(try BuiltProducts.path(of: "dabba-hub"), ["defaults"])
         #expect(status == 0)
         #expect(shipped == printed, "regenerate with: dabba-hub defaults > systemd/dabba-hub.default")
         for key in ["DABBA_HTTP_PORT=8080", "DABBA_DATABASE=sqlite:/var/lib/dabba-hub/hub.db", "DABBA_INGEST_GROUP="] {
@@ -26,7 +26,7 @@ import Testing
         }
     }
 
-    @Test func unitPassesSystemdAnalyzeVerify() throws {
+    @Test func unitPassesSystemdAnalyzeVerify() async throws {
         guard let analyze = findExecutable("systemd-analyze") else {
             Issue.record("systemd-analyze is not installed")
             return
@@ -44,7 +44,7 @@ import Testing
         let copy = dir.path("dabba-hub.service")
         try unit.replacingOccurrences(of: "/usr/local/bin/dabba-hub", with: try BuiltProducts.path(of: "dabba-hub"))
             .write(toFile: copy, atomically: true, encoding: .utf8)
-        let (status, output) = try runToCompletion(analyze, ["verify", copy])
+        let (status, output) = try await runToCompletion(analyze, ["verify", copy])
         #expect(status == 0 && output.isEmpty, "systemd-analyze verify: \(output)")
     }
 }

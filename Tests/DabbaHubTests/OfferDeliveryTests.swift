@@ -100,6 +100,8 @@ import Testing
             let offer = try #require(try await h.store.pendingOffers().first { $0.order == id })
             #expect(offer.agent == "a-1" && offer.sent == nil, "\(offer)")
             #expect(Self.metric(hub, #"dabba_task_publish_failures_total{kind="offer"}"#) == 1)
+            // The confirmation itself could not be relayed to other hubs either: counted, not lost silently.
+            #expect(Self.metric(hub, "dabba_order_status_publish_failures_total") ?? 0 >= 1)
 
             // The broker is back on the same port; the device reconnects first and has nothing yet.
             try await broker.start()

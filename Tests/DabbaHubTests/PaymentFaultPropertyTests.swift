@@ -59,18 +59,6 @@ import Testing
     }
 }
 
-/// SplitMix64: small, seedable, good enough to pick operations.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// One run over a fresh database.
 final class FaultRun: Sendable {
     struct Op: Sendable, CustomStringConvertible {
@@ -201,7 +189,7 @@ final class FaultRun: Sendable {
     // MARK: - The run
 
     func perform(operations: Int) async throws -> Int {
-        var rng = SeededGenerator(state: seed)
+        var rng = SplitMix64(seed: seed)
         var done = 0
         var step = 0
         while done < operations {

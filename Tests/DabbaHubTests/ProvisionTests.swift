@@ -60,8 +60,8 @@ import Testing
         }
 
         /// Adds the hub's own MQTT user the way the operator does.
-        func addHubUser(password: String) throws {
-            let (status, output) = try runToCompletion(
+        func addHubUser(password: String) async throws {
+            let (status, output) = try await runToCompletion(
                 "/usr/bin/mosquitto_passwd", ["-b", passwordFile, "dabba-hub", password])
             try #require(status == 0, "mosquitto_passwd: \(output)")
         }
@@ -137,7 +137,7 @@ import Testing
         let setup = try Setup()
         let passwordA = try setup.provision("agent-a")
         let passwordB = try setup.provision("agent-b")
-        try setup.addHubUser(password: "hub-secret")
+        try await setup.addHubUser(password: "hub-secret")
         let broker = try await setup.broker()
         defer { broker.stop() }
         let port = setup.mqttPort

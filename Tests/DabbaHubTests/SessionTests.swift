@@ -187,14 +187,14 @@ import Testing
         for (command, disabled) in [("disable", true), ("enable", false), ("revoke-tokens", false)] {
             let before = try #require(try await h.store.user(email: "c@example.com"))
             let (status, output) = try await offPool {
-                try runToCompletion(binary, ["users", command] + base + ["--email", "C@example.com"])
+                try await runToCompletion(binary, ["users", command] + base + ["--email", "C@example.com"])
             }
             #expect(status == 0 && output.contains("c@example.com"), "\(command): \(output)")
             let after = try #require(try await h.store.user(email: "c@example.com"))
             #expect(after.disabled == disabled && after.tokenEpoch == before.tokenEpoch + 1, "\(command)")
         }
         let (status, output) = try await offPool {
-            try runToCompletion(binary, ["users", "disable"] + base + ["--email", "nobody@example.com"])
+            try await runToCompletion(binary, ["users", "disable"] + base + ["--email", "nobody@example.com"])
         }
         #expect(status == 1 && output.contains("no user"), "\(output)")
     }

@@ -81,8 +81,8 @@ import Testing
         }
         let cli = ["--config", "/dev/null", "--control-socket", agent.controlSocket]
         /// The device's tasks (`dabba-agent tasks --json`), order → status; empty when the daemon does not answer.
-        func deviceTasks() -> [String: String] {
-            guard let (_, out) = try? AgentProcess.runCLI(["tasks", "--json"] + cli),
+        func deviceTasks() async -> [String: String] {
+            guard let (_, out) = try? await AgentProcess.runCLI(["tasks", "--json"] + cli),
                 let line = out.split(separator: "\n").last,
                 let response = try? PayloadCoding.decode(ControlResponse.self, from: Array(line.utf8))
             else { return [:] }
@@ -90,18 +90,22 @@ import Testing
         }
 
         // Assigned while the device is up: the task messages arrive live. The agent picks one order up.
-        func connected() -> Bool {
-            guard let (_, out) = try? agent.status(), let line = out.split(separator: "\n").last else { return false }
+        func connected() async -> Bool {
+            guard let (_, out) = try? await agent.status(), let line = out.split(separator: "\n").last else {
+                return false
+            }
             return (try? PayloadCoding.decode(ControlResponse.self, from: Array(line.utf8)))?.status?.broker
                 == "connected"
         }
         try agent.start()
-        #expect(await eventually { connected() }, "\(diagnostics())")
+        #expect(await eventually { await connected() }, "\(diagnostics())")
         for id in ["o-cancel", "o-move", "o-keep"] { try act("assign", id, #"{"agent":"a-1"}"#) }
         let assigned = ["o-cancel": "assigned", "o-move": "assigned", "o-keep": "assigned"]
-        #expect(await eventually { deviceTasks() == assigned }, "\(deviceTasks())\n\(diagnostics())")
+        let reachedAssigned = await eventually { await deviceTasks() == assigned }
+        let listedAssigned = await deviceTasks()
+        #expect(reachedAssigned, "\(listedAssigned)\n\(diagnostics())")
         for action in ["accept", "pickup"] {
-            let (status, output) = try AgentProcess.runCLI([action, "o-keep"] + cli)
+            let (status, output) = try await AgentProcess.runCLI([action, "o-keep"] + cli)
             #expect(status == 0, "\(action): \(output)")
         }
         #expect(await eventually { order("o-keep").status == "picked_up" }, "\(diagnostics())")
@@ -117,19 +121,21 @@ import Testing
         #expect(order("o-cancel").status == "cancelled" && order("o-move") == ("assigned", "a-2"))
         #expect(order("o-keep") == ("picked_up", "a-1"))
         // Still stale in the device's store while it is down.
-        let (_, stored) = try runToCompletion(
+        let (_, stored) = try await runToCompletion(
             "/usr/bin/sqlite3", [agent.outbox, "SELECT order_id || '=' || status FROM tasks ORDER BY order_id"])
         #expect(stored.split(separator: "\n") == ["o-cancel=assigned", "o-keep=picked_up", "o-move=assigned"])
 
         // Back up: the sync on connect withdraws both and keeps the picked-up order.
         try agent.start()
         let synced = ["o-cancel": "cancelled", "o-move": "cancelled", "o-keep": "picked_up"]
-        #expect(await eventually { deviceTasks() == synced }, "\(deviceTasks())\n\(diagnostics())")
-        let open = deviceTasks().filter { ["offered", "assigned", "accepted"].contains($0.value) }
+        let reachedSynced = await eventually { await deviceTasks() == synced }
+        let listedSynced = await deviceTasks()
+        #expect(reachedSynced, "\(listedSynced)\n\(diagnostics())")
+        let open = await deviceTasks().filter { ["offered", "assigned", "accepted"].contains($0.value) }
         #expect(open.isEmpty, "stale: \(open)")
         #expect(agent.output().contains("Task withdrawn while offline"), "\(diagnostics())")
         // And the picked-up order still completes from the device.
-        let (delivered, output) = try AgentProcess.runCLI(
+        let (delivered, output) = try await AgentProcess.runCLI(
             ["deliver", "o-keep", "--cash-collected", "\(keepTotal)"] + cli)
         #expect(delivered == 0, "\(output)")
         #expect(await eventually { order("o-keep").status == "delivered" }, "\(diagnostics())")

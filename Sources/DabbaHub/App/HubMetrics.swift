@@ -92,6 +92,12 @@ public final class HubMetrics: Sendable {
         CoreMetrics.Counter(
             label: "dabba_task_publish_failures_total", dimensions: [("kind", kind)], factory: factory)
     }
+    /// Committed order events the MQTT client refused to publish on `dabba/v1/orders/{order}/status` (no broker
+    /// session, …): other hubs' customers and operators miss that live update (the order itself, its trail, this
+    /// hub's feeds and webhooks have it).
+    public var orderStatusPublishFailures: CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_order_status_publish_failures_total", factory: factory)
+    }
     /// Task messages sent again (after the hub (re)connected to the broker, or an offer never sent), by kind.
     public func tasksResent(_ kind: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_tasks_resent_total", dimensions: [("kind", kind)], factory: factory)

@@ -30,7 +30,10 @@ extension Dispatcher {
     }
 
     /// Accepts the agent's pending offer if it is still valid (see ``accept(order:agent:)``).
-    func acceptPending(order id: String, agent: String) async throws -> AssignmentOutcome {
+    /// `fromDevice`: the accept is the device's own event, so the agent is online whatever its stored state says.
+    func acceptPending(order id: String, agent: String, fromDevice: Bool = false) async throws -> AssignmentOutcome {
+        var limits = self.limits
+        if fromDevice { limits.requireOnline = false }
         let outcome = try await store.acceptOffer(
             order: id, agent: agent, actor: "agent:\(agent)", limits: limits, now: now())
         switch outcome {
@@ -163,7 +166,9 @@ extension Dispatcher {
                 // Applied when it answers this agent's pending offer in time; a repeat (already accepted over REST),
                 // a lapsed offer or a refused one (off shift, full, cash limit) changes nothing.
                 var applied = false
-                if case .assigned = try await acceptPending(order: event.order, agent: event.agent) { applied = true }
+                if case .assigned = try await acceptPending(order: event.order, agent: event.agent, fromDevice: true) {
+                    applied = true
+                }
                 _ = try await store.applyDeviceEvent(
                     agent: event.agent, seq: event.seq, change: nil, order: event.order)
                 countDeviceEvent(applied: applied, event)

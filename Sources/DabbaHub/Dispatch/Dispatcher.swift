@@ -284,9 +284,18 @@ public actor Dispatcher<Store: HubStore> {
         for (agentID, carried) in try await store.agentLoads() where gone.contains(agentID) {
             for order in carried {
                 if order.status == .assigned {
-                    _ = try? await orders.apply(
-                        OrderChange(action: .unassign, actor: "system", reason: "agent \(agentID) went offline"),
-                        to: order.id)
+                    do {
+                        _ = try await orders.apply(
+                            OrderChange(action: .unassign, actor: "system", reason: "agent \(agentID) went offline"),
+                            to: order.id)
+                    } catch .illegal {
+                        continue  // picked up, cancelled or reassigned since it was read: nothing to take back
+                    } catch {
+                        logger.error(
+                            "Could not take an order back from an offline agent; the next round tries again",
+                            metadata: ["order.id": "\(order.id)", "agent.id": "\(agentID)", "error": "\(error)"])
+                        continue
+                    }
                     try await store.recordDecision(
                         DispatchRecord(
                             order: order.id, time: now(), policy: policy.name, agent: agentID, outcome: "reassigned",

@@ -41,6 +41,10 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
     public static func invalid(_ message: String) -> APIError {
         APIError(.unprocessableContent, code: "invalid", message)
     }
+    /// 426: a plain GET of a WebSocket route (the feed needs `Upgrade: websocket`).
+    public static func upgradeRequired() -> APIError {
+        APIError(.upgradeRequired, code: "upgrade_required", "this is a WebSocket route: send Upgrade: websocket")
+    }
     public static func `internal`() -> APIError { APIError(.internalServerError, code: "internal", "internal error") }
     public static func unavailable(_ message: String) -> APIError {
         APIError(.serviceUnavailable, code: "unavailable", message)
@@ -90,6 +94,7 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
         case 409: "conflict"
         case 413: "too_large"
         case 422: "invalid"
+        case 426: "upgrade_required"
         case 429: "rate_limited"
         case 503: "unavailable"
         case 500...: "internal"

@@ -96,7 +96,8 @@ extension RouterMethods where Context == HubRequestContext {
     /// A WebSocket route whose connections get a ``WebSocketKeepalive`` (the hub turns hummingbird-websocket's
     /// auto-ping off, so every WebSocket route of the hub is added through here). A refused upgrade request is
     /// answered with the refusal's status and JSON error (``WebSocketUpgradeRefusal``), as the same GET without
-    /// the upgrade headers is.
+    /// the upgrade headers is. A GET without them that would have been allowed to upgrade answers 426
+    /// `upgrade_required` (hummingbird-websocket would answer an empty 200, which says nothing).
     @discardableResult func keptAliveWS(
         _ path: RouterPath, keepalive: Duration, metrics: HubMetrics,
         shouldUpgrade: @Sendable @escaping (Request, Context) async throws -> RouterShouldUpgrade,
@@ -105,7 +106,11 @@ extension RouterMethods where Context == HubRequestContext {
         let timeouts = metrics.webSocketPingTimeouts
         let checked: @Sendable (Request, Context) async throws -> RouterShouldUpgrade = { request, context in
             do {
-                return try await shouldUpgrade(request, context)
+                let decision = try await shouldUpgrade(request, context)
+                if case .upgrade = decision, request.headers[.upgrade]?.lowercased() != "websocket" {
+                    throw APIError.upgradeRequired()
+                }
+                return decision
             } catch {
                 if request.headers[.upgrade]?.lowercased() == "websocket" {
                     let refusal = ErrorMiddleware.apiError(for: error, maxBody: context.maxUploadSize)

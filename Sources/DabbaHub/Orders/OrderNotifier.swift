@@ -29,11 +29,7 @@ public struct OrderNotifier: Sendable {
     public func committed(_ event: OrderEvent, order: OrderRecord, pickup: TaskMessage.Place? = nil) {
         bus.publish(event)
         guard let mqtt else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        if let payload = try? encoder.encode(event) {
-            _ = try? mqtt.publish(topic: event.topic, payload: Array(payload), qos: .atLeastOnce)
-        }
+        relay(event, through: mqtt)
         guard let agent = event.agent ?? order.agentID else { return }
         let kind: TaskMessage.Kind? =
             switch event.action {
@@ -43,6 +39,23 @@ public struct OrderNotifier: Sendable {
             }
         guard let kind else { return }
         task(kind, agent: agent, order: order, pickup: pickup)
+    }
+
+    /// Publishes `event` on `dabba/v1/orders/{order}/status` for the other hubs' feeds. A refusal (no broker session)
+    /// is counted in `dabba_order_status_publish_failures_total` and logged: the event is committed and this hub's
+    /// subscribers have it; only other hubs' live feeds miss the update.
+    func relay(_ event: OrderEvent, through mqtt: MQTTClient) {
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let payload = try encoder.encode(event)
+            try mqtt.publish(topic: event.topic, payload: Array(payload), qos: .atLeastOnce)
+        } catch {
+            metrics?.orderStatusPublishFailures.increment()
+            logger.warning(
+                "Order event not relayed to other hubs",
+                metadata: ["order.id": "\(event.order)", "order.status": "\(event.status)", "error": "\(error)"])
+        }
     }
 
     /// Publishes a task message (offer, assignment, cancellation) on the agent's `tasks` topic (QoS 1; the device

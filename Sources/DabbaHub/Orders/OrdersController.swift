@@ -39,6 +39,12 @@ struct OrdersController<Store: HubStore> {
         let caller = try context.caller()
         let query = request.uri.queryParameters
         var filter = OrderFilter()
+        // Read for every role, so a malformed one is 400 whoever sends it (only operators' filter by it).
+        var customer: Int64?
+        if let text = query.get("customer") {
+            guard let id = Int64(text) else { throw APIError.badRequest("customer: expected a user id") }
+            customer = id
+        }
         switch caller.role {
         case .customer: filter.customerID = caller.userID
         case .agent: filter.agentID = caller.agentID ?? "-"
@@ -47,10 +53,7 @@ struct OrdersController<Store: HubStore> {
         case .operator:
             if let restaurant = query.get("restaurant") { filter.restaurantIDs = [restaurant] }
             if let agent = query.get("agent") { filter.agentID = agent }
-            if let customer = query.get("customer") {
-                guard let id = Int64(customer) else { throw APIError.badRequest("customer: expected a user id") }
-                filter.customerID = id
-            }
+            if let customer { filter.customerID = customer }
         }
         if let text = query.get("status"), !text.isEmpty {
             var statuses = Set<OrderStatus>()

@@ -71,10 +71,18 @@ struct WebhooksController<Repository: WebhookRepository & RestaurantDirectory> {
             createdAt = Timestamp.format(milliseconds: d.createdAt)
         }
     }
+    /// One page of the delivery log; `next` is always present (null on the last page), as the document says.
     struct DeliveryPage: ResponseEncodable {
         var deliveries: [DeliveryView]
         /// Pass as `before` for the next (older) page; nil on the last.
         var next: Int64?
+
+        enum CodingKeys: String, CodingKey { case deliveries, next }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(deliveries, forKey: .deliveries)
+            try container.encode(next, forKey: .next)
+        }
     }
 
     /// Whether `user` manages `restaurant` (the marketplace's record).

@@ -17,10 +17,15 @@ import DabbaProtocol
 public struct AssignmentLimits: Sendable, Equatable {
     public var capacity: Int
     public var codCashLimit: Int64
+    /// Whether the agent's stored state must say online. False only for an accept the device itself sent: the
+    /// device is plainly connected, while its stored state may still be the broker's will from before a restart
+    /// (the queued event can reach the hub before the new `online` state).
+    public var requireOnline: Bool
 
-    public init(capacity: Int, codCashLimit: Int64) {
+    public init(capacity: Int, codCashLimit: Int64, requireOnline: Bool = true) {
         self.capacity = capacity
         self.codCashLimit = codCashLimit
+        self.requireOnline = requireOnline
     }
 }
 
