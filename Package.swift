@@ -116,6 +116,8 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
         ),
+        // HubStoreTesting: the storage contract every backend's tests run (HubStoreContract).
+        .target(name: "HubStoreTesting", dependencies: ["HubModel", "DabbaCore", "DabbaProtocol"]),
         // DabbaHubServer: the composition root (commands, the backend the `database` URL names, buildApplication).
         .target(
             name: "DabbaHubServer",
@@ -179,6 +181,14 @@ let package = Package(
         ),
         .testTarget(name: "DabbaMQTTTests", dependencies: ["DabbaMQTT", "DabbaTestSupport"]),
         .testTarget(name: "DabbaGPSTests", dependencies: ["DabbaGPS", "DabbaSim", "DabbaTestSupport"]),
+        .testTarget(name: "HubModelTests", dependencies: ["HubModel"]),
+        .testTarget(
+            name: "HubSQLiteTests",
+            dependencies: [
+                "HubSQLite", "HubModel", "HubStoreTesting", "DabbaTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "DabbaHubTests",
             dependencies: [

@@ -38,26 +38,29 @@ public struct AgentCommand: AsyncParsableCommand {
 public struct RunCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run the daemon (what systemd starts).",
-        discussion:
-            "Sends READY=1 to systemd once the outbox is open and the gpsd reader runs; a missing broker does not delay it."
+        discussion: """
+            Sends READY=1 to systemd once the outbox is open and the gpsd reader runs; a missing broker does not delay it.
+
+            """ + AgentOptions.helpText
     )
     @OptionGroup public var options: AgentOptions
-    @Flag(help: "Print the effective configuration as DABBA_*=value lines, then exit.")
+    @Flag(help: "Print the effective configuration as DABBA_*=value lines, each with where it came from, then exit.")
     var printConfig = false
     public init() {}
 
     public func run() async throws {
         let environment = processEnvironment()
+        let layered: LayeredConfiguration
         let configuration: AgentConfiguration
         do {
-            configuration = try options.resolve(environment: environment)
+            layered = try options.layered(environment: environment)
+            configuration = try AgentConfiguration(layered)
         } catch {
             exitWithMessage("dabba-agent: \(error.message)", code: 2)
         }
         if printConfig {
-            for key in AgentConfiguration.keys {
-                print("\(key.environmentName)=\(value(of: key.name, in: configuration))")
-            }
+            // Each key's effective value and where it came from (default, file, environment, flag).
+            print(layered.render())
             return
         }
         let level = configuration.logLevel
@@ -75,33 +78,6 @@ public struct RunCommand: AsyncParsableCommand {
             exitWithMessage("dabba-agent: \(error.message)", code: error.exitCode)
         }
         try await group.run()
-    }
-
-    private func value(of key: String, in c: AgentConfiguration) -> String {
-        switch key {
-        case "agent-id": c.agentID
-        case "mqtt-host": c.mqttHost
-        case "mqtt-port": "\(c.mqttPort)"
-        case "mqtt-username": c.mqttUsername ?? ""
-        case "mqtt-password-file": c.mqttPasswordFile ?? ""
-        case "mqtt-tls-ca": c.mqttTLSCA ?? ""
-        case "mqtt-keepalive": "\(c.mqttKeepAlive)"
-        case "gpsd-host": c.gpsdHost
-        case "gpsd-port": "\(c.gpsdPort)"
-        case "gps-no-fix-timeout": "\(c.gpsNoFixTimeout.components.seconds)"
-        case "outbox": c.outboxPath
-        case "outbox-max-rows": "\(c.outboxMaxRows)"
-        case "outbox-sync": c.outboxSync.lowercased()
-        case "control-socket": c.controlSocket
-        case "backlog-batch": "\(c.backlogBatch)"
-        case "backlog-window": "\(c.backlogWindow)"
-        case "backlog-rate": "\(c.backlogRate)"
-        case "ack-timeout": "\(c.ackTimeout.components.seconds)"
-        case "max-unacked": "\(c.maxUnacked)"
-        case "state-interval": "\(c.stateInterval.components.seconds)"
-        case "log-level": c.logLevel.rawValue
-        default: ""
-        }
     }
 }
 

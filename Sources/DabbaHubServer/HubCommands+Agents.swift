@@ -32,7 +32,6 @@ public struct AgentsProvisionCommand: AsyncParsableCommand {
             Exit status: 0 done; 1 the agent exists (without --rotate) or a file/database failure; 2 bad id or \
             configuration.
             """)
-    @OptionGroup public var options: HubOptions
     @Argument(help: "Agent id: 1-64 characters from A-Z a-z 0-9 . _ - (also its MQTT user name).") var id: String
     @Option(help: "Display name (default: none).") var name: String?
     @Option(
@@ -40,6 +39,8 @@ public struct AgentsProvisionCommand: AsyncParsableCommand {
     var passwordOut: String?
     @Flag(help: "The agent exists: issue a new MQTT password (the old one stops working after the broker reloads).")
     var rotate = false
+    /// Last: it takes every word the options above did not (a positional before it would be swallowed).
+    @OptionGroup public var options: HubOptions
     public init() {}
 
     public func run() async throws {

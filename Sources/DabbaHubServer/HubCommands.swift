@@ -36,7 +36,8 @@ public struct HubCommand: AsyncParsableCommand {
 /// `dabba-hub serve`: the server systemd starts.
 public struct ServeCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Run the hub (HTTP API, MQTT ingest); stops gracefully on SIGTERM/SIGINT.")
+        commandName: "serve", abstract: "Run the hub (HTTP API, MQTT ingest); stops gracefully on SIGTERM/SIGINT.",
+        discussion: HubOptions.helpText)
     @OptionGroup public var options: HubOptions
     public init() {}
 
@@ -85,7 +86,8 @@ public struct ServeCommand: AsyncParsableCommand {
 /// `dabba-hub migrate`: applies pending migrations and prints the schema version.
 public struct MigrateCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "migrate", abstract: "Apply pending database migrations (serve also does this at start).")
+        commandName: "migrate", abstract: "Apply pending database migrations (serve also does this at start).",
+        discussion: "Takes every configuration key `dabba-hub serve --help` lists (the database and log level matter).")
     @OptionGroup public var options: HubOptions
     public init() {}
 

@@ -286,44 +286,6 @@ import Testing
         #expect(try await orders.perform(.accept, on: "o-card", by: Self.op, prepMinutes: 10).status == .confirmed)
     }
 
-    @Test func idempotencyKeysAreClaimedOnceReplayedAndExpire() async throws {
-        let (w, _, directory) = try await Self.world()
-        defer { w.store.close(); directory.remove() }
-        let s = w.store
-        let now = wallClockMilliseconds()
-        let day: Int64 = 86_400_000
-        #expect(
-            try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h1", now: now, ttl: day)
-                == .claimed)
-        // While the first runs, the same key is in progress (409), whatever the body.
-        #expect(
-            try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h1", now: now, ttl: day)
-                == .inProgress)
-        #expect(
-            try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h2", now: now, ttl: day)
-                == .mismatch)
-        // Another caller's key of the same name is independent.
-        #expect(
-            try await s.claimIdempotencyKey(scope: "user:2", key: "k", requestHash: "h2", now: now, ttl: day)
-                == .claimed)
-        try await s.finishIdempotencyKey(scope: "user:1", key: "k", status: 201, body: Array("{}".utf8))
-        #expect(
-            try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h1", now: now + 1, ttl: day)
-                == .replay(status: 201, body: Array("{}".utf8)))
-        #expect(
-            try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h2", now: now + 1, ttl: day)
-                == .mismatch)
-        // After the TTL the key is new again.
-        #expect(
-            try await s.claimIdempotencyKey(scope: "user:1", key: "k", requestHash: "h2", now: now + day, ttl: day)
-                == .claimed)
-        // A released claim (the request failed with a 5xx) can run again.
-        try await s.releaseIdempotencyKey(scope: "user:2", key: "k")
-        #expect(
-            try await s.claimIdempotencyKey(scope: "user:2", key: "k", requestHash: "h3", now: now, ttl: day)
-                == .claimed)
-    }
-
     @Test func ledgerEntriesAreAppendOnly() async throws {
         let (w, customers, directory) = try await Self.world()
         defer { w.store.close(); directory.remove() }

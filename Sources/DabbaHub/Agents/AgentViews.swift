@@ -105,15 +105,3 @@ struct TrackFeature: ResponseEncodable {
         try container.encode(properties, forKey: .properties)
     }
 }
-
-/// The opaque `next` cursor of a positions page: base64url of `time.seq` of the last position returned.
-enum PositionCursor {
-    static func encode(time: Int64, seq: Int64) -> String { AuthRandom.base64URL(Array("\(time).\(seq)".utf8)) }
-
-    static func decode(_ text: String) -> (time: Int64, seq: Int64)? {
-        guard let bytes = AuthRandom.fromBase64URL(text) else { return nil }
-        let parts = String(decoding: bytes, as: UTF8.self).split(separator: ".")
-        guard parts.count == 2, let time = Int64(parts[0]), let seq = Int64(parts[1]) else { return nil }
-        return (time, seq)
-    }
-}

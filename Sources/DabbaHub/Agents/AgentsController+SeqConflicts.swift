@@ -7,20 +7,10 @@ extension AgentsController {
     /// already stored with a different payload, oldest first, paged like positions.
     @Sendable func seqConflicts(_ request: Request, context: HubRequestContext) async throws -> SeqConflictsPage {
         let id = try await existingAgent(try context.parameters.require("id")).id
-        let query = request.uri.queryParameters
-        let limit = try Self.pageLimit(query)
-        var after: Int64?
-        if let text = query.get("cursor"), !text.isEmpty {
-            guard let value = Int64(text), value >= 0 else {
-                throw APIError.badRequest("cursor: not a cursor this API returned")
-            }
-            after = value
-        }
-        var rows = try await repository.seqConflicts(agent: id, after: after, limit: limit + 1)
-        let more = rows.count > limit
-        if more { rows.removeLast() }
+        let request = try Self.page(request.uri.queryParameters) { Int64($0).flatMap { $0 >= 0 ? $0 : nil } }
+        let page = try await request.read { try await repository.seqConflicts(agent: id, after: $0, limit: $1) }
         return SeqConflictsPage(
-            conflicts: rows.map(SeqConflictsPage.Entry.init), next: more ? rows.last.map { String($0.id) } : nil)
+            conflicts: page.rows.map(SeqConflictsPage.Entry.init), next: page.next { String($0.id) })
     }
 }
 

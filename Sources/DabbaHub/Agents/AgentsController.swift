@@ -34,19 +34,18 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
         let id = try await existingAgent(try context.parameters.require("id")).id
         let query = request.uri.queryParameters
         let (since, until) = try Self.timeRange(query)
-        let limit = try Self.pageLimit(query)
-        var after: (time: Int64, seq: Int64)?
-        if let text = query.get("cursor"), !text.isEmpty {
-            guard let cursor = PositionCursor.decode(text) else {
-                throw APIError.badRequest("cursor: not a cursor this API returned")
-            }
-            after = cursor
+        let request = try Self.page(query) { text -> (time: Int64, seq: Int64)? in
+            guard let fields = PageCursor.decode(text, fields: 2), let time = Int64(fields[0]),
+                let seq = Int64(fields[1])
+            else { return nil }
+            return (time, seq)
         }
-        var rows = try await repository.positions(agent: id, since: since, until: until, after: after, limit: limit + 1)
-        let more = rows.count > limit
-        if more { rows.removeLast() }
-        let next = more ? rows.last.map { PositionCursor.encode(time: $0.time, seq: $0.seq) } : nil
-        return PositionsPage(positions: rows.map(PositionView.init), next: next)
+        let page = try await request.read {
+            try await repository.positions(agent: id, since: since, until: until, after: $0, limit: $1)
+        }
+        return PositionsPage(
+            positions: page.rows.map(PositionView.init),
+            next: page.next { PageCursor.encode("\($0.time)", "\($0.seq)") })
     }
 
     @Sendable func track(_ request: Request, context: HubRequestContext) async throws -> TrackFeature {
@@ -93,13 +92,9 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
         return record
     }
 
-    /// `limit` of a paged list: 1…1000, 100 when absent; 400 otherwise.
-    static func pageLimit(_ query: Parameters) throws(APIError) -> Int {
-        guard let text = query.get("limit") else { return 100 }
-        guard let value = Int(text), (1...1000).contains(value) else {
-            throw .badRequest("limit: expected a whole number from 1 to 1000")
-        }
-        return value
+    /// A page of an agent's rows: `limit` 1…1000 (100 when absent) and a `cursor`.
+    static func page<Key>(_ query: Parameters, decode: (String) -> Key?) throws(APIError) -> PageRequest<Key> {
+        try PageRequest(query, limit: 1...1000, default: 100, decode: decode)
     }
 
     /// `since` / `until` (ISO 8601 UTC); 400 naming the parameter when unreadable or out of order.

@@ -46,7 +46,7 @@ struct RestaurantsController<Repository: MarketRepository> {
 
     @Sendable func list(_ request: Request, context: HubRequestContext) async throws -> RestaurantPage {
         let q = QueryReader(query: request.uri.queryParameters)
-        var query = RestaurantQuery(limit: try q.int("limit", in: 1...100, default: 20))
+        var query = RestaurantQuery(limit: 0)
         query.near = try q.point()
         if let radius = try q.double("radius_m", in: 1...50_000) {
             guard query.near != nil else { throw APIError.badRequest("radius_m needs lat and lon") }
@@ -68,22 +68,20 @@ struct RestaurantsController<Repository: MarketRepository> {
                 query.owner = id
             }
         }
-        if let text = q.query.get("cursor"), !text.isEmpty {
-            guard let cursor = RestaurantCursor(encoded: text), (cursor.distance != nil) == (query.near != nil) else {
-                throw APIError.badRequest("cursor: not a cursor this listing returned")
-            }
-            query.after = cursor
+        let near = query.near
+        let request = try PageRequest(q.query, limit: 1...100, default: 20) { text -> RestaurantCursor? in
+            RestaurantCursor(encoded: text).flatMap { ($0.distance != nil) == (near != nil) ? $0 : nil }
         }
-        let requested = query.limit
-        query.limit += 1
-        var hits = try await repository.restaurants(matching: query)
-        let more = hits.count > requested
-        if more { hits.removeLast() }
+        let page = try await request.read { after, limit in
+            query.after = after
+            query.limit = limit
+            return try await repository.restaurants(matching: query)
+        }
         return RestaurantPage(
-            restaurants: hits.map {
+            restaurants: page.rows.map {
                 RestaurantView($0.restaurant, caller: context.identity, now: now, distance: $0.distance)
             },
-            next: more ? hits.last?.cursor.encoded : nil)
+            next: page.next(\.cursor.encoded))
     }
 
     @Sendable func show(_ request: Request, context: HubRequestContext) async throws -> RestaurantView {

@@ -32,21 +32,11 @@ struct ZonesController<Repository: MarketRepository> {
     }
 
     @Sendable func list(_ request: Request, context: HubRequestContext) async throws -> ZonePage {
-        let q = QueryReader(query: request.uri.queryParameters)
-        let limit = try q.int("limit", in: 1...100, default: 50)
-        var after: String?
-        if let text = q.query.get("cursor"), !text.isEmpty {
-            guard let bytes = AuthRandom.fromBase64URL(text), !bytes.isEmpty else {
-                throw APIError.badRequest("cursor: not a cursor this listing returned")
-            }
-            after = String(decoding: bytes, as: UTF8.self)
+        let request = try PageRequest(request.uri.queryParameters, limit: 1...100, default: 50) {
+            PageCursor.decode($0, fields: 1)?[0]
         }
-        var zones = try await repository.zones(after: after, limit: limit + 1)
-        let more = zones.count > limit
-        if more { zones.removeLast() }
-        return ZonePage(
-            zones: zones.map(ZoneView.init),
-            next: more ? zones.last.map { AuthRandom.base64URL(Array($0.id.utf8)) } : nil)
+        let page = try await request.read { try await repository.zones(after: $0, limit: $1) }
+        return ZonePage(zones: page.rows.map(ZoneView.init), next: page.next { PageCursor.encode($0.id) })
     }
 
     @Sendable func create(_ request: Request, context: HubRequestContext) async throws -> EditedResponse<ZoneView> {

@@ -139,17 +139,3 @@ struct ShareView: ResponseEncodable {
 }
 
 extension OrderEvent: ResponseEncodable {}
-
-/// Orders' list cursor: `(createdAt, id)` of the last row of the previous page.
-enum OrderCursor {
-    static func encode(createdAt: Int64, id: String) -> String {
-        AuthRandom.base64URL(Array("\(createdAt).\(id)".utf8))
-    }
-
-    static func decode(_ text: String) -> (createdAt: Int64, id: String)? {
-        guard let bytes = AuthRandom.fromBase64URL(text) else { return nil }
-        let parts = String(decoding: bytes, as: UTF8.self).split(separator: ".", maxSplits: 1)
-        guard parts.count == 2, let time = Int64(parts[0]) else { return nil }
-        return (time, String(parts[1]))
-    }
-}

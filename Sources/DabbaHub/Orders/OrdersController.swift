@@ -66,20 +66,13 @@ struct OrdersController<Store: HubStore> {
             filter.statuses = statuses
         }
         (filter.since, filter.until) = try AgentsController<Store>.timeRange(query)
-        let limit = try Self.limit(query)
-        var after: (createdAt: Int64, id: String)?
-        if let text = query.get("cursor"), !text.isEmpty {
-            guard let cursor = OrderCursor.decode(text) else {
-                throw APIError.badRequest("cursor: not a cursor this API returned")
-            }
-            after = cursor
+        let request = try Self.page(query) { text -> (createdAt: Int64, id: String)? in
+            guard let fields = PageCursor.decode(text, fields: 2), let time = Int64(fields[0]) else { return nil }
+            return (time, fields[1])
         }
-        var rows = try await store.orders(filter, after: after, limit: limit + 1)
-        let more = rows.count > limit
-        if more { rows.removeLast() }
+        let page = try await request.read { try await store.orders(filter, after: $0, limit: $1) }
         return OrderPage(
-            orders: rows.map(OrderView.init),
-            next: more ? rows.last.map { OrderCursor.encode(createdAt: $0.createdAt, id: $0.id) } : nil)
+            orders: page.rows.map(OrderView.init), next: page.next { PageCursor.encode("\($0.createdAt)", $0.id) })
     }
 
     /// The restaurants a restaurant user's list covers: all they manage, or the one asked for if theirs.
@@ -166,12 +159,10 @@ struct OrdersController<Store: HubStore> {
         return order
     }
 
-    static func limit(_ query: Parameters) throws(APIError) -> Int {
-        guard let text = query.get("limit") else { return 50 }
-        guard let value = Int(text), (1...200).contains(value) else {
-            throw .badRequest("limit: expected a whole number from 1 to 200")
-        }
-        return value
+    static func page<Key>(
+        _ query: Parameters, cursorName: String = "cursor", decode: (String) -> Key?
+    ) throws(APIError) -> PageRequest<Key> {
+        try PageRequest(query, limit: 1...200, default: 50, cursorName: cursorName, decode: decode)
     }
 
     /// Decodes a JSON body when there is one (actions may be posted without a body).

@@ -188,21 +188,16 @@ struct PaymentsController<Store: HubStore> {
             throw APIError.badRequest("account: required, e.g. agent:a-1:cash")
         }
         let currency = try Self.currency(query.get("currency"))
-        let limit = try OrdersController<Store>.limit(query)
-        var before: Int64?
-        if let text = query.get("before") {
-            guard let value = Int64(text) else { throw APIError.badRequest("before: expected an entry id") }
-            before = value
+        let request = try OrdersController<Store>.page(query, cursorName: "before") { Int64($0) }
+        let page = try await request.read {
+            try await store.ledgerStatement(account: account, currency: currency, before: $0, limit: $1)
         }
-        let entries = try await store.ledgerStatement(
-            account: account, currency: currency, before: before, limit: limit + 1)
         let totals = try await store.ledgerBalances(prefix: account).first {
             $0.account == account && $0.currency == currency
         }
         return Statement(
             account: account, currency: currency, debits: totals?.debits ?? 0, credits: totals?.credits ?? 0,
-            balance: totals?.balance ?? 0, entries: entries.prefix(limit).map(StatementLine.init),
-            next: entries.count > limit ? entries[limit - 1].id : nil)
+            balance: totals?.balance ?? 0, entries: page.rows.map(StatementLine.init), next: page.next(\.id))
     }
 
     @Sendable func reconciliation(_ request: Request, context: HubRequestContext) async throws -> Reconciliation {

@@ -155,24 +155,13 @@ struct WebhooksController<Repository: WebhookRepository & RestaurantDirectory> {
     @Sendable func deliveries(_ request: Request, context: HubRequestContext) async throws -> DeliveryPage {
         let endpoint = try await visibleEndpoint(context)
         let query = request.uri.queryParameters
-        var limit = 50
-        if let text = query.get("limit") {
-            guard let value = Int(text), (1...500).contains(value) else {
-                throw APIError.badRequest("limit: expected a whole number from 1 to 500")
-            }
-            limit = value
+        let request = try PageRequest(query, limit: 1...500, default: 50, cursorName: "before") {
+            Int64($0).flatMap { $0 > 0 ? $0 : nil }
         }
-        var before: Int64?
-        if let text = query.get("before"), !text.isEmpty {
-            guard let value = Int64(text), value > 0 else {
-                throw APIError.badRequest("before: expected a delivery id")
-            }
-            before = value
+        let page = try await request.read {
+            try await repository.webhookDeliveries(endpoint: endpoint.id, before: $0, limit: $1)
         }
-        var rows = try await repository.webhookDeliveries(endpoint: endpoint.id, before: before, limit: limit + 1)
-        let more = rows.count > limit
-        if more { rows.removeLast() }
-        return DeliveryPage(deliveries: rows.map(DeliveryView.init), next: more ? rows.last?.id : nil)
+        return DeliveryPage(deliveries: page.rows.map(DeliveryView.init), next: page.next(\.id))
     }
 
     /// The endpoint `:id` names, when the caller may see it; otherwise 404, the same as an unknown id.

@@ -72,17 +72,12 @@ public struct RestaurantCursor: Sendable, Equatable {
 
     /// Base64url of `d<bit pattern hex>.<id>` or `i.<id>` (the exact distance, so pages never overlap).
     public var encoded: String {
-        let head = distance.map { "d" + String($0.bitPattern, radix: 16) } ?? "i"
-        return AuthRandom.base64URL(Array((head + "." + id).utf8))
+        PageCursor.encode(distance.map { "d" + String($0.bitPattern, radix: 16) } ?? "i", id)
     }
 
     public init?(encoded text: String) {
-        guard let bytes = AuthRandom.fromBase64URL(text) else { return nil }
-        let string = String(decoding: bytes, as: UTF8.self)
-        guard let dot = string.firstIndex(of: ".") else { return nil }
-        let head = string[..<dot]
-        let id = String(string[string.index(after: dot)...])
-        guard !id.isEmpty, id.utf8.count <= 64 else { return nil }
+        guard let fields = PageCursor.decode(text, fields: 2), fields[1].utf8.count <= 64 else { return nil }
+        let (head, id) = (fields[0], fields[1])
         if head == "i" {
             self.init(distance: nil, id: id)
         } else if head.first == "d", let bits = UInt64(head.dropFirst(), radix: 16), Double(bitPattern: bits).isFinite {

@@ -2,8 +2,6 @@ import Foundation
 @testable import HubModel
 import Testing
 
-@testable import DabbaHub
-
 /// Opening hours: time zones (fixed offset and DST), past-midnight intervals, week wrap, 24:00, validation.
 struct OpeningHoursTests {
     static let minute: Int64 = 60_000

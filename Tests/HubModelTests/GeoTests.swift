@@ -1,8 +1,6 @@
 @testable import HubModel
 import Testing
 
-@testable import DabbaHub
-
 /// Point in polygon (convex, concave, boundary), haversine, area, zone validation and overlap resolution.
 struct GeoTests {
     static func p(_ lon: Double, _ lat: Double) -> GeoPoint { GeoPoint(lat: lat, lon: lon) }

@@ -1,0 +1,62 @@
+import HubModel
+import Testing
+
+/// ``PaymentRepository`` and ``PaymentGate`` on the cash path: the reactor's cursor claimed once, a delivered cash
+/// order posted once as a captured payment and the agent's cash, hand-ins bounded by the cash held, the ledger
+/// balanced.
+extension HubStoreContract {
+    package static func payments<Store: HubStore>(make: Make<Store>) async throws {
+        try await with(make) { try await cashOnDeliveryIsPostedOnceAndHandedInWithinWhatIsHeld($0) }
+    }
+
+    static func cashOnDeliveryIsPostedOnceAndHandedInWithinWhatIsHeld(_ store: some HubStore) async throws {
+        let customer = try #require(try await orderWorld(store).first)
+        _ = try await store.createAgent(id: "a-1", name: nil)
+        _ = try await store.createOrder(
+            order("o-1", customer: customer), idempotencyKey: nil, requestHash: nil,
+            actor: "customer")
+        #expect(try await store.paymentAllowsConfirmation(order: "o-1"))
+        for change in [
+            OrderChange(action: .accept, actor: "operator"),
+            OrderChange(action: .assign, actor: "operator", agent: "a-1"),
+            OrderChange(action: .pickup, actor: "agent:a-1"),
+            OrderChange(action: .deliver, actor: "agent:a-1", cashCollected: 28750),
+        ] {
+            _ = try await store.applyOrderChange(change, to: "o-1")
+        }
+        // Delivered but not yet posted: already counted against the agent's cash limit.
+        #expect(try await store.cashExposure(agent: "a-1", currency: "INR") == 28750)
+        #expect(try await store.agentCashHeld(agent: "a-1", currency: "INR") == 0)
+        let from = try await store.paymentCursor()
+        let events = try await store.orderEvents(after: from, limit: 100)
+        let t: Int64 = 1_800_000_000_000
+        let pass = try #require(try await store.reactToOrderEvents(from: from, events: events, now: t))
+        #expect(pass.consumed == events.count && pass.reactions == 1 && pass.failures.isEmpty)
+        // Another hub that read the same cursor moves nothing.
+        #expect(try await store.reactToOrderEvents(from: from, events: events, now: t) == nil)
+        #expect(try await store.paymentCursor() == events.last?.id)
+        let payment = try #require(try await store.payments(order: "o-1").first)
+        #expect(payment.method == .cod && payment.state == .captured && payment.captured == 28750)
+        #expect(try await store.payment(id: payment.id) == payment)
+        #expect(try await store.agentCashHeld(agent: "a-1", currency: "INR") == 28750)
+        #expect(try await store.cashExposure(agent: "a-1", currency: "INR") == 28750)
+        // Hand-ins: never more than held.
+        await expect(.illegalTransition) { () throws(StoreError) in
+            _ = try await store.recordCashHandIn(
+                CashHandIn(
+                    id: "h-1", agent: "a-1", currency: "INR", amount: 30000, actor: "operator", note: nil, time: t))
+        }
+        _ = try await store.recordCashHandIn(
+            CashHandIn(id: "h-2", agent: "a-1", currency: "INR", amount: 20000, actor: "operator", note: nil, time: t))
+        #expect(try await store.agentCashHeld(agent: "a-1", currency: "INR") == 8750)
+        // The ledger balances: every transaction's debits equal its credits.
+        let balances = try await store.ledgerBalances(prefix: nil)
+        #expect(balances.map(\.debits).reduce(0, +) == balances.map(\.credits).reduce(0, +))
+        #expect(try await store.ledgerBalances(prefix: "agent:a-1").map(\.balance) == [8750])
+        let entries = try await store.ledgerEntries(after: 0, limit: 100)
+        #expect(entries.map(\.id) == entries.map(\.id).sorted() && !entries.isEmpty)
+        let statement = try await store.ledgerStatement(
+            account: "agent:a-1:cash", currency: "INR", before: nil, limit: 10)
+        #expect(statement.count == 2 && statement.map(\.id) == statement.map(\.id).sorted(by: >))
+    }
+}
