@@ -214,23 +214,22 @@ public struct TaskMessage: Codable, Sendable, Equatable {
 }
 
 /// Why a payload was refused; `code` is what metrics count by.
-public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Hashable, Sendable {
-        public var rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public static let notJSON = Code(rawValue: "not_json")
-        public static let invalidField = Code(rawValue: "invalid_field")
-        public static let unsupportedVersion = Code(rawValue: "unsupported_version")
-        public static let tooLarge = Code(rawValue: "too_large")
-        public static let agentMismatch = Code(rawValue: "agent_mismatch")
-    }
+public struct PayloadError: CodedError {
+    public typealias Code = ErrorCode<PayloadError>
     public var code: Code
     public var message: String
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
-    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+extension ErrorCode<PayloadError> {
+    public static var notJSON: Self { "not_json" }
+    public static var invalidField: Self { "invalid_field" }
+    public static var unsupportedVersion: Self { "unsupported_version" }
+    public static var tooLarge: Self { "too_large" }
+    public static var agentMismatch: Self { "agent_mismatch" }
 }
 
 /// JSON coding shared by agent and hub.

@@ -1,24 +1,25 @@
+import DabbaProtocol
+
 /// A stored failure with a stable code (converted once from the database's own errors).
-public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Hashable, Sendable {
-        public var rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public static let conflict = Code(rawValue: "conflict")
-        public static let notFound = Code(rawValue: "not_found")
-        public static let unavailable = Code(rawValue: "unavailable")
-        public static let corrupt = Code(rawValue: "corrupt")
-        public static let full = Code(rawValue: "full")
-        public static let other = Code(rawValue: "other")
-        /// An order action that does not apply in the order's current state.
-        public static let illegalTransition = Code(rawValue: "illegal_transition")
-    }
+public struct StoreError: CodedError {
+    public typealias Code = ErrorCode<StoreError>
     public var code: Code
     public var message: String
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
-    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+extension ErrorCode<StoreError> {
+    public static var conflict: Self { "conflict" }
+    public static var notFound: Self { "not_found" }
+    public static var unavailable: Self { "unavailable" }
+    public static var corrupt: Self { "corrupt" }
+    public static var full: Self { "full" }
+    public static var other: Self { "other" }
+    /// An order action that does not apply in the order's current state.
+    public static var illegalTransition: Self { "illegal_transition" }
 }
 
 /// Everything the hub stores. SQLite (WAL) is the embedded default; PostgreSQL plugs in behind the same protocols.

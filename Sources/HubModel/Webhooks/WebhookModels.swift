@@ -1,3 +1,5 @@
+import DabbaProtocol
+
 /// A registered receiver of order events: a URL, its shared secret, and which events it wants.
 public struct WebhookEndpoint: Sendable, Equatable {
     /// `wh_…`, chosen by the hub.
@@ -135,23 +137,22 @@ public struct WebhookEnqueueResult: Sendable, Equatable {
 }
 
 /// A webhook failure with a stable code (like ``StoreError``): invalid registrations and the like.
-public struct WebhookError: Error, Sendable, Equatable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Hashable, Sendable {
-        public var rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public static let invalidURL = Code(rawValue: "invalid_url")
-        public static let invalidStatus = Code(rawValue: "invalid_status")
-        public static let invalidSignature = Code(rawValue: "invalid_signature")
-        /// The URL's host resolves to an address webhooks may not reach (``WebhookEgress``).
-        public static let forbiddenDestination = Code(rawValue: "forbidden_destination")
-        /// The URL's host does not resolve.
-        public static let unresolvable = Code(rawValue: "unresolvable")
-    }
+public struct WebhookError: CodedError {
+    public typealias Code = ErrorCode<WebhookError>
     public var code: Code
     public var message: String
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
-    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+extension ErrorCode<WebhookError> {
+    public static var invalidURL: Self { "invalid_url" }
+    public static var invalidStatus: Self { "invalid_status" }
+    public static var invalidSignature: Self { "invalid_signature" }
+    /// The URL's host resolves to an address webhooks may not reach (``WebhookEgress``).
+    public static var forbiddenDestination: Self { "forbidden_destination" }
+    /// The URL's host does not resolve.
+    public static var unresolvable: Self { "unresolvable" }
 }
