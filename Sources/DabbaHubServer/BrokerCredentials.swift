@@ -1,5 +1,6 @@
 import DabbaProtocol
 import Foundation
+import HubModel
 
 #if canImport(Glibc)
     import Glibc
@@ -52,12 +53,7 @@ enum BrokerCredentials {
     }
 
     /// 32 random bytes from the system generator, base64url without padding (43 characters).
-    static func generatePassword() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
+    static func generatePassword() -> String { AuthRandom.token(bytes: 32) }
 
     // MARK: ACL
 

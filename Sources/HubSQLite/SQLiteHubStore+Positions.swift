@@ -3,7 +3,7 @@ import DabbaSQLite
 import HubModel
 
 extension SQLiteHubStore {
-    public func store(positions: [StoredPosition], events: [StoredEvent]) throws(StoreError) -> StoreReceipt {
+    public func store(positions: [StoredPosition], events: [DeviceEvent]) throws(StoreError) -> StoreReceipt {
         var receipt = StoreReceipt()
         let now = wallClockMilliseconds()
         try run { () throws(SQLiteError) in

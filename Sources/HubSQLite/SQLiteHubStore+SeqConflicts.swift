@@ -26,7 +26,7 @@ extension SQLiteHubStore {
 
     /// Compares a device event whose `(agent, seq)` is already stored with the stored one. Nil when it is the same
     /// event (a redelivery); otherwise the conflict, recorded unless this very payload was recorded before.
-    func eventConflict(_ e: StoredEvent, at now: Int64) throws(SQLiteError) -> (key: SeqConflict.Key, recorded: Bool)? {
+    func eventConflict(_ e: DeviceEvent, at now: Int64) throws(SQLiteError) -> (key: SeqConflict.Key, recorded: Bool)? {
         let s = try db.prepare("SELECT time, order_id, type, payload FROM events WHERE agent = ? AND seq = ?")
         try s.bind([.text(e.agent), .integer(e.seq)])
         guard try s.step() else { throw Self.vanished("events", e.agent, e.seq) }

@@ -48,7 +48,7 @@ extension HubStoreContract {
         #expect(try await store.positionCount(agent: "a-1") == 4)
         #expect(try await store.agent(id: "a-1")?.last == batch[2])
         // Events share the idempotency of `(agent, seq)`.
-        let event = StoredEvent(agent: "a-1", seq: 5, time: t + 3000, order: "o-1", type: "accepted", payload: [])
+        let event = DeviceEvent(agent: "a-1", seq: 5, time: t + 3000, order: "o-1", type: "accepted", payload: [])
         #expect(try await store.store(positions: [], events: [event]).committed == ["a-1": [5]])
         #expect(try await store.store(positions: [], events: [event]).committed == ["a-1": [5]])
     }

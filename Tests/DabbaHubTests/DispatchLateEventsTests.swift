@@ -29,7 +29,7 @@ import Testing
         _ = try await store.store(
             positions: [],
             events: [
-                StoredEvent(
+                DeviceEvent(
                     agent: agent, seq: seq, time: time, order: order, type: kind.rawValue, payload: event.jsonBytes())
             ])
     }

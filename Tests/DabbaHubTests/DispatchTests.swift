@@ -227,7 +227,7 @@ import Testing
                 _ = try await h.store.store(
                     positions: [],
                     events: [
-                        StoredEvent(
+                        DeviceEvent(
                             agent: "a-1", seq: seq, time: wallClockMilliseconds(), order: id, type: kind.rawValue,
                             payload: event.jsonBytes())
                     ])
@@ -309,7 +309,7 @@ import Testing
                 _ = try await h.store.store(
                     positions: [],
                     events: [
-                        StoredEvent(
+                        DeviceEvent(
                             agent: "a-1", seq: seq, time: time, order: "", type: kind.rawValue,
                             payload: event.jsonBytes())
                     ])

@@ -60,8 +60,8 @@ import Testing
         let store = try SQLiteHubStore(path: directory.path("hub.db"), logger: Logger(label: "t"))
         defer { store.close() }
         _ = try await store.createAgent(id: "a-1", name: nil)
-        func stored(_ event: AgentEvent) -> StoredEvent {
-            StoredEvent(
+        func stored(_ event: AgentEvent) -> DeviceEvent {
+            DeviceEvent(
                 agent: event.agent, seq: event.seq, time: Timestamp.parse(event.time) ?? 0, order: event.order,
                 type: event.type.rawValue, payload: event.jsonBytes())
         }

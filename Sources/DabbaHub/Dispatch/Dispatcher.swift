@@ -147,9 +147,7 @@ public actor Dispatcher<Store: HubStore> {
         let decisions = policy.assign(orders: dispatchOrders, agents: available, now: now())
         let byID = Dictionary(queue.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         for decision in decisions {
-            let candidates = decision.candidates.map {
-                DispatchRecord.Candidate(agent: $0.agent, cost: $0.cost, etaSeconds: $0.etaSeconds)
-            }
+            let candidates = decision.candidates
             guard let agent = decision.agent, let order = byID[decision.order] else {
                 try await recordOnce(order: decision.order, outcome: "queued", agent: nil, candidates: candidates)
                 continue

@@ -35,7 +35,7 @@ public final class IngestService: Service, Sendable {
     /// Received, validated, not yet committed.
     struct PendingBatch {
         var positions: [StoredPosition] = []
-        var events: [StoredEvent] = []
+        var events: [DeviceEvent] = []
         var count: Int { positions.count + events.count }
     }
 

@@ -10,7 +10,7 @@ import Synchronization
 final class IngestValidator: Sendable {
     enum Outcome: Sendable {
         case positions([StoredPosition])
-        case event(StoredEvent)
+        case event(DeviceEvent)
         case state(AgentState, at: Int64)
         /// A device asks for its task list (answered by ``IngestService/answerSync(_:)``).
         case sync(TaskSyncRequest)
@@ -82,7 +82,7 @@ final class IngestValidator: Sendable {
                     throw PayloadError(.invalidField, "seq, time or order")
                 }
                 return .event(
-                    StoredEvent(
+                    DeviceEvent(
                         agent: agent, seq: event.seq, time: time, order: event.order, type: event.type.rawValue,
                         payload: message.payload))
             case "state":

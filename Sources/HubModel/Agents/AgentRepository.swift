@@ -43,8 +43,9 @@ public struct StoredPosition: Sendable, Equatable, Codable {
     }
 }
 
-/// An agent event (accepted, picked_up…) as stored.
-public struct StoredEvent: Sendable, Equatable {
+/// An agent's action from its device (`…/events`: accepted, picked_up…), as ingest stores it and dispatch applies
+/// it, once.
+public struct DeviceEvent: Sendable, Equatable {
     public var agent: String
     public var seq: Int64
     public var time: Int64
@@ -107,7 +108,7 @@ public protocol PositionRepository: Sendable {
     /// seq is stored with a different payload is kept in `seq_conflicts` in the same transaction (an identical
     /// redelivery is not). Returns, per agent, every seq of the batch now durably accounted for (for the ack) and
     /// the conflicts this commit recorded.
-    func store(positions: [StoredPosition], events: [StoredEvent]) async throws(StoreError) -> StoreReceipt
+    func store(positions: [StoredPosition], events: [DeviceEvent]) async throws(StoreError) -> StoreReceipt
     /// Conflicts recorded for `agent`, oldest first, at most `limit`, after the conflict id `after`.
     func seqConflicts(agent: String, after: Int64?, limit: Int) async throws(StoreError) -> [SeqConflict]
     /// Positions of `agent` with `since <= time < until`, oldest first, at most `limit`, after the cursor

@@ -70,7 +70,7 @@ public struct SeqConflict: Sendable, Equatable {
     /// True when an event arriving under a stored seq is the same event (a redelivery): the same bytes, or the
     /// same time, order, type and fields once decoded. Anything else, an undecodable payload included, differs.
     package static func sameEvent(
-        stored: (time: Int64, order: String, type: String, payload: [UInt8]), arriving: StoredEvent
+        stored: (time: Int64, order: String, type: String, payload: [UInt8]), arriving: DeviceEvent
     ) -> Bool {
         if stored.payload == arriving.payload { return true }
         guard stored.time == arriving.time, stored.order == arriving.order, stored.type == arriving.type else {

@@ -1,3 +1,5 @@
+import DabbaDispatch
+
 /// An offer of an order to one agent: pending until the agent accepts or rejects it, it lapses at its deadline, or
 /// the hub withdraws it (the order was cancelled). At most one pending offer per order.
 public struct Offer: Sendable, Equatable, Codable {
@@ -46,16 +48,8 @@ public struct Offer: Sendable, Equatable, Codable {
 /// One dispatch decision as operators read it (`GET /v1/orders/{id}/dispatch`): who was offered the order, or why
 /// it waits, with the candidates' costs.
 public struct DispatchRecord: Sendable, Equatable, Codable {
-    public struct Candidate: Sendable, Equatable, Codable {
-        public var agent: String
-        public var cost: Double
-        public var etaSeconds: Double
-        public init(agent: String, cost: Double, etaSeconds: Double) {
-            self.agent = agent
-            self.cost = cost
-            self.etaSeconds = etaSeconds
-        }
-    }
+    /// A candidate as the policy scored it.
+    public typealias Candidate = DispatchCandidate
     public var order: String
     public var time: Int64
     public var policy: String
@@ -121,25 +115,6 @@ public struct OperatorAlert: Sendable, Equatable, Codable {
         self.agent = agent
         self.order = order
         self.message = message
-    }
-}
-
-/// An agent's action from its device (`…/events`), stored by ingest and applied once by dispatch.
-public struct DeviceEvent: Sendable, Equatable {
-    public var agent: String
-    public var seq: Int64
-    public var time: Int64
-    public var order: String
-    public var type: String
-    public var payload: [UInt8]
-
-    package init(agent: String, seq: Int64, time: Int64, order: String, type: String, payload: [UInt8]) {
-        self.agent = agent
-        self.seq = seq
-        self.time = time
-        self.order = order
-        self.type = type
-        self.payload = payload
     }
 }
 
