@@ -34,14 +34,15 @@ build: deps
 
 ## test: install what is missing, build, run every test (real mosquitto and gpsfake on loopback), then the bounded
 ## contract-fuzzing pass of the HTTP API (api-fuzz with API_FUZZ_TEST_* below: every operation and role, no
-## coverage phase, a few minutes).
+## coverage phase, two role passes at once, a few minutes).
 API_FUZZ_TEST_EXAMPLES ?= 3
 API_FUZZ_TEST_PHASES   ?= examples,fuzzing,stateful
+API_FUZZ_TEST_JOBS     ?= 2
 test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)
 	BIN=$$($(SWIFT) build --show-bin-path $(BUILD_FLAGS)) API_FUZZ_MAX_EXAMPLES=$(API_FUZZ_TEST_EXAMPLES) \
-	  API_FUZZ_PHASES=$(API_FUZZ_TEST_PHASES) bash hub/api-fuzz/run.sh
+	  API_FUZZ_PHASES=$(API_FUZZ_TEST_PHASES) API_FUZZ_JOBS=$(API_FUZZ_TEST_JOBS) bash hub/api-fuzz/run.sh
 
 ## lint: swift format lint --strict with the committed .swift-format (no build needed; CI runs it first).
 lint:

@@ -9,7 +9,8 @@ import Logging
 /// `configuration.database` (migrating it), and runs MQTT, ingest, the pruner and webhook delivery as services of the
 /// application, so a graceful shutdown stops the HTTP server, then webhooks, the pruner, ingest, MQTT, and last
 /// closes the store.
-public func buildApplication(configuration: HubConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+package func buildApplication(configuration: HubConfiguration, logger: Logger) async throws -> some ApplicationProtocol
+{
     try PaymentProviders.check(configuration)
     let store = try HubApplication.openStore(configuration: configuration, logger: logger)
     do {
@@ -23,7 +24,7 @@ public func buildApplication(configuration: HubConfiguration, logger: Logger) as
 
 extension HubApplication {
     /// Opens (and migrates) the store `database` names. `postgres://` is refused for now, naming the key.
-    public static func openStore(configuration: HubConfiguration, logger: Logger) throws -> SQLiteHubStore {
+    package static func openStore(configuration: HubConfiguration, logger: Logger) throws -> SQLiteHubStore {
         guard let path = configuration.sqlitePath else {
             throw ConfigError(
                 key: "database", message: "database: PostgreSQL (postgres://) is not supported yet; use sqlite:PATH")

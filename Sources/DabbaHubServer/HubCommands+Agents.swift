@@ -6,17 +6,17 @@ import Foundation
 import HubModel
 
 /// `dabba-hub agents …`: delivery agents (devices) and their broker credentials.
-public struct AgentsCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct AgentsCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "agents", abstract: "Provision and list delivery agents (devices).",
         subcommands: [AgentsProvisionCommand.self, AgentsListCommand.self])
-    public init() {}
+    package init() {}
 }
 
 /// `dabba-hub agents provision ID`: creates the agent, its MQTT password and the broker's password/ACL entries,
 /// and prints the device's `/etc/default/dabba-agent` lines.
-public struct AgentsProvisionCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct AgentsProvisionCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "provision",
         abstract: "Create an agent and its MQTT credentials; print the device's /etc/default/dabba-agent lines.",
         discussion: """
@@ -40,10 +40,10 @@ public struct AgentsProvisionCommand: AsyncParsableCommand {
     @Flag(help: "The agent exists: issue a new MQTT password (the old one stops working after the broker reloads).")
     var rotate = false
     /// Last: it takes every word the options above did not (a positional before it would be swallowed).
-    @OptionGroup public var options: HubOptions
-    public init() {}
+    @OptionGroup package var options: HubOptions
+    package init() {}
 
-    public func run() async throws {
+    package func run() async throws {
         guard AgentID.isValid(id) else {
             exitWithMessage("dabba-hub: invalid agent id '\(id)': use 1-64 characters from A-Z a-z 0-9 . _ -", code: 2)
         }
@@ -110,14 +110,14 @@ public struct AgentsProvisionCommand: AsyncParsableCommand {
 }
 
 /// `dabba-hub agents list`: every agent, with whether the broker's password file has its user.
-public struct AgentsListCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct AgentsListCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List agents: id, name, created (UTC), online, and whether the broker password file has the user.")
-    @OptionGroup public var options: HubOptions
-    public init() {}
+    @OptionGroup package var options: HubOptions
+    package init() {}
 
-    public func run() async throws {
+    package func run() async throws {
         let configuration = options.resolveOrExit()
         let store = HubStoreAccess.open(configuration)
         defer { store.close() }

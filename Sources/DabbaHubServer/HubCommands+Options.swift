@@ -8,11 +8,11 @@ extension HubConfiguration: ConfigKeyTable {}
 
 /// `--config FILE` and every hub key as a flag (`--http-port 8080`). Flags win over the environment, which wins over
 /// the config file, which wins over the defaults.
-public typealias HubOptions = ConfigFlags<HubConfiguration>
+package typealias HubOptions = ConfigFlags<HubConfiguration>
 
 extension ConfigFlags where Table == HubConfiguration {
     /// Resolves the layers into a validated configuration.
-    public func resolve(environment: [String: String]) throws(ConfigError) -> HubConfiguration {
+    package func resolve(environment: [String: String]) throws(ConfigError) -> HubConfiguration {
         try HubConfiguration(layered(environment: environment))
     }
 }

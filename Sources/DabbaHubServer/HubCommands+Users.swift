@@ -5,30 +5,30 @@ import DabbaMQTT
 import HubModel
 
 /// `dabba-hub users …`: account administration.
-public struct UsersCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct UsersCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "users", abstract: "Manage hub users.",
         subcommands: [
             UsersAddCommand.self, UsersDisableCommand.self, UsersEnableCommand.self, UsersRevokeTokensCommand.self,
         ])
-    public init() {}
+    package init() {}
 }
 
 /// `dabba-hub users add`: creates a user of any role (the first operator comes from here).
-public struct UsersAddCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct UsersAddCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "add", abstract: "Create a user (any role; the first operator comes from here).",
         discussion: "The password is the first line of --password-file, so it never appears in the process list.")
-    @OptionGroup public var options: HubOptions
+    @OptionGroup package var options: HubOptions
     @Option(help: "customer, agent, restaurant or operator.") var role: String
     @Option(help: "The user's email (their login).") var email: String
     @Option(name: .customLong("password-file"), help: "File whose first line is the password (8 to 72 bytes).")
     var passwordFile: String
     @Option(help: "Display name (default: the email's local part).") var name: String?
     @Option(name: .customLong("agent-id"), help: "For role agent: the agent this user is.") var agentID: String?
-    public init() {}
+    package init() {}
 
-    public func run() async throws {
+    package func run() async throws {
         guard let role = Role(rawValue: role.lowercased()) else {
             exitWithMessage("dabba-hub: --role: expected customer, agent, restaurant or operator", code: 2)
         }
@@ -60,33 +60,33 @@ public struct UsersAddCommand: AsyncParsableCommand {
 }
 
 /// `dabba-hub users disable --email E`: the account can no longer sign in and every token of it is revoked.
-public struct UsersDisableCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct UsersDisableCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "disable", abstract: "Disable a user: sign-in refused, every token revoked.")
-    @OptionGroup public var options: HubOptions
+    @OptionGroup package var options: HubOptions
     @Option(help: "The user's email.") var email: String
-    public init() {}
-    public func run() async throws { await changeAccess(options, email: email, disabled: true, done: "disabled") }
+    package init() {}
+    package func run() async throws { await changeAccess(options, email: email, disabled: true, done: "disabled") }
 }
 
 /// `dabba-hub users enable --email E`: a disabled account may sign in again (its old tokens stay revoked).
-public struct UsersEnableCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct UsersEnableCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "enable", abstract: "Enable a disabled user (they sign in again).")
-    @OptionGroup public var options: HubOptions
+    @OptionGroup package var options: HubOptions
     @Option(help: "The user's email.") var email: String
-    public init() {}
-    public func run() async throws { await changeAccess(options, email: email, disabled: false, done: "enabled") }
+    package init() {}
+    package func run() async throws { await changeAccess(options, email: email, disabled: false, done: "enabled") }
 }
 
 /// `dabba-hub users revoke-tokens --email E`: every access and refresh token of the user is revoked.
-public struct UsersRevokeTokensCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct UsersRevokeTokensCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "revoke-tokens", abstract: "Revoke every token of a user (every sign-in, every device).")
-    @OptionGroup public var options: HubOptions
+    @OptionGroup package var options: HubOptions
     @Option(help: "The user's email.") var email: String
-    public init() {}
-    public func run() async throws { await changeAccess(options, email: email, disabled: nil, done: "tokens revoked") }
+    package init() {}
+    package func run() async throws { await changeAccess(options, email: email, disabled: nil, done: "tokens revoked") }
 }
 
 /// Revokes the tokens of the user with `email`, setting `disabled` when given; prints `user ID EMAIL DONE`. Running

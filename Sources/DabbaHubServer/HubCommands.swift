@@ -15,8 +15,8 @@ import Logging
 #endif
 
 /// `dabba-hub`: the hub server and its admin commands.
-public struct HubCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct HubCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "dabba-hub",
         abstract: "Dabba hub: MQTT ingest, storage, auth, REST and live feeds.",
         discussion: """
@@ -30,18 +30,18 @@ public struct HubCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, MigrateCommand.self, UsersCommand.self, AgentsCommand.self, HubDefaultsCommand.self,
         ])
-    public init() {}
+    package init() {}
 }
 
 /// `dabba-hub serve`: the server systemd starts.
-public struct ServeCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct ServeCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "serve", abstract: "Run the hub (HTTP API, MQTT ingest); stops gracefully on SIGTERM/SIGINT.",
         discussion: HubOptions.helpText)
-    @OptionGroup public var options: HubOptions
-    public init() {}
+    @OptionGroup package var options: HubOptions
+    package init() {}
 
-    public func run() async throws {
+    package func run() async throws {
         let configuration = options.resolveOrExit()
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in
@@ -84,14 +84,14 @@ public struct ServeCommand: AsyncParsableCommand {
 }
 
 /// `dabba-hub migrate`: applies pending migrations and prints the schema version.
-public struct MigrateCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct MigrateCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "migrate", abstract: "Apply pending database migrations (serve also does this at start).",
         discussion: "Takes every configuration key `dabba-hub serve --help` lists (the database and log level matter).")
-    @OptionGroup public var options: HubOptions
-    public init() {}
+    @OptionGroup package var options: HubOptions
+    package init() {}
 
-    public func run() async throws {
+    package func run() async throws {
         let store = HubStoreAccess.open(options.resolveOrExit())
         defer { store.close() }
         do {
@@ -103,16 +103,16 @@ public struct MigrateCommand: AsyncParsableCommand {
 }
 
 /// `dabba-hub defaults`: the commented default config file.
-public struct HubDefaultsCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct HubDefaultsCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "defaults", abstract: "Print the default config file: every key, commented, with its default.")
-    public init() {}
-    public func run() { print(HubConfiguration.defaultFile, terminator: "") }
+    package init() {}
+    package func run() { print(HubConfiguration.defaultFile, terminator: "") }
 }
 
 extension HubConfiguration {
     /// The text of `systemd/dabba-hub.default`.
-    public static var defaultFile: String {
+    package static var defaultFile: String {
         LayeredConfiguration.defaultFile(
             keys: keys,
             header: [

@@ -10,7 +10,7 @@ extension SQLiteHubStore {
     /// States in which an order waits for an agent.
     static let waitingStates: Set<OrderStatus> = [.confirmed, .preparing, .readyForPickup]
 
-    public func createOffer(_ offer: Offer, limits: AssignmentLimits) throws(StoreError) -> OfferOutcome {
+    package func createOffer(_ offer: Offer, limits: AssignmentLimits) throws(StoreError) -> OfferOutcome {
         try run { () throws(SQLiteError) -> OfferOutcome in
             try db.transaction { () throws(SQLiteError) -> OfferOutcome in
                 guard let order = try readOrder(id: offer.order) else { return .refused(.unknownOrder(offer.order)) }
@@ -40,7 +40,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func acceptOffer(order id: String, agent: String, actor: String, limits: AssignmentLimits, now: Int64)
+    package func acceptOffer(order id: String, agent: String, actor: String, limits: AssignmentLimits, now: Int64)
         throws(StoreError) -> AssignmentOutcome
     {
         try run { () throws(SQLiteError) -> AssignmentOutcome in
@@ -68,7 +68,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func assignOrder(order id: String, agent: String, actor: String, reason: String?, limits: AssignmentLimits)
+    package func assignOrder(order id: String, agent: String, actor: String, reason: String?, limits: AssignmentLimits)
         throws(StoreError) -> AssignmentOutcome
     {
         try run { () throws(SQLiteError) -> AssignmentOutcome in
@@ -95,7 +95,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func unassignOrder(order id: String, actor: String, reason: String?, excludeAgent: Bool)
+    package func unassignOrder(order id: String, actor: String, reason: String?, excludeAgent: Bool)
         throws(StoreError) -> (OrderRecord, OrderEvent)
     {
         let outcome = try run { () throws(SQLiteError) -> OrderChangeOutcome in
@@ -112,14 +112,14 @@ extension SQLiteHubStore {
         return try outcome.get(id)
     }
 
-    public func cashExposure(agent: String, currency: String) throws(StoreError) -> Int64 {
+    package func cashExposure(agent: String, currency: String) throws(StoreError) -> Int64 {
         try run { () throws(SQLiteError) -> Int64 in
             let held = try heldOrders(agent: agent, excluding: "")
             return try exposure(agent: agent, currency: currency, held: held)
         }
     }
 
-    public func cashExposures(currency: String) throws(StoreError) -> [String: Int64] {
+    package func cashExposures(currency: String) throws(StoreError) -> [String: Int64] {
         try run { () throws(SQLiteError) -> [String: Int64] in
             var exposures: [String: Int64] = [:]
             func add(_ sql: String, _ values: [SQLiteValue]? = nil, agentID: (String) -> String?) throws(SQLiteError) {

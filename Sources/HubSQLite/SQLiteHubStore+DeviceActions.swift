@@ -6,7 +6,7 @@ import HubModel
 /// Device pickups and deliveries (``DeviceAction``): decided, applied, the event marked applied, and for a refusal
 /// the cash posted and the alert raised — all in one transaction, so an event is acted on exactly once.
 extension SQLiteHubStore {
-    public func applyDeviceAction(_ action: DeviceAction) throws(StoreError) -> DeviceActionOutcome {
+    package func applyDeviceAction(_ action: DeviceAction) throws(StoreError) -> DeviceActionOutcome {
         try writeTransaction { () throws(StoreError) -> DeviceActionOutcome in
             let decided = try run { () throws(SQLiteError) -> (DeviceActionOutcome, OrderRecord?) in
                 try decide(action)

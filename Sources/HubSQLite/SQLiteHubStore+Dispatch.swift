@@ -5,7 +5,7 @@ import Foundation
 import HubModel
 
 extension SQLiteHubStore: DispatchRepository {
-    public func setShift(agent: String, onShift: Bool) throws(StoreError) {
+    package func setShift(agent: String, onShift: Bool) throws(StoreError) {
         let changed = try run { () throws(SQLiteError) -> Int in
             try db.prepare(Self.shiftUpdate + " WHERE id = ?3")
                 .run([.integer(onShift ? 1 : 0), .integer(wallClockMilliseconds()), .text(agent)])
@@ -14,7 +14,7 @@ extension SQLiteHubStore: DispatchRepository {
         if changed == 0 { throw StoreError(.notFound, "no agent \(agent)") }
     }
 
-    public func applyDeviceShift(agent: String, seq: Int64, onShift: Bool, time: Int64) throws(StoreError) -> Bool {
+    package func applyDeviceShift(agent: String, seq: Int64, onShift: Bool, time: Int64) throws(StoreError) -> Bool {
         try run { () throws(SQLiteError) -> Bool in
             try db.transaction { () throws(SQLiteError) -> Bool in
                 try db.prepare(
@@ -37,7 +37,7 @@ extension SQLiteHubStore: DispatchRepository {
             shift_started_at = CASE WHEN ?1 = 1 AND on_shift = 0 THEN ?2 ELSE shift_started_at END
         """
 
-    public func dispatchAgents() throws(StoreError) -> [DispatchAgentRow] {
+    package func dispatchAgents() throws(StoreError) -> [DispatchAgentRow] {
         let records = try agents()
         let extra = try run { () throws(SQLiteError) -> [String: DispatchAgentRow] in
             let s = try db.prepare(
@@ -60,7 +60,7 @@ extension SQLiteHubStore: DispatchRepository {
         }
     }
 
-    public func dispatchQueue() throws(StoreError) -> [OrderRecord] {
+    package func dispatchQueue() throws(StoreError) -> [OrderRecord] {
         try orderList(
             """
             SELECT o.id FROM orders o
@@ -70,7 +70,7 @@ extension SQLiteHubStore: DispatchRepository {
             """)
     }
 
-    public func agentLoads() throws(StoreError) -> [String: [OrderRecord]] {
+    package func agentLoads() throws(StoreError) -> [String: [OrderRecord]] {
         Dictionary(
             grouping: try orderList("SELECT id FROM orders WHERE status IN ('assigned', 'picked_up') ORDER BY created"),
             by: { $0.agentID ?? "" })
@@ -88,19 +88,19 @@ extension SQLiteHubStore: DispatchRepository {
         }
     }
 
-    public func recordGiveBack(order: String, agent: String, time: Int64, reason: String) throws(StoreError) {
+    package func recordGiveBack(order: String, agent: String, time: Int64, reason: String) throws(StoreError) {
         try run { () throws(SQLiteError) in try insertGiveBack(order: order, agent: agent, time: time, reason: reason) }
     }
 
-    public func pendingOffers() throws(StoreError) -> [Offer] {
+    package func pendingOffers() throws(StoreError) -> [Offer] {
         try readOffers("WHERE state = 'pending' ORDER BY deadline, id", [])
     }
 
-    public func offers(order: String) throws(StoreError) -> [Offer] {
+    package func offers(order: String) throws(StoreError) -> [Offer] {
         try readOffers("WHERE order_id = ? ORDER BY id", [.text(order)])
     }
 
-    public func excludedAgents(order: String) throws(StoreError) -> Set<String> {
+    package func excludedAgents(order: String) throws(StoreError) -> Set<String> {
         Set(try readOffers("WHERE order_id = ? AND \(Self.excludingOffer)", [.text(order)]).map(\.agent))
     }
 
@@ -109,7 +109,7 @@ extension SQLiteHubStore: DispatchRepository {
     static let excludingOffer =
         "(state = 'rejected' OR (state = 'expired' AND reason IS NOT '\(Offer.undeliveredReason)'))"
 
-    public func closeOffer(order: String, agent: String, state: Offer.State, reason: String?) throws(StoreError)
+    package func closeOffer(order: String, agent: String, state: Offer.State, reason: String?) throws(StoreError)
         -> Offer?
     {
         try run { () throws(SQLiteError) -> Offer? in
@@ -146,7 +146,7 @@ extension SQLiteHubStore: DispatchRepository {
         return closed
     }
 
-    public func recordDecision(_ record: DispatchRecord) throws(StoreError) {
+    package func recordDecision(_ record: DispatchRecord) throws(StoreError) {
         let candidates = (try? JSONEncoder().encode(record.candidates)).map { Array($0) } ?? Array("[]".utf8)
         try run { () throws(SQLiteError) in
             try db.prepare(
@@ -162,7 +162,7 @@ extension SQLiteHubStore: DispatchRepository {
         }
     }
 
-    public func decisions(order: String) throws(StoreError) -> [DispatchRecord] {
+    package func decisions(order: String) throws(StoreError) -> [DispatchRecord] {
         try run { () throws(SQLiteError) -> [DispatchRecord] in
             let s = try db.prepare(
                 """
@@ -185,7 +185,7 @@ extension SQLiteHubStore: DispatchRepository {
         }
     }
 
-    public func unappliedEvents(limit: Int) throws(StoreError) -> [DeviceEvent] {
+    package func unappliedEvents(limit: Int) throws(StoreError) -> [DeviceEvent] {
         try run { () throws(SQLiteError) -> [DeviceEvent] in
             let s = try db.prepare(
                 "SELECT agent, seq, time, order_id, type, payload FROM events WHERE applied = 0 ORDER BY time, agent, seq LIMIT ?"
@@ -204,7 +204,7 @@ extension SQLiteHubStore: DispatchRepository {
         }
     }
 
-    public func applyDeviceEvent(agent: String, seq: Int64, change: OrderChange?, order: String) throws(StoreError)
+    package func applyDeviceEvent(agent: String, seq: Int64, change: OrderChange?, order: String) throws(StoreError)
         -> (OrderRecord, OrderEvent)?
     {
         try run { () throws(SQLiteError) -> (OrderRecord, OrderEvent)? in
@@ -219,13 +219,13 @@ extension SQLiteHubStore: DispatchRepository {
         }
     }
 
-    public func raiseAlert(kind: String, agent: String?, order: String?, message: String) throws(StoreError) -> Bool {
+    package func raiseAlert(kind: String, agent: String?, order: String?, message: String) throws(StoreError) -> Bool {
         try run { () throws(SQLiteError) -> Bool in
             try insertAlert(kind: kind, agent: agent, order: order, message: message)
         }
     }
 
-    public func alerts(limit: Int) throws(StoreError) -> [OperatorAlert] {
+    package func alerts(limit: Int) throws(StoreError) -> [OperatorAlert] {
         try run { () throws(SQLiteError) -> [OperatorAlert] in
             let s = try db.prepare(
                 "SELECT id, time, kind, agent_id, order_id, message FROM alerts ORDER BY id DESC LIMIT ?")

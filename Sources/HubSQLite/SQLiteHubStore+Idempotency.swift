@@ -2,7 +2,7 @@ import DabbaSQLite
 import HubModel
 
 extension SQLiteHubStore {
-    public func claimIdempotencyKey(scope: String, key: String, requestHash: String, now: Int64, ttl: Int64)
+    package func claimIdempotencyKey(scope: String, key: String, requestHash: String, now: Int64, ttl: Int64)
         throws(StoreError) -> IdempotencyClaim
     {
         try run { () throws(SQLiteError) -> IdempotencyClaim in
@@ -30,7 +30,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func finishIdempotencyKey(scope: String, key: String, status: Int, body: [UInt8]) throws(StoreError) {
+    package func finishIdempotencyKey(scope: String, key: String, status: Int, body: [UInt8]) throws(StoreError) {
         try run { () throws(SQLiteError) in
             try db.prepare(
                 "UPDATE idempotency_keys SET state = 'done', status = ?, response = ? WHERE scope = ? AND key = ? AND state = 'in_progress'"
@@ -38,7 +38,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func releaseIdempotencyKey(scope: String, key: String) throws(StoreError) {
+    package func releaseIdempotencyKey(scope: String, key: String) throws(StoreError) {
         try run { () throws(SQLiteError) in
             try db.prepare("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'in_progress'")
                 .run([.text(scope), .text(key)])

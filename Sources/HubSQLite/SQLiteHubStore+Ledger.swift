@@ -42,7 +42,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func agentCashHeld(agent: String, currency: String) throws(StoreError) -> Int64 {
+    package func agentCashHeld(agent: String, currency: String) throws(StoreError) -> Int64 {
         try run { () throws(SQLiteError) in try balance(LedgerAccount.agentCash(agent), currency) }
     }
 
@@ -52,7 +52,7 @@ extension SQLiteHubStore {
             [.text(account), .text(currency)]) ?? 0
     }
 
-    public func recordCashHandIn(_ handIn: CashHandIn) throws(StoreError) -> CashHandIn {
+    package func recordCashHandIn(_ handIn: CashHandIn) throws(StoreError) -> CashHandIn {
         try writeTransaction { () throws(StoreError) in
             let held = try run { () throws(SQLiteError) in
                 try balance(LedgerAccount.agentCash(handIn.agent), handIn.currency)
@@ -76,7 +76,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func cashReconciliation(day: String, agent: String?) throws(StoreError) -> [CashReconciliation] {
+    package func cashReconciliation(day: String, agent: String?) throws(StoreError) -> [CashReconciliation] {
         try run { () throws(SQLiteError) -> [CashReconciliation] in
             struct Key: Hashable {
                 var agent: String
@@ -123,7 +123,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func ledgerBalances(prefix: String?) throws(StoreError) -> [LedgerBalance] {
+    package func ledgerBalances(prefix: String?) throws(StoreError) -> [LedgerBalance] {
         try run { () throws(SQLiteError) in
             let s = try db.prepare(
                 "SELECT name, currency, debits, credits FROM ledger_accounts WHERE substr(name, 1, length(?1)) = ?1 "
@@ -140,7 +140,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func ledgerStatement(account: String, currency: String, before: Int64?, limit: Int)
+    package func ledgerStatement(account: String, currency: String, before: Int64?, limit: Int)
         throws(StoreError) -> [LedgerEntry]
     {
         try run { () throws(SQLiteError) in
@@ -150,7 +150,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func ledgerEntries(after: Int64, limit: Int) throws(StoreError) -> [LedgerEntry] {
+    package func ledgerEntries(after: Int64, limit: Int) throws(StoreError) -> [LedgerEntry] {
         try run { () throws(SQLiteError) in
             try readEntries(" WHERE e.id > ? ORDER BY e.id LIMIT ?", [.integer(after), .integer(Int64(limit))])
         }

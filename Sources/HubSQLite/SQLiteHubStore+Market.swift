@@ -8,7 +8,7 @@ import HubModel
 extension SQLiteHubStore: MarketRepository {
     // MARK: Restaurants
 
-    public func createRestaurant(_ restaurant: Restaurant) throws(StoreError) -> Restaurant {
+    package func createRestaurant(_ restaurant: Restaurant) throws(StoreError) -> Restaurant {
         try requireRestaurantUser(restaurant.ownerUserID)
         var stored = restaurant
         let now = wallClockMilliseconds()
@@ -24,7 +24,7 @@ extension SQLiteHubStore: MarketRepository {
         return stored
     }
 
-    public func updateRestaurant(_ restaurant: Restaurant) throws(StoreError) -> Restaurant {
+    package func updateRestaurant(_ restaurant: Restaurant) throws(StoreError) -> Restaurant {
         guard let old = try self.restaurant(id: restaurant.id) else {
             throw StoreError(.notFound, "no restaurant \(restaurant.id)")
         }
@@ -51,13 +51,13 @@ extension SQLiteHubStore: MarketRepository {
         return stored
     }
 
-    public func restaurant(id: String) throws(StoreError) -> Restaurant? {
+    package func restaurant(id: String) throws(StoreError) -> Restaurant? {
         try run { () throws(SQLiteError) in
             try readRestaurants(Self.restaurantSelect + " WHERE id = ?", [.text(id)]).first
         }
     }
 
-    public func restaurants(matching query: RestaurantQuery) throws(StoreError) -> [RestaurantHit] {
+    package func restaurants(matching query: RestaurantQuery) throws(StoreError) -> [RestaurantHit] {
         var conditions: [String] = []
         var values: [SQLiteValue] = []
         if let near = query.near {
@@ -100,7 +100,7 @@ extension SQLiteHubStore: MarketRepository {
 
     // MARK: Zones
 
-    public func createZone(_ zone: Zone) throws(StoreError) -> Zone {
+    package func createZone(_ zone: Zone) throws(StoreError) -> Zone {
         let now = wallClockMilliseconds()
         try run { () throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) in
@@ -116,7 +116,7 @@ extension SQLiteHubStore: MarketRepository {
         return zone
     }
 
-    public func updateZone(_ zone: Zone) throws(StoreError) -> Zone {
+    package func updateZone(_ zone: Zone) throws(StoreError) -> Zone {
         try run { () throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) in
                 try db.prepare(
@@ -133,18 +133,18 @@ extension SQLiteHubStore: MarketRepository {
         return zone
     }
 
-    public func zone(id: String) throws(StoreError) -> Zone? {
+    package func zone(id: String) throws(StoreError) -> Zone? {
         try run { () throws(SQLiteError) in try readZones(Self.zoneSelect + " WHERE id = ?", [.text(id)]).first }
     }
 
-    public func zones(after: String?, limit: Int) throws(StoreError) -> [Zone] {
+    package func zones(after: String?, limit: Int) throws(StoreError) -> [Zone] {
         try run { () throws(SQLiteError) in
             try readZones(
                 Self.zoneSelect + " WHERE id > ? ORDER BY id LIMIT ?", [.text(after ?? ""), .integer(Int64(limit))])
         }
     }
 
-    public func zone(containing point: GeoPoint) throws(StoreError) -> Zone? {
+    package func zone(containing point: GeoPoint) throws(StoreError) -> Zone? {
         try run { () throws(SQLiteError) in try servingZone(point) }
     }
 

@@ -4,7 +4,7 @@ import HubModel
 
 /// Menu sections and items in SQLite; an item's option groups are one JSON column.
 extension SQLiteHubStore {
-    public func menu(restaurant: String) throws(StoreError) -> Menu? {
+    package func menu(restaurant: String) throws(StoreError) -> Menu? {
         guard let owner = try self.restaurant(id: restaurant) else { return nil }
         return try run { () throws(SQLiteError) in
             let sections = try readSections(
@@ -18,7 +18,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func section(restaurant: String, id: String) throws(StoreError) -> MenuSection? {
+    package func section(restaurant: String, id: String) throws(StoreError) -> MenuSection? {
         try run { () throws(SQLiteError) in
             try readSections(
                 Self.sectionSelect + " WHERE restaurant_id = ? AND id = ?", [.text(restaurant), .text(id)]
@@ -27,7 +27,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func createSection(restaurant: String, id: String, name: String, position: Int?) throws(StoreError)
+    package func createSection(restaurant: String, id: String, name: String, position: Int?) throws(StoreError)
         -> MenuSection
     {
         try run { () throws(SQLiteError) in
@@ -49,7 +49,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func updateSection(_ section: MenuSection) throws(StoreError) -> MenuSection {
+    package func updateSection(_ section: MenuSection) throws(StoreError) -> MenuSection {
         let changed = try run { () throws(SQLiteError) in
             try db.prepare("UPDATE menu_sections SET name = ?, position = ? WHERE id = ? AND restaurant_id = ?")
                 .run([
@@ -62,7 +62,7 @@ extension SQLiteHubStore {
         return section
     }
 
-    public func deleteSection(restaurant: String, id: String) throws(StoreError) -> Bool {
+    package func deleteSection(restaurant: String, id: String) throws(StoreError) -> Bool {
         try run { () throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) in
                 if try db.scalarInt(
@@ -80,11 +80,11 @@ extension SQLiteHubStore {
         }
     }
 
-    public func menuItem(restaurant: String, id: String) throws(StoreError) -> MenuItem? {
+    package func menuItem(restaurant: String, id: String) throws(StoreError) -> MenuItem? {
         try menuItems(restaurant: restaurant, ids: [id]).first
     }
 
-    public func menuItems(restaurant: String, ids: [String]) throws(StoreError) -> [MenuItem] {
+    package func menuItems(restaurant: String, ids: [String]) throws(StoreError) -> [MenuItem] {
         let unique = Array(Set(ids)).sorted()
         guard !unique.isEmpty else { return [] }
         return try run { () throws(SQLiteError) in
@@ -101,7 +101,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func createMenuItem(_ item: MenuItem) throws(StoreError) -> MenuItem {
+    package func createMenuItem(_ item: MenuItem) throws(StoreError) -> MenuItem {
         try requireSection(item)
         var stored = item
         try run { () throws(SQLiteError) in
@@ -124,7 +124,7 @@ extension SQLiteHubStore {
         return stored
     }
 
-    public func updateMenuItem(_ item: MenuItem) throws(StoreError) -> MenuItem {
+    package func updateMenuItem(_ item: MenuItem) throws(StoreError) -> MenuItem {
         guard let old = try menuItem(restaurant: item.restaurantID, id: item.id) else {
             throw StoreError(.notFound, "no item \(item.id)")
         }
@@ -145,7 +145,7 @@ extension SQLiteHubStore {
         return stored
     }
 
-    public func deleteMenuItem(restaurant: String, id: String) throws(StoreError) -> Bool {
+    package func deleteMenuItem(restaurant: String, id: String) throws(StoreError) -> Bool {
         try run { () throws(SQLiteError) in
             try db.prepare("DELETE FROM menu_items WHERE id = ? AND restaurant_id = ?").run([
                 .text(id), .text(restaurant),

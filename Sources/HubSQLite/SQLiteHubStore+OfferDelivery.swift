@@ -4,7 +4,7 @@ import HubModel
 
 /// Offer delivery (``Offer/sent``, ``Offer/seen``) and orders waiting too long, for the dispatcher.
 extension SQLiteHubStore {
-    public func markOfferSent(order: String, agent: String, at time: Int64) throws(StoreError) {
+    package func markOfferSent(order: String, agent: String, at time: Int64) throws(StoreError) {
         try run { () throws(SQLiteError) in
             try db.prepare(
                 """
@@ -17,7 +17,7 @@ extension SQLiteHubStore {
 
     /// One transaction for all of them; an agent without such an offer changes nothing (an index lookup on
     /// `offers_by_agent`), so ingest can call this after every batch.
-    public func recordSeen(_ agents: [String: Int64]) throws(StoreError) {
+    package func recordSeen(_ agents: [String: Int64]) throws(StoreError) {
         guard !agents.isEmpty else { return }
         try run { () throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) in
@@ -34,7 +34,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func ordersWaiting(since cutoff: Int64, withoutAlert kind: String) throws(StoreError)
+    package func ordersWaiting(since cutoff: Int64, withoutAlert kind: String) throws(StoreError)
         -> [(order: String, since: Int64)]
     {
         try run { () throws(SQLiteError) -> [(order: String, since: Int64)] in

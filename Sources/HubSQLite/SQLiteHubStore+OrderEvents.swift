@@ -4,14 +4,14 @@ import DabbaSQLite
 import HubModel
 
 extension SQLiteHubStore: OrderEventLog {
-    public func orderEvents(after: Int64, limit: Int) throws(StoreError) -> [OrderEvent] {
+    package func orderEvents(after: Int64, limit: Int) throws(StoreError) -> [OrderEvent] {
         try run { () throws(SQLiteError) in
             try readEvents(
                 Self.orderEventSelect + " WHERE id > ? ORDER BY id LIMIT ?", [.integer(after), .integer(Int64(limit))])
         }
     }
 
-    public func orderEvents(order: String) throws(StoreError) -> [OrderEvent] {
+    package func orderEvents(order: String) throws(StoreError) -> [OrderEvent] {
         try run { () throws(SQLiteError) in
             try readEvents(Self.orderEventSelect + " WHERE order_id = ? ORDER BY id", [.text(order)])
         }
@@ -40,7 +40,7 @@ extension SQLiteHubStore: OrderEventLog {
 
     /// Appends `event` in a transaction of its own (tests and consumers that record events without an order
     /// change).
-    public func appendOrderEvent(_ event: OrderEvent) throws(StoreError) -> OrderEvent {
+    package func appendOrderEvent(_ event: OrderEvent) throws(StoreError) -> OrderEvent {
         try run { () throws(SQLiteError) in try db.transaction { () throws(SQLiteError) in try insertOrderEvent(event) }
         }
     }

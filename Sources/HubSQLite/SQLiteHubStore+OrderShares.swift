@@ -2,7 +2,7 @@ import DabbaSQLite
 import HubModel
 
 extension SQLiteHubStore: OrderShareRepository {
-    public func createShare(tokenHash: String, share: OrderShare) throws(StoreError) {
+    package func createShare(tokenHash: String, share: OrderShare) throws(StoreError) {
         try run { () throws(SQLiteError) in
             try db.prepare(
                 "INSERT INTO order_shares(token_hash, order_id, created_by, expires, revoked) VALUES(?, ?, ?, ?, 0)"
@@ -11,7 +11,7 @@ extension SQLiteHubStore: OrderShareRepository {
         }
     }
 
-    public func share(tokenHash: String) throws(StoreError) -> OrderShare? {
+    package func share(tokenHash: String) throws(StoreError) -> OrderShare? {
         try run { () throws(SQLiteError) -> OrderShare? in
             let s = try db.prepare(
                 "SELECT order_id, created_by, expires, revoked FROM order_shares WHERE token_hash = ?")
@@ -23,7 +23,7 @@ extension SQLiteHubStore: OrderShareRepository {
         }
     }
 
-    public func revokeShares(order: String) throws(StoreError) -> Int {
+    package func revokeShares(order: String) throws(StoreError) -> Int {
         try run { () throws(SQLiteError) -> Int in
             try db.prepare("UPDATE order_shares SET revoked = 1 WHERE order_id = ? AND revoked = 0").run([.text(order)])
             return db.changes

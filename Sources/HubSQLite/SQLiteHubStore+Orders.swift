@@ -5,7 +5,7 @@ import Foundation
 import HubModel
 
 extension SQLiteHubStore: OrderRepository {
-    public func createOrder(_ order: OrderRecord, idempotencyKey: String?, requestHash: String?, actor: String)
+    package func createOrder(_ order: OrderRecord, idempotencyKey: String?, requestHash: String?, actor: String)
         throws(StoreError) -> (order: OrderRecord, event: OrderEvent?, created: Bool)
     {
         if let idempotencyKey, let existing = try orderWithKey(customer: order.customerID, key: idempotencyKey) {
@@ -52,11 +52,12 @@ extension SQLiteHubStore: OrderRepository {
         return (order, event, true)
     }
 
-    public func order(id: String) throws(StoreError) -> OrderRecord? {
+    package func order(id: String) throws(StoreError) -> OrderRecord? {
         try run { () throws(SQLiteError) in try readOrder(id: id) }
     }
 
-    public func applyOrderChange(_ change: OrderChange, to id: String) throws(StoreError) -> (OrderRecord, OrderEvent) {
+    package func applyOrderChange(_ change: OrderChange, to id: String) throws(StoreError) -> (OrderRecord, OrderEvent)
+    {
         let outcome = try run { () throws(SQLiteError) -> OrderChangeOutcome in
             try db.transaction { () throws(SQLiteError) -> OrderChangeOutcome in try changeOrder(change, id) }
         }
@@ -124,7 +125,7 @@ extension SQLiteHubStore: OrderRepository {
         return .changed(order, event)
     }
 
-    public func orders(_ filter: OrderFilter, after: (createdAt: Int64, id: String)?, limit: Int) throws(StoreError)
+    package func orders(_ filter: OrderFilter, after: (createdAt: Int64, id: String)?, limit: Int) throws(StoreError)
         -> [OrderRecord]
     {
         var conditions: [String] = []

@@ -10,7 +10,7 @@ extension SQLiteHubStore {
     static let alertDeadLetter = PaymentAlert.deadLetter
     static let alertReactionFailed = PaymentAlert.reactionFailed
 
-    public func enqueueOperation(_ operation: PaymentOperation, owner: String, until: Int64)
+    package func enqueueOperation(_ operation: PaymentOperation, owner: String, until: Int64)
         throws(StoreError) -> (operation: PaymentOperation, claimed: Bool)
     {
         try writeTransaction { () throws(StoreError) in
@@ -47,7 +47,7 @@ extension SQLiteHubStore {
         """
     }
 
-    public func dueOperations(now: Int64, limit: Int) throws(StoreError) -> [PaymentOperation] {
+    package func dueOperations(now: Int64, limit: Int) throws(StoreError) -> [PaymentOperation] {
         try run { () throws(SQLiteError) in
             try readOperations(
                 " o WHERE o.state = 'pending' AND o.next_attempt <= ?1 AND o.lease_until <= ?1 AND "
@@ -56,7 +56,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func nextOperationDue() throws(StoreError) -> Int64? {
+    package func nextOperationDue() throws(StoreError) -> Int64? {
         try run { () throws(SQLiteError) in
             try db.scalarInt(
                 "SELECT MIN(MAX(o.next_attempt, o.lease_until)) FROM payment_ops o WHERE o.state = 'pending' AND "
@@ -64,7 +64,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func claimOperation(key: String, owner: String, now: Int64, until: Int64) throws(StoreError)
+    package func claimOperation(key: String, owner: String, now: Int64, until: Int64) throws(StoreError)
         -> PaymentOperation?
     {
         guard try claim(key, owner: owner, now: now, until: until) else { return nil }
@@ -83,7 +83,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func settleOperation(
+    package func settleOperation(
         _ key: String, outcome: PaymentOperationOutcome, owner: String?, actor: String, now: Int64
     ) throws(StoreError) -> (PaymentOperation, PaymentRecord) {
         try writeTransaction { () throws(StoreError) in
@@ -223,7 +223,7 @@ extension SQLiteHubStore {
                 + "see GET /v1/payments/dead-letters")
     }
 
-    public func supersedeVoid(_ key: String, now: Int64) throws(StoreError) {
+    package func supersedeVoid(_ key: String, now: Int64) throws(StoreError) {
         try writeTransaction { () throws(StoreError) in
             guard var op = try run({ () throws(SQLiteError) in try readOperation(key) }), op.kind == .void,
                 op.state == .pending
@@ -247,15 +247,15 @@ extension SQLiteHubStore {
         }
     }
 
-    public func operation(key: String) throws(StoreError) -> PaymentOperation? {
+    package func operation(key: String) throws(StoreError) -> PaymentOperation? {
         try run { () throws(SQLiteError) in try readOperation(key) }
     }
 
-    public func operations(payment: String) throws(StoreError) -> [PaymentOperation] {
+    package func operations(payment: String) throws(StoreError) -> [PaymentOperation] {
         try run { () throws(SQLiteError) in try readOperations(" WHERE payment_id = ? ORDER BY id", [.text(payment)]) }
     }
 
-    public func deadLetters(limit: Int) throws(StoreError) -> [PaymentDeadLetter] {
+    package func deadLetters(limit: Int) throws(StoreError) -> [PaymentDeadLetter] {
         try run { () throws(SQLiteError) in
             let s = try db.prepare(
                 "SELECT \(Self.operationColumns(alias: "o.")), p.order_id, p.currency FROM payment_ops o "
@@ -272,13 +272,13 @@ extension SQLiteHubStore {
         }
     }
 
-    public func deadLetterCount() throws(StoreError) -> Int {
+    package func deadLetterCount() throws(StoreError) -> Int {
         try run { () throws(SQLiteError) in
             Int(try db.scalarInt("SELECT COUNT(*) FROM payment_ops WHERE state = 'dead'") ?? 0)
         }
     }
 
-    public func retryDeadLetter(key: String, now: Int64) throws(StoreError) -> PaymentOperation {
+    package func retryDeadLetter(key: String, now: Int64) throws(StoreError) -> PaymentOperation {
         try writeTransaction { () throws(StoreError) in
             guard var op = try run({ () throws(SQLiteError) in try readOperation(key) }) else {
                 throw StoreError(.notFound, "no payment operation \(key)")

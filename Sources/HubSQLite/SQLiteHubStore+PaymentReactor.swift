@@ -6,7 +6,7 @@ import HubModel
 /// The payment reactor's pass over the order trail: each order event's effect on payments (captures, voids, refunds
 /// due, cash collected) stored as provider operations in the same transaction as the reactor's cursor.
 extension SQLiteHubStore {
-    public func reactToOrderEvents(from: Int64, events: [OrderEvent], now: Int64) throws(StoreError)
+    package func reactToOrderEvents(from: Int64, events: [OrderEvent], now: Int64) throws(StoreError)
         -> PaymentReactorPass?
     {
         guard let last = events.last?.id else { return PaymentReactorPass() }

@@ -4,7 +4,7 @@ import DabbaSQLite
 import HubModel
 
 extension SQLiteHubStore: PaymentRepository, PaymentGate {
-    public func createPayment(_ payment: PaymentRecord, authorization: PaymentOperation) throws(StoreError)
+    package func createPayment(_ payment: PaymentRecord, authorization: PaymentOperation) throws(StoreError)
         -> PaymentRecord
     {
         try writeTransaction { () throws(StoreError) in
@@ -19,22 +19,22 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
         }
     }
 
-    public func payment(id: String) throws(StoreError) -> PaymentRecord? {
+    package func payment(id: String) throws(StoreError) -> PaymentRecord? {
         try run { () throws(SQLiteError) in try readPayments(" WHERE id = ?", [.text(id)]).first }
     }
 
-    public func payments(order: String) throws(StoreError) -> [PaymentRecord] {
+    package func payments(order: String) throws(StoreError) -> [PaymentRecord] {
         try run { () throws(SQLiteError) in try readPayments(" WHERE order_id = ? ORDER BY created, id", [.text(order)])
         }
     }
 
-    public func payment(provider: String, reference: String) throws(StoreError) -> PaymentRecord? {
+    package func payment(provider: String, reference: String) throws(StoreError) -> PaymentRecord? {
         try run { () throws(SQLiteError) in
             try readPayments(" WHERE provider = ? AND provider_ref = ?", [.text(provider), .text(reference)]).first
         }
     }
 
-    public func reserveRefund(_ refund: RefundRecord, operation: PaymentOperation?, now: Int64)
+    package func reserveRefund(_ refund: RefundRecord, operation: PaymentOperation?, now: Int64)
         throws(StoreError) -> (PaymentRecord, RefundRecord)
     {
         try writeTransaction { () throws(StoreError) in
@@ -70,13 +70,13 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
         return (payment, refund)
     }
 
-    public func refunds(payment: String) throws(StoreError) -> [RefundRecord] {
+    package func refunds(payment: String) throws(StoreError) -> [RefundRecord] {
         try run { () throws(SQLiteError) in
             try readRefunds(" WHERE payment_id = ? ORDER BY created, id", [.text(payment)])
         }
     }
 
-    public func applyProviderEvent(_ event: ProviderEvent, provider: String) throws(StoreError) -> ProviderEventOutcome
+    package func applyProviderEvent(_ event: ProviderEvent, provider: String) throws(StoreError) -> ProviderEventOutcome
     {
         let now = wallClockMilliseconds()
         return try writeTransaction { () throws(StoreError) -> ProviderEventOutcome in
@@ -134,11 +134,11 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
         }
     }
 
-    public func paymentCursor() throws(StoreError) -> Int64 {
+    package func paymentCursor() throws(StoreError) -> Int64 {
         try run { () throws(SQLiteError) in try db.scalarInt("SELECT event_id FROM payment_cursor WHERE id = 1") ?? 0 }
     }
 
-    public func paymentAllowsConfirmation(order id: String) throws(StoreError) -> Bool {
+    package func paymentAllowsConfirmation(order id: String) throws(StoreError) -> Bool {
         try run { () throws(SQLiteError) -> Bool in
             guard let order = try readOrder(id: id) else { return true }
             if order.paymentMethod == .cod { return true }

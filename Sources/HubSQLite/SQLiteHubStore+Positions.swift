@@ -3,7 +3,7 @@ import DabbaSQLite
 import HubModel
 
 extension SQLiteHubStore {
-    public func store(positions: [StoredPosition], events: [DeviceEvent]) throws(StoreError) -> StoreReceipt {
+    package func store(positions: [StoredPosition], events: [DeviceEvent]) throws(StoreError) -> StoreReceipt {
         var receipt = StoreReceipt()
         let now = wallClockMilliseconds()
         try run { () throws(SQLiteError) in
@@ -62,7 +62,7 @@ extension SQLiteHubStore {
         return receipt
     }
 
-    public func positions(agent: String, since: Int64?, until: Int64?, after: (time: Int64, seq: Int64)?, limit: Int)
+    package func positions(agent: String, since: Int64?, until: Int64?, after: (time: Int64, seq: Int64)?, limit: Int)
         throws(StoreError) -> [StoredPosition]
     {
         try run { () throws(SQLiteError) in
@@ -82,7 +82,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func prunePositions(before time: Int64, limit: Int) throws(StoreError) -> Int {
+    package func prunePositions(before time: Int64, limit: Int) throws(StoreError) -> Int {
         try run { () throws(SQLiteError) in
             // The latest position of each agent is kept whatever its age. Agent by agent (CROSS JOIN keeps agents
             // the outer loop), each a range of positions_by_time(agent, time, seq): no index on time alone needed.
@@ -97,7 +97,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func positionCount(agent: String) throws(StoreError) -> Int {
+    package func positionCount(agent: String) throws(StoreError) -> Int {
         try run { () throws(SQLiteError) in
             Int(try db.scalarInt("SELECT count(*) FROM positions WHERE agent = ?", [.text(agent)]) ?? 0)
         }

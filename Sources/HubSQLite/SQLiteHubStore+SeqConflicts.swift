@@ -61,7 +61,7 @@ extension SQLiteHubStore {
             message: "\(table): (\(agent), \(seq)) is stored but could not be read back")
     }
 
-    public func seqConflicts(agent: String, after: Int64?, limit: Int) throws(StoreError) -> [SeqConflict] {
+    package func seqConflicts(agent: String, after: Int64?, limit: Int) throws(StoreError) -> [SeqConflict] {
         let rows = try run { () throws(SQLiteError) in
             let s = try db.prepare(
                 """

@@ -3,7 +3,7 @@ import DabbaSQLite
 import HubModel
 
 extension SQLiteHubStore: UserRepository {
-    public func createUser(email: String, passwordHash: String, name: String, role: Role, agentID: String?)
+    package func createUser(email: String, passwordHash: String, name: String, role: Role, agentID: String?)
         throws(StoreError) -> UserRecord
     {
         let now = wallClockMilliseconds()
@@ -22,11 +22,11 @@ extension SQLiteHubStore: UserRepository {
             id: id, email: email, passwordHash: passwordHash, name: name, role: role, agentID: agentID, createdAt: now)
     }
 
-    public func user(email: String) throws(StoreError) -> UserRecord? {
+    package func user(email: String) throws(StoreError) -> UserRecord? {
         try userWhere("email = ?", .text(email))
     }
 
-    public func user(id: Int64) throws(StoreError) -> UserRecord? {
+    package func user(id: Int64) throws(StoreError) -> UserRecord? {
         try userWhere("id = ?", .integer(id))
     }
 
@@ -45,7 +45,7 @@ extension SQLiteHubStore: UserRepository {
         }
     }
 
-    public func addRefreshToken(hash: String, userID: Int64, family: String, expires: Int64, now: Int64)
+    package func addRefreshToken(hash: String, userID: Int64, family: String, expires: Int64, now: Int64)
         throws(StoreError)
     {
         try run { () throws(SQLiteError) in
@@ -59,7 +59,7 @@ extension SQLiteHubStore: UserRepository {
         }
     }
 
-    public func rotateRefreshToken(hash: String, newHash: String, newExpires: Int64, now: Int64, maxLifetime: Int64)
+    package func rotateRefreshToken(hash: String, newHash: String, newExpires: Int64, now: Int64, maxLifetime: Int64)
         throws(StoreError) -> RefreshRotation
     {
         try run { () throws(SQLiteError) -> RefreshRotation in
@@ -106,13 +106,13 @@ extension SQLiteHubStore: UserRepository {
         try db.prepare("UPDATE refresh_tokens SET used = 1 WHERE family = ?").run([.text(family)])
     }
 
-    public func refreshTokenUser(hash: String) throws(StoreError) -> Int64? {
+    package func refreshTokenUser(hash: String) throws(StoreError) -> Int64? {
         try run { () throws(SQLiteError) -> Int64? in
             try db.scalarInt("SELECT user_id FROM refresh_tokens WHERE token_hash = ?", [.text(hash)])
         }
     }
 
-    public func revokeRefreshFamily(containing hash: String) throws(StoreError) -> (family: String, user: Int64)? {
+    package func revokeRefreshFamily(containing hash: String) throws(StoreError) -> (family: String, user: Int64)? {
         try run { () throws(SQLiteError) -> (family: String, user: Int64)? in
             try db.transaction { () throws(SQLiteError) -> (family: String, user: Int64)? in
                 let s = try db.prepare("SELECT family, user_id FROM refresh_tokens WHERE token_hash = ?")
@@ -127,13 +127,13 @@ extension SQLiteHubStore: UserRepository {
         }
     }
 
-    public func revokeTokens(user: Int64, disabled: Bool?) throws(StoreError) -> Bool {
+    package func revokeTokens(user: Int64, disabled: Bool?) throws(StoreError) -> Bool {
         try run { () throws(SQLiteError) -> Bool in
             try db.transaction { () throws(SQLiteError) -> Bool in try revokeAll(user, disabled: disabled) }
         }
     }
 
-    public func setPassword(user: Int64, passwordHash: String) throws(StoreError) {
+    package func setPassword(user: Int64, passwordHash: String) throws(StoreError) {
         try run { () throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) in
                 try db.prepare("UPDATE users SET password_hash = ? WHERE id = ?").run([
@@ -155,7 +155,7 @@ extension SQLiteHubStore: UserRepository {
         return true
     }
 
-    public func sessionState(user: Int64, session: String?) throws(StoreError) -> SessionState? {
+    package func sessionState(user: Int64, session: String?) throws(StoreError) -> SessionState? {
         try run { () throws(SQLiteError) -> SessionState? in
             let s = try db.prepare(
                 """
@@ -171,7 +171,7 @@ extension SQLiteHubStore: UserRepository {
         }
     }
 
-    public func setting(_ key: String, insertingIfAbsent value: [UInt8]) throws(StoreError) -> [UInt8] {
+    package func setting(_ key: String, insertingIfAbsent value: [UInt8]) throws(StoreError) -> [UInt8] {
         try run { () throws(SQLiteError) -> [UInt8] in
             try db.prepare("INSERT INTO settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO NOTHING")
                 .run([.text(key), .blob(value)])

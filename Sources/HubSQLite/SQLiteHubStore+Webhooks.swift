@@ -4,7 +4,7 @@ import DabbaSQLite
 import HubModel
 
 extension SQLiteHubStore: WebhookRepository {
-    public func createWebhookEndpoint(_ endpoint: WebhookEndpoint, maxPerOwner: Int) throws(StoreError)
+    package func createWebhookEndpoint(_ endpoint: WebhookEndpoint, maxPerOwner: Int) throws(StoreError)
         -> WebhookEndpoint
     {
         let stored = try run { () throws(SQLiteError) -> WebhookEndpoint? in
@@ -35,16 +35,16 @@ extension SQLiteHubStore: WebhookRepository {
         return stored
     }
 
-    public func webhookEndpoint(id: String) throws(StoreError) -> WebhookEndpoint? {
+    package func webhookEndpoint(id: String) throws(StoreError) -> WebhookEndpoint? {
         try run { () throws(SQLiteError) in try readEndpoints(Self.endpointSelect + " WHERE id = ?", [.text(id)]).first
         }
     }
 
-    public func webhookEndpoints() throws(StoreError) -> [WebhookEndpoint] {
+    package func webhookEndpoints() throws(StoreError) -> [WebhookEndpoint] {
         try run { () throws(SQLiteError) in try readEndpoints(Self.endpointSelect + " ORDER BY created, id", []) }
     }
 
-    public func deleteWebhookEndpoint(id: String) throws(StoreError) -> Bool {
+    package func deleteWebhookEndpoint(id: String) throws(StoreError) -> Bool {
         try run { () throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) in
                 try db.prepare("DELETE FROM webhook_endpoints WHERE id = ?").run([.text(id)])
@@ -53,7 +53,7 @@ extension SQLiteHubStore: WebhookRepository {
         }
     }
 
-    public func enqueueWebhookDeliveries(limit: Int, now: Int64) throws(StoreError) -> WebhookEnqueueResult {
+    package func enqueueWebhookDeliveries(limit: Int, now: Int64) throws(StoreError) -> WebhookEnqueueResult {
         // Nothing new (the usual poll): answer from a read, without taking the write lock.
         let idle = try run { () throws(SQLiteError) -> Int64? in
             try db.scalarInt(
@@ -102,7 +102,7 @@ extension SQLiteHubStore: WebhookRepository {
         }
     }
 
-    public func claimWebhookDeliveries(limit: Int, owner: String, now: Int64, leaseUntil: Int64)
+    package func claimWebhookDeliveries(limit: Int, owner: String, now: Int64, leaseUntil: Int64)
         throws(StoreError) -> [WebhookAttempt]
     {
         try run { () throws(SQLiteError) in
@@ -153,7 +153,7 @@ extension SQLiteHubStore: WebhookRepository {
         }
     }
 
-    public func finishWebhookAttempt(
+    package func finishWebhookAttempt(
         _ attempt: WebhookAttempt, owner: String, outcome: WebhookAttemptOutcome, now: Int64
     ) throws(StoreError) {
         try run { () throws(SQLiteError) in
@@ -177,7 +177,7 @@ extension SQLiteHubStore: WebhookRepository {
         }
     }
 
-    public func nextWebhookDue() throws(StoreError) -> Int64? {
+    package func nextWebhookDue() throws(StoreError) -> Int64? {
         try run { () throws(SQLiteError) in
             try db.scalarInt(
                 "SELECT MIN(MAX(d.next_attempt, d.lease_until)) FROM webhook_deliveries d WHERE d.state = 'pending' "
@@ -185,7 +185,7 @@ extension SQLiteHubStore: WebhookRepository {
         }
     }
 
-    public func webhookDeliveries(endpoint: String, before: Int64?, limit: Int) throws(StoreError) -> [WebhookDelivery]
+    package func webhookDeliveries(endpoint: String, before: Int64?, limit: Int) throws(StoreError) -> [WebhookDelivery]
     {
         try run { () throws(SQLiteError) in
             let s = try db.prepare(

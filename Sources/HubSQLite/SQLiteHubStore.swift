@@ -6,16 +6,16 @@ import Logging
 
 /// The embedded store: one SQLite file in WAL mode, confined to a dedicated thread (blocking commits never run on
 /// Swift's cooperative pool).
-public actor SQLiteHubStore: HubStore {
+package actor SQLiteHubStore: HubStore {
     private let executor: ThreadExecutor
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     let db: SQLiteConnection
     let logger: Logger
     /// How deep `run` calls are nested; the outermost one ends the connection's reads when it returns.
     private var runDepth = 0
 
     /// Opens (creating) the database at `path` and applies pending migrations.
-    public init(path: String, logger: Logger) throws(StoreError) {
+    package init(path: String, logger: Logger) throws(StoreError) {
         executor = ThreadExecutor(name: "dabba-hub-db")
         self.logger = logger
         do {
@@ -34,12 +34,12 @@ public actor SQLiteHubStore: HubStore {
     }
 
     /// The schema version after migrations.
-    public func schemaVersion() throws(StoreError) -> Int {
+    package func schemaVersion() throws(StoreError) -> Int {
         do { return Int(try db.scalarInt("PRAGMA user_version") ?? 0) } catch { throw StoreError(error) }
     }
 
     /// Stops the store's thread (after the last use).
-    public nonisolated func close() { executor.shutdown() }
+    package nonisolated func close() { executor.shutdown() }
 
     /// Runs one store operation on the connection, converting SQLite's errors once. When the outermost operation
     /// returns, statements left on a row are reset (`finishReads`): another connection to the same file (another
@@ -69,7 +69,7 @@ extension StoreError {
 }
 
 extension SQLiteHubStore {
-    public func createAgent(id: String, name: String?) throws(StoreError) -> AgentRecord {
+    package func createAgent(id: String, name: String?) throws(StoreError) -> AgentRecord {
         let now = wallClockMilliseconds()
         try run { () throws(SQLiteError) in
             try db.prepare("INSERT INTO agents(id, name, created) VALUES(?, ?, ?)")
@@ -78,7 +78,7 @@ extension SQLiteHubStore {
         return AgentRecord(id: id, name: name, createdAt: now)
     }
 
-    public func agent(id: String) throws(StoreError) -> AgentRecord? {
+    package func agent(id: String) throws(StoreError) -> AgentRecord? {
         try run { () throws(SQLiteError) in
             let s = try db.prepare(Self.agentSelect + " WHERE a.id = ?")
             try s.bind([.text(id)])
@@ -86,7 +86,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func agents() throws(StoreError) -> [AgentRecord] {
+    package func agents() throws(StoreError) -> [AgentRecord] {
         try run { () throws(SQLiteError) in
             let s = try db.prepare(Self.agentSelect + " ORDER BY a.id")
             var result: [AgentRecord] = []
@@ -95,7 +95,7 @@ extension SQLiteHubStore {
         }
     }
 
-    public func updateAgentProfile(id: String, name: String?, vehicle: String?) throws(StoreError) {
+    package func updateAgentProfile(id: String, name: String?, vehicle: String?) throws(StoreError) {
         let changed = try run { () throws(SQLiteError) -> Int in
             try db.prepare("UPDATE agents SET name = coalesce(?, name), vehicle = coalesce(?, vehicle) WHERE id = ?")
                 .run([name.map { .text($0) } ?? .null, vehicle.map { .text($0) } ?? .null, .text(id)])
@@ -104,7 +104,7 @@ extension SQLiteHubStore {
         if changed == 0 { throw StoreError(.notFound, "no agent \(id)") }
     }
 
-    public func updateState(_ state: AgentState, at time: Int64) throws(StoreError) {
+    package func updateState(_ state: AgentState, at time: Int64) throws(StoreError) {
         try run { () throws(SQLiteError) in
             try db.prepare("UPDATE agents SET state = ?, state_at = ? WHERE id = ?")
                 .run([.blob(PayloadCoding.encode(state)), .integer(time), .text(state.agent)])

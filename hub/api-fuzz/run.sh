@@ -11,7 +11,7 @@
 # Knobs (environment): API_FUZZ_MAX_EXAMPLES (test cases per operation and phase, default 10), API_FUZZ_PHASES
 # (default examples,coverage,fuzzing,stateful), API_FUZZ_ROLES (default: all five), API_FUZZ_SEED (default 1),
 # API_FUZZ_STATEFUL_STEPS (default 20), API_FUZZ_WORKERS (concurrent test workers, default 1:
-# hypothesis 6.170 raised internal errors with 2), API_FUZZ_VENV (where
+# hypothesis 6.170 raised internal errors with 2), API_FUZZ_JOBS (role passes run at once, default 1), API_FUZZ_VENV (where
 # schemathesis is installed, default .build/api-fuzz-venv), API_FUZZ_KEEP=1 keeps the run directory (hub log,
 # reports) and prints its path.
 set -euo pipefail
@@ -23,6 +23,7 @@ PHASES=${API_FUZZ_PHASES:-examples,coverage,fuzzing,stateful}
 ROLES=${API_FUZZ_ROLES:-anonymous customer restaurant agent operator}
 SEED=${API_FUZZ_SEED:-1}
 WORKERS=${API_FUZZ_WORKERS:-1}
+JOBS=${API_FUZZ_JOBS:-1}
 STATEFUL_STEPS=${API_FUZZ_STATEFUL_STEPS:-20}
 VENV=${API_FUZZ_VENV:-$root/.build/api-fuzz-venv}
 started=$(date +%s)
@@ -99,17 +100,28 @@ answers || { echo "api-fuzz: the hub did not start"; tail -20 "$dir/hub.log"; ex
 
 # One schemathesis run per caller; every run's events go to its own NDJSON report for the summary.
 export PYTHONPATH="$here" PYTHONDONTWRITEBYTECODE=1 SCHEMATHESIS_HOOKS=hooks DABBA_FUZZ_DIR="$dir" DABBA_FUZZ_BASE="$base"
+# API_FUZZ_JOBS passes run at once (each is one single-threaded Python process against the same hub, so two use both
+# cores; the per-role results do not depend on the order). Each is started in the background and waited for, so a
+# signal reaches the trap (which stops them) at once.
 status=0
-for role in $ROLES; do
-  echo "api-fuzz: pass as $role"
-  # In the background and waited for, so a signal reaches the trap (which stops it) at once.
-  DABBA_FUZZ_ROLE=$role "$VENV/bin/schemathesis" --no-color --config-file "$dir/schemathesis.toml" run \
-    "$base/openapi.yaml" --phases "$PHASES" --report ndjson --report-ndjson-path "$dir/report-$role.ndjson" \
-    >"$dir/schemathesis-$role.log" 2>&1 & st_pid=$!; pids+=($st_pid)
-  wait "$st_pid" || status=1
+running=()   # "pid:role" of the passes still running
+finish_one() {  # waits for the oldest running pass, prints its tail, checks the hub is still alive
+  local entry=${running[0]} pid role
+  running=("${running[@]:1}")
+  pid=${entry%%:*}; role=${entry#*:}
+  wait "$pid" || status=1
+  echo "api-fuzz: pass as $role done"
   tail -n 25 "$dir/schemathesis-$role.log" | sed 's/^/  /'
   kill -0 "$hub_pid" 2>/dev/null || { echo "api-fuzz: the hub crashed during the $role pass"; tail -40 "$dir/hub.log"; exit 1; }
+}
+for role in $ROLES; do
+  while [ "${#running[@]}" -ge "$JOBS" ]; do finish_one; done
+  echo "api-fuzz: pass as $role"
+  DABBA_FUZZ_ROLE=$role "$VENV/bin/schemathesis" --no-color --config-file "$dir/schemathesis.toml" run \
+    "$base/openapi.yaml" --phases "$PHASES" --report ndjson --report-ndjson-path "$dir/report-$role.ndjson" \
+    >"$dir/schemathesis-$role.log" 2>&1 & st_pid=$!; pids+=($st_pid); running+=("$st_pid:$role")
 done
+while [ "${#running[@]}" -gt 0 ]; do finish_one; done
 alive=yes; answers || alive=no
 "$py" "$here/summary.py" --dir "$dir" --roles "$ROLES" --hub-alive "$alive" --seconds $(( $(date +%s) - started )) \
   --document "$root/hub/openapi.yaml" \

@@ -33,7 +33,7 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
     @Sendable func positions(_ request: Request, context: HubRequestContext) async throws -> PositionsPage {
         let id = try await existingAgent(try context.parameters.require("id")).id
         let query = request.uri.queryParameters
-        let (since, until) = try Self.timeRange(query)
+        let (since, until) = try QueryReader(query: query).timeRange()
         let request = try Self.page(query) { text -> (time: Int64, seq: Int64)? in
             guard let fields = PageCursor.decode(text, fields: 2), let time = Int64(fields[0]),
                 let seq = Int64(fields[1])
@@ -50,7 +50,7 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
 
     @Sendable func track(_ request: Request, context: HubRequestContext) async throws -> TrackFeature {
         let id = try await existingAgent(try context.parameters.require("id")).id
-        let (since, until) = try Self.timeRange(request.uri.queryParameters)
+        let (since, until) = try QueryReader(query: request.uri.queryParameters).timeRange()
         var points: [StoredPosition] = []
         var after: (time: Int64, seq: Int64)?
         while points.count < Self.trackMaxPoints {
@@ -95,20 +95,5 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
     /// A page of an agent's rows: `limit` 1…1000 (100 when absent) and a `cursor`.
     static func page<Key>(_ query: Parameters, decode: (String) -> Key?) throws(APIError) -> PageRequest<Key> {
         try PageRequest(query, limit: 1...1000, default: 100, decode: decode)
-    }
-
-    /// `since` / `until` (ISO 8601 UTC); 400 naming the parameter when unreadable or out of order.
-    static func timeRange(_ query: Parameters) throws(APIError) -> (since: Int64?, until: Int64?) {
-        func parse(_ name: String) throws(APIError) -> Int64? {
-            guard let text = query.get(name), !text.isEmpty else { return nil }
-            guard let ms = Timestamp.parse(text) else {
-                throw .badRequest("\(name): expected an ISO 8601 UTC time such as 2026-11-25T10:00:00Z")
-            }
-            return ms
-        }
-        let since = try parse("since")
-        let until = try parse("until")
-        if let since, let until, since >= until { throw .badRequest("since must be before until") }
-        return (since, until)
     }
 }

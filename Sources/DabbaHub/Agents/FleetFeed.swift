@@ -7,13 +7,13 @@ import Synchronization
 /// Publishing never waits for a client: each subscriber keeps only the newest update per agent (coalesced) until
 /// its writer takes them, so a slow client sees the latest position of every agent and never slows ingest; a
 /// subscriber that falls further behind than `maxPending` agents is cut off.
-public final class FleetFeed: Sendable {
+package final class FleetFeed: Sendable {
     /// One update on the feed.
-    public enum Update: Sendable, Equatable {
+    package enum Update: Sendable, Equatable {
         case position(StoredPosition)
         case state(AgentState)
 
-        public var agent: String {
+        package var agent: String {
             switch self {
             case .position(let p): p.agent
             case .state(let s): s.agent
@@ -29,12 +29,12 @@ public final class FleetFeed: Sendable {
     private let latest = Mutex<[String: StoredPosition]>([:])
     private let states = Mutex<[String: AgentState]>([:])
 
-    public init() {}
+    package init() {}
 
     /// Publishes a position if it is newer (by fix time) than the last one seen for its agent; returns whether it
     /// was newer.
     @discardableResult
-    public func publish(position: StoredPosition) -> Bool {
+    package func publish(position: StoredPosition) -> Bool {
         let newer = latest.withLock { map in
             if let old = map[position.agent], (old.time, old.seq) >= (position.time, position.seq) { return false }
             map[position.agent] = position
@@ -44,27 +44,27 @@ public final class FleetFeed: Sendable {
         return newer
     }
 
-    public func publish(state: AgentState) {
+    package func publish(state: AgentState) {
         states.withLock { $0[state.agent] = state }
         broadcast(.state(state))
     }
 
     /// Seeds the newest known positions and states (at start, from the store) without broadcasting.
-    public func seed(_ positions: [StoredPosition], states seeded: [AgentState] = []) {
+    package func seed(_ positions: [StoredPosition], states seeded: [AgentState] = []) {
         latest.withLock { map in for p in positions { map[p.agent] = p } }
         states.withLock { map in for s in seeded { map[s.agent] = s } }
     }
 
     /// Agents whose latest state says online.
-    public var onlineCount: Int { states.withLock { $0.values.count(where: \.online) } }
+    package var onlineCount: Int { states.withLock { $0.values.count(where: \.online) } }
 
     /// The current picture: newest position and state of every agent.
-    public func snapshot() -> (positions: [StoredPosition], states: [AgentState]) {
+    package func snapshot() -> (positions: [StoredPosition], states: [AgentState]) {
         (latest.withLock { Array($0.values) }, states.withLock { Array($0.values) })
     }
 
     /// A new subscription; call `cancel()` on it when the client goes.
-    public func subscribe(maxPending: Int = 10_000) -> FleetSubscription {
+    package func subscribe(maxPending: Int = 10_000) -> FleetSubscription {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let subscription = FleetSubscription(id: id, maxPending: maxPending) { [weak self] id in
             _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
@@ -75,7 +75,7 @@ public final class FleetFeed: Sendable {
 
     /// Calls `deliver` with each update of `agent` published from now on, on the publishing thread (it must not
     /// block: the caller coalesces), until the watch is cancelled.
-    public func watch(agent: String, _ deliver: @escaping @Sendable (Update) -> Void) -> Watch {
+    package func watch(agent: String, _ deliver: @escaping @Sendable (Update) -> Void) -> Watch {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         agentWatchers.withLock { $0[agent, default: [:]][id] = deliver }
         return Watch(agent: agent) { [weak self] in
@@ -87,18 +87,18 @@ public final class FleetFeed: Sendable {
     }
 
     /// One agent's watch; ``cancel()`` ends it (idempotent).
-    public struct Watch: Sendable {
-        public let agent: String
+    package struct Watch: Sendable {
+        package let agent: String
         let onCancel: @Sendable () -> Void
 
-        public func cancel() { onCancel() }
+        package func cancel() { onCancel() }
     }
 
     /// The newest known position of `agent`.
-    public func latestPosition(agent: String) -> StoredPosition? { latest.withLock { $0[agent] } }
+    package func latestPosition(agent: String) -> StoredPosition? { latest.withLock { $0[agent] } }
 
     /// Subscriptions to the whole fleet.
-    public var subscriberCount: Int { subscribers.withLock { $0.count } }
+    package var subscriberCount: Int { subscribers.withLock { $0.count } }
 
     private func broadcast(_ update: Update) {
         for subscription in subscribers.withLock({ Array($0.values) }) { subscription.offer(update) }
@@ -110,7 +110,7 @@ public final class FleetFeed: Sendable {
 }
 
 /// One client's view of the feed: pending updates coalesced per agent and kind, in arrival order.
-public final class FleetSubscription: Sendable {
+package final class FleetSubscription: Sendable {
     struct Pending {
         var order: [String] = []
         var positions: [String: StoredPosition] = [:]
@@ -120,7 +120,7 @@ public final class FleetSubscription: Sendable {
         var overflowed = false
     }
 
-    public let id: Int
+    package let id: Int
     let maxPending: Int
     private let pending = Mutex(Pending())
     private let onCancel: @Sendable (Int) -> Void
@@ -153,7 +153,7 @@ public final class FleetSubscription: Sendable {
 
     /// Waits for updates and takes all pending ones (state before position per agent, agents in the order they
     /// first changed). Returns nil when the subscription was cancelled or overflowed.
-    public func next() async -> [FleetFeed.Update]? {
+    package func next() async -> [FleetFeed.Update]? {
         while true {
             let taken: [FleetFeed.Update]?? = pending.withLock { p in
                 if p.closed { return .some(nil) }
@@ -185,10 +185,10 @@ public final class FleetSubscription: Sendable {
     }
 
     /// True when the client fell too far behind and was cut off.
-    public var overflowed: Bool { pending.withLock { $0.overflowed } }
+    package var overflowed: Bool { pending.withLock { $0.overflowed } }
 
     /// Ends the subscription (idempotent).
-    public func cancel() {
+    package func cancel() {
         let waiter = pending.withLock { p -> CheckedContinuation<Void, Never>? in
             p.closed = true
             let w = p.waiter

@@ -7,39 +7,39 @@ import Logging
 import ServiceLifecycle
 
 /// The long-lived parts of one hub, shared by its routes and services.
-public struct HubComponents: Sendable {
-    public let configuration: HubConfiguration
-    public let store: any HubStore
-    public let metrics: HubMetrics
+package struct HubComponents: Sendable {
+    package let configuration: HubConfiguration
+    package let store: any HubStore
+    package let metrics: HubMetrics
     /// Live positions and states for the WebSocket feeds.
-    public let feed: FleetFeed
-    public let mqtt: MQTTClient
+    package let feed: FleetFeed
+    package let mqtt: MQTTClient
     /// Accounts and tokens; WebSocket routes redeem tickets with `auth.redeemTicket(_:)`.
-    public let auth: AuthService
+    package let auth: AuthService
     /// Committed order events to WebSockets, other hubs, agents' devices and webhooks.
-    public let notifier: OrderNotifier
+    package let notifier: OrderNotifier
     /// Rings when ingest committed agents' device events (dispatch applies them).
-    public let deviceEvents = Signal()
+    package let deviceEvents = Signal()
     /// Rings on every (re)connect of the hub's MQTT client, the first at start (dispatch sends the tasks again).
-    public let brokerConnected = Signal()
+    package let brokerConnected = Signal()
     /// Card payment providers: the one `payment-provider` names (none when the hub takes cash only).
-    public var paymentProviders = PaymentProviders([])
+    package var paymentProviders = PaymentProviders([])
     /// How often the hub pings its WebSockets; a peer that has not answered by the next ping is closed.
-    public var webSocketKeepalive: Duration = WebSocketKeepalive.defaultPeriod
+    package var webSocketKeepalive: Duration = WebSocketKeepalive.defaultPeriod
     /// How often an open signed-in live feed re-checks its viewer's access (besides every status change and the
     /// token's expiry); tests shorten it.
-    public var liveAccessRecheck: Duration = .seconds(30)
+    package var liveAccessRecheck: Duration = .seconds(30)
     /// How often an open share-link feed re-checks its link.
-    public var shareRecheck: Duration = .seconds(5)
+    package var shareRecheck: Duration = .seconds(5)
     /// The abuse limits of the auth routes (their clock is injectable: tests replace them).
-    public var rateLimits: AuthRateLimits
+    package var rateLimits: AuthRateLimits
     /// The dispatcher's clock (Unix milliseconds): the wall clock; tests move it to make offers lapse.
-    public var dispatchClock: @Sendable () -> Int64 = { wallClockMilliseconds() }
+    package var dispatchClock: @Sendable () -> Int64 = { wallClockMilliseconds() }
 
     /// Creates metrics, feed, the MQTT client (unique client id, credentials from the configuration) and the auth
     /// service (loading or creating the JWT secret) over an open `store`. `bcryptCost` is 12 in production; tests
     /// use 4.
-    public static func make(
+    package static func make(
         configuration: HubConfiguration, store: any HubStore, logger: Logger, bcryptCost: UInt8 = 12
     ) async throws -> HubComponents {
         let mqtt = MQTTClient(configuration: try HubApplication.mqttConfiguration(configuration), logger: logger)
@@ -56,12 +56,12 @@ public struct HubComponents: Sendable {
 
 /// The same over components the caller made (tests: an open store the caller closes, bcrypt cost 4, and access to
 /// metrics, feed and tickets).
-public func buildApplication(hub: HubComponents, logger: Logger) -> some ApplicationProtocol {
+package func buildApplication(hub: HubComponents, logger: Logger) -> some ApplicationProtocol {
     HubApplication.build(hub: hub, logger: logger, closing: nil)
 }
 
 /// Assembly helpers of the hub application.
-public enum HubApplication {
+package enum HubApplication {
     package static func build(
         hub: HubComponents, logger: Logger, closing close: (@Sendable () -> Void)?
     ) -> some ApplicationProtocol {

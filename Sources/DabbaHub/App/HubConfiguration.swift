@@ -3,102 +3,102 @@ import HubModel
 import Logging
 
 /// Everything `dabba-hub` needs, resolved from defaults → config file → environment → flags.
-public struct HubConfiguration: Sendable {
-    public var httpHost: String
-    public var httpPort: Int
-    public var mqttHost: String
-    public var mqttPort: Int
-    public var mqttUsername: String?
-    public var mqttPasswordFile: String?
-    public var mqttTLSCA: String?
+package struct HubConfiguration: Sendable {
+    package var httpHost: String
+    package var httpPort: Int
+    package var mqttHost: String
+    package var mqttPort: Int
+    package var mqttUsername: String?
+    package var mqttPasswordFile: String?
+    package var mqttTLSCA: String?
     /// `sqlite:PATH` (the embedded default) or a `postgres://` URL.
-    public var database: String
-    public var dispatchPolicy: String
-    public var dispatchInterval: Duration
-    public var offerTimeout: Duration
-    public var dispatchFixMaxAge: Duration
-    public var dispatchOfflineGrace: Duration
+    package var database: String
+    package var dispatchPolicy: String
+    package var dispatchInterval: Duration
+    package var offerTimeout: Duration
+    package var dispatchFixMaxAge: Duration
+    package var dispatchOfflineGrace: Duration
     /// An order waiting this long for an agent raises an operator alert; nil (configured 0): never.
-    public var dispatchWaitAlert: Duration?
-    public var agentCapacity: Int
+    package var dispatchWaitAlert: Duration?
+    package var agentCapacity: Int
     /// MQTT shared-subscription group; empty means every hub receives every message.
-    public var ingestGroup: String?
-    public var commitInterval: Duration
-    public var commitBatch: Int
-    public var positionRetentionDays: Int
+    package var ingestGroup: String?
+    package var commitInterval: Duration
+    package var commitBatch: Int
+    package var positionRetentionDays: Int
     /// `user/device=agent` pairs, comma separated.
-    public var owntracksMap: [String: String]
-    public var jwtSecretFile: String?
-    public var accessTokenTTL: Int
-    public var refreshTokenTTL: Int
+    package var owntracksMap: [String: String]
+    package var jwtSecretFile: String?
+    package var accessTokenTTL: Int
+    package var refreshTokenTTL: Int
     /// Seconds a sign-in (refresh family) lives at most, however often it is refreshed.
-    public var refreshTokenMaxLifetime: Int
+    package var refreshTokenMaxLifetime: Int
     /// How long a hub trusts its cached revocation state of a user's sign-in (other hubs' changes show within it).
-    public var revocationCache: Duration
+    package var revocationCache: Duration
     /// Outstanding WebSocket tickets per user at most.
-    public var wsTicketsPerUser: Int
+    package var wsTicketsPerUser: Int
     /// Per account and per client address, for each rate-limited auth action.
-    public var rateLimits: [(action: AuthRateLimits.Action, account: Rate, address: Rate)]
+    package var rateLimits: [(action: AuthRateLimits.Action, account: Rate, address: Rate)]
     /// Proxies whose `X-Forwarded-For` is believed (the client address of the rate limits).
-    public var trustedProxies: [IPNetwork]
-    public var allowedOrigins: [String]
-    public var maxBodyBytes: Int
-    public var assets: String
+    package var trustedProxies: [IPNetwork]
+    package var allowedOrigins: [String]
+    package var maxBodyBytes: Int
+    package var assets: String
     /// Folder holding Leaflet (`leaflet.js`, `leaflet.css`, `images/`), served under `/vendor/leaflet/`.
-    public var leafletDir: String
-    public var mosquittoPasswordFile: String
-    public var mosquittoACLFile: String
-    public var logLevel: Logger.Level
+    package var leafletDir: String
+    package var mosquittoPasswordFile: String
+    package var mosquittoACLFile: String
+    package var logLevel: Logger.Level
     /// Tax on subtotal plus delivery fee, in basis points (1/100 of a percent).
-    public var taxRateBasisPoints: Int
+    package var taxRateBasisPoints: Int
     /// Road distance over straight-line distance for ETAs, percent.
-    public var etaDetourPercent: Int
+    package var etaDetourPercent: Int
     /// Default lifetime of an order's share link.
-    public var shareTTLMinutes: Int
+    package var shareTTLMinutes: Int
     /// How long a share link keeps working after its order ended.
-    public var shareGraceMinutes: Int
+    package var shareGraceMinutes: Int
     /// Outgoing webhooks: delay before the first retry (doubling per failure, jittered, capped at `webhookRetryMax`).
-    public var webhookRetryBase: Duration
-    public var webhookRetryMax: Duration
+    package var webhookRetryBase: Duration
+    package var webhookRetryMax: Duration
     /// Attempts per delivery before it is given up (`failed`).
-    public var webhookMaxAttempts: Int
+    package var webhookMaxAttempts: Int
     /// Deadline of one webhook request (connect, send, answer).
-    public var webhookTimeout: Duration
+    package var webhookTimeout: Duration
     /// Webhook requests in flight at most (per hub).
-    public var webhookConcurrency: Int
+    package var webhookConcurrency: Int
     /// How often the audit trail is read even without a local event (events written by other hubs).
-    public var webhookPollInterval: Duration
+    package var webhookPollInterval: Duration
     /// Webhook destinations that may resolve to loopback, private, link-local or multicast addresses (host names
     /// as in the URL, addresses, CIDR ranges).
-    public var webhookAllowHosts: WebhookEgress.AllowList
+    package var webhookAllowHosts: WebhookEgress.AllowList
     /// Webhook endpoints one user may register at most.
-    public var webhookMaxEndpoints: Int
+    package var webhookMaxEndpoints: Int
     /// Most cash (minor units) an agent may hold or be due (``AssignmentLimits``) when it is given a cash-on-delivery
     /// order.
-    public var codCashLimit: Int64
+    package var codCashLimit: Int64
     /// The card payment provider (`test`: the built-in test provider); nil: none. There is no default: a hub that
     /// takes cards refuses to start without one.
-    public var paymentProvider: String?
+    package var paymentProvider: String?
     /// How customers may pay (order placement refuses the others).
-    public var paymentMethods: Set<PaymentMethod>
+    package var paymentMethods: Set<PaymentMethod>
     /// File with the test payment provider's webhook signing secret; nil keeps a generated one in the database.
-    public var paymentWebhookSecretFile: String?
+    package var paymentWebhookSecretFile: String?
     /// Longest wait for one answer from the payment provider; none by then is an unknown outcome.
-    public var paymentProviderTimeout: Duration
+    package var paymentProviderTimeout: Duration
     /// A failed provider operation is retried after this, doubling per failure (jittered), up to `paymentRetryMax`.
-    public var paymentRetryBase: Duration
-    public var paymentRetryMax: Duration
+    package var paymentRetryBase: Duration
+    package var paymentRetryMax: Duration
     /// Attempts of one provider operation before it becomes a dead letter.
-    public var paymentMaxAttempts: Int
+    package var paymentMaxAttempts: Int
     /// How often the payment reactor reads the order trail without a local wake-up (events other hubs wrote).
-    public var paymentPollInterval: Duration
+    package var paymentPollInterval: Duration
     /// How long an `Idempotency-Key` of a money POST is remembered.
-    public var idempotencyTTLHours: Int
+    package var idempotencyTTLHours: Int
 
-    public static let defaultConfigFile = "/etc/default/dabba-hub"
+    package static let defaultConfigFile = "/etc/default/dabba-hub"
 
     /// Every key, its default and one line of help. `systemd/dabba-hub.default` is this table, commented out.
-    public static let keys: [ConfigKey] = [
+    package static let keys: [ConfigKey] = [
         ConfigKey("http-host", default: "127.0.0.1", help: "Address the HTTP server binds."),
         ConfigKey("http-port", default: "8080", help: "HTTP port."),
         ConfigKey("mqtt-host", default: "127.0.0.1", help: "MQTT broker host."),
@@ -261,7 +261,7 @@ public struct HubConfiguration: Sendable {
     ]
 
     /// Validates every key; a bad one throws a `ConfigError` naming it.
-    public init(_ c: LayeredConfiguration) throws(ConfigError) {
+    package init(_ c: LayeredConfiguration) throws(ConfigError) {
         httpHost = try c.nonEmpty("http-host")
         httpPort = try c.int("http-port", in: 0...65535)
         mqttHost = try c.nonEmpty("mqtt-host")
@@ -359,10 +359,10 @@ public struct HubConfiguration: Sendable {
     }
 
     /// The SQLite path when `database` is `sqlite:PATH`.
-    public var sqlitePath: String? { database.hasPrefix("sqlite:") ? String(database.dropFirst(7)) : nil }
+    package var sqlitePath: String? { database.hasPrefix("sqlite:") ? String(database.dropFirst(7)) : nil }
 
     /// Defaults for tests and tools: every key's default, then `overrides` (by key name).
-    public static func make(_ overrides: [String: String] = [:]) throws(ConfigError) -> HubConfiguration {
+    package static func make(_ overrides: [String: String] = [:]) throws(ConfigError) -> HubConfiguration {
         try HubConfiguration(LayeredConfiguration(keys: keys, file: nil, environment: [:], flags: overrides))
     }
 }

@@ -4,114 +4,114 @@ import Prometheus
 
 /// The hub's metrics, on a registry of its own (so several hubs in one test process do not share counters);
 /// `GET /metrics` renders `registry` in the Prometheus text format.
-public final class HubMetrics: Sendable {
-    public let registry: PrometheusCollectorRegistry
-    public let factory: PrometheusMetricsFactory
+package final class HubMetrics: Sendable {
+    package let registry: PrometheusCollectorRegistry
+    package let factory: PrometheusMetricsFactory
 
-    public init() {
+    package init() {
         registry = PrometheusCollectorRegistry()
         factory = PrometheusMetricsFactory(registry: registry)
     }
 
     /// Fixes and events committed by ingest.
-    public var ingestCommitted: CoreMetrics.Counter {
+    package var ingestCommitted: CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_ingest_committed_total", factory: factory)
     }
     /// Messages refused by ingest, by reason.
-    public func ingestRejected(_ reason: String) -> CoreMetrics.Counter {
+    package func ingestRejected(_ reason: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_ingest_rejected_total", dimensions: [("reason", reason)], factory: factory)
     }
     /// Acks that could not be handed to the broker (no session): the agent sends those rows again after its ack
     /// timeout and they are acked then (stored once: the seq is already committed).
-    public var ingestAckFailures: CoreMetrics.Counter {
+    package var ingestAckFailures: CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_ingest_ack_publish_failures_total", factory: factory)
     }
     /// Fixes and events that arrived under a seq already stored with a different payload (kept in `seq_conflicts`).
-    public var ingestSeqConflicts: CoreMetrics.Counter {
+    package var ingestSeqConflicts: CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_ingest_seq_conflicts_total", factory: factory)
     }
     /// Seconds between a fix's time and its commit.
-    public var fixAge: CoreMetrics.Recorder {
+    package var fixAge: CoreMetrics.Recorder {
         CoreMetrics.Recorder(label: "dabba_ingest_fix_age_seconds", aggregate: true, factory: factory)
     }
     /// Seconds one group commit took.
-    public var commitLatency: CoreMetrics.Timer {
+    package var commitLatency: CoreMetrics.Timer {
         CoreMetrics.Timer(label: "dabba_ingest_commit_seconds", factory: factory)
     }
     /// WebSockets closed because their peer did not answer a ping within the keepalive period.
-    public var webSocketPingTimeouts: CoreMetrics.Counter {
+    package var webSocketPingTimeouts: CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_ws_ping_timeouts_total", factory: factory)
     }
     /// Open WebSocket connections, by feed.
-    public func sockets(_ feed: String) -> Meter {
+    package func sockets(_ feed: String) -> Meter {
         Meter(label: "dabba_ws_connections", dimensions: [("feed", feed)], factory: factory)
     }
     /// Agents whose last state says online.
-    public var agentsOnline: CoreMetrics.Gauge { CoreMetrics.Gauge(label: "dabba_agents_online", factory: factory) }
+    package var agentsOnline: CoreMetrics.Gauge { CoreMetrics.Gauge(label: "dabba_agents_online", factory: factory) }
 
     /// Webhook requests sent (every attempt).
-    public var webhookAttempted: CoreMetrics.Counter {
+    package var webhookAttempted: CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_webhook_deliveries_attempted_total", factory: factory)
     }
     /// Webhook attempts answered with 2xx (the delivery is done).
-    public var webhookSucceeded: CoreMetrics.Counter {
+    package var webhookSucceeded: CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_webhook_deliveries_succeeded_total", factory: factory)
     }
     /// Webhook attempts that failed (non-2xx or transport error), by whether the delivery will be retried
     /// (`outcome` retry) or was given up (`outcome` gave_up).
-    public func webhookFailed(_ outcome: String) -> CoreMetrics.Counter {
+    package func webhookFailed(_ outcome: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(
             label: "dabba_webhook_deliveries_failed_total", dimensions: [("outcome", outcome)], factory: factory)
     }
 
     /// Webhook attempts not made because of their destination (``WebhookEgress``), by reason
     /// (`forbidden_destination`, `unresolvable`); each is also a failed attempt.
-    public func webhookRefused(_ reason: String) -> CoreMetrics.Counter {
+    package func webhookRefused(_ reason: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(
             label: "dabba_webhook_destinations_refused_total", dimensions: [("reason", reason)], factory: factory)
     }
     /// Requests refused by the abuse limits (429), by action (login, register, refresh, ticket) and scope
     /// (account, address).
-    public func rateLimited(action: String, scope: String) -> CoreMetrics.Counter {
+    package func rateLimited(action: String, scope: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(
             label: "dabba_rate_limited_total", dimensions: [("action", action), ("scope", scope)], factory: factory)
     }
 
     /// Dispatch decisions by outcome (offered, queued, accepted, rejected, expired, withdrawn).
-    public func dispatchDecisions(_ outcome: String) -> CoreMetrics.Counter {
+    package func dispatchDecisions(_ outcome: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(
             label: "dabba_dispatch_decisions_total", dimensions: [("outcome", outcome)], factory: factory)
     }
     /// Agents' device events by result (applied, ignored).
-    public func deviceEvents(_ result: String) -> CoreMetrics.Counter {
+    package func deviceEvents(_ result: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_device_events_total", dimensions: [("result", result)], factory: factory)
     }
     /// Task messages (offer, assigned, cancelled, sync) the MQTT client refused to publish (no broker session, …), by
     /// kind; offers and assignments are sent again when the hub reconnects, and unsent offers by the next round.
-    public func taskPublishFailures(_ kind: String) -> CoreMetrics.Counter {
+    package func taskPublishFailures(_ kind: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(
             label: "dabba_task_publish_failures_total", dimensions: [("kind", kind)], factory: factory)
     }
     /// Committed order events the MQTT client refused to publish on `dabba/v1/orders/{order}/status` (no broker
     /// session, …): other hubs' customers and operators miss that live update (the order itself, its trail, this
     /// hub's feeds and webhooks have it).
-    public var orderStatusPublishFailures: CoreMetrics.Counter {
+    package var orderStatusPublishFailures: CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_order_status_publish_failures_total", factory: factory)
     }
     /// Task messages sent again (after the hub (re)connected to the broker, or an offer never sent), by kind.
-    public func tasksResent(_ kind: String) -> CoreMetrics.Counter {
+    package func tasksResent(_ kind: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_tasks_resent_total", dimensions: [("kind", kind)], factory: factory)
     }
     /// Operator alerts raised, by kind.
-    public func alerts(_ kind: String) -> CoreMetrics.Counter {
+    package func alerts(_ kind: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_alerts_total", dimensions: [("kind", kind)], factory: factory)
     }
 
     /// The Prometheus text exposition.
-    public func render() -> String {
+    package func render() -> String {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return String(decoding: buffer, as: UTF8.self)
     }
 }
-public typealias CoreMetricsTimer = CoreMetrics.Timer
+package typealias CoreMetricsTimer = CoreMetrics.Timer

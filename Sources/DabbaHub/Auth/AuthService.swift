@@ -11,18 +11,18 @@ import NIOPosix
 #endif
 
 /// An access/refresh token pair as `login` and `refresh` return it.
-public struct TokenPair: Sendable, Codable, Equatable {
-    public var accessToken: String
-    public var refreshToken: String
+package struct TokenPair: Sendable, Codable, Equatable {
+    package var accessToken: String
+    package var refreshToken: String
     /// Seconds until the access token expires.
-    public var expiresIn: Int
+    package var expiresIn: Int
 }
 
 /// Accounts and tokens: bcrypt passwords (hashed off the cooperative pool), HS256 access tokens, rotating refresh
 /// tokens stored as SHA-256 hashes (one family per sign-in; reusing a used token ends the family; a family lives at
 /// most `refresh-token-max-lifetime`), revocation (``AuthRevocations``: disabled users, a per-user revocation epoch,
 /// ended sign-ins), and WebSocket tickets.
-public final class AuthService: Sendable {
+package final class AuthService: Sendable {
     let users: any UserRepository
     let signer: AccessTokenSigner
     let revocations: AuthRevocations
@@ -38,7 +38,7 @@ public final class AuthService: Sendable {
 
     /// Loads (or creates) the signing secret and prepares the service. `bcryptCost` is 12 in production; tests
     /// use 4 (the minimum).
-    public static func make(configuration: HubConfiguration, users: any UserRepository, bcryptCost: UInt8 = 12)
+    package static func make(configuration: HubConfiguration, users: any UserRepository, bcryptCost: UInt8 = 12)
         async throws -> AuthService
     {
         let secret = try await loadSecret(configuration: configuration, users: users)
@@ -98,7 +98,7 @@ public final class AuthService: Sendable {
 
     /// Creates a user after checking the input (422 with the field's rule, 409 when the email exists). The password
     /// is hashed before the store is asked, so an existing email costs the same bcrypt work as a new one.
-    public func createUser(email: String, password: String, name: String, role: Role, agentID: String? = nil)
+    package func createUser(email: String, password: String, name: String, role: Role, agentID: String? = nil)
         async throws -> UserRecord
     {
         let email = email.trimmingSpaces
@@ -211,7 +211,7 @@ public final class AuthService: Sendable {
 
     /// Revokes every token of `user` (access and refresh; open feeds end at their next check), and disables or
     /// enables the account when `disabled` is given. False when there is no such user.
-    public func revokeTokens(user: Int64, disabled: Bool? = nil) async throws -> Bool {
+    package func revokeTokens(user: Int64, disabled: Bool? = nil) async throws -> Bool {
         let found = try await users.revokeTokens(user: user, disabled: disabled)
         revocations.forget(user: user)
         return found
@@ -265,10 +265,10 @@ public final class AuthService: Sendable {
     }
 
     /// Seconds a WebSocket ticket stays valid.
-    public var ticketLifetime: Int { tickets.lifetime }
+    package var ticketLifetime: Int { tickets.lifetime }
 
     /// Redeems a WebSocket ticket from `POST /v1/ws-tickets`: the identity it was issued to (with the credential of
     /// the token that asked for it), or nil when it is unknown, expired or already used. WebSocket routes redeem
     /// `?ticket=…` on upgrade (``WebSocketTicketMiddleware``).
-    public func redeemTicket(_ ticket: String) -> Identity? { tickets.redeem(ticket) }
+    package func redeemTicket(_ ticket: String) -> Identity? { tickets.redeem(ticket) }
 }

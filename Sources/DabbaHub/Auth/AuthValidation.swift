@@ -1,7 +1,7 @@
 /// Input rules for accounts, shared by `POST /v1/auth/register` and `dabba-hub users add`.
-public enum AuthValidation {
+package enum AuthValidation {
     /// Why `email` is not acceptable, or nil: one `@`, a non-empty local part, a dotted domain, no spaces, ≤ 254.
-    public static func emailProblem(_ email: String) -> String? {
+    package static func emailProblem(_ email: String) -> String? {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty,
             parts[1].split(separator: ".", omittingEmptySubsequences: false).count >= 2,
@@ -12,7 +12,7 @@ public enum AuthValidation {
     }
 
     /// Why `password` is not acceptable, or nil: 8 to 72 bytes (bcrypt's limit), no NUL.
-    public static func passwordProblem(_ password: String) -> String? {
+    package static func passwordProblem(_ password: String) -> String? {
         if password.count < 8 { return "password: at least 8 characters" }
         if password.utf8.count > 72 { return "password: at most 72 bytes" }
         if password.contains("\0") { return "password: must not contain NUL" }
@@ -20,7 +20,7 @@ public enum AuthValidation {
     }
 
     /// Why `name` is not acceptable, or nil: 1 to 100 characters after trimming.
-    public static func nameProblem(_ name: String) -> String? {
+    package static func nameProblem(_ name: String) -> String? {
         let trimmed = name.trimmingSpaces
         return trimmed.isEmpty || trimmed.count > 100 ? "name: 1 to 100 characters" : nil
     }

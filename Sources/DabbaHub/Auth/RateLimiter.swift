@@ -2,17 +2,17 @@ import DabbaCore
 import Synchronization
 
 /// A rate: `count` requests per `period`, written `N/SECONDS` in the configuration (`10/600`: ten per ten minutes).
-public struct Rate: Sendable, Equatable, CustomStringConvertible {
-    public var count: Int
-    public var period: Duration
+package struct Rate: Sendable, Equatable, CustomStringConvertible {
+    package var count: Int
+    package var period: Duration
 
-    public init(count: Int, period: Duration) {
+    package init(count: Int, period: Duration) {
         self.count = count
         self.period = period
     }
 
     /// `N/SECONDS` with 1 ≤ N ≤ 1,000,000 and 1 ≤ SECONDS ≤ 86,400; nil otherwise.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let count = Int(String(parts[0]).trimmingSpaces),
             let seconds = Int(String(parts[1]).trimmingSpaces),
@@ -21,7 +21,7 @@ public struct Rate: Sendable, Equatable, CustomStringConvertible {
         self.init(count: count, period: .seconds(seconds))
     }
 
-    public var description: String { "\(count)/\(period.components.seconds)" }
+    package var description: String { "\(count)/\(period.components.seconds)" }
 }
 
 /// A token bucket per key (an account, a client address): holds up to `rate.count` requests and refills at
@@ -72,11 +72,11 @@ final class RateLimiter: Sendable {
 /// The abuse limits of the auth routes (README, Abuse limits): per account and per client address for login,
 /// register, refresh, WebSocket tickets and password changes. A refused request is 429 with `Retry-After` and
 /// counted in `dabba_rate_limited_total{action, scope}`.
-public final class AuthRateLimits: Sendable {
-    public enum Action: String, Sendable, CaseIterable {
+package final class AuthRateLimits: Sendable {
+    package enum Action: String, Sendable, CaseIterable {
         case login, register, refresh, ticket
     }
-    public enum Scope: String, Sendable {
+    package enum Scope: String, Sendable {
         case account, address
     }
 
@@ -84,7 +84,7 @@ public final class AuthRateLimits: Sendable {
     private let metrics: HubMetrics
 
     /// The limits `configuration` sets (`rate-limit-{login,register,refresh,ticket}-{account,address}`), on `clock`.
-    public init(
+    package init(
         configuration: HubConfiguration, metrics: HubMetrics,
         clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {

@@ -11,7 +11,7 @@ import Hummingbird
 /// - `POST /newdelivery` `{"order"}` asks for an agent for a confirmed order (operators, or the order's restaurant):
 ///   → 202 with the offer made, or with `"status":"queued"` when nobody is available yet (it is offered as soon as
 ///   someone is). Restaurants confirming an order go through the same code path.
-struct DeliveryController<Store: HubStore> {
+struct DeliveryController<Store: DispatchStore> {
     let dispatcher: Dispatcher<Store>
     let orders: OrderService<Store>
     var store: Store { orders.store }
@@ -70,7 +70,7 @@ struct DeliveryController<Store: HubStore> {
         let agent = try ownAgent(context)
         do {
             return OrderView(
-                try await dispatcher.completeDelivery(agent: agent, actor: OrderService<Store>.actor(caller)))
+                try await dispatcher.completeDelivery(agent: agent, actor: caller.actor))
         } catch {
             throw APIError(error)
         }

@@ -12,7 +12,7 @@ import Hummingbird
 ///   (``AssignmentLimits``), in the transaction that assigns; an unassigned agent is never offered the order again.
 /// - `GET /v1/orders/{id}/dispatch` (operators): every decision with the candidates' costs, and the offers.
 /// - `GET /v1/alerts` (operators): alerts such as an agent offline with an order on board.
-struct DispatchController<Store: HubStore> {
+struct DispatchController<Store: DispatchStore> {
     let dispatcher: Dispatcher<Store>
     var store: Store { dispatcher.store }
 
@@ -64,11 +64,10 @@ struct DispatchController<Store: HubStore> {
         let body = try await request.decode(as: ShiftRequest.self, context: context)
         guard ["start", "end"].contains(body.action) else { throw APIError.invalid("action: start or end") }
         do {
-            try await store.setShift(agent: id, onShift: body.action == "start")
+            try await dispatcher.setShift(agent: id, onShift: body.action == "start")
         } catch {
             throw APIError(error)
         }
-        await dispatcher.round()
         return ShiftView(agent: id, onShift: body.action == "start")
     }
 
@@ -97,14 +96,14 @@ struct DispatchController<Store: HubStore> {
 
     @Sendable func assign(_ request: Request, context: HubRequestContext) async throws -> OrderView {
         let (caller, id) = try await operatorOnVisibleOrder(context, action: .assign)
-        let body = try await OrdersController<Store>.decodeOptional(OrderActionRequest.self, request, context)
+        let body = try await request.decodeIfPresent(as: OrderActionRequest.self, context: context)
         try Self.checkReason(body?.reason)
         guard let agent = body?.agent else { throw APIError.invalid("agent: required to assign an order") }
         guard try await store.agent(id: agent) != nil else { throw APIError.invalid("agent: no agent \(agent)") }
         do {
             return OrderView(
                 try await dispatcher.assign(
-                    order: id, agent: agent, actor: OrderService<Store>.actor(caller), reason: body?.reason))
+                    order: id, agent: agent, actor: caller.actor, reason: body?.reason))
         } catch {
             throw APIError(error)
         }
@@ -112,11 +111,11 @@ struct DispatchController<Store: HubStore> {
 
     @Sendable func unassign(_ request: Request, context: HubRequestContext) async throws -> OrderView {
         let (caller, id) = try await operatorOnVisibleOrder(context, action: .unassign)
-        let body = try await OrdersController<Store>.decodeOptional(OrderActionRequest.self, request, context)
+        let body = try await request.decodeIfPresent(as: OrderActionRequest.self, context: context)
         try Self.checkReason(body?.reason)
         do {
             return OrderView(
-                try await dispatcher.unassign(order: id, actor: OrderService<Store>.actor(caller), reason: body?.reason)
+                try await dispatcher.unassign(order: id, actor: caller.actor, reason: body?.reason)
             )
         } catch {
             throw APIError(error)

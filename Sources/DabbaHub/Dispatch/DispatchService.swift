@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// (an order confirmed, ready, given back or cancelled) or a device event arrived; and after every (re)connect of
 /// the hub to the broker (the first at start) it sends every pending offer and current assignment again
 /// (``Dispatcher/resendTasks()``). Stops on graceful shutdown.
-public struct DispatchService<Store: HubStore>: Service {
+package struct DispatchService<Store: DispatchStore>: Service {
     let dispatcher: Dispatcher<Store>
     let bus: OrderEventBus
     let deviceEvents: AsyncStream<Void>
@@ -15,7 +15,7 @@ public struct DispatchService<Store: HubStore>: Service {
     let interval: Duration
     let logger: Logger
 
-    public init(
+    package init(
         dispatcher: Dispatcher<Store>, bus: OrderEventBus, deviceEvents: AsyncStream<Void>,
         brokerConnected: AsyncStream<Void>, interval: Duration, logger: Logger
     ) {
@@ -27,7 +27,7 @@ public struct DispatchService<Store: HubStore>: Service {
         self.logger = logger
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let events = bus.subscribe(buffer: 1_000)
         logger.info("Dispatch started", metadata: ["dispatch.interval_ms": "\(interval.dabbaMilliseconds)"])

@@ -5,7 +5,7 @@ import HubModel
 import Logging
 
 /// Why a dispatcher action was refused; controllers map it to HTTP (404, 409).
-public enum DispatcherActionError: Error, Sendable, Equatable {
+package enum DispatcherActionError: Error, Sendable, Equatable {
     case notFound(String)
     case conflict(String)
 }
@@ -16,7 +16,7 @@ extension Dispatcher {
     /// and the checks of ``AssignmentLimits`` (so an accept racing the offer's timeout, another offer or an operator
     /// has exactly one outcome). Refused (409) at or after the offer's deadline on the dispatcher's clock, even when
     /// no round has closed the offer yet, and when the agent is off shift, offline, full or over its cash limit.
-    public func accept(order id: String, agent: String) async throws -> OrderRecord {
+    package func accept(order id: String, agent: String) async throws -> OrderRecord {
         switch try await acceptPending(order: id, agent: agent) {
         case .assigned(let order, _, _): return order
         case .refused(.noPendingOffer):
@@ -53,7 +53,7 @@ extension Dispatcher {
 
     /// An operator assigns `order` to `agent` (`POST /v1/orders/{id}/assign`): the same checks as an accept, in the
     /// transaction that assigns; the order's pending offer, if any, is withdrawn (its agent told).
-    public func assign(order id: String, agent: String, actor: String, reason: String?) async throws -> OrderRecord {
+    package func assign(order id: String, agent: String, actor: String, reason: String?) async throws -> OrderRecord {
         switch try await store.assignOrder(order: id, agent: agent, actor: actor, reason: reason, limits: limits) {
         case .assigned(let order, let event, let withdrawn):
             let pickup = try? await store.restaurantSummary(id: order.restaurantID)?.place
@@ -78,7 +78,7 @@ extension Dispatcher {
     /// An operator takes an assigned order (not picked up) back from its agent (`POST /v1/orders/{id}/unassign`):
     /// the agent is told (its task is cancelled) and never offered this order again; the next round offers it to
     /// someone else.
-    public func unassign(order id: String, actor: String, reason: String?) async throws -> OrderRecord {
+    package func unassign(order id: String, actor: String, reason: String?) async throws -> OrderRecord {
         let (order, event) = try await store.unassignOrder(
             order: id, actor: actor, reason: reason ?? "unassigned by \(actor)", excludeAgent: true)
         orders.notifier.committed(event, order: order)
@@ -92,7 +92,7 @@ extension Dispatcher {
 
     /// The agent rejects its pending offer (or gives back an accepted order before pickup): the order is offered to
     /// someone else, never again to this agent.
-    public func reject(order id: String, agent: String, reason: String?) async throws -> OrderRecord? {
+    package func reject(order id: String, agent: String, reason: String?) async throws -> OrderRecord? {
         try await recordRejection(order: id, agent: agent, reason: reason)
         await round()
         return try await store.order(id: id)
@@ -125,7 +125,7 @@ extension Dispatcher {
 
     /// `POST /newdelivery` and a restaurant's confirmation: find an agent for `order` now (or queue it).
     /// Returns the pending offer when one was made.
-    public func requestAgent(order id: String) async throws -> (OrderRecord, Offer?) {
+    package func requestAgent(order id: String) async throws -> (OrderRecord, Offer?) {
         guard let order = try await store.order(id: id) else { throw DispatcherActionError.notFound("no order \(id)") }
         guard [.confirmed, .preparing, .readyForPickup].contains(order.status), order.agentID == nil else {
             throw DispatcherActionError.conflict(
@@ -139,7 +139,7 @@ extension Dispatcher {
 
     /// `PUT /delivery/{agent}`: completes the agent's current delivery (picked up → delivered; assigned → picked up
     /// and delivered), so the order is delivered and the agent available again.
-    public func completeDelivery(agent: String, actor: String) async throws -> OrderRecord {
+    package func completeDelivery(agent: String, actor: String) async throws -> OrderRecord {
         guard try await store.agent(id: agent) != nil else { throw DispatcherActionError.notFound("no agent \(agent)") }
         let carried = try await store.agentLoads()[agent] ?? []
         guard let current = carried.first(where: { $0.status == .pickedUp }) ?? carried.first else {

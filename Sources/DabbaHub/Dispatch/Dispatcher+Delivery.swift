@@ -21,7 +21,7 @@ extension Dispatcher {
     /// Sends every pending offer and current assignment to its agent's device again, in turn with the rounds (so a
     /// re-sent offer never follows the cancellation of a round that withdrew it). Called when the hub's MQTT client
     /// (re)connects; a store failure is logged, and the next reconnect or the device's sync covers it.
-    public func resendTasks() async {
+    package func resendTasks() async {
         await serialized { await $0.runResend() }
     }
 
@@ -111,7 +111,7 @@ extension Dispatcher {
 struct PickupPlaces {
     private var known: [String: TaskMessage.Place?] = [:]
 
-    mutating func place(of order: OrderRecord, store: some HubStore) async throws -> TaskMessage.Place? {
+    mutating func place(of order: OrderRecord, store: some RestaurantDirectory) async throws -> TaskMessage.Place? {
         if let place = known[order.restaurantID] { return place }
         let place = try await store.restaurantSummary(id: order.restaurantID)?.place
         known[order.restaurantID] = place

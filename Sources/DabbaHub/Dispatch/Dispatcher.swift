@@ -6,25 +6,25 @@ import HubModel
 import Logging
 
 /// Dispatch settings from the hub's configuration.
-public struct DispatchConfiguration: Sendable {
-    public var policy: String
+package struct DispatchConfiguration: Sendable {
+    package var policy: String
     /// How often a round runs without a wake-up (batch rounds).
-    public var interval: Duration
+    package var interval: Duration
     /// How long an agent has to accept an offer.
-    public var offerTimeout: Duration
+    package var offerTimeout: Duration
     /// An agent is available only with a fix at most this old.
-    public var fixMaxAge: Duration
+    package var fixMaxAge: Duration
     /// How long an agent may be offline before its offers and not-yet-picked-up orders go back to dispatch.
-    public var offlineGrace: Duration
+    package var offlineGrace: Duration
     /// Orders an agent may carry and hold on offer at once (more than 1 stacks orders from one restaurant).
-    public var capacity: Int
+    package var capacity: Int
     /// A cash-on-delivery order is not offered to, accepted by or assigned to an agent whose cash exposure would
     /// then exceed this (minor units; ``AssignmentLimits``).
-    public var codCashLimit: Int64
+    package var codCashLimit: Int64
     /// An order waiting this long for an agent raises one operator alert (`dispatch_wait`); nil: never.
-    public var waitAlert: Duration?
+    package var waitAlert: Duration?
 
-    public init(configuration: HubConfiguration) {
+    package init(configuration: HubConfiguration) {
         policy = configuration.dispatchPolicy
         interval = configuration.dispatchInterval
         offerTimeout = configuration.offerTimeout
@@ -36,6 +36,10 @@ public struct DispatchConfiguration: Sendable {
     }
 }
 
+/// What dispatch reads and writes: orders (through ``OrderStore``, as ``OrderService`` does) and dispatch's own
+/// state — shifts, offers, decisions, device events, alerts, loads and cash exposure.
+package typealias DispatchStore = OrderStore & DispatchRepository
+
 /// Who delivers which order. Rounds run one at a time (see `round()`); each decision that must hold against a
 /// concurrent one (an accept racing a lapse, two rounds offering, an operator assigning) is one transaction in the
 /// store that checks ``AssignmentLimits`` before it writes. Offers are made to available agents (on shift, online, a
@@ -45,7 +49,7 @@ public struct DispatchConfiguration: Sendable {
 /// lapse excludes the agent only when the offer was delivered (``Offer/lapseExcludes``). An agent going offline
 /// before pickup gives its orders back; after pickup an operator alert is raised; an order waiting longer than
 /// `dispatch-wait-alert` too. Its device's late events follow ``DeviceAction``'s rule.
-public actor Dispatcher<Store: HubStore> {
+package actor Dispatcher<Store: DispatchStore> {
     let store: Store
     let orders: OrderService<Store>
     let policy: any DispatchPolicy
@@ -59,7 +63,7 @@ public actor Dispatcher<Store: HubStore> {
     private var lastRound: Task<Void, Never>?
 
     /// `now` is the clock rounds read (offers' deadlines, lapses, offline grace, fix age): Unix milliseconds.
-    public init(
+    package init(
         store: Store, orders: OrderService<Store>, settings: DispatchConfiguration, metrics: HubMetrics, logger: Logger,
         now: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
     ) throws(ConfigError) {
@@ -81,8 +85,15 @@ public actor Dispatcher<Store: HubStore> {
     /// at every store call and another caller (the service's tick, a shift change, a REST action) could start a
     /// second round that decides from the same reads. (Rounds on other hubs may still overlap; the store's
     /// conditional `createOffer` keeps their offers valid.) Returns when this call's round is done.
-    public func round() async {
+    package func round() async {
         await serialized { await $0.runRound() }
+    }
+
+    /// A shift change over REST (`POST /v1/agents/{id}/shift`): stored now, then a round, so an agent who starts
+    /// is offered waiting orders at once and one who ends is offered nothing more.
+    package func setShift(agent: String, onShift: Bool) async throws(StoreError) {
+        try await store.setShift(agent: agent, onShift: onShift)
+        await round()
     }
 
     /// Runs `work` after every round (or re-send) asked for before it, and before any asked for after it.

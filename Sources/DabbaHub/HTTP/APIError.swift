@@ -10,47 +10,49 @@ import NIOCore
 #endif
 
 /// An HTTP error in DESIGN.md's shape: `{"error":{"code":"…","message":"…"}}`.
-public struct APIError: HTTPResponseError, Sendable, Equatable {
-    public var status: HTTPResponse.Status
-    public var code: String
-    public var message: String
+package struct APIError: HTTPResponseError, Sendable, Equatable {
+    package var status: HTTPResponse.Status
+    package var code: String
+    package var message: String
     /// Seconds before a retry can succeed (`Retry-After`), for 429 and 503.
-    public var retryAfter: Int?
+    package var retryAfter: Int?
 
-    public init(_ status: HTTPResponse.Status, code: String, _ message: String, retryAfter: Int? = nil) {
+    package init(_ status: HTTPResponse.Status, code: String, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
         self.retryAfter = retryAfter
     }
 
-    public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad_request", message) }
-    public static func unauthorized(_ message: String) -> APIError {
+    package static func badRequest(_ message: String) -> APIError {
+        APIError(.badRequest, code: "bad_request", message)
+    }
+    package static func unauthorized(_ message: String) -> APIError {
         APIError(.unauthorized, code: "unauthorized", message)
     }
-    public static func forbidden(_ message: String = "this route is not available to your role") -> APIError {
+    package static func forbidden(_ message: String = "this route is not available to your role") -> APIError {
         APIError(.forbidden, code: "forbidden", message)
     }
-    public static func notFound(_ message: String = "not found") -> APIError {
+    package static func notFound(_ message: String = "not found") -> APIError {
         APIError(.notFound, code: "not_found", message)
     }
-    public static func conflict(_ message: String) -> APIError { APIError(.conflict, code: "conflict", message) }
-    public static func tooLarge(_ limit: Int) -> APIError {
+    package static func conflict(_ message: String) -> APIError { APIError(.conflict, code: "conflict", message) }
+    package static func tooLarge(_ limit: Int) -> APIError {
         APIError(.contentTooLarge, code: "too_large", "request body larger than \(limit) bytes")
     }
-    public static func invalid(_ message: String) -> APIError {
+    package static func invalid(_ message: String) -> APIError {
         APIError(.unprocessableContent, code: "invalid", message)
     }
     /// 426: a plain GET of a WebSocket route (the feed needs `Upgrade: websocket`).
-    public static func upgradeRequired() -> APIError {
+    package static func upgradeRequired() -> APIError {
         APIError(.upgradeRequired, code: "upgrade_required", "this is a WebSocket route: send Upgrade: websocket")
     }
-    public static func `internal`() -> APIError { APIError(.internalServerError, code: "internal", "internal error") }
-    public static func unavailable(_ message: String) -> APIError {
+    package static func `internal`() -> APIError { APIError(.internalServerError, code: "internal", "internal error") }
+    package static func unavailable(_ message: String) -> APIError {
         APIError(.serviceUnavailable, code: "unavailable", message)
     }
     /// 429 with `Retry-After`: a rate limit or a per-user bound was reached.
-    public static func tooManyRequests(_ message: String, retryAfter: Int) -> APIError {
+    package static func tooManyRequests(_ message: String, retryAfter: Int) -> APIError {
         APIError(.tooManyRequests, code: "rate_limited", message, retryAfter: retryAfter)
     }
 
@@ -62,7 +64,7 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
         var error: Detail
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
         Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 

@@ -49,7 +49,7 @@ struct WebSocketTicketMiddleware: RouterMiddleware {
 }
 
 /// Who may call a route. Every route the hub serves is registered under one of these.
-public enum Access: Sendable {
+package enum Access: Sendable {
     /// Anyone, signed in or not.
     case `public`
     /// Any signed-in user.

@@ -8,15 +8,15 @@ import Logging
 import NIOCore
 
 /// Who is calling: set by the bearer-token middleware (or by a redeemed WebSocket ticket).
-public struct Identity: Sendable, Equatable {
-    public var userID: Int64
-    public var role: Role
+package struct Identity: Sendable, Equatable {
+    package var userID: Int64
+    package var role: Role
     /// The agent this user is, for role `agent`.
-    public var agentID: String?
+    package var agentID: String?
     /// The access token that proved it; nil for identities the hub makes itself (tools, tests).
-    public var credential: Credential?
+    package var credential: Credential?
 
-    public init(userID: Int64, role: Role, agentID: String? = nil, credential: Credential? = nil) {
+    package init(userID: Int64, role: Role, agentID: String? = nil, credential: Credential? = nil) {
         self.userID = userID
         self.role = role
         self.agentID = agentID
@@ -24,14 +24,14 @@ public struct Identity: Sendable, Equatable {
     }
 
     /// What an access token says beyond the user: checked again on every request and by open feeds.
-    public struct Credential: Sendable, Equatable {
+    package struct Credential: Sendable, Equatable {
         /// The sign-in (refresh-token family) the token belongs to; nil for tokens issued before sessions were
         /// tracked.
-        public var session: String?
+        package var session: String?
         /// The user's revocation epoch when the token was issued (``UserRecord/tokenEpoch``).
-        public var epoch: Int64
+        package var epoch: Int64
         /// When the token expires (UTC milliseconds).
-        public var expires: Int64
+        package var expires: Int64
 
         /// Milliseconds from `now` until just after the token expires: 1 once it has, a day at most (tokens live
         /// shorter), so a timer for it never overflows.
@@ -43,20 +43,20 @@ public struct Identity: Sendable, Equatable {
 
 /// The hub's request context: the authenticated identity, a request id, the body limit, and WebSocket upgrade
 /// support (so `/v1/fleet/live` and `/v1/orders/{id}/live` live on the same router).
-public struct HubRequestContext: AuthRequestContext, WebSocketRequestContext, RequestContext {
-    public var coreContext: CoreRequestContextStorage
-    public var identity: Identity?
+package struct HubRequestContext: AuthRequestContext, WebSocketRequestContext, RequestContext {
+    package var coreContext: CoreRequestContextStorage
+    package var identity: Identity?
     /// The request id (`x-request-id`), also in the logger's metadata as `request.id`.
-    public var requestID: String
+    package var requestID: String
     /// Largest body decoded; set from `max-body-bytes` by the body-limit middleware.
-    public var maxUploadSize: Int
-    public let webSocket: WebSocketHandlerReference<HubRequestContext>
+    package var maxUploadSize: Int
+    package let webSocket: WebSocketHandlerReference<HubRequestContext>
     /// Why a presented bearer token was refused (a route that needs a user answers 401 with it).
     var authFailure: String?
     /// The connection: order feeds close its input to end a feed from the hub's side.
     let channel: any Channel
 
-    public init(source: ApplicationRequestContextSource) {
+    package init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         identity = nil
         requestID = ""

@@ -6,13 +6,13 @@
 
 /// An IPv4 (4 bytes) or IPv6 (16 bytes) address, parsed and printed with `inet_pton` / `inet_ntop`. An IPv4-mapped
 /// IPv6 address (`::ffff:a.b.c.d`) is read as the IPv4 address it carries, so every check sees one form.
-public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
-    public let bytes: [UInt8]
+package struct IPAddress: Sendable, Hashable, CustomStringConvertible {
+    package let bytes: [UInt8]
 
-    public var isIPv4: Bool { bytes.count == 4 }
+    package var isIPv4: Bool { bytes.count == 4 }
 
     /// From 4 or 16 bytes; nil for any other count.
-    public init?(bytes: [UInt8]) {
+    package init?(bytes: [UInt8]) {
         if bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
             self.bytes = Array(bytes[12...])
         } else if bytes.count == 4 || bytes.count == 16 {
@@ -24,7 +24,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// A literal address (`192.0.2.1`, `2001:db8::1`, also `[2001:db8::1]`); nil for anything else (names, and
     /// the short or numeric IPv4 forms `inet_aton` would take, which `inet_pton` refuses).
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         var literal = Substring(text)
         if literal.first == "[" && literal.last == "]" { literal = literal.dropFirst().dropLast() }
         guard !literal.isEmpty, literal.utf8.count <= 64, !literal.contains("%") else { return nil }
@@ -38,7 +38,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         self.init(bytes: withUnsafeBytes(of: &v6) { Array($0) })
     }
 
-    public var description: String {
+    package var description: String {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         let family = isIPv4 ? AF_INET : AF_INET6
         let printed = bytes.withUnsafeBytes { raw in
@@ -60,11 +60,11 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// An address range in CIDR form (`10.0.0.0/8`, `fc00::/7`), or one address (`127.0.0.1`: /32 or /128).
-public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
-    public let base: IPAddress
-    public let bits: Int
+package struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
+    package let base: IPAddress
+    package let bits: Int
 
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard let address = IPAddress(String(parts[0])) else { return nil }
         let width = address.bytes.count * 8
@@ -81,9 +81,9 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         self.bits = bits
     }
 
-    public func contains(_ address: IPAddress) -> Bool {
+    package func contains(_ address: IPAddress) -> Bool {
         address.bytes.count == base.bytes.count && address.prefix(bits) == base
     }
 
-    public var description: String { "\(base)/\(bits)" }
+    package var description: String { "\(base)/\(bits)" }
 }

@@ -19,7 +19,7 @@ import NIOCore
 ///
 /// Keys are per caller (`user:<id>`). Answers below 500 are stored; a 5xx or an unexpected failure gives the key up
 /// so a retry runs again. A body that is not JSON is 400 before the key is looked at.
-struct IdempotentRequest<Store: PaymentRepository> {
+struct IdempotentRequest<Store: IdempotencyRepository> {
     static var header: HTTPField.Name { HTTPField.Name("Idempotency-Key")! }
     static var replayedHeader: HTTPField.Name { HTTPField.Name("Idempotency-Replayed")! }
 

@@ -12,7 +12,7 @@ import Synchronization
 /// Nothing is acked before it is durable, so a hub killed at any moment loses nothing the agent deleted; the agent
 /// resends whatever was not acked and the store ignores the duplicates (they are acked again). Positions also go to
 /// the live feed at once (before the commit), so live views do not wait for the group commit.
-public final class IngestService: Service, Sendable {
+package final class IngestService: Service, Sendable {
     let configuration: HubConfiguration
     let store: any HubStore
     let mqtt: MQTTClient
@@ -46,7 +46,7 @@ public final class IngestService: Service, Sendable {
         var generation = 0
     }
 
-    public init(
+    package init(
         configuration: HubConfiguration, store: any HubStore, mqtt: MQTTClient, feed: FleetFeed, metrics: HubMetrics,
         logger: Logger, orders: OrderNotifier? = nil, deviceEvents: Signal? = nil, brokerConnected: Signal? = nil,
         clock: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
@@ -78,7 +78,7 @@ public final class IngestService: Service, Sendable {
         return topics.map { "$share/\(group)/\($0)" }
     }
 
-    public func run() async throws {
+    package func run() async throws {
         await validator.refreshAgents(from: store, force: true)
         if let agents = try? await store.agents() {
             feed.seed(agents.compactMap(\.last), states: agents.compactMap(\.state))

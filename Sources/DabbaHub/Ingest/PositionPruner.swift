@@ -5,14 +5,14 @@ import ServiceLifecycle
 
 /// Deletes positions older than `position-retention-days` in the background: in chunks, with a pause between them,
 /// so ingest's commits interleave and never wait long. The newest position of every agent is always kept.
-public struct PositionPruner: Service {
+package struct PositionPruner: Service {
     let store: any HubStore
     let retentionDays: Int
     let interval: Duration
     let chunk: Int
     let logger: Logger
 
-    public init(
+    package init(
         store: any HubStore, retentionDays: Int, interval: Duration = .seconds(3600), chunk: Int = 5000, logger: Logger
     ) {
         self.store = store
@@ -22,7 +22,7 @@ public struct PositionPruner: Service {
         self.logger = logger
     }
 
-    public func run() async throws {
+    package func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             _ = await pruneOnce()
             // The wait ends early on graceful shutdown, so SIGTERM (and the tests' shutdown) never waits an hour.
@@ -33,7 +33,7 @@ public struct PositionPruner: Service {
     /// One pass: deletes everything older than the retention, a chunk at a time (bounded: at most 10,000 chunks).
     /// Returns how many positions went.
     @discardableResult
-    public func pruneOnce(now: Int64 = wallClockMilliseconds()) async -> Int {
+    package func pruneOnce(now: Int64 = wallClockMilliseconds()) async -> Int {
         let cutoff = now - Int64(retentionDays) * 86_400_000
         var total = 0
         for _ in 0..<10_000 {

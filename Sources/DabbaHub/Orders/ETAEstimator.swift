@@ -3,38 +3,38 @@ import Foundation
 /// Estimates an agent's time of arrival from its latest fixes: the straight-line (great-circle) distance to the
 /// target times a detour factor, over the agent's recent speed, with floors so a parked or jittering agent does
 /// not produce absurd figures.
-public struct ETAEstimator: Sendable, Equatable {
+package struct ETAEstimator: Sendable, Equatable {
     /// Road distance over straight-line distance (city streets: ~1.3–1.4).
-    public var detourFactor: Double = 1.35
+    package var detourFactor: Double = 1.35
     /// Speed assumed when the recent speed is unknown or slower than this, m/s (walking pace through traffic).
-    public var minimumSpeed: Double = 2.5
+    package var minimumSpeed: Double = 2.5
     /// Speed assumed when no recent speed is known at all, m/s (~22 km/h, a scooter in town).
-    public var defaultSpeed: Double = 6.0
+    package var defaultSpeed: Double = 6.0
     /// Speeds above this are treated as GPS noise, m/s.
-    public var maximumSpeed: Double = 25.0
+    package var maximumSpeed: Double = 25.0
     /// Within this straight-line distance of the target the agent counts as arrived, metres.
-    public var arrivalRadius: Double = 75.0
+    package var arrivalRadius: Double = 75.0
     /// Never promise less than this while not arrived, seconds.
-    public var minimumSeconds: Double = 60
+    package var minimumSeconds: Double = 60
 
-    public init(detourFactor: Double = 1.35, arrivalRadius: Double = 75.0) {
+    package init(detourFactor: Double = 1.35, arrivalRadius: Double = 75.0) {
         self.detourFactor = detourFactor
         self.arrivalRadius = arrivalRadius
     }
 
     /// One estimate.
-    public struct Estimate: Sendable, Equatable, Codable {
+    package struct Estimate: Sendable, Equatable, Codable {
         /// Straight-line distance to the target, metres.
-        public var distanceMeters: Double
+        package var distanceMeters: Double
         /// Seconds to arrival (0 when arrived).
-        public var seconds: Int
+        package var seconds: Int
         /// Within ``ETAEstimator/arrivalRadius`` of the target.
-        public var arrived: Bool
+        package var arrived: Bool
     }
 
     /// The estimate from `position` to `target`, with `recentSpeed` (m/s, e.g. the mean over the last fixes; nil
     /// when unknown).
-    public func estimate(
+    package func estimate(
         from position: (lat: Double, lon: Double), to target: (lat: Double, lon: Double),
         recentSpeed: Double?
     ) -> Estimate {
@@ -49,7 +49,7 @@ public struct ETAEstimator: Sendable, Equatable {
     }
 
     /// Great-circle distance in metres (mean Earth radius).
-    public static func haversineMeters(_ a: (lat: Double, lon: Double), _ b: (lat: Double, lon: Double)) -> Double {
+    package static func haversineMeters(_ a: (lat: Double, lon: Double), _ b: (lat: Double, lon: Double)) -> Double {
         let r = 6_371_008.8
         let toRad = Double.pi / 180
         let dLat = (b.lat - a.lat) * toRad
@@ -61,7 +61,7 @@ public struct ETAEstimator: Sendable, Equatable {
 
 /// The agent's recent speed from its latest fixes: reported speeds when present, else distance over time between
 /// consecutive fixes; a short window so it follows the agent's current pace.
-public struct RecentSpeed: Sendable {
+package struct RecentSpeed: Sendable {
     struct Sample {
         var time: Int64
         var lat: Double
@@ -70,19 +70,19 @@ public struct RecentSpeed: Sendable {
     }
     private var samples: [Sample] = []
     /// Fixes kept.
-    public var window = 10
+    package var window = 10
 
-    public init() {}
+    package init() {}
 
     /// Adds a fix (older or repeated fixes are ignored).
-    public mutating func add(time: Int64, lat: Double, lon: Double, speed: Double?) {
+    package mutating func add(time: Int64, lat: Double, lon: Double, speed: Double?) {
         if let last = samples.last, time <= last.time { return }
         samples.append(Sample(time: time, lat: lat, lon: lon, speed: speed))
         if samples.count > window { samples.removeFirst(samples.count - window) }
     }
 
     /// Mean speed over the window, m/s; nil with fewer than two fixes and no reported speed.
-    public var metersPerSecond: Double? {
+    package var metersPerSecond: Double? {
         let reported = samples.compactMap(\.speed).filter { $0.isFinite && $0 >= 0 }
         if reported.count >= max(1, samples.count / 2) { return reported.reduce(0, +) / Double(reported.count) }
         guard let first = samples.first, let last = samples.last, last.time > first.time else { return nil }

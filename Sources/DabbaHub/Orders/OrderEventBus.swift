@@ -4,7 +4,7 @@ import Synchronization
 /// The hub's internal stream of order events (after they are committed): each subscriber gets every event
 /// published after it subscribed (or only one order's), in order. Subscribers that must not miss events across
 /// restarts also read the durable ``OrderEventLog`` (the bus then only wakes them).
-public final class OrderEventBus: Sendable {
+package final class OrderEventBus: Sendable {
     private struct Subscribers {
         var all: [Int: AsyncStream<OrderEvent>.Continuation] = [:]
         /// One order's subscribers (the customers' feeds): called on the publisher's thread.
@@ -19,11 +19,11 @@ public final class OrderEventBus: Sendable {
     private let subscribers = Mutex(Subscribers())
     private let nextID = Atomic<Int>(1)
 
-    public init() {}
+    package init() {}
 
     /// A stream of the events published from now on; it ends when the subscriber stops iterating or the bus
     /// finishes. `buffer` bounds what a slow subscriber holds (oldest dropped first).
-    public func subscribe(buffer: Int = 10_000) -> AsyncStream<OrderEvent> {
+    package func subscribe(buffer: Int = 10_000) -> AsyncStream<OrderEvent> {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let (stream, continuation) = AsyncStream.makeStream(
             of: OrderEvent.self, bufferingPolicy: .bufferingNewest(buffer))
@@ -36,7 +36,7 @@ public final class OrderEventBus: Sendable {
 
     /// Calls `deliver` with each event of `order` published from now on, on the publishing thread (it must not
     /// block), until the subscription is cancelled.
-    public func subscribe(order: String, _ deliver: @escaping @Sendable (OrderEvent) -> Void) -> Subscription {
+    package func subscribe(order: String, _ deliver: @escaping @Sendable (OrderEvent) -> Void) -> Subscription {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         subscribers.withLock { $0.byOrder[order, default: [:]][id] = deliver }
         return Subscription { [weak self] in
@@ -48,16 +48,16 @@ public final class OrderEventBus: Sendable {
     }
 
     /// One order's subscription; ``cancel()`` ends it (idempotent).
-    public struct Subscription: Sendable {
+    package struct Subscription: Sendable {
         let onCancel: @Sendable () -> Void
 
-        public func cancel() { onCancel() }
+        package func cancel() { onCancel() }
     }
 
     /// Hands `event` to every subscriber of all orders and of its order (never blocks). Returns false, and hands
     /// it to nobody, when an event of that order with this id or a newer one was already published.
     @discardableResult
-    public func publish(_ event: OrderEvent) -> Bool {
+    package func publish(_ event: OrderEvent) -> Bool {
         let targets = subscribers.withLock {
             s -> (all: [AsyncStream<OrderEvent>.Continuation], order: [@Sendable (OrderEvent) -> Void])? in
             if let newest = s.newest[event.order], newest >= event.id { return nil }
@@ -72,7 +72,7 @@ public final class OrderEventBus: Sendable {
     }
 
     /// Ends every stream (shutdown); one order's subscriptions just receive nothing more.
-    public func finish() {
+    package func finish() {
         let targets = subscribers.withLock { s in
             s.byOrder.removeAll()
             return Array(s.all.values)
@@ -80,7 +80,7 @@ public final class OrderEventBus: Sendable {
         for continuation in targets { continuation.finish() }
     }
 
-    public var subscriberCount: Int {
+    package var subscriberCount: Int {
         subscribers.withLock { s in s.all.count + s.byOrder.values.reduce(0) { $0 + $1.count } }
     }
 }

@@ -23,7 +23,7 @@ import NIOCore
 /// (an agent whose order went to another agent loses it); a share link's feed re-checks its link every
 /// `shareRecheck`. When access ends the feed is closed with 1008 (policy violation) and the reason. The timers are
 /// the connection's event loop's, not a task per feed.
-struct OrderLiveController<Store: HubStore> {
+struct OrderLiveController<Store: OrderStore> {
     let store: Store
     let orders: OrderService<Store>
     let feed: FleetFeed

@@ -4,7 +4,7 @@ import DabbaProtocol
 /// customers benchmark), where `JSONEncoder` was the feed's main cost. Same keys and values as the synthesized
 /// `Encodable` with `.sortedKeys` (keys in that order, nil fields left out).
 extension OrderLiveView.Frame {
-    public func jsonBytes() -> [UInt8] {
+    package func jsonBytes() -> [UInt8] {
         var w = JSONWriter(capacity: 256)
         w.field("agent", ifPresent: agent) { $0.field($1, raw: $2.jsonBytes()) }
         w.field("destination", ifPresent: destination) { $0.field($1, raw: $2.jsonBytes()) }

@@ -5,73 +5,73 @@ import HubModel
 /// the frames of `/v1/orders/{id}/live` and `/v1/track/{token}/live`. The agent's position is part of the view
 /// only while the order is assigned or picked up — never before assignment, never after delivery — and only the
 /// order's own agent.
-public struct OrderLiveView: Sendable {
-    public private(set) var order: OrderRecord
-    public let restaurant: RestaurantSummary?
-    public private(set) var timeline: [TimelineEntry]
-    public private(set) var agent: AgentCard?
-    public private(set) var position: StoredPosition?
+package struct OrderLiveView: Sendable {
+    package private(set) var order: OrderRecord
+    package let restaurant: RestaurantSummary?
+    package private(set) var timeline: [TimelineEntry]
+    package private(set) var agent: AgentCard?
+    package private(set) var position: StoredPosition?
     var speed = RecentSpeed()
     let estimator: ETAEstimator
     /// Newest event id applied (events at or before it are ignored).
-    public private(set) var lastEventID: Int64
+    package private(set) var lastEventID: Int64
 
     /// One step of the order's history.
-    public struct TimelineEntry: Sendable, Codable, Equatable {
-        public var status: OrderStatus
-        public var time: String
-        public var reason: String?
+    package struct TimelineEntry: Sendable, Codable, Equatable {
+        package var status: OrderStatus
+        package var time: String
+        package var reason: String?
     }
 
     /// Who is delivering: first name and vehicle only.
-    public struct AgentCard: Sendable, Codable, Equatable {
-        public var id: String
-        public var firstName: String
-        public var vehicle: String?
+    package struct AgentCard: Sendable, Codable, Equatable {
+        package var id: String
+        package var firstName: String
+        package var vehicle: String?
     }
 
     /// Where the ETA points and what it says.
-    public struct ETA: Sendable, Codable, Equatable {
+    package struct ETA: Sendable, Codable, Equatable {
         /// `restaurant` before pickup, `customer` after.
-        public var target: String
-        public var seconds: Int
-        public var distanceMeters: Int
-        public var arrived: Bool
+        package var target: String
+        package var seconds: Int
+        package var distanceMeters: Int
+        package var arrived: Bool
     }
 
-    public struct Place: Sendable, Codable, Equatable {
-        public var name: String?
-        public var address: String
-        public var lat: Double
-        public var lon: Double
+    package struct Place: Sendable, Codable, Equatable {
+        package var name: String?
+        package var address: String
+        package var lat: Double
+        package var lon: Double
     }
 
-    public struct Point: Sendable, Codable, Equatable {
-        public var lat: Double
-        public var lon: Double
-        public var time: String
-        public var speed: Double?
-        public var track: Double?
+    package struct Point: Sendable, Codable, Equatable {
+        package var lat: Double
+        package var lon: Double
+        package var time: String
+        package var speed: Double?
+        package var track: Double?
     }
 
     /// One frame of the feed. `snapshot` carries everything; `status` and `position` carry the change and the
     /// fields it affects.
-    public struct Frame: Sendable, Codable, Equatable {
-        public var type: String
-        public var order: String
-        public var status: OrderStatus
-        public var previous: OrderStatus?
-        public var time: String?
-        public var reason: String?
-        public var timeline: [TimelineEntry]?
-        public var restaurant: Place?
-        public var destination: Place?
-        public var agent: AgentCard?
-        public var position: Point?
-        public var eta: ETA?
+    package struct Frame: Sendable, Codable, Equatable {
+        package var type: String
+        package var order: String
+        package var status: OrderStatus
+        package var previous: OrderStatus?
+        package var time: String?
+        package var reason: String?
+        package var timeline: [TimelineEntry]?
+        package var restaurant: Place?
+        package var destination: Place?
+        package var agent: AgentCard?
+        package var position: Point?
+        package var eta: ETA?
     }
 
-    public init(
+    package init(
         order: OrderRecord, restaurant: RestaurantSummary?, events: [OrderEvent], agent: AgentCard?,
         position: StoredPosition?, estimator: ETAEstimator
     ) {
@@ -90,10 +90,10 @@ public struct OrderLiveView: Sendable {
     }
 
     /// The agent whose fixes the view wants now (nil: none may be shown).
-    public var watchedAgent: String? { order.status.showsAgent ? order.agentID : nil }
+    package var watchedAgent: String? { order.status.showsAgent ? order.agentID : nil }
 
     /// The first frame.
-    public var snapshot: Frame {
+    package var snapshot: Frame {
         Frame(
             type: "snapshot", order: order.id, status: order.status, timeline: timeline,
             restaurant: restaurant.map { Place(name: $0.name, address: $0.address, lat: $0.lat, lon: $0.lon) },
@@ -104,7 +104,7 @@ public struct OrderLiveView: Sendable {
 
     /// Applies an order event; nil when it is old or of another order. `card` is the newly assigned agent's card
     /// (looked up by the caller when the event names an agent the view does not know).
-    public mutating func apply(_ event: OrderEvent, card: AgentCard?) -> Frame? {
+    package mutating func apply(_ event: OrderEvent, card: AgentCard?) -> Frame? {
         guard event.order == order.id, event.id > lastEventID else { return nil }
         lastEventID = event.id
         let previous = order.status
@@ -128,7 +128,7 @@ public struct OrderLiveView: Sendable {
     }
 
     /// Applies a fix of some agent; a frame only for the watched agent's newer fixes.
-    public mutating func apply(_ fix: StoredPosition) -> Frame? {
+    package mutating func apply(_ fix: StoredPosition) -> Frame? {
         guard let watched = watchedAgent, fix.agent == watched else { return nil }
         if let position, (position.time, position.seq) >= (fix.time, fix.seq) { return nil }
         position = fix
@@ -137,7 +137,7 @@ public struct OrderLiveView: Sendable {
     }
 
     /// ETA to the restaurant before pickup, to the customer after; nil without a watched agent's fix.
-    public var eta: ETA? {
+    package var eta: ETA? {
         guard watchedAgent != nil, let position else { return nil }
         let toCustomer = order.status == .pickedUp
         let target: (lat: Double, lon: Double)
@@ -158,7 +158,7 @@ public struct OrderLiveView: Sendable {
     }
 
     /// The card shown for `agent`: first word of its name.
-    public static func card(_ agent: AgentRecord) -> AgentCard {
+    package static func card(_ agent: AgentRecord) -> AgentCard {
         let first = agent.name?.split(separator: " ").first.map(String.init)
         return AgentCard(id: agent.id, firstName: first ?? "Your rider", vehicle: agent.vehicle)
     }

@@ -7,14 +7,14 @@ import Logging
 /// Hands committed order events to everyone who follows them: the hub's own subscribers (customer and operator
 /// WebSockets, webhooks) through the ``OrderEventBus``, the other hubs through `dabba/v1/orders/{order}/status`,
 /// and the assigned agent's device through its `tasks` topic.
-public struct OrderNotifier: Sendable {
-    public let bus: OrderEventBus
+package struct OrderNotifier: Sendable {
+    package let bus: OrderEventBus
     let mqtt: MQTTClient?
     let logger: Logger
     /// Counts task messages that could not be published (``HubMetrics/taskPublishFailures(_:)``).
     let metrics: HubMetrics?
 
-    public init(bus: OrderEventBus, mqtt: MQTTClient?, logger: Logger, metrics: HubMetrics? = nil) {
+    package init(bus: OrderEventBus, mqtt: MQTTClient?, logger: Logger, metrics: HubMetrics? = nil) {
         self.bus = bus
         self.mqtt = mqtt
         self.logger = logger
@@ -22,11 +22,11 @@ public struct OrderNotifier: Sendable {
     }
 
     /// True while the hub has a broker session (a task published now reaches the broker).
-    public var isConnected: Bool { mqtt?.isConnected ?? false }
+    package var isConnected: Bool { mqtt?.isConnected ?? false }
 
     /// Publishes `event` (committed) locally and to the broker, and tells the agent about its task when `order`
     /// was assigned, unassigned or cancelled.
-    public func committed(_ event: OrderEvent, order: OrderRecord, pickup: TaskMessage.Place? = nil) {
+    package func committed(_ event: OrderEvent, order: OrderRecord, pickup: TaskMessage.Place? = nil) {
         bus.publish(event)
         guard let mqtt else { return }
         relay(event, through: mqtt)
@@ -65,7 +65,7 @@ public struct OrderNotifier: Sendable {
     /// when the hub (re)connects (``Dispatcher/resendTasks()``), an offer never sent at the next round, and the
     /// device asks for its tasks on every reconnect (`…/sync`).
     @discardableResult
-    public func task(
+    package func task(
         _ kind: TaskMessage.Kind, agent: String, order: OrderRecord, pickup: TaskMessage.Place? = nil,
         expiresAt: String? = nil
     ) -> Bool {
@@ -89,7 +89,7 @@ public struct OrderNotifier: Sendable {
 
     /// The task message for `order` as the device gets it: drop-off, cash to collect (cash on delivery), the
     /// pickup place when known, and the offer's deadline. Both single task messages and sync answers use it.
-    public static func taskMessage(
+    package static func taskMessage(
         _ kind: TaskMessage.Kind, agent: String, order: OrderRecord, pickup: TaskMessage.Place? = nil,
         expiresAt: String? = nil
     ) -> TaskMessage {
@@ -102,7 +102,7 @@ public struct OrderNotifier: Sendable {
 
     /// An event another hub published on `dabba/v1/orders/{order}/status`: handed to this hub's subscribers unless
     /// it was already seen.
-    public func relayed(_ payload: [UInt8]) -> Bool {
+    package func relayed(_ payload: [UInt8]) -> Bool {
         guard let event = try? JSONDecoder().decode(OrderEvent.self, from: Data(payload)) else { return false }
         return bus.publish(event)
     }

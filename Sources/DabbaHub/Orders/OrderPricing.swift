@@ -23,7 +23,8 @@ enum OrderPricing {
         .unprocessableContent, code: "total_too_large", "the order's total is larger than any order can be")
 
     static func price<Store: MarketRepository>(
-        _ input: OrdersController<some HubStore>.PlaceRequest, store: Store,
+        _ input: OrdersController<some OrderStore & MarketRepository & IdempotencyRepository>.PlaceRequest,
+        store: Store,
         taxRateBasisPoints: Int, now: Int64
     ) async throws -> Priced {
         guard !input.items.isEmpty, input.items.count <= maxLines else {

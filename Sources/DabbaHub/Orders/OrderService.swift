@@ -3,20 +3,25 @@ import DabbaProtocol
 import HubModel
 import Logging
 
+/// What the order lifecycle reads and writes: orders and their trail, tracking links, the restaurants orders name,
+/// agents (who may see an order), and whether its payment allows a step.
+package typealias OrderStore = OrderRepository & OrderShareRepository & RestaurantDirectory & AgentRepository
+    & PaymentGate
+
 /// The order lifecycle's rules: who may see an order, who may do what to it and from which states, and the
 /// notifications after each committed change. Handlers and dispatch call this, never the repository directly.
-public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentRepository & PaymentGate>: Sendable {
-    public let store: Store
-    public let notifier: OrderNotifier
+package struct OrderService<Store: OrderStore>: Sendable {
+    package let store: Store
+    package let notifier: OrderNotifier
 
-    public init(store: Store, notifier: OrderNotifier) {
+    package init(store: Store, notifier: OrderNotifier) {
         self.store = store
         self.notifier = notifier
     }
 
     /// The order if `caller` may see it: its customer, its restaurant's manager, its assigned agent, operators.
     /// Anyone else gets nil, exactly as for an unknown id.
-    public func visibleOrder(_ id: String, to caller: Identity) async throws(StoreError) -> OrderRecord? {
+    package func visibleOrder(_ id: String, to caller: Identity) async throws(StoreError) -> OrderRecord? {
         guard let order = try await store.order(id: id) else { return nil }
         return try await Self.canSee(order, caller, store) ? order : nil
     }
@@ -32,7 +37,7 @@ public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentR
 
     /// The states from which `role` may apply `action`; nil when the role may not apply it at all (the state
     /// machine still has the last word).
-    public static func allowedStates(_ action: OrderAction, for role: Role) -> Set<OrderStatus>? {
+    package static func allowedStates(_ action: OrderAction, for role: Role) -> Set<OrderStatus>? {
         let beforePickup: Set<OrderStatus> = [.placed, .confirmed, .preparing, .readyForPickup, .assigned]
         switch (role, action) {
         case (.customer, .cancel): return [.placed]
@@ -47,13 +52,10 @@ public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentR
     }
 
     /// `role:ID` for the audit trail.
-    public static func actor(_ caller: Identity) -> String {
-        caller.role == .agent ? "agent:\(caller.agentID ?? "?")" : "\(caller.role.rawValue):\(caller.userID)"
-    }
 
     /// Applies `action` for `caller`: 404 (`notFound`) when the caller may not see the order, `forbidden`-free:
     /// an action the role may never take is `illegalTransition` too only when visible. Notifies after the commit.
-    public func perform(
+    package func perform(
         _ action: OrderAction, on id: String, by caller: Identity, reason: String? = nil, prepMinutes: Int? = nil,
         cashCollected: Int64? = nil
     ) async throws(OrderServiceError) -> OrderRecord {
@@ -76,13 +78,51 @@ public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentR
         }
         return try await apply(
             OrderChange(
-                action: action, actor: Self.actor(caller), reason: reason, prepMinutes: prepMinutes,
+                action: action, actor: caller.actor, reason: reason, prepMinutes: prepMinutes,
                 allowedFrom: allowed, cashCollected: cashCollected,
                 requiredAgent: caller.role == .agent ? caller.agentID : nil), to: id)
     }
 
+    /// Stores a priced order placed by `caller` (once per `idempotencyKey`: the same key and `requestHash` answer
+    /// the order stored first, `created` false; another hash is `invalid`) and notifies when it was created.
+    package func place(
+        _ order: OrderRecord, by caller: Identity, idempotencyKey: String?, requestHash: String?
+    ) async throws(OrderServiceError) -> (order: OrderRecord, created: Bool) {
+        let result: (order: OrderRecord, event: OrderEvent?, created: Bool)
+        do {
+            // The order keeps its key too: after a crash between this commit and the key's answer being stored, a
+            // retry (once the key's claim has expired) finds this order instead of placing another.
+            result = try await store.createOrder(
+                order, idempotencyKey: idempotencyKey, requestHash: requestHash, actor: caller.actor)
+        } catch  where error.code == .conflict && idempotencyKey != nil {
+            throw .invalid("Idempotency-Key \(idempotencyKey ?? "") was used with a different request")
+        } catch {
+            throw .store(error)
+        }
+        if let event = result.event { notifier.committed(event, order: result.order) }
+        return (result.order, result.created)
+    }
+
+    /// Stores a tracking link of `order` (only its hash: the token itself is the caller's to hand out).
+    package func share(_ order: OrderRecord, tokenHash: String, by caller: Identity, expires: Int64)
+        async throws(OrderServiceError)
+    {
+        do {
+            try await store.createShare(
+                tokenHash: tokenHash, share: OrderShare(orderID: order.id, createdBy: caller.userID, expires: expires))
+        } catch {
+            throw .store(error)
+        }
+    }
+
+    /// Revokes every tracking link of `order`; how many were live.
+    @discardableResult
+    package func revokeShares(of order: OrderRecord) async throws(OrderServiceError) -> Int {
+        do { return try await store.revokeShares(order: order.id) } catch { throw .store(error) }
+    }
+
     /// Applies a change decided by the hub itself (dispatch, timeouts) and notifies.
-    public func apply(_ change: OrderChange, to id: String) async throws(OrderServiceError) -> OrderRecord {
+    package func apply(_ change: OrderChange, to id: String) async throws(OrderServiceError) -> OrderRecord {
         let (order, event): (OrderRecord, OrderEvent)
         do {
             (order, event) = try await store.applyOrderChange(change, to: id)
@@ -98,7 +138,7 @@ public struct OrderService<Store: OrderRepository & RestaurantDirectory & AgentR
 }
 
 /// Why an order operation was refused; the controllers map each case to one HTTP status.
-public enum OrderServiceError: Error, Sendable, Equatable {
+package enum OrderServiceError: Error, Sendable, Equatable {
     /// 404: unknown, or not the caller's.
     case notFound(String)
     /// 403: the role may never do this.
@@ -110,4 +150,11 @@ public enum OrderServiceError: Error, Sendable, Equatable {
     /// 503: a service the request needs (the payment provider) did not answer; retry.
     case unavailable(String)
     case store(StoreError)
+}
+
+extension Identity {
+    /// Who did something, as the order trail and the ledger record it: `agent:<id>`, else `<role>:<user id>`.
+    package var actor: String {
+        role == .agent ? "agent:\(agentID ?? "?")" : "\(role.rawValue):\(userID)"
+    }
 }

@@ -51,17 +51,13 @@ extension OrdersController {
                 deliveryFee: priced.deliveryFee, tax: priced.tax, total: priced.total, address: input.address,
                 dropLat: input.lat, dropLon: input.lon, zoneID: priced.zoneID, createdAt: now, updatedAt: now,
                 lines: priced.lines)
-            let result: (order: OrderRecord, event: OrderEvent?, created: Bool)
+            let result: (order: OrderRecord, created: Bool)
             do {
-                // The order keeps its key too: after a crash between this commit and the key's answer being
-                // stored, a retry (once the key's claim has expired) finds this order instead of placing another.
-                result = try await store.createOrder(
-                    order, idempotencyKey: call.key, requestHash: call.key == nil ? nil : call.hash,
-                    actor: OrderService<Store>.actor(caller))
-            } catch let error as StoreError where error.code == .conflict && call.key != nil {
-                throw APIError.invalid("Idempotency-Key \(call.key ?? "") was used with a different request")
+                result = try await orders.place(
+                    order, by: caller, idempotencyKey: call.key, requestHash: call.key == nil ? nil : call.hash)
+            } catch {
+                throw APIError(error)
             }
-            if let event = result.event { orders.notifier.committed(event, order: result.order) }
             return (.created, OrderView(result.order))
         }
     }

@@ -5,7 +5,7 @@ import Hummingbird
 
 /// Orders: read, list per role, lifecycle actions, timeline and share links. Creation lives in
 /// `OrdersController+Place.swift`. Anyone who may not see an order gets 404, as for an unknown id.
-struct OrdersController<Store: HubStore> {
+struct OrdersController<Store: OrderStore & MarketRepository & IdempotencyRepository> {
     let orders: OrderService<Store>
     let configuration: HubConfiguration
     var store: Store { orders.store }
@@ -65,7 +65,7 @@ struct OrdersController<Store: HubStore> {
             }
             filter.statuses = statuses
         }
-        (filter.since, filter.until) = try AgentsController<Store>.timeRange(query)
+        (filter.since, filter.until) = try QueryReader(query: query).timeRange()
         let request = try Self.page(query) { text -> (createdAt: Int64, id: String)? in
             guard let fields = PageCursor.decode(text, fields: 2), let time = Int64(fields[0]) else { return nil }
             return (time, fields[1])
@@ -90,7 +90,8 @@ struct OrdersController<Store: HubStore> {
         let caller = try context.caller()
         let order = try await visible(context)  // someone else's order is 404 whatever the body says
         let id = order.id
-        let body = try await Self.decodeOptional(OrderActionRequest.self, request, context) ?? OrderActionRequest()
+        let body =
+            try await request.decodeIfPresent(as: OrderActionRequest.self, context: context) ?? OrderActionRequest()
         if let reason = body.reason, reason.count > 500 { throw APIError.invalid("reason: at most 500 characters") }
         if action == .accept {
             guard let minutes = body.prepMinutes, (1...240).contains(minutes) else {
@@ -125,14 +126,16 @@ struct OrdersController<Store: HubStore> {
             throw APIError.forbidden("only the customer or an operator can share an order")
         }
         guard !order.status.isTerminal else { throw APIError.conflict("the order is \(order.status.rawValue)") }
-        let body = try await Self.decodeOptional(ShareRequest.self, request, context) ?? ShareRequest()
+        let body = try await request.decodeIfPresent(as: ShareRequest.self, context: context) ?? ShareRequest()
         let ttl = body.ttlMinutes ?? configuration.shareTTLMinutes
         guard (1...(7 * 24 * 60)).contains(ttl) else { throw APIError.invalid("ttlMinutes: 1 to 10080") }
         let token = AuthRandom.token(bytes: 24)
         let expires = wallClockMilliseconds() + Int64(ttl) * 60_000
-        try await store.createShare(
-            tokenHash: AuthRandom.sha256Hex(token),
-            share: OrderShare(orderID: order.id, createdBy: caller.userID, expires: expires))
+        do {
+            try await orders.share(order, tokenHash: AuthRandom.sha256Hex(token), by: caller, expires: expires)
+        } catch {
+            throw APIError(error)
+        }
         return EditedResponse(
             status: .created,
             response: ShareView(
@@ -146,7 +149,7 @@ struct OrdersController<Store: HubStore> {
         guard caller.role == .customer || caller.role == .operator else {
             throw APIError.forbidden("only the customer or an operator can revoke share links")
         }
-        _ = try await store.revokeShares(order: order.id)
+        do { try await orders.revokeShares(of: order) } catch { throw APIError(error) }
         return Response(status: .noContent)
     }
 
@@ -165,15 +168,6 @@ struct OrdersController<Store: HubStore> {
         try PageRequest(query, limit: 1...200, default: 50, cursorName: cursorName, decode: decode)
     }
 
-    /// Decodes a JSON body when there is one (actions may be posted without a body).
-    static func decodeOptional<T: Decodable>(_ type: T.Type, _ request: Request, _ context: HubRequestContext)
-        async throws -> T?
-    {
-        var request = request
-        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        guard buffer.readableBytes > 0 else { return nil }
-        return try await request.decode(as: type, context: context)
-    }
 }
 
 extension OrderAction {

@@ -16,7 +16,7 @@ import ServiceLifecycle
 /// holds up the others, nor cash on delivery (and so the cash-limit gate). An event whose reaction the store refuses
 /// is consumed with an operator alert. Woken by the in-process ``OrderEventBus``, by a poll
 /// (`payment-poll-interval`) and when the next operation falls due.
-public struct PaymentReactor<
+package struct PaymentReactor<
     Store: PaymentRepository & OrderRepository & RestaurantDirectory & AgentRepository & PaymentGate
 >:
     Service
@@ -28,14 +28,14 @@ public struct PaymentReactor<
     /// Events read per pass.
     var batch = 200
 
-    public init(payments: PaymentService<Store>, bus: OrderEventBus?, pollInterval: Duration, logger: Logger) {
+    package init(payments: PaymentService<Store>, bus: OrderEventBus?, pollInterval: Duration, logger: Logger) {
         self.payments = payments
         self.bus = bus
         self.pollInterval = pollInterval
         self.logger = logger
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let wakeup = WebhookWakeup()
         logger.info("Payment reactor started")
         await withGracefulShutdownHandler {
@@ -72,7 +72,7 @@ public struct PaymentReactor<
     /// Reacts to every event after the cursor, then runs the provider operations due now; returns how many events
     /// were consumed.
     @discardableResult
-    public func drain() async throws -> Int {
+    package func drain() async throws -> Int {
         let consumed = try await consumeEvents()
         try await payments.runDueOperations(limit: batch)
         payments.metrics?.paymentDeadLettersOpen.record(try await payments.store.deadLetterCount())

@@ -9,7 +9,7 @@ extension PaymentService {
     /// Runs the operations due now, at most `settings.concurrency` at once, each claimed first (another hub may run
     /// the same queue). One slow or failing payment holds up only itself. Returns how many were due.
     @discardableResult
-    public func runDueOperations(limit: Int = 200) async throws(StoreError) -> Int {
+    package func runDueOperations(limit: Int = 200) async throws(StoreError) -> Int {
         let due = try await store.dueOperations(now: clock(), limit: limit)
         await withTaskGroup(of: Void.self) { group in
             var running = 0
@@ -187,13 +187,13 @@ extension PaymentService {
     // MARK: - Dead letters
 
     /// Dead letters, oldest first (operators).
-    public func deadLetters(limit: Int = 500) async throws(StoreError) -> [PaymentDeadLetter] {
+    package func deadLetters(limit: Int = 500) async throws(StoreError) -> [PaymentDeadLetter] {
         try await store.deadLetters(limit: limit)
     }
 
     /// An operator retries a dead letter: it is pending again with fresh attempts and tried at once (an unknown
     /// outcome still asks the provider first). Answers the operation after that attempt.
-    public func retryDeadLetter(key: String) async throws(PaymentServiceError) -> PaymentOperation {
+    package func retryDeadLetter(key: String) async throws(PaymentServiceError) -> PaymentOperation {
         let pending = try await mapped { () throws(StoreError) in
             try await store.retryDeadLetter(key: key, now: clock())
         }

@@ -5,24 +5,24 @@ import Logging
 
 /// Why a payment operation was refused; the controllers map each case to one HTTP status (the same cases as
 /// orders: 404 unknown or not the caller's, 403 role, 409 state, 422 invalid, 503 store or provider).
-public typealias PaymentServiceError = OrderServiceError
+package typealias PaymentServiceError = OrderServiceError
 
 /// How provider calls are made and retried (`payment-provider-timeout`, `payment-retry-base`, `payment-retry-max`,
 /// `payment-max-attempts`).
-public struct PaymentSettings: Sendable {
+package struct PaymentSettings: Sendable {
     /// Longest wait for one provider answer; none by then is an unknown outcome (reconciled before any new call).
-    public var providerTimeout: Duration = .seconds(15)
+    package var providerTimeout: Duration = .seconds(15)
     /// Delay before an operation's first retry, doubling per failed attempt, jittered, capped at `retryMax`.
-    public var retryBase: Duration = .seconds(1)
-    public var retryMax: Duration = .seconds(300)
+    package var retryBase: Duration = .seconds(1)
+    package var retryMax: Duration = .seconds(300)
     /// Attempts before an operation becomes a dead letter.
-    public var maxAttempts = 10
+    package var maxAttempts = 10
     /// Operations run at once by one reactor.
-    public var concurrency = 8
+    package var concurrency = 8
 
-    public init() {}
+    package init() {}
 
-    public init(_ c: HubConfiguration) {
+    package init(_ c: HubConfiguration) {
         providerTimeout = c.paymentProviderTimeout
         retryBase = c.paymentRetryBase
         retryMax = c.paymentRetryMax
@@ -41,16 +41,16 @@ public struct PaymentSettings: Sendable {
 /// (5xx, timeout), the operation is left to the reactor, which retries it with its own backoff — asking the
 /// provider first what became of a call whose outcome is unknown — and turns it into a dead letter after
 /// `payment-max-attempts`.
-public struct PaymentService<
+package struct PaymentService<
     Store: PaymentRepository & OrderRepository & RestaurantDirectory & AgentRepository & PaymentGate
 >:
     Sendable
 {
-    public let store: Store
-    public let providers: PaymentProviders
+    package let store: Store
+    package let providers: PaymentProviders
     /// Most cash an agent may hold before cash-on-delivery orders stop being offered to them (minor units).
-    public let cashLimit: Int64
-    public let settings: PaymentSettings
+    package let cashLimit: Int64
+    package let settings: PaymentSettings
     let metrics: HubMetrics?
     let logger: Logger
     /// UTC milliseconds (tests move it to make backoffs and leases run out).
@@ -58,7 +58,7 @@ public struct PaymentService<
     /// Names this service's leases (with a token per attempt).
     let instance = "hub-" + AuthRandom.token(bytes: 6)
 
-    public init(
+    package init(
         store: Store, providers: PaymentProviders, cashLimit: Int64, logger: Logger,
         settings: PaymentSettings = PaymentSettings(), metrics: HubMetrics? = nil,
         clock: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
@@ -73,12 +73,12 @@ public struct PaymentService<
     }
 
     /// The card provider new payments use.
-    public var defaultProvider: String {
+    package var defaultProvider: String {
         providers["test"] != nil ? "test" : providers.all.keys.sorted().first ?? "test"
     }
 
     /// The payment if `caller` may see it: its customer, operators. Anyone else gets nil, as for an unknown id.
-    public func visiblePayment(_ id: String, to caller: Identity) async throws(StoreError) -> PaymentRecord? {
+    package func visiblePayment(_ id: String, to caller: Identity) async throws(StoreError) -> PaymentRecord? {
         guard let payment = try await store.payment(id: id) else { return nil }
         switch caller.role {
         case .operator: return payment
@@ -92,7 +92,7 @@ public struct PaymentService<
     /// with its posting. When the provider does not answer, it is asked what became of the call (by its key); when
     /// that does not tell either, the payment fails (`provider_unavailable`, 503) so the order can be paid again at
     /// once, and the reactor keeps asking and voids any hold the provider did place.
-    public func authorize(order id: String, cardNumber: String, by caller: Identity) async throws(PaymentServiceError)
+    package func authorize(order id: String, cardNumber: String, by caller: Identity) async throws(PaymentServiceError)
         -> PaymentRecord
     {
         let order: OrderRecord?
@@ -138,7 +138,7 @@ public struct PaymentService<
             outcome = await outcomeOfLostAuthorization(operation, provider: provider, error: error)
         }
         let settled = try await mapped { () throws(StoreError) in
-            try await settle(operation, outcome, owner: owner, actor: OrderService<Store>.actor(caller))
+            try await settle(operation, outcome, owner: owner, actor: caller.actor)
         }
         if settled.1.state == .failed, settled.1.failure == PaymentRules.providerUnavailable {
             throw .unavailable(
@@ -180,7 +180,7 @@ public struct PaymentService<
 
     /// Captures an authorized card payment (operators; the reactor captures on delivery). `settled` is false when
     /// the provider has not confirmed yet: the capture stays queued and the reactor finishes it.
-    public func capture(_ id: String, by caller: Identity) async throws(PaymentServiceError)
+    package func capture(_ id: String, by caller: Identity) async throws(PaymentServiceError)
         -> (payment: PaymentRecord, settled: Bool)
     {
         let payment = try await operable(id, caller)
@@ -188,11 +188,11 @@ public struct PaymentService<
             throw .illegal("cannot capture a payment that is \(payment.state.rawValue)")
         }
         return try await runNow(
-            .capture(payment, event: nil, now: clock()), actor: OrderService<Store>.actor(caller), what: "capture")
+            .capture(payment, event: nil, now: clock()), actor: caller.actor, what: "capture")
     }
 
     /// Voids an authorized payment (the reactor does this when an order ends undelivered).
-    public func void(_ id: String, actor: String) async throws(PaymentServiceError) -> PaymentRecord {
+    package func void(_ id: String, actor: String) async throws(PaymentServiceError) -> PaymentRecord {
         let payment: PaymentRecord?
         do { payment = try await store.payment(id: id) } catch { throw .store(error) }
         guard let payment else { throw .notFound("no payment \(id)") }
@@ -207,7 +207,7 @@ public struct PaymentService<
     /// then the provider pays it back and the refund is settled. `settled` is false when the provider has not
     /// confirmed yet: the refund stays pending (still reserved, never treated as failed) and the reactor finishes
     /// it, asking the provider first when the outcome is unknown.
-    public func refund(_ id: String, amount: Int64, reason: String?, by caller: Identity)
+    package func refund(_ id: String, amount: Int64, reason: String?, by caller: Identity)
         async throws(PaymentServiceError) -> (payment: PaymentRecord, refund: RefundRecord, settled: Bool)
     {
         let payment = try await operable(id, caller)
@@ -215,7 +215,7 @@ public struct PaymentService<
         let now = clock()
         let refund = RefundRecord(
             id: "re_" + AuthRandom.token(bytes: 12), paymentID: payment.id, amount: amount, reason: reason,
-            actor: OrderService<Store>.actor(caller), createdAt: now)
+            actor: caller.actor, createdAt: now)
         guard payment.method == .card else {
             let (p, r) = try await mapped { () throws(StoreError) in
                 try await store.reserveRefund(refund, operation: nil, now: now)
@@ -263,7 +263,7 @@ public struct PaymentService<
     }
 
     /// A provider webhook: verified (signature, timestamp), then applied exactly once.
-    public func providerWebhook(provider name: String, signature: String?, body: [UInt8], now: Int64)
+    package func providerWebhook(provider name: String, signature: String?, body: [UInt8], now: Int64)
         async throws(PaymentServiceError) -> (ProviderEvent, ProviderEventOutcome)
     {
         guard let provider = providers[name] else { throw .notFound("no payment provider \(name)") }
@@ -280,12 +280,12 @@ public struct PaymentService<
 
     /// Whether a cash-on-delivery order of `amount` may be offered to `agent`: the cash they would then hold stays
     /// within `cod-cash-limit` (`GET /v1/ledger/agents/{id}/cash`; the assigning paths check the same sum themselves).
-    public func mayOfferCashOrder(agent: String, amount: Int64, currency: String) async throws(StoreError) -> Bool {
+    package func mayOfferCashOrder(agent: String, amount: Int64, currency: String) async throws(StoreError) -> Bool {
         try await store.cashAllowsOffer(agent: agent, amount: amount, currency: currency, limit: cashLimit)
     }
 
     /// Records cash handed in by an agent (operators).
-    public func handIn(agent: String, amount: Int64, currency: String, note: String?, by caller: Identity)
+    package func handIn(agent: String, amount: Int64, currency: String, note: String?, by caller: Identity)
         async throws(PaymentServiceError) -> CashHandIn
     {
         guard caller.role == .operator else { throw .forbidden("only operators record hand-ins") }
@@ -296,7 +296,7 @@ public struct PaymentService<
         guard known != nil else { throw .notFound("no agent \(agent)") }
         let record = CashHandIn(
             id: "cash_" + AuthRandom.token(bytes: 12), agent: agent, currency: currency, amount: amount,
-            actor: OrderService<Store>.actor(caller), note: note, time: wallClockMilliseconds())
+            actor: caller.actor, note: note, time: wallClockMilliseconds())
         return try await mapped { () throws(StoreError) in try await store.recordCashHandIn(record) }
     }
 

@@ -9,7 +9,9 @@ import Hummingbird
 /// (`/v1/ledger/…`). Customers see only their own payments (anyone else's id is 404, like an unknown one);
 /// capture, refunds, ledger reads and hand-ins are for operators. Every POST that moves money needs an
 /// `Idempotency-Key` (see ``IdempotentRequest``).
-struct PaymentsController<Store: HubStore> {
+struct PaymentsController<
+    Store: PaymentRepository & OrderRepository & RestaurantDirectory & AgentRepository & PaymentGate
+> {
     let payments: PaymentService<Store>
     /// How long idempotency keys are remembered (ms).
     let idempotencyTTL: Int64
@@ -188,7 +190,7 @@ struct PaymentsController<Store: HubStore> {
             throw APIError.badRequest("account: required, e.g. agent:a-1:cash")
         }
         let currency = try Self.currency(query.get("currency"))
-        let request = try OrdersController<Store>.page(query, cursorName: "before") { Int64($0) }
+        let request = try PageRequest(query, limit: 1...200, default: 50, cursorName: "before") { Int64($0) }
         let page = try await request.read {
             try await store.ledgerStatement(account: account, currency: currency, before: $0, limit: $1)
         }

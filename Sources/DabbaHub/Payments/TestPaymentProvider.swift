@@ -21,13 +21,13 @@ import Synchronization
 /// Webhooks: `POST /v1/payments/webhooks/test` with `Dabba-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
 /// "<t>." + body>` (the same scheme as the hub's own outgoing webhooks, ``WebhookSignature``), keyed with
 /// `payment-webhook-secret`, 5 minutes' tolerance; body `{"id","type","payment","sequence","reason"?}`.
-public final class TestPaymentProvider: PaymentProvider {
-    public static let succeeds = "4242424242424242"
-    public static let declines = "4000000000000002"
-    public static let insufficientFunds = "4000000000009995"
-    public static let requiresVerification = "4000000000003220"
+package final class TestPaymentProvider: PaymentProvider {
+    package static let succeeds = "4242424242424242"
+    package static let declines = "4000000000000002"
+    package static let insufficientFunds = "4000000000009995"
+    package static let requiresVerification = "4000000000003220"
 
-    public let name = "test"
+    package let name = "test"
     let secret: String
     let tolerance: Int64
     /// Provider-side memory of calls by idempotency key (a retried authorization gets the same reference; the
@@ -35,12 +35,13 @@ public final class TestPaymentProvider: PaymentProvider {
     /// since calling again with a key is.
     private let calls = Mutex<[String: ProviderCallStatus]>([:])
 
-    public init(webhookSecret: String, tolerance: Int64 = 300) {
+    package init(webhookSecret: String, tolerance: Int64 = 300) {
         self.secret = webhookSecret
         self.tolerance = tolerance
     }
 
-    public func authorize(_ request: ProviderAuthorization) async throws(ProviderError) -> ProviderAuthorizationResult {
+    package func authorize(_ request: ProviderAuthorization) async throws(ProviderError) -> ProviderAuthorizationResult
+    {
         calls.withLock { calls in
             if case .authorization(let known) = calls[request.idempotencyKey] { return known }
             let reference = "tp_" + AuthRandom.token(bytes: 12)
@@ -56,23 +57,23 @@ public final class TestPaymentProvider: PaymentProvider {
         }
     }
 
-    public func capture(reference: String, amount: Int64, currency: String, idempotencyKey: String)
+    package func capture(reference: String, amount: Int64, currency: String, idempotencyKey: String)
         async throws(ProviderError)
     { succeed(idempotencyKey) }
 
-    public func void(reference: String, idempotencyKey: String) async throws(ProviderError) { succeed(idempotencyKey) }
+    package func void(reference: String, idempotencyKey: String) async throws(ProviderError) { succeed(idempotencyKey) }
 
-    public func refund(reference: String, amount: Int64, currency: String, idempotencyKey: String)
+    package func refund(reference: String, amount: Int64, currency: String, idempotencyKey: String)
         async throws(ProviderError)
     { succeed(idempotencyKey) }
 
-    public func status(idempotencyKey: String) async throws(ProviderError) -> ProviderCallStatus {
+    package func status(idempotencyKey: String) async throws(ProviderError) -> ProviderCallStatus {
         calls.withLock { $0[idempotencyKey] ?? .notFound }
     }
 
     private func succeed(_ key: String) { calls.withLock { $0[key] = .succeeded } }
 
-    public func verifyWebhook(signature: String?, body: [UInt8], now: Int64) throws(ProviderError) -> ProviderEvent {
+    package func verifyWebhook(signature: String?, body: [UInt8], now: Int64) throws(ProviderError) -> ProviderEvent {
         guard let signature else { throw ProviderError("missing \(WebhookSignature.header) header") }
         do {
             try WebhookSignature.verify(header: signature, body: body, secret: secret, now: now, tolerance: tolerance)
@@ -87,7 +88,7 @@ public final class TestPaymentProvider: PaymentProvider {
     }
 
     /// A signed webhook as the test provider would send it (tests, demos): the header value and the body.
-    public func signedWebhook(_ event: ProviderEvent, timestamp: Int64) -> (signature: String, body: [UInt8]) {
+    package func signedWebhook(_ event: ProviderEvent, timestamp: Int64) -> (signature: String, body: [UInt8]) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let body = Array((try? encoder.encode(event)) ?? Data())
@@ -96,12 +97,12 @@ public final class TestPaymentProvider: PaymentProvider {
 }
 
 /// The providers a hub knows, by name.
-public struct PaymentProviders: Sendable {
-    public let all: [String: any PaymentProvider]
-    public init(_ providers: [any PaymentProvider]) {
+package struct PaymentProviders: Sendable {
+    package let all: [String: any PaymentProvider]
+    package init(_ providers: [any PaymentProvider]) {
         all = Dictionary(providers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
-    public subscript(name: String) -> (any PaymentProvider)? { all[name] }
+    package subscript(name: String) -> (any PaymentProvider)? { all[name] }
 }
 
 /// Card numbers: 12 to 19 digits passing the Luhn check.

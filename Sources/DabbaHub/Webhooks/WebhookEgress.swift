@@ -23,15 +23,15 @@ import NIOPosix
 /// first, the checked one: the HTTP client is told to use that address for the host (no second lookup, so a DNS
 /// answer that changes in between — rebinding — cannot redirect the request), while the `Host` header, TLS SNI and
 /// certificate checks still use the URL's host.
-public struct WebhookEgress: Sendable {
+package struct WebhookEgress: Sendable {
     /// Hosts, addresses and ranges allowed to resolve to otherwise refused addresses.
-    public struct AllowList: Sendable, Equatable {
+    package struct AllowList: Sendable, Equatable {
         /// Host names as written in URLs, lower case.
-        public var hosts: Set<String>
-        public var networks: [IPNetwork]
+        package var hosts: Set<String>
+        package var networks: [IPNetwork]
 
         /// Comma-separated host names, addresses and CIDR ranges; nil when an entry is none of them.
-        public init?(_ text: String) {
+        package init?(_ text: String) {
             hosts = []
             networks = []
             for entry in text.split(separator: ",") {
@@ -47,7 +47,7 @@ public struct WebhookEgress: Sendable {
             }
         }
 
-        public var isEmpty: Bool { hosts.isEmpty && networks.isEmpty }
+        package var isEmpty: Bool { hosts.isEmpty && networks.isEmpty }
 
         func allows(host: String, address: IPAddress) -> Bool {
             hosts.contains(host.lowercased()) || networks.contains { $0.contains(address) }
@@ -55,17 +55,17 @@ public struct WebhookEgress: Sendable {
     }
 
     /// Where one attempt goes: the URL's host and the address it resolved to (the one connected to).
-    public struct Destination: Sendable, Equatable {
+    package struct Destination: Sendable, Equatable {
         /// The host as the URL names it (brackets of an IPv6 literal removed).
-        public var host: String
-        public var address: IPAddress
+        package var host: String
+        package var address: IPAddress
     }
 
-    public let allow: AllowList
+    package let allow: AllowList
     /// Resolves a host name to its addresses (getaddrinfo off the event loops; tests may replace it).
     let resolve: @Sendable (String) async throws -> [IPAddress]
 
-    public init(allow: AllowList, resolve: (@Sendable (String) async throws -> [IPAddress])? = nil) {
+    package init(allow: AllowList, resolve: (@Sendable (String) async throws -> [IPAddress])? = nil) {
         self.allow = allow
         self.resolve = resolve ?? WebhookEgress.systemResolve
     }
@@ -73,7 +73,7 @@ public struct WebhookEgress: Sendable {
     /// Resolves `url`'s host once and checks every address: the destination to connect to, or a
     /// ``WebhookError`` (`forbiddenDestination`, `unresolvable` or `invalidURL`) saying why not. The message names
     /// the kind of address, not the address.
-    public func destination(of url: String) async throws(WebhookError) -> Destination {
+    package func destination(of url: String) async throws(WebhookError) -> Destination {
         guard let host = URL(string: url)?.host, !host.isEmpty else {
             throw WebhookError(.invalidURL, "url: expected an absolute http:// or https:// URL")
         }
@@ -104,7 +104,7 @@ public struct WebhookEgress: Sendable {
     /// one: IPv4 0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12, 192.0.0/24, 192.168/16, 198.18/15, 224/4
     /// (multicast), 240/4 and the broadcast address; IPv6 ::, ::1, fc00::/7, fe80::/10, fec0::/10, ff00::/8, and
     /// the IPv4 address inside NAT64 (64:ff9b::/96) and 6to4 (2002::/16) ones.
-    public static func restriction(_ address: IPAddress) -> String? {
+    package static func restriction(_ address: IPAddress) -> String? {
         let b = address.bytes
         if address.isIPv4 {
             switch (b[0], b[1]) {

@@ -30,21 +30,21 @@ import Synchronization
 /// Egress: each attempt resolves the URL's host once and checks the addresses (``WebhookEgress``); a refused or
 /// unresolvable destination is a failed attempt (retried like any other) and no request is made; otherwise the
 /// request goes to the checked address.
-public struct WebhookService: Service {
+package struct WebhookService: Service {
     /// Delivery settings (from ``HubConfiguration``).
-    public struct Settings: Sendable {
-        public var retryBase: Duration
-        public var retryMax: Duration
-        public var maxAttempts: Int
-        public var timeout: Duration
-        public var concurrency: Int
-        public var pollInterval: Duration
+    package struct Settings: Sendable {
+        package var retryBase: Duration
+        package var retryMax: Duration
+        package var maxAttempts: Int
+        package var timeout: Duration
+        package var concurrency: Int
+        package var pollInterval: Duration
         /// Where requests may go (`webhook-allow-hosts`).
-        public var egress: WebhookEgress
+        package var egress: WebhookEgress
         /// Events read per transaction.
-        public var batch = 500
+        package var batch = 500
 
-        public init(_ c: HubConfiguration) {
+        package init(_ c: HubConfiguration) {
             retryBase = c.webhookRetryBase
             retryMax = c.webhookRetryMax
             maxAttempts = c.webhookMaxAttempts
@@ -66,7 +66,7 @@ public struct WebhookService: Service {
     /// This instance's lease owner name.
     let owner: String
 
-    public init(
+    package init(
         settings: Settings, repository: any WebhookRepository, bus: OrderEventBus?, metrics: HubMetrics, logger: Logger
     ) {
         self.settings = settings
@@ -79,7 +79,7 @@ public struct WebhookService: Service {
         self.logger = logger
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let wakeup = WebhookWakeup()
         logger.info("Webhook delivery started", metadata: ["webhook.concurrency": "\(settings.concurrency)"])
         await withGracefulShutdownHandler {

@@ -10,18 +10,18 @@ import HubModel
 /// parsing), compares in constant time, and rejects timestamps too far from its clock (5 minutes is usual) so a
 /// captured request cannot be replayed later. `Dabba-Event-Id` (the order event id) is the same on every retry:
 /// receivers deduplicate on it per endpoint. Unknown `vN=` parts are ignored, so the hub can add schemes later.
-public enum WebhookSignature {
+package enum WebhookSignature {
     /// The header's name.
-    public static let header = "Dabba-Signature"
+    package static let header = "Dabba-Signature"
 
     /// The header value for `body` sent at `timestamp` (unix seconds).
-    public static func sign(body: [UInt8], secret: String, timestamp: Int64) -> String {
+    package static func sign(body: [UInt8], secret: String, timestamp: Int64) -> String {
         "t=\(timestamp),v1=" + AuthRandom.hex(mac(body: body, secret: secret, timestamp: timestamp))
     }
 
     /// Checks a received header against `body`: a `v1` HMAC that matches, and `t` within `tolerance` seconds of
     /// `now` (unix seconds). Throws ``WebhookError`` with code `invalidSignature` saying why not.
-    public static func verify(
+    package static func verify(
         header value: String, body: [UInt8], secret: String, now: Int64, tolerance: Int64 = 300
     ) throws(WebhookError) {
         var timestamp: Int64?

@@ -1,19 +1,19 @@
 import DabbaProtocol
 
 /// One stored position (a fix as the hub keeps it). Times are UTC milliseconds.
-public struct StoredPosition: Sendable, Equatable, Codable {
-    public var agent: String
-    public var seq: Int64
-    public var time: Int64
-    public var lat: Double
-    public var lon: Double
-    public var alt: Double?
-    public var speed: Double?
-    public var track: Double?
-    public var hacc: Double?
-    public var mode: Int?
+package struct StoredPosition: Sendable, Equatable, Codable {
+    package var agent: String
+    package var seq: Int64
+    package var time: Int64
+    package var lat: Double
+    package var lon: Double
+    package var alt: Double?
+    package var speed: Double?
+    package var track: Double?
+    package var hacc: Double?
+    package var mode: Int?
 
-    public init(fix: Fix, time: Int64) {
+    package init(fix: Fix, time: Int64) {
         agent = fix.agent
         seq = fix.seq
         self.time = time
@@ -26,7 +26,7 @@ public struct StoredPosition: Sendable, Equatable, Codable {
         mode = fix.mode
     }
 
-    public init(
+    package init(
         agent: String, seq: Int64, time: Int64, lat: Double, lon: Double, alt: Double? = nil, speed: Double? = nil,
         track: Double? = nil, hacc: Double? = nil, mode: Int? = nil
     ) {
@@ -45,13 +45,13 @@ public struct StoredPosition: Sendable, Equatable, Codable {
 
 /// An agent's action from its device (`…/events`: accepted, picked_up…), as ingest stores it and dispatch applies
 /// it, once.
-public struct DeviceEvent: Sendable, Equatable {
-    public var agent: String
-    public var seq: Int64
-    public var time: Int64
-    public var order: String
-    public var type: String
-    public var payload: [UInt8]
+package struct DeviceEvent: Sendable, Equatable {
+    package var agent: String
+    package var seq: Int64
+    package var time: Int64
+    package var order: String
+    package var type: String
+    package var payload: [UInt8]
 
     package init(agent: String, seq: Int64, time: Int64, order: String, type: String, payload: [UInt8]) {
         self.agent = agent
@@ -64,17 +64,17 @@ public struct DeviceEvent: Sendable, Equatable {
 }
 
 /// An agent as operators see it.
-public struct AgentRecord: Sendable, Equatable {
-    public var id: String
-    public var name: String?
+package struct AgentRecord: Sendable, Equatable {
+    package var id: String
+    package var name: String?
     /// What the agent rides (shown to the customer once assigned), e.g. "scooter KA-01-AB-1234".
-    public var vehicle: String?
-    public var createdAt: Int64
+    package var vehicle: String?
+    package var createdAt: Int64
     /// The last retained state the agent published (online flag, outbox depth, oldest unsent age, gps).
-    public var state: AgentState?
-    public var stateAt: Int64?
+    package var state: AgentState?
+    package var stateAt: Int64?
     /// The newest position by fix time (never regresses when older backlog fixes arrive).
-    public var last: StoredPosition?
+    package var last: StoredPosition?
 
     package init(
         id: String, name: String? = nil, vehicle: String? = nil, createdAt: Int64, state: AgentState? = nil,
@@ -91,7 +91,7 @@ public struct AgentRecord: Sendable, Equatable {
 }
 
 /// Agents and their state.
-public protocol AgentRepository: Sendable {
+package protocol AgentRepository: Sendable {
     /// Creates an agent; `conflict` when the id exists.
     func createAgent(id: String, name: String?) async throws(StoreError) -> AgentRecord
     func agent(id: String) async throws(StoreError) -> AgentRecord?
@@ -103,7 +103,7 @@ public protocol AgentRepository: Sendable {
 }
 
 /// Positions and events, stored idempotently on `(agent, seq)`.
-public protocol PositionRepository: Sendable {
+package protocol PositionRepository: Sendable {
     /// Commits `positions` and `events` in one transaction; rows already stored are left as they are. A row whose
     /// seq is stored with a different payload is kept in `seq_conflicts` in the same transaction (an identical
     /// redelivery is not). Returns, per agent, every seq of the batch now durably accounted for (for the ack) and

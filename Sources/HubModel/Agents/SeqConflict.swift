@@ -9,25 +9,25 @@ import Foundation
 /// (`dabba_ingest_seq_conflicts_total`) and acks the seq only once this record is committed: nothing is dropped
 /// silently. An identical redelivery (the normal QoS 1 duplicate) is not a conflict, and the same conflicting
 /// payload arriving again is recorded once.
-public struct SeqConflict: Sendable, Equatable {
+package struct SeqConflict: Sendable, Equatable {
     /// Which lane conflicted: fixes (`positions`) or device events (`events`).
-    public enum Kind: String, Sendable, Hashable {
+    package enum Kind: String, Sendable, Hashable {
         case fix, event
     }
 
     /// One side of a conflict, as the hub understood it.
-    public enum Payload: Sendable, Equatable {
+    package enum Payload: Sendable, Equatable {
         case fix(StoredPosition)
         case event(AgentEvent)
     }
 
     /// A conflict just recorded by a commit: enough for the counter and the log line.
-    public struct Key: Sendable, Hashable {
-        public var agent: String
-        public var seq: Int64
-        public var kind: Kind
+    package struct Key: Sendable, Hashable {
+        package var agent: String
+        package var seq: Int64
+        package var kind: Kind
 
-        public init(agent: String, seq: Int64, kind: Kind) {
+        package init(agent: String, seq: Int64, kind: Kind) {
             self.agent = agent
             self.seq = seq
             self.kind = kind
@@ -35,18 +35,18 @@ public struct SeqConflict: Sendable, Equatable {
     }
 
     /// Increasing in the order conflicts were recorded (the paging cursor).
-    public var id: Int64
-    public var agent: String
-    public var seq: Int64
-    public var kind: Kind
+    package var id: Int64
+    package var agent: String
+    package var seq: Int64
+    package var kind: Kind
     /// The row kept under the seq (what the hub stored first).
-    public var stored: Payload
+    package var stored: Payload
     /// The row that arrived later under the same seq.
-    public var arriving: Payload
+    package var arriving: Payload
     /// When the hub committed the conflict (UTC milliseconds).
-    public var receivedAt: Int64
+    package var receivedAt: Int64
 
-    public init(
+    package init(
         id: Int64, agent: String, seq: Int64, kind: Kind, stored: Payload, arriving: Payload, receivedAt: Int64
     ) {
         self.id = id
@@ -87,14 +87,14 @@ public struct SeqConflict: Sendable, Equatable {
 }
 
 /// What one ingest commit did.
-public struct StoreReceipt: Sendable, Equatable {
+package struct StoreReceipt: Sendable, Equatable {
     /// Per agent, every seq of the batch that is now durably accounted for (stored new, stored before, or kept as a
     /// conflict): exactly what the ack names.
-    public var committed: [String: [Int64]] = [:]
+    package var committed: [String: [Int64]] = [:]
     /// Conflicts this commit recorded (a conflict already recorded earlier is not repeated).
-    public var conflicts: [SeqConflict.Key] = []
+    package var conflicts: [SeqConflict.Key] = []
 
-    public init(committed: [String: [Int64]] = [:], conflicts: [SeqConflict.Key] = []) {
+    package init(committed: [String: [Int64]] = [:], conflicts: [SeqConflict.Key] = []) {
         self.committed = committed
         self.conflicts = conflicts
     }

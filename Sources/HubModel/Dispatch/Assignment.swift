@@ -14,15 +14,15 @@ import DabbaProtocol
 /// - cash of its delivered orders the reactor has not posted yet (`cod_unposted`),
 /// - the totals of the cash orders it carries (assigned or picked up),
 /// - the totals of the cash orders offered to it and still pending (other than this one).
-public struct AssignmentLimits: Sendable, Equatable {
-    public var capacity: Int
-    public var codCashLimit: Int64
+package struct AssignmentLimits: Sendable, Equatable {
+    package var capacity: Int
+    package var codCashLimit: Int64
     /// Whether the agent's stored state must say online. False only for an accept the device itself sent: the
     /// device is plainly connected, while its stored state may still be the broker's will from before a restart
     /// (the queued event can reach the hub before the new `online` state).
-    public var requireOnline: Bool
+    package var requireOnline: Bool
 
-    public init(capacity: Int, codCashLimit: Int64, requireOnline: Bool = true) {
+    package init(capacity: Int, codCashLimit: Int64, requireOnline: Bool = true) {
         self.capacity = capacity
         self.codCashLimit = codCashLimit
         self.requireOnline = requireOnline
@@ -31,7 +31,7 @@ public struct AssignmentLimits: Sendable, Equatable {
 
 /// Why an order could not be offered to, accepted by or assigned to an agent; the message is what the API answers
 /// (409) and what the dispatch trail records (outcome `refused`).
-public enum AssignmentRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+package enum AssignmentRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownOrder(String)
     case unknownAgent(String)
     /// The order does not wait for an agent (its state, or it has one).
@@ -52,7 +52,7 @@ public enum AssignmentRefusal: Error, Sendable, Equatable, CustomStringConvertib
     /// Accepted at or after the offer's deadline (dispatcher clock).
     case lapsed(order: String, agent: String, deadline: Int64)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .unknownOrder(let order): "no order \(order)"
         case .unknownAgent(let agent): "no agent \(agent)"
@@ -80,7 +80,7 @@ public enum AssignmentRefusal: Error, Sendable, Equatable, CustomStringConvertib
     }
 
     /// A short code for metrics and logs.
-    public var code: String {
+    package var code: String {
         switch self {
         case .unknownOrder, .unknownAgent: "unknown"
         case .notWaiting, .alreadyOffered, .illegal: "state"
@@ -97,14 +97,14 @@ public enum AssignmentRefusal: Error, Sendable, Equatable, CustomStringConvertib
 }
 
 /// What became of an offer the dispatcher tried to make.
-public enum OfferOutcome: Sendable, Equatable {
+package enum OfferOutcome: Sendable, Equatable {
     case offered(Offer)
     case refused(AssignmentRefusal)
 }
 
 /// What became of an accept or an operator's assignment: the order assigned with its event, and the pending offers
 /// of the order to other agents that were withdrawn with it; or why not.
-public enum AssignmentOutcome: Sendable {
+package enum AssignmentOutcome: Sendable {
     case assigned(OrderRecord, OrderEvent, withdrawn: [Offer])
     case refused(AssignmentRefusal)
 }

@@ -19,17 +19,17 @@ import DabbaProtocol
 /// `platform:cash-unapplied` (a balanced ledger transaction of kind `cash_unapplied`, memo naming the event), so the
 /// agent's cash balance, the hand-in check and the cash limit all count it, and an alert (`device_event_refused`,
 /// or the `late_event_refused` one, its message extended) tells operators to sort it out.
-public struct DeviceAction: Sendable, Equatable {
-    public var agent: String
-    public var seq: Int64
-    public var order: String
+package struct DeviceAction: Sendable, Equatable {
+    package var agent: String
+    package var seq: Int64
+    package var order: String
     /// `.pickup` or `.deliver`.
-    public var action: OrderAction
+    package var action: OrderAction
     /// When the device says it happened (Unix ms).
-    public var time: Int64
-    public var cashCollected: Int64?
+    package var time: Int64
+    package var cashCollected: Int64?
 
-    public init(agent: String, seq: Int64, order: String, action: OrderAction, time: Int64, cashCollected: Int64?) {
+    package init(agent: String, seq: Int64, order: String, action: OrderAction, time: Int64, cashCollected: Int64?) {
         self.agent = agent
         self.seq = seq
         self.order = order
@@ -40,7 +40,7 @@ public struct DeviceAction: Sendable, Equatable {
 }
 
 /// What became of a ``DeviceAction``.
-public enum DeviceActionOutcome: Sendable {
+package enum DeviceActionOutcome: Sendable {
     /// Applied. `events` in the order they were committed; `withdrawn` the offers of the order to other agents that
     /// ended with it; `late`: a pickup made before the order was taken back, which won over the agent that had it.
     case applied(OrderRecord, events: [OrderEvent], withdrawn: [Offer], late: Bool)
@@ -50,28 +50,28 @@ public enum DeviceActionOutcome: Sendable {
 }
 
 /// Why a device action was not applied, and what was recorded instead.
-public struct DeviceActionRefusal: Sendable, Equatable {
-    public var message: String
+package struct DeviceActionRefusal: Sendable, Equatable {
+    package var message: String
     /// The alert kind raised or extended (nil: none; an action that changes nothing and reports no cash is only
     /// counted and logged).
-    public var alert: String?
+    package var alert: String?
     /// Cash posted to the agent's account instead of with the delivery, in the order's currency.
-    public var cashRecorded: Int64?
+    package var cashRecorded: Int64?
 
-    public init(message: String, alert: String?, cashRecorded: Int64?) {
+    package init(message: String, alert: String?, cashRecorded: Int64?) {
         self.message = message
         self.alert = alert
         self.cashRecorded = cashRecorded
     }
 
     /// A late event refused (made after the order was taken from the agent).
-    public static let lateAlert = "late_event_refused"
+    package static let lateAlert = "late_event_refused"
     /// Any other refused device event that reported cash.
-    public static let cashAlert = "device_event_refused"
+    package static let cashAlert = "device_event_refused"
 }
 
 extension LedgerAccount {
     /// Cash agents reported with device events that were not applied (``DeviceAction``): credited when the cash is
     /// posted to the agent, until an operator sorts it out.
-    public static let platformCashUnapplied = "platform:cash-unapplied"
+    package static let platformCashUnapplied = "platform:cash-unapplied"
 }

@@ -2,23 +2,23 @@ import DabbaDispatch
 
 /// An offer of an order to one agent: pending until the agent accepts or rejects it, it lapses at its deadline, or
 /// the hub withdraws it (the order was cancelled). At most one pending offer per order.
-public struct Offer: Sendable, Equatable, Codable {
-    public enum State: String, Sendable, Codable { case pending, accepted, rejected, expired, withdrawn }
-    public var id: Int64
-    public var order: String
-    public var agent: String
-    public var created: Int64
-    public var deadline: Int64
-    public var state: State
-    public var reason: String?
+package struct Offer: Sendable, Equatable, Codable {
+    package enum State: String, Sendable, Codable { case pending, accepted, rejected, expired, withdrawn }
+    package var id: Int64
+    package var order: String
+    package var agent: String
+    package var created: Int64
+    package var deadline: Int64
+    package var state: State
+    package var reason: String?
     /// When a publish of this offer (its own task message, a re-send or a sync answer listing it) was first taken
     /// by the broker session (dispatcher clock, Unix ms); nil while it never was.
-    public var sent: Int64?
+    package var sent: Int64?
     /// When a message from the agent's device (fix, backlog, event, online state, sync request) first arrived after
     /// `sent`, before the deadline: the evidence that the device had the offer. See ``Offer/lapseExcludes``.
-    public var seen: Int64?
+    package var seen: Int64?
 
-    public init(
+    package init(
         id: Int64 = 0, order: String, agent: String, created: Int64, deadline: Int64, state: State = .pending,
         reason: String? = nil, sent: Int64? = nil, seen: Int64? = nil
     ) {
@@ -34,7 +34,7 @@ public struct Offer: Sendable, Equatable, Codable {
     }
 
     /// The reason an expired offer carries when it lapsed undelivered (it does not exclude the agent).
-    public static let undeliveredReason = "undelivered"
+    package static let undeliveredReason = "undelivered"
 
     /// Whether this offer's lapse excludes the agent from the order. The rule: only when the device was seen after
     /// the offer was sent and before its deadline (`seen` is set). A device that is connected when the broker takes
@@ -42,28 +42,28 @@ public struct Offer: Sendable, Equatable, Codable {
     /// way a message from it after `sent` shows it had a connection that carried the offer. Without that evidence
     /// (never sent: the hub was cut off from the broker; or the device silent since) the lapse is *undelivered*:
     /// the offer expires with reason ``undeliveredReason`` and the order may be offered to the same agent again.
-    public var lapseExcludes: Bool { seen != nil }
+    package var lapseExcludes: Bool { seen != nil }
 }
 
 /// One dispatch decision as operators read it (`GET /v1/orders/{id}/dispatch`): who was offered the order, or why
 /// it waits, with the candidates' costs.
-public struct DispatchRecord: Sendable, Equatable, Codable {
+package struct DispatchRecord: Sendable, Equatable, Codable {
     /// A candidate as the policy scored it.
-    public typealias Candidate = DispatchCandidate
-    public var order: String
-    public var time: Int64
-    public var policy: String
-    public var agent: String?
+    package typealias Candidate = DispatchCandidate
+    package var order: String
+    package var time: Int64
+    package var policy: String
+    package var agent: String?
     /// `offered`, `queued` (no feasible agent), `refused` (the offer the policy chose failed the store's checks:
     /// ``AssignmentLimits``; `reason` says which), `accepted`, `rejected`, `expired`, `undelivered` (lapsed before the
     /// device had it: ``Offer/lapseExcludes``), `withdrawn`, `reassigned` (agent offline), `assigned` and
     /// `unassigned` (operators), `late_pickup` (``DeviceAction``).
-    public var outcome: String
-    public var candidates: [Candidate]
+    package var outcome: String
+    package var candidates: [Candidate]
     /// Why, for `refused`.
-    public var reason: String?
+    package var reason: String?
 
-    public init(
+    package init(
         order: String, time: Int64, policy: String, agent: String?, outcome: String, candidates: [Candidate],
         reason: String? = nil
     ) {
@@ -78,16 +78,16 @@ public struct DispatchRecord: Sendable, Equatable, Codable {
 }
 
 /// An agent as dispatch sees it.
-public struct DispatchAgentRow: Sendable, Equatable {
-    public var agent: AgentRecord
-    public var onShift: Bool
-    public var lastDeliveryAt: Int64?
+package struct DispatchAgentRow: Sendable, Equatable {
+    package var agent: AgentRecord
+    package var onShift: Bool
+    package var lastDeliveryAt: Int64?
     /// When its current (or last) shift started: a start while off shift (REST or the device, by its own time).
-    public var shiftStartedAt: Int64?
+    package var shiftStartedAt: Int64?
     /// The deadline of the last offer it let lapse after its device had it (``Offer/lapseExcludes``).
-    public var lastLapseAt: Int64?
+    package var lastLapseAt: Int64?
 
-    public init(
+    package init(
         agent: AgentRecord, onShift: Bool, lastDeliveryAt: Int64?, shiftStartedAt: Int64? = nil,
         lastLapseAt: Int64? = nil
     ) {
@@ -100,13 +100,13 @@ public struct DispatchAgentRow: Sendable, Equatable {
 }
 
 /// An operator alert (an agent went offline with food on board, …); one per kind, agent and order.
-public struct OperatorAlert: Sendable, Equatable, Codable {
-    public var id: Int64
-    public var time: Int64
-    public var kind: String
-    public var agent: String?
-    public var order: String?
-    public var message: String
+package struct OperatorAlert: Sendable, Equatable, Codable {
+    package var id: Int64
+    package var time: Int64
+    package var kind: String
+    package var agent: String?
+    package var order: String?
+    package var message: String
 
     package init(id: Int64, time: Int64, kind: String, agent: String? = nil, order: String? = nil, message: String) {
         self.id = id
@@ -119,7 +119,7 @@ public struct OperatorAlert: Sendable, Equatable, Codable {
 }
 
 /// Shifts, offers, decisions, device events and alerts.
-public protocol DispatchRepository: Sendable {
+package protocol DispatchRepository: Sendable {
     /// A shift change over REST, now; a start while off shift is the shift's start (``DispatchAgentRow/shiftStartedAt``).
     func setShift(agent: String, onShift: Bool) async throws(StoreError)
     /// A shift change from the device (event `seq`, made at `time`): applied only when newer than the last change

@@ -1,17 +1,17 @@
 import Foundation
 
 /// A point on the Earth in WGS 84 degrees.
-public struct GeoPoint: Sendable, Codable, Equatable, Hashable {
-    public var lat: Double
-    public var lon: Double
+package struct GeoPoint: Sendable, Codable, Equatable, Hashable {
+    package var lat: Double
+    package var lon: Double
 
-    public init(lat: Double, lon: Double) {
+    package init(lat: Double, lon: Double) {
         self.lat = lat
         self.lon = lon
     }
 
     /// Finite, latitude in -90…90 and longitude in -180…180.
-    public var isValid: Bool {
+    package var isValid: Bool {
         lat.isFinite && lon.isFinite && (-90...90).contains(lat) && (-180...180).contains(lon)
     }
 }
@@ -20,12 +20,12 @@ public struct GeoPoint: Sendable, Codable, Equatable, Hashable {
 ///
 /// Polygons are rings of points in degrees, treated as planar in (lon, lat): fine for city-sized zones that do not
 /// cross the antimeridian (zone validation refuses those). A ring may be given closed (last point = first) or open.
-public enum Geo {
+package enum Geo {
     /// Mean Earth radius (IUGG), metres.
-    public static let earthRadius = 6_371_008.8
+    package static let earthRadius = 6_371_008.8
 
     /// Great-circle distance between `a` and `b` in metres (haversine).
-    public static func distance(_ a: GeoPoint, _ b: GeoPoint) -> Double {
+    package static func distance(_ a: GeoPoint, _ b: GeoPoint) -> Double {
         let rad = Double.pi / 180
         let dLat = (b.lat - a.lat) * rad
         let dLon = (b.lon - a.lon) * rad
@@ -38,7 +38,7 @@ public enum Geo {
     /// Boundary: a point exactly on an edge or a vertex counts as **inside** (checked before the ray cast, so the
     /// answer does not depend on floating-point luck). Two zones sharing an edge therefore both contain the points
     /// of that edge; `zone(containing:)` then picks one deterministically. Holes are not supported.
-    public static func contains(_ polygon: [GeoPoint], _ point: GeoPoint) -> Bool {
+    package static func contains(_ polygon: [GeoPoint], _ point: GeoPoint) -> Bool {
         let ring = open(polygon)
         guard ring.count >= 3 else { return false }
         var inside = false
@@ -59,7 +59,7 @@ public enum Geo {
 
     /// The approximate area of `polygon` in square metres (shoelace on an equirectangular projection around the
     /// ring's mean latitude): good enough to rank zones by size.
-    public static func area(_ polygon: [GeoPoint]) -> Double {
+    package static func area(_ polygon: [GeoPoint]) -> Double {
         let ring = open(polygon)
         guard ring.count >= 3 else { return 0 }
         let meanLat = ring.map(\.lat).reduce(0, +) / Double(ring.count)
@@ -75,7 +75,7 @@ public enum Geo {
     }
 
     /// Whether two edges of the ring cross (adjacent edges sharing their common vertex do not count).
-    public static func selfIntersects(_ polygon: [GeoPoint]) -> Bool {
+    package static func selfIntersects(_ polygon: [GeoPoint]) -> Bool {
         let ring = open(polygon)
         let n = ring.count
         guard n >= 4 else { return false }
@@ -92,21 +92,22 @@ public enum Geo {
     }
 
     /// The ring without its closing point (when the last point repeats the first).
-    public static func open(_ polygon: [GeoPoint]) -> [GeoPoint] {
+    package static func open(_ polygon: [GeoPoint]) -> [GeoPoint] {
         if polygon.count > 1, polygon.first == polygon.last { return Array(polygon.dropLast()) }
         return polygon
     }
 
     /// The ring with its closing point (the first point repeated at the end).
-    public static func closed(_ polygon: [GeoPoint]) -> [GeoPoint] {
+    package static func closed(_ polygon: [GeoPoint]) -> [GeoPoint] {
         let ring = open(polygon)
         guard let first = ring.first else { return ring }
         return ring + [first]
     }
 
     /// The smallest latitude/longitude box holding `polygon`.
-    public static func bounds(_ polygon: [GeoPoint]) -> (minLat: Double, maxLat: Double, minLon: Double, maxLon: Double)
-    {
+    package static func bounds(_ polygon: [GeoPoint]) -> (
+        minLat: Double, maxLat: Double, minLon: Double, maxLon: Double
+    ) {
         (
             polygon.map(\.lat).min() ?? 0, polygon.map(\.lat).max() ?? 0, polygon.map(\.lon).min() ?? 0,
             polygon.map(\.lon).max() ?? 0
@@ -114,7 +115,7 @@ public enum Geo {
     }
 
     /// A box around `center` holding every point within `radius` metres (for a cheap prefilter before `distance`).
-    public static func box(around center: GeoPoint, radius: Double) -> (
+    package static func box(around center: GeoPoint, radius: Double) -> (
         minLat: Double, maxLat: Double, minLon: Double, maxLon: Double
     ) {
         let dLat = radius / earthRadius * 180 / Double.pi

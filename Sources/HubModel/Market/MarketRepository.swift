@@ -1,21 +1,21 @@
 /// Which restaurants a listing wants. The store filters by text and owner (and a bounding box when `near` is
 /// set); distance, `openAt` and the cursor are applied by `RestaurantQuery.page(_:)`, shared by every store.
-public struct RestaurantQuery: Sendable, Equatable {
+package struct RestaurantQuery: Sendable, Equatable {
     /// With `near`, only restaurants within `radius` metres, nearest first (then id); without, in id order.
-    public var near: GeoPoint?
-    public var radius: Double
+    package var near: GeoPoint?
+    package var radius: Double
     /// Only restaurants open at this instant (UTC milliseconds).
-    public var openAt: Int64?
+    package var openAt: Int64?
     /// Case-insensitive substring of the restaurant's name or of one of its menu items' names.
-    public var text: String?
+    package var text: String?
     /// Only restaurants of this owner.
-    public var owner: Int64?
+    package var owner: Int64?
     /// Resume after this position of the previous page.
-    public var after: RestaurantCursor?
+    package var after: RestaurantCursor?
     /// Page size (the store returns at most this many).
-    public var limit: Int
+    package var limit: Int
 
-    public init(
+    package init(
         near: GeoPoint? = nil, radius: Double = 5000, openAt: Int64? = nil, text: String? = nil, owner: Int64? = nil,
         after: RestaurantCursor? = nil, limit: Int = 20
     ) {
@@ -30,7 +30,7 @@ public struct RestaurantQuery: Sendable, Equatable {
 
     /// Orders and pages `candidates` (already filtered by text and owner): drops those beyond the radius or
     /// closed at `openAt`, sorts by (distance, id) or id, skips up to the cursor and keeps `limit`.
-    public func page(_ candidates: [Restaurant]) -> [RestaurantHit] {
+    package func page(_ candidates: [Restaurant]) -> [RestaurantHit] {
         var hits: [RestaurantHit] = candidates.compactMap { r in
             if let openAt, !r.isOpen(at: openAt) { return nil }
             guard let near else { return RestaurantHit(restaurant: r, distance: nil) }
@@ -44,21 +44,21 @@ public struct RestaurantQuery: Sendable, Equatable {
 }
 
 /// A restaurant in a listing, with its distance in metres from the query's point.
-public struct RestaurantHit: Sendable, Equatable {
-    public var restaurant: Restaurant
-    public var distance: Double?
+package struct RestaurantHit: Sendable, Equatable {
+    package var restaurant: Restaurant
+    package var distance: Double?
 
     /// The position of this hit in the listing order.
-    public var cursor: RestaurantCursor { RestaurantCursor(distance: distance, id: restaurant.id) }
+    package var cursor: RestaurantCursor { RestaurantCursor(distance: distance, id: restaurant.id) }
     var key: RestaurantCursor.Key { cursor.key }
 }
 
 /// A position in a restaurant listing: (distance, id) near a point, else id. Opaque on the wire.
-public struct RestaurantCursor: Sendable, Equatable {
-    public var distance: Double?
-    public var id: String
+package struct RestaurantCursor: Sendable, Equatable {
+    package var distance: Double?
+    package var id: String
 
-    public init(distance: Double?, id: String) {
+    package init(distance: Double?, id: String) {
         self.distance = distance
         self.id = id
     }
@@ -71,11 +71,11 @@ public struct RestaurantCursor: Sendable, Equatable {
     var key: Key { Key(distance: distance ?? 0, id: id) }
 
     /// Base64url of `d<bit pattern hex>.<id>` or `i.<id>` (the exact distance, so pages never overlap).
-    public var encoded: String {
+    package var encoded: String {
         PageCursor.encode(distance.map { "d" + String($0.bitPattern, radix: 16) } ?? "i", id)
     }
 
-    public init?(encoded text: String) {
+    package init?(encoded text: String) {
         guard let fields = PageCursor.decode(text, fields: 2), fields[1].utf8.count <= 64 else { return nil }
         let (head, id) = (fields[0], fields[1])
         if head == "i" {
@@ -90,7 +90,7 @@ public struct RestaurantCursor: Sendable, Equatable {
 
 /// Restaurants, menus and zones. Ids are made by the caller (`r-…`, `s-…`, `i-…`, `z-…`); restaurant-scoped
 /// lookups of an id belonging to another restaurant answer nil / `notFound`, like unknown ids.
-public protocol MarketRepository: Sendable {
+package protocol MarketRepository: Sendable {
     // Restaurants.
     /// Stores a new restaurant (its zone derived from its location); `notFound` when the owner is not a
     /// restaurant user.
@@ -137,7 +137,7 @@ public protocol MarketRepository: Sendable {
 
 extension Zone {
     /// Of several zones containing a point, the one that serves it: active, smallest area, then lowest id.
-    public static func serving(_ point: GeoPoint, among zones: [Zone]) -> Zone? {
+    package static func serving(_ point: GeoPoint, among zones: [Zone]) -> Zone? {
         zones.filter { $0.active && $0.contains(point) }.min { a, b in
             let (areaA, areaB) = (a.area, b.area)
             return areaA != areaB ? areaA < areaB : a.id < b.id

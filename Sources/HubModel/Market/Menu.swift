@@ -1,11 +1,11 @@
 /// A section of a restaurant's menu ("Starters", "Biryani"…), shown in `position` order (then id).
-public struct MenuSection: Sendable, Codable, Equatable {
-    public var id: String
-    public var restaurantID: String
-    public var name: String
-    public var position: Int
+package struct MenuSection: Sendable, Codable, Equatable {
+    package var id: String
+    package var restaurantID: String
+    package var name: String
+    package var position: Int
 
-    public init(id: String, restaurantID: String, name: String, position: Int) {
+    package init(id: String, restaurantID: String, name: String, position: Int) {
         self.id = id
         self.restaurantID = restaurantID
         self.name = name
@@ -14,12 +14,12 @@ public struct MenuSection: Sendable, Codable, Equatable {
 }
 
 /// One choice of an option group; `price` is the delta added to the item's price, in minor units (never negative).
-public struct MenuOption: Sendable, Codable, Equatable {
-    public var id: String
-    public var name: String
-    public var price: Int64
+package struct MenuOption: Sendable, Codable, Equatable {
+    package var id: String
+    package var name: String
+    package var price: Int64
 
-    public init(id: String, name: String, price: Int64) {
+    package init(id: String, name: String, price: Int64) {
         self.id = id
         self.name = name
         self.price = price
@@ -28,14 +28,14 @@ public struct MenuOption: Sendable, Codable, Equatable {
 
 /// A group of choices on an item ("Size", "Extras"): the customer picks `minChoices…maxChoices` of them.
 /// `required` is `minChoices > 0`.
-public struct MenuOptionGroup: Sendable, Codable, Equatable {
-    public var id: String
-    public var name: String
-    public var minChoices: Int
-    public var maxChoices: Int
-    public var choices: [MenuOption]
+package struct MenuOptionGroup: Sendable, Codable, Equatable {
+    package var id: String
+    package var name: String
+    package var minChoices: Int
+    package var maxChoices: Int
+    package var choices: [MenuOption]
 
-    public init(id: String, name: String, minChoices: Int, maxChoices: Int, choices: [MenuOption]) {
+    package init(id: String, name: String, minChoices: Int, maxChoices: Int, choices: [MenuOption]) {
         self.id = id
         self.name = name
         self.minChoices = minChoices
@@ -44,11 +44,11 @@ public struct MenuOptionGroup: Sendable, Codable, Equatable {
     }
 
     /// A choice must be made.
-    public var required: Bool { minChoices > 0 }
+    package var required: Bool { minChoices > 0 }
 
     enum CodingKeys: String, CodingKey { case id, name, minChoices, maxChoices, required, choices }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
             id: try c.decode(String.self, forKey: .id), name: try c.decode(String.self, forKey: .name),
@@ -57,7 +57,7 @@ public struct MenuOptionGroup: Sendable, Codable, Equatable {
             choices: try c.decode([MenuOption].self, forKey: .choices))
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(id, forKey: .id)
         try c.encode(name, forKey: .name)
@@ -68,7 +68,7 @@ public struct MenuOptionGroup: Sendable, Codable, Equatable {
     }
 
     /// Checks names, bounds (`0 <= min <= max <= choices`, `max >= 1`), unique choice ids and non-negative deltas.
-    public func validated(field: String) throws(MarketError) -> MenuOptionGroup {
+    package func validated(field: String) throws(MarketError) -> MenuOptionGroup {
         var group = self
         group.id = try MarketValidation.slug(id, field: field + ".id")
         group.name = try MarketValidation.name(name, field: field + ".name", max: 60)
@@ -91,21 +91,21 @@ public struct MenuOptionGroup: Sendable, Codable, Equatable {
 }
 
 /// A dish on a menu. `price` is in minor units of `currency`, which is always the restaurant's currency.
-public struct MenuItem: Sendable, Codable, Equatable {
-    public var id: String
-    public var restaurantID: String
-    public var sectionID: String
-    public var name: String
-    public var description: String
-    public var price: Int64
-    public var currency: String
+package struct MenuItem: Sendable, Codable, Equatable {
+    package var id: String
+    package var restaurantID: String
+    package var sectionID: String
+    package var name: String
+    package var description: String
+    package var price: Int64
+    package var currency: String
     /// Unavailable items stay on the menu (greyed out) but cannot be ordered.
-    public var available: Bool
-    public var optionGroups: [MenuOptionGroup]
+    package var available: Bool
+    package var optionGroups: [MenuOptionGroup]
     /// Order within the section (then id).
-    public var position: Int
+    package var position: Int
 
-    public init(
+    package init(
         id: String, restaurantID: String, sectionID: String, name: String, description: String = "", price: Int64,
         currency: String, available: Bool = true, optionGroups: [MenuOptionGroup] = [], position: Int = 0
     ) {
@@ -123,7 +123,7 @@ public struct MenuItem: Sendable, Codable, Equatable {
 
     /// Checks every field (names, lengths, price, at most 20 option groups with unique ids) and returns the
     /// normalised item (trimmed text).
-    public func validated() throws(MarketError) -> MenuItem {
+    package func validated() throws(MarketError) -> MenuItem {
         var item = self
         item.name = try MarketValidation.name(name, field: "name")
         item.description = try MarketValidation.text(description, field: "description", max: 1000)
@@ -143,14 +143,14 @@ public struct MenuItem: Sendable, Codable, Equatable {
 }
 
 /// A restaurant's whole menu: sections in order, each with its items in order.
-public struct Menu: Sendable, Encodable, Equatable {
+package struct Menu: Sendable, Encodable, Equatable {
     /// A section with its items; encoded flat (`id`, `name`, `position`, `items`).
-    public struct Section: Sendable, Encodable, Equatable {
-        public var section: MenuSection
-        public var items: [MenuItem]
+    package struct Section: Sendable, Encodable, Equatable {
+        package var section: MenuSection
+        package var items: [MenuItem]
 
         enum CodingKeys: String, CodingKey { case id, name, position, items }
-        public func encode(to encoder: any Encoder) throws {
+        package func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(section.id, forKey: .id)
             try c.encode(section.name, forKey: .name)
@@ -163,9 +163,9 @@ public struct Menu: Sendable, Encodable, Equatable {
             self.items = items
         }
     }
-    public var restaurantID: String
-    public var currency: String
-    public var sections: [Section]
+    package var restaurantID: String
+    package var currency: String
+    package var sections: [Section]
 
     package init(restaurantID: String, currency: String, sections: [Section]) {
         self.restaurantID = restaurantID
@@ -175,7 +175,7 @@ public struct Menu: Sendable, Encodable, Equatable {
 }
 
 /// Menu size limits (so a menu is one bounded document, not a paged list).
-public enum MenuLimits {
-    public static let sectionsPerRestaurant = 50
-    public static let itemsPerRestaurant = 500
+package enum MenuLimits {
+    package static let sectionsPerRestaurant = 50
+    package static let itemsPerRestaurant = 500
 }

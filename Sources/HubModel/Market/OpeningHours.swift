@@ -2,24 +2,24 @@ import Foundation
 
 /// Why marketplace input was refused: `field` names the offending JSON field (`hours.mon[1]`, `price`…).
 /// Controllers answer 422 `invalid` with "field: message".
-public struct MarketError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var field: String
-    public var message: String
-    public init(_ field: String, _ message: String) {
+package struct MarketError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var field: String
+    package var message: String
+    package init(_ field: String, _ message: String) {
         self.field = field
         self.message = message
     }
-    public var description: String { "\(field): \(message)" }
+    package var description: String { "\(field): \(message)" }
 }
 
 /// A day of the week, as the `hours` object keys it.
-public enum Weekday: String, Sendable, Codable, CaseIterable, Comparable {
+package enum Weekday: String, Sendable, Codable, CaseIterable, Comparable {
     case mon, tue, wed, thu, fri, sat, sun
 
     /// Monday = 0 … Sunday = 6.
-    public var index: Int { Self.allCases.firstIndex(of: self) ?? 0 }
-    public var previous: Weekday { Self.allCases[(index + 6) % 7] }
-    public static func < (a: Weekday, b: Weekday) -> Bool { a.index < b.index }
+    package var index: Int { Self.allCases.firstIndex(of: self) ?? 0 }
+    package var previous: Weekday { Self.allCases[(index + 6) % 7] }
+    package static func < (a: Weekday, b: Weekday) -> Bool { a.index < b.index }
 }
 
 /// Weekly opening hours in the restaurant's IANA time zone.
@@ -29,19 +29,19 @@ public enum Weekday: String, Sendable, Codable, CaseIterable, Comparable {
 /// the day; a closing time earlier than the opening time runs past midnight into the next day (`["18:00","02:00"]`
 /// on Friday covers Friday 18:00 to Saturday 02:00). Opening equal to closing is refused (use `00:00`–`24:00` for a
 /// whole day). Intervals are half-open: open at the opening minute, closed at the closing minute.
-public struct OpeningHours: Sendable, Equatable, Codable {
+package struct OpeningHours: Sendable, Equatable, Codable {
     /// One interval, in minutes after local midnight; `close <= open` runs into the next day.
-    public struct Interval: Sendable, Equatable {
-        public var open: Int
-        public var close: Int
-        public var crossesMidnight: Bool { close <= open }
+    package struct Interval: Sendable, Equatable {
+        package var open: Int
+        package var close: Int
+        package var crossesMidnight: Bool { close <= open }
     }
 
-    public var timezone: String
-    public var hours: [Weekday: [Interval]]
+    package var timezone: String
+    package var hours: [Weekday: [Interval]]
 
     /// Validates and builds hours from their wire form; `MarketError` names the bad field.
-    public init(timezone: String, hours: [String: [[String]]]) throws(MarketError) {
+    package init(timezone: String, hours: [String: [[String]]]) throws(MarketError) {
         guard timezone.utf8.count <= 64, TimeZone(identifier: timezone) != nil else {
             throw MarketError("hours.timezone", "not an IANA time zone name such as Asia/Kolkata")
         }
@@ -68,7 +68,7 @@ public struct OpeningHours: Sendable, Equatable, Codable {
     }
 
     /// Whether the hours say open at the instant `milliseconds` (UTC since 1970).
-    public func isOpen(at milliseconds: Int64) -> Bool {
+    package func isOpen(at milliseconds: Int64) -> Bool {
         guard let zone = TimeZone(identifier: timezone) else { return false }
         let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
         let local = seconds + Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(seconds))))
@@ -88,14 +88,14 @@ public struct OpeningHours: Sendable, Equatable, Codable {
     }
 
     /// Always open, in UTC (a convenient default for tests and kitchens that never close).
-    public static var always: OpeningHours {
+    package static var always: OpeningHours {
         OpeningHours(
             unchecked: "UTC",
             Dictionary(uniqueKeysWithValues: Weekday.allCases.map { ($0, [Interval(open: 0, close: 1440)]) }))
     }
 
     /// Never open (UTC, no intervals).
-    public static var closed: OpeningHours { OpeningHours(unchecked: "UTC", [:]) }
+    package static var closed: OpeningHours { OpeningHours(unchecked: "UTC", [:]) }
 
     private init(unchecked timezone: String, _ hours: [Weekday: [Interval]]) {
         self.timezone = timezone
@@ -118,7 +118,7 @@ public struct OpeningHours: Sendable, Equatable, Codable {
     }
 
     /// The wire form of `hours` (days in week order; closed days omitted).
-    public var wireHours: [String: [[String]]] {
+    package var wireHours: [String: [[String]]] {
         Dictionary(
             uniqueKeysWithValues: hours.filter { !$0.value.isEmpty }.map { day, list in
                 (day.rawValue, list.map { [Self.format($0.open), Self.format($0.close)] })
@@ -127,7 +127,7 @@ public struct OpeningHours: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey { case timezone, hours }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let timezone = try c.decode(String.self, forKey: .timezone)
         let hours = try c.decodeIfPresent([String: [[String]]].self, forKey: .hours) ?? [:]
@@ -139,7 +139,7 @@ public struct OpeningHours: Sendable, Equatable, Codable {
         }
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(timezone, forKey: .timezone)
         try c.encode(wireHours, forKey: .hours)

@@ -1,16 +1,16 @@
 /// A service area: restaurants and drop points inside its polygon are served, at its delivery fee.
-public struct Zone: Sendable, Codable, Equatable {
-    public var id: String
-    public var name: String
+package struct Zone: Sendable, Codable, Equatable {
+    package var id: String
+    package var name: String
     /// The ring, open (without the closing point); GeoJSON-like `[lon, lat]` pairs on the wire, closed there.
-    public var polygon: [GeoPoint]
+    package var polygon: [GeoPoint]
     /// Delivery fee in minor units of `currency`.
-    public var deliveryFee: Int64
-    public var currency: String
+    package var deliveryFee: Int64
+    package var currency: String
     /// Inactive zones serve nothing (`zone(containing:)` skips them).
-    public var active: Bool
+    package var active: Bool
 
-    public init(
+    package init(
         id: String, name: String, polygon: [GeoPoint], deliveryFee: Int64, currency: String, active: Bool = true
     ) {
         self.id = id
@@ -22,18 +22,18 @@ public struct Zone: Sendable, Codable, Equatable {
     }
 
     /// Whether `point` is inside the polygon (points on its boundary are inside; see `Geo.contains`).
-    public func contains(_ point: GeoPoint) -> Bool { Geo.contains(polygon, point) }
+    package func contains(_ point: GeoPoint) -> Bool { Geo.contains(polygon, point) }
 
     /// Approximate area in square metres (the tie-breaker between overlapping zones).
-    public var area: Double { Geo.area(polygon) }
+    package var area: Double { Geo.area(polygon) }
 
     /// The most vertices a zone may have.
-    public static let maxVertices = 1000
+    package static let maxVertices = 1000
 
     /// Checks the polygon (3…1000 distinct points, valid coordinates, auto-closed, spanning less than 5 degrees
     /// either way so no antimeridian crossing or continent-sized zones, non-zero area, no crossing edges), name, fee
     /// and currency.
-    public func validated() throws(MarketError) -> Zone {
+    package func validated() throws(MarketError) -> Zone {
         var zone = self
         zone.name = try MarketValidation.name(name, field: "name")
         zone.deliveryFee = try MarketValidation.amount(deliveryFee, field: "deliveryFee")

@@ -7,28 +7,28 @@ import DabbaProtocol
 /// JSON: `{"v":1,"id":…,"order":…,"restaurant":…,"customer":…,"agent":…,"status":…,"previous":…,"action":…,
 /// "time":"…Z","actor":"restaurant:5","reason":…,"cashCollected":…}`; `agent`, `previous`, `reason` and
 /// `cashCollected` may be absent.
-public struct OrderEvent: Sendable, Codable, Equatable {
-    public var v: Int = 1
+package struct OrderEvent: Sendable, Codable, Equatable {
+    package var v: Int = 1
     /// Position in the hub's audit trail: strictly increasing over all orders (consumers keep a cursor).
-    public var id: Int64
-    public var order: String
-    public var restaurant: String
+    package var id: Int64
+    package var order: String
+    package var restaurant: String
     /// The customer's user id.
-    public var customer: Int64
+    package var customer: Int64
     /// The assigned agent, when there is one.
-    public var agent: String?
-    public var status: OrderStatus
-    public var previous: OrderStatus?
-    public var action: OrderAction?
+    package var agent: String?
+    package var status: OrderStatus
+    package var previous: OrderStatus?
+    package var action: OrderAction?
     /// When it happened (UTC, milliseconds).
-    public var time: String
+    package var time: String
     /// Who did it: `customer:ID`, `restaurant:ID`, `operator:ID`, `agent:ID` or `system`.
-    public var actor: String
-    public var reason: String?
+    package var actor: String
+    package var reason: String?
     /// On `delivered` of a cash-on-delivery order: the cash the agent collected (minor units), when reported.
-    public var cashCollected: Int64?
+    package var cashCollected: Int64?
 
-    public init(
+    package init(
         id: Int64, order: String, restaurant: String, customer: Int64, agent: String? = nil, status: OrderStatus,
         previous: OrderStatus? = nil, action: OrderAction? = nil, time: String, actor: String, reason: String? = nil,
         cashCollected: Int64? = nil
@@ -48,12 +48,12 @@ public struct OrderEvent: Sendable, Codable, Equatable {
     }
 
     /// The MQTT topic other hubs read: `dabba/v1/orders/{order}/status`.
-    public var topic: String { Topics.orderStatus(order: order) }
+    package var topic: String { Topics.orderStatus(order: order) }
 }
 
 /// The durable audit trail of order transitions, read by consumers that keep their own cursor (webhooks) so a
 /// restart loses none.
-public protocol OrderEventLog: Sendable {
+package protocol OrderEventLog: Sendable {
     /// Events with `id > after`, oldest first, at most `limit`.
     func orderEvents(after: Int64, limit: Int) async throws(StoreError) -> [OrderEvent]
     /// Every event of one order, oldest first (its timeline).

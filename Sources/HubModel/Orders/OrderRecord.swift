@@ -1,18 +1,18 @@
 /// How the customer pays.
-public enum PaymentMethod: String, Sendable, Codable, CaseIterable {
+package enum PaymentMethod: String, Sendable, Codable, CaseIterable {
     case card
     /// Cash on delivery.
     case cod
 }
 
 /// One chosen option of an order line, priced when the order was placed.
-public struct OrderLineOption: Sendable, Codable, Equatable {
-    public var id: String
-    public var name: String
+package struct OrderLineOption: Sendable, Codable, Equatable {
+    package var id: String
+    package var name: String
     /// Price delta in minor units.
-    public var price: Int64
+    package var price: Int64
 
-    public init(id: String, name: String, price: Int64) {
+    package init(id: String, name: String, price: Int64) {
         self.id = id
         self.name = name
         self.price = price
@@ -20,17 +20,17 @@ public struct OrderLineOption: Sendable, Codable, Equatable {
 }
 
 /// One line of an order, priced server side from the menu when the order was placed.
-public struct OrderLine: Sendable, Codable, Equatable {
-    public var itemID: String
-    public var name: String
-    public var quantity: Int
+package struct OrderLine: Sendable, Codable, Equatable {
+    package var itemID: String
+    package var name: String
+    package var quantity: Int
     /// Item price plus its options' deltas, minor units.
-    public var unitPrice: Int64
-    public var options: [OrderLineOption]
+    package var unitPrice: Int64
+    package var options: [OrderLineOption]
     /// `unitPrice × quantity`.
-    public var lineTotal: Int64
+    package var lineTotal: Int64
 
-    public init(itemID: String, name: String, quantity: Int, unitPrice: Int64, options: [OrderLineOption]) {
+    package init(itemID: String, name: String, quantity: Int, unitPrice: Int64, options: [OrderLineOption]) {
         self.itemID = itemID
         self.name = name
         self.quantity = quantity
@@ -41,33 +41,33 @@ public struct OrderLine: Sendable, Codable, Equatable {
 }
 
 /// An order as stored. Money is in minor units of `currency`.
-public struct OrderRecord: Sendable, Equatable {
-    public var id: String
+package struct OrderRecord: Sendable, Equatable {
+    package var id: String
     /// The customer's user id.
-    public var customerID: Int64
-    public var restaurantID: String
-    public var status: OrderStatus
+    package var customerID: Int64
+    package var restaurantID: String
+    package var status: OrderStatus
     /// The assigned agent (from assignment on; kept after delivery for the record).
-    public var agentID: String?
-    public var paymentMethod: PaymentMethod
-    public var currency: String
-    public var subtotal: Int64
-    public var deliveryFee: Int64
-    public var tax: Int64
-    public var total: Int64
-    public var address: String
-    public var dropLat: Double
-    public var dropLon: Double
-    public var zoneID: String?
+    package var agentID: String?
+    package var paymentMethod: PaymentMethod
+    package var currency: String
+    package var subtotal: Int64
+    package var deliveryFee: Int64
+    package var tax: Int64
+    package var total: Int64
+    package var address: String
+    package var dropLat: Double
+    package var dropLon: Double
+    package var zoneID: String?
     /// Preparation time the restaurant gave when accepting.
-    public var prepMinutes: Int?
+    package var prepMinutes: Int?
     /// When the restaurant marked the food ready (milliseconds), nil before.
-    public var readyAt: Int64?
-    public var createdAt: Int64
-    public var updatedAt: Int64
-    public var lines: [OrderLine]
+    package var readyAt: Int64?
+    package var createdAt: Int64
+    package var updatedAt: Int64
+    package var lines: [OrderLine]
 
-    public init(
+    package init(
         id: String, customerID: Int64, restaurantID: String, status: OrderStatus = .placed, agentID: String? = nil,
         paymentMethod: PaymentMethod, currency: String, subtotal: Int64, deliveryFee: Int64, tax: Int64, total: Int64,
         address: String, dropLat: Double, dropLon: Double, zoneID: String?, prepMinutes: Int? = nil,
@@ -97,25 +97,25 @@ public struct OrderRecord: Sendable, Equatable {
 }
 
 /// A requested change of an order's state, applied atomically with its audit entry.
-public struct OrderChange: Sendable {
-    public var action: OrderAction
+package struct OrderChange: Sendable {
+    package var action: OrderAction
     /// `customer:ID`, `restaurant:ID`, `operator:ID`, `agent:ID` or `system`.
-    public var actor: String
-    public var reason: String?
+    package var actor: String
+    package var reason: String?
     /// For `assign`: the agent.
-    public var agent: String?
+    package var agent: String?
     /// For `accept`: the preparation time in minutes.
-    public var prepMinutes: Int?
+    package var prepMinutes: Int?
     /// Only apply when the order is in one of these states (policy checks such as "customers cancel only before
     /// confirmation"); nil: any state the machine allows.
-    public var allowedFrom: Set<OrderStatus>?
+    package var allowedFrom: Set<OrderStatus>?
     /// For `deliver` of a cash-on-delivery order: the cash collected (minor units), recorded in the audit trail.
-    public var cashCollected: Int64?
+    package var cashCollected: Int64?
     /// Only apply when the order is assigned to this agent (an agent acting on its own order), checked in the
     /// transaction that applies the change; another agent's order is "no order" (404), as it is to read.
-    public var requiredAgent: String?
+    package var requiredAgent: String?
 
-    public init(
+    package init(
         action: OrderAction, actor: String, reason: String? = nil, agent: String? = nil, prepMinutes: Int? = nil,
         allowedFrom: Set<OrderStatus>? = nil, cashCollected: Int64? = nil, requiredAgent: String? = nil
     ) {
@@ -131,17 +131,17 @@ public struct OrderChange: Sendable {
 }
 
 /// Which orders a list shows.
-public struct OrderFilter: Sendable, Equatable {
-    public var customerID: Int64?
-    public var restaurantIDs: [String]?
-    public var agentID: String?
-    public var statuses: Set<OrderStatus>?
+package struct OrderFilter: Sendable, Equatable {
+    package var customerID: Int64?
+    package var restaurantIDs: [String]?
+    package var agentID: String?
+    package var statuses: Set<OrderStatus>?
     /// Created at or after (ms).
-    public var since: Int64?
+    package var since: Int64?
     /// Created before (ms).
-    public var until: Int64?
+    package var until: Int64?
 
-    public init(
+    package init(
         customerID: Int64? = nil, restaurantIDs: [String]? = nil, agentID: String? = nil,
         statuses: Set<OrderStatus>? = nil, since: Int64? = nil, until: Int64? = nil
     ) {
@@ -155,7 +155,7 @@ public struct OrderFilter: Sendable, Equatable {
 }
 
 /// Orders, their lines and their audit trail.
-public protocol OrderRepository: OrderEventLog {
+package protocol OrderRepository: OrderEventLog {
     /// Stores a new order (status `placed`) with its lines and its first audit entry in one transaction.
     /// With an idempotency key: a second create by the same customer with the same key returns the stored order
     /// and `created == false` when `requestHash` matches, and throws `conflict` when it does not.
@@ -173,13 +173,13 @@ public protocol OrderRepository: OrderEventLog {
 
 /// A share link's record: anyone holding the token may follow the order's live feed until `expires` (or until the
 /// order ended plus a grace period), unless revoked. Only the token's SHA-256 is stored.
-public struct OrderShare: Sendable, Equatable {
-    public var orderID: String
-    public var createdBy: Int64
-    public var expires: Int64
-    public var revoked: Bool
+package struct OrderShare: Sendable, Equatable {
+    package var orderID: String
+    package var createdBy: Int64
+    package var expires: Int64
+    package var revoked: Bool
 
-    public init(orderID: String, createdBy: Int64, expires: Int64, revoked: Bool = false) {
+    package init(orderID: String, createdBy: Int64, expires: Int64, revoked: Bool = false) {
         self.orderID = orderID
         self.createdBy = createdBy
         self.expires = expires
@@ -188,7 +188,7 @@ public struct OrderShare: Sendable, Equatable {
 }
 
 /// Share links of orders.
-public protocol OrderShareRepository: Sendable {
+package protocol OrderShareRepository: Sendable {
     func createShare(tokenHash: String, share: OrderShare) async throws(StoreError)
     func share(tokenHash: String) async throws(StoreError) -> OrderShare?
     /// Revokes every share link of `order`; returns how many were active.

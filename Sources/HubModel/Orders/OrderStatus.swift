@@ -2,7 +2,7 @@
 /// the delivery side (`assigned` → `pickedUp` → `delivered`) are one machine: an agent can be assigned while the
 /// kitchen is still at `confirmed` or `preparing`, and the kitchen's readiness is then kept in
 /// ``OrderRecord/readyAt`` (see ``OrderStatus/transition(from:action:kitchenReady:)``).
-public enum OrderStatus: String, Sendable, Codable, CaseIterable {
+package enum OrderStatus: String, Sendable, Codable, CaseIterable {
     case placed, confirmed, rejected, preparing
     case readyForPickup = "ready_for_pickup"
     case assigned
@@ -10,14 +10,14 @@ public enum OrderStatus: String, Sendable, Codable, CaseIterable {
     case delivered, cancelled, failed
 
     /// No transition leaves a terminal state.
-    public var isTerminal: Bool { [.rejected, .delivered, .cancelled, .failed].contains(self) }
+    package var isTerminal: Bool { [.rejected, .delivered, .cancelled, .failed].contains(self) }
 
     /// True from assignment until delivery: the window in which the customer may see the agent's position.
-    public var showsAgent: Bool { [.assigned, .pickedUp].contains(self) }
+    package var showsAgent: Bool { [.assigned, .pickedUp].contains(self) }
 }
 
 /// Something done to an order.
-public enum OrderAction: String, Sendable, Codable, CaseIterable {
+package enum OrderAction: String, Sendable, Codable, CaseIterable {
     /// The restaurant accepts (with a preparation time).
     case accept
     case reject
@@ -36,10 +36,10 @@ public enum OrderAction: String, Sendable, Codable, CaseIterable {
 }
 
 /// An illegal transition: the action does not apply in the current state (answered with 409 and the state).
-public struct OrderTransitionError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var current: OrderStatus
-    public var action: OrderAction
-    public var description: String { "cannot \(action.rawValue) an order that is \(current.rawValue)" }
+package struct OrderTransitionError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var current: OrderStatus
+    package var action: OrderAction
+    package var description: String { "cannot \(action.rawValue) an order that is \(current.rawValue)" }
 
     package init(current: OrderStatus, action: OrderAction) {
         self.current = current
@@ -56,7 +56,7 @@ extension OrderStatus {
     /// order only record the kitchen's progress (the status stays `assigned`); cancel from any non-terminal state
     /// before pickup (who may cancel when is the caller's policy); fail from any non-terminal state after
     /// confirmation.
-    public static func transition(from current: OrderStatus, action: OrderAction, kitchenReady: Bool = false)
+    package static func transition(from current: OrderStatus, action: OrderAction, kitchenReady: Bool = false)
         throws(OrderTransitionError) -> OrderStatus
     {
         let next: OrderStatus? =

@@ -1,17 +1,17 @@
 import DabbaCore
 
 /// The side of a ledger entry. Every account's balance is `debits - credits`.
-public enum LedgerSide: String, Sendable, Codable {
+package enum LedgerSide: String, Sendable, Codable {
     case debit, credit
 }
 
 /// One leg of a ledger transaction: a positive amount on one side of one account.
-public struct LedgerLeg: Sendable, Equatable {
-    public var account: String
-    public var side: LedgerSide
-    public var amount: Int64
+package struct LedgerLeg: Sendable, Equatable {
+    package var account: String
+    package var side: LedgerSide
+    package var amount: Int64
 
-    public init(_ side: LedgerSide, _ account: String, _ amount: Int64) {
+    package init(_ side: LedgerSide, _ account: String, _ amount: Int64) {
         self.account = account
         self.side = side
         self.amount = amount
@@ -20,17 +20,17 @@ public struct LedgerLeg: Sendable, Equatable {
 
 /// A balanced set of legs in one currency, written atomically with the state change it records. Entries are
 /// append-only (the database refuses UPDATE and DELETE on them); a correction is a new posting.
-public struct LedgerPosting: Sendable, Equatable {
+package struct LedgerPosting: Sendable, Equatable {
     /// `authorize`, `capture`, `void`, `refund`, `cod_collect`, `cash_hand_in`.
-    public var kind: String
-    public var paymentID: String?
-    public var orderID: String?
-    public var currency: String
-    public var actor: String
-    public var memo: String?
-    public var legs: [LedgerLeg]
+    package var kind: String
+    package var paymentID: String?
+    package var orderID: String?
+    package var currency: String
+    package var actor: String
+    package var memo: String?
+    package var legs: [LedgerLeg]
 
-    public init(
+    package init(
         kind: String, paymentID: String? = nil, orderID: String? = nil, currency: String, actor: String,
         memo: String? = nil, legs: [LedgerLeg]
     ) {
@@ -45,9 +45,9 @@ public struct LedgerPosting: Sendable, Equatable {
     }
 
     /// The sum of the debit legs; nil when it does not fit in Int64 (``validate()`` refuses such a posting).
-    public var debits: Int64? { total(.debit) }
+    package var debits: Int64? { total(.debit) }
     /// The sum of the credit legs; nil when it does not fit in Int64 (``validate()`` refuses such a posting).
-    public var credits: Int64? { total(.credit) }
+    package var credits: Int64? { total(.credit) }
 
     /// Checked: amounts can come from devices and providers, and a trap inside the reactor's transaction would
     /// crash the hub again on every restart.
@@ -57,7 +57,7 @@ public struct LedgerPosting: Sendable, Equatable {
 
     /// Refuses a posting that is empty, unbalanced, has a non-positive leg or a malformed currency: the one check
     /// every write goes through, inside its transaction.
-    public func validate() throws(StoreError) {
+    package func validate() throws(StoreError) {
         guard !legs.isEmpty else { throw StoreError(.other, "ledger: a posting needs legs") }
         guard Money.isCurrency(currency) else { throw StoreError(.other, "ledger: bad currency \(currency)") }
         guard legs.allSatisfy({ $0.amount > 0 && !$0.account.isEmpty }) else {
@@ -76,44 +76,44 @@ public struct LedgerPosting: Sendable, Equatable {
 }
 
 /// The ledger's account names. One account per name and currency.
-public enum LedgerAccount {
+package enum LedgerAccount {
     /// What the customer owes the platform (debit) or is owed (credit).
-    public static func customer(_ id: Int64) -> String { "customer:\(id)" }
+    package static func customer(_ id: Int64) -> String { "customer:\(id)" }
     /// Authorization holds on the customer's card (credit while held).
-    public static func customerHolds(_ id: Int64) -> String { "customer:\(id):authorized" }
+    package static func customerHolds(_ id: Int64) -> String { "customer:\(id):authorized" }
     /// Authorized funds the provider holds for us (debit while held).
-    public static func providerHolds(_ provider: String) -> String { "provider:\(provider):authorized" }
+    package static func providerHolds(_ provider: String) -> String { "provider:\(provider):authorized" }
     /// Captured funds the provider owes the platform (settlements would credit it).
-    public static func providerClearing(_ provider: String) -> String { "provider:\(provider):clearing" }
+    package static func providerClearing(_ provider: String) -> String { "provider:\(provider):clearing" }
     /// What the platform owes a restaurant (credit).
-    public static func restaurantPayable(_ id: String) -> String { "restaurant:\(id):payable" }
+    package static func restaurantPayable(_ id: String) -> String { "restaurant:\(id):payable" }
     /// Cash an agent holds for the platform (debit).
-    public static func agentCash(_ id: String) -> String { "agent:\(id):cash" }
+    package static func agentCash(_ id: String) -> String { "agent:\(id):cash" }
     /// Delivery fees earned.
-    public static let platformRevenue = "platform:revenue"
+    package static let platformRevenue = "platform:revenue"
     /// Tax collected, owed to the tax authority.
-    public static let platformTax = "platform:tax"
+    package static let platformTax = "platform:tax"
     /// Money given back to customers.
-    public static let platformRefunds = "platform:refunds"
+    package static let platformRefunds = "platform:refunds"
     /// Cash handed in by agents.
-    public static let platformCash = "platform:cash"
+    package static let platformCash = "platform:cash"
 }
 
 /// Money in the API: integer minor units, ISO 4217 currency codes.
-public enum Money {
+package enum Money {
     /// Three upper-case ASCII letters.
-    public static func isCurrency(_ code: String) -> Bool {
+    package static func isCurrency(_ code: String) -> Bool {
         code.utf8.count == 3 && code.utf8.allSatisfy { $0 >= 0x41 && $0 <= 0x5A }
     }
 
     /// Largest amount accepted anywhere (10^13 minor units): far below overflow when summed.
-    public static let maxAmount: Int64 = 10_000_000_000_000
+    package static let maxAmount: Int64 = 10_000_000_000_000
 }
 
 /// The postings of each money movement; the only place that decides which accounts move.
-public enum Postings {
+package enum Postings {
     /// Card authorized: the provider holds `amount` for us against the customer's card.
-    public static func authorize(_ p: PaymentRecord, actor: String) -> LedgerPosting {
+    package static func authorize(_ p: PaymentRecord, actor: String) -> LedgerPosting {
         LedgerPosting(
             kind: "authorize", paymentID: p.id, orderID: p.orderID, currency: p.currency, actor: actor,
             legs: [
@@ -123,7 +123,7 @@ public enum Postings {
     }
 
     /// Authorization released without capture.
-    public static func void(_ p: PaymentRecord, actor: String) -> LedgerPosting {
+    package static func void(_ p: PaymentRecord, actor: String) -> LedgerPosting {
         LedgerPosting(
             kind: "void", paymentID: p.id, orderID: p.orderID, currency: p.currency, actor: actor,
             legs: [
@@ -145,7 +145,7 @@ public enum Postings {
     }
 
     /// Card captured: the hold is released, the provider owes us the money, and the sale is booked.
-    public static func capture(_ p: PaymentRecord, order: OrderRecord, actor: String) -> LedgerPosting {
+    package static func capture(_ p: PaymentRecord, order: OrderRecord, actor: String) -> LedgerPosting {
         let provider = p.provider ?? "-"
         var legs: [LedgerLeg] = [
             LedgerLeg(.debit, LedgerAccount.customerHolds(p.customerID), p.amount),
@@ -158,7 +158,7 @@ public enum Postings {
     }
 
     /// A refund paid back through the provider (cards) or in cash (cash on delivery).
-    public static func refund(_ p: PaymentRecord, amount: Int64, refundID: String, actor: String) -> LedgerPosting {
+    package static func refund(_ p: PaymentRecord, amount: Int64, refundID: String, actor: String) -> LedgerPosting {
         let source =
             p.method == .cod ? LedgerAccount.platformCash : LedgerAccount.providerClearing(p.provider ?? "-")
         return LedgerPosting(
@@ -168,7 +168,7 @@ public enum Postings {
 
     /// Cash on delivery: the sale is booked against the customer and the agent now holds what was collected
     /// (any difference stays on the customer's account and shows in the reconciliation).
-    public static func codCollect(
+    package static func codCollect(
         _ p: PaymentRecord, order: OrderRecord, agent: String, collected: Int64, actor: String
     )
         -> LedgerPosting
@@ -182,7 +182,7 @@ public enum Postings {
     }
 
     /// An agent hands cash in to an operator.
-    public static func handIn(_ h: CashHandIn) -> LedgerPosting {
+    package static func handIn(_ h: CashHandIn) -> LedgerPosting {
         LedgerPosting(
             kind: "cash_hand_in", currency: h.currency, actor: h.actor, memo: h.id,
             legs: [
@@ -193,14 +193,14 @@ public enum Postings {
 }
 
 /// An account's totals. `balance = debits - credits`.
-public struct LedgerBalance: Sendable, Equatable, Codable {
-    public var account: String
-    public var currency: String
-    public var debits: Int64
-    public var credits: Int64
-    public var balance: Int64 { debits - credits }
+package struct LedgerBalance: Sendable, Equatable, Codable {
+    package var account: String
+    package var currency: String
+    package var debits: Int64
+    package var credits: Int64
+    package var balance: Int64 { debits - credits }
 
-    public init(account: String, currency: String, debits: Int64, credits: Int64) {
+    package init(account: String, currency: String, debits: Int64, credits: Int64) {
         self.account = account
         self.currency = currency
         self.debits = debits
@@ -209,17 +209,17 @@ public struct LedgerBalance: Sendable, Equatable, Codable {
 }
 
 /// One stored entry, with its transaction's details.
-public struct LedgerEntry: Sendable, Equatable {
-    public var id: Int64
-    public var transactionID: Int64
-    public var kind: String
-    public var paymentID: String?
-    public var orderID: String?
-    public var account: String
-    public var currency: String
-    public var side: LedgerSide
-    public var amount: Int64
-    public var time: Int64
+package struct LedgerEntry: Sendable, Equatable {
+    package var id: Int64
+    package var transactionID: Int64
+    package var kind: String
+    package var paymentID: String?
+    package var orderID: String?
+    package var account: String
+    package var currency: String
+    package var side: LedgerSide
+    package var amount: Int64
+    package var time: Int64
 
     package init(
         id: Int64, transactionID: Int64, kind: String, paymentID: String? = nil, orderID: String? = nil,

@@ -4,47 +4,47 @@
 /// `failed` (declined); `authorized` → `cancelled` (voided). A card that needs asynchronous verification stays in
 /// `requires_payment` (with ``PaymentRecord/nextAction`` `await_verification`) until the provider's webhook says.
 /// Cash on delivery is recorded as `captured` when the agent delivers.
-public enum PaymentState: String, Sendable, Codable, CaseIterable {
+package enum PaymentState: String, Sendable, Codable, CaseIterable {
     case requiresPayment = "requires_payment"
     case authorized, captured
     case partiallyRefunded = "partially_refunded"
     case refunded, failed, cancelled
 
     /// Money has been taken (refunds apply).
-    public var isCaptured: Bool { [.captured, .partiallyRefunded, .refunded].contains(self) }
+    package var isCaptured: Bool { [.captured, .partiallyRefunded, .refunded].contains(self) }
 }
 
 /// One payment of one order. Money in minor units of `currency`.
-public struct PaymentRecord: Sendable, Equatable {
-    public var id: String
-    public var orderID: String
-    public var customerID: Int64
-    public var method: PaymentMethod
+package struct PaymentRecord: Sendable, Equatable {
+    package var id: String
+    package var orderID: String
+    package var customerID: Int64
+    package var method: PaymentMethod
     /// The provider's name (`test` for the built-in one); nil for cash on delivery.
-    public var provider: String?
+    package var provider: String?
     /// The provider's reference for this payment (its webhooks name it).
-    public var providerRef: String?
-    public var state: PaymentState
-    public var currency: String
+    package var providerRef: String?
+    package var state: PaymentState
+    package var currency: String
     /// What is authorized (the order's total).
-    public var amount: Int64
+    package var amount: Int64
     /// What was captured (for cash on delivery: the cash the agent collected).
-    public var captured: Int64 = 0
+    package var captured: Int64 = 0
     /// Refunds that succeeded.
-    public var refunded: Int64 = 0
+    package var refunded: Int64 = 0
     /// Refunds reserved and sent to the provider, not yet answered (counted against the captured amount).
-    public var refundPending: Int64 = 0
-    public var cardLast4: String?
+    package var refundPending: Int64 = 0
+    package var cardLast4: String?
     /// Why the payment failed (provider's decline reason).
-    public var failure: String?
+    package var failure: String?
     /// `await_verification` while the provider verifies the card asynchronously.
-    public var nextAction: String?
+    package var nextAction: String?
     /// The highest provider event sequence applied (older events arriving late are ignored).
-    public var providerSeq: Int64 = 0
-    public var createdAt: Int64
-    public var updatedAt: Int64
+    package var providerSeq: Int64 = 0
+    package var createdAt: Int64
+    package var updatedAt: Int64
 
-    public init(
+    package init(
         id: String, orderID: String, customerID: Int64, method: PaymentMethod, provider: String?,
         state: PaymentState = .requiresPayment, currency: String, amount: Int64, createdAt: Int64
     ) {
@@ -61,25 +61,25 @@ public struct PaymentRecord: Sendable, Equatable {
     }
 
     /// What may still be refunded.
-    public var refundable: Int64 { captured - refunded - refundPending }
+    package var refundable: Int64 { captured - refunded - refundPending }
 }
 
-public enum RefundState: String, Sendable, Codable {
+package enum RefundState: String, Sendable, Codable {
     case pending, succeeded, failed
 }
 
 /// One refund of a captured payment.
-public struct RefundRecord: Sendable, Equatable {
-    public var id: String
-    public var paymentID: String
-    public var amount: Int64
-    public var state: RefundState
-    public var reason: String?
-    public var actor: String
-    public var createdAt: Int64
-    public var updatedAt: Int64
+package struct RefundRecord: Sendable, Equatable {
+    package var id: String
+    package var paymentID: String
+    package var amount: Int64
+    package var state: RefundState
+    package var reason: String?
+    package var actor: String
+    package var createdAt: Int64
+    package var updatedAt: Int64
 
-    public init(
+    package init(
         id: String, paymentID: String, amount: Int64, state: RefundState = .pending, reason: String?, actor: String,
         createdAt: Int64
     ) {
@@ -95,17 +95,18 @@ public struct RefundRecord: Sendable, Equatable {
 }
 
 /// Cash an agent handed in to an operator.
-public struct CashHandIn: Sendable, Equatable {
-    public var id: String
-    public var agent: String
-    public var currency: String
-    public var amount: Int64
-    public var actor: String
-    public var note: String?
+package struct CashHandIn: Sendable, Equatable {
+    package var id: String
+    package var agent: String
+    package var currency: String
+    package var amount: Int64
+    package var actor: String
+    package var note: String?
     /// UTC milliseconds.
-    public var time: Int64
+    package var time: Int64
 
-    public init(id: String, agent: String, currency: String, amount: Int64, actor: String, note: String?, time: Int64) {
+    package init(id: String, agent: String, currency: String, amount: Int64, actor: String, note: String?, time: Int64)
+    {
         self.id = id
         self.agent = agent
         self.currency = currency
@@ -118,24 +119,24 @@ public struct CashHandIn: Sendable, Equatable {
 
 /// One agent's cash for one UTC day: what cash-on-delivery orders said to collect, what the agent reported
 /// collecting, and what the agent handed in. Differences are flagged.
-public struct CashReconciliation: Sendable, Equatable, Codable {
-    public var agent: String
-    public var currency: String
+package struct CashReconciliation: Sendable, Equatable, Codable {
+    package var agent: String
+    package var currency: String
     /// `YYYY-MM-DD` (UTC).
-    public var day: String
-    public var orders: Int
-    public var expected: Int64
-    public var collected: Int64
-    public var handedIn: Int64
+    package var day: String
+    package var orders: Int
+    package var expected: Int64
+    package var collected: Int64
+    package var handedIn: Int64
     /// `collected - expected` (negative: the agent collected less than the orders' totals).
-    public var collectionDifference: Int64 { collected - expected }
+    package var collectionDifference: Int64 { collected - expected }
     /// `handedIn - collected` for the day (negative: cash the agent still holds from that day, or short).
-    public var handInDifference: Int64 { handedIn - collected }
+    package var handInDifference: Int64 { handedIn - collected }
     /// Cash the agent holds now (all days), from the ledger.
-    public var heldNow: Int64
-    public var flagged: Bool { collectionDifference != 0 || handInDifference != 0 }
+    package var heldNow: Int64
+    package var flagged: Bool { collectionDifference != 0 || handInDifference != 0 }
 
-    public init(
+    package init(
         agent: String, currency: String, day: String, orders: Int, expected: Int64, collected: Int64, handedIn: Int64,
         heldNow: Int64
     ) {
@@ -154,7 +155,7 @@ public struct CashReconciliation: Sendable, Equatable, Codable {
             handInDifference, flagged
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(agent, forKey: .agent)
         try c.encode(currency, forKey: .currency)
@@ -169,7 +170,7 @@ public struct CashReconciliation: Sendable, Equatable, Codable {
         try c.encode(flagged, forKey: .flagged)
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
             agent: try c.decode(String.self, forKey: .agent), currency: try c.decode(String.self, forKey: .currency),

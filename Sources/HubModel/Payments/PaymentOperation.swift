@@ -8,12 +8,12 @@
 /// call at the provider. A call whose answer was lost (`outcomeUnknown`) is reconciled with a status query by its
 /// key before it is made again. A failing operation is retried with its own backoff (other payments go on) and
 /// after `payment-max-attempts` it becomes a dead letter: listed for operators, alerted, counted, retried by hand.
-public struct PaymentOperation: Sendable, Equatable {
-    public enum Kind: String, Sendable, Codable, CaseIterable {
+package struct PaymentOperation: Sendable, Equatable {
+    package enum Kind: String, Sendable, Codable, CaseIterable {
         case authorize, capture, void, refund
     }
 
-    public enum State: String, Sendable, Codable, CaseIterable {
+    package enum State: String, Sendable, Codable, CaseIterable {
         /// Not finished: due at `nextAttempt` (or leased by whoever runs it now).
         case pending
         /// Done at the provider and recorded here.
@@ -26,29 +26,29 @@ public struct PaymentOperation: Sendable, Equatable {
     }
 
     /// Order of creation (ops of one payment run in this order).
-    public var id: Int64 = 0
-    public var key: String
-    public var paymentID: String
-    public var kind: Kind
+    package var id: Int64 = 0
+    package var key: String
+    package var paymentID: String
+    package var kind: Kind
     /// The refund this call pays (refunds only).
-    public var refundID: String?
-    public var amount: Int64
-    public var state: State = .pending
+    package var refundID: String?
+    package var amount: Int64
+    package var state: State = .pending
     /// The last attempt ended without an answer that says what happened: ask the provider first.
-    public var outcomeUnknown = false
-    public var attempts = 0
+    package var outcomeUnknown = false
+    package var attempts = 0
     /// UTC ms when it is due.
-    public var nextAttempt: Int64
+    package var nextAttempt: Int64
     /// Who runs it now and until when (UTC ms); others leave it alone until then.
-    public var leaseOwner: String?
-    public var leaseUntil: Int64 = 0
-    public var lastError: String?
+    package var leaseOwner: String?
+    package var leaseUntil: Int64 = 0
+    package var lastError: String?
     /// The order event that asked for it (the payment reactor's), nil for a request's own call.
-    public var eventID: Int64?
-    public var createdAt: Int64
-    public var updatedAt: Int64
+    package var eventID: Int64?
+    package var createdAt: Int64
+    package var updatedAt: Int64
 
-    public init(
+    package init(
         key: String, paymentID: String, kind: Kind, refundID: String? = nil, amount: Int64, eventID: Int64? = nil,
         now: Int64
     ) {
@@ -64,29 +64,29 @@ public struct PaymentOperation: Sendable, Equatable {
     }
 
     /// This operation held by `owner` until `until` (UTC ms): a request that stores a call and makes it at once.
-    public func leased(to owner: String, until: Int64) -> PaymentOperation {
+    package func leased(to owner: String, until: Int64) -> PaymentOperation {
         var op = self
         op.leaseOwner = owner
         op.leaseUntil = until
         return op
     }
 
-    public static func authorizeKey(payment: String) -> String { "authorize-\(payment)" }
-    public static func captureKey(payment: String) -> String { "capture-\(payment)" }
-    public static func voidKey(payment: String) -> String { "void-\(payment)" }
+    package static func authorizeKey(payment: String) -> String { "authorize-\(payment)" }
+    package static func captureKey(payment: String) -> String { "capture-\(payment)" }
+    package static func voidKey(payment: String) -> String { "void-\(payment)" }
     /// `source` is the order event that asked for the refund, or the operator's refund id.
-    public static func refundKey(payment: String, source: String) -> String { "refund-\(payment)-\(source)" }
+    package static func refundKey(payment: String, source: String) -> String { "refund-\(payment)-\(source)" }
 
-    public static func capture(_ p: PaymentRecord, event: Int64?, now: Int64) -> PaymentOperation {
+    package static func capture(_ p: PaymentRecord, event: Int64?, now: Int64) -> PaymentOperation {
         PaymentOperation(
             key: captureKey(payment: p.id), paymentID: p.id, kind: .capture, amount: p.amount, eventID: event, now: now)
     }
 
-    public static func void(_ p: PaymentRecord, event: Int64?, now: Int64) -> PaymentOperation {
+    package static func void(_ p: PaymentRecord, event: Int64?, now: Int64) -> PaymentOperation {
         PaymentOperation(key: voidKey(payment: p.id), paymentID: p.id, kind: .void, amount: 0, eventID: event, now: now)
     }
 
-    public static func refund(_ r: RefundRecord, source: String, event: Int64?, now: Int64) -> PaymentOperation {
+    package static func refund(_ r: RefundRecord, source: String, event: Int64?, now: Int64) -> PaymentOperation {
         PaymentOperation(
             key: refundKey(payment: r.paymentID, source: source), paymentID: r.paymentID, kind: .refund,
             refundID: r.id, amount: r.amount, eventID: event, now: now)
@@ -95,7 +95,7 @@ public struct PaymentOperation: Sendable, Equatable {
 
 /// How one attempt of a ``PaymentOperation`` ended, as recorded by
 /// ``PaymentRepository/settleOperation(_:outcome:owner:actor:now:)``.
-public enum PaymentOperationOutcome: Sendable, Equatable {
+package enum PaymentOperationOutcome: Sendable, Equatable {
     /// It took effect at the provider (an authorization: with its result; nil when the provider never had it and
     /// nothing is left to do).
     case succeeded(ProviderAuthorizationResult?)
@@ -108,10 +108,10 @@ public enum PaymentOperationOutcome: Sendable, Equatable {
 }
 
 /// A dead letter as operators see it.
-public struct PaymentDeadLetter: Sendable, Equatable {
-    public var operation: PaymentOperation
-    public var orderID: String
-    public var currency: String
+package struct PaymentDeadLetter: Sendable, Equatable {
+    package var operation: PaymentOperation
+    package var orderID: String
+    package var currency: String
 
     package init(operation: PaymentOperation, orderID: String, currency: String) {
         self.operation = operation

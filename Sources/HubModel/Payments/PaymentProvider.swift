@@ -8,17 +8,17 @@ import Synchronization
 #endif
 
 /// What a card authorization asks a provider.
-public struct ProviderAuthorization: Sendable, Equatable {
+package struct ProviderAuthorization: Sendable, Equatable {
     /// Our payment id.
-    public var paymentID: String
+    package var paymentID: String
     /// The provider's idempotency key for this authorization (``PaymentOperation/authorizeKey(payment:)``): a
     /// repeated call with it returns the first call's answer and places no second hold.
-    public var idempotencyKey: String
-    public var amount: Int64
-    public var currency: String
-    public var cardNumber: String
+    package var idempotencyKey: String
+    package var amount: Int64
+    package var currency: String
+    package var cardNumber: String
 
-    public init(paymentID: String, amount: Int64, currency: String, cardNumber: String) {
+    package init(paymentID: String, amount: Int64, currency: String, cardNumber: String) {
         self.paymentID = paymentID
         self.idempotencyKey = PaymentOperation.authorizeKey(payment: paymentID)
         self.amount = amount
@@ -28,7 +28,7 @@ public struct ProviderAuthorization: Sendable, Equatable {
 }
 
 /// A provider's answer to an authorization.
-public enum ProviderAuthorizationResult: Sendable, Equatable {
+package enum ProviderAuthorizationResult: Sendable, Equatable {
     case authorized(reference: String)
     case declined(reference: String?, reason: String)
     /// The card needs verification (3-D Secure and the like); a webhook reports the outcome later.
@@ -37,7 +37,7 @@ public enum ProviderAuthorizationResult: Sendable, Equatable {
 
 /// What a provider knows about one call, asked by its idempotency key (``PaymentProvider/status(idempotencyKey:)``):
 /// how the hub reconciles a call whose outcome it does not know before it calls again.
-public enum ProviderCallStatus: Sendable, Equatable {
+package enum ProviderCallStatus: Sendable, Equatable {
     /// The provider has no call with this key: it never acted on it, and calling again with the key is safe.
     case notFound
     /// The provider has the call and has not finished it: ask again later.
@@ -51,8 +51,8 @@ public enum ProviderCallStatus: Sendable, Equatable {
 }
 
 /// A verified provider webhook event.
-public struct ProviderEvent: Sendable, Equatable, Codable {
-    public enum Kind: String, Sendable, Codable {
+package struct ProviderEvent: Sendable, Equatable, Codable {
+    package enum Kind: String, Sendable, Codable {
         /// Verification succeeded: the payment is authorized.
         case authorized = "payment.authorized"
         /// Verification failed: the payment failed.
@@ -61,15 +61,15 @@ public struct ProviderEvent: Sendable, Equatable, Codable {
         case processing = "payment.processing"
     }
     /// Unique per provider: each is applied exactly once.
-    public var id: String
-    public var type: Kind
+    package var id: String
+    package var type: Kind
     /// The provider's payment reference.
-    public var payment: String
+    package var payment: String
     /// Order of events of one payment at the provider: an event older than one already applied is ignored.
-    public var sequence: Int64
-    public var reason: String?
+    package var sequence: Int64
+    package var reason: String?
 
-    public init(id: String, type: Kind, payment: String, sequence: Int64, reason: String? = nil) {
+    package init(id: String, type: Kind, payment: String, sequence: Int64, reason: String? = nil) {
         self.id = id
         self.type = type
         self.payment = payment
@@ -81,28 +81,28 @@ public struct ProviderEvent: Sendable, Equatable, Codable {
 /// Why a provider call failed, and what that says about its effect. Every call carries an idempotency key derived
 /// from our own stored state, so repeating a call with its key is always safe; the kind says whether the hub must
 /// first ask the provider what happened (``PaymentProvider/status(idempotencyKey:)``).
-public struct ProviderError: Error, Sendable, Equatable, CustomStringConvertible {
-    public struct Kind: RawRepresentable, Hashable, Sendable {
-        public var rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
+package struct ProviderError: Error, Sendable, Equatable, CustomStringConvertible {
+    package struct Kind: RawRepresentable, Hashable, Sendable {
+        package var rawValue: String
+        package init(rawValue: String) { self.rawValue = rawValue }
         /// The provider answered that it did not and will not do it (a capture of a voided hold, a refund above what
         /// is left): final, nothing happened.
-        public static let refused = Kind(rawValue: "refused")
+        package static let refused = Kind(rawValue: "refused")
         /// The provider answered with an error of its own (5xx, overloaded): it did not act; the call may be
         /// repeated with the same key later.
-        public static let unavailable = Kind(rawValue: "unavailable")
+        package static let unavailable = Kind(rawValue: "unavailable")
         /// No answer, or one that does not say (a timeout, a connection lost after the request was sent): the
         /// provider may or may not have acted. Reconciled with a status query before anything else.
-        public static let unknown = Kind(rawValue: "unknown")
+        package static let unknown = Kind(rawValue: "unknown")
     }
-    public var kind: Kind
-    public var message: String
+    package var kind: Kind
+    package var message: String
     /// An error whose effect is `kind` (by default unknown: what is not known to have failed may have happened).
-    public init(_ message: String, kind: Kind = .unknown) {
+    package init(_ message: String, kind: Kind = .unknown) {
         self.kind = kind
         self.message = message
     }
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// A card payment gateway. Real gateways are adapters behind this protocol. Every call carries an idempotency key
@@ -110,7 +110,7 @@ public struct ProviderError: Error, Sendable, Equatable, CustomStringConvertible
 /// `refund-<payment>-<event or refund>`), never a fresh random id: a call repeated after a crash, a timeout or on
 /// another hub is deduplicated by the provider, and ``status(idempotencyKey:)`` tells what became of a call whose
 /// answer was lost.
-public protocol PaymentProvider: Sendable {
+package protocol PaymentProvider: Sendable {
     /// The name in URLs (`/v1/payments/webhooks/{name}`) and in ledger accounts.
     var name: String { get }
     func authorize(_ request: ProviderAuthorization) async throws(ProviderError) -> ProviderAuthorizationResult

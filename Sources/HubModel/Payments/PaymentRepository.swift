@@ -1,5 +1,5 @@
 /// What an `Idempotency-Key` claim found.
-public enum IdempotencyClaim: Sendable, Equatable {
+package enum IdempotencyClaim: Sendable, Equatable {
     /// This request owns the key: run it, then ``PaymentRepository/finishIdempotencyKey(scope:key:status:body:)``.
     case claimed
     /// The same key and body ran before: answer with its stored response.
@@ -11,7 +11,7 @@ public enum IdempotencyClaim: Sendable, Equatable {
 }
 
 /// The result of applying one provider webhook event.
-public enum ProviderEventOutcome: String, Sendable, Equatable, Codable {
+package enum ProviderEventOutcome: String, Sendable, Equatable, Codable {
     /// It changed the payment.
     case applied
     /// Its id was applied before (a replay): nothing done again.
@@ -25,7 +25,7 @@ public enum ProviderEventOutcome: String, Sendable, Equatable, Codable {
 /// What one order event asks of payments (``PaymentRules/reaction(to:order:payments:)``). Decided and recorded
 /// inside the transaction that moves the reactor's cursor, from the state read in it; no provider is called there:
 /// provider calls are ``PaymentOperation``s, run afterwards, each with its own retries.
-public enum PaymentReaction: Sendable, Equatable {
+package enum PaymentReaction: Sendable, Equatable {
     /// Capture the authorized card payment (order delivered): a capture operation.
     case capture(payment: String)
     /// Release the authorization (order cancelled, rejected or failed first): a void operation.
@@ -41,19 +41,19 @@ public enum PaymentReaction: Sendable, Equatable {
 }
 
 /// What one pass of the reactor over the order trail did.
-public struct PaymentReactorPass: Sendable, Equatable {
+package struct PaymentReactorPass: Sendable, Equatable {
     /// Events consumed (the cursor moved past them).
-    public var consumed = 0
+    package var consumed = 0
     /// Reactions recorded.
-    public var reactions = 0
+    package var reactions = 0
     /// Events whose reaction could not be recorded (the store refused it: a posting out of bounds, …): consumed
     /// without it, each with an operator alert, so one bad event never stops the others.
-    public var failures: [Failure] = []
+    package var failures: [Failure] = []
 
-    public struct Failure: Sendable, Equatable {
-        public var event: Int64
-        public var order: String
-        public var error: String
+    package struct Failure: Sendable, Equatable {
+        package var event: Int64
+        package var order: String
+        package var error: String
 
         package init(event: Int64, order: String, error: String) {
             self.event = event
@@ -62,13 +62,13 @@ public struct PaymentReactorPass: Sendable, Equatable {
         }
     }
 
-    public init() {}
+    package init() {}
 }
 
 /// Payments, refunds, the double-entry ledger, cash on delivery, provider events and idempotency keys. Every
 /// method that changes money is one transaction: the state change and its balanced ledger posting commit together
 /// or not at all. Safe for several hubs on one database (claims are conditional writes).
-public protocol PaymentRepository: OrderEventLog {
+package protocol PaymentRepository: OrderEventLog, IdempotencyRepository {
     /// Stores a new card payment with its authorization operation (leased to the request that makes the call);
     /// `conflict` when the order already has a live (not failed, not cancelled) payment.
     func createPayment(_ payment: PaymentRecord, authorization: PaymentOperation) async throws(StoreError)
@@ -153,7 +153,11 @@ public protocol PaymentRepository: OrderEventLog {
         async throws(StoreError) -> [LedgerEntry]
     /// Entries with `id > after`, oldest first (audits and invariant checks).
     func ledgerEntries(after: Int64, limit: Int) async throws(StoreError) -> [LedgerEntry]
+}
 
+/// `Idempotency-Key`s of POST requests (money and order placement): claimed once per caller and key, answered again
+/// from the stored response, refused for another body, new again after their time to live.
+package protocol IdempotencyRepository: Sendable {
     /// Claims `key` for `scope` (the caller) and `requestHash`; a claim older than `ttl` ms is replaced.
     func claimIdempotencyKey(scope: String, key: String, requestHash: String, now: Int64, ttl: Int64)
         async throws(StoreError) -> IdempotencyClaim
@@ -167,7 +171,7 @@ extension PaymentRepository {
     /// Whether a cash-on-delivery order of `amount` may be offered to `agent`: the agent's cash exposure in
     /// `currency` (``cashExposure(agent:currency:)``, the same sum every assigning path checks in its transaction)
     /// plus `amount` stays within `limit` (`cod-cash-limit`, ``HubConfiguration/codCashLimit``).
-    public func cashAllowsOffer(agent: String, amount: Int64, currency: String, limit: Int64)
+    package func cashAllowsOffer(agent: String, amount: Int64, currency: String, limit: Int64)
         async throws(StoreError) -> Bool
     {
         let (total, overflow) = try await cashExposure(agent: agent, currency: currency).addingReportingOverflow(amount)
@@ -176,7 +180,7 @@ extension PaymentRepository {
 }
 
 /// The one question the order service asks payments before a restaurant (or operator) confirms an order.
-public protocol PaymentGate: Sendable {
+package protocol PaymentGate: Sendable {
     /// True when `order` may be confirmed: cash on delivery, or its card payment is authorized.
     func paymentAllowsConfirmation(order: String) async throws(StoreError) -> Bool
 }

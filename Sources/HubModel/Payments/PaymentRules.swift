@@ -5,13 +5,13 @@ import DabbaProtocol
 /// posting of the movement (nil when no money moves). Pure: the store runs a rule inside the transaction that
 /// writes its result, so the state and the ledger never disagree. A rule that does not apply throws
 /// `illegalTransition` (the message names the state) and nothing is written.
-public enum PaymentRules {
+package enum PaymentRules {
     static func illegal(_ p: PaymentRecord, _ what: String) -> StoreError {
         StoreError(.illegalTransition, "cannot \(what) a payment that is \(p.state.rawValue)")
     }
 
     /// The provider authorized the card (synchronously, or later by webhook).
-    public static func authorized(_ p: inout PaymentRecord, reference: String?, actor: String, now: Int64)
+    package static func authorized(_ p: inout PaymentRecord, reference: String?, actor: String, now: Int64)
         throws(StoreError) -> LedgerPosting
     {
         guard p.state == .requiresPayment else { throw illegal(p, "authorize") }
@@ -23,7 +23,7 @@ public enum PaymentRules {
     }
 
     /// The provider needs to verify the card asynchronously; a webhook settles it.
-    public static func awaitVerification(_ p: inout PaymentRecord, reference: String, now: Int64) throws(StoreError) {
+    package static func awaitVerification(_ p: inout PaymentRecord, reference: String, now: Int64) throws(StoreError) {
         guard p.state == .requiresPayment else { throw illegal(p, "verify") }
         p.nextAction = "await_verification"
         p.providerRef = reference
@@ -31,7 +31,7 @@ public enum PaymentRules {
     }
 
     /// The provider declined (or verification failed).
-    public static func declined(_ p: inout PaymentRecord, reference: String?, reason: String, now: Int64)
+    package static func declined(_ p: inout PaymentRecord, reference: String?, reason: String, now: Int64)
         throws(StoreError)
     {
         guard p.state == .requiresPayment else { throw illegal(p, "decline") }
@@ -43,7 +43,7 @@ public enum PaymentRules {
     }
 
     /// Takes the authorized amount.
-    public static func capture(_ p: inout PaymentRecord, order: OrderRecord, actor: String, now: Int64)
+    package static func capture(_ p: inout PaymentRecord, order: OrderRecord, actor: String, now: Int64)
         throws(StoreError) -> LedgerPosting
     {
         guard p.state == .authorized else { throw illegal(p, "capture") }
@@ -54,7 +54,7 @@ public enum PaymentRules {
     }
 
     /// Releases an authorization (`cancelled`); a payment still waiting for the card is simply cancelled.
-    public static func void(_ p: inout PaymentRecord, actor: String, now: Int64) throws(StoreError) -> LedgerPosting? {
+    package static func void(_ p: inout PaymentRecord, actor: String, now: Int64) throws(StoreError) -> LedgerPosting? {
         switch p.state {
         case .authorized:
             p.state = .cancelled
@@ -70,7 +70,7 @@ public enum PaymentRules {
     }
 
     /// Reserves `amount` for a refund: refused when it exceeds what is captured and not yet refunded or reserved.
-    public static func reserveRefund(_ p: inout PaymentRecord, amount: Int64, now: Int64) throws(StoreError) {
+    package static func reserveRefund(_ p: inout PaymentRecord, amount: Int64, now: Int64) throws(StoreError) {
         guard p.state == .captured || p.state == .partiallyRefunded else { throw illegal(p, "refund") }
         guard amount > 0 else { throw StoreError(.other, "amount: must be positive") }
         guard amount <= p.refundable else {
@@ -84,7 +84,7 @@ public enum PaymentRules {
 
     /// Settles a reserved refund: on success the money moves and the state follows; on failure the reservation is
     /// released.
-    public static func finishRefund(
+    package static func finishRefund(
         _ p: inout PaymentRecord, refund: RefundRecord, succeeded: Bool, actor: String, now: Int64
     ) throws(StoreError) -> LedgerPosting? {
         guard refund.state == .pending, p.refundPending >= refund.amount else {
@@ -99,7 +99,7 @@ public enum PaymentRules {
     }
 
     /// A cash-on-delivery payment as the agent delivers: captured with what was collected.
-    public static func codCollected(
+    package static func codCollected(
         id: String, order: OrderRecord, agent: String, collected: Int64, actor: String, now: Int64
     ) -> (PaymentRecord, LedgerPosting) {
         var p = PaymentRecord(
@@ -114,7 +114,7 @@ extension PaymentRules {
     /// The reason a payment fails with when the provider could not be reached for its authorization: nothing is held
     /// on the card (a hold the provider placed after all is voided by the reconciliation), and the customer may pay
     /// again.
-    public static let providerUnavailable = "provider_unavailable"
+    package static let providerUnavailable = "provider_unavailable"
 
     /// What an order event asks of payments (nil: nothing). Pure: the store decides it inside the transaction that
     /// records it and moves the reactor's cursor, from the order and payments read there.
@@ -122,7 +122,7 @@ extension PaymentRules {
     /// Delivered: a cash-on-delivery order records the cash the agent collected (the order's total when the event
     /// says nothing); a card order's authorized payment is captured. Cancelled, rejected or failed: an authorized
     /// payment is voided, one still waiting for its card cancelled, and what is left of a captured one refunded.
-    public static func reaction(to event: OrderEvent, order: OrderRecord, payments: [PaymentRecord])
+    package static func reaction(to event: OrderEvent, order: OrderRecord, payments: [PaymentRecord])
         -> PaymentReaction?
     {
         switch event.status {

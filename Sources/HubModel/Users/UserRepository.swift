@@ -1,26 +1,26 @@
 /// A user's role: what the routes check.
-public enum Role: String, Sendable, Codable, CaseIterable {
+package enum Role: String, Sendable, Codable, CaseIterable {
     case customer, agent, restaurant, `operator`
 }
 
 /// A user as stored.
-public struct UserRecord: Sendable, Equatable {
-    public var id: Int64
-    public var email: String
+package struct UserRecord: Sendable, Equatable {
+    package var id: Int64
+    package var email: String
     /// The bcrypt hash (never leaves the hub).
-    public var passwordHash: String
-    public var name: String
-    public var role: Role
+    package var passwordHash: String
+    package var name: String
+    package var role: Role
     /// The agent a user with role `agent` is (nil for other roles).
-    public var agentID: String?
-    public var createdAt: Int64
+    package var agentID: String?
+    package var createdAt: Int64
     /// A disabled user cannot sign in, and every token they hold is refused.
-    public var disabled: Bool
+    package var disabled: Bool
     /// The revocation epoch: access tokens carry the epoch they were issued under and are refused once it moved on
     /// (revoking all of a user's tokens, a password change and disabling each move it).
-    public var tokenEpoch: Int64
+    package var tokenEpoch: Int64
 
-    public init(
+    package init(
         id: Int64, email: String, passwordHash: String, name: String, role: Role, agentID: String?, createdAt: Int64,
         disabled: Bool = false, tokenEpoch: Int64 = 0
     ) {
@@ -37,15 +37,15 @@ public struct UserRecord: Sendable, Equatable {
 }
 
 /// What access tokens of one user and one sign-in are checked against (``UserRepository/sessionState(user:session:)``).
-public struct SessionState: Sendable, Equatable {
-    public var disabled: Bool
+package struct SessionState: Sendable, Equatable {
+    package var disabled: Bool
     /// The user's revocation epoch (``UserRecord/tokenEpoch``).
-    public var tokenEpoch: Int64
+    package var tokenEpoch: Int64
     /// The sign-in (refresh-token family) was ended: logout, reuse of a used token, password change, revocation,
     /// or its absolute lifetime. False when no sign-in was asked about.
-    public var sessionEnded: Bool
+    package var sessionEnded: Bool
 
-    public init(disabled: Bool, tokenEpoch: Int64, sessionEnded: Bool) {
+    package init(disabled: Bool, tokenEpoch: Int64, sessionEnded: Bool) {
         self.disabled = disabled
         self.tokenEpoch = tokenEpoch
         self.sessionEnded = sessionEnded
@@ -53,7 +53,7 @@ public struct SessionState: Sendable, Equatable {
 }
 
 /// What happened when a refresh token was presented for rotation.
-public enum RefreshRotation: Sendable, Equatable {
+package enum RefreshRotation: Sendable, Equatable {
     /// The token was live: it is now used, and the new token (same family) is stored.
     case rotated(userID: Int64, family: String)
     /// The token had been used before: the whole family is now revoked.
@@ -67,7 +67,7 @@ public enum RefreshRotation: Sendable, Equatable {
 }
 
 /// Users, refresh tokens and hub settings. Times are UTC milliseconds; refresh tokens are stored only as hashes.
-public protocol UserRepository: Sendable {
+package protocol UserRepository: Sendable {
     /// Creates a user; `conflict` when the email exists (case-insensitively) or the agent id is unknown.
     func createUser(email: String, passwordHash: String, name: String, role: Role, agentID: String?)
         async throws(StoreError) -> UserRecord

@@ -1,6 +1,6 @@
 /// Webhook endpoints, their deliveries, and the cursor over the order audit trail. Implemented by the store; every
 /// method is one transaction, so several hubs on one database never lose or duplicate a delivery.
-public protocol WebhookRepository: OrderEventLog {
+package protocol WebhookRepository: OrderEventLog {
     /// Stores a new endpoint; its `sinceEvent` is set to the newest event id at that moment. Returns it as stored.
     /// `conflict` when its owner already has `maxPerOwner` endpoints (counted in the same transaction).
     func createWebhookEndpoint(_ endpoint: WebhookEndpoint, maxPerOwner: Int) async throws(StoreError)
@@ -39,7 +39,7 @@ public protocol WebhookRepository: OrderEventLog {
 
 extension WebhookRepository {
     /// Stores a new endpoint without a per-owner bound (operators' tools and tests).
-    public func createWebhookEndpoint(_ endpoint: WebhookEndpoint) async throws(StoreError) -> WebhookEndpoint {
+    package func createWebhookEndpoint(_ endpoint: WebhookEndpoint) async throws(StoreError) -> WebhookEndpoint {
         try await createWebhookEndpoint(endpoint, maxPerOwner: Int.max)
     }
 }
