@@ -34,10 +34,10 @@ build: deps
 
 ## test: install what is missing, build, run every test (real mosquitto and gpsfake on loopback), then the bounded
 ## contract-fuzzing pass of the HTTP API (api-fuzz with API_FUZZ_TEST_* below: every operation and role, no
-## coverage phase, two role passes at once, a few minutes).
+## coverage phase, the five role passes at once: about a minute and a half).
 API_FUZZ_TEST_EXAMPLES ?= 3
 API_FUZZ_TEST_PHASES   ?= examples,fuzzing,stateful
-API_FUZZ_TEST_JOBS     ?= 2
+API_FUZZ_TEST_JOBS     ?= 5
 test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)

@@ -100,8 +100,8 @@ answers || { echo "api-fuzz: the hub did not start"; tail -20 "$dir/hub.log"; ex
 
 # One schemathesis run per caller; every run's events go to its own NDJSON report for the summary.
 export PYTHONPATH="$here" PYTHONDONTWRITEBYTECODE=1 SCHEMATHESIS_HOOKS=hooks DABBA_FUZZ_DIR="$dir" DABBA_FUZZ_BASE="$base"
-# API_FUZZ_JOBS passes run at once (each is one single-threaded Python process against the same hub, so two use both
-# cores; the per-role results do not depend on the order). Each is started in the background and waited for, so a
+# API_FUZZ_JOBS passes run at once (each is one Python process against the same hub, mostly waiting on it: five at
+# once take 85 s where one after another took 255 s, on two cores; the per-role results do not depend on the order). Each is started in the background and waited for, so a
 # signal reaches the trap (which stops them) at once.
 status=0
 running=()   # "pid:role" of the passes still running
