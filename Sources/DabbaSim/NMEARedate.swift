@@ -12,7 +12,7 @@ extension NMEA {
     /// it is. Positions, speeds and everything else stay untouched. Lines end in CRLF. Nil when the log has no
     /// dated `RMC`.
     public static func redated(_ log: String, start: Int64) -> String? {
-        let lines = log.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map(String.init)
+        let lines = log.split(whereSeparator: \.isNewline).map(String.init)
         guard let first = lines.lazy.compactMap({ RMCTime($0) }).first else { return nil }
         let shift = start - first.milliseconds
         var out = ""

@@ -19,7 +19,7 @@ import Testing
     }
 
     static func lines(_ text: String) -> [String] {
-        text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).map(String.init)
+        text.split(whereSeparator: \.isNewline).map(String.init)
     }
 
     static func fields(_ line: String) -> [String] {
@@ -56,13 +56,14 @@ import Testing
     }
 
     @Test func midnightIsCrossedOnBothSentences() throws {
-        let log = NMEA.sentence("GPRMC,235959.50,A,2218.88424,N,08718.23205,E,1.0,10.0,311226,,,A")
+        let log =
+            NMEA.sentence("GPRMC,235959.50,A,2218.88424,N,08718.23205,E,1.0,10.0,311226,,,A")
             + NMEA.sentence("GPGGA,235959.50,2218.88424,N,08718.23205,E,1,09,0.9,29.44,M,,M,,")
             + NMEA.sentence("GPRMC,000000.50,A,2218.88424,N,08718.23205,E,1.0,10.0,010127,,,A")
             + NMEA.sentence("GPGGA,000000.50,2218.88424,N,08718.23205,E,1,09,0.9,29.44,M,,M,,")
             + "not a sentence\r\n"
         // Moved 12 hours earlier: both epochs land on 31 December, half a second either side of noon.
-        let start = try #require(Timestamp.parse("2026-12-31T11:59:59.500Z"))
+        let start: Int64 = 1_798_718_399_500  // 2026-12-31T11:59:59.500Z
         let moved = Self.lines(try #require(NMEA.redated(log, start: start)))
         #expect(moved.count == 5)
         #expect(Self.fields(moved[0])[1] == "115959.50" && Self.fields(moved[0])[9] == "311226")
