@@ -19,15 +19,12 @@ extension NMEA {
         out.reserveCapacity(log.utf8.count + lines.count)
         var lastRMC: Int64?  // the time (UTC ms) of the last RMC, which dates the GGA after it
         for line in lines {
-            guard line.hasPrefix("$"), let star = line.lastIndex(of: "*") else {
+            guard var fields = fields(of: line) else {
                 out += line + "\r\n"
                 continue
             }
-            var fields = line[line.index(after: line.startIndex)..<star].split(
-                separator: ",", omittingEmptySubsequences: false
-            ).map(String.init)
             let type = fields.first.map { String($0.suffix(3)) } ?? ""
-            if type == "RMC", let rmc = RMCTime(line) {
+            if type == "RMC", let rmc = RMCTime(fields: fields) {
                 lastRMC = rmc.milliseconds
                 let moved = UTCFields(milliseconds: rmc.milliseconds + shift)
                 fields[1] = moved.time
@@ -45,6 +42,13 @@ extension NMEA {
             out += sentence(fields.joined(separator: ","))
         }
         return out
+    }
+
+    /// The comma-separated fields of a sentence `$BODY*HH` (the talker and type first), nil when `line` is not one.
+    static func fields(of line: String) -> [String]? {
+        guard line.hasPrefix("$"), let star = line.lastIndex(of: "*") else { return nil }
+        return line[line.index(after: line.startIndex)..<star].split(separator: ",", omittingEmptySubsequences: false)
+            .map(String.init)
     }
 
     /// Milliseconds after midnight of an NMEA `hhmmss[.s…]` field; nil when it is not one.
@@ -70,10 +74,13 @@ struct RMCTime {
     let milliseconds: Int64
 
     init?(_ line: String) {
-        guard line.hasPrefix("$"), let star = line.lastIndex(of: "*") else { return nil }
-        let fields = line[line.index(after: line.startIndex)..<star].split(
-            separator: ",", omittingEmptySubsequences: false)
-        guard fields.count > 9, fields[0].hasSuffix("RMC"), let time = NMEA.timeOfDay(String(fields[1])),
+        guard let fields = NMEA.fields(of: line) else { return nil }
+        self.init(fields: fields)
+    }
+
+    /// From a sentence's fields (``NMEA/fields(of:)``), so a caller that has split the line does not split it again.
+    init?(fields: [String]) {
+        guard fields.count > 9, fields[0].hasSuffix("RMC"), let time = NMEA.timeOfDay(fields[1]),
             fields[9].count == 6, let dmy = Int(fields[9])
         else { return nil }
         var parts = tm()

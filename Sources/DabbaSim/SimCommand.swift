@@ -45,15 +45,7 @@ public struct RouteCommand: ParsableCommand {
         let points = Route.loop(
             count: count, start: startMs, centerLatitude: latitude, centerLongitude: longitude, seed: seed)
         let text = NMEA.noFixSentences(count: leadIn, before: startMs) + NMEA.sentences(for: points)
-        if let output {
-            guard let file = fopen(output, "w") else {
-                throw ValidationError("cannot write \(output): \(String(cString: strerror(errno)))")
-            }
-            fputs(text, file)
-            fclose(file)
-        } else {
-            print(text, terminator: "")
-        }
+        try writeText(text, to: output)
     }
 }
 
@@ -95,16 +87,18 @@ public struct RedateCommand: ParsableCommand {
         guard let text = NMEA.redated(String(decoding: bytes, as: UTF8.self), start: startMs) else {
             throw ValidationError("\(input) has no RMC sentence with a date to move from")
         }
-        if let output {
-            guard let out = fopen(output, "w") else {
-                throw ValidationError("cannot write \(output): \(String(cString: strerror(errno)))")
-            }
-            fputs(text, out)
-            fclose(out)
-        } else {
-            print(text, terminator: "")
-        }
+        try writeText(text, to: output)
     }
+}
+
+/// Writes `text` to the file `output`, or to standard output when nil (the NMEA commands' `--output`).
+func writeText(_ text: String, to output: String?) throws {
+    guard let output else { return print(text, terminator: "") }
+    guard let file = fopen(output, "w") else {
+        throw ValidationError("cannot write \(output): \(String(cString: strerror(errno)))")
+    }
+    fputs(text, file)
+    fclose(file)
 }
 
 /// `dabba-sim acker`: acks every fix and event it sees, as the hub will.
