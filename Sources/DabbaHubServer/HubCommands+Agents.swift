@@ -63,7 +63,7 @@ package struct AgentsProvisionCommand: AsyncParsableCommand {
             }
             let password = BrokerCredentials.generatePassword()
             if let passwordOut { try BrokerCredentials.writeSecret(path: passwordOut, contents: password + "\n") }
-            if !exists { _ = try await store.createAgent(id: id, name: name) }
+            if !exists { try await AgentRoster(repository: store).add(id: id, name: name) }
             do {
                 try BrokerCredentials.ensureACL(path: configuration.mosquittoACLFile)
                 try BrokerCredentials.setPassword(
@@ -77,6 +77,8 @@ package struct AgentsProvisionCommand: AsyncParsableCommand {
             printError(
                 "dabba-hub: \(rotate ? "new password for" : "provisioned") agent \(id); reload the broker: "
                     + "kill -HUP $(pidof mosquitto)")
+        } catch let error as APIError {
+            exitWithMessage("dabba-hub: \(error.message)", code: 1)
         } catch let error as StoreError {
             exitWithMessage("dabba-hub: \(error)", code: 1)
         } catch {

@@ -185,19 +185,20 @@ package enum HubApplication {
 
     /// Restaurants, menus and zones (browsing public; editing for operators and owning restaurant users).
     private static func addMarketRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {
-        RestaurantsController(repository: store).addRoutes(to: router)
-        MenuController(repository: store).addRoutes(to: router)
-        ZonesController(repository: store).addRoutes(to: router)
+        let market = MarketService(repository: store)
+        RestaurantsController(market: market).addRoutes(to: router)
+        MenuController(market: market).addRoutes(to: router)
+        ZonesController(market: market).addRoutes(to: router)
     }
 
     /// Outgoing webhooks: endpoints and their delivery logs (operators, and restaurant users for restaurants they own).
     private static func addWebhookRoutes<Store: HubStore>(
         store: Store, configuration: HubConfiguration, to router: Router<HubRequestContext>
     ) {
-        WebhooksController(
+        let registry = WebhookRegistry(
             repository: store, egress: WebhookEgress(allow: configuration.webhookAllowHosts),
-            maxEndpoints: configuration.webhookMaxEndpoints
-        ).addRoutes(to: router)
+            maxEndpoints: configuration.webhookMaxEndpoints)
+        WebhooksController(registry: registry).addRoutes(to: router)
     }
 }
 

@@ -44,16 +44,7 @@ struct DeliveryController<Store: DispatchStore> {
 
     @Sendable func addAgent(_ request: Request, context: HubRequestContext) async throws -> EditedResponse<AgentView> {
         let body = try await request.decode(as: AddAgent.self, context: context)
-        guard AgentID.isValid(body.id) else { throw APIError.invalid("id: 1–64 letters, digits, '.', '_' or '-'") }
-        if let name = body.name, name.count > 100 { throw APIError.invalid("name: at most 100 characters") }
-        if let vehicle = body.vehicle, vehicle.count > 100 { throw APIError.invalid("vehicle: at most 100 characters") }
-        do {
-            _ = try await store.createAgent(id: body.id, name: body.name)
-        } catch {
-            if error.code == .conflict { throw APIError.conflict("agent \(body.id) exists") }
-            throw error
-        }
-        if body.vehicle != nil { try await store.updateAgentProfile(id: body.id, name: nil, vehicle: body.vehicle) }
+        try await AgentRoster(repository: store).add(id: body.id, name: body.name, vehicle: body.vehicle)
         return EditedResponse(
             status: .created, response: AgentView(id: body.id, name: body.name, vehicle: body.vehicle))
     }

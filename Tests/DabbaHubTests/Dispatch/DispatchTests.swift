@@ -16,10 +16,12 @@ import Testing
 /// accept/timeout race, and device events applied once whichever path comes first.
 @Suite(.serialized) struct DispatchTests {
     /// Makes `agent` available: on shift, online, with a fresh fix at `lat`/`lon`.
-    static func makeAvailable(_ store: SQLiteHubStore, _ agent: String, lat: Double, lon: Double, seq: Int64 = 1)
-        async throws
-    {
-        try await store.setShift(agent: agent, onShift: true)
+    /// With `onShift: false` the agent is online with a fix but off shift, in one step: a round between two steps
+    /// would see it on shift (a poll-driven round did, under load, and recorded a refused offer).
+    static func makeAvailable(
+        _ store: SQLiteHubStore, _ agent: String, lat: Double, lon: Double, seq: Int64 = 1, onShift: Bool = true
+    ) async throws {
+        try await store.setShift(agent: agent, onShift: onShift)
         try await store.updateState(AgentState(agent: agent, online: true), at: wallClockMilliseconds())
         _ = try await store.store(
             positions: [StoredPosition(agent: agent, seq: seq, time: wallClockMilliseconds(), lat: lat, lon: lon)],
@@ -95,8 +97,7 @@ import Testing
                     == .notFound)
 
             // Ravi comes on shift near the restaurant: the same round offers him the order.
-            try await Self.makeAvailable(h.store, "a-1", lat: 12.974, lon: 77.604)
-            try await h.store.setShift(agent: "a-1", onShift: false)
+            try await Self.makeAvailable(h.store, "a-1", lat: 12.974, lon: 77.604, onShift: false)
             let shift = try await client.send(.post, "/v1/agents/a-1/shift", token: ravi, json: #"{"action":"start"}"#)
             #expect(shift.status == .ok, "\(shift.text)")
             let trail = try await client.send(.get, "/v1/orders/\(id)/dispatch", token: op)

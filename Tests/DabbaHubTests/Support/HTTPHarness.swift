@@ -26,7 +26,7 @@ struct HubHarness {
         self.directory = directory
         try Self.secret.write(toFile: directory.path("jwt.secret"), atomically: true, encoding: .utf8)
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
         // The webhook tests' receivers listen on loopback: the operator's allow-list lets the hub post there. Tests
         // sign in far more often than people do, from one address: the abuse limits are lifted (AbuseLimitTests set
         // their own).

@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct HubSystemdTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func shippedDefaultFileIsWhatDefaultsPrints() async throws {
         let shipped = try String(

@@ -233,7 +233,7 @@ import Testing
 
     static func repositoryFile(_ relative: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(relative).path
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(relative).path
     }
 }
 
