@@ -185,7 +185,7 @@ let package = Package(
         .testTarget(
             name: "HubSQLiteTests",
             dependencies: [
-                "HubSQLite", "HubModel", "HubStoreTesting", "DabbaTestSupport",
+                "HubSQLite", "HubModel", "HubStoreTesting", "DabbaTestSupport", "DabbaSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,0 +1,235 @@
+/// A fast path for the hub's hottest decode: one `Fix` per MQTT message on the live lane (and the fixes of a backlog).
+///
+/// `Fix.parse(_:maxBytes:)` reads the common, plain form of a fix in one pass over the bytes, without building a
+/// `Data`, a `JSONDecoder` or any intermediate tree. It only ever *accepts*: whenever the input is anything but that
+/// plain form (not JSON, a wrong type, a missing field, a duplicate key, a string with escapes or non-ASCII bytes, a
+/// nested value under an unknown key, an integer written with a fraction or exponent, …) it hands the very same
+/// bytes to `PayloadCoding.decode`, so every rejection, and every edge case, is decided by `JSONDecoder` exactly as
+/// before. What the fast path accepts, `JSONDecoder` accepts too, with the same values (tests compare the two).
+extension Fix {
+    public static func parse(_ bytes: [UInt8], maxBytes: Int = 1 << 20) throws(PayloadError) -> Fix {
+        guard bytes.count <= maxBytes else { throw PayloadError(.tooLarge, "payload of \(bytes.count) bytes") }
+        if let fix = fastParse(bytes) { return fix }
+        return try PayloadCoding.decode(Fix.self, from: bytes, maxBytes: maxBytes)
+    }
+
+    /// The plain form of a fix, or nil to let `JSONDecoder` decide.
+    static func fastParse(_ bytes: [UInt8]) -> Fix? {
+        bytes.withUnsafeBufferPointer { buffer -> Fix? in
+            var scanner = FlatScanner(bytes: buffer)
+            return scanner.fix()
+        }
+    }
+}
+
+/// One pass over a flat JSON object of scalars. Any doubt returns nil (the caller falls back).
+struct FlatScanner {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
+
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
+    }
+
+    mutating func consume(_ byte: UInt8) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// A string of printable ASCII without escapes, as its byte range (nil otherwise).
+    mutating func plainString() -> Range<Int>? {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        let start = index + 1
+        var i = start
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") {
+                index = i + 1
+                return start..<i
+            }
+            // Escapes, control characters and non-ASCII (UTF-8 validation) are left to JSONDecoder.
+            guard c >= 0x20, c < 0x80, c != UInt8(ascii: "\\") else { return nil }
+            i += 1
+        }
+        return nil
+    }
+
+    func string(_ range: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
+    func equals(_ range: Range<Int>, _ key: StaticString) -> Bool {
+        guard range.count == key.utf8CodeUnitCount else { return false }
+        let k = key.utf8Start
+        for (offset, i) in range.enumerated() where bytes[i] != k[offset] { return false }
+        return true
+    }
+
+    /// A JSON number token (RFC 8259 grammar) as its byte range, and whether it is a plain integer.
+    mutating func number() -> (range: Range<Int>, integer: Bool)? {
+        skipWhitespace()
+        let start = index
+        var i = index
+        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < bytes.count else { return nil }
+        if bytes[i] == UInt8(ascii: "0") {
+            i += 1
+        } else if (0x31...0x39).contains(bytes[i]) {
+            while i < bytes.count, (0x30...0x39).contains(bytes[i]) { i += 1 }
+        } else {
+            return nil
+        }
+        var integer = true
+        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+            integer = false
+            i += 1
+            let digits = i
+            while i < bytes.count, (0x30...0x39).contains(bytes[i]) { i += 1 }
+            guard i > digits else { return nil }
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            integer = false
+            i += 1
+            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            let digits = i
+            while i < bytes.count, (0x30...0x39).contains(bytes[i]) { i += 1 }
+            guard i > digits else { return nil }
+        }
+        index = i
+        return (start..<i, integer)
+    }
+
+    /// A plain integer that fits in Int64 (nil for anything else, including `1.0`, `1e3` and any integer beyond
+    /// Int64, which JSONDecoder then refuses). Accumulated negatively, with checked arithmetic: 19 digits can exceed
+    /// Int64.max, and the bytes are any device's.
+    mutating func int64() -> Int64? {
+        guard let (range, integer) = number(), integer, range.count <= 20 else { return nil }
+        var value: Int64 = 0
+        var i = range.lowerBound
+        let negative = bytes[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        while i < range.upperBound {
+            let (shifted, o1) = value.multipliedReportingOverflow(by: 10)
+            let (next, o2) = shifted.subtractingReportingOverflow(Int64(bytes[i] - 0x30))
+            if o1 || o2 { return nil }
+            value = next
+            i += 1
+        }
+        if negative && value == 0 { return nil }  // `-0`: left to JSONDecoder
+        if negative { return value }
+        return value == .min ? nil : -value
+    }
+
+    /// A finite number as Double (nil when it overflows: JSONDecoder decides those).
+    mutating func double() -> Double? {
+        guard let (range, _) = number() else { return nil }
+        guard let value = Double(Substring(string(range))), value.isFinite else { return nil }
+        return value
+    }
+
+    /// A scalar value under a key the decoder ignores (objects, arrays and odd strings fall back).
+    mutating func skipScalar() -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { return false }
+        switch bytes[index] {
+        case UInt8(ascii: "\""): return plainString() != nil
+        case UInt8(ascii: "t"): return literal("true")
+        case UInt8(ascii: "f"): return literal("false")
+        case UInt8(ascii: "n"): return literal("null")
+        default: return number() != nil
+        }
+    }
+
+    mutating func literal(_ word: StaticString) -> Bool {
+        let n = word.utf8CodeUnitCount
+        guard index + n <= bytes.count else { return false }
+        for k in 0..<n where bytes[index + k] != word.utf8Start[k] { return false }
+        index += n
+        return true
+    }
+
+    /// `null` for an optional field (JSONDecoder's `decodeIfPresent` reads it as absent).
+    mutating func null() -> Bool {
+        skipWhitespace()
+        return literal("null")
+    }
+
+    mutating func optionalDouble(_ slot: inout Double??) -> Bool {
+        guard slot == nil else { return false }  // duplicate key
+        if null() { slot = .some(nil); return true }
+        guard let value = double() else { return false }
+        slot = .some(value)
+        return true
+    }
+
+    mutating func fix() -> Fix? {
+        guard consume(UInt8(ascii: "{")) else { return nil }
+        var v: Int64?, seq: Int64?, agent: String?, time: String?, lat: Double?, lon: Double?
+        var alt: Double??, speed: Double??, track: Double??, hacc: Double??, mode: Int64??
+        if !consume(UInt8(ascii: "}")) {
+            while true {
+                guard let key = plainString(), consume(UInt8(ascii: ":")) else { return nil }
+                if equals(key, "v") {
+                    guard v == nil, let value = int64() else { return nil }
+                    v = value
+                } else if equals(key, "agent") {
+                    guard agent == nil, let range = plainString() else { return nil }
+                    agent = string(range)
+                } else if equals(key, "seq") {
+                    guard seq == nil, let value = int64() else { return nil }
+                    seq = value
+                } else if equals(key, "time") {
+                    guard time == nil, let range = plainString() else { return nil }
+                    time = string(range)
+                } else if equals(key, "lat") {
+                    guard lat == nil, let value = double() else { return nil }
+                    lat = value
+                } else if equals(key, "lon") {
+                    guard lon == nil, let value = double() else { return nil }
+                    lon = value
+                } else if equals(key, "alt") {
+                    guard optionalDouble(&alt) else { return nil }
+                } else if equals(key, "speed") {
+                    guard optionalDouble(&speed) else { return nil }
+                } else if equals(key, "track") {
+                    guard optionalDouble(&track) else { return nil }
+                } else if equals(key, "hacc") {
+                    guard optionalDouble(&hacc) else { return nil }
+                } else if equals(key, "mode") {
+                    guard mode == nil else { return nil }
+                    if null() {
+                        mode = .some(nil)
+                    } else {
+                        guard let value = int64() else { return nil }
+                        mode = .some(value)
+                    }
+                } else {
+                    guard skipScalar() else { return nil }
+                }
+                if consume(UInt8(ascii: ",")) { continue }
+                guard consume(UInt8(ascii: "}")) else { return nil }
+                break
+            }
+        }
+        skipWhitespace()
+        guard index == bytes.count else { return nil }
+        guard let v, let agent, let seq, let time, let lat, let lon,
+            let version = Int(exactly: v)
+        else { return nil }
+        var fix = Fix(
+            agent: agent, seq: seq, time: time, lat: lat, lon: lon, alt: alt ?? nil, speed: speed ?? nil,
+            track: track ?? nil, hacc: hacc ?? nil, mode: (mode ?? nil).flatMap { Int(exactly: $0) })
+        fix.v = version
+        return fix
+    }
+}
