@@ -144,6 +144,16 @@ extension SQLiteHubStore {
                 OrderChange(
                     action: .deliver, actor: actor, cashCollected: action.cashCollected, requiredAgent: action.agent))
         }
+        // The order is back with this agent whatever else it held: offers it holds for other orders were made while
+        // it seemed free, and may now exceed its capacity or cash limit. Withdraw them; dispatch offers them again.
+        let others = try readOffersRaw(
+            "WHERE agent_id = ? AND state = 'pending' AND order_id <> ?", [.text(action.agent), .text(order.id)])
+        for offer in others {
+            let why = "\(action.agent) has order \(order.id) back (\(reason))"
+            if let closed = try closePending(order: offer.order, agent: action.agent, state: .withdrawn, reason: why) {
+                withdrawn.append(closed)
+            }
+        }
         guard let updated = try readOrder(id: order.id) else {
             throw SQLiteError(extendedCode: 1, message: "order vanished")
         }

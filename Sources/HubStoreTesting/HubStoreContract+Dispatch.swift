@@ -9,6 +9,7 @@ extension HubStoreContract {
     package static func dispatch<Store: HubStore>(make: Make<Store>) async throws {
         try await with(make) { try await anOfferIsMadeWhileTheOrderWaitsAndDecidedOnce($0) }
         try await with(make) { try await decisionsAndAlertsAreRecordedOnce($0) }
+        try await with(make) { try await aLatePickupWithdrawsTheAgentsOtherOffers($0) }
     }
 
     /// Puts `agent` on shift and online: assignments check both.
@@ -95,5 +96,51 @@ extension HubStoreContract {
         #expect(try await store.raiseAlert(kind: "agent_offline", agent: "a-1", order: nil, message: "other"))
         let alerts = try await store.alerts(limit: 10)
         #expect(alerts.count == 2 && Set(alerts.map(\.message)) == ["gone", "other"])
+    }
+
+    /// A pickup the device made before the order was taken back gives the order back to its agent whatever else it
+    /// holds: the offers it was made meanwhile for other orders (it seemed free) are withdrawn with it, so it never
+    /// carries and holds on offer more than its capacity (found by `DispatchPropertyTests`: "a-1 carries and is
+    /// offered [o-14, o-15], capacity 1").
+    static func aLatePickupWithdrawsTheAgentsOtherOffers(_ store: some HubStore) async throws {
+        let customer = try #require(try await orderWorld(store).first)
+        _ = try await store.createAgent(id: "a-1", name: nil)
+        try await onShiftAndOnline(store, "a-1")
+        let limits = AssignmentLimits(capacity: 1, codCashLimit: 1_000_000)
+        for id in ["o-1", "o-2"] {
+            _ = try await store.createOrder(
+                order(id, customer: customer), idempotencyKey: nil, requestHash: nil, actor: "customer")
+            _ = try await store.applyOrderChange(OrderChange(action: .accept, actor: "operator"), to: id)
+        }
+        let before = wallClockMilliseconds()
+        guard
+            case .assigned = try await store.assignOrder(
+                order: "o-1", agent: "a-1", actor: "operator", reason: nil, limits: limits)
+        else {
+            Issue.record("the assignment was refused")
+            return
+        }
+        // Taken back (the agent is free again) and the agent offered another order.
+        _ = try await store.unassignOrder(order: "o-1", actor: "operator", reason: "test", excludeAgent: false)
+        let now = wallClockMilliseconds()
+        guard
+            case .offered = try await store.createOffer(
+                Offer(order: "o-2", agent: "a-1", created: now, deadline: now + 60_000), limits: limits)
+        else {
+            Issue.record("the offer to the free agent was refused")
+            return
+        }
+        // The device's pickup of o-1, made before it was taken back, arrives now.
+        let outcome = try await store.applyDeviceAction(
+            DeviceAction(agent: "a-1", seq: 1, order: "o-1", action: .pickup, time: before - 1, cashCollected: nil))
+        guard case .applied(let order, _, let withdrawn, let late) = outcome else {
+            Issue.record("the late pickup was not applied: \(outcome)")
+            return
+        }
+        #expect(late && order.status == .pickedUp && order.agentID == "a-1")
+        #expect(withdrawn.map(\.order) == ["o-2"] && withdrawn.allSatisfy { $0.state == .withdrawn })
+        #expect(try await store.pendingOffers().isEmpty)
+        #expect(try await store.dispatchQueue().map(\.id) == ["o-2"], "o-2 waits for another agent")
+        #expect(try await store.agentLoads()["a-1"]?.map(\.id) == ["o-1"])
     }
 }

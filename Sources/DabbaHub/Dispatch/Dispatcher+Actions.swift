@@ -213,11 +213,14 @@ extension Dispatcher {
         switch try await store.applyDeviceAction(action) {
         case .applied(let order, let events, let withdrawn, let late):
             let pickup = try? await store.restaurantSummary(id: order.restaurantID)?.place
+            // The order's own pending offer (to someone else), and the agent's offers of other orders (it has this
+            // one back, so they may exceed its capacity): those orders wait for the next round.
             for offer in withdrawn {
-                orders.notifier.task(.cancelled, agent: offer.agent, order: order)
+                let offered = offer.order == order.id ? order : try await store.order(id: offer.order)
+                if let offered { orders.notifier.task(.cancelled, agent: offer.agent, order: offered) }
                 try await store.recordDecision(
                     DispatchRecord(
-                        order: order.id, time: now(), policy: policy.name, agent: offer.agent, outcome: "withdrawn",
+                        order: offer.order, time: now(), policy: policy.name, agent: offer.agent, outcome: "withdrawn",
                         candidates: []))
             }
             for committed in events { orders.notifier.committed(committed, order: order, pickup: pickup) }
