@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", exact: "2.0.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C libraries, each through a systemLibrary module with a small static-inline shim.
@@ -94,6 +95,15 @@ let package = Package(
             dependencies: [
                 "HubModel", "DabbaCore", "DabbaProtocol", "DabbaSQLite",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // HubPostgres: the PostgreSQL store and its migrations (issue 16), over PostgresNIO's connection pool.
+        .target(
+            name: "HubPostgres",
+            dependencies: [
+                "HubModel", "DabbaCore", "DabbaProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         // DabbaHub: the features (ingest, auth, orders, payments, market, dispatch, webhooks, live feeds) over the
@@ -187,6 +197,14 @@ let package = Package(
             dependencies: [
                 "HubSQLite", "HubModel", "HubStoreTesting", "DabbaTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "HubPostgresTests",
+            dependencies: [
+                "HubPostgres", "HubModel", "HubStoreTesting", "DabbaTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(
