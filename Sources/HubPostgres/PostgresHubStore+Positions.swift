@@ -10,14 +10,16 @@ extension PostgresHubStore: PositionRepository {
     ///   by then, and the next statement (a new snapshot) reads it for the conflict check.
     /// - The latest position moves with one conditional `UPDATE` whose condition PostgreSQL re-checks on the newest
     ///   row version after waiting for the row lock, so two hubs' batches never move it backwards.
-    /// Agents are updated in id order; a deadlock between two batches inserting the same seqs in another order is
-    /// retried (the batch is idempotent).
+    /// Rows are written in `(agent, seq)` order and agents updated in id order, whatever the batch's order, so two
+    /// hubs committing overlapping batches wait for each other instead of deadlocking; a deadlock that still happens
+    /// is retried (the batch is idempotent). The receipt lists seqs and conflicts in the batch's order.
     package func store(positions: [StoredPosition], events: [DeviceEvent]) async throws(StoreError) -> StoreReceipt {
         let now = wallClockMilliseconds()
         return try await transaction { connection in
-            var receipt = StoreReceipt()
+            var conflicts: [Int: SeqConflict.Key] = [:]
             var newest: [String: (time: Int64, seq: Int64)] = [:]
-            for p in positions {
+            for i in Self.writeOrder(positions.map { ($0.agent, $0.seq) }) {
+                let p = positions[i]
                 let inserted =
                     try await connection.rows(
                         """
@@ -27,10 +29,9 @@ extension PostgresHubStore: PositionRepository {
                         ON CONFLICT(agent, seq) DO NOTHING RETURNING 1
                         """, logger
                     ).count == 1
-                receipt.committed[p.agent, default: []].append(p.seq)
                 // Only a seq already stored is read back and compared: new rows cost no extra read.
                 if !inserted, let conflict = try await positionConflict(p, at: now, on: connection) {
-                    if conflict.recorded { receipt.conflicts.append(conflict.key) }
+                    if conflict.recorded { conflicts[i] = conflict.key }
                     continue  // the stored fix stays the position, and the latest one
                 }
                 if let n = newest[p.agent], (n.time, n.seq) >= (p.time, p.seq) { continue }
@@ -44,7 +45,9 @@ extension PostgresHubStore: PositionRepository {
                     WHERE id = \(agent) AND (last_time IS NULL OR (last_time, last_seq) < (\(n.time), \(n.seq)))
                     """, logger: logger)
             }
-            for e in events {
+            var eventConflicts: [Int: SeqConflict.Key] = [:]
+            for i in Self.writeOrder(events.map { ($0.agent, $0.seq) }) {
+                let e = events[i]
                 let payload = Bytea.bind(e.payload)
                 let inserted =
                     try await connection.rows(
@@ -54,13 +57,23 @@ extension PostgresHubStore: PositionRepository {
                         ON CONFLICT(agent, seq) DO NOTHING RETURNING 1
                         """, logger
                     ).count == 1
-                receipt.committed[e.agent, default: []].append(e.seq)
                 if !inserted, let conflict = try await eventConflict(e, at: now, on: connection), conflict.recorded {
-                    receipt.conflicts.append(conflict.key)
+                    eventConflicts[i] = conflict.key
                 }
             }
+            var receipt = StoreReceipt()
+            for p in positions { receipt.committed[p.agent, default: []].append(p.seq) }
+            for e in events { receipt.committed[e.agent, default: []].append(e.seq) }
+            receipt.conflicts =
+                positions.indices.compactMap { conflicts[$0] } + events.indices.compactMap { eventConflicts[$0] }
             return receipt
         }
+    }
+
+    /// The indices of `keys` in `(agent, seq)` order (then batch order, for a seq twice in one batch): the order
+    /// every hub writes rows in, so that concurrent commits take the rows' locks in one order.
+    static func writeOrder(_ keys: [(agent: String, seq: Int64)]) -> [Int] {
+        keys.indices.sorted { (keys[$0].agent, keys[$0].seq, $0) < (keys[$1].agent, keys[$1].seq, $1) }
     }
 
     /// One `SELECT` on `positions_by_time` (one snapshot).
