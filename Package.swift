@@ -128,11 +128,12 @@ let package = Package(
         ),
         // HubStoreTesting: the storage contract every backend's tests run (HubStoreContract).
         .target(name: "HubStoreTesting", dependencies: ["HubModel", "DabbaCore", "DabbaProtocol"]),
-        // DabbaHubServer: the composition root (commands, the backend the `database` URL names, buildApplication).
+        // DabbaHubServer: the composition root (commands, the backend the `database` URL names, buildApplication);
+        // with HubPostgres's tests, the only importer of HubPostgres.
         .target(
             name: "DabbaHubServer",
             dependencies: [
-                "DabbaHub", "HubModel", "HubSQLite", "DabbaCore", "DabbaProtocol", "DabbaMQTT",
+                "DabbaHub", "HubModel", "HubSQLite", "HubPostgres", "DabbaCore", "DabbaProtocol", "DabbaMQTT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -210,7 +211,8 @@ let package = Package(
         .testTarget(
             name: "DabbaHubTests",
             dependencies: [
-                "DabbaHub", "HubModel", "HubSQLite", "DabbaHubServer", "DabbaSim", "DabbaSQLite", "DabbaTestSupport",
+                "DabbaHub", "HubModel", "HubSQLite", "HubPostgres", "DabbaHubServer", "DabbaSim", "DabbaSQLite",
+                "DabbaTestSupport",
                 "dabba-hub", "dabba-agent",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),

@@ -43,6 +43,7 @@ package final class PostgresHubStore: Sendable {
     package static func open(_ configuration: PostgresStoreConfiguration, logger: Logger) async throws(StoreError)
         -> PostgresHubStore
     {
+        try await probe(configuration, logger: logger)
         let store = PostgresHubStore(
             client: PostgresClient(configuration: configuration.client, backgroundLogger: logger), logger: logger)
         do {
@@ -52,6 +53,22 @@ package final class PostgresHubStore: Sendable {
             throw error
         }
         return store
+    }
+
+    /// Opens one connection outside the pool and closes it. The pool retries a connection that fails for up to a
+    /// minute before it fails the request waiting for it, so `open` checks first and fails at once with the server's
+    /// own answer (nothing listening: `unavailable`; an unknown database or a wrong password: `other`, with
+    /// PostgreSQL's message).
+    static func probe(_ configuration: PostgresStoreConfiguration, logger: Logger) async throws(StoreError) {
+        do {
+            let connection = try await PostgresConnection.connect(
+                on: PostgresClient.defaultEventLoopGroup.any(), configuration: try configuration.connection(), id: 0,
+                logger: logger
+            ).get()
+            try await connection.close()
+        } catch {
+            throw StoreError(postgres: error)
+        }
     }
 
     /// The highest migration version applied.

@@ -57,6 +57,18 @@ package struct PostgresStoreConfiguration: Sendable {
         }
     }
 
+    /// One connection's configuration (``PostgresHubStore/probe(_:logger:)``).
+    func connection() throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS =
+            switch self.tls {
+            case .disable: .disable
+            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        return PostgresConnection.Configuration(
+            host: host, port: port, username: user, password: password, database: database, tls: tls)
+    }
+
     /// The pool's configuration.
     var client: PostgresClient.Configuration {
         let tls: PostgresClient.Configuration.TLS =

@@ -42,6 +42,32 @@ import Testing
         }
     }
 
+    @Test func openingFailsAtOnceWithTheServersAnswer() async throws {
+        /// The code `open` fails with, or nil when it opened.
+        func failure(_ url: String) async throws -> StoreError? {
+            do {
+                let store = try await PostgresHubStore.open(
+                    try PostgresStoreConfiguration(url: url), logger: PostgresStoreTesting.quiet)
+                await store.shutdown()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let nowhere = try await failure("postgres://dabba@127.0.0.1:\(FreePort.next())/x?sslmode=disable")
+        #expect(nowhere?.code == .unavailable, "\(String(describing: nowhere))")
+        try await PostgresServer.with { server in
+            let unknown = try await failure(server.url(database: "absent") + "?sslmode=disable")
+            #expect(
+                unknown?.code == .other && unknown?.message.contains("3D000") == true, "\(String(describing: unknown))")
+            let database = try await server.createDatabase()
+            let wrong = server.url(database: database).replacingOccurrences(of: server.password, with: "wrong")
+            let refused = try await failure(wrong + "?sslmode=disable")
+            #expect(
+                refused?.code == .other && refused?.message.contains("28P01") == true, "\(String(describing: refused))")
+        }
+    }
+
     @Test func theDatabaseURLIsReadWithItsDefaultsAndRefusedWhenUnusable() throws {
         let full = try PostgresStoreConfiguration(
             url: "postgres://hub:p%40ss@db.example:6543/dabba?sslmode=require&pool_max=40")
