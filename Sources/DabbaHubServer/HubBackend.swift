@@ -33,7 +33,8 @@ extension HubApplication {
             throw ConfigError(
                 key: "database",
                 message: "database: serving from PostgreSQL (postgres://) is not supported yet: its store has agents, "
-                    + "positions and users so far (dabba-hub migrate, users and agents work on it); use sqlite:PATH")
+                    + "positions, users and the market so far (dabba-hub migrate, users and agents work on it); "
+                    + "use sqlite:PATH")
         }
         return try SQLiteHubStore(path: path, logger: logger)
     }

@@ -8,7 +8,8 @@ import PostgresNIO
 ///
 /// The numbering is this backend's own (SQLite's `HubMigrations` has a history of databases to upgrade; this one
 /// starts from today's schema), and each migration creates the tables of the repositories implemented with it. Types
-/// follow SQLite's: times are UTC milliseconds in `BIGINT`, payloads `BYTEA`, flags `BOOLEAN`.
+/// follow SQLite's: times are UTC milliseconds in `BIGINT`, payloads `BYTEA`, flags `BOOLEAN`; id keys are
+/// `COLLATE "C"`, so they sort and compare byte by byte as in SQLite whatever the database's locale.
 enum HubPostgresMigrations {
     struct Migration: Sendable {
         var version: Int
@@ -24,7 +25,7 @@ enum HubPostgresMigrations {
             statements: [
                 """
                 CREATE TABLE agents(
-                    id TEXT PRIMARY KEY,
+                    id TEXT COLLATE "C" PRIMARY KEY,
                     name TEXT,
                     vehicle TEXT,
                     created BIGINT NOT NULL,
@@ -110,7 +111,71 @@ enum HubPostgresMigrations {
                 "CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires)",
                 "CREATE TABLE settings(key TEXT PRIMARY KEY, value BYTEA NOT NULL)",
             ]),
+        market,
     ]
+
+    /// Version 3: the marketplace (restaurants, menus, zones). Hours and polygons are JSON text, option groups JSON
+    /// bytes, as SQLite's; a zone's bounding box and area are columns (the box prefilters point lookups).
+    static let market = Migration(
+        version: 3, name: "restaurants, menus, zones",
+        statements: [
+            """
+            CREATE TABLE zones(
+                id TEXT COLLATE "C" PRIMARY KEY,
+                name TEXT NOT NULL,
+                polygon TEXT NOT NULL,
+                min_lat DOUBLE PRECISION NOT NULL,
+                max_lat DOUBLE PRECISION NOT NULL,
+                min_lon DOUBLE PRECISION NOT NULL,
+                max_lon DOUBLE PRECISION NOT NULL,
+                area DOUBLE PRECISION NOT NULL,
+                delivery_fee BIGINT NOT NULL CHECK (delivery_fee >= 0),
+                currency TEXT NOT NULL,
+                active BOOLEAN NOT NULL,
+                created BIGINT NOT NULL,
+                updated BIGINT NOT NULL)
+            """,
+            "CREATE INDEX zones_by_box ON zones(active, min_lat, max_lat)",
+            """
+            CREATE TABLE restaurants(
+                id TEXT COLLATE "C" PRIMARY KEY,
+                owner_id BIGINT NOT NULL REFERENCES users(id),
+                name TEXT NOT NULL,
+                address TEXT NOT NULL,
+                lat DOUBLE PRECISION NOT NULL,
+                lon DOUBLE PRECISION NOT NULL,
+                zone_id TEXT REFERENCES zones(id),
+                currency TEXT NOT NULL,
+                paused BOOLEAN NOT NULL DEFAULT false,
+                hours TEXT NOT NULL,
+                created BIGINT NOT NULL,
+                updated BIGINT NOT NULL)
+            """,
+            "CREATE INDEX restaurants_by_owner ON restaurants(owner_id, id)",
+            "CREATE INDEX restaurants_by_location ON restaurants(lat, lon)",
+            """
+            CREATE TABLE menu_sections(
+                id TEXT COLLATE "C" PRIMARY KEY,
+                restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
+                name TEXT NOT NULL,
+                position BIGINT NOT NULL)
+            """,
+            "CREATE INDEX menu_sections_by_restaurant ON menu_sections(restaurant_id, position, id)",
+            """
+            CREATE TABLE menu_items(
+                id TEXT COLLATE "C" PRIMARY KEY,
+                restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
+                section_id TEXT NOT NULL REFERENCES menu_sections(id),
+                name TEXT NOT NULL,
+                description TEXT NOT NULL,
+                price BIGINT NOT NULL CHECK (price >= 0),
+                currency TEXT NOT NULL,
+                available BOOLEAN NOT NULL,
+                option_groups BYTEA NOT NULL,
+                position BIGINT NOT NULL)
+            """,
+            "CREATE INDEX menu_items_by_section ON menu_items(restaurant_id, section_id, position, id)",
+        ])
 
     /// Serialises migrations between hubs starting at once on one database (a transaction-scoped advisory lock).
     static let lockKey: Int64 = 0x6461_6262_615F_6D67  // "dabba_mg"

@@ -101,6 +101,9 @@ package final class PostgresHubStore: Sendable {
     enum Isolation: String {
         /// Each statement sees what was committed before it began; rows decided on are locked first.
         case readCommitted = "READ COMMITTED"
+        /// One snapshot for every statement: for reads that must agree with each other (a menu and its restaurant);
+        /// read-only, so it never fails to serialise.
+        case repeatableRead = "REPEATABLE READ"
         /// The transaction behaves as if alone; PostgreSQL aborts it (40001) rather than let it see a non-serial
         /// interleaving, and it is retried.
         case serializable = "SERIALIZABLE"

@@ -23,6 +23,10 @@ import Testing
     @Test func users() async throws {
         try await PostgresServer.with { server in try await HubStoreContract.users(make: Self.make(server)) }
     }
+
+    @Test func market() async throws {
+        try await PostgresServer.with { server in try await HubStoreContract.market(make: Self.make(server)) }
+    }
 }
 
 /// Helpers for opening stores on a test server.
