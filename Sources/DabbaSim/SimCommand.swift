@@ -12,7 +12,7 @@ public struct SimCommand: AsyncParsableCommand {
         commandName: "dabba-sim",
         abstract:
             "Dabba simulator: NMEA routes for gpsfake, a contract-following acker, and the dispatch-policy comparison.",
-        subcommands: [RouteCommand.self, AckerCommand.self, PoliciesCommand.self])
+        subcommands: [RouteCommand.self, RedateCommand.self, AckerCommand.self, PoliciesCommand.self])
     public init() {}
 }
 
@@ -45,16 +45,60 @@ public struct RouteCommand: ParsableCommand {
         let points = Route.loop(
             count: count, start: startMs, centerLatitude: latitude, centerLongitude: longitude, seed: seed)
         let text = NMEA.noFixSentences(count: leadIn, before: startMs) + NMEA.sentences(for: points)
-        if let output {
-            guard let file = fopen(output, "w") else {
-                throw ValidationError("cannot write \(output): \(String(cString: strerror(errno)))")
-            }
-            fputs(text, file)
-            fclose(file)
-        } else {
-            print(text, terminator: "")
+        try writeText(text, to: output)
+    }
+}
+
+/// `dabba-sim redate`: a recorded NMEA log moved in time so that it starts now (or at `--start`).
+public struct RedateCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "redate",
+        abstract: "Move a recorded NMEA log in time so that its first fix is now (for gpsfake replays).",
+        discussion: """
+            RMC and GGA times (and RMC dates) are shifted by one amount, so the first dated RMC falls on --start; \
+            their checksums are recomputed; every other line and every position stays as recorded. Agents drop \
+            nothing for being old, but dispatch only considers agents with a recent fix, and dashboards show a fix \
+            253 hours old as stale: a demo replays its recorded drive as happening now.
+            """)
+    @Argument(help: "The NMEA log (e.g. hub/demo/route-kharagpur.nmea).") var input: String
+    @Option(help: "When the first fix should be: ISO 8601 UTC (2026-11-25T10:00:00Z) or 'now'.") var start = "now"
+    @Option(name: .shortAndLong, help: "Output file (default: standard output).") var output: String?
+    public init() {}
+
+    public func validate() throws {
+        guard start == "now" || Timestamp.parse(start) != nil else {
+            throw ValidationError("--start must be 'now' or an ISO 8601 UTC time")
         }
     }
+
+    public func run() throws {
+        guard let file = fopen(input, "r") else {
+            throw ValidationError("cannot read \(input): \(String(cString: strerror(errno)))")
+        }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n <= 0 { break }
+            bytes += buffer[0..<n]
+        }
+        fclose(file)
+        let startMs = start == "now" ? wallClockMilliseconds() / 1000 * 1000 : Timestamp.parse(start)!
+        guard let text = NMEA.redated(String(decoding: bytes, as: UTF8.self), start: startMs) else {
+            throw ValidationError("\(input) has no RMC sentence with a date to move from")
+        }
+        try writeText(text, to: output)
+    }
+}
+
+/// Writes `text` to the file `output`, or to standard output when nil (the NMEA commands' `--output`).
+func writeText(_ text: String, to output: String?) throws {
+    guard let output else { return print(text, terminator: "") }
+    guard let file = fopen(output, "w") else {
+        throw ValidationError("cannot write \(output): \(String(cString: strerror(errno)))")
+    }
+    fputs(text, file)
+    fclose(file)
 }
 
 /// `dabba-sim acker`: acks every fix and event it sees, as the hub will.

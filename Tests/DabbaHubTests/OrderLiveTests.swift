@@ -85,6 +85,9 @@ import Testing
                     #expect(await eventually { framesSoFar() >= 3 })
                     try await DispatchTests.onShiftAndOnline(h.store, "a-1")  // operators assign only to such agents
                     _ = try await client.act("assign", id, op, #"{"agent":"a-1"}"#)
+                    // The rider's last known position (published before the assignment) shows at once, without
+                    // waiting for their next fix.
+                    #expect(await eventually { parsed().contains { $0["type"] as? String == "position" } })
                     // Toward the restaurant (12.975, 77.605), then to the customer (12.98, 77.60).
                     // At the agent's pace: each fix shows before the next is sent (a burst would be coalesced).
                     @Sendable func positions() -> Int { parsed().filter { $0["type"] as? String == "position" }.count }

@@ -52,9 +52,11 @@ done
 "$BIN/dabba-hub" serve "${hub[@]}" 2>"$DEMO_DIR/hub.log" & pids+=($!)
 /usr/bin/python3 "$here/webhook-receiver.py" "$WEBHOOK_PORT" >"$DEMO_DIR/webhooks.log" 2>&1 & pids+=($!)
 
-# Two agents: the route shipped in hub/demo/, and a second one generated with another seed.
+# Two agents: the drive recorded in hub/demo/ (moved in time so that it happens now: dispatch considers only agents
+# with a recent fix, and the dashboard would show a recorded fix as days old), and a route generated with a seed.
+"$BIN/dabba-sim" redate "$here/route-kharagpur.nmea" --start now --output "$DEMO_DIR/route-1.nmea"
 "$BIN/dabba-sim" route --count 1800 --seed 2 --start now --output "$DEMO_DIR/route-2.nmea"
-routes=("$here/route-kharagpur.nmea" "$DEMO_DIR/route-2.nmea")
+routes=("$DEMO_DIR/route-1.nmea" "$DEMO_DIR/route-2.nmea")
 i=0
 for agent in a-17 a-18; do
   port=$((GPSD_PORT + i))

@@ -75,7 +75,8 @@ package enum HubApplication {
         var app = Application(
             // Pings come from each connection's WebSocketKeepalive, not from a task per connection.
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(autoPing: .disabled)),
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: router, configuration: .init(ws: .init(autoPing: .disabled))),
             configuration: .init(
                 address: .hostname(hub.configuration.httpHost, port: hub.configuration.httpPort),
                 serverName: "dabba-hub"),

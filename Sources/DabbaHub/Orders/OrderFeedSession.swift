@@ -63,17 +63,23 @@ final class OrderFeedSession: @unchecked Sendable {
         let agent = view.watchedAgent
         let inbox = inbox
         let feed = feed
-        let stale = subscriptions.withLock { s -> FleetFeed.Watch? in
-            guard s.events != nil, s.watching?.agent != agent else { return nil }
+        let (stale, started) = subscriptions.withLock { s -> (FleetFeed.Watch?, Bool) in
+            guard s.events != nil, s.watching?.agent != agent else { return (nil, false) }
             let old = s.watching
             s.watching = agent.map { agent in
                 feed.watch(agent: agent) { update in
                     if case .position(let p) = update { inbox.post(.position(p)) }
                 }
             }
-            return old
+            return (old, agent != nil)
         }
         stale?.cancel()
+        // A new rider: their last known position now, not only from their next fix (the watch sees fixes published
+        // from now on; one published just before is the latest already). Posted after the watch started, so a fix
+        // arriving meanwhile is not missed either; the view keeps whichever is newer.
+        if started, let agent, let latest = feed.latestPosition(agent: agent) {
+            inbox.post(.position(latest))
+        }
     }
 
     /// Ends the subscriptions and the inbox (idempotent).

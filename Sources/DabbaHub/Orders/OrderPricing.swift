@@ -80,7 +80,7 @@ enum OrderPricing {
                 }
                 for option in picked {
                     unknown.remove(option.id)
-                    chosen.append(OrderLineOption(id: option.id, name: option.name, price: option.price))
+                    chosen.append(option)  // as the menu has it now, kept with the order
                 }
             }
             if let stray = unknown.sorted().first {

@@ -5,19 +5,9 @@ package enum PaymentMethod: String, Sendable, Codable, CaseIterable {
     case cod
 }
 
-/// One chosen option of an order line, priced when the order was placed.
-package struct OrderLineOption: Sendable, Codable, Equatable {
-    package var id: String
-    package var name: String
-    /// Price delta in minor units.
-    package var price: Int64
-
-    package init(id: String, name: String, price: Int64) {
-        self.id = id
-        self.name = name
-        self.price = price
-    }
-}
+/// An option as the order recorded it when placed (the menu's option then: id, name, price delta in minor units);
+/// later menu changes do not touch it.
+package typealias OrderLineOption = MenuOption
 
 /// One line of an order, priced server side from the menu when the order was placed.
 package struct OrderLine: Sendable, Codable, Equatable {
