@@ -111,7 +111,7 @@ enum HubPostgresMigrations {
                 "CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires)",
                 "CREATE TABLE settings(key TEXT PRIMARY KEY, value BYTEA NOT NULL)",
             ]),
-        market,
+        market, orders, webhooks, payments, dispatch,
     ]
 
     /// Version 3: the marketplace (restaurants, menus, zones). Hours and polygons are JSON text, option groups JSON

@@ -21,6 +21,9 @@ import PostgresNIO
 /// lock, and `INSERT … ON CONFLICT` waits for a concurrent insert of the same key), or runs in a READ COMMITTED
 /// transaction that first locks the rows it decides on (`SELECT … FOR UPDATE`). Deadlocks (40P01) and
 /// serialization failures (40001) are retried a few times, whole transaction at a time (``transaction(_:)``).
+/// Appends to the logs read by cursor — the order trail and the ledger — take a transaction-scoped advisory lock
+/// first, so their ids become visible in increasing order as under SQLite's single writer, and a reader that moved
+/// past an id never misses a lower one committed later (``insertOrderEvent(_:on:)``, ``post(_:now:on:)``).
 ///
 /// Errors: PostgresNIO's and the pool's errors become ``StoreError`` once, in ``run(_:)`` and ``transaction(_:)``
 /// (``StoreError/init(postgres:)``).
@@ -87,6 +90,7 @@ package final class PostgresHubStore: Sendable {
 
     /// Runs statements outside an explicit transaction (each in its own), on a connection of the pool, converting
     /// errors once. A ``StoreError`` thrown by `body` passes through as it is.
+    @discardableResult
     func run<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws(StoreError) -> T {
         do {
             return try await client.withConnection { connection in try await body(connection) }
@@ -116,6 +120,7 @@ package final class PostgresHubStore: Sendable {
     /// back when it throws. A deadlock (40P01) or serialization failure (40001) rolls back and runs `body` again, at
     /// most ``transactionAttempts`` times in all, so `body` must build its result afresh each time. Errors are
     /// converted once; a ``StoreError`` thrown by `body` passes through.
+    @discardableResult
     func transaction<T: Sendable>(
         _ isolation: Isolation = .readCommitted, _ body: (PostgresConnection) async throws -> T
     ) async throws(StoreError) -> T {
@@ -164,6 +169,9 @@ package final class PostgresHubStore: Sendable {
         }
     }
 }
+
+/// Every repository: the hub serves from this store as from SQLite's.
+extension PostgresHubStore: HubStore {}
 
 extension StoreError {
     /// The one place PostgreSQL's and the pool's errors become store errors (by SQLSTATE class for the server's).

@@ -5,8 +5,8 @@ import HubStoreTesting
 import Logging
 import Testing
 
-/// `PostgresHubStore` passes the storage contract every backend passes (``HubStoreContract``) for the repositories it
-/// implements, each check over a fresh database of a real PostgreSQL 15 the test starts (``PostgresServer``).
+/// `PostgresHubStore` passes the storage contract every backend passes (``HubStoreContract``) for every
+/// repository, each check over a fresh database of a real PostgreSQL 15 the test starts (``PostgresServer``).
 @Suite struct PostgresHubStoreContractTests {
     /// Opens a store on a new, migrated database of `server`.
     static func make(_ server: PostgresServer) -> HubStoreContract.Make<PostgresHubStore> {
@@ -26,6 +26,26 @@ import Testing
 
     @Test func market() async throws {
         try await PostgresServer.with { server in try await HubStoreContract.market(make: Self.make(server)) }
+    }
+
+    @Test func idempotency() async throws {
+        try await PostgresServer.with { server in try await HubStoreContract.idempotency(make: Self.make(server)) }
+    }
+
+    @Test func ordersAndTheirTrail() async throws {
+        try await PostgresServer.with { server in try await HubStoreContract.orders(make: Self.make(server)) }
+    }
+
+    @Test func paymentsAndTheLedger() async throws {
+        try await PostgresServer.with { server in try await HubStoreContract.payments(make: Self.make(server)) }
+    }
+
+    @Test func webhooks() async throws {
+        try await PostgresServer.with { server in try await HubStoreContract.webhooks(make: Self.make(server)) }
+    }
+
+    @Test func offersAndDecisions() async throws {
+        try await PostgresServer.with { server in try await HubStoreContract.dispatch(make: Self.make(server)) }
     }
 }
 
