@@ -14,34 +14,41 @@ import Logging
 package func buildApplication(configuration: HubConfiguration, logger: Logger) async throws -> some ApplicationProtocol
 {
     try PaymentProviders.check(configuration)
-    let store = try HubApplication.openStore(configuration: configuration, logger: logger)
+    let (store, close) = try await HubApplication.openStore(configuration: configuration, logger: logger)
     do {
         let hub = try await HubComponents.make(configuration: configuration, store: store, logger: logger)
-        return HubApplication.build(hub: hub, logger: logger, closing: { store.close() })
+        return HubApplication.build(hub: hub, logger: logger, closing: close)
     } catch {
-        store.close()
+        close()
         throw error
     }
 }
 
 extension HubApplication {
-    /// Opens (and migrates) the store `database` names, to serve from. `postgres://` is refused for now, naming the
-    /// key: `HubPostgres` does not implement every repository yet (issue 16); the admin commands use it already
-    /// (``HubStoreAccess``).
-    package static func openStore(configuration: HubConfiguration, logger: Logger) throws -> SQLiteHubStore {
-        guard let path = configuration.sqlitePath else {
-            throw ConfigError(
-                key: "database",
-                message: "database: serving from PostgreSQL (postgres://) is not supported yet: its store has agents, "
-                    + "positions, users and the market so far (dabba-hub migrate, users and agents work on it); "
-                    + "use sqlite:PATH")
+    /// Opens (and migrates) the store `database` names, to serve from, with how to close it: `sqlite:PATH` (the
+    /// embedded store) or `postgres://…` (``PostgresStoreConfiguration``; several hubs may serve from one database).
+    /// A malformed URL is a ``ConfigError`` naming the key; a server that cannot be reached fails at once with its
+    /// answer (``PostgresHubStore/open(_:logger:)``).
+    package static func openStore(configuration: HubConfiguration, logger: Logger) async throws
+        -> (store: any HubStore, close: @Sendable () -> Void)
+    {
+        if let path = configuration.sqlitePath {
+            let store = try SQLiteHubStore(path: path, logger: logger)
+            return (store, { store.close() })
         }
-        return try SQLiteHubStore(path: path, logger: logger)
+        let postgres: PostgresStoreConfiguration
+        do {
+            postgres = try PostgresStoreConfiguration(url: configuration.database)
+        } catch {
+            throw ConfigError(key: "database", message: error.message)
+        }
+        let store = try await PostgresHubStore.open(postgres, logger: logger)
+        return (store, { store.close() })
     }
 }
 
 /// What the admin commands (`migrate`, `users`, `agents`) need from a store, on either backend: the repositories
-/// PostgreSQL implements today, the schema version, and closing.
+/// they use, the schema version, and closing.
 package protocol AdminStore: AgentRepository, UserRepository {
     /// The schema version after migrations.
     func schemaVersion() async throws(StoreError) -> Int

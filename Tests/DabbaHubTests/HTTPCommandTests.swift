@@ -19,7 +19,7 @@ import Testing
     @Test(arguments: [
         (["--http-port", "99999"], "http-port"),
         (["--database", "mysql://x"], "database"),
-        (["--database", "postgres://db/hub", "--payment-provider", "test"], "not supported yet"),
+        (["--database", "postgres://hub@db/hub?sslmode=maybe", "--payment-provider", "test"], "database: sslmode"),
         (["--max-body-bytes", "12"], "max-body-bytes"),
         (["--log-level", "loud"], "log-level"),
         (["--owntracks-map", "nonsense"], "owntracks-map"),
