@@ -11,10 +11,11 @@ DEMO_DIR     ?= $(CURDIR)/demo-run
 # stay dynamic), in its own build folder.
 RELEASE      := -c release --static-swift-stdlib --scratch-path .build-static
 
-# Debian packages the build, the tests and the demo need.
+# Debian packages the build, the tests and the demo need. postgresql (Debian 12's is 15): the HubPostgres tests start
+# their own server from /usr/lib/postgresql/15/bin on a private port (README, Storage backends: PostgreSQL).
 DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mosquitto mosquitto-clients \
         libsqlite3-dev sqlite3 systemd openssl procps iproute2 python3-venv \
-        libjs-leaflet chromium chromium-driver wrk
+        libjs-leaflet chromium chromium-driver wrk postgresql
 
 .PHONY: deps build test lint test-soak demo install install-hub bench fuzz api-fuzz clean
 

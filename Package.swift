@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", exact: "2.0.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C libraries, each through a systemLibrary module with a small static-inline shim.
@@ -96,6 +97,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // HubPostgres: the PostgreSQL store and its migrations (issue 16), over PostgresNIO's connection pool.
+        .target(
+            name: "HubPostgres",
+            dependencies: [
+                "HubModel", "DabbaCore", "DabbaProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         // DabbaHub: the features (ingest, auth, orders, payments, market, dispatch, webhooks, live feeds) over the
         // repository protocols, and the HTTP layer.
         .target(
@@ -118,11 +128,12 @@ let package = Package(
         ),
         // HubStoreTesting: the storage contract every backend's tests run (HubStoreContract).
         .target(name: "HubStoreTesting", dependencies: ["HubModel", "DabbaCore", "DabbaProtocol"]),
-        // DabbaHubServer: the composition root (commands, the backend the `database` URL names, buildApplication).
+        // DabbaHubServer: the composition root (commands, the backend the `database` URL names, buildApplication);
+        // with HubPostgres's tests, the only importer of HubPostgres.
         .target(
             name: "DabbaHubServer",
             dependencies: [
-                "DabbaHub", "HubModel", "HubSQLite", "DabbaCore", "DabbaProtocol", "DabbaMQTT",
+                "DabbaHub", "HubModel", "HubSQLite", "HubPostgres", "DabbaCore", "DabbaProtocol", "DabbaMQTT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -190,9 +201,18 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "HubPostgresTests",
+            dependencies: [
+                "HubPostgres", "HubModel", "HubStoreTesting", "DabbaTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .testTarget(
             name: "DabbaHubTests",
             dependencies: [
-                "DabbaHub", "HubModel", "HubSQLite", "DabbaHubServer", "DabbaSim", "DabbaSQLite", "DabbaTestSupport",
+                "DabbaHub", "HubModel", "HubSQLite", "HubPostgres", "DabbaHubServer", "DabbaSim", "DabbaSQLite",
+                "DabbaTestSupport",
                 "dabba-hub", "dabba-agent",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),

@@ -1,6 +1,8 @@
 import DabbaCore
+import Foundation
 import DabbaHub
 import HubModel
+import HubPostgres
 import HubSQLite
 import Hummingbird
 import Logging
@@ -12,23 +14,58 @@ import Logging
 package func buildApplication(configuration: HubConfiguration, logger: Logger) async throws -> some ApplicationProtocol
 {
     try PaymentProviders.check(configuration)
-    let store = try HubApplication.openStore(configuration: configuration, logger: logger)
+    let (store, close) = try await HubApplication.openStore(configuration: configuration, logger: logger)
     do {
         let hub = try await HubComponents.make(configuration: configuration, store: store, logger: logger)
-        return HubApplication.build(hub: hub, logger: logger, closing: { store.close() })
+        return HubApplication.build(hub: hub, logger: logger, closing: close)
     } catch {
-        store.close()
+        close()
         throw error
     }
 }
 
 extension HubApplication {
-    /// Opens (and migrates) the store `database` names. `postgres://` is refused for now, naming the key.
-    package static func openStore(configuration: HubConfiguration, logger: Logger) throws -> SQLiteHubStore {
-        guard let path = configuration.sqlitePath else {
-            throw ConfigError(
-                key: "database", message: "database: PostgreSQL (postgres://) is not supported yet; use sqlite:PATH")
+    /// Opens (and migrates) the store `database` names, to serve from, with how to close it: `sqlite:PATH` (the
+    /// embedded store) or `postgres://…` (``PostgresStoreConfiguration``; several hubs may serve from one database).
+    /// A malformed URL is a ``ConfigError`` naming the key; a server that cannot be reached fails at once with its
+    /// answer (``PostgresHubStore/open(_:logger:)``).
+    package static func openStore(configuration: HubConfiguration, logger: Logger) async throws
+        -> (store: any HubStore, close: @Sendable () -> Void)
+    {
+        if let path = configuration.sqlitePath {
+            let store = try SQLiteHubStore(path: path, logger: logger)
+            return (store, { store.close() })
         }
-        return try SQLiteHubStore(path: path, logger: logger)
+        let postgres: PostgresStoreConfiguration
+        do {
+            postgres = try PostgresStoreConfiguration(url: configuration.database)
+        } catch {
+            throw ConfigError(key: "database", message: error.message)
+        }
+        let store = try await PostgresHubStore.open(postgres, logger: logger)
+        return (store, { store.close() })
+    }
+}
+
+/// What the admin commands (`migrate`, `users`, `agents`) need from a store, on either backend: the repositories
+/// they use, the schema version, and closing.
+package protocol AdminStore: AgentRepository, UserRepository {
+    /// The schema version after migrations.
+    func schemaVersion() async throws(StoreError) -> Int
+    /// Ends the store's connections (after the last use).
+    func close()
+}
+
+extension SQLiteHubStore: AdminStore {}
+extension PostgresHubStore: AdminStore {}
+
+extension HubConfiguration {
+    /// The `database` setting with a URL's password replaced by `***` (for messages).
+    package var databaseForDisplay: String {
+        guard sqlitePath == nil, var parts = URLComponents(string: database), parts.password != nil else {
+            return database
+        }
+        parts.password = "***"
+        return parts.string ?? "postgres://…"
     }
 }

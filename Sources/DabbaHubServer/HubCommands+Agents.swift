@@ -51,7 +51,7 @@ package struct AgentsProvisionCommand: AsyncParsableCommand {
             exitWithMessage("dabba-hub: agent id '\(id)' is reserved for the hub's own MQTT user", code: 2)
         }
         let configuration = options.resolveOrExit()
-        let store = HubStoreAccess.open(configuration)
+        let store = await HubStoreAccess.open(configuration)
         defer { store.close() }
         do {
             let exists = try await store.agent(id: id) != nil
@@ -121,7 +121,7 @@ package struct AgentsListCommand: AsyncParsableCommand {
 
     package func run() async throws {
         let configuration = options.resolveOrExit()
-        let store = HubStoreAccess.open(configuration)
+        let store = await HubStoreAccess.open(configuration)
         defer { store.close() }
         do {
             let agents = try await store.agents()

@@ -43,7 +43,7 @@ package struct UsersAddCommand: AsyncParsableCommand {
             exitWithMessage("dabba-hub: --password-file: \(error)", code: 2)
         }
         let configuration = options.resolveOrExit()
-        let store = HubStoreAccess.open(configuration)
+        let store = await HubStoreAccess.open(configuration)
         defer { store.close() }
         do {
             let auth = try await AuthService.make(configuration: configuration, users: store)
@@ -93,7 +93,7 @@ package struct UsersRevokeTokensCommand: AsyncParsableCommand {
 /// hubs refuse the tokens within `revocation-cache-seconds`.
 private func changeAccess(_ options: HubOptions, email: String, disabled: Bool?, done: String) async {
     let configuration = options.resolveOrExit()
-    let store = HubStoreAccess.open(configuration)
+    let store = await HubStoreAccess.open(configuration)
     defer { store.close() }
     do {
         guard let user = try await store.user(email: email.trimmingSpaces) else {

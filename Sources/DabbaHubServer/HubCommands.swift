@@ -1,6 +1,8 @@
 import ArgumentParser
 import DabbaCore
 import DabbaHub
+import HubModel
+import HubPostgres
 import HubSQLite
 import Hummingbird
 import Logging
@@ -92,7 +94,7 @@ package struct MigrateCommand: AsyncParsableCommand {
     package init() {}
 
     package func run() async throws {
-        let store = HubStoreAccess.open(options.resolveOrExit())
+        let store = await HubStoreAccess.open(options.resolveOrExit())
         defer { store.close() }
         do {
             print("schema version \(try await store.schemaVersion())")
@@ -134,17 +136,23 @@ extension HubOptions {
     }
 }
 
-/// Opening the store for admin commands: config errors exit 2, others 1.
+/// Opening the store for admin commands: config errors exit 2, others 1. `sqlite:PATH` or `postgres://…` (the
+/// repositories the commands use are implemented on both).
 enum HubStoreAccess {
-    static func open(_ configuration: HubConfiguration) -> SQLiteHubStore {
+    static func open(_ configuration: HubConfiguration) async -> any AdminStore {
         var logger = Logger(label: "dabba-hub")
         logger.logLevel = configuration.logLevel
         do {
-            return try HubApplication.openStore(configuration: configuration, logger: logger)
-        } catch let error as ConfigError {
-            exitWithMessage("dabba-hub: \(error.message)", code: 2)
+            if let path = configuration.sqlitePath { return try SQLiteHubStore(path: path, logger: logger) }
+            let postgres: PostgresStoreConfiguration
+            do {
+                postgres = try PostgresStoreConfiguration(url: configuration.database)
+            } catch {
+                exitWithMessage("dabba-hub: \(error.message)", code: 2)
+            }
+            return try await PostgresHubStore.open(postgres, logger: logger)
         } catch {
-            exitWithMessage("dabba-hub: cannot open \(configuration.database): \(error)", code: 1)
+            exitWithMessage("dabba-hub: cannot open \(configuration.databaseForDisplay): \(error)", code: 1)
         }
     }
 }

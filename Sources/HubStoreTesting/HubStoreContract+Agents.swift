@@ -4,7 +4,7 @@ import Testing
 /// ``AgentRepository`` and ``PositionRepository``: agents, their fixes stored idempotently on `(agent, seq)`, seq
 /// conflicts kept, history pages, pruning.
 extension HubStoreContract {
-    package static func agents<Store: HubStore>(make: Make<Store>) async throws {
+    package static func agents<Store: AgentRepository & PositionRepository>(make: Make<Store>) async throws {
         try await with(make) { try await agentsAreCreatedOnceAndTheirProfileChanges($0) }
         try await with(make) { try await fixesAreStoredOnceAndTheLatestNeverRegresses($0) }
         try await with(make) { try await aSeqReusedWithAnotherFixIsKeptOnceAsAConflict($0) }
@@ -15,7 +15,9 @@ extension HubStoreContract {
         StoredPosition(agent: agent, seq: seq, time: time, lat: lat, lon: 87.3, speed: 4)
     }
 
-    static func agentsAreCreatedOnceAndTheirProfileChanges(_ store: some HubStore) async throws {
+    static func agentsAreCreatedOnceAndTheirProfileChanges(_ store: some AgentRepository & PositionRepository)
+        async throws
+    {
         let created = try await store.createAgent(id: "a-2", name: "Ravi")
         #expect(created.id == "a-2" && created.name == "Ravi" && created.vehicle == nil && created.last == nil)
         _ = try await store.createAgent(id: "a-1", name: nil)
@@ -32,7 +34,9 @@ extension HubStoreContract {
         }
     }
 
-    static func fixesAreStoredOnceAndTheLatestNeverRegresses(_ store: some HubStore) async throws {
+    static func fixesAreStoredOnceAndTheLatestNeverRegresses(_ store: some AgentRepository & PositionRepository)
+        async throws
+    {
         _ = try await store.createAgent(id: "a-1", name: nil)
         let t: Int64 = 1_800_000_000_000
         let batch = [fix("a-1", 1, at: t), fix("a-1", 2, at: t + 1000), fix("a-1", 3, at: t + 2000)]
@@ -53,7 +57,9 @@ extension HubStoreContract {
         #expect(try await store.store(positions: [], events: [event]).committed == ["a-1": [5]])
     }
 
-    static func aSeqReusedWithAnotherFixIsKeptOnceAsAConflict(_ store: some HubStore) async throws {
+    static func aSeqReusedWithAnotherFixIsKeptOnceAsAConflict(_ store: some AgentRepository & PositionRepository)
+        async throws
+    {
         _ = try await store.createAgent(id: "a-1", name: nil)
         let t: Int64 = 1_800_000_000_000
         let kept = fix("a-1", 7, at: t)
@@ -74,7 +80,9 @@ extension HubStoreContract {
         #expect(try await store.positions(agent: "a-1", since: nil, until: nil, after: nil, limit: 10) == [kept])
     }
 
-    static func historyPagesInFixTimeOrderAndPruningKeepsTheLatest(_ store: some HubStore) async throws {
+    static func historyPagesInFixTimeOrderAndPruningKeepsTheLatest(_ store: some AgentRepository & PositionRepository)
+        async throws
+    {
         _ = try await store.createAgent(id: "a-1", name: nil)
         _ = try await store.createAgent(id: "a-2", name: nil)
         let t: Int64 = 1_800_000_000_000

@@ -3,7 +3,7 @@ import Testing
 
 /// ``MarketRepository``: zone derivation, menu lookups for orders, limits and conflicts, listing pages.
 extension HubStoreContract {
-    package static func market<Store: HubStore>(make: Make<Store>) async throws {
+    package static func market<Store: MarketRepository & UserRepository>(make: Make<Store>) async throws {
         try await with(make) { try await zonesAreDerivedAndFollowZoneChanges($0) }
         try await with(make) { try await menuItemsForOrdersSkipUnknownAndForeignIDs($0) }
         try await with(make) { try await ownersMustBeRestaurantUsers($0) }
@@ -23,7 +23,7 @@ extension HubStoreContract {
             id: id, name: name, address: "1 Road", location: point, ownerUserID: owner, currency: "INR", hours: .always)
     }
 
-    static func zonesAreDerivedAndFollowZoneChanges(_ store: some HubStore) async throws {
+    static func zonesAreDerivedAndFollowZoneChanges(_ store: some MarketRepository & UserRepository) async throws {
         let owner = try await user(store, "r@example.com", role: .restaurant).id
         let inside = GeoPoint(lat: 22.35, lon: 87.35)
         var r = try await store.createRestaurant(restaurant("r-1", owner: owner, at: inside))
@@ -60,7 +60,8 @@ extension HubStoreContract {
         #expect(try await store.zones(after: "z-1", limit: 10).map(\.id) == ["z-2"])
     }
 
-    static func menuItemsForOrdersSkipUnknownAndForeignIDs(_ store: some HubStore) async throws {
+    static func menuItemsForOrdersSkipUnknownAndForeignIDs(_ store: some MarketRepository & UserRepository) async throws
+    {
         let owner = try await user(store, "r@example.com", role: .restaurant).id
         _ = try await store.createRestaurant(restaurant("r-1", owner: owner, at: GeoPoint(lat: 22, lon: 87)))
         _ = try await store.createRestaurant(restaurant("r-2", owner: owner, at: GeoPoint(lat: 22, lon: 87)))
@@ -106,7 +107,7 @@ extension HubStoreContract {
         #expect(try await store.section(restaurant: "r-1", id: "s-2") == nil)
     }
 
-    static func ownersMustBeRestaurantUsers(_ store: some HubStore) async throws {
+    static func ownersMustBeRestaurantUsers(_ store: some MarketRepository & UserRepository) async throws {
         let customer = try await user(store, "c@example.com", role: .customer).id
         await #expect(throws: StoreError.self) {
             try await store.createRestaurant(restaurant("r-1", owner: customer, at: GeoPoint(lat: 22, lon: 87)))
@@ -117,7 +118,8 @@ extension HubStoreContract {
         #expect(try await store.restaurant(id: "r-1") == nil)
     }
 
-    static func listingPagesByDistanceThenIDWithoutOverlap(_ store: some HubStore) async throws {
+    static func listingPagesByDistanceThenIDWithoutOverlap(_ store: some MarketRepository & UserRepository) async throws
+    {
         let owner = try await user(store, "r@example.com", role: .restaurant).id
         let center = GeoPoint(lat: 22.3, lon: 87.3)
         // Pairs at the same distance (ties broken by id), one far away, one closed.

@@ -3,14 +3,14 @@ import Testing
 
 /// ``UserRepository``: accounts, refresh-token families, revocation and settings.
 extension HubStoreContract {
-    package static func users<Store: HubStore>(make: Make<Store>) async throws {
+    package static func users<Store: UserRepository & AgentRepository>(make: Make<Store>) async throws {
         try await with(make) { try await accountsAreUniqueByEmailWhateverItsCase($0) }
         try await with(make) { try await aRefreshTokenRotatesOnceAndItsReuseEndsTheFamily($0) }
         try await with(make) { try await revokingMovesTheEpochAndEndsEverySignIn($0) }
         try await with(make) { try await aSettingIsStoredOnceThenKept($0) }
     }
 
-    static func accountsAreUniqueByEmailWhateverItsCase(_ store: some HubStore) async throws {
+    static func accountsAreUniqueByEmailWhateverItsCase(_ store: some UserRepository & AgentRepository) async throws {
         let asha = try await user(store, "Asha@Example.com", role: .customer)
         #expect(asha.role == .customer && asha.agentID == nil && !asha.disabled && asha.tokenEpoch == 0)
         #expect(try await store.user(email: "asha@example.com") == asha)
@@ -24,7 +24,9 @@ extension HubStoreContract {
         #expect(try await user(store, "a@example.com", role: .agent, agentID: "a-1").agentID == "a-1")
     }
 
-    static func aRefreshTokenRotatesOnceAndItsReuseEndsTheFamily(_ store: some HubStore) async throws {
+    static func aRefreshTokenRotatesOnceAndItsReuseEndsTheFamily(_ store: some UserRepository & AgentRepository)
+        async throws
+    {
         let id = try await user(store, "c@example.com", role: .customer).id
         let now: Int64 = 1_800_000_000_000
         let hour: Int64 = 3_600_000
@@ -72,7 +74,7 @@ extension HubStoreContract {
         #expect(try await store.sessionState(user: id, session: nil)?.sessionEnded == false)
     }
 
-    static func revokingMovesTheEpochAndEndsEverySignIn(_ store: some HubStore) async throws {
+    static func revokingMovesTheEpochAndEndsEverySignIn(_ store: some UserRepository & AgentRepository) async throws {
         let id = try await user(store, "c@example.com", role: .customer).id
         let now: Int64 = 1_800_000_000_000
         let hour: Int64 = 3_600_000
@@ -104,7 +106,7 @@ extension HubStoreContract {
         #expect(try await store.sessionState(user: id + 1000, session: nil) == nil)
     }
 
-    static func aSettingIsStoredOnceThenKept(_ store: some HubStore) async throws {
+    static func aSettingIsStoredOnceThenKept(_ store: some UserRepository & AgentRepository) async throws {
         #expect(try await store.setting("jwt-secret", insertingIfAbsent: [1, 2, 3]) == [1, 2, 3])
         #expect(try await store.setting("jwt-secret", insertingIfAbsent: [9]) == [1, 2, 3])
         #expect(try await store.setting("other", insertingIfAbsent: []) == [])

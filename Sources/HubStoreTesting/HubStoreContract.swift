@@ -9,11 +9,13 @@ import Testing
 /// Owns: the contract checks and their small fixtures. May import `HubModel`, `DabbaCore`, `DabbaProtocol` and Swift
 /// Testing only (never a backend).
 package enum HubStoreContract {
-    /// Opens a fresh, empty, migrated store.
-    package typealias Make<Store: HubStore> = @Sendable () async throws -> ContractStore<Store>
+    /// Opens a fresh, empty, migrated store. Each entry point asks only for the repositories it checks
+    /// (`agents` for ``AgentRepository`` and ``PositionRepository``, …), so a backend runs the checks of the
+    /// repositories it implements.
+    package typealias Make<Store: Sendable> = @Sendable () async throws -> ContractStore<Store>
 
     /// Runs `body` over a store of its own from `make`, ended afterwards whatever `body` did.
-    static func with<Store: HubStore>(_ make: Make<Store>, _ body: (Store) async throws -> Void) async throws {
+    static func with<Store: Sendable>(_ make: Make<Store>, _ body: (Store) async throws -> Void) async throws {
         let made = try await make()
         defer { made.end() }
         try await body(made.store)
@@ -33,7 +35,7 @@ package enum HubStoreContract {
     }
 
     /// A user of `role`, for checks that need an owner or a customer (the hash is opaque to a store).
-    static func user<Store: HubStore>(_ store: Store, _ email: String, role: Role, agentID: String? = nil)
+    static func user<Store: UserRepository>(_ store: Store, _ email: String, role: Role, agentID: String? = nil)
         async throws -> UserRecord
     {
         try await store.createUser(email: email, passwordHash: "hash", name: "Test", role: role, agentID: agentID)
@@ -41,7 +43,7 @@ package enum HubStoreContract {
 }
 
 /// A store under contract checks, and how to end it (close its connections, remove its files).
-package struct ContractStore<Store: HubStore>: Sendable {
+package struct ContractStore<Store: Sendable>: Sendable {
     package var store: Store
     package var end: @Sendable () -> Void
 

@@ -108,7 +108,10 @@ package struct HubConfiguration: Sendable {
         ConfigKey("mqtt-tls-ca", default: "", help: "CA certificate; when set, the broker connection uses TLS."),
         ConfigKey(
             "database", default: "sqlite:/var/lib/dabba-hub/hub.db",
-            help: "sqlite:PATH (embedded default) or a postgres:// URL (several hubs)."),
+            help:
+                "sqlite:PATH (embedded, one machine) or postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=require "
+                + "(PostgreSQL 15+, several hubs; the role and database must exist, dabba-hub migrate creates the "
+                + "tables; sslmode disable|prefer|require, pool_max=N connections per hub, default 20)."),
         ConfigKey(
             "dispatch-policy", default: "batch",
             help: "How orders are assigned: batch (optimal matching every round), nearest, or least-recent."),

@@ -2,6 +2,7 @@ import DabbaCore
 @testable import DabbaHubServer
 import DabbaTestSupport
 import Foundation
+import HubPostgres
 @testable import HubSQLite
 import Testing
 
@@ -18,7 +19,7 @@ import Testing
     @Test(arguments: [
         (["--http-port", "99999"], "http-port"),
         (["--database", "mysql://x"], "database"),
-        (["--database", "postgres://db/hub", "--payment-provider", "test"], "not supported yet"),
+        (["--database", "postgres://hub@db/hub?sslmode=maybe", "--payment-provider", "test"], "database: sslmode"),
         (["--max-body-bytes", "12"], "max-body-bytes"),
         (["--log-level", "loud"], "log-level"),
         (["--owntracks-map", "nonsense"], "owntracks-map"),
@@ -81,6 +82,45 @@ import Testing
         defer { store.close() }
         let user = try #require(try await store.user(email: "boss@example.com"))
         #expect(user.role == .operator && user.passwordHash.hasPrefix("$2b$12$"))
+    }
+
+    @Test func migrateUsersAndAgentsWorkOnPostgreSQL() async throws {
+        try await PostgresServer.with { server in
+            let database = server.url(database: try await server.createDatabase()) + "?sslmode=disable"
+            let base = ["--config", "/dev/null", "--database", database]
+            let (status, output) = try await hub(["migrate"] + base)
+            #expect(
+                status == 0 && output.contains("schema version \(PostgresHubStore.latestSchemaVersion)"), "\(output)")
+            let (again, againOutput) = try await hub(["migrate"] + base)
+            #expect(again == 0 && againOutput.contains("schema version \(PostgresHubStore.latestSchemaVersion)"))
+
+            let dir = try TestDirectory()
+            defer { dir.remove() }
+            try "first-operator-pw\n".write(toFile: dir.path("pw"), atomically: true, encoding: .utf8)
+            let add = ["users", "add"] + base + ["--password-file", dir.path("pw")]
+            let (added, addOutput) = try await hub(add + ["--role", "operator", "--email", "boss@example.com"])
+            #expect(added == 0 && addOutput.contains("boss@example.com operator"), "\(addOutput)")
+            let (twice, twiceOutput) = try await hub(add + ["--role", "operator", "--email", "BOSS@example.com"])
+            #expect(twice == 1 && twiceOutput.contains("exists"), "\(twiceOutput)")
+            let (disabled, disabledOutput) = try await hub(
+                ["users", "disable"] + base + ["--email", "boss@example.com"])
+            #expect(disabled == 0 && disabledOutput.contains("boss@example.com disabled"), "\(disabledOutput)")
+
+            let store = try await PostgresHubStore.open(
+                try PostgresStoreConfiguration(url: database), logger: .init(label: "t"))
+            let user = try #require(try await store.user(email: "boss@example.com"))
+            #expect(user.role == .operator && user.passwordHash.hasPrefix("$2b$12$") && user.disabled)
+            _ = try await store.createAgent(id: "a-7", name: "Ravi")
+            await store.shutdown()
+            let (listed, list) = try await hub(["agents", "list"] + base)
+            #expect(listed == 0 && list.contains("a-7\tRavi\t"), "\(list)")
+
+            // A password in the URL is not repeated in messages.
+            let refused = base.map { $0 == database ? database.replacingOccurrences(of: "/test_", with: "/none_") : $0 }
+            let (missing, missingOutput) = try await hub(["migrate"] + refused)
+            #expect(missing == 1 && !missingOutput.contains(server.password), "\(missingOutput)")
+            #expect(missingOutput.contains("does not exist") && missingOutput.contains("***"), "\(missingOutput)")
+        }
     }
 
     @Test func defaultsListsEveryKeyCommentedOut() async throws {
