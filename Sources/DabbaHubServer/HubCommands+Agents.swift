@@ -63,7 +63,7 @@ package struct AgentsProvisionCommand: AsyncParsableCommand {
             }
             let password = BrokerCredentials.generatePassword()
             if let passwordOut { try BrokerCredentials.writeSecret(path: passwordOut, contents: password + "\n") }
-            if !exists { try await AgentRoster(repository: store).add(id: id, name: name) }
+            if !exists { try await Self.add(id, name: name, to: store) }
             do {
                 try BrokerCredentials.ensureACL(path: configuration.mosquittoACLFile)
                 try BrokerCredentials.setPassword(
@@ -84,6 +84,11 @@ package struct AgentsProvisionCommand: AsyncParsableCommand {
         } catch {
             exitWithMessage("dabba-hub: \(error)", code: 1)
         }
+    }
+
+    /// Adds the agent through the same rules as `POST /delivery` (opens the store's existential).
+    static func add(_ id: String, name: String?, to store: some AgentRepository) async throws {
+        try await AgentRoster(repository: store).add(id: id, name: name)
     }
 
     /// The device's `/etc/default/dabba-agent` lines; with `password`, the instruction and the password itself.

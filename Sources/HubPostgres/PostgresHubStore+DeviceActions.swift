@@ -140,6 +140,21 @@ extension PostgresHubStore {
             }
             events.append(event)
         }
+        // The order is back with this agent whatever else it held: offers it holds for other orders were made while
+        // it seemed free, and may now exceed its capacity or cash limit. Withdraw them (dispatch offers them again),
+        // holding the agent's row like every path that adds to its load (after the order's: the same lock order).
+        try await connection.query("SELECT 1 FROM agents WHERE id = \(action.agent) FOR UPDATE", logger: logger)
+        let others = try await readOffers(
+            "WHERE f.agent_id = \(action.agent) AND f.state = 'pending' AND f.order_id <> \(order.id) ORDER BY f.id",
+            on: connection)
+        for offer in others {
+            let why = "\(action.agent) has order \(order.id) back (\(reason))"
+            if let closed = try await closePending(
+                order: offer.order, agent: action.agent, state: .withdrawn, reason: why, on: connection)
+            {
+                withdrawn.append(closed)
+            }
+        }
         guard let updated = try await readOrder(id: order.id, on: connection) else {
             throw StoreError(.other, "order \(order.id) vanished")
         }

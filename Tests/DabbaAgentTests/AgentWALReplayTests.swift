@@ -55,14 +55,23 @@ import Testing
                 })
             try await broker.restart()
         }
-        // Each status is a CLI process the test waits for: poll at a pace that leaves the shared threads to others.
+        // Recorded: the last fix the script sends is in the outbox. The script runs ~1,000× real time; on a starved
+        // machine the reader's bounded buffer (an hour of 1 Hz fixes) may drop the oldest events, each one logged
+        // ("dropped the oldest event") — seen once at load 10: 4,917 of 5,000 recorded. Nothing may go missing
+        // silently: every fix not recorded is a logged drop.
+        let lastTime = t0 + Int64(Self.fixes - 1) * 1000
         let recorded = await eventually(timeout: .seconds(180), interval: .milliseconds(500)) {
-            status()?.outboxDepth == Self.fixes
+            guard let s = status(), let last = s.lastFix else { return false }
+            return Timestamp.parse(last.time) == lastTime && Int64(s.outboxDepth) == last.seq
         }
         #expect(recorded, "\(String(describing: status()))\n\(agent.output().suffix(3000))")
+        let depth = status()?.outboxDepth ?? 0
+        let dropped = agent.output().components(separatedBy: "dropped the oldest event").count - 1
+        #expect(depth <= Self.fixes && Self.fixes - depth <= dropped, "recorded \(depth), drops logged \(dropped)")
+        #expect(depth >= Self.fixes / 2, "most fixes are recorded even on a starved machine")
         #expect(largestWAL <= Self.walBound, "WAL reached \(largestWAL) bytes")
         let stored = try await runToCompletion("/usr/bin/sqlite3", [agent.outbox, "SELECT count(*) FROM outbox"]).1
-        #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == "\(Self.fixes)")
+        #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == "\(depth)")
         // The file holds the rows, not the WAL: 5,000 fixes of ~170 bytes are far more than a few pages.
         #expect(fileBytes(agent.outbox) > 500_000, "the rows are still in the WAL")
 
