@@ -52,7 +52,13 @@ import Testing
             {
                 continue  // connected late: an unbroken tail of the route arrived, the head had gone by
             }
-            #expect(arrived, "\(events)")
+            // Seen in loaded runs (load ≥ 10, several gpsd tests at once): no event at all within the deadline. Say
+            // what the reader logged and what gpsfake printed, to tell a reader that never connected from a gpsd
+            // that never answered.
+            #expect(
+                arrived,
+                "\(events)\nreader log: \(running.logs.entries.withLock { $0.suffix(20).map { "\($0.level) \($0.message) \($0.metadata)" } })\ngpsfake: \(gpsd.output().suffix(2000))"
+            )
             #expect(events.first == .connected)
             expectMatches(running.log.fixes, route)
             return
