@@ -53,13 +53,16 @@ lint:
 test-soak: deps
 	SWIFT=$(SWIFT) bash .ci/soak
 
-## fuzz: libFuzzer with AddressSanitizer over each decoder of untrusted bytes (Sources/DabbaFuzz: fix, backlog, event,
-## state, ack, sync, json, timestamp), FUZZ_SECONDS each (default 60; FUZZ_RUNS=N stops a target after N inputs
+## fuzz: libFuzzer with AddressSanitizer over each decoder of untrusted bytes (Sources/DabbaFuzz: the device
+## protocol's fix, backlog, event, state, ack, sync, json, timestamp; the hub's owntracks, ingest, signature, order,
+## payment, menu, cursor, query), FUZZ_SECONDS each (default 30; FUZZ_RUNS=N stops a target after N inputs
 ## instead), FUZZ_TARGETS to pick some. Seeds: Tests/Fuzz/corpus/<target>; what the fuzzer adds stays in
 ## .build-fuzz/corpus; a crashing input is written to Tests/Fuzz/crashes/<target>/ (commit it: the suite replays it).
-FUZZ_SECONDS ?= 60
+## The first build compiles the hub's feature module and its dependencies with the sanitizers (long); later ones are
+## incremental.
+FUZZ_SECONDS ?= 30
 FUZZ_RUNS    ?= -1
-FUZZ_TARGETS ?= fix backlog event state ack sync json timestamp
+FUZZ_TARGETS ?= fix backlog event state ack sync json timestamp owntracks ingest signature order payment menu cursor query
 fuzz: deps
 	$(SWIFT) build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address --product DabbaFuzz
 	$(SWIFTC) -O -sanitize=fuzzer,address -parse-as-library Tests/Fuzz/LibFuzzerEntry.swift \

@@ -155,9 +155,8 @@ struct WebhooksController<Repository: WebhookRepository & RestaurantDirectory> {
     @Sendable func deliveries(_ request: Request, context: HubRequestContext) async throws -> DeliveryPage {
         let endpoint = try await visibleEndpoint(context)
         let query = request.uri.queryParameters
-        let request = try PageRequest(query, limit: 1...500, default: 50, cursorName: "before") {
-            Int64($0).flatMap { $0 > 0 ? $0 : nil }
-        }
+        let request = try PageRequest(
+            query, limit: 1...500, default: 50, cursorName: "before", decode: ListingCursor.deliveryBefore)
         let page = try await request.read {
             try await repository.webhookDeliveries(endpoint: endpoint.id, before: $0, limit: $1)
         }
