@@ -63,10 +63,16 @@ test-soak: deps
 FUZZ_SECONDS ?= 30
 FUZZ_RUNS    ?= -1
 FUZZ_TARGETS ?= fix backlog event state ack sync json timestamp owntracks ingest signature order payment menu cursor query
+# The driver imports DabbaFuzz, whose hub dependencies import C modules (NIO, Crypto, Numerics shims, mosquitto):
+# their module maps and include directories, as SwiftPM passes them to its own targets.
+FUZZ_C_MODULES = { find .build-fuzz/release/ -maxdepth 2 -name module.modulemap; \
+	  find .build-fuzz/checkouts -path '*/Sources/*/include/module.modulemap'; ls Sources/*/module.modulemap; } | \
+	  sed 's/^/-Xcc -fmodule-map-file=/'; find .build-fuzz/checkouts -type d -path '*/Sources/*/include' | sed 's/^/-Xcc -I/'
 fuzz: deps
 	$(SWIFT) build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address --product DabbaFuzz
 	$(SWIFTC) -O -sanitize=fuzzer,address -parse-as-library Tests/Fuzz/LibFuzzerEntry.swift \
-	  -I .build-fuzz/release/Modules .build-fuzz/release/libDabbaFuzz.a -o .build-fuzz/dabba-fuzz 2>&1 | \
+	  -I .build-fuzz/release/Modules $$($(FUZZ_C_MODULES)) \
+	  .build-fuzz/release/libDabbaFuzz.a -o .build-fuzz/dabba-fuzz 2>&1 | \
 	  { grep -v "Cannot export local symbol" || true; }
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p .build-fuzz/corpus/$$t Tests/Fuzz/crashes/$$t; \

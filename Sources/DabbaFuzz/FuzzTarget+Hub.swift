@@ -1,9 +1,11 @@
-import DabbaCore
-import DabbaHub
+// Internal imports: `FuzzTarget`'s public API (what the `dabba-fuzz` driver and the tests see) names none of the
+// hub's types. (The driver still loads these modules; `make fuzz` passes it their C module maps.)
+internal import DabbaCore
+internal import DabbaHub
 import DabbaProtocol
-import Foundation
-import HubModel
-import HummingbirdCore
+internal import Foundation
+internal import HubModel
+internal import HummingbirdCore
 
 /// The hub's own readers of untrusted bytes, each run through the functions the hub's real path calls (no copies): a
 /// device's messages as `IngestValidator` checks them, the payment webhook's signature and body, the bodies of the
@@ -105,7 +107,7 @@ extension FuzzTarget {
         let accepted = (try? testProvider.verifyWebhook(signature: header, body: body, now: webhookNow)) != nil
         if accepted {
             // Accepted only with a MAC over exactly this body: the same header over another body is refused.
-            let other = try? WebhookSignature.verify(
+            let other: Void? = try? WebhookSignature.verify(
                 header: header, body: body + [0x20], secret: webhookSecret, now: webhookNow)
             precondition(other == nil, "a signature verified for a body it does not sign")
         }
@@ -113,9 +115,10 @@ extension FuzzTarget {
         for byte in body.prefix(8) { timestamp = timestamp << 8 | Int64(byte) }
         let signed = WebhookSignature.sign(body: body, secret: webhookSecret, timestamp: timestamp)
         let expected = Checked.subtract(webhookNow, timestamp).map { $0.magnitude <= 300 } ?? false
-        let verified = try? WebhookSignature.verify(header: signed, body: body, secret: webhookSecret, now: webhookNow)
+        let verified: Void? = try? WebhookSignature.verify(
+            header: signed, body: body, secret: webhookSecret, now: webhookNow)
         precondition((verified != nil) == expected, "signature at t=\(timestamp)")
-        let wrongKey = try? WebhookSignature.verify(header: signed, body: body, secret: "other", now: webhookNow)
+        let wrongKey: Void? = try? WebhookSignature.verify(header: signed, body: body, secret: "other", now: webhookNow)
         precondition(wrongKey == nil, "a signature verified under another secret")
         return accepted
     }
