@@ -48,7 +48,14 @@ let package = Package(
         ),
         .target(name: "DabbaProtocol"),
         // Fuzz targets over the decoders of untrusted bytes, and their driver (`make fuzz`; README, Fuzzing).
-        .target(name: "DabbaFuzz", dependencies: ["DabbaProtocol"]),
+        // Depends on the hub's feature module (not its store or server) for the hub's own readers.
+        .target(
+            name: "DabbaFuzz",
+            dependencies: [
+                "DabbaProtocol", "DabbaCore", "HubModel", "DabbaHub",
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+            ]
+        ),
         // Dispatch algorithms: which agent gets which order (pure Swift, no dependencies).
         .target(name: "DabbaDispatch"),
         .target(name: "DabbaSQLite", dependencies: ["CSQLite"]),

@@ -1,7 +1,8 @@
 import DabbaProtocol
 
 /// The decoders that take untrusted bytes (a device's MQTT payloads, the hub's acks and task answers as the agent
-/// reads them), each as a fuzz target: `make fuzz` runs them under libFuzzer with AddressSanitizer, and
+/// reads them, and the hub's own readers of device messages, HTTP bodies, headers, cursors and query parameters:
+/// `FuzzTarget+Hub.swift`), each as a fuzz target: `make fuzz` runs them under libFuzzer with AddressSanitizer, and
 /// `FuzzRegressionTests` replays every stored corpus input and crash reproducer through them in the normal suite.
 ///
 /// A target passes when its decoder returns or throws `PayloadError` for any input; a trap (overflow, index out of
@@ -25,6 +26,22 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case json
     /// `Timestamp.parse`, every payload's `time`.
     case timestamp
+    /// The hub's OwnTracks reader (`IngestValidator.checkOwnTracks`).
+    case owntracks
+    /// The hub's checks of a device's fix, backlog, event, state and sync messages (`IngestValidator.check`).
+    case ingest
+    /// The payment webhook: `Dabba-Signature` and body as the test provider verifies them; signer against checker.
+    case signature
+    /// `POST /v1/orders`: the body, its checks and the server-side pricing (`OrderPricing`).
+    case order
+    /// The payment routes' bodies (authorize, refund, cash hand-in) and their checks (`PaymentRequests`).
+    case payment
+    /// The menu routes' bodies (sections, new and updated items) and their validation (`MenuRequests`).
+    case menu
+    /// Every listing's cursor (`ListingCursor`).
+    case cursor
+    /// The REST routes' query parameters (limits, cursors, times, points, filters, currency, date, amount).
+    case query
 
     /// Runs one input. Traps (the fuzzer's finding) when a decoder crashes or accepts a value outside its bounds.
     public func run(_ bytes: [UInt8]) {
@@ -56,6 +73,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 // Whatever parses formats back without trapping (the hub formats stored times for its API).
                 _ = Timestamp.format(milliseconds: millis)
             }
+        case .owntracks, .ingest, .signature, .order, .payment, .menu, .cursor, .query:
+            runHub(bytes)
         }
     }
 

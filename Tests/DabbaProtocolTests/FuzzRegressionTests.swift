@@ -4,7 +4,8 @@ import Foundation
 import Testing
 
 /// Every stored fuzz input — the seed corpus and each crash reproducer `make fuzz` ever found — runs through its
-/// target here, in the normal suite: a decoder that traps again fails (crashes) the test run.
+/// target here, in the normal suite: a decoder that traps again fails (crashes) the test run. The hub's targets run
+/// the hub's own functions (`FuzzTarget+Hub.swift`), so a reproducer found there is replayed against the hub's code.
 @Suite struct FuzzRegressionTests {
     static let fuzzDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fuzz")
@@ -50,6 +51,14 @@ import Testing
         for bytes in try seeds(.json) { #expect(throws: Never.self) { try JSONValue.parse(bytes) } }
         for bytes in try seeds(.timestamp) {
             #expect(Timestamp.parse(String(decoding: bytes, as: UTF8.self)) != nil)
+        }
+        // The hub's readers: each seed gets past the decoder and the checks (the target asserts the rest).
+        for target in FuzzTarget.hubTargets {
+            let all = try seeds(target)
+            #expect(all.count >= 3, "Tests/Fuzz/corpus/\(target.rawValue) holds at least three seeds")
+            for (index, bytes) in all.enumerated() {
+                #expect(target.runHub(bytes), "\(target.rawValue) seed \(index) is refused")
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ extension AgentsController {
     /// already stored with a different payload, oldest first, paged like positions.
     @Sendable func seqConflicts(_ request: Request, context: HubRequestContext) async throws -> SeqConflictsPage {
         let id = try await existingAgent(try context.parameters.require("id")).id
-        let request = try Self.page(request.uri.queryParameters) { Int64($0).flatMap { $0 >= 0 ? $0 : nil } }
+        let request = try Self.page(request.uri.queryParameters, decode: ListingCursor.seqConflict)
         let page = try await request.read { try await repository.seqConflicts(agent: id, after: $0, limit: $1) }
         return SeqConflictsPage(
             conflicts: page.rows.map(SeqConflictsPage.Entry.init), next: page.next { String($0.id) })

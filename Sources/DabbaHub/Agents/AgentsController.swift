@@ -34,12 +34,7 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
         let id = try await existingAgent(try context.parameters.require("id")).id
         let query = request.uri.queryParameters
         let (since, until) = try QueryReader(query: query).timeRange()
-        let request = try Self.page(query) { text -> (time: Int64, seq: Int64)? in
-            guard let fields = PageCursor.decode(text, fields: 2), let time = Int64(fields[0]),
-                let seq = Int64(fields[1])
-            else { return nil }
-            return (time, seq)
-        }
+        let request = try Self.page(query, decode: ListingCursor.position)
         let page = try await request.read {
             try await repository.positions(agent: id, since: since, until: until, after: $0, limit: $1)
         }

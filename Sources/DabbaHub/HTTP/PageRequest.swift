@@ -5,14 +5,14 @@ import Hummingbird
 /// the page starts after, read from an opaque cursor parameter; both answer 400 naming the parameter when unreadable.
 /// ``read(_:)`` asks the repository for one row more than the limit, so it knows whether a next page exists without
 /// counting.
-struct PageRequest<Key> {
-    let limit: Int
-    let after: Key?
+package struct PageRequest<Key> {
+    package let limit: Int
+    package let after: Key?
 
     /// - Parameters:
     ///   - cursorName: the parameter holding the cursor (`cursor`; `before` for the newest-first logs by id).
     ///   - decode: the key a cursor names, nil when the text is not a cursor of this listing.
-    init(
+    package init(
         _ query: Parameters, limit range: ClosedRange<Int>, default value: Int, cursorName: String = "cursor",
         decode: (String) -> Key?
     ) throws(APIError) {

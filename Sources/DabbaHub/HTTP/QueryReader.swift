@@ -3,10 +3,12 @@ import HubModel
 import Hummingbird
 
 /// Query-string readers answering 400 naming the parameter.
-struct QueryReader {
-    let query: Parameters
+package struct QueryReader {
+    package let query: Parameters
 
-    func int(_ name: String, in range: ClosedRange<Int>, default value: Int) throws(APIError) -> Int {
+    package init(query: Parameters) { self.query = query }
+
+    package func int(_ name: String, in range: ClosedRange<Int>, default value: Int) throws(APIError) -> Int {
         guard let text = query.get(name) else { return value }
         guard let n = Int(text), range.contains(n) else {
             throw .badRequest("\(name): expected a whole number from \(range.lowerBound) to \(range.upperBound)")
@@ -14,7 +16,7 @@ struct QueryReader {
         return n
     }
 
-    func double(_ name: String, in range: ClosedRange<Double>) throws(APIError) -> Double? {
+    package func double(_ name: String, in range: ClosedRange<Double>) throws(APIError) -> Double? {
         guard let text = query.get(name) else { return nil }
         guard let x = Double(text), x.isFinite, range.contains(x) else {
             throw .badRequest("\(name): expected a number from \(range.lowerBound) to \(range.upperBound)")
@@ -22,7 +24,7 @@ struct QueryReader {
         return x
     }
 
-    func bool(_ name: String) throws(APIError) -> Bool? {
+    package func bool(_ name: String) throws(APIError) -> Bool? {
         switch query.get(name) {
         case nil: return nil
         case "true", "1": return true
@@ -32,7 +34,7 @@ struct QueryReader {
     }
 
     /// `lat` and `lon` together, or neither.
-    func point() throws(APIError) -> GeoPoint? {
+    package func point() throws(APIError) -> GeoPoint? {
         let lat = try double("lat", in: -90...90)
         let lon = try double("lon", in: -180...180)
         switch (lat, lon) {
@@ -43,7 +45,7 @@ struct QueryReader {
     }
 
     /// `since` / `until` (ISO 8601 UTC); 400 naming the parameter when unreadable or out of order.
-    func timeRange() throws(APIError) -> (since: Int64?, until: Int64?) {
+    package func timeRange() throws(APIError) -> (since: Int64?, until: Int64?) {
         func parse(_ name: String) throws(APIError) -> Int64? {
             guard let text = query.get(name), !text.isEmpty else { return nil }
             guard let ms = Timestamp.parse(text) else {

@@ -28,37 +28,6 @@ struct RestaurantChange: Decodable, Sendable {
     var paused: Bool?
 }
 
-/// A menu section, new (name required) or changed (absent fields stay).
-struct MenuSectionInput: Decodable, Sendable {
-    var name: String?
-    var position: Int?
-}
-
-/// A menu item, new (`sectionID`, `name` and `price` required) or changed (absent fields stay). Prices are whole
-/// minor units of the restaurant's currency.
-struct MenuItemInput: Decodable, Sendable {
-    struct Option: Decodable, Sendable {
-        var id: String?
-        var name: String
-        var price: Int64?
-    }
-    struct OptionGroup: Decodable, Sendable {
-        var id: String?
-        var name: String
-        var minChoices: Int?
-        var maxChoices: Int?
-        var required: Bool?
-        var choices: [Option]
-    }
-    var sectionID: String?
-    var name: String?
-    var description: String?
-    var price: Int64?
-    var currency: String?
-    var available: Bool?
-    var optionGroups: [OptionGroup]?
-}
-
 /// A delivery zone, new (name, polygon, fee and currency required) or changed (absent fields stay).
 struct ZoneInput: Decodable, Sendable {
     var name: String?

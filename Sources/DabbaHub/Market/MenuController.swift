@@ -43,14 +43,14 @@ struct MenuController<Repository: MarketRepository> {
     @Sendable func createSection(_ request: Request, context: HubRequestContext) async throws
         -> EditedResponse<MenuSection>
     {
-        let input = try await request.decode(as: MenuSectionInput.self, context: context)
+        let input = try await request.decode(as: MenuRequests.Section.self, context: context)
         let section = try await market.createSection(
             input, restaurant: try restaurant(context), by: try context.caller())
         return EditedResponse(status: .created, response: section)
     }
 
     @Sendable func updateSection(_ request: Request, context: HubRequestContext) async throws -> MenuSection {
-        let input = try await request.decode(as: MenuSectionInput.self, context: context)
+        let input = try await request.decode(as: MenuRequests.Section.self, context: context)
         return try await market.updateSection(
             try context.parameters.require("section"), input, restaurant: try restaurant(context),
             by: try context.caller())
@@ -63,13 +63,13 @@ struct MenuController<Repository: MarketRepository> {
     }
 
     @Sendable func createItem(_ request: Request, context: HubRequestContext) async throws -> EditedResponse<MenuItem> {
-        let input = try await request.decode(as: MenuItemInput.self, context: context)
+        let input = try await request.decode(as: MenuRequests.Item.self, context: context)
         let item = try await market.createItem(input, restaurant: try restaurant(context), by: try context.caller())
         return EditedResponse(status: .created, response: item)
     }
 
     @Sendable func updateItem(_ request: Request, context: HubRequestContext) async throws -> MenuItem {
-        let input = try await request.decode(as: MenuItemInput.self, context: context)
+        let input = try await request.decode(as: MenuRequests.Item.self, context: context)
         return try await market.updateItem(
             try context.parameters.require("item"), input, restaurant: try restaurant(context),
             by: try context.caller())

@@ -24,18 +24,8 @@ struct RestaurantsController<Repository: MarketRepository> {
 
     @Sendable func list(_ request: Request, context: HubRequestContext) async throws -> RestaurantPage {
         let q = QueryReader(query: request.uri.queryParameters)
-        var query = RestaurantQuery(limit: 0)
-        query.near = try q.point()
-        if let radius = try q.double("radius_m", in: 1...50_000) {
-            guard query.near != nil else { throw APIError.badRequest("radius_m needs lat and lon") }
-            query.radius = radius
-        }
         let now = self.now()
-        if try q.bool("open_now") == true { query.openAt = now }
-        if let text = q.query.get("q") {
-            guard (1...100).contains(text.count) else { throw APIError.badRequest("q: 1 to 100 characters") }
-            query.text = text
-        }
+        var query = try RestaurantQuery(reading: q, now: now)
         if let owner = q.query.get("owner") {
             let caller = try context.caller()
             if owner == "me" {
@@ -47,9 +37,7 @@ struct RestaurantsController<Repository: MarketRepository> {
             }
         }
         let near = query.near
-        let request = try PageRequest(q.query, limit: 1...100, default: 20) { text -> RestaurantCursor? in
-            RestaurantCursor(encoded: text).flatMap { ($0.distance != nil) == (near != nil) ? $0 : nil }
-        }
+        let request = try PageRequest(q.query, limit: 1...100, default: 20) { ListingCursor.restaurant($0, near: near) }
         let page = try await request.read { after, limit in
             query.after = after
             query.limit = limit

@@ -24,9 +24,8 @@ struct ZonesController<Repository: MarketRepository> {
     }
 
     @Sendable func list(_ request: Request, context: HubRequestContext) async throws -> ZonePage {
-        let request = try PageRequest(request.uri.queryParameters, limit: 1...100, default: 50) {
-            PageCursor.decode($0, fields: 1)?[0]
-        }
+        let request = try PageRequest(
+            request.uri.queryParameters, limit: 1...100, default: 50, decode: ListingCursor.zone)
         let page = try await request.read { try await repository.zones(after: $0, limit: $1) }
         return ZonePage(zones: page.rows.map(ZoneView.init), next: page.next { PageCursor.encode($0.id) })
     }

@@ -4,29 +4,48 @@ import Hummingbird
 
 /// Prices an order on the server from the restaurant's menu and the delivery zone; the client's prices, if it
 /// sent any, are never read.
-enum OrderPricing {
-    struct Priced: Equatable {
-        var lines: [OrderLine]
-        var subtotal: Int64
-        var deliveryFee: Int64
-        var tax: Int64
-        var total: Int64
-        var currency: String
-        var zoneID: String
+package enum OrderPricing {
+    package struct Priced: Equatable {
+        package var lines: [OrderLine]
+        package var subtotal: Int64
+        package var deliveryFee: Int64
+        package var tax: Int64
+        package var total: Int64
+        package var currency: String
+        package var zoneID: String
     }
 
-    static let maxLines = 50
-    static let maxQuantity = 50
+    package static let maxLines = 50
+    package static let maxQuantity = 50
 
     /// An order whose total would exceed ``Money/maxAmount`` (or Int64) minor units.
-    static let tooLarge = APIError(
+    package static let tooLarge = APIError(
         .unprocessableContent, code: "total_too_large", "the order's total is larger than any order can be")
 
+    /// Prices `input` with the restaurant, zone and menu items `store` holds: ``checkRequest(_:)``, the restaurant
+    /// (404), ``checkOpen(_:now:)``, the zone serving the address, ``checkZone(_:restaurant:)``, then
+    /// ``price(_:restaurant:zone:items:taxRateBasisPoints:)`` over the requested items.
     static func price<Store: MarketRepository>(
-        _ input: OrdersController<some OrderStore & MarketRepository & IdempotencyRepository>.PlaceRequest,
-        store: Store,
-        taxRateBasisPoints: Int, now: Int64
+        _ input: PlaceOrderRequest, store: Store, taxRateBasisPoints: Int, now: Int64
     ) async throws -> Priced {
+        try checkRequest(input)
+        guard let restaurant = try await store.restaurant(id: input.restaurant) else {
+            throw APIError.notFound("no restaurant \(input.restaurant)")
+        }
+        try checkOpen(restaurant, now: now)
+        guard let zone = try await store.zone(containing: GeoPoint(lat: input.lat, lon: input.lon)) else {
+            throw APIError(
+                .unprocessableContent, code: "not_served", "the delivery address is outside every served zone")
+        }
+        try checkZone(zone, restaurant: restaurant)
+        let items = try await store.menuItems(restaurant: restaurant.id, ids: input.items.map(\.item))
+        return try price(
+            input, restaurant: restaurant, zone: zone, items: items, taxRateBasisPoints: taxRateBasisPoints)
+    }
+
+    /// The checks of the body alone: 1 to ``maxLines`` lines, a position on Earth, an address of 1 to 300
+    /// characters (422 naming the field).
+    package static func checkRequest(_ input: PlaceOrderRequest) throws(APIError) {
         guard !input.items.isEmpty, input.items.count <= maxLines else {
             throw APIError.invalid("items: 1 to \(maxLines) lines")
         }
@@ -35,23 +54,31 @@ enum OrderPricing {
         }
         let address = input.address.trimmingSpaces
         guard !address.isEmpty, address.count <= 300 else { throw APIError.invalid("address: 1 to 300 characters") }
-        guard let restaurant = try await store.restaurant(id: input.restaurant) else {
-            throw APIError.notFound("no restaurant \(input.restaurant)")
-        }
+    }
+
+    /// 422 `restaurant_closed` unless the restaurant takes orders at `now`.
+    package static func checkOpen(_ restaurant: Restaurant, now: Int64) throws(APIError) {
         guard !restaurant.paused, restaurant.isOpen(at: now) else {
             throw APIError(
                 .unprocessableContent, code: "restaurant_closed", "\(restaurant.name) is not taking orders now")
         }
-        guard let zone = try await store.zone(containing: GeoPoint(lat: input.lat, lon: input.lon)) else {
-            throw APIError(
-                .unprocessableContent, code: "not_served", "the delivery address is outside every served zone")
-        }
+    }
+
+    /// 422 `not_served` when the zone serving the address charges in another currency than the restaurant.
+    package static func checkZone(_ zone: Zone, restaurant: Restaurant) throws(APIError) {
         guard zone.currency == restaurant.currency else {
             throw APIError(
                 .unprocessableContent, code: "not_served",
                 "zone \(zone.id) charges in \(zone.currency), the restaurant in \(restaurant.currency)")
         }
-        let items = try await store.menuItems(restaurant: restaurant.id, ids: input.items.map(\.item))
+    }
+
+    /// The lines and totals of a checked request, from the restaurant's menu `items` (those the request names;
+    /// others are ignored): each line's quantity, item, availability and options checked (422 naming the line),
+    /// prices added with checked arithmetic, tax rounded half up, and `total_too_large` above ``Money/maxAmount``.
+    package static func price(
+        _ input: PlaceOrderRequest, restaurant: Restaurant, zone: Zone, items: [MenuItem], taxRateBasisPoints: Int
+    ) throws(APIError) -> Priced {
         let byID = Dictionary(items.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var lines: [OrderLine] = []
         for (index, requested) in input.items.enumerated() {

@@ -9,21 +9,23 @@ import Hummingbird
 /// follows the one rule of ``IdempotentRequest``: looked up before pricing, so a retry with the same key and body
 /// replays the stored 201 with the same order even when the restaurant has closed since; another body is 422; a
 /// retry while the first request runs is 409.
-extension OrdersController {
-    struct PlaceRequest: Decodable {
-        struct Item: Decodable {
-            var item: String
-            var quantity: Int
-            var options: [String]?
-        }
-        var restaurant: String
-        var items: [Item]
-        var address: String
-        var lat: Double
-        var lon: Double
-        var paymentMethod: PaymentMethod
+/// The body of `POST /v1/orders`, decoded as the route decodes it (`JSONDecoder`); checked and priced by
+/// ``OrderPricing``.
+package struct PlaceOrderRequest: Decodable {
+    package struct Item: Decodable {
+        package var item: String
+        package var quantity: Int
+        package var options: [String]?
     }
+    package var restaurant: String
+    package var items: [Item]
+    package var address: String
+    package var lat: Double
+    package var lon: Double
+    package var paymentMethod: PaymentMethod
+}
 
+extension OrdersController {
     func addPlaceRoute(to router: some RouterMethods<HubRequestContext>) {
         router.post(use: place)
     }
@@ -34,7 +36,7 @@ extension OrdersController {
         let call = try await IdempotentRequest(
             request, context, store: store, ttl: Int64(configuration.idempotencyTTLHours) * 3_600_000,
             keyRequired: false)
-        let input = try call.decode(PlaceRequest.self)
+        let input = try call.decode(PlaceOrderRequest.self)
         return try await call.run { () async throws -> (HTTPResponse.Status, OrderView) in
             guard configuration.paymentMethods.contains(input.paymentMethod) else {
                 let offered = PaymentMethod.allCases.filter(configuration.paymentMethods.contains).map(\.rawValue)

@@ -40,11 +40,7 @@ struct OrdersController<Store: OrderStore & MarketRepository & IdempotencyReposi
         let query = request.uri.queryParameters
         var filter = OrderFilter()
         // Read for every role, so a malformed one is 400 whoever sends it (only operators' filter by it).
-        var customer: Int64?
-        if let text = query.get("customer") {
-            guard let id = Int64(text) else { throw APIError.badRequest("customer: expected a user id") }
-            customer = id
-        }
+        let customer = try OrderListQuery.customer(query.get("customer"))
         switch caller.role {
         case .customer: filter.customerID = caller.userID
         case .agent: filter.agentID = caller.agentID ?? "-"
@@ -55,21 +51,9 @@ struct OrdersController<Store: OrderStore & MarketRepository & IdempotencyReposi
             if let agent = query.get("agent") { filter.agentID = agent }
             if let customer { filter.customerID = customer }
         }
-        if let text = query.get("status"), !text.isEmpty {
-            var statuses = Set<OrderStatus>()
-            for name in text.split(separator: ",") {
-                guard let status = OrderStatus(rawValue: String(name)) else {
-                    throw APIError.badRequest("status: unknown status \(name)")
-                }
-                statuses.insert(status)
-            }
-            filter.statuses = statuses
-        }
+        if let statuses = try OrderListQuery.statuses(query.get("status")) { filter.statuses = statuses }
         (filter.since, filter.until) = try QueryReader(query: query).timeRange()
-        let request = try Self.page(query) { text -> (createdAt: Int64, id: String)? in
-            guard let fields = PageCursor.decode(text, fields: 2), let time = Int64(fields[0]) else { return nil }
-            return (time, fields[1])
-        }
+        let request = try Self.page(query, decode: ListingCursor.order)
         let page = try await request.read { try await store.orders(filter, after: $0, limit: $1) }
         return OrderPage(
             orders: page.rows.map(OrderView.init), next: page.next { PageCursor.encode("\($0.createdAt)", $0.id) })

@@ -289,8 +289,7 @@ package struct PaymentService<
         async throws(PaymentServiceError) -> CashHandIn
     {
         guard caller.role == .operator else { throw .forbidden("only operators record hand-ins") }
-        guard amount > 0, amount <= Money.maxAmount else { throw .invalid("amount: a positive number of minor units") }
-        guard Money.isCurrency(currency) else { throw .invalid("currency: expected an ISO 4217 code such as INR") }
+        try PaymentRequests.checkHandIn(amount: amount, currency: currency)
         let known: AgentRecord?
         do { known = try await store.agent(id: agent) } catch { throw .store(error) }
         guard known != nil else { throw .notFound("no agent \(agent)") }

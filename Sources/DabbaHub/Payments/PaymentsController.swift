@@ -17,20 +17,9 @@ struct PaymentsController<
     let idempotencyTTL: Int64
     var store: Store { payments.store }
 
-    struct AuthorizeRequest: Decodable {
-        /// The card number (only its last four digits are kept).
-        var card: String
-    }
-    struct RefundRequest: Decodable {
-        var amount: Int64
-        var reason: String?
-    }
-    struct HandInRequest: Decodable {
-        var agent: String
-        var amount: Int64
-        var currency: String
-        var note: String?
-    }
+    typealias AuthorizeRequest = PaymentRequests.Authorize
+    typealias RefundRequest = PaymentRequests.Refund
+    typealias HandInRequest = PaymentRequests.HandIn
 
     func addRoutes(to router: some RouterMethods<HubRequestContext>) {
         router.group("v1/orders", access: .roles([.customer])).post(":id/payments", use: authorize)
@@ -106,11 +95,9 @@ struct PaymentsController<
         let id = try context.parameters.require("id")
         let call = try await IdempotentRequest(request, context, store: store, ttl: idempotencyTTL)
         let input = try call.decode(RefundRequest.self)
-        if let reason = input.reason, reason.count > 500 { throw APIError.invalid("reason: at most 500 characters") }
+        try PaymentRequests.checkNote(input.reason, field: "reason")
         return try await call.run { () async throws -> (HTTPResponse.Status, RefundResult) in
-            guard input.amount > 0, input.amount <= Money.maxAmount else {
-                throw APIError.invalid("amount: a positive number of minor units")
-            }
+            try PaymentRequests.checkRefundAmount(input.amount)
             do {
                 // 202: the refund is reserved and sent; the provider has not confirmed yet (it stays pending, never
                 // failed, until the hub knows).
@@ -189,8 +176,9 @@ struct PaymentsController<
         guard let account = query.get("account"), !account.isEmpty else {
             throw APIError.badRequest("account: required, e.g. agent:a-1:cash")
         }
-        let currency = try Self.currency(query.get("currency"))
-        let request = try PageRequest(query, limit: 1...200, default: 50, cursorName: "before") { Int64($0) }
+        let currency = try PaymentRequests.currency(query.get("currency"))
+        let request = try PageRequest(
+            query, limit: 1...200, default: 50, cursorName: "before", decode: ListingCursor.statementBefore)
         let page = try await request.read {
             try await store.ledgerStatement(account: account, currency: currency, before: $0, limit: $1)
         }
@@ -205,7 +193,7 @@ struct PaymentsController<
     @Sendable func reconciliation(_ request: Request, context: HubRequestContext) async throws -> Reconciliation {
         let query = request.uri.queryParameters
         let date = query.get("date") ?? String(Timestamp.format(milliseconds: wallClockMilliseconds()).prefix(10))
-        guard Self.isDate(date) else { throw APIError.badRequest("date: expected YYYY-MM-DD (UTC)") }
+        guard PaymentRequests.isDate(date) else { throw APIError.badRequest("date: expected YYYY-MM-DD (UTC)") }
         return Reconciliation(
             date: date, agents: try await store.cashReconciliation(day: date, agent: query.get("agent")))
     }
@@ -214,7 +202,7 @@ struct PaymentsController<
         let caller = try context.caller()
         let call = try await IdempotentRequest(request, context, store: store, ttl: idempotencyTTL)
         let input = try call.decode(HandInRequest.self)
-        if let note = input.note, note.count > 500 { throw APIError.invalid("note: at most 500 characters") }
+        try PaymentRequests.checkNote(input.note, field: "note")
         return try await call.run { () async throws -> (HTTPResponse.Status, HandInView) in
             do {
                 let h = try await payments.handIn(
@@ -234,31 +222,12 @@ struct PaymentsController<
     @Sendable func agentCash(_ request: Request, context: HubRequestContext) async throws -> AgentCashView {
         let agent = try context.parameters.require("id")
         let query = request.uri.queryParameters
-        let currency = try Self.currency(query.get("currency"))
-        var amount: Int64 = 0
-        if let text = query.get("amount") {
-            guard let value = Int64(text), (0...Money.maxAmount).contains(value) else {
-                throw APIError.badRequest("amount: expected minor units")
-            }
-            amount = value
-        }
+        let currency = try PaymentRequests.currency(query.get("currency"))
+        let amount = try PaymentRequests.cashAmount(query.get("amount"))
         guard try await store.agent(id: agent) != nil else { throw APIError.notFound("no agent \(agent)") }
         return AgentCashView(
             agent: agent, currency: currency, held: try await store.agentCashHeld(agent: agent, currency: currency),
             limit: payments.cashLimit,
             mayTakeCashOrders: try await payments.mayOfferCashOrder(agent: agent, amount: amount, currency: currency))
-    }
-
-    static func currency(_ text: String?) throws(APIError) -> String {
-        guard let text, Money.isCurrency(text) else {
-            throw .badRequest("currency: expected an ISO 4217 code such as INR")
-        }
-        return text
-    }
-
-    static func isDate(_ text: String) -> Bool {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        return text.utf8.count == 10 && parts.count == 3 && parts[0].count == 4 && parts[1].count == 2
-            && parts[2].count == 2 && parts.allSatisfy { $0.allSatisfy(\.isNumber) }
     }
 }

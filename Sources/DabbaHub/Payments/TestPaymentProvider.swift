@@ -106,8 +106,9 @@ package struct PaymentProviders: Sendable {
 }
 
 /// Card numbers: 12 to 19 digits passing the Luhn check.
-enum CardNumber {
-    static func isValid(_ number: String) -> Bool {
+package enum CardNumber {
+    /// True for 12 to 19 ASCII digits whose Luhn sum is a multiple of 10.
+    package static func isValid(_ number: String) -> Bool {
         let digits = number.utf8.map { Int($0) - 48 }
         guard (12...19).contains(digits.count), digits.allSatisfy({ (0...9).contains($0) }) else { return false }
         var sum = 0

@@ -108,9 +108,8 @@ struct WebhooksController<Repository: WebhookRepository & RestaurantDirectory> {
         let endpoint = try await registry.endpoint(
             try context.parameters.require("id"), visibleTo: try context.caller())
         let query = request.uri.queryParameters
-        let request = try PageRequest(query, limit: 1...500, default: 50, cursorName: "before") {
-            Int64($0).flatMap { $0 > 0 ? $0 : nil }
-        }
+        let request = try PageRequest(
+            query, limit: 1...500, default: 50, cursorName: "before", decode: ListingCursor.deliveryBefore)
         let page = try await request.read {
             try await registry.repository.webhookDeliveries(endpoint: endpoint.id, before: $0, limit: $1)
         }
