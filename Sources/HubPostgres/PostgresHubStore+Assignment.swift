@@ -12,15 +12,12 @@ import PostgresNIO
 /// (``changeOrder(_:_:on:)``): an offer is never made on an order cancelled meanwhile. `offers_one_pending` (one
 /// pending offer per order) stays as a backstop.
 extension PostgresHubStore {
-    /// States in which an order waits for an agent.
-    static let waitingStates: Set<OrderStatus> = [.confirmed, .preparing, .readyForPickup]
-
     package func createOffer(_ offer: Offer, limits: AssignmentLimits) async throws(StoreError) -> OfferOutcome {
         try await transaction { connection -> OfferOutcome in
             guard let order = try await readOrder(id: offer.order, forUpdate: true, on: connection) else {
                 return .refused(.unknownOrder(offer.order))
             }
-            guard order.agentID == nil, Self.waitingStates.contains(order.status) else {
+            guard order.agentID == nil, OrderStatus.waitingForAgent.contains(order.status) else {
                 return .refused(.notWaiting(order: order.id, status: order.status, agent: order.agentID))
             }
             if let other = try await pendingOfferAgent(order: order.id, on: connection) {
@@ -64,7 +61,7 @@ extension PostgresHubStore {
                 return .refused(.lapsed(order: id, agent: agent, deadline: pending.deadline))
             }
             guard let order else { return .refused(.unknownOrder(id)) }
-            guard order.agentID == nil, Self.waitingStates.contains(order.status) else {
+            guard order.agentID == nil, OrderStatus.waitingForAgent.contains(order.status) else {
                 return .refused(.notWaiting(order: id, status: order.status, agent: order.agentID))
             }
             if let refusal = try await assignmentRefusal(
@@ -85,7 +82,7 @@ extension PostgresHubStore {
             guard let order = try await readOrder(id: id, forUpdate: true, on: connection) else {
                 return .refused(.unknownOrder(id))
             }
-            guard order.agentID == nil, Self.waitingStates.contains(order.status) else {
+            guard order.agentID == nil, OrderStatus.waitingForAgent.contains(order.status) else {
                 return .refused(.illegal(OrderTransitionError(current: order.status, action: .assign)))
             }
             if let refusal = try await assignmentRefusal(
@@ -193,15 +190,6 @@ extension PostgresHubStore {
 
     // MARK: - Inside the transaction
 
-    /// An order an agent carries (assigned, picked up) or holds a pending offer of.
-    struct HeldOrder {
-        var restaurant: String
-        var cash: Bool
-        var currency: String
-        var total: Int64
-        var offered: Bool
-    }
-
     /// The checks of ``AssignmentLimits`` for giving `order` to `agent`; nil when it may have it. Locks the agent's
     /// row first (see the extension's documentation); call inside the transaction that writes the assignment or
     /// offer. `sameRestaurant` (offers): what the agent carries or is offered must come from the order's restaurant.
@@ -215,38 +203,22 @@ extension PostgresHubStore {
             ).first
         else { return .unknownAgent(agent) }
         let (onShift, stored) = try row.decode((Bool, ByteBuffer?).self)
-        guard onShift else { return .offShift(agent: agent) }
-        if limits.requireOnline {
-            var online = false
-            if let stored {
-                do throws(PayloadError) {
-                    online = try PayloadCoding.decode(AgentState.self, from: Bytea.read(stored)).online
-                } catch {
-                    // As SQLite's: a state that no longer decodes counts as none (offline) until the next one.
-                    logger.warning("Stored agent state does not decode", metadata: ["agent": "\(agent)"])
-                }
+        var online = false
+        if let stored {
+            do throws(PayloadError) {
+                online = try PayloadCoding.decode(AgentState.self, from: Bytea.read(stored)).online
+            } catch {
+                // As SQLite's: a state that no longer decodes counts as none (offline) until the next one.
+                logger.warning("Stored agent state does not decode", metadata: ["agent": "\(agent)"])
             }
-            guard online else { return .offline(agent: agent) }
         }
         let held = try await heldOrders(agent: agent, excluding: order.id, on: connection)
-        let offered = held.filter(\.offered).count
-        guard held.count + 1 <= limits.capacity else {
-            return .atCapacity(
-                agent: agent, carried: held.count - offered, offered: offered, capacity: limits.capacity)
-        }
-        if sameRestaurant, let other = held.first(where: { $0.restaurant != order.restaurantID }) {
-            return .otherRestaurant(agent: agent, carrying: other.restaurant)
-        }
-        if order.paymentMethod == .cod {
-            let exposure = try await exposure(agent: agent, currency: order.currency, held: held, on: connection)
-            // Checked: a sum past Int64 is over any limit.
-            if (Checked.add(exposure, order.total) ?? Int64.max) > limits.codCashLimit {
-                return .cashLimit(
-                    agent: agent, exposure: exposure, amount: order.total, limit: limits.codCashLimit,
-                    currency: order.currency)
-            }
-        }
-        return nil
+        let exposure =
+            order.paymentMethod == .cod
+            ? try await exposure(agent: agent, currency: order.currency, held: held, on: connection) : nil
+        return limits.refusal(
+            agent: agent, for: order, onShift: onShift, online: online, held: held, sameRestaurant: sameRestaurant,
+            exposure: exposure)
     }
 
     /// What `agent` carries or holds on offer, other than order `excluded`.
@@ -284,8 +256,7 @@ extension PostgresHubStore {
                 SELECT \(unescaped: Self.saturatedSum("amount")) FROM cod_unposted
                 WHERE agent_id = \(agent) AND currency = \(currency)
                 """, logger) ?? nil
-        let due = held.filter { $0.cash && $0.currency == currency }.map(\.total)
-        return Checked.sum([ledger, unposted ?? 0] + due) ?? Int64.max
+        return AssignmentLimits.exposure(ledger: ledger, unposted: unposted ?? 0, held: held, currency: currency)
     }
 
     /// The agent the order's pending offer is for, if it has one.

@@ -61,50 +61,17 @@ extension PostgresHubStore: OrderRepository {
         try await transaction { connection in try await changeOrder(change, id, on: connection) }.get(id)
     }
 
-    /// The result of one order change inside a transaction.
-    enum OrderChangeOutcome: Sendable {
-        case changed(OrderRecord, OrderEvent)
-        case illegal(OrderTransitionError)
-        case notFound
-
-        func get(_ id: String) throws(StoreError) -> (OrderRecord, OrderEvent) {
-            switch self {
-            case .changed(let order, let event): return (order, event)
-            case .illegal(let e):
-                throw StoreError(.illegalTransition, e.description + " (current state: \(e.current.rawValue))")
-            case .notFound: throw StoreError(.notFound, "no order \(id)")
-            }
-        }
-    }
-
     /// Applies `change` to order `id` with its trail entry, inside the caller's transaction: locks the order's row
-    /// first (a no-op when the caller already holds it), writes nothing unless the change applies. A delivery also
-    /// stamps the agent's `last_delivery_at` (dispatch fairness). SQLite's `changeOrder`, statement for statement.
+    /// first (a no-op when the caller already holds it), writes nothing unless the change applies
+    /// (``OrderChange/apply(to:id:now:)`` decides, as for SQLite). A delivery also stamps the agent's
+    /// `last_delivery_at` (dispatch fairness).
     func changeOrder(_ change: OrderChange, _ id: String, on connection: PostgresConnection) async throws
         -> OrderChangeOutcome
     {
-        guard var order = try await readOrder(id: id, forUpdate: true, on: connection) else { return .notFound }
-        if let required = change.requiredAgent, order.agentID != required { return .notFound }
-        let previous = order.status
-        let previousAgent = order.agentID
-        if let allowed = change.allowedFrom, !allowed.contains(previous) {
-            return .illegal(OrderTransitionError(current: previous, action: change.action))
-        }
-        switch Result(catching: { () throws(OrderTransitionError) in
-            try OrderStatus.transition(from: previous, action: change.action, kitchenReady: order.readyAt != nil)
-        }) {
-        case .success(let next): order.status = next
-        case .failure(let error): return .illegal(error)
-        }
         let now = wallClockMilliseconds()
-        switch change.action {
-        case .accept: order.prepMinutes = change.prepMinutes
-        case .ready: order.readyAt = order.readyAt ?? now
-        case .assign: order.agentID = change.agent
-        case .unassign: order.agentID = nil
-        default: break
-        }
-        order.updatedAt = now
+        let outcome = change.apply(
+            to: try await readOrder(id: id, forUpdate: true, on: connection), id: id, now: now)
+        guard case .changed(let order, let entry) = outcome else { return outcome }
         try await connection.query(
             """
             UPDATE orders SET status = \(order.status.rawValue), agent_id = \(order.agentID),
@@ -115,15 +82,7 @@ extension PostgresHubStore: OrderRepository {
             try await connection.query(
                 "UPDATE agents SET last_delivery_at = \(now) WHERE id = \(agent)", logger: logger)
         }
-        let event = try await insertOrderEvent(
-            OrderEvent(
-                id: 0, order: id, restaurant: order.restaurantID, customer: order.customerID,
-                agent: order.agentID ?? (change.action == .unassign ? previousAgent : nil), status: order.status,
-                previous: previous, action: change.action, time: Timestamp.format(milliseconds: now),
-                actor: change.actor, reason: change.reason,
-                cashCollected: change.action == .deliver ? change.cashCollected : nil),
-            on: connection)
-        return .changed(order, event)
+        return .changed(order, try await insertOrderEvent(entry, on: connection))
     }
 
     /// One `SELECT` of the page's ids, then each order (READ COMMITTED, no transaction: as SQLite's, an order

@@ -116,46 +116,9 @@ extension PostgresHubStore {
             guard op.state == .pending, owner == nil || op.leaseOwner == nil || op.leaseOwner == owner else {
                 return (op, p)
             }
-            switch outcome {
-            case .succeeded(let authorization):
-                op.state = .succeeded
-                op.lastError = nil
-                op.outcomeUnknown = false
-                try await applySuccess(op, p, authorization: authorization, actor: actor, now: now, on: connection)
-            case .refused(let reason):
-                op.lastError = reason
-                op.outcomeUnknown = false
-                switch op.kind {
-                case .refund:
-                    op.state = .failed
-                    try await finishRefundRow(op.refundID ?? "", succeeded: false, now: now, on: connection)
-                case .authorize:
-                    op.state = .succeeded
-                    try await applySuccess(
-                        op, p, authorization: .declined(reference: nil, reason: reason), actor: actor, now: now,
-                        on: connection)
-                case .capture, .void:
-                    // The provider will not do it: an operator decides (the hold may have lapsed, say).
-                    op.state = .dead
-                    try await alertDeadLetter(op, p, on: connection)
-                }
-            case .retry(let error, let unknown, let at):
-                op.attempts += 1
-                op.outcomeUnknown = unknown
-                op.nextAttempt = at
-                op.lastError = error
-                try await abandonWaitingAuthorization(op, p, now: now, on: connection)
-            case .dead(let error, let unknown):
-                op.attempts += 1
-                op.outcomeUnknown = unknown
-                op.state = .dead
-                op.lastError = error
-                try await abandonWaitingAuthorization(op, p, now: now, on: connection)
-                try await alertDeadLetter(op, p, on: connection)
+            for step in op.settle(outcome, payment: p, now: now) {
+                try await carryOut(step, op, p, actor: actor, now: now, on: connection)
             }
-            op.leaseOwner = nil
-            op.leaseUntil = 0
-            op.updatedAt = now
             try await updateOperation(op, on: connection)
             guard let after = try await readPayments("WHERE id = \(op.paymentID)", on: connection).first else {
                 throw StoreError(.notFound, "no payment \(op.paymentID)")
@@ -164,40 +127,17 @@ extension PostgresHubStore {
         }
     }
 
-    /// What a call that took effect means here (the payment's row is locked by the caller).
-    private func applySuccess(
-        _ op: PaymentOperation, _ p: PaymentRecord, authorization: ProviderAuthorizationResult?, actor: String,
-        now: Int64, on connection: PostgresConnection
+    /// One ``PaymentSettlementStep`` of settling `op`, on payment `p` as it was read (its row locked by the caller).
+    private func carryOut(
+        _ step: PaymentSettlementStep, _ op: PaymentOperation, _ p: PaymentRecord, actor: String, now: Int64,
+        on connection: PostgresConnection
     ) async throws {
-        switch op.kind {
-        case .authorize:
-            let waiting = p.state == .requiresPayment && p.nextAction == nil
-            guard let authorization else {
-                // The provider never had the call: nothing is held.
-                try await abandonWaitingAuthorization(op, p, now: now, on: connection)
-                return
+        switch step {
+        case .settle(let authorization):
+            try await mutatePayment(p.id, on: connection) { p throws(StoreError) -> LedgerPosting? in
+                try PaymentRules.settle(&p, with: authorization, actor: actor, now: now)
             }
-            if waiting {
-                try await mutatePayment(p.id, on: connection) { p throws(StoreError) -> LedgerPosting? in
-                    switch authorization {
-                    case .authorized(let reference):
-                        return try PaymentRules.authorized(&p, reference: reference, actor: actor, now: now)
-                    case .declined(let reference, let reason):
-                        try PaymentRules.declined(&p, reference: reference, reason: reason, now: now)
-                    case .pendingVerification(let reference):
-                        try PaymentRules.awaitVerification(&p, reference: reference, now: now)
-                    }
-                    return nil
-                }
-                return
-            }
-            // The payment was given up meanwhile (the provider did not answer in time): a hold it placed after all is
-            // released.
-            let reference: String
-            switch authorization {
-            case .authorized(let r), .pendingVerification(let r): reference = r
-            case .declined: return
-            }
+        case .releaseLateHold(let reference):
             var held = p
             if held.providerRef == nil {
                 held.providerRef = reference
@@ -206,42 +146,26 @@ extension PostgresHubStore {
             }
             _ = try await insertOperation(.void(held, event: op.eventID, now: now), on: connection)
         case .capture:
-            guard p.state == .authorized else { return }
             let order = try await readOrder(id: p.orderID, on: connection)
             try await mutatePayment(p.id, on: connection) { p throws(StoreError) in
                 try applyCapture(&p, order: order, actor: actor, now: now)
             }
         case .void:
-            guard p.state == .authorized || p.state == .requiresPayment else { return }
             try await mutatePayment(p.id, on: connection) { p throws(StoreError) in
                 try PaymentRules.void(&p, actor: actor, now: now)
             }
-        case .refund:
-            try await finishRefundRow(op.refundID ?? "", succeeded: true, now: now, on: connection)
+        case .finishRefund(let succeeded):
+            try await finishRefundRow(op.refundID ?? "", succeeded: succeeded, now: now, on: connection)
+        case .abandonWaiting:
+            try await mutatePayment(p.id, on: connection) { p throws(StoreError) in
+                try PaymentRules.declined(&p, reference: nil, reason: PaymentRules.providerUnavailable, now: now)
+                return nil
+            }
+        case .alertDeadLetter:
+            _ = try await insertAlert(
+                kind: PaymentAlert.deadLetter, agent: nil, order: p.orderID, message: op.deadLetterMessage(p),
+                on: connection)
         }
-    }
-
-    /// An authorization the provider has not answered: its payment stops waiting (failed, `provider_unavailable`),
-    /// so the order can be paid again at once; the operation goes on finding out, and voids any hold it finds.
-    private func abandonWaitingAuthorization(
-        _ op: PaymentOperation, _ p: PaymentRecord, now: Int64, on connection: PostgresConnection
-    ) async throws {
-        guard op.kind == .authorize, p.state == .requiresPayment, p.nextAction == nil else { return }
-        try await mutatePayment(p.id, on: connection) { p throws(StoreError) in
-            try PaymentRules.declined(&p, reference: nil, reason: PaymentRules.providerUnavailable, now: now)
-            return nil
-        }
-    }
-
-    private func alertDeadLetter(_ op: PaymentOperation, _ p: PaymentRecord, on connection: PostgresConnection)
-        async throws
-    {
-        _ = try await insertAlert(
-            kind: PaymentAlert.deadLetter, agent: nil, order: p.orderID,
-            message:
-                "payment \(p.id): \(op.kind.rawValue) \(op.key) given up (\(op.lastError ?? "refused")); "
-                + "see GET /v1/payments/dead-letters",
-            on: connection)
     }
 
     /// One READ COMMITTED transaction with the payment's row locked, then the void's: the void is finished and the
@@ -255,11 +179,7 @@ extension PostgresHubStore {
                 var op = try await readOperations("WHERE key = \(key) FOR UPDATE", on: connection).first,
                 op.kind == .void, op.state == .pending, p.state.isCaptured
             else { return }
-            op.state = .succeeded
-            op.lastError = "superseded: the payment was captured first, its remainder is refunded instead"
-            op.leaseOwner = nil
-            op.leaseUntil = 0
-            op.updatedAt = now
+            op.supersededByCapture(now: now)
             try await updateOperation(op, on: connection)
             if p.refundable > 0 {
                 try await reserveAutomaticRefund(

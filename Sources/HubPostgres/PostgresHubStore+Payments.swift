@@ -121,26 +121,10 @@ extension PostgresHubStore: PaymentRepository, PaymentGate {
                 // Not recorded (rolled back): the provider retries, and the event applies once the payment is known.
                 throw StoreError(.notFound, "no payment with reference \(event.payment)")
             }
-            var outcome = ProviderEventOutcome.ignored
-            if event.sequence > current.providerSeq {
-                var p = current
-                p.providerSeq = event.sequence
-                p.updatedAt = now
-                var posting: LedgerPosting?
-                switch event.type {
-                case .authorized where p.state == .requiresPayment:
-                    posting = try PaymentRules.authorized(&p, reference: nil, actor: "provider:\(provider)", now: now)
-                    outcome = .applied
-                case .failed where p.state == .requiresPayment:
-                    try PaymentRules.declined(
-                        &p, reference: nil, reason: event.reason ?? "verification_failed", now: now)
-                    outcome = .applied
-                case .processing: outcome = .applied
-                default: outcome = .ignored
-                }
-                try await updatePayment(p, on: connection)
-                if let posting { try await post(posting, now: now, on: connection) }
-            }
+            let (changed, posting, outcome) = try PaymentRules.providerEvent(
+                event, provider: provider, to: current, now: now)
+            if let p = changed { try await updatePayment(p, on: connection) }
+            if let posting { try await post(posting, now: now, on: connection) }
             try await connection.query(
                 """
                 UPDATE provider_events SET outcome = \(outcome.rawValue), payment_id = \(current.id)

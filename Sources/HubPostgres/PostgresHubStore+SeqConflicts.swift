@@ -79,29 +79,12 @@ extension PostgresHubStore {
             ).map { try $0.decode((Int64, Int64, String, ByteBuffer, ByteBuffer, Int64).self) }
         }
         var result: [SeqConflict] = []
-        for (id, seq, kindName, stored, arriving, received) in rows {
-            guard let kind = SeqConflict.Kind(rawValue: kindName) else {
-                throw StoreError(.corrupt, "seq_conflicts \(id): kind \(kindName)")
-            }
-            do throws(PayloadError) {
-                result.append(
-                    SeqConflict(
-                        id: id, agent: agent, seq: seq, kind: kind,
-                        stored: try Self.conflictPayload(kind, Bytea.read(stored)),
-                        arriving: try Self.conflictPayload(kind, Bytea.read(arriving)), receivedAt: received))
-            } catch {
-                throw StoreError(.corrupt, "seq_conflicts \(id): \(error.message)")
-            }
+        for (id, seq, kind, stored, arriving, received) in rows {
+            result.append(
+                try SeqConflict(
+                    storedRow: id, agent: agent, seq: seq, kind: kind, stored: Bytea.read(stored),
+                    arriving: Bytea.read(arriving), receivedAt: received))
         }
         return result
-    }
-
-    private static func conflictPayload(_ kind: SeqConflict.Kind, _ bytes: [UInt8]) throws(PayloadError)
-        -> SeqConflict.Payload
-    {
-        switch kind {
-        case .fix: .fix(try PayloadCoding.decode(StoredPosition.self, from: bytes))
-        case .event: .event(try PayloadCoding.decode(AgentEvent.self, from: bytes))
-        }
     }
 }

@@ -7,14 +7,11 @@ import HubModel
 /// ``AssignmentLimits`` before it writes (`BEGIN IMMEDIATE`: the reads and the write see the same database, whichever
 /// hub or round runs next to it).
 extension SQLiteHubStore {
-    /// States in which an order waits for an agent.
-    static let waitingStates: Set<OrderStatus> = [.confirmed, .preparing, .readyForPickup]
-
     package func createOffer(_ offer: Offer, limits: AssignmentLimits) throws(StoreError) -> OfferOutcome {
         try run { () throws(SQLiteError) -> OfferOutcome in
             try db.transaction { () throws(SQLiteError) -> OfferOutcome in
                 guard let order = try readOrder(id: offer.order) else { return .refused(.unknownOrder(offer.order)) }
-                guard order.agentID == nil, Self.waitingStates.contains(order.status) else {
+                guard order.agentID == nil, OrderStatus.waitingForAgent.contains(order.status) else {
                     return .refused(.notWaiting(order: order.id, status: order.status, agent: order.agentID))
                 }
                 if let other = try pendingOfferAgent(order: order.id) {
@@ -54,7 +51,7 @@ extension SQLiteHubStore {
                     return .refused(.lapsed(order: id, agent: agent, deadline: pending.deadline))
                 }
                 guard let order = try readOrder(id: id) else { return .refused(.unknownOrder(id)) }
-                guard order.agentID == nil, Self.waitingStates.contains(order.status) else {
+                guard order.agentID == nil, OrderStatus.waitingForAgent.contains(order.status) else {
                     return .refused(.notWaiting(order: id, status: order.status, agent: order.agentID))
                 }
                 if let refusal = try assignmentRefusal(agent: agent, for: order, limits: limits, sameRestaurant: false)
@@ -74,7 +71,7 @@ extension SQLiteHubStore {
         try run { () throws(SQLiteError) -> AssignmentOutcome in
             try db.transaction { () throws(SQLiteError) -> AssignmentOutcome in
                 guard let order = try readOrder(id: id) else { return .refused(.unknownOrder(id)) }
-                guard order.agentID == nil, Self.waitingStates.contains(order.status) else {
+                guard order.agentID == nil, OrderStatus.waitingForAgent.contains(order.status) else {
                     return .refused(.illegal(OrderTransitionError(current: order.status, action: .assign)))
                 }
                 if let refusal = try assignmentRefusal(agent: agent, for: order, limits: limits, sameRestaurant: false)
@@ -170,18 +167,8 @@ extension SQLiteHubStore {
 
     // MARK: - Inside the transaction
 
-    /// An order an agent carries (assigned, picked up) or holds a pending offer of.
-    struct HeldOrder {
-        var restaurant: String
-        var cash: Bool
-        var currency: String
-        var total: Int64
-        var offered: Bool
-    }
-
-    /// The checks of ``AssignmentLimits`` for giving `order` to `agent`; nil when it may have it. Call inside the
-    /// transaction that writes the assignment or offer. `sameRestaurant` (offers): what the agent carries or is
-    /// offered must come from the order's restaurant, as the policies stack orders.
+    /// The checks of ``AssignmentLimits`` for giving `order` to `agent` (``AssignmentLimits/refusal(agent:for:onShift:online:held:sameRestaurant:exposure:)``
+    /// decides); nil when it may have it. Call inside the transaction that writes the assignment or offer.
     func assignmentRefusal(agent: String, for order: OrderRecord, limits: AssignmentLimits, sameRestaurant: Bool)
         throws(SQLiteError) -> AssignmentRefusal?
     {
@@ -192,28 +179,23 @@ extension SQLiteHubStore {
             return .unknownAgent(agent)
         }
         let onShift = s.int64(0) != 0
-        let state = s.isNull(1) ? nil : try? PayloadCoding.decode(AgentState.self, from: s.bytes(1))
+        let stored = s.isNull(1) ? nil : s.bytes(1)
         s.reset()
-        guard onShift else { return .offShift(agent: agent) }
-        guard !limits.requireOnline || state?.online == true else { return .offline(agent: agent) }
-        let held = try heldOrders(agent: agent, excluding: order.id)
-        let offered = held.filter(\.offered).count
-        guard held.count + 1 <= limits.capacity else {
-            return .atCapacity(
-                agent: agent, carried: held.count - offered, offered: offered, capacity: limits.capacity)
-        }
-        if sameRestaurant, let other = held.first(where: { $0.restaurant != order.restaurantID }) {
-            return .otherRestaurant(agent: agent, carrying: other.restaurant)
-        }
-        if order.paymentMethod == .cod {
-            let exposure = try exposure(agent: agent, currency: order.currency, held: held)
-            if exposure + order.total > limits.codCashLimit {
-                return .cashLimit(
-                    agent: agent, exposure: exposure, amount: order.total, limit: limits.codCashLimit,
-                    currency: order.currency)
+        var online = false
+        if let stored {
+            do throws(PayloadError) {
+                online = try PayloadCoding.decode(AgentState.self, from: stored).online
+            } catch {
+                // A state that no longer decodes counts as none (offline) until the next one.
+                logger.warning("Stored agent state does not decode", metadata: ["agent": "\(agent)"])
             }
         }
-        return nil
+        let held = try heldOrders(agent: agent, excluding: order.id)
+        let exposure =
+            order.paymentMethod == .cod ? try exposure(agent: agent, currency: order.currency, held: held) : nil
+        return limits.refusal(
+            agent: agent, for: order, onShift: onShift, online: online, held: held, sameRestaurant: sameRestaurant,
+            exposure: exposure)
     }
 
     /// What `agent` carries or holds on offer, other than order `excluded`.
@@ -246,8 +228,7 @@ extension SQLiteHubStore {
             try db.scalarInt(
                 "SELECT SUM(amount) FROM cod_unposted WHERE agent_id = ? AND currency = ?",
                 [.text(agent), .text(currency)]) ?? 0
-        let due = held.filter { $0.cash && $0.currency == currency }.reduce(Int64(0)) { $0 + $1.total }
-        return ledger + unposted + due
+        return AssignmentLimits.exposure(ledger: ledger, unposted: unposted, held: held, currency: currency)
     }
 
     /// The agent the order's pending offer is for, if it has one.

@@ -8,7 +8,7 @@ import HubModel
 extension SQLiteHubStore {
     package func applyDeviceAction(_ action: DeviceAction) throws(StoreError) -> DeviceActionOutcome {
         try writeTransaction { () throws(StoreError) -> DeviceActionOutcome in
-            let decided = try run { () throws(SQLiteError) -> (DeviceActionOutcome, OrderRecord?) in
+            let (outcome, order) = try run { () throws(SQLiteError) -> (DeviceActionOutcome, OrderRecord?) in
                 try decide(action)
             }
             try run { () throws(SQLiteError) in
@@ -16,42 +16,13 @@ extension SQLiteHubStore {
                     .text(action.agent), .integer(action.seq),
                 ])
             }
-            guard case .refused(var refusal) = decided.0 else { return decided.0 }
-            let order = decided.1
-            let cash = action.action == .deliver ? action.cashCollected ?? 0 : 0
-            if cash > 0, let order {
-                try post(
-                    LedgerPosting(
-                        kind: "cash_unapplied", orderID: order.id, currency: order.currency,
-                        actor: "agent:\(action.agent)",
-                        memo:
-                            "device event \(action.seq) (delivered at \(Timestamp.format(milliseconds: action.time))) "
-                            + "not applied: \(refusal.message)",
-                        legs: [
-                            LedgerLeg(.debit, LedgerAccount.agentCash(action.agent), cash),
-                            LedgerLeg(.credit, LedgerAccount.platformCashUnapplied, cash),
-                        ]),
-                    now: wallClockMilliseconds())
-                refusal.cashRecorded = cash
-                refusal.alert = refusal.alert ?? DeviceActionRefusal.cashAlert
-            } else if cash > 0 {
-                // No such order: its currency is unknown, so the cash cannot be posted; operators are told.
-                refusal.alert = refusal.alert ?? DeviceActionRefusal.cashAlert
-            }
-            if let kind = refusal.alert {
-                var message =
-                    "agent \(action.agent) reported \(action.action == .pickup ? "picked_up" : "delivered") of "
-                    + "order \(action.order) (event \(action.seq), made at \(Timestamp.format(milliseconds: action.time))), "
-                    + "not applied: \(refusal.message)"
-                if let cash = refusal.cashRecorded, let order {
-                    message +=
-                        "; its cash \(cash) \(order.currency) is posted to \(LedgerAccount.agentCash(action.agent))"
-                } else if cash > 0 {
-                    message += "; it reported \(cash) in cash, not posted (no such order, currency unknown)"
-                }
+            guard case .refused(let refused) = outcome else { return outcome }
+            var (refusal, posting, alertMessage) = action.recording(refused, order: order)
+            if let posting { try post(posting, now: wallClockMilliseconds()) }
+            if let kind = refusal.alert, let alertMessage {
                 let raised = try run { () throws(SQLiteError) -> Bool in
                     try insertAlert(
-                        kind: kind, agent: action.agent, order: action.order, message: message, append: true)
+                        kind: kind, agent: action.agent, order: action.order, message: alertMessage, append: true)
                 }
                 if !raised { refusal.alert = nil }  // an existing alert was extended, not a new one
             }
@@ -59,105 +30,55 @@ extension SQLiteHubStore {
         }
     }
 
-    /// Decides and, when it applies, writes the action; returns the outcome and the order as it was.
+    /// Decides (``DeviceAction/plan(order:takenAt:)``) and, when it applies, writes the action; returns the outcome
+    /// and the order as it was.
     private func decide(_ action: DeviceAction) throws(SQLiteError) -> (DeviceActionOutcome, OrderRecord?) {
-        guard let order = try readOrder(id: action.order) else {
-            return (.refused(.init(message: "no order \(action.order)", alert: nil, cashRecorded: nil)), nil)
+        let order = try readOrder(id: action.order)
+        let takenAt =
+            action.needsTakenAt(order)
+            ? try db.scalarInt(
+                "SELECT MAX(time) FROM order_events WHERE order_id = ? AND action = 'unassign' AND agent_id = ?",
+                [.text(action.order), .text(action.agent)]) : nil
+        switch action.plan(order: order, takenAt: takenAt) {
+        case .refuse(let refusal): return (.refused(refusal), order)
+        case .repeated: return (.repeated, order)
+        case .apply(let change): return (action.outcome(of: try changeOrder(change, action.order)), order)
+        case .reclaim(let changes, let reason):
+            return (try reclaim(action, changes: changes, reason: reason), order)
         }
-        let actor = "agent:\(action.agent)"
-        if order.agentID == action.agent {
-            if order.status == .delivered || (action.action == .pickup && order.status == .pickedUp) {
-                return (.repeated, order)
-            }
-            let change = OrderChange(
-                action: action.action, actor: actor,
-                cashCollected: action.action == .deliver ? action.cashCollected : nil,
-                requiredAgent: action.agent)
-            switch try changeOrder(change, order.id) {
-            case .changed(let updated, let event):
-                return (.applied(updated, events: [event], withdrawn: [], late: false), order)
-            case .illegal(let error):
-                let message = error.description + " (current state: \(error.current.rawValue))"
-                return (.refused(.init(message: message, alert: nil, cashRecorded: nil)), order)
-            case .notFound:
-                return (.refused(.init(message: "no order \(order.id)", alert: nil, cashRecorded: nil)), order)
-            }
-        }
-        // The order does not name this agent. Was it taken from it, and when?
-        let takenAt = try db.scalarInt(
-            "SELECT MAX(time) FROM order_events WHERE order_id = ? AND action = 'unassign' AND agent_id = ?",
-            [.text(order.id), .text(action.agent)])
-        guard let takenAt else {
-            let holder = order.agentID.map { "it is assigned to \($0)" } ?? "it was never assigned to \(action.agent)"
-            return (
-                .refused(
-                    .init(
-                        message: "order \(order.id) is not \(action.agent)'s: \(holder)", alert: nil, cashRecorded: nil)
-                ),
-                order
-            )
-        }
-        let taken = Timestamp.format(milliseconds: takenAt)
-        guard action.time < takenAt else {
-            let now =
-                order.agentID.map { "; it is \(order.status.rawValue) with \($0)" }
-                ?? "; it is \(order.status.rawValue)"
-            return (
-                .refused(
-                    .init(
-                        message: "made after the order was taken from \(action.agent) at \(taken)\(now)",
-                        alert: DeviceActionRefusal.lateAlert, cashRecorded: nil)), order
-            )
-        }
-        // Made before the order was taken back: the food is with this agent, unless someone else picked it up or the
-        // order ended meanwhile.
-        guard Self.waitingStates.contains(order.status) || order.status == .assigned else {
-            let holder = order.agentID.map { " by \($0)" } ?? ""
-            return (
-                .refused(
-                    .init(
-                        message: "made before the order was taken from \(action.agent) at \(taken), but the order is "
-                            + "\(order.status.rawValue)\(holder) now", alert: DeviceActionRefusal.lateAlert,
-                        cashRecorded: nil)), order
-            )
-        }
-        let reason = "\(action.agent) picked it up before it was taken back at \(taken)"
+    }
+
+    /// Carries out ``DeviceActionPlan/reclaim(changes:reason:)``.
+    private func reclaim(_ action: DeviceAction, changes: [OrderChange], reason: String) throws(SQLiteError)
+        -> DeviceActionOutcome
+    {
         var events: [OrderEvent] = []
         var withdrawn: [Offer] = []
-        if let offered = try pendingOfferAgent(order: order.id),
-            let closed = try closePending(order: order.id, agent: offered, state: .withdrawn, reason: reason)
+        if let offered = try pendingOfferAgent(order: action.order),
+            let closed = try closePending(order: action.order, agent: offered, state: .withdrawn, reason: reason)
         {
             withdrawn.append(closed)
         }
-        func apply(_ change: OrderChange) throws(SQLiteError) {
-            guard case .changed(_, let event) = try changeOrder(change, order.id) else {
+        for change in changes {
+            guard case .changed(_, let event) = try changeOrder(change, action.order) else {
                 throw SQLiteError(
-                    extendedCode: 19, message: "order \(order.id): \(change.action.rawValue) does not apply")
+                    extendedCode: 19, message: "order \(action.order): \(change.action.rawValue) does not apply")
             }
             events.append(event)
         }
-        if order.status == .assigned { try apply(OrderChange(action: .unassign, actor: "system", reason: reason)) }
-        try apply(OrderChange(action: .assign, actor: "system", reason: reason, agent: action.agent))
-        try apply(OrderChange(action: .pickup, actor: actor, requiredAgent: action.agent))
-        if action.action == .deliver {
-            try apply(
-                OrderChange(
-                    action: .deliver, actor: actor, cashCollected: action.cashCollected, requiredAgent: action.agent))
-        }
-        // The order is back with this agent whatever else it held: offers it holds for other orders were made while
-        // it seemed free, and may now exceed its capacity or cash limit. Withdraw them; dispatch offers them again.
         let others = try readOffersRaw(
-            "WHERE agent_id = ? AND state = 'pending' AND order_id <> ?", [.text(action.agent), .text(order.id)])
+            "WHERE agent_id = ? AND state = 'pending' AND order_id <> ?", [.text(action.agent), .text(action.order)])
         for offer in others {
-            let why = "\(action.agent) has order \(order.id) back (\(reason))"
-            if let closed = try closePending(order: offer.order, agent: action.agent, state: .withdrawn, reason: why) {
+            if let closed = try closePending(
+                order: offer.order, agent: action.agent, state: .withdrawn, reason: action.otherOfferReason(reason))
+            {
                 withdrawn.append(closed)
             }
         }
-        guard let updated = try readOrder(id: order.id) else {
+        guard let updated = try readOrder(id: action.order) else {
             throw SQLiteError(extendedCode: 1, message: "order vanished")
         }
-        return (.applied(updated, events: events, withdrawn: withdrawn, late: true), order)
+        return .applied(updated, events: events, withdrawn: withdrawn, late: true)
     }
 
     /// Inserts an alert unless one of the same kind, agent and order exists; with `append`, an existing one gets

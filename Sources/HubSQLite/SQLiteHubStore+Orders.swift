@@ -64,47 +64,12 @@ extension SQLiteHubStore: OrderRepository {
         return try outcome.get(id)
     }
 
-    /// The result of one order change inside a transaction.
-    enum OrderChangeOutcome {
-        case changed(OrderRecord, OrderEvent)
-        case illegal(OrderTransitionError)
-        case notFound
-
-        func get(_ id: String) throws(StoreError) -> (OrderRecord, OrderEvent) {
-            switch self {
-            case .changed(let order, let event): return (order, event)
-            case .illegal(let e):
-                throw StoreError(.illegalTransition, e.description + " (current state: \(e.current.rawValue))")
-            case .notFound: throw StoreError(.notFound, "no order \(id)")
-            }
-        }
-    }
-
     /// Applies `change` to order `id` with its audit entry; call inside a transaction (nothing is written unless it
-    /// applies). A delivery also stamps the agent's `last_delivery_at` (dispatch fairness).
+    /// applies). ``OrderChange/apply(to:id:now:)`` decides; a delivery also stamps the agent's `last_delivery_at`.
     func changeOrder(_ change: OrderChange, _ id: String) throws(SQLiteError) -> OrderChangeOutcome {
-        guard var order = try readOrder(id: id) else { return .notFound }
-        if let required = change.requiredAgent, order.agentID != required { return .notFound }
-        let previous = order.status
-        let previousAgent = order.agentID
-        if let allowed = change.allowedFrom, !allowed.contains(previous) {
-            return .illegal(OrderTransitionError(current: previous, action: change.action))
-        }
-        switch Result(catching: { () throws(OrderTransitionError) in
-            try OrderStatus.transition(from: previous, action: change.action, kitchenReady: order.readyAt != nil)
-        }) {
-        case .success(let next): order.status = next
-        case .failure(let error): return .illegal(error)
-        }
         let now = wallClockMilliseconds()
-        switch change.action {
-        case .accept: order.prepMinutes = change.prepMinutes
-        case .ready: order.readyAt = order.readyAt ?? now
-        case .assign: order.agentID = change.agent
-        case .unassign: order.agentID = nil
-        default: break
-        }
-        order.updatedAt = now
+        let outcome = change.apply(to: try readOrder(id: id), id: id, now: now)
+        guard case .changed(let order, let entry) = outcome else { return outcome }
         try db.prepare(
             "UPDATE orders SET status = ?, agent_id = ?, prep_minutes = ?, ready_at = ?, updated = ? WHERE id = ?"
         ).run([
@@ -115,14 +80,7 @@ extension SQLiteHubStore: OrderRepository {
         if change.action == .deliver, let agent = order.agentID {
             try db.prepare("UPDATE agents SET last_delivery_at = ? WHERE id = ?").run([.integer(now), .text(agent)])
         }
-        let event = try insertOrderEvent(
-            OrderEvent(
-                id: 0, order: id, restaurant: order.restaurantID, customer: order.customerID,
-                agent: order.agentID ?? (change.action == .unassign ? previousAgent : nil), status: order.status,
-                previous: previous, action: change.action, time: Timestamp.format(milliseconds: now),
-                actor: change.actor, reason: change.reason,
-                cashCollected: change.action == .deliver ? change.cashCollected : nil))
-        return .changed(order, event)
+        return .changed(order, try insertOrderEvent(entry))
     }
 
     package func orders(_ filter: OrderFilter, after: (createdAt: Int64, id: String)?, limit: Int) throws(StoreError)

@@ -7,7 +7,6 @@ import HubModel
 /// the call, leased to one runner at a time (a conditional write, so it holds across hubs), settled with their
 /// effect on the payment and the ledger in one transaction.
 extension SQLiteHubStore {
-    static let alertDeadLetter = PaymentAlert.deadLetter
     static let alertReactionFailed = PaymentAlert.reactionFailed
 
     package func enqueueOperation(_ operation: PaymentOperation, owner: String, until: Int64)
@@ -98,45 +97,9 @@ extension SQLiteHubStore {
             guard op.state == .pending, owner == nil || op.leaseOwner == nil || op.leaseOwner == owner else {
                 return (op, p)
             }
-            switch outcome {
-            case .succeeded(let authorization):
-                op.state = .succeeded
-                op.lastError = nil
-                op.outcomeUnknown = false
-                try applySuccess(op, p, authorization: authorization, actor: actor, now: now)
-            case .refused(let reason):
-                op.lastError = reason
-                op.outcomeUnknown = false
-                switch op.kind {
-                case .refund:
-                    op.state = .failed
-                    try finishRefundRow(op.refundID ?? "", succeeded: false, now: now)
-                case .authorize:
-                    op.state = .succeeded
-                    try applySuccess(
-                        op, p, authorization: .declined(reference: nil, reason: reason), actor: actor, now: now)
-                case .capture, .void:
-                    // The provider will not do it: an operator decides (the hold may have lapsed, say).
-                    op.state = .dead
-                    try alertDeadLetter(op, p)
-                }
-            case .retry(let error, let unknown, let at):
-                op.attempts += 1
-                op.outcomeUnknown = unknown
-                op.nextAttempt = at
-                op.lastError = error
-                try abandonWaitingAuthorization(op, p, now: now)
-            case .dead(let error, let unknown):
-                op.attempts += 1
-                op.outcomeUnknown = unknown
-                op.state = .dead
-                op.lastError = error
-                try abandonWaitingAuthorization(op, p, now: now)
-                try alertDeadLetter(op, p)
+            for step in op.settle(outcome, payment: p, now: now) {
+                try carryOut(step, op, p, actor: actor, now: now)
             }
-            op.leaseOwner = nil
-            op.leaseUntil = 0
-            op.updatedAt = now
             try run { () throws(SQLiteError) in try updateOperation(op) }
             guard
                 let after = try run({ () throws(SQLiteError) in
@@ -147,40 +110,16 @@ extension SQLiteHubStore {
         }
     }
 
-    /// What a call that took effect means here.
-    private func applySuccess(
-        _ op: PaymentOperation, _ p: PaymentRecord, authorization: ProviderAuthorizationResult?, actor: String,
-        now: Int64
+    /// One ``PaymentSettlementStep`` of settling `op`, on payment `p` as it was read.
+    private func carryOut(
+        _ step: PaymentSettlementStep, _ op: PaymentOperation, _ p: PaymentRecord, actor: String, now: Int64
     ) throws(StoreError) {
-        switch op.kind {
-        case .authorize:
-            let waiting = p.state == .requiresPayment && p.nextAction == nil
-            guard let authorization else {
-                // The provider never had the call: nothing is held.
-                try abandonWaitingAuthorization(op, p, now: now)
-                return
+        switch step {
+        case .settle(let authorization):
+            try mutatePayment(p.id) { (p: inout PaymentRecord) throws(StoreError) -> LedgerPosting? in
+                try PaymentRules.settle(&p, with: authorization, actor: actor, now: now)
             }
-            if waiting {
-                try mutatePayment(p.id) { (p: inout PaymentRecord) throws(StoreError) -> LedgerPosting? in
-                    switch authorization {
-                    case .authorized(let reference):
-                        return try PaymentRules.authorized(&p, reference: reference, actor: actor, now: now)
-                    case .declined(let reference, let reason):
-                        try PaymentRules.declined(&p, reference: reference, reason: reason, now: now)
-                    case .pendingVerification(let reference):
-                        try PaymentRules.awaitVerification(&p, reference: reference, now: now)
-                    }
-                    return nil
-                }
-                return
-            }
-            // The payment was given up meanwhile (the provider did not answer in time): a hold it placed after all is
-            // released.
-            let reference: String
-            switch authorization {
-            case .authorized(let r), .pendingVerification(let r): reference = r
-            case .declined: return
-            }
+        case .releaseLateHold(let reference):
             var held = p
             if held.providerRef == nil {
                 held.providerRef = reference
@@ -189,38 +128,24 @@ extension SQLiteHubStore {
             }
             try run { () throws(SQLiteError) in _ = try insertOperation(.void(held, event: op.eventID, now: now)) }
         case .capture:
-            guard p.state == .authorized else { return }
             try mutatePayment(p.id) { (p: inout PaymentRecord) throws(StoreError) in
                 try applyCapture(&p, actor: actor, now: now)
             }
         case .void:
-            guard p.state == .authorized || p.state == .requiresPayment else { return }
             try mutatePayment(p.id) { (p: inout PaymentRecord) throws(StoreError) in
                 try PaymentRules.void(&p, actor: actor, now: now)
             }
-        case .refund:
-            try finishRefundRow(op.refundID ?? "", succeeded: true, now: now)
+        case .finishRefund(let succeeded):
+            try finishRefundRow(op.refundID ?? "", succeeded: succeeded, now: now)
+        case .abandonWaiting:
+            try mutatePayment(p.id) { (p: inout PaymentRecord) throws(StoreError) in
+                try PaymentRules.declined(&p, reference: nil, reason: PaymentRules.providerUnavailable, now: now)
+                return nil
+            }
+        case .alertDeadLetter:
+            _ = try raiseAlert(
+                kind: PaymentAlert.deadLetter, agent: nil, order: p.orderID, message: op.deadLetterMessage(p))
         }
-    }
-
-    /// An authorization the provider has not answered: its payment stops waiting (failed, `provider_unavailable`),
-    /// so the order can be paid again at once; the operation goes on finding out, and voids any hold it finds.
-    private func abandonWaitingAuthorization(_ op: PaymentOperation, _ p: PaymentRecord, now: Int64)
-        throws(StoreError)
-    {
-        guard op.kind == .authorize, p.state == .requiresPayment, p.nextAction == nil else { return }
-        try mutatePayment(p.id) { (p: inout PaymentRecord) throws(StoreError) in
-            try PaymentRules.declined(&p, reference: nil, reason: PaymentRules.providerUnavailable, now: now)
-            return nil
-        }
-    }
-
-    private func alertDeadLetter(_ op: PaymentOperation, _ p: PaymentRecord) throws(StoreError) {
-        _ = try raiseAlert(
-            kind: Self.alertDeadLetter, agent: nil, order: p.orderID,
-            message:
-                "payment \(p.id): \(op.kind.rawValue) \(op.key) given up (\(op.lastError ?? "refused")); "
-                + "see GET /v1/payments/dead-letters")
     }
 
     package func supersedeVoid(_ key: String, now: Int64) throws(StoreError) {
@@ -233,11 +158,7 @@ extension SQLiteHubStore {
                     try readPayments(" WHERE id = ?", [.text(op.paymentID)]).first
                 }), p.state.isCaptured
             else { return }
-            op.state = .succeeded
-            op.lastError = "superseded: the payment was captured first, its remainder is refunded instead"
-            op.leaseOwner = nil
-            op.leaseUntil = 0
-            op.updatedAt = now
+            op.supersededByCapture(now: now)
             try run { () throws(SQLiteError) in try updateOperation(op) }
             if p.refundable > 0 {
                 try reserveAutomaticRefund(

@@ -104,26 +104,10 @@ extension SQLiteHubStore: PaymentRepository, PaymentGate {
                 // Not recorded: the provider retries, and the event applies once the payment is known.
                 throw StoreError(.notFound, "no payment with reference \(event.payment)")
             }
-            var outcome = ProviderEventOutcome.ignored
-            if event.sequence > current.providerSeq {
-                var p = current
-                p.providerSeq = event.sequence
-                p.updatedAt = now
-                var posting: LedgerPosting?
-                switch event.type {
-                case .authorized where p.state == .requiresPayment:
-                    posting = try PaymentRules.authorized(&p, reference: nil, actor: "provider:\(provider)", now: now)
-                    outcome = .applied
-                case .failed where p.state == .requiresPayment:
-                    try PaymentRules.declined(
-                        &p, reference: nil, reason: event.reason ?? "verification_failed", now: now)
-                    outcome = .applied
-                case .processing: outcome = .applied
-                default: outcome = .ignored
-                }
-                try run { () throws(SQLiteError) in try updatePayment(p) }
-                if let posting { try post(posting, now: now) }
-            }
+            let (changed, posting, outcome) = try PaymentRules.providerEvent(
+                event, provider: provider, to: current, now: now)
+            if let p = changed { try run { () throws(SQLiteError) in try updatePayment(p) } }
+            if let posting { try post(posting, now: now) }
             try run { () throws(SQLiteError) in
                 try db.prepare(
                     "UPDATE provider_events SET outcome = ?, payment_id = ? WHERE provider = ? AND event_id = ?"

@@ -77,28 +77,11 @@ extension SQLiteHubStore {
         }
         var result: [SeqConflict] = []
         for row in rows {
-            guard let kind = SeqConflict.Kind(rawValue: row.kind) else {
-                throw StoreError(.corrupt, "seq_conflicts \(row.id): kind \(row.kind)")
-            }
-            do throws(PayloadError) {
-                result.append(
-                    SeqConflict(
-                        id: row.id, agent: agent, seq: row.seq, kind: kind,
-                        stored: try Self.conflictPayload(kind, row.stored),
-                        arriving: try Self.conflictPayload(kind, row.arriving), receivedAt: row.received))
-            } catch {
-                throw StoreError(.corrupt, "seq_conflicts \(row.id): \(error.message)")
-            }
+            result.append(
+                try SeqConflict(
+                    storedRow: row.id, agent: agent, seq: row.seq, kind: row.kind, stored: row.stored,
+                    arriving: row.arriving, receivedAt: row.received))
         }
         return result
-    }
-
-    private static func conflictPayload(_ kind: SeqConflict.Kind, _ bytes: [UInt8]) throws(PayloadError)
-        -> SeqConflict.Payload
-    {
-        switch kind {
-        case .fix: .fix(try PayloadCoding.decode(StoredPosition.self, from: bytes))
-        case .event: .event(try PayloadCoding.decode(AgentEvent.self, from: bytes))
-        }
     }
 }

@@ -179,7 +179,8 @@ package enum HubApplication {
             allowedOrigins: hub.configuration.allowedOrigins, metrics: hub.metrics,
             estimator: ETAEstimator(detourFactor: Double(hub.configuration.etaDetourPercent) / 100),
             shareGrace: .seconds(60 * hub.configuration.shareGraceMinutes), shareRecheck: hub.shareRecheck,
-            accessRecheck: hub.liveAccessRecheck, keepalive: hub.webSocketKeepalive
+            accessRecheck: hub.liveAccessRecheck, keepalive: hub.webSocketKeepalive,
+            rechecks: OrderFeedRechecks(resolution: min(min(hub.shareRecheck, hub.liveAccessRecheck) / 10, .seconds(1)))
         ).addRoutes(to: router)
     }
 

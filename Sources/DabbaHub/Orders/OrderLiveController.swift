@@ -21,8 +21,8 @@ import NIOCore
 /// `accessRecheck` (30 s) and when the access token expires — the token still valid and not revoked (logout,
 /// revocation, a disabled account: ``AuthService/accessEnded(_:)``) and the order still visible to the viewer
 /// (an agent whose order went to another agent loses it); a share link's feed re-checks its link every
-/// `shareRecheck`. When access ends the feed is closed with 1008 (policy violation) and the reason. The timers are
-/// the connection's event loop's, not a task per feed.
+/// `shareRecheck`. When access ends the feed is closed with 1008 (policy violation) and the reason. One hub-wide
+/// timer (``OrderFeedRechecks``) drives every feed's re-checks, not a task or timers per feed.
 struct OrderLiveController<Store: OrderStore> {
     let store: Store
     let orders: OrderService<Store>
@@ -41,6 +41,8 @@ struct OrderLiveController<Store: OrderStore> {
     var accessRecheck: Duration = .seconds(30)
     /// The WebSocket ping period (``WebSocketKeepalive``).
     var keepalive: Duration = WebSocketKeepalive.defaultPeriod
+    /// The one timer of every open feed's re-checks, ticking at a tenth of the shorter period (at most 1 s).
+    let rechecks: OrderFeedRechecks
 
     func addRoutes(to router: Router<HubRequestContext>) {
         let open = router.group("v1", access: .public).add(middleware: WebSocketTicketMiddleware(auth: auth))
@@ -123,20 +125,13 @@ struct OrderLiveController<Store: OrderStore> {
         try await readUntilClosed(inbound)
     }
 
-    /// The feed's re-check timers on the connection's event loop: every `recheckEvery` (`shareRecheck` for a
-    /// share link, `accessRecheck` when signed in), and once just after the access token expires. Each posts
-    /// `.recheck`. Returns what stops them.
+    /// Registers the feed with the hub-wide re-check timer (``OrderFeedRechecks``): `.recheck` every
+    /// `recheckEvery` (`shareRecheck` for a share link, `accessRecheck` when signed in), and once just after the
+    /// access token expires. Returns what unregisters it.
     func scheduleRechecks(_ session: OrderFeedSession, on loop: any EventLoop) -> @Sendable () -> Void {
-        let period = TimeAmount(session.recheckEvery)
-        let inbox = session.inbox
-        let periodic = loop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in inbox.post(.recheck) }
-        let atExpiry = session.credential.map { credential in
-            loop.scheduleTask(in: .milliseconds(credential.millisecondsLeft())) { inbox.post(.recheck) }
-        }
-        return {
-            periodic.cancel()
-            atExpiry?.cancel()
-        }
+        rechecks.register(
+            session.inbox, every: session.recheckEvery,
+            expiresIn: session.credential.map { $0.millisecondsLeft() }, on: loop)
     }
 
     /// Reads (and ignores) the client's frames until it closes, or the hub closed the connection's input.

@@ -99,3 +99,29 @@ package struct StoreReceipt: Sendable, Equatable {
         self.conflicts = conflicts
     }
 }
+
+extension SeqConflict {
+    /// A conflict as a backend stored it: `kind` its name, `stored`/`arriving` the two payloads' stored JSON. A row
+    /// that no longer decodes is `corrupt` (naming the row), never skipped.
+    package init(
+        storedRow id: Int64, agent: String, seq: Int64, kind kindName: String, stored: [UInt8], arriving: [UInt8],
+        receivedAt: Int64
+    ) throws(StoreError) {
+        guard let kind = Kind(rawValue: kindName) else {
+            throw StoreError(.corrupt, "seq_conflicts \(id): kind \(kindName)")
+        }
+        func payload(_ bytes: [UInt8]) throws(PayloadError) -> Payload {
+            switch kind {
+            case .fix: .fix(try PayloadCoding.decode(StoredPosition.self, from: bytes))
+            case .event: .event(try PayloadCoding.decode(AgentEvent.self, from: bytes))
+            }
+        }
+        do throws(PayloadError) {
+            self.init(
+                id: id, agent: agent, seq: seq, kind: kind, stored: try payload(stored),
+                arriving: try payload(arriving), receivedAt: receivedAt)
+        } catch {
+            throw StoreError(.corrupt, "seq_conflicts \(id): \(error.message)")
+        }
+    }
+}

@@ -87,7 +87,7 @@ package struct OrderRecord: Sendable, Equatable {
 }
 
 /// A requested change of an order's state, applied atomically with its audit entry.
-package struct OrderChange: Sendable {
+package struct OrderChange: Sendable, Equatable {
     package var action: OrderAction
     /// `customer:ID`, `restaurant:ID`, `operator:ID`, `agent:ID` or `system`.
     package var actor: String

@@ -1,5 +1,6 @@
 import DabbaProtocol
 @testable import HubModel
+import NIOPosix
 import Synchronization
 import Testing
 
@@ -61,5 +62,44 @@ struct OrderFeedInboxTests {
         #expect(inbox.take() == nil)
         inbox.start { starts.start() }
         #expect(starts.value == 1, "a finished inbox starts no writer")
+    }
+}
+
+/// The hub-wide re-check timer of the open order feeds: each feed gets `.recheck` every period and once after its
+/// token expires; an unregistered feed gets nothing. Driven with explicit times (`fire(now:)`); the real tick is an
+/// hour away so it cannot interfere.
+struct OrderFeedRechecksTests {
+    @Test func eachFeedIsRecheckedEveryPeriodAndOnceAtItsExpiry() {
+        let rechecks = OrderFeedRechecks(resolution: .seconds(3_600))
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let signedIn = OrderFeedInbox()
+        let shared = OrderFeedInbox()
+        let start = OrderFeedRechecks.monotonicMilliseconds()
+        let stopSignedIn = rechecks.register(signedIn, every: .seconds(30), expiresIn: 45_000, on: loop)
+        let stopShared = rechecks.register(shared, every: .seconds(5), expiresIn: nil, on: loop)
+        #expect(rechecks.count == 2)
+        // No writer was started, so what a feed was posted stays in its inbox for `take()`.
+        signedIn.start {}
+        shared.start {}
+        _ = signedIn.take()
+        _ = shared.take()
+        rechecks.fire(now: start + 1_000)
+        #expect(signedIn.take() == nil && shared.take() == nil, "nothing is due after a second")
+        rechecks.fire(now: start + 6_000)
+        #expect(signedIn.take() == nil)
+        #expect(shared.take() == [.recheck], "the share link's feed every 5 s")
+        rechecks.fire(now: start + 31_000)
+        #expect(signedIn.take() == [.recheck], "the signed-in feed every 30 s")
+        rechecks.fire(now: start + 46_000)
+        #expect(signedIn.take() == [.recheck], "and once when its token has expired")
+        rechecks.fire(now: start + 50_000)
+        #expect(signedIn.take() == nil, "the expiry re-check comes once")
+        #expect(shared.take() == [.recheck], "still every 5 s (one pending at most)")
+        stopShared()
+        rechecks.fire(now: start + 100_000)
+        #expect(shared.take() == nil, "an unregistered feed gets nothing")
+        #expect(signedIn.take() == [.recheck])
+        stopSignedIn()
+        #expect(rechecks.count == 0)
     }
 }
