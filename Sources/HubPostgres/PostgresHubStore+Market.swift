@@ -96,7 +96,7 @@ extension PostgresHubStore: MarketRepository {
         if let owner = query.owner { conditions.append("owner_id = \(bind(owner))") }
         if let text = query.text, !text.isEmpty {
             // ILIKE: case-insensitive as SQLite's LIKE.
-            let pattern = bind("%" + Self.likeEscaped(text) + "%")
+            let pattern = bind(RestaurantQuery.likeContaining(text))
             conditions.append(
                 """
                 (name ILIKE \(pattern) ESCAPE '\\' OR EXISTS (SELECT 1 FROM menu_items i
@@ -255,16 +255,6 @@ extension PostgresHubStore: MarketRepository {
                 id: id, name: name, polygon: ring.compactMap { $0.count == 2 ? GeoPoint(lat: $0[1], lon: $0[0]) : nil },
                 deliveryFee: fee, currency: currency, active: active)
         }
-    }
-
-    /// `text` with LIKE's wildcards (and the escape character) escaped by a backslash.
-    static func likeEscaped(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            if c == "%" || c == "_" || c == "\\" { out.append("\\") }
-            out.append(c)
-        }
-        return out
     }
 }
 

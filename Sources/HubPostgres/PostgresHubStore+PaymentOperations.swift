@@ -234,15 +234,7 @@ extension PostgresHubStore {
             guard var op = try await readOperations("WHERE key = \(key) FOR UPDATE", on: connection).first else {
                 throw StoreError(.notFound, "no payment operation \(key)")
             }
-            guard op.state == .dead else {
-                throw StoreError(.illegalTransition, "operation \(key) is \(op.state.rawValue), not dead")
-            }
-            op.state = .pending
-            op.attempts = 0
-            op.nextAttempt = now
-            op.leaseOwner = nil
-            op.leaseUntil = 0
-            op.updatedAt = now
+            try op.retry(now: now)
             try await updateOperation(op, on: connection)
             return op
         }

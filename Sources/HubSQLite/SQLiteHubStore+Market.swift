@@ -74,7 +74,7 @@ extension SQLiteHubStore: MarketRepository {
             values.append(.integer(owner))
         }
         if let text = query.text, !text.isEmpty {
-            let pattern = "%" + Self.likeEscaped(text) + "%"
+            let pattern = RestaurantQuery.likeContaining(text)
             conditions.append(
                 """
                 (name LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM menu_items i WHERE i.restaurant_id = restaurants.id
@@ -235,15 +235,5 @@ extension SQLiteHubStore: MarketRepository {
                     deliveryFee: s.int64(3), currency: s.text(4) ?? "", active: s.int64(5) != 0))
         }
         return result
-    }
-
-    /// `text` with LIKE's wildcards (and the escape character) escaped by a backslash.
-    static func likeEscaped(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            if c == "%" || c == "_" || c == "\\" { out.append("\\") }
-            out.append(c)
-        }
-        return out
     }
 }

@@ -204,15 +204,7 @@ extension SQLiteHubStore {
             guard var op = try run({ () throws(SQLiteError) in try readOperation(key) }) else {
                 throw StoreError(.notFound, "no payment operation \(key)")
             }
-            guard op.state == .dead else {
-                throw StoreError(.illegalTransition, "operation \(key) is \(op.state.rawValue), not dead")
-            }
-            op.state = .pending
-            op.attempts = 0
-            op.nextAttempt = now
-            op.leaseOwner = nil
-            op.leaseUntil = 0
-            op.updatedAt = now
+            try op.retry(now: now)
             try run { () throws(SQLiteError) in try updateOperation(op) }
             return op
         }

@@ -144,3 +144,16 @@ extension Zone {
         }
     }
 }
+
+extension RestaurantQuery {
+    /// The `LIKE … ESCAPE '\\'` pattern matching names that contain `text`: its wildcards (`%`, `_`) and the escape
+    /// character escaped by a backslash, so a search is literal in both backends.
+    package static func likeContaining(_ text: String) -> String {
+        var out = "%"
+        for c in text {
+            if c == "%" || c == "_" || c == "\\" { out.append("\\") }
+            out.append(c)
+        }
+        return out + "%"
+    }
+}

@@ -100,6 +100,20 @@ extension PaymentOperation {
         "payment \(p.id): \(kind.rawValue) \(key) given up (\(lastError ?? "refused")); see GET /v1/payments/dead-letters"
     }
 
+    /// An operator's retry of a dead letter: pending again, from its first attempt, now; `illegal_transition` when it
+    /// is not dead.
+    package mutating func retry(now: Int64) throws(StoreError) {
+        guard state == .dead else {
+            throw StoreError(.illegalTransition, "operation \(key) is \(state.rawValue), not dead")
+        }
+        state = .pending
+        attempts = 0
+        nextAttempt = now
+        leaseOwner = nil
+        leaseUntil = 0
+        updatedAt = now
+    }
+
     /// A pending void the payment's capture overtook: it is done (the captured remainder is refunded instead).
     package mutating func supersededByCapture(now: Int64) {
         state = .succeeded
