@@ -81,6 +81,11 @@ extension FuzzTarget {
             precondition(event.payload == payload, "event payload changed")
             precondition(AckMessage.ranges(of: [event.seq]) == [event.seq...event.seq], "event ack")
             _ = Timestamp.format(milliseconds: event.time)
+            // The dispatcher's reading of a pickup or delivery: an action it applies carries cash within the bound.
+            if case .action(let action) = DeviceAction.reading(event) {
+                precondition((0...Money.maxAmount).contains(action.cashCollected ?? 0), "impossible cash applied")
+                precondition(action.agent == "a-1" && action.seq == event.seq, "action of another event")
+            }
         case .state(let state, _):
             precondition(lane == "state" && state.agent == "a-1" && state.v == payloadVersion, "bad state accepted")
         case .sync:

@@ -1,3 +1,4 @@
+import DabbaProtocol
 import Testing
 
 @testable import HubModel
@@ -182,5 +183,34 @@ struct BackendRulesTests {
         let applied = try PaymentRules.providerEvent(new, provider: "test", to: payment, now: 9)
         #expect(applied.outcome == .applied && applied.payment?.state == .authorized && applied.posting != nil)
         #expect(applied.payment?.providerSeq == 4)
+    }
+
+    @Test func aStoredPickupOrDeliveryIsReadWithItsCashBoundedAndDamageRefused() throws {
+        func stored(_ type: AgentEvent.Kind, cash: Int64?) throws -> DeviceEvent {
+            let event = AgentEvent(
+                agent: "a-1", seq: 9, time: "2026-12-06T10:00:00.000Z", order: "o-1", type: type, cashCollected: cash)
+            return DeviceEvent(
+                agent: "a-1", seq: 9, time: 1_000, order: "o-1", type: type.rawValue,
+                payload: PayloadCoding.encode(event))
+        }
+        #expect(
+            DeviceAction.reading(try stored(.delivered, cash: 500))
+                == .action(
+                    DeviceAction(agent: "a-1", seq: 9, order: "o-1", action: .deliver, time: 1_000, cashCollected: 500))
+        )
+        guard case .action(let pickup) = DeviceAction.reading(try stored(.pickedUp, cash: nil)) else {
+            Issue.record("a pickup was not read as one")
+            return
+        }
+        #expect(pickup.action == .pickup)
+        #expect(DeviceAction.reading(try stored(.delivered, cash: .max)) == .impossibleCash(.max))
+        #expect(DeviceAction.reading(try stored(.delivered, cash: -1)) == .impossibleCash(-1))
+        #expect(DeviceAction.reading(try stored(.accepted, cash: nil)) == .notAnAction)
+        var damaged = try stored(.delivered, cash: 500)
+        damaged.payload = Array("{\"cashCollected\":".utf8)
+        guard case .undecodable = DeviceAction.reading(damaged) else {
+            Issue.record("a damaged delivery was read as applicable")
+            return
+        }
     }
 }

@@ -179,23 +179,14 @@ extension Dispatcher {
                     agent: event.agent, seq: event.seq, change: nil, order: event.order)
                 countDeviceEvent(applied: applied, event)
             case .pickedUp, .delivered:
-                if let cash = decoded?.cashCollected, !(0...Money.maxAmount).contains(cash) {
-                    // The REST path's bound, for the device path too: an impossible amount (Int64.max) would
-                    // overflow the ledger inside the payment reactor's transaction. Recorded, never applied.
-                    metrics.deviceEvents("invalid").increment()
-                    var metadata = Self.logMetadata(event)
-                    metadata["event.cash_collected"] = "\(cash)"
-                    logger.warning(
-                        "Device event with an impossible cashCollected; recorded, not applied", metadata: metadata)
-                    _ = try await store.applyDeviceEvent(
-                        agent: event.agent, seq: event.seq, change: nil, order: event.order)
-                    continue
+                switch DeviceAction.reading(event) {
+                case .action(let action): try await applyDeviceAction(action, event)
+                case .impossibleCash(let cash):
+                    try await recordInvalid(event, "an impossible cashCollected", ["event.cash_collected": "\(cash)"])
+                case .undecodable(let why):
+                    try await recordInvalid(event, "a payload that does not decode", ["error.message": "\(why)"])
+                case .notAnAction: break
                 }
-                try await applyDeviceAction(
-                    DeviceAction(
-                        agent: event.agent, seq: event.seq, order: event.order,
-                        action: kind == .pickedUp ? .pickup : .deliver, time: event.time,
-                        cashCollected: decoded?.cashCollected), event)
             case .shiftStarted, .shiftEnded:
                 let applied = try await store.applyDeviceShift(
                     agent: event.agent, seq: event.seq, onShift: kind == .shiftStarted,
@@ -206,6 +197,15 @@ extension Dispatcher {
                     agent: event.agent, seq: event.seq, change: nil, order: event.order)
             }
         }
+    }
+
+    /// A pickup or delivery that cannot be applied (``DeviceActionReading``): counted (`invalid`), logged, and
+    /// recorded as handled so it is not read again; the device's event stays stored for operators.
+    func recordInvalid(_ event: DeviceEvent, _ what: String, _ extra: Logger.Metadata) async throws {
+        metrics.deviceEvents("invalid").increment()
+        logger.warning(
+            "Device event with \(what); recorded, not applied", metadata: Self.logMetadata(event).merging(extra) { $1 })
+        _ = try await store.applyDeviceEvent(agent: event.agent, seq: event.seq, change: nil, order: event.order)
     }
 
     /// Applies a device pickup or delivery (late ones included: ``DeviceAction``) and tells everyone concerned.

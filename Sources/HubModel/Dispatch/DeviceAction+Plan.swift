@@ -127,3 +127,41 @@ extension DeviceAction {
         return (refusal, posting, message)
     }
 }
+
+/// What a stored `picked_up` or `delivered` device event asks for (``DeviceAction/reading(_:)``).
+package enum DeviceActionReading: Sendable, Equatable {
+    /// Apply this action.
+    case action(DeviceAction)
+    /// Its `cashCollected` is outside `0...Money.maxAmount` (the REST path's bound; Int64.max would overflow the
+    /// ledger inside the payment reactor's transaction): recorded, counted, never applied.
+    case impossibleCash(Int64)
+    /// Its payload no longer decodes (the hub checked it at ingest, so the stored row is damaged): recorded,
+    /// counted, never applied — applying it without its cash would lose the cash silently.
+    case undecodable(String)
+    /// Not a pickup or delivery.
+    case notAnAction
+}
+
+extension DeviceAction {
+    /// Reads a stored device event as the dispatcher applies it: a `picked_up`/`delivered` event's action with its
+    /// cash checked against `0...Money.maxAmount`, or why it cannot be applied.
+    package static func reading(_ event: DeviceEvent) -> DeviceActionReading {
+        let action: OrderAction
+        switch AgentEvent.Kind(rawValue: event.type) {
+        case .pickedUp: action = .pickup
+        case .delivered: action = .deliver
+        default: return .notAnAction
+        }
+        let decoded: AgentEvent
+        do throws(PayloadError) {
+            decoded = try PayloadCoding.decode(AgentEvent.self, from: event.payload)
+        } catch {
+            return .undecodable(error.message)
+        }
+        if let cash = decoded.cashCollected, !(0...Money.maxAmount).contains(cash) { return .impossibleCash(cash) }
+        return .action(
+            DeviceAction(
+                agent: event.agent, seq: event.seq, order: event.order, action: action, time: event.time,
+                cashCollected: decoded.cashCollected))
+    }
+}
