@@ -150,7 +150,11 @@ package enum HubApplication {
             auth: hub.auth, limits: hub.rateLimits, trustedProxies: hub.configuration.trustedProxies
         ).addRoutes(to: router)
         UsersController(auth: hub.auth).addRoutes(to: router)
-        WebController(assets: hub.configuration.assets, leafletDir: hub.configuration.leafletDir).addRoutes(to: router)
+        WebController(
+            assets: hub.configuration.assets, leafletDir: hub.configuration.leafletDir,
+            mapTiles: hub.configuration.mapTiles, paymentMethods: hub.configuration.paymentMethods,
+            testCards: hub.configuration.paymentProvider == "test"
+        ).addRoutes(to: router)
         addAgentRoutes(store: store, to: router)
         addMarketRoutes(store: store, to: router)
         addOrderRoutes(store: store, hub: hub, to: router)
