@@ -254,7 +254,7 @@ function renderToday() {
   }));
   const delivered = orders.filter(function (o) { return o.status === 'delivered'; });
   const currency = orders.length ? orders[0].currency : null;
-  $('today-summary').textContent = orders.length + ' orders today, ' + delivered.length + ' delivered'
+  $('today-summary').textContent = orders.length + (orders.length === 1 ? ' order' : ' orders') + ' today, ' + delivered.length + ' delivered'
     + (currency ? ' · food sold ' + money(delivered.reduce(function (n, o) { return n + o.subtotal; }, 0), currency) : '');
 }
 

@@ -57,11 +57,10 @@ import Testing
                 try await customer.fill(["lat": "12.9800", "lon": "77.6000"])
                 try await customer.submit("browse")
                 let card = try await customer.expect(
-                    "Dosa Corner near the point",
-                    "const li = document.querySelector('#restaurants li[data-restaurant=\"r-dosa\"]'); return li && li.textContent;"
+                    "Dosa Corner near the point, with its distance (the first listing, without a point, has none)",
+                    "const li = document.querySelector('#restaurants li[data-restaurant=\"r-dosa\"]'); return li && li.textContent.includes('km') && li.textContent;"
                 )
                 #expect((card as? String)?.contains("Open now") == true, "\(String(describing: card))")
-                #expect((card as? String)?.contains("km") == true, "\(String(describing: card))")
                 try await customer.shoot("customer-restaurants")
                 try await customer.run("location.hash = '#/restaurants/r-dosa'")
                 let item = try await customer.expect(
@@ -212,6 +211,32 @@ import Testing
                 try await stranger.expect(
                     "the tracking page", "return document.body.dataset.status === 'delivered'")
                 try await stranger.shoot("track")
+
+                // A card that needs verification is said so in words; the order can be cancelled while placed.
+                try await customer.run("location.hash = '#/restaurants/r-dosa'")
+                try await customer.expect(
+                    "the menu again", "return document.querySelector('li[data-item=\"i-masala\"] form') !== null")
+                try await customer.run("document.querySelector('li[data-item=\"i-masala\"] form').requestSubmit()")
+                try await customer.expect(
+                    "one item in the cart", "return document.getElementById('cart-count').textContent === '(1)'")
+                try await customer.run("location.hash = '#/cart'")
+                try await customer.expect("the checkout", "return !document.getElementById('cart-body').hidden")
+                try await customer.run("document.getElementById('method-card').click()")
+                try await customer.fill(["address": "1 MG Road, flat 4", "card": "4000000000003220"])
+                try await customer.submit("checkout")
+                let verifying = try await customer.expect(
+                    "the verification in words",
+                    "const p = document.getElementById('payment-state'); return document.body.dataset.view === 'order' && location.hash !== '#/orders/\(order)' && p.textContent.includes('verify') && p.textContent;"
+                )
+                #expect(
+                    (verifying as? String)?.contains("Your bank needs to verify this payment") == true,
+                    "\(String(describing: verifying))")
+                try await customer.expectStatus("placed")
+                try await customer.expect("the cancel form", "return !document.getElementById('cancel').hidden")
+                try await customer.submit("cancel")
+                try await customer.expectStatus("cancelled")
+                try await customer.expect(
+                    "no cancel form once cancelled", "return document.getElementById('cancel').hidden")
             } catch {
                 for page in [customer, kitchen, stranger] { try? await page.session.delete() }
                 throw error
@@ -275,9 +300,20 @@ import Testing
                 [status])
         }
 
-        /// Screenshots at 360 px and 1280 px into docs/screenshots/.
-        func shoot(_ name: String, settle: @Sendable () async throws -> Void = {}) async throws {
-            try await session.screenshots(name, into: WebAppBrowserTests.screenshots, settle: settle)
+        /// Screenshots at 360 px and 1280 px into docs/screenshots/, after checking that every control shown has a
+        /// label (its own `<label>` or an `aria-label`).
+        func shoot(_ name: String) async throws {
+            let unlabelled = try await run(
+                """
+                return Array.from(document.querySelectorAll('input, select, textarea, button'))
+                  .filter(e => e.offsetParent !== null && e.type !== 'hidden')
+                  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+                  .map(e => e.id || e.name || e.outerHTML.slice(0, 80));
+                """)
+            #expect(
+                (unlabelled as? [Any])?.isEmpty == true,
+                "\(name): unlabelled controls \(String(describing: unlabelled))")
+            try await session.screenshots(name, into: WebAppBrowserTests.screenshots)
         }
     }
 }
