@@ -2,7 +2,7 @@
 // the tab's title), accept with preparation minutes or reject with a reason, preparing → ready, today's orders,
 // pause/unpause and menu availability. The order lists are read every POLL_MS from GET /v1/orders (the hub has no
 // restaurant WebSocket feed yet); the badge shows when they were last read and whether the hub answers.
-import { createSession, errorText, money, say, busy, el } from './session.js';
+import { createSession, errorText, money, minorDigits, minorUnits, say, busy, el } from './session.js';
 import { label } from './order-view.js';
 
 const POLL_MS = 4000;
@@ -275,36 +275,137 @@ function chime() {
 }
 
 // -------------------------------------------------------------------------------------------------------- menu
+// Sections and items: availability, add, change name/price/description, delete; add and delete (empty) sections.
+// Option groups are edited over the API for now (PATCH …/menu/items/{item} with optionGroups).
+
+function menuPath(rest) { return '/v1/restaurants/' + encodeURIComponent(restaurant.id) + '/menu' + (rest || ''); }
+
+/** A labelled input: returns [label, input]. */
+function field(id, text, attributes) {
+  const label = el('label', null, text);
+  label.htmlFor = id;
+  const input = el('input');
+  input.id = id;
+  Object.assign(input, attributes || {});
+  return [label, input];
+}
+
+function errorLine() {
+  const error = el('p', 'error');
+  error.setAttribute('role', 'alert');
+  return error;
+}
+
+/** Sends one change; reloads the menu when it worked, says why in `error` when not. */
+async function change(error, method, path, body) {
+  const answer = await session.api(method, path, body);
+  if (answer.status >= 300) { error.textContent = errorText(answer); return false; }
+  error.textContent = '';
+  await loadMenu();
+  return true;
+}
+
+/** The form for an item's name, price and description (a new one in `section`, or `item`). */
+function itemForm(currency, section, item) {
+  const key = item ? item.id : 'new-' + section.id;
+  const form = el('form', 'inline item-form');
+  form.setAttribute('aria-label', item ? 'Change ' + item.name : 'Add an item to ' + section.name);
+  const [nameLabel, name] = field('name-' + key, 'Name', { required: true, maxLength: 100, value: item ? item.name : '' });
+  const [priceLabel, price] = field('price-' + key, 'Price (' + currency + ')', {
+    required: true, inputMode: 'decimal', size: 8, value: item ? (item.price / 10 ** minorDigits(currency)).toFixed(minorDigits(currency)) : '',
+  });
+  const [textLabel, text] = field('text-' + key, 'Description', { maxLength: 1000, value: item ? item.description || '' : '' });
+  const save = el('button', null, item ? 'Save' : 'Add item');
+  save.type = 'submit';
+  const error = errorLine();
+  form.append(nameLabel, name, priceLabel, price, textLabel, text, save, error);
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    const minor = minorUnits(price.value, currency);
+    if (minor === null) { error.textContent = 'Enter the price as an amount, such as 120 or 120.50.'; return; }
+    const body = { name: name.value.trim(), price: minor, description: text.value.trim() };
+    if (!item) body.sectionID = section.id;
+    busy(save, function () {
+      return change(error, item ? 'PATCH' : 'POST', item ? menuPath('/items/' + encodeURIComponent(item.id)) : menuPath('/items'), body);
+    });
+  });
+  return form;
+}
+
+function itemRow(currency, item) {
+  const row = el('div', 'menu-item');
+  row.dataset.item = item.id;
+  const available = el('label', 'check');
+  const box = el('input');
+  box.type = 'checkbox';
+  box.checked = item.available;
+  box.setAttribute('aria-label', item.name + ' is available');
+  available.append(box, document.createTextNode(' ' + item.name + ' · ' + money(item.price, currency) + (item.available ? '' : ' (sold out)')));
+  const error = errorLine();
+  box.addEventListener('change', async function () {
+    box.disabled = true;
+    const ok = await change(error, 'PATCH', menuPath('/items/' + encodeURIComponent(item.id)), { available: box.checked });
+    if (!ok) { box.disabled = false; box.checked = !box.checked; }
+  });
+  const edit = el('button', 'secondary small', 'Edit');
+  edit.type = 'button';
+  edit.setAttribute('aria-label', 'Edit ' + item.name);
+  const remove = el('button', 'danger small', 'Delete');
+  remove.type = 'button';
+  remove.setAttribute('aria-label', 'Delete ' + item.name);
+  let form = null;
+  edit.addEventListener('click', function () {
+    if (form) { form.remove(); form = null; return; }
+    form = itemForm(currency, null, item);
+    row.append(form);
+    form.querySelector('input').focus();
+  });
+  remove.addEventListener('click', function () {
+    busy(remove, function () { return change(error, 'DELETE', menuPath('/items/' + encodeURIComponent(item.id))); });
+  });
+  const line = el('div', 'inline');
+  line.append(available, edit, remove);
+  row.append(line, error);
+  return row;
+}
 
 async function loadMenu() {
-  const answer = await session.api('GET', '/v1/restaurants/' + encodeURIComponent(restaurant.id) + '/menu');
+  const answer = await session.api('GET', menuPath());
   const menu = $('menu');
   menu.replaceChildren();
   if (answer.status !== 200) { menu.append(el('p', 'error', errorText(answer))); return; }
+  const currency = answer.json.currency;
   answer.json.sections.forEach(function (section) {
-    const set = el('fieldset', 'options');
+    const set = el('fieldset', 'options menu-edit');
+    set.dataset.section = section.id;
     set.append(el('legend', null, section.name));
-    (section.items || []).forEach(function (item) {
-      const row = el('label', 'check');
-      row.dataset.item = item.id;
-      const box = el('input');
-      box.type = 'checkbox';
-      box.checked = item.available;
-      row.append(box, document.createTextNode(' ' + item.name + ' · ' + money(item.price, answer.json.currency)));
-      const error = el('span', 'error');
-      row.append(error);
-      box.addEventListener('change', async function () {
-        box.disabled = true;
-        const result = await session.api('PATCH', '/v1/restaurants/' + encodeURIComponent(restaurant.id) + '/menu/items/'
-          + encodeURIComponent(item.id), { available: box.checked });
-        box.disabled = false;
-        if (result.status !== 200) { box.checked = !box.checked; error.textContent = ' ' + errorText(result); } else error.textContent = '';
+    (section.items || []).forEach(function (item) { set.append(itemRow(currency, item)); });
+    const adding = el('details');
+    adding.append(el('summary', null, 'Add an item to ' + section.name), itemForm(currency, section, null));
+    set.append(adding);
+    if (!(section.items || []).length) {
+      const error = errorLine();
+      const drop = el('button', 'danger small', 'Delete this section');
+      drop.type = 'button';
+      drop.addEventListener('click', function () {
+        busy(drop, function () { return change(error, 'DELETE', menuPath('/sections/' + encodeURIComponent(section.id))); });
       });
-      set.append(row);
-    });
+      set.append(drop, error);
+    }
     menu.append(set);
   });
-  if (!answer.json.sections.length) menu.append(el('p', 'muted', 'No menu yet.'));
+  const form = el('form', 'inline');
+  form.id = 'add-section';
+  const [label, name] = field('section-name', 'New section', { required: true, maxLength: 60 });
+  const add = el('button', 'secondary', 'Add section');
+  add.type = 'submit';
+  const error = errorLine();
+  form.append(label, name, add, error);
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    busy(add, function () { return change(error, 'POST', menuPath('/sections'), { name: name.value.trim() }); });
+  });
+  menu.append(form);
 }
 
 if (session.signedIn()) start();

@@ -32,8 +32,8 @@ export function errorText(answer) {
 
 const digitsCache = new Map();
 
-/** Minor units → "₹1,234.50" in the currency's own number of decimals. */
-export function money(minor, currency) {
+/** How many decimals the currency's minor unit has (2 for INR, 0 for JPY). */
+export function minorDigits(currency) {
   if (!digitsCache.has(currency)) {
     let digits = 2;
     try {
@@ -41,13 +41,31 @@ export function money(minor, currency) {
     } catch (_) { /* unknown code: two decimals */ }
     digitsCache.set(currency, digits);
   }
-  const digits = digitsCache.get(currency);
+  return digitsCache.get(currency);
+}
+
+/** Minor units → "₹1,234.50" in the currency's own number of decimals. */
+export function money(minor, currency) {
+  const digits = minorDigits(currency);
   const amount = Number(minor) / 10 ** digits;
   try {
     return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(amount);
   } catch (_) {
     return amount.toFixed(digits) + ' ' + currency;
   }
+}
+
+/**
+ * A typed amount ("120", "120.5", "120.50") → whole minor units of `currency`, without floating point; null when it
+ * is not an amount from 0 to 10,000,000 with at most the currency's decimals.
+ */
+export function minorUnits(text, currency) {
+  const digits = minorDigits(currency);
+  const match = /^\s*(\d{1,8})(?:[.,](\d+))?\s*$/.exec(text);
+  if (!match || (match[2] || '').length > digits) return null;
+  const whole = Number(match[1]);
+  if (whole > 10000000) return null;
+  return whole * 10 ** digits + Number((match[2] || '').padEnd(digits, '0') || '0');
 }
 
 /** A random key for one attempt of an idempotent POST. */

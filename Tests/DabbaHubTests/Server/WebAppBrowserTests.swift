@@ -212,10 +212,40 @@ import Testing
                     "the tracking page", "return document.body.dataset.status === 'delivered'")
                 try await stranger.shoot("track")
 
+                // The kitchen adds a section and an item, then changes its price; the customer's menu shows it.
+                try await kitchen.fill(["section-name": "Drinks"])
+                try await kitchen.submit("add-section")
+                let section = try #require(
+                    try await kitchen.expect(
+                        "the new section",
+                        "const f = Array.from(document.querySelectorAll('#menu fieldset[data-section]')).find(f => f.querySelector('legend').textContent === 'Drinks'); return f && f.dataset.section;"
+                    ) as? String)
+                try await kitchen.fill(["name-new-\(section)": "Filter coffee", "price-new-\(section)": "40"])
+                try await kitchen.run(
+                    "document.getElementById(arguments[0]).closest('form').requestSubmit()", ["name-new-\(section)"])
+                let coffee = try #require(
+                    try await kitchen.expect(
+                        "the new item",
+                        "const r = Array.from(document.querySelectorAll('#menu .menu-item')).find(r => r.textContent.includes('Filter coffee · ₹40.00')); return r && r.dataset.item;"
+                    ) as? String)
+                try await kitchen.click("#menu .menu-item[data-item=\"\(coffee)\"] button", text: "Edit")
+                try await kitchen.fill(["price-\(coffee)": "45.50"])
+                try await kitchen.run(
+                    "document.getElementById(arguments[0]).closest('form').requestSubmit()", ["price-\(coffee)"])
+                try await kitchen.expect(
+                    "the new price",
+                    "const r = document.querySelector('#menu .menu-item[data-item=\"' + arguments[0] + '\"]'); return r && r.textContent.includes('Filter coffee · ₹45.50');",
+                    [coffee])
+                try await kitchen.run("document.getElementById('menu-title').scrollIntoView()")
+                try await kitchen.shoot("restaurant-menu")
+
                 // A card that needs verification is said so in words; the order can be cancelled while placed.
                 try await customer.run("location.hash = '#/restaurants/r-dosa'")
-                try await customer.expect(
-                    "the menu again", "return document.querySelector('li[data-item=\"i-masala\"] form') !== null")
+                let drink = try await customer.expect(
+                    "the menu again, with the kitchen's new item",
+                    "const li = document.querySelector('li[data-item=\"' + arguments[0] + '\"]'); return document.querySelector('li[data-item=\"i-masala\"] form') !== null && li && li.textContent;",
+                    [coffee])
+                #expect((drink as? String)?.contains("Filter coffee₹45.50") == true, "\(String(describing: drink))")
                 try await customer.run("document.querySelector('li[data-item=\"i-masala\"] form').requestSubmit()")
                 try await customer.expect(
                     "one item in the cart", "return document.getElementById('cart-count').textContent === '(1)'")
