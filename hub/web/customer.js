@@ -23,10 +23,17 @@ let afterSignIn = '#/';
 const VIEWS = ['signin', 'browse', 'menu', 'cart', 'orders', 'order'];
 
 function show(name) {
+  const changed = document.body.dataset.view !== name;
   VIEWS.forEach(function (v) { $('view-' + v).hidden = v !== name; });
   document.body.dataset.view = name;
   say($('flash'), '');
   if (name !== 'order') stopFollowing();
+  // A new screen: keyboard and screen-reader users start at its heading (sign-in focuses its first field).
+  const heading = $('view-' + name).querySelector('h2');
+  if (changed && heading && name !== 'signin') {
+    heading.tabIndex = -1;
+    heading.focus();
+  }
 }
 
 function flash(message) { say($('flash'), message); }
@@ -513,7 +520,7 @@ function orderNotice(message) { say($('order-notice'), message); }
 async function showOrder(id) {
   show('order');
   orderNotice('');
-  $('order-panel').querySelectorAll('[data-field]').forEach(function (node) { node.textContent = node.dataset.field === 'timeline' ? '' : '—'; });
+  $('order-live').replaceChildren();
   $('order-items').replaceChildren();
   $('order-totals').textContent = '';
   $('share-out').hidden = true;
@@ -532,7 +539,7 @@ async function showOrder(id) {
   }
   delete $('view-order').dataset.denied;
   const order = answer.json;
-  current = { order, view: createOrderView($('order-panel'), orderMap) };
+  current = { order, view: createOrderView($('order-live'), orderMap) };
   renderOrderDetails(order);
   const saved = sessionStorage.getItem('dabba.payment.' + order.id);
   if (saved) { sessionStorage.removeItem('dabba.payment.' + order.id); }

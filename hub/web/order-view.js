@@ -12,11 +12,45 @@ export const ENDED = ['delivered', 'cancelled', 'failed', 'rejected'];
 
 export function label(status) { return LABELS[status] || status || '—'; }
 
+/** An element with attributes and children (strings become text). */
+function node(tag, attributes, children) {
+  const element = document.createElement(tag);
+  Object.entries(attributes || {}).forEach(function ([name, value]) { element.setAttribute(name, value); });
+  (children || []).forEach(function (child) { element.append(child); });
+  return element;
+}
+
+/** The panel's sections (status with ETA and rider, timeline, from and to), headings labelled by ids under `root.id`. */
+function skeleton(root) {
+  const id = function (name) { return root.id + '-' + name; };
+  return [
+    node('section', { 'aria-labelledby': id('status') }, [
+      node('h2', { id: id('status') }, ['Status: ', node('span', { 'data-field': 'status' }, ['—'])]),
+      node('p', { 'data-field': 'eta', class: 'eta', 'aria-live': 'polite' }),
+      node('p', { 'data-field': 'agent', class: 'muted' }),
+    ]),
+    node('section', { 'aria-labelledby': id('timeline') }, [
+      node('h2', { id: id('timeline') }, ['Timeline']),
+      node('ol', { 'data-field': 'timeline', class: 'timeline' }),
+    ]),
+    node('section', { 'aria-labelledby': id('places') }, [
+      node('h2', { id: id('places') }, ['From and to']),
+      node('dl', { class: 'places' }, [
+        node('dt', {}, ['Restaurant']), node('dd', { 'data-field': 'restaurant' }, ['—']),
+        node('dt', {}, ['Delivery address']), node('dd', { 'data-field': 'destination' }, ['—']),
+      ]),
+    ]),
+  ];
+}
+
 /**
- * Renders frames into the elements under `root` marked `data-field` = status, eta, agent, timeline, restaurant,
- * destination, and markers on `map`. Returns `{ onFrame(frame), status(), fit() }`.
+ * Fills `root` (an element with an id) with the order's panel and renders frames into it (its `data-status` and
+ * `data-rider-at` follow them), with markers on `map`. Returns `{ onFrame(frame), status(), fit() }`.
  */
 export function createOrderView(root, map) {
+  root.replaceChildren(...skeleton(root));
+  delete root.dataset.status;
+  delete root.dataset.riderAt;
   const field = function (name) { return root.querySelector('[data-field="' + name + '"]'); };
   const markers = { restaurant: null, destination: null, agent: null };
   let status = null;

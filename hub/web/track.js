@@ -5,7 +5,7 @@ const $ = function (id) { return document.getElementById(id); };
 const parts = location.pathname.split('/');
 const token = parts.length >= 3 && parts[1] === 'track' ? decodeURIComponent(parts[2]) : '';
 const map = DabbaLive.makeMap($('map'));
-const view = createOrderView(document.body, map);
+const view = createOrderView($('order-live'), map);
 let everConnected = false;
 
 function notice(message) {

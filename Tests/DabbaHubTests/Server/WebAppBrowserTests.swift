@@ -20,24 +20,17 @@ import Testing
 
     @Test(.enabled(if: WebDriver.isAvailable || ProcessInfo.processInfo.environment["CI"] != nil))
     func aCustomerOrdersAndTheRestaurantServesItLiveInHeadlessChromium() async throws {
-        let directory = try TestDirectory("web-app")
-        let broker = try await MosquittoBroker.started(directory: directory)
-        defer { broker.stop() }
         // Dispatch rounds are kept out of the way: the operator assigns the rider by hand below.
-        let harness = try HubHarness(
-            ["mqtt-port": "\(broker.port)", "commit-interval-ms": "10", "dispatch-interval": "3600"],
-            directory: directory)
-        defer { harness.close() }
+        let rig = try await BrokeredHub.start("web-app", ["dispatch-interval": "3600"])
+        defer { rig.stop() }
+        let harness = rig.harness
+        let directory = rig.directory
+        let publisher = rig.publisher
         let fixture = try await OrderFixture.make(harness)
-        let hub = try await HubComponents.make(
-            configuration: harness.configuration, store: harness.store, logger: harness.logger, bcryptCost: 4)
-        let app = buildApplication(hub: hub, logger: harness.logger)
-        let publisher = try await TestSubscriber.start(port: broker.port, filter: "unused/#")
-        defer { publisher.client.shutdown() }
         let driver = try await WebDriver.start(directory: directory)
         defer { driver.stop() }
 
-        try await app.test(.live) { client in
+        try await harness.run(.live) { client, hub in
             let port = try #require(client.port)
             let base = "http://127.0.0.1:\(port)"
             #expect(await eventually { hub.mqtt.isSubscribed })
@@ -161,10 +154,10 @@ import Testing
                     let at = String(format: "%.5f,%.5f", lat, lon)
                     try await customer.expect(
                         "the rider at \(at)",
-                        "return document.getElementById('order-panel').dataset.riderAt === '\(at)'")
+                        "return document.getElementById('order-live').dataset.riderAt === '\(at)'")
                 }
                 let eta = try await customer.run(
-                    "return document.querySelector('#order-panel [data-field=eta]').textContent")
+                    "return document.querySelector('#order-live [data-field=eta]').textContent")
                 #expect((eta as? String)?.contains("min") == true, "\(String(describing: eta))")
                 let (riderToken, _) = try await client.login(fixture.agentUser.email)
                 #expect(try await client.act("pickup", order, riderToken, "{}").status == .ok)
@@ -180,7 +173,7 @@ import Testing
                 #expect(try await client.act("deliver", order, riderToken, "{}").status == .ok)
                 try await customer.expectStatus("delivered")
                 let steps = try await customer.run(
-                    "return Array.from(document.querySelectorAll('#order-panel [data-field=timeline] li')).map(li => li.dataset.status).join(',')"
+                    "return Array.from(document.querySelectorAll('#order-live [data-field=timeline] li')).map(li => li.dataset.status).join(',')"
                 )
                 #expect(
                     steps as? String == "placed,confirmed,preparing,ready_for_pickup,assigned,picked_up,delivered",
@@ -204,12 +197,12 @@ import Testing
                 #expect(
                     refused as? String == "There is no such order in your account.", "\(String(describing: refused))")
                 let leaked = try await stranger.run(
-                    "return document.querySelectorAll('#order-panel [data-field=timeline] li').length + document.querySelectorAll('#order-items li').length"
+                    "return document.querySelectorAll('#order-live [data-field=timeline] li').length + document.querySelectorAll('#order-items li').length"
                 )
                 #expect((leaked as? NSNumber)?.intValue == 0, "\(String(describing: leaked))")
                 try await stranger.navigate(try #require(link as? String))
                 try await stranger.expect(
-                    "the tracking page", "return document.body.dataset.status === 'delivered'")
+                    "the tracking page", "return document.getElementById('order-live').dataset.status === 'delivered'")
                 try await stranger.shoot("track")
 
                 // The kitchen adds a section and an item, then changes its price; the customer's menu shows it.
@@ -326,7 +319,7 @@ import Testing
         func expectStatus(_ status: String) async throws {
             try await expect(
                 "status \(status)",
-                "const p = document.getElementById('order-panel'); return p.dataset.status === arguments[0] && p.querySelector('[data-field=timeline] li[data-status=\"' + arguments[0] + '\"]') !== null;",
+                "const p = document.getElementById('order-live'); return p.dataset.status === arguments[0] && p.querySelector('[data-field=timeline] li[data-status=\"' + arguments[0] + '\"]') !== null;",
                 [status])
         }
 

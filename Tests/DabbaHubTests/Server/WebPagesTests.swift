@@ -138,22 +138,17 @@ import Testing
     /// was published to appear in the page's list with its position. Skipped only without Chromium outside CI.
     @Test(.enabled(if: WebDriver.isAvailable || ProcessInfo.processInfo.environment["CI"] != nil))
     func dashboardSignsInAndShowsALiveAgentInHeadlessChromium() async throws {
-        let directory = try TestDirectory("web-pages")
-        let broker = try await MosquittoBroker.started(directory: directory)
-        defer { broker.stop() }
-        let harness = try HubHarness(["mqtt-port": "\(broker.port)", "commit-interval-ms": "10"], directory: directory)
-        defer { harness.close() }
+        let rig = try await BrokeredHub.start("web-pages")
+        defer { rig.stop() }
+        let harness = rig.harness
+        let directory = rig.directory
+        let publisher = rig.publisher
         try await harness.addUser("ops@example.com", role: .operator)
         _ = try await harness.store.createAgent(id: "a-web-7", name: nil)
-        let hub = try await HubComponents.make(
-            configuration: harness.configuration, store: harness.store, logger: harness.logger, bcryptCost: 4)
-        let app = buildApplication(hub: hub, logger: harness.logger)
-        let publisher = try await TestSubscriber.start(port: broker.port, filter: "unused/#")
-        defer { publisher.client.shutdown() }
         let driver = try await WebDriver.start(directory: directory)
         defer { driver.stop() }
 
-        try await app.test(.live) { client in
+        try await harness.run(.live) { client, hub in
             let port = try #require(client.port)
             #expect(await eventually { hub.mqtt.isSubscribed })
             let session = try await driver.newSession(directory: directory)
