@@ -70,6 +70,7 @@ function choose(r) {
   restaurant = r;
   seen = null;
   renderRestaurant();
+  renderHours();
   loadMenu();
   poll();
 }
@@ -273,6 +274,60 @@ function chime() {
     tone.stop(audio.currentTime + 0.6);
   } catch (_) { /* no sound: the highlight and the title still tell */ }
 }
+
+// ----------------------------------------------------------------------------------------------- opening hours
+
+const DAYS = [['mon', 'Monday'], ['tue', 'Tuesday'], ['wed', 'Wednesday'], ['thu', 'Thursday'], ['fri', 'Friday'],
+  ['sat', 'Saturday'], ['sun', 'Sunday']];
+
+function renderHours() {
+  const hours = restaurant.hours || { timezone: 'UTC', hours: {} };
+  $('hours-timezone').value = hours.timezone;
+  const days = $('hours-days');
+  days.replaceChildren();
+  DAYS.forEach(function ([key, name]) {
+    const label = el('label', null, name);
+    label.htmlFor = 'hours-' + key;
+    const input = el('input');
+    input.id = 'hours-' + key;
+    input.dataset.day = key;
+    input.setAttribute('aria-describedby', 'hours-help');
+    input.value = ((hours.hours || {})[key] || []).map(function (pair) { return pair[0] + '-' + pair[1]; }).join(', ');
+    days.append(label, input);
+  });
+}
+
+/** The days' texts as the API's hours object; throws a sentence naming the day that is not right. */
+function typedHours() {
+  const result = {};
+  DAYS.forEach(function ([key, name]) {
+    const text = $('hours-' + key).value.trim();
+    if (!text) return;
+    result[key] = text.split(',').map(function (part) {
+      const match = /^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$/.exec(part);
+      if (!match) throw new Error(name + ': write times as 11:00-15:00, separated by commas.');
+      return [match[1].padStart(2, '0') + ':' + match[2], match[3].padStart(2, '0') + ':' + match[4]];
+    });
+  });
+  return result;
+}
+
+$('hours').addEventListener('submit', async function (event) {
+  event.preventDefault();
+  say($('hours-error'), '');
+  $('hours-status').textContent = '';
+  let hours;
+  try { hours = typedHours(); } catch (error) { say($('hours-error'), error.message); return; }
+  await busy(event.target.querySelector('button[type=submit]'), async function () {
+    const answer = await session.api('PATCH', '/v1/restaurants/' + encodeURIComponent(restaurant.id),
+      { hours: { timezone: $('hours-timezone').value.trim(), hours } });
+    if (answer.status !== 200) { say($('hours-error'), errorText(answer)); return; }
+    restaurant = answer.json;
+    renderRestaurant();
+    renderHours();
+    $('hours-status').textContent = 'Saved. ' + (restaurant.openNow ? 'Open now.' : 'Closed now.');
+  });
+});
 
 // -------------------------------------------------------------------------------------------------------- menu
 // Sections and items: availability, add, change name/price/description, delete; add and delete (empty) sections.

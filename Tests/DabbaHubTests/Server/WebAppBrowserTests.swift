@@ -260,6 +260,26 @@ import Testing
                 try await customer.expectStatus("cancelled")
                 try await customer.expect(
                     "no cancel form once cancelled", "return document.getElementById('cancel').hidden")
+
+                // Opening hours: a day written wrongly is named; split shifts and one past midnight are kept.
+                try await kitchen.fill(["hours-tue": "9am to 5pm"])
+                try await kitchen.submit("hours")
+                let wrong = try await kitchen.expect(
+                    "the bad day named", "return document.getElementById('hours-error').textContent")
+                #expect((wrong as? String)?.hasPrefix("Tuesday:") == true, "\(String(describing: wrong))")
+                try await kitchen.run(
+                    "document.querySelectorAll('#hours-days input').forEach(i => { i.value = ''; })")
+                try await kitchen.fill(["hours-mon": "11:00-15:00, 18:00-2:00"])
+                try await kitchen.submit("hours")
+                try await kitchen.expect(
+                    "the hours saved", "return document.getElementById('hours-status').textContent.startsWith('Saved.')"
+                )
+                let saved = try await client.send(.get, "/v1/restaurants/r-dosa")
+                let hours = (saved.json?["hours"] as? [String: Any])?["hours"] as? [String: Any]
+                #expect(hours?.keys.sorted() == ["mon"], "\(saved.text)")
+                #expect(hours?["mon"] as? [[String]] == [["11:00", "15:00"], ["18:00", "02:00"]], "\(saved.text)")
+                try await kitchen.run("document.getElementById('hours-title').scrollIntoView()")
+                try await kitchen.shoot("restaurant-hours")
             } catch {
                 for page in [customer, kitchen, stranger] { try? await page.session.delete() }
                 throw error
