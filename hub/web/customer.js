@@ -593,7 +593,8 @@ async function refreshPayment(order, known) {
   $('payment').dataset.state = last ? last.state : 'none';
   const unpaid = !last || last.state === 'failed' || last.state === 'cancelled';
   $('pay').hidden = !(unpaid && status === 'placed');
-  if (last && last.state === 'requires_payment') {
+  const stillShown = document.body.dataset.view === 'order' && current && current.order.id === order.id;
+  if (last && last.state === 'requires_payment' && stillShown) {
     paymentPoll = setTimeout(function () { refreshPayment(order); }, 3000);
   }
 }
