@@ -1,11 +1,12 @@
 // The restaurant console at /restaurant (ES module): new orders as they arrive (highlighted, a chime, the count in
 // the tab's title), accept with preparation minutes or reject with a reason, preparing → ready, today's orders,
-// pause/unpause and menu availability. The order lists are read every POLL_MS from GET /v1/orders (the hub has no
-// restaurant WebSocket feed yet); the badge shows when they were last read and whether the hub answers.
+// pause/unpause, opening hours and the menu. /v1/restaurants/{id}/live says when one of the restaurant's orders
+// changed; the console then reads the day's orders from GET /v1/orders (and every SAFETY_READ_MS anyway). The badge
+// shows the feed's state (live, reconnecting) as on every page.
 import { createSession, errorText, money, minorDigits, minorUnits, say, busy, el } from './session.js';
 import { label } from './order-view.js';
 
-const POLL_MS = 4000;
+const SAFETY_READ_MS = 30000;
 const $ = function (id) { return document.getElementById(id); };
 const session = createSession('restaurant', 'restaurant', function (message) { signedOut(message); });
 const ACTIVE = ['confirmed', 'preparing', 'ready_for_pickup', 'assigned', 'picked_up'];
@@ -15,10 +16,14 @@ let timer = null;
 let seen = null; // ids of placed orders already shown (null until the first read)
 let orders = [];
 let audio = null;
+let feed = null;
+let reading = null; // the read in flight; a wake-up during it reads once more after it
+let again = false;
 
 function signedOut(message) {
   clearTimeout(timer);
   timer = null;
+  if (feed) { feed.close(); feed = null; }
   restaurant = null;
   seen = null;
   $('view-console').hidden = true;
@@ -72,7 +77,15 @@ function choose(r) {
   renderRestaurant();
   renderHours();
   loadMenu();
-  poll();
+  if (feed) feed.close();
+  const id = r.id;
+  feed = DabbaLive.connect({
+    url: function () { return session.socketURL('/v1/restaurants/' + encodeURIComponent(id) + '/live'); },
+    onMessage: function () { read(); },
+    stopOn: function (event) { return event.code === 1008 ? (event.reason || 'Access ended') + '.' : null; },
+    onGiveUp: function (message) { say($('console-error'), message); },
+  });
+  read();
 }
 
 function renderRestaurant() {
@@ -102,6 +115,16 @@ function startOfToday() {
   return d.toISOString();
 }
 
+/** Reads the day's orders now (once more after a read in flight), and again in SAFETY_READ_MS at the latest. */
+function read() {
+  if (reading) { again = true; return reading; }
+  reading = poll().finally(function () {
+    reading = null;
+    if (again) { again = false; read(); }
+  });
+  return reading;
+}
+
 async function poll() {
   clearTimeout(timer);
   if (!restaurant) return;
@@ -112,11 +135,11 @@ async function poll() {
   if (answer.status === 200) {
     orders = answer.json.orders;
     render();
-    DabbaLive.showConnection('live', 'Live · checked ' + new Date().toLocaleTimeString());
+    $('orders-read').textContent = 'Orders read at ' + new Date().toLocaleTimeString() + '.';
   } else if (answer.status !== 401) {
-    DabbaLive.showConnection('retrying', errorText(answer) + ' Retrying…');
+    $('orders-read').textContent = errorText(answer) + ' Trying again shortly.';
   }
-  if (session.signedIn()) timer = setTimeout(poll, POLL_MS);
+  if (session.signedIn()) timer = setTimeout(read, SAFETY_READ_MS);
 }
 
 function render() {

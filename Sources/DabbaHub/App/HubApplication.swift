@@ -156,7 +156,7 @@ package enum HubApplication {
             testCards: hub.configuration.paymentProvider == "test"
         ).addRoutes(to: router)
         addAgentRoutes(store: store, to: router)
-        addMarketRoutes(store: store, to: router)
+        addMarketRoutes(store: store, hub: hub, to: router)
         addOrderRoutes(store: store, hub: hub, to: router)
         addWebhookRoutes(store: store, configuration: hub.configuration, to: router)
         addPaymentRoutes(store: store, hub: hub, to: router)
@@ -188,9 +188,15 @@ package enum HubApplication {
     }
 
     /// Restaurants, menus and zones (browsing public; editing for operators and owning restaurant users).
-    private static func addMarketRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {
+    private static func addMarketRoutes<Store: HubStore>(
+        store: Store, hub: HubComponents, to router: Router<HubRequestContext>
+    ) {
         let market = MarketService(repository: store)
         RestaurantsController(market: market).addRoutes(to: router)
+        RestaurantLiveController(
+            repository: store, bus: hub.notifier.bus, auth: hub.auth, allowedOrigins: hub.configuration.allowedOrigins,
+            metrics: hub.metrics, keepalive: hub.webSocketKeepalive, accessRecheck: hub.liveAccessRecheck
+        ).addRoutes(to: router)
         MenuController(market: market).addRoutes(to: router)
         ZonesController(market: market).addRoutes(to: router)
     }
