@@ -144,13 +144,15 @@ install:
 	  useradd --system --no-create-home --home-dir /var/lib/dabba-agent --shell /usr/sbin/nologin dabba-agent; fi
 	@echo "installed; now: systemctl daemon-reload && systemctl enable --now dabba-agent"
 
-## install-hub: the hub binary, its unit, /etc/default/dabba-hub (kept if present), assets, and its user.
+## install-hub: the hub binary, its unit, /etc/default/dabba-hub (kept if present), assets (openapi.yaml, the web
+## pages), and its user.
 install-hub:
 	$(SWIFT) build -c release --product dabba-hub
 	install -D -m 0755 -s $$($(SWIFT) build -c release --show-bin-path)/dabba-hub $(DESTDIR)$(PREFIX)/bin/dabba-hub
 	install -D -m 0644 systemd/dabba-hub.service $(DESTDIR)/etc/systemd/system/dabba-hub.service
 	[ -e $(DESTDIR)/etc/default/dabba-hub ] || install -D -m 0644 systemd/dabba-hub.default $(DESTDIR)/etc/default/dabba-hub
 	install -D -m 0644 hub/openapi.yaml $(DESTDIR)/usr/share/dabba-hub/openapi.yaml
+	install -D -m 0644 -t $(DESTDIR)/usr/share/dabba-hub/web hub/web/*.html hub/web/*.js hub/web/*.css
 	install -D -m 0644 hub/mosquitto/dabba.conf $(DESTDIR)/usr/share/dabba-hub/mosquitto/dabba.conf
 	install -D -m 0644 hub/mosquitto/dabba.acl $(DESTDIR)/usr/share/dabba-hub/mosquitto/dabba.acl
 	@if [ -z "$(DESTDIR)" ] && ! id dabba-hub >/dev/null 2>&1; then \

@@ -65,14 +65,17 @@ public final class WebDriver: Sendable {
     /// Stops chromedriver (its browsers go with it).
     public func stop() { process.stop() }
 
-    /// A headless Chromium session (`--headless=new --no-sandbox --disable-gpu`, a throwaway profile in `directory`).
-    public func newSession(directory: TestDirectory, windowSize: String = "1280,900") async throws -> Session {
+    /// A headless Chromium session (`--headless=new --no-sandbox --disable-gpu`, a throwaway profile in `directory`;
+    /// sessions open at once need different `profile` folder names).
+    public func newSession(
+        directory: TestDirectory, profile: String = "chromium-profile", windowSize: String = "1280,900"
+    ) async throws -> Session {
         guard let browser = Self.executables?.browser else { throw TestSupportError("chromium is not installed") }
         let options: [String: Any] = [
             "binary": browser,
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--window-size=\(windowSize)", "--user-data-dir=\(directory.path("chromium-profile"))",
+                "--window-size=\(windowSize)", "--user-data-dir=\(directory.path(profile))",
             ],
         ]
         let body: [String: Any] = [

@@ -49,6 +49,8 @@ token=$(call POST "/v1/orders/$order/share" "$customer" '{"ttlMinutes":120}' | j
 cat <<INFO
   order         $order (2 × Masala dosa, cash on delivery) — accepted by Tech Market Tiffins, assigned to a-17
   tracking      $base/track/$token   (the customer's live page; agent position and ETA while assigned)
+  customer app  $base/app   (customer@dabba.demo / demo-password; the order is under Orders)
+  restaurant    $base/restaurant   (kitchen@dabba.demo / demo-password)
   dashboard     $base/   (operator@dabba.demo / demo-password)
 INFO
 # a-17's route passes the restaurant about 5 minutes in and the customer's door about 10 minutes in.

@@ -1,4 +1,4 @@
-// Shared by the dashboard and the tracking page: a WebSocket that reconnects with bounded backoff, the page's
+// Shared by every page (a classic script, loaded before the pages' modules): a WebSocket that reconnects with bounded backoff, the page's
 // connection badge, and a Leaflet map that works without tiles (offline: markers on a blank map).
 'use strict';
 
@@ -87,14 +87,31 @@ window.DabbaLive = (function () {
     return { close: function () { stop('Disconnected', 'closed'); } };
   }
 
-  /// A Leaflet map in `element` with OpenStreetMap tiles when reachable; without them markers still show.
+  let configPromise = null;
+
+  /// The hub's page configuration (`GET /v1/web-config`, fetched once): `mapTilesURL`, `mapAttribution`,
+  /// `paymentMethods`, `testCards`. `{}` when the hub cannot be reached.
+  function config() {
+    if (!configPromise) {
+      configPromise = fetch('/v1/web-config', { headers: { Accept: 'application/json' } })
+        .then(function (r) { return r.ok ? r.json() : {}; })
+        .catch(function () { return {}; });
+    }
+    return configPromise;
+  }
+
+  /// A Leaflet map in `element` with the tiles of the hub's `map-tiles-url` (none when it is empty or the tiles are
+  /// unreachable: markers, routes and zones still show on a blank map).
   function makeMap(element, center) {
     const map = L.map(element, { zoomControl: true }).setView(center || [22.3149, 87.3105], 13);
-    L.tileLayer('https://tile.openstreetmap.org/{z}/{x}/{y}.png', {
-      maxZoom: 19,
-      attribution: '&copy; OpenStreetMap contributors',
-      referrerPolicy: 'no-referrer',
-    }).addTo(map);
+    config().then(function (c) {
+      if (!c.mapTilesURL) return;
+      L.tileLayer(c.mapTilesURL, {
+        maxZoom: 19,
+        attribution: c.mapAttribution || '',
+        referrerPolicy: 'no-referrer',
+      }).addTo(map);
+    });
     return map;
   }
 
@@ -108,5 +125,5 @@ window.DabbaLive = (function () {
     return Math.round(s / 3600) + ' h ago';
   }
 
-  return { socketURL, showConnection, connect, makeMap, age };
+  return { socketURL, showConnection, connect, config, makeMap, age };
 })();

@@ -105,23 +105,12 @@ struct FleetLiveController {
             }
             if let identity = context.requestContext.identity {
                 group.addTask {
-                    let reason = try await accessEnds(identity)
+                    let reason = try await auth.accessEnds(identity, recheck: accessRecheck)
                     try await outbound.close(.policyViolation, reason: reason)
                 }
             }
             try await group.next()
             group.cancelAll()
-        }
-    }
-
-    /// Returns, with the reason, once `identity`'s access has ended: checked every `accessRecheck` and just after
-    /// the token's expiry.
-    func accessEnds(_ identity: Identity) async throws -> String {
-        while true {
-            var wait = accessRecheck
-            if let credential = identity.credential { wait = min(wait, .milliseconds(credential.millisecondsLeft())) }
-            try await Task.sleep(for: wait)
-            if let reason = await auth.accessEnded(identity) { return reason }
         }
     }
 

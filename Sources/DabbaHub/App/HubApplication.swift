@@ -150,9 +150,13 @@ package enum HubApplication {
             auth: hub.auth, limits: hub.rateLimits, trustedProxies: hub.configuration.trustedProxies
         ).addRoutes(to: router)
         UsersController(auth: hub.auth).addRoutes(to: router)
-        WebController(assets: hub.configuration.assets, leafletDir: hub.configuration.leafletDir).addRoutes(to: router)
+        WebController(
+            assets: hub.configuration.assets, leafletDir: hub.configuration.leafletDir,
+            mapTiles: hub.configuration.mapTiles, paymentMethods: hub.configuration.paymentMethods,
+            testCards: hub.configuration.paymentProvider == "test"
+        ).addRoutes(to: router)
         addAgentRoutes(store: store, to: router)
-        addMarketRoutes(store: store, to: router)
+        addMarketRoutes(store: store, hub: hub, to: router)
         addOrderRoutes(store: store, hub: hub, to: router)
         addWebhookRoutes(store: store, configuration: hub.configuration, to: router)
         addPaymentRoutes(store: store, hub: hub, to: router)
@@ -185,9 +189,15 @@ package enum HubApplication {
     }
 
     /// Restaurants, menus and zones (browsing public; editing for operators and owning restaurant users).
-    private static func addMarketRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {
+    private static func addMarketRoutes<Store: HubStore>(
+        store: Store, hub: HubComponents, to router: Router<HubRequestContext>
+    ) {
         let market = MarketService(repository: store)
         RestaurantsController(market: market).addRoutes(to: router)
+        RestaurantLiveController(
+            repository: store, bus: hub.notifier.bus, auth: hub.auth, allowedOrigins: hub.configuration.allowedOrigins,
+            metrics: hub.metrics, keepalive: hub.webSocketKeepalive, accessRecheck: hub.liveAccessRecheck
+        ).addRoutes(to: router)
         MenuController(market: market).addRoutes(to: router)
         ZonesController(market: market).addRoutes(to: router)
     }

@@ -46,6 +46,8 @@ package struct HubConfiguration: Sendable {
     package var assets: String
     /// Folder holding Leaflet (`leaflet.js`, `leaflet.css`, `images/`), served under `/vendor/leaflet/`.
     package var leafletDir: String
+    /// The maps' tile source (`map-tiles-url`); nil: no tiles (markers, routes and zones on a blank map).
+    package var mapTiles: MapTiles?
     package var mosquittoPasswordFile: String
     package var mosquittoACLFile: String
     package var logLevel: Logger.Level
@@ -196,6 +198,11 @@ package struct HubConfiguration: Sendable {
             "leaflet-dir", default: "/usr/share/javascript/leaflet",
             help: "Leaflet's folder (Debian's libjs-leaflet), served to the web pages under /vendor/leaflet/."),
         ConfigKey(
+            "map-tiles-url", default: MapTiles.openStreetMap,
+            help:
+                "Tile URL template of the web pages' maps ({z}/{x}/{y}, optional {s}. host prefix); the CSP allows images from its origin only; empty: no tiles (markers and routes on a blank map)."
+        ),
+        ConfigKey(
             "mosquitto-password-file", default: "/etc/mosquitto/dabba.passwd",
             help: "Broker password file that `agents provision` writes."),
         ConfigKey(
@@ -318,6 +325,14 @@ package struct HubConfiguration: Sendable {
         maxBodyBytes = try c.int("max-body-bytes", in: 1024...(64 << 20))
         assets = try c.nonEmpty("assets")
         leafletDir = try c.nonEmpty("leaflet-dir")
+        mapTiles = try c.optional("map-tiles-url").map { (template: String) throws(ConfigError) -> MapTiles in
+            guard let tiles = MapTiles(template) else {
+                throw c.invalid(
+                    "map-tiles-url",
+                    "expected an http(s) URL template with {z}, {x} and {y}, such as \(MapTiles.openStreetMap)")
+            }
+            return tiles
+        }
         mosquittoPasswordFile = try c.nonEmpty("mosquitto-password-file")
         mosquittoACLFile = try c.nonEmpty("mosquitto-acl-file")
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]

@@ -246,6 +246,21 @@ package final class AuthService: Sendable {
         }
     }
 
+    /// Returns, with the reason, once `identity`'s access has ended (``accessEnded(_:)``, then `alsoEnded`, which
+    /// adds a feed's own rule): checked every `recheck` and just after the token's expiry. Open feeds race it against
+    /// their frames and close with 1008 and the reason.
+    func accessEnds(
+        _ identity: Identity, recheck: Duration, alsoEnded: @Sendable () async -> String? = { nil }
+    ) async throws -> String {
+        while true {
+            var wait = recheck
+            if let credential = identity.credential { wait = min(wait, .milliseconds(credential.millisecondsLeft())) }
+            try await Task.sleep(for: wait)
+            if let reason = await accessEnded(identity) { return reason }
+            if let reason = await alsoEnded() { return reason }
+        }
+    }
+
     private func pair(for user: UserRecord, session: String, refreshToken: String) async throws -> TokenPair {
         let identity = Identity(userID: user.id, role: user.role, agentID: user.agentID)
         return TokenPair(

@@ -1,4 +1,5 @@
 import HTTPTypes
+import HubModel
 import Hummingbird
 import NIOCore
 
@@ -10,37 +11,99 @@ import NIOCore
 
 /// The hub's web pages, public (each page signs in or uses its share link itself):
 /// - `GET /` — the operator dashboard (`assets/web/index.html`);
+/// - `GET /app` — the customer app (`assets/web/app.html`; its screens are `#/…` routes in the page);
+/// - `GET /restaurant` — the restaurant console (`assets/web/restaurant.html`);
 /// - `GET /track/{token}` — customer tracking by share link (`assets/web/track.html`; the page reads the token from
 ///   its own URL);
 /// - `GET /web/{file}` — the pages' CSS and JS, by a fixed list of names;
-/// - `GET /vendor/leaflet/…` — Leaflet from the `leaflet-dir` key (Debian's `libjs-leaflet`), no CDN.
+/// - `GET /vendor/leaflet/…` — Leaflet from the `leaflet-dir` key (Debian's `libjs-leaflet`), no CDN;
+/// - `GET /v1/web-config` — what the pages need from the configuration (tile URL, payment methods).
 ///
-/// Every answer carries a Content-Security-Policy allowing only the hub itself (plus its WebSockets and
-/// OpenStreetMap tiles), `nosniff` and `Referrer-Policy: no-referrer` (a tracking page's URL is a secret).
+/// Every answer carries a Content-Security-Policy allowing only the hub itself (plus its WebSockets and the
+/// `map-tiles-url` origin's images), `nosniff` and `Referrer-Policy: no-referrer` (a tracking page's URL is a
+/// secret).
 struct WebController {
     /// The `assets` key: pages live in `assets/web/`.
     let assets: String
     /// The `leaflet-dir` key.
     let leafletDir: String
+    /// The `map-tiles-url` key; nil: no tiles.
+    let mapTiles: MapTiles?
+    /// The `payment-methods` key, and whether the built-in test provider takes the cards.
+    let paymentMethods: Set<PaymentMethod>
+    let testCards: Bool
+
+    init(
+        assets: String, leafletDir: String, mapTiles: MapTiles? = MapTiles(MapTiles.openStreetMap),
+        paymentMethods: Set<PaymentMethod> = Set(PaymentMethod.allCases), testCards: Bool = false
+    ) {
+        self.assets = assets
+        self.leafletDir = leafletDir
+        self.mapTiles = mapTiles
+        self.paymentMethods = paymentMethods
+        self.testCards = testCards
+        self.contentSecurityPolicy = Self.contentSecurityPolicy(tiles: mapTiles)
+    }
 
     /// The only names `GET /web/{file}` serves.
-    static let webFiles: Set<String> = ["app.css", "live.js", "dashboard.js", "track.js"]
+    static let webFiles: Set<String> = [
+        "app.css", "live.js", "dashboard.js", "track.js", "session.js", "order-view.js", "customer.js",
+        "restaurant.js",
+    ]
 
-    static let contentSecurityPolicy =
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https://tile.openstreetmap.org; "
-        + "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        + "frame-ancestors 'none'"
+    /// The policy of every answer here: images from the hub and the tile origin only, scripts and styles from the
+    /// hub only (no inline code), connections to the hub and its WebSockets.
+    let contentSecurityPolicy: String
+
+    static func contentSecurityPolicy(tiles: MapTiles?) -> String {
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:"
+            + (tiles.map { " " + $0.cspSource } ?? "") + "; "
+            + "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            + "frame-ancestors 'none'"
+    }
+
+    /// The body of `GET /v1/web-config`.
+    struct WebConfig: ResponseEncodable {
+        /// Leaflet's tile URL template; null: no tiles.
+        var mapTilesURL: String?
+        var mapAttribution: String?
+        /// The methods checkout offers, in a fixed order.
+        var paymentMethods: [String]
+        /// True when cards go to the built-in test provider (the checkout lists its test cards).
+        var testCards: Bool
+    }
 
     func addRoutes(to router: some RouterMethods<HubRequestContext>) {
         let open = router.group(access: .public)
         open.get("/", use: dashboard)
+        open.get("app", use: customerApp)
+        open.get("restaurant", use: restaurantConsole)
         open.get("track/:token", use: track)
+        open.get("v1/web-config", use: webConfig)
         open.get("web/:file", use: webFile)
         open.get("vendor/leaflet/**", use: leaflet)
     }
 
     @Sendable func dashboard(_ request: Request, context: HubRequestContext) throws -> Response {
         try serve(assets + "/web/index.html", name: "index.html", cache: "no-cache", context: context)
+    }
+
+    @Sendable func customerApp(_ request: Request, context: HubRequestContext) throws -> Response {
+        try serve(assets + "/web/app.html", name: "app.html", cache: "no-cache", context: context)
+    }
+
+    @Sendable func restaurantConsole(_ request: Request, context: HubRequestContext) throws -> Response {
+        try serve(assets + "/web/restaurant.html", name: "restaurant.html", cache: "no-cache", context: context)
+    }
+
+    @Sendable func webConfig(_ request: Request, context: HubRequestContext) -> EditedResponse<WebConfig> {
+        var headers = HTTPFields()
+        headers[.cacheControl] = "no-cache"
+        let body = WebConfig(
+            mapTilesURL: mapTiles?.template, mapAttribution: mapTiles?.attribution,
+            paymentMethods: PaymentMethod.allCases.filter(paymentMethods.contains).map(\.rawValue),
+            testCards: testCards && paymentMethods.contains(.card))
+        return EditedResponse(status: .ok, headers: headers, response: body)
     }
 
     @Sendable func track(_ request: Request, context: HubRequestContext) throws -> Response {
@@ -102,7 +165,7 @@ struct WebController {
         var headers = HTTPFields()
         headers[.contentType] = type
         headers[.cacheControl] = cache
-        headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
+        headers[.contentSecurityPolicy] = contentSecurityPolicy
         headers[.xContentTypeOptions] = "nosniff"
         headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

@@ -24,6 +24,8 @@ extension HTTPAccessMatrixTests {
         ("/v1/orders/{order}/live", [401, 101, 404, 101, 404, 101, 404, 101]),
         ("/v1/orders/o-none/live", [401, 404, 404, 404, 404, 404, 404, 404]),
         ("/v1/fleet/live", [401, 403, 403, 403, 403, 403, 403, 101]),
+        ("/v1/restaurants/r-dosa/live", [401, 403, 403, 101, 404, 403, 403, 101]),
+        ("/v1/restaurants/r-none/live", [401, 403, 403, 404, 404, 403, 403, 404]),
         ("/v1/track/not-a-token/live", [404, 404, 404, 404, 404, 404, 404, 404]),
     ]
 

@@ -23,6 +23,12 @@ import Testing
                 ("/web/live.js", "text/javascript", "DabbaLive"),
                 ("/web/dashboard.js", "text/javascript", "/v1/fleet/live"),
                 ("/web/track.js", "text/javascript", "/v1/track/"),
+                ("/app", "text/html", "/web/customer.js"),
+                ("/restaurant", "text/html", "/web/restaurant.js"),
+                ("/web/session.js", "text/javascript", "/v1/ws-tickets"),
+                ("/web/order-view.js", "text/javascript", "createOrderView"),
+                ("/web/customer.js", "text/javascript", "/v1/orders"),
+                ("/web/restaurant.js", "text/javascript", "prepMinutes"),
             ]
             for (path, type, marker) in cases {
                 let response = try await client.send(.get, path)
@@ -40,7 +46,7 @@ import Testing
             #expect(try await client.send(.get, "/").headers[HTTPField.Name("Referrer-Policy")!] == "no-referrer")
 
             // The pages load nothing from elsewhere and hold no inline script.
-            for path in ["/", "/track/abc123"] {
+            for path in ["/", "/track/abc123", "/app", "/restaurant"] {
                 let html = try await client.send(.get, path).text
                 #expect(!html.contains("http://") && !html.contains("https://"), "\(path) references another origin")
                 let handler = try Regex(" on[a-z]+=")
@@ -57,6 +63,56 @@ import Testing
                 #expect(!response.text.contains("root:"), "\(path) leaked a file")
             }
         }
+    }
+
+    /// `map-tiles-url` reaches the pages through `GET /v1/web-config`, and the CSP allows images from its origin
+    /// only (none when it is empty); the checkout's payment methods come from `payment-methods`.
+    @Test func theTileURLIsConfigurationAndThePolicyFollowsIt() async throws {
+        let cases: [([String: String], String?, String, [String], Bool)] = [
+            (
+                [:], MapTiles.openStreetMap, "img-src 'self' data: https://tile.openstreetmap.org;", ["card", "cod"],
+                true
+            ),
+            (
+                ["map-tiles-url": "https://{s}.tiles.example.org:8443/osm/{z}/{x}/{y}.png", "payment-methods": "cod"],
+                "https://{s}.tiles.example.org:8443/osm/{z}/{x}/{y}.png",
+                "img-src 'self' data: https://*.tiles.example.org:8443;", ["cod"], false
+            ),
+            (["map-tiles-url": ""], nil, "img-src 'self' data:;", ["card", "cod"], true),
+        ]
+        for (overrides, template, imageSources, methods, testCards) in cases {
+            let h = try HubHarness(overrides)
+            defer { h.close() }
+            try await h.run { client, _ in
+                let config = try await client.send(.get, "/v1/web-config")
+                #expect(config.status == .ok && config.headers[.contentType]?.hasPrefix("application/json") == true)
+                #expect(config.json?["mapTilesURL"] as? String == template, "\(config.text)")
+                #expect((config.json?["mapAttribution"] as? String != nil) == (template != nil), "\(config.text)")
+                #expect(config.json?["paymentMethods"] as? [String] == methods, "\(config.text)")
+                #expect(config.json?["testCards"] as? Bool == testCards, "\(config.text)")
+                for path in ["/", "/app", "/restaurant", "/web/customer.js"] {
+                    let csp = try await client.send(.get, path).headers[Self.csp] ?? ""
+                    #expect(csp.contains(imageSources), "\(path): \(csp)")
+                    #expect(template != nil || !csp.contains("openstreetmap"), "\(path): \(csp)")
+                }
+            }
+        }
+    }
+
+    @Test func tileURLsThatCouldBreakThePolicyAreRefused() throws {
+        for bad in [
+            "tile.openstreetmap.org/{z}/{x}/{y}.png", "ftp://tiles.example.org/{z}/{x}/{y}.png",
+            "https://tiles.example.org/{z}/{x}.png", "https://tiles.example.org; script-src *; /{z}/{x}/{y}",
+            "https://tiles.example.org/{z}/{x}/{y}.png' 'unsafe-inline", "https://*.example.org/{z}/{x}/{y}.png",
+            "https://tiles.example.org:99999/{z}/{x}/{y}.png", "https:///{z}/{x}/{y}.png",
+            "https://tiles.example.org", "https://a b.org/{z}/{x}/{y}",
+        ] {
+            #expect(MapTiles(bad) == nil, "\(bad)")
+            #expect(throws: ConfigError.self, "\(bad)") { try HubConfiguration.make(["map-tiles-url": bad]) }
+        }
+        let tiles = try #require(MapTiles("http://127.0.0.1:8081/tiles/{z}/{x}/{y}.png"))
+        #expect(tiles.cspSource == "http://127.0.0.1:8081" && tiles.attribution == "Map tiles: 127.0.0.1")
+        #expect(MapTiles(MapTiles.openStreetMap)?.attribution == "© OpenStreetMap contributors")
     }
 
     @Test(
@@ -82,22 +138,17 @@ import Testing
     /// was published to appear in the page's list with its position. Skipped only without Chromium outside CI.
     @Test(.enabled(if: WebDriver.isAvailable || ProcessInfo.processInfo.environment["CI"] != nil))
     func dashboardSignsInAndShowsALiveAgentInHeadlessChromium() async throws {
-        let directory = try TestDirectory("web-pages")
-        let broker = try await MosquittoBroker.started(directory: directory)
-        defer { broker.stop() }
-        let harness = try HubHarness(["mqtt-port": "\(broker.port)", "commit-interval-ms": "10"], directory: directory)
-        defer { harness.close() }
+        let rig = try await BrokeredHub.start("web-pages")
+        defer { rig.stop() }
+        let harness = rig.harness
+        let directory = rig.directory
+        let publisher = rig.publisher
         try await harness.addUser("ops@example.com", role: .operator)
         _ = try await harness.store.createAgent(id: "a-web-7", name: nil)
-        let hub = try await HubComponents.make(
-            configuration: harness.configuration, store: harness.store, logger: harness.logger, bcryptCost: 4)
-        let app = buildApplication(hub: hub, logger: harness.logger)
-        let publisher = try await TestSubscriber.start(port: broker.port, filter: "unused/#")
-        defer { publisher.client.shutdown() }
         let driver = try await WebDriver.start(directory: directory)
         defer { driver.stop() }
 
-        try await app.test(.live) { client in
+        try await harness.run(.live) { client, hub in
             let port = try #require(client.port)
             #expect(await eventually { hub.mqtt.isSubscribed })
             let session = try await driver.newSession(directory: directory)
