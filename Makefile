@@ -17,7 +17,7 @@ DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mos
         libsqlite3-dev sqlite3 systemd openssl procps iproute2 python3-venv \
         libjs-leaflet chromium chromium-driver wrk postgresql
 
-.PHONY: deps build test lint test-soak demo install install-hub bench fuzz api-fuzz clean
+.PHONY: deps build test screenshots lint test-soak demo install install-hub bench fuzz api-fuzz clean
 
 ## deps: install exactly the Debian packages that are missing (apt-get update first); safe to run twice.
 deps:
@@ -44,6 +44,12 @@ test: deps
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)
 	BIN=$$($(SWIFT) build --show-bin-path $(BUILD_FLAGS)) API_FUZZ_MAX_EXAMPLES=$(API_FUZZ_TEST_EXAMPLES) \
 	  API_FUZZ_PHASES=$(API_FUZZ_TEST_PHASES) API_FUZZ_JOBS=$(API_FUZZ_TEST_JOBS) bash hub/api-fuzz/run.sh
+
+## screenshots: the web app's browser test (WebAppBrowserTests), writing its 360 px and 1280 px screenshots into
+## docs/screenshots/ (the README's); a plain test run writes them into .build/screenshots/ instead.
+screenshots: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	DABBA_SCREENSHOTS=$(CURDIR)/docs/screenshots $(SWIFT) test --skip-build $(BUILD_FLAGS) --filter WebAppBrowserTests
 
 ## lint: swift format lint --strict with the committed .swift-format (no build needed; CI runs it first).
 lint:
