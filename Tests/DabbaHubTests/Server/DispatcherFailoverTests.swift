@@ -27,12 +27,7 @@ import Testing
     /// A confirmed cash order of `a@example.com` placed and accepted through `client`; its id.
     static func confirmedOrder(_ client: HubOnPostgreSQLEndToEndTests.Client) async throws -> String {
         let customer = try await client.login("a@example.com")
-        let placed = try await client.send(
-            "POST", "/v1/orders", token: customer,
-            json: """
-                {"restaurant":"r-dosa","items":[{"item":"i-masala","quantity":1,"options":[]}],
-                 "address":"1 MG Road","lat":12.98,"lon":77.60,"paymentMethod":"cod"}
-                """)
+        let placed = try await client.placeOrder(customer, quantity: 1, method: "cod")
         let id = try #require(placed.json["id"] as? String, "\(placed)")
         let owner = try await client.login("owner@example.com")
         let accepted = try await client.send(

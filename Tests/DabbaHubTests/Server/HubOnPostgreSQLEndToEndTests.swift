@@ -31,6 +31,17 @@ import Testing
             return (code, body ?? [:])
         }
 
+        /// Places an order of `quantity` masala dosas at r-dosa as `token`, paid by `method`; its answer.
+        func placeOrder(_ token: String, quantity: Int, method: String) async throws -> (status: Int, json: JSONObject)
+        {
+            try await send(
+                "POST", "/v1/orders", token: token,
+                json: """
+                    {"restaurant":"r-dosa","items":[{"item":"i-masala","quantity":\(quantity),"options":[]}],
+                     "address":"1 MG Road","lat":12.98,"lon":77.60,"paymentMethod":"\(method)"}
+                    """)
+        }
+
         func login(_ email: String) async throws -> String {
             let response = try await send(
                 "POST", "/v1/auth/login", json: #"{"email":"\#(email)","password":"password-1"}"#)
@@ -149,12 +160,7 @@ import Testing
         async throws
     {
         let customer = try await client.login("a@example.com")
-        let placed = try await client.send(
-            "POST", "/v1/orders", token: customer,
-            json: """
-                {"restaurant":"r-dosa","items":[{"item":"i-masala","quantity":2,"options":[]}],
-                 "address":"1 MG Road","lat":12.98,"lon":77.60,"paymentMethod":"card"}
-                """)
+        let placed = try await client.placeOrder(customer, quantity: 2, method: "card")
         let order = try #require(placed.json["id"] as? String, "\(placed)")
         #expect(placed.status == 201 && (placed.json["total"] as? NSNumber)?.int64Value ?? 0 > 50_000)
         let paid = try await client.send(
