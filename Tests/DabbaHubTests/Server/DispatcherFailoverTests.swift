@@ -18,12 +18,6 @@ import Testing
     /// scheduling delays.
     static let lease: Int64 = 4_000
 
-    static func metrics(_ port: Int) async throws -> String {
-        let (status, output) = try await runToCompletion("/usr/bin/curl", ["-s", "http://127.0.0.1:\(port)/metrics"])
-        guard status == 0 else { throw TestSupportError("curl /metrics: exit \(status)") }
-        return output
-    }
-
     /// A confirmed cash order of `a@example.com` placed and accepted through `client`; its id.
     static func confirmedOrder(_ client: HubOnPostgreSQLEndToEndTests.Client) async throws -> String {
         let customer = try await client.login("a@example.com")
@@ -63,27 +57,21 @@ import Testing
             }
             let broker = try await MosquittoBroker.started(directory: directory)
             defer { broker.stop() }
-            let ports = [FreePort.next(), FreePort.next()]
-            let hubs = try ports.enumerated().map { n, port in
-                try ManagedProcess(
-                    name: "hub-\(n)", executable: try BuiltProducts.path(of: "dabba-hub"),
-                    arguments: [
-                        "serve", "--config", "/dev/null", "--database", database, "--mqtt-port", "\(broker.port)",
-                        "--http-port", "\(port)", "--log-level", "info", "--payment-provider", "test",
-                        "--ingest-group", "hubs", "--dispatch-lease", "\(Double(Self.lease) / 1000)",
-                        "--dispatch-interval", "0.5", "--offer-timeout", "600", "--dispatch-fix-max-age", "600",
-                        "--dispatch-policy", "nearest",
-                    ], logDirectory: directory.url)
-            }
-            defer { for hub in hubs { hub.stop() } }
-            for port in ports { try await FreePort.waitUntilListening(port) }
-            @Sendable func diagnostics() -> String { hubs.map { "\($0.name):\n\($0.output().suffix(3000))" }.joined() }
+            let cluster = try await HubCluster.start(
+                count: 2, database: database, mqttPort: broker.port, directory: directory,
+                extra: [
+                    "--dispatch-lease", "\(Double(Self.lease) / 1000)", "--dispatch-interval", "0.5", "--offer-timeout",
+                    "600", "--dispatch-fix-max-age", "600", "--dispatch-policy", "nearest",
+                ])
+            defer { cluster.stop() }
+            let (hubs, ports) = (cluster.hubs, cluster.ports)
+            @Sendable func diagnostics() -> String { cluster.diagnostics() }
 
             // One hub holds the lease, the other does not.
             var holder: Int?
             let settled = try await eventually {
-                let held = try await ports.asyncMap {
-                    metricValue(try await Self.metrics($0), "dabba_dispatch_lease_held")
+                let held = try await [0, 1].asyncMap {
+                    metricValue(try await cluster.metrics($0), "dabba_dispatch_lease_held")
                 }
                 holder = held.firstIndex(of: 1)
                 return held.contains(1) && held.contains(0)
@@ -99,8 +87,8 @@ import Testing
             #expect(await eventually { (try? await store.offers(order: first).count) == 1 }, "\(diagnostics())")
             // Made by the holder: the other hub ran no round.
             let offered = #"dabba_dispatch_decisions_total{outcome="offered"}"#
-            #expect(metricValue(try await Self.metrics(ports[dead]), offered) == 1)
-            #expect(metricValue(try await Self.metrics(ports[survivor]), offered) == nil)
+            #expect(metricValue(try await cluster.metrics(dead), offered) == 1)
+            #expect(metricValue(try await cluster.metrics(survivor), offered) == nil)
 
             // SIGKILL the holder: no release; the survivor takes the lease once it expires.
             let killed = wallClockMilliseconds()
@@ -115,7 +103,7 @@ import Testing
             let takeover = after.until - Self.lease - killed
             #expect(takeover <= 2 * Self.lease, "takeover after \(takeover) ms")
             let shown = await eventually {
-                (try? await Self.metrics(ports[survivor])).flatMap { metricValue($0, "dabba_dispatch_lease_held") } == 1
+                (try? await cluster.metrics(survivor)).flatMap { metricValue($0, "dabba_dispatch_lease_held") } == 1
             }
             #expect(shown)
 
@@ -123,7 +111,7 @@ import Testing
             // and the agent accepts it on the survivor.
             let second = try await Self.confirmedOrder(clients[survivor])
             #expect(await eventually { (try? await store.offers(order: second).count) == 1 }, "\(diagnostics())")
-            #expect(metricValue(try await Self.metrics(ports[survivor]), offered) == 1)
+            #expect(metricValue(try await cluster.metrics(survivor), offered) == 1)
             let offers = try await store.offers(order: first) + store.offers(order: second)
             #expect(offers.count == 2 && Set(offers.map(\.agent)).count == 2, "\(offers)")
             let firstAgent = try #require(offers.first?.agent)
