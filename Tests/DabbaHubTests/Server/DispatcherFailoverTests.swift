@@ -18,7 +18,7 @@ import Testing
     /// scheduling delays.
     static let lease: Int64 = 4_000
 
-    /// A confirmed cash order of `a@example.com` placed and accepted through `client`; its id.
+    /// A cash order of `a@example.com` placed, accepted and ready through `client`; its id.
     static func confirmedOrder(_ client: HubOnPostgreSQLEndToEndTests.Client) async throws -> String {
         let customer = try await client.login("a@example.com")
         let placed = try await client.placeOrder(customer, quantity: 1, method: "cod")
@@ -27,7 +27,18 @@ import Testing
         let accepted = try await client.send(
             "POST", "/v1/orders/\(id)/accept", token: owner, json: #"{"prepMinutes":5}"#)
         #expect(accepted.status == 200, "\(accepted)")
+        // Ready: offered by the first round that runs (not later, as its preparation ends).
+        let ready = try await client.send("POST", "/v1/orders/\(id)/ready", token: owner)
+        #expect(ready.status == 200, "\(ready)")
         return id
+    }
+
+    /// Starts `agent`'s shift as the operator through `client`'s hub.
+    static func startShift(_ agent: String, _ client: HubOnPostgreSQLEndToEndTests.Client) async throws {
+        let op = try await client.login("op@example.com")
+        let started = try await client.send(
+            "POST", "/v1/agents/\(agent)/shift", token: op, json: #"{"action":"start"}"#)
+        #expect(started.status == 200, "\(started)")
     }
 
     @Test func theDispatcherMovesToTheOtherHubWithinTwiceTheLeaseWhenItsHubIsKilled() async throws {
@@ -41,10 +52,11 @@ import Testing
                 store.close()
                 directory.remove()
             }
-            // Two agents on shift, online, with a fresh fix by the restaurant: each can take one order.
+            // Two agents online with a fresh fix by the restaurant, off shift until the test starts their shifts
+            // (over REST: the hub answering runs a round at once, if it may); each can take one order.
             try await HubOnPostgreSQLEndToEndTests.seed(store)
+            try await store.setShift(agent: "a-1", onShift: false)
             _ = try await store.createAgent(id: "a-2", name: "Sita Devi")
-            try await store.setShift(agent: "a-2", onShift: true)
             let hash = try await offPool { Bcrypt.hash("password-1", cost: 4) }
             _ = try await store.createUser(
                 email: "sita@example.com", passwordHash: hash, name: "Sita", role: .agent, agentID: "a-2")
@@ -81,9 +93,11 @@ import Testing
             let survivor = 1 - dead
             let before = try #require(try await store.leaseHolder(DispatchLease.name))
 
-            // An order accepted on the other hub is offered (by the holder, woken by the relayed order event).
+            // An order accepted on the other hub, then a-1's shift started there: that hub's own round (which the
+            // shift change runs before answering) must not offer it; the holder's next round does.
             let clients = ports.map { HubOnPostgreSQLEndToEndTests.Client(port: $0) }
             let first = try await Self.confirmedOrder(clients[survivor])
+            try await Self.startShift("a-1", clients[survivor])
             #expect(await eventually { (try? await store.offers(order: first).count) == 1 }, "\(diagnostics())")
             // Made by the holder: the other hub ran no round.
             let offered = #"dabba_dispatch_decisions_total{outcome="offered"}"#
@@ -109,6 +123,7 @@ import Testing
 
             // An order accepted now is offered by the new holder; the first keeps its one offer (not offered again),
             // and the agent accepts it on the survivor.
+            try await Self.startShift("a-2", clients[survivor])
             let second = try await Self.confirmedOrder(clients[survivor])
             #expect(await eventually { (try? await store.offers(order: second).count) == 1 }, "\(diagnostics())")
             #expect(metricValue(try await cluster.metrics(survivor), offered) == 1)
