@@ -22,16 +22,7 @@ import Testing
     }
 
     /// Every seq the device has been acked so far.
-    static func acked(_ device: TestSubscriber) -> Set<Int64> {
-        var seqs = Set<Int64>()
-        for message in device.messages {
-            guard let ack = try? PayloadCoding.decode(AckMessage.self, from: message.payload),
-                let ranges = try? ack.ranges()
-            else { continue }
-            for range in ranges { seqs.formUnion(range) }
-        }
-        return seqs
-    }
+    static func acked(_ device: TestSubscriber) -> Set<Int64> { IngestHarness.ackedSeqs("a-1", in: device.messages) }
 
     @Test func everyAckedFixIsStoredOnceWhenAHubIsKilledMidIngest() async throws {
         try await PostgresServer.with { server in
@@ -75,13 +66,9 @@ import Testing
             #expect(Set(stored.map(\.seq)).isSuperset(of: ackedAtKill))
 
             // The agent sends what is still not acked until everything is (its ack timeout, shortened).
-            let complete = await eventually(timeout: TestDeadline.generous * 2, interval: .milliseconds(500)) {
-                let missing = Set(1...Self.fixes).subtracting(Self.acked(device))
-                for seq in missing.sorted() {
-                    guard (try? await device.client.publishAndWait(Self.fix(seq, start: start))) != nil else { break }
-                }
-                return missing.isEmpty
-            }
+            let complete = await IngestHarness.publishUntilAcked(
+                1...Self.fixes, by: device, agent: "a-1", timeout: TestDeadline.generous * 2
+            ) { Self.fix($0, start: start) }
             #expect(complete, "\(cluster.diagnostics())")
             // Each stored once, none as a conflict.
             #expect(try await store.positionCount(agent: "a-1") == Int(Self.fixes))

@@ -125,28 +125,18 @@ import Testing
     /// `GET /v1/agents/a-1/positions` in order.
     static func ingestAndServe(_ client: Client, _ device: TestSubscriber, _ hub: ManagedProcess) async throws {
         let start = wallClockMilliseconds() - 60_000
-        for seq in Int64(1)...10 {
+        // Sent again until acked, as the agent does: the hub may not have subscribed yet when the first go out.
+        let acked = await IngestHarness.publishUntilAcked(1...10, by: device, agent: "a-1") { seq in
             let fix = Fix(
                 agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: start + seq * 1000),
                 lat: 12.975 + Double(seq) * 1e-4, lon: 77.605, mode: 3)
-            try await device.client.publishAndWait(
-                MQTTMessage(topic: Topics.fix(agent: "a-1"), payload: PayloadCoding.encode(fix), qos: .atLeastOnce))
+            return MQTTMessage(topic: Topics.fix(agent: "a-1"), payload: PayloadCoding.encode(fix), qos: .atLeastOnce)
         }
         try await device.client.publishAndWait(
             MQTTMessage(
                 topic: Topics.state(agent: "a-1"),
                 payload: PayloadCoding.encode(AgentState(agent: "a-1", online: true)),
                 qos: .atLeastOnce, retain: true))
-        let acked = await eventually(timeout: TestDeadline.generous) {
-            var seqs = Set<Int64>()
-            for message in device.messages {
-                guard let ack = try? PayloadCoding.decode(AckMessage.self, from: message.payload),
-                    let ranges = try? ack.ranges()
-                else { continue }
-                for range in ranges { seqs.formUnion(range) }
-            }
-            return seqs.isSuperset(of: 1...10)
-        }
         #expect(acked, "every fix acked; hub:\n\(hub.output().suffix(2000))")
         let op = try await client.login("op@example.com")
         let positions = try await client.send("GET", "/v1/agents/a-1/positions?limit=100", token: op)
