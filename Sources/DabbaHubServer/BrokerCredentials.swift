@@ -43,6 +43,8 @@ enum BrokerCredentials {
         topic write dabba/v1/agents/+/ack
         topic write dabba/v1/agents/+/tasks
         topic readwrite dabba/v1/orders/#
+        # Several hubs: the cluster relay of positions and agent states (dabba/v1/hubs/{hub}/fleet); hubs only.
+        topic readwrite dabba/v1/hubs/#
 
         """
 

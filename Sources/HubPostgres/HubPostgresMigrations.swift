@@ -112,6 +112,17 @@ enum HubPostgresMigrations {
                 "CREATE TABLE settings(key TEXT PRIMARY KEY, value BYTEA NOT NULL)",
             ]),
         market, orders, webhooks, payments, dispatch,
+        // Several hubs: named leases (``LeaseRepository``), the dispatcher's among them.
+        Migration(
+            version: 8, name: "leases",
+            statements: [
+                """
+                CREATE TABLE leases(
+                    name TEXT COLLATE "C" PRIMARY KEY,
+                    holder TEXT NOT NULL,
+                    expires_at BIGINT NOT NULL)
+                """
+            ]),
     ]
 
     /// Version 3: the marketplace (restaurants, menus, zones). Hours and polygons are JSON text, option groups JSON

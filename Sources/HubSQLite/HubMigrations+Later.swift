@@ -272,5 +272,15 @@ extension HubMigrations {
             CREATE INDEX webhook_endpoints_by_owner ON webhook_endpoints(owner_id);
             """
         ),
+        // Several hubs: named leases (``LeaseRepository``), the dispatcher's among them.
+        (
+            20, "leases",
+            """
+            CREATE TABLE leases(
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                expires_at INTEGER NOT NULL);
+            """
+        ),
     ]
 }

@@ -7,6 +7,33 @@ extension HubStoreContract {
     package static func webhooks<Store: HubStore>(make: Make<Store>) async throws {
         try await with(make) { try await endpointsAreBoundedPerOwnerAndDeleted($0) }
         try await with(make) { try await eachEventIsDeliveredOncePerEndpointAndInOrder($0) }
+        try await with(make) { try await hubsClaimingAtOnceTakeEachDeliveryOnce($0) }
+    }
+
+    /// Several hubs claiming due deliveries at the same moment (concurrent calls: on PostgreSQL, concurrent
+    /// connections) take each delivery exactly once between them.
+    static func hubsClaimingAtOnceTakeEachDeliveryOnce(_ store: some HubStore) async throws {
+        let customer = try #require(try await orderWorld(store).first)
+        let op = try await user(store, "op@example.com", role: .operator).id
+        _ = try await store.createWebhookEndpoint(endpoint("wh-1", owner: op))
+        let orders = (1...24).map { "o-\($0)" }
+        for id in orders {
+            _ = try await store.createOrder(
+                order(id, customer: customer), idempotencyKey: nil, requestHash: nil, actor: "c")
+        }
+        let t: Int64 = 1_800_000_000_000
+        #expect(try await store.enqueueWebhookDeliveries(limit: 100, now: t).deliveries == orders.count)
+        let claims = try await withThrowingTaskGroup(of: [WebhookAttempt].self) { group in
+            for hub in 0..<4 {
+                group.addTask {
+                    try await store.claimWebhookDeliveries(
+                        limit: 100, owner: "hub-\(hub)", now: t, leaseUntil: t + 60_000)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let claimed = claims.flatMap { $0 }.map(\.deliveryID)
+        #expect(claimed.count == orders.count && Set(claimed).count == orders.count, "\(claims.map(\.count))")
     }
 
     static func endpoint(_ id: String, owner: Int64, restaurant: String? = nil) -> WebhookEndpoint {

@@ -47,6 +47,10 @@ import Testing
     @Test func offersAndDecisions() async throws {
         try await PostgresServer.with { server in try await HubStoreContract.dispatch(make: Self.make(server)) }
     }
+
+    @Test func leases() async throws {
+        try await PostgresServer.with { server in try await HubStoreContract.leases(make: Self.make(server)) }
+    }
 }
 
 /// Helpers for opening stores on a test server.

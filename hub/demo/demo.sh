@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The Dabba demo: a local mosquitto, dabba-hub on SQLite, two agents each fed by gpsfake replaying a route, and a live
 # view of everything on dabba/v1/#. Started by `make demo`; Ctrl-C stops everything.
-# Ports: MQTT_PORT (18830), HTTP_PORT (8080), GPSD_PORT (29470, and the next one for the second agent),
-# WEBHOOK_PORT (18090: the restaurant's webhook receiver on loopback, which the hub may reach through
-# --webhook-allow-hosts 127.0.0.1).
+# CLUSTER=1 (`make demo-cluster`): two hubs in one ingest group on a private PostgreSQL (initdb'd in a temporary
+# directory, as the `postgres` user when run as root; removed at the end) behind the same mosquitto.
+# Ports: MQTT_PORT (18830), HTTP_PORT (8080; the second hub HTTP_PORT+1), GPSD_PORT (29470, and the next one for the
+# second agent), WEBHOOK_PORT (18090: the restaurant's webhook receiver on loopback, which the hub may reach through
+# --webhook-allow-hosts 127.0.0.1), PG_PORT (25432, CLUSTER=1 only).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:?set BIN to the swift build bin path}
@@ -12,21 +14,33 @@ MQTT_PORT=${MQTT_PORT:-18830}
 HTTP_PORT=${HTTP_PORT:-8080}
 GPSD_PORT=${GPSD_PORT:-29470}
 WEBHOOK_PORT=${WEBHOOK_PORT:-18090}
+CLUSTER=${CLUSTER:-0}
+PG_PORT=${PG_PORT:-25432}
 ASSETS=$(cd "$here/.." && pwd)
 
 rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR"
 pids=()
+pg_pid=""
+pg_dir=""
 cleanup() {
   trap - EXIT INT TERM
   echo; echo "demo: stopping"
   # gpsfake leaves its gpsd behind on SIGTERM: end the children first, then everything; SIGKILL what lingers.
-  for pid in "${pids[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 30); do
-    alive=0; for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break; sleep 0.1
-  done
+  # PostgreSQL (CLUSTER=1) last, with its fast shutdown (SIGINT), once the hubs have released what they hold.
+  others=()
+  for pid in "${pids[@]}"; do [ "$pid" = "$pg_pid" ] || others+=("$pid"); done
+  for pid in "${others[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
+  waitfor() {
+    for _ in $(seq 1 30); do
+      alive=0; for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      [ $alive = 0 ] && break; sleep 0.1
+    done
+  }
+  waitfor "${others[@]}"
+  if [ -n "$pg_pid" ]; then kill -INT "$pg_pid" 2>/dev/null || true; waitfor "$pg_pid"; fi
   for pid in "${pids[@]}"; do pkill -KILL -P "$pid" 2>/dev/null || true; kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -n "$pg_dir" ]; then rm -rf "$pg_dir"; fi
 }
 trap cleanup EXIT INT TERM
 
@@ -37,9 +51,33 @@ persistence false
 CONF
 /usr/sbin/mosquitto -c "$DEMO_DIR/mosquitto.conf" 2>"$DEMO_DIR/mosquitto.log" & pids+=($!)
 
+database="sqlite:$DEMO_DIR/hub.db"
+cluster=()
+if [ "$CLUSTER" = 1 ]; then
+  # A private PostgreSQL: initdb and postgres refuse to run as root, so as root they run as Debian's `postgres` user.
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  pg_dir=$(mktemp -d /tmp/dabba-demo-pg.XXXXXX)
+  as_pg=()
+  openssl rand -hex 16 > "$pg_dir/password"
+  if [ "$(id -u)" = 0 ]; then
+    chown -R postgres: "$pg_dir"
+    as_pg=(setpriv --reuid=postgres --regid=postgres --clear-groups --)
+  fi
+  "${as_pg[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U dabba --auth=scram-sha-256 --pwfile="$pg_dir/password" -E UTF8 \
+    --locale=C --no-instructions >"$DEMO_DIR/initdb.log" 2>&1
+  # In a session of its own, so Ctrl-C reaches it only through cleanup, after the hubs have stopped.
+  setsid "${as_pg[@]}" "$pg_bin/postgres" -D "$pg_dir/data" -p "$PG_PORT" -c listen_addresses=127.0.0.1 \
+    -c unix_socket_directories= 2>"$DEMO_DIR/postgres.log" & pg_pid=$!; pids+=($pg_pid)
+  for _ in $(seq 1 100); do "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.1; done
+  PGPASSWORD=$(cat "$pg_dir/password") psql -q -h 127.0.0.1 -p "$PG_PORT" -U dabba -d postgres -c "CREATE DATABASE dabba"
+  database="postgres://dabba:$(cat "$pg_dir/password")@127.0.0.1:$PG_PORT/dabba?sslmode=disable"
+  # Every hub of a cluster sets the same ingest group: ingest is split, the fleet relayed, dispatch leased.
+  cluster=("--ingest-group" "demo")
+fi
+
 # The hub: its database, an operator to sign in with, and the two agents (with broker credentials it would use in
 # production; this demo broker is anonymous).
-hub=("--config" "/dev/null" "--database" "sqlite:$DEMO_DIR/hub.db" "--mqtt-port" "$MQTT_PORT" "--http-port" "$HTTP_PORT"
+hub=("--config" "/dev/null" "--database" "$database" "--mqtt-port" "$MQTT_PORT" "--http-port" "$HTTP_PORT"
      "--assets" "$ASSETS" "--mosquitto-password-file" "$DEMO_DIR/mosquitto.passwd" "--mosquitto-acl-file" "$DEMO_DIR/mosquitto.acl"
      "--webhook-allow-hosts" "127.0.0.1"
      "--payment-provider" "test")  # the built-in test provider: demos only (no default; production sets a real one)
@@ -49,7 +87,10 @@ echo "demo-password" > "$DEMO_DIR/operator.password"
 for agent in a-17 a-18; do
   "$BIN/dabba-hub" agents provision "$agent" "${hub[@]}" --password-out "$DEMO_DIR/$agent.password" >/dev/null 2>&1
 done
-"$BIN/dabba-hub" serve "${hub[@]}" 2>"$DEMO_DIR/hub.log" & pids+=($!)
+"$BIN/dabba-hub" serve "${hub[@]}" "${cluster[@]}" 2>"$DEMO_DIR/hub.log" & pids+=($!)
+if [ "$CLUSTER" = 1 ]; then
+  "$BIN/dabba-hub" serve "${hub[@]}" "${cluster[@]}" --http-port $((HTTP_PORT + 1)) 2>"$DEMO_DIR/hub-2.log" & pids+=($!)
+fi
 /usr/bin/python3 "$here/webhook-receiver.py" "$WEBHOOK_PORT" >"$DEMO_DIR/webhooks.log" 2>&1 & pids+=($!)
 
 # Two agents: the drive recorded in hub/demo/ (moved in time so that it happens now: dispatch considers only agents
@@ -76,6 +117,14 @@ cat <<INFO
 Dabba demo running (logs and databases in $DEMO_DIR):
   broker        mqtt://127.0.0.1:$MQTT_PORT
   hub           http://127.0.0.1:$HTTP_PORT/health   /metrics   /openapi.yaml
+INFO
+if [ "$CLUSTER" = 1 ]; then cat <<INFO
+  second hub    http://127.0.0.1:$((HTTP_PORT + 1))/   same fleet, same orders (ingest split between the hubs, positions
+                relayed; dabba_dispatch_lease_held in /metrics says which hub dispatches; kill one and watch)
+  PostgreSQL    127.0.0.1:$PG_PORT, database dabba (logs: $DEMO_DIR/postgres.log)
+INFO
+fi
+cat <<INFO
   dashboard     http://127.0.0.1:$HTTP_PORT/   (operator@dabba.demo / demo-password)
   operator      operator@dabba.demo / demo-password:
                 TOKEN=\$(curl -s -XPOST 127.0.0.1:$HTTP_PORT/v1/auth/login -H 'content-type: application/json' \\

@@ -27,7 +27,8 @@ package final class FleetFeed: Sendable {
     private let nextID = Atomic<Int>(1)
     /// The newest position per agent (by fix time), for snapshots and to drop regressing late fixes.
     private let latest = Mutex<[String: StoredPosition]>([:])
-    private let states = Mutex<[String: AgentState]>([:])
+    /// The newest state per agent, with when it was received (see ``publish(state:at:)``).
+    private let states = Mutex<[String: (state: AgentState, at: Int64)]>([:])
 
     package init() {}
 
@@ -44,23 +45,33 @@ package final class FleetFeed: Sendable {
         return newer
     }
 
-    package func publish(state: AgentState) {
-        states.withLock { $0[state.agent] = state }
-        broadcast(.state(state))
+    /// Publishes an agent's state received at `at` (Unix ms, the clock of the hub that received it) unless a state
+    /// received later was already published for that agent (with several hubs, another hub's state can arrive after
+    /// a newer one); returns whether it was published. States received at the same millisecond both pass, in
+    /// arrival order.
+    @discardableResult
+    package func publish(state: AgentState, at: Int64) -> Bool {
+        let newer = states.withLock { map in
+            if let old = map[state.agent], old.at > at { return false }
+            map[state.agent] = (state, at)
+            return true
+        }
+        if newer { broadcast(.state(state)) }
+        return newer
     }
 
     /// Seeds the newest known positions and states (at start, from the store) without broadcasting.
     package func seed(_ positions: [StoredPosition], states seeded: [AgentState] = []) {
         latest.withLock { map in for p in positions { map[p.agent] = p } }
-        states.withLock { map in for s in seeded { map[s.agent] = s } }
+        states.withLock { map in for s in seeded { map[s.agent] = (s, 0) } }
     }
 
     /// Agents whose latest state says online.
-    package var onlineCount: Int { states.withLock { $0.values.count(where: \.online) } }
+    package var onlineCount: Int { states.withLock { $0.values.count(where: \.state.online) } }
 
     /// The current picture: newest position and state of every agent.
     package func snapshot() -> (positions: [StoredPosition], states: [AgentState]) {
-        (latest.withLock { Array($0.values) }, states.withLock { Array($0.values) })
+        (latest.withLock { Array($0.values) }, states.withLock { $0.values.map(\.state) })
     }
 
     /// A new subscription; call `cancel()` on it when the client goes.

@@ -9,6 +9,9 @@ import ServiceLifecycle
 /// The long-lived parts of one hub, shared by its routes and services.
 package struct HubComponents: Sendable {
     package let configuration: HubConfiguration
+    /// This process's id among the hubs: the end of its MQTT client id (`dabba-hub-{id}`), its relay topic
+    /// (``ClusterRelay``) and its name as a lease holder; new at every start.
+    package let hubID: String
     package let store: any HubStore
     package let metrics: HubMetrics
     /// Live positions and states for the WebSocket feeds.
@@ -42,10 +45,12 @@ package struct HubComponents: Sendable {
     package static func make(
         configuration: HubConfiguration, store: any HubStore, logger: Logger, bcryptCost: UInt8 = 12
     ) async throws -> HubComponents {
-        let mqtt = MQTTClient(configuration: try HubApplication.mqttConfiguration(configuration), logger: logger)
+        let hubID = AuthRandom.token(bytes: 6)
+        let mqtt = MQTTClient(
+            configuration: try HubApplication.mqttConfiguration(configuration, hubID: hubID), logger: logger)
         let metrics = HubMetrics()
         var hub = HubComponents(
-            configuration: configuration, store: store, metrics: metrics, feed: FleetFeed(), mqtt: mqtt,
+            configuration: configuration, hubID: hubID, store: store, metrics: metrics, feed: FleetFeed(), mqtt: mqtt,
             auth: try await AuthService.make(configuration: configuration, users: store, bcryptCost: bcryptCost),
             notifier: OrderNotifier(bus: OrderEventBus(), mqtt: mqtt, logger: logger, metrics: metrics),
             rateLimits: AuthRateLimits(configuration: configuration, metrics: metrics))
@@ -65,9 +70,13 @@ package enum HubApplication {
     package static func build(
         hub: HubComponents, logger: Logger, closing close: (@Sendable () -> Void)?
     ) -> some ApplicationProtocol {
+        // Several hubs (an ingest group): each relays its share of the fleet to the others.
+        let relay = hub.configuration.ingestGroup.map { _ in
+            ClusterRelay(hub: hub.hubID, mqtt: hub.mqtt, feed: hub.feed, metrics: hub.metrics, logger: logger)
+        }
         let ingest = IngestService(
             configuration: hub.configuration, store: hub.store, mqtt: hub.mqtt, feed: hub.feed, metrics: hub.metrics,
-            logger: logger, orders: hub.notifier, deviceEvents: hub.deviceEvents,
+            logger: logger, orders: hub.notifier, relay: relay, deviceEvents: hub.deviceEvents,
             brokerConnected: hub.brokerConnected, clock: hub.dispatchClock)
         let router = Router(context: HubRequestContext.self)
         addRoutes(to: router, hub: hub)
@@ -98,21 +107,26 @@ package enum HubApplication {
     ) -> any Service {
         let orders = OrderService(store: store, notifier: hub.notifier)
         let settings = DispatchConfiguration(configuration: hub.configuration)
+        // Several hubs (an ingest group): rounds run on the lease's holder only.
+        let lease = hub.configuration.ingestGroup.map { _ in
+            DispatchLease(
+                store: store, holder: hub.hubID, length: hub.configuration.dispatchLease, metrics: hub.metrics,
+                logger: logger)
+        }
         // The policy name was validated with the configuration.
         let dispatcher = try! Dispatcher(
-            store: store, orders: orders, settings: settings, metrics: hub.metrics, logger: logger,
+            store: store, orders: orders, settings: settings, metrics: hub.metrics, logger: logger, lease: lease,
             now: hub.dispatchClock)
         DeliveryController(dispatcher: dispatcher, orders: orders).addRoutes(to: router)
         DispatchController(dispatcher: dispatcher).addRoutes(to: router)
         return DispatchService(
             dispatcher: dispatcher, bus: hub.notifier.bus, deviceEvents: hub.deviceEvents.stream,
-            brokerConnected: hub.brokerConnected.stream, interval: settings.interval, logger: logger)
+            brokerConnected: hub.brokerConnected.stream, interval: settings.interval, lease: lease, logger: logger)
     }
 
     /// The hub's MQTT client settings: a unique client id, credentials and TLS from the configuration.
-    static func mqttConfiguration(_ c: HubConfiguration) throws(ConfigError) -> MQTTConfiguration {
-        var mqtt = MQTTConfiguration(
-            host: c.mqttHost, port: c.mqttPort, clientID: "dabba-hub-" + AuthRandom.token(bytes: 6))
+    static func mqttConfiguration(_ c: HubConfiguration, hubID: String) throws(ConfigError) -> MQTTConfiguration {
+        var mqtt = MQTTConfiguration(host: c.mqttHost, port: c.mqttPort, clientID: "dabba-hub-" + hubID)
         mqtt.username = c.mqttUsername
         mqtt.tlsCAFile = c.mqttTLSCA
         if let file = c.mqttPasswordFile {

@@ -15,6 +15,8 @@ package struct HubConfiguration: Sendable {
     package var database: String
     package var dispatchPolicy: String
     package var dispatchInterval: Duration
+    /// With `ingest-group` set: the dispatcher's lease (only its holder runs rounds; see ``DispatchLease``).
+    package var dispatchLease: Duration
     package var offerTimeout: Duration
     package var dispatchFixMaxAge: Duration
     package var dispatchOfflineGrace: Duration
@@ -137,7 +139,14 @@ package struct HubConfiguration: Sendable {
             help: "Orders an agent carries and holds on offer at once (>1 stacks one restaurant's)."),
         ConfigKey(
             "ingest-group", default: "",
-            help: "MQTT shared-subscription group name; set it on every hub to split ingest between hubs."),
+            help:
+                "MQTT shared-subscription group name; set it on every hub to split ingest between hubs (and relay positions and states between them, and run dispatch on one hub at a time)."
+        ),
+        ConfigKey(
+            "dispatch-lease", default: "10",
+            help:
+                "With ingest-group: seconds of the dispatcher's lease in the database; only its holder runs dispatch rounds, renewed every third of it; another hub takes over at most ~1.33x this after the holder dies."
+        ),
         ConfigKey("commit-interval-ms", default: "100", help: "Longest wait before received fixes are committed (ms)."),
         ConfigKey("commit-batch", default: "5000", help: "Fixes committed in one transaction at most."),
         ConfigKey(
@@ -284,6 +293,7 @@ package struct HubConfiguration: Sendable {
         }
         dispatchPolicy = try c.choice("dispatch-policy", ["batch", "nearest", "least-recent"])
         dispatchInterval = try c.seconds("dispatch-interval", in: 0.05...3600)
+        dispatchLease = try c.seconds("dispatch-lease", in: 0.5...600)
         offerTimeout = try c.seconds("offer-timeout", in: 1...3600)
         dispatchFixMaxAge = try c.seconds("dispatch-fix-max-age", in: 1...86_400)
         dispatchOfflineGrace = try c.seconds("dispatch-offline-grace", in: 0...86_400)

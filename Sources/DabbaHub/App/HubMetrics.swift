@@ -102,9 +102,37 @@ package final class HubMetrics: Sendable {
     package func tasksResent(_ kind: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_tasks_resent_total", dimensions: [("kind", kind)], factory: factory)
     }
+    /// 1 on the hub holding the dispatcher's lease (``DispatchLease``), 0 on the others (absent without
+    /// `ingest-group`).
+    package var dispatchLeaseHeld: CoreMetrics.Gauge {
+        CoreMetrics.Gauge(label: "dabba_dispatch_lease_held", factory: factory)
+    }
+    /// Asks for (or releases of) the dispatcher's lease that failed in the database.
+    package var dispatchLeaseErrors: CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_dispatch_lease_errors_total", factory: factory)
+    }
     /// Operator alerts raised, by kind.
     package func alerts(_ kind: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_alerts_total", dimensions: [("kind", kind)], factory: factory)
+    }
+
+    /// Positions and states this hub relayed to the other hubs (``ClusterRelay``).
+    package var relayPublished: CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_relay_published_total", factory: factory)
+    }
+    /// Relay messages the MQTT client refused (no broker session): other hubs' feeds miss those updates until each
+    /// agent's next one.
+    package var relayPublishFailures: CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_relay_publish_failures_total", factory: factory)
+    }
+    /// Positions and states received from other hubs (before the feed drops any older than what it shows).
+    package var relayReceived: CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_relay_received_total", factory: factory)
+    }
+    /// Relay messages refused, by reason (`too_large`, `not_json`, `invalid_field`, `unsupported_version`,
+    /// `agent_mismatch`, `unknown_topic`).
+    package func relayRejected(_ reason: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_relay_rejected_total", dimensions: [("reason", reason)], factory: factory)
     }
 
     /// The Prometheus text exposition.

@@ -57,6 +57,8 @@ package actor Dispatcher<Store: DispatchStore> {
     let metrics: HubMetrics
     let logger: Logger
     let now: @Sendable () -> Int64
+    /// With several hubs: rounds run only while this hub holds it (nil: one hub, always).
+    let lease: DispatchLease?
     /// The checks every assignment path makes in its transaction.
     var limits: AssignmentLimits { AssignmentLimits(capacity: settings.capacity, codCashLimit: settings.codCashLimit) }
     /// The last round asked for: each round waits for the one before it (see `round()`).
@@ -65,7 +67,7 @@ package actor Dispatcher<Store: DispatchStore> {
     /// `now` is the clock rounds read (offers' deadlines, lapses, offline grace, fix age): Unix milliseconds.
     package init(
         store: Store, orders: OrderService<Store>, settings: DispatchConfiguration, metrics: HubMetrics, logger: Logger,
-        now: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
+        lease: DispatchLease? = nil, now: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
     ) throws(ConfigError) {
         guard let policy = DispatchPolicies.make(settings.policy, settings: DispatchSettings()) else {
             throw ConfigError(key: "dispatch-policy", message: "dispatch-policy: unknown policy \(settings.policy)")
@@ -77,6 +79,7 @@ package actor Dispatcher<Store: DispatchStore> {
         self.metrics = metrics
         self.logger = logger
         self.now = now
+        self.lease = lease
     }
 
     /// One round: apply device events, expire and withdraw offers, handle agents gone offline, offer waiting orders.
@@ -84,7 +87,9 @@ package actor Dispatcher<Store: DispatchStore> {
     /// Rounds run one after another, never overlapping: the actor alone would not ensure it, since a round suspends
     /// at every store call and another caller (the service's tick, a shift change, a REST action) could start a
     /// second round that decides from the same reads. (Rounds on other hubs may still overlap; the store's
-    /// conditional `createOffer` keeps their offers valid.) Returns when this call's round is done.
+    /// conditional `createOffer` keeps their offers valid.) With several hubs, a hub that does not hold the
+    /// ``DispatchLease`` skips the round: the holder runs it (at its next tick, or at once for an order event, which
+    /// every hub receives). Returns when this call's round is done.
     package func round() async {
         await serialized { await $0.runRound() }
     }
@@ -108,6 +113,7 @@ package actor Dispatcher<Store: DispatchStore> {
     }
 
     private func runRound() async {
+        if let lease, !lease.isHeld { return }
         do {
             try await applyDeviceEvents()
             try await closeStaleOffers()

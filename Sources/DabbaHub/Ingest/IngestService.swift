@@ -22,6 +22,8 @@ package final class IngestService: Service, Sendable {
     let validator: IngestValidator
     /// Order events other hubs publish, relayed to this hub's subscribers.
     let orders: OrderNotifier?
+    /// With `ingest-group` set: relays what this hub ingests to the other hubs and takes theirs.
+    let relay: ClusterRelay?
     /// Rung after a commit that stored device events.
     let deviceEvents: Signal?
     /// Rung on every (re)connect of the MQTT client (dispatch sends the tasks again).
@@ -48,10 +50,11 @@ package final class IngestService: Service, Sendable {
 
     package init(
         configuration: HubConfiguration, store: any HubStore, mqtt: MQTTClient, feed: FleetFeed, metrics: HubMetrics,
-        logger: Logger, orders: OrderNotifier? = nil, deviceEvents: Signal? = nil, brokerConnected: Signal? = nil,
-        clock: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
+        logger: Logger, orders: OrderNotifier? = nil, relay: ClusterRelay? = nil, deviceEvents: Signal? = nil,
+        brokerConnected: Signal? = nil, clock: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
     ) {
         self.orders = orders
+        self.relay = relay
         self.deviceEvents = deviceEvents
         self.brokerConnected = brokerConnected
         self.clock = clock
@@ -65,6 +68,7 @@ package final class IngestService: Service, Sendable {
         for filter in Self.filters(group: configuration.ingestGroup) { mqtt.subscribe(filter, qos: .atLeastOnce) }
         // Never shared: every hub pushes every order's events to its own WebSocket clients.
         if orders != nil { mqtt.subscribe(Self.orderStatusFilter, qos: .atLeastOnce) }
+        if relay != nil { mqtt.subscribe(ClusterRelay.filter, qos: .atLeastOnce) }
     }
 
     static let orderStatusFilter = "\(Topics.prefix)/orders/+/status"
@@ -87,6 +91,7 @@ package final class IngestService: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.receive() }
             group.addTask { await self.commitLoop() }
+            if let relay { group.addTask { await relay.run() } }
             try? await gracefulShutdown()
             // Commit what was received before stopping, then let the tasks go.
             await self.commitAll()
@@ -103,16 +108,20 @@ package final class IngestService: Service, Sendable {
                 _ = orders.relayed(message.payload)
                 continue
             }
+            if let relay, message.topic.hasPrefix(ClusterRelay.topicPrefix) {
+                relay.received(message)
+                continue
+            }
             let result = await validator.validate(message, store: store)
             noteSeen(result)
             switch result {
             case .positions(let positions):
-                for p in positions { feed.publish(position: p) }
+                for p in positions where feed.publish(position: p) { relay?.relay(p) }
                 if enqueue({ $0.positions += positions }) { await batchFull() }
             case .event(let event):
                 if enqueue({ $0.events.append(event) }) { await batchFull() }
             case .state(let state, let at):
-                feed.publish(state: state)
+                if feed.publish(state: state, at: at) { relay?.relay(state, at: at) }
                 metrics.agentsOnline.record(feed.onlineCount)
                 do { try await store.updateState(state, at: at) } catch {
                     logger.error(

@@ -117,15 +117,22 @@ package final class IngestValidator: Sendable {
     package static func position(_ fix: Fix, agent: String) throws(PayloadError) -> StoredPosition {
         guard fix.v == payloadVersion else { throw PayloadError(.unsupportedVersion, "v \(fix.v)") }
         guard fix.agent == agent else { throw PayloadError(.agentMismatch, "fix for \(fix.agent)") }
-        guard fix.seq >= 1 else { throw PayloadError(.invalidField, "seq must be ≥ 1") }
-        guard (-90...90).contains(fix.lat), (-180...180).contains(fix.lon) else {
+        guard let time = Timestamp.parse(fix.time) else { throw PayloadError(.invalidField, "time is not ISO 8601") }
+        let position = StoredPosition(fix: fix, time: time)
+        try check(position)
+        return position
+    }
+
+    /// The checks of a position's numbers that every way in shares (a device's fix, another hub's relay): seq ≥ 1,
+    /// latitude and longitude in range, every optional number finite.
+    package static func check(_ position: StoredPosition) throws(PayloadError) {
+        guard position.seq >= 1 else { throw PayloadError(.invalidField, "seq must be ≥ 1") }
+        guard (-90...90).contains(position.lat), (-180...180).contains(position.lon) else {
             throw PayloadError(.invalidField, "lat/lon out of range")
         }
-        guard let time = Timestamp.parse(fix.time) else { throw PayloadError(.invalidField, "time is not ISO 8601") }
-        for value in [fix.alt, fix.speed, fix.track, fix.hacc] {
+        for value in [position.alt, position.speed, position.track, position.hacc] {
             if let value, !value.isFinite { throw PayloadError(.invalidField, "non-finite number") }
         }
-        return StoredPosition(fix: fix, time: time)
     }
 
     /// The largest OwnTracks `tst` accepted (unix seconds, 10^11: the year 5138).

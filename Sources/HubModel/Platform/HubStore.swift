@@ -25,5 +25,5 @@ extension ErrorCode<StoreError> {
 /// Everything the hub stores. SQLite (WAL) is the embedded default; PostgreSQL plugs in behind the same protocols.
 package protocol HubStore:
     AgentRepository, PositionRepository, UserRepository, OrderRepository, OrderShareRepository, MarketRepository,
-    RestaurantDirectory, WebhookRepository, DispatchRepository, PaymentRepository, PaymentGate
+    RestaurantDirectory, WebhookRepository, DispatchRepository, PaymentRepository, PaymentGate, LeaseRepository
 {}

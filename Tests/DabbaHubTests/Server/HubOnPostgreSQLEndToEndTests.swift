@@ -31,6 +31,17 @@ import Testing
             return (code, body ?? [:])
         }
 
+        /// Places an order of `quantity` masala dosas at r-dosa as `token`, paid by `method`; its answer.
+        func placeOrder(_ token: String, quantity: Int, method: String) async throws -> (status: Int, json: JSONObject)
+        {
+            try await send(
+                "POST", "/v1/orders", token: token,
+                json: """
+                    {"restaurant":"r-dosa","items":[{"item":"i-masala","quantity":\(quantity),"options":[]}],
+                     "address":"1 MG Road","lat":12.98,"lon":77.60,"paymentMethod":"\(method)"}
+                    """)
+        }
+
         func login(_ email: String) async throws -> String {
             let response = try await send(
                 "POST", "/v1/auth/login", json: #"{"email":"\#(email)","password":"password-1"}"#)
@@ -114,28 +125,18 @@ import Testing
     /// `GET /v1/agents/a-1/positions` in order.
     static func ingestAndServe(_ client: Client, _ device: TestSubscriber, _ hub: ManagedProcess) async throws {
         let start = wallClockMilliseconds() - 60_000
-        for seq in Int64(1)...10 {
+        // Sent again until acked, as the agent does: the hub may not have subscribed yet when the first go out.
+        let acked = await IngestHarness.publishUntilAcked(1...10, by: device, agent: "a-1") { seq in
             let fix = Fix(
                 agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: start + seq * 1000),
                 lat: 12.975 + Double(seq) * 1e-4, lon: 77.605, mode: 3)
-            try await device.client.publishAndWait(
-                MQTTMessage(topic: Topics.fix(agent: "a-1"), payload: PayloadCoding.encode(fix), qos: .atLeastOnce))
+            return MQTTMessage(topic: Topics.fix(agent: "a-1"), payload: PayloadCoding.encode(fix), qos: .atLeastOnce)
         }
         try await device.client.publishAndWait(
             MQTTMessage(
                 topic: Topics.state(agent: "a-1"),
                 payload: PayloadCoding.encode(AgentState(agent: "a-1", online: true)),
                 qos: .atLeastOnce, retain: true))
-        let acked = await eventually(timeout: TestDeadline.generous) {
-            var seqs = Set<Int64>()
-            for message in device.messages {
-                guard let ack = try? PayloadCoding.decode(AckMessage.self, from: message.payload),
-                    let ranges = try? ack.ranges()
-                else { continue }
-                for range in ranges { seqs.formUnion(range) }
-            }
-            return seqs.isSuperset(of: 1...10)
-        }
         #expect(acked, "every fix acked; hub:\n\(hub.output().suffix(2000))")
         let op = try await client.login("op@example.com")
         let positions = try await client.send("GET", "/v1/agents/a-1/positions?limit=100", token: op)
@@ -149,12 +150,7 @@ import Testing
         async throws
     {
         let customer = try await client.login("a@example.com")
-        let placed = try await client.send(
-            "POST", "/v1/orders", token: customer,
-            json: """
-                {"restaurant":"r-dosa","items":[{"item":"i-masala","quantity":2,"options":[]}],
-                 "address":"1 MG Road","lat":12.98,"lon":77.60,"paymentMethod":"card"}
-                """)
+        let placed = try await client.placeOrder(customer, quantity: 2, method: "card")
         let order = try #require(placed.json["id"] as? String, "\(placed)")
         #expect(placed.status == 201 && (placed.json["total"] as? NSNumber)?.int64Value ?? 0 > 50_000)
         let paid = try await client.send(

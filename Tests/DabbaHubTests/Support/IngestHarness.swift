@@ -54,9 +54,28 @@ final class IngestHarness: @unchecked Sendable {
     }
 
     /// Every seq acked so far for `agent`.
-    func ackedSeqs(_ agent: String) -> Set<Int64> {
+    func ackedSeqs(_ agent: String) -> Set<Int64> { Self.ackedSeqs(agent, in: acks.messages) }
+
+    /// What an agent does until the hub has acked `seqs`: publishes every one not acked yet (`message(seq)`), again
+    /// each `every` (its ack timeout, shortened), until all are acked or the deadline; returns whether all were.
+    /// (A hub that has not subscribed yet, or was killed, never acks some: they are sent again.)
+    static func publishUntilAcked(
+        _ seqs: ClosedRange<Int64>, by device: TestSubscriber, agent: String, every: Duration = .milliseconds(500),
+        timeout: Duration = TestDeadline.generous, _ message: (Int64) -> MQTTMessage
+    ) async -> Bool {
+        await eventually(timeout: timeout, interval: every) {
+            let missing = Set(seqs).subtracting(ackedSeqs(agent, in: device.messages))
+            for seq in missing.sorted() {
+                guard (try? await device.client.publishAndWait(message(seq))) != nil else { break }
+            }
+            return missing.isEmpty
+        }
+    }
+
+    /// Every seq the acks for `agent` among `messages` name.
+    static func ackedSeqs(_ agent: String, in messages: [MQTTMessage]) -> Set<Int64> {
         var result = Set<Int64>()
-        for message in acks.messages where message.topic == Topics.ack(agent: agent) {
+        for message in messages where message.topic == Topics.ack(agent: agent) {
             guard let ack = try? PayloadCoding.decode(AckMessage.self, from: message.payload),
                 let ranges = try? ack.ranges()
             else { continue }

@@ -1,0 +1,46 @@
+import DabbaTestSupport
+import Foundation
+
+/// Several real `dabba-hub serve` processes in one ingest group (`hubs`) on one database and one broker, each on an
+/// HTTP port of its own (loopback); stopped by ``stop()``.
+struct HubCluster {
+    let hubs: [ManagedProcess]
+    let ports: [Int]
+
+    /// Starts `count` hubs with `extra` arguments and waits until each listens.
+    static func start(
+        count: Int, database: String, mqttPort: Int, directory: TestDirectory, extra: [String] = []
+    ) async throws -> HubCluster {
+        let ports = (0..<count).map { _ in FreePort.next() }
+        let hubs = try ports.enumerated().map { n, port in
+            try ManagedProcess(
+                name: "hub-\(n)", executable: try BuiltProducts.path(of: "dabba-hub"),
+                arguments: [
+                    "serve", "--config", "/dev/null", "--database", database, "--mqtt-port", "\(mqttPort)",
+                    "--http-port", "\(port)", "--log-level", "info", "--payment-provider", "test",
+                    "--ingest-group", "hubs", "--commit-interval-ms", "20",
+                ] + extra, logDirectory: directory.url)
+        }
+        let cluster = HubCluster(hubs: hubs, ports: ports)
+        do {
+            for port in ports { try await FreePort.waitUntilListening(port) }
+        } catch {
+            cluster.stop()
+            throw error
+        }
+        return cluster
+    }
+
+    /// The hubs' latest output, for a failing expectation's message.
+    func diagnostics() -> String { hubs.map { "\($0.name):\n\($0.output().suffix(3000))" }.joined() }
+
+    /// `GET /metrics` of hub `n` (curl: a separate client).
+    func metrics(_ n: Int) async throws -> String {
+        let (status, output) = try await runToCompletion(
+            "/usr/bin/curl", ["-s", "http://127.0.0.1:\(ports[n])/metrics"])
+        guard status == 0 else { throw TestSupportError("curl /metrics: exit \(status)") }
+        return output
+    }
+
+    func stop() { for hub in hubs { hub.stop() } }
+}
