@@ -159,7 +159,6 @@ extension Dispatcher {
     /// Applies the agents' stored device events once each, oldest first.
     func applyDeviceEvents() async throws {
         for event in try await store.unappliedEvents(limit: 500) {
-            let decoded = try? PayloadCoding.decode(AgentEvent.self, from: event.payload)
             let kind = AgentEvent.Kind(rawValue: event.type)
             switch kind {
             case .accepted:
@@ -173,8 +172,10 @@ extension Dispatcher {
                     agent: event.agent, seq: event.seq, change: nil, order: event.order)
                 countDeviceEvent(applied: applied, event)
             case .rejected:
+                // Only the reason is read here (informational); a pickup or delivery is read by DeviceAction.reading.
+                let reason = (try? PayloadCoding.decode(AgentEvent.self, from: event.payload))?.reason
                 let applied =
-                    (try? await recordRejection(order: event.order, agent: event.agent, reason: decoded?.reason)) != nil
+                    (try? await recordRejection(order: event.order, agent: event.agent, reason: reason)) != nil
                 _ = try await store.applyDeviceEvent(
                     agent: event.agent, seq: event.seq, change: nil, order: event.order)
                 countDeviceEvent(applied: applied, event)
