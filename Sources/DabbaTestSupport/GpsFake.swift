@@ -6,16 +6,19 @@ import Synchronization
     import Glibc
 #endif
 
-/// A private gpsd replaying an NMEA log through `gpsfake -1 -q -P PORT -c CYCLE -W WAIT FILE`, on a loopback port
-/// chosen by the test (gpsfake's gpsd listens on 127.0.0.1 and ::1).
+/// A private gpsd replaying an NMEA log through `gpsfake -1 -q -P PORT -c CYCLE -W WAIT [-n] FILE`, on a loopback
+/// port chosen by the test (gpsfake's gpsd listens on 127.0.0.1 and ::1).
 ///
-/// gpsfake's gpsd opens the fake device only when a client watches and loses what gpsfake wrote before and while
-/// it opens and probes it (measured with 3.22: the first 4 of 20 points at `-c 0.1`, the first of 10 at `-c 0.5`; under a loaded CI machine
-/// the first 11, with a 4 s lead-in);
-/// `init(route:…)` therefore puts `leadIn` seconds of receiver-without-fix epochs before the route, so every route
-/// point reaches a client that connects within about a second of `start()`. Nothing is left behind: `stop()`/`kill9()` end gpsfake's whole process group
-/// (gpsfake and its gpsd), gpsfake's control socket lives in the test directory (`TMPDIR`), and the SysV shared
-/// memory segment gpsd exports per port (key `0x4770PPPP`) is removed.
+/// gpsfake writes its log whether or not gpsd reads it, and gpsd loses what arrives before and while it opens and
+/// probes the fake device. Without `-n` gpsd opens the device only when a client watches, so the probe falls inside
+/// the replay, and on a loaded machine it takes seconds (measured with 3.22: the first 4 of 20 points lost at
+/// `-c 0.1`; on a loaded CI machine the first 11, with a 4 s lead-in; at load 14, once, a whole 14 s replay). So by
+/// default (`nowait`) gpsd runs with `-n` and opens and probes the device as gpsfake adds it, before the replay
+/// starts; `start()` returns once gpsd lists the device; and `init(route:…)` puts `leadIn` seconds of
+/// receiver-without-fix epochs before the route, so every route point reaches a client that watches within a few
+/// seconds of `start()`. Nothing is left behind: `stop()`/`kill9()` end gpsfake's whole process group (gpsfake and
+/// its gpsd), gpsfake's control socket lives in the test directory (`TMPDIR`), and the SysV shared memory segment
+/// gpsd exports per port (key `0x4770PPPP`) is removed.
 public final class GpsFake: Sendable {
     /// The TCP port gpsd listens on.
     public let port: Int
@@ -27,17 +30,20 @@ public final class GpsFake: Sendable {
     private let process = Mutex<ManagedProcess?>(nil)
 
     /// Replays `nmea` (CRLF sentences) as written, one sentence every `cycle` seconds; gpsfake exits (status 1,
-    /// "test timed out") `wait` seconds after the log ends.
+    /// "test timed out") `wait` seconds after the log ends. `nowait: false` leaves gpsd to open the device when the
+    /// first client watches, as a gpsd without `-n` does with a real receiver.
     public init(
         nmea: String, directory: TestDirectory, port: Int = FreePort.next(), cycle: Double = 0.1, wait: Int = 2,
-        name: String = "gpsfake"
+        nowait: Bool = true, name: String = "gpsfake"
     ) throws {
         self.port = port
         self.directory = directory
         self.name = name
         logPath = directory.path("\(name).nmea")
         try nmea.write(toFile: logPath, atomically: true, encoding: .utf8)
-        arguments = ["-1", "-q", "-P", String(port), "-c", String(cycle), "-W", String(wait), logPath]
+        arguments =
+            ["-1", "-q", "-P", String(port), "-c", String(cycle), "-W", String(wait)] + (nowait ? ["-n"] : [])
+            + [logPath]
     }
 
     /// Replays `route` after `leadIn` seconds of no-fix epochs (see the type's documentation).
@@ -51,7 +57,7 @@ public final class GpsFake: Sendable {
         try self.init(nmea: nmea, directory: directory, port: port, cycle: cycle, wait: wait, name: name)
     }
 
-    /// Starts gpsfake and waits (bounded) until its gpsd listens.
+    /// Starts gpsfake and waits (bounded) until its gpsd listens and has the receiver to replay through.
     public func start(timeout: Duration = TestDeadline.generous) async throws {
         guard let executable = findExecutable("gpsfake") else { throw TestSupportError("gpsfake not installed") }
         var environment = ProcessInfo.processInfo.environment
@@ -62,15 +68,21 @@ public final class GpsFake: Sendable {
         process.withLock { $0 = started }
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if FreePort.isListening(port) { return }
+            if hasReceiver() { return }
             if !started.isRunning {
                 throw TestSupportError("gpsfake exited early: \(started.output())")
             }
             try await Task.sleep(for: .milliseconds(25))
         }
-        if FreePort.isListening(port) { return }  // once more: the sleep may have overslept the deadline
+        if hasReceiver() { return }  // once more: the sleep may have overslept the deadline
         stop()
-        throw TestSupportError("gpsfake did not listen on \(port) within \(timeout)")
+        throw TestSupportError("gpsfake's gpsd did not list its receiver on \(port) within \(timeout): \(output())")
+    }
+
+    /// True once gpsfake's gpsd listens and lists the device gpsfake adds through its control socket after gpsd
+    /// starts (a client watching before that would wait for gpsd's next pass over its devices, every 2 s).
+    private func hasReceiver() -> Bool {
+        FreePort.isListening(port) && !(GpsdDaemon.devices(port: port) ?? []).isEmpty
     }
 
     /// True while gpsfake runs.
@@ -140,10 +152,5 @@ public final class GpsFake: Sendable {
     }
 
     /// Removes the shared memory segment gpsd exported for this port (gpsd never removes it).
-    private func cleanUp() {
-        let id = shmget(key_t(0x4770_0000 | Int32(port & 0xFFFF)), 0, 0)
-        guard id >= 0 else { return }
-        var info = shmid_ds()
-        if shmctl(id, IPC_STAT, &info) == 0 && info.shm_nattch == 0 { _ = shmctl(id, IPC_RMID, nil) }
-    }
+    private func cleanUp() { GpsdDaemon.removeSharedMemory(port: port) }
 }

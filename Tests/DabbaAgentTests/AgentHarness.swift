@@ -127,6 +127,9 @@ final class AgentHarness: @unchecked Sendable {
         directory.remove()
     }
 
-    /// On failure, what the agent said.
-    func diagnostics() -> String { "agent log:\n" + agent.output().suffix(4000) }
+    /// On failure, what the agent and gpsfake said.
+    func diagnostics() -> String {
+        "agent log:\n" + agent.output().suffix(4000) + "\ngpsfake:\n"
+            + (gpsfake?.output().suffix(1500) ?? "not started")
+    }
 }

@@ -65,6 +65,41 @@ import Testing
         }
     }
 
+    /// A receiver plugged in after the reader connected, as udev's `gpsdctl add` does on a device: gpsd announces it
+    /// to watching clients and opens it for them (its reconnection pass, every 2 s), and the receiver's fixes arrive
+    /// on the connection the reader already has, each exactly as sent.
+    @Test func aReceiverPluggedInAfterTheReaderConnectedIsRead() async throws {
+        let directory = try TestDirectory("gps-hotplug")
+        defer { directory.remove() }
+        let gpsd = GpsdDaemon(directory: directory)
+        try await gpsd.start()
+        defer { gpsd.stop() }
+        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
+        // `.connected` follows the reader's WATCH, so gpsd has it before the receiver is added below.
+        #expect(await running.log.wait { $0.contains(where: \.isConnected) }, "\(gpsd.output().suffix(2000))")
+        let receiver = try FakeReceiver()
+        try gpsd.add(receiver.path)
+        // The receiver sends a point every 0.2 s (pacing, not synchronisation) until three fixes have arrived;
+        // gpsd loses what it is sent while it opens and identifies the receiver, so the route is long.
+        let route = Route.loop(count: 150, start: Self.routeStart())
+        var sent = 0
+        while sent < route.count, running.log.fixes.count < 3 {
+            try receiver.write(NMEA.sentences(for: [route[sent]]))
+            sent += 1
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(
+            await running.log.wait(timeout: .seconds(10)) { $0.filter(\.isFix).count >= 3 },
+            "\(gpsd.output().suffix(3000))")
+        await running.stopAndDrain()
+        #expect(running.log.events.filter(\.isConnected).count == 1, "\(running.log.events)")
+        // An unbroken run of the route, each point exactly once, as sent.
+        let fixes = running.log.fixes
+        let first = try #require(route.firstIndex { $0.timeMilliseconds == fixes.first?.timeMilliseconds })
+        try #require(first + fixes.count <= route.count, "\(fixes.count) fixes from point \(first)")
+        expectMatches(fixes, route[first..<(first + fixes.count)])
+    }
+
     @Test func withoutLeadInGpsdsDoubleFirstEpochGivesOneMode3Fix() async throws {
         // No lead-in: the first epoch gpsd reports comes as two TPVs (RMC: mode 2, then GGA: mode 3, same time,
         // one sentence interval apart), and gpsd loses the points gpsfake wrote before and while it opened the
@@ -73,7 +108,9 @@ import Testing
         let directory = try TestDirectory("gps-double")
         defer { directory.remove() }
         let route = Route.loop(count: 40, start: Self.routeStart())
-        let gpsd = try GpsFake(nmea: NMEA.sentences(for: route), directory: directory, cycle: 0.1, wait: 1)
+        // gpsd opens the device when the reader watches (no `-n`), so the reader sees gpsd's first epoch.
+        let gpsd = try GpsFake(
+            nmea: NMEA.sentences(for: route), directory: directory, cycle: 0.1, wait: 1, nowait: false)
         try await gpsd.start()
         defer { gpsd.stop() }
         let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
