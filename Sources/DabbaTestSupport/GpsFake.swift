@@ -6,19 +6,20 @@ import Synchronization
     import Glibc
 #endif
 
-/// A private gpsd replaying an NMEA log through `gpsfake -1 -q -P PORT -c CYCLE -W WAIT [-n] FILE`, on a loopback
-/// port chosen by the test (gpsfake's gpsd listens on 127.0.0.1 and ::1).
+/// A private gpsd replaying an NMEA log through `gpsfake -1 -q -P PORT -c CYCLE -W WAIT FILE`, on a loopback port
+/// chosen by the test (gpsfake's gpsd listens on 127.0.0.1 and ::1).
 ///
-/// gpsfake writes its log whether or not gpsd reads it, and gpsd loses what arrives before and while it opens and
-/// probes the fake device. Without `-n` gpsd opens the device only when a client watches, so the probe falls inside
-/// the replay, and on a loaded machine it takes seconds (measured with 3.22: the first 4 of 20 points lost at
-/// `-c 0.1`; on a loaded CI machine the first 11, with a 4 s lead-in; at load 14, once, a whole 14 s replay). So by
-/// default (`nowait`) gpsd runs with `-n` and opens and probes the device as gpsfake adds it, before the replay
-/// starts; `start()` returns once gpsd lists the device; and `init(route:…)` puts `leadIn` seconds of
-/// receiver-without-fix epochs before the route, so every route point reaches a client that watches within a few
-/// seconds of `start()`. Nothing is left behind: `stop()`/`kill9()` end gpsfake's whole process group (gpsfake and
-/// its gpsd), gpsfake's control socket lives in the test directory (`TMPDIR`), and the SysV shared memory segment
-/// gpsd exports per port (key `0x4770PPPP`) is removed.
+/// gpsfake writes its log whether or not gpsd reads it, and gpsd opens the fake device only when a client watches
+/// and loses what arrives before and while it opens and probes it (measured with 3.22: the first 4 of 20 points at
+/// `-c 0.1`; on a loaded CI machine the first 11, with a 4 s lead-in). `init(route:…)` therefore puts `leadIn`
+/// seconds of receiver-without-fix epochs before the route, so every route point reaches a client that watches
+/// within a few seconds of `start()`, which returns once gpsd lists the device (a client watching before gpsfake has
+/// added it would wait for gpsd's next pass over its devices, every 2 s). gpsd's `-n` (open the device at once) is
+/// not used: gpsd then probes the device while gpsfake waits for its answer to the add, answering nobody for ~1.2 s
+/// on a quiet machine, and on a loaded CI run it had not listed the device 20 s later. Nothing is left behind:
+/// `stop()`/`kill9()` end gpsfake's whole process group (gpsfake and its gpsd), gpsfake's control socket lives in
+/// the test directory (`TMPDIR`), and the SysV shared memory segment gpsd exports per port (key `0x4770PPPP`) is
+/// removed.
 public final class GpsFake: Sendable {
     /// The TCP port gpsd listens on.
     public let port: Int
@@ -30,20 +31,17 @@ public final class GpsFake: Sendable {
     private let process = Mutex<ManagedProcess?>(nil)
 
     /// Replays `nmea` (CRLF sentences) as written, one sentence every `cycle` seconds; gpsfake exits (status 1,
-    /// "test timed out") `wait` seconds after the log ends. `nowait: false` leaves gpsd to open the device when the
-    /// first client watches, as a gpsd without `-n` does with a real receiver.
+    /// "test timed out") `wait` seconds after the log ends.
     public init(
         nmea: String, directory: TestDirectory, port: Int = FreePort.next(), cycle: Double = 0.1, wait: Int = 2,
-        nowait: Bool = true, name: String = "gpsfake"
+        name: String = "gpsfake"
     ) throws {
         self.port = port
         self.directory = directory
         self.name = name
         logPath = directory.path("\(name).nmea")
         try nmea.write(toFile: logPath, atomically: true, encoding: .utf8)
-        arguments =
-            ["-1", "-q", "-P", String(port), "-c", String(cycle), "-W", String(wait)] + (nowait ? ["-n"] : [])
-            + [logPath]
+        arguments = ["-1", "-q", "-P", String(port), "-c", String(cycle), "-W", String(wait), logPath]
     }
 
     /// Replays `route` after `leadIn` seconds of no-fix epochs (see the type's documentation).

@@ -108,9 +108,7 @@ import Testing
         let directory = try TestDirectory("gps-double")
         defer { directory.remove() }
         let route = Route.loop(count: 40, start: Self.routeStart())
-        // gpsd opens the device when the reader watches (no `-n`), so the reader sees gpsd's first epoch.
-        let gpsd = try GpsFake(
-            nmea: NMEA.sentences(for: route), directory: directory, cycle: 0.1, wait: 1, nowait: false)
+        let gpsd = try GpsFake(nmea: NMEA.sentences(for: route), directory: directory, cycle: 0.1, wait: 1)
         try await gpsd.start()
         defer { gpsd.stop() }
         let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
