@@ -89,18 +89,7 @@ public final class PostgresServer: Sendable {
                         "--locale=C", "--no-sync", "--no-instructions",
                     ], logDirectory: directory.url)
             }
-            let server = try owner.spawn(
-                name: "postgres", bin + "/postgres",
-                [
-                    "-D", data, "-p", "\(port)", "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-                    "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                ], logDirectory: directory.url)
-            do {
-                try await waitUntilReady(server, port: port, timeout: timeout)
-            } catch {
-                try? await offPool { server.stop(signal: SIGINT, timeout: .seconds(10)) }
-                throw error
-            }
+            let server = try await launch(owner: owner, data: data, port: port, directory: directory, timeout: timeout)
             return PostgresServer(
                 port: port, password: password, directory: directory, process: server,
                 startDuration: ContinuousClock.now - began)
@@ -108,6 +97,46 @@ public final class PostgresServer: Sendable {
             directory.remove()
             throw error
         }
+    }
+
+    /// Spawns `postgres` on `data` and `port` as `owner` and waits until it accepts connections; stops it again when
+    /// it does not.
+    private static func launch(
+        owner: ServerAccount, data: String, port: Int, directory: TestDirectory, timeout: Duration
+    ) async throws -> ManagedProcess {
+        let server = try owner.spawn(
+            name: "postgres", binDirectory + "/postgres",
+            [
+                "-D", data, "-p", "\(port)", "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            ], logDirectory: directory.url)
+        do {
+            try await waitUntilReady(server, port: port, timeout: timeout)
+        } catch {
+            try? await offPool { server.stop(signal: SIGINT, timeout: .seconds(10)) }
+            throw error
+        }
+        return server
+    }
+
+    /// An outage: stops the server (fast shutdown, SIGINT: every session is ended, clients see their connections
+    /// close) and keeps its data for ``resume(timeout:)``. Returns once the process has exited.
+    public func interrupt() async throws {
+        let running = process.withLock { current -> ManagedProcess? in
+            defer { current = nil }
+            return current
+        }
+        guard let running else { throw TestSupportError("postgres is not running") }
+        try await offPool { running.stop(signal: SIGINT, timeout: .seconds(20)) }
+    }
+
+    /// Starts the server again on the same port and data after ``interrupt()``, and waits until it accepts
+    /// connections.
+    public func resume(timeout: Duration = TestDeadline.generous) async throws {
+        let server = try await Self.launch(
+            owner: try ServerAccount.current(), data: directory.path("data"), port: port, directory: directory,
+            timeout: timeout)
+        process.withLock { $0 = server }
     }
 
     /// Polls `pg_isready` until the server accepts connections; fails early, with its log, if the server exits.

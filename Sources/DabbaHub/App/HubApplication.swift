@@ -148,15 +148,16 @@ package enum HubApplication {
         router.add(middleware: BearerAuthMiddleware(auth: hub.auth))
 
         let store = hub.store
+        let probe = DatabaseProbe {
+            do {
+                _ = try await store.positionCount(agent: "")
+                return true
+            } catch {
+                return false
+            }
+        }
         SystemController(
-            databaseOK: {
-                do {
-                    _ = try await store.positionCount(agent: "")
-                    return true
-                } catch {
-                    return false
-                }
-            },
+            databaseOK: { await probe.answers() },
             brokerConnected: { [mqtt = hub.mqtt] in mqtt.isConnected }, metrics: hub.metrics,
             assets: hub.configuration.assets
         ).addRoutes(to: router)

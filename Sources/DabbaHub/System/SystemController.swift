@@ -10,7 +10,7 @@ import NIOCore
 /// `GET /health`, `GET /v1/ping`, `GET /metrics` and `GET /openapi.yaml`: public, for probes, Prometheus and API
 /// clients.
 struct SystemController {
-    /// True when the database answers a query.
+    /// True when the database answers a query in time (``DatabaseProbe``).
     let databaseOK: @Sendable () async -> Bool
     /// True while the MQTT session is up.
     let brokerConnected: @Sendable () -> Bool

@@ -34,12 +34,36 @@ struct HubCluster {
     /// The hubs' latest output, for a failing expectation's message.
     func diagnostics() -> String { hubs.map { "\($0.name):\n\($0.output().suffix(3000))" }.joined() }
 
+    /// The hubs' output without the lines that contain `noise` (a database outage logs a failed connection attempt
+    /// many times a second), for a failing expectation's message.
+    func diagnostics(without noise: String) -> String {
+        hubs.map { hub in
+            let lines = hub.output().split(separator: "\n").filter { !$0.contains(noise) }
+            return "\(hub.name):\n" + lines.suffix(30).joined(separator: "\n") + "\n"
+        }.joined()
+    }
+
     /// `GET /metrics` of hub `n` (curl: a separate client).
     func metrics(_ n: Int) async throws -> String {
         let (status, output) = try await runToCompletion(
             "/usr/bin/curl", ["-s", "http://127.0.0.1:\(ports[n])/metrics"])
         guard status == 0 else { throw TestSupportError("curl /metrics: exit \(status)") }
         return output
+    }
+
+    /// The HTTP status of hub `n`'s `GET /health` (curl, 5 s at most; 0 when it did not answer).
+    func health(_ n: Int) async -> Int {
+        let answer = try? await runToCompletion(
+            "/usr/bin/curl",
+            ["-s", "-o", "/dev/null", "-m", "5", "-w", "%{http_code}", "http://127.0.0.1:\(ports[n])/health"])
+        return answer.flatMap { Int($0.1.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+    }
+
+    /// Every hub's `/health` status, in order.
+    func healthOfEach() async -> [Int] {
+        var statuses: [Int] = []
+        for n in ports.indices { statuses.append(await health(n)) }
+        return statuses
     }
 
     func stop() { for hub in hubs { hub.stop() } }

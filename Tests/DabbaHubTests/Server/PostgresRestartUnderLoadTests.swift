@@ -1,0 +1,98 @@
+import DabbaCore
+import DabbaMQTT
+import DabbaProtocol
+import DabbaTestSupport
+import Foundation
+@testable import HubModel
+import HubPostgres
+import Logging
+import Testing
+
+/// Three real hubs in one ingest group on PostgreSQL, one mosquitto, and an agent's fixes streaming in while
+/// PostgreSQL is stopped (fast shutdown: every hub's connections are closed under it) and started again. During the
+/// outage every hub's `/health` answers 503; afterwards the hubs reconnect by themselves and answer 200; the agent sends
+/// again what was not acked (as `dabba-agent` does after its ack timeout), and every fix ends up stored exactly once —
+/// in particular every fix acked before or during the outage, since a hub acks only what it committed.
+@Suite(.serialized) struct PostgresRestartUnderLoadTests {
+    static let fixes: Int64 = 300
+
+    static func acked(_ device: TestSubscriber) -> Set<Int64> { IngestHarness.ackedSeqs("a-1", in: device.messages) }
+
+    @Test func hubsRideOutAPostgreSQLRestartAndLoseNoAckedFix() async throws {
+        try await PostgresServer.with { server in try await Self.restartUnderLoad(server) }
+    }
+
+    static func restartUnderLoad(_ server: PostgresServer) async throws {
+        let database = server.url(database: try await server.createDatabase()) + "?sslmode=disable"
+        var logger = Logger(label: "pg-restart")
+        logger.logLevel = .critical
+        let store = try await PostgresHubStore.open(try PostgresStoreConfiguration(url: database), logger: logger)
+        let directory = try TestDirectory("hub-pg-restart")
+        defer {
+            store.close()
+            directory.remove()
+        }
+        _ = try await store.createAgent(id: "a-1", name: nil)
+        let broker = try await MosquittoBroker.started(directory: directory)
+        defer { broker.stop() }
+        let cluster = try await HubCluster.start(
+            count: 3, database: database, mqttPort: broker.port, directory: directory)
+        defer { cluster.stop() }
+        let device = try await TestSubscriber.start(port: broker.port, filter: Topics.ack(agent: "a-1"))
+        defer { device.client.shutdown() }
+        let start = wallClockMilliseconds() - 600_000
+        let third = Self.fixes / 3
+
+        // The first third, with every hub up and acking.
+        for seq in 1...third { try await device.client.publishAndWait(HubKilledMidIngestTests.fix(seq, start: start)) }
+        #expect(await eventually { Self.acked(device).count >= Int(third) / 2 }, "\(cluster.diagnostics())")
+
+        // The second third streams; PostgreSQL goes down once some of it is acked.
+        let streaming = Task {
+            for seq in third + 1...2 * third {
+                try await device.client.publishAndWait(HubKilledMidIngestTests.fix(seq, start: start))
+            }
+        }
+        #expect(await eventually(interval: .milliseconds(5)) { Self.acked(device).contains { $0 > third } })
+        try await server.interrupt()
+        let healthDuringOutage = await eventually(interval: .milliseconds(250)) {
+            await cluster.healthOfEach().allSatisfy { $0 == 503 }
+        }
+        #expect(healthDuringOutage, "every hub's /health should answer 503 while the database is down")
+        try await streaming.value
+        // The last third is published while the database is still down: nothing of it can be committed yet.
+        for seq in 2 * third + 1...Self.fixes {
+            try await device.client.publishAndWait(HubKilledMidIngestTests.fix(seq, start: start))
+        }
+        let ackedDuringOutage = Self.acked(device)
+
+        try await server.resume()
+        let recovered = await eventually { await cluster.healthOfEach().allSatisfy { $0 == 200 } }
+        #expect(recovered, "every hub's /health should answer 200 again\n\(cluster.diagnostics())")
+
+        // Everything acked so far was committed before the ack: it is stored.
+        let storedAfter = try await store.positions(
+            agent: "a-1", since: nil, until: nil, after: nil, limit: Int(Self.fixes) * 2)
+        #expect(Set(storedAfter.map(\.seq)).isSuperset(of: ackedDuringOutage))
+
+        // The agent sends what is still not acked until everything is; each fix is stored once.
+        let complete = await IngestHarness.publishUntilAcked(
+            1...Self.fixes, by: device, agent: "a-1", timeout: TestDeadline.generous * 2
+        ) { HubKilledMidIngestTests.fix($0, start: start) }
+        let missing = Set(1...Self.fixes).subtracting(Self.acked(device)).sorted()
+        var ingestMetrics = ""
+        for n in cluster.ports.indices {
+            let lines = (try? await cluster.metrics(n))?.split(separator: "\n").filter { $0.hasPrefix("dabba_ingest") }
+            ingestMetrics += "hub-\(n): " + (lines ?? []).joined(separator: "; ") + "\n"
+        }
+        #expect(
+            complete,
+            "not acked: \(missing.count) (\(missing.prefix(20)))\n\(ingestMetrics)\(cluster.diagnostics(without: "Connection creation failed"))"
+        )
+        #expect(try await store.positionCount(agent: "a-1") == Int(Self.fixes))
+        #expect(try await store.seqConflicts(agent: "a-1", after: nil, limit: 10).isEmpty)
+        // Every hub is still the process the test started (none crashed on the outage).
+        let running = cluster.hubs.allSatisfy { $0.isRunning }
+        #expect(running, "\(cluster.diagnostics())")
+    }
+}
