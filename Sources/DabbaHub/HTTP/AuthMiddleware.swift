@@ -15,7 +15,7 @@ struct BearerAuthMiddleware: RouterMiddleware {
         if let authorization = request.headers[.authorization] {
             if let bearer = request.headers.bearer, !bearer.token.isEmpty {
                 do {
-                    let identity = try await auth.authenticate(accessToken: bearer.token)
+                    let identity = try await authenticate(bearer.token, upgrade: request.headers[.upgrade] != nil)
                     context.identity = identity
                     context.logger[metadataKey: "user.id"] = "\(identity.userID)"
                 } catch {
@@ -26,6 +26,16 @@ struct BearerAuthMiddleware: RouterMiddleware {
             }
         }
         return try await next(request, context)
+    }
+
+    /// The token's identity. On a connection upgrade (WebSocket) the check — signature, then the store's revocation
+    /// read — runs in a task of its own: the connection's task lives as long as the feed and would keep the memory
+    /// of those frames for it (``inTaskOfItsOwn(_:)``).
+    func authenticate(_ token: String, upgrade: Bool) async throws(APIError) -> Identity {
+        guard upgrade else { return try await auth.authenticate(accessToken: token) }
+        return try await inTaskOfItsOwn { [auth] () async throws(APIError) in
+            try await auth.authenticate(accessToken: token)
+        }
     }
 }
 

@@ -63,7 +63,8 @@ struct OrderLiveController<Store: OrderStore> {
         }
         try checkOrigin(request)
         let id = try context.parameters.require("id")
-        guard try await orders.visibleOrder(id, to: identity) != nil else { throw APIError.notFound("no order \(id)") }
+        let visible = try await inTaskOfItsOwn { [orders] in try await orders.visibleOrder(id, to: identity) }
+        guard visible != nil else { throw APIError.notFound("no order \(id)") }
         return .upgrade([:])
     }
 
@@ -72,7 +73,8 @@ struct OrderLiveController<Store: OrderStore> {
     {
         try checkOrigin(request)
         let token = try context.parameters.require("token")
-        guard try await validShare(tokenHash: AuthRandom.sha256Hex(token)) != nil else {
+        let hash = AuthRandom.sha256Hex(token)
+        guard try await inTaskOfItsOwn({ [self] in try await validShare(tokenHash: hash) }) != nil else {
             throw APIError.notFound("this tracking link is unknown, expired or revoked")
         }
         return .upgrade([:])
@@ -102,12 +104,16 @@ struct OrderLiveController<Store: OrderStore> {
     /// With 10,000 feeds open, task memory (async frames, kept in slabs for as long as a task runs) is most of the
     /// hub's (heaptrack, BENCHMARKS.md). So no feed keeps a task for writing (the WebSocket write path has the
     /// deepest frames), and the frames of the long-lived task hold little: the view lives in an
-    /// ``OrderFeedSession``, the set-up and the writing are separate `@inline(never)` functions.
+    /// ``OrderFeedSession``, the set-up and the writing are separate `@inline(never)` functions, and the store
+    /// reads of the upgrade check and the set-up run in tasks of their own (``inTaskOfItsOwn(_:)``), so their
+    /// frames do not size the slabs the connection's task keeps.
     @Sendable func serve(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
         context: WebSocketRouterContext<HubRequestContext>
     ) async throws {
-        let opened = try await open(context.requestContext)
+        let requestContext = context.requestContext
+        let channel = requestContext.channel
+        let opened = try await inTaskOfItsOwn { [self] in try await open(requestContext) }
         guard let session = opened else { return }
         let gauge = metrics.sockets("order")
         gauge.increment()
@@ -115,7 +121,6 @@ struct OrderLiveController<Store: OrderStore> {
             gauge.decrement()
             session.end()
         }
-        let channel = context.requestContext.channel
         session.watchAgent()
         session.inbox.start { [self] in
             Task { await self.writeFrames(session, outbound, channel) }
