@@ -70,7 +70,7 @@ struct OrderFeedInboxTests {
 /// hour away so it cannot interfere.
 struct OrderFeedRechecksTests {
     @Test func eachFeedIsRecheckedEveryPeriodAndOnceAtItsExpiry() {
-        let rechecks = OrderFeedRechecks(resolution: .seconds(3_600))
+        let rechecks = OrderFeedRechecks(resolution: .seconds(3_600), firstDelay: { $0 })
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let signedIn = OrderFeedInbox()
         let shared = OrderFeedInbox()
@@ -101,5 +101,30 @@ struct OrderFeedRechecksTests {
         #expect(signedIn.take() == [.recheck])
         stopSignedIn()
         #expect(rechecks.count == 0)
+    }
+
+    /// Feeds opened at the same moment are not re-checked at the same moments: their first re-checks spread over
+    /// the first period (each re-check costs a task and two store reads).
+    @Test func feedsOpenedTogetherAreRecheckedAtSpreadOutTimes() {
+        let rechecks = OrderFeedRechecks(resolution: .seconds(3_600))
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let start = OrderFeedRechecks.monotonicMilliseconds()
+        let inboxes = (0..<1_000).map { _ in OrderFeedInbox() }
+        let stops = inboxes.map { rechecks.register($0, every: .seconds(30), expiresIn: nil, on: loop) }
+        for inbox in inboxes {
+            inbox.start {}
+            _ = inbox.take()
+        }
+        // Second by second through the first period: each feed is re-checked once in it, never most of them at once
+        // (uniform over 30 s: ~33 a second; all 1,000 in one second if the first re-check were not spread).
+        var perSecond: [Int] = []
+        for second in 1...30 {
+            // The last tick at 30.999 s: the feeds registered a few ms after `start` are due up to then.
+            rechecks.fire(now: start + Int64(second) * 1_000 - (second == 30 ? -999 : 0))
+            perSecond.append(inboxes.filter { $0.take() == [.recheck] }.count)
+        }
+        #expect(perSecond.reduce(0, +) == 1_000, "\(perSecond)")
+        #expect(perSecond.max()! <= 150, "\(perSecond)")
+        for stop in stops { stop() }
     }
 }
