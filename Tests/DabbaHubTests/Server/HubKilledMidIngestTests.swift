@@ -26,23 +26,9 @@ import Testing
 
     @Test func everyAckedFixIsStoredOnceWhenAHubIsKilledMidIngest() async throws {
         try await PostgresServer.with { server in
-            let database = server.url(database: try await server.createDatabase()) + "?sslmode=disable"
-            var logger = Logger(label: "mid-ingest")
-            logger.logLevel = .critical
-            let store = try await PostgresHubStore.open(try PostgresStoreConfiguration(url: database), logger: logger)
-            let directory = try TestDirectory("hub-mid-ingest")
-            defer {
-                store.close()
-                directory.remove()
-            }
-            _ = try await store.createAgent(id: "a-1", name: nil)
-            let broker = try await MosquittoBroker.started(directory: directory)
-            defer { broker.stop() }
-            let cluster = try await HubCluster.start(
-                count: 2, database: database, mqttPort: broker.port, directory: directory)
-            defer { cluster.stop() }
-            let device = try await TestSubscriber.start(port: broker.port, filter: Topics.ack(agent: "a-1"))
-            defer { device.client.shutdown() }
+            let fixture = try await IngestCluster.start(on: server, hubs: 2, label: "hub-mid-ingest")
+            defer { fixture.stop() }
+            let (store, cluster, device) = (fixture.store, fixture.cluster, fixture.device)
             let start = wallClockMilliseconds() - 600_000
 
             // The first half: both hubs ingest (the broker alternates), and ack.

@@ -23,23 +23,9 @@ import Testing
     }
 
     static func restartUnderLoad(_ server: PostgresServer) async throws {
-        let database = server.url(database: try await server.createDatabase()) + "?sslmode=disable"
-        var logger = Logger(label: "pg-restart")
-        logger.logLevel = .critical
-        let store = try await PostgresHubStore.open(try PostgresStoreConfiguration(url: database), logger: logger)
-        let directory = try TestDirectory("hub-pg-restart")
-        defer {
-            store.close()
-            directory.remove()
-        }
-        _ = try await store.createAgent(id: "a-1", name: nil)
-        let broker = try await MosquittoBroker.started(directory: directory)
-        defer { broker.stop() }
-        let cluster = try await HubCluster.start(
-            count: 3, database: database, mqttPort: broker.port, directory: directory)
-        defer { cluster.stop() }
-        let device = try await TestSubscriber.start(port: broker.port, filter: Topics.ack(agent: "a-1"))
-        defer { device.client.shutdown() }
+        let fixture = try await IngestCluster.start(on: server, hubs: 3, label: "hub-pg-restart")
+        defer { fixture.stop() }
+        let (store, cluster, device) = (fixture.store, fixture.cluster, fixture.device)
         let start = wallClockMilliseconds() - 600_000
         let third = Self.fixes / 3
 
