@@ -13,13 +13,13 @@ import Synchronization
 /// and loses what arrives before and while it opens and probes it (measured with 3.22: the first 4 of 20 points at
 /// `-c 0.1`; on a loaded CI machine the first 11, with a 4 s lead-in). `init(route:…)` therefore puts `leadIn`
 /// seconds of receiver-without-fix epochs before the route, so every route point reaches a client that watches
-/// within a few seconds of `start()`, which returns once gpsd lists the device (a client watching before gpsfake has
-/// added it would wait for gpsd's next pass over its devices, every 2 s). gpsd's `-n` (open the device at once) is
-/// not used: gpsd then probes the device while gpsfake waits for its answer to the add, answering nobody for ~1.2 s
-/// on a quiet machine, and on a loaded CI run it had not listed the device 20 s later. Nothing is left behind:
-/// `stop()`/`kill9()` end gpsfake's whole process group (gpsfake and its gpsd), gpsfake's control socket lives in
-/// the test directory (`TMPDIR`), and the SysV shared memory segment gpsd exports per port (key `0x4770PPPP`) is
-/// removed.
+/// within a few seconds of `start()`. Tried and dropped (2026-12-06): gpsd's `-n` (gpsd then probes the device while
+/// gpsfake waits for its answer to the add, answering nobody for ~1.2 s on a quiet machine; on a loaded clean-clone
+/// run it had not listed the device 20 s later), and waiting in `start()` until gpsd's `?DEVICES` lists the device
+/// (0.2–0.3 s when measured under load, yet a loaded clean-clone run waited out a whole replay). Nothing is left
+/// behind: `stop()`/`kill9()` end gpsfake's whole process group (gpsfake and its gpsd), gpsfake's control socket
+/// lives in the test directory (`TMPDIR`), and the SysV shared memory segment gpsd exports per port (key
+/// `0x4770PPPP`) is removed.
 public final class GpsFake: Sendable {
     /// The TCP port gpsd listens on.
     public let port: Int
@@ -55,7 +55,7 @@ public final class GpsFake: Sendable {
         try self.init(nmea: nmea, directory: directory, port: port, cycle: cycle, wait: wait, name: name)
     }
 
-    /// Starts gpsfake and waits (bounded) until its gpsd listens and has the receiver to replay through.
+    /// Starts gpsfake and waits (bounded) until its gpsd listens.
     public func start(timeout: Duration = TestDeadline.generous) async throws {
         guard let executable = findExecutable("gpsfake") else { throw TestSupportError("gpsfake not installed") }
         var environment = ProcessInfo.processInfo.environment
@@ -66,21 +66,15 @@ public final class GpsFake: Sendable {
         process.withLock { $0 = started }
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if hasReceiver() { return }
+            if FreePort.isListening(port) { return }
             if !started.isRunning {
                 throw TestSupportError("gpsfake exited early: \(started.output())")
             }
             try await Task.sleep(for: .milliseconds(25))
         }
-        if hasReceiver() { return }  // once more: the sleep may have overslept the deadline
+        if FreePort.isListening(port) { return }  // once more: the sleep may have overslept the deadline
         stop()
-        throw TestSupportError("gpsfake's gpsd did not list its receiver on \(port) within \(timeout): \(output())")
-    }
-
-    /// True once gpsfake's gpsd listens and lists the device gpsfake adds through its control socket after gpsd
-    /// starts (a client watching before that would wait for gpsd's next pass over its devices, every 2 s).
-    private func hasReceiver() -> Bool {
-        FreePort.isListening(port) && !(GpsdDaemon.devices(port: port) ?? []).isEmpty
+        throw TestSupportError("gpsfake did not listen on \(port) within \(timeout)")
     }
 
     /// True while gpsfake runs.
