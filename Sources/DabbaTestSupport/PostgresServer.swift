@@ -177,21 +177,35 @@ public final class PostgresServer: Sendable {
     }
 
     /// Runs one SQL command with `psql` as the superuser (in the database `postgres` unless `database` is given).
+    ///
+    /// Bounded by ``psqlDeadline``: a loaded clean-clone run (load ~8, several test servers at once) once had a
+    /// `CREATE DATABASE` still running after the 30 s that bounded it before, and reported it as a failure with an
+    /// empty log.
     public func psql(_ sql: String, database: String = "postgres") async throws {
         let (bin, port, password, user, logDirectory) = (Self.binDirectory, port, password, user, directory.url)
+        let serverLog = { @Sendable [self] in String(log().suffix(2000)) }
         try await offPool {
             let command = try ManagedProcess(
-                name: "psql", executable: "/usr/bin/psql",
+                name: "psql-\(UUID().uuidString.prefix(8))", executable: "/usr/bin/psql",
                 arguments: [
                     "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(port)", "-U", user, "-d",
                     database, "-c", sql,
                 ],
                 environment: ["PGPASSWORD": password, "PATH": bin + ":/usr/bin:/bin"], logDirectory: logDirectory)
-            guard command.waitForExit() == 0 else {
-                throw TestSupportError("psql \(sql) failed; its log:\n\(command.output())")
+            guard let status = command.waitForExit(timeout: Self.psqlDeadline) else {
+                command.kill9()
+                throw TestSupportError(
+                    "psql \(sql) did not finish within \(Self.psqlDeadline); its output:\n\(command.output())\n"
+                        + "the server's log:\n\(serverLog())")
+            }
+            guard status == 0 else {
+                throw TestSupportError("psql \(sql) failed (exit \(status)); its output:\n\(command.output())")
             }
         }
     }
+
+    /// How long one `psql` command may take.
+    public static let psqlDeadline = TestDeadline.generous * 4
 
     /// The server's process id while it runs.
     public var pid: Int32? { process.withLock { $0.map(\.pid) } }
