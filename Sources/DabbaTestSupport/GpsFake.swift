@@ -41,7 +41,9 @@ public final class GpsFake: Sendable {
         self.name = name
         logPath = directory.path("\(name).nmea")
         try nmea.write(toFile: logPath, atomically: true, encoding: .utf8)
-        arguments = ["-1", "-q", "-P", String(port), "-c", String(cycle), "-W", String(wait), logPath]
+        // `-D 3`: gpsd's own account (clients, the device's adding, opening, probing and closing) goes into
+        // gpsfake's log, which the tests print when a fix does not arrive.
+        arguments = ["-1", "-q", "-D", "3", "-P", String(port), "-c", String(cycle), "-W", String(wait), logPath]
     }
 
     /// Replays `route` after `leadIn` seconds of no-fix epochs (see the type's documentation).
