@@ -1,3 +1,4 @@
+import DabbaCore
 import Foundation
 
 #if canImport(Glibc)
@@ -13,15 +14,7 @@ public final class NotifySocketListener: @unchecked Sendable {
         self.path = path
         unlink(path)
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
-        let rc = withUnsafePointer(to: &address) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let rc = UnixSocketAddress.withAddress(path) { bind(fd, $0, $1) }
         guard fd >= 0, rc == 0 else { throw TestSupportError("cannot bind notify socket \(path)") }
     }
 
