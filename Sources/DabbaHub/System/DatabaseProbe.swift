@@ -43,10 +43,13 @@ final class DatabaseProbe: Sendable {
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let waiting = Mutex<CheckedContinuation<Bool, Never>?>(continuation)
             let finish = { @Sendable (answer: Bool) in waiting.withLock { $0.take() }?.resume(returning: answer) }
-            Task { finish(await pending.value) }
-            Task {
+            let deadline = Task {
                 try? await Task.sleep(for: limit)
                 finish(false)
+            }
+            Task {
+                finish(await pending.value)
+                deadline.cancel()  // answered in time: the timer need not sleep out the limit
             }
         }
     }
