@@ -218,13 +218,7 @@ public final class PostgresServer: Sendable {
 
     /// Fast shutdown (SIGINT: open sessions are ended), SIGKILL after 20 s, then removes the directory. Idempotent.
     public func stop() async {
-        let running = process.withLock { current -> ManagedProcess? in
-            defer { current = nil }
-            return current
-        }
-        if let running {
-            _ = try? await offPool { running.stop(signal: SIGINT, timeout: .seconds(20)) }
-        }
+        try? await interrupt()  // throws only when the server is not running (stopped or interrupted before)
         directory.remove()
     }
 
