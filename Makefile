@@ -15,7 +15,7 @@ RELEASE      := -c release --static-swift-stdlib --scratch-path .build-static
 # their own server from /usr/lib/postgresql/15/bin on a private port (README, Storage backends: PostgreSQL).
 DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mosquitto mosquitto-clients \
         libsqlite3-dev sqlite3 systemd openssl procps iproute2 python3-venv \
-        libjs-leaflet chromium chromium-driver wrk postgresql
+        libjs-leaflet chromium chromium-driver wrk postgresql strace
 
 .PHONY: deps build test screenshots lint test-soak demo demo-cluster demo-build install install-hub bench fuzz api-fuzz clean
 

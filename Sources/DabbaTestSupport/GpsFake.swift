@@ -13,13 +13,20 @@ import Synchronization
 /// and loses what arrives before and while it opens and probes it (measured with 3.22: the first 4 of 20 points at
 /// `-c 0.1`; on a loaded CI machine the first 11, with a 4 s lead-in). `init(route:…)` therefore puts `leadIn`
 /// seconds of receiver-without-fix epochs before the route, so every route point reaches a client that watches
-/// within a few seconds of `start()`. Tried and dropped (2026-12-06): gpsd's `-n` (gpsd then probes the device while
-/// gpsfake waits for its answer to the add, answering nobody for ~1.2 s on a quiet machine; on a loaded clean-clone
-/// run it had not listed the device 20 s later), and waiting in `start()` until gpsd's `?DEVICES` lists the device
-/// (0.2–0.3 s when measured under load, yet a loaded clean-clone run waited out a whole replay). Nothing is left
-/// behind: `stop()`/`kill9()` end gpsfake's whole process group (gpsfake and its gpsd), gpsfake's control socket
-/// lives in the test directory (`TMPDIR`), and the SysV shared memory segment gpsd exports per port (key
-/// `0x4770PPPP`) is removed.
+/// within a few seconds of `start()`.
+///
+/// `start()` returns once gpsd lists gpsfake's receiver, and adds it itself when gpsfake's add was lost: gpsfake
+/// (3.22, `gps/fake.py`) waits for gpsd's control socket *file*, which gpsd's `bind()` creates before its `listen()`,
+/// then connects once and, refused, silently adds nothing — gpsd then serves clients with no receiver and the
+/// replay goes nowhere. On a loaded machine gpsd can be descheduled between the two calls; that was the
+/// "connected to gpsd, no fix" failure seen about once in a few loaded CI runs (gpsd's log showed no `control`
+/// line at all), reproduced at will by delaying gpsd's first `listen()` under strace
+/// (`GPSReaderTests.aReceiverAddLostToGpsdsListenRaceIsRedone`). Tried and dropped (2026-12-06): gpsd's `-n`
+/// (gpsd then probes the device while gpsfake waits for its answer to the add, answering nobody for ~1.2 s).
+///
+/// Nothing is left behind: `stop()`/`kill9()` end gpsfake's whole process group (gpsfake and its gpsd), gpsfake's
+/// control socket lives in the test directory (`TMPDIR`), and the SysV shared memory segment gpsd exports per port
+/// (key `0x4770PPPP`) is removed.
 public final class GpsFake: Sendable {
     /// The TCP port gpsd listens on.
     public let port: Int
@@ -28,15 +35,19 @@ public final class GpsFake: Sendable {
     let directory: TestDirectory
     let arguments: [String]
     let name: String
+    let environment: [String: String]
     private let process = Mutex<ManagedProcess?>(nil)
+    private let addedByHarness = Mutex<String?>(nil)
 
     /// Replays `nmea` (CRLF sentences) as written, one sentence every `cycle` seconds; gpsfake exits (status 1,
-    /// "test timed out") `wait` seconds after the log ends.
+    /// "test timed out") `wait` seconds after the log ends. `environment` is added to gpsfake's (e.g. `GPSD_HOME`,
+    /// where gpsfake looks for gpsd first).
     public init(
         nmea: String, directory: TestDirectory, port: Int = FreePort.next(), cycle: Double = 0.1, wait: Int = 2,
-        name: String = "gpsfake"
+        name: String = "gpsfake", environment: [String: String] = [:]
     ) throws {
         self.port = port
+        self.environment = environment
         self.directory = directory
         self.name = name
         logPath = directory.path("\(name).nmea")
@@ -49,34 +60,72 @@ public final class GpsFake: Sendable {
     /// Replays `route` after `leadIn` seconds of no-fix epochs (see the type's documentation).
     public convenience init(
         route: [RoutePoint], directory: TestDirectory, port: Int = FreePort.next(), cycle: Double = 0.1,
-        leadIn: Double = 10.0, wait: Int = 2, name: String = "gpsfake"
+        leadIn: Double = 10.0, wait: Int = 2, name: String = "gpsfake", environment: [String: String] = [:]
     ) throws {
         let epochs = Int((leadIn / (2 * cycle)).rounded(.up))
         let start = route.first?.timeMilliseconds ?? 0
         let nmea = NMEA.noFixSentences(count: epochs, before: start) + NMEA.sentences(for: route)
-        try self.init(nmea: nmea, directory: directory, port: port, cycle: cycle, wait: wait, name: name)
+        try self.init(
+            nmea: nmea, directory: directory, port: port, cycle: cycle, wait: wait, name: name,
+            environment: environment)
     }
 
-    /// Starts gpsfake and waits (bounded) until its gpsd listens.
+    /// Starts gpsfake and waits (bounded) until its gpsd lists the receiver gpsfake replays through, adding it over
+    /// gpsd's control socket when gpsfake's own add was lost (see the type's documentation).
     public func start(timeout: Duration = TestDeadline.generous) async throws {
         guard let executable = findExecutable("gpsfake") else { throw TestSupportError("gpsfake not installed") }
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
         environment["TMPDIR"] = directory.url.path  // gpsfake's control socket goes here, removed with the directory
         let started = try ManagedProcess(  // spawns with signals unblocked, so gpsfake and gpsd honour SIGTERM
             name: name, executable: executable, arguments: arguments, environment: environment,
             logDirectory: directory.url)
         process.withLock { $0 = started }
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if FreePort.isListening(port) { return }
-            if !started.isRunning {
-                throw TestSupportError("gpsfake exited early: \(started.output())")
+        var receiverSince: ContinuousClock.Instant?
+        repeat {
+            if !started.isRunning { throw TestSupportError("gpsfake exited early: \(started.output())") }
+            // gpsfake opens the pseudo-terminal just before it asks gpsd to add it: an add not listed a second
+            // later was lost (gpsfake's own takes milliseconds; one of ours after a slow one of its is refused
+            // by gpsd as "already active", harmlessly).
+            if let receiver = Self.receiver(of: started.pid) {
+                if GpsdDaemon.devices(port: port)?.contains(receiver) == true { return }
+                let since = receiverSince ?? ContinuousClock.now
+                receiverSince = since
+                if ContinuousClock.now - since > .seconds(1), addedByHarness.withLock({ $0 }) == nil {
+                    // Refused while gpsd still has not listened: asked again on the next pass.
+                    let socket = directory.path("gpsfake-\(started.pid).sock")
+                    let answer = try? GpsdDaemon.control(socket: socket, command: "+\(receiver)\r\n")
+                    if answer?.hasPrefix("OK") == true { addedByHarness.withLock { $0 = receiver } }
+                }
             }
             try await Task.sleep(for: .milliseconds(25))
-        }
-        if FreePort.isListening(port) { return }  // once more: the sleep may have overslept the deadline
+        } while ContinuousClock.now < deadline
+        let listed = GpsdDaemon.devices(port: port)
         stop()
-        throw TestSupportError("gpsfake did not listen on \(port) within \(timeout)")
+        throw TestSupportError(
+            "gpsfake's gpsd on \(port) did not list its receiver within \(timeout) (it lists \(listed ?? [])): \(output())")
+    }
+
+    /// The receiver gpsd was told about by this harness rather than by gpsfake (its add having been lost), if any.
+    public var receiverAddedByHarness: String? { addedByHarness.withLock { $0 } }
+
+    /// The pseudo-terminal gpsfake replays through: of the `/dev/pts/N` it holds open, the one it made readable and
+    /// writable by all for gpsd (mode 0666; gpsfake holds another, mode 0600, from its packet module), and that this
+    /// process does not hold (a terminal the tests were started from).
+    static func receiver(of pid: Int32) -> String? {
+        let ours = Set(terminals(of: "self"))
+        return terminals(of: String(pid)).first { path in
+            var info = stat()
+            return !ours.contains(path) && stat(path, &info) == 0 && info.st_mode & 0o006 == 0o006
+        }
+    }
+
+    /// The `/dev/pts/N` a process (`self` or a pid) holds open.
+    private static func terminals(of process: String) -> [String] {
+        let directory = "/proc/\(process)/fd"
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\($0)") }
+            .filter { $0.hasPrefix("/dev/pts/") }
     }
 
     /// True while gpsfake runs.

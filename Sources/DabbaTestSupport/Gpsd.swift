@@ -75,6 +75,34 @@ public final class GpsdDaemon: Sendable {
         return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
     }
 
+    /// The receivers gpsd on `port` knows of (`?DEVICES;`, which opens none), as their `"path"` values; nil when
+    /// gpsd did not answer within the socket timeout. Bounded: at most 64 reads.
+    public static func devices(port: Int) -> [String]? {
+        guard let fd = try? FreePort.connectedSocket(port: port, timeout: 2) else { return nil }
+        defer { close(fd) }
+        let query = Array("?DEVICES;\n".utf8)
+        guard query.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == query.count
+        else { return nil }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<64 {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { return nil }
+            received += buffer[0..<n]
+            // gpsd greets with VERSION, then answers with one DEVICES line; only complete lines (CRLF) count. Split
+            // as bytes: in a Swift String "\r\n" is one Character, which splitting on "\n" would not find.
+            let complete = received.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast()
+            if let line = complete.map({ String(decoding: $0, as: UTF8.self) })
+                .first(where: { $0.contains(#""class":"DEVICES""#) })
+            {
+                return line.components(separatedBy: #""path":""#).dropFirst().compactMap {
+                    $0.split(separator: "\"", maxSplits: 1).first.map(String.init)
+                }
+            }
+        }
+        return nil
+    }
+
     /// Removes the SysV shared memory segment gpsd exports for `port` (key `0x4770PPPP`; gpsd never removes it),
     /// once nothing is attached.
     static func removeSharedMemory(port: Int) {

@@ -100,6 +100,32 @@ import Testing
         expectMatches(fixes, route[first..<(first + fixes.count)])
     }
 
+    /// gpsfake's add of its receiver is lost when it connects to gpsd's control socket between gpsd's `bind()` (which
+    /// creates the socket file gpsfake waits for) and `listen()`: gpsfake then silently adds nothing, and a reader
+    /// connects to a gpsd with no receiver (seen on loaded CI runs). gpsd runs here under strace with its first
+    /// `listen()` held for 2 s, so gpsfake (polling for the file every 0.1 s) always hits the window; `start()` must
+    /// notice and add the receiver itself, and the route must arrive.
+    @Test(.enabled(if: Strace.canInjectDelays, "strace cannot trace here (not installed, or ptrace not permitted)"))
+    func aReceiverAddLostToGpsdsListenRaceIsRedone() async throws {
+        let directory = try TestDirectory("gps-lost-add")
+        defer { directory.remove() }
+        let home = try Strace.wrapper(
+            for: "gpsd", in: directory, injecting: "listen:delay_enter=2000000:when=1")
+        let route = Route.loop(count: 10, start: Self.routeStart())
+        let gpsd = try GpsFake(
+            route: route, directory: directory, cycle: 0.1, leadIn: 15, environment: ["GPSD_HOME": home])
+        try await gpsd.start()
+        defer { gpsd.stop() }
+        let added = try #require(gpsd.receiverAddedByHarness, "gpsfake's add was not lost: \(gpsd.output())")
+        #expect(added.hasPrefix("/dev/pts/"))
+        let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
+        #expect(
+            await running.log.wait { $0.filter(\.isFix).count >= route.count },
+            "\(running.log.events)\ngpsfake: \(gpsd.output().suffix(2000))")
+        await running.stopAndDrain()
+        expectMatches(running.log.fixes, route)
+    }
+
     @Test func withoutLeadInGpsdsDoubleFirstEpochGivesOneMode3Fix() async throws {
         // No lead-in: the first epoch gpsd reports comes as two TPVs (RMC: mode 2, then GGA: mode 3, same time,
         // one sentence interval apart), and gpsd loses the points gpsfake wrote before and while it opened the
