@@ -103,7 +103,8 @@ public final class GpsFake: Sendable {
         let listed = GpsdDaemon.devices(port: port)
         stop()
         throw TestSupportError(
-            "gpsfake's gpsd on \(port) did not list its receiver within \(timeout) (it lists \(listed ?? [])): \(output())")
+            "gpsfake's gpsd on \(port) did not list its receiver within \(timeout) (it lists \(listed ?? [])): \(output())"
+        )
     }
 
     /// The receiver gpsd was told about by this harness rather than by gpsfake (its add having been lost), if any.
