@@ -176,20 +176,22 @@ public final class PostgresServer: Sendable {
         return name
     }
 
-    /// Runs one SQL command with `psql` as the superuser (in the database `postgres` unless `database` is given).
+    /// Runs one SQL command with `psql` as the superuser (in the database `postgres` unless `database` is given) and
+    /// returns what it printed (unaligned, `|` between columns, no footer).
     ///
     /// Bounded by ``psqlDeadline``: a loaded clean-clone run (load ~8, several test servers at once) once had a
     /// `CREATE DATABASE` still running after the 30 s that bounded it before, and reported it as a failure with an
     /// empty log.
-    public func psql(_ sql: String, database: String = "postgres") async throws {
+    @discardableResult
+    public func psql(_ sql: String, database: String = "postgres") async throws -> String {
         let (bin, port, password, user, logDirectory) = (Self.binDirectory, port, password, user, directory.url)
         let serverLog = { @Sendable [self] in String(log().suffix(2000)) }
-        try await offPool {
+        return try await offPool {
             let command = try ManagedProcess(
                 name: "psql-\(UUID().uuidString.prefix(8))", executable: "/usr/bin/psql",
                 arguments: [
-                    "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(port)", "-U", user, "-d",
-                    database, "-c", sql,
+                    "-X", "-q", "-A", "-P", "footer=off", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
+                    "\(port)", "-U", user, "-d", database, "-c", sql,
                 ],
                 environment: ["PGPASSWORD": password, "PATH": bin + ":/usr/bin:/bin"], logDirectory: logDirectory)
             guard let status = command.waitForExit(timeout: Self.psqlDeadline) else {
@@ -201,6 +203,7 @@ public final class PostgresServer: Sendable {
             guard status == 0 else {
                 throw TestSupportError("psql \(sql) failed (exit \(status)); its output:\n\(command.output())")
             }
+            return command.output()
         }
     }
 

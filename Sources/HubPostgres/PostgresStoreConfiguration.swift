@@ -4,10 +4,12 @@ import HubModel
 import PostgresNIO
 
 /// Where a ``PostgresHubStore`` connects, read from the hub's `database` URL:
-/// `postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=MODE&pool_max=N` (`postgresql://` too). The port defaults to
-/// 5432 and the database to the user's name. `sslmode` is `disable`, `prefer` (the default, as libpq's: TLS when the
-/// server offers it) or `require` (TLS with the system's trust roots and the host name checked); `pool_max` bounds the
-/// pool's connections (default 20, 1–1000). Percent-escapes in the user and password are decoded.
+/// `postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=MODE&pool_max=N&application_name=NAME` (`postgresql://`
+/// too). The port defaults to 5432 and the database to the user's name. `sslmode` is `disable`, `prefer` (the default,
+/// as libpq's: TLS when the server offers it) or `require` (TLS with the system's trust roots and the host name
+/// checked); `pool_max` bounds the pool's connections (default 20, 1–1000); `application_name` is what the server
+/// shows for the hub's connections in `pg_stat_activity` and its log (default `dabba-hub`; up to 63 bytes, as
+/// PostgreSQL keeps). Percent-escapes in the user and password are decoded.
 package struct PostgresStoreConfiguration: Sendable {
     package var host: String
     package var port: Int
@@ -16,6 +18,7 @@ package struct PostgresStoreConfiguration: Sendable {
     package var database: String
     package var tls: TLSMode
     package var maximumConnections: Int
+    package var applicationName: String
 
     /// How the connection is encrypted (the `sslmode` query parameter; libpq's names).
     package enum TLSMode: String, Sendable {
@@ -39,6 +42,7 @@ package struct PostgresStoreConfiguration: Sendable {
         database = path.isEmpty ? user : path
         tls = .prefer
         maximumConnections = 20
+        applicationName = "dabba-hub"
         for item in parts.queryItems ?? [] {
             switch item.name {
             case "sslmode":
@@ -51,6 +55,11 @@ package struct PostgresStoreConfiguration: Sendable {
                     throw StoreError(.other, "database: pool_max is a number from 1 to 1000")
                 }
                 maximumConnections = value
+            case "application_name":
+                guard let value = item.value, (1...63).contains(value.utf8.count) else {
+                    throw StoreError(.other, "database: application_name is 1 to 63 bytes")
+                }
+                applicationName = value
             default:
                 throw StoreError(.other, "database: unknown URL parameter \(item.name)")
             }
@@ -80,6 +89,7 @@ package struct PostgresStoreConfiguration: Sendable {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: user, password: password, database: database, tls: tls)
         configuration.options.maximumConnections = maximumConnections
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
         return configuration
     }
 }

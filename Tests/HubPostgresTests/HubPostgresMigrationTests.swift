@@ -70,16 +70,18 @@ import Testing
 
     @Test func theDatabaseURLIsReadWithItsDefaultsAndRefusedWhenUnusable() throws {
         let full = try PostgresStoreConfiguration(
-            url: "postgres://hub:p%40ss@db.example:6543/dabba?sslmode=require&pool_max=40")
+            url: "postgres://hub:p%40ss@db.example:6543/dabba?sslmode=require&pool_max=40&application_name=hub-2")
         #expect(full.host == "db.example" && full.port == 6543 && full.user == "hub" && full.password == "p@ss")
         #expect(full.database == "dabba" && full.tls == .require && full.maximumConnections == 40)
+        #expect(full.applicationName == "hub-2")
         let short = try PostgresStoreConfiguration(url: "postgresql://hub@127.0.0.1")
         #expect(short.port == 5432 && short.database == "hub" && short.password == nil && short.tls == .prefer)
-        #expect(short.maximumConnections == 20)
+        #expect(short.maximumConnections == 20 && short.applicationName == "dabba-hub")
         for bad in [
             "sqlite:/tmp/hub.db", "postgres:///dabba", "postgres://127.0.0.1/dabba",
             "postgres://hub@127.0.0.1/dabba?sslmode=verify-full", "postgres://hub@127.0.0.1/dabba?pool_max=0",
-            "postgres://hub@127.0.0.1/dabba?pool=3",
+            "postgres://hub@127.0.0.1/dabba?pool=3", "postgres://hub@127.0.0.1/dabba?application_name=",
+            "postgres://hub@127.0.0.1/dabba?application_name=\(String(repeating: "h", count: 64))",
         ] {
             #expect(throws: StoreError.self, "\(bad)") { try PostgresStoreConfiguration(url: bad) }
         }

@@ -79,10 +79,20 @@ import Testing
             ingestMetrics += "hub-\(n): " + (lines ?? []).joined(separator: "; ") + "\n"
         }
         let stored = try await store.positionCount(agent: "a-1")
+        // What each hub's connections are doing, and who waits for whom: where an unacked share is stuck.
+        let activity =
+            complete
+            ? ""
+            : (try? await server.psql(
+                """
+                SELECT pid, application_name, state, wait_event_type, wait_event, pg_blocking_pids(pid) AS blocked_by,
+                       now() - xact_start AS in_transaction, now() - state_change AS in_state, left(query, 120)
+                FROM pg_stat_activity WHERE backend_type = 'client backend' ORDER BY application_name, pid
+                """)) ?? "pg_stat_activity: psql failed"
         withKnownIssue("a hub's group commit hangs after a PostgreSQL restart (issue 16)", isIntermittent: true) {
             #expect(
                 complete,
-                "not acked: \(missing.count) (\(missing.prefix(20)))\n\(ingestMetrics)\(cluster.diagnostics(without: "Connection creation failed"))"
+                "not acked: \(missing.count) (\(missing.prefix(20)))\n\(ingestMetrics)\(activity)\n\(cluster.diagnostics(without: "Connection creation failed"))"
             )
             #expect(stored == Int(Self.fixes))
         }

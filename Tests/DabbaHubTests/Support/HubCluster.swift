@@ -16,7 +16,8 @@ struct HubCluster {
             try ManagedProcess(
                 name: "hub-\(n)", executable: try BuiltProducts.path(of: "dabba-hub"),
                 arguments: [
-                    "serve", "--config", "/dev/null", "--database", database, "--mqtt-port", "\(mqttPort)",
+                    "serve", "--config", "/dev/null", "--database", Self.named(database, "hub-\(n)"), "--mqtt-port",
+                    "\(mqttPort)",
                     "--http-port", "\(port)", "--log-level", "info", "--payment-provider", "test",
                     "--ingest-group", "hubs", "--commit-interval-ms", "20",
                 ] + extra, logDirectory: directory.url)
@@ -29,6 +30,12 @@ struct HubCluster {
             throw error
         }
         return cluster
+    }
+
+    /// `database` with the hub's name as its PostgreSQL `application_name` (what `pg_stat_activity` shows).
+    static func named(_ database: String, _ name: String) -> String {
+        guard database.hasPrefix("postgres") else { return database }
+        return database + (database.contains("?") ? "&" : "?") + "application_name=\(name)"
     }
 
     /// The hubs' latest output, for a failing expectation's message.
