@@ -195,7 +195,7 @@ extension PostgresHubStore {
     /// offer. `sameRestaurant` (offers): what the agent carries or is offered must come from the order's restaurant.
     func assignmentRefusal(
         agent: String, for order: OrderRecord, limits: AssignmentLimits, sameRestaurant: Bool,
-        on connection: PostgresConnection
+        on connection: PostgresSession
     ) async throws -> AssignmentRefusal? {
         guard
             let row = try await connection.rows(
@@ -222,7 +222,7 @@ extension PostgresHubStore {
     }
 
     /// What `agent` carries or holds on offer, other than order `excluded`.
-    func heldOrders(agent: String, excluding excluded: String, on connection: PostgresConnection) async throws
+    func heldOrders(agent: String, excluding excluded: String, on connection: PostgresSession) async throws
         -> [HeldOrder]
     {
         try await connection.rows(
@@ -245,7 +245,7 @@ extension PostgresHubStore {
 
     /// The agent's cash exposure in `currency` (``AssignmentLimits``), `held` being what it carries or is offered:
     /// ledger balance + delivered but unposted + due on held cash orders, checked (saturating at `Int64.max`).
-    func exposure(agent: String, currency: String, held: [HeldOrder], on connection: PostgresConnection)
+    func exposure(agent: String, currency: String, held: [HeldOrder], on connection: PostgresSession)
         async throws -> Int64
     {
         let ledger = try await balance(LedgerAccount.agentCash(agent), currency, on: connection)
@@ -260,14 +260,14 @@ extension PostgresHubStore {
     }
 
     /// The agent the order's pending offer is for, if it has one.
-    func pendingOfferAgent(order: String, on connection: PostgresConnection) async throws -> String? {
+    func pendingOfferAgent(order: String, on connection: PostgresSession) async throws -> String? {
         try await connection.scalar(
             String.self, "SELECT agent_id FROM offers WHERE order_id = \(order) AND state = 'pending'", logger)
     }
 
     /// Assigns inside the caller's transaction; the caller checked that the order waits for an agent, so a refusal
     /// here is a bug that rolls the whole transaction back.
-    func assign(order id: String, agent: String, actor: String, reason: String?, on connection: PostgresConnection)
+    func assign(order id: String, agent: String, actor: String, reason: String?, on connection: PostgresSession)
         async throws -> (OrderRecord, OrderEvent)
     {
         guard
@@ -279,7 +279,7 @@ extension PostgresHubStore {
 
     /// A rejected offer row: the agent gave the order back (or an operator took it away) and is never offered it
     /// again.
-    func insertGiveBack(order: String, agent: String, time: Int64, reason: String, on connection: PostgresConnection)
+    func insertGiveBack(order: String, agent: String, time: Int64, reason: String, on connection: PostgresSession)
         async throws
     {
         try await connection.query(

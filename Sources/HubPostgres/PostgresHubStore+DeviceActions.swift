@@ -31,7 +31,7 @@ extension PostgresHubStore {
 
     /// Decides (``DeviceAction/plan(order:takenAt:)``) and, when it applies, writes the action; returns the outcome
     /// and the order as it was.
-    private func decide(_ action: DeviceAction, on connection: PostgresConnection) async throws
+    private func decide(_ action: DeviceAction, on connection: PostgresSession) async throws
         -> (DeviceActionOutcome, OrderRecord?)
     {
         let order = try await readOrder(id: action.order, forUpdate: true, on: connection)
@@ -56,7 +56,7 @@ extension PostgresHubStore {
     /// Carries out ``DeviceActionPlan/reclaim(changes:reason:)``; the agent's pending offers of other orders are
     /// withdrawn holding the agent's row like every path that adds to its load (after the order's: one lock order).
     private func reclaim(
-        _ action: DeviceAction, changes: [OrderChange], reason: String, on connection: PostgresConnection
+        _ action: DeviceAction, changes: [OrderChange], reason: String, on connection: PostgresSession
     ) async throws -> DeviceActionOutcome {
         var events: [OrderEvent] = []
         var withdrawn: [Offer] = []

@@ -140,7 +140,7 @@ extension PostgresHubStore: DispatchRepository {
     /// hubs) exactly one wins. A lapse of a delivered offer also sends its agent to the back of the least-recent
     /// line: its `last_lapse_at` becomes the offer's deadline.
     func closePending(
-        order: String, agent: String, state: Offer.State, reason: String?, on connection: PostgresConnection
+        order: String, agent: String, state: Offer.State, reason: String?, on connection: PostgresSession
     ) async throws -> Offer? {
         guard
             var closed = try await readOffers(
@@ -265,7 +265,7 @@ extension PostgresHubStore: DispatchRepository {
     /// `append`, an existing one gets `message` appended instead. True when a new alert was inserted.
     func insertAlert(
         kind: String, agent: String?, order: String?, message: String, append: Bool = false,
-        on connection: PostgresConnection
+        on connection: PostgresSession
     ) async throws -> Bool {
         let inserted =
             try await connection.rows(
@@ -291,7 +291,7 @@ extension PostgresHubStore: DispatchRepository {
 
     /// Offers selected by `clause` over `offers f` (with `select: false`, `clause` is a whole statement returning
     /// ``offerColumns``).
-    func readOffers(_ clause: PostgresQuery, select: Bool = true, on connection: PostgresConnection) async throws
+    func readOffers(_ clause: PostgresQuery, select: Bool = true, on connection: PostgresSession) async throws
         -> [Offer]
     {
         var query = clause

@@ -13,7 +13,7 @@ extension PostgresHubStore {
     /// CONFLICT DO UPDATE`, which adds to the newest committed version of the account's row under its row lock, so
     /// concurrent postings to one account never lose an amount. A total that would pass BIGINT fails the statement
     /// (22003) and with it the whole transaction: money is never wrapped or dropped.
-    func post(_ posting: LedgerPosting, now: Int64, on connection: PostgresConnection) async throws {
+    func post(_ posting: LedgerPosting, now: Int64, on connection: PostgresSession) async throws {
         try posting.validate()
         try await connection.query("SELECT pg_advisory_xact_lock(\(Self.ledgerLock))", logger: logger)
         let transaction = try await connection.scalar(
@@ -50,7 +50,7 @@ extension PostgresHubStore {
 
     /// An account's balance (debits − credits, checked: `corrupt` if the stored totals could not have been posted);
     /// with `lock`, the account's row is locked until the transaction ends.
-    func balance(_ account: String, _ currency: String, lock: Bool = false, on connection: PostgresConnection)
+    func balance(_ account: String, _ currency: String, lock: Bool = false, on connection: PostgresSession)
         async throws -> Int64
     {
         guard
@@ -181,7 +181,7 @@ extension PostgresHubStore {
         }
     }
 
-    private func readEntries(_ clause: PostgresQuery, on connection: PostgresConnection) async throws
+    private func readEntries(_ clause: PostgresQuery, on connection: PostgresSession) async throws
         -> [LedgerEntry]
     {
         var query = PostgresQuery(

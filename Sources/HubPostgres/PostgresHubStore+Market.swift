@@ -186,7 +186,7 @@ extension PostgresHubStore: MarketRepository {
     }
 
     /// The active zone serving `point` (bounding boxes prefilter, `Zone.serving` decides).
-    func servingZone(_ point: GeoPoint, on connection: PostgresConnection) async throws -> Zone? {
+    func servingZone(_ point: GeoPoint, on connection: PostgresSession) async throws -> Zone? {
         let candidates = try await readZones(
             """
             \(unescaped: Self.zoneSelect) WHERE active AND min_lat <= \(point.lat) AND max_lat >= \(point.lat)
@@ -196,7 +196,7 @@ extension PostgresHubStore: MarketRepository {
     }
 
     /// Re-derives every restaurant's zone after a zone changed (inside the zone's transaction, under the lock).
-    private func refreshRestaurantZones(on connection: PostgresConnection) async throws {
+    private func refreshRestaurantZones(on connection: PostgresSession) async throws {
         let zones = try await readZones("\(unescaped: Self.zoneSelect) WHERE active", on: connection)
         var changes: [(String, String?)] = []
         for row in try await connection.rows("SELECT id, lat, lon, zone_id FROM restaurants", logger) {
@@ -212,7 +212,7 @@ extension PostgresHubStore: MarketRepository {
     static let restaurantSelect =
         "SELECT id, owner_id, name, address, lat, lon, zone_id, currency, paused, hours FROM restaurants"
 
-    func readRestaurants(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [Restaurant] {
+    func readRestaurants(_ query: PostgresQuery, on connection: PostgresSession) async throws -> [Restaurant] {
         try await connection.rows(query, logger).map { row in
             let (id, owner, name, address, lat, lon, zone, currency, paused, hoursText) = try row.decode(
                 (String, Int64, String, String, Double, Double, String?, String, Bool, String).self)
@@ -241,7 +241,7 @@ extension PostgresHubStore: MarketRepository {
         return (ring, (b.minLat, b.maxLat, b.minLon, b.maxLon))
     }
 
-    func readZones(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [Zone] {
+    func readZones(_ query: PostgresQuery, on connection: PostgresSession) async throws -> [Zone] {
         try await connection.rows(query, logger).map { row in
             let (id, name, polygon, fee, currency, active) = try row.decode(
                 (String, String, String, Int64, String, Bool).self)

@@ -161,18 +161,18 @@ extension PostgresHubStore {
 
     /// Locks the restaurant's row for the transaction; false when there is no such restaurant.
     @discardableResult
-    private func lockRestaurant(_ id: String, on connection: PostgresConnection) async throws -> Bool {
+    private func lockRestaurant(_ id: String, on connection: PostgresSession) async throws -> Bool {
         try await !connection.rows("SELECT 1 FROM restaurants WHERE id = \(id) FOR UPDATE", logger).isEmpty
     }
 
     /// A section id of another restaurant is as unknown as a missing one.
-    private func requireSection(_ item: MenuItem, on connection: PostgresConnection) async throws {
+    private func requireSection(_ item: MenuItem, on connection: PostgresSession) async throws {
         let found = try await connection.rows(
             "SELECT 1 FROM menu_sections WHERE restaurant_id = \(item.restaurantID) AND id = \(item.sectionID)", logger)
         if found.isEmpty { throw StoreError(.notFound, "no section \(item.sectionID)") }
     }
 
-    private func nextItemPosition(_ item: MenuItem, on connection: PostgresConnection) async throws -> Int {
+    private func nextItemPosition(_ item: MenuItem, on connection: PostgresSession) async throws -> Int {
         let next = try await connection.scalar(
             Int64?.self,
             """
@@ -182,7 +182,7 @@ extension PostgresHubStore {
         return Int((next ?? nil) ?? 0)
     }
 
-    private func insertOrUpdate(_ i: MenuItem, insert: Bool, on connection: PostgresConnection) async throws {
+    private func insertOrUpdate(_ i: MenuItem, insert: Bool, on connection: PostgresSession) async throws {
         let groups = Bytea.bind(PayloadCoding.encode(i.optionGroups))
         let position = Int64(i.position)
         if insert {
@@ -210,7 +210,7 @@ extension PostgresHubStore {
         FROM menu_items
         """
 
-    private func readSections(_ query: PostgresQuery, on connection: PostgresConnection) async throws
+    private func readSections(_ query: PostgresQuery, on connection: PostgresSession) async throws
         -> [MenuSection]
     {
         try await connection.rows(query, logger).map { row in
@@ -219,7 +219,7 @@ extension PostgresHubStore {
         }
     }
 
-    private func readItems(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [MenuItem] {
+    private func readItems(_ query: PostgresQuery, on connection: PostgresSession) async throws -> [MenuItem] {
         try await connection.rows(query, logger).map { row in
             let (id, restaurant, section, name, description, price, currency, available, groups, position) =
                 try row.decode((String, String, String, String, String, Int64, String, Bool, ByteBuffer, Int64).self)

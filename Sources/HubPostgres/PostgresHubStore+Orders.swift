@@ -65,7 +65,7 @@ extension PostgresHubStore: OrderRepository {
     /// first (a no-op when the caller already holds it), writes nothing unless the change applies
     /// (``OrderChange/apply(to:id:now:)`` decides, as for SQLite). A delivery also stamps the agent's
     /// `last_delivery_at` (dispatch fairness).
-    func changeOrder(_ change: OrderChange, _ id: String, on connection: PostgresConnection) async throws
+    func changeOrder(_ change: OrderChange, _ id: String, on connection: PostgresSession) async throws
         -> OrderChangeOutcome
     {
         let now = wallClockMilliseconds()
@@ -139,14 +139,14 @@ extension PostgresHubStore: OrderRepository {
     }
 
     /// The orders of `ids`, in that order (ids with no order left out).
-    func readOrders(_ ids: [String], on connection: PostgresConnection) async throws -> [OrderRecord] {
+    func readOrders(_ ids: [String], on connection: PostgresSession) async throws -> [OrderRecord] {
         var orders: [OrderRecord] = []
         for id in ids { if let order = try await readOrder(id: id, on: connection) { orders.append(order) } }
         return orders
     }
 
     /// The order and its lines; with `forUpdate`, its row locked until the transaction ends.
-    func readOrder(id: String, forUpdate: Bool = false, on connection: PostgresConnection) async throws
+    func readOrder(id: String, forUpdate: Bool = false, on connection: PostgresSession) async throws
         -> OrderRecord?
     {
         guard
@@ -238,7 +238,7 @@ extension PostgresHubStore: OrderEventLog {
     /// the transaction first takes ``orderEventsLock``, held until it commits or rolls back, so the next append
     /// takes its id after this one is visible: ids become visible in increasing order. Only appends to the trail
     /// wait for each other, and only for the rest of the appending transaction.
-    func insertOrderEvent(_ event: OrderEvent, on connection: PostgresConnection) async throws -> OrderEvent {
+    func insertOrderEvent(_ event: OrderEvent, on connection: PostgresSession) async throws -> OrderEvent {
         try await connection.query("SELECT pg_advisory_xact_lock(\(Self.orderEventsLock))", logger: logger)
         let id = try await connection.scalar(
             Int64.self,
@@ -265,7 +265,7 @@ extension PostgresHubStore: OrderEventLog {
     static let orderEventSelect =
         "SELECT id, order_id, restaurant_id, customer_id, agent_id, status, previous, action, time, actor, reason, cash_collected FROM order_events"
 
-    func readEvents(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [OrderEvent] {
+    func readEvents(_ query: PostgresQuery, on connection: PostgresSession) async throws -> [OrderEvent] {
         try await connection.rows(query, logger).map { row in
             let (id, order, restaurant, customer, agent, status, previous, action, time, actor, reason, cash) =
                 try row.decode(

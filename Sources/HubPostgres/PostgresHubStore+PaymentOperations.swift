@@ -82,7 +82,7 @@ extension PostgresHubStore {
         }
     }
 
-    private func claim(_ key: String, owner: String, now: Int64, until: Int64, on connection: PostgresConnection)
+    private func claim(_ key: String, owner: String, now: Int64, until: Int64, on connection: PostgresSession)
         async throws -> Bool
     {
         try await connection.rows(
@@ -130,7 +130,7 @@ extension PostgresHubStore {
     /// One ``PaymentSettlementStep`` of settling `op`, on payment `p` as it was read (its row locked by the caller).
     private func carryOut(
         _ step: PaymentSettlementStep, _ op: PaymentOperation, _ p: PaymentRecord, actor: String, now: Int64,
-        on connection: PostgresConnection
+        on connection: PostgresSession
     ) async throws {
         switch step {
         case .settle(let authorization):
@@ -253,7 +253,7 @@ extension PostgresHubStore {
     /// Inserts unless the key is stored (`ON CONFLICT DO NOTHING` waits for a concurrent insert of the key); true
     /// when inserted.
     @discardableResult
-    func insertOperation(_ op: PaymentOperation, on connection: PostgresConnection) async throws -> Bool {
+    func insertOperation(_ op: PaymentOperation, on connection: PostgresSession) async throws -> Bool {
         try await connection.rows(
             """
             INSERT INTO payment_ops(key, payment_id, kind, refund_id, amount, state, outcome_unknown, attempts,
@@ -266,7 +266,7 @@ extension PostgresHubStore {
         ).count == 1
     }
 
-    func updateOperation(_ op: PaymentOperation, on connection: PostgresConnection) async throws {
+    func updateOperation(_ op: PaymentOperation, on connection: PostgresSession) async throws {
         try await connection.query(
             """
             UPDATE payment_ops SET state = \(op.state.rawValue), outcome_unknown = \(op.outcomeUnknown),
@@ -277,7 +277,7 @@ extension PostgresHubStore {
     }
 
     /// Operations selected by `clause` (a `WHERE …` over `payment_ops o`, possibly ending in `FOR UPDATE`).
-    func readOperations(_ clause: PostgresQuery, on connection: PostgresConnection) async throws
+    func readOperations(_ clause: PostgresQuery, on connection: PostgresSession) async throws
         -> [PaymentOperation]
     {
         var query = PostgresQuery(unsafeSQL: "SELECT \(Self.operationColumns(alias: "o.")) FROM payment_ops o ")

@@ -55,7 +55,7 @@ extension PostgresHubStore {
     }
 
     /// Records the reaction to one event (inside the pass's transaction); false when it asks for nothing.
-    private func react(to event: OrderEvent, now: Int64, on connection: PostgresConnection) async throws -> Bool {
+    private func react(to event: OrderEvent, now: Int64, on connection: PostgresSession) async throws -> Bool {
         guard let order = try await readOrder(id: event.order, on: connection) else { return false }
         let payments = try await readPayments("WHERE order_id = \(order.id) ORDER BY created, id", on: connection)
         guard let reaction = PaymentRules.reaction(to: event, order: order, payments: payments) else { return false }
@@ -95,7 +95,7 @@ extension PostgresHubStore {
     /// row is locked by ``mutatePayment(_:on:_:)``).
     func reserveAutomaticRefund(
         _ p: PaymentRecord, amount: Int64, source: String, event: Int64?, reason: String, now: Int64,
-        on connection: PostgresConnection
+        on connection: PostgresSession
     ) async throws {
         let refund = RefundRecord(
             id: "re-\(p.id)-\(source)", paymentID: p.id, amount: amount, reason: reason, actor: "system",

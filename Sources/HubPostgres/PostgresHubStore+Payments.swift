@@ -69,7 +69,7 @@ extension PostgresHubStore: PaymentRepository, PaymentGate {
     /// Settles a reserved refund (posting on success, release on failure), inside the caller's transaction; the
     /// refund's row and then its payment's are locked first.
     @discardableResult
-    func finishRefundRow(_ id: String, succeeded: Bool, now: Int64, on connection: PostgresConnection) async throws
+    func finishRefundRow(_ id: String, succeeded: Bool, now: Int64, on connection: PostgresSession) async throws
         -> (PaymentRecord, RefundRecord)
     {
         guard var refund = try await readRefunds("WHERE id = \(id) FOR UPDATE", on: connection).first else {
@@ -162,7 +162,7 @@ extension PostgresHubStore: PaymentRepository, PaymentGate {
     /// Locks and reads a payment, applies `rule` and writes the result with the posting the rule returned.
     @discardableResult
     func mutatePayment(
-        _ id: String, on connection: PostgresConnection,
+        _ id: String, on connection: PostgresSession,
         _ rule: (inout PaymentRecord) throws(StoreError) -> LedgerPosting?
     ) async throws -> PaymentRecord {
         guard var p = try await readPayments("WHERE id = \(id) FOR UPDATE", on: connection).first else {
@@ -186,7 +186,7 @@ extension PostgresHubStore: PaymentRepository, PaymentGate {
     /// reactor, the only writer, is serialised by its cursor's row).
     func applyCodCollect(
         payment id: String, order orderID: String, agent: String, collected: Int64, time: Int64,
-        on connection: PostgresConnection
+        on connection: PostgresSession
     ) async throws {
         guard let order = try await readOrder(id: orderID, on: connection) else {
             throw StoreError(.notFound, "no order \(orderID)")
@@ -215,7 +215,7 @@ extension PostgresHubStore: PaymentRepository, PaymentGate {
         "id, order_id, customer_id, method, provider, provider_ref, state, currency, amount, captured, refunded, "
         + "refund_pending, card_last4, failure, next_action, provider_seq, created, updated"
 
-    func insertPayment(_ p: PaymentRecord, on connection: PostgresConnection) async throws {
+    func insertPayment(_ p: PaymentRecord, on connection: PostgresSession) async throws {
         try await connection.query(
             """
             INSERT INTO payments(\(unescaped: Self.paymentColumns))
@@ -225,7 +225,7 @@ extension PostgresHubStore: PaymentRepository, PaymentGate {
             """, logger: logger)
     }
 
-    func updatePayment(_ p: PaymentRecord, on connection: PostgresConnection) async throws {
+    func updatePayment(_ p: PaymentRecord, on connection: PostgresSession) async throws {
         try await connection.query(
             """
             UPDATE payments SET provider_ref = \(p.providerRef), state = \(p.state.rawValue), captured = \(p.captured),
@@ -236,7 +236,7 @@ extension PostgresHubStore: PaymentRepository, PaymentGate {
     }
 
     /// Payments selected by `clause` (a `WHERE …`, possibly ending in `FOR UPDATE`).
-    func readPayments(_ clause: PostgresQuery, on connection: PostgresConnection) async throws -> [PaymentRecord] {
+    func readPayments(_ clause: PostgresQuery, on connection: PostgresSession) async throws -> [PaymentRecord] {
         var query = PostgresQuery(unsafeSQL: "SELECT \(Self.paymentColumns) FROM payments ")
         query.sql += clause.sql
         query.binds = clause.binds
@@ -268,7 +268,7 @@ extension PostgresHubStore: PaymentRepository, PaymentGate {
         }
     }
 
-    func insertRefund(_ r: RefundRecord, on connection: PostgresConnection) async throws {
+    func insertRefund(_ r: RefundRecord, on connection: PostgresSession) async throws {
         try await connection.query(
             """
             INSERT INTO refunds(id, payment_id, amount, state, reason, actor, created, updated)
@@ -278,7 +278,7 @@ extension PostgresHubStore: PaymentRepository, PaymentGate {
     }
 
     /// Refunds selected by `clause` (a `WHERE …`, possibly ending in `FOR UPDATE`).
-    func readRefunds(_ clause: PostgresQuery, on connection: PostgresConnection) async throws -> [RefundRecord] {
+    func readRefunds(_ clause: PostgresQuery, on connection: PostgresSession) async throws -> [RefundRecord] {
         var query = PostgresQuery(
             unsafeSQL: "SELECT id, payment_id, amount, state, reason, actor, created, updated FROM refunds ")
         query.sql += clause.sql

@@ -8,7 +8,7 @@ import PostgresNIO
 extension PostgresHubStore {
     /// Compares a fix whose `(agent, seq)` is already stored with the stored one. Nil when they are the same (a
     /// redelivery); otherwise the conflict, recorded unless this very fix was recorded before.
-    func positionConflict(_ p: StoredPosition, at now: Int64, on connection: PostgresConnection) async throws
+    func positionConflict(_ p: StoredPosition, at now: Int64, on connection: PostgresSession) async throws
         -> (key: SeqConflict.Key, recorded: Bool)?
     {
         guard
@@ -29,7 +29,7 @@ extension PostgresHubStore {
 
     /// Compares a device event whose `(agent, seq)` is already stored with the stored one. Nil when it is the same
     /// event (a redelivery); otherwise the conflict, recorded unless this very payload was recorded before.
-    func eventConflict(_ e: DeviceEvent, at now: Int64, on connection: PostgresConnection) async throws
+    func eventConflict(_ e: DeviceEvent, at now: Int64, on connection: PostgresSession) async throws
         -> (key: SeqConflict.Key, recorded: Bool)?
     {
         guard
@@ -47,7 +47,7 @@ extension PostgresHubStore {
     /// Inserts one conflict; false when the same arriving payload was already recorded under that seq (or a
     /// concurrent commit recorded it: the insert waits for it).
     private func record(
-        _ key: SeqConflict.Key, stored: [UInt8], arriving: [UInt8], at now: Int64, on connection: PostgresConnection
+        _ key: SeqConflict.Key, stored: [UInt8], arriving: [UInt8], at now: Int64, on connection: PostgresSession
     ) async throws -> Bool {
         let (stored, arriving) = (Bytea.bind(stored), Bytea.bind(arriving))
         return try await connection.rows(

@@ -117,7 +117,7 @@ extension PostgresHubStore: UserRepository {
     }
 
     /// Ends `family`: its row and every token of it (inside the caller's transaction).
-    private func endFamily(_ family: String, on connection: PostgresConnection) async throws {
+    private func endFamily(_ family: String, on connection: PostgresSession) async throws {
         try await connection.query("UPDATE refresh_families SET ended = true WHERE family = \(family)", logger: logger)
         try await connection.query("UPDATE refresh_tokens SET used = true WHERE family = \(family)", logger: logger)
     }
@@ -164,7 +164,7 @@ extension PostgresHubStore: UserRepository {
 
     /// Moves the user's revocation epoch on, ends every family of theirs, and sets `disabled` when given (inside the
     /// caller's transaction). False when there is no such user.
-    private func revokeAll(_ user: Int64, disabled: Bool?, on connection: PostgresConnection) async throws -> Bool {
+    private func revokeAll(_ user: Int64, disabled: Bool?, on connection: PostgresSession) async throws -> Bool {
         let changed = try await connection.rows(
             """
             UPDATE users SET token_epoch = token_epoch + 1, disabled = coalesce(\(disabled), disabled)

@@ -240,7 +240,7 @@ extension PostgresHubStore: WebhookRepository {
         statuses.map(\.rawValue).sorted().joined(separator: ",")
     }
 
-    private func readEndpoints(_ query: PostgresQuery, on connection: PostgresConnection) async throws
+    private func readEndpoints(_ query: PostgresQuery, on connection: PostgresSession) async throws
         -> [WebhookEndpoint]
     {
         try await connection.rows(query, logger).map { row in

@@ -33,12 +33,22 @@ import PostgresNIO
 package final class PostgresHubStore: Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// The operations in flight, for the "Database operation stalled" warning.
+    let stalls: StalledOperations
     private let runner: Task<Void, Never>
 
     private init(client: PostgresClient, logger: Logger) {
         self.client = client
         self.logger = logger
-        runner = Task { await client.run() }
+        let stalls = StalledOperations(logger: logger)
+        self.stalls = stalls
+        runner = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await stalls.watch() }
+                await client.run()
+                group.cancelAll()
+            }
+        }
     }
 
     /// Connects to the database `configuration` names and applies pending migrations. Throws `unavailable` when the
@@ -91,9 +101,16 @@ package final class PostgresHubStore: Sendable {
     /// Runs statements outside an explicit transaction (each in its own), on a connection of the pool, converting
     /// errors once. A ``StoreError`` thrown by `body` passes through as it is.
     @discardableResult
-    func run<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws(StoreError) -> T {
+    func run<T: Sendable>(operation: String = #function, _ body: (PostgresSession) async throws -> T)
+        async throws(StoreError) -> T
+    {
+        let token = stalls.begin(operation)
+        defer { stalls.end(token) }
         do {
-            return try await client.withConnection { connection in try await body(connection) }
+            return try await client.withConnection { connection in
+                stalls.leased(token, connection: connection.id)
+                return try await body(PostgresSession(connection: connection))
+            }
         } catch let error as StoreError {
             throw error
         } catch {
@@ -122,12 +139,17 @@ package final class PostgresHubStore: Sendable {
     /// converted once; a ``StoreError`` thrown by `body` passes through.
     @discardableResult
     func transaction<T: Sendable>(
-        _ isolation: Isolation = .readCommitted, _ body: (PostgresConnection) async throws -> T
+        _ isolation: Isolation = .readCommitted, operation: String = #function,
+        _ body: (PostgresSession) async throws -> T
     ) async throws(StoreError) -> T {
+        let token = stalls.begin(operation)
+        defer { stalls.end(token) }
         var attempt = 1
         while true {
             do {
-                return try await client.withConnection { connection in
+                return try await client.withConnection { leased in
+                    stalls.leased(token, connection: leased.id)
+                    let connection = PostgresSession(connection: leased)
                     try await connection.query("BEGIN ISOLATION LEVEL \(unescaped: isolation.rawValue)", logger: logger)
                     do {
                         let result = try await body(connection)
@@ -204,7 +226,31 @@ extension StoreError {
     }
 }
 
-extension PostgresConnection {
+/// A connection of the pool as the store's operations use it (``PostgresHubStore/run(operation:_:)`` and
+/// ``PostgresHubStore/transaction(_:operation:_:)`` hand one to their body).
+///
+/// Every statement first checks that the connection is still open and throws `unavailable` when it is not.
+/// PostgresNIO 1.33 writes a statement to its channel without a promise, so a statement written after the server
+/// closed the connection — once the channel has dropped its handlers — is never answered nor failed, and its caller
+/// waits forever. That happened after a PostgreSQL restart (issue 16): a transaction whose statement failed when the
+/// server went down sent its `ROLLBACK` on the dead connection, hung holding the connection, and with it the hub's
+/// group commit, so the hub never acked again. `PostgresSessionTests` closes a connection under a session and
+/// checks that the next statement fails at once.
+struct PostgresSession: Sendable {
+    let connection: PostgresConnection
+
+    /// The pool's id for the connection.
+    var id: Int { connection.id }
+
+    /// Runs `query`; throws `unavailable` without sending it when the connection is closed.
+    @discardableResult
+    func query(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
+        guard !connection.isClosed else {
+            throw StoreError(.unavailable, "PostgreSQL: the connection was closed (the server went away)")
+        }
+        return try await connection.query(query, logger: logger)
+    }
+
     /// Runs `query` and returns every row it answered (so errors raised while rows stream are thrown here too).
     func rows(_ query: PostgresQuery, _ logger: Logger) async throws -> [PostgresRow] {
         try await self.query(query, logger: logger).collect()

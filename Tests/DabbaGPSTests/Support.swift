@@ -49,31 +49,6 @@ extension GPSEvent {
     var isFutureFix: Bool { if case .futureFix = self { true } else { false } }
 }
 
-/// A log handler that keeps every event (tests count reconnect attempts from the reader's debug logs).
-struct CapturingLogHandler: LogHandler {
-    final class Store: Sendable {
-        let entries = Mutex<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
-        func count(_ message: String) -> Int { entries.withLock { $0.filter { $0.message == message }.count } }
-    }
-
-    let store: Store
-    var logLevel: Logger.Level = .debug
-    var metadata: Logger.Metadata = [:]
-    var metadataProvider: Logger.MetadataProvider?
-
-    init(store: Store) { self.store = store }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        store.entries.withLock { $0.append((event.level, "\(event.message)", merged)) }
-    }
-}
-
 /// A reader with a capturing logger, its event log and its running task.
 struct RunningReader {
     let reader: GPSReader

@@ -91,6 +91,7 @@ package final class IngestService: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.receive() }
             group.addTask { await self.commitLoop() }
+            group.addTask { await self.seenLoop() }
             if let relay { group.addTask { await relay.run() } }
             try? await gracefulShutdown()
             // Commit what was received before stopping, then let the tasks go.
@@ -183,6 +184,14 @@ package final class IngestService: Service, Sendable {
                 await running.value
                 _ = startCommit()
             }
+        }
+    }
+
+    /// Writes which devices were heard from every `commitInterval`, in a loop of its own: a slow or stuck write of
+    /// them never holds up the commits (and so the acks) of fixes.
+    func seenLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.commitInterval)
             await flushSeen()
         }
     }

@@ -61,14 +61,10 @@ import Testing
             agent: "a-1", since: nil, until: nil, after: nil, limit: Int(Self.fixes) * 2)
         #expect(Set(storedAfter.map(\.seq)).isSuperset(of: ackedDuringOutage))
 
-        // The agent sends what is still not acked until everything is; each fix is stored once.
-        //
-        // KNOWN BUG (issue 16, found by this test, not fixed yet): in about 1 run in 6 on a loaded machine, after the
-        // restart one or two of the three hubs never ack again — exactly their shares of the resends stay unacked
-        // for the whole 2 minutes (seen: 186 of 300, every seq but one in three), though their /health says 200 and
-        // they log no failed commit: their in-flight group commit (`store.store`) never returns, and the next
-        // commit waits behind it. Recorded as an intermittent known issue until the commit path is fixed, so the
-        // rest of the test (503 then 200, acked rows stored, no conflict, no crash) keeps guarding CI.
+        // The agent sends what is still not acked until everything is; each fix is stored once. (This found issue
+        // 16's hang: in about 1 loaded run in 6, one to three hubs never acked again after the restart — their group
+        // commit, or the `seen` flush before it, sent its ROLLBACK on the connection the server had closed, and
+        // PostgresNIO never answered it; see `PostgresSession`.)
         let complete = await IngestHarness.publishUntilAcked(
             1...Self.fixes, by: device, agent: "a-1", timeout: TestDeadline.generous * 4
         ) { HubKilledMidIngestTests.fix($0, start: start) }
@@ -89,13 +85,11 @@ import Testing
                        now() - xact_start AS in_transaction, now() - state_change AS in_state, left(query, 120)
                 FROM pg_stat_activity WHERE backend_type = 'client backend' ORDER BY application_name, pid
                 """)) ?? "pg_stat_activity: psql failed"
-        withKnownIssue("a hub's group commit hangs after a PostgreSQL restart (issue 16)", isIntermittent: true) {
-            #expect(
-                complete,
-                "not acked: \(missing.count) (\(missing.prefix(20)))\n\(ingestMetrics)\(activity)\n\(cluster.diagnostics(without: "Connection creation failed"))"
-            )
-            #expect(stored == Int(Self.fixes))
-        }
+        #expect(
+            complete,
+            "not acked: \(missing.count) (\(missing.prefix(20)))\n\(ingestMetrics)\(activity)\n\(cluster.diagnostics(without: "Connection creation failed"))"
+        )
+        #expect(stored == Int(Self.fixes))
         #expect(try await store.seqConflicts(agent: "a-1", after: nil, limit: 10).isEmpty)
         // Every hub is still the process the test started (none crashed on the outage).
         let running = cluster.hubs.allSatisfy { $0.isRunning }
