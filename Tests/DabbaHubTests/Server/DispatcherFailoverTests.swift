@@ -10,9 +10,9 @@ import Testing
 
 @testable import DabbaHub
 
-/// Two real `dabba-hub serve` processes in one ingest group on one PostgreSQL and one mosquitto: dispatch runs on
-/// the hub holding the `dispatch` lease only; SIGKILLed, it is replaced by the other within twice the lease, and no
-/// order is offered twice or left waiting.
+/// Three real `dabba-hub serve` processes in one ingest group on one PostgreSQL and one mosquitto: dispatch runs on
+/// the hub holding the `dispatch` lease only; SIGKILLed, it is replaced by one of the other two within twice the
+/// lease, and no order is offered twice or left waiting.
 @Suite(.serialized) struct DispatcherFailoverTests {
     /// The lease the hubs run with (`dispatch-lease`): short, so the test is, yet long against a loaded machine's
     /// scheduling delays.
@@ -41,7 +41,7 @@ import Testing
         #expect(started.status == 200, "\(started)")
     }
 
-    @Test func theDispatcherMovesToTheOtherHubWithinTwiceTheLeaseWhenItsHubIsKilled() async throws {
+    @Test func theDispatcherMovesToAnotherHubWithinTwiceTheLeaseWhenItsHubIsKilled() async throws {
         try await PostgresServer.with { server in
             let database = server.url(database: try await server.createDatabase()) + "?sslmode=disable"
             var logger = Logger(label: "failover")
@@ -70,7 +70,7 @@ import Testing
             let broker = try await MosquittoBroker.started(directory: directory)
             defer { broker.stop() }
             let cluster = try await HubCluster.start(
-                count: 2, database: database, mqttPort: broker.port, directory: directory,
+                count: 3, database: database, mqttPort: broker.port, directory: directory,
                 extra: [
                     "--dispatch-lease", "\(Double(Self.lease) / 1000)", "--dispatch-interval", "0.5", "--offer-timeout",
                     "600", "--dispatch-fix-max-age", "600", "--dispatch-policy", "nearest",
@@ -79,18 +79,26 @@ import Testing
             let (hubs, ports) = (cluster.hubs, cluster.ports)
             @Sendable func diagnostics() -> String { cluster.diagnostics() }
 
-            // One hub holds the lease, the other does not.
-            var holder: Int?
-            let settled = try await eventually {
-                let held = try await [0, 1].asyncMap {
+            // One hub holds the lease, the other two do not.
+            @Sendable func holders(_ candidates: [Int]) async throws -> (holding: [Int], not: [Int]) {
+                let held = try await candidates.asyncMap {
                     metricValue(try await cluster.metrics($0), "dabba_dispatch_lease_held")
                 }
-                holder = held.firstIndex(of: 1)
-                return held.contains(1) && held.contains(0)
+                return (
+                    zip(candidates, held).filter { $0.1 == 1 }.map(\.0),
+                    zip(candidates, held).filter { $0.1 == 0 }.map(\.0)
+                )
+            }
+            var holder: Int?
+            let settled = try await eventually {
+                let (holding, not) = try await holders([0, 1, 2])
+                holder = holding.first
+                return holding.count == 1 && not.count == 2
             }
             #expect(settled, "\(diagnostics())")
             let dead = try #require(holder)
-            let survivor = 1 - dead
+            let survivors = [0, 1, 2].filter { $0 != dead }
+            let survivor = survivors[0]
             let before = try #require(try await store.leaseHolder(DispatchLease.name))
 
             // An order accepted on the other hub, then a-1's shift started there: that hub's own round (which the
@@ -99,12 +107,12 @@ import Testing
             let first = try await Self.confirmedOrder(clients[survivor])
             try await Self.startShift("a-1", clients[survivor])
             #expect(await eventually { (try? await store.offers(order: first).count) == 1 }, "\(diagnostics())")
-            // Made by the holder: the other hub ran no round.
+            // Made by the holder: the other hubs ran no round.
             let offered = #"dabba_dispatch_decisions_total{outcome="offered"}"#
             #expect(metricValue(try await cluster.metrics(dead), offered) == 1)
-            #expect(metricValue(try await cluster.metrics(survivor), offered) == nil)
+            for other in survivors { #expect(metricValue(try await cluster.metrics(other), offered) == nil) }
 
-            // SIGKILL the holder: no release; the survivor takes the lease once it expires.
+            // SIGKILL the holder: no release; one of the survivors takes the lease once it expires.
             let killed = wallClockMilliseconds()
             try await offPool { hubs[dead].kill9() }
             let taken = await eventually {
@@ -116,17 +124,23 @@ import Testing
             // Taken at (its expiry − the lease) or, when this poll saw a renewal, earlier: the delay is at most this.
             let takeover = after.until - Self.lease - killed
             #expect(takeover <= 2 * Self.lease, "takeover after \(takeover) ms")
+            var newHolder: Int?
             let shown = await eventually {
-                (try? await cluster.metrics(survivor)).flatMap { metricValue($0, "dabba_dispatch_lease_held") } == 1
+                guard let (holding, not) = try? await holders(survivors) else { return false }
+                newHolder = holding.first
+                return holding.count == 1 && not.count == 1
             }
-            #expect(shown)
+            #expect(shown, "\(diagnostics())")
+            let next = try #require(newHolder)
+            let bystander = try #require(survivors.first { $0 != next })
 
             // An order accepted now is offered by the new holder; the first keeps its one offer (not offered again),
             // and the agent accepts it on the survivor.
             try await Self.startShift("a-2", clients[survivor])
             let second = try await Self.confirmedOrder(clients[survivor])
             #expect(await eventually { (try? await store.offers(order: second).count) == 1 }, "\(diagnostics())")
-            #expect(metricValue(try await cluster.metrics(survivor), offered) == 1)
+            #expect(metricValue(try await cluster.metrics(next), offered) == 1)
+            #expect(metricValue(try await cluster.metrics(bystander), offered) == nil)
             let offers = try await store.offers(order: first) + store.offers(order: second)
             #expect(offers.count == 2 && Set(offers.map(\.agent)).count == 2, "\(offers)")
             let firstAgent = try #require(offers.first?.agent)

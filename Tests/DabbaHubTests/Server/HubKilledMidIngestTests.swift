@@ -8,9 +8,9 @@ import HubPostgres
 import Logging
 import Testing
 
-/// Two real hubs in one ingest group on PostgreSQL and one mosquitto; one is SIGKILLed while an agent's fixes stream
-/// in. Every fix acked before the kill is stored; the agent sends again what was not acked (as `dabba-agent` does
-/// after its ack timeout), the surviving hub acks it, and every fix ends up stored exactly once.
+/// Three real hubs in one ingest group on PostgreSQL and one mosquitto; one is SIGKILLed while an agent's fixes
+/// stream in. Every fix acked before the kill is stored; the agent sends again what was not acked (as `dabba-agent`
+/// does after its ack timeout), the surviving hubs ack it, and every fix ends up stored exactly once.
 @Suite(.serialized) struct HubKilledMidIngestTests {
     static let fixes: Int64 = 200
 
@@ -26,12 +26,12 @@ import Testing
 
     @Test func everyAckedFixIsStoredOnceWhenAHubIsKilledMidIngest() async throws {
         try await PostgresServer.with { server in
-            let fixture = try await IngestCluster.start(on: server, hubs: 2, label: "hub-mid-ingest")
+            let fixture = try await IngestCluster.start(on: server, hubs: 3, label: "hub-mid-ingest")
             defer { fixture.stop() }
             let (store, cluster, device) = (fixture.store, fixture.cluster, fixture.device)
             let start = wallClockMilliseconds() - 600_000
 
-            // The first half: both hubs ingest (the broker alternates), and ack.
+            // The first half: every hub ingests (the broker shares the messages out), and acks.
             for seq in 1...Self.fixes / 2 { try await device.client.publishAndWait(Self.fix(seq, start: start)) }
             #expect(await eventually { Self.acked(device).count >= Int(Self.fixes) / 4 }, "\(cluster.diagnostics())")
             // The second half streams while hub 0 is killed once some of it is acked.
@@ -45,7 +45,7 @@ import Testing
                 timeout: TestDeadline.generous)
             #expect(killedWhileAcking)
             try await streaming.value
-            // What was acked by then (by either hub) is stored.
+            // What was acked by then (by any hub) is stored.
             let ackedAtKill = Self.acked(device)
             let stored = try await store.positions(
                 agent: "a-1", since: nil, until: nil, after: nil, limit: Int(Self.fixes) * 2)
