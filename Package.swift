@@ -171,7 +171,8 @@ let package = Package(
         .executableTarget(
             name: "HubBench",
             dependencies: [
-                "DabbaHub", "HubModel", "HubSQLite", "DabbaCore", "DabbaProtocol", "DabbaTestSupport", "CMosquitto",
+                "DabbaHub", "HubModel", "HubSQLite", "HubPostgres", "DabbaCore", "DabbaProtocol", "DabbaTestSupport",
+                "CMosquitto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

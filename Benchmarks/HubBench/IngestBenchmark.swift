@@ -3,15 +3,18 @@ import DabbaHub
 import DabbaProtocol
 import DabbaTestSupport
 import Foundation
+import HubModel
+import HubPostgres
 import HubSQLite
 import Logging
 import ServiceLifecycle
 import Synchronization
 
 /// Ingest throughput: many simulated agents publish fixes (QoS 1, one fix per message on `…/{agent}/fix`, the live
-/// lane) as fast as a bounded window allows; the hub's real `IngestService` over a real `SQLiteHubStore` file
-/// validates, group-commits and acks them, while a raw libmosquitto subscriber on the same broker counts the same
-/// stream in the same run. Both rates are over the same window: from the first publish to the instant the reader
+/// lane) as fast as a bounded window allows; the hub's real `IngestService` over a real `SQLiteHubStore` file — or
+/// 1 to N hubs in one ingest group, each with its own `PostgresHubStore` pool on one PostgreSQL — validates,
+/// group-commits and acks them, while a raw libmosquitto subscriber on the same broker counts the same stream in the
+/// same run. Both rates are over the same window: from the first publish to the instant the reader
 /// had everything (raw: last message received; hub: `dabba_ingest_committed_total` reached the total, polled
 /// every 5 ms). The store is checked at the end to hold exactly one row per published fix.
 enum IngestBenchmark {
@@ -21,6 +24,16 @@ enum IngestBenchmark {
         var connections: Int
         var window: Int
         var hubOverrides: [String: String]
+        /// Where the hubs store: one SQLite file (one hub), or a PostgreSQL database URL (any number of hubs).
+        var backend: Backend = .sqlite
+        /// Hubs in one ingest group (`$share`), each with its own MQTT client, store and pool, as separate
+        /// processes would have; 1 without a group.
+        var hubs: Int = 1
+    }
+
+    enum Backend {
+        case sqlite
+        case postgres(url: String)
     }
 
     struct Result {
@@ -45,25 +58,56 @@ enum IngestBenchmark {
         let broker = try await MosquittoBroker.started(directory: directory, extraConfig: brokerConfig)
         defer { broker.stop() }
 
-        // The hub: production components, its ingest service and MQTT client in a ServiceGroup, as `serve` runs them.
-        let store = try SQLiteHubStore(path: directory.path("ingest.db"), logger: logger)
-        defer { store.close() }
-        for i in 0..<c.agents { _ = try await store.createAgent(id: BenchAgent.id(i), name: nil) }
+        // The hubs: production components, each one's ingest service and MQTT client in a ServiceGroup, as `serve`
+        // runs them.
+        var stores: [any HubStore] = []
+        var closers: [@Sendable () async -> Void] = []
+        defer { for close in closers { Task { await close() } } }
+        switch c.backend {
+        case .sqlite:
+            precondition(c.hubs == 1, "several hubs need PostgreSQL")
+            let store = try SQLiteHubStore(path: directory.path("ingest.db"), logger: logger)
+            stores = [store]
+            closers = [{ store.close() }]
+        case .postgres(let url):
+            for _ in 0..<c.hubs {
+                let store = try await PostgresHubStore.open(try PostgresStoreConfiguration(url: url), logger: logger)
+                stores.append(store)
+                closers.append({ await store.shutdown() })
+            }
+        }
+        for i in 0..<c.agents { _ = try await stores[0].createAgent(id: BenchAgent.id(i), name: nil) }
         var keys = [
-            "mqtt-port": "\(broker.port)", "database": "sqlite:" + directory.path("ingest.db"),
-            "payment-provider": "test",
+            "mqtt-port": "\(broker.port)", "payment-provider": "test",
+            "database": {
+                switch c.backend {
+                case .sqlite: "sqlite:" + directory.path("ingest.db")
+                case .postgres(let url): url
+                }
+            }(),
         ]
+        if c.hubs > 1 { keys["ingest-group"] = "bench" }
         keys.merge(c.hubOverrides) { $1 }
         let configuration = try HubConfiguration.make(keys)
-        let hub = try await HubComponents.make(
-            configuration: configuration, store: store, logger: logger, bcryptCost: 4)
-        let ingest = IngestService(
-            configuration: configuration, store: store, mqtt: hub.mqtt, feed: hub.feed, metrics: hub.metrics,
-            logger: logger)
-        let group = ServiceGroup(services: [hub.mqtt, ingest], gracefulShutdownSignals: [], logger: logger)
+        var hubs: [HubComponents] = []
+        var services: [any Service] = []
+        for store in stores {
+            let hub = try await HubComponents.make(
+                configuration: configuration, store: store, logger: logger, bcryptCost: 4)
+            hubs.append(hub)
+            services += [
+                hub.mqtt,
+                IngestService(
+                    configuration: configuration, store: store, mqtt: hub.mqtt, feed: hub.feed, metrics: hub.metrics,
+                    logger: logger),
+            ]
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [], logger: logger)
         let running = Task { try await group.run() }
         defer { running.cancel() }
-        try await waitUntil("hub MQTT subscriptions granted", timeout: .seconds(15)) { hub.mqtt.isSubscribed }
+        try await waitUntil("hub MQTT subscriptions granted", timeout: .seconds(15)) {
+            hubs.allSatisfy { $0.mqtt.isSubscribed }
+        }
 
         let raw = try RawSubscriber(port: broker.port, clientID: "bench-raw-ingest", filter: "dabba/v1/agents/+/fix")
         defer { raw.stop() }
@@ -93,7 +137,7 @@ enum IngestBenchmark {
             publishers.allSatisfy { $0.connected.load(ordering: .acquiring) }
         }
 
-        let counters = HubCounters(metrics: hub.metrics)
+        let counters = HubCounters(metrics: hubs.map(\.metrics))
         let clock = ContinuousClock()
         let t0 = clock.now
         let outcome = ThreadOutcome()
@@ -138,10 +182,12 @@ enum IngestBenchmark {
         // Give a last ack a moment, then check the store against what was published.
         try await Task.sleep(for: .milliseconds(200))
         var rows = 0
-        for i in 0..<c.agents { rows += try await store.positionCount(agent: BenchAgent.id(i)) }
+        for i in 0..<c.agents { rows += try await stores[0].positionCount(agent: BenchAgent.id(i)) }
         let commits = counters.commits()
         await group.triggerGracefulShutdown()
         _ = try? await withDeadline("hub shutdown", .seconds(15)) { try await running.value }
+        for close in closers { await close() }
+        closers = []
         return Result(
             fixes: total, publishSeconds: (publishEnd - t0).seconds, rawSeconds: (rawEnd - t0).seconds,
             hubSeconds: (hubEnd - t0).seconds, hubFirstCommit: (hubFirst - t0).seconds, commits: commits.count,
@@ -159,29 +205,35 @@ enum IngestBenchmark {
     ]
 }
 
-/// Reads the hub's own counters from its Prometheus registry (what `GET /metrics` shows).
+/// Reads the hubs' own counters from their Prometheus registries (what `GET /metrics` shows), summed over the hubs.
 struct HubCounters {
-    let metrics: HubMetrics
+    let metrics: [HubMetrics]
+
+    init(metrics: [HubMetrics]) { self.metrics = metrics }
+    init(metrics: HubMetrics) { self.metrics = [metrics] }
 
     /// `dabba_ingest_committed_total`.
-    func committed() -> Int { Int(value("dabba_ingest_committed_total") ?? 0) }
+    func committed() -> Int { Int(sum("dabba_ingest_committed_total")) }
     /// Sum of `dabba_ingest_rejected_total` over every reason.
     func rejected() -> Int { Int(sum(prefix: "dabba_ingest_rejected_total")) }
     /// Number of group commits and the seconds they took in total (`dabba_ingest_commit_seconds` histogram).
     func commits() -> (count: Int, seconds: Double) {
-        (Int(value("dabba_ingest_commit_seconds_count") ?? 0), value("dabba_ingest_commit_seconds_sum") ?? 0)
+        (Int(sum("dabba_ingest_commit_seconds_count")), sum("dabba_ingest_commit_seconds_sum"))
     }
 
-    private func value(_ name: String) -> Double? {
-        for line in metrics.render().split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            if parts.count >= 2, parts[0] == name { return Double(parts[1]) }
+    private func sum(_ name: String) -> Double {
+        var total = 0.0
+        for registry in metrics {
+            for line in registry.render().split(separator: "\n") {
+                let parts = line.split(separator: " ")
+                if parts.count >= 2, parts[0] == name, let value = Double(parts[1]) { total += value }
+            }
         }
-        return nil
+        return total
     }
 
     private func sum(prefix: String) -> Double {
-        metrics.render().split(separator: "\n").filter { $0.hasPrefix(prefix) }
+        metrics.flatMap { $0.render().split(separator: "\n") }.filter { $0.hasPrefix(prefix) }
             .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
     }
 }

@@ -7,13 +7,15 @@ import Foundation
 // BENCH_CUSTOMER_AGENTS (1000), BENCH_CUSTOMER_SECONDS (60); orders over HTTP: BENCH_ORDERS_CUSTOMERS (300),
 // BENCH_WRK_SECONDS (20), BENCH_WRK_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WRK_ROUNDS (2).
 // Offer races: BENCH_RACE_TRIALS (10000), BENCH_RACE_PARALLEL (4).
-// BENCH_HUB_ONLY=ingest, live, customers, orders or races runs one of the five (customers and orders run
+// Ingest on PostgreSQL (1, 2, 3 hubs and SQLite, each against its raw subscriber): BENCH_CLUSTER_FIXES (200000),
+// BENCH_CLUSTER_HUBS (3, the most hubs).
+// BENCH_HUB_ONLY=ingest, cluster, live, customers, orders or races runs one of the six (customers and orders run
 // `dabba-hub serve` from the same folder as a separate process). BENCH_HUB_COMMIT_INTERVAL_MS / BENCH_HUB_COMMIT_BATCH override the
 // hub's keys for diagnostic ingest runs.
 let environment = ProcessInfo.processInfo.environment
 let only = environment["BENCH_HUB_ONLY"] ?? ""
-guard ["", "ingest", "live", "customers", "orders", "races"].contains(only) else {
-    say("BENCH_HUB_ONLY=\(only): expected ingest, live, customers, orders or races")
+guard ["", "ingest", "cluster", "live", "customers", "orders", "races"].contains(only) else {
+    say("BENCH_HUB_ONLY=\(only): expected ingest, cluster, live, customers, orders or races")
     exit(2)
 }
 
@@ -62,6 +64,10 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
             throw BenchError(
                 "ingest: the store holds \(r.rowsStored) rows, expected \(r.fixes) (rejected \(r.rejected))")
         }
+    }
+
+    if only == "" || only == "cluster" {
+        try await ClusterIngest.run(environment: environment, directory: directory)
     }
 
     if only == "" || only == "live" {

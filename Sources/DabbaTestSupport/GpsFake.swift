@@ -82,13 +82,20 @@ public final class GpsFake: Sendable {
         process.withLock { $0 = started }
         let deadline = ContinuousClock.now + timeout
         var receiverSince: ContinuousClock.Instant?
+        var lastReceiver: String?
         repeat {
-            if !started.isRunning { throw TestSupportError("gpsfake exited early: \(started.output())") }
+            if !started.isRunning {
+                throw TestSupportError(
+                    "gpsfake exited early (its receiver \(lastReceiver ?? "not found")): \(started.output())")
+            }
+            // gpsfake adds exactly one receiver: any device gpsd lists is it (before gpsd listens the query is refused
+            // at once), so the common case needs no look at gpsfake's descriptors.
+            if let listed = GpsdDaemon.devices(port: port), !listed.isEmpty { return }
             // gpsfake opens the pseudo-terminal just before it asks gpsd to add it: an add not listed a second
             // later was lost (gpsfake's own takes milliseconds; one of ours after a slow one of its is refused
             // by gpsd as "already active", harmlessly).
             if let receiver = Self.receiver(of: started.pid) {
-                if GpsdDaemon.devices(port: port)?.contains(receiver) == true { return }
+                lastReceiver = receiver
                 let since = receiverSince ?? ContinuousClock.now
                 receiverSince = since
                 if ContinuousClock.now - since > .seconds(1), addedByHarness.withLock({ $0 }) == nil {
@@ -103,8 +110,8 @@ public final class GpsFake: Sendable {
         let listed = GpsdDaemon.devices(port: port)
         stop()
         throw TestSupportError(
-            "gpsfake's gpsd on \(port) did not list its receiver within \(timeout) (it lists \(listed ?? [])): \(output())"
-        )
+            "gpsfake's gpsd on \(port) did not list its receiver within \(timeout) (it lists \(listed ?? []); "
+                + "its receiver \(lastReceiver ?? "not found")): \(output())")
     }
 
     /// The receiver gpsd was told about by this harness rather than by gpsfake (its add having been lost), if any.

@@ -1,34 +1,51 @@
+import Foundation
 import DabbaCore
 import HubModel
 import PostgresNIO
 
 extension PostgresHubStore: PositionRepository {
     /// One READ COMMITTED transaction for the whole batch, as SQLite's: every row of it, the conflicts it records and
-    /// the agents' latest positions commit together, before the ack. No row lock is needed:
-    /// - `INSERT … ON CONFLICT (agent, seq) DO NOTHING` waits for a concurrent insert of the same seq (another hub
-    ///   ingesting a redelivery) and then inserts nothing, so each seq is stored once; the stored row is committed
-    ///   by then, and the next statement (a new snapshot) reads it for the conflict check.
-    /// - The latest position moves with one conditional `UPDATE` whose condition PostgreSQL re-checks on the newest
-    ///   row version after waiting for the row lock, so two hubs' batches never move it backwards.
-    /// Rows are written in `(agent, seq)` order and agents updated in id order, whatever the batch's order, so two
+    /// the agents' latest positions commit together, before the ack. No row lock is needed for the rows:
+    /// - One `INSERT … SELECT … ON CONFLICT (agent, seq) DO NOTHING RETURNING` writes the batch (sent as one JSON
+    ///   array; a statement per row made a group commit one round trip per fix, ~800 fixes/s): it waits for a
+    ///   concurrent insert of the same seq (another hub ingesting a redelivery) and then inserts nothing, so each seq
+    ///   is stored once; the stored row is committed by then, and the next statement (a new snapshot) reads it for
+    ///   the conflict check, done only for the rows not inserted.
+    /// - The latest positions move with one conditional `UPDATE` whose condition PostgreSQL re-checks on the newest
+    ///   row version after waiting for the row lock, so two hubs' batches never move one backwards; the agents' rows
+    ///   are locked first, in id order (`SELECT … ORDER BY id FOR NO KEY UPDATE`), as the joined `UPDATE` would not.
+    /// Rows are written in `(agent, seq)` order and agents locked in id order, whatever the batch's order, so two
     /// hubs committing overlapping batches wait for each other instead of deadlocking; a deadlock that still happens
     /// is retried (the batch is idempotent). The receipt lists seqs and conflicts in the batch's order.
     package func store(positions: [StoredPosition], events: [DeviceEvent]) async throws(StoreError) -> StoreReceipt {
         let now = wallClockMilliseconds()
+        let order = Self.writeOrder(positions.map { ($0.agent, $0.seq) })
+        let rows = try Self.json(order.map { positions[$0] })
         return try await transaction { connection in
             var conflicts: [Int: SeqConflict.Key] = [:]
             var newest: [String: (time: Int64, seq: Int64)] = [:]
-            for i in Self.writeOrder(positions.map { ($0.agent, $0.seq) }) {
+            // (agent, seq) of each row the insert wrote; a seq twice in the batch was written by its first copy.
+            var written = Set<PositionKey>()
+            if !order.isEmpty {
+                for row in try await connection.rows(
+                    """
+                    INSERT INTO positions(agent, seq, time, lat, lon, alt, speed, track, hacc, mode)
+                    SELECT agent, seq, time, lat, lon, alt, speed, track, hacc, mode
+                    FROM ROWS FROM (json_to_recordset(\(rows)::json) AS (
+                        agent text, seq bigint, time bigint, lat double precision, lon double precision,
+                        alt double precision, speed double precision, track double precision, hacc double precision,
+                        mode integer)) WITH ORDINALITY AS p(agent, seq, time, lat, lon, alt, speed, track, hacc, mode, n)
+                    ORDER BY n
+                    ON CONFLICT(agent, seq) DO NOTHING RETURNING agent, seq
+                    """, logger)
+                {
+                    let (agent, seq) = try row.decode((String, Int64).self)
+                    written.insert(PositionKey(agent: agent, seq: seq))
+                }
+            }
+            for i in order {
                 let p = positions[i]
-                let inserted =
-                    try await connection.rows(
-                        """
-                        INSERT INTO positions(agent, seq, time, lat, lon, alt, speed, track, hacc, mode)
-                        VALUES(\(p.agent), \(p.seq), \(p.time), \(p.lat), \(p.lon), \(p.alt), \(p.speed), \(p.track),
-                               \(p.hacc), \(p.mode))
-                        ON CONFLICT(agent, seq) DO NOTHING RETURNING 1
-                        """, logger
-                    ).count == 1
+                let inserted = written.remove(PositionKey(agent: p.agent, seq: p.seq)) != nil
                 // Only a seq already stored is read back and compared: new rows cost no extra read.
                 if !inserted, let conflict = try await positionConflict(p, at: now, on: connection) {
                     if conflict.recorded { conflicts[i] = conflict.key }
@@ -38,11 +55,19 @@ extension PostgresHubStore: PositionRepository {
                 newest[p.agent] = (p.time, p.seq)
             }
             // The latest position moves only forward in fix time: a late backlog fix never regresses it.
-            for (agent, n) in newest.sorted(by: { $0.key < $1.key }) {
+            if !newest.isEmpty {
+                let latest = newest.sorted { $0.key < $1.key }
+                let (agents, seqs, times) = (latest.map(\.key), latest.map(\.value.seq), latest.map(\.value.time))
+                // The lock the UPDATE takes (NO KEY UPDATE: it does not wait for the key-share locks other hubs'
+                // position inserts hold on their agents' rows through the foreign key, where FOR UPDATE would
+                // deadlock with them). Rows read to the end: an error while locking comes after the first rows.
+                _ = try await connection.rows(
+                    "SELECT 1 FROM agents WHERE id = ANY(\(agents)) ORDER BY id FOR NO KEY UPDATE", logger)
                 try await connection.query(
                     """
-                    UPDATE agents SET last_seq = \(n.seq), last_time = \(n.time)
-                    WHERE id = \(agent) AND (last_time IS NULL OR (last_time, last_seq) < (\(n.time), \(n.seq)))
+                    UPDATE agents AS a SET last_seq = v.seq, last_time = v.time
+                    FROM unnest(\(agents)::text[], \(seqs)::bigint[], \(times)::bigint[]) AS v(id, seq, time)
+                    WHERE a.id = v.id AND (a.last_time IS NULL OR (a.last_time, a.last_seq) < (v.time, v.seq))
                     """, logger: logger)
             }
             var eventConflicts: [Int: SeqConflict.Key] = [:]
@@ -67,6 +92,21 @@ extension PostgresHubStore: PositionRepository {
             receipt.conflicts =
                 positions.indices.compactMap { conflicts[$0] } + events.indices.compactMap { eventConflicts[$0] }
             return receipt
+        }
+    }
+
+    /// A position's key.
+    struct PositionKey: Hashable {
+        let agent: String
+        let seq: Int64
+    }
+
+    /// `positions` as the JSON array `json_to_recordset` reads (absent optional fields are NULL).
+    static func json(_ positions: [StoredPosition]) throws(StoreError) -> String {
+        do {
+            return String(decoding: try JSONEncoder().encode(positions), as: UTF8.self)
+        } catch {
+            throw StoreError(.other, "positions could not be encoded for PostgreSQL: \(error)")
         }
     }
 

@@ -106,17 +106,45 @@ package final class PostgresHubStore: Sendable {
     {
         let token = stalls.begin(operation)
         defer { stalls.end(token) }
-        do {
-            return try await client.withConnection { connection in
-                stalls.leased(token, connection: connection.id)
-                return try await body(PostgresSession(connection: connection))
+        var leases = 1
+        while true {
+            do {
+                return try await client.withConnection { connection in
+                    guard !connection.isClosed else { throw ClosedLease(connection: connection) }
+                    stalls.leased(token, connection: connection.id)
+                    return try await body(PostgresSession(connection: connection))
+                }
+            } catch let error as StoreError {
+                throw error
+            } catch let closed as ClosedLease {
+                guard leases < Self.leaseAttempts else { throw ClosedLease.error }
+                await closed.settle(attempt: leases)
+                leases += 1
+            } catch {
+                throw StoreError(postgres: error)
             }
-        } catch let error as StoreError {
-            throw error
-        } catch {
-            throw StoreError(postgres: error)
         }
     }
+
+    /// Thrown inside a lease when the pool hands out a connection that is already closed (the server went away and
+    /// the pool has not noticed yet): nothing was sent on it, so the operation leases again, at most
+    /// ``leaseAttempts`` times in all.
+    struct ClosedLease: Error {
+        let connection: PostgresConnection
+
+        static let error = StoreError(
+            .unavailable, "PostgreSQL: the pool's connections were closed (the server went away)")
+
+        /// Before leasing again: waits until the channel has finished closing (which is what tells the pool to drop
+        /// the connection), then a short pause growing with `attempt` (20, 40 ms) for the pool to have done so.
+        func settle(attempt: Int) async {
+            _ = try? await connection.closeFuture.get()
+            try? await Task.sleep(for: .milliseconds(20 * attempt))
+        }
+    }
+
+    /// How many connections an operation leases before it gives up on closed ones.
+    static let leaseAttempts = 3
 
     /// The level a transaction runs at (see the type's documentation for when each applies).
     enum Isolation: String {
@@ -145,9 +173,11 @@ package final class PostgresHubStore: Sendable {
         let token = stalls.begin(operation)
         defer { stalls.end(token) }
         var attempt = 1
+        var leases = 1
         while true {
             do {
                 return try await client.withConnection { leased in
+                    guard !leased.isClosed else { throw ClosedLease(connection: leased) }
                     stalls.leased(token, connection: leased.id)
                     let connection = PostgresSession(connection: leased)
                     try await connection.query("BEGIN ISOLATION LEVEL \(unescaped: isolation.rawValue)", logger: logger)
@@ -169,6 +199,10 @@ package final class PostgresHubStore: Sendable {
                 }
             } catch let error as StoreError {
                 throw error
+            } catch let closed as ClosedLease {
+                guard leases < Self.leaseAttempts else { throw ClosedLease.error }
+                await closed.settle(attempt: leases)
+                leases += 1
             } catch {
                 let converted = StoreError(postgres: error)
                 guard Self.isRetryable(error), attempt < Self.transactionAttempts else { throw converted }

@@ -115,7 +115,8 @@ package struct HubConfiguration: Sendable {
             help:
                 "sqlite:PATH (embedded, one machine) or postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=require "
                 + "(PostgreSQL 15+, several hubs; the role and database must exist, dabba-hub migrate creates the "
-                + "tables; sslmode disable|prefer|require, pool_max=N connections per hub, default 20)."),
+                + "tables; sslmode disable|prefer|require, pool_max=N connections per hub, default 20; "
+                + "application_name=NAME as pg_stat_activity shows it, default dabba-hub)."),
         ConfigKey(
             "dispatch-policy", default: "batch",
             help: "How orders are assigned: batch (optimal matching every round), nearest, or least-recent."),
