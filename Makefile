@@ -127,7 +127,7 @@ demo-build: deps
 ## (ingest throughput vs a raw subscriber; live-feed latency at 1,000 agents × 1 Hz vs raw MQTT; 10,000 customers'
 ## order feeds: latency and the hub's RSS, with `dabba-hub serve` as its own process; GET /v1/orders/{id} vs
 ## GET /v1/ping with wrk; 10,000 offer races between three hubs) and the dispatch algorithms. Figures go to BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or
-## BENCH_ONLY=dispatch runs one of them (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|live|customers|orders|races
+## BENCH_ONLY=dispatch runs one of them (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|cluster|live|customers|orders|races
 ## narrows the hub part; BENCH_AGENT_ONLY=salvage|drain|steady|soak one agent benchmark (e.g.
 ## `make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=soak`). The agent is measured as it ships to devices ($(RELEASE), static runtime); the hub and the
 ## dispatch algorithms as `install-hub` ships them (-c release).
