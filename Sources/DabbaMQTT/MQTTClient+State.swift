@@ -4,6 +4,8 @@ import CMosquitto
 struct Subscription: Sendable, Equatable {
     var filter: String
     var qos: MQTTQoS
+    /// MQTT 5 no-local: the broker does not send this client its own messages on the filter.
+    var noLocal = false
 }
 
 /// The client's locked state. Everything here is touched only inside `MQTTClient.state.withLock`; events are
@@ -115,7 +117,11 @@ struct Session {
     /// Sends SUBSCRIBE for `subscription`; returns an error instead of throwing so callers can log after the lock.
     mutating func subscribe(_ subscription: Subscription) -> MQTTError? {
         var mid: Int32 = 0
-        let rc = mosquitto_subscribe_v5(handle.pointer, &mid, subscription.filter, subscription.qos.rawValue, 0, nil)
+        // No-local exists only in MQTT 5; on 3.1.1 the client gets its own messages back and the caller ignores them.
+        let options: Int32 =
+            subscription.noLocal && protocolVersion == .v5 ? Int32(MQTT_SUB_OPT_NO_LOCAL.rawValue) : 0
+        let rc = mosquitto_subscribe_v5(
+            handle.pointer, &mid, subscription.filter, subscription.qos.rawValue, options, nil)
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
             return MQTTError(mosquittoRC: rc, context: "subscribe to \(subscription.filter)")
         }

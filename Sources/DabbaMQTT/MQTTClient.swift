@@ -224,19 +224,22 @@ public final class MQTTClient: Sendable {
     /// Adds a subscription (or changes its QoS) that is applied now when a session is up and again on every
     /// later session, right after CONNACK. Filters may use `+`, `#` and `$share/group/…` (MQTT 5).
     /// An invalid filter is logged and ignored; a refusal by the broker is logged and keeps ``isSubscribed`` false.
-    public func subscribe(_ filter: String, qos: MQTTQoS) {
+    /// `noLocal` (MQTT 5 only; ignored on 3.1.1): the broker does not send this client the messages it publishes
+    /// itself on topics the filter matches.
+    public func subscribe(_ filter: String, qos: MQTTQoS, noLocal: Bool = false) {
         guard !filter.isEmpty, mosquitto_sub_topic_check(filter) == MOSQ_ERR_SUCCESS.rawValue else {
             logger.error("MQTT subscription filter is invalid; ignored", metadata: ["mqtt.filter": "\(filter)"])
             return
         }
         let failure: MQTTError? = state.withLock { s in
+            let subscription = Subscription(filter: filter, qos: qos, noLocal: noLocal)
             if let index = s.subscriptions.firstIndex(where: { $0.filter == filter }) {
-                s.subscriptions[index].qos = qos
+                s.subscriptions[index] = subscription
             } else {
-                s.subscriptions.append(Subscription(filter: filter, qos: qos))
+                s.subscriptions.append(subscription)
             }
             guard var session = s.session, session.connected, session.announced else { return nil }
-            let failure = session.subscribe(Subscription(filter: filter, qos: qos))
+            let failure = session.subscribe(subscription)
             s.session = session
             if wakeFD >= 0 { dabba_wake_signal(wakeFD) }  // the SUBSCRIBE goes out now, not at the next turn
             return failure

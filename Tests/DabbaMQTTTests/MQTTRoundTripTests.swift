@@ -102,3 +102,40 @@ extension MQTTTests {
         await client.stop()
     }
 }
+
+extension MQTTTests {
+    /// MQTT 5 no-local (the hubs' cluster relay subscribes so): the broker does not send a client what it published
+    /// itself on a filter it subscribed with no-local, and still sends it everyone else's; without no-local it does.
+    @Test func aNoLocalSubscriptionGetsOthersMessagesButNotItsOwn() async throws {
+        let broker = try await MosquittoBroker.started()
+        let quiet = RunningClient(MQTTConfiguration(port: broker.port, clientID: uniqueID("no-local"))) {
+            $0.subscribe("dabba/test/nolocal/#", qos: .atLeastOnce, noLocal: true)
+        }
+        let echoed = RunningClient(
+            MQTTConfiguration(port: broker.port, clientID: uniqueID("local")), subscriptions: ["dabba/test/nolocal/#"])
+        let other = RunningClient(MQTTConfiguration(port: broker.port, clientID: uniqueID("other")))
+        for client in [quiet, echoed, other] {
+            #expect(await client.waitConnected())
+            #expect(await eventually { client.client.isSubscribed })
+        }
+        // Each one's own message first, then another client's: one subscriber's deliveries keep the broker's order,
+        // so once the other's message has arrived, an echo of the own one would have arrived before it.
+        try await quiet.client.publishAndWait(
+            MQTTMessage(topic: "dabba/test/nolocal/quiet", string: "own", qos: .atLeastOnce))
+        try await echoed.client.publishAndWait(
+            MQTTMessage(topic: "dabba/test/nolocal/echoed", string: "own", qos: .atLeastOnce))
+        try await other.client.publishAndWait(
+            MQTTMessage(topic: "dabba/test/nolocal/other", string: "theirs", qos: .atLeastOnce))
+        #expect(await quiet.waitForEvents { $0.compactMap(\.message).contains { $0.topic.hasSuffix("/other") } })
+        #expect(await echoed.waitForEvents { $0.compactMap(\.message).contains { $0.topic.hasSuffix("/other") } })
+        #expect(
+            quiet.events.compactMap(\.message).map(\.topic) == [
+                "dabba/test/nolocal/echoed", "dabba/test/nolocal/other",
+            ])
+        #expect(
+            echoed.events.compactMap(\.message).map(\.topic) == [
+                "dabba/test/nolocal/quiet", "dabba/test/nolocal/echoed", "dabba/test/nolocal/other",
+            ])
+        for client in [quiet, echoed, other] { await client.stop() }
+    }
+}

@@ -68,7 +68,8 @@ package final class IngestService: Service, Sendable {
         for filter in Self.filters(group: configuration.ingestGroup) { mqtt.subscribe(filter, qos: .atLeastOnce) }
         // Never shared: every hub pushes every order's events to its own WebSocket clients.
         if orders != nil { mqtt.subscribe(Self.orderStatusFilter, qos: .atLeastOnce) }
-        if relay != nil { mqtt.subscribe(ClusterRelay.filter, qos: .atLeastOnce) }
+        // No-local: the broker does not echo this hub's own relay messages back to it (the relay also ignores them).
+        if relay != nil { mqtt.subscribe(ClusterRelay.filter, qos: .atLeastOnce, noLocal: true) }
     }
 
     static let orderStatusFilter = "\(Topics.prefix)/orders/+/status"
