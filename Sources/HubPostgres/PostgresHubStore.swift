@@ -106,6 +106,19 @@ package final class PostgresHubStore: Sendable {
     {
         let token = stalls.begin(operation)
         defer { stalls.end(token) }
+        do {
+            return try await withSession(token: token, body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(postgres: error)
+        }
+    }
+
+    /// Leases a connection of the pool for `body` (noting it for the stall report under `token`), and leases again,
+    /// at most ``leaseAttempts`` times in all, when the pool hands out one that is already closed. Errors pass through
+    /// unconverted.
+    private func withSession<T: Sendable>(token: Int, _ body: (PostgresSession) async throws -> T) async throws -> T {
         var leases = 1
         while true {
             do {
@@ -114,14 +127,10 @@ package final class PostgresHubStore: Sendable {
                     stalls.leased(token, connection: connection.id)
                     return try await body(PostgresSession(connection: connection))
                 }
-            } catch let error as StoreError {
-                throw error
             } catch let closed as ClosedLease {
                 guard leases < Self.leaseAttempts else { throw ClosedLease.error }
                 await closed.settle(attempt: leases)
                 leases += 1
-            } catch {
-                throw StoreError(postgres: error)
             }
         }
     }
@@ -173,13 +182,9 @@ package final class PostgresHubStore: Sendable {
         let token = stalls.begin(operation)
         defer { stalls.end(token) }
         var attempt = 1
-        var leases = 1
         while true {
             do {
-                return try await client.withConnection { leased in
-                    guard !leased.isClosed else { throw ClosedLease(connection: leased) }
-                    stalls.leased(token, connection: leased.id)
-                    let connection = PostgresSession(connection: leased)
+                return try await withSession(token: token) { connection in
                     try await connection.query("BEGIN ISOLATION LEVEL \(unescaped: isolation.rawValue)", logger: logger)
                     do {
                         let result = try await body(connection)
@@ -199,10 +204,6 @@ package final class PostgresHubStore: Sendable {
                 }
             } catch let error as StoreError {
                 throw error
-            } catch let closed as ClosedLease {
-                guard leases < Self.leaseAttempts else { throw ClosedLease.error }
-                await closed.settle(attempt: leases)
-                leases += 1
             } catch {
                 let converted = StoreError(postgres: error)
                 guard Self.isRetryable(error), attempt < Self.transactionAttempts else { throw converted }
