@@ -1,4 +1,4 @@
-import Synchronization
+import DabbaCore
 
 /// Runs `operation` in a task of its own and waits for it at most `limit`: its result (or its error) when it
 /// finished in time, nil when it did not — then it is left running, abandoned. For checking that something does not
@@ -6,19 +6,8 @@ import Synchronization
 public func abandoningAfter<T: Sendable>(
     _ limit: Duration = TestDeadline.generous, _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T? {
-    let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>?, Never>) in
-        let waiting = Mutex<CheckedContinuation<Result<T, any Error>?, Never>?>(continuation)
-        let finish = { @Sendable (result: Result<T, any Error>?) in
-            waiting.withLock { $0.take() }?.resume(returning: result)
-        }
-        let timer = Task {
-            try? await Task.sleep(for: limit)
-            finish(nil)
-        }
-        Task {
-            do { finish(.success(try await operation())) } catch { finish(.failure(error)) }
-            timer.cancel()
-        }
+    let result = await firstAnswer(within: limit) { () -> Result<T, any Error> in
+        do { return .success(try await operation()) } catch { return .failure(error) }
     }
     return try result?.get()
 }

@@ -18,8 +18,9 @@ import Synchronization
 /// ``maxEntries`` entries, so the relay's message rate does not grow with the fix rate. Receiving goes through the
 /// feed's own ordering (``FleetFeed/publish(position:)``, ``FleetFeed/publish(state:at:)``): a relayed position
 /// never takes an agent backwards, a state received earlier than the one shown is dropped, and a hub ignores its own
-/// topic (which it subscribes to with MQTT 5 no-local, so the broker does not send it back in the first place). Another hub's payload is untrusted bytes: ``RelayMessage/parse(_:hub:)`` bounds and checks it; refusals
-/// are counted in `dabba_relay_rejected_total{reason}`.
+/// topic (which it subscribes to with MQTT 5 no-local, so the broker does not send it back in the first place).
+/// Another hub's payload is untrusted bytes: ``RelayMessage/parse(_:hub:)`` bounds and checks it; refusals are
+/// counted in `dabba_relay_rejected_total{reason}`.
 package final class ClusterRelay: Sendable {
     /// Subscribed by every hub, never shared: each hub needs every other hub's updates.
     package static let filter = "\(Topics.prefix)/hubs/+/fleet"

@@ -1,7 +1,6 @@
 import DabbaCore
 import HubModel
 import Logging
-import Synchronization
 
 /// Running provider operations (``PaymentOperation``): one attempt at a time per operation (a lease), the outcome
 /// recorded with its effect, failures retried with the operation's own backoff, dead letters for operators.
@@ -166,21 +165,10 @@ extension PaymentService {
         async throws(ProviderError) -> T
     {
         let timeout = settings.providerTimeout
-        let race = FirstAnswer<Result<T, ProviderError>>()
-        let result = await withCheckedContinuation { continuation in
-            race.wait(continuation)
-            let timer = Task {
-                // Cancelled: the call answered first.
-                guard (try? await Task.sleep(for: timeout)) != nil else { return }
-                race.answer(.failure(ProviderError("no answer within \(timeout)", kind: .unknown)))
-            }
-            Task {
-                let result: Result<T, ProviderError>
-                do throws(ProviderError) { result = .success(try await call()) } catch { result = .failure(error) }
-                race.answer(result)
-                timer.cancel()
-            }
-        }
+        let result =
+            await firstAnswer(within: timeout) { () -> Result<T, ProviderError> in
+                do throws(ProviderError) { return .success(try await call()) } catch { return .failure(error) }
+            } ?? .failure(ProviderError("no answer within \(timeout)", kind: .unknown))
         return try result.get()
     }
 
@@ -208,13 +196,4 @@ extension PaymentService {
             return try await execute(claimed, owner: owner).0
         }
     }
-}
-
-/// Resumes one waiter with the first answer given; later answers are dropped.
-final class FirstAnswer<Value: Sendable>: Sendable {
-    private let waiter = Mutex<CheckedContinuation<Value, Never>?>(nil)
-
-    func wait(_ continuation: CheckedContinuation<Value, Never>) { waiter.withLock { $0 = continuation } }
-
-    func answer(_ value: Value) { waiter.withLock { $0.take() }?.resume(returning: value) }
 }

@@ -1,3 +1,4 @@
+import DabbaCore
 import Synchronization
 
 /// The database half of `GET /health`: a query that must answer within `limit`.
@@ -39,18 +40,6 @@ final class DatabaseProbe: Sendable {
             state.pending = task
             return task
         }
-        let limit = limit
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let waiting = Mutex<CheckedContinuation<Bool, Never>?>(continuation)
-            let finish = { @Sendable (answer: Bool) in waiting.withLock { $0.take() }?.resume(returning: answer) }
-            let deadline = Task {
-                try? await Task.sleep(for: limit)
-                finish(false)
-            }
-            Task {
-                finish(await pending.value)
-                deadline.cancel()  // answered in time: the timer need not sleep out the limit
-            }
-        }
+        return await firstAnswer(within: limit) { await pending.value } ?? false
     }
 }
