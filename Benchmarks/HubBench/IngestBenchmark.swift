@@ -209,9 +209,6 @@ enum IngestBenchmark {
 struct HubCounters {
     let metrics: [HubMetrics]
 
-    init(metrics: [HubMetrics]) { self.metrics = metrics }
-    init(metrics: HubMetrics) { self.metrics = [metrics] }
-
     /// `dabba_ingest_committed_total`.
     func committed() -> Int { Int(sum("dabba_ingest_committed_total")) }
     /// Sum of `dabba_ingest_rejected_total` over every reason.
