@@ -224,6 +224,7 @@ let package = Package(
                 "dabba-hub", "dabba-agent",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]

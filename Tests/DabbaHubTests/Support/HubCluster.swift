@@ -73,5 +73,17 @@ struct HubCluster {
         return statuses
     }
 
+    /// Each hub's `broker` in `GET /health` ("connected" or "disconnected"; "" when it did not answer), in order.
+    func brokerStates() async -> [String] {
+        var states: [String] = []
+        for port in ports {
+            let answer = try? await runToCompletion(
+                "/usr/bin/curl", ["-s", "-m", "5", "http://127.0.0.1:\(port)/health"])
+            let object = answer.flatMap { try? JSONSerialization.jsonObject(with: Data($0.1.utf8)) } as? [String: Any]
+            states.append(object?["broker"] as? String ?? "")
+        }
+        return states
+    }
+
     func stop() { for hub in hubs { hub.stop() } }
 }
