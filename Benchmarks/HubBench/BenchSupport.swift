@@ -137,3 +137,11 @@ func loadAverage() -> String {
     guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
     return String(text.split(separator: " ").first ?? "?")
 }
+
+/// The value of the unlabelled series `name` in a Prometheus text exposition (nil when absent).
+func metricSample(_ text: String, _ name: String) -> Double? {
+    for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+        return Double(line.dropFirst(name.count + 1))
+    }
+    return nil
+}

@@ -24,6 +24,11 @@ enum CustomersBenchmark {
         var connections: Int
         /// WebSocket handshakes in flight at once while connecting.
         var connectConcurrency: Int
+        /// The hubs' database: a SQLite file in the bench directory, or a fresh PostgreSQL database.
+        var backend: IngestBenchmark.Backend = .sqlite
+        /// Hub processes (more than one needs PostgreSQL; they form one ingest group). Every customer connects to
+        /// the first, which sees the fixes the others ingest through the cluster relay.
+        var hubs: Int = 1
     }
 
     struct Result {
@@ -51,6 +56,8 @@ enum CustomersBenchmark {
         var hubCPUSeconds: Double
         var benchRSS: Int
         var failedConnections: Int
+        /// Fixes each hub committed (`dabba_ingest_committed_total`), the customers' hub first.
+        var committedByHub: [Int]
     }
 
     static func run(_ c: Configuration, directory: TestDirectory) async throws -> Result {
@@ -67,19 +74,39 @@ enum CustomersBenchmark {
 
         let clock = ContinuousClock()
         let setupStart = clock.now
-        let database = directory.path("customers.db")
-        let market = try await PreparedMarket.create(
-            path: database, customers: c.customers, agents: c.agents, logger: logger)
+        let market: PreparedMarket
+        let database: String
+        switch c.backend {
+        case .sqlite:
+            guard c.hubs == 1 else { throw BenchError("several hubs need PostgreSQL") }
+            let path = directory.path("customers.db")
+            market = try await PreparedMarket.create(
+                path: path, customers: c.customers, agents: c.agents, logger: logger)
+            database = "sqlite:" + path
+        case .postgres(let url):
+            market = try await PreparedMarket.create(
+                postgres: url, customers: c.customers, agents: c.agents, logger: logger)
+            database = url
+        }
         let setupSeconds = (clock.now - setupStart).seconds
         say(
             "  prepared \(c.customers) customers, orders and \(c.agents) agents in \(String(format: "%.1f", setupSeconds)) s"
         )
 
-        let hub = try await HubProcess(database: database, mqttPort: broker.port, directory: directory)
-        defer { hub.stop() }
-        try await waitUntil("hub connected to the broker", timeout: .seconds(20)) {
-            let health = try LoopbackHTTP.get(port: hub.httpPort, path: "/health")
-            return health.json["broker"] as? String == "connected"
+        var hubs: [HubProcess] = []
+        defer { for hub in hubs { hub.stop() } }
+        for n in 0..<c.hubs {
+            hubs.append(
+                try await HubProcess(
+                    database: database, mqttPort: broker.port, directory: directory, name: "dabba-hub-\(n)",
+                    extra: c.hubs > 1 ? ["--ingest-group", "bench"] : []))
+        }
+        let hub = hubs[0]
+        for other in hubs {
+            try await waitUntil("hub connected to the broker", timeout: .seconds(20)) {
+                let health = try LoopbackHTTP.get(port: other.httpPort, path: "/health")
+                return health.json["broker"] as? String == "connected"
+            }
         }
         let loginStart = clock.now
         let tokens = try await market.signIn(port: hub.httpPort)
@@ -191,6 +218,18 @@ enum CustomersBenchmark {
             seen.filled >= expected && rawSeen.filled >= c.agents * c.seconds
         }
         let hubCPU = hub.cpuSeconds() - cpuBefore
+        // Each hub's share of the ingest, once the last group commits are in (10 s at most).
+        let running = hubs
+        @Sendable func committedByHub() throws -> [Int] {
+            try running.map { other in
+                let metrics = try LoopbackHTTP.get(port: other.httpPort, path: "/metrics").text
+                return Int(metricSample(metrics, "dabba_ingest_committed_total") ?? 0)
+            }
+        }
+        _ = try? await waitUntil("every fix committed", timeout: .seconds(10), interval: .milliseconds(50)) {
+            try committedByHub().reduce(0, +) >= published.filled
+        }
+        let committed = try committedByHub()
         sampler.cancel()
         let (rssEnd, hwm) = hub.memory()
 
@@ -208,7 +247,8 @@ enum CustomersBenchmark {
             publishLateMaxMS: lateMax.value.inMilliseconds, fdLimit: fdLimit, setupSeconds: setupSeconds,
             loginSeconds: loginSeconds, connectSeconds: connectSeconds, rssIdle: rssIdle, rssConnected: rssConnected,
             rssEnd: rssEnd, rssMaxSampled: max(rssMax.load(ordering: .relaxed), rssEnd), hwm: hwm,
-            hubCPUSeconds: hubCPU, benchRSS: processMemory(pid: getpid()).rss, failedConnections: feeds.failed)
+            hubCPUSeconds: hubCPU, benchRSS: processMemory(pid: getpid()).rss, failedConnections: feeds.failed,
+            committedByHub: committed)
     }
 
     /// Agent a's fix `seq` is due at start + (seq - 1) s + a/A s, and carries the time base + the same offset (ms).

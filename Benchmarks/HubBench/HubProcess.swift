@@ -3,6 +3,7 @@ import DabbaHub
 import DabbaTestSupport
 import Foundation
 import HubModel
+import HubPostgres
 import HubSQLite
 import Logging
 
@@ -25,11 +26,33 @@ struct PreparedMarket {
     static func orderID(_ customer: Int) -> String { "o-" + String(format: "%05d", customer) }
     func agent(ofCustomer customer: Int) -> Int { customer % agents }
 
-    /// Creates the rows in a new database at `path` (migrated by opening it) and closes it.
+    /// Creates the rows in a new SQLite database at `path` (migrated by opening it) and closes it.
     static func create(path: String, customers: Int, agents: Int, logger: Logger) async throws -> PreparedMarket {
         let store = try SQLiteHubStore(path: path, logger: logger)
         defer { store.close() }
-        let configuration = try HubConfiguration.make(["database": "sqlite:" + path])
+        return try await create(in: store, database: "sqlite:" + path, customers: customers, agents: agents)
+    }
+
+    /// Creates the rows in the empty PostgreSQL database at `url` (migrated by opening it) and closes it.
+    static func create(postgres url: String, customers: Int, agents: Int, logger: Logger) async throws
+        -> PreparedMarket
+    {
+        let store = try await PostgresHubStore.open(try PostgresStoreConfiguration(url: url), logger: logger)
+        do {
+            let market = try await create(in: store, database: url, customers: customers, agents: agents)
+            await store.shutdown()
+            return market
+        } catch {
+            await store.shutdown()
+            throw error
+        }
+    }
+
+    /// Creates the rows through `store`, the hub's store on the database `database` names.
+    static func create(in store: some HubStore, database: String, customers: Int, agents: Int) async throws
+        -> PreparedMarket
+    {
+        let configuration = try HubConfiguration.make(["database": database])
         // The JWT secret (kept in the database, so the hub process signs with it) and one cost-4 hash for all.
         let auth = try await AuthService.make(configuration: configuration, users: store, bcryptCost: 4)
         let owner = try await auth.createUser(
@@ -137,17 +160,21 @@ final class HubProcess: Sendable {
         return sibling
     }
 
-    init(database: String, mqttPort: Int, directory: TestDirectory) async throws {
+    /// Starts a hub on `database` (a `sqlite:` or `postgres://` URL) and the broker on `mqttPort`, with `extra`
+    /// arguments, named `name` (its log file's name); returns once it listens.
+    init(
+        database: String, mqttPort: Int, directory: TestDirectory, name: String = "dabba-hub", extra: [String] = []
+    ) async throws {
         httpPort = FreePort.next()
         process = try ManagedProcess(
-            name: "dabba-hub", executable: try Self.binary(),
+            name: name, executable: try Self.binary(),
             arguments: [
-                "serve", "--database", "sqlite:" + database, "--http-host", "127.0.0.1", "--http-port", "\(httpPort)",
+                "serve", "--database", database, "--http-host", "127.0.0.1", "--http-port", "\(httpPort)",
                 "--mqtt-host", "127.0.0.1", "--mqtt-port", "\(mqttPort)", "--log-level", "warning",
                 "--payment-provider", "test",
                 // Every customer signs in from this one loopback address: lift that address's sign-in limit.
                 "--rate-limit-login-address", "1000000/1",
-            ],
+            ] + extra,
             logDirectory: directory.url)
         do {
             try await waitUntil("dabba-hub listening on \(httpPort)", timeout: .seconds(30)) {

@@ -45,7 +45,7 @@ enum OrdersHTTPBenchmark {
         let database = directory.path("orders.db")
         let market = try await PreparedMarket.create(
             path: database, customers: c.customers, agents: max(1, c.customers / 10), logger: logger)
-        let hub = try await HubProcess(database: database, mqttPort: broker.port, directory: directory)
+        let hub = try await HubProcess(database: "sqlite:" + database, mqttPort: broker.port, directory: directory)
         defer { hub.stop() }
         let tokens = try await market.signIn(port: hub.httpPort)
 

@@ -8,14 +8,15 @@ import Foundation
 // BENCH_WRK_SECONDS (20), BENCH_WRK_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WRK_ROUNDS (2).
 // Offer races: BENCH_RACE_TRIALS (10000), BENCH_RACE_PARALLEL (4).
 // Ingest on PostgreSQL (1, 2, 3 hubs and SQLite, each against its raw subscriber): BENCH_CLUSTER_FIXES (200000),
-// BENCH_CLUSTER_HUBS (3, the most hubs).
-// BENCH_HUB_ONLY=ingest, cluster, live, customers, orders or races runs one of the six (customers and orders run
-// `dabba-hub serve` from the same folder as a separate process). BENCH_HUB_COMMIT_INTERVAL_MS / BENCH_HUB_COMMIT_BATCH override the
+// BENCH_CLUSTER_HUBS (3, the most hubs). Customers' feeds through the relay (1 hub, then 2 hubs on PostgreSQL):
+// BENCH_RELAY_CUSTOMERS (2000), BENCH_RELAY_AGENTS (200), BENCH_RELAY_SECONDS (30), BENCH_RELAY_HUBS (2, the most).
+// BENCH_HUB_ONLY=ingest, cluster, live, customers, relay, orders or races runs one of the seven (customers, relay
+// and orders run `dabba-hub serve` from the same folder as separate processes). BENCH_HUB_COMMIT_INTERVAL_MS / BENCH_HUB_COMMIT_BATCH override the
 // hub's keys for diagnostic ingest runs.
 let environment = ProcessInfo.processInfo.environment
 let only = environment["BENCH_HUB_ONLY"] ?? ""
-guard ["", "ingest", "cluster", "live", "customers", "orders", "races"].contains(only) else {
-    say("BENCH_HUB_ONLY=\(only): expected ingest, cluster, live, customers, orders or races")
+guard ["", "ingest", "cluster", "live", "customers", "relay", "orders", "races"].contains(only) else {
+    say("BENCH_HUB_ONLY=\(only): expected ingest, cluster, live, customers, relay, orders or races")
     exit(2)
 }
 
@@ -131,6 +132,10 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
             String(
                 format: "  set-up: prepare %.1f s, %d logins %.1f s, %d WebSocket handshakes + snapshots %.1f s",
                 r.setupSeconds, c.customers, r.loginSeconds, c.customers, r.connectSeconds))
+    }
+
+    if only == "" || only == "relay" {
+        try await RelayFeeds.run(environment: environment, directory: directory)
     }
 
     if only == "" || only == "orders" {
