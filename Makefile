@@ -124,10 +124,10 @@ demo-build: deps
 ## bench: the agent benchmarks (salvage of a damaged 700,000-row outbox; backlog drain vs raw libmosquitto; steady-state
 ## RSS, start-up peak and CPU at 1 Hz, each with its verdict; the soak: a simulated week of fixes replayed fast with a
 ## day-long broker outage, outbox file + WAL vs the rows' payload and RSS flat, ~6 min here), then the hub benchmarks
-## (ingest throughput vs a raw subscriber; live-feed latency at 1,000 agents × 1 Hz vs raw MQTT; 10,000 customers'
+## (ingest throughput vs a raw subscriber; ingest on PostgreSQL with 1/2/3 hubs; live-feed latency at 1,000 agents × 1 Hz vs raw MQTT; 10,000 customers'
 ## order feeds: latency and the hub's RSS, with `dabba-hub serve` as its own process; GET /v1/orders/{id} vs
-## GET /v1/ping with wrk; 10,000 offer races between three hubs) and the dispatch algorithms. Figures go to BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or
-## BENCH_ONLY=dispatch runs one of them (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|cluster|live|customers|orders|races
+## GET /v1/ping with wrk; customers' feeds through the cluster relay, 1/2 hubs on PostgreSQL; 10,000 offer races between three hubs) and the dispatch algorithms. Figures go to BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or
+## BENCH_ONLY=dispatch runs one of them (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|cluster|live|customers|relay|orders|races
 ## narrows the hub part; BENCH_AGENT_ONLY=salvage|drain|steady|soak one agent benchmark (e.g.
 ## `make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=soak`). The agent is measured as it ships to devices ($(RELEASE), static runtime); the hub and the
 ## dispatch algorithms as `install-hub` ships them (-c release).
