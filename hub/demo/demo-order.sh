@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Part of `make demo`: sets up a tiny marketplace over the hub's REST API (a zone around Kharagpur, a restaurant with
-# a menu, a customer), places an order, has the restaurant accept it and the operator assign agent a-17, prints the
-# customer's tracking link, then plays pickup and delivery as the agent's route passes the restaurant and the door.
-# Usage: demo-order.sh HTTP_PORT BIN HUB_ARGS... (the hub's flags, for `dabba-hub users add`).
+# a menu, a customer), places an order and has the restaurant accept it; agent a-17 starts its shift from its device
+# (`dabba-agent shift start`), the hub's dispatch offers it the order over MQTT, and the rider accepts on the device
+# (`dabba-agent accept`). Prints the customer's tracking link, then plays the kitchen's "ready" and the rider's pickup
+# and delivery (cash collected), from the device, as a-17's route passes the restaurant and the door.
+# Usage: AGENT_SOCKET=… demo-order.sh HTTP_PORT BIN HUB_ARGS... (the hub's flags, for `dabba-hub users add`;
+# AGENT_SOCKET: a-17's control socket).
 set -euo pipefail
 port=$1 bin=$2; shift 2
+agent=("$bin/dabba-agent")
+socket=(--config /dev/null --control-socket "${AGENT_SOCKET:?set AGENT_SOCKET to the control socket of a-17}")
 base="http://127.0.0.1:$port"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
@@ -42,12 +47,23 @@ item=$(call POST "/v1/restaurants/$restaurant/menu/items" "$kitchen" \
 order=$(call POST /v1/orders "$customer" "{\"restaurant\":\"$restaurant\",\"items\":[{\"item\":\"$item\",\"quantity\":2}],
   \"address\":\"Nehru Hall, IIT Kharagpur\",\"lat\":22.31381,\"lon\":87.30397,\"paymentMethod\":\"cod\"}" | json id)
 call POST "/v1/orders/$order/accept" "$kitchen" '{"prepMinutes":4}' >/dev/null
-# Assignments go only to agents on shift and online (a-17's device is connected by now).
-call POST /v1/agents/a-17/shift "$operator" '{"action":"start"}' >/dev/null
-call POST "/v1/orders/$order/assign" "$operator" '{"agent":"a-17"}' >/dev/null
+# Dispatch offers orders only to agents on shift, online, with a fresh fix: a-17's rider starts the shift on the
+# device (a-18 stays off shift, so the offer goes to a-17), and the offer arrives in the device's task list.
+"${agent[@]}" shift start "${socket[@]}" >/dev/null
+task() { "${agent[@]}" tasks "${socket[@]}" 2>/dev/null | grep "^$order " || true; }
+offered=""
+for _ in $(seq 1 120); do
+  offered=$(task)
+  [ -n "$offered" ] && break
+  sleep 0.5
+done
+if [ -z "$offered" ]; then echo "demo-order: no offer of $order reached a-17 within 60 s (see the hub's log)" >&2; exit 1; fi
+"${agent[@]}" accept "$order" "${socket[@]}" >/dev/null
+cash=$(echo "$offered" | sed -n 's/.* collect \([0-9]*\) .*/\1/p')
 token=$(call POST "/v1/orders/$order/share" "$customer" '{"ttlMinutes":120}' | json token)
 cat <<INFO
-  order         $order (2 × Masala dosa, cash on delivery) — accepted by Tech Market Tiffins, assigned to a-17
+  order         $order (2 × Masala dosa, cash on delivery) — accepted by Tech Market Tiffins, offered to a-17 by
+                dispatch and accepted on its device: $bin/dabba-agent tasks --control-socket $AGENT_SOCKET
   tracking      $base/track/$token   (the customer's live page; agent position and ETA while assigned)
   customer app  $base/app   (customer@dabba.demo / demo-password; the order is under Orders)
   restaurant    $base/restaurant   (kitchen@dabba.demo / demo-password)
@@ -55,5 +71,6 @@ cat <<INFO
 INFO
 # a-17's route passes the restaurant about 5 minutes in and the customer's door about 10 minutes in.
 sleep 240; call POST "/v1/orders/$order/ready" "$kitchen" >/dev/null
-sleep 60;  call POST "/v1/orders/$order/pickup" "$operator" >/dev/null && echo "demo: $order picked up"
-sleep 300; call POST "/v1/orders/$order/deliver" "$operator" >/dev/null && echo "demo: $order delivered"
+sleep 60;  "${agent[@]}" pickup "$order" "${socket[@]}" >/dev/null && echo "demo: $order picked up (dabba-agent pickup)"
+sleep 300; "${agent[@]}" deliver "$order" ${cash:+--cash-collected "$cash"} "${socket[@]}" >/dev/null &&
+  echo "demo: $order delivered, ${cash:-0} collected (dabba-agent deliver)"

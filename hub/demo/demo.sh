@@ -109,8 +109,10 @@ for agent in a-17 a-18; do
   i=$((i + 1))
 done
 for _ in $(seq 1 100); do ss -ltn | grep -q ":$HTTP_PORT " && break; sleep 0.1; done
-# A restaurant, a customer and an order tracked live (prints the tracking link; plays pickup and delivery later).
-WEBHOOK_PORT=$WEBHOOK_PORT "$here/demo-order.sh" "$HTTP_PORT" "$BIN" "${hub[@]}" & pids+=($!)
+# A restaurant, a customer and an order dispatched to a-17's device and tracked live (prints the tracking link;
+# plays pickup and delivery from the device later).
+WEBHOOK_PORT=$WEBHOOK_PORT AGENT_SOCKET="$DEMO_DIR/a-17.sock" "$here/demo-order.sh" "$HTTP_PORT" "$BIN" "${hub[@]}" &
+pids+=($!)
 sleep 2
 
 cat <<INFO
