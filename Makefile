@@ -13,6 +13,7 @@ RELEASE      := -c release --static-swift-stdlib --scratch-path .build-static
 
 # Debian packages the build, the tests and the demo need. postgresql (Debian 12's is 15): the HubPostgres tests start
 # their own server from /usr/lib/postgresql/15/bin on a private port (README, Storage backends: PostgreSQL).
+PROMTOOL := .build/tools/promtool
 DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mosquitto mosquitto-clients \
         libsqlite3-dev sqlite3 systemd openssl procps iproute2 python3-venv \
         libjs-leaflet chromium chromium-driver wrk postgresql strace
@@ -28,6 +29,15 @@ deps:
 	  echo "make deps: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "make deps: all Debian packages present"; fi
+	@# promtool (checks and unit-tests hub/deploy/prometheus-rules.yml) from Debian's prometheus package, unpacked
+	@# into .build/tools/ rather than installed: the package would also install and start a Prometheus server.
+	@if [ ! -x $(PROMTOOL) ]; then \
+	  tmp=$$(mktemp -d) && chmod 755 $$tmp && \
+	  { (cd $$tmp && apt-get download -qq prometheus 2>/dev/null) || \
+	    { apt-get update -qq && (cd $$tmp && apt-get download -qq prometheus 2>/dev/null); }; } && \
+	  dpkg-deb -x $$tmp/prometheus_*.deb $$tmp/x && mkdir -p $(dir $(PROMTOOL)) && \
+	  cp $$tmp/x/usr/bin/promtool $(PROMTOOL) && rm -rf $$tmp && echo "make deps: promtool unpacked into $(PROMTOOL)"; \
+	fi
 
 ## build: the agent, simulator and benchmark binaries.
 build: deps

@@ -188,6 +188,17 @@ extension PostgresHubStore: WebhookRepository {
         }
     }
 
+    /// One `SELECT` (a snapshot of the pending rows).
+    package func webhookBacklog() async throws(StoreError) -> WebhookBacklog {
+        try await run { connection in
+            let rows = try await connection.rows(
+                "SELECT count(*), min(created) FROM webhook_deliveries WHERE state = 'pending'", logger)
+            guard let row = rows.first else { return WebhookBacklog(pending: 0, oldestCreated: nil) }
+            let (count, oldest) = try row.decode((Int64, Int64?).self)
+            return WebhookBacklog(pending: Int(count), oldestCreated: oldest)
+        }
+    }
+
     /// One `SELECT`, newest first.
     package func webhookDeliveries(endpoint: String, before: Int64?, limit: Int) async throws(StoreError)
         -> [WebhookDelivery]

@@ -185,6 +185,15 @@ extension SQLiteHubStore: WebhookRepository {
         }
     }
 
+    package func webhookBacklog() throws(StoreError) -> WebhookBacklog {
+        try run { () throws(SQLiteError) in
+            let s = try db.prepare("SELECT COUNT(*), MIN(created) FROM webhook_deliveries WHERE state = 'pending'")
+            defer { s.reset() }
+            guard try s.step() else { return WebhookBacklog(pending: 0, oldestCreated: nil) }
+            return WebhookBacklog(pending: Int(s.int64(0)), oldestCreated: s.isNull(1) ? nil : s.int64(1))
+        }
+    }
+
     package func webhookDeliveries(endpoint: String, before: Int64?, limit: Int) throws(StoreError) -> [WebhookDelivery]
     {
         try run { () throws(SQLiteError) in

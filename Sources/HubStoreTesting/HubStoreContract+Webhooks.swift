@@ -73,8 +73,10 @@ extension HubStoreContract {
                 order("o-2", customer: customer), idempotencyKey: nil, requestHash: nil,
                 actor: "customer"
             ).event)
+        #expect(try await store.webhookBacklog() == WebhookBacklog(pending: 0, oldestCreated: nil))
         let enqueued = try await store.enqueueWebhookDeliveries(limit: 100, now: t)
         #expect(enqueued.deliveries == 2 && enqueued.cursor == placed.id)
+        #expect(try await store.webhookBacklog() == WebhookBacklog(pending: 2, oldestCreated: t))
         #expect(try await store.enqueueWebhookDeliveries(limit: 100, now: t).deliveries == 0)
         #expect(try await store.nextWebhookDue() == t)
         // Claimed by one hub; another finds them leased.
@@ -99,6 +101,8 @@ extension HubStoreContract {
         let deliveries = try await store.webhookDeliveries(endpoint: "wh-1", before: nil, limit: 10)
         #expect(deliveries.map(\.eventID) == [confirmed.id, placed.id, accepted.id])
         #expect(deliveries.map(\.state) == [.pending, .failed, .delivered])
+        // The backlog: the one still pending (in flight), created at t + 2.
+        #expect(try await store.webhookBacklog() == WebhookBacklog(pending: 1, oldestCreated: t + 2))
         #expect(deliveries.last?.lastStatus == 200 && deliveries[1].lastError == "HTTP 500")
     }
 }

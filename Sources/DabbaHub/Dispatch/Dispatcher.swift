@@ -113,7 +113,12 @@ package actor Dispatcher<Store: DispatchStore> {
     }
 
     private func runRound() async {
-        if let lease, !lease.isHeld { return }
+        if let lease, !lease.isHeld {
+            // The holder reports the queue; `max` across hubs reads its figures.
+            metrics.dispatchQueue.record(0)
+            metrics.dispatchQueueOldest.record(0)
+            return
+        }
         do {
             try await applyDeviceEvents()
             try await closeStaleOffers()
@@ -134,6 +139,12 @@ package actor Dispatcher<Store: DispatchStore> {
     /// its reason (outcome `refused`) and waits for the next round.
     func offerWaitingOrders() async throws {
         let queue = try await store.dispatchQueue()
+        // What is still waiting when the round ends (offered orders leave it): the queue gauges.
+        var waiting = Dictionary(queue.map { ($0.id, $0.createdAt) }, uniquingKeysWith: { a, _ in a })
+        defer {
+            metrics.dispatchQueue.record(waiting.count)
+            metrics.dispatchQueueOldest.record(secondsBehind(since: waiting.values.min(), now: now()))
+        }
         guard !queue.isEmpty else { return }
         let available = try await availableAgents()
         var dispatchOrders: [DispatchOrder] = []
@@ -192,6 +203,7 @@ package actor Dispatcher<Store: DispatchStore> {
                     order: order.id, time: created, policy: policy.name, agent: agent, outcome: "offered",
                     candidates: candidates))
             metrics.dispatchDecisions("offered").increment()
+            waiting.removeValue(forKey: order.id)
             try await publish(offer, order: order, pickup: places[order.id]?.place)
             logger.info(
                 "Order offered",

@@ -1,4 +1,5 @@
 import DabbaCore
+import DabbaProtocol
 import HubModel
 import Logging
 import ServiceLifecycle
@@ -76,14 +77,22 @@ package struct PaymentReactor<
         let consumed = try await consumeEvents()
         try await payments.runDueOperations(limit: batch)
         payments.metrics?.paymentDeadLettersOpen.record(try await payments.store.deadLetterCount())
+        payments.metrics?.paymentReactorLastPass.record(Double(payments.clock()) / 1000)
         return consumed
     }
 
     private func consumeEvents() async throws -> Int {
         var consumed = 0
+        var firstRead = true
         while !Task.isCancelled {
             let cursor = try await payments.store.paymentCursor()
             let events = try await payments.store.orderEvents(after: cursor, limit: batch)
+            if firstRead {
+                firstRead = false
+                // How far behind the pass began: the oldest event it found waiting (0 when read up).
+                payments.metrics?.paymentReactorLag.record(
+                    secondsBehind(since: events.first.flatMap { Timestamp.parse($0.time) }, now: payments.clock()))
+            }
             if events.isEmpty { break }
             // Nil: another hub moved the cursor first; it reacts to these.
             guard

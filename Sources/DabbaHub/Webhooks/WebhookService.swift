@@ -100,10 +100,17 @@ package struct WebhookService: Service {
 
     private func loop(wakeup: WebhookWakeup, sends: inout DiscardingTaskGroup) async {
         let inFlight = InFlight()
+        let clock = ContinuousClock()
+        var backlogRead: ContinuousClock.Instant?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             var wait = settings.pollInterval
             do {
                 _ = try await enqueuePending()
+                // The backlog gauges, read at most once a second (the loop wakes at every finished delivery).
+                if backlogRead.map({ clock.now - $0 >= .seconds(1) }) ?? true {
+                    backlogRead = clock.now
+                    try await recordBacklog()
+                }
                 let free = settings.concurrency - inFlight.count
                 var claimedAll = false
                 if free > 0 {
@@ -147,6 +154,14 @@ package struct WebhookService: Service {
             if pass.events < settings.batch { break }
         }
         return created
+    }
+
+    /// Sets `dabba_webhook_backlog` and `dabba_webhook_backlog_oldest_seconds` from the store.
+    func recordBacklog() async throws(StoreError) {
+        let backlog = try await repository.webhookBacklog()
+        metrics.webhookBacklog.record(backlog.pending)
+        metrics.webhookBacklogOldest.record(
+            secondsBehind(since: backlog.oldestCreated, now: wallClockMilliseconds()))
     }
 
     /// One attempt: check the destination, send, then record the outcome (and the retry time) under this

@@ -33,6 +33,9 @@ package protocol WebhookRepository: OrderEventLog {
     /// When the next pending delivery becomes claimable (its due time or its lease's end), nil when none is pending.
     /// Deliveries held back behind an earlier one of their order are left out (they follow when it finishes).
     func nextWebhookDue() async throws(StoreError) -> Int64?
+    /// The backlog: how many deliveries are pending (due, waiting for a retry, held behind an earlier one of their
+    /// order, or in flight) and when the oldest of them was created (nil when none is pending).
+    func webhookBacklog() async throws(StoreError) -> WebhookBacklog
     /// Deliveries of one endpoint, newest first, at most `limit`, with ids below `before` when given.
     func webhookDeliveries(endpoint: String, before: Int64?, limit: Int) async throws(StoreError) -> [WebhookDelivery]
 }
@@ -41,5 +44,18 @@ extension WebhookRepository {
     /// Stores a new endpoint without a per-owner bound (operators' tools and tests).
     package func createWebhookEndpoint(_ endpoint: WebhookEndpoint) async throws(StoreError) -> WebhookEndpoint {
         try await createWebhookEndpoint(endpoint, maxPerOwner: Int.max)
+    }
+}
+
+/// Pending webhook deliveries (``WebhookRepository/webhookBacklog()``): `dabba_webhook_backlog` and
+/// `dabba_webhook_backlog_oldest_seconds` in `/metrics`.
+package struct WebhookBacklog: Sendable, Equatable {
+    package var pending: Int
+    /// When the oldest pending delivery was created (UTC, milliseconds).
+    package var oldestCreated: Int64?
+
+    package init(pending: Int, oldestCreated: Int64?) {
+        self.pending = pending
+        self.oldestCreated = oldestCreated
     }
 }
