@@ -17,27 +17,6 @@ import Testing
 @Suite(.serialized) struct TwoHubsFleetTests {
     static let fixes: Int64 = 40
 
-    static let start = wallClockMilliseconds() - 60_000
-
-    /// The fix of seq `seq` the agent publishes (one a second, a minute ago).
-    static func fix(_ seq: Int64) -> Fix {
-        Fix(
-            agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: start + seq * 1000),
-            lat: 12.96 + Double(seq) * 1e-4, lon: 77.59, mode: 3)
-    }
-
-    /// The seqs of the position frames in `frames`: the fleet feed's positions carry theirs, the order feed's (which
-    /// shows customers no seq) are known by their fix time.
-    static func seqs(_ frames: FrameLog) -> [Int64] {
-        frames.withLock { $0 }.compactMap { text -> Int64? in
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
-                object["type"] as? String == "position", let position = object["position"] as? [String: Any]
-            else { return nil }
-            if let seq = position["seq"] as? NSNumber { return seq.int64Value }
-            return (position["time"] as? String).flatMap(Timestamp.parse).map { ($0 - start) / 1000 }
-        }
-    }
-
     @Test func fixesSplitBetweenTwoHubsShowOnBothFleetFeedsAndOnACustomersFeedOnEither() async throws {
         let directory = try TestDirectory("two-hubs")
         let broker = try await MosquittoBroker.started(directory: directory)
@@ -76,7 +55,7 @@ import Testing
                 let operatorIdentity = Identity(userID: f.operatorUser.id, role: .operator)
                 let customerIdentity = Identity(userID: f.customerA.id, role: .customer)
                 // The last fix's time: in the fleet feeds' frames and the order feed's.
-                let last = Self.fix(Self.fixes).time
+                let last = PacedFixes.fix(Self.fixes).time
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for (client, hub, frames, path) in [
                         (clientA, hubA, fleetA, "/v1/fleet/live"), (clientB, hubB, fleetB, "/v1/fleet/live"),
@@ -103,14 +82,15 @@ import Testing
                         for seq in Int64(1)...Self.fixes {
                             try await publisher.client.publishAndWait(
                                 MQTTMessage(
-                                    topic: Topics.fix(agent: "a-1"), payload: Self.fix(seq).jsonBytes(),
+                                    topic: Topics.fix(agent: "a-1"), payload: PacedFixes.fix(seq).jsonBytes(),
                                     qos: .atLeastOnce))
                             let shown = await eventually {
-                                [fleetA, fleetB, order].allSatisfy { Self.seqs($0).contains(seq) }
+                                [fleetA, fleetB, order].allSatisfy { PacedFixes.seqs($0).contains(seq) }
                             }
                             #expect(
                                 shown,
-                                "seq \(seq): A \(Self.seqs(fleetA)) B \(Self.seqs(fleetB)) order \(Self.seqs(order))")
+                                "seq \(seq): A \(PacedFixes.seqs(fleetA)) B \(PacedFixes.seqs(fleetB)) order \(PacedFixes.seqs(order))"
+                            )
                             if !shown { return }
                         }
                     }
@@ -128,7 +108,7 @@ import Testing
                 #expect(try await a.store.positionCount(agent: "a-1") == Int(Self.fixes))
                 // … and every feed showed every fix once, in order: the customer on hub A saw hub B's too.
                 for frames in [fleetA, fleetB, order] {
-                    #expect(Self.seqs(frames) == Array(1...Self.fixes))
+                    #expect(PacedFixes.seqs(frames) == Array(1...Self.fixes))
                 }
             }
         }

@@ -16,25 +16,6 @@ import Testing
 /// and every fix reaches the customer once and in order, the other hubs' through the cluster relay.
 @Suite(.serialized) struct ClusterCustomerFeedTests {
     static let fixes: Int64 = 30
-    static let start = wallClockMilliseconds() - 60_000
-
-    /// The fix of seq `seq` the agent publishes (one a second, a minute ago).
-    static func fix(_ seq: Int64) -> Fix {
-        Fix(
-            agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: start + seq * 1000),
-            lat: 12.96 + Double(seq) * 1e-4, lon: 77.59, mode: 3)
-    }
-
-    /// The seqs of the position frames in `frames` (the order feed shows customers no seq: known by the fix time).
-    static func seqs(_ frames: FrameLog) -> [Int64] {
-        frames.withLock { $0 }.compactMap { text -> Int64? in
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
-                object["type"] as? String == "position", let position = object["position"] as? [String: Any],
-                let time = (position["time"] as? String).flatMap(Timestamp.parse)
-            else { return nil }
-            return (time - start) / 1000
-        }
-    }
 
     /// Customer `a@example.com`'s cash order at r-dosa, accepted and assigned to `a-1` (written through the store,
     /// as the REST routes would, before the hubs start: no dispatch round can race the assignment).
@@ -89,7 +70,7 @@ import Testing
             var headers = HTTPFields()
             headers[.authorization] = "Bearer " + token
             let frames = FrameLog()
-            let last = Self.fix(Self.fixes).time
+            let last = PacedFixes.fix(Self.fixes).time
             let url = "ws://127.0.0.1:\(cluster.ports[0])/v1/orders/\(order)/live"
             let feed = Task {
                 try await WebSocketClient.connect(
@@ -109,9 +90,9 @@ import Testing
             for seq in Int64(1)...Self.fixes {
                 try await publisher.client.publishAndWait(
                     MQTTMessage(
-                        topic: Topics.fix(agent: "a-1"), payload: Self.fix(seq).jsonBytes(), qos: .atLeastOnce))
-                let shown = await eventually(timeout: TestDeadline.generous) { Self.seqs(frames).contains(seq) }
-                #expect(shown, "seq \(seq): the customer saw \(Self.seqs(frames))\n\(cluster.diagnostics())")
+                        topic: Topics.fix(agent: "a-1"), payload: PacedFixes.fix(seq).jsonBytes(), qos: .atLeastOnce))
+                let shown = await eventually(timeout: TestDeadline.generous) { PacedFixes.seqs(frames).contains(seq) }
+                #expect(shown, "seq \(seq): the customer saw \(PacedFixes.seqs(frames))\n\(cluster.diagnostics())")
                 if !shown { break }
             }
             _ = try await feed.value
@@ -132,7 +113,7 @@ import Testing
             #expect(relayed >= split[1] + split[2], "hub 0 received \(relayed) relayed fixes; split \(split)")
             #expect(try await store.positionCount(agent: "a-1") == Int(Self.fixes))
             // … and the customer on hub 0 saw every fix once, in order: those hubs 1 and 2 ingested too.
-            #expect(Self.seqs(frames) == Array(1...Self.fixes))
+            #expect(PacedFixes.seqs(frames) == Array(1...Self.fixes))
         }
     }
 }
