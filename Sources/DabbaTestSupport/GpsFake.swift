@@ -80,6 +80,15 @@ public final class GpsFake: Sendable {
             name: name, executable: executable, arguments: arguments, environment: environment,
             logDirectory: directory.url)
         process.withLock { $0 = started }
+        // The wait runs on a thread of its own: gpsfake replays its log on its own clock from now on, so a wait
+        // starved of the cooperative pool (at the start of a parallel run every test wants it; one CI run under
+        // heavy load saw two such waits look twice in 25 s) let the log run out before anyone watched.
+        try await offPool { try self.waitUntilListed(started, timeout: timeout) }
+    }
+
+    /// Blocks until gpsd lists gpsfake's receiver (adding it when gpsfake's add was lost); throws when gpsfake exits
+    /// or `timeout` passes (then stops gpsfake).
+    private func waitUntilListed(_ started: ManagedProcess, timeout: Duration) throws {
         let deadline = ContinuousClock.now + timeout
         var receiverSince: ContinuousClock.Instant?
         var lastReceiver: String?
@@ -105,7 +114,7 @@ public final class GpsFake: Sendable {
                     if answer?.hasPrefix("OK") == true { addedByHarness.withLock { $0 = receiver } }
                 }
             }
-            try await Task.sleep(for: .milliseconds(25))
+            usleep(25_000)
         } while ContinuousClock.now < deadline
         let listed = GpsdDaemon.devices(port: port)
         stop()
