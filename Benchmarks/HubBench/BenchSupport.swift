@@ -1,6 +1,7 @@
 import DabbaCore
 import DabbaProtocol
 import Foundation
+import Histogram
 import Logging
 import Synchronization
 
@@ -70,31 +71,53 @@ func withDeadline<T: Sendable>(
     }
 }
 
-/// Latency percentiles of a sample, in milliseconds (nearest rank).
+/// Latency percentiles of a sample, in milliseconds, from an HDR histogram (hdrhistogram-swift; microsecond
+/// resolution, 3 significant digits). Frames that never arrived (`missed`) count as misses: recorded beyond every
+/// latency (at ``ceiling``), so a percentile that falls among them reads as infinite ("miss") instead of leaving them
+/// out of the sample. Frames merged by coalescing are not misses (a newer fix of the same agent reached the reader).
 struct LatencySummary {
+    /// Frames measured (received).
     var count: Int
+    /// Frames expected but never received.
+    var missed: Int
     var p50: Double
     var p90: Double
     var p99: Double
     var max: Double
 
-    init(milliseconds values: [Double]) {
-        let sorted = values.sorted()
-        count = sorted.count
-        func rank(_ p: Double) -> Double {
-            guard !sorted.isEmpty else { return .nan }
-            let index = Int((p * Double(sorted.count)).rounded(.up)) - 1
-            return sorted[Swift.max(0, Swift.min(sorted.count - 1, index))]
+    /// 60 s in µs: no frame in these runs is later; misses are recorded here.
+    static let ceiling: UInt64 = 60_000_000
+
+    init(milliseconds values: [Double], missed: Int = 0) {
+        var histogram = Histogram<UInt64>(highestTrackableValue: Self.ceiling, numberOfSignificantValueDigits: .three)
+        for value in values {
+            let microseconds = value.isFinite ? Swift.max(0, (value * 1000).rounded()) : Double(Self.ceiling)
+            histogram.record(UInt64(Swift.min(microseconds, Double(Self.ceiling - 1))))
         }
-        p50 = rank(0.50)
-        p90 = rank(0.90)
-        p99 = rank(0.99)
-        max = sorted.last ?? .nan
+        if missed > 0 { histogram.record(Self.ceiling, count: UInt64(missed)) }
+        count = values.count
+        self.missed = missed
+        func at(_ percentile: Double) -> Double {
+            guard histogram.totalCount > 0 else { return .nan }
+            let value = histogram.valueAtPercentile(percentile)
+            return histogram.valuesAreEquivalent(value, Self.ceiling) && missed > 0 ? .infinity : Double(value) / 1000
+        }
+        p50 = at(50)
+        p90 = at(90)
+        p99 = at(99)
+        max = missed > 0 ? .infinity : (values.isEmpty ? .nan : Double(histogram.max) / 1000)
     }
 
-    /// `count n, p50 … p90 … p99 … max … ms`.
+    /// `count n, p50 … p90 … p99 … max … ms` (a percentile among the misses reads "miss").
     var line: String {
-        String(format: "%6d frames, p50 %6.2f ms, p90 %6.2f ms, p99 %6.2f ms, max %7.2f ms", count, p50, p90, p99, max)
+        func ms(_ value: Double, width: Int) -> String {
+            value.isInfinite
+                ? String(repeating: " ", count: Swift.max(0, width - 4)) + "miss"
+                : String(format: "%\(width).2f", value)
+        }
+        return "\(String(format: "%6d", count)) frames"
+            + (missed > 0 ? " + \(missed) missed" : "")
+            + ", p50 \(ms(p50, width: 6)) ms, p90 \(ms(p90, width: 6)) ms, p99 \(ms(p99, width: 6)) ms, max \(ms(max, width: 7)) ms"
     }
 }
 
@@ -145,3 +168,7 @@ func metricSample(_ text: String, _ name: String) -> Double? {
     }
     return nil
 }
+
+/// Kilobytes as `/proc` reports them (KiB, 1,024 bytes) in decimal megabytes (MB = 10^6 bytes), the unit
+/// BENCHMARKS.md and the targets use.
+func megabytes(kB: Int) -> Double { Double(kB) * 1024 / 1_000_000 }

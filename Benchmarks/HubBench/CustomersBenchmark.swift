@@ -176,7 +176,10 @@ enum CustomersBenchmark {
                 + (feeds.failed > 0 ? "; \(feeds.failed) failed: \(feeds.firstFailure ?? "")" : ""))
         try await Task.sleep(for: .seconds(2))
         let rssConnected = hub.memory().rss
-        say("  hub RSS: \(rssIdle / 1024) MB before the customers, \(rssConnected / 1024) MB with them connected")
+        say(
+            String(
+                format: "  hub RSS: %.1f MB before the customers, %.1f MB with them connected", megabytes(kB: rssIdle),
+                megabytes(kB: rssConnected)))
 
         // Memory sampler: the hub's VmRSS every second during the run.
         let rssMax = Atomic<Int>(rssConnected)
@@ -241,8 +244,9 @@ enum CustomersBenchmark {
         let rawView = published.compare(reader: rawSeen)
         return Result(
             published: published.filled, expectedFrames: expected, received: seen.filled,
-            hub: LatencySummary(milliseconds: view.latenciesMS),
-            raw: LatencySummary(milliseconds: rawView.latenciesMS), coalesced: view.coalesced, lost: view.lost,
+            hub: LatencySummary(milliseconds: view.latenciesMS, missed: view.lost),
+            raw: LatencySummary(milliseconds: rawView.latenciesMS, missed: rawView.lost), coalesced: view.coalesced,
+            lost: view.lost,
             rawLost: rawView.lost, repeats: seen.repeatCount, stray: seen.strayCount + feeds.unparsed,
             publishLateMaxMS: lateMax.value.inMilliseconds, fdLimit: fdLimit, setupSeconds: setupSeconds,
             loginSeconds: loginSeconds, connectSeconds: connectSeconds, rssIdle: rssIdle, rssConnected: rssConnected,

@@ -136,10 +136,12 @@ enum LiveLatencyBenchmark {
         return Result(
             published: published.filled,
             hub: Side(
-                summary: LatencySummary(milliseconds: hubView.latenciesMS), coalesced: hubView.coalesced,
+                summary: LatencySummary(milliseconds: hubView.latenciesMS, missed: hubView.lost),
+                coalesced: hubView.coalesced,
                 lost: hubView.lost, repeats: hubSeen.repeatCount),
             raw: Side(
-                summary: LatencySummary(milliseconds: rawView.latenciesMS), coalesced: rawView.coalesced,
+                summary: LatencySummary(milliseconds: rawView.latenciesMS, missed: rawView.lost),
+                coalesced: rawView.coalesced,
                 lost: rawView.lost, repeats: rawSeen.repeatCount),
             publishLateMaxMS: lateMax.value.inMilliseconds, otherFrames: feed.otherFrames.load(ordering: .relaxed))
     }

@@ -122,12 +122,12 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
             String(
                 format:
                     "  hub RSS: %.1f MB idle, %.1f MB with %d feeds, %.1f MB max sampled, %.1f MB at end, VmHWM %.1f MB (target ≤ 400 MB)",
-                Double(r.rssIdle) / 1024, Double(r.rssConnected) / 1024, c.customers, Double(r.rssMaxSampled) / 1024,
-                Double(r.rssEnd) / 1024, Double(r.hwm) / 1024))
+                megabytes(kB: r.rssIdle), megabytes(kB: r.rssConnected), c.customers, megabytes(kB: r.rssMaxSampled),
+                megabytes(kB: r.rssEnd), megabytes(kB: r.hwm)))
         say(
             String(
                 format: "  hub CPU during publishing: %.1f s in %d s (%.0f %% of one core); bench process RSS %.0f MB",
-                r.hubCPUSeconds, c.seconds, 100 * r.hubCPUSeconds / Double(c.seconds), Double(r.benchRSS) / 1024))
+                r.hubCPUSeconds, c.seconds, 100 * r.hubCPUSeconds / Double(c.seconds), megabytes(kB: r.benchRSS)))
         say(
             String(
                 format: "  set-up: prepare %.1f s, %d logins %.1f s, %d WebSocket handshakes + snapshots %.1f s",
@@ -162,7 +162,7 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
         say(
             String(
                 format: "  hub: RSS %.1f MB, VmHWM %.1f MB, CPU %.1f s over the wrk runs",
-                Double(r.hubRSS.rss) / 1024, Double(r.hubRSS.hwm) / 1024, r.hubCPUSeconds))
+                megabytes(kB: r.hubRSS.rss), megabytes(kB: r.hubRSS.hwm), r.hubCPUSeconds))
     }
 
     if only == "" || only == "races" {
