@@ -18,7 +18,7 @@ DEBS := pkg-config libgps-dev gpsd gpsd-clients python3-gps libmosquitto-dev mos
         libsqlite3-dev sqlite3 systemd openssl procps iproute2 python3-venv \
         libjs-leaflet chromium chromium-driver wrk postgresql strace
 
-.PHONY: deps build test screenshots lint test-soak demo demo-cluster demo-build install install-hub bench fuzz api-fuzz clean
+.PHONY: deps build test screenshots lint test-soak demo demo-cluster demo-build install install-hub bench bench-run fuzz api-fuzz clean
 
 ## deps: install exactly the Debian packages that are missing (apt-get update first); safe to run twice.
 deps:
@@ -143,8 +143,17 @@ demo-build: deps
 ## dispatch algorithms as `install-hub` ships them (-c release).
 BENCH_ONLY   ?=
 HUB_RELEASE  := -c release
+BENCH_RESULTS := $(CURDIR)/.build/bench/results.jsonl
 bench: deps
 	@case "$(BENCH_ONLY)" in ""|agent|hub|dispatch) ;; *) echo "BENCH_ONLY=$(BENCH_ONLY): expected agent, hub or dispatch"; exit 2;; esac
+	@mkdir -p $(dir $(BENCH_RESULTS)) && rm -f $(BENCH_RESULTS)
+	$(MAKE) --no-print-directory bench-run BENCH_RESULTS=$(BENCH_RESULTS) \
+	  BENCH_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty); \
+	  status=$$?; python3 Benchmarks/report.py $(BENCH_RESULTS) $(dir $(BENCH_RESULTS))results.json; exit $$status
+
+# The benchmarks themselves (BENCH_RESULTS and BENCH_COMMIT come from `bench`'s command line, so they are in the
+# environment of each command here).
+bench-run:
 	if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = agent ]; then set -e; \
 	  $(SWIFT) build $(RELEASE) --product dabba-agent; \
 	  $(SWIFT) build $(RELEASE) --product dabba-bench-agent; \

@@ -182,7 +182,8 @@ let package = Package(
             path: "Benchmarks/HubBench"
         ),
         .executableTarget(
-            name: "DispatchBench", dependencies: ["DabbaCore", "DabbaDispatch"], path: "Benchmarks/DispatchBench"),
+            name: "DispatchBench", dependencies: ["DabbaCore", "DabbaDispatch", "DabbaTestSupport"],
+            path: "Benchmarks/DispatchBench"),
 
         // Test helpers: real mosquitto / gpsfake processes on loopback ports chosen by the test.
         .target(

@@ -298,5 +298,21 @@ enum SoakBenchmark {
             "  RSS flat (end within max(10 %, 1 MB) of start): "
                 + String(format: "%+.2f MB: ", Double(r.endSample.rssKB - r.start.rssKB) * 1024 / 1e6)
                 + verdict(flat))
+        let command = "make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=soak"
+        let worst = max(peakRatio, atPeakRatio, endRatio)
+        BenchReport.record(
+            figure: "soak, a week at 1 Hz with a day's outage: file + WAL vs payload",
+            target: String(format: "≤ %.0f×", storageTarget),
+            value: String(
+                format: "%.2f× / %.2f× / %.2f× (outage's end / most rows / end)", peakRatio, atPeakRatio, endRatio),
+            met: worst <= storageTarget && r.recorded == Int64(r.fixes), command: command)
+        BenchReport.record(
+            figure: "soak: WAL max", target: "≤ \(mb(walBound))",
+            value: "\(mb(r.walMax)), \(r.checkpointFailures) checkpoint failures",
+            met: r.walMax <= walBound && r.checkpointFailures == 0, command: command)
+        BenchReport.record(
+            figure: "soak: RSS flat (end vs start)", target: "within max(10 %, 1 MB)",
+            value: String(format: "%+.2f MB", Double(r.endSample.rssKB - r.start.rssKB) * 1024 / 1e6), met: flat,
+            command: command)
     }
 }

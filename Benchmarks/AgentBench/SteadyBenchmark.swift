@@ -108,5 +108,16 @@ enum SteadyBenchmark {
                 format: "  CPU %.2f s over %d s = %.3f %% of one core (target ≤ %.1f %%): ", r.cpuSeconds, r.seconds,
                 percent, cpuTargetPercent) + verdict(percent <= cpuTargetPercent)
                 + String(format: "; %.2f ms CPU per fix", 1000 * r.cpuSeconds / Double(max(1, r.fixes))))
+        let command = "make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=steady"
+        BenchReport.record(
+            figure: "agent steady RSS at 1 Hz", target: String(format: "≤ %.0f MB", rssTargetMB),
+            value: String(format: "%.2f MB", mb(r.rssMaxKB)), met: mb(r.rssMaxKB) <= rssTargetMB, command: command)
+        BenchReport.record(
+            figure: "agent CPU at 1 Hz", target: String(format: "≤ %.1f %% of a core", cpuTargetPercent),
+            value: String(format: "%.3f %%", percent), met: percent <= cpuTargetPercent, command: command)
+        BenchReport.record(
+            figure: "agent start-up peak (VmHWM)", target: "reported",
+            value: String(format: "%.2f MB", mb(r.end.hwmKB)),
+            met: nil, command: command)
     }
 }

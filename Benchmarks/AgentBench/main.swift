@@ -46,6 +46,10 @@ if selected("drain") {
             String(
                 format: "      until the acks emptied the outbox:                  %.2f s, %.0f fixes/s",
                 run.ackedSeconds, Double(drain.fixes) / run.ackedSeconds))
+        BenchReport.record(
+            figure: "agent backlog drain vs raw publisher (backlog-batch \(run.batch))", target: "≥ 0.6×",
+            value: String(format: "%.2f× (%.0f fixes/s)", rate / rawRate, rate), met: rate / rawRate >= 0.6,
+            command: "make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=drain")
     }
 }
 

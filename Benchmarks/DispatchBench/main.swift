@@ -1,5 +1,6 @@
 import DabbaCore
 import DabbaDispatch
+import DabbaTestSupport
 import Foundation
 
 // `make bench BENCH_ONLY=dispatch`: dispatch round times, with baselines measured in the same run.
@@ -109,6 +110,10 @@ say(
             "  total cost over all rounds: optimal %.0f s vs greedy %.0f s (%.1f%% lower; assigned %d vs %d); matching p99 / greedy p99 = %.1f×",
         optimalCost, greedyCost, 100 * (greedyCost - optimalCost) / abs(greedyCost), assignedOptimal, assignedGreedy,
         percentile(solveTimes, 99) / max(1e-9, percentile(greedyTimes, 99))))
+BenchReport.record(
+    figure: "batch matching \(orderCount) orders × \(agentCount) agents, round p99 (algorithm only)", target: "≤ 50 ms",
+    value: String(format: "%.1f ms (p50 %.1f ms)", percentile(roundTimes, 99), percentile(roundTimes, 50)),
+    met: percentile(roundTimes, 99) <= 50, command: "make bench BENCH_ONLY=dispatch")
 
 say("least-recent: one order, \(leastRecentAgents) available agents, \(leastRecentRuns) assignments")
 let leastRecent = DispatchPolicies.make("least-recent", settings: settings)!
@@ -124,4 +129,8 @@ say(
     String(
         format: "  p50 %.3f ms, p99 %.3f ms, max %.3f ms (target p99 ≤ 1 ms)",
         percentile(singleTimes, 50), percentile(singleTimes, 99), singleTimes.max() ?? 0))
+BenchReport.record(
+    figure: "least-recent, one order over \(leastRecentAgents) agents, p99", target: "≤ 1 ms",
+    value: String(format: "%.3f ms", percentile(singleTimes, 99)), met: percentile(singleTimes, 99) <= 1,
+    command: "make bench BENCH_ONLY=dispatch")
 say("load average \(loadAverage())")

@@ -63,5 +63,11 @@ enum ClusterIngest {
         for row in rows.dropFirst(2) {
             say(String(format: "  %@ / 1 hub on PostgreSQL = %.2f×", row.label, row.hubRate / onePG.hubRate))
         }
+        BenchReport.record(
+            figure: "hub ingest on PostgreSQL (1 hub) vs SQLite; 1…\(rows.count - 1) hubs vs raw", target: "— (ratios)",
+            value: String(format: "%.2f× SQLite; ", onePG.hubRate / sqlite.hubRate)
+                + rows.dropFirst().map { String(format: "%.2f×", $0.hubRate / $0.rawRate) }.joined(separator: " / ")
+                + " raw",
+            met: nil, command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=cluster")
     }
 }

@@ -54,6 +54,13 @@ enum RelayFeeds {
         }
         await server.stop()
         guard let one = rows.first else { return }
+        if let last = rows.last, last.hubs > 1 {
+            BenchReport.record(
+                figure: "customers' feeds through the cluster relay (\(customers) on hub A, \(last.hubs) hubs), p99",
+                target: "≤ 100 ms",
+                value: String(format: "%.2f ms (one hub: %.2f ms, same run)", last.result.hub.p99, one.result.hub.p99),
+                met: last.result.hub.p99 <= 100, command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=relay")
+        }
         for row in rows.dropFirst() {
             say(
                 String(

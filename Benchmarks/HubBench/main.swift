@@ -51,6 +51,11 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
                     format: "%.2f s first publish → all committed, %.0f fixes/s committed",
                     r.hubSeconds, hubRate))
         say(String(format: "  ratio hub / raw: %.2f× (target ≥ 0.8×)", hubRate / rawRate))
+        BenchReport.record(
+            figure: "hub ingest, live lane, vs raw subscriber", target: "≥ 0.8×",
+            value: String(
+                format: "%.2f× (%.0f vs %.0f fixes/s, %d fixes)", hubRate / rawRate, hubRate, rawRate, r.fixes),
+            met: hubRate / rawRate >= 0.8, command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=ingest")
         say(
             String(
                 format:
@@ -91,6 +96,10 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
                 format: "  hub p99 %.2f ms (target ≤ 20 ms); the hub adds %.2f ms at p50, %.2f ms at p99",
                 r.hub.summary.p99, r.hub.summary.p50 - r.raw.summary.p50, r.hub.summary.p99 - r.raw.summary.p99))
         if r.otherFrames > 0 { say("  other frames (snapshot excluded): \(r.otherFrames)") }
+        BenchReport.record(
+            figure: "hub live feed, \(c.agents) agents × 1 Hz, p99 (lost frames count as misses)", target: "≤ 20 ms",
+            value: String(format: "%.2f ms (lost %d, merged %d)", r.hub.summary.p99, r.hub.lost, r.hub.coalesced),
+            met: r.hub.summary.p99 <= 20, command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=live")
     }
 
     if only == "" || only == "customers" {
@@ -118,6 +127,16 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
                 + "lost \(r.lost), repeats \(r.repeats), unparsed \(r.stray), failed connections \(r.failedConnections)"
         )
         say(String(format: "  customers' p99 %.2f ms (target ≤ 100 ms); p50 %.2f ms", r.hub.p99, r.hub.p50))
+        let customersCommand = "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=customers"
+        BenchReport.record(
+            figure: "\(c.customers) customers' order feeds, p99 (lost frames count as misses)", target: "≤ 100 ms",
+            value: String(format: "%.2f ms (p50 %.2f ms; %d lost)", r.hub.p99, r.hub.p50, r.lost),
+            met: r.hub.p99 <= 100, command: customersCommand)
+        BenchReport.record(
+            figure: "\(c.customers) customers' order feeds, hub peak RSS (VmHWM)", target: "≤ 400 MB",
+            value: String(
+                format: "%.1f MB (%.1f MB with the feeds open)", megabytes(kB: r.hwm), megabytes(kB: r.rssConnected)),
+            met: megabytes(kB: r.hwm) <= 400, command: customersCommand)
         say(
             String(
                 format:
@@ -159,6 +178,10 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
             String(
                 format: "  mean over rounds: ping %.0f req/s, orders %.0f req/s, ratio %.2f× (target ≥ 0.5×)",
                 pingRate, orderRate, orderRate / pingRate))
+        BenchReport.record(
+            figure: "GET /v1/orders/{id} vs a constant route (wrk)", target: "≥ 0.5×",
+            value: String(format: "%.2f× (%.0f vs %.0f req/s)", orderRate / pingRate, orderRate, pingRate),
+            met: orderRate / pingRate >= 0.5, command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=orders")
         say(
             String(
                 format: "  hub: RSS %.1f MB, VmHWM %.1f MB, CPU %.1f s over the wrk runs",
@@ -185,6 +208,11 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
             "  trials with exactly one outcome: \(r.trials - Set(r.violations.map { $0.prefix { $0 != ":" } }).count) of \(r.trials)"
                 + " (violations: \(r.violations.count))")
         for violation in r.violations.prefix(20) { say("    \(violation)") }
+        BenchReport.record(
+            figure: "offer races, \(c.trials) trials", target: "exactly one outcome each",
+            value: "\(r.trials - Set(r.violations.map { $0.prefix { $0 != ":" } }).count) of \(r.trials)",
+            met: r.violations.isEmpty && r.trials == c.trials, command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=races"
+        )
         guard r.violations.isEmpty, r.trials == c.trials else {
             throw BenchError("races: \(r.violations.count) violations in \(r.trials) trials")
         }
