@@ -182,7 +182,11 @@ let package = Package(
             path: "Benchmarks/HubBench"
         ),
         .executableTarget(
-            name: "DispatchBench", dependencies: ["DabbaCore", "DabbaDispatch", "DabbaTestSupport"],
+            name: "DispatchBench",
+            dependencies: [
+                "DabbaCore", "DabbaDispatch", "DabbaTestSupport",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             path: "Benchmarks/DispatchBench"),
 
         // Test helpers: real mosquitto / gpsfake processes on loopback ports chosen by the test.

@@ -1,6 +1,7 @@
 import DabbaCore
 import DabbaDispatch
 import Foundation
+import Histogram
 
 func say(_ line: String) {
     print(line)
@@ -17,12 +18,17 @@ func measure<T>(_ times: inout [Double], _ body: () -> T) -> T {
     return result
 }
 
-/// Nearest-rank percentile.
+/// The `p`th percentile (0–100) of `values` (milliseconds): the value an HDR histogram gives for it.
 func percentile(_ values: [Double], _ p: Double) -> Double {
     guard !values.isEmpty else { return 0 }
-    let sorted = values.sorted()
-    let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
-    return sorted[min(sorted.count - 1, max(0, rank))]
+    // hdrhistogram-swift, in nanoseconds, 3 significant digits, up to 10 minutes.
+    let ceiling: UInt64 = 600_000_000_000
+    var histogram = Histogram<UInt64>(highestTrackableValue: ceiling, numberOfSignificantValueDigits: .three)
+    for value in values {
+        let nanoseconds = Swift.min(Swift.max(0, (value * 1_000_000).rounded()), Double(ceiling))
+        histogram.record(UInt64(nanoseconds))
+    }
+    return Double(histogram.valueAtPercentile(p)) / 1_000_000
 }
 
 /// The obvious baseline: rows in order, each takes its cheapest free feasible column.
