@@ -33,6 +33,9 @@ enum ClusterIngest {
             guard r.rowsStored == r.fixes, r.rejected == 0 else {
                 throw BenchError("\(label): the store holds \(r.rowsStored) rows, expected \(r.fixes)")
             }
+            guard r.acked == r.fixes, r.agentsNotFullyAcked == 0 else {
+                throw BenchError("\(label): \(r.acked) of \(r.fixes) seqs acked to their agents")
+            }
             let row = Row(label: label, result: r)
             rows.append(row)
             say(

@@ -48,6 +48,11 @@ enum IngestBenchmark {
         var rowsStored: Int
         var rejected: Int
         var rawRepeats: Int
+        /// Distinct (agent, seq) pairs the agents' ack topics carried (a subscriber on `…/ack`).
+        var acked: Int
+        /// Agents whose acked seqs are not exactly the ones published.
+        var agentsNotFullyAcked: Int
+        var malformedAcks: Int
         var hubSettings: String
     }
 
@@ -111,8 +116,10 @@ enum IngestBenchmark {
 
         let raw = try RawSubscriber(port: broker.port, clientID: "bench-raw-ingest", filter: "dabba/v1/agents/+/fix")
         defer { raw.stop() }
-        try await waitUntil("raw subscriber subscribed", timeout: .seconds(15)) {
-            raw.subscribed.load(ordering: .acquiring)
+        let acks = try AckCounter(port: broker.port)
+        defer { acks.stop() }
+        try await waitUntil("raw and ack subscribers subscribed", timeout: .seconds(15)) {
+            raw.subscribed.load(ordering: .acquiring) && acks.subscriber.subscribed.load(ordering: .acquiring)
         }
 
         // Payloads prepared before the clock starts: connection k carries agents k, k+C, …; each agent's fixes in
@@ -179,8 +186,13 @@ enum IngestBenchmark {
             throw BenchError("ingest: an end instant is missing")
         }
 
-        // Give a last ack a moment, then check the store against what was published.
-        try await Task.sleep(for: .milliseconds(200))
+        // Every fix acked to its agent (the acks follow the commits; bounded), then the store against what was
+        // published.
+        _ = try? await waitUntil("acks of \(total) fixes", timeout: .seconds(30), interval: .milliseconds(20)) {
+            acks.total >= total
+        }
+        let ackedTotal = acks.total
+        let agentsShort = acks.incomplete(agents: (0..<c.agents).map { BenchAgent.id($0) }, seqs: perAgent)
         var rows = 0
         for i in 0..<c.agents { rows += try await stores[0].positionCount(agent: BenchAgent.id(i)) }
         let commits = counters.commits()
@@ -192,7 +204,8 @@ enum IngestBenchmark {
             fixes: total, publishSeconds: (publishEnd - t0).seconds, rawSeconds: (rawEnd - t0).seconds,
             hubSeconds: (hubEnd - t0).seconds, hubFirstCommit: (hubFirst - t0).seconds, commits: commits.count,
             commitSecondsTotal: commits.seconds, rowsStored: rows, rejected: counters.rejected(),
-            rawRepeats: raw.count.load(ordering: .acquiring) - total,
+            rawRepeats: raw.count.load(ordering: .acquiring) - total, acked: ackedTotal,
+            agentsNotFullyAcked: agentsShort.count, malformedAcks: acks.malformed,
             hubSettings:
                 "commit-interval-ms \(Int(configuration.commitInterval.inMilliseconds)), commit-batch \(configuration.commitBatch)"
         )

@@ -82,17 +82,23 @@ final class RawSubscriber: @unchecked Sendable {
     private let mosq: OpaquePointer
     let filter: String
     let receipts: InstantTable?
+    /// Called with each message's topic and payload on libmosquitto's thread (keep it short).
+    let handler: (@Sendable (String, UnsafeRawBufferPointer) -> Void)?
     let count = Atomic<Int>(0)
     let subscribed = Atomic<Bool>(false)
     private let window = Mutex<(first: ContinuousClock.Instant?, last: ContinuousClock.Instant?)>((nil, nil))
 
-    init(port: Int, clientID: String, filter: String, receipts: InstantTable? = nil) throws {
+    init(
+        port: Int, clientID: String, filter: String, receipts: InstantTable? = nil,
+        handler: (@Sendable (String, UnsafeRawBufferPointer) -> Void)? = nil
+    ) throws {
         guard mosquittoReady, let mosq = mosquitto_new(clientID, true, nil) else {
             throw BenchError("mosquitto_new failed for \(clientID)")
         }
         self.mosq = mosq
         self.filter = filter
         self.receipts = receipts
+        self.handler = handler
         mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
         mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5)
         mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1)
@@ -119,6 +125,7 @@ final class RawSubscriber: @unchecked Sendable {
             w.last = now
         }
         count.add(1, ordering: .relaxed)
+        if let handler, let topic { handler(String(cString: topic), payload) }
         guard let receipts, let topic, let parsed = BenchAgent.index(topic: String(cString: topic)),
             let seq = scanInt(key: "\"seq\":", in: payload)
         else { return }
@@ -174,4 +181,52 @@ func scanInt(key: StaticString, in bytes: UnsafeRawBufferPointer) -> Int64? {
         i += 1
     }
     return nil
+}
+
+/// The acks the hub sent to the agents, as the agents would read them: a subscriber on `dabba/v1/agents/+/ack` that
+/// decodes each ack and keeps the distinct seqs acked per agent. The ingest benchmark checks every fix it published
+/// was acked to its agent — committed is not enough: an ack the hub could not hand to the broker leaves the agent
+/// sending the fix again.
+final class AckCounter: Sendable {
+    private let table = AckTable()
+    let subscriber: RawSubscriber
+
+    init(port: Int) throws {
+        let table = self.table
+        subscriber = try RawSubscriber(
+            port: port, clientID: "bench-acks", filter: "dabba/v1/agents/+/ack",
+            handler: { _, payload in table.note(Array(payload)) })
+    }
+
+    /// Distinct (agent, seq) pairs acked so far.
+    var total: Int { table.acked.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+    /// Acks that did not decode (none expected).
+    var malformed: Int { table.undecodable.load(ordering: .relaxed) }
+    /// Agents whose acked seqs are not exactly 1…`seqs`.
+    func incomplete(agents: [String], seqs: Int) -> [String] {
+        table.acked.withLock { acked in
+            agents.filter { agent in
+                let got = acked[agent] ?? []
+                return got.count != seqs || got.contains { $0 < 1 || $0 > Int64(seqs) }
+            }
+        }
+    }
+
+    func stop() { subscriber.stop() }
+}
+
+/// What ``AckCounter`` has read.
+private final class AckTable: Sendable {
+    let acked = Mutex<[String: Set<Int64>]>([:])
+    let undecodable = Atomic<Int>(0)
+
+    func note(_ payload: [UInt8]) {
+        guard let ack = try? PayloadCoding.decode(AckMessage.self, from: payload), let ranges = try? ack.ranges() else {
+            undecodable.add(1, ordering: .relaxed)
+            return
+        }
+        acked.withLock { table in
+            for range in ranges { table[ack.agent, default: []].formUnion(range) }
+        }
+    }
 }

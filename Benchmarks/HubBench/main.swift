@@ -66,9 +66,15 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
         say(
             "  store: \(r.rowsStored) position rows (expected \(r.fixes)); rejected \(r.rejected); raw duplicates \(r.rawRepeats)"
         )
+        say(
+            "  acks to the agents (subscriber on dabba/v1/agents/+/ack): \(r.acked) of \(r.fixes) seqs acked; "
+                + "agents not fully acked \(r.agentsNotFullyAcked); malformed acks \(r.malformedAcks)")
         guard r.rowsStored == r.fixes, r.rejected == 0 else {
             throw BenchError(
                 "ingest: the store holds \(r.rowsStored) rows, expected \(r.fixes) (rejected \(r.rejected))")
+        }
+        guard r.acked == r.fixes, r.agentsNotFullyAcked == 0, r.malformedAcks == 0 else {
+            throw BenchError("ingest: \(r.acked) of \(r.fixes) seqs acked to their agents")
         }
     }
 
