@@ -109,7 +109,10 @@ package struct WebhookService: Service {
                 // The backlog gauges, read at most once a second (the loop wakes at every finished delivery).
                 if backlogRead.map({ clock.now - $0 >= .seconds(1) }) ?? true {
                     backlogRead = clock.now
-                    try await recordBacklog()
+                    // A gauge: failing to read it must not hold up the deliveries.
+                    do { try await recordBacklog() } catch {
+                        logger.warning("Cannot read the webhook backlog", metadata: ["error": "\(error)"])
+                    }
                 }
                 let free = settings.concurrency - inFlight.count
                 var claimedAll = false
