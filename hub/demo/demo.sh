@@ -102,7 +102,11 @@ i=0
 for agent in a-17 a-18; do
   port=$((GPSD_PORT + i))
   # -c 0.5: two sentences per epoch, so real time at 1 Hz. gpsfake exits when the route ends.
-  gpsfake -1 -q -P "$port" -c 0.5 -W 5 "${routes[$i]}" >"$DEMO_DIR/gpsfake-$agent.log" 2>&1 & pids+=($!)
+  # TMPDIR: gpsfake's control socket goes into the demo's directory.
+  TMPDIR="$DEMO_DIR" gpsfake -1 -q -P "$port" -c 0.5 -W 5 "${routes[$i]}" >"$DEMO_DIR/gpsfake-$agent.log" 2>&1 &
+  pids+=($!)
+  # gpsfake's own add of its receiver can be lost to gpsd's start-up (see the script): made sure of here.
+  /usr/bin/python3 "$here/gpsfake-ensure.py" "$port" "$!" "$DEMO_DIR" 30 || true
   "$BIN/dabba-agent" run --config /dev/null --agent-id "$agent" --mqtt-port "$MQTT_PORT" --gpsd-port "$port" \
     --outbox "$DEMO_DIR/$agent.db" --control-socket "$DEMO_DIR/$agent.sock" --state-interval 5 \
     2>"$DEMO_DIR/$agent.log" & pids+=($!)
