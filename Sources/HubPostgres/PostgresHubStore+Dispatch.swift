@@ -22,6 +22,12 @@ extension PostgresHubStore: DispatchRepository {
         if changed == 0 { throw StoreError(.notFound, "no agent \(agent)") }
     }
 
+    package func isOnShift(agent: String) async throws(StoreError) -> Bool? {
+        try await run { connection in
+            try await connection.scalar(Bool.self, "SELECT on_shift FROM agents WHERE id = \(agent)", logger)
+        }
+    }
+
     /// One READ COMMITTED transaction of two conditional `UPDATE`s: the shift changes only when newer than the
     /// last change (re-checked on the newest row version, so of two hubs applying changes at once the newest wins),
     /// and the event is marked applied either way.

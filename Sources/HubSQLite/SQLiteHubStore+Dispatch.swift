@@ -14,6 +14,16 @@ extension SQLiteHubStore: DispatchRepository {
         if changed == 0 { throw StoreError(.notFound, "no agent \(agent)") }
     }
 
+    package func isOnShift(agent: String) throws(StoreError) -> Bool? {
+        try run { () throws(SQLiteError) -> Bool? in
+            let s = try db.prepare("SELECT on_shift FROM agents WHERE id = ?")
+            defer { s.reset() }
+            try s.bind([.text(agent)])
+            guard try s.step() else { return nil }
+            return s.int64(0) != 0
+        }
+    }
+
     package func applyDeviceShift(agent: String, seq: Int64, onShift: Bool, time: Int64) throws(StoreError) -> Bool {
         try run { () throws(SQLiteError) -> Bool in
             try db.transaction { () throws(SQLiteError) -> Bool in

@@ -22,9 +22,12 @@ extension HubStoreContract {
         let customer = try #require(try await orderWorld(store).first)
         for agent in ["a-1", "a-2"] {
             _ = try await store.createAgent(id: agent, name: nil)
+            #expect(try await store.isOnShift(agent: agent) == false)
             try await onShiftAndOnline(store, agent)
         }
         #expect(try await store.dispatchAgents().map { [$0.agent.id: $0.onShift] } == [["a-1": true], ["a-2": true]])
+        #expect(try await store.isOnShift(agent: "a-1") == true)
+        #expect(try await store.isOnShift(agent: "nobody") == nil)
         _ = try await store.createOrder(
             order("o-1", customer: customer), idempotencyKey: nil, requestHash: nil,
             actor: "customer")

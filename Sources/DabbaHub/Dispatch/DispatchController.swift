@@ -12,6 +12,9 @@ import Hummingbird
 ///   (``AssignmentLimits``), in the transaction that assigns; an unassigned agent is never offered the order again.
 /// - `GET /v1/orders/{id}/dispatch` (operators): every decision with the candidates' costs, and the offers.
 /// - `GET /v1/alerts` (operators): alerts such as an agent offline with an order on board.
+/// - `GET /v1/agents/{id}/tasks` (the agent itself, or operators): whether it is on shift, and its tasks — the orders
+///   assigned to it and those offered to it, as its device's task sync lists them (``AgentTasks``), each with the
+///   order's status: what the rider's web view shows.
 struct DispatchController<Store: DispatchStore> {
     let dispatcher: Dispatcher<Store>
     var store: Store { dispatcher.store }
@@ -46,9 +49,27 @@ struct DispatchController<Store: DispatchStore> {
         var reason: String?
     }
     struct AlertList: ResponseEncodable { var alerts: [OperatorAlert] }
+    struct AgentTasksView: ResponseEncodable {
+        var agent: String
+        var onShift: Bool
+        var tasks: [TaskView]
+    }
+    struct TaskView: Encodable {
+        var order: String
+        /// `offer` (waiting for the agent's decision until `expiresAt`) or `assigned`.
+        var type: String
+        var status: OrderStatus
+        var pickup: TaskMessage.Place?
+        var dropoff: TaskMessage.Place?
+        var cashToCollect: Int64?
+        var currency: String?
+        var expiresAt: String?
+    }
 
     func addRoutes(to router: some RouterMethods<HubRequestContext>) {
-        router.group("v1/agents", access: .roles([.operator, .agent])).post(":id/shift", use: shift)
+        let agents = router.group("v1/agents", access: .roles([.operator, .agent]))
+        agents.post(":id/shift", use: shift)
+        agents.get(":id/tasks", use: tasks)
         router.group("v1/orders", access: .roles([.agent])).post(":id/offer", use: offer)
         let orders = router.group("v1/orders", access: .signedIn)
         orders.post(":id/assign", use: assign)
@@ -69,6 +90,31 @@ struct DispatchController<Store: DispatchStore> {
             throw APIError(error)
         }
         return ShiftView(agent: id, onShift: body.action == "start")
+    }
+
+    @Sendable func tasks(_ request: Request, context: HubRequestContext) async throws -> AgentTasksView {
+        let caller = try context.caller()
+        let id = try context.parameters.require("id")
+        if caller.role == .agent && caller.agentID != id { throw APIError.notFound("no agent \(id)") }
+        do {
+            guard let onShift = try await store.isOnShift(agent: id) else { throw APIError.notFound("no agent \(id)") }
+            guard let tasks = try await AgentTasks.current(agent: id, store: store) else {
+                throw APIError.conflict("more than \(TaskSync.maxTasks) tasks")
+            }
+            return AgentTasksView(
+                agent: id, onShift: onShift,
+                tasks: tasks.map { task in
+                    let m = task.message
+                    return TaskView(
+                        order: m.order, type: m.type.rawValue, status: task.status, pickup: m.pickup,
+                        dropoff: m.dropoff, cashToCollect: m.cashToCollect, currency: m.currency,
+                        expiresAt: m.expiresAt)
+                })
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError(error)
+        }
     }
 
     @Sendable func offer(_ request: Request, context: HubRequestContext) async throws -> OrderView {

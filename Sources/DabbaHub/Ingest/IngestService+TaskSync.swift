@@ -44,36 +44,9 @@ extension IngestService {
             metadata: ["agent.id": "\(request.agent)", "sync.id": "\(request.id)", "sync.tasks": "\(tasks.count)"])
     }
 
-    /// Every order assigned to `agent` (assigned or picked up: `type` `assigned`) and every order with a pending
-    /// offer to it (`type` `offer` with its deadline), oldest first, built like the single task messages
-    /// (``OrderNotifier/taskMessage(_:agent:order:pickup:expiresAt:)``). Nil when there are more than
-    /// ``TaskSync/maxTasks``.
+    /// The agent's tasks as a sync answer lists them (``AgentTasks/current(agent:store:)``); nil when there are more
+    /// than ``TaskSync/maxTasks``.
     static func syncTasks(agent: String, store: any HubStore) async throws(StoreError) -> [TaskMessage]? {
-        let assigned = try await store.orders(
-            OrderFilter(agentID: agent, statuses: [.assigned, .pickedUp]), after: nil, limit: TaskSync.maxTasks + 1)
-        let offers = try await store.pendingOffers().filter { $0.agent == agent }
-        guard assigned.count + offers.count <= TaskSync.maxTasks else { return nil }
-        var places: [String: TaskMessage.Place?] = [:]
-        func pickup(_ order: OrderRecord) async throws(StoreError) -> TaskMessage.Place? {
-            if let known = places[order.restaurantID] { return known }
-            let place = try await store.restaurantSummary(id: order.restaurantID)?.place
-            places[order.restaurantID] = place
-            return place
-        }
-        var tasks: [TaskMessage] = []
-        for order in assigned.sorted(by: { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }) {
-            tasks.append(
-                OrderNotifier.taskMessage(.assigned, agent: agent, order: order, pickup: try await pickup(order)))
-        }
-        for offer in offers {
-            // An offer of an order assigned or finished meanwhile is withdrawn by the next dispatch round.
-            guard let order = try await store.order(id: offer.order), order.agentID == nil, !order.status.isTerminal
-            else { continue }
-            tasks.append(
-                OrderNotifier.taskMessage(
-                    .offer, agent: agent, order: order, pickup: try await pickup(order),
-                    expiresAt: Timestamp.format(milliseconds: offer.deadline)))
-        }
-        return tasks
+        try await AgentTasks.current(agent: agent, store: store)?.map(\.message)
     }
 }

@@ -127,6 +127,8 @@ package protocol DispatchRepository: Sendable {
     func applyDeviceShift(agent: String, seq: Int64, onShift: Bool, time: Int64) async throws(StoreError) -> Bool
     /// Every agent with its shift, last delivery, shift start and last lapse.
     func dispatchAgents() async throws(StoreError) -> [DispatchAgentRow]
+    /// Whether one agent is on shift; nil when there is no such agent.
+    func isOnShift(agent: String) async throws(StoreError) -> Bool?
     /// Orders waiting for an agent: confirmed, preparing or ready, none assigned, no pending offer; oldest first.
     func dispatchQueue() async throws(StoreError) -> [OrderRecord]
     /// Orders each agent carries now (assigned or picked up), by agent.
