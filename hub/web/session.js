@@ -192,6 +192,8 @@ export function createSession(kind, role, onSignedOut) {
     api, signIn, register, signOut, socketURL,
     signedIn: function () { return token() !== null; },
     userID: function () { const t = token(); return t ? Number(claims(t).sub) : null; },
+    /** The agent id an agent account acts for (its token's `agent` claim), or null. */
+    agentID: function () { const t = token(); return t ? claims(t).agent || null : null; },
   };
 }
 

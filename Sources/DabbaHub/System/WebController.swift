@@ -13,6 +13,7 @@ import NIOCore
 /// - `GET /` — the operator dashboard (`assets/web/index.html`);
 /// - `GET /app` — the customer app (`assets/web/app.html`; its screens are `#/…` routes in the page);
 /// - `GET /restaurant` — the restaurant console (`assets/web/restaurant.html`);
+/// - `GET /rider` — the rider's view for agents without a device terminal (`assets/web/rider.html`);
 /// - `GET /track/{token}` — customer tracking by share link (`assets/web/track.html`; the page reads the token from
 ///   its own URL);
 /// - `GET /web/{file}` — the pages' CSS and JS, by a fixed list of names;
@@ -48,7 +49,7 @@ struct WebController {
     /// The only names `GET /web/{file}` serves.
     static let webFiles: Set<String> = [
         "app.css", "live.js", "dashboard.js", "track.js", "session.js", "order-view.js", "customer.js",
-        "restaurant.js",
+        "restaurant.js", "rider.js",
     ]
 
     /// The policy of every answer here: images from the hub and the tile origin only, scripts and styles from the
@@ -78,6 +79,7 @@ struct WebController {
         open.get("/", use: dashboard)
         open.get("app", use: customerApp)
         open.get("restaurant", use: restaurantConsole)
+        open.get("rider", use: riderView)
         open.get("track/:token", use: track)
         open.get("v1/web-config", use: webConfig)
         open.get("web/:file", use: webFile)
@@ -94,6 +96,10 @@ struct WebController {
 
     @Sendable func restaurantConsole(_ request: Request, context: HubRequestContext) throws -> Response {
         try serve(assets + "/web/restaurant.html", name: "restaurant.html", cache: "no-cache", context: context)
+    }
+
+    @Sendable func riderView(_ request: Request, context: HubRequestContext) throws -> Response {
+        try serve(assets + "/web/rider.html", name: "rider.html", cache: "no-cache", context: context)
     }
 
     @Sendable func webConfig(_ request: Request, context: HubRequestContext) -> EditedResponse<WebConfig> {

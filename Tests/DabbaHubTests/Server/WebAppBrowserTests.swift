@@ -295,6 +295,81 @@ import Testing
         }
     }
 
+    /// The rider's view (`/rider`) in headless Chromium: an agent signs in, starts the shift, and the hub's dispatch
+    /// offers it an order; the rider sees the offer with its countdown and the cash to collect, accepts, picks up
+    /// and delivers — each through the same paths as the device's events — and the day's count shows the delivery.
+    @Test(.enabled(if: WebDriver.isAvailable || ProcessInfo.processInfo.environment["CI"] != nil))
+    func aRiderTakesAnOfferPicksUpAndDeliversInHeadlessChromium() async throws {
+        // Rounds run on order events and shift changes (no periodic round); offers stay open for ten minutes.
+        let rig = try await BrokeredHub.start(
+            "web-rider", ["dispatch-policy": "nearest", "dispatch-interval": "3600", "offer-timeout": "600"])
+        defer { rig.stop() }
+        let harness = rig.harness
+        let fixture = try await OrderFixture.make(harness)
+        let driver = try await WebDriver.start(directory: rig.directory)
+        defer { driver.stop() }
+
+        try await harness.run(.live) { client, hub in
+            let port = try #require(client.port)
+            let rider = try await Page(
+                driver.newSession(directory: rig.directory, profile: "rider"), base: "http://127.0.0.1:\(port)")
+            do {
+                try await rider.open("/rider")
+                try await rider.fill(["email": fixture.agentUser.email, "password": "password-1"])
+                try await rider.submit("signin")
+                try await rider.expect(
+                    "the rider's view, live and off shift",
+                    "return document.getElementById('connection').dataset.state === 'live' && document.getElementById('shift').textContent === 'Start shift'"
+                )
+                // Online with a fix at the restaurant, off shift: the confirmed order waits until the rider starts.
+                try await DispatchTests.makeAvailable(harness.store, "a-1", lat: 12.9751, lon: 77.6051, onShift: false)
+                let order = try await DispatchTests.confirmedOrder(client, fixture)
+                try await rider.click("#shift", text: "Start shift")
+                let offer = "#offers li[data-order=\"\(order)\"]"
+                let card = try await rider.expect(
+                    "the offer with its countdown and the cash to collect",
+                    "const c = document.querySelector(arguments[0]); return c && c.textContent.includes('Answer within') && c.textContent;",
+                    [offer])
+                #expect((card as? String)?.contains("From Dosa Corner") == true, "\(String(describing: card))")
+                #expect((card as? String)?.contains("Collect ₹") == true, "\(String(describing: card))")
+                #expect(
+                    try await rider.run("return document.getElementById('shift-state').textContent") as? String
+                        == "On shift — taking orders")
+                try await rider.shoot("rider-offer")
+
+                try await rider.click("\(offer) button", text: "Accept")
+                let current = "#current li[data-order=\"\(order)\"]"
+                try await rider.expect(
+                    "the order to pick up", "return document.querySelector(arguments[0] + ' a') !== null", [current])
+                #expect(try await harness.store.order(id: order)?.agentID == "a-1")
+                try await rider.click("\(current) button", text: "Picked up")
+                let cash = try await rider.expect(
+                    "the delivery form with the cash to collect",
+                    "const i = document.querySelector(arguments[0] + ' input'); return i && i.value;", [current])
+                #expect(cash as? String == "630.00", "\(String(describing: cash))")
+                try await rider.shoot("rider-delivery")
+                try await rider.click("\(current) button", text: "Delivered")
+                try await rider.expect(
+                    "nothing left to deliver, and today's count",
+                    "return !document.getElementById('current-empty').hidden && document.getElementById('today').textContent.startsWith('1 delivery today')"
+                )
+                let delivered = try #require(try await harness.store.order(id: order))
+                #expect(delivered.status == .delivered, "\(delivered.status)")
+                let cashEvent = try await harness.store.orderEvents(order: order).last
+                #expect(
+                    cashEvent?.status == .delivered && cashEvent?.cashCollected == 63_000,
+                    "\(String(describing: cashEvent))")
+                let trail = try await harness.store.orderEvents(order: order).map(\.actor)
+                #expect(trail.contains("agent:a-1"), "\(trail)")
+            } catch {
+                try? await rider.session.delete()
+                throw error
+            }
+            try await rider.session.delete()
+            _ = hub
+        }
+    }
+
     /// One browser window on the hub, with the few things the test does to pages.
     struct Page {
         let session: WebDriver.Session

@@ -29,6 +29,8 @@ import Testing
                 ("/web/order-view.js", "text/javascript", "createOrderView"),
                 ("/web/customer.js", "text/javascript", "/v1/orders"),
                 ("/web/restaurant.js", "text/javascript", "prepMinutes"),
+                ("/rider", "text/html", "/web/rider.js"),
+                ("/web/rider.js", "text/javascript", "/tasks"),
             ]
             for (path, type, marker) in cases {
                 let response = try await client.send(.get, path)
@@ -46,7 +48,7 @@ import Testing
             #expect(try await client.send(.get, "/").headers[HTTPField.Name("Referrer-Policy")!] == "no-referrer")
 
             // The pages load nothing from elsewhere and hold no inline script.
-            for path in ["/", "/track/abc123", "/app", "/restaurant"] {
+            for path in ["/", "/track/abc123", "/app", "/restaurant", "/rider"] {
                 let html = try await client.send(.get, path).text
                 #expect(!html.contains("http://") && !html.contains("https://"), "\(path) references another origin")
                 let handler = try Regex(" on[a-z]+=")
