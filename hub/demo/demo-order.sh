@@ -28,6 +28,8 @@ login() { call POST /v1/auth/login "" "{\"email\":\"$1\",\"password\":\"$2\"}" |
 
 echo "demo-password" > "$dir/pw"
 "$bin/dabba-hub" users add "$@" --role restaurant --email kitchen@dabba.demo --password-file "$dir/pw" >/dev/null
+# a-18's rider signs in on the web (/rider) instead of using the device's CLI.
+"$bin/dabba-hub" users add "$@" --role agent --agent-id a-18 --email rider@dabba.demo --password-file "$dir/pw" >/dev/null
 operator=$(login operator@dabba.demo demo-password)
 kitchen=$(login kitchen@dabba.demo demo-password)
 call POST /v1/auth/register "" '{"email":"customer@dabba.demo","password":"demo-password","name":"Asha"}' >/dev/null
@@ -67,6 +69,7 @@ cat <<INFO
   tracking      $base/track/$token   (the customer's live page; agent position and ETA while assigned)
   customer app  $base/app   (customer@dabba.demo / demo-password; the order is under Orders)
   restaurant    $base/restaurant   (kitchen@dabba.demo / demo-password)
+  rider         $base/rider   (rider@dabba.demo / demo-password: agent a-18 — start its shift to be offered orders)
   dashboard     $base/   (operator@dabba.demo / demo-password)
 INFO
 # a-17's route passes the restaurant about 5 minutes in and the customer's door about 10 minutes in.
