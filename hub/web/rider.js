@@ -23,12 +23,14 @@ let ticker = null;
 let map = null;
 let layer = null;
 let failures = 0;
+let shown = ''; // the tasks last drawn (JSON): unchanged tasks are not redrawn, so a cash amount being typed stays
 
 function signedOut(message) {
   clearTimeout(timer);
   clearInterval(ticker);
   timer = null;
   agent = null;
+  shown = '';
   $('view-rider').hidden = true;
   $('view-signin').hidden = false;
   $('signout').hidden = true;
@@ -91,6 +93,9 @@ function render(view) {
   state.textContent = onShift ? 'On shift — taking orders' : 'Off shift';
   state.className = 'badge ' + (onShift ? 'ok' : 'bad');
   $('shift').textContent = onShift ? 'End shift' : 'Start shift';
+  const key = JSON.stringify(view.tasks);
+  if (key === shown) { countdowns(); return; }
+  shown = key;
   const offers = view.tasks.filter(function (t) { return t.type === 'offer'; });
   const current = view.tasks.filter(function (t) { return t.type === 'assigned'; });
   $('offers').replaceChildren(...offers.map(offerCard));
