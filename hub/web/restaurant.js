@@ -353,8 +353,10 @@ $('hours').addEventListener('submit', async function (event) {
 });
 
 // -------------------------------------------------------------------------------------------------------- menu
-// Sections and items: availability, add, change name/price/description, delete; add and delete (empty) sections.
-// Option groups are edited over the API for now (PATCH …/menu/items/{item} with optionGroups).
+// Sections and items: availability, add, change name/price/description and option groups, delete; add and delete
+// (empty) sections. An item's option groups are written one per line, `Name min-max: Choice, Choice +price, …`
+// (prices in the currency's units; `min-max` optional: 0-1), and sent as `optionGroups`, which replaces them all;
+// a group or choice keeps its id when its name is unchanged.
 
 function menuPath(rest) { return '/v1/restaurants/' + encodeURIComponent(restaurant.id) + '/menu' + (rest || ''); }
 
@@ -383,6 +385,63 @@ async function change(error, method, path, body) {
   return true;
 }
 
+/** An item's option groups as the editor's lines. */
+function optionsText(groups, currency) {
+  const digits = minorDigits(currency);
+  return (groups || []).map(function (g) {
+    const choices = g.choices.map(function (c) {
+      return c.name + (c.price ? ' +' + (c.price / 10 ** digits).toFixed(digits) : '');
+    });
+    return g.name + ' ' + g.minChoices + '-' + g.maxChoices + ': ' + choices.join(', ');
+  }).join('\n');
+}
+
+/**
+ * The editor's lines as `optionGroups` (ids kept for unchanged names, from `old`), or a sentence saying what is wrong
+ * (a string).
+ */
+function parseOptions(text, currency, old) {
+  const groups = [];
+  const lines = text.split('\n').map(function (l) { return l.trim(); }).filter(Boolean);
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n];
+    const colon = line.indexOf(':');
+    if (colon < 1) return 'Line ' + (n + 1) + ': write the group, a colon, then its choices (Extras 0-2: Ghee +30, Cheese +40).';
+    let name = line.slice(0, colon).trim();
+    let min = 0;
+    let max = 1;
+    const range = /\s+(\d{1,2})\s*-\s*(\d{1,2})$/.exec(name);
+    if (range) {
+      min = Number(range[1]);
+      max = Number(range[2]);
+      name = name.slice(0, range.index).trim();
+    }
+    const choices = [];
+    for (const part of line.slice(colon + 1).split(',').map(function (p) { return p.trim(); }).filter(Boolean)) {
+      const priced = /^(.*?)\s*\+\s*([\d.,]+)$/.exec(part);
+      const choiceName = priced ? priced[1].trim() : part;
+      const price = priced ? minorUnits(priced[2], currency) : 0;
+      if (!choiceName || price === null) return 'Line ' + (n + 1) + ': "' + part + '" — a choice is a name, with +price when it costs extra.';
+      choices.push({ name: choiceName, price: price });
+    }
+    if (!name || !choices.length) return 'Line ' + (n + 1) + ': a group needs a name and at least one choice.';
+    if (max < 1 || min > max || max > choices.length) {
+      return 'Line ' + (n + 1) + ': ' + name + ' ' + min + '-' + max + ' — the most choices must be at least 1, at least the fewest, and at most ' + choices.length + '.';
+    }
+    const before = (old || []).find(function (g) { return g.name === name; });
+    const group = { name: name, minChoices: min, maxChoices: max, choices: choices };
+    if (before) {
+      group.id = before.id;
+      choices.forEach(function (c) {
+        const same = before.choices.find(function (b) { return b.name === c.name; });
+        if (same) c.id = same.id;
+      });
+    }
+    groups.push(group);
+  }
+  return groups;
+}
+
 /** The form for an item's name, price and description (a new one in `section`, or `item`). */
 function itemForm(currency, section, item) {
   const key = item ? item.id : 'new-' + section.id;
@@ -393,15 +452,23 @@ function itemForm(currency, section, item) {
     required: true, inputMode: 'decimal', size: 8, value: item ? (item.price / 10 ** minorDigits(currency)).toFixed(minorDigits(currency)) : '',
   });
   const [textLabel, text] = field('text-' + key, 'Description', { maxLength: 1000, value: item ? item.description || '' : '' });
+  const optionsLabel = el('label', null, 'Options, a group per line (Extras 0-2: Ghee +30, Cheese +40)');
+  optionsLabel.htmlFor = 'options-' + key;
+  const options = el('textarea');
+  options.id = 'options-' + key;
+  options.rows = 2;
+  options.value = item ? optionsText(item.optionGroups, currency) : '';
   const save = el('button', null, item ? 'Save' : 'Add item');
   save.type = 'submit';
   const error = errorLine();
-  form.append(nameLabel, name, priceLabel, price, textLabel, text, save, error);
+  form.append(nameLabel, name, priceLabel, price, textLabel, text, optionsLabel, options, save, error);
   form.addEventListener('submit', function (event) {
     event.preventDefault();
     const minor = minorUnits(price.value, currency);
     if (minor === null) { error.textContent = 'Enter the price as an amount, such as 120 or 120.50.'; return; }
-    const body = { name: name.value.trim(), price: minor, description: text.value.trim() };
+    const groups = parseOptions(options.value, currency, item ? item.optionGroups : []);
+    if (typeof groups === 'string') { error.textContent = groups; return; }
+    const body = { name: name.value.trim(), price: minor, description: text.value.trim(), optionGroups: groups };
     if (!item) body.sectionID = section.id;
     busy(save, function () {
       return change(error, item ? 'PATCH' : 'POST', item ? menuPath('/items/' + encodeURIComponent(item.id)) : menuPath('/items'), body);

@@ -236,6 +236,36 @@ import Testing
                     "the new price",
                     "const r = document.querySelector('#menu .menu-item[data-item=\"' + arguments[0] + '\"]'); return r && r.textContent.includes('Filter coffee · ₹45.50');",
                     [coffee])
+                // Its option groups, one per line: a wrong range is named; a right one is saved as groups.
+                try await kitchen.click("#menu .menu-item[data-item=\"\(coffee)\"] button", text: "Edit")
+                try await kitchen.fill(["options-\(coffee)": "Size 2-1: Small, Large +10"])
+                try await kitchen.run(
+                    "document.getElementById(arguments[0]).closest('form').requestSubmit()", ["options-\(coffee)"])
+                let wrongRange = try await kitchen.expect(
+                    "the wrong range named",
+                    "const f = document.getElementById(arguments[0]).closest('form'); const e = f.querySelector('[role=alert]'); return e.textContent;",
+                    ["options-\(coffee)"])
+                #expect(
+                    (wrongRange as? String)?.hasPrefix("Line 1: Size 2-1") == true, "\(String(describing: wrongRange))")
+                try await kitchen.fill(["options-\(coffee)": "Size 1-1: Small, Large +10\nExtras: Sugar, Jaggery +5.50"]
+                )
+                try await kitchen.run(
+                    "document.getElementById(arguments[0]).closest('form').requestSubmit()", ["options-\(coffee)"])
+                try await kitchen.expect(
+                    "the options saved (the menu reloaded, the form closed)",
+                    "return document.getElementById(arguments[0]) === null", ["options-\(coffee)"])
+                let menu = try await client.send(.get, "/v1/restaurants/r-dosa/menu")
+                let items = (menu.json?["sections"] as? [[String: Any]])?.flatMap {
+                    $0["items"] as? [[String: Any]] ?? []
+                }
+                let groups = items?.first { $0["id"] as? String == coffee }?["optionGroups"] as? [[String: Any]]
+                #expect(
+                    groups?.map { "\($0["name"] ?? "") \($0["minChoices"] ?? "")-\($0["maxChoices"] ?? "")" }
+                        == ["Size 1-1", "Extras 0-1"], "\(menu.text)")
+                let prices = groups?.flatMap { ($0["choices"] as? [[String: Any]]) ?? [] }.map {
+                    "\($0["name"] ?? "") \(($0["price"] as? NSNumber)?.intValue ?? -1)"
+                }
+                #expect(prices == ["Small 0", "Large 1000", "Sugar 0", "Jaggery 550"], "\(menu.text)")
                 try await kitchen.run("document.getElementById('menu-title').scrollIntoView()")
                 try await kitchen.shoot("restaurant-menu")
 
