@@ -3,7 +3,7 @@
 // pause/unpause, opening hours and the menu. /v1/restaurants/{id}/live says when one of the restaurant's orders
 // changed; the console then reads the day's orders from GET /v1/orders (and every SAFETY_READ_MS anyway). The badge
 // shows the feed's state (live, reconnecting) as on every page.
-import { createSession, errorText, money, minorDigits, minorUnits, say, busy, el } from './session.js';
+import { createSession, errorText, money, minorDigits, minorUnits, say, busy, el, wireSignIn } from './session.js';
 import { label } from './order-view.js';
 
 const SAFETY_READ_MS = 30000;
@@ -34,19 +34,8 @@ function signedOut(message) {
   document.title = 'Dabba — restaurant console';
 }
 
-$('signin').addEventListener('submit', async function (event) {
-  event.preventDefault();
+wireSignIn(session, start, function () { signedOut(''); }, function () {
   try { audio = audio || new AudioContext(); } catch (_) { audio = null; }
-  await busy(event.target.querySelector('button'), async function () {
-    const error = await session.signIn($('email').value.trim(), $('password').value);
-    $('signin-error').textContent = error || '';
-    if (!error) { $('password').value = ''; start(); }
-  });
-});
-
-$('signout').addEventListener('click', async function () {
-  await session.signOut();
-  signedOut('');
 });
 
 async function start() {

@@ -4,7 +4,7 @@
 // collected). Every action goes through the same code path as the device's events (POST /v1/orders/{id}/offer,
 // /pickup, /deliver), so tapping here and on the device never applies twice. The tasks are read from
 // GET /v1/agents/{id}/tasks every POLL_MS (and after each action); the badge says when the last read worked.
-import { createSession, errorText, money, minorDigits, minorUnits, say, busy, el } from './session.js';
+import { createSession, errorText, money, minorDigits, minorUnits, say, busy, el, wireSignIn } from './session.js';
 
 /** What the rider does next, by the order's status. */
 const NEXT = {
@@ -38,19 +38,7 @@ function signedOut(message) {
   DabbaLive.showConnection('idle', 'Not connected');
 }
 
-$('signin').addEventListener('submit', async function (event) {
-  event.preventDefault();
-  await busy(event.target.querySelector('button'), async function () {
-    const error = await session.signIn($('email').value.trim(), $('password').value);
-    $('signin-error').textContent = error || '';
-    if (!error) { $('password').value = ''; start(); }
-  });
-});
-
-$('signout').addEventListener('click', async function () {
-  await session.signOut();
-  signedOut('');
-});
+wireSignIn(session, start, function () { signedOut(''); });
 
 function start() {
   agent = session.agentID();

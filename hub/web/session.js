@@ -197,6 +197,28 @@ export function createSession(kind, role, onSignedOut) {
   };
 }
 
+/**
+ * A console's sign-in form (`#signin` with `#email`, `#password`, `#signin-error`) and sign-out button (`#signout`):
+ * signs in with `session` and calls `onSignedIn()`, or shows the error; `beforeSignIn()` runs first, inside the
+ * user's gesture (the restaurant console opens its AudioContext there). Signing out calls `onSignedOut()`.
+ */
+export function wireSignIn(session, onSignedIn, onSignedOut, beforeSignIn) {
+  const $ = function (id) { return document.getElementById(id); };
+  $('signin').addEventListener('submit', async function (event) {
+    event.preventDefault();
+    if (beforeSignIn) beforeSignIn();
+    await busy(event.target.querySelector('button'), async function () {
+      const error = await session.signIn($('email').value.trim(), $('password').value);
+      $('signin-error').textContent = error || '';
+      if (!error) { $('password').value = ''; onSignedIn(); }
+    });
+  });
+  $('signout').addEventListener('click', async function () {
+    await session.signOut();
+    onSignedOut();
+  });
+}
+
 /** Shows `message` in the element (role=alert), or hides it when empty. */
 export function say(element, message) {
   element.textContent = message || '';
