@@ -85,4 +85,26 @@ import Testing
             #expect(ids == [order], "\(ignored.text)")
         }
     }
+
+    /// `GET /v1/orders?status=,,,` (only commas) was read as no filter at all — every order — though it names no
+    /// status (the `query` fuzz target's reproducer `Tests/Fuzz/crashes/query/crash-e32b7aa…`): now 400 for every
+    /// role; a list with an empty element between names still filters by the names.
+    @Test func aStatusFilterOfOnlyCommasIs400ForEveryRole() async throws {
+        let h = try HubHarness()
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        try await h.run(.live) { client, _ in
+            let (customer, _) = try await client.login(f.customerA.email)
+            let (owner, _) = try await client.login(f.owner.email)
+            let (operatorToken, _) = try await client.login(f.operatorUser.email)
+            let order = try await client.placeOrder(customer)
+            for token in [customer, owner, operatorToken] {
+                let commas = try await client.send(.get, "/v1/orders?status=,,,", token: token)
+                #expect(commas.status == .badRequest && commas.errorCode == "bad_request", "\(commas.text)")
+            }
+            let listed = try await client.send(.get, "/v1/orders?status=placed,,confirmed", token: customer)
+            let ids = (listed.json?["orders"] as? [JSONObject])?.compactMap { $0["id"] as? String }
+            #expect(listed.status == .ok && ids == [order], "\(listed.text)")
+        }
+    }
 }
