@@ -19,12 +19,6 @@ let onlyBatch = environment["BENCH_DISPATCH_ONLY_BATCH"] == "1"
 // base drawn at random unless given, and printed so a run can be repeated exactly.
 let seedBase = UInt64(environment["BENCH_DISPATCH_SEED"] ?? "") ?? UInt64.random(in: 1...(1 << 40))
 
-func loadAverage() -> String {
-    ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").first.map(
-        String.init)
-        ?? "?"
-}
-
 say("Dispatch benchmarks (release), load average \(loadAverage())")
 say(
     "Batch round: \(orderCount) waiting orders × \(agentCount) available agents, exact optimum, \(rounds) random instances "

@@ -155,20 +155,6 @@ final class Cell<Value: Sendable>: Sendable {
     func update(_ body: (inout Value) -> Void) { storage.withLock { body(&$0) } }
 }
 
-/// `/proc/loadavg`'s 1-minute figure: other work on the machine while a benchmark ran (these runs share two cores).
-func loadAverage() -> String {
-    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
-    return String(text.split(separator: " ").first ?? "?")
-}
-
-/// The value of the unlabelled series `name` in a Prometheus text exposition (nil when absent).
-func metricSample(_ text: String, _ name: String) -> Double? {
-    for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
-        return Double(line.dropFirst(name.count + 1))
-    }
-    return nil
-}
-
 /// Kilobytes as `/proc` reports them (KiB, 1,024 bytes) in decimal megabytes (MB = 10^6 bytes), the unit
 /// BENCHMARKS.md and the targets use.
 func megabytes(kB: Int) -> Double { Double(kB) * 1024 / 1_000_000 }

@@ -226,7 +226,7 @@ enum CustomersBenchmark {
         @Sendable func committedByHub() throws -> [Int] {
             try running.map { other in
                 let metrics = try LoopbackHTTP.get(port: other.httpPort, path: "/metrics").text
-                return Int(metricSample(metrics, "dabba_ingest_committed_total") ?? 0)
+                return Int(metricValue(metrics, "dabba_ingest_committed_total") ?? 0)
             }
         }
         _ = try? await waitUntil("every fix committed", timeout: .seconds(10), interval: .milliseconds(50)) {

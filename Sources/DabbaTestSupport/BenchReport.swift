@@ -29,7 +29,7 @@ public enum BenchReport {
         let row = BenchRow(
             figure: figure, target: target, value: value, verdict: met.map { $0 ? "met" : "NOT MET" } ?? "measured",
             date: String(ISO8601DateFormatter().string(from: Date()).prefix(10)),
-            commit: environment["BENCH_COMMIT"] ?? "—", load: loadAverage1(), command: command)
+            commit: environment["BENCH_COMMIT"] ?? "—", load: loadAverage(), command: command)
         print("  verdict: \(row.verdict) — \(figure): \(value) (target \(target))")
         guard let path = environment["BENCH_RESULTS"], !path.isEmpty else { return }
         do {
@@ -48,10 +48,19 @@ public enum BenchReport {
             print("  (could not append the row to \(path): \(error))")
         }
     }
+}
 
-    /// `/proc/loadavg`'s 1-minute figure.
-    static func loadAverage1() -> String {
-        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
-        return String(text.split(separator: " ").first ?? "?")
+/// `/proc/loadavg`'s 1-minute figure: other work on the machine while a benchmark ran (these runs share two cores).
+public func loadAverage() -> String {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
+    return String(text.split(separator: " ").first ?? "?")
+}
+
+/// The value of the unlabelled series `name` in a Prometheus text exposition (nil when absent): what the tests and
+/// the benchmarks read from a hub's `/metrics`.
+public func metricValue(_ text: String, _ name: String) -> Double? {
+    for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+        return Double(line.dropFirst(name.count + 1))
     }
+    return nil
 }

@@ -1,4 +1,5 @@
 import CoreMetrics
+import DabbaCore
 import Metrics
 
 /// How far behind the hub's background work is: what the operator's health panel and the shipped alert rules
@@ -36,8 +37,6 @@ extension HubMetrics {
 /// Seconds from `since` to `now` (milliseconds, UTC) for a gauge: 0 when `since` is nil or in the future, and no
 /// overflow whatever the stored value (checked subtraction; a difference beyond Int64 reads as 0).
 func secondsBehind(since: Int64?, now: Int64) -> Double {
-    guard let since else { return 0 }
-    let (difference, overflow) = now.subtractingReportingOverflow(since)
-    guard !overflow, difference > 0 else { return 0 }
+    guard let since, let difference = Checked.subtract(now, since), difference > 0 else { return 0 }
     return Double(difference) / 1000
 }

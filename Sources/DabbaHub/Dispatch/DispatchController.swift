@@ -110,10 +110,8 @@ struct DispatchController<Store: DispatchStore> {
                         dropoff: m.dropoff, cashToCollect: m.cashToCollect, currency: m.currency,
                         expiresAt: m.expiresAt)
                 })
-        } catch let error as APIError {
-            throw error
         } catch {
-            throw APIError(error)
+            throw APIError(error)  // an APIError thrown above passes through as it is
         }
     }
 

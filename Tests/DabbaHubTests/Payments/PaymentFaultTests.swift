@@ -23,14 +23,6 @@ final class Once: Sendable {
     func first(_ label: String) -> Bool { seen.withLock { $0.insert(label).inserted } }
 }
 
-/// A series' value in the Prometheus text (nil when absent).
-func metricValue(_ text: String, _ series: String) -> Double? {
-    for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-        return Double(line.dropFirst(series.count + 1))
-    }
-    return nil
-}
-
 /// The provider misbehaving (issue 14, payments): each defect the issue reports, reproduced with
 /// ``FaultyPaymentProvider`` against the real SQLite store, the service and the reactor.
 @Suite struct PaymentFaultTests {
