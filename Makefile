@@ -55,11 +55,11 @@ test: deps
 	BIN=$$($(SWIFT) build --show-bin-path $(BUILD_FLAGS)) API_FUZZ_MAX_EXAMPLES=$(API_FUZZ_TEST_EXAMPLES) \
 	  API_FUZZ_PHASES=$(API_FUZZ_TEST_PHASES) API_FUZZ_JOBS=$(API_FUZZ_TEST_JOBS) bash hub/api-fuzz/run.sh
 
-## screenshots: the web app's browser test (WebAppBrowserTests), writing its 360 px and 1280 px screenshots into
-## docs/screenshots/ (the README's); a plain test run writes them into .build/screenshots/ instead.
+## screenshots: the web app's browser tests (WebAppBrowserTests, OperatorConsoleBrowserTests), writing their 360 px
+## and 1280 px screenshots into docs/screenshots/ (the README's); a plain test run writes them into .build/screenshots/.
 screenshots: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	DABBA_SCREENSHOTS=$(CURDIR)/docs/screenshots $(SWIFT) test --skip-build $(BUILD_FLAGS) --filter WebAppBrowserTests
+	DABBA_SCREENSHOTS=$(CURDIR)/docs/screenshots $(SWIFT) test --skip-build $(BUILD_FLAGS) --filter 'WebAppBrowserTests|OperatorConsoleBrowserTests'
 
 ## lint: swift format lint --strict with the committed .swift-format (no build needed; CI runs it first).
 lint:

@@ -14,6 +14,8 @@ const NEXT = {
 function label(status) { return NEXT[status] || status; }
 
 const POLL_MS = 3000;
+const CASH_EVERY = 5; // polls between reads of the cash held (the payment reactor posts a collection moments after)
+let polls = 0;
 const $ = function (id) { return document.getElementById(id); };
 const session = createSession('rider', 'agent', function (message) { signedOut(message); });
 let agent = null;
@@ -66,6 +68,8 @@ async function read() {
   if (!agent) return;
   if (answer.status === 200) {
     failures = 0;
+    polls += 1;
+    if (polls % CASH_EVERY === 0) readCash();
     DabbaLive.showConnection('live', 'Live — updated ' + new Date().toLocaleTimeString());
     render(answer.json);
   } else {
@@ -211,7 +215,7 @@ async function act(button, order, action, body) {
     say($('rider-error'), answer.status === 200 ? '' : errorText(answer));
   });
   read();
-  if (action === 'deliver') readToday();
+  if (action === 'deliver') { readToday(); setTimeout(readCash, 2000); }
 }
 
 $('shift').addEventListener('click', async function (event) {
@@ -238,6 +242,21 @@ async function readToday() {
   const cashText = Object.keys(totals).map(function (c) { return money(totals[c], c); }).join(', ');
   $('today').textContent = orders.length + ' deliver' + (orders.length === 1 ? 'y' : 'ies') + ' today'
     + (cashText ? '; cash on delivery ' + cashText : '');
+  readCash();
+}
+
+/** The cash the rider holds against the limit (`cod-cash-limit`): near it, cash orders are no longer offered. */
+async function readCash() {
+  const answer = await session.api('GET', '/v1/agents/' + encodeURIComponent(agent));
+  if (answer.status !== 200 || !answer.json) return;
+  const limit = answer.json.cashLimit;
+  const held = (answer.json.cash || []).filter(function (c) { return c.held !== 0; });
+  const currency = held.length ? held[0].currency : 'INR';
+  $('cash').textContent = held.length === 0
+    ? 'Holding no cash (limit ' + money(limit, currency) + ').'
+    : 'Holding ' + held.map(function (c) { return money(c.held, c.currency); }).join(', ')
+      + ' of cash; limit ' + money(limit, currency) + ' — hand it in to keep taking cash orders.';
+  $('cash').dataset.held = String(held.reduce(function (sum, c) { return sum + c.held; }, 0));
 }
 
 if (session.signedIn()) start();

@@ -27,8 +27,15 @@ struct PositionView: Codable, Equatable {
     }
 }
 
-/// An agent for operators: profile, online state, last fix and the outbox figures from its last state message.
+/// An agent for operators: profile, online state, last fix and the outbox figures from its last state message, its
+/// shift, the orders it carries and the cash it holds against `cod-cash-limit`.
 struct AgentView: ResponseEncodable, Equatable {
+    /// Cash held in one currency (the ledger balance of `agent:{id}:cash`), in minor units.
+    struct Cash: Encodable, Equatable {
+        var currency: String
+        var held: Int64
+    }
+
     var id: String
     var name: String?
     var createdAt: String
@@ -38,8 +45,16 @@ struct AgentView: ResponseEncodable, Equatable {
     var oldestUnsentAge: Double?
     var stateAt: String?
     var last: PositionView?
+    var onShift: Bool
+    var shiftStartedAt: String?
+    /// Orders assigned or picked up, oldest first.
+    var carrying: [String]
+    var cash: [Cash]
+    /// `cod-cash-limit`, in minor units of any currency.
+    var cashLimit: Int64
 
-    init(_ record: AgentRecord) {
+    init(_ row: DispatchAgentRow, carrying: [OrderRecord], cash: [LedgerBalance], cashLimit: Int64) {
+        let record = row.agent
         id = record.id
         name = record.name
         createdAt = Timestamp.format(milliseconds: record.createdAt)
@@ -49,6 +64,11 @@ struct AgentView: ResponseEncodable, Equatable {
         oldestUnsentAge = record.state?.oldestUnsentAge
         stateAt = record.stateAt.map { Timestamp.format(milliseconds: $0) }
         last = record.last.map(PositionView.init)
+        onShift = row.onShift
+        shiftStartedAt = row.onShift ? row.shiftStartedAt.map { Timestamp.format(milliseconds: $0) } : nil
+        self.carrying = carrying.map(\.id)
+        self.cash = cash.map { Cash(currency: $0.currency, held: $0.balance) }
+        self.cashLimit = cashLimit
     }
 }
 

@@ -5,8 +5,10 @@ import Hummingbird
 /// Operators' view of agents: list, record, positions (paged), track (GeoJSON), seq conflicts (paged) and the
 /// fleet's latest.
 /// An agent may read its own record; any other id it asks for is "not found", like an unknown one.
-struct AgentsController<Repository: AgentRepository & PositionRepository> {
+struct AgentsController<Repository: AgentRepository & PositionRepository & DispatchRepository & PaymentRepository> {
     let repository: Repository
+    /// `cod-cash-limit`, shown beside the cash each agent holds.
+    let cashLimit: Int64
     static var trackMaxPoints: Int { 10_000 }
 
     func addRoutes(to router: some RouterMethods<HubRequestContext>) {
@@ -19,15 +21,30 @@ struct AgentsController<Repository: AgentRepository & PositionRepository> {
         router.group("v1", access: .roles([.operator, .agent])).get("agents/:id", use: show)
     }
 
+    /// Every agent with its shift, load and cash: three reads whatever the fleet's size.
     @Sendable func list(_ request: Request, context: HubRequestContext) async throws -> AgentList {
-        AgentList(agents: try await repository.agents().map(AgentView.init))
+        let rows = try await repository.dispatchAgents()
+        let loads = try await repository.agentLoads()
+        let cash = Dictionary(grouping: try await repository.ledgerBalances(prefix: "agent:"), by: \.account)
+        return AgentList(
+            agents: rows.map {
+                AgentView(
+                    $0, carrying: loads[$0.agent.id] ?? [], cash: cash[LedgerAccount.agentCash($0.agent.id)] ?? [],
+                    cashLimit: cashLimit)
+            })
     }
 
     @Sendable func show(_ request: Request, context: HubRequestContext) async throws -> AgentView {
         let caller = try context.caller()
         let id = try context.parameters.require("id")
         if caller.role == .agent && caller.agentID != id { throw APIError.notFound("no agent \(id)") }
-        return AgentView(try await existingAgent(id))
+        let record = try await existingAgent(id)
+        let onShift = try await repository.isOnShift(agent: id) ?? false
+        let carrying = try await repository.agentLoads()[id] ?? []
+        let cash = try await repository.ledgerBalances(prefix: LedgerAccount.agentCash(id))
+        return AgentView(
+            DispatchAgentRow(agent: record, onShift: onShift, lastDeliveryAt: nil), carrying: carrying,
+            cash: cash.filter { $0.account == LedgerAccount.agentCash(id) }, cashLimit: cashLimit)
     }
 
     @Sendable func positions(_ request: Request, context: HubRequestContext) async throws -> PositionsPage {

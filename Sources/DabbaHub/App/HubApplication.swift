@@ -170,7 +170,7 @@ package enum HubApplication {
             mapTiles: hub.configuration.mapTiles, paymentMethods: hub.configuration.paymentMethods,
             testCards: hub.configuration.paymentProvider == "test"
         ).addRoutes(to: router)
-        addAgentRoutes(store: store, to: router)
+        addAgentRoutes(store: store, cashLimit: hub.configuration.codCashLimit, to: router)
         addMarketRoutes(store: store, hub: hub, to: router)
         addOrderRoutes(store: store, hub: hub, to: router)
         addWebhookRoutes(store: store, configuration: hub.configuration, to: router)
@@ -183,8 +183,10 @@ package enum HubApplication {
         ).addRoutes(to: router)
     }
 
-    private static func addAgentRoutes<Store: HubStore>(store: Store, to router: Router<HubRequestContext>) {
-        AgentsController(repository: store).addRoutes(to: router)
+    private static func addAgentRoutes<Store: HubStore>(
+        store: Store, cashLimit: Int64, to router: Router<HubRequestContext>
+    ) {
+        AgentsController(repository: store, cashLimit: cashLimit).addRoutes(to: router)
     }
 
     /// Orders (REST) and customers' live feeds (WebSocket, also by share link).

@@ -48,7 +48,7 @@ struct WebController {
 
     /// The only names `GET /web/{file}` serves.
     static let webFiles: Set<String> = [
-        "app.css", "live.js", "dashboard.js", "track.js", "session.js", "order-view.js", "customer.js",
+        "app.css", "live.js", "operator.js", "track.js", "session.js", "order-view.js", "customer.js",
         "restaurant.js", "rider.js",
     ]
 

@@ -383,6 +383,13 @@ import Testing
                     "nothing left to deliver, and today's count",
                     "return !document.getElementById('current-empty').hidden && document.getElementById('today').textContent.startsWith('1 delivery today')"
                 )
+                // The cash it now holds, against the limit, once the payment reactor has posted the collection.
+                let holding = try await rider.expect(
+                    "the cash held against the limit",
+                    "const c = document.getElementById('cash'); return c.dataset.held === '63000' && c.textContent;")
+                #expect(
+                    (holding as? String)?.hasPrefix("Holding ₹630.00 of cash; limit ₹") == true,
+                    "\(String(describing: holding))")
                 let delivered = try #require(try await harness.store.order(id: order))
                 #expect(delivered.status == .delivered, "\(delivered.status)")
                 let cashEvent = try await harness.store.orderEvents(order: order).last
@@ -445,6 +452,19 @@ import Testing
                 "return [location.href, document.getElementById('connection')?.textContent, Array.from(document.querySelectorAll('[role=alert]')).map(e => e.textContent).filter(Boolean).join(' | ')].join(' — ')"
             )
             throw TestSupportError("never saw \(what): \(String(describing: shown))")
+        }
+
+        /// Waits for `script` to return a string, and checks that it holds each of `contains`; returns it.
+        @discardableResult
+        func expectText(
+            _ what: String, _ script: String, _ args: [Any] = [], contains: [String],
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws -> String {
+            let text = try await expect(what, script, args) as? String ?? ""
+            for part in contains {
+                #expect(text.contains(part), "\(what): \(text)", sourceLocation: sourceLocation)
+            }
+            return text
         }
 
         /// Waits until the live order view shows `status` (the live feed's frame, with no reload).

@@ -21,7 +21,7 @@ import Testing
                 ("/track/abc123", "text/html", "/web/track.js"),
                 ("/web/app.css", "text/css", ".layout"),
                 ("/web/live.js", "text/javascript", "DabbaLive"),
-                ("/web/dashboard.js", "text/javascript", "/v1/fleet/live"),
+                ("/web/operator.js", "text/javascript", "/v1/fleet/live"),
                 ("/web/track.js", "text/javascript", "/v1/track/"),
                 ("/app", "text/html", "/web/customer.js"),
                 ("/restaurant", "text/html", "/web/restaurant.js"),
@@ -171,7 +171,9 @@ import Testing
                 )
                 try #require(live != nil, "the dashboard never went live: \(String(describing: badge))")
                 #expect(
-                    truthy(try await session.execute("return sessionStorage.getItem('dabba.accessToken') !== null")))
+                    truthy(
+                        try await session.execute(
+                            "return sessionStorage.getItem('dabba.operator.accessToken') !== null")))
 
                 let millis = Int64(Date().timeIntervalSince1970 * 1000)
                 let fix = Fix(
