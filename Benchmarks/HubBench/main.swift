@@ -10,13 +10,15 @@ import Foundation
 // Ingest on PostgreSQL (1, 2, 3 hubs and SQLite, each against its raw subscriber): BENCH_CLUSTER_FIXES (200000),
 // BENCH_CLUSTER_HUBS (3, the most hubs). Customers' feeds through the relay (1 hub, then 2 hubs on PostgreSQL):
 // BENCH_RELAY_CUSTOMERS (2000), BENCH_RELAY_AGENTS (200), BENCH_RELAY_SECONDS (30), BENCH_RELAY_HUBS (2, the most).
-// BENCH_HUB_ONLY=ingest, cluster, live, customers, relay, orders or races runs one of the seven (customers, relay
+// The hub's dispatch round: BENCH_ROUND_ORDERS (1000), BENCH_ROUND_AGENTS (5000), BENCH_ROUND_ROUNDS (30),
+// BENCH_ROUND_POLICY (batch).
+// BENCH_HUB_ONLY=ingest, cluster, live, customers, relay, orders, races or round runs one of the eight (customers, relay
 // and orders run `dabba-hub serve` from the same folder as separate processes). BENCH_HUB_COMMIT_INTERVAL_MS / BENCH_HUB_COMMIT_BATCH override the
 // hub's keys for diagnostic ingest runs.
 let environment = ProcessInfo.processInfo.environment
 let only = environment["BENCH_HUB_ONLY"] ?? ""
-guard ["", "ingest", "cluster", "live", "customers", "relay", "orders", "races"].contains(only) else {
-    say("BENCH_HUB_ONLY=\(only): expected ingest, cluster, live, customers, relay, orders or races")
+guard ["", "ingest", "cluster", "live", "customers", "relay", "orders", "races", "round"].contains(only) else {
+    say("BENCH_HUB_ONLY=\(only): expected ingest, cluster, live, customers, relay, orders, races or round")
     exit(2)
 }
 
@@ -222,6 +224,46 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
         guard r.violations.isEmpty, r.trials == c.trials else {
             throw BenchError("races: \(r.violations.count) violations in \(r.trials) trials")
         }
+    }
+
+    if only == "" || only == "round" {
+        let c = DispatchRoundBenchmark.Configuration(
+            orders: try environmentInt("BENCH_ROUND_ORDERS", default: 1000),
+            agents: try environmentInt("BENCH_ROUND_AGENTS", default: 5000),
+            rounds: try environmentInt("BENCH_ROUND_ROUNDS", default: 30),
+            policy: environment["BENCH_ROUND_POLICY"] ?? "batch")
+        say(
+            "Dispatch round in the hub: \(c.orders) waiting cash orders × \(c.agents) agents on shift, policy \(c.policy), "
+                + "\(c.rounds) rounds (SQLite store, offers published to mosquitto; each round from the same state)")
+        let loadBefore = loadAverage()
+        let r = try await DispatchRoundBenchmark.run(c, directory: directory)
+        say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage())")
+        say(String(format: "  market prepared in %.1f s", r.setupSeconds))
+        let round = LatencySummary(milliseconds: r.roundMilliseconds)
+        let algorithm = LatencySummary(milliseconds: r.algorithmMilliseconds)
+        say(
+            String(
+                format:
+                    "  full round (reads, policy, offer transactions, decisions, publishes): p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                round.p50, round.p99, round.max))
+        say(
+            String(
+                format:
+                    "  baseline, the policy alone on the same orders and agents: p50 %.1f ms, p99 %.1f ms; round / policy p99 = %.1f×",
+                algorithm.p50, algorithm.p99, round.p99 / Swift.max(1e-9, algorithm.p99)))
+        let offers = r.offersPerRound
+        say(
+            "  offers per round: \(offers.min() ?? 0)–\(offers.max() ?? 0) (of \(c.orders) orders); published to the "
+                + "agents' tasks topics: \(r.published) of \(offers.reduce(0, +))")
+        BenchReport.record(
+            figure:
+                "hub dispatch round, \(c.orders) orders × \(c.agents) agents, p99 (store, policy, offers, publishes)",
+            target: "≤ 100 ms",
+            value: String(
+                format: "%.1f ms (p50 %.1f ms; policy alone p99 %.1f ms = %.1f× less; %d–%d offers per round)",
+                round.p99, round.p50, algorithm.p99, round.p99 / Swift.max(1e-9, algorithm.p99), offers.min() ?? 0,
+                offers.max() ?? 0),
+            met: round.p99 <= 100, command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=round")
     }
 }
 
