@@ -5,7 +5,8 @@ import Foundation
 
 // `make bench BENCH_ONLY=dispatch`: dispatch round times, with baselines measured in the same run.
 // BENCH_DISPATCH_ROUNDS (30), BENCH_DISPATCH_ORDERS (1000), BENCH_DISPATCH_AGENTS (5000),
-// BENCH_LEAST_RECENT_AGENTS (10000), BENCH_LEAST_RECENT_RUNS (2000) size the runs.
+// BENCH_LEAST_RECENT_AGENTS (10000), BENCH_LEAST_RECENT_RUNS (2000) size the runs; the large round:
+// BENCH_DISPATCH_LARGE_ORDERS (5000), BENCH_DISPATCH_LARGE_AGENTS (20000), BENCH_DISPATCH_LARGE_ROUNDS (5; 0 skips it).
 let environment = ProcessInfo.processInfo.environment
 func setting(_ name: String, _ fallback: Int) -> Int { Int(environment[name] ?? "") ?? fallback }
 let rounds = setting("BENCH_DISPATCH_ROUNDS", 30)
@@ -13,6 +14,9 @@ let orderCount = setting("BENCH_DISPATCH_ORDERS", 1000)
 let agentCount = setting("BENCH_DISPATCH_AGENTS", 5000)
 let leastRecentAgents = setting("BENCH_LEAST_RECENT_AGENTS", 10_000)
 let leastRecentRuns = setting("BENCH_LEAST_RECENT_RUNS", 2000)
+let largeOrders = setting("BENCH_DISPATCH_LARGE_ORDERS", 5000)
+let largeAgents = setting("BENCH_DISPATCH_LARGE_AGENTS", 20_000)
+let largeRounds = setting("BENCH_DISPATCH_LARGE_ROUNDS", 5)
 // BENCH_DISPATCH_ONLY_BATCH=1: batch rounds only, without the full-matrix check and the baselines (for `perf`).
 let onlyBatch = environment["BENCH_DISPATCH_ONLY_BATCH"] == "1"
 // Fresh instances each run (not the seeds the policy was tuned on): instance r uses seed BENCH_DISPATCH_SEED + r, the
@@ -113,6 +117,52 @@ BenchReport.record(
         format: "%.1f ms (p50 %.1f ms; dense fallback in %d of %d rounds; seeds from %llu)", percentile(roundTimes, 99),
         percentile(roundTimes, 50), rounds - fastRounds, rounds, seedBase),
     met: percentile(roundTimes, 99) <= 50, command: "make bench BENCH_ONLY=dispatch")
+
+if largeRounds > 0 {
+    say(
+        "Large batch round: \(largeOrders) orders × \(largeAgents) agents, \(largeRounds) random instances (seeds from "
+            + "\(seedBase &+ 1_000_000)); the algorithm alone, no full matrix; baseline: the nearest policy on the same instance"
+    )
+    var largeTimes: [Double] = []
+    var largeNearest: [Double] = []
+    var largeFast = 0
+    for round in 0..<largeRounds {
+        var random = SplitMix64(seed: seedBase &+ 1_000_000 &+ UInt64(round))
+        let instance = BenchInstance.random(orders: largeOrders, agents: largeAgents, using: &random)
+        var profiled: BatchRoundProfile?
+        let decisions = measure(&largeTimes) {
+            let (decisions, profile) = batch.assignProfiled(
+                orders: instance.orders, agents: instance.agents, now: instance.now)
+            profiled = profile
+            return decisions
+        }
+        if profiled?.fastPath == true { largeFast += 1 }
+        let baseline = measure(&largeNearest) {
+            nearest.assign(orders: instance.orders, agents: instance.agents, now: instance.now)
+        }
+        precondition(decisions.count == largeOrders && baseline.count == largeOrders)
+        say(
+            String(
+                format: "  instance %d: batch %.1f ms (%@), nearest %.1f ms; assigned %d vs %d", round,
+                largeTimes.last ?? 0, profiled?.fastPath == true ? "fast path" : "dense fallback",
+                largeNearest.last ?? 0,
+                decisions.filter { $0.agent != nil }.count, baseline.filter { $0.agent != nil }.count))
+    }
+    let p99 = percentile(largeTimes, 99)
+    say(
+        String(
+            format:
+                "  batch p50 %.1f ms, p99 %.1f ms (target ≤ 500 ms); nearest p50 %.1f ms, p99 %.1f ms; batch / nearest p99 = %.2f×",
+            percentile(largeTimes, 50), p99, percentile(largeNearest, 50), percentile(largeNearest, 99),
+            p99 / max(1e-9, percentile(largeNearest, 99))))
+    BenchReport.record(
+        figure: "batch matching \(largeOrders) orders × \(largeAgents) agents, round p99 (algorithm only)",
+        target: "≤ 500 ms",
+        value: String(
+            format: "%.1f ms (p50 %.1f ms; nearest on the same instances p99 %.1f ms; dense fallback in %d of %d)",
+            p99, percentile(largeTimes, 50), percentile(largeNearest, 99), largeRounds - largeFast, largeRounds),
+        met: p99 <= 500, command: "make bench BENCH_ONLY=dispatch")
+}
 
 say("least-recent: one order, \(leastRecentAgents) available agents, \(leastRecentRuns) assignments")
 let leastRecent = DispatchPolicies.make("least-recent", settings: settings)!
