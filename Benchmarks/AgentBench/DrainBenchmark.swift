@@ -7,8 +7,10 @@ import DabbaTestSupport
 import Foundation
 import Logging
 
-/// Backlog drain: N buffered fixes from the agent's outbox to a local mosquitto with PUBACKs, against the raw
-/// libmosquitto publisher of the same fix payloads (one message each) in the same run.
+/// Backlog drain: N buffered fixes from the agent's outbox to a local mosquitto with PUBACKs, against a raw
+/// libmosquitto publisher of the same messages in the same run: like for like, the same backlog payloads (100 fixes
+/// each, byte for byte what the agent sends) with the same window of 10; and one fix per message with a window of 20
+/// against the agent at `backlog-batch 1`. Separately, the drain of a week offline with the shipped defaults.
 enum DrainBenchmark {
     struct AgentRun {
         var batch: Int
@@ -19,7 +21,11 @@ enum DrainBenchmark {
 
     struct Result {
         var fixes: Int
+        /// The raw publisher, one fix per message, window 20.
         var rawSeconds: Double
+        /// The raw publisher, the agent's backlog messages (100 fixes each), window 10.
+        var rawBatchedSeconds: Double
+        var rawBatchedMessages: Int
         var agent: [AgentRun]
     }
 
@@ -28,8 +34,58 @@ enum DrainBenchmark {
         let agentID = "bench-1"
         let start = wallClockMilliseconds() - Int64(count) * 1000
 
-        // Prefill the outbox (synchronous=NORMAL for speed; the drain below runs with the default FULL).
         let path = directory.path("drain-template.db")
+        let payloads = try prefill(path: path, count: count, agentID: agentID, start: start, logger: logger)
+
+        // Baselines: raw libmosquitto with the same messages as each agent run.
+        let rawBatches = stride(from: 0, to: payloads.count, by: 100).map { first in
+            backlogPayload(agentID: agentID, fixes: payloads[first..<min(first + 100, payloads.count)])
+        }
+        let rawBatched = try RawPublisher.run(
+            port: broker.port, topic: Topics.backlog(agent: "bench-raw"), payloads: rawBatches, window: 10)
+        let raw = try RawPublisher.run(
+            port: broker.port, topic: Topics.fix(agent: "bench-raw"), payloads: payloads, window: 20)
+
+        var runs: [AgentRun] = []
+        for batch in [100, 1] {
+            let copy = directory.path("drain-\(batch).db")
+            try FileManager.default.copyItem(atPath: path, toPath: copy)
+            let flags = [
+                "backlog-rate": "0", "outbox-max-rows": "\(count * 2)", "max-unacked": "\(count)",
+                "backlog-batch": "\(batch)", "backlog-window": batch == 1 ? "20" : "10",
+            ]
+            runs.append(try await drain(outbox: copy, flags: flags, count: count, broker: broker, logger: logger))
+        }
+        return Result(
+            fixes: count, rawSeconds: raw, rawBatchedSeconds: rawBatched, rawBatchedMessages: rawBatches.count,
+            agent: runs)
+    }
+
+    /// A week offline at 1 Hz drained with the shipped defaults (`backlog-rate 2000`, `backlog-batch 100`,
+    /// `backlog-window 10`, `max-unacked 20000`; `outbox-max-rows` raised to hold the week when it is above the
+    /// default 700,000).
+    static func week(fixes count: Int, broker: MosquittoBroker, directory: TestDirectory) async throws -> AgentRun {
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        let start = wallClockMilliseconds() - Int64(count) * 1000
+        let path = directory.path("week.db")
+        _ = try prefill(path: path, count: count, agentID: "bench-1", start: start, logger: logger)
+        let flags = count > 700_000 ? ["outbox-max-rows": "\(count * 2)"] : [:]
+        return try await drain(outbox: path, flags: flags, count: count, broker: broker, logger: logger)
+    }
+
+    /// The agent's backlog message of `fixes` (stored fix payloads), as `AgentEngine.backlogPayload` builds it.
+    static func backlogPayload(agentID: String, fixes: ArraySlice<[UInt8]>) -> [UInt8] {
+        var bytes = Array(#"{"v":1,"agent":""#.utf8) + Array(agentID.utf8) + Array(#"","fixes":["#.utf8)
+        for (i, fix) in fixes.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes += fix
+        }
+        return bytes + Array("]}".utf8)
+    }
+
+    /// An outbox at `path` holding `count` fixes 1 s apart from `start` (synchronous=NORMAL for speed; the drains
+    /// run with the default FULL); their payloads.
+    static func prefill(path: String, count: Int, agentID: String, start: Int64, logger: Logger) throws -> [[UInt8]] {
         var payloads: [[UInt8]] = []
         payloads.reserveCapacity(count)
         do {
@@ -49,39 +105,27 @@ enum DrainBenchmark {
             }
             guard try outbox.checkpoint() else { throw BenchError("the template outbox's WAL did not checkpoint") }
         }
-
-        // Baseline: raw libmosquitto, same payloads, one message each, window 20.
-        let raw = try RawPublisher.run(
-            port: broker.port, topic: Topics.fix(agent: "bench-raw"), payloads: payloads, window: 20)
-
-        var runs: [AgentRun] = []
-        for batch in [100, 1] {
-            let copy = directory.path("drain-\(batch).db")
-            try FileManager.default.copyItem(atPath: path, toPath: copy)
-            runs.append(try await drain(outbox: copy, batch: batch, count: count, broker: broker, logger: logger))
-        }
-        return Result(fixes: count, rawSeconds: raw, agent: runs)
+        return payloads
     }
 
-    /// The agent's engine draining a copy of the outbox to the same broker, an acker acking what it receives.
-    static func drain(outbox path: String, batch: Int, count: Int, broker: MosquittoBroker, logger: Logger) async throws
-        -> AgentRun
-    {
+    /// The agent's engine draining the outbox at `path` to the broker with the agent's defaults overridden by
+    /// `flags`, an acker acking what it receives (as the hub does).
+    static func drain(
+        outbox path: String, flags: [String: String], count: Int, broker: MosquittoBroker, logger: Logger
+    ) async throws -> AgentRun {
         let agentID = "bench-1"
-        let acker = Acker(host: "127.0.0.1", port: broker.port, clientID: "bench-acker-\(batch)", logger: logger)
+        let name = path.split(separator: "/").last.map(String.init) ?? "drain"
+        let acker = Acker(host: "127.0.0.1", port: broker.port, clientID: "bench-acker-\(name)", logger: logger)
         let ackerTask = Task { try? await acker.run() }
         _ = await eventually(timeout: .seconds(10)) { acker.isSubscribed }
 
         let layered = try LayeredConfiguration(
             keys: AgentConfiguration.keys, file: nil, environment: [:],
-            flags: [
-                "agent-id": agentID, "mqtt-port": "\(broker.port)", "outbox": path, "backlog-rate": "0",
-                "outbox-max-rows": "\(count * 2)", "max-unacked": "\(count)", "backlog-batch": "\(batch)",
-                "backlog-window": batch == 1 ? "20" : "10",
-            ])
+            flags: ["agent-id": agentID, "mqtt-port": "\(broker.port)", "outbox": path].merging(flags) { $1 })
         let configuration = try AgentConfiguration(layered)
+        let batch = configuration.backlogBatch
         var mqttConfiguration = MQTTConfiguration(
-            host: "127.0.0.1", port: broker.port, clientID: "bench-agent-\(batch)")
+            host: "127.0.0.1", port: broker.port, clientID: "bench-agent-\(name)")
         mqttConfiguration.maxInflight = configuration.backlogWindow + 10
         let mqtt = MQTTClient(configuration: mqttConfiguration, logger: logger)
         mqtt.subscribe(Topics.ack(agent: agentID), qos: .atLeastOnce)
@@ -94,7 +138,7 @@ enum DrainBenchmark {
         let forward = Task { for await event in mqtt.events { await engine.handle(event) } }
         var pubacked: Duration?
         var acked: Duration?
-        while acked == nil, clock.now - t0 < .seconds(600) {
+        while acked == nil, clock.now - t0 < .seconds(1800) {
             try await Task.sleep(for: .milliseconds(5))
             let status = await engine.status()
             if pubacked == nil, status.counters.rowsPubacked >= Int64(count) { pubacked = clock.now - t0 }

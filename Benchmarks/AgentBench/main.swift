@@ -3,11 +3,12 @@ import Foundation
 
 // `make bench`: figures and ratios against baselines measured in the same run.
 // BENCH_FIXES (default 100000) and BENCH_STEADY_SECONDS (default 180) size the runs.
-// BENCH_AGENT_ONLY=salvage|drain|steady|soak runs one of them (default: all four).
+// BENCH_AGENT_ONLY=salvage|drain|week|steady|soak runs one of them (default: all five). BENCH_WEEK_FIXES (default
+// 604800, a week at 1 Hz; 0 skips it) sizes the drain with the shipped defaults.
 let environment = ProcessInfo.processInfo.environment
 let only = environment["BENCH_AGENT_ONLY"] ?? ""
-guard ["", "salvage", "drain", "steady", "soak"].contains(only) else {
-    say("BENCH_AGENT_ONLY=\(only): expected salvage, drain, steady or soak")
+guard ["", "salvage", "drain", "week", "steady", "soak"].contains(only) else {
+    say("BENCH_AGENT_ONLY=\(only): expected salvage, drain, week, steady or soak")
     exit(2)
 }
 func selected(_ name: String) -> Bool { only.isEmpty || only == name }
@@ -25,32 +26,77 @@ if salvageRows > 0, selected("salvage") {
     SalvageBenchmark.report(try SalvageBenchmark.run(rows: salvageRows, directory: directory))
 }
 let broker = try await MosquittoBroker.started(directory: directory, extraConfig: ["max_queued_messages 1000000"])
+let weekFixes = Int(environment["BENCH_WEEK_FIXES"] ?? "") ?? 604_800
 defer { broker.stop() }
 
 if selected("drain") {
-    say("Backlog drain: \(fixes) buffered fixes → local mosquitto (QoS 1, PUBACKs)")
+    say(
+        "Backlog drain: \(fixes) buffered fixes → local mosquitto (QoS 1, PUBACKs), each run against a raw publisher of the same messages"
+    )
     let drain = try await DrainBenchmark.run(fixes: fixes, broker: broker, directory: directory)
     let rawRate = Double(drain.fixes) / drain.rawSeconds
+    let rawBatchedRate = Double(drain.fixes) / drain.rawBatchedSeconds
     say(
         String(
-            format: "  raw libmosquitto publisher (1 fix/message, window 20): %.2f s, %.0f fixes/s PUBACKed",
+            format:
+                "  raw libmosquitto, the agent's backlog messages (%d × 100 fixes), window 10: %.2f s, %.0f fixes/s PUBACKed",
+            drain.rawBatchedMessages, drain.rawBatchedSeconds, rawBatchedRate))
+    say(
+        String(
+            format:
+                "  raw libmosquitto, 1 fix per message, window 20:                      %.2f s, %.0f fixes/s PUBACKed",
             drain.rawSeconds, rawRate))
     for run in drain.agent {
         let rate = Double(drain.fixes) / run.pubackSeconds
+        let baseline = run.batch == 1 ? rawRate : rawBatchedRate
+        let window = run.batch == 1 ? 20 : 10
         say(
             String(
                 format:
-                    "  dabba-agent, backlog-batch %3d (%6lld messages):     %.2f s, %.0f fixes/s PUBACKed, ratio %.2f× (target ≥ 0.6×)",
-                run.batch, run.messages, run.pubackSeconds, rate, rate / rawRate))
+                    "  dabba-agent, backlog-batch %3d, window %d (%6lld messages): %.2f s, %.0f fixes/s PUBACKed, %.2f× the raw publisher of the same messages%@",
+                run.batch, window, run.messages, run.pubackSeconds, rate, rate / baseline,
+                run.batch == 1 ? " (diagnostic)" : " (target ≥ 0.8×)"))
         say(
             String(
-                format: "      until the acks emptied the outbox:                  %.2f s, %.0f fixes/s",
-                run.ackedSeconds, Double(drain.fixes) / run.ackedSeconds))
-        BenchReport.record(
-            figure: "agent backlog drain vs raw publisher (backlog-batch \(run.batch))", target: "≥ 0.6×",
-            value: String(format: "%.2f× (%.0f fixes/s)", rate / rawRate, rate), met: rate / rawRate >= 0.6,
-            command: "make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=drain")
+                format: "      until the acks emptied the outbox: %.2f s, %.0f fixes/s", run.ackedSeconds,
+                Double(drain.fixes) / run.ackedSeconds))
+        if run.batch != 1 {
+            BenchReport.record(
+                figure: "agent backlog drain vs raw publisher of the same backlog messages (100 fixes, window 10)",
+                target: "≥ 0.8×",
+                value: String(
+                    format: "%.2f× (%.0f vs %.0f fixes/s PUBACKed, %d fixes; unlimited rate)", rate / rawBatchedRate,
+                    rate, rawBatchedRate, drain.fixes),
+                met: rate / rawBatchedRate >= 0.8, command: "make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=drain")
+        } else {
+            BenchReport.record(
+                figure: "agent drain at backlog-batch 1 vs raw publisher, 1 fix per message, window 20 (diagnostic)",
+                target: "reported",
+                value: String(format: "%.2f× (%.0f vs %.0f fixes/s)", rate / rawRate, rate, rawRate), met: nil,
+                command: "make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=drain")
+        }
     }
+}
+
+if weekFixes > 0, selected("week") {
+    let bound = Double(weekFixes) / 2000
+    say(
+        "Week offline: \(weekFixes) buffered fixes drained with the shipped defaults (backlog-rate 2000/s, "
+            + "backlog-batch 100, backlog-window 10, max-unacked 20000); the rate alone allows \(String(format: "%.0f", bound)) s"
+    )
+    let run = try await DrainBenchmark.week(fixes: weekFixes, broker: broker, directory: directory)
+    say(
+        String(
+            format:
+                "  all PUBACKed in %.1f s, outbox empty (every fix acked) in %.1f s: %.2f× the time backlog-rate allows",
+            run.pubackSeconds, run.ackedSeconds, run.ackedSeconds / bound))
+    BenchReport.record(
+        figure: "agent drain of a week offline (\(weekFixes) fixes), shipped defaults",
+        target: "≤ 1.1× backlog-rate's bound",
+        value: String(
+            format: "%.1f s to an empty outbox (bound %.0f s at 2,000 fixes/s: %.2f×; %lld messages)", run.ackedSeconds,
+            bound, run.ackedSeconds / bound, run.messages),
+        met: run.ackedSeconds <= bound * 1.1, command: "make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=week")
 }
 
 if steadySeconds > 0, selected("steady") {
