@@ -12,6 +12,8 @@ import Foundation
 // BENCH_RELAY_CUSTOMERS (2000), BENCH_RELAY_AGENTS (200), BENCH_RELAY_SECONDS (30), BENCH_RELAY_HUBS (2, the most).
 // The hub's dispatch round: BENCH_ROUND_ORDERS (1000), BENCH_ROUND_AGENTS (5000), BENCH_ROUND_ROUNDS (30),
 // BENCH_ROUND_POLICY (batch).
+// BENCH_BROKER_LIMITS=production runs the ingest benchmark with hub/mosquitto/dabba.conf's queue limits instead of a
+// queue no reader can overflow (then messages the broker drops are reported, not an error).
 // BENCH_HUB_ONLY=ingest, cluster, live, customers, relay, orders, races or round runs one of the eight (customers, relay
 // and orders run `dabba-hub serve` from the same folder as separate processes). BENCH_HUB_COMMIT_INTERVAL_MS / BENCH_HUB_COMMIT_BATCH override the
 // hub's keys for diagnostic ingest runs.
@@ -28,17 +30,24 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
         var overrides: [String: String] = [:]
         if let value = environment["BENCH_HUB_COMMIT_INTERVAL_MS"] { overrides["commit-interval-ms"] = value }
         if let value = environment["BENCH_HUB_COMMIT_BATCH"] { overrides["commit-batch"] = value }
-        let c = IngestBenchmark.Configuration(
+        let production = environment["BENCH_BROKER_LIMITS"] == "production"
+        var c = IngestBenchmark.Configuration(
             agents: try environmentInt("BENCH_HUB_AGENTS", default: 200),
             fixes: try environmentInt("BENCH_HUB_FIXES", default: 600_000),
             connections: try environmentInt("BENCH_HUB_CONNECTIONS", default: 10), window: 100, hubOverrides: overrides)
+        if production {
+            c.broker = try IngestBenchmark.productionBrokerConfig()
+            c.brokerMayDrop = true
+        }
         say("Hub ingest: \(c.fixes) fixes from \(c.agents) agents over \(c.connections) connections → mosquitto → hub")
+        say("  broker: \(c.broker.joined(separator: ", "))\(production ? " (production's limits)" : "")")
         say("  (QoS 1, one fix per message on dabba/v1/agents/{id}/fix; raw subscriber on the same stream, same run)")
         let loadBefore = loadAverage()
         let r = try await IngestBenchmark.run(c, directory: directory)
         say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage())")
-        let rawRate = Double(r.fixes) / r.rawSeconds
-        let hubRate = Double(r.fixes) / r.hubSeconds
+        // Each side's rate over what it got (with production's limits the broker may drop some for either reader).
+        let rawRate = Double(r.rawReceived) / r.rawSeconds
+        let hubRate = Double(r.rowsStored) / r.hubSeconds
         say(
             String(
                 format: "  publishers: %d fixes PUBACKed in %.2f s (%.0f fixes/s offered)",
@@ -53,11 +62,26 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
                     format: "%.2f s first publish → all committed, %.0f fixes/s committed",
                     r.hubSeconds, hubRate))
         say(String(format: "  ratio hub / raw: %.2f× (target ≥ 0.8×)", hubRate / rawRate))
-        BenchReport.record(
-            figure: "hub ingest, live lane, vs raw subscriber", target: "≥ 0.8×",
-            value: String(
-                format: "%.2f× (%.0f vs %.0f fixes/s, %d fixes)", hubRate / rawRate, hubRate, rawRate, r.fixes),
-            met: hubRate / rawRate >= 0.8, command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=ingest")
+        if production {
+            // A fix the broker dropped never reaches the hub: the hub commits fewer, and the rate counts those it got.
+            let lost = r.fixes - r.rowsStored
+            BenchReport.record(
+                figure: "hub ingest, live lane, vs raw subscriber, production broker limits",
+                target: "≥ 0.8×, 0 dropped",
+                value: String(
+                    format:
+                        "%.2f× (%.0f vs %.0f fixes/s); the broker dropped %d of %d fixes for the hub, %d for the raw subscriber; %d seqs acked",
+                    hubRate / rawRate, hubRate, rawRate, lost, r.fixes, r.fixes - r.rawReceived, r.acked),
+                met: hubRate / rawRate >= 0.8 && lost == 0 && r.rawReceived == r.fixes,
+                command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=ingest BENCH_BROKER_LIMITS=production")
+        } else {
+            BenchReport.record(
+                figure: "hub ingest, live lane, vs raw subscriber", target: "≥ 0.8×",
+                value: String(
+                    format: "%.2f× (%.0f vs %.0f fixes/s, %d fixes; every seq acked to its agent)", hubRate / rawRate,
+                    hubRate, rawRate, r.fixes),
+                met: hubRate / rawRate >= 0.8, command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=ingest")
+        }
         say(
             String(
                 format:
@@ -71,11 +95,11 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
         say(
             "  acks to the agents (subscriber on dabba/v1/agents/+/ack): \(r.acked) of \(r.fixes) seqs acked; "
                 + "agents not fully acked \(r.agentsNotFullyAcked); malformed acks \(r.malformedAcks)")
-        guard r.rowsStored == r.fixes, r.rejected == 0 else {
+        guard production || r.rowsStored == r.fixes, r.rejected == 0 else {
             throw BenchError(
                 "ingest: the store holds \(r.rowsStored) rows, expected \(r.fixes) (rejected \(r.rejected))")
         }
-        guard r.acked == r.fixes, r.agentsNotFullyAcked == 0, r.malformedAcks == 0 else {
+        guard r.acked == r.rowsStored, production || r.agentsNotFullyAcked == 0, r.malformedAcks == 0 else {
             throw BenchError("ingest: \(r.acked) of \(r.fixes) seqs acked to their agents")
         }
     }
