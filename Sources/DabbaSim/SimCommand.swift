@@ -11,8 +11,10 @@ public struct SimCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dabba-sim",
         abstract:
-            "Dabba simulator: NMEA routes for gpsfake, a contract-following acker, and the dispatch-policy comparison.",
-        subcommands: [RouteCommand.self, RedateCommand.self, AckerCommand.self, PoliciesCommand.self])
+            "Dabba simulator: NMEA routes for gpsfake, a contract-following acker, the dispatch-policy comparison, and a live fleet of simulated riders.",
+        subcommands: [
+            RouteCommand.self, RedateCommand.self, AckerCommand.self, PoliciesCommand.self, FleetCommand.self,
+        ])
     public init() {}
 }
 
