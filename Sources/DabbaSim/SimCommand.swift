@@ -14,6 +14,7 @@ public struct SimCommand: AsyncParsableCommand {
             "Dabba simulator: NMEA routes for gpsfake, a contract-following acker, the dispatch-policy comparison, and a live fleet of simulated riders.",
         subcommands: [
             RouteCommand.self, RedateCommand.self, AckerCommand.self, PoliciesCommand.self, FleetCommand.self,
+            DayCommand.self,
         ])
     public init() {}
 }

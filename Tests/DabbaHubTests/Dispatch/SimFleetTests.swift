@@ -148,4 +148,71 @@ import Testing
             _ = try? await running.value
         }
     }
+
+    @Test func theEarningsGiniIsZeroWhenEqualAndGrowsWithConcentration() {
+        #expect(DaySimulator.Summary.gini([5, 5, 5, 5]) == 0)
+        #expect(abs(DaySimulator.Summary.gini([0, 0, 3]) - 2.0 / 3) < 1e-9)
+        #expect(DaySimulator.Summary.gini([]) == 0 && DaySimulator.Summary.gini([0, 0]) == 0)
+        #expect(DaySimulator.Summary.gini([1, 2, 3, 4]) < DaySimulator.Summary.gini([0, 0, 1, 9]))
+    }
+
+    /// `dabba-sim day` with `dabba-sim fleet` on a real hub over HTTP and mosquitto: customers order at a rate, the
+    /// operator account plays the kitchen, the simulated riders deliver; the report counts every order delivered,
+    /// with its door time, wait and offers, and the earnings of the riders on shift.
+    @Test func aSimulatedDayIsDeliveredByTheSimulatedFleetAndReported() async throws {
+        let rig = try await BrokeredHub.start(
+            "sim-day", ["dispatch-policy": "nearest", "dispatch-interval": "2", "offer-timeout": "600"])
+        defer { rig.stop() }
+        let harness = rig.harness
+        let fixture = try await OrderFixture.make(harness)
+        let riders = ["sim-01", "sim-02", "sim-03"]
+        for id in riders { _ = try await harness.store.createAgent(id: id, name: "Sim \(id)") }
+        var fleetOptions = FleetSimulator.Options(agents: riders)
+        fleetOptions.port = rig.broker.port
+        fleetOptions.centre = (fixture.restaurant.location.lat, fixture.restaurant.location.lon)
+        fleetOptions.spreadMetres = 300
+        fleetOptions.behaviour.acceptProbability = 1
+        fleetOptions.behaviour.thinkSeconds = 0...0.5
+        fleetOptions.behaviour.pickupWaitSeconds = 0...1
+        fleetOptions.behaviour.rideSpeed = 50...50
+        let fleet = FleetSimulator(options: fleetOptions, logger: harness.logger)
+
+        try await harness.run(.live) { client, hub in
+            let port = try #require(client.port)
+            #expect(await eventually { hub.mqtt.isSubscribed })
+            let running = Task { try await fleet.run(duration: .seconds(600)) }
+            defer { fleet.stop() }
+            let ready = await eventually {
+                let rows = (try? await harness.store.dispatchAgents()) ?? []
+                return rows.filter { riders.contains($0.agent.id) && $0.onShift && $0.agent.last != nil }.count == 3
+            }
+            try #require(ready, "\(fleet.snapshot)")
+            var options = DaySimulator.Options(
+                hub: URL(string: "http://127.0.0.1:\(port)")!, operatorEmail: fixture.operatorUser.email,
+                operatorPassword: "password-1")
+            options.customers = 2
+            options.ordersPerMinute = 30
+            options.duration = .seconds(6)
+            options.settle = .seconds(180)
+            options.prepMinutes = 0...0.05
+            options.acceptDelay = 0...0.5
+            options.radiusMetres = 400
+            let summary = try await DaySimulator(options: options).run()
+            let lines = DayCommand.report(summary)
+            #expect(summary.placed >= 2 && summary.delivered == summary.placed, "\(lines)")
+            #expect(summary.doorSeconds.count == summary.delivered && summary.doorSeconds.allSatisfy { $0 > 0 })
+            #expect(summary.waitSeconds.count == summary.delivered && summary.waitSeconds.allSatisfy { $0 >= 0 })
+            #expect(summary.offersPerOrder.count == summary.placed && summary.offersPerOrder.allSatisfy { $0 >= 1 })
+            // The riders on shift at the start, each with what it earned (delivery fees); all fees accounted for.
+            #expect(Set(summary.earnings.keys) == Set(riders), "\(summary.earnings)")
+            let fees = try await harness.store.orders(OrderFilter(), after: nil, limit: 50)
+                .filter { $0.status == .delivered }.reduce(Int64(0)) { $0 + $1.deliveryFee }
+            #expect(summary.earnings.values.reduce(0, +) == fees, "\(summary.earnings) vs \(fees)")
+            #expect((0...1).contains(summary.gini))
+            #expect(lines.first?.hasPrefix("dabba-sim day: placed \(summary.placed) orders") == true, "\(lines)")
+            #expect(fleet.snapshot.deliveries == summary.delivered, "\(fleet.snapshot)")
+            fleet.stop()
+            _ = try? await running.value
+        }
+    }
 }
