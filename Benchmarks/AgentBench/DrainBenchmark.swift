@@ -47,7 +47,10 @@ enum DrainBenchmark {
             port: broker.port, topic: Topics.fix(agent: "bench-raw"), payloads: payloads, window: 20)
 
         var runs: [AgentRun] = []
-        for batch in [100, 1] {
+        // BENCH_DRAIN_BATCHES (default "100,1"): the agent runs' backlog-batch values (100 only, to profile it).
+        let batches = (ProcessInfo.processInfo.environment["BENCH_DRAIN_BATCHES"] ?? "100,1").split(separator: ",")
+            .compactMap { Int($0) }.filter { (1...1000).contains($0) }
+        for batch in batches {
             let copy = directory.path("drain-\(batch).db")
             try FileManager.default.copyItem(atPath: path, toPath: copy)
             let flags = [

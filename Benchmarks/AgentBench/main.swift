@@ -3,7 +3,8 @@ import Foundation
 
 // `make bench`: figures and ratios against baselines measured in the same run.
 // BENCH_FIXES (default 100000) and BENCH_STEADY_SECONDS (default 180) size the runs.
-// BENCH_AGENT_ONLY=salvage|drain|week|steady|soak runs one of them (default: all five). BENCH_WEEK_FIXES (default
+// BENCH_AGENT_ONLY=salvage|drain|week|steady|soak runs one of them (default: all five); BENCH_DRAIN_BATCHES (100,1)
+// the drain's backlog-batch values. BENCH_WEEK_FIXES (default
 // 604800, a week at 1 Hz; 0 skips it) sizes the drain with the shipped defaults.
 let environment = ProcessInfo.processInfo.environment
 let only = environment["BENCH_AGENT_ONLY"] ?? ""

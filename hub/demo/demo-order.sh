@@ -61,6 +61,8 @@ for _ in $(seq 1 120); do
 done
 if [ -z "$offered" ]; then echo "demo-order: no offer of $order reached a-17 within 60 s (see the hub's log)" >&2; exit 1; fi
 "${agent[@]}" accept "$order" "${socket[@]}" >/dev/null
+# The demo's own order is a-17's: the simulated fleet may start now (demo.sh waits for this file).
+[ -n "${ACCEPTED_FILE:-}" ] && touch "$ACCEPTED_FILE"
 cash=$(echo "$offered" | sed -n 's/.* collect \([0-9]*\) .*/\1/p')
 token=$(call POST "/v1/orders/$order/share" "$customer" '{"ttlMinutes":120}' | json token)
 cat <<INFO

@@ -5,7 +5,8 @@
 # directory, as the `postgres` user when run as root; removed at the end) behind the same mosquitto.
 # Ports: MQTT_PORT (18830), HTTP_PORT (8080; the second hub HTTP_PORT+1), GPSD_PORT (29470, and the next one for the
 # second agent), WEBHOOK_PORT (18090: the restaurant's webhook receiver on loopback, which the hub may reach through
-# --webhook-allow-hosts 127.0.0.1), PG_PORT (25432, CLUSTER=1 only).
+# --webhook-allow-hosts 127.0.0.1), PG_PORT (25432, CLUSTER=1 only). SIM_AGENTS (20; 0: none) simulated riders and
+# SIM_RATE (4) simulated orders a minute keep the map busy (dabba-sim fleet and day).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:?set BIN to the swift build bin path}
@@ -16,6 +17,8 @@ GPSD_PORT=${GPSD_PORT:-29470}
 WEBHOOK_PORT=${WEBHOOK_PORT:-18090}
 CLUSTER=${CLUSTER:-0}
 PG_PORT=${PG_PORT:-25432}
+SIM_AGENTS=${SIM_AGENTS:-20}
+SIM_RATE=${SIM_RATE:-4}
 ASSETS=$(cd "$here/.." && pwd)
 
 rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR"
@@ -87,6 +90,12 @@ echo "demo-password" > "$DEMO_DIR/operator.password"
 for agent in a-17 a-18; do
   "$BIN/dabba-hub" agents provision "$agent" "${hub[@]}" --password-out "$DEMO_DIR/$agent.password" >/dev/null 2>&1
 done
+# The simulated riders of `dabba-sim fleet` (SIM_AGENTS of them, sim-01…): agents like any other to the hub.
+mkdir -p "$DEMO_DIR/sim-passwords"
+for n in $(seq 1 "$SIM_AGENTS"); do
+  id=$(printf 'sim-%02d' "$n")
+  "$BIN/dabba-hub" agents provision "$id" "${hub[@]}" --password-out "$DEMO_DIR/sim-passwords/$id" >/dev/null 2>&1
+done
 "$BIN/dabba-hub" serve "${hub[@]}" "${cluster[@]}" 2>"$DEMO_DIR/hub.log" & pids+=($!)
 if [ "$CLUSTER" = 1 ]; then
   "$BIN/dabba-hub" serve "${hub[@]}" "${cluster[@]}" --http-port $((HTTP_PORT + 1)) 2>"$DEMO_DIR/hub-2.log" & pids+=($!)
@@ -115,8 +124,23 @@ done
 for _ in $(seq 1 100); do ss -ltn | grep -q ":$HTTP_PORT " && break; sleep 0.1; done
 # A restaurant, a customer and an order dispatched to a-17's device and tracked live (prints the tracking link;
 # plays pickup and delivery from the device later).
-WEBHOOK_PORT=$WEBHOOK_PORT AGENT_SOCKET="$DEMO_DIR/a-17.sock" "$here/demo-order.sh" "$HTTP_PORT" "$BIN" "${hub[@]}" &
+WEBHOOK_PORT=$WEBHOOK_PORT AGENT_SOCKET="$DEMO_DIR/a-17.sock" ACCEPTED_FILE="$DEMO_DIR/demo-order.accepted" \
+  "$here/demo-order.sh" "$HTTP_PORT" "$BIN" "${hub[@]}" &
 pids+=($!)
+# Once a-17 has its order: SIM_AGENTS simulated riders around the restaurant (dabba-sim fleet) and simulated
+# customers ordering SIM_RATE times a minute with the operator playing the kitchen (dabba-sim day), so the map stays
+# busy. Their output: $DEMO_DIR/sim-fleet.log and sim-day.log.
+if [ "$SIM_AGENTS" -gt 0 ]; then
+  (
+    for _ in $(seq 1 180); do [ -e "$DEMO_DIR/demo-order.accepted" ] && break; sleep 0.5; done
+    "$BIN/dabba-sim" fleet --agents "$SIM_AGENTS" --mqtt-port "$MQTT_PORT" --center-lat 22.3161 --center-lon 87.3170 \
+      --spread 1500 >"$DEMO_DIR/sim-fleet.log" 2>&1 &
+    "$BIN/dabba-sim" day --hub "http://127.0.0.1:$HTTP_PORT" --operator-email operator@dabba.demo \
+      --operator-password-file "$DEMO_DIR/operator.password" --rate "$SIM_RATE" --duration 86400 --settle 0 \
+      --radius 1500 >"$DEMO_DIR/sim-day.log" 2>&1 &
+    wait
+  ) & pids+=($!)
+fi
 sleep 2
 
 cat <<INFO
@@ -139,6 +163,8 @@ cat <<INFO
                 curl -s -H "Authorization: Bearer \$TOKEN" "127.0.0.1:$HTTP_PORT/v1/agents/a-17/positions?limit=5"
                 live feed: ws://127.0.0.1:$HTTP_PORT/v1/fleet/live (Bearer token, or ?ticket= from POST /v1/ws-tickets)
   agents        a-17, a-18   status: $BIN/dabba-agent status --control-socket $DEMO_DIR/a-17.sock
+  simulation    $SIM_AGENTS simulated riders (sim-01…, dabba-sim fleet) and $SIM_RATE simulated orders a minute
+                (dabba-sim day) keep the map busy once a-17 has its order: $DEMO_DIR/sim-fleet.log, sim-day.log
   webhooks      the restaurant's order events, as its receiver on 127.0.0.1:$WEBHOOK_PORT got them: $DEMO_DIR/webhooks.log
   live view     everything on dabba/v1/# follows (Ctrl-C stops the demo)
 INFO
