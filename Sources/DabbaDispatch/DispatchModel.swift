@@ -114,7 +114,13 @@ public protocol DispatchPolicy: Sendable {
 extension DispatchAgent {
     /// Since when it has waited in least-recent's line: the latest of its last delivery, its shift start and its
     /// last lapse (nil when none is known: it waits since before anyone).
-    public var waitingSince: Int64? { [lastDeliveryAt, shiftStartedAt, lastLapseAt].compactMap { $0 }.max() }
+    public var waitingSince: Int64? {
+        // Without an array: least-recent reads this for every agent in each round.
+        var latest = lastDeliveryAt
+        if let started = shiftStartedAt, latest.map({ started > $0 }) ?? true { latest = started }
+        if let lapsed = lastLapseAt, latest.map({ lapsed > $0 }) ?? true { latest = lapsed }
+        return latest
+    }
 
     /// Free slots: how many more orders it may take.
     public var freeSlots: Int { max(0, capacity - load) }
