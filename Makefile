@@ -136,9 +136,10 @@ demo-build: deps
 ## day-long broker outage, outbox file + WAL vs the rows' payload and RSS flat, ~6 min here), then the hub benchmarks
 ## (ingest throughput vs a raw subscriber; ingest on PostgreSQL with 1/2/3 hubs; live-feed latency at 1,000 agents × 1 Hz vs raw MQTT; 10,000 customers'
 ## order feeds: latency and the hub's RSS, with `dabba-hub serve` as its own process; GET /v1/orders/{id} vs
-## GET /v1/ping with wrk; customers' feeds through the cluster relay, 1/2 hubs on PostgreSQL; 10,000 offer races between three hubs) and the dispatch algorithms. Figures go to BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or
-## BENCH_ONLY=dispatch runs one of them (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|cluster|live|customers|relay|orders|races
-## narrows the hub part; BENCH_AGENT_ONLY=salvage|drain|steady|soak one agent benchmark (e.g.
+## GET /v1/ping with wrk; customers' feeds through the cluster relay, 1/2 hubs on PostgreSQL; 10,000 offer races between three hubs; the hub's whole
+## dispatch round, 1,000 orders × 5,000 agents, against the policy alone) and the dispatch algorithms (also 5,000 × 20,000). Figures go to BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or
+## BENCH_ONLY=dispatch runs one of them (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|cluster|live|customers|relay|orders|races|round
+## narrows the hub part; BENCH_AGENT_ONLY=salvage|drain|week|steady|soak one agent benchmark (e.g.
 ## `make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=soak`). The agent is measured as it ships to devices ($(RELEASE), static runtime); the hub and the
 ## dispatch algorithms as `install-hub` ships them (-c release).
 BENCH_ONLY   ?=
