@@ -67,9 +67,9 @@ public struct DayCommand: AsyncParsableCommand {
         options.payment = DaySimulator.Payment(rawValue: payment)!
         options.radiusMetres = radius
         options.seed = seed
-        let day = DaySimulator(options: options) { print("dabba-sim \($0)") }
+        let day = DaySimulator(options: options) { say("dabba-sim \($0)") }
         let summary = try await day.run()
-        for line in Self.report(summary) { print(line) }
+        for line in Self.report(summary) { say(line) }
     }
 
     /// The report's lines.

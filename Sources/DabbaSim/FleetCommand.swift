@@ -87,23 +87,29 @@ public struct FleetCommand: AsyncParsableCommand {
         options.behaviour.pickupWaitSeconds = try Self.range(pickupWait, "pickup-wait", in: 0...3600)
         options.behaviour.rideSpeed = try Self.range(speed, "speed", in: 0.5...50)
         let fleet = FleetSimulator(options: options, logger: logger)
-        print(
+        say(
             "dabba-sim fleet: \(agents) riders (\(options.agents.first!)…\(options.agents.last!)) on \(mqttHost):\(mqttPort)"
         )
         let every = report
         let reporter = Task {
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(every))
-                print("dabba-sim fleet: " + Self.line(fleet.snapshot))
+                say("dabba-sim fleet: " + Self.line(fleet.snapshot))
             }
         }
         defer { reporter.cancel() }
         try await fleet.run(duration: duration > 0 ? .seconds(duration) : nil)
-        print("dabba-sim fleet: done — " + Self.line(fleet.snapshot))
+        say("dabba-sim fleet: done — " + Self.line(fleet.snapshot))
     }
 
     static func line(_ c: FleetSimulator.Counters) -> String {
         "offers \(c.offers) (accepted \(c.accepted), rejected \(c.rejected)), pickups \(c.pickups), deliveries "
             + "\(c.deliveries), cancelled \(c.cancelled), fixes \(c.fixes), publish failures \(c.publishFailures)"
     }
+}
+
+/// Writes a line to standard output at once (unbuffered: the demo sends the simulator's progress to log files, where
+/// it should appear as it happens, and survive the process being killed).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
