@@ -35,6 +35,27 @@ import Testing
         #expect(try reopened.integrityCheck() == "ok")
     }
 
+    /// Acked rows are deleted without waiting for the disk (`synchronous = NORMAL` for that commit), but appends
+    /// keep FULL, and the deletes are there when the outbox is opened again.
+    @Test func deletesDoNotWaitForTheDiskButAppendsStayFull() throws {
+        let dir = try TestDirectory()
+        defer { dir.remove() }
+        let path = dir.path("outbox.db")
+        do {
+            let outbox = try Outbox(path: path, logger: logger)
+            #expect(try outbox.db.scalarInt("PRAGMA synchronous") == 2)  // FULL
+            for i in 1...20 { _ = try outbox.append(kind: .fix, time: Int64(i), makePayload: fixPayload) }
+            #expect(try outbox.delete([1...5, 8...9]) == 7)
+            #expect(try outbox.db.scalarInt("PRAGMA synchronous") == 2, "FULL again after the delete")
+            _ = try outbox.append(kind: .fix, time: 21, makePayload: fixPayload)
+            #expect(try outbox.db.scalarInt("PRAGMA synchronous") == 2)
+        }
+        let reopened = try Outbox(path: path, logger: logger)
+        #expect(reopened.depth == 14)
+        #expect(try reopened.rows(after: 0, limit: 100).map(\.seq) == [6, 7] + Array(10...21))
+        #expect(try reopened.integrityCheck() == "ok")
+    }
+
     @Test func rowsComeOldestFirstAfterACursor() throws {
         let dir = try TestDirectory()
         defer { dir.remove() }
