@@ -152,11 +152,26 @@ enum BrokerCredentials {
 
     // MARK: Files
 
-    /// Writes a secret file: created or truncated, mode 0600 (also when it existed with another mode).
+    /// Whether `path` is absent or a regular file (what a secret may be written to).
+    static func isRegularFileOrAbsent(_ path: String) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return errno == ENOENT }
+        return info.st_mode & S_IFMT == S_IFREG
+    }
+
+    /// Writes a secret file: created or truncated, mode 0600 (also when it existed with another mode). Only a
+    /// regular file: anything else (`/dev/null`, a FIFO, a directory) is refused untouched — its mode is never changed.
     static func writeSecret(path: String, contents: String) throws(Failure) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard isRegularFileOrAbsent(path) else {
+            throw Failure("\(path) is not a regular file: not writing a secret to it")
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
         guard fd >= 0 else { throw Failure("cannot write \(path): \(errnoText())") }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw Failure("\(path) is not a regular file: not writing a secret to it")
+        }
         guard fchmod(fd, 0o600) == 0 else { throw Failure("cannot chmod 0600 \(path): \(errnoText())") }
         try writeAll(fd, contents, path: path)
         guard fsync(fd) == 0 else { throw Failure("cannot sync \(path): \(errnoText())") }

@@ -50,6 +50,9 @@ package struct AgentsProvisionCommand: AsyncParsableCommand {
         guard id != BrokerCredentials.hubUser else {
             exitWithMessage("dabba-hub: agent id '\(id)' is reserved for the hub's own MQTT user", code: 2)
         }
+        if let passwordOut, !BrokerCredentials.isRegularFileOrAbsent(passwordOut) {
+            exitWithMessage("dabba-hub: --password-out \(passwordOut) is not a regular file", code: 2)
+        }
         let configuration = options.resolveOrExit()
         let store = await HubStoreAccess.open(configuration)
         defer { store.close() }

@@ -115,6 +115,25 @@ import Testing
         #expect(rotateUnknown.status == 1 && rotateUnknown.err.contains("does not exist"))
     }
 
+    /// `--password-out` names a file to create or replace: a FIFO, a directory or a device such as /dev/null is
+    /// refused before anything is provisioned, and left as it was (an earlier version chmod'ed it to 0600).
+    @Test func aPasswordOutThatIsNotARegularFileIsRefusedUntouched() throws {
+        let setup = try Setup()
+        let fifo = setup.directory.path("fifo")
+        #expect(mkfifo(fifo, 0o644) == 0)
+        for target in [fifo, setup.directory.path("")] {
+            let before = try Self.mode(target)
+            let result = try setup.agents(["provision", "a-1", "--password-out", target])
+            #expect(result.status == 2 && result.err.contains("is not a regular file"), "\(target): \(result.err)")
+            #expect(try Self.mode(target) == before, "\(target)'s mode changed")
+        }
+        #expect(!FileManager.default.fileExists(atPath: setup.passwordFile), "nothing was provisioned")
+        #expect(throws: BrokerCredentials.Failure.self) {
+            try BrokerCredentials.writeSecret(path: fifo, contents: "secret\n")
+        }
+        #expect(try Self.mode(fifo) == 0o644)
+    }
+
     @Test func rotateIssuesANewPasswordAndTheOldOneIsRefused() async throws {
         let setup = try Setup()
         let old = try setup.provision("a-1")
