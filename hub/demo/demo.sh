@@ -132,6 +132,9 @@ pids+=($!)
 # busy. Their output: $DEMO_DIR/sim-fleet.log and sim-day.log.
 if [ "$SIM_AGENTS" -gt 0 ]; then
   (
+    # The simulators end with this subshell, however it ends.
+    trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+    trap 'exit 143' TERM INT
     for _ in $(seq 1 180); do [ -e "$DEMO_DIR/demo-order.accepted" ] && break; sleep 0.5; done
     "$BIN/dabba-sim" fleet --agents "$SIM_AGENTS" --mqtt-port "$MQTT_PORT" --center-lat 22.3161 --center-lon 87.3170 \
       --spread 1500 >"$DEMO_DIR/sim-fleet.log" 2>&1 &
