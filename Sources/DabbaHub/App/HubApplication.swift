@@ -38,6 +38,8 @@ package struct HubComponents: Sendable {
     package var rateLimits: AuthRateLimits
     /// The dispatcher's clock (Unix milliseconds): the wall clock; tests move it to make offers lapse.
     package var dispatchClock: @Sendable () -> Int64 = { wallClockMilliseconds() }
+    /// Whether the payment reactor runs (always in `serve`; a test of what happens before it posts turns it off).
+    package var runsPaymentReactor = true
 
     /// Creates metrics, feed, the MQTT client (unique client id, credentials from the configuration) and the auth
     /// service (loading or creating the JWT secret) over an open `store`. `bcryptCost` is 12 in production; tests
@@ -96,8 +98,8 @@ package enum HubApplication {
         let webhooks = WebhookService(
             settings: .init(hub.configuration), repository: hub.store, bus: hub.notifier.bus, metrics: hub.metrics,
             logger: logger)
-        app.addServices(
-            hub.mqtt, ingest, pruner, webhooks, dispatch, paymentReactor(hub: hub, store: hub.store, logger: logger))
+        app.addServices(hub.mqtt, ingest, pruner, webhooks, dispatch)
+        if hub.runsPaymentReactor { app.addServices(paymentReactor(hub: hub, store: hub.store, logger: logger)) }
         return app
     }
 
