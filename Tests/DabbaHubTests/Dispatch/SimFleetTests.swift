@@ -37,6 +37,22 @@ import Testing
         outputs.compactMap { if case .event(let e) = $0 { e } else { nil } }
     }
 
+    /// Three riders (sim-01…03, added to the hub) near the fixture's restaurant, quick to accept, pick up and ride.
+    static func quickFleet(_ rig: BrokeredHub, around fixture: OrderFixture) async throws -> ([String], FleetSimulator)
+    {
+        let riders = ["sim-01", "sim-02", "sim-03"]
+        for id in riders { _ = try await rig.harness.store.createAgent(id: id, name: "Sim \(id)") }
+        var options = FleetSimulator.Options(agents: riders)
+        options.port = rig.broker.port
+        options.centre = (fixture.restaurant.location.lat, fixture.restaurant.location.lon)
+        options.spreadMetres = 300
+        options.behaviour.acceptProbability = 1
+        options.behaviour.thinkSeconds = 0...0.5
+        options.behaviour.pickupWaitSeconds = 0...1
+        options.behaviour.rideSpeed = 50...50
+        return (riders, FleetSimulator(options: options, logger: rig.harness.logger))
+    }
+
     @Test func aRiderAnswersAnOfferRidesToTheRestaurantAndTheDoorAndReportsTheCash() {
         var behaviour = SimAgentBehaviour()
         behaviour.acceptProbability = 1
@@ -105,17 +121,7 @@ import Testing
         defer { rig.stop() }
         let harness = rig.harness
         let fixture = try await OrderFixture.make(harness)
-        let riders = ["sim-01", "sim-02", "sim-03"]
-        for id in riders { _ = try await harness.store.createAgent(id: id, name: "Sim \(id)") }
-        var options = FleetSimulator.Options(agents: riders)
-        options.port = rig.broker.port
-        options.centre = (fixture.restaurant.location.lat, fixture.restaurant.location.lon)
-        options.spreadMetres = 500
-        options.behaviour.acceptProbability = 1
-        options.behaviour.thinkSeconds = 0...0.5
-        options.behaviour.pickupWaitSeconds = 0...1
-        options.behaviour.rideSpeed = 40...40
-        let fleet = FleetSimulator(options: options, logger: harness.logger)
+        let (riders, fleet) = try await Self.quickFleet(rig, around: fixture)
 
         try await harness.run(.live) { client, hub in
             #expect(await eventually { hub.mqtt.isSubscribed })
@@ -165,17 +171,7 @@ import Testing
         defer { rig.stop() }
         let harness = rig.harness
         let fixture = try await OrderFixture.make(harness)
-        let riders = ["sim-01", "sim-02", "sim-03"]
-        for id in riders { _ = try await harness.store.createAgent(id: id, name: "Sim \(id)") }
-        var fleetOptions = FleetSimulator.Options(agents: riders)
-        fleetOptions.port = rig.broker.port
-        fleetOptions.centre = (fixture.restaurant.location.lat, fixture.restaurant.location.lon)
-        fleetOptions.spreadMetres = 300
-        fleetOptions.behaviour.acceptProbability = 1
-        fleetOptions.behaviour.thinkSeconds = 0...0.5
-        fleetOptions.behaviour.pickupWaitSeconds = 0...1
-        fleetOptions.behaviour.rideSpeed = 50...50
-        let fleet = FleetSimulator(options: fleetOptions, logger: harness.logger)
+        let (riders, fleet) = try await Self.quickFleet(rig, around: fixture)
 
         try await harness.run(.live) { client, hub in
             let port = try #require(client.port)
