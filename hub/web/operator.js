@@ -61,6 +61,9 @@ function link(href, text) {
 
 function orderLink(id) { return link('#/orders/' + encodeURIComponent(id), id); }
 
+/** Tooltip content as text: Leaflet inserts a string tooltip as HTML, and names come from other users. */
+function tip(text) { return el('span', null, text); }
+
 function restaurantName(id) { const r = restaurants.get(id); return r ? r.name : id; }
 
 function fail(answer) { say($('console-error'), errorText(answer)); }
@@ -203,8 +206,10 @@ async function readZones() {
   zonesLayer = L.layerGroup().addTo(map);
   (json.zones || []).forEach(function (z) {
     const ring = (z.polygon || []).map(function (p) { return [p[1], p[0]]; });
-    L.polygon(ring, { color: z.active ? '#0b6bcb' : '#9aa4ae', weight: 2, fillOpacity: 0.05, dashArray: z.active ? null : '4' })
-      .bindTooltip(z.name + ' · fee ' + money(z.deliveryFee, z.currency) + (z.active ? '' : ' (inactive)'))
+    L.polygon(ring, {
+      color: z.active ? '#0b6bcb' : '#9aa4ae', weight: 2, fillOpacity: 0.05, dashArray: z.active ? null : '4', className: 'zone',
+    })
+      .bindTooltip(tip(z.name + ' · fee ' + money(z.deliveryFee, z.currency) + (z.active ? '' : ' (inactive)')))
       .addTo(zonesLayer);
   });
   $('map').dataset.zones = String((json.zones || []).length);
@@ -385,7 +390,7 @@ async function drawTrail(o, trail) {
   if (restaurant) {
     points.push([restaurant.location.lat, restaurant.location.lon]);
     L.circleMarker([restaurant.location.lat, restaurant.location.lon], { radius: 8, color: '#9a6700' })
-      .bindTooltip(restaurant.name).addTo(orderLayer);
+      .bindTooltip(tip(restaurant.name)).addTo(orderLayer);
   }
   const assigned = trail.filter(function (e) { return e.status === 'assigned'; }).pop();
   const agent = o.agent || (assigned && assigned.agent);

@@ -50,6 +50,14 @@ import Testing
                     kind: "agent_offline_after_pickup", agent: "a-1", order: order,
                     message: "a-1 went offline with the order on board"))
 
+            // A zone whose name holds markup: the map's tooltip shows it as text.
+            let zone = try await client.send(
+                .post, "/v1/zones", token: operatorToken,
+                json:
+                    #"{"name":"<b>North</b> & co","polygon":[[77.70,13.05],[77.75,13.05],[77.75,13.10],[77.70,13.10]],"deliveryFee":3000,"currency":"INR"}"#
+            )
+            #expect(zone.status == .created, "\(zone.text)")
+
             let ops = try await Page(
                 driver.newSession(directory: rig.directory, profile: "operator"), base: "http://127.0.0.1:\(port)")
             do {
@@ -60,7 +68,7 @@ import Testing
                 let agentRow = "#agents li[data-agent=\"a-1\"]"
                 try await ops.expectText(
                     "the fleet, live, with a-1 on shift and the zone",
-                    "const li = document.querySelector(arguments[0]); return document.getElementById('connection').dataset.state === 'live' && document.getElementById('map').dataset.zones === '1' && li && li.dataset.shift === 'on' && li.textContent;",
+                    "const li = document.querySelector(arguments[0]); return document.getElementById('connection').dataset.state === 'live' && document.getElementById('map').dataset.zones === '2' && li && li.dataset.shift === 'on' && li.textContent;",
                     [agentRow],
                     contains: ["cash: none of ₹", "online"])
                 let fix = Fix(
@@ -68,6 +76,16 @@ import Testing
                     lat: 12.97600, lon: 77.60400, mode: 3)
                 _ = try rig.publisher.client.publish(
                     topic: Topics.fix(agent: "a-1"), payload: fix.jsonBytes(), qos: .atLeastOnce)
+                let tooltips = try await ops.expect(
+                    "the zones' tooltips, as text",
+                    """
+                    document.querySelectorAll('#map path.zone').forEach(p => p.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})));
+                    const tips = Array.from(document.querySelectorAll('#map .leaflet-tooltip'));
+                    return tips.some(t => t.textContent.includes('North')) && tips.map(t => t.textContent + '|' + t.querySelectorAll('b').length).join(';');
+                    """)
+                #expect(
+                    (tooltips as? String)?.contains("<b>North</b> & co · fee ₹30.00|0") == true,
+                    "\(String(describing: tooltips))")
                 // Its device reports its state (as it does on connecting): online, four fixes waiting in the outbox.
                 let state = AgentState(
                     agent: "a-1", online: true, time: Timestamp.format(milliseconds: wallClockMilliseconds()),
