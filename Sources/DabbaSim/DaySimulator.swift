@@ -170,8 +170,8 @@ public final class DaySimulator: Sendable {
         for _ in 0..<5 {
             let bearing = uniform(0...(2 * .pi))
             let distance = options.radiusMetres * uniform(0.1...1).squareRoot()
-            let lat = menu.lat + cos(bearing) * distance / 111_320
-            let lon = menu.lon + sin(bearing) * distance / (111_320 * cos(menu.lat * .pi / 180))
+            let (lat, lon) = Route.offset(
+                (menu.lat, menu.lon), north: cos(bearing) * distance, east: sin(bearing) * distance)
             let method = options.payment == .mixed ? (pick(2) == 0 ? "cod" : "card") : options.payment.rawValue
             let items: [[String: any Sendable]] = [
                 ["item": menu.items[pick(menu.items.count)], "quantity": 1 + pick(3)]

@@ -64,12 +64,9 @@ public final class FleetSimulator: Sendable {
             let bearing = Double.random(in: 0..<360, using: &random) * .pi / 180
             let distance = options.spreadMetres * Double.random(in: 0...1, using: &random).squareRoot()
             // Its home: a point `distance` metres from the centre on `bearing`.
-            var placed = SimAgent(
-                id: id, lat: options.centre.lat, lon: options.centre.lon, firstSeq: firstSeq,
-                behaviour: options.behaviour)
-            placed.move(north: cos(bearing) * distance, east: sin(bearing) * distance)
+            let home = Route.offset(options.centre, north: cos(bearing) * distance, east: sin(bearing) * distance)
             agents[id] = SimAgent(
-                id: id, lat: placed.lat, lon: placed.lon, firstSeq: firstSeq, behaviour: options.behaviour)
+                id: id, lat: home.lat, lon: home.lon, firstSeq: firstSeq, behaviour: options.behaviour)
             var configuration = MQTTConfiguration(host: options.host, port: options.port, clientID: "dabba-sim-\(id)")
             configuration.username = options.username
             configuration.password = options.password

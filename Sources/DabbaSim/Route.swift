@@ -39,6 +39,12 @@ public enum Route {
     /// Metres per degree of latitude (mean; good enough for a simulated city-scale loop).
     static let metresPerDegree = 111_320.0
 
+    /// The point `north` and `east` metres from `origin` (a flat step at the origin's latitude: city scale).
+    static func offset(_ origin: (lat: Double, lon: Double), north: Double, east: Double) -> (lat: Double, lon: Double)
+    {
+        (origin.lat + north / metresPerDegree, origin.lon + east / (metresPerDegree * cos(origin.lat * .pi / 180)))
+    }
+
     /// A deterministic loop route of `count` points at 1 Hz starting at `start` (UTC ms), around a centre
     /// (default Kharagpur 22.3149, 87.3105), realistic scooter speeds (3–12 m/s), seeded.
     ///

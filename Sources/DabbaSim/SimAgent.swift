@@ -189,8 +189,7 @@ public struct SimAgent: Sendable {
     }
 
     mutating func move(north: Double, east: Double) {
-        lat += north / Route.metresPerDegree
-        lon += east / (Route.metresPerDegree * cos(lat * .pi / 180))
+        (lat, lon) = Route.offset((lat, lon), north: north, east: east)
     }
 
     static func offset(from a: (lat: Double, lon: Double), to b: (lat: Double, lon: Double)) -> (Double, Double) {

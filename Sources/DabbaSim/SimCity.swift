@@ -93,13 +93,11 @@ public struct SimDay: Sendable {
     public static func generate(_ configuration: SimDayConfiguration) -> SimDay {
         var random = SplitMix64(seed: configuration.seed)
         let centre = configuration.centre
-        let metresPerDegreeLon = Route.metresPerDegree * cos(centre.lat * .pi / 180)
         func point(within radius: Double) -> GeoCoordinate {
             let r = radius * random.nextUnit().squareRoot()
             let angle = 2 * Double.pi * random.nextUnit()
-            return GeoCoordinate(
-                lat: centre.lat + r * cos(angle) / Route.metresPerDegree,
-                lon: centre.lon + r * sin(angle) / metresPerDegreeLon)
+            let p = Route.offset((centre.lat, centre.lon), north: r * cos(angle), east: r * sin(angle))
+            return GeoCoordinate(lat: p.lat, lon: p.lon)
         }
         func zone(of p: GeoCoordinate) -> String {
             (p.lat >= centre.lat ? "n" : "s") + (p.lon >= centre.lon ? "e" : "w")
