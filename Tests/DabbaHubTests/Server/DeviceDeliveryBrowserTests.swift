@@ -77,14 +77,7 @@ import Testing
                 try await customer.run("location.hash = '#/restaurants/r-dosa'")
                 try await customer.expect(
                     "the menu", "return document.querySelector('li[data-item=\"i-masala\"] form') !== null")
-                try await customer.run("document.querySelector('li[data-item=\"i-masala\"] form').requestSubmit()")
-                try await customer.expect(
-                    "one item in the cart", "return document.getElementById('cart-count').textContent === '(1)'")
-                try await customer.run("location.hash = '#/cart'")
-                try await customer.expect("the checkout", "return !document.getElementById('cart-body').hidden")
-                try await customer.run("document.getElementById('method-card').click()")
-                try await customer.fill(["address": "1 MG Road, flat 4", "card": "4242 4242 4242 4242"])
-                try await customer.submit("checkout")
+                try await customer.checkOutOneMasalaDosa(card: "4242 4242 4242 4242")
                 try await customer.expect(
                     "the payment authorized and the live feed",
                     "return document.getElementById('payment-state').textContent.includes('Paid by card ending 4242') && document.getElementById('connection').dataset.state === 'live'"

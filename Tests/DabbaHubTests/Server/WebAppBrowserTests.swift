@@ -276,14 +276,7 @@ import Testing
                     "const li = document.querySelector('li[data-item=\"' + arguments[0] + '\"]'); return document.querySelector('li[data-item=\"i-masala\"] form') !== null && li && li.textContent;",
                     [coffee])
                 #expect((drink as? String)?.contains("Filter coffee₹45.50") == true, "\(String(describing: drink))")
-                try await customer.run("document.querySelector('li[data-item=\"i-masala\"] form').requestSubmit()")
-                try await customer.expect(
-                    "one item in the cart", "return document.getElementById('cart-count').textContent === '(1)'")
-                try await customer.run("location.hash = '#/cart'")
-                try await customer.expect("the checkout", "return !document.getElementById('cart-body').hidden")
-                try await customer.run("document.getElementById('method-card').click()")
-                try await customer.fill(["address": "1 MG Road, flat 4", "card": "4000000000003220"])
-                try await customer.submit("checkout")
+                try await customer.checkOutOneMasalaDosa(card: "4000000000003220")
                 let verifying = try await customer.expect(
                     "the verification in words",
                     "const p = document.getElementById('payment-state'); return document.body.dataset.view === 'order' && location.hash !== '#/orders/\(order)' && p.textContent.includes('verify') && p.textContent;"
@@ -452,6 +445,19 @@ import Testing
                 "return [location.href, document.getElementById('connection')?.textContent, Array.from(document.querySelectorAll('[role=alert]')).map(e => e.textContent).filter(Boolean).join(' | ')].join(' — ')"
             )
             throw TestSupportError("never saw \(what): \(String(describing: shown))")
+        }
+
+        /// From the restaurant's menu on screen: one masala dosa (no options) into the cart, then checkout by `card`
+        /// to 1 MG Road.
+        func checkOutOneMasalaDosa(card: String) async throws {
+            try await run("document.querySelector('li[data-item=\"i-masala\"] form').requestSubmit()")
+            try await expect(
+                "one item in the cart", "return document.getElementById('cart-count').textContent === '(1)'")
+            try await run("location.hash = '#/cart'")
+            try await expect("the checkout", "return !document.getElementById('cart-body').hidden")
+            try await run("document.getElementById('method-card').click()")
+            try await fill(["address": "1 MG Road, flat 4", "card": card])
+            try await submit("checkout")
         }
 
         /// Waits for `script` to return a string, and checks that it holds each of `contains`; returns it.
