@@ -113,9 +113,7 @@ enum DispatchRoundBenchmark {
                     .init(lat: 22.4, lon: 87.2),
                 ],
                 deliveryFee: 4_000, currency: "INR"))
-        let allWeek = try OpeningHours(
-            timezone: "Asia/Kolkata",
-            hours: Dictionary(uniqueKeysWithValues: Weekday.allCases.map { ($0.rawValue, [["00:00", "24:00"]]) }))
+        let allWeek = try PreparedMarket.allWeekHours()
         var places: [GeoPoint] = []
         for r in 0..<200 {
             let place = point()

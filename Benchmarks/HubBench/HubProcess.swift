@@ -66,9 +66,7 @@ struct PreparedMarket {
                     .init(lat: 23.0, lon: 87.0),
                 ],
                 deliveryFee: 4_000, currency: "INR"))
-        let allWeek = try OpeningHours(
-            timezone: "Asia/Kolkata",
-            hours: Dictionary(uniqueKeysWithValues: Weekday.allCases.map { ($0.rawValue, [["00:00", "24:00"]]) }))
+        let allWeek = try allWeekHours()
         _ = try await store.createRestaurant(
             Restaurant(
                 id: "r-bench", name: "Bench Kitchen", address: "1 Station Road",
@@ -98,6 +96,13 @@ struct PreparedMarket {
                 OrderChange(action: .assign, actor: "system", agent: BenchAgent.id(i % agents)), to: order.id)
         }
         return PreparedMarket(customers: customers, agents: agents)
+    }
+
+    /// Open all day, every day, in Asia/Kolkata: the benchmarks' restaurants.
+    static func allWeekHours() throws -> OpeningHours {
+        try OpeningHours(
+            timezone: "Asia/Kolkata",
+            hours: Dictionary(uniqueKeysWithValues: Weekday.allCases.map { ($0.rawValue, [["00:00", "24:00"]]) }))
     }
 
     /// Signs every customer in over HTTP (`POST /v1/auth/login`, on `threads` threads); their access tokens in
