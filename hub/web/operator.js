@@ -179,7 +179,8 @@ function onFrame(frame) {
   }
 }
 
-/** Shifts, outboxes, loads and cash (GET /v1/agents); positions and online states come from the live feed. */
+/** Shifts, outboxes, loads and cash (GET /v1/agents) into the fleet list, and the agents for the order screens' pickers;
+ * positions and online states come from the live feed. */
 async function readAgents() {
   const json = await read('/v1/agents');
   if (!json) return [];
@@ -275,13 +276,8 @@ async function readOrders(more) {
 
 async function showOrders() {
   await readRestaurants();
-  if ($('filter-agent').options.length <= 1) fillAgentPicks(await readAgentList());
+  if ($('filter-agent').options.length <= 1) fillAgentPicks(await readAgents());
   await readOrders(false);
-}
-
-async function readAgentList() {
-  const json = await read('/v1/agents');
-  return json ? json.agents || [] : [];
 }
 
 // MARK: - One order
@@ -367,7 +363,7 @@ async function showOrder(id) {
   $('assign').hidden = !canAssign;
   $('unassign').hidden = o.status !== 'assigned';
   if (canAssign && shownOrder !== o.id + ':assign') {
-    const list = await readAgentList();
+    const list = await readAgents();
     const pick = $('assign-agent');
     pick.replaceChildren.apply(pick, list.filter(function (r) { return r.onShift && r.online; }).map(function (r) {
       return Object.assign(el('option', null, r.id + (r.carrying && r.carrying.length ? ' (carrying ' + r.carrying.length + ')' : '')), { value: r.id });
