@@ -137,11 +137,14 @@ demo-build: deps
 ## (ingest throughput vs a raw subscriber; ingest on PostgreSQL with 1/2/3 hubs; live-feed latency at 1,000 agents × 1 Hz vs raw MQTT; 10,000 customers'
 ## order feeds: latency and the hub's RSS, with `dabba-hub serve` as its own process; GET /v1/orders/{id} vs
 ## GET /v1/ping with wrk; customers' feeds through the cluster relay, 1/2 hubs on PostgreSQL; 10,000 offer races between three hubs; the hub's whole
-## dispatch round, 1,000 orders × 5,000 agents, against the policy alone) and the dispatch algorithms (also 5,000 × 20,000). Figures go to BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or
-## BENCH_ONLY=dispatch runs one of them (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|cluster|live|customers|relay|orders|races|round
+## dispatch round, 1,000 orders × 5,000 agents, against the policy alone; a real device's fixes through gpsd and
+## dabba-agent to its customer's WebSocket while `dabba-sim fleet` runs 1,000 other riders) and the dispatch algorithms (also 5,000 × 20,000). Figures go to BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or
+## BENCH_ONLY=dispatch runs one of them (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|cluster|live|customers|relay|orders|races|round|device
 ## narrows the hub part; BENCH_AGENT_ONLY=salvage|drain|week|steady|soak one agent benchmark (e.g.
 ## `make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=soak`). The agent is measured as it ships to devices ($(RELEASE), static runtime); the hub and the
-## dispatch algorithms as `install-hub` ships them (-c release).
+## dispatch algorithms as `install-hub` ships them (-c release). BENCH_NETNS=1 runs the hub benchmarks in a private
+## network namespace with the whole port range (root; needed for more than ~27,000 customers, e.g.
+## `make bench BENCH_ONLY=hub BENCH_HUB_ONLY=customers BENCH_CUSTOMERS=50000 BENCH_CUSTOMER_AGENTS=1000 BENCH_NETNS=1`).
 BENCH_ONLY   ?=
 HUB_RELEASE  := -c release
 BENCH_RESULTS := $(CURDIR)/.build/bench/results.jsonl
@@ -161,8 +164,11 @@ bench-run:
 	  $$($(SWIFT) build $(RELEASE) --show-bin-path)/dabba-bench-agent; fi
 	if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = hub ]; then set -e; \
 	  $(SWIFT) build $(HUB_RELEASE) --product dabba-hub; \
+	  $(SWIFT) build $(HUB_RELEASE) --product dabba-sim; \
+	  $(SWIFT) build $(RELEASE) --product dabba-agent; \
 	  $(SWIFT) build $(HUB_RELEASE) --product dabba-bench-hub; \
-	  $$($(SWIFT) build $(HUB_RELEASE) --show-bin-path)/dabba-bench-hub; fi
+	  DABBA_BIN_DIR=$$($(SWIFT) build $(RELEASE) --show-bin-path) $(if $(BENCH_NETNS),sh Benchmarks/in-netns.sh) \
+	    $$($(SWIFT) build $(HUB_RELEASE) --show-bin-path)/dabba-bench-hub; fi
 	if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = dispatch ]; then set -e; \
 	  $(SWIFT) build $(HUB_RELEASE) --product dabba-bench-dispatch; \
 	  $$($(SWIFT) build $(HUB_RELEASE) --show-bin-path)/dabba-bench-dispatch; fi

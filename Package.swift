@@ -173,7 +173,7 @@ let package = Package(
             name: "HubBench",
             dependencies: [
                 "DabbaHub", "HubModel", "HubSQLite", "HubPostgres", "DabbaCore", "DabbaProtocol", "DabbaTestSupport",
-                "DabbaDispatch", "DabbaMQTT", "CMosquitto",
+                "DabbaDispatch", "DabbaMQTT", "DabbaSim", "CMosquitto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

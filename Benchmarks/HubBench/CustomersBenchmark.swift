@@ -66,6 +66,13 @@ enum CustomersBenchmark {
         guard fdLimit >= c.customers + 1_000 else {
             throw BenchError("open-file limit \(fdLimit) is too low for \(c.customers) customers (ulimit -n)")
         }
+        let ports = ephemeralPortCount()
+        guard ports >= c.customers + 1_000 else {
+            throw BenchError(
+                "\(ports) ephemeral ports (net.ipv4.ip_local_port_range) are too few for \(c.customers) customers' "
+                    + "connections to one hub address: BENCH_NETNS=1 runs the benchmark in a private network namespace "
+                    + "with the whole range (root)")
+        }
         guard c.customers % c.agents == 0 else {
             throw BenchError("customers (\(c.customers)) must be a multiple of agents (\(c.agents))")
         }
@@ -431,4 +438,13 @@ final class Handshake: Sendable {
     func finish() -> Bool { !done.exchange(true, ordering: .acquiringAndReleasing) }
     func sawSnapshot() { snapshot.store(true, ordering: .releasing) }
     var snapshotSeen: Bool { snapshot.load(ordering: .acquiring) }
+}
+
+/// How many local ports outgoing connections can use (`net.ipv4.ip_local_port_range`; the kernel's default range
+/// when unreadable).
+func ephemeralPortCount() -> Int {
+    let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+    let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+    guard bounds.count == 2, bounds[1] >= bounds[0] else { return 60_999 - 32_768 + 1 }
+    return bounds[1] - bounds[0] + 1
 }

@@ -11,16 +11,20 @@ import Foundation
 // BENCH_CLUSTER_HUBS (3, the most hubs). Customers' feeds through the relay (1 hub, then 2 hubs on PostgreSQL):
 // BENCH_RELAY_CUSTOMERS (2000), BENCH_RELAY_AGENTS (200), BENCH_RELAY_SECONDS (30), BENCH_RELAY_HUBS (2, the most).
 // The hub's dispatch round: BENCH_ROUND_ORDERS (1000), BENCH_ROUND_AGENTS (5000), BENCH_ROUND_ROUNDS (30),
-// BENCH_ROUND_POLICY (batch).
+// BENCH_ROUND_POLICY (batch). A real device's fixes to its customer while `dabba-sim fleet` loads the hub:
+// BENCH_DEVICE_FIXES (300 measured, after 10 warm-up), BENCH_DEVICE_AGENTS (1000 other riders),
+// BENCH_DEVICE_INTERVAL_MS (1013 between the receiver's fixes); the agent is `DABBA_BIN_DIR`'s (make bench: the static
+// release the devices run).
 // BENCH_BROKER_LIMITS=production runs the ingest benchmark with hub/mosquitto/dabba.conf's queue limits instead of a
 // queue no reader can overflow (then messages the broker drops are reported, not an error).
-// BENCH_HUB_ONLY=ingest, cluster, live, customers, relay, orders, races or round runs one of the eight (customers, relay
-// and orders run `dabba-hub serve` from the same folder as separate processes). BENCH_HUB_COMMIT_INTERVAL_MS / BENCH_HUB_COMMIT_BATCH override the
+// BENCH_HUB_ONLY=ingest, cluster, live, customers, relay, orders, races, round or device runs one of the nine
+// (customers, relay, orders and device run `dabba-hub serve` from the same folder as separate processes). BENCH_HUB_COMMIT_INTERVAL_MS / BENCH_HUB_COMMIT_BATCH override the
 // hub's keys for diagnostic ingest runs.
 let environment = ProcessInfo.processInfo.environment
 let only = environment["BENCH_HUB_ONLY"] ?? ""
-guard ["", "ingest", "cluster", "live", "customers", "relay", "orders", "races", "round"].contains(only) else {
-    say("BENCH_HUB_ONLY=\(only): expected ingest, cluster, live, customers, relay, orders, races or round")
+guard ["", "ingest", "cluster", "live", "customers", "relay", "orders", "races", "round", "device"].contains(only)
+else {
+    say("BENCH_HUB_ONLY=\(only): expected ingest, cluster, live, customers, relay, orders, races, round or device")
     exit(2)
 }
 
@@ -288,6 +292,41 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
                 round.p99, round.p50, algorithm.p99, round.p99 / Swift.max(1e-9, algorithm.p99), offers.min() ?? 0,
                 offers.max() ?? 0),
             met: round.p99 <= 100, command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=round")
+    }
+
+    if only == "" || only == "device" {
+        let c = DeviceLatencyBenchmark.Configuration(
+            fixes: try environmentInt("BENCH_DEVICE_FIXES", default: 300), warmUp: 10,
+            otherAgents: try environmentInt("BENCH_DEVICE_AGENTS", default: 1000),
+            interval: .milliseconds(try environmentInt("BENCH_DEVICE_INTERVAL_MS", default: 1013)))
+        say(
+            "A device's fixes to its customer: receiver (pty) → gpsd → dabba-agent (outbox) → mosquitto → dabba-hub serve "
+                + "→ the customer's WebSocket, \(c.fixes) fixes, while dabba-sim fleet runs \(c.otherAgents) other riders × 1 Hz"
+        )
+        say("  (one clock: receiver write, gpsd's TPV at a plain gpsd client, the customer's position frame)")
+        let loadBefore = loadAverage()
+        let r = try await DeviceLatencyBenchmark.run(c, directory: directory)
+        say("  load average (1 min) before / after: \(loadBefore) / \(loadAverage())")
+        say("  receiver → gpsd client:  \(r.receiverToGpsd.line)")
+        say("  gpsd → customer:         \(r.gpsdToCustomer.line)")
+        say("  receiver → customer:     \(r.receiverToCustomer.line)")
+        say(
+            String(
+                format:
+                    "  hub: %d agents online, %.0f fixes/s committed over %.0f s, %.0f %% of a core; not reported by "
+                    + "gpsd %d, lost %d", r.agentsOnline, r.hubCommittedPerSecond, r.seconds, r.hubCPUPercent,
+                r.notReportedByGpsd, r.lost))
+        say("  \(r.fleetSummary)")
+        BenchReport.record(
+            figure:
+                "gpsd → customer's frame through a real dabba-agent, \(c.otherAgents) other agents × 1 Hz (dabba-sim fleet), p99",
+            target: "≤ 25 ms",
+            value: String(
+                format:
+                    "%.2f ms (p50 %.2f ms; %d fixes, %d lost; receiver → customer p99 %.2f ms; hub at %.0f fixes/s)",
+                r.gpsdToCustomer.p99, r.gpsdToCustomer.p50, r.gpsdToCustomer.count, r.lost, r.receiverToCustomer.p99,
+                r.hubCommittedPerSecond),
+            met: r.gpsdToCustomer.p99 <= 25, command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=device")
     }
 }
 

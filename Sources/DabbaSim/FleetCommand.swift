@@ -11,8 +11,8 @@ public struct FleetCommand: AsyncParsableCommand {
         discussion: """
             Each rider has its own connection (client id dabba-sim-<id>) with a retained online state and a Last Will \
             saying offline, starts its shift, and reports a fix a second: wandering near its start while idle, riding \
-            to the restaurant and then the door while on a delivery. Offers arriving on its tasks topic are answered \
-            after a think time, accepted with --accept-probability and rejected otherwise; an accepted order is \
+            to the restaurant and then the door while on a delivery; the riders' fixes are spread over the second, as \
+            independent devices' are. Offers arriving on its tasks topic are answered after a think time, accepted with --accept-probability and rejected otherwise; an accepted order is \
             picked up after a wait at the restaurant and delivered with the cash to collect. Seqs start at the \
             current time in milliseconds, so a later run is never mistaken for a resend. The agents must exist in \
             the hub (dabba-hub agents provision <id>). Prints the counts every --report seconds and at the end.
@@ -41,6 +41,16 @@ public struct FleetCommand: AsyncParsableCommand {
     @Option(help: "Random seed (same seed, same riders and choices).") var seed: UInt64 = 1
     public init() {}
 
+    /// The ids of `count` riders: `prefix` + n for n in 1…count, n zero-padded to the width of `count` (at least 2
+    /// digits): `sim-01`…`sim-20`, `sim-0001`…`sim-1000`. What `dabba-hub agents provision` must have created.
+    public static func riderIDs(count: Int, prefix: String) -> [String] {
+        let width = max(2, String(count).count)
+        return (0..<max(0, count)).map { index in
+            let n = String(index + 1)
+            return prefix + String(repeating: "0", count: max(0, width - n.count)) + n
+        }
+    }
+
     static func range(_ text: String, _ name: String, in bounds: ClosedRange<Double>) throws -> ClosedRange<Double> {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { Double($0) }
         guard parts.count == 2, let low = parts[0], let high = parts[1], low <= high, bounds.contains(low),
@@ -67,11 +77,7 @@ public struct FleetCommand: AsyncParsableCommand {
     public func run() async throws {
         var logger = Logger(label: "dabba-sim")
         logger.logLevel = .warning
-        let width = max(2, String(agents).count)
-        var options = FleetSimulator.Options(
-            agents: (1...agents).map {
-                idPrefix + String(repeating: "0", count: max(0, width - String($0).count)) + "\($0)"
-            })
+        var options = FleetSimulator.Options(agents: Self.riderIDs(count: agents, prefix: idPrefix))
         options.host = mqttHost
         options.port = mqttPort
         options.username = mqttUsername

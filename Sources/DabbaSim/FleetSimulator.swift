@@ -11,8 +11,9 @@ import Synchronization
 #endif
 
 /// `dabba-sim fleet`: N simulated riders on one broker, each with its own MQTT connection as a device has (its
-/// retained state, the Last Will, its tasks topic), ticking once a second: fixes along their rides, shift start, and
-/// answers, pickups and deliveries for the offers the hub makes.
+/// retained state, the Last Will, its tasks topic), ticking once a second (spread over the second, as independent
+/// devices are): fixes along their rides, shift start, and answers, pickups and deliveries for the offers the hub
+/// makes.
 public final class FleetSimulator: Sendable {
     /// What the fleet did so far.
     public struct Counters: Sendable, Equatable {
@@ -140,40 +141,24 @@ public final class FleetSimulator: Sendable {
         }
     }
 
-    /// One tick a second for every rider: what it reports goes out on its own connection.
+    /// One tick a second for every rider, what it reports going out on its own connection. The riders' ticks are
+    /// spread evenly over the second in ``tickSlices`` groups, as independent devices' fixes are, not sent as one
+    /// burst (a burst of N fixes would queue every other agent's fix behind it at the broker and the hub).
     func drive(duration: Duration?) async throws {
         let clock = ContinuousClock()
         let end = duration.map { clock.now + $0 }
         var next = clock.now
         let seconds = Double(options.tick.components.seconds) + Double(options.tick.components.attoseconds) / 1e18
+        let ids = options.agents.sorted()
+        let slices = max(1, min(ids.count, Self.tickSlices))
         while !Task.isCancelled, !stopping.load(ordering: .relaxed) {
             if let end, clock.now >= end { break }
+            let tickStart = next
             next = next + options.tick
-            let now = wallClockMilliseconds()
-            let outputs: [(String, [SimAgent.Output])] = random.withLock { random in
-                agents.withLock { all in
-                    all.keys.sorted().map { id in (id, all[id]!.tick(now: now, seconds: seconds, random: &random)) }
-                }
-            }
-            for (id, messages) in outputs where clients[id]?.isConnected == true {
-                for message in messages {
-                    switch message {
-                    case .fix(let fix):
-                        publish(id, Topics.fix(agent: id), fix)
-                        counters.withLock { $0.fixes += 1 }
-                    case .event(let event):
-                        publish(id, Topics.events(agent: id), event)
-                        counters.withLock {
-                            switch event.type {
-                            case .accepted: $0.accepted += 1
-                            case .rejected: $0.rejected += 1
-                            case .pickedUp: $0.pickups += 1
-                            case .delivered: $0.deliveries += 1
-                            case .shiftStarted, .shiftEnded: break
-                            }
-                        }
-                    }
-                }
+            for slice in 0..<slices {
+                if slice > 0 { try await Task.sleep(until: tickStart + options.tick * slice / slices, clock: clock) }
+                let group = stride(from: slice, to: ids.count, by: slices).map { ids[$0] }
+                publish(outputs: tickRiders(group, seconds: seconds))
             }
             try await Task.sleep(until: next, clock: clock)
         }
@@ -185,6 +170,45 @@ public final class FleetSimulator: Sendable {
             publish(id, Topics.state(agent: id), AgentState(agent: id, online: false), retain: true)
         }
         try await Task.sleep(for: .milliseconds(500))
+    }
+
+    /// How many groups a tick's riders are spread over (at most one per rider).
+    static let tickSlices = 50
+
+    /// Ticks `ids` now: what each rider reports.
+    func tickRiders(_ ids: [String], seconds: Double) -> [(String, [SimAgent.Output])] {
+        let now = wallClockMilliseconds()
+        return random.withLock { random in
+            agents.withLock { all in
+                ids.compactMap { id in
+                    all[id] == nil ? nil : (id, all[id]!.tick(now: now, seconds: seconds, random: &random))
+                }
+            }
+        }
+    }
+
+    /// Publishes what riders reported on their own connections (those connected), counting it.
+    func publish(outputs: [(String, [SimAgent.Output])]) {
+        for (id, messages) in outputs where clients[id]?.isConnected == true {
+            for message in messages {
+                switch message {
+                case .fix(let fix):
+                    publish(id, Topics.fix(agent: id), fix)
+                    counters.withLock { $0.fixes += 1 }
+                case .event(let event):
+                    publish(id, Topics.events(agent: id), event)
+                    counters.withLock {
+                        switch event.type {
+                        case .accepted: $0.accepted += 1
+                        case .rejected: $0.rejected += 1
+                        case .pickedUp: $0.pickups += 1
+                        case .delivered: $0.deliveries += 1
+                        case .shiftStarted, .shiftEnded: break
+                        }
+                    }
+                }
+            }
+        }
     }
 
     func publish(_ id: String, _ topic: String, _ value: some Encodable, retain: Bool = false) {

@@ -33,7 +33,7 @@ public final class AgentProcess: @unchecked Sendable {
 
     public init(
         agentID: String = "a-1", directory: TestDirectory, mqttPort: Int, gpsdPort: Int,
-        extraArguments: [String] = [], environment: [String: String] = [:]
+        extraArguments: [String] = [], environment: [String: String] = [:], logLevel: String = "debug"
     ) {
         self.agentID = agentID
         self.directory = directory
@@ -42,7 +42,7 @@ public final class AgentProcess: @unchecked Sendable {
         self.arguments =
             [
                 "run", "--config", "/dev/null", "--agent-id", agentID, "--mqtt-port", "\(mqttPort)", "--gpsd-port",
-                "\(gpsdPort)", "--outbox", outbox, "--control-socket", controlSocket, "--log-level", "debug",
+                "\(gpsdPort)", "--outbox", outbox, "--control-socket", controlSocket, "--log-level", logLevel,
             ] + extraArguments
         var env = ProcessInfo.processInfo.environment.filter {
             !$0.key.hasPrefix("DABBA_") && $0.key != "NOTIFY_SOCKET"

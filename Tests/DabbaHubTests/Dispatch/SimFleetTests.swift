@@ -53,6 +53,15 @@ import Testing
         return (riders, FleetSimulator(options: options, logger: rig.harness.logger))
     }
 
+    /// The riders' ids `dabba-sim fleet` uses (and the benchmark provisions): zero-padded to the count's width.
+    @Test func fleetRiderIDsArePaddedToTheWidthOfTheCount() {
+        #expect(FleetCommand.riderIDs(count: 3, prefix: "sim-") == ["sim-01", "sim-02", "sim-03"])
+        let thousand = FleetCommand.riderIDs(count: 1000, prefix: "r")
+        #expect(thousand.count == 1000 && Set(thousand).count == 1000)
+        #expect(thousand.first == "r0001" && thousand[98] == "r0099" && thousand.last == "r1000")
+        #expect(FleetCommand.riderIDs(count: 0, prefix: "sim-").isEmpty)
+    }
+
     @Test func aRiderAnswersAnOfferRidesToTheRestaurantAndTheDoorAndReportsTheCash() {
         var behaviour = SimAgentBehaviour()
         behaviour.acceptProbability = 1
