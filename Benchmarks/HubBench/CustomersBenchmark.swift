@@ -64,7 +64,9 @@ enum CustomersBenchmark {
         let logger = benchLogger("hub-bench-customers")
         let fdLimit = raiseOpenFileLimit(to: 65_536)
         guard fdLimit >= c.customers + 1_000 else {
-            throw BenchError("open-file limit \(fdLimit) is too low for \(c.customers) customers (ulimit -n)")
+            throw BenchError(
+                "open-file limit \(fdLimit) is too low for \(c.customers) customers: the hub and this process each hold "
+                    + "one descriptor per feed (ulimit -n; raising the hard limit needs root with CAP_SYS_RESOURCE)")
         }
         let ports = ephemeralPortCount()
         guard ports >= c.customers + 1_000 else {
