@@ -139,7 +139,9 @@ demo-build: deps
 ## GET /v1/ping with wrk; customers' feeds through the cluster relay, 1/2 hubs on PostgreSQL; 10,000 offer races between three hubs; the hub's whole
 ## dispatch round, 1,000 orders × 5,000 agents, against the policy alone; a real device's fixes through gpsd and
 ## dabba-agent to its customer's WebSocket while `dabba-sim fleet` runs 1,000 other riders) and the dispatch algorithms (also 5,000 × 20,000). Figures go to BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or
-## BENCH_ONLY=dispatch runs one of them (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|cluster|live|customers|relay|orders|races|round|device
+## BENCH_ONLY=dispatch runs one of them; BENCH_ONLY=micro the package-benchmark micro-benchmarks (Benchmarks/Micro, a
+## package of its own: the protocol's decoders against JSONDecoder on the same bytes and the dispatch policies, with
+## allocation counts) (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|cluster|live|customers|relay|orders|races|round|device
 ## narrows the hub part; BENCH_AGENT_ONLY=salvage|drain|week|steady|soak one agent benchmark (e.g.
 ## `make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=soak`). The agent is measured as it ships to devices ($(RELEASE), static runtime); the hub and the
 ## dispatch algorithms as `install-hub` ships them (-c release). BENCH_NETNS=1 runs the hub benchmarks in a private
@@ -149,7 +151,7 @@ BENCH_ONLY   ?=
 HUB_RELEASE  := -c release
 BENCH_RESULTS := $(CURDIR)/.build/bench/results.jsonl
 bench: deps
-	@case "$(BENCH_ONLY)" in ""|agent|hub|dispatch) ;; *) echo "BENCH_ONLY=$(BENCH_ONLY): expected agent, hub or dispatch"; exit 2;; esac
+	@case "$(BENCH_ONLY)" in ""|agent|hub|dispatch|micro) ;; *) echo "BENCH_ONLY=$(BENCH_ONLY): expected agent, hub, dispatch or micro"; exit 2;; esac
 	@mkdir -p $(dir $(BENCH_RESULTS)) && rm -f $(BENCH_RESULTS)
 	$(MAKE) --no-print-directory bench-run BENCH_RESULTS=$(BENCH_RESULTS) \
 	  BENCH_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty); \
@@ -172,6 +174,8 @@ bench-run:
 	if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = dispatch ]; then set -e; \
 	  $(SWIFT) build $(HUB_RELEASE) --product dabba-bench-dispatch; \
 	  $$($(SWIFT) build $(HUB_RELEASE) --show-bin-path)/dabba-bench-dispatch; fi
+	if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = micro ]; then set -e; \
+	  cd Benchmarks/Micro && $(SWIFT) package --disable-sandbox benchmark --no-progress; fi
 
 ## install: the agent binary, its systemd unit and /etc/default/dabba-agent (kept if present), and its user.
 install:

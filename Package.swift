@@ -12,6 +12,10 @@ let package = Package(
         .executable(name: "dabba-bench-hub", targets: ["HubBench"]),
         .executable(name: "dabba-bench-dispatch", targets: ["DispatchBench"]),
         .library(name: "DabbaDispatch", targets: ["DabbaDispatch"]),
+        // For the package-benchmark micro-benchmarks (Benchmarks/Micro, a package of its own).
+        .library(name: "DabbaProtocol", targets: ["DabbaProtocol"]),
+        .library(name: "DabbaCore", targets: ["DabbaCore"]),
+        .library(name: "DispatchInstances", targets: ["DispatchInstances"]),
         .library(name: "DabbaMQTT", targets: ["DabbaMQTT"]),
         .library(name: "DabbaSQLite", targets: ["DabbaSQLite"]),
         // Linked by `make fuzz` into the libFuzzer driver (Tests/Fuzz/LibFuzzerEntry.swift).
@@ -181,10 +185,13 @@ let package = Package(
             ],
             path: "Benchmarks/HubBench"
         ),
+        .target(
+            name: "DispatchInstances", dependencies: ["DabbaCore", "DabbaDispatch"],
+            path: "Benchmarks/DispatchInstances"),
         .executableTarget(
             name: "DispatchBench",
             dependencies: [
-                "DabbaCore", "DabbaDispatch", "DabbaTestSupport",
+                "DabbaCore", "DabbaDispatch", "DabbaTestSupport", "DispatchInstances",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Benchmarks/DispatchBench"),

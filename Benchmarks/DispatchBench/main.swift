@@ -1,5 +1,6 @@
 import DabbaCore
 import DabbaDispatch
+import DispatchInstances
 import DabbaTestSupport
 import Foundation
 
@@ -46,7 +47,7 @@ var assignedOptimal = 0
 var assignedGreedy = 0
 for round in 0..<rounds {
     var random = SplitMix64(seed: seedBase &+ UInt64(round))
-    let instance = BenchInstance.random(orders: orderCount, agents: agentCount, using: &random)
+    let instance = DispatchInstance.random(orders: orderCount, agents: agentCount, using: &random)
     let decisions = measure(&roundTimes) {
         batch.assign(orders: instance.orders, agents: instance.agents, now: instance.now)
     }
@@ -128,7 +129,7 @@ if largeRounds > 0 {
     var largeFast = 0
     for round in 0..<largeRounds {
         var random = SplitMix64(seed: seedBase &+ 1_000_000 &+ UInt64(round))
-        let instance = BenchInstance.random(orders: largeOrders, agents: largeAgents, using: &random)
+        let instance = DispatchInstance.random(orders: largeOrders, agents: largeAgents, using: &random)
         var profiled: BatchRoundProfile?
         let decisions = measure(&largeTimes) {
             let (decisions, profile) = batch.assignProfiled(
@@ -167,7 +168,7 @@ if largeRounds > 0 {
 say("least-recent: one order, \(leastRecentAgents) available agents, \(leastRecentRuns) assignments")
 let leastRecent = DispatchPolicies.make("least-recent", settings: settings)!
 var random = SplitMix64(seed: 99)
-let fleet = BenchInstance.random(orders: 1, agents: leastRecentAgents, using: &random)
+let fleet = DispatchInstance.random(orders: 1, agents: leastRecentAgents, using: &random)
 var singleTimes: [Double] = []
 for run in 0..<leastRecentRuns {
     var order = fleet.orders[0]
