@@ -141,7 +141,7 @@ demo-build: deps
 ## dabba-agent to its customer's WebSocket while `dabba-sim fleet` runs 1,000 other riders) and the dispatch algorithms (also 5,000 × 20,000). Figures go to BENCHMARKS.md. BENCH_ONLY=agent, BENCH_ONLY=hub or
 ## BENCH_ONLY=dispatch runs one of them; BENCH_ONLY=micro the package-benchmark micro-benchmarks (Benchmarks/Micro, a
 ## package of its own: the protocol's decoders against JSONDecoder on the same bytes and the dispatch policies, with
-## allocation counts) (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|cluster|live|customers|relay|orders|races|round|device
+## allocation counts) (e.g. `make bench BENCH_ONLY=hub`); BENCH_HUB_ONLY=ingest|backlog|cluster|live|customers|relay|orders|races|round|device
 ## narrows the hub part; BENCH_AGENT_ONLY=salvage|drain|week|steady|soak one agent benchmark (e.g.
 ## `make bench BENCH_ONLY=agent BENCH_AGENT_ONLY=soak`). The agent is measured as it ships to devices ($(RELEASE), static runtime); the hub and the
 ## dispatch algorithms as `install-hub` ships them (-c release). BENCH_NETNS=1 runs the hub benchmarks in a private

@@ -34,6 +34,9 @@ enum IngestBenchmark {
         /// Whether the broker may drop messages (production's queue limit): the hub's end is then its last commit
         /// once nothing more arrives for 5 s, instead of its commit of every fix.
         var brokerMayDrop = false
+        /// Fixes per message: 1 publishes one fix per message on `…/fix` (the live lane); more publishes the agents'
+        /// backlog messages on `…/backlog`, that many fixes each, built as the agent builds them.
+        var fixesPerMessage = 1
     }
 
     enum Backend {
@@ -121,7 +124,14 @@ enum IngestBenchmark {
             hubs.allSatisfy { $0.mqtt.isSubscribed }
         }
 
-        let raw = try RawSubscriber(port: broker.port, clientID: "bench-raw-ingest", filter: "dabba/v1/agents/+/fix")
+        let batch = c.fixesPerMessage
+        guard batch >= 1, perAgent % batch == 0 else {
+            throw BenchError("fixes per agent (\(perAgent)) must be a multiple of the fixes per message (\(batch))")
+        }
+        let messages = total / batch
+        let raw = try RawSubscriber(
+            port: broker.port, clientID: "bench-raw-ingest",
+            filter: batch == 1 ? "dabba/v1/agents/+/fix" : "dabba/v1/agents/+/backlog")
         defer { raw.stop() }
         let acks = try AckCounter(port: broker.port)
         defer { acks.stop() }
@@ -133,14 +143,20 @@ enum IngestBenchmark {
         // seq order, agents interleaved.
         let start = wallClockMilliseconds() - Int64(perAgent) * 1000
         var lanes = [[(topic: String, payload: [UInt8])]](repeating: [], count: c.connections)
-        for seq in 1...perAgent {
+        for first in stride(from: 1, through: perAgent, by: batch) {
             for agent in 0..<c.agents {
                 let id = BenchAgent.id(agent)
-                let fix = Fix(
-                    agent: id, seq: Int64(seq), time: Timestamp.format(milliseconds: start + Int64(seq) * 1000),
-                    lat: 22.3149 + Double(seq) * 1e-6, lon: 87.3105 - Double(agent) * 1e-4, alt: 31.5, speed: 7.25,
-                    track: 181.5, hacc: 3.2, mode: 3)
-                lanes[agent % c.connections].append((Topics.fix(agent: id), fix.jsonBytes()))
+                let fixes = (first..<(first + batch)).map { seq in
+                    Fix(
+                        agent: id, seq: Int64(seq), time: Timestamp.format(milliseconds: start + Int64(seq) * 1000),
+                        lat: 22.3149 + Double(seq) * 1e-6, lon: 87.3105 - Double(agent) * 1e-4, alt: 31.5, speed: 7.25,
+                        track: 181.5, hacc: 3.2, mode: 3)
+                }
+                let message =
+                    batch == 1
+                    ? (Topics.fix(agent: id), fixes[0].jsonBytes())
+                    : (Topics.backlog(agent: id), backlogPayload(agent: id, fixes: fixes))
+                lanes[agent % c.connections].append(message)
             }
         }
         let publishers = try (0..<c.connections).map {
@@ -203,7 +219,7 @@ enum IngestBenchmark {
                     if hubEnd == nil { hubEnd = lastCommitAt }
                     return true
                 }
-                return publishEnd != nil && hubEnd != nil && raw.count.load(ordering: .acquiring) >= total
+                return publishEnd != nil && hubEnd != nil && raw.count.load(ordering: .acquiring) >= messages
             }
         } catch {
             throw BenchError(
@@ -232,12 +248,24 @@ enum IngestBenchmark {
             fixes: total, publishSeconds: (publishEnd - t0).seconds, rawSeconds: (rawEnd - t0).seconds,
             hubSeconds: (hubEnd - t0).seconds, hubFirstCommit: (hubFirst - t0).seconds, commits: commits.count,
             commitSecondsTotal: commits.seconds, rowsStored: rows, rejected: counters.rejected(),
-            rawRepeats: max(0, raw.count.load(ordering: .acquiring) - total),
-            rawReceived: min(total, raw.count.load(ordering: .acquiring)), acked: ackedTotal,
+            rawRepeats: max(0, raw.count.load(ordering: .acquiring) - messages) * batch,
+            rawReceived: min(total, raw.count.load(ordering: .acquiring) * batch), acked: ackedTotal,
             agentsNotFullyAcked: agentsShort.count, malformedAcks: acks.malformed,
             hubSettings:
                 "commit-interval-ms \(Int(configuration.commitInterval.inMilliseconds)), commit-batch \(configuration.commitBatch)"
         )
+    }
+
+    /// A backlog message as the agent builds it (`AgentEngine.backlogPayload`): its stored fix payloads, oldest first,
+    /// inside `{"v":1,"agent":…,"fixes":[…]}`.
+    static func backlogPayload(agent: String, fixes: [Fix]) -> [UInt8] {
+        var bytes = Array(#"{"v":\#(payloadVersion),"agent":"\#(agent)","fixes":["#.utf8)
+        for (i, fix) in fixes.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes += fix.jsonBytes()
+        }
+        bytes += Array("]}".utf8)
+        return bytes
     }
 
     /// Broker settings: `hub/mosquitto/dabba.conf`'s in-flight window and TCP_NODELAY, with a queue large enough that

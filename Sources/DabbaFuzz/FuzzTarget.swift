@@ -12,7 +12,7 @@ import DabbaProtocol
 public enum FuzzTarget: String, CaseIterable, Sendable {
     /// `Fix.parse`, the fast parser of `…/fix` payloads (and of each backlog entry on the agent's side).
     case fix
-    /// `BacklogMessage` (`…/backlog`).
+    /// `BacklogMessage.parse` (`…/backlog`), its fast path checked against `JSONDecoder` on every input.
     case backlog
     /// `AgentEvent` (`…/events`) and the checks the hub applies to it.
     case event
@@ -49,8 +49,14 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .fix:
             if let fix = try? Fix.parse(bytes) { Self.check(fix) }
         case .backlog:
-            if let backlog = try? PayloadCoding.decode(BacklogMessage.self, from: bytes) {
+            if let backlog = try? BacklogMessage.parse(bytes) {
                 for fix in backlog.fixes { Self.check(fix) }
+            }
+            // The fast path accepts only what JSONDecoder accepts, with the same value.
+            if let fast = BacklogMessage.fastParse(bytes) {
+                precondition(
+                    (try? PayloadCoding.decode(BacklogMessage.self, from: bytes)) == fast,
+                    "the fast backlog parser accepted what JSONDecoder decides differently")
             }
         case .event:
             if let event = try? PayloadCoding.decode(AgentEvent.self, from: bytes) {

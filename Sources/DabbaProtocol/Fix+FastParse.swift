@@ -172,7 +172,15 @@ struct FlatScanner {
         return true
     }
 
+    /// A whole payload that is one plain fix and nothing else.
     mutating func fix() -> Fix? {
+        guard let fix = fixObject() else { return nil }
+        skipWhitespace()
+        return index == bytes.count ? fix : nil
+    }
+
+    /// One plain fix object from the current position; the scanner is left just after its closing brace.
+    mutating func fixObject() -> Fix? {
         guard consume(UInt8(ascii: "{")) else { return nil }
         var v: Int64?, seq: Int64?, agent: String?, time: String?, lat: Double?, lon: Double?
         var alt: Double??, speed: Double??, track: Double??, hacc: Double??, mode: Int64??
@@ -221,8 +229,6 @@ struct FlatScanner {
                 break
             }
         }
-        skipWhitespace()
-        guard index == bytes.count else { return nil }
         guard let v, let agent, let seq, let time, let lat, let lon,
             let version = Int(exactly: v)
         else { return nil }
@@ -231,5 +237,69 @@ struct FlatScanner {
             track: track ?? nil, hacc: hacc ?? nil, mode: (mode ?? nil).flatMap { Int(exactly: $0) })
         fix.v = version
         return fix
+    }
+}
+
+/// The backfill lane's fast path, on the same terms as `Fix.parse`: `BacklogMessage.parse` reads the plain form the
+/// agent sends (`{"v":1,"agent":"…","fixes":[…plain fixes…]}`, keys in any order, unknown scalar keys skipped) in one
+/// pass, and hands anything else — and every rejection — to `JSONDecoder` through `PayloadCoding.decode`. What it
+/// accepts, `JSONDecoder` accepts with the same value (tests and the `backlog` fuzz target compare the two).
+extension BacklogMessage {
+    public static func parse(_ bytes: [UInt8], maxBytes: Int = 1 << 20) throws(PayloadError) -> BacklogMessage {
+        guard bytes.count <= maxBytes else { throw PayloadError(.tooLarge, "payload of \(bytes.count) bytes") }
+        if let message = fastParse(bytes) { return message }
+        return try PayloadCoding.decode(BacklogMessage.self, from: bytes, maxBytes: maxBytes)
+    }
+
+    /// The plain form of a backlog message, or nil to let `JSONDecoder` decide.
+    package static func fastParse(_ bytes: [UInt8]) -> BacklogMessage? {
+        bytes.withUnsafeBufferPointer { buffer -> BacklogMessage? in
+            var scanner = FlatScanner(bytes: buffer)
+            return scanner.backlog()
+        }
+    }
+}
+
+extension FlatScanner {
+    mutating func backlog() -> BacklogMessage? {
+        guard consume(UInt8(ascii: "{")) else { return nil }
+        var v: Int64?, agent: String?, fixes: [Fix]?
+        if !consume(UInt8(ascii: "}")) {
+            while true {
+                guard let key = plainString(), consume(UInt8(ascii: ":")) else { return nil }
+                if equals(key, "v") {
+                    guard v == nil, let value = int64() else { return nil }
+                    v = value
+                } else if equals(key, "agent") {
+                    guard agent == nil, let range = plainString() else { return nil }
+                    agent = string(range)
+                } else if equals(key, "fixes") {
+                    guard fixes == nil, let list = fixArray() else { return nil }
+                    fixes = list
+                } else {
+                    guard skipScalar() else { return nil }
+                }
+                if consume(UInt8(ascii: ",")) { continue }
+                guard consume(UInt8(ascii: "}")) else { return nil }
+                break
+            }
+        }
+        skipWhitespace()
+        guard index == bytes.count, let v, let agent, let fixes, let version = Int(exactly: v) else { return nil }
+        return BacklogMessage(v: version, agent: agent, fixes: fixes)
+    }
+
+    /// `[fix, fix, …]` of plain fix objects (nil on anything else).
+    mutating func fixArray() -> [Fix]? {
+        guard consume(UInt8(ascii: "[")) else { return nil }
+        var list: [Fix] = []
+        if consume(UInt8(ascii: "]")) { return list }
+        while true {
+            guard let fix = fixObject() else { return nil }
+            list.append(fix)
+            if consume(UInt8(ascii: ",")) { continue }
+            guard consume(UInt8(ascii: "]")) else { return nil }
+            return list
+        }
     }
 }

@@ -249,3 +249,73 @@ import Testing
         #expect(try PayloadCoding.decode(AckMessage.self, from: empty.jsonBytes()) == empty)
     }
 }
+
+/// `BacklogMessage.parse` decides exactly as `PayloadCoding.decode(BacklogMessage.self, …)`, like the fix's fast path.
+@Suite struct FastBacklogTests {
+    static let fix = #"{"v":1,"agent":"a-1","seq":5,"time":"2026-11-25T10:00:00.000Z","lat":1.5,"lon":2.5,"mode":3}"#
+    static let inputs: [String] = [
+        #"{"v":1,"agent":"a-1","fixes":[\#(fix)]}"#,
+        #"{"v":1,"agent":"a-1","fixes":[\#(fix),\#(fix.replacingOccurrences(of: "\"seq\":5", with: "\"seq\":6"))]}"#,
+        #" { "fixes" : [ \#(fix) ] , "agent" : "a-1" , "v" : 1 , "extra" : null } "#,
+        #"{"v":1,"agent":"a-1","fixes":[]}"#,
+        #"{"v":1,"agent":"a-1","fixes":[\#(fix)],"future":{"x":1}}"#,
+        #"{"v":1,"agent":"a-1","fixes":[{"v":1,"agent":"a-1","seq":5,"time":"t","lat":1,"lon":2,"k":[1]}]}"#,
+        #"{"v":1,"agent":"a\u002d1","fixes":[\#(fix)]}"#,
+        #"{"v":1,"agent":"a-1","agent":"a-2","fixes":[\#(fix)]}"#,
+        #"{"v":1,"agent":"a-1","fixes":[\#(fix)],"fixes":[]}"#,
+        #"{"v":1,"agent":"a-1","fixes":[\#(fix),]}"#,
+        #"{"v":1,"agent":"a-1","fixes":[\#(fix)]"#,
+        #"{"v":1,"agent":"a-1","fixes":[\#(fix)]}x"#,
+        #"{"v":1,"agent":"a-1","fixes":{}}"#,
+        #"{"v":1,"agent":"a-1","fixes":[1,2]}"#,
+        #"{"v":1,"agent":"a-1","fixes":[{"v":1}]}"#,
+        #"{"v":1,"agent":"a-1"}"#,
+        #"{"agent":"a-1","fixes":[]}"#,
+        #"{"v":9999999999999999999,"agent":"a-1","fixes":[]}"#,
+        #"{"v":1.0,"agent":"a-1","fixes":[]}"#,
+        #"{"v":1,"agent":7,"fixes":[]}"#,
+        #"{"v":1,"agent":"a-1","fixes":[{"v":1,"agent":"a-1","seq":9223372036854775808,"time":"t","lat":1,"lon":2}]}"#,
+        "[]", "not json", "", "{}", "null",
+    ]
+
+    @Test(arguments: inputs)
+    func fastPathDecidesLikeJSONDecoder(input: String) {
+        let bytes = Array(input.utf8)
+        let expected = Result { () throws(PayloadError) in
+            try PayloadCoding.decode(BacklogMessage.self, from: bytes)
+        }
+        let actual = Result { () throws(PayloadError) in try BacklogMessage.parse(bytes) }
+        switch (expected, actual) {
+        case (.success(let a), .success(let b)): #expect(a == b, "\(input)")
+        case (.failure(let a), .failure(let b)): #expect(a.code == b.code, "\(input)")
+        default: Issue.record("\(input): JSONDecoder \(expected), fast path \(actual)")
+        }
+        if let fast = BacklogMessage.fastParse(bytes) { #expect((try? expected.get()) == fast, "\(input)") }
+    }
+
+    /// The agent's own backlog messages (its stored fix payloads inside the envelope) take the fast path.
+    @Test func theAgentsOwnBacklogMessagesTakeTheFastPath() {
+        let fixes = (1...100).map { i in
+            Fix(
+                agent: "a-17", seq: Int64(i), time: "2026-11-25T10:00:\(String(format: "%02d", i % 60)).123Z",
+                lat: 22.3149 + Double(i) * 1e-5, lon: 87.3105, alt: 31.5, speed: 7.25, track: 181.5, hacc: 3.2,
+                mode: 3)
+        }
+        var bytes = Array(#"{"v":1,"agent":"a-17","fixes":["#.utf8)
+        for (i, fix) in fixes.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes += fix.jsonBytes()
+        }
+        bytes += Array("]}".utf8)
+        let message = BacklogMessage(agent: "a-17", fixes: fixes)
+        #expect(BacklogMessage.fastParse(bytes) == message)
+        #expect(BacklogMessage.fastParse(PayloadCoding.encode(message)) == message)
+        #expect((try? PayloadCoding.decode(BacklogMessage.self, from: bytes)) == message)
+    }
+
+    @Test func oversizedIsRejectedBeforeParsing() {
+        #expect(throws: PayloadError(.tooLarge, "payload of 11 bytes")) {
+            try BacklogMessage.parse(Array("{\"v\":1,   }".utf8), maxBytes: 10)
+        }
+    }
+}

@@ -82,7 +82,7 @@ package final class IngestValidator: Sendable {
             let fix = try Fix.parse(payload, maxBytes: Self.maxPayload)
             return .positions([try position(fix, agent: agent)])
         case "backlog":
-            let backlog = try PayloadCoding.decode(BacklogMessage.self, from: payload, maxBytes: Self.maxPayload)
+            let backlog = try BacklogMessage.parse(payload, maxBytes: Self.maxPayload)
             guard backlog.v == payloadVersion else { throw PayloadError(.unsupportedVersion, "v \(backlog.v)") }
             guard backlog.agent == agent else { throw PayloadError(.agentMismatch, "backlog for \(backlog.agent)") }
             guard backlog.fixes.count <= Self.maxBacklogFixes else {
