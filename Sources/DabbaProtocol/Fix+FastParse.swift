@@ -179,56 +179,64 @@ struct FlatScanner {
         return index == bytes.count ? fix : nil
     }
 
+    /// `{"key": value, …}` from the current position: `member` reads each key's value (the scanner just after the
+    /// key's colon) and says whether it was acceptable. False on a malformed object or the first refused member; the
+    /// scanner is left just after the closing brace. Keys must be plain strings.
+    @inline(__always) mutating func object(_ member: (inout FlatScanner, Range<Int>) -> Bool) -> Bool {
+        guard consume(UInt8(ascii: "{")) else { return false }
+        if consume(UInt8(ascii: "}")) { return true }
+        while true {
+            guard let key = plainString(), consume(UInt8(ascii: ":")), member(&self, key) else { return false }
+            if consume(UInt8(ascii: ",")) { continue }
+            return consume(UInt8(ascii: "}"))
+        }
+    }
+
     /// One plain fix object from the current position; the scanner is left just after its closing brace.
     mutating func fixObject() -> Fix? {
-        guard consume(UInt8(ascii: "{")) else { return nil }
         var v: Int64?, seq: Int64?, agent: String?, time: String?, lat: Double?, lon: Double?
         var alt: Double??, speed: Double??, track: Double??, hacc: Double??, mode: Int64??
-        if !consume(UInt8(ascii: "}")) {
-            while true {
-                guard let key = plainString(), consume(UInt8(ascii: ":")) else { return nil }
-                if equals(key, "v") {
-                    guard v == nil, let value = int64() else { return nil }
-                    v = value
-                } else if equals(key, "agent") {
-                    guard agent == nil, let range = plainString() else { return nil }
-                    agent = string(range)
-                } else if equals(key, "seq") {
-                    guard seq == nil, let value = int64() else { return nil }
-                    seq = value
-                } else if equals(key, "time") {
-                    guard time == nil, let range = plainString() else { return nil }
-                    time = string(range)
-                } else if equals(key, "lat") {
-                    guard lat == nil, let value = double() else { return nil }
-                    lat = value
-                } else if equals(key, "lon") {
-                    guard lon == nil, let value = double() else { return nil }
-                    lon = value
-                } else if equals(key, "alt") {
-                    guard optionalDouble(&alt) else { return nil }
-                } else if equals(key, "speed") {
-                    guard optionalDouble(&speed) else { return nil }
-                } else if equals(key, "track") {
-                    guard optionalDouble(&track) else { return nil }
-                } else if equals(key, "hacc") {
-                    guard optionalDouble(&hacc) else { return nil }
-                } else if equals(key, "mode") {
-                    guard mode == nil else { return nil }
-                    if null() {
-                        mode = .some(nil)
-                    } else {
-                        guard let value = int64() else { return nil }
-                        mode = .some(value)
-                    }
+        let wellFormed = object { s, key in
+            if s.equals(key, "v") {
+                guard v == nil, let value = s.int64() else { return false }
+                v = value
+            } else if s.equals(key, "agent") {
+                guard agent == nil, let range = s.plainString() else { return false }
+                agent = s.string(range)
+            } else if s.equals(key, "seq") {
+                guard seq == nil, let value = s.int64() else { return false }
+                seq = value
+            } else if s.equals(key, "time") {
+                guard time == nil, let range = s.plainString() else { return false }
+                time = s.string(range)
+            } else if s.equals(key, "lat") {
+                guard lat == nil, let value = s.double() else { return false }
+                lat = value
+            } else if s.equals(key, "lon") {
+                guard lon == nil, let value = s.double() else { return false }
+                lon = value
+            } else if s.equals(key, "alt") {
+                return s.optionalDouble(&alt)
+            } else if s.equals(key, "speed") {
+                return s.optionalDouble(&speed)
+            } else if s.equals(key, "track") {
+                return s.optionalDouble(&track)
+            } else if s.equals(key, "hacc") {
+                return s.optionalDouble(&hacc)
+            } else if s.equals(key, "mode") {
+                guard mode == nil else { return false }
+                if s.null() {
+                    mode = .some(nil)
                 } else {
-                    guard skipScalar() else { return nil }
+                    guard let value = s.int64() else { return false }
+                    mode = .some(value)
                 }
-                if consume(UInt8(ascii: ",")) { continue }
-                guard consume(UInt8(ascii: "}")) else { return nil }
-                break
+            } else {
+                return s.skipScalar()
             }
+            return true
         }
+        guard wellFormed else { return nil }
         guard let v, let agent, let seq, let time, let lat, let lon,
             let version = Int(exactly: v)
         else { return nil }
@@ -262,28 +270,23 @@ extension BacklogMessage {
 
 extension FlatScanner {
     mutating func backlog() -> BacklogMessage? {
-        guard consume(UInt8(ascii: "{")) else { return nil }
         var v: Int64?, agent: String?, fixes: [Fix]?
-        if !consume(UInt8(ascii: "}")) {
-            while true {
-                guard let key = plainString(), consume(UInt8(ascii: ":")) else { return nil }
-                if equals(key, "v") {
-                    guard v == nil, let value = int64() else { return nil }
-                    v = value
-                } else if equals(key, "agent") {
-                    guard agent == nil, let range = plainString() else { return nil }
-                    agent = string(range)
-                } else if equals(key, "fixes") {
-                    guard fixes == nil, let list = fixArray() else { return nil }
-                    fixes = list
-                } else {
-                    guard skipScalar() else { return nil }
-                }
-                if consume(UInt8(ascii: ",")) { continue }
-                guard consume(UInt8(ascii: "}")) else { return nil }
-                break
+        let wellFormed = object { s, key in
+            if s.equals(key, "v") {
+                guard v == nil, let value = s.int64() else { return false }
+                v = value
+            } else if s.equals(key, "agent") {
+                guard agent == nil, let range = s.plainString() else { return false }
+                agent = s.string(range)
+            } else if s.equals(key, "fixes") {
+                guard fixes == nil, let list = s.fixArray() else { return false }
+                fixes = list
+            } else {
+                return s.skipScalar()
             }
+            return true
         }
+        guard wellFormed else { return nil }
         skipWhitespace()
         guard index == bytes.count, let v, let agent, let fixes, let version = Int(exactly: v) else { return nil }
         return BacklogMessage(v: version, agent: agent, fixes: fixes)
