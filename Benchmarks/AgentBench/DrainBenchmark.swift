@@ -39,7 +39,7 @@ enum DrainBenchmark {
 
         // Baselines: raw libmosquitto with the same messages as each agent run.
         let rawBatches = stride(from: 0, to: payloads.count, by: 100).map { first in
-            backlogPayload(agentID: agentID, fixes: payloads[first..<min(first + 100, payloads.count)])
+            BacklogMessage.payload(agent: agentID, fixPayloads: payloads[first..<min(first + 100, payloads.count)])
         }
         let rawBatched = try RawPublisher.run(
             port: broker.port, topic: Topics.backlog(agent: "bench-raw"), payloads: rawBatches, window: 10)
@@ -74,16 +74,6 @@ enum DrainBenchmark {
         _ = try prefill(path: path, count: count, agentID: "bench-1", start: start, logger: logger)
         let flags = count > 700_000 ? ["outbox-max-rows": "\(count * 2)"] : [:]
         return try await drain(outbox: path, flags: flags, count: count, broker: broker, logger: logger)
-    }
-
-    /// The agent's backlog message of `fixes` (stored fix payloads), as `AgentEngine.backlogPayload` builds it.
-    static func backlogPayload(agentID: String, fixes: ArraySlice<[UInt8]>) -> [UInt8] {
-        var bytes = Array(#"{"v":1,"agent":""#.utf8) + Array(agentID.utf8) + Array(#"","fixes":["#.utf8)
-        for (i, fix) in fixes.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
-            bytes += fix
-        }
-        return bytes + Array("]}".utf8)
     }
 
     /// An outbox at `path` holding `count` fixes 1 s apart from `start` (synchronous=NORMAL for speed; the drains

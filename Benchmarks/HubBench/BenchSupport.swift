@@ -158,3 +158,13 @@ final class Cell<Value: Sendable>: Sendable {
 /// Kilobytes as `/proc` reports them (KiB, 1,024 bytes) in decimal megabytes (MB = 10^6 bytes), the unit
 /// BENCHMARKS.md and the targets use.
 func megabytes(kB: Int) -> Double { Double(kB) * 1024 / 1_000_000 }
+
+/// Another product of this build (`dabba-hub`, `dabba-sim`) next to the bench binary; throws saying how to build it.
+func siblingBinary(_ name: String) throws -> String {
+    let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    let sibling = own.deletingLastPathComponent().appendingPathComponent(name).path
+    guard FileManager.default.isExecutableFile(atPath: sibling) else {
+        throw BenchError("no \(name) next to \(own.path): `swift build -c release --product \(name)` first")
+    }
+    return sibling
+}

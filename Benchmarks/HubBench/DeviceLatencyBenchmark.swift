@@ -189,16 +189,6 @@ enum DeviceLatencyBenchmark {
             hubCommittedPerSecond: committed / seconds, hubCPUPercent: 100 * cpu / seconds,
             fleetSummary: fleetLines.last.map(String.init) ?? "(no summary)", seconds: seconds)
     }
-
-    /// Another product of this build next to the bench binary (as ``HubProcess/binary()`` finds `dabba-hub`).
-    static func siblingBinary(_ name: String) throws -> String {
-        let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let sibling = own.deletingLastPathComponent().appendingPathComponent(name).path
-        guard FileManager.default.isExecutableFile(atPath: sibling) else {
-            throw BenchError("no \(name) next to \(own.path): `swift build -c release --product \(name)` first")
-        }
-        return sibling
-    }
 }
 
 /// Arrival instants of the customer's position frames by fix time (ms).

@@ -157,12 +157,7 @@ final class HubProcess: Sendable {
 
     static func binary() throws -> String {
         if let path = ProcessInfo.processInfo.environment["BENCH_HUB_BINARY"], !path.isEmpty { return path }
-        let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let sibling = own.deletingLastPathComponent().appendingPathComponent("dabba-hub").path
-        guard FileManager.default.isExecutableFile(atPath: sibling) else {
-            throw BenchError("no dabba-hub next to \(own.path): `swift build -c release --product dabba-hub` first")
-        }
-        return sibling
+        return try siblingBinary("dabba-hub")
     }
 
     /// Starts a hub on `database` (a `sqlite:` or `postgres://` URL) and the broker on `mqttPort`, with `extra`

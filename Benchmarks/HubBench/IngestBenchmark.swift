@@ -155,7 +155,10 @@ enum IngestBenchmark {
                 let message =
                     batch == 1
                     ? (Topics.fix(agent: id), fixes[0].jsonBytes())
-                    : (Topics.backlog(agent: id), backlogPayload(agent: id, fixes: fixes))
+                    : (
+                        Topics.backlog(agent: id),
+                        BacklogMessage.payload(agent: id, fixPayloads: fixes.map { $0.jsonBytes() })
+                    )
                 lanes[agent % c.connections].append(message)
             }
         }
@@ -254,18 +257,6 @@ enum IngestBenchmark {
             hubSettings:
                 "commit-interval-ms \(Int(configuration.commitInterval.inMilliseconds)), commit-batch \(configuration.commitBatch)"
         )
-    }
-
-    /// A backlog message as the agent builds it (`AgentEngine.backlogPayload`): its stored fix payloads, oldest first,
-    /// inside `{"v":1,"agent":…,"fixes":[…]}`.
-    static func backlogPayload(agent: String, fixes: [Fix]) -> [UInt8] {
-        var bytes = Array(#"{"v":\#(payloadVersion),"agent":"\#(agent)","fixes":["#.utf8)
-        for (i, fix) in fixes.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
-            bytes += fix.jsonBytes()
-        }
-        bytes += Array("]}".utf8)
-        return bytes
     }
 
     /// Broker settings: `hub/mosquitto/dabba.conf`'s in-flight window and TCP_NODELAY, with a queue large enough that

@@ -141,7 +141,9 @@ extension AgentEngine {
                 else { return }
             } else if !fixes.isEmpty {
                 switch send(
-                    rows: fixes, topic: Topics.backlog(agent: configuration.agentID), payload: backlogPayload(fixes))
+                    rows: fixes, topic: Topics.backlog(agent: configuration.agentID),
+                    payload: BacklogMessage.payload(
+                        agent: configuration.agentID, fixPayloads: fixes.lazy.map(\.payload)))
                 {
                 case .sent: break
                 case .retrySmaller: continue
@@ -185,19 +187,6 @@ extension AgentEngine {
         backlogInFlight += 1
         counters.backlogMessages += 1
         return .sent
-    }
-
-    /// `{"v":1,"agent":…,"fixes":[…]}` built from the stored payloads without decoding them.
-    func backlogPayload(_ rows: [Outbox.Row]) -> [UInt8] {
-        var bytes = Array(#"{"v":1,"agent":""#.utf8)
-        bytes += Array(configuration.agentID.utf8)
-        bytes += Array(#"","fixes":["#.utf8)
-        for (i, row) in rows.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
-            bytes += row.payload
-        }
-        bytes += Array("]}".utf8)
-        return bytes
     }
 
     func refillTokens() {

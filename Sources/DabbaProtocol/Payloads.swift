@@ -51,6 +51,21 @@ public struct BacklogMessage: Codable, Sendable, Equatable {
         self.agent = agent
         self.fixes = fixes
     }
+
+    /// The message as the agent sends it, `{"v":1,"agent":"…","fixes":[…]}` around fix payloads already encoded (the
+    /// outbox's stored bytes), without decoding them. `agent` is a valid agent id (``AgentID``), which JSON never
+    /// escapes.
+    public static func payload(agent: String, fixPayloads: some Sequence<[UInt8]>) -> [UInt8] {
+        var bytes = Array(#"{"v":\#(payloadVersion),"agent":""#.utf8)
+        bytes += Array(agent.utf8)
+        bytes += Array(#"","fixes":["#.utf8)
+        for (i, fix) in fixPayloads.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes += fix
+        }
+        bytes += Array("]}".utf8)
+        return bytes
+    }
 }
 
 /// An agent action on an order (accepted, rejected, picked_up, delivered), or the agent starting or ending its

@@ -293,7 +293,8 @@ import Testing
         if let fast = BacklogMessage.fastParse(bytes) { #expect((try? expected.get()) == fast, "\(input)") }
     }
 
-    /// The agent's own backlog messages (its stored fix payloads inside the envelope) take the fast path.
+    /// The agent's own backlog messages (its stored fix payloads inside the envelope, `BacklogMessage.payload`) take the
+    /// fast path.
     @Test func theAgentsOwnBacklogMessagesTakeTheFastPath() {
         let fixes = (1...100).map { i in
             Fix(
@@ -307,6 +308,8 @@ import Testing
             bytes += fix.jsonBytes()
         }
         bytes += Array("]}".utf8)
+        // The builder the agent (and the benchmarks) use writes exactly these bytes.
+        #expect(BacklogMessage.payload(agent: "a-17", fixPayloads: fixes.map { $0.jsonBytes() }) == bytes)
         let message = BacklogMessage(agent: "a-17", fixes: fixes)
         #expect(BacklogMessage.fastParse(bytes) == message)
         #expect(BacklogMessage.fastParse(PayloadCoding.encode(message)) == message)

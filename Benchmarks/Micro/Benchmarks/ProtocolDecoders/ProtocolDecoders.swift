@@ -36,10 +36,8 @@ let benchmarks: @Sendable () -> Void = {
         return next
     }
     // As the agent builds it: its stored fix payloads inside the envelope.
-    let backlogBytes =
-        Array(#"{"v":1,"agent":"a-0042","fixes":["#.utf8)
-        + fixes.map { $0.jsonBytes() }.joined(separator: [UInt8(ascii: ",")]) + Array("]}".utf8)
     let each = fixes.map { $0.jsonBytes() }
+    let backlogBytes = BacklogMessage.payload(agent: "a-0042", fixPayloads: each)
     Benchmark("BacklogMessage.parse: 100 fixes (…/backlog, the hub's fast parser)", configuration: perBacklog) {
         benchmark in
         for _ in benchmark.scaledIterations { blackHole(try BacklogMessage.parse(backlogBytes)) }
