@@ -14,37 +14,66 @@ import PostgresNIO
 extension PostgresHubStore {
     package func createOffer(_ offer: Offer, limits: AssignmentLimits) async throws(StoreError) -> OfferOutcome {
         try await transaction { connection -> OfferOutcome in
-            guard let order = try await readOrder(id: offer.order, forUpdate: true, on: connection) else {
-                return .refused(.unknownOrder(offer.order))
-            }
-            guard order.agentID == nil, OrderStatus.waitingForAgent.contains(order.status) else {
-                return .refused(.notWaiting(order: order.id, status: order.status, agent: order.agentID))
-            }
-            if let other = try await pendingOfferAgent(order: order.id, on: connection) {
-                return .refused(.alreadyOffered(order: order.id, agent: other))
-            }
-            let excluded = try await connection.rows(
-                """
-                SELECT 1 FROM offers WHERE order_id = \(order.id) AND agent_id = \(offer.agent)
-                  AND \(unescaped: Self.excludingOffer) LIMIT 1
-                """, logger)
-            if !excluded.isEmpty { return .refused(.excluded(agent: offer.agent, order: order.id)) }
-            if let refusal = try await assignmentRefusal(
-                agent: offer.agent, for: order, limits: limits, sameRestaurant: true, on: connection)
-            {
-                return .refused(refusal)
-            }
-            let id = try await connection.scalar(
-                Int64.self,
-                """
-                INSERT INTO offers(order_id, agent_id, created, deadline, state)
-                VALUES(\(offer.order), \(offer.agent), \(offer.created), \(offer.deadline), 'pending') RETURNING id
-                """, logger)
-            var stored = offer
-            stored.id = id ?? 0
-            stored.state = .pending
-            return .offered(stored)
+            try await makeOffer(offer, limits: limits, on: connection)
         }
+    }
+
+    /// One transaction per offer, each as ``createOffer(_:limits:)``'s with the decision's `INSERT` in it: a
+    /// transaction holding many orders' and agents' row locks would deadlock with an operator's assignment, which
+    /// locks one order and then its agent.
+    package func createOffers(_ requests: [OfferRequest], limits: AssignmentLimits) async throws(StoreError)
+        -> [OfferOutcome]
+    {
+        var outcomes: [OfferOutcome] = []
+        outcomes.reserveCapacity(requests.count)
+        for request in requests {
+            let candidates = try Self.encodedCandidates(request.decision)
+            outcomes.append(
+                try await transaction { connection -> OfferOutcome in
+                    let outcome = try await makeOffer(request.offer, limits: limits, on: connection)
+                    if case .offered = outcome {
+                        try await insertDecision(request.decision, candidates: candidates, on: connection)
+                    }
+                    return outcome
+                })
+        }
+        return outcomes
+    }
+
+    /// ``createOffer(_:limits:)``'s locks, checks and insert, inside the caller's transaction.
+    func makeOffer(_ offer: Offer, limits: AssignmentLimits, on connection: PostgresSession) async throws
+        -> OfferOutcome
+    {
+        guard let order = try await readOrder(id: offer.order, forUpdate: true, on: connection) else {
+            return .refused(.unknownOrder(offer.order))
+        }
+        guard order.agentID == nil, OrderStatus.waitingForAgent.contains(order.status) else {
+            return .refused(.notWaiting(order: order.id, status: order.status, agent: order.agentID))
+        }
+        if let other = try await pendingOfferAgent(order: order.id, on: connection) {
+            return .refused(.alreadyOffered(order: order.id, agent: other))
+        }
+        let excluded = try await connection.rows(
+            """
+            SELECT 1 FROM offers WHERE order_id = \(order.id) AND agent_id = \(offer.agent)
+              AND \(unescaped: Self.excludingOffer) LIMIT 1
+            """, logger)
+        if !excluded.isEmpty { return .refused(.excluded(agent: offer.agent, order: order.id)) }
+        if let refusal = try await assignmentRefusal(
+            agent: offer.agent, for: order, limits: limits, sameRestaurant: true, on: connection)
+        {
+            return .refused(refusal)
+        }
+        let id = try await connection.scalar(
+            Int64.self,
+            """
+            INSERT INTO offers(order_id, agent_id, created, deadline, state)
+            VALUES(\(offer.order), \(offer.agent), \(offer.created), \(offer.deadline), 'pending') RETURNING id
+            """, logger)
+        var stored = offer
+        stored.id = id ?? 0
+        stored.state = .pending
+        return .offered(stored)
     }
 
     package func acceptOffer(order id: String, agent: String, actor: String, limits: AssignmentLimits, now: Int64)

@@ -127,6 +127,20 @@ extension PostgresHubStore: DispatchRepository {
         }
     }
 
+    /// One `SELECT` for all of them.
+    package func excludedAgents(orders: [String]) async throws(StoreError) -> [String: Set<String>] {
+        guard !orders.isEmpty else { return [:] }
+        return try await run { connection in
+            var excluded: [String: Set<String>] = [:]
+            for offer in try await readOffers(
+                "WHERE order_id = ANY(\(orders)) AND \(unescaped: Self.excludingOffer)", on: connection)
+            {
+                excluded[offer.order, default: []].insert(offer.agent)
+            }
+            return excluded
+        }
+    }
+
     /// An offer row that excludes its agent from its order: rejected (or given back), or lapsed after delivery —
     /// an undelivered lapse does not (``Offer/lapseExcludes``).
     static let excludingOffer =
@@ -171,18 +185,25 @@ extension PostgresHubStore: DispatchRepository {
 
     /// One `INSERT`.
     package func recordDecision(_ record: DispatchRecord) async throws(StoreError) {
-        let candidates: [UInt8]
-        do { candidates = Array(try JSONEncoder().encode(record.candidates)) } catch {
+        let candidates = try Self.encodedCandidates(record)
+        try await run { connection in try await insertDecision(record, candidates: candidates, on: connection) }
+    }
+
+    /// The decision's candidates as stored (JSON).
+    static func encodedCandidates(_ record: DispatchRecord) throws(StoreError) -> [UInt8] {
+        do { return Array(try JSONEncoder().encode(record.candidates)) } catch {
             throw StoreError(.other, "dispatch decision candidates do not encode: \(error)")
         }
-        try await run { connection in
-            try await connection.query(
-                """
-                INSERT INTO dispatch_decisions(order_id, time, policy, agent_id, outcome, candidates, reason)
-                VALUES(\(record.order), \(record.time), \(record.policy), \(record.agent), \(record.outcome),
-                    \(Bytea.bind(candidates)), \(record.reason))
-                """, logger: logger)
-        }
+    }
+
+    /// Inserts a decision row (its `candidates` encoded by ``encodedCandidates(_:)``) on `connection`.
+    func insertDecision(_ record: DispatchRecord, candidates: [UInt8], on connection: PostgresSession) async throws {
+        try await connection.query(
+            """
+            INSERT INTO dispatch_decisions(order_id, time, policy, agent_id, outcome, candidates, reason)
+            VALUES(\(record.order), \(record.time), \(record.policy), \(record.agent), \(record.outcome),
+                \(Bytea.bind(candidates)), \(record.reason))
+            """, logger: logger)
     }
 
     /// One `SELECT`, oldest first. Candidates that no longer decode are shown as none (logged), as in SQLite.
@@ -327,6 +348,22 @@ extension PostgresHubStore {
                 """
                 UPDATE offers SET sent = \(time)
                 WHERE order_id = \(order) AND agent_id = \(agent) AND state = 'pending' AND sent IS NULL
+                """, logger: logger)
+        }
+    }
+
+    /// One `UPDATE` for all of them (the first time is kept).
+    package func markOffersSent(_ offers: [(order: String, agent: String)], at time: Int64) async throws(StoreError) {
+        guard !offers.isEmpty else { return }
+        let orders = offers.map(\.order)
+        let agents = offers.map(\.agent)
+        try await run { connection in
+            try await connection.query(
+                """
+                UPDATE offers SET sent = \(time)
+                FROM unnest(\(orders)::text[], \(agents)::text[]) AS sent_to(order_id, agent_id)
+                WHERE offers.order_id = sent_to.order_id AND offers.agent_id = sent_to.agent_id
+                  AND offers.state = 'pending' AND offers.sent IS NULL
                 """, logger: logger)
         }
     }

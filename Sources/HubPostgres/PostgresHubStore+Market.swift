@@ -267,6 +267,15 @@ extension PostgresHubStore: RestaurantDirectory {
             ownerUserID: r.ownerUserID)
     }
 
+    /// One `SELECT` per id (``restaurant(id:)``).
+    package func restaurantSummaries(ids: Set<String>) async throws(StoreError) -> [String: RestaurantSummary] {
+        var found: [String: RestaurantSummary] = [:]
+        for id in ids {
+            if let summary = try await restaurantSummary(id: id) { found[id] = summary }
+        }
+        return found
+    }
+
     /// One `SELECT`, in id order.
     package func restaurantIDs(ownedBy user: Int64) async throws(StoreError) -> [String] {
         try await run { connection in

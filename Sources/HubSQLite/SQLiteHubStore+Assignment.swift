@@ -9,32 +9,55 @@ import HubModel
 extension SQLiteHubStore {
     package func createOffer(_ offer: Offer, limits: AssignmentLimits) throws(StoreError) -> OfferOutcome {
         try run { () throws(SQLiteError) -> OfferOutcome in
-            try db.transaction { () throws(SQLiteError) -> OfferOutcome in
-                guard let order = try readOrder(id: offer.order) else { return .refused(.unknownOrder(offer.order)) }
-                guard order.agentID == nil, OrderStatus.waitingForAgent.contains(order.status) else {
-                    return .refused(.notWaiting(order: order.id, status: order.status, agent: order.agentID))
+            try db.transaction { () throws(SQLiteError) -> OfferOutcome in try makeOffer(offer, limits: limits) }
+        }
+    }
+
+    /// One transaction for the whole round (`BEGIN IMMEDIATE`: no other writer between the offers' checks).
+    package func createOffers(_ requests: [OfferRequest], limits: AssignmentLimits) throws(StoreError)
+        -> [OfferOutcome]
+    {
+        guard !requests.isEmpty else { return [] }
+        let decisions = try requests.map { (request) throws(StoreError) in try Self.encodedCandidates(request.decision) }
+        return try run { () throws(SQLiteError) -> [OfferOutcome] in
+            try db.transaction { () throws(SQLiteError) -> [OfferOutcome] in
+                var outcomes: [OfferOutcome] = []
+                outcomes.reserveCapacity(requests.count)
+                for (request, candidates) in zip(requests, decisions) {
+                    let outcome = try makeOffer(request.offer, limits: limits)
+                    if case .offered = outcome { try insertDecision(request.decision, candidates: candidates) }
+                    outcomes.append(outcome)
                 }
-                if let other = try pendingOfferAgent(order: order.id) {
-                    return .refused(.alreadyOffered(order: order.id, agent: other))
-                }
-                let excluded = try db.scalarInt(
-                    "SELECT 1 FROM offers WHERE order_id = ? AND agent_id = ? AND \(Self.excludingOffer) LIMIT 1",
-                    [.text(order.id), .text(offer.agent)])
-                if excluded != nil { return .refused(.excluded(agent: offer.agent, order: order.id)) }
-                if let refusal = try assignmentRefusal(
-                    agent: offer.agent, for: order, limits: limits, sameRestaurant: true)
-                {
-                    return .refused(refusal)
-                }
-                try db.prepare(
-                    "INSERT INTO offers(order_id, agent_id, created, deadline, state) VALUES(?, ?, ?, ?, 'pending')"
-                ).run([.text(offer.order), .text(offer.agent), .integer(offer.created), .integer(offer.deadline)])
-                var stored = offer
-                stored.id = try db.scalarInt("SELECT last_insert_rowid()") ?? 0
-                stored.state = .pending
-                return .offered(stored)
+                return outcomes
             }
         }
+    }
+
+    /// ``createOffer(_:limits:)``'s checks and insert, inside the caller's transaction.
+    func makeOffer(_ offer: Offer, limits: AssignmentLimits) throws(SQLiteError) -> OfferOutcome {
+        guard let order = try readOrder(id: offer.order) else { return .refused(.unknownOrder(offer.order)) }
+        guard order.agentID == nil, OrderStatus.waitingForAgent.contains(order.status) else {
+            return .refused(.notWaiting(order: order.id, status: order.status, agent: order.agentID))
+        }
+        if let other = try pendingOfferAgent(order: order.id) {
+            return .refused(.alreadyOffered(order: order.id, agent: other))
+        }
+        let excluded = try db.scalarInt(
+            "SELECT 1 FROM offers WHERE order_id = ? AND agent_id = ? AND \(Self.excludingOffer) LIMIT 1",
+            [.text(order.id), .text(offer.agent)])
+        if excluded != nil { return .refused(.excluded(agent: offer.agent, order: order.id)) }
+        if let refusal = try assignmentRefusal(
+            agent: offer.agent, for: order, limits: limits, sameRestaurant: true)
+        {
+            return .refused(refusal)
+        }
+        try db.prepare(
+            "INSERT INTO offers(order_id, agent_id, created, deadline, state) VALUES(?, ?, ?, ?, 'pending')"
+        ).run([.text(offer.order), .text(offer.agent), .integer(offer.created), .integer(offer.deadline)])
+        var stored = offer
+        stored.id = try db.scalarInt("SELECT last_insert_rowid()") ?? 0
+        stored.state = .pending
+        return .offered(stored)
     }
 
     package func acceptOffer(order id: String, agent: String, actor: String, limits: AssignmentLimits, now: Int64)

@@ -114,6 +114,20 @@ extension SQLiteHubStore: DispatchRepository {
         Set(try readOffers("WHERE order_id = ? AND \(Self.excludingOffer)", [.text(order)]).map(\.agent))
     }
 
+    /// One `run`, one indexed read per order (a statement prepared once).
+    package func excludedAgents(orders: [String]) throws(StoreError) -> [String: Set<String>] {
+        try run { () throws(SQLiteError) -> [String: Set<String>] in
+            var excluded: [String: Set<String>] = [:]
+            let s = try db.prepare("SELECT agent_id FROM offers WHERE order_id = ? AND \(Self.excludingOffer)")
+            for order in orders {
+                defer { s.reset() }
+                try s.bind([.text(order)])
+                while try s.step() { excluded[order, default: []].insert(s.text(0) ?? "") }
+            }
+            return excluded
+        }
+    }
+
     /// An offer row that excludes its agent from its order: rejected (or given back), or lapsed after delivery —
     /// an undelivered lapse does not (``Offer/lapseExcludes``).
     static let excludingOffer =
@@ -157,19 +171,28 @@ extension SQLiteHubStore: DispatchRepository {
     }
 
     package func recordDecision(_ record: DispatchRecord) throws(StoreError) {
-        let candidates = (try? JSONEncoder().encode(record.candidates)).map { Array($0) } ?? Array("[]".utf8)
-        try run { () throws(SQLiteError) in
-            try db.prepare(
-                """
-                INSERT INTO dispatch_decisions(order_id, time, policy, agent_id, outcome, candidates, reason)
-                VALUES(?, ?, ?, ?, ?, ?, ?)
-                """
-            ).run([
-                .text(record.order), .integer(record.time), .text(record.policy),
-                record.agent.map { .text($0) } ?? .null,
-                .text(record.outcome), .blob(candidates), record.reason.map { .text($0) } ?? .null,
-            ])
+        let candidates = try Self.encodedCandidates(record)
+        try run { () throws(SQLiteError) in try insertDecision(record, candidates: candidates) }
+    }
+
+    /// The decision's candidates as stored (JSON).
+    static func encodedCandidates(_ record: DispatchRecord) throws(StoreError) -> [UInt8] {
+        do { return Array(try JSONEncoder().encode(record.candidates)) } catch {
+            throw StoreError(.other, "dispatch decision candidates do not encode: \(error)")
         }
+    }
+
+    /// Inserts a decision row (its `candidates` encoded by ``encodedCandidates(_:)``), in the caller's `run`.
+    func insertDecision(_ record: DispatchRecord, candidates: [UInt8]) throws(SQLiteError) {
+        try db.prepare(
+            """
+            INSERT INTO dispatch_decisions(order_id, time, policy, agent_id, outcome, candidates, reason)
+            VALUES(?, ?, ?, ?, ?, ?, ?)
+            """
+        ).run([
+            .text(record.order), .integer(record.time), .text(record.policy), record.agent.map { .text($0) } ?? .null,
+            .text(record.outcome), .blob(candidates), record.reason.map { .text($0) } ?? .null,
+        ])
     }
 
     package func decisions(order: String) throws(StoreError) -> [DispatchRecord] {

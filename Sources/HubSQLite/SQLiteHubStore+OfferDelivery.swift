@@ -15,6 +15,21 @@ extension SQLiteHubStore {
         }
     }
 
+    /// One transaction for all of them.
+    package func markOffersSent(_ offers: [(order: String, agent: String)], at time: Int64) throws(StoreError) {
+        guard !offers.isEmpty else { return }
+        try run { () throws(SQLiteError) in
+            try db.transaction { () throws(SQLiteError) in
+                let s = try db.prepare(
+                    """
+                    UPDATE offers SET sent = ?3
+                    WHERE order_id = ?1 AND agent_id = ?2 AND state = 'pending' AND sent IS NULL
+                    """)
+                for offer in offers { try s.run([.text(offer.order), .text(offer.agent), .integer(time)]) }
+            }
+        }
+    }
+
     /// One transaction for all of them; an agent without such an offer changes nothing (an index lookup on
     /// `offers_by_agent`), so ingest can call this after every batch.
     package func recordSeen(_ agents: [String: Int64]) throws(StoreError) {

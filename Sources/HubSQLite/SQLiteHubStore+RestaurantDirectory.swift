@@ -9,6 +9,15 @@ extension SQLiteHubStore: RestaurantDirectory {
             ownerUserID: r.ownerUserID)
     }
 
+    /// One call on the store's thread, one read per id.
+    package func restaurantSummaries(ids: Set<String>) throws(StoreError) -> [String: RestaurantSummary] {
+        var found: [String: RestaurantSummary] = [:]
+        for id in ids {
+            if let summary = try restaurantSummary(id: id) { found[id] = summary }
+        }
+        return found
+    }
+
     package func restaurantIDs(ownedBy user: Int64) throws(StoreError) -> [String] {
         try run { () throws(SQLiteError) -> [String] in
             let s = try db.prepare("SELECT id FROM restaurants WHERE owner_id = ? ORDER BY id")

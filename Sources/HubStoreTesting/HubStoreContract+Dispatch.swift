@@ -10,6 +10,7 @@ extension HubStoreContract {
         try await with(make) { try await anOfferIsMadeWhileTheOrderWaitsAndDecidedOnce($0) }
         try await with(make) { try await decisionsAndAlertsAreRecordedOnce($0) }
         try await with(make) { try await aLatePickupWithdrawsTheAgentsOtherOffers($0) }
+        try await with(make) { try await aRoundsOffersAreMadeInOneCallEachCheckedAgainstThoseBefore($0) }
     }
 
     /// Puts `agent` on shift and online: assignments check both.
@@ -79,6 +80,91 @@ extension HubStoreContract {
         }
         #expect(try await store.offers(order: "o-1").map(\.state) == [.rejected, .accepted])
         #expect(try await store.agentLoads()["a-2"]?.map(\.id) == ["o-1"])
+    }
+
+    /// The batch calls a dispatch round makes (``DispatchRepository/createOffers(_:limits:)``,
+    /// ``DispatchRepository/excludedAgents(orders:)``, ``DispatchRepository/markOffersSent(_:at:)``,
+    /// ``RestaurantDirectory/restaurantSummaries(ids:)``) decide exactly as their one-at-a-time forms: an offer that
+    /// would take an agent past its capacity, or goes to an agent the order excludes, is refused even when the offer
+    /// before it in the same call made it so, and only a made offer's decision is recorded.
+    static func aRoundsOffersAreMadeInOneCallEachCheckedAgainstThoseBefore(_ store: some HubStore) async throws {
+        let customer = try #require(try await orderWorld(store).first)
+        for agent in ["a-1", "a-2"] {
+            _ = try await store.createAgent(id: agent, name: nil)
+            try await onShiftAndOnline(store, agent)
+        }
+        for id in ["o-1", "o-2", "o-3"] {
+            _ = try await store.createOrder(
+                order(id, customer: customer), idempotencyKey: nil, requestHash: nil, actor: "customer")
+            _ = try await store.applyOrderChange(OrderChange(action: .accept, actor: "operator"), to: id)
+        }
+        let limits = AssignmentLimits(capacity: 1, codCashLimit: 1_000_000)
+        let now = wallClockMilliseconds()
+        func offer(_ order: String, _ agent: String) -> Offer {
+            Offer(order: order, agent: agent, created: now, deadline: now + 60_000)
+        }
+        // a-2 rejected o-3 before the round.
+        guard case .offered = try await store.createOffer(offer("o-3", "a-2"), limits: limits) else {
+            Issue.record("the first offer of o-3 was refused")
+            return
+        }
+        _ = try await store.closeOffer(order: "o-3", agent: "a-2", state: .rejected, reason: "far")
+        #expect(try await store.excludedAgents(orders: ["o-1", "o-2", "o-3", "o-none"]) == ["o-3": ["a-2"]])
+        #expect(try await store.excludedAgents(orders: []).isEmpty)
+
+        func request(_ order: String, _ agent: String) -> OfferRequest {
+            OfferRequest(
+                offer: offer(order, agent),
+                decision: DispatchRecord(
+                    order: order, time: now, policy: "batch", agent: agent, outcome: "offered",
+                    candidates: [.init(agent: agent, cost: 12.5, etaSeconds: 240)]))
+        }
+        let requests = [
+            request("o-1", "a-1"),
+            request("o-2", "a-1"),  // a-1's one slot went to o-1 just before, in this call
+            request("o-3", "a-2"),  // a-2 rejected o-3
+            request("o-2", "a-2"),
+            request("o-none", "a-1"),
+        ]
+        let outcomes = try await store.createOffers(requests, limits: limits)
+        #expect(outcomes.count == requests.count)
+        guard outcomes.count == requests.count else { return }
+        guard case .offered(let first) = outcomes[0], case .offered(let fourth) = outcomes[3] else {
+            Issue.record("the valid offers were refused: \(outcomes)")
+            return
+        }
+        #expect(first.order == "o-1" && first.agent == "a-1" && first.state == .pending && first.id != 0)
+        #expect(fourth.order == "o-2" && fourth.agent == "a-2" && fourth.id != first.id)
+        guard case .refused(.atCapacity(agent: "a-1", _, _, _)) = outcomes[1] else {
+            Issue.record("a second offer to a-1 at capacity 1 was not refused for capacity: \(outcomes[1])")
+            return
+        }
+        guard case .refused(.excluded(agent: "a-2", order: "o-3")) = outcomes[2] else {
+            Issue.record("the offer to an agent that rejected the order was not refused: \(outcomes[2])")
+            return
+        }
+        guard case .refused(.unknownOrder("o-none")) = outcomes[4] else {
+            Issue.record("an offer of an unknown order was not refused: \(outcomes[4])")
+            return
+        }
+        #expect(Set(try await store.pendingOffers().map { "\($0.order)>\($0.agent)" }) == ["o-1>a-1", "o-2>a-2"])
+        // Only the made offers' decisions are recorded, each as its request gave it.
+        #expect(try await store.decisions(order: "o-1") == [requests[0].decision])
+        #expect(try await store.decisions(order: "o-2") == [requests[3].decision])
+        #expect(try await store.decisions(order: "o-3").isEmpty)
+        #expect(try await store.createOffers([], limits: limits).isEmpty)
+
+        // Marked sent together; the first time is kept.
+        try await store.markOffersSent([("o-1", "a-1"), ("o-2", "a-2"), ("o-3", "a-2")], at: now + 5)
+        try await store.markOffersSent([("o-1", "a-1")], at: now + 9)
+        try await store.markOffersSent([], at: now + 9)
+        let sent = Dictionary(try await store.pendingOffers().map { ($0.order, $0.sent) }, uniquingKeysWith: { a, _ in a })
+        #expect(sent == ["o-1": now + 5, "o-2": now + 5])
+        #expect(try await store.offers(order: "o-3").map(\.sent) == [nil])
+
+        let places = try await store.restaurantSummaries(ids: ["r-1", "r-none"])
+        #expect(places.keys.sorted() == ["r-1"])
+        #expect(places["r-1"] == (try await store.restaurantSummary(id: "r-1")))
     }
 
     static func decisionsAndAlertsAreRecordedOnce(_ store: some HubStore) async throws {

@@ -63,11 +63,17 @@ extension Dispatcher {
     /// (``Offer/sent``; the first time is kept). Returns whether it was taken.
     @discardableResult
     func publish(_ offer: Offer, order: OrderRecord, pickup: TaskMessage.Place?) async throws -> Bool {
-        let published = orders.notifier.task(
-            .offer, agent: offer.agent, order: order, pickup: pickup,
-            expiresAt: Timestamp.format(milliseconds: offer.deadline))
+        let published = publishOffer(offer, order: order, pickup: pickup)
         if published { try await store.markOfferSent(order: offer.order, agent: offer.agent, at: now()) }
         return published
+    }
+
+    /// Publishes `offer` on its agent's `tasks` topic; true when the broker session took it (the caller records
+    /// ``Offer/sent``).
+    func publishOffer(_ offer: Offer, order: OrderRecord, pickup: TaskMessage.Place?) -> Bool {
+        orders.notifier.task(
+            .offer, agent: offer.agent, order: order, pickup: pickup,
+            expiresAt: Timestamp.format(milliseconds: offer.deadline))
     }
 
     /// Each round, while the hub has a broker session: pending offers that no publish reached the session for (it

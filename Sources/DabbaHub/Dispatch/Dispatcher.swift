@@ -147,13 +147,14 @@ package actor Dispatcher<Store: DispatchStore> {
         }
         guard !queue.isEmpty else { return }
         let available = try await availableAgents()
+        // One call per kind for the whole queue (a round of 1,000 orders made ~5,000 store calls: BENCHMARKS.md).
+        let places = try await store.restaurantSummaries(ids: Set(queue.map(\.restaurantID)))
+        let exclusions = try await store.excludedAgents(orders: queue.map(\.id))
         var dispatchOrders: [DispatchOrder] = []
-        var places: [String: RestaurantSummary] = [:]
         var exposures: [String: [String: Int64]] = [:]
         for order in queue {
-            guard let restaurant = try await store.restaurantSummary(id: order.restaurantID) else { continue }
-            places[order.id] = restaurant
-            var excluded = try await store.excludedAgents(order: order.id)
+            guard let restaurant = places[order.restaurantID] else { continue }
+            var excluded = exclusions[order.id] ?? []
             if order.paymentMethod == .cod {
                 // Agents whose cash exposure (held, not yet posted, carried, offered) leaves no room for this order
                 // are not offered it.
@@ -180,18 +181,31 @@ package actor Dispatcher<Store: DispatchStore> {
         }
         let decisions = policy.assign(orders: dispatchOrders, agents: available, now: now())
         let byID = Dictionary(queue.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // The round's offers in one store call, each checked against those before it (and recorded with its
+        // decision); orders the policy could not place are recorded as queued.
+        let created = now()
+        var requests: [OfferRequest] = []
         for decision in decisions {
-            let candidates = decision.candidates
-            guard let agent = decision.agent, let order = byID[decision.order] else {
-                try await recordOnce(order: decision.order, outcome: "queued", agent: nil, candidates: candidates)
+            guard let agent = decision.agent, byID[decision.order] != nil else {
+                try await recordOnce(
+                    order: decision.order, outcome: "queued", agent: nil, candidates: decision.candidates)
                 continue
             }
-            let created = now()
-            let outcome = try await store.createOffer(
-                Offer(
-                    order: order.id, agent: agent, created: created,
-                    deadline: created + settings.offerTimeout.dabbaMilliseconds),
-                limits: limits)
+            let offer = Offer(
+                order: decision.order, agent: agent, created: created,
+                deadline: created + settings.offerTimeout.dabbaMilliseconds)
+            requests.append(
+                OfferRequest(
+                    offer: offer,
+                    decision: DispatchRecord(
+                        order: decision.order, time: created, policy: policy.name, agent: agent, outcome: "offered",
+                        candidates: decision.candidates)))
+        }
+        let outcomes = try await store.createOffers(requests, limits: limits)
+        var sent: [(order: String, agent: String)] = []
+        for (request, outcome) in zip(requests, outcomes) {
+            let agent = request.offer.agent
+            guard let order = byID[request.offer.order] else { continue }
             let offer: Offer
             switch outcome {
             case .offered(let made): offer = made
@@ -199,25 +213,24 @@ package actor Dispatcher<Store: DispatchStore> {
                 // No longer valid (another hub offered it, the agent lapsed it meanwhile, an offer made earlier in
                 // this round took the agent's last slot or cash room): recorded, and the next round decides again.
                 try await recordOnce(
-                    order: order.id, outcome: "refused", agent: agent, candidates: candidates,
+                    order: order.id, outcome: "refused", agent: agent, candidates: request.decision.candidates,
                     reason: refusal.description)
                 logger.notice("Offer refused", metadata: Self.logMetadata(order: order.id, agent: agent, refusal))
                 continue
             }
-            try await store.recordDecision(
-                DispatchRecord(
-                    order: order.id, time: created, policy: policy.name, agent: agent, outcome: "offered",
-                    candidates: candidates))
             metrics.dispatchDecisions("offered").increment()
             waiting.removeValue(forKey: order.id)
-            try await publish(offer, order: order, pickup: places[order.id]?.place)
+            if publishOffer(offer, order: order, pickup: places[order.restaurantID]?.place) {
+                sent.append((offer.order, offer.agent))
+            }
             logger.info(
                 "Order offered",
                 metadata: [
                     "order.id": "\(order.id)", "agent.id": "\(agent)", "dispatch.policy": "\(policy.name)",
-                    "dispatch.candidates": "\(candidates.prefix(3).map { "\($0.agent)=\(Int($0.cost))" })",
+                    "dispatch.candidates": "\(request.decision.candidates.prefix(3).map { "\($0.agent)=\(Int($0.cost))" })",
                 ])
         }
+        try await store.markOffersSent(sent, at: now())
     }
 
     /// Records a decision only when the order's last decision was something else (no log spam per round): a

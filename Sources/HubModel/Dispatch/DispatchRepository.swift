@@ -77,6 +77,17 @@ package struct DispatchRecord: Sendable, Equatable, Codable {
     }
 }
 
+/// An offer a dispatch round makes, with the decision (outcome `offered`) recorded when the offer is made.
+package struct OfferRequest: Sendable, Equatable {
+    package var offer: Offer
+    package var decision: DispatchRecord
+
+    package init(offer: Offer, decision: DispatchRecord) {
+        self.offer = offer
+        self.decision = decision
+    }
+}
+
 /// An agent as dispatch sees it.
 package struct DispatchAgentRow: Sendable, Equatable {
     package var agent: AgentRecord
@@ -140,12 +151,19 @@ package protocol DispatchRepository: Sendable {
     /// overlapping rounds on one, or two offers of one batch round to one agent) may decide from older reads; this is
     /// where only a valid offer gets through, and a refusal says why.
     func createOffer(_ offer: Offer, limits: AssignmentLimits) async throws(StoreError) -> OfferOutcome
+    /// A round's offers in one call, in the given order: each made exactly as ``createOffer(_:limits:)`` makes it
+    /// (checked against the offers made before it, this call's included) and, when made, its request's decision
+    /// recorded in the same transaction. One outcome per request, in order. A store error leaves the offers of the
+    /// failing transaction unmade (SQLite: one transaction for all; PostgreSQL: one per offer).
+    func createOffers(_ requests: [OfferRequest], limits: AssignmentLimits) async throws(StoreError) -> [OfferOutcome]
     /// Records that `agent` gave `order` back after accepting it: a rejected offer, so it is never offered again.
     func recordGiveBack(order: String, agent: String, time: Int64, reason: String) async throws(StoreError)
     func pendingOffers() async throws(StoreError) -> [Offer]
     func offers(order: String) async throws(StoreError) -> [Offer]
     /// Agents that rejected `order` or let its offer lapse after it was delivered (``Offer/lapseExcludes``).
     func excludedAgents(order: String) async throws(StoreError) -> Set<String>
+    /// ``excludedAgents(order:)`` of several orders in one call; orders that exclude nobody are left out.
+    func excludedAgents(orders: [String]) async throws(StoreError) -> [String: Set<String>]
     /// Moves the pending offer of `order` for `agent` to `state` (expired/rejected/withdrawn); nil when there was no
     /// such pending offer (someone else decided first). Exactly one caller wins a race.
     func closeOffer(order: String, agent: String, state: Offer.State, reason: String?) async throws(StoreError)
@@ -182,6 +200,8 @@ package protocol DispatchRepository: Sendable {
     /// Records that a publish of the pending offer of `order` to `agent` was taken by the broker session at `time`;
     /// the first such time is kept (``Offer/sent``).
     func markOfferSent(order: String, agent: String, at time: Int64) async throws(StoreError)
+    /// ``markOfferSent(order:agent:at:)`` for several offers, in one transaction.
+    func markOffersSent(_ offers: [(order: String, agent: String)], at time: Int64) async throws(StoreError)
     /// Messages from agents' devices arrived (agent → hub time of the latest): each pending offer to such an agent
     /// that was sent before that time, has no `seen` yet and whose deadline is not past gets it (``Offer/seen``).
     func recordSeen(_ agents: [String: Int64]) async throws(StoreError)

@@ -26,6 +26,8 @@ package struct RestaurantSummary: Sendable, Equatable, Codable {
 /// Looks restaurants up for orders (implemented over the marketplace's repository).
 package protocol RestaurantDirectory: Sendable {
     func restaurantSummary(id: String) async throws(StoreError) -> RestaurantSummary?
+    /// ``restaurantSummary(id:)`` of several restaurants in one call, by id; unknown ids are left out.
+    func restaurantSummaries(ids: Set<String>) async throws(StoreError) -> [String: RestaurantSummary]
     /// Ids of the restaurants `user` manages.
     func restaurantIDs(ownedBy user: Int64) async throws(StoreError) -> [String]
 }
