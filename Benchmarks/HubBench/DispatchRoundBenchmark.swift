@@ -13,11 +13,14 @@ import Logging
 /// then the waiting orders — the store's reads (queue, agents, loads, pending offers, restaurants, exclusions, cash
 /// exposures), the policy, and per offer the conditional `createOffer` transaction, the decision row and the publish
 /// of the offer to the agent's tasks topic on a real mosquitto. The market: `orders` confirmed cash-on-delivery
-/// orders from 200 restaurants in a 12 km × 12 km city, `agents` agents on shift and online with a fix of now,
-/// in a SQLite store as the hub opens it. Every round starts from the same state: the offers the previous round made
+/// orders from 200 restaurants in a 12 km × 12 km city, placed in the last 10 minutes and accepted with a
+/// preparation time of 5–30 minutes (as kitchens quote them), `agents` agents on shift and online with a fix of
+/// now, in a SQLite store as the hub opens it. Every round starts from the same state: the offers the previous round made
 /// are withdrawn (untimed), so each round offers the same waiting orders again.
 ///
 /// Baseline, same run and same inputs: the policy alone (`assign` on the orders and agents the round builds).
+/// Diagnostic: the policy alone on the same orders all ready at one instant (every kitchen quoting the same time at
+/// the same moment), the input that makes the batch policy's costs flattest.
 enum DispatchRoundBenchmark {
     struct Configuration {
         var orders: Int
@@ -29,6 +32,7 @@ enum DispatchRoundBenchmark {
     struct Result {
         var roundMilliseconds: [Double] = []
         var algorithmMilliseconds: [Double] = []
+        var oneReadyTimeMilliseconds: [Double] = []
         var offersPerRound: [Int] = []
         var published = 0
         var setupSeconds = 0.0
@@ -82,6 +86,14 @@ enum DispatchRoundBenchmark {
             let algorithmStart = clock.now
             let decisions = policy.assign(orders: orders, agents: agents, now: now + 1_000)
             result.algorithmMilliseconds.append((clock.now - algorithmStart).inMilliseconds)
+            let sameReady = orders.map { order -> DispatchOrder in
+                var order = order
+                order.readyAt = now + 600_000
+                return order
+            }
+            let flatStart = clock.now
+            _ = policy.assign(orders: sameReady, agents: agents, now: now + 1_000)
+            result.oneReadyTimeMilliseconds.append((clock.now - flatStart).inMilliseconds)
             guard decisions.count == orders.count else { throw BenchError("policy decided \(decisions.count) orders") }
             // Untimed: back to the starting state.
             for offer in pending {
@@ -136,7 +148,10 @@ enum DispatchRoundBenchmark {
                 lines: [line])
             _ = try await store.createOrder(order, idempotencyKey: nil, requestHash: nil, actor: "customer:1")
             let (accepted, _) = try await store.applyOrderChange(
-                OrderChange(action: .accept, actor: "restaurant:\(owner.id)", prepMinutes: 10), to: order.id)
+                OrderChange(
+                    action: .accept, actor: "restaurant:\(owner.id)",
+                    prepMinutes: Int.random(in: 5...30, using: &random)),
+                to: order.id)
             orders.append(
                 DispatchOrder(
                     id: order.id, restaurantID: order.restaurantID,

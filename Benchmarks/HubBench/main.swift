@@ -347,6 +347,12 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
                 format:
                     "  baseline, the policy alone on the same orders and agents: p50 %.1f ms, p99 %.1f ms; round / policy p99 = %.1f×",
                 algorithm.p50, algorithm.p99, round.p99 / Swift.max(1e-9, algorithm.p99)))
+        let flat = LatencySummary(milliseconds: r.oneReadyTimeMilliseconds)
+        say(
+            String(
+                format:
+                    "  diagnostic, the policy alone on the same orders all ready at one instant: p50 %.1f ms, p99 %.1f ms",
+                flat.p50, flat.p99))
         let offers = r.offersPerRound
         say(
             "  offers per round: \(offers.min() ?? 0)–\(offers.max() ?? 0) (of \(c.orders) orders); published to the "

@@ -52,6 +52,18 @@ extension PostgresHubStore: OrderRepository {
         try await run { connection in try await readOrder(id: id, on: connection) }
     }
 
+    /// One connection, one read per id.
+    package func orders(ids: [String]) async throws(StoreError) -> [String: OrderRecord] {
+        guard !ids.isEmpty else { return [:] }
+        return try await run { connection in
+            var found: [String: OrderRecord] = [:]
+            for id in ids where found[id] == nil {
+                if let order = try await readOrder(id: id, on: connection) { found[id] = order }
+            }
+            return found
+        }
+    }
+
     /// One READ COMMITTED transaction that first locks the order's row (`SELECT … FOR UPDATE`), so changes of one
     /// order — from any hub, and dispatch's offers and assignments, which lock it too — apply one after another,
     /// each deciding from the state the previous one committed, as under SQLite's single writer.

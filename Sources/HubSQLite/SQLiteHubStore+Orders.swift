@@ -56,6 +56,17 @@ extension SQLiteHubStore: OrderRepository {
         try run { () throws(SQLiteError) in try readOrder(id: id) }
     }
 
+    /// One `run`, one indexed read per id.
+    package func orders(ids: [String]) throws(StoreError) -> [String: OrderRecord] {
+        try run { () throws(SQLiteError) -> [String: OrderRecord] in
+            var found: [String: OrderRecord] = [:]
+            for id in ids where found[id] == nil {
+                if let order = try readOrder(id: id) { found[id] = order }
+            }
+            return found
+        }
+    }
+
     package func applyOrderChange(_ change: OrderChange, to id: String) throws(StoreError) -> (OrderRecord, OrderEvent)
     {
         let outcome = try run { () throws(SQLiteError) -> OrderChangeOutcome in

@@ -84,7 +84,7 @@ extension HubStoreContract {
 
     /// The batch calls a dispatch round makes (``DispatchRepository/createOffers(_:limits:)``,
     /// ``DispatchRepository/excludedAgents(orders:)``, ``DispatchRepository/markOffersSent(_:at:)``,
-    /// ``RestaurantDirectory/restaurantSummaries(ids:)``) decide exactly as their one-at-a-time forms: an offer that
+    /// ``RestaurantDirectory/restaurantSummaries(ids:)``, ``OrderRepository/orders(ids:)``) decide exactly as their one-at-a-time forms: an offer that
     /// would take an agent past its capacity, or goes to an agent the order excludes, is refused even when the offer
     /// before it in the same call made it so, and only a made offer's decision is recorded.
     static func aRoundsOffersAreMadeInOneCallEachCheckedAgainstThoseBefore(_ store: some HubStore) async throws {
@@ -161,6 +161,11 @@ extension HubStoreContract {
         let sent = Dictionary(try await store.pendingOffers().map { ($0.order, $0.sent) }, uniquingKeysWith: { a, _ in a })
         #expect(sent == ["o-1": now + 5, "o-2": now + 5])
         #expect(try await store.offers(order: "o-3").map(\.sent) == [nil])
+
+        let read = try await store.orders(ids: ["o-1", "o-none", "o-2", "o-1"])
+        #expect(read.keys.sorted() == ["o-1", "o-2"])
+        #expect(read["o-2"] == (try await store.order(id: "o-2")))
+        #expect(try await store.orders(ids: []).isEmpty)
 
         let places = try await store.restaurantSummaries(ids: ["r-1", "r-none"])
         #expect(places.keys.sorted() == ["r-1"])

@@ -121,9 +121,12 @@ package actor Dispatcher<Store: DispatchStore> {
         }
         do {
             try await applyDeviceEvents()
-            try await closeStaleOffers()
-            try await handleOfflineAgents()
-            try await offerWaitingOrders()
+            // The agents are read once for the round's steps (5,000 agents take ~40 ms a read, most of it their
+            // states' JSON), and again only when a lapse in this round moved an agent in the least-recent line.
+            var agents = try await store.dispatchAgents()
+            if try await closeStaleOffers(agents: agents) { agents = try await store.dispatchAgents() }
+            try await handleOfflineAgents(agents: agents)
+            try await offerWaitingOrders(agents: agents)
             try await resendUnsentOffers()
             try await alertLongWaits()
         } catch {
@@ -137,7 +140,7 @@ package actor Dispatcher<Store: DispatchStore> {
     /// what it carries and is offered stays within capacity, from one restaurant and within its cash limit: the
     /// store checks each offer against those made before it (in this round too), and a refused one is recorded with
     /// its reason (outcome `refused`) and waits for the next round.
-    func offerWaitingOrders() async throws {
+    func offerWaitingOrders(agents: [DispatchAgentRow]) async throws {
         let queue = try await store.dispatchQueue()
         // What is still waiting when the round ends (offered orders leave it): the queue gauges.
         var waiting = Dictionary(queue.map { ($0.id, $0.createdAt) }, uniquingKeysWith: { a, _ in a })
@@ -146,7 +149,7 @@ package actor Dispatcher<Store: DispatchStore> {
             metrics.dispatchQueueOldest.record(secondsBehind(since: waiting.values.min(), now: now()))
         }
         guard !queue.isEmpty else { return }
-        let available = try await availableAgents()
+        let available = try await availableAgents(agents)
         // One call per kind for the whole queue (a round of 1,000 orders made ~5,000 store calls: BENCHMARKS.md).
         let places = try await store.restaurantSummaries(ids: Set(queue.map(\.restaurantID)))
         let exclusions = try await store.excludedAgents(orders: queue.map(\.id))
@@ -253,15 +256,18 @@ package actor Dispatcher<Store: DispatchStore> {
     /// Available agents as the policy sees them: on shift, online, a fresh fix, and fewer orders carried and held
     /// on offer than the capacity (those count as its load; the restaurant it carries or is offered from is the one
     /// it may stack). Their place in the least-recent line: last delivery, shift start and last (delivered) lapse.
-    func availableAgents() async throws -> [DispatchAgent] {
+    /// `rows`: the round's read of the agents.
+    func availableAgents(_ rows: [DispatchAgentRow]) async throws -> [DispatchAgent] {
         let loads = try await store.agentLoads()
         var offered: [String: [String]] = [:]
-        for offer in try await store.pendingOffers() {
-            guard let order = try await store.order(id: offer.order) else { continue }
+        let pending = try await store.pendingOffers()
+        let offeredOrders = try await store.orders(ids: pending.map(\.order))
+        for offer in pending {
+            guard let order = offeredOrders[offer.order] else { continue }
             offered[offer.agent, default: []].append(order.restaurantID)
         }
         let t = now()
-        return try await store.dispatchAgents().compactMap { row -> DispatchAgent? in
+        return rows.compactMap { row -> DispatchAgent? in
             let carried = loads[row.agent.id] ?? []
             let offers = offered[row.agent.id] ?? []
             let load = carried.count + offers.count
@@ -280,12 +286,16 @@ package actor Dispatcher<Store: DispatchStore> {
     }
 
     /// Offers past their deadline lapse; offers of orders that were cancelled or assigned meanwhile, or to agents
-    /// whose shift ended, are withdrawn.
-    func closeStaleOffers() async throws {
+    /// whose shift ended, are withdrawn. `agents`: the round's read of the agents. Returns whether an offer lapsed
+    /// after its device had it (its agent's ``DispatchAgentRow/lastLapseAt`` moved: the read is stale).
+    func closeStaleOffers(agents: [DispatchAgentRow]) async throws -> Bool {
         let t = now()
-        let offShift = Set(try await store.dispatchAgents().filter { !$0.onShift }.map(\.agent.id))
-        for offer in try await store.pendingOffers() {
-            let order = try await store.order(id: offer.order)
+        let offShift = Set(agents.filter { !$0.onShift }.map(\.agent.id))
+        var lapsed = false
+        let pending = try await store.pendingOffers()
+        let offeredOrders = try await store.orders(ids: pending.map(\.order))
+        for offer in pending {
+            let order = offeredOrders[offer.order]
             let stale =
                 order == nil || order?.agentID != nil || order?.status.isTerminal == true
                 || offShift.contains(offer.agent)
@@ -301,6 +311,7 @@ package actor Dispatcher<Store: DispatchStore> {
                 continue
             }
             let outcome = undelivered ? Offer.undeliveredReason : state.rawValue
+            if state == .expired && !undelivered { lapsed = true }
             try await store.recordDecision(
                 DispatchRecord(
                     order: offer.order, time: t, policy: policy.name, agent: offer.agent, outcome: outcome,
@@ -316,16 +327,17 @@ package actor Dispatcher<Store: DispatchStore> {
             }
             if let order { orders.notifier.task(.cancelled, agent: offer.agent, order: order) }
         }
+        return lapsed
     }
 
     /// An agent offline (its Will) for longer than `offlineGrace`: before pickup its orders go back to the queue
     /// and its pending offers are withdrawn; after pickup operators are alerted (once). A device that restarts
-    /// within the grace (a reboot, a crash under systemd) keeps its orders and offers.
-    func handleOfflineAgents() async throws {
+    /// within the grace (a reboot, a crash under systemd) keeps its orders and offers. `agents`: the round's read.
+    func handleOfflineAgents(agents: [DispatchAgentRow]) async throws {
         let t = now()
         let grace = settings.offlineGrace.dabbaMilliseconds
         let gone = Set(
-            try await store.agents().filter { $0.state?.online == false && t - ($0.stateAt ?? 0) >= grace }.map(\.id))
+            agents.map(\.agent).filter { $0.state?.online == false && t - ($0.stateAt ?? 0) >= grace }.map(\.id))
         guard !gone.isEmpty else { return }
         for (agentID, carried) in try await store.agentLoads() where gone.contains(agentID) {
             for order in carried {

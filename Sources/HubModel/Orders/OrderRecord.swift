@@ -152,6 +152,8 @@ package protocol OrderRepository: OrderEventLog {
     func createOrder(_ order: OrderRecord, idempotencyKey: String?, requestHash: String?, actor: String)
         async throws(StoreError) -> (order: OrderRecord, event: OrderEvent?, created: Bool)
     func order(id: String) async throws(StoreError) -> OrderRecord?
+    /// ``order(id:)`` of several orders in one call, by id; unknown ids are left out.
+    func orders(ids: [String]) async throws(StoreError) -> [String: OrderRecord]
     /// Applies `change` through ``OrderStatus/transition(from:action:kitchenReady:)`` with its audit entry in one
     /// transaction. `illegalTransition` (with the current state in the message) when it does not apply;
     /// `notFound` for an unknown id.
