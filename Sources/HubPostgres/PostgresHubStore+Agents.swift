@@ -73,7 +73,7 @@ extension PostgresHubStore: AgentRepository {
         var record = AgentRecord(id: id, name: name, vehicle: vehicle, createdAt: created, stateAt: stateAt)
         if let state {
             do throws(PayloadError) {
-                record.state = try PayloadCoding.decode(AgentState.self, from: Bytea.read(state))
+                record.state = try states.state(agent: record.id, bytes: Bytea.read(state))
             } catch {
                 logger.warning("Stored agent state does not decode", metadata: ["agent": "\(id)"])
             }

@@ -235,7 +235,7 @@ extension PostgresHubStore {
         var online = false
         if let stored {
             do throws(PayloadError) {
-                online = try PayloadCoding.decode(AgentState.self, from: Bytea.read(stored)).online
+                online = try states.state(agent: agent, bytes: Bytea.read(stored)).online
             } catch {
                 // As SQLite's: a state that no longer decodes counts as none (offline) until the next one.
                 logger.warning("Stored agent state does not decode", metadata: ["agent": "\(agent)"])

@@ -35,6 +35,8 @@ package final class PostgresHubStore: Sendable {
     let logger: Logger
     /// The operations in flight, for the "Database operation stalled" warning.
     let stalls: StalledOperations
+    /// Agents' states as last decoded (dispatch reads them all every round).
+    let states = AgentStateMemo()
     private let runner: Task<Void, Never>
 
     private init(client: PostgresClient, logger: Logger) {

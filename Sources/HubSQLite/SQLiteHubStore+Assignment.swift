@@ -207,7 +207,7 @@ extension SQLiteHubStore {
         var online = false
         if let stored {
             do throws(PayloadError) {
-                online = try PayloadCoding.decode(AgentState.self, from: stored).online
+                online = try states.state(agent: agent, bytes: stored).online
             } catch {
                 // A state that no longer decodes counts as none (offline) until the next one.
                 logger.warning("Stored agent state does not decode", metadata: ["agent": "\(agent)"])

@@ -11,6 +11,8 @@ package actor SQLiteHubStore: HubStore {
     package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     let db: SQLiteConnection
     let logger: Logger
+    /// Agents' states as last decoded (dispatch reads them all every round).
+    let states = AgentStateMemo()
     /// How deep `run` calls are nested; the outermost one ends the connection's reads when it returns.
     private var runDepth = 0
 
@@ -82,7 +84,7 @@ extension SQLiteHubStore {
         try run { () throws(SQLiteError) in
             let s = try db.prepare(Self.agentSelect + " WHERE a.id = ?")
             try s.bind([.text(id)])
-            return try s.step() ? Self.agentRow(s) : nil
+            return try s.step() ? agentRow(s) : nil
         }
     }
 
@@ -90,7 +92,7 @@ extension SQLiteHubStore {
         try run { () throws(SQLiteError) in
             let s = try db.prepare(Self.agentSelect + " ORDER BY a.id")
             var result: [AgentRecord] = []
-            while try s.step() { result.append(Self.agentRow(s)) }
+            while try s.step() { result.append(agentRow(s)) }
             return result
         }
     }
@@ -117,10 +119,10 @@ extension SQLiteHubStore {
         FROM agents a LEFT JOIN positions p ON p.agent = a.id AND p.seq = a.last_seq
         """
 
-    static func agentRow(_ s: SQLiteStatement) -> AgentRecord {
+    func agentRow(_ s: SQLiteStatement) -> AgentRecord {
         let id = s.text(0) ?? ""
         var record = AgentRecord(id: id, name: s.text(1), createdAt: s.int64(2))
-        if !s.isNull(3) { record.state = try? PayloadCoding.decode(AgentState.self, from: s.bytes(3)) }
+        if !s.isNull(3) { record.state = try? states.state(agent: id, bytes: s.bytes(3)) }
         record.stateAt = s.isNull(4) ? nil : s.int64(4)
         record.vehicle = s.text(14)
         if !s.isNull(5) {
