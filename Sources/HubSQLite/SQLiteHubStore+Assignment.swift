@@ -35,7 +35,9 @@ extension SQLiteHubStore {
 
     /// ``createOffer(_:limits:)``'s checks and insert, inside the caller's transaction.
     func makeOffer(_ offer: Offer, limits: AssignmentLimits) throws(SQLiteError) -> OfferOutcome {
-        guard let order = try readOrder(id: offer.order) else { return .refused(.unknownOrder(offer.order)) }
+        guard let order = try readOrder(id: offer.order, withLines: false) else {
+            return .refused(.unknownOrder(offer.order))
+        }
         guard order.agentID == nil, OrderStatus.waitingForAgent.contains(order.status) else {
             return .refused(.notWaiting(order: order.id, status: order.status, agent: order.agentID))
         }
@@ -51,11 +53,13 @@ extension SQLiteHubStore {
         {
             return .refused(refusal)
         }
-        try db.prepare(
-            "INSERT INTO offers(order_id, agent_id, created, deadline, state) VALUES(?, ?, ?, ?, 'pending')"
-        ).run([.text(offer.order), .text(offer.agent), .integer(offer.created), .integer(offer.deadline)])
+        let insert = try db.prepare(
+            "INSERT INTO offers(order_id, agent_id, created, deadline, state) VALUES(?, ?, ?, ?, 'pending') RETURNING id")
+        defer { insert.reset() }
+        try insert.bind([.text(offer.order), .text(offer.agent), .integer(offer.created), .integer(offer.deadline)])
         var stored = offer
-        stored.id = try db.scalarInt("SELECT last_insert_rowid()") ?? 0
+        stored.id = try insert.step() ? insert.int64(0) : 0
+        while try insert.step() {}
         stored.state = .pending
         return .offered(stored)
     }

@@ -161,7 +161,8 @@ extension SQLiteHubStore: OrderRepository {
         }
     }
 
-    func readOrder(id: String) throws(SQLiteError) -> OrderRecord? {
+    /// The order with its lines (`withLines`; without them for checks that read only the order's own columns).
+    func readOrder(id: String, withLines: Bool = true) throws(SQLiteError) -> OrderRecord? {
         let s = try db.prepare(
             """
             SELECT id, customer_id, restaurant_id, status, agent_id, payment_method, currency, subtotal, delivery_fee,
@@ -181,6 +182,7 @@ extension SQLiteHubStore: OrderRepository {
             prepMinutes: s.isNull(15) ? nil : Int(s.int64(15)), readyAt: s.isNull(16) ? nil : s.int64(16),
             createdAt: s.int64(17), updatedAt: s.int64(18), lines: [])
         s.reset()
+        guard withLines else { return order }
         let lines = try db.prepare(
             "SELECT item_id, name, quantity, unit_price, options FROM order_items WHERE order_id = ? ORDER BY line")
         defer { lines.reset() }

@@ -3,19 +3,29 @@ import HubModel
 
 extension SQLiteHubStore: RestaurantDirectory {
     package func restaurantSummary(id: String) throws(StoreError) -> RestaurantSummary? {
-        guard let r = try restaurant(id: id) else { return nil }
-        return RestaurantSummary(
-            id: r.id, name: r.name, address: r.address, lat: r.location.lat, lon: r.location.lon,
-            ownerUserID: r.ownerUserID)
+        try run { () throws(SQLiteError) -> RestaurantSummary? in try readSummary(id: id) }
     }
 
-    /// One call on the store's thread, one read per id.
+    /// One `run`, one read per id.
     package func restaurantSummaries(ids: Set<String>) throws(StoreError) -> [String: RestaurantSummary] {
-        var found: [String: RestaurantSummary] = [:]
-        for id in ids {
-            if let summary = try restaurantSummary(id: id) { found[id] = summary }
+        try run { () throws(SQLiteError) -> [String: RestaurantSummary] in
+            var found: [String: RestaurantSummary] = [:]
+            for id in ids {
+                if let summary = try readSummary(id: id) { found[id] = summary }
+            }
+            return found
         }
-        return found
+    }
+
+    /// The summary's columns only (not the opening hours, which are JSON).
+    private func readSummary(id: String) throws(SQLiteError) -> RestaurantSummary? {
+        let s = try db.prepare("SELECT id, name, address, lat, lon, owner_id FROM restaurants WHERE id = ?")
+        defer { s.reset() }
+        try s.bind([.text(id)])
+        guard try s.step() else { return nil }
+        return RestaurantSummary(
+            id: s.text(0) ?? "", name: s.text(1) ?? "", address: s.text(2) ?? "", lat: s.double(3), lon: s.double(4),
+            ownerUserID: s.int64(5))
     }
 
     package func restaurantIDs(ownedBy user: Int64) throws(StoreError) -> [String] {

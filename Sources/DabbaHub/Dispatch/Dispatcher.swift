@@ -204,9 +204,18 @@ package actor Dispatcher<Store: DispatchStore> {
                         order: decision.order, time: created, policy: policy.name, agent: agent, outcome: "offered",
                         candidates: decision.candidates)))
         }
-        let outcomes = try await store.createOffers(requests, limits: limits)
+        // While the store checks and writes the offers (its own thread), their task messages are encoded here.
+        async let made = store.createOffers(requests, limits: limits)
+        let payloads = requests.map { request -> [UInt8]? in
+            guard let order = byID[request.offer.order] else { return nil }
+            return PayloadCoding.encode(
+                OrderNotifier.taskMessage(
+                    .offer, agent: request.offer.agent, order: order, pickup: places[order.restaurantID]?.place,
+                    expiresAt: Timestamp.format(milliseconds: request.offer.deadline)))
+        }
+        let outcomes = try await made
         var sent: [(order: String, agent: String)] = []
-        for (request, outcome) in zip(requests, outcomes) {
+        for ((request, outcome), payload) in zip(zip(requests, outcomes), payloads) {
             let agent = request.offer.agent
             guard let order = byID[request.offer.order] else { continue }
             let offer: Offer
@@ -223,7 +232,10 @@ package actor Dispatcher<Store: DispatchStore> {
             }
             metrics.dispatchDecisions("offered").increment()
             waiting.removeValue(forKey: order.id)
-            if publishOffer(offer, order: order, pickup: places[order.restaurantID]?.place) {
+            // The stored offer is the request's (same deadline), so its encoded message is the one to send.
+            if let payload, offer.deadline == request.offer.deadline,
+                orders.notifier.publishTask(payload, .offer, agent: offer.agent, order: offer.order)
+            {
                 sent.append((offer.order, offer.agent))
             }
             logger.info(

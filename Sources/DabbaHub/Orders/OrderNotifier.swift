@@ -69,18 +69,24 @@ package struct OrderNotifier: Sendable {
         _ kind: TaskMessage.Kind, agent: String, order: OrderRecord, pickup: TaskMessage.Place? = nil,
         expiresAt: String? = nil
     ) -> Bool {
-        guard let mqtt else { return false }
+        guard mqtt != nil else { return false }
         let task = Self.taskMessage(kind, agent: agent, order: order, pickup: pickup, expiresAt: expiresAt)
+        return publishTask(PayloadCoding.encode(task), kind, agent: agent, order: order.id)
+    }
+
+    /// Publishes a task message already encoded (`PayloadCoding.encode(taskMessage(…))`), as ``task(_:agent:order:pickup:expiresAt:)``
+    /// does: a dispatch round encodes its offers while the store writes them.
+    package func publishTask(_ payload: [UInt8], _ kind: TaskMessage.Kind, agent: String, order: String) -> Bool {
+        guard let mqtt else { return false }
         do {
-            _ = try mqtt.publish(
-                topic: Topics.tasks(agent: agent), payload: PayloadCoding.encode(task), qos: .atLeastOnce)
+            _ = try mqtt.publish(topic: Topics.tasks(agent: agent), payload: payload, qos: .atLeastOnce)
             return true
         } catch {
             metrics?.taskPublishFailures(kind.rawValue).increment()
             logger.warning(
                 "Cannot publish a task message; it is sent again after the broker reconnects",
                 metadata: [
-                    "agent.id": "\(agent)", "order.id": "\(order.id)", "task.type": "\(kind.rawValue)",
+                    "agent.id": "\(agent)", "order.id": "\(order)", "task.type": "\(kind.rawValue)",
                     "error": "\(error)",
                 ])
             return false
