@@ -26,6 +26,8 @@ enum DrainBenchmark {
         /// The raw publisher, the agent's backlog messages (100 fixes each), window 10.
         var rawBatchedSeconds: Double
         var rawBatchedMessages: Int
+        /// The agent's MQTT client alone (``ClientPublisher``), the same backlog messages, window 10 (diagnostic).
+        var clientBatchedSeconds: Double
         var agent: [AgentRun]
     }
 
@@ -43,6 +45,9 @@ enum DrainBenchmark {
         }
         let rawBatched = try RawPublisher.run(
             port: broker.port, topic: Topics.backlog(agent: "bench-raw"), payloads: rawBatches, window: 10)
+        let clientBatched = try await ClientPublisher.run(
+            port: broker.port, topic: Topics.backlog(agent: "bench-client"), payloads: rawBatches, window: 10,
+            logger: logger)
         let raw = try RawPublisher.run(
             port: broker.port, topic: Topics.fix(agent: "bench-raw"), payloads: payloads, window: 20)
 
@@ -61,7 +66,7 @@ enum DrainBenchmark {
         }
         return Result(
             fixes: count, rawSeconds: raw, rawBatchedSeconds: rawBatched, rawBatchedMessages: rawBatches.count,
-            agent: runs)
+            clientBatchedSeconds: clientBatched, agent: runs)
     }
 
     /// A week offline at 1 Hz drained with the shipped defaults (`backlog-rate 2000`, `backlog-batch 100`,

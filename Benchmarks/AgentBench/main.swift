@@ -42,6 +42,12 @@ if selected("drain") {
             format:
                 "  raw libmosquitto, the agent's backlog messages (%d × 100 fixes), window 10: %.2f s, %.0f fixes/s PUBACKed",
             drain.rawBatchedMessages, drain.rawBatchedSeconds, rawBatchedRate))
+    let clientRate = Double(drain.fixes) / drain.clientBatchedSeconds
+    say(
+        String(
+            format:
+                "  the agent's MQTT client alone (DabbaMQTT, no engine), the same messages, window 10: %.2f s, %.0f fixes/s PUBACKed, %.2f× raw (diagnostic)",
+            drain.clientBatchedSeconds, clientRate, clientRate / rawBatchedRate))
     say(
         String(
             format:

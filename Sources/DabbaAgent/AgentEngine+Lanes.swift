@@ -64,6 +64,7 @@ extension AgentEngine {
         tracked.removeAll()
         backlogInFlight = 0
         cursor = 0
+        backlogSkipped = 0
     }
 
     /// Rows no longer tracked go back to the backlog: move the cursor back so the pump sees them again.
@@ -108,7 +109,7 @@ extension AgentEngine {
             if configuration.backlogRate > 0, tokens < 1 { return }
             let rows: [Outbox.Row]
             do {
-                rows = try outbox.rows(after: cursor, limit: batch + min(tracked.count, 4 * batch))
+                rows = try outbox.rows(after: cursor, limit: batch + min(backlogSkipped, 4 * batch))
             } catch {
                 outboxFailed(error, while: "reading the backlog")
                 return
@@ -117,9 +118,12 @@ extension AgentEngine {
             var fixes: [Outbox.Row] = []
             var event: Outbox.Row?
             var last = cursor
+            var skipped = 0
+            defer { backlogSkipped = skipped }
             for row in rows {
                 if tracked[row.seq] != nil {
                     last = row.seq
+                    skipped += 1
                     continue
                 }
                 if row.kind == .event {

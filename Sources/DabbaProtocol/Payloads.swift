@@ -55,15 +55,22 @@ public struct BacklogMessage: Codable, Sendable, Equatable {
     /// The message as the agent sends it, `{"v":1,"agent":"…","fixes":[…]}` around fix payloads already encoded (the
     /// outbox's stored bytes), without decoding them. `agent` is a valid agent id (``AgentID``), which JSON never
     /// escapes.
-    public static func payload(agent: String, fixPayloads: some Sequence<[UInt8]>) -> [UInt8] {
-        var bytes = Array(#"{"v":\#(payloadVersion),"agent":""#.utf8)
-        bytes += Array(agent.utf8)
-        bytes += Array(#"","fixes":["#.utf8)
-        for (i, fix) in fixPayloads.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+    public static func payload(agent: String, fixPayloads: some Collection<[UInt8]>) -> [UInt8] {
+        let head = #"{"v":\#(payloadVersion),"agent":""#.utf8
+        let middle = #"","fixes":["#.utf8
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(
+            head.count + agent.utf8.count + middle.count + fixPayloads.reduce(0) { $0 + $1.count + 1 } + 2)
+        bytes += head
+        bytes += agent.utf8
+        bytes += middle
+        var first = true
+        for fix in fixPayloads {
+            if !first { bytes.append(UInt8(ascii: ",")) }
+            first = false
             bytes += fix
         }
-        bytes += Array("]}".utf8)
+        bytes += "]}".utf8
         return bytes
     }
 }
