@@ -133,7 +133,7 @@ enum DrainBenchmark {
         let clock = ContinuousClock()
         let t0 = clock.now
         let mqttTask = Task { try? await mqtt.run() }
-        let forward = Task { for await event in mqtt.events { await engine.handle(event) } }
+        let forward = Task { await engine.consume(mqtt.events) }
         var pubacked: Duration?
         var acked: Duration?
         while acked == nil, clock.now - t0 < .seconds(1800) {

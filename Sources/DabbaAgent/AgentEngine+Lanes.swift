@@ -6,6 +6,13 @@ import DabbaSQLite
 extension AgentEngine {
     // MARK: MQTT events
 
+    /// Handles the MQTT client's events until its stream ends. The loop stays on the engine's executor (the
+    /// iteration is isolated to it), so each event is one hand-off from the network thread to the engine's thread;
+    /// a loop elsewhere calling ``handle(_:)-(MQTTEvent)`` hopped to the engine and back for every PUBACK.
+    public func consume(_ events: MQTTEventStream) async {
+        for await event in events { handle(event) }
+    }
+
     /// Handles one event from the MQTT client.
     public func handle(_ event: MQTTEvent) {
         switch event {

@@ -37,7 +37,7 @@ public struct AgentService: Service {
     public func run() async throws {
         let tick = min(Duration.seconds(1), (notifier.watchdogInterval ?? .seconds(2)) / 2)
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { for await event in mqtt.events { await engine.handle(event) } }
+            group.addTask { await engine.consume(mqtt.events) }
             group.addTask { for await event in gps.events { await engine.handle(event) } }
 
             var summary = await engine.tick()

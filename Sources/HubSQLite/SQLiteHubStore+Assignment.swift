@@ -18,7 +18,8 @@ extension SQLiteHubStore {
         -> [OfferOutcome]
     {
         guard !requests.isEmpty else { return [] }
-        let decisions = try requests.map { (request) throws(StoreError) in try Self.encodedCandidates(request.decision) }
+        let decisions = try requests.map { (request) throws(StoreError) in try Self.encodedCandidates(request.decision)
+        }
         return try run { () throws(SQLiteError) -> [OfferOutcome] in
             try db.transaction { () throws(SQLiteError) -> [OfferOutcome] in
                 var outcomes: [OfferOutcome] = []
@@ -54,7 +55,8 @@ extension SQLiteHubStore {
             return .refused(refusal)
         }
         let insert = try db.prepare(
-            "INSERT INTO offers(order_id, agent_id, created, deadline, state) VALUES(?, ?, ?, ?, 'pending') RETURNING id")
+            "INSERT INTO offers(order_id, agent_id, created, deadline, state) VALUES(?, ?, ?, ?, 'pending') RETURNING id"
+        )
         defer { insert.reset() }
         try insert.bind([.text(offer.order), .text(offer.agent), .integer(offer.created), .integer(offer.deadline)])
         var stored = offer

@@ -158,7 +158,8 @@ extension HubStoreContract {
         try await store.markOffersSent([("o-1", "a-1"), ("o-2", "a-2"), ("o-3", "a-2")], at: now + 5)
         try await store.markOffersSent([("o-1", "a-1")], at: now + 9)
         try await store.markOffersSent([], at: now + 9)
-        let sent = Dictionary(try await store.pendingOffers().map { ($0.order, $0.sent) }, uniquingKeysWith: { a, _ in a })
+        let sent = Dictionary(
+            try await store.pendingOffers().map { ($0.order, $0.sent) }, uniquingKeysWith: { a, _ in a })
         #expect(sent == ["o-1": now + 5, "o-2": now + 5])
         #expect(try await store.offers(order: "o-3").map(\.sent) == [nil])
 

@@ -39,7 +39,7 @@ import Testing
         let mqtt = MQTTClient(configuration: MQTTConfiguration(port: broker.port, clientID: "engine"), logger: logger)
         let engine = AgentEngine(configuration: c, outbox: outbox, mqtt: mqtt, logger: logger)
         let run = Task { try? await mqtt.run() }
-        let forward = Task { for await event in mqtt.events { await engine.handle(event) } }
+        let forward = Task { await engine.consume(mqtt.events) }
         defer {
             mqtt.shutdown()
             forward.cancel()
@@ -175,7 +175,7 @@ enum RunningEngine {
         let mqtt = MQTTClient(configuration: MQTTConfiguration(port: port, clientID: "engine"), logger: logger)
         let engine = AgentEngine(configuration: c, outbox: outbox, mqtt: mqtt, logger: logger)
         let run = Task { try? await mqtt.run() }
-        let forward = Task { for await event in mqtt.events { await engine.handle(event) } }
+        let forward = Task { await engine.consume(mqtt.events) }
         let ticks = Task {
             while !Task.isCancelled {
                 _ = await engine.tick()

@@ -46,7 +46,7 @@ import Testing
         #expect(before["o-3"] == "accepted" && before["o-4"] == "picked_up" && before["o-6"] == "delivered")
 
         let run = Task { try? await mqtt.run() }
-        let forward = Task { for await event in mqtt.events { await engine.handle(event) } }
+        let forward = Task { await engine.consume(mqtt.events) }
         defer {
             mqtt.shutdown()
             forward.cancel()

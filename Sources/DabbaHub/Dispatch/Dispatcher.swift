@@ -242,7 +242,8 @@ package actor Dispatcher<Store: DispatchStore> {
                 "Order offered",
                 metadata: [
                     "order.id": "\(order.id)", "agent.id": "\(agent)", "dispatch.policy": "\(policy.name)",
-                    "dispatch.candidates": "\(request.decision.candidates.prefix(3).map { "\($0.agent)=\(Int($0.cost))" })",
+                    "dispatch.candidates":
+                        "\(request.decision.candidates.prefix(3).map { "\($0.agent)=\(Int($0.cost))" })",
                 ])
         }
         try await store.markOffersSent(sent, at: now())
