@@ -60,8 +60,10 @@ public final class Acker: Sendable {
         var decoded: [Fix] = []
         do {
             switch lane {
-            case "fix": decoded = [try PayloadCoding.decode(Fix.self, from: message.payload)]
-            case "backlog": decoded = try PayloadCoding.decode(BacklogMessage.self, from: message.payload).fixes
+            // The hub's own decoders (their fast paths accept what JSONDecoder accepts, with the same values): a
+            // benchmark's acker shares the agent's two cores and should cost what the hub's ingest costs.
+            case "fix": decoded = [try Fix.parse(message.payload)]
+            case "backlog": decoded = try BacklogMessage.parse(message.payload).fixes
             case "events": seqs = [try PayloadCoding.decode(AgentEvent.self, from: message.payload).seq]
             default: return
             }
@@ -83,7 +85,7 @@ public final class Acker: Sendable {
         arrivals.withLock { $0.append((message.topic, seqs)) }
         guard acking.load(ordering: .relaxed) else { return }
         let ack = AckMessage(agent: agent, ranges: AckMessage.ranges(of: seqs))
-        _ = try? client.publish(topic: Topics.ack(agent: agent), payload: PayloadCoding.encode(ack), qos: .atLeastOnce)
+        _ = try? client.publish(topic: Topics.ack(agent: agent), payload: ack.jsonBytes(), qos: .atLeastOnce)
     }
 
     /// Distinct seqs received from `agent`.
