@@ -64,8 +64,9 @@ extension AgentEngine {
         }
     }
 
-    /// Forgets everything about the previous session: unacked rows are all sent again.
+    /// Forgets everything about the previous session: unacked rows are all sent again (acked ones are deleted first).
     func resetSession() {
+        applyAcks()
         batchCap = configuration.backlogBatch
         inFlight.removeAll()
         tracked.removeAll()
@@ -224,6 +225,21 @@ extension AgentEngine {
             logger.warning("Ignoring malformed ack", metadata: ["ack.error": "\(error)"])
             return
         }
+        pendingAcks += ranges
+        pendingAckRows += ranges.reduce(0) { $0 + Int(min($1.upperBound - $1.lowerBound + 1, 1 << 30)) }
+        if pendingAckRows >= Self.ackBatchRows || backlogInFlight == 0 { applyAcks() }
+        pump()
+    }
+
+    /// Deletes the rows of the acks received so far (``pendingAcks``) in one transaction and stops tracking them. A
+    /// failure is counted and logged (`outboxFailed`); the rows stay tracked, are sent again after `ack-timeout`
+    /// and deleted when the hub acks them again.
+    func applyAcks() {
+        guard !pendingAcks.isEmpty else { return }
+        let ranges = pendingAcks
+        let rows = pendingAckRows
+        pendingAcks.removeAll(keepingCapacity: true)
+        pendingAckRows = 0
         do {
             let removed = try outbox.delete(ranges)
             counters.rowsAcked += Int64(removed)
@@ -231,15 +247,13 @@ extension AgentEngine {
             outboxFailed(error, while: "deleting acked rows")
             return
         }
-        let span = ranges.reduce(0) { $0 + Int(min($1.upperBound - $1.lowerBound + 1, 1 << 30)) }
-        if span <= tracked.count {
+        if rows <= tracked.count {
             for range in ranges { for seq in range { tracked[seq] = nil } }
         } else {
             tracked = tracked.filter { seq, _ in !ranges.contains { $0.contains(seq) } }
         }
         // A dictionary keeps its capacity: once a burst (a backlog drained while acks lagged) is acked, give it back.
         if tracked.isEmpty, tracked.capacity > 4096 { tracked = [:] }
-        pump()
     }
 
     /// Rows sent but not acked within `ackTimeout` go back to the backlog.

@@ -41,8 +41,9 @@ extension AgentEngine {
         return all
     }
 
-    /// Current status for the control socket.
+    /// Current status for the control socket (the acks received so far applied first: depth and unacked are exact).
     public func status() -> AgentStatus {
+        applyAcks()
         let now = monotonicMilliseconds()
         let oldest = try? outbox.oldestTime()
         return AgentStatus(
@@ -99,6 +100,7 @@ extension AgentEngine {
 
     /// The periodic work of the main loop: timeouts, backlog, state; returns a one-line summary for systemd.
     public func tick() -> String {
+        applyAcks()
         resendTimedOut()
         checkWAL()
         retryTaskSync()
@@ -122,6 +124,7 @@ extension AgentEngine {
     /// Checkpoints the outbox's WAL so the file is self-contained after a clean stop; a checkpoint that cannot
     /// finish is logged (the WAL is then replayed at the next start: nothing is lost, but it should not happen).
     public func close() {
+        applyAcks()
         do {
             if try !outbox.closeCleanly() {
                 logger.warning("Outbox WAL checkpoint could not finish: a read or write was still in progress")

@@ -41,6 +41,15 @@ public actor AgentEngine {
     /// batches more), so its message is still full. Reading a fixed surplus instead (up to four batches on every
     /// read, most of it never used) was a third of the drain's time.
     var backlogSkipped = 0
+    /// The hub's acks not applied yet: their rows are deleted together (``applyAcks()``) once they cover
+    /// ``ackBatchRows`` rows, as soon as the backlog lane has nothing in flight, at every tick, before a session is
+    /// forgotten, for `status` and at close. Their rows stay tracked until then, so none is sent again; a crash before
+    /// the delete brings them back, and they are sent again (the hub acks and drops duplicates). One delete
+    /// transaction per ack, on the thread that also takes the PUBACKs, was what bounded the drain (BENCHMARKS.md).
+    var pendingAcks: [ClosedRange<Int64>] = []
+    var pendingAckRows = 0
+    /// Acked rows applied in one delete during a drain (ten backlog messages at the default batch).
+    static let ackBatchRows = 1_000
     /// Fixes per backlog message in this session (halved when the broker refuses a message as too large).
     var batchCap: Int
     var tokens: Double = 0
