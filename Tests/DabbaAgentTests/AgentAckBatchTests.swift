@@ -1,6 +1,5 @@
 import DabbaAgent
 import DabbaCore
-import DabbaMQTT
 import DabbaProtocol
 import DabbaSim
 import DabbaTestSupport
@@ -48,20 +47,10 @@ import Testing
                     "agent-id": "a-1", "mqtt-port": "\(broker.port)", "outbox": path, "backlog-rate": "0",
                     "backlog-batch": "100", "backlog-window": "10",
                 ]))
-        var mqttConfiguration = MQTTConfiguration(port: broker.port, clientID: "ack-batch-agent")
-        mqttConfiguration.maxInflight = 20
-        let mqtt = MQTTClient(configuration: mqttConfiguration, logger: logger)
-        mqtt.subscribe(Topics.ack(agent: "a-1"), qos: .atLeastOnce)
-        let engine = AgentEngine(
-            configuration: configuration, outbox: try Outbox(path: path, options: Outbox.Options(), logger: logger),
-            mqtt: mqtt, logger: logger)
-        let run = Task { try? await mqtt.run() }
-        let forward = Task { await engine.consume(mqtt.events) }
-        defer {
-            mqtt.shutdown()
-            forward.cancel()
-            run.cancel()
-        }
+        let (engine, stop) = RunningEngine.start(
+            configuration, outbox: try Outbox(path: path, options: Outbox.Options(), logger: logger),
+            port: broker.port, logger: logger)
+        defer { stop() }
 
         #expect(await eventually(timeout: .seconds(60)) { await engine.status().outboxDepth == 0 })
         let status = await engine.status()

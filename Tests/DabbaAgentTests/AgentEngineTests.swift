@@ -166,13 +166,18 @@ import Testing
     }
 }
 
-/// An engine wired as the daemon wires it: a real MQTT client feeding it events, and a main loop ticking it
-/// (timeouts, backlog). `stop` ends all three.
+/// An engine wired as the daemon wires it (`AgentApplication`): a real MQTT client with the agent's in-flight bound
+/// and its `ack` and `tasks` subscriptions feeding it events, and a main loop ticking it (timeouts, backlog). `stop`
+/// ends all three.
 enum RunningEngine {
     static func start(_ c: AgentConfiguration, outbox: sending Outbox, port: Int, logger: Logger) -> (
         AgentEngine, stop: @Sendable () -> Void
     ) {
-        let mqtt = MQTTClient(configuration: MQTTConfiguration(port: port, clientID: "engine"), logger: logger)
+        var configuration = MQTTConfiguration(port: port, clientID: "engine")
+        configuration.maxInflight = c.backlogWindow + 10
+        let mqtt = MQTTClient(configuration: configuration, logger: logger)
+        mqtt.subscribe(Topics.ack(agent: c.agentID), qos: .atLeastOnce)
+        mqtt.subscribe(Topics.tasks(agent: c.agentID), qos: .atLeastOnce)
         let engine = AgentEngine(configuration: c, outbox: outbox, mqtt: mqtt, logger: logger)
         let run = Task { try? await mqtt.run() }
         let forward = Task { await engine.consume(mqtt.events) }
