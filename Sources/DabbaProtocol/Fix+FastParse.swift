@@ -164,6 +164,29 @@ struct FlatScanner {
         return literal("null")
     }
 
+    /// A member's integer, once: a duplicate key (or anything but an integer) gives up the fast path, and
+    /// `JSONDecoder` decides.
+    mutating func uniqueInt64(_ slot: inout Int64?) -> Bool {
+        guard slot == nil, let value = int64() else { return false }
+        slot = value
+        return true
+    }
+
+    /// A member's plain string, once.
+    mutating func uniqueString(_ slot: inout String?) -> Bool {
+        guard slot == nil, let range = plainString() else { return false }
+        slot = string(range)
+        return true
+    }
+
+    /// A member's number, once.
+    mutating func uniqueDouble(_ slot: inout Double?) -> Bool {
+        guard slot == nil, let value = double() else { return false }
+        slot = value
+        return true
+    }
+
+    /// A member's number or `null`, once.
     mutating func optionalDouble(_ slot: inout Double??) -> Bool {
         guard slot == nil else { return false }  // duplicate key
         if null() { slot = .some(nil); return true }
@@ -198,23 +221,17 @@ struct FlatScanner {
         var alt: Double??, speed: Double??, track: Double??, hacc: Double??, mode: Int64??
         let wellFormed = object { s, key in
             if s.equals(key, "v") {
-                guard v == nil, let value = s.int64() else { return false }
-                v = value
+                return s.uniqueInt64(&v)
             } else if s.equals(key, "agent") {
-                guard agent == nil, let range = s.plainString() else { return false }
-                agent = s.string(range)
+                return s.uniqueString(&agent)
             } else if s.equals(key, "seq") {
-                guard seq == nil, let value = s.int64() else { return false }
-                seq = value
+                return s.uniqueInt64(&seq)
             } else if s.equals(key, "time") {
-                guard time == nil, let range = s.plainString() else { return false }
-                time = s.string(range)
+                return s.uniqueString(&time)
             } else if s.equals(key, "lat") {
-                guard lat == nil, let value = s.double() else { return false }
-                lat = value
+                return s.uniqueDouble(&lat)
             } else if s.equals(key, "lon") {
-                guard lon == nil, let value = s.double() else { return false }
-                lon = value
+                return s.uniqueDouble(&lon)
             } else if s.equals(key, "alt") {
                 return s.optionalDouble(&alt)
             } else if s.equals(key, "speed") {
@@ -273,11 +290,9 @@ extension FlatScanner {
         var v: Int64?, agent: String?, fixes: [Fix]?
         let wellFormed = object { s, key in
             if s.equals(key, "v") {
-                guard v == nil, let value = s.int64() else { return false }
-                v = value
+                return s.uniqueInt64(&v)
             } else if s.equals(key, "agent") {
-                guard agent == nil, let range = s.plainString() else { return false }
-                agent = s.string(range)
+                return s.uniqueString(&agent)
             } else if s.equals(key, "fixes") {
                 guard fixes == nil, let list = s.fixArray() else { return false }
                 fixes = list
