@@ -31,6 +31,8 @@ enum DispatchRoundBenchmark {
 
     struct Result {
         var roundMilliseconds: [Double] = []
+        /// The hub's own timings of each round's steps (``Dispatcher/lastRoundTimings``), ms.
+        var phaseMilliseconds: [DispatchRoundTimings.Phase: [Double]] = [:]
         var algorithmMilliseconds: [Double] = []
         var oneReadyTimeMilliseconds: [Double] = []
         var offersPerRound: [Int] = []
@@ -78,6 +80,10 @@ enum DispatchRoundBenchmark {
             let started = clock.now
             await dispatcher.round()
             result.roundMilliseconds.append((clock.now - started).inMilliseconds)
+            let timings = await dispatcher.lastRoundTimings
+            for phase in DispatchRoundTimings.Phase.allCases {
+                result.phaseMilliseconds[phase, default: []].append(timings[phase].inMilliseconds)
+            }
             let pending = try await store.pendingOffers()
             result.offersPerRound.append(pending.count)
             result.published += pending.filter { $0.sent != nil }.count

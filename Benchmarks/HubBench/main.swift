@@ -1,3 +1,4 @@
+import DabbaHub
 import DabbaTestSupport
 import Foundation
 
@@ -347,6 +348,12 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
                 format:
                     "  baseline, the policy alone on the same orders and agents: p50 %.1f ms, p99 %.1f ms; round / policy p99 = %.1f×",
                 algorithm.p50, algorithm.p99, round.p99 / Swift.max(1e-9, algorithm.p99)))
+        say(
+            "  the round's steps as the hub times them (dabba_dispatch_round_seconds), p50 / p99 ms: "
+                + DispatchRoundTimings.Phase.allCases.map { phase in
+                    let s = LatencySummary(milliseconds: r.phaseMilliseconds[phase] ?? [])
+                    return phase.rawValue + String(format: " %.1f / %.1f", s.p50, s.p99)
+                }.joined(separator: ", "))
         let flat = LatencySummary(milliseconds: r.oneReadyTimeMilliseconds)
         say(
             String(

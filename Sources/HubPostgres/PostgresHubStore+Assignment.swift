@@ -27,7 +27,7 @@ extension PostgresHubStore {
         var outcomes: [OfferOutcome] = []
         outcomes.reserveCapacity(requests.count)
         for request in requests {
-            let candidates = try Self.encodedCandidates(request.decision)
+            let candidates = try request.decision.encodedCandidates()
             outcomes.append(
                 try await transaction { connection -> OfferOutcome in
                     let outcome = try await makeOffer(request.offer, limits: limits, on: connection)

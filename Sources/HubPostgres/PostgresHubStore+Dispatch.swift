@@ -185,18 +185,11 @@ extension PostgresHubStore: DispatchRepository {
 
     /// One `INSERT`.
     package func recordDecision(_ record: DispatchRecord) async throws(StoreError) {
-        let candidates = try Self.encodedCandidates(record)
+        let candidates = try record.encodedCandidates()
         try await run { connection in try await insertDecision(record, candidates: candidates, on: connection) }
     }
 
-    /// The decision's candidates as stored (JSON).
-    static func encodedCandidates(_ record: DispatchRecord) throws(StoreError) -> [UInt8] {
-        do { return Array(try JSONEncoder().encode(record.candidates)) } catch {
-            throw StoreError(.other, "dispatch decision candidates do not encode: \(error)")
-        }
-    }
-
-    /// Inserts a decision row (its `candidates` encoded by ``encodedCandidates(_:)``) on `connection`.
+    /// Inserts a decision row (its `candidates` encoded by ``DispatchRecord/encodedCandidates()``) on `connection`.
     func insertDecision(_ record: DispatchRecord, candidates: [UInt8], on connection: PostgresSession) async throws {
         try await connection.query(
             """

@@ -13,19 +13,21 @@ extension SQLiteHubStore {
         }
     }
 
-    /// One transaction for the whole round (`BEGIN IMMEDIATE`: no other writer between the offers' checks).
+    /// One transaction for the whole round (`BEGIN IMMEDIATE`: no other writer between the offers' checks), the
+    /// offers checked against one read of what they depend on (``readOfferRound(_:)``).
     package func createOffers(_ requests: [OfferRequest], limits: AssignmentLimits) throws(StoreError)
         -> [OfferOutcome]
     {
         guard !requests.isEmpty else { return [] }
-        let decisions = try requests.map { (request) throws(StoreError) in try Self.encodedCandidates(request.decision)
+        let decisions = try requests.map { (request) throws(StoreError) in try request.decision.encodedCandidates()
         }
         return try run { () throws(SQLiteError) -> [OfferOutcome] in
             try db.transaction { () throws(SQLiteError) -> [OfferOutcome] in
                 var outcomes: [OfferOutcome] = []
                 outcomes.reserveCapacity(requests.count)
+                var round = try readOfferRound(requests.map(\.offer))
                 for (request, candidates) in zip(requests, decisions) {
-                    let outcome = try makeOffer(request.offer, limits: limits)
+                    let outcome = try makeOffer(request.offer, limits: limits, round: &round)
                     if case .offered = outcome { try insertDecision(request.decision, candidates: candidates) }
                     outcomes.append(outcome)
                 }
@@ -54,16 +56,7 @@ extension SQLiteHubStore {
         {
             return .refused(refusal)
         }
-        let insert = try db.prepare(
-            "INSERT INTO offers(order_id, agent_id, created, deadline, state) VALUES(?, ?, ?, ?, 'pending') RETURNING id"
-        )
-        defer { insert.reset() }
-        try insert.bind([.text(offer.order), .text(offer.agent), .integer(offer.created), .integer(offer.deadline)])
-        var stored = offer
-        stored.id = try insert.step() ? insert.int64(0) : 0
-        while try insert.step() {}
-        stored.state = .pending
-        return .offered(stored)
+        return .offered(try insertPendingOffer(offer))
     }
 
     package func acceptOffer(order id: String, agent: String, actor: String, limits: AssignmentLimits, now: Int64)
@@ -210,15 +203,7 @@ extension SQLiteHubStore {
         let onShift = s.int64(0) != 0
         let stored = s.isNull(1) ? nil : s.bytes(1)
         s.reset()
-        var online = false
-        if let stored {
-            do throws(PayloadError) {
-                online = try states.state(agent: agent, bytes: stored).online
-            } catch {
-                // A state that no longer decodes counts as none (offline) until the next one.
-                logger.warning("Stored agent state does not decode", metadata: ["agent": "\(agent)"])
-            }
-        }
+        let online = online(agent: agent, stored: stored)
         let held = try heldOrders(agent: agent, excluding: order.id)
         let exposure =
             order.paymentMethod == .cod ? try exposure(agent: agent, currency: order.currency, held: held) : nil

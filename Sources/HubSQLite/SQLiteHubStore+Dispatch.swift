@@ -171,18 +171,11 @@ extension SQLiteHubStore: DispatchRepository {
     }
 
     package func recordDecision(_ record: DispatchRecord) throws(StoreError) {
-        let candidates = try Self.encodedCandidates(record)
+        let candidates = try record.encodedCandidates()
         try run { () throws(SQLiteError) in try insertDecision(record, candidates: candidates) }
     }
 
-    /// The decision's candidates as stored (JSON).
-    static func encodedCandidates(_ record: DispatchRecord) throws(StoreError) -> [UInt8] {
-        do { return Array(try JSONEncoder().encode(record.candidates)) } catch {
-            throw StoreError(.other, "dispatch decision candidates do not encode: \(error)")
-        }
-    }
-
-    /// Inserts a decision row (its `candidates` encoded by ``encodedCandidates(_:)``), in the caller's `run`.
+    /// Inserts a decision row (its `candidates` encoded by ``DispatchRecord/encodedCandidates()``), in the caller's `run`.
     func insertDecision(_ record: DispatchRecord, candidates: [UInt8]) throws(SQLiteError) {
         try db.prepare(
             """

@@ -163,24 +163,11 @@ extension SQLiteHubStore: OrderRepository {
 
     /// The order with its lines (`withLines`; without them for checks that read only the order's own columns).
     func readOrder(id: String, withLines: Bool = true) throws(SQLiteError) -> OrderRecord? {
-        let s = try db.prepare(
-            """
-            SELECT id, customer_id, restaurant_id, status, agent_id, payment_method, currency, subtotal, delivery_fee,
-                tax, total, address, drop_lat, drop_lon, zone_id, prep_minutes, ready_at, created, updated
-            FROM orders WHERE id = ?
-            """)
+        let s = try db.prepare("SELECT \(Self.orderColumns) FROM orders WHERE id = ?")
         defer { s.reset() }
         try s.bind([.text(id)])
         guard try s.step() else { return nil }
-        var order = OrderRecord(
-            id: s.text(0) ?? "", customerID: s.int64(1), restaurantID: s.text(2) ?? "",
-            status: OrderStatus(rawValue: s.text(3) ?? "") ?? .failed, agentID: s.text(4),
-            paymentMethod: PaymentMethod(rawValue: s.text(5) ?? "") ?? .card, currency: s.text(6) ?? "",
-            subtotal: s.int64(7), deliveryFee: s.int64(8), tax: s.int64(9), total: s.int64(10),
-            address: s.text(11) ?? "",
-            dropLat: s.double(12), dropLon: s.double(13), zoneID: s.text(14),
-            prepMinutes: s.isNull(15) ? nil : Int(s.int64(15)), readyAt: s.isNull(16) ? nil : s.int64(16),
-            createdAt: s.int64(17), updatedAt: s.int64(18), lines: [])
+        var order = Self.orderRecord(s)
         s.reset()
         guard withLines else { return order }
         let lines = try db.prepare(
@@ -194,6 +181,25 @@ extension SQLiteHubStore: OrderRepository {
                     unitPrice: lines.int64(3), options: Self.decodeOptions(lines.bytes(4))))
         }
         return order
+    }
+
+    /// The order's own columns, in the order ``orderRecord(_:)`` reads them.
+    static let orderColumns = """
+        id, customer_id, restaurant_id, status, agent_id, payment_method, currency, subtotal, delivery_fee, tax, total,
+        address, drop_lat, drop_lon, zone_id, prep_minutes, ready_at, created, updated
+        """
+
+    /// The order (without its lines) in the current row of a statement that selects ``orderColumns`` first.
+    static func orderRecord(_ s: SQLiteStatement) -> OrderRecord {
+        OrderRecord(
+            id: s.text(0) ?? "", customerID: s.int64(1), restaurantID: s.text(2) ?? "",
+            status: OrderStatus(rawValue: s.text(3) ?? "") ?? .failed, agentID: s.text(4),
+            paymentMethod: PaymentMethod(rawValue: s.text(5) ?? "") ?? .card, currency: s.text(6) ?? "",
+            subtotal: s.int64(7), deliveryFee: s.int64(8), tax: s.int64(9), total: s.int64(10),
+            address: s.text(11) ?? "",
+            dropLat: s.double(12), dropLon: s.double(13), zoneID: s.text(14),
+            prepMinutes: s.isNull(15) ? nil : Int(s.int64(15)), readyAt: s.isNull(16) ? nil : s.int64(16),
+            createdAt: s.int64(17), updatedAt: s.int64(18), lines: [])
     }
 
     static func encodeOptions(_ options: [OrderLineOption]) -> [UInt8] {

@@ -48,6 +48,10 @@ import Testing
         try await PostgresServer.with { server in try await HubStoreContract.dispatch(make: Self.make(server)) }
     }
 
+    @Test func aRoundsOffersDecideAsOneByOne() async throws {
+        try await PostgresServer.with { server in try await HubStoreContract.offerRounds(make: Self.make(server)) }
+    }
+
     @Test func leases() async throws {
         try await PostgresServer.with { server in try await HubStoreContract.leases(make: Self.make(server)) }
     }

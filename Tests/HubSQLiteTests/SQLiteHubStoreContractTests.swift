@@ -30,5 +30,6 @@ import Testing
     @Test func paymentsAndTheLedger() async throws { try await HubStoreContract.payments(make: Self.make) }
     @Test func webhooks() async throws { try await HubStoreContract.webhooks(make: Self.make) }
     @Test func offersAndDecisions() async throws { try await HubStoreContract.dispatch(make: Self.make) }
+    @Test func aRoundsOffersDecideAsOneByOne() async throws { try await HubStoreContract.offerRounds(make: Self.make) }
     @Test func leases() async throws { try await HubStoreContract.leases(make: Self.make) }
 }

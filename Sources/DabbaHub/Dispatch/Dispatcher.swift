@@ -63,6 +63,8 @@ package actor Dispatcher<Store: DispatchStore> {
     var limits: AssignmentLimits { AssignmentLimits(capacity: settings.capacity, codCashLimit: settings.codCashLimit) }
     /// The last round asked for: each round waits for the one before it (see `round()`).
     private var lastRound: Task<Void, Never>?
+    /// How long the last round's steps took (also on `/metrics` as `dabba_dispatch_round_seconds`).
+    package private(set) var lastRoundTimings = DispatchRoundTimings()
 
     /// `now` is the clock rounds read (offers' deadlines, lapses, offline grace, fix age): Unix milliseconds.
     package init(
@@ -119,6 +121,11 @@ package actor Dispatcher<Store: DispatchStore> {
             metrics.dispatchQueueOldest.record(0)
             return
         }
+        var stopwatch = RoundStopwatch()
+        defer {
+            lastRoundTimings = stopwatch.finish()
+            metrics.record(lastRoundTimings)
+        }
         do {
             try await applyDeviceEvents()
             // The agents are read once for the round's steps (5,000 agents take ~40 ms a read, most of it their
@@ -126,9 +133,11 @@ package actor Dispatcher<Store: DispatchStore> {
             var agents = try await store.dispatchAgents()
             if try await closeStaleOffers(agents: agents) { agents = try await store.dispatchAgents() }
             try await handleOfflineAgents(agents: agents)
-            try await offerWaitingOrders(agents: agents)
+            stopwatch.lap(.agents)
+            try await offerWaitingOrders(agents: agents, stopwatch: &stopwatch)
             try await resendUnsentOffers()
             try await alertLongWaits()
+            stopwatch.lap(.resends)
         } catch {
             logger.error("Dispatch round failed", metadata: ["error": "\(error)"])
         }
@@ -140,8 +149,9 @@ package actor Dispatcher<Store: DispatchStore> {
     /// what it carries and is offered stays within capacity, from one restaurant and within its cash limit: the
     /// store checks each offer against those made before it (in this round too), and a refused one is recorded with
     /// its reason (outcome `refused`) and waits for the next round.
-    func offerWaitingOrders(agents: [DispatchAgentRow]) async throws {
+    func offerWaitingOrders(agents: [DispatchAgentRow], stopwatch: inout RoundStopwatch) async throws {
         let queue = try await store.dispatchQueue()
+        stopwatch.lap(.queue)
         // What is still waiting when the round ends (offered orders leave it): the queue gauges.
         var waiting = Dictionary(queue.map { ($0.id, $0.createdAt) }, uniquingKeysWith: { a, _ in a })
         defer {
@@ -182,7 +192,9 @@ package actor Dispatcher<Store: DispatchStore> {
                     pickup: GeoCoordinate(lat: restaurant.lat, lon: restaurant.lon), zoneID: order.zoneID,
                     placedAt: order.createdAt, readyAt: readyAt, excludedAgents: excluded))
         }
+        stopwatch.lap(.inputs)
         let decisions = policy.assign(orders: dispatchOrders, agents: available, now: now())
+        stopwatch.lap(.policy)
         let byID = Dictionary(queue.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         // The round's offers in one store call, each checked against those before it (and recorded with its
         // decision); orders the policy could not place are recorded as queued.
@@ -204,18 +216,16 @@ package actor Dispatcher<Store: DispatchStore> {
                         order: decision.order, time: created, policy: policy.name, agent: agent, outcome: "offered",
                         candidates: decision.candidates)))
         }
-        // While the store checks and writes the offers (its own thread), their task messages are encoded here.
-        async let made = store.createOffers(requests, limits: limits)
-        let payloads = requests.map { request -> [UInt8]? in
-            guard let order = byID[request.offer.order] else { return nil }
-            return PayloadCoding.encode(
-                OrderNotifier.taskMessage(
-                    .offer, agent: request.offer.agent, order: order, pickup: places[order.restaurantID]?.place,
-                    expiresAt: Timestamp.format(milliseconds: request.offer.deadline)))
-        }
-        let outcomes = try await made
+        // The task messages are encoded on the global pool while the store checks and writes the offers on its own
+        // thread; the round waits for the store first, so the actor is free for the encoding to start. (With the
+        // store's call as the `async let` and the encoding here, the call waited for the actor until the encoding
+        // ended: nothing overlapped. BENCHMARKS.md, the hub's dispatch round.)
+        async let payloads = Self.offerPayloads(requests, orders: byID, places: places)
+        let outcomes = try await store.createOffers(requests, limits: limits)
+        let encoded = await payloads
+        stopwatch.lap(.offers)
         var sent: [(order: String, agent: String)] = []
-        for ((request, outcome), payload) in zip(zip(requests, outcomes), payloads) {
+        for ((request, outcome), payload) in zip(zip(requests, outcomes), encoded) {
             let agent = request.offer.agent
             guard let order = byID[request.offer.order] else { continue }
             let offer: Offer
@@ -247,6 +257,20 @@ package actor Dispatcher<Store: DispatchStore> {
                 ])
         }
         try await store.markOffersSent(sent, at: now())
+        stopwatch.lap(.publish)
+    }
+
+    /// The `offer` task message of each request (nil when its order is not in `orders`).
+    static func offerPayloads(
+        _ requests: [OfferRequest], orders: [String: OrderRecord], places: [String: RestaurantSummary]
+    ) async -> [[UInt8]?] {
+        requests.map { request -> [UInt8]? in
+            guard let order = orders[request.offer.order] else { return nil }
+            return PayloadCoding.encode(
+                OrderNotifier.taskMessage(
+                    .offer, agent: request.offer.agent, order: order, pickup: places[order.restaurantID]?.place,
+                    expiresAt: Timestamp.format(milliseconds: request.offer.deadline)))
+        }
     }
 
     /// Records a decision only when the order's last decision was something else (no log spam per round): a

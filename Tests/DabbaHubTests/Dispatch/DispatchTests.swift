@@ -146,6 +146,14 @@ import Testing
             #expect(
                 pending.first { $0.order == first }?.agent == "a-1"
                     && pending.first { $0.order == second }?.agent == "a-3")
+            // Every round's steps are timed on /metrics (the shift change ran at least this one).
+            let metrics = hub.metrics.render()
+            for phase in DispatchRoundTimings.Phase.allCases.map(\.rawValue) + ["total"] {
+                let count = metrics.split(separator: "\n").first {
+                    $0.hasPrefix(#"dabba_dispatch_round_seconds_count{phase="\#(phase)"}"#)
+                }
+                #expect((count?.split(separator: " ").last).flatMap { Int($0) } ?? 0 >= 1, "\(phase): \(metrics)")
+            }
 
             // a-1 rejects: the first order goes to a-2 (a-3 holds an offer), never back to a-1.
             #expect(try await Self.decide(client, f.agentUser.email, first, "reject").status == .ok)
