@@ -47,55 +47,44 @@ extension SQLiteHubStore: DispatchRepository {
             shift_started_at = CASE WHEN ?1 = 1 AND on_shift = 0 THEN ?2 ELSE shift_started_at END
         """
 
+    /// One statement: the agents as ``agents()`` reads them, with dispatch's columns after them.
     package func dispatchAgents() throws(StoreError) -> [DispatchAgentRow] {
-        let records = try agents()
-        let extra = try run { () throws(SQLiteError) -> [String: DispatchAgentRow] in
+        try run { () throws(SQLiteError) -> [DispatchAgentRow] in
             let s = try db.prepare(
-                "SELECT id, on_shift, last_delivery_at, shift_started_at, last_lapse_at FROM agents")
+                """
+                SELECT \(Self.agentColumns), a.on_shift, a.last_delivery_at, a.shift_started_at, a.last_lapse_at
+                \(Self.agentTables) ORDER BY a.id
+                """)
             defer { s.reset() }
-            var map: [String: DispatchAgentRow] = [:]
             func time(_ column: Int32) -> Int64? { s.isNull(column) ? nil : s.int64(column) }
+            var rows: [DispatchAgentRow] = []
             while try s.step() {
-                let id = s.text(0) ?? ""
-                map[id] = DispatchAgentRow(
-                    agent: AgentRecord(id: id, createdAt: 0), onShift: s.int64(1) != 0, lastDeliveryAt: time(2),
-                    shiftStartedAt: time(3), lastLapseAt: time(4))
+                rows.append(
+                    DispatchAgentRow(
+                        agent: agentRow(s), onShift: s.int64(15) != 0, lastDeliveryAt: time(16),
+                        shiftStartedAt: time(17),
+                        lastLapseAt: time(18)))
             }
-            return map
-        }
-        return records.map { r in
-            var row = extra[r.id] ?? DispatchAgentRow(agent: r, onShift: false, lastDeliveryAt: nil)
-            row.agent = r
-            return row
+            return rows
         }
     }
 
     package func dispatchQueue() throws(StoreError) -> [OrderRecord] {
-        try orderList(
-            """
-            SELECT o.id FROM orders o
-            WHERE o.status IN ('confirmed', 'preparing', 'ready_for_pickup') AND o.agent_id IS NULL
-              AND NOT EXISTS (SELECT 1 FROM offers f WHERE f.order_id = o.id AND f.state = 'pending')
-            ORDER BY o.created, o.id
-            """)
+        try run { () throws(SQLiteError) -> [OrderRecord] in
+            try readOrders(
+                """
+                WHERE o.status IN ('confirmed', 'preparing', 'ready_for_pickup') AND o.agent_id IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM offers f WHERE f.order_id = o.id AND f.state = 'pending')
+                ORDER BY o.created, o.id
+                """)
+        }
     }
 
     package func agentLoads() throws(StoreError) -> [String: [OrderRecord]] {
-        Dictionary(
-            grouping: try orderList("SELECT id FROM orders WHERE status IN ('assigned', 'picked_up') ORDER BY created"),
-            by: { $0.agentID ?? "" })
-    }
-
-    private func orderList(_ sql: String) throws(StoreError) -> [OrderRecord] {
-        try run { () throws(SQLiteError) -> [OrderRecord] in
-            let s = try db.prepare(sql)
-            var ids: [String] = []
-            while try s.step() { ids.append(s.text(0) ?? "") }
-            s.reset()
-            var orders: [OrderRecord] = []
-            for id in ids { if let o = try readOrder(id: id) { orders.append(o) } }
-            return orders
+        let loads = try run { () throws(SQLiteError) -> [OrderRecord] in
+            try readOrders("WHERE o.status IN ('assigned', 'picked_up') ORDER BY o.created")
         }
+        return Dictionary(grouping: loads, by: { $0.agentID ?? "" })
     }
 
     package func recordGiveBack(order: String, agent: String, time: Int64, reason: String) throws(StoreError) {
@@ -114,16 +103,19 @@ extension SQLiteHubStore: DispatchRepository {
         Set(try readOffers("WHERE order_id = ? AND \(Self.excludingOffer)", [.text(order)]).map(\.agent))
     }
 
-    /// One `run`, one indexed read per order (a statement prepared once).
+    /// One statement for all the orders.
     package func excludedAgents(orders: [String]) throws(StoreError) -> [String: Set<String>] {
-        try run { () throws(SQLiteError) -> [String: Set<String>] in
+        guard !orders.isEmpty else { return [:] }
+        return try run { () throws(SQLiteError) -> [String: Set<String>] in
             var excluded: [String: Set<String>] = [:]
-            let s = try db.prepare("SELECT agent_id FROM offers WHERE order_id = ? AND \(Self.excludingOffer)")
-            for order in orders {
-                defer { s.reset() }
-                try s.bind([.text(order)])
-                while try s.step() { excluded[order, default: []].insert(s.text(0) ?? "") }
-            }
+            let s = try db.prepare(
+                """
+                SELECT order_id, agent_id FROM offers
+                WHERE order_id IN (SELECT value FROM json_each(?1)) AND \(Self.excludingOffer)
+                """)
+            defer { s.reset() }
+            try s.bind([.text(Self.jsonArray(orders))])
+            while try s.step() { excluded[s.text(0) ?? "", default: []].insert(s.text(1) ?? "") }
             return excluded
         }
     }

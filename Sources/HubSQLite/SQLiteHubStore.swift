@@ -113,11 +113,13 @@ extension SQLiteHubStore {
         }
     }
 
-    static let agentSelect = """
-        SELECT a.id, a.name, a.created, a.state, a.state_at,
-               p.seq, p.time, p.lat, p.lon, p.alt, p.speed, p.track, p.hacc, p.mode, a.vehicle
-        FROM agents a LEFT JOIN positions p ON p.agent = a.id AND p.seq = a.last_seq
+    /// The agent with its last position: the columns ``agentRow(_:)`` reads (0–14) and the tables.
+    static let agentColumns = """
+        a.id, a.name, a.created, a.state, a.state_at,
+        p.seq, p.time, p.lat, p.lon, p.alt, p.speed, p.track, p.hacc, p.mode, a.vehicle
         """
+    static let agentTables = "FROM agents a LEFT JOIN positions p ON p.agent = a.id AND p.seq = a.last_seq"
+    static let agentSelect = "SELECT \(agentColumns) \(agentTables)"
 
     func agentRow(_ s: SQLiteStatement) -> AgentRecord {
         let id = s.text(0) ?? ""
