@@ -36,7 +36,7 @@ extension AgentEngine {
         case .published(let mid):
             guard let entry = inFlight.removeValue(forKey: mid) else { return }
             let now = monotonicMilliseconds()
-            for seq in entry.seqs where tracked[seq] == .inFlight(mid) { tracked[seq] = .sent(at: now) }
+            tracked.markSent(entry.seqs, inFlightIn: mid, at: now)
             noteAccepted()
             counters.rowsPubacked += Int64(entry.seqs.count)
             if entry.backlog { backlogInFlight -= 1 }
@@ -77,7 +77,7 @@ extension AgentEngine {
 
     /// Rows no longer tracked go back to the backlog: move the cursor back so the pump sees them again.
     func untrack(_ seqs: [Int64]) {
-        for seq in seqs { tracked[seq] = nil }
+        tracked.remove(seqs)
         if let first = seqs.min() { cursor = min(cursor, first - 1) }
     }
 
@@ -90,7 +90,7 @@ extension AgentEngine {
     func publishLive(_ row: Outbox.Row) {
         let topic =
             row.kind == .fix ? Topics.fix(agent: configuration.agentID) : Topics.events(agent: configuration.agentID)
-        guard tracked[row.seq] == nil, !publishingPaused() else { return }
+        guard !tracked.contains(row.seq), !publishingPaused() else { return }
         let mid: MQTTMessageID
         do {
             mid = try mqtt.publish(topic: topic, payload: row.payload, qos: .atLeastOnce)
@@ -102,7 +102,7 @@ extension AgentEngine {
             return
         }
         inFlight[mid] = ([row.seq], false)
-        tracked[row.seq] = .inFlight(mid)
+        tracked.set(CollectionOfOne(row.seq), .inFlight(mid))
         counters.livePublished += 1
     }
 
@@ -129,7 +129,7 @@ extension AgentEngine {
             var skipped = 0
             defer { backlogSkipped = skipped }
             for row in rows {
-                if tracked[row.seq] != nil {
+                if tracked.contains(row.seq) {
                     last = row.seq
                     skipped += 1
                     continue
@@ -194,8 +194,9 @@ extension AgentEngine {
                 ])
             return .retrySmaller
         }
-        inFlight[mid] = (rows.map(\.seq), true)
-        for row in rows { tracked[row.seq] = .inFlight(mid) }
+        let seqs = rows.map(\.seq)
+        inFlight[mid] = (seqs, true)
+        tracked.set(seqs, .inFlight(mid))
         backlogInFlight += 1
         counters.backlogMessages += 1
         return .sent
@@ -237,7 +238,6 @@ extension AgentEngine {
     func applyAcks() {
         guard !pendingAcks.isEmpty else { return }
         let ranges = pendingAcks
-        let rows = pendingAckRows
         pendingAcks.removeAll(keepingCapacity: true)
         pendingAckRows = 0
         do {
@@ -247,25 +247,21 @@ extension AgentEngine {
             outboxFailed(error, while: "deleting acked rows")
             return
         }
-        if rows <= tracked.count {
-            for range in ranges { for seq in range { tracked[seq] = nil } }
-        } else {
-            tracked = tracked.filter { seq, _ in !ranges.contains { $0.contains(seq) } }
-        }
-        // A dictionary keeps its capacity: once a burst (a backlog drained while acks lagged) is acked, give it back.
-        if tracked.isEmpty, tracked.capacity > 4096 { tracked = [:] }
+        for range in ranges { tracked.remove(range) }
+        // An array keeps its capacity: once a burst (a backlog drained while acks lagged) is acked, give it back.
+        if tracked.isEmpty { tracked.removeAll() }
     }
 
     /// Rows sent but not acked within `ackTimeout` go back to the backlog.
     func resendTimedOut() {
         let limit = monotonicMilliseconds() - Int64(configuration.ackTimeout.components.seconds * 1000)
-        var expired: [Int64] = []
-        for (seq, track) in tracked {
-            if case .sent(let at) = track, at < limit { expired.append(seq) }
+        let expired = tracked.sent(before: limit)
+        guard let first = expired.first?.lowerBound else { return }
+        for range in expired {
+            counters.resentAfterTimeout += Int64(range.upperBound - range.lowerBound) + 1
+            tracked.remove(range)
         }
-        guard !expired.isEmpty else { return }
-        counters.resentAfterTimeout += Int64(expired.count)
-        untrack(expired)
+        cursor = min(cursor, first - 1)
     }
 
     // MARK: Failures

@@ -13,12 +13,6 @@ import Logging
 /// Delivery follows DESIGN.md: a row is committed before it is sent; a PUBACK marks it sent (in memory); the hub's
 /// ack deletes it; sent rows without an ack are sent again after `ackTimeout` or a reconnect.
 public actor AgentEngine {
-    /// Where an outbox row is in this session.
-    enum Track: Equatable {
-        case inFlight(MQTTMessageID)
-        case sent(at: Int64)
-    }
-
     private let executor: ThreadExecutor
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
@@ -33,7 +27,7 @@ public actor AgentEngine {
     var session = 0
     var inFlight: [MQTTMessageID: (seqs: [Int64], backlog: Bool)] = [:]
     var backlogInFlight = 0
-    var tracked: [Int64: Track] = [:]
+    var tracked = RowTracker()
     /// The backlog pump has handed out every row up to here in this session.
     var cursor: Int64 = 0
     /// Rows the last backlog read stepped over because they were already in flight or sent (live fixes, or the
