@@ -102,6 +102,10 @@ package final class HubMetrics: Sendable {
     package func tasksResent(_ kind: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_tasks_resent_total", dimensions: [("kind", kind)], factory: factory)
     }
+    /// Seconds a dispatch round took, `phase` one of ``DispatchRoundTimings/Phase`` or `total`.
+    package func dispatchRound(_ phase: String) -> CoreMetrics.Timer {
+        CoreMetrics.Timer(label: "dabba_dispatch_round_seconds", dimensions: [("phase", phase)], factory: factory)
+    }
     /// 1 on the hub holding the dispatcher's lease (``DispatchLease``), 0 on the others (absent without
     /// `ingest-group`).
     package var dispatchLeaseHeld: CoreMetrics.Gauge {

@@ -61,11 +61,6 @@ struct RoundStopwatch {
 }
 
 extension HubMetrics {
-    /// Seconds a dispatch round took, `phase` one of ``DispatchRoundTimings/Phase`` or `total`.
-    package func dispatchRound(_ phase: String) -> CoreMetrics.Timer {
-        CoreMetrics.Timer(label: "dabba_dispatch_round_seconds", dimensions: [("phase", phase)], factory: factory)
-    }
-
     /// Records a round's timings.
     func record(_ timings: DispatchRoundTimings) {
         for phase in DispatchRoundTimings.Phase.allCases {
