@@ -134,6 +134,15 @@ enum DrainBenchmark {
         let t0 = clock.now
         let mqttTask = Task { try? await mqtt.run() }
         let forward = Task { await engine.consume(mqtt.events) }
+        // The engine's periodic tick, as `AgentService` runs it (every second): without it, a drain whose rate limit
+        // ran dry just as its last message was acked had no event left to resume it, and stalled for good (the
+        // week's drain did, under load).
+        let ticker = Task {
+            for _ in 0..<7_200 where !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                _ = await engine.tick()
+            }
+        }
         var pubacked: Duration?
         var acked: Duration?
         while acked == nil, clock.now - t0 < .seconds(1800) {
@@ -142,6 +151,8 @@ enum DrainBenchmark {
             if pubacked == nil, status.counters.rowsPubacked >= Int64(count) { pubacked = clock.now - t0 }
             if status.outboxDepth == 0 { acked = clock.now - t0 }
         }
+        ticker.cancel()
+        await ticker.value
         let messages = await engine.status().counters.backlogMessages
         mqtt.shutdown()
         acker.shutdown()
