@@ -84,6 +84,44 @@ import Testing
         await live.stop()
     }
 
+    /// `backlog-rate` empties its token bucket again and again during a drain; a pump that finds it empty returns,
+    /// and when that happens as the last message in flight is PUBACKed no MQTT event is left to call it again: the
+    /// daemon's tick (every second; `RunningEngine`'s, every 100 ms) does. (The drain benchmark drove the engine
+    /// without ticks and its week's drain stalled for good under load.)
+    @Test func aRateLimitedDrainGoesOnAfterItsBucketRunsDry() async throws {
+        let directory = try TestDirectory("engine-rate")
+        defer { directory.remove() }
+        let broker = try await MosquittoBroker.started(directory: directory)
+        defer { broker.stop() }
+        let backlog = try await TestSubscriber.start(port: broker.port, filter: Topics.backlog(agent: "a-1"))
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let c = try configuration(port: broker.port, directory: directory, flags: ["backlog-rate": "400"])
+        let outbox = try Outbox(path: c.outboxPath, logger: logger)
+        for i in 1...1_200 {
+            try outbox.append(kind: .fix, time: Int64(i) * 1000) { seq in
+                Fix(agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: Int64(i) * 1000), lat: 22, lon: 87)
+                    .jsonBytes()
+            }
+        }
+        let (engine, stop) = RunningEngine.start(c, outbox: outbox, port: broker.port, logger: logger)
+        defer { stop() }
+        // ~3 s at 400 fixes a second; the deadline is generous for a loaded machine.
+        let drained = await eventually(timeout: .seconds(120)) {
+            await engine.status().counters.rowsPubacked >= 1_200
+        }
+        let status = await engine.status()
+        #expect(drained, "\(status.counters)")
+        // Every row went out (the newest on the live lane), in batches no larger than the configured batch.
+        func batches() -> [[Int64]] {
+            backlog.messages.compactMap { try? PayloadCoding.decode(BacklogMessage.self, from: $0.payload) }
+                .map { $0.fixes.map(\.seq) }
+        }
+        let arrived = await eventually { Set(batches().joined()).count >= 1_199 }
+        #expect(arrived, "\(Set(batches().joined()).count) fixes in \(backlog.messages.count) messages")
+        #expect(batches().allSatisfy { !$0.isEmpty && $0.count <= c.backlogBatch })
+        await backlog.stop()
+    }
+
     @Test func brokerRefusingLargeBatchesMakesThemSmallerInsteadOfStalling() async throws {
         let directory = try TestDirectory("engine-oversize")
         defer { directory.remove() }
