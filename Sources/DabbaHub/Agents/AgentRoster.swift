@@ -15,8 +15,8 @@ package struct AgentRoster<Repository: AgentRepository>: Sendable {
     @discardableResult
     package func add(id: String, name: String? = nil, vehicle: String? = nil) async throws -> AgentRecord {
         guard AgentID.isValid(id) else { throw APIError.invalid("id: 1–64 letters, digits, '.', '_' or '-'") }
-        if let name, name.count > 100 { throw APIError.invalid("name: at most 100 characters") }
-        if let vehicle, vehicle.count > 100 { throw APIError.invalid("vehicle: at most 100 characters") }
+        try APIError.checkFreeText(name, field: "name", limit: 100)
+        try APIError.checkFreeText(vehicle, field: "vehicle", limit: 100)
         var record: AgentRecord
         do {
             record = try await repository.createAgent(id: id, name: name)

@@ -120,7 +120,7 @@ struct DispatchController<Store: DispatchStore> {
         guard let agent = caller.agentID else { throw APIError.forbidden("not an agent account") }
         let id = try context.parameters.require("id")
         let body = try await request.decode(as: OfferRequest.self, context: context)
-        if let reason = body.reason, reason.count > 500 { throw APIError.invalid("reason: at most 500 characters") }
+        try APIError.checkFreeText(body.reason, field: "reason")
         let offered = try await store.offers(order: id).contains { $0.agent == agent }
         guard offered else { throw APIError.notFound("no offer of order \(id) for \(agent)") }
         do {
@@ -181,7 +181,7 @@ struct DispatchController<Store: DispatchStore> {
     }
 
     static func checkReason(_ reason: String?) throws {
-        if let reason, reason.count > 500 { throw APIError.invalid("reason: at most 500 characters") }
+        try APIError.checkFreeText(reason, field: "reason")
     }
 
     @Sendable func decisions(_ request: Request, context: HubRequestContext) async throws -> DispatchView {

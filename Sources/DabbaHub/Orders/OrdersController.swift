@@ -76,11 +76,13 @@ struct OrdersController<Store: OrderStore & MarketRepository & IdempotencyReposi
         let id = order.id
         let body =
             try await request.decodeIfPresent(as: OrderActionRequest.self, context: context) ?? OrderActionRequest()
-        if let reason = body.reason, reason.count > 500 { throw APIError.invalid("reason: at most 500 characters") }
-        if action == .accept {
-            guard let minutes = body.prepMinutes, (1...240).contains(minutes) else {
-                throw APIError.invalid("prepMinutes: required to accept, 1 to 240")
-            }
+        try APIError.checkFreeText(body.reason, field: "reason")
+        // Checked whenever it is given (the document bounds it for every action), required to accept.
+        if let minutes = body.prepMinutes, !(1...240).contains(minutes) {
+            throw APIError.invalid("prepMinutes: 1 to 240")
+        }
+        if action == .accept, body.prepMinutes == nil {
+            throw APIError.invalid("prepMinutes: required to accept, 1 to 240")
         }
         if let cash = body.cashCollected {
             guard action == .deliver, order.paymentMethod == .cod else {

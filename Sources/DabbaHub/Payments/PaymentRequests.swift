@@ -26,7 +26,7 @@ package enum PaymentRequests {
 
     /// A free-text `reason` or `note`: at most 500 characters (422 naming the field).
     package static func checkNote(_ text: String?, field: String) throws(APIError) {
-        if let text, text.count > 500 { throw .invalid("\(field): at most 500 characters") }
+        try APIError.checkFreeText(text, field: field)
     }
 
     /// A refund's amount: 1 … ``Money/maxAmount`` minor units (422).

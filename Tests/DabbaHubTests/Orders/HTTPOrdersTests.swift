@@ -120,6 +120,15 @@ import Testing
             try await expectConflict("accept", owner, #"{"prepMinutes":15}"#, state: "confirmed")
             try await expectConflict("deliver", op, state: "confirmed")
             #expect(try await client.act("prepare", id, owner).json?["status"] as? String == "preparing")
+            // A body outside the document is refused whatever the action uses of it, before the state is looked at
+            // (api-fuzz found `ready` with such a body accepted): prepMinutes out of 1–240, a reason over 500
+            // characters as JSON Schema counts them (code points: 300 flags are 300 characters to Swift, 600 here).
+            let flags = String(repeating: "🇮🇳", count: 300)
+            for body in [#"{"prepMinutes":0}"#, #"{"prepMinutes":241}"#, #"{"reason":"\#(flags)"}"#] {
+                let r = try await client.act("ready", id, owner, body)
+                #expect(r.status == .unprocessableContent && r.errorCode == "invalid", "\(body.prefix(40)): \(r.text)")
+            }
+            #expect(try await h.store.order(id: id)?.status == .preparing)
             #expect(try await client.act("assign", id, op, #"{"agent":"a-9"}"#).status == .unprocessableContent)
             // Only to an agent on shift and online (DispatchLimitsTests has the rest).
             try await DispatchTests.onShiftAndOnline(h.store, "a-1")
