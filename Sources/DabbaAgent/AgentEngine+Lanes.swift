@@ -76,9 +76,12 @@ extension AgentEngine {
     }
 
     /// Rows no longer tracked go back to the backlog: move the cursor back so the pump sees them again.
-    func untrack(_ seqs: [Int64]) {
-        tracked.remove(seqs)
-        if let first = seqs.min() { cursor = min(cursor, first - 1) }
+    func untrack(_ seqs: [Int64]) { untrack(RowTracker.ranges(seqs)) }
+
+    /// ``untrack(_:)-([Int64])`` for rows given as ascending ranges.
+    func untrack(_ ranges: [ClosedRange<Int64>]) {
+        for range in ranges { tracked.remove(range) }
+        if let first = ranges.first?.lowerBound { cursor = min(cursor, first - 1) }
     }
 
     func newestFixRow() throws(SQLiteError) -> Outbox.Row? {
@@ -256,12 +259,8 @@ extension AgentEngine {
     func resendTimedOut() {
         let limit = monotonicMilliseconds() - Int64(configuration.ackTimeout.components.seconds * 1000)
         let expired = tracked.sent(before: limit)
-        guard let first = expired.first?.lowerBound else { return }
-        for range in expired {
-            counters.resentAfterTimeout += Int64(range.upperBound - range.lowerBound) + 1
-            tracked.remove(range)
-        }
-        cursor = min(cursor, first - 1)
+        counters.resentAfterTimeout += Int64(expired.reduce(0) { $0 + RowTracker.rows(in: $1) })
+        untrack(expired)
     }
 
     // MARK: Failures

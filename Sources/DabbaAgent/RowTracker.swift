@@ -16,8 +16,10 @@ struct RowTracker {
     struct Run: Equatable {
         var seqs: ClosedRange<Int64>
         var track: Track
-        var rows: Int { Int(seqs.upperBound - seqs.lowerBound) + 1 }
     }
+
+    /// The rows in `range`.
+    static func rows(in range: ClosedRange<Int64>) -> Int { Int(range.upperBound - range.lowerBound) + 1 }
 
     /// Sorted by seq, disjoint.
     private(set) var runs: [Run] = []
@@ -41,7 +43,7 @@ struct RowTracker {
             update(range) { _ in nil }
             let i = firstRun(endingAtOrAfter: range.lowerBound)
             runs.insert(Run(seqs: range, track: track), at: i)
-            count += Int(range.upperBound - range.lowerBound) + 1
+            count += Self.rows(in: range)
         }
     }
 
@@ -95,11 +97,10 @@ struct RowTracker {
             if run.seqs.lowerBound < inside.lowerBound {
                 replacement.append(Run(seqs: run.seqs.lowerBound...(inside.lowerBound - 1), track: run.track))
             }
-            let inner = Int(inside.upperBound - inside.lowerBound) + 1
             if let track = transform(run.track) {
                 replacement.append(Run(seqs: inside, track: track))
             } else {
-                count -= inner
+                count -= Self.rows(in: inside)
             }
             if inside.upperBound < run.seqs.upperBound {
                 replacement.append(Run(seqs: (inside.upperBound + 1)...run.seqs.upperBound, track: run.track))

@@ -81,6 +81,17 @@ public final class SQLiteConnection {
         return statement.isNull(0) ? nil : statement.int64(0)
     }
 
+    /// Runs `body` on every row of `sql` with `bindings`; the statement is reset when it returns, whether it read every
+    /// row or threw (for the same reason as ``scalarInt(_:_:)``).
+    public func forEachRow(
+        _ sql: String, _ bindings: [SQLiteValue] = [], _ body: (SQLiteStatement) throws(SQLiteError) -> Void
+    ) throws(SQLiteError) {
+        let statement = try prepare(sql)
+        defer { statement.reset() }
+        try statement.bind(bindings)
+        while try statement.step() { try body(statement) }
+    }
+
     /// Resets every statement of this connection still positioned on a row, which ends its read transaction.
     ///
     /// A cached statement left on a row (a lookup that read its one row and returned) keeps the connection's read

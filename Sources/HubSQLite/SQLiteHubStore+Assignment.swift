@@ -142,11 +142,8 @@ extension SQLiteHubStore {
         try run { () throws(SQLiteError) -> [String: Int64] in
             var exposures: [String: Int64] = [:]
             func add(_ sql: String, _ values: [SQLiteValue]? = nil, agentID: (String) -> String?) throws(SQLiteError) {
-                let s = try db.prepare(sql)
-                defer { s.reset() }
-                try s.bind(values ?? [.text(currency)])
-                while try s.step() {
-                    guard let agent = agentID(s.text(0) ?? "") else { continue }
+                try db.forEachRow(sql, values ?? [.text(currency)]) { s in
+                    guard let agent = agentID(s.text(0) ?? "") else { return }
                     exposures[agent, default: 0] += s.int64(1)
                 }
             }
@@ -214,23 +211,37 @@ extension SQLiteHubStore {
 
     /// What `agent` carries or holds on offer, other than order `excluded`.
     func heldOrders(agent: String, excluding excluded: String) throws(SQLiteError) -> [HeldOrder] {
-        let s = try db.prepare(
+        try heldOrders(agentList: Self.jsonArray([agent]))[agent, default: []].filter { $0.order != excluded }
+            .map(\.held)
+    }
+
+    /// What an agent carries or holds on offer, with the order it is.
+    struct HeldByOrder {
+        var order: String
+        var held: HeldOrder
+    }
+
+    /// What each agent of `agentList` (a JSON array, for `json_each`) carries or holds on offer: carried orders by
+    /// status, then offers by id.
+    func heldOrders(agentList: String) throws(SQLiteError) -> [String: [HeldByOrder]] {
+        var held: [String: [HeldByOrder]] = [:]
+        try db.forEachRow(
             """
-            SELECT restaurant_id, payment_method, currency, total, 0 FROM orders
-            WHERE agent_id = ?1 AND status IN ('assigned', 'picked_up') AND id <> ?2
+            SELECT agent_id, id, restaurant_id, payment_method, currency, total, 0, status, rowid FROM orders
+            WHERE agent_id IN (SELECT value FROM json_each(?1)) AND status IN ('assigned', 'picked_up')
             UNION ALL
-            SELECT o.restaurant_id, o.payment_method, o.currency, o.total, 1
+            SELECT f.agent_id, o.id, o.restaurant_id, o.payment_method, o.currency, o.total, 1, '', f.id
             FROM offers f JOIN orders o ON o.id = f.order_id
-            WHERE f.agent_id = ?1 AND f.state = 'pending' AND f.order_id <> ?2
-            """)
-        defer { s.reset() }
-        try s.bind([.text(agent), .text(excluded)])
-        var held: [HeldOrder] = []
-        while try s.step() {
-            held.append(
-                HeldOrder(
-                    restaurant: s.text(0) ?? "", cash: s.text(1) == PaymentMethod.cod.rawValue,
-                    currency: s.text(2) ?? "", total: s.int64(3), offered: s.int64(4) != 0))
+            WHERE f.agent_id IN (SELECT value FROM json_each(?1)) AND f.state = 'pending'
+            ORDER BY 1, 7, 8, 9
+            """, [.text(agentList)]
+        ) { s in
+            held[s.text(0) ?? "", default: []].append(
+                HeldByOrder(
+                    order: s.text(1) ?? "",
+                    held: HeldOrder(
+                        restaurant: s.text(2) ?? "", cash: s.text(3) == PaymentMethod.cod.rawValue,
+                        currency: s.text(4) ?? "", total: s.int64(5), offered: s.int64(6) != 0)))
         }
         return held
     }

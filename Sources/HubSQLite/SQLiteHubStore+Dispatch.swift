@@ -106,18 +106,19 @@ extension SQLiteHubStore: DispatchRepository {
     /// One statement for all the orders.
     package func excludedAgents(orders: [String]) throws(StoreError) -> [String: Set<String>] {
         guard !orders.isEmpty else { return [:] }
-        return try run { () throws(SQLiteError) -> [String: Set<String>] in
-            var excluded: [String: Set<String>] = [:]
-            let s = try db.prepare(
-                """
-                SELECT order_id, agent_id FROM offers
-                WHERE order_id IN (SELECT value FROM json_each(?1)) AND \(Self.excludingOffer)
-                """)
-            defer { s.reset() }
-            try s.bind([.text(Self.jsonArray(orders))])
-            while try s.step() { excluded[s.text(0) ?? "", default: []].insert(s.text(1) ?? "") }
-            return excluded
-        }
+        return try run { () throws(SQLiteError) in try exclusions(orderList: Self.jsonArray(orders)) }
+    }
+
+    /// Order → the agents it excludes, for the orders of `orderList` (a JSON array, for `json_each`).
+    func exclusions(orderList: String) throws(SQLiteError) -> [String: Set<String>] {
+        var excluded: [String: Set<String>] = [:]
+        try db.forEachRow(
+            """
+            SELECT order_id, agent_id FROM offers
+            WHERE order_id IN (SELECT value FROM json_each(?1)) AND \(Self.excludingOffer)
+            """, [.text(orderList)]
+        ) { s in excluded[s.text(0) ?? "", default: []].insert(s.text(1) ?? "") }
+        return excluded
     }
 
     /// An offer row that excludes its agent from its order: rejected (or given back), or lapsed after delivery —

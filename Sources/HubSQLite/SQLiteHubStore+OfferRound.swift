@@ -11,27 +11,18 @@ extension SQLiteHubStore {
     /// What a round's offers are checked against: the requested orders, their pending offers, the excluded
     /// (order, agent) pairs, and the requested agents' rows, what they carry or hold on offer, and their cash.
     struct OfferRound {
-        struct Pair: Hashable {
-            var order: String
-            var agent: String
-        }
         struct AgentRow {
             var onShift: Bool
             var online: Bool
         }
-        /// What an agent carries or holds on offer, with the order it is.
-        struct Held {
-            var order: String
-            var held: HeldOrder
-        }
         var orders: [String: OrderRecord] = [:]
         /// Order → the agent of its pending offer.
         var pendingAgent: [String: String] = [:]
-        var excluded: Set<Pair> = []
+        /// Order → the agents it excludes (``SQLiteHubStore/exclusions(orderList:)``).
+        var excluded: [String: Set<String>] = [:]
         var agents: [String: AgentRow] = [:]
-        /// In the order ``SQLiteHubStore/heldOrders(agent:excluding:)`` reads them: carried orders by status, then
-        /// offers by id (the round's new ones last).
-        var held: [String: [Held]] = [:]
+        /// As ``SQLiteHubStore/heldOrders(agentList:)`` reads them (the round's new offers last).
+        var held: [String: [HeldByOrder]] = [:]
         /// Agent → currency → its cash account's balance.
         var ledger: [String: [String: Int64]] = [:]
         /// Agent → currency → delivered cash not posted yet.
@@ -55,19 +46,13 @@ extension SQLiteHubStore {
         let orderIDs = Self.jsonArray(Set(offers.map(\.order)))
         let agentIDs = Set(offers.map(\.agent))
         let agentList = Self.jsonArray(agentIDs)
-        func each(_ sql: String, _ values: [SQLiteValue], _ row: (SQLiteStatement) -> Void) throws(SQLiteError) {
-            let s = try db.prepare(sql)
-            defer { s.reset() }
-            try s.bind(values)
-            while try s.step() { row(s) }
-        }
-        try each(
+        try db.forEachRow(
             "SELECT \(Self.orderColumns) FROM orders WHERE id IN (SELECT value FROM json_each(?1))", [.text(orderIDs)]
         ) { s in
             let order = Self.orderRecord(s)
             round.orders[order.id] = order
         }
-        try each(
+        try db.forEachRow(
             """
             SELECT order_id, agent_id FROM offers
             WHERE order_id IN (SELECT value FROM json_each(?1)) AND state = 'pending' ORDER BY order_id, id
@@ -76,14 +61,9 @@ extension SQLiteHubStore {
             let order = s.text(0) ?? ""
             if round.pendingAgent[order] == nil { round.pendingAgent[order] = s.text(1) ?? "" }
         }
-        try each(
-            """
-            SELECT order_id, agent_id FROM offers
-            WHERE order_id IN (SELECT value FROM json_each(?1)) AND \(Self.excludingOffer)
-            """, [.text(orderIDs)]
-        ) { s in round.excluded.insert(OfferRound.Pair(order: s.text(0) ?? "", agent: s.text(1) ?? "")) }
+        round.excluded = try exclusions(orderList: orderIDs)
         var states: [(agent: String, onShift: Bool, bytes: [UInt8]?)] = []
-        try each(
+        try db.forEachRow(
             "SELECT id, on_shift, state FROM agents WHERE id IN (SELECT value FROM json_each(?1))",
             [
                 .text(agentList)
@@ -92,33 +72,16 @@ extension SQLiteHubStore {
         for (agent, onShift, bytes) in states {
             round.agents[agent] = OfferRound.AgentRow(onShift: onShift, online: online(agent: agent, stored: bytes))
         }
-        try each(
-            """
-            SELECT agent_id, id, restaurant_id, payment_method, currency, total, 0, status, rowid FROM orders
-            WHERE agent_id IN (SELECT value FROM json_each(?1)) AND status IN ('assigned', 'picked_up')
-            UNION ALL
-            SELECT f.agent_id, o.id, o.restaurant_id, o.payment_method, o.currency, o.total, 1, '', f.id
-            FROM offers f JOIN orders o ON o.id = f.order_id
-            WHERE f.agent_id IN (SELECT value FROM json_each(?1)) AND f.state = 'pending'
-            ORDER BY 1, 7, 8, 9
-            """, [.text(agentList)]
-        ) { s in
-            round.held[s.text(0) ?? "", default: []].append(
-                OfferRound.Held(
-                    order: s.text(1) ?? "",
-                    held: HeldOrder(
-                        restaurant: s.text(2) ?? "", cash: s.text(3) == PaymentMethod.cod.rawValue,
-                        currency: s.text(4) ?? "", total: s.int64(5), offered: s.int64(6) != 0)))
-        }
+        round.held = try heldOrders(agentList: agentList)
         let accounts = Dictionary(agentIDs.map { (LedgerAccount.agentCash($0), $0) }, uniquingKeysWith: { a, _ in a })
-        try each(
+        try db.forEachRow(
             "SELECT name, currency, debits - credits FROM ledger_accounts WHERE name IN (SELECT value FROM json_each(?1))",
             [.text(Self.jsonArray(accounts.keys))]
         ) { s in
             guard let agent = accounts[s.text(0) ?? ""] else { return }
             round.ledger[agent, default: [:]][s.text(1) ?? ""] = s.int64(2)
         }
-        try each(
+        try db.forEachRow(
             """
             SELECT agent_id, currency, SUM(amount) FROM cod_unposted
             WHERE agent_id IN (SELECT value FROM json_each(?1)) GROUP BY agent_id, currency
@@ -151,7 +114,7 @@ extension SQLiteHubStore {
         if let other = round.pendingAgent[order.id] {
             return .refused(.alreadyOffered(order: order.id, agent: other))
         }
-        if round.excluded.contains(OfferRound.Pair(order: order.id, agent: offer.agent)) {
+        if round.excluded[order.id]?.contains(offer.agent) == true {
             return .refused(.excluded(agent: offer.agent, order: order.id))
         }
         guard let agent = round.agents[offer.agent] else { return .refused(.unknownAgent(offer.agent)) }
@@ -171,7 +134,7 @@ extension SQLiteHubStore {
         let stored = try insertPendingOffer(offer)
         round.pendingAgent[order.id] = offer.agent
         round.held[offer.agent, default: []].append(
-            OfferRound.Held(
+            HeldByOrder(
                 order: order.id,
                 held: HeldOrder(
                     restaurant: order.restaurantID, cash: order.paymentMethod == .cod, currency: order.currency,

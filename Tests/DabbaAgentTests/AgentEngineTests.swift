@@ -97,12 +97,7 @@ import Testing
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let c = try configuration(port: broker.port, directory: directory, flags: ["backlog-rate": "400"])
         let outbox = try Outbox(path: c.outboxPath, logger: logger)
-        for i in 1...1_200 {
-            try outbox.append(kind: .fix, time: Int64(i) * 1000) { seq in
-                Fix(agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: Int64(i) * 1000), lat: 22, lon: 87)
-                    .jsonBytes()
-            }
-        }
+        try outbox.appendFixes(1_200, agent: "a-1")
         let (engine, stop) = RunningEngine.start(c, outbox: outbox, port: broker.port, logger: logger)
         defer { stop() }
         // ~3 s at 400 fixes a second; the deadline is generous for a loaded machine.
@@ -176,12 +171,7 @@ import Testing
                 keys: AgentConfiguration.keys, file: nil, environment: [:],
                 flags: ["agent-id": "a-1", "mqtt-port": "\(broker.port)", "outbox": directory.path("o.db")]))
         let outbox = try Outbox(path: c.outboxPath, logger: logger)
-        for i in 1...500 {
-            try outbox.append(kind: .fix, time: Int64(i) * 1000) { seq in
-                Fix(agent: "a-1", seq: seq, time: Timestamp.format(milliseconds: Int64(i) * 1000), lat: 22, lon: 87)
-                    .jsonBytes()
-            }
-        }
+        try outbox.appendFixes(500, agent: "a-1")
         let (engine, stop) = RunningEngine.start(c, outbox: outbox, port: broker.port, logger: logger)
         defer { stop() }
         #expect(await eventually { await engine.status().broker == "connected" })
@@ -234,5 +224,17 @@ enum RunningEngine {
                 run.cancel()
             }
         )
+    }
+}
+
+extension Outbox {
+    /// Records `count` fixes of `agent`, a second apart from the epoch.
+    func appendFixes(_ count: Int, agent: String) throws {
+        for i in 1...count {
+            try append(kind: .fix, time: Int64(i) * 1000) { seq in
+                Fix(agent: agent, seq: seq, time: Timestamp.format(milliseconds: Int64(i) * 1000), lat: 22, lon: 87)
+                    .jsonBytes()
+            }
+        }
     }
 }

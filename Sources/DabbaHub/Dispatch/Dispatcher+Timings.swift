@@ -1,4 +1,5 @@
 import CoreMetrics
+import DabbaCore
 
 /// How long a dispatch round's steps took: `dabba_dispatch_round_seconds{phase}` on `/metrics` (`total` for the
 /// whole round), and ``Dispatcher/lastRoundTimings`` for the benchmark, which prints them beside the round's
@@ -64,19 +65,8 @@ extension HubMetrics {
     /// Records a round's timings.
     func record(_ timings: DispatchRoundTimings) {
         for phase in DispatchRoundTimings.Phase.allCases {
-            dispatchRound(phase.rawValue).recordNanoseconds(timings[phase].nanoseconds)
+            dispatchRound(phase.rawValue).recordSeconds(timings[phase].timeInterval)
         }
-        dispatchRound("total").recordNanoseconds(timings.total.nanoseconds)
-    }
-}
-
-extension Duration {
-    /// Whole nanoseconds, saturating.
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        let (sum, carried) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
-        guard !overflow, !carried else { return seconds < 0 ? .min : .max }
-        return sum
+        dispatchRound("total").recordSeconds(timings.total.timeInterval)
     }
 }

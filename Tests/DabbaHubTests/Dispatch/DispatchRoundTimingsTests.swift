@@ -15,11 +15,4 @@ import Testing
         #expect(timings[.queue] == .zero && timings[.offers] == .zero)
         #expect(timings.phases.keys.sorted { $0.rawValue < $1.rawValue } == [.agents, .policy])
     }
-
-    @Test func durationsBecomeNanosecondsSaturating() {
-        #expect(Duration.milliseconds(1_500).nanoseconds == 1_500_000_000)
-        #expect(Duration.nanoseconds(7).nanoseconds == 7)
-        #expect(Duration.seconds(Int64.max).nanoseconds == .max)
-        #expect(Duration.seconds(Int64.min).nanoseconds == .min)
-    }
 }
