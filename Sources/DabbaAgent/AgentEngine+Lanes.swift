@@ -76,7 +76,7 @@ extension AgentEngine {
     }
 
     /// Rows no longer tracked go back to the backlog: move the cursor back so the pump sees them again.
-    func untrack(_ seqs: [Int64]) { untrack(RowTracker.ranges(seqs)) }
+    func untrack(_ seqs: [Int64]) { untrack(AckMessage.ranges(of: seqs)) }
 
     /// ``untrack(_:)-([Int64])`` for rows given as ascending ranges.
     func untrack(_ ranges: [ClosedRange<Int64>]) {

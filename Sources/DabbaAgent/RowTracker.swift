@@ -1,4 +1,5 @@
 import DabbaMQTT
+import DabbaProtocol
 
 /// Where the outbox rows of this session are: in flight in a message (until its PUBACK) or sent (until the hub's ack
 /// deletes them, or `ack-timeout` sends them again). A row not tracked is waiting in the outbox to be sent.
@@ -39,7 +40,7 @@ struct RowTracker {
 
     /// Tracks `seqs` (ascending or not) as `track`, replacing what they were.
     mutating func set(_ seqs: some Sequence<Int64>, _ track: Track) {
-        for range in Self.ranges(seqs) {
+        for range in AckMessage.ranges(of: seqs) {
             update(range) { _ in nil }
             let i = firstRun(endingAtOrAfter: range.lowerBound)
             runs.insert(Run(seqs: range, track: track), at: i)
@@ -49,7 +50,7 @@ struct RowTracker {
 
     /// Stops tracking `seqs`.
     mutating func remove(_ seqs: some Sequence<Int64>) {
-        for range in Self.ranges(seqs) { remove(range) }
+        for range in AckMessage.ranges(of: seqs) { remove(range) }
     }
 
     /// Stops tracking every seq in `range`.
@@ -57,7 +58,7 @@ struct RowTracker {
 
     /// The rows of `seqs` in flight in message `mid` are sent, at `time`; others are left as they are.
     mutating func markSent(_ seqs: some Sequence<Int64>, inFlightIn mid: MQTTMessageID, at time: Int64) {
-        for range in Self.ranges(seqs) {
+        for range in AckMessage.ranges(of: seqs) {
             update(range) { $0 == .inFlight(mid) ? .sent(at: time) : $0 }
         }
     }
@@ -109,21 +110,5 @@ struct RowTracker {
         }
         guard end > start else { return }
         runs.replaceSubrange(start..<end, with: replacement)
-    }
-
-    /// `seqs` as ranges of consecutive seqs, ascending, duplicates dropped.
-    static func ranges(_ seqs: some Sequence<Int64>) -> [ClosedRange<Int64>] {
-        var sorted = Array(seqs)
-        if !sorted.isEmpty, zip(sorted, sorted.dropFirst()).contains(where: { $0 >= $1 }) { sorted.sort() }
-        var ranges: [ClosedRange<Int64>] = []
-        for seq in sorted {
-            if let last = ranges.last, seq <= last.upperBound { continue }
-            if let last = ranges.last, last.upperBound != .max, seq == last.upperBound + 1 {
-                ranges[ranges.count - 1] = last.lowerBound...seq
-            } else {
-                ranges.append(seq...seq)
-            }
-        }
-        return ranges
     }
 }

@@ -1,4 +1,5 @@
 import DabbaCore
+import DabbaProtocol
 import Testing
 
 @testable import DabbaAgent
@@ -100,10 +101,11 @@ import Testing
         #expect(!tracker.contains(150) && tracker.contains(151))
     }
 
+    /// The tracker takes seqs as `AckMessage.ranges(of:)` compresses them.
     @Test func seqsBecomeRangesAscendingWithoutDuplicates() {
-        #expect(RowTracker.ranges([5, 3, 4, 4, 9, 10, 1]) == [1...1, 3...5, 9...10])
-        #expect(RowTracker.ranges([Int64]()).isEmpty)
-        #expect(RowTracker.ranges([Int64.max, Int64.max - 1]) == [(Int64.max - 1)...Int64.max])
-        #expect(RowTracker.ranges([Int64.min, Int64.max]) == [Int64.min...Int64.min, Int64.max...Int64.max])
+        #expect(AckMessage.ranges(of: [5, 3, 4, 4, 9, 10, 1]) == [1...1, 3...5, 9...10])
+        #expect(AckMessage.ranges(of: [Int64]()).isEmpty)
+        #expect(AckMessage.ranges(of: [Int64.max, Int64.max - 1]) == [(Int64.max - 1)...Int64.max])
+        #expect(AckMessage.ranges(of: [Int64.min, Int64.max]) == [Int64.min...Int64.min, Int64.max...Int64.max])
     }
 }
