@@ -354,6 +354,12 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
                     let s = LatencySummary(milliseconds: r.phaseMilliseconds[phase] ?? [])
                     return phase.rawValue + String(format: " %.1f / %.1f", s.p50, s.p99)
                 }.joined(separator: ", "))
+        // Which rounds make the tail (p99 of 30 is the slowest): the first after the hub opened its store, or any.
+        say(
+            "  rounds in order, ms (total; offers): "
+                + r.roundMilliseconds.indices.map { i in
+                    String(format: "%.0f;%.0f", r.roundMilliseconds[i], r.phaseMilliseconds[.offers]?[i] ?? 0)
+                }.joined(separator: " "))
         let flat = LatencySummary(milliseconds: r.oneReadyTimeMilliseconds)
         say(
             String(

@@ -73,31 +73,42 @@ extension BatchProblem {
 
     /// Every row's list, group by group: its `count` cheapest feasible agents by (cost, index), cheapest first (the
     /// decisions' candidates come from them), then its `capped` best by (cost with the bonus capped at `cap`, index)
-    /// that are not already in. Each group's table grows as its rows' scans need.
+    /// that are not already in. Each group's table grows as its rows' scans need. Groups are independent (each
+    /// reads what all share and writes its own rows' lists and its own table), so they are spread over the cores
+    /// (`concurrently`); the lists do not depend on which core took a group.
     func candidateLists(count: Int, capped: Int, cap: Double, groups: inout PickupGroups)
         -> [[(agent: Int, cost: Double)]]
     {
         var lists = [[(agent: Int, cost: Double)]](repeating: [], count: rowOrder.count)
-        for g in 0..<groups.count {
-            // A scan that runs out of ranks starts again with twice as many.
-            groups.extend(group: g, to: 2 * PickupGroups.block)
-            for row in groups.rows(of: g) {
-                while true {
-                    let list = groups.etas[g].withUnsafeBufferPointer { etas in
-                        groups.bonus.withUnsafeBufferPointer { bonus in
-                            candidateList(
-                                row: row, count: count, capped: capped, cap: cap, etas: etas, groups: groups,
-                                bonus: bonus)
+        var tables = groups.takeTables()
+        let shared = groups
+        lists.withUnsafeMutableBufferPointer { lists in
+            tables.withUnsafeMutableBufferPointer { tables in
+                let lists = DisjointWrites(base: lists)
+                let tables = DisjointWrites(base: tables)
+                BatchProblem.concurrently(shared.count) { g in
+                    // A scan that runs out of ranks starts again with twice as many.
+                    shared.extend(&tables[g], group: g, to: 2 * PickupGroups.block)
+                    for row in shared.rows(of: g) {
+                        while true {
+                            let list = tables[g].etas.withUnsafeBufferPointer { etas in
+                                shared.bonus.withUnsafeBufferPointer { bonus in
+                                    candidateList(
+                                        row: row, count: count, capped: capped, cap: cap, etas: etas,
+                                        groups: shared, bonus: bonus)
+                                }
+                            }
+                            if let list {
+                                lists[row] = list
+                                break
+                            }
+                            shared.extend(&tables[g], group: g, to: 2 * tables[g].etas.count)
                         }
                     }
-                    if let list {
-                        lists[row] = list
-                        break
-                    }
-                    groups.extend(group: g, to: 2 * groups.etas[g].count)
                 }
             }
         }
+        groups.putTables(tables)
         return lists
     }
 
@@ -237,9 +248,10 @@ extension BatchProblem {
             for row in rows { threshold = min(threshold, rowReadyIn[row] - rowWait[row] - state.u[row]) }
             var ranks = 0
             while ranks < n && groups.bonus[ranks] >= threshold - 1 { ranks += 1 }
-            if ranks > groups.etas[g].count { groups.extend(group: g, to: ranks) }
+            if ranks > groups.tables[g].etas.count { groups.extend(group: g, to: ranks) }
             let bound = GroupBound(
                 group: g, ranks: ranks, groups: groups, reach: reachByRank, maxReach: maxReach, settings: settings)
+            let etas = groups.tables[g].etas
             for row in rows {
                 let ui = state.u[row]
                 let wait = rowWait[row]
@@ -254,7 +266,7 @@ extension BatchProblem {
                 for (rank, k) in groups.byBonus.enumerated() {
                     if BatchProblem.loosened(readyIn - wait - groups.bonus[rank]) >= ui { break }
                     guard feasible(row: row, agent: k) else { continue }
-                    let eta = rank < groups.etas[g].count ? groups.etas[g][rank] : pickupETA(row: row, agent: k)
+                    let eta = rank < etas.count ? etas[rank] : pickupETA(row: row, agent: k)
                     let cost = cost(row: row, agent: k, eta: eta)
                     let first = agentFirstColumn[k]
                     var least = Double.infinity

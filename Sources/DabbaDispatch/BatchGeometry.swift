@@ -34,12 +34,8 @@ extension BatchProblem {
         /// Group g's distinct readyIn values, ascending: `thresholds[thresholdStart[g]..<thresholdStart[g + 1]]`.
         let thresholds: [Double]
         let thresholdStart: [Int]
-        /// Per group, by rank, the first `etas[g].count` ranks: the agent's `pickupETA` to the group's pickup, and
-        /// its bucket (how many of the group's thresholds are ≤ that ETA).
-        private(set) var etas: [[Double]]
-        private(set) var buckets: [[Int32]]
-        /// Per group, the largest |(1 + L)·e| + |E·e| over the ranks computed (for `GroupBound.slack`).
-        private(set) var etaMagnitude: [Double]
+        /// Per group, its table (``Table``) as far as the scans have needed.
+        private(set) var tables: [Table]
         private let pickup: [UnitVector]
         private let rankVector: [UnitVector]
         private let rankSecondsPerMetre: [Double]
@@ -98,9 +94,7 @@ extension BatchProblem {
             bonus = byBonus.map { problem.agentBonus[$0] }
             self.thresholds = thresholds
             self.thresholdStart = thresholdStart
-            etas = [[Double]](repeating: [], count: groupCount)
-            buckets = [[Int32]](repeating: [], count: groupCount)
-            etaMagnitude = [Double](repeating: 0, count: groupCount)
+            tables = [Table](repeating: Table(), count: groupCount)
             self.pickup = pickup
             rankVector = byBonus.map { problem.agentVector[$0] }
             rankSecondsPerMetre = byBonus.map { problem.agentSecondsPerMetre[$0] }
@@ -108,15 +102,45 @@ extension BatchProblem {
             earlyWeight = problem.settings.earlyWeight
         }
 
+        /// One group's agents by rank, for the first `etas.count` ranks: the agent's `pickupETA` to the group's
+        /// pickup, and its bucket (how many of the group's thresholds are ≤ that ETA); and the largest
+        /// |(1 + L)·e| + |E·e| over them (for `GroupBound.slack`).
+        struct Table {
+            var etas: [Double] = []
+            var buckets: [Int32] = []
+            var magnitude = 0.0
+        }
+
         /// Computes group `g`'s table up to at least `needed` ranks (by blocks of `PickupGroups.block`, at most all).
         mutating func extend(group g: Int, to needed: Int) {
-            let from = etas[g].count
+            var table = Table()
+            swap(&table, &tables[g])
+            extend(&table, group: g, to: needed)
+            tables[g] = table
+        }
+
+        /// The groups' tables taken out for `candidateLists`, whose workers each extend their own groups' tables
+        /// (`extend(_:group:to:)`), and put back after.
+        mutating func takeTables() -> [Table] {
+            var taken: [Table] = []
+            swap(&taken, &tables)
+            return taken
+        }
+
+        mutating func putTables(_ taken: [Table]) {
+            precondition(taken.count == count)
+            tables = taken
+        }
+
+        /// `extend(group:to:)` on a table held outside (it reads only what every group shares).
+        func extend(_ table: inout Table, group g: Int, to needed: Int) {
+            let from = table.etas.count
             guard from < min(needed, agents) else { return }
             let to = min(agents, max(needed, from + PickupGroups.block))
             let p = pickup[g]
             let late = 1 + lateWeight
             let early = earlyWeight
-            var magnitude = etaMagnitude[g]
+            var magnitude = table.magnitude
             var newETAs = [Double](repeating: 0, count: to - from)
             var newBuckets = [Int32](repeating: 0, count: to - from)
             rankVector.withUnsafeBufferPointer { vector in
@@ -141,9 +165,9 @@ extension BatchProblem {
                     }
                 }
             }
-            etas[g].append(contentsOf: newETAs)
-            buckets[g].append(contentsOf: newBuckets)
-            etaMagnitude[g] = magnitude
+            table.etas.append(contentsOf: newETAs)
+            table.buckets.append(contentsOf: newBuckets)
+            table.magnitude = magnitude
         }
 
         /// Ranks added at least per `extend`.
@@ -183,15 +207,16 @@ extension BatchProblem {
             group g: Int, ranks: Int, groups: PickupGroups, reach: [Double], maxReach: Double,
             settings: DispatchSettings
         ) {
-            precondition(ranks <= groups.etas[g].count)
+            let table = groups.tables[g]
+            precondition(ranks <= table.etas.count)
             thresholds = groups.thresholds[groups.thresholdStart[g]..<groups.thresholdStart[g + 1]]
             let m = thresholds.count
             let late = 1 + settings.lateWeight
             let early = -settings.earlyWeight
             var lateMin = [Double](repeating: .infinity, count: m + 1)
             var earlyMin = [Double](repeating: .infinity, count: m + 1)
-            groups.etas[g].withUnsafeBufferPointer { etas in
-                groups.buckets[g].withUnsafeBufferPointer { buckets in
+            table.etas.withUnsafeBufferPointer { etas in
+                table.buckets.withUnsafeBufferPointer { buckets in
                     reach.withUnsafeBufferPointer { reach in
                         lateMin.withUnsafeMutableBufferPointer { lateMin in
                             earlyMin.withUnsafeMutableBufferPointer { earlyMin in
@@ -215,7 +240,7 @@ extension BatchProblem {
             tail = ranks < groups.agents ? groups.bonus[ranks] : -.infinity
             lateWeight = settings.lateWeight
             earlyWeight = settings.earlyWeight
-            magnitude = groups.etaMagnitude[g] + maxReach + (tail.isFinite ? abs(tail) : 0)
+            magnitude = table.magnitude + maxReach + (tail.isFinite ? abs(tail) : 0)
         }
 
         /// How far `least(readyIn:) − wait − u` may fall below the least computed reduced cost by rounding: the

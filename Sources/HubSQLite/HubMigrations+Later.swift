@@ -282,5 +282,15 @@ extension HubMigrations {
                 expires_at INTEGER NOT NULL);
             """
         ),
+        // Every dispatch round reads the agents its orders exclude (``SQLiteHubStore/excludingOffer``, whose text
+        // this index's WHERE repeats so the planner can use it): without it the read visited every offer an order
+        // ever had, table row and all, and a round's offers slowed as withdrawn and lapsed offers piled up.
+        (
+            21, "excluding offers by order",
+            """
+            CREATE INDEX offers_excluding ON offers(order_id, agent_id)
+            WHERE (state = 'rejected' OR (state = 'expired' AND reason IS NOT 'undelivered'));
+            """
+        ),
     ]
 }

@@ -112,17 +112,21 @@ extension SQLiteHubStore: DispatchRepository {
     /// Order → the agents it excludes, for the orders of `orderList` (a JSON array, for `json_each`).
     func exclusions(orderList: String) throws(SQLiteError) -> [String: Set<String>] {
         var excluded: [String: Set<String>] = [:]
-        try db.forEachRow(
-            """
-            SELECT order_id, agent_id FROM offers
-            WHERE order_id IN (SELECT value FROM json_each(?1)) AND \(Self.excludingOffer)
-            """, [.text(orderList)]
-        ) { s in excluded[s.text(0) ?? "", default: []].insert(s.text(1) ?? "") }
+        try db.forEachRow(Self.exclusionsQuery, [.text(orderList)]) { s in
+            excluded[s.text(0) ?? "", default: []].insert(s.text(1) ?? "")
+        }
         return excluded
     }
 
+    /// ``exclusions(orderList:)``'s read: by the `offers_excluding` index, it visits only the excluding offers.
+    static let exclusionsQuery = """
+        SELECT order_id, agent_id FROM offers
+        WHERE order_id IN (SELECT value FROM json_each(?1)) AND \(excludingOffer)
+        """
+
     /// An offer row that excludes its agent from its order: rejected (or given back), or lapsed after delivery —
-    /// an undelivered lapse does not (``Offer/lapseExcludes``).
+    /// an undelivered lapse does not (``Offer/lapseExcludes``). Migration 21's `offers_excluding` repeats this text
+    /// as its WHERE (the planner uses a partial index only then): change both together.
     static let excludingOffer =
         "(state = 'rejected' OR (state = 'expired' AND reason IS NOT '\(Offer.undeliveredReason)'))"
 

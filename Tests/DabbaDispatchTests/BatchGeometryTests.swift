@@ -27,11 +27,11 @@ extension DispatchAlgorithmTests {
             #expect(zip(groups.bonus, groups.bonus.dropFirst()).allSatisfy { $0 >= $1 })
             var mismatches = 0
             for g in 0..<groups.count {
-                #expect(groups.etas[g].isEmpty)
+                #expect(groups.tables[g].etas.isEmpty)
                 groups.extend(group: g, to: 1)
-                #expect(groups.etas[g].count == BatchProblem.PickupGroups.block)
+                #expect(groups.tables[g].etas.count == BatchProblem.PickupGroups.block)
                 groups.extend(group: g, to: n)
-                #expect(groups.etas[g].count == n && groups.buckets[g].count == n)
+                #expect(groups.tables[g].etas.count == n && groups.tables[g].buckets.count == n)
                 let rows = groups.rows(of: g)
                 let readyIns = Set(rows.map { problem.rowReadyIn[$0] })
                 for row in rows {
@@ -40,12 +40,14 @@ extension DispatchAlgorithmTests {
                     for k in 0..<n {
                         let rank = groups.rankOf[k]
                         #expect(groups.byBonus[rank] == k)
-                        let eta = groups.etas[g][rank]
+                        let eta = groups.tables[g].etas[rank]
                         if eta != problem.pickupETA(row: row, agent: k) { mismatches += 1 }
                         if problem.cost(row: row, agent: k, eta: eta) != problem.cost(row: row, agent: k) {
                             mismatches += 1
                         }
-                        if Int(groups.buckets[g][rank]) != readyIns.filter({ $0 <= eta }).count { mismatches += 1 }
+                        if Int(groups.tables[g].buckets[rank]) != readyIns.filter({ $0 <= eta }).count {
+                            mismatches += 1
+                        }
                     }
                 }
             }
@@ -75,7 +77,7 @@ extension DispatchAlgorithmTests {
                             let r = problem.rowReadyIn[row]
                             var least = Double.infinity
                             for k in 0..<n {
-                                let eta = groups.etas[g][groups.rankOf[k]]
+                                let eta = groups.tables[g].etas[groups.rankOf[k]]
                                 least = min(least, settings.pickupCost(eta: eta, readyIn: r) - reach[k])
                             }
                             let slack = bound.slack(readyIn: r, wait: 0, u: 0)
@@ -119,7 +121,7 @@ extension DispatchAlgorithmTests {
                 #expect(lists[row].map(\.agent) == expected, "row \(row)")
                 for (k, c) in lists[row] { #expect(c == problem.cost(row: row, agent: k)) }
             }
-            #expect(groups.etas.contains { $0.count > 2 * BatchProblem.PickupGroups.block })
+            #expect(groups.tables.contains { $0.etas.count > 2 * BatchProblem.PickupGroups.block })
         }
     }
 }
