@@ -176,8 +176,8 @@ let package = Package(
         .executableTarget(
             name: "HubBench",
             dependencies: [
-                "DabbaHub", "HubModel", "HubSQLite", "HubPostgres", "DabbaCore", "DabbaProtocol", "DabbaTestSupport",
-                "DabbaDispatch", "DabbaMQTT", "DabbaSim", "CMosquitto",
+                "DabbaHub", "DabbaHubServer", "HubModel", "HubSQLite", "HubPostgres", "DabbaCore", "DabbaProtocol",
+                "DabbaTestSupport", "DabbaDispatch", "DabbaMQTT", "DabbaSim", "CMosquitto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

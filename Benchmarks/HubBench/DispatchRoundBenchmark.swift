@@ -1,6 +1,7 @@
 import DabbaCore
 import DabbaDispatch
 import DabbaHub
+import DabbaHubServer
 import DabbaMQTT
 import DabbaProtocol
 import DabbaTestSupport
@@ -52,6 +53,11 @@ enum DispatchRoundBenchmark {
         ])
         let store = try SQLiteHubStore(path: path, logger: logger)
         defer { store.close() }
+        // As `dabba-hub serve` runs it: the WAL copied into the file in the background, not by the round's commits.
+        let checkpoints = StoreCheckpoints(
+            checkpointer: try SQLiteCheckpointer(path: path), metrics: HubMetrics(), logger: logger)
+        let checkpointing = Task { try await checkpoints.run() }
+        defer { checkpointing.cancel() }
         var result = Result()
         let setupStart = ContinuousClock.now
         let now = wallClockMilliseconds()

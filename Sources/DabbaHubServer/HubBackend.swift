@@ -8,16 +8,20 @@ import Hummingbird
 import Logging
 
 /// Builds the hub application: used by `dabba-hub serve` and by the tests. Opens the store from
-/// `configuration.database` (migrating it), and runs MQTT, ingest, the pruner and webhook delivery as services of the
-/// application, so a graceful shutdown stops the HTTP server, then webhooks, the pruner, ingest, MQTT, and last
-/// closes the store.
+/// `configuration.database` (migrating it), and runs MQTT, ingest, the pruner and webhook delivery (and on SQLite the
+/// WAL's checkpoints, ``StoreCheckpoints``) as services of the application, so a graceful shutdown stops the HTTP
+/// server, then webhooks, the pruner, ingest, MQTT, the checkpoints, and last closes the store.
 package func buildApplication(configuration: HubConfiguration, logger: Logger) async throws -> some ApplicationProtocol
 {
     try PaymentProviders.check(configuration)
     let (store, close) = try await HubApplication.openStore(configuration: configuration, logger: logger)
     do {
         let hub = try await HubComponents.make(configuration: configuration, store: store, logger: logger)
-        return HubApplication.build(hub: hub, logger: logger, closing: close)
+        // The embedded store's WAL is copied into its file in the background, not by the commits.
+        let checkpoints = try configuration.sqlitePath.map { path in
+            StoreCheckpoints(checkpointer: try SQLiteCheckpointer(path: path), metrics: hub.metrics, logger: logger)
+        }
+        return HubApplication.build(hub: hub, logger: logger, closing: close, services: checkpoints.map { [$0] } ?? [])
     } catch {
         close()
         throw error

@@ -70,7 +70,7 @@ package func buildApplication(hub: HubComponents, logger: Logger) -> some Applic
 /// Assembly helpers of the hub application.
 package enum HubApplication {
     package static func build(
-        hub: HubComponents, logger: Logger, closing close: (@Sendable () -> Void)?
+        hub: HubComponents, logger: Logger, closing close: (@Sendable () -> Void)?, services: [any Service] = []
     ) -> some ApplicationProtocol {
         // Several hubs (an ingest group): each relays its share of the fleet to the others.
         let relay = hub.configuration.ingestGroup.map { _ in
@@ -93,6 +93,8 @@ package enum HubApplication {
                 serverName: "dabba-hub"),
             logger: logger)
         if let close { app.addServices(StoreCloser(close: close)) }
+        // The store's own services (stopped before the store closes, after everything that writes).
+        for service in services { app.addServices(service) }
         let pruner = PositionPruner(
             store: hub.store, retentionDays: hub.configuration.positionRetentionDays, logger: logger)
         let webhooks = WebhookService(

@@ -102,6 +102,17 @@ package final class HubMetrics: Sendable {
     package func tasksResent(_ kind: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_tasks_resent_total", dimensions: [("kind", kind)], factory: factory)
     }
+    /// Background checkpoints of the SQLite store's WAL (`dabba-hub serve` on SQLite), by result: `copied` (all
+    /// of the WAL is in the database file), `partial` (a read still needing older pages, or a busy lock, kept
+    /// part of it back for the next one),
+    /// `failed` (logged; the store's automatic checkpoint still bounds the WAL).
+    package func sqliteCheckpoints(_ result: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "dabba_sqlite_checkpoints_total", dimensions: [("result", result)], factory: factory)
+    }
+    /// The SQLite store's WAL frames (pages of ~4 kB) at the last background checkpoint.
+    package var sqliteWALFrames: CoreMetrics.Gauge {
+        CoreMetrics.Gauge(label: "dabba_sqlite_wal_frames", factory: factory)
+    }
     /// Seconds a dispatch round took, `phase` one of ``DispatchRoundTimings/Phase`` or `total`.
     package func dispatchRound(_ phase: String) -> CoreMetrics.Timer {
         CoreMetrics.Timer(label: "dabba_dispatch_round_seconds", dimensions: [("phase", phase)], factory: factory)

@@ -95,6 +95,18 @@ final class HubEndToEnd: @unchecked Sendable {
         // The REST view agrees: the latest position is the last fix of the route.
         let (_, health) = try await runToCompletion("/usr/bin/curl", ["-s", "http://127.0.0.1:\(e.httpPort)/health"])
         #expect(health.contains("\"database\""))
+        // The WAL is copied into the database file in the background (one checkpoint a second), and counted.
+        let checkpointed = await eventually {
+            guard
+                let (_, metrics) = try? await runToCompletion(
+                    "/usr/bin/curl", ["-s", "http://127.0.0.1:\(e.httpPort)/metrics"])
+            else { return false }
+            return metrics.split(separator: "\n").contains {
+                $0.hasPrefix(#"dabba_sqlite_checkpoints_total{result="copied"}"#)
+                    && Int($0.split(separator: " ").last ?? "") ?? 0 >= 1
+            }
+        }
+        #expect(checkpointed, "\(e.diagnostics())")
     }
 
     @Test func hubKilledRepeatedlyDuringIngestLosesAndDuplicatesNothing() async throws {

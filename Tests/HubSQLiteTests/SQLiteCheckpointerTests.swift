@@ -1,0 +1,55 @@
+import DabbaSQLite
+import DabbaTestSupport
+import HubModel
+import Testing
+
+@testable import HubSQLite
+
+/// The store's background checkpoints (``SQLiteCheckpointer``), on a real file with the store writing to it.
+@Suite struct SQLiteCheckpointerTests {
+    @Test func aCheckpointCopiesWhatTheStoreCommittedAndTheWALStartsOver() async throws {
+        let directory = try TestDirectory("hub-sqlite-checkpoint")
+        defer { directory.remove() }
+        let path = directory.path("hub.db")
+        let store = try await SQLiteHubStoreRecoveryTests.open(path)
+        defer { store.close() }
+        let checkpointer = try await offPool { try SQLiteCheckpointer(path: path) }
+        defer { checkpointer.close() }
+        _ = try await store.createAgent(id: "a-1", name: "Ravi")
+        _ = try await store.store(positions: SQLiteHubStoreRecoveryTests.fixes("a-1", count: 500), events: [])
+
+        let first = try await checkpointer.checkpoint()
+        #expect(first.frames > 0 && first.complete, "\(first)")
+        // Nothing new: nothing to copy, and the same answer.
+        #expect(try await checkpointer.checkpoint() == first)
+        // The next write starts the WAL over (everything in it was copied): far fewer frames than before.
+        _ = try await store.createAgent(id: "a-2", name: "Asha")
+        let next = try await checkpointer.checkpoint()
+        #expect(next.frames > 0 && next.frames < first.frames && next.complete, "\(next) after \(first)")
+        #expect(try await store.agent(id: "a-2")?.name == "Asha")
+        #expect(try SQLiteHubStoreRecoveryTests.integrity(path) == "ok")
+    }
+
+    /// A reader on an older snapshot keeps the frames after it in the WAL: the checkpoint copies what it may, and
+    /// the rest once the read is over.
+    @Test func aReadInProgressHoldsBackWhatItMightStillNeed() async throws {
+        let directory = try TestDirectory("hub-sqlite-checkpoint-busy")
+        defer { directory.remove() }
+        let path = directory.path("hub.db")
+        let store = try await SQLiteHubStoreRecoveryTests.open(path)
+        defer { store.close() }
+        let checkpointer = try await offPool { try SQLiteCheckpointer(path: path) }
+        defer { checkpointer.close() }
+        _ = try await store.createAgent(id: "a-1", name: "Ravi")
+        // A reader (another process would do the same: the sqlite3 tool, an admin command) opens a snapshot.
+        let reader = try SQLiteConnection(path: path, readOnly: true)
+        let read = try reader.prepare("SELECT id FROM agents")
+        #expect(try read.step())
+        _ = try await store.store(positions: SQLiteHubStoreRecoveryTests.fixes("a-1", count: 200), events: [])
+        let held = try await checkpointer.checkpoint()
+        #expect(!held.complete && held.copied < held.frames, "\(held)")
+        read.reset()
+        let done = try await checkpointer.checkpoint()
+        #expect(done.complete && done.frames == held.frames, "\(done) after \(held)")
+    }
+}
