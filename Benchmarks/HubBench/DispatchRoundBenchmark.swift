@@ -35,6 +35,8 @@ enum DispatchRoundBenchmark {
         /// The hub's own timings of each round's steps (``Dispatcher/lastRoundTimings``), ms.
         var phaseMilliseconds: [DispatchRoundTimings.Phase: [Double]] = [:]
         var algorithmMilliseconds: [Double] = []
+        /// The batch policy's own split of those (candidate lists, matching, pricing).
+        var algorithmProfiles: [BatchRoundProfile] = []
         var oneReadyTimeMilliseconds: [Double] = []
         var offersPerRound: [Int] = []
         var published = 0
@@ -96,7 +98,15 @@ enum DispatchRoundBenchmark {
             guard !pending.isEmpty else { throw BenchError("round \(round) made no offer") }
             // The same work on its own: the policy over the orders and agents the round saw.
             let algorithmStart = clock.now
-            let decisions = policy.assign(orders: orders, agents: agents, now: now + 1_000)
+            let decisions: [DispatchDecision]
+            if let batch = policy as? BatchPolicy {
+                // The same call, with where its time went.
+                let profiled = batch.assignProfiled(orders: orders, agents: agents, now: now + 1_000)
+                decisions = profiled.decisions
+                result.algorithmProfiles.append(profiled.profile)
+            } else {
+                decisions = policy.assign(orders: orders, agents: agents, now: now + 1_000)
+            }
             result.algorithmMilliseconds.append((clock.now - algorithmStart).inMilliseconds)
             let sameReady = orders.map { order -> DispatchOrder in
                 var order = order

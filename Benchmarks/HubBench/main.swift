@@ -354,6 +354,17 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
                     let s = LatencySummary(milliseconds: r.phaseMilliseconds[phase] ?? [])
                     return phase.rawValue + String(format: " %.1f / %.1f", s.p50, s.p99)
                 }.joined(separator: ", "))
+        if !r.algorithmProfiles.isEmpty {
+            func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] * 1000 }
+            let p = r.algorithmProfiles
+            say(
+                String(
+                    format:
+                        "  the policy alone, median ms: candidate lists %.1f, matching %.1f, pricing %.1f; passes %d–%d; fast path in %d of %d",
+                    median(p.map(\.candidateSeconds)), median(p.map(\.matchingSeconds)),
+                    median(p.map(\.pricingSeconds)), p.map(\.passes).min() ?? 0, p.map(\.passes).max() ?? 0,
+                    p.filter(\.fastPath).count, p.count))
+        }
         // Which rounds make the tail (p99 of 30 is the slowest): the first after the hub opened its store, or any.
         say(
             "  rounds in order, ms (total; offers): "
