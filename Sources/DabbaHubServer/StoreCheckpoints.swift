@@ -53,7 +53,9 @@ package struct StoreCheckpoints: Service {
         do {
             let outcome = try await checkpointer.checkpoint()
             metrics.sqliteCheckpoints(outcome.complete ? "copied" : "partial").increment()
-            metrics.sqliteWALFrames.record(outcome.frames)
+            // -1 when it could not run at all (another connection's checkpoint held the lock: several hubs on one
+            // file); the gauge keeps the last real size.
+            if outcome.frames >= 0 { metrics.sqliteWALFrames.record(outcome.frames) }
             return outcome.frames
         } catch {
             metrics.sqliteCheckpoints("failed").increment()

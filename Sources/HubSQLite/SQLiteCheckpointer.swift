@@ -19,8 +19,8 @@ package actor SQLiteCheckpointer {
     private let db: SQLiteConnection
 
     /// What one checkpoint found: the WAL's frames and how many of them are now in the database file. Fewer when a
-    /// read still needs the older pages (another connection's snapshot) or a lock was busy (`busy`); the next
-    /// checkpoint copies the rest.
+    /// read still needs the older pages (another connection's snapshot); `busy`, with both −1, when another
+    /// connection's checkpoint held the lock (several hubs on one file). The next checkpoint copies the rest.
     package struct Outcome: Sendable, Equatable {
         package var frames: Int
         package var copied: Int

@@ -52,4 +52,35 @@ import Testing
         let done = try await checkpointer.checkpoint()
         #expect(done.complete && done.frames == held.frames, "\(done) after \(held)")
     }
+
+    /// Several hubs on one file each run their checkpoints: at the same time as each other and as the store's
+    /// commits, none fails, every row stays, and the WAL is all copied in the end.
+    @Test func twoCheckpointersOnOneFileAlongsideCommits() async throws {
+        let directory = try TestDirectory("hub-sqlite-checkpoint-two")
+        defer { directory.remove() }
+        let path = directory.path("hub.db")
+        let store = try await SQLiteHubStoreRecoveryTests.open(path)
+        defer { store.close() }
+        let first = try await offPool { try SQLiteCheckpointer(path: path) }
+        let second = try await offPool { try SQLiteCheckpointer(path: path) }
+        defer {
+            first.close()
+            second.close()
+        }
+        _ = try await store.createAgent(id: "a-1", name: "Ravi")
+        let fixes = SQLiteHubStoreRecoveryTests.fixes("a-1", count: 2_000)
+        var outcomes: [SQLiteCheckpointer.Outcome] = []
+        for batch in stride(from: 0, to: fixes.count, by: 100) {
+            async let a = first.checkpoint()
+            async let b = second.checkpoint()
+            _ = try await store.store(positions: Array(fixes[batch..<batch + 100]), events: [])
+            outcomes += [try await a, try await b]
+        }
+        #expect(outcomes.allSatisfy { $0.busy ? $0.frames == -1 : $0.copied <= $0.frames }, "\(outcomes)")
+        #expect(outcomes.contains { $0.copied > 0 })
+        #expect(try await first.checkpoint().complete)
+        #expect(
+            try await store.positions(agent: "a-1", since: nil, until: nil, after: nil, limit: 5_000).count == 2_000)
+        #expect(try SQLiteHubStoreRecoveryTests.integrity(path) == "ok")
+    }
 }
