@@ -41,21 +41,23 @@ package enum MarketValidation {
     /// Largest price or fee, in minor units (10 million major units).
     package static let maxAmount: Int64 = 1_000_000_000
 
-    /// Trimmed text of 1…`max` characters.
+    /// Text of 1…`max` characters, trimmed, with something left and no control characters. Characters are
+    /// counted as the OpenAPI document's `maxLength` counts them: the code points of the text as sent (a flag is two,
+    /// an accented letter written with a combining mark is two; the spaces trimmed count too).
     package static func name(_ text: String, field: String, max: Int = 100) throws(MarketError) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty, trimmed.count <= max, !trimmed.unicodeScalars.contains(where: { $0.value < 0x20 })
+        guard text.unicodeScalars.count <= max, !trimmed.isEmpty,
+            !trimmed.unicodeScalars.contains(where: { $0.value < 0x20 })
         else {
             throw MarketError(field, "1 to \(max) characters, no control characters")
         }
         return trimmed
     }
 
-    /// Trimmed text of 0…`max` characters.
+    /// Text of 0…`max` characters (code points as sent, as for `name`), trimmed.
     package static func text(_ text: String, field: String, max: Int) throws(MarketError) -> String {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard trimmed.count <= max else { throw MarketError(field, "at most \(max) characters") }
-        return trimmed
+        guard text.unicodeScalars.count <= max else { throw MarketError(field, "at most \(max) characters") }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Three upper-case letters (ISO 4217 form; the code list itself is not checked).
