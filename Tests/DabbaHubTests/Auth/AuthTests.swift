@@ -234,3 +234,22 @@ func jwt(_ header: [String: String], _ claims: Claims, key: [UInt8]?, sha384: Bo
         : Array(HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: symmetric))
     return input + "." + AuthRandom.base64URL(mac)
 }
+
+/// Account fields counted as `hub/openapi.yaml` counts them (code points as sent): what the document refuses is
+/// refused, what it allows is not.
+struct AuthValidationTests {
+    @Test func namesAndPasswordsAreCountedInCodePoints() {
+        // 60 flags: 60 characters to Swift, 120 code points to the document's maxLength 100.
+        #expect(AuthValidation.nameProblem(String(repeating: "🇮🇳", count: 60)) != nil)
+        #expect(AuthValidation.nameProblem(String(repeating: "🇮🇳", count: 50)) == nil)
+        // Padding counts: 90 letters inside 20 spaces are 110 code points sent.
+        #expect(
+            AuthValidation.nameProblem(
+                String(repeating: " ", count: 10) + String(repeating: "a", count: 90) + "          ") != nil)
+        #expect(AuthValidation.nameProblem("   ") != nil)
+        // 8 code points (4 accented letters written with combining marks) meet minLength 8; 7 do not.
+        #expect(AuthValidation.passwordProblem(String(repeating: "e\u{301}", count: 4)) == nil)
+        #expect(AuthValidation.passwordProblem("abcdefg") != nil)
+        #expect(AuthValidation.passwordProblem(String(repeating: "a", count: 73)) != nil)
+    }
+}
