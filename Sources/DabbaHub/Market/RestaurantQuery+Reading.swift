@@ -13,7 +13,8 @@ extension RestaurantQuery {
         }
         if try q.bool("open_now") == true { openAt = now }
         if let text = q.query.get("q") {
-            guard (1...100).contains(text.count) else { throw .badRequest("q: 1 to 100 characters") }
+            // Code points, as the OpenAPI document's minLength/maxLength count them.
+            guard (1...100).contains(text.unicodeScalars.count) else { throw .badRequest("q: 1 to 100 characters") }
             self.text = text
         }
     }

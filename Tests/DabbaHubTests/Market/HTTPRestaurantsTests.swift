@@ -205,6 +205,12 @@ import Testing
                 (everywhere.json?["restaurants"] as? [JSONObject])?.count == 2 && everywhere.json?["next"] is String)
             let radius = try await client.send(.get, "/v1/restaurants?lat=22.3&lon=87.3&radius_m=250")
             #expect((radius.json?["restaurants"] as? [JSONObject])?.count == 3)
+            // q's length as the document counts it (code points): 50 flags are 100, 51 are too many.
+            let flag = "%F0%9F%87%AE%F0%9F%87%B3"
+            let longest = try await client.send(.get, "/v1/restaurants?q=" + String(repeating: flag, count: 50))
+            #expect(longest.status == .ok, "\(longest.text)")
+            let tooLong = try await client.send(.get, "/v1/restaurants?q=" + String(repeating: flag, count: 51))
+            #expect(tooLong.status == .badRequest, "\(tooLong.text)")
         }
     }
 
