@@ -96,14 +96,27 @@ extension DispatchAlgorithmTests {
         /// Each row's list is its `count` cheapest feasible agents by (cost, index), then its `capped` best by (cost
         /// with the bonus capped, index) that are not already in (brute force over every agent), with their exact
         /// costs; zones, loads and exclusions make some pairs infeasible.
-        @Test(arguments: [1, 2] as [UInt64])
-        func listsAreTheCheapestThenTheBestByCappedCost(seed: UInt64) {
+        /// With `equalBonus`, every agent is as idle as every other (a fleet that started its shift together and has
+        /// delivered nothing yet): the scan's bounds never clear, and every row visits every agent.
+        @Test(arguments: [(1, false), (2, false), (3, true), (4, true)] as [(UInt64, Bool)])
+        func listsAreTheCheapestThenTheBestByCappedCost(seed: UInt64, equalBonus: Bool) {
             // 1,500 agents: scans that need more than the first table block start again on a longer one.
-            let (o, a) = BatchFastPathTests.city(orders: 300, agents: 1500, seed: seed, zoned: true)
+            var (o, a) = BatchFastPathTests.city(orders: 300, agents: 1500, seed: seed, zoned: true)
+            if equalBonus {
+                a = a.map { agent in
+                    var agent = agent
+                    agent.lastDeliveryAt = nil
+                    return agent
+                }
+            }
             let problem = BatchProblem(orders: o, agents: a, now: 600_000, settings: DispatchSettings())
             var groups = BatchProblem.PickupGroups(problem: problem)
             let cap = problem.bonusCap(rows: problem.rowOrder.count, groups: groups)
-            #expect(cap > 0 && cap < problem.agentBonus.max()!)
+            if equalBonus {
+                #expect(Set(problem.agentBonus).count == 1 && cap == problem.agentBonus[0])
+            } else {
+                #expect(cap > 0 && cap < problem.agentBonus.max()!)
+            }
             let lists = problem.candidateLists(count: 5, capped: 7, cap: cap, groups: &groups)
             for row in 0..<problem.rowOrder.count {
                 let feasible = problem.slotAgents.indices.filter { problem.feasible(row: row, agent: $0) }
