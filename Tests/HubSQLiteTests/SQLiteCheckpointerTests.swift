@@ -7,15 +7,33 @@ import Testing
 
 /// The store's background checkpoints (``SQLiteCheckpointer``), on a real file with the store writing to it.
 @Suite struct SQLiteCheckpointerTests {
+    /// A fresh store with agent `a-1` and a checkpointer on its file.
+    struct Rig {
+        let directory: TestDirectory
+        let path: String
+        let store: SQLiteHubStore
+        let checkpointer: SQLiteCheckpointer
+
+        init(_ name: String) async throws {
+            directory = try TestDirectory(name)
+            path = directory.path("hub.db")
+            store = try await SQLiteHubStoreRecoveryTests.open(path)
+            let path = path
+            checkpointer = try await offPool { try SQLiteCheckpointer(path: path) }
+            _ = try await store.createAgent(id: "a-1", name: "Ravi")
+        }
+
+        func close() {
+            checkpointer.close()
+            store.close()
+            directory.remove()
+        }
+    }
+
     @Test func aCheckpointCopiesWhatTheStoreCommittedAndTheWALStartsOver() async throws {
-        let directory = try TestDirectory("hub-sqlite-checkpoint")
-        defer { directory.remove() }
-        let path = directory.path("hub.db")
-        let store = try await SQLiteHubStoreRecoveryTests.open(path)
-        defer { store.close() }
-        let checkpointer = try await offPool { try SQLiteCheckpointer(path: path) }
-        defer { checkpointer.close() }
-        _ = try await store.createAgent(id: "a-1", name: "Ravi")
+        let rig = try await Rig("hub-sqlite-checkpoint")
+        defer { rig.close() }
+        let (path, store, checkpointer) = (rig.path, rig.store, rig.checkpointer)
         _ = try await store.store(positions: SQLiteHubStoreRecoveryTests.fixes("a-1", count: 500), events: [])
 
         let first = try await checkpointer.checkpoint()
@@ -33,14 +51,9 @@ import Testing
     /// A reader on an older snapshot keeps the frames after it in the WAL: the checkpoint copies what it may, and
     /// the rest once the read is over.
     @Test func aReadInProgressHoldsBackWhatItMightStillNeed() async throws {
-        let directory = try TestDirectory("hub-sqlite-checkpoint-busy")
-        defer { directory.remove() }
-        let path = directory.path("hub.db")
-        let store = try await SQLiteHubStoreRecoveryTests.open(path)
-        defer { store.close() }
-        let checkpointer = try await offPool { try SQLiteCheckpointer(path: path) }
-        defer { checkpointer.close() }
-        _ = try await store.createAgent(id: "a-1", name: "Ravi")
+        let rig = try await Rig("hub-sqlite-checkpoint-busy")
+        defer { rig.close() }
+        let (path, store, checkpointer) = (rig.path, rig.store, rig.checkpointer)
         // A reader (another process would do the same: the sqlite3 tool, an admin command) opens a snapshot.
         let reader = try SQLiteConnection(path: path, readOnly: true)
         let read = try reader.prepare("SELECT id FROM agents")
@@ -56,18 +69,11 @@ import Testing
     /// Several hubs on one file each run their checkpoints: at the same time as each other and as the store's
     /// commits, none fails, every row stays, and the WAL is all copied in the end.
     @Test func twoCheckpointersOnOneFileAlongsideCommits() async throws {
-        let directory = try TestDirectory("hub-sqlite-checkpoint-two")
-        defer { directory.remove() }
-        let path = directory.path("hub.db")
-        let store = try await SQLiteHubStoreRecoveryTests.open(path)
-        defer { store.close() }
-        let first = try await offPool { try SQLiteCheckpointer(path: path) }
+        let rig = try await Rig("hub-sqlite-checkpoint-two")
+        defer { rig.close() }
+        let (path, store, first) = (rig.path, rig.store, rig.checkpointer)
         let second = try await offPool { try SQLiteCheckpointer(path: path) }
-        defer {
-            first.close()
-            second.close()
-        }
-        _ = try await store.createAgent(id: "a-1", name: "Ravi")
+        defer { second.close() }
         let fixes = SQLiteHubStoreRecoveryTests.fixes("a-1", count: 2_000)
         var outcomes: [SQLiteCheckpointer.Outcome] = []
         for batch in stride(from: 0, to: fixes.count, by: 100) {
