@@ -16,7 +16,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case backlog
     /// `AgentEvent` (`…/events`) and the checks the hub applies to it.
     case event
-    /// `AgentState` (`…/state`).
+    /// `AgentState` (`…/state`), the stored states' fast path (`AgentState.parse`) checked against `JSONDecoder` on every
+    /// input.
     case state
     /// `AckMessage.parse` (`…/ack`, read by the agent).
     case ack
@@ -64,7 +65,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 _ = event.type.isShift
             }
         case .state:
-            _ = try? PayloadCoding.decode(AgentState.self, from: bytes)
+            let decoded = try? PayloadCoding.decode(AgentState.self, from: bytes)
+            // The fast path accepts only what JSONDecoder accepts, with the same value.
+            if let fast = AgentState.fastParse(bytes) {
+                precondition(decoded == fast, "the fast state parser accepted what JSONDecoder decides differently")
+            }
         case .ack:
             if let ack = try? AckMessage.parse(bytes), let ranges = try? ack.ranges() {
                 for range in ranges { precondition(range.lowerBound >= 1, "ack range below 1 accepted") }

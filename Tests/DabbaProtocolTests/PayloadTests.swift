@@ -322,3 +322,74 @@ import Testing
         }
     }
 }
+
+/// `AgentState.parse` must decide exactly as `PayloadCoding.decode(AgentState.self, …)`, as `Fix.parse` does.
+@Suite struct FastAgentStateTests {
+    static let inputs: [String] = [
+        #"{"v":1,"agent":"a-17","online":true}"#,
+        #"{"v":1,"agent":"a-1","online":false,"time":"2026-11-25T10:00:00.000Z","gps":"fix","mode":3,"outboxDepth":12,"oldestUnsentAge":4.5,"lastSeq":9223372036854775807,"thinned":0}"#,
+        #" { "online" : true , "agent" : "x" , "v" : 1 , "gps" : null , "mode" : null , "lastSeq" : null } "#,
+        #"{"v":1,"agent":"a","online":true,"extra":"s","n":1.5e3,"m":null,"k":false}"#,
+        #"{"v":1,"agent":"a","online":true,"future":{"x":1}}"#,
+        #"{"v":1,"agent":"a","online":true,"future":[1]}"#,
+        #"{"v":1,"agent":"a-1","online":true}"#,
+        #"{"v":1,"agent":"ä","online":true}"#,
+        #"{"v":1,"agent":"a","online":true,"online":false}"#,
+        #"{"v":1,"agent":"a","agent":"b","online":true}"#,
+        #"{"v":1,"agent":"a","online":1}"#,
+        #"{"v":1,"agent":"a","online":"true"}"#,
+        #"{"v":1,"agent":"a","online":null}"#,
+        #"{"v":1,"agent":"a","online":truex}"#,
+        #"{"v":1,"agent":"a","online":tru}"#,
+        #"{"v":1,"agent":"a"}"#,
+        #"{"v":1,"online":true}"#,
+        #"{"agent":"a","online":true}"#,
+        #"{"v":1.0,"agent":"a","online":true}"#,
+        #"{"v":9999999999999999999,"agent":"a","online":true}"#,
+        #"{"v":1,"agent":"a","online":true,"mode":2.5}"#,
+        #"{"v":1,"agent":"a","online":true,"mode":1e1}"#,
+        #"{"v":1,"agent":"a","online":true,"mode":-0}"#,
+        #"{"v":1,"agent":"a","online":true,"outboxDepth":9223372036854775808}"#,
+        #"{"v":1,"agent":"a","online":true,"lastSeq":-9223372036854775808}"#,
+        #"{"v":1,"agent":"a","online":true,"lastSeq":-9223372036854775809}"#,
+        #"{"v":1,"agent":"a","online":true,"oldestUnsentAge":1e999}"#,
+        #"{"v":1,"agent":"a","online":true,"oldestUnsentAge":3}"#,
+        #"{"v":1,"agent":"a","online":true,"oldestUnsentAge":"3"}"#,
+        #"{"v":1,"agent":"a","online":true,"time":7}"#,
+        #"{"v":1,"agent":"a","online":true,"gps":"fix","gps":"no_fix"}"#,
+        #"{"v":1,"agent":"a","online":true,"time":null,"time":"t"}"#,
+        #"{"v":1,"agent":"a","online":true}x"#,
+        #"{"v":1,"agent":"a","online":true,}"#,
+        #"{"v":1,"agent":"a","online":true"#,
+        "[1,2,3]", "not json", "", "{}", "null", "true",
+    ]
+
+    @Test(arguments: inputs)
+    func fastPathDecidesLikeJSONDecoder(input: String) {
+        let bytes = Array(input.utf8)
+        let expected = Result { () throws(PayloadError) in try PayloadCoding.decode(AgentState.self, from: bytes) }
+        let actual = Result { () throws(PayloadError) in try AgentState.parse(bytes) }
+        switch (expected, actual) {
+        case (.success(let a), .success(let b)): #expect(a == b, "\(input)")
+        case (.failure(let a), .failure(let b)): #expect(a.code == b.code, "\(input)")
+        default: Issue.record("\(input): JSONDecoder \(expected), fast path \(actual)")
+        }
+        if let fast = AgentState.fastParse(bytes) { #expect((try? expected.get()) == fast, "\(input)") }
+    }
+
+    @Test func theHubsAndTheAgentsOwnStatesTakeTheFastPath() {
+        let states = [
+            AgentState(agent: "a-17", online: true),
+            AgentState(agent: "a-1", online: false),
+            AgentState(
+                agent: "a-2", online: true, time: "2026-11-25T10:00:00.123Z", gps: "no_fix", mode: 1,
+                outboxDepth: 604_800,
+                oldestUnsentAge: 86_400.25, lastSeq: Int64.max, thinned: 3),
+        ]
+        for state in states {
+            let bytes = PayloadCoding.encode(state)
+            #expect(AgentState.fastParse(bytes) == state, "\(String(decoding: bytes, as: UTF8.self))")
+            #expect((try? PayloadCoding.decode(AgentState.self, from: bytes)) == state)
+        }
+    }
+}

@@ -24,7 +24,7 @@ package final class AgentStateMemo: Sendable {
     /// The state `bytes` (stored for `agent`) decode to.
     package func state(agent: String, bytes: [UInt8]) throws(PayloadError) -> AgentState {
         if let known = entries.withLock({ $0[agent] }), known.bytes == bytes { return known.state }
-        let state = try PayloadCoding.decode(AgentState.self, from: bytes)
+        let state = try AgentState.parse(bytes)
         entries.withLock { entries in
             if entries.count >= capacity && entries[agent] == nil { entries.removeAll(keepingCapacity: true) }
             entries[agent] = Entry(bytes: bytes, state: state)
