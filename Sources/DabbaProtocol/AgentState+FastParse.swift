@@ -22,44 +22,6 @@ extension AgentState {
 }
 
 extension FlatScanner {
-    /// `true` or `false`, once.
-    mutating func uniqueBool(_ slot: inout Bool?) -> Bool {
-        guard slot == nil else { return false }
-        skipWhitespace()
-        if literal("true") {
-            slot = true
-        } else if literal("false") {
-            slot = false
-        } else {
-            return false
-        }
-        return true
-    }
-
-    /// A member's plain string or `null`, once.
-    mutating func optionalString(_ slot: inout String??) -> Bool {
-        guard slot == nil else { return false }
-        if null() {
-            slot = .some(nil)
-            return true
-        }
-        guard let range = plainString() else { return false }
-        slot = .some(string(range))
-        return true
-    }
-
-    /// A member's plain integer or `null`, once.
-    mutating func optionalInt64(_ slot: inout Int64??) -> Bool {
-        guard slot == nil else { return false }
-        if null() {
-            slot = .some(nil)
-            return true
-        }
-        guard let value = int64() else { return false }
-        slot = .some(value)
-        return true
-    }
-
     /// One plain state object from the current position.
     mutating func agentState() -> AgentState? {
         var v: Int64?, agent: String?, online: Bool?

@@ -186,12 +186,41 @@ struct FlatScanner {
         return true
     }
 
-    /// A member's number or `null`, once.
-    mutating func optionalDouble(_ slot: inout Double??) -> Bool {
+    /// A member's value (as `read` reads it) or `null`, once: a duplicate key, or a value `read` refuses, gives up the
+    /// fast path.
+    @inline(__always) mutating func optional<T>(_ slot: inout T??, _ read: (inout FlatScanner) -> T?) -> Bool {
         guard slot == nil else { return false }  // duplicate key
-        if null() { slot = .some(nil); return true }
-        guard let value = double() else { return false }
+        if null() {
+            slot = .some(nil)
+            return true
+        }
+        guard let value = read(&self) else { return false }
         slot = .some(value)
+        return true
+    }
+
+    /// A member's number or `null`, once.
+    mutating func optionalDouble(_ slot: inout Double??) -> Bool { optional(&slot) { $0.double() } }
+
+    /// A member's plain integer or `null`, once.
+    mutating func optionalInt64(_ slot: inout Int64??) -> Bool { optional(&slot) { $0.int64() } }
+
+    /// A member's plain string or `null`, once.
+    mutating func optionalString(_ slot: inout String??) -> Bool {
+        optional(&slot) { s in s.plainString().map { s.string($0) } }
+    }
+
+    /// `true` or `false`, once.
+    mutating func uniqueBool(_ slot: inout Bool?) -> Bool {
+        guard slot == nil else { return false }
+        skipWhitespace()
+        if literal("true") {
+            slot = true
+        } else if literal("false") {
+            slot = false
+        } else {
+            return false
+        }
         return true
     }
 
@@ -241,13 +270,7 @@ struct FlatScanner {
             } else if s.equals(key, "hacc") {
                 return s.optionalDouble(&hacc)
             } else if s.equals(key, "mode") {
-                guard mode == nil else { return false }
-                if s.null() {
-                    mode = .some(nil)
-                } else {
-                    guard let value = s.int64() else { return false }
-                    mode = .some(value)
-                }
+                return s.optionalInt64(&mode)
             } else {
                 return s.skipScalar()
             }

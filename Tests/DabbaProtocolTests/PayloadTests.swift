@@ -177,16 +177,24 @@ import Testing
 
     @Test(arguments: inputs)
     func fastPathDecidesLikeJSONDecoder(input: String) {
+        Self.expectDecidesLikeJSONDecoder(
+            input, parse: { bytes throws(PayloadError) in try Fix.parse(bytes) }, fast: Fix.fastParse)
+    }
+
+    /// `parse` decides `input` as `PayloadCoding.decode` does: the same value when it accepts, the same error code when
+    /// it refuses; and whatever the fast path `fast` accepts on its own, JSONDecoder accepts with the same value.
+    static func expectDecidesLikeJSONDecoder<T: Decodable & Equatable>(
+        _ input: String, parse: ([UInt8]) throws(PayloadError) -> T, fast: ([UInt8]) -> T?
+    ) {
         let bytes = Array(input.utf8)
-        let expected = Result { () throws(PayloadError) in try PayloadCoding.decode(Fix.self, from: bytes) }
-        let actual = Result { () throws(PayloadError) in try Fix.parse(bytes) }
+        let expected = Result { () throws(PayloadError) in try PayloadCoding.decode(T.self, from: bytes) }
+        let actual = Result { () throws(PayloadError) in try parse(bytes) }
         switch (expected, actual) {
         case (.success(let a), .success(let b)): #expect(a == b, "\(input)")
         case (.failure(let a), .failure(let b)): #expect(a.code == b.code, "\(input)")
         default: Issue.record("\(input): JSONDecoder \(expected), fast path \(actual)")
         }
-        // Whatever the fast path accepts on its own, JSONDecoder accepts with the same value.
-        if let fast = Fix.fastParse(bytes) { #expect((try? expected.get()) == fast, "\(input)") }
+        if let fast = fast(bytes) { #expect((try? expected.get()) == fast, "\(input)") }
     }
 
     @Test func theAgentsOwnPayloadsTakeTheFastPath() {
@@ -280,17 +288,9 @@ import Testing
 
     @Test(arguments: inputs)
     func fastPathDecidesLikeJSONDecoder(input: String) {
-        let bytes = Array(input.utf8)
-        let expected = Result { () throws(PayloadError) in
-            try PayloadCoding.decode(BacklogMessage.self, from: bytes)
-        }
-        let actual = Result { () throws(PayloadError) in try BacklogMessage.parse(bytes) }
-        switch (expected, actual) {
-        case (.success(let a), .success(let b)): #expect(a == b, "\(input)")
-        case (.failure(let a), .failure(let b)): #expect(a.code == b.code, "\(input)")
-        default: Issue.record("\(input): JSONDecoder \(expected), fast path \(actual)")
-        }
-        if let fast = BacklogMessage.fastParse(bytes) { #expect((try? expected.get()) == fast, "\(input)") }
+        FastFixTests.expectDecidesLikeJSONDecoder(
+            input, parse: { bytes throws(PayloadError) in try BacklogMessage.parse(bytes) },
+            fast: BacklogMessage.fastParse)
     }
 
     /// The agent's own backlog messages (its stored fix payloads inside the envelope, `BacklogMessage.payload`) take the
@@ -366,15 +366,8 @@ import Testing
 
     @Test(arguments: inputs)
     func fastPathDecidesLikeJSONDecoder(input: String) {
-        let bytes = Array(input.utf8)
-        let expected = Result { () throws(PayloadError) in try PayloadCoding.decode(AgentState.self, from: bytes) }
-        let actual = Result { () throws(PayloadError) in try AgentState.parse(bytes) }
-        switch (expected, actual) {
-        case (.success(let a), .success(let b)): #expect(a == b, "\(input)")
-        case (.failure(let a), .failure(let b)): #expect(a.code == b.code, "\(input)")
-        default: Issue.record("\(input): JSONDecoder \(expected), fast path \(actual)")
-        }
-        if let fast = AgentState.fastParse(bytes) { #expect((try? expected.get()) == fast, "\(input)") }
+        FastFixTests.expectDecidesLikeJSONDecoder(
+            input, parse: { bytes throws(PayloadError) in try AgentState.parse(bytes) }, fast: AgentState.fastParse)
     }
 
     @Test func theHubsAndTheAgentsOwnStatesTakeTheFastPath() {
