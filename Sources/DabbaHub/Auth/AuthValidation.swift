@@ -11,18 +11,18 @@ package enum AuthValidation {
         return nil
     }
 
-    /// Why `password` is not acceptable, or nil: 8 characters (code points, as the OpenAPI document's
-    /// `minLength` counts them) to 72 bytes (bcrypt's limit), no NUL.
+    /// Why `password` is not acceptable, or nil: 8 characters (``Swift/String/schemaLength``) to 72 bytes (bcrypt's
+    /// limit), no NUL.
     package static func passwordProblem(_ password: String) -> String? {
-        if password.unicodeScalars.count < 8 { return "password: at least 8 characters" }
+        if password.schemaLength < 8 { return "password: at least 8 characters" }
         if password.utf8.count > 72 { return "password: at most 72 bytes" }
         if password.contains("\0") { return "password: must not contain NUL" }
         return nil
     }
 
-    /// Why `name` is not acceptable, or nil: at most 100 characters as sent (code points, as the document's
-    /// `maxLength` counts them) and not empty after trimming.
+    /// Why `name` is not acceptable, or nil: at most 100 characters as sent (``Swift/String/schemaLength``) and not
+    /// empty after trimming.
     package static func nameProblem(_ name: String) -> String? {
-        name.trimmingSpaces.isEmpty || name.unicodeScalars.count > 100 ? "name: 1 to 100 characters" : nil
+        name.trimmingSpaces.isEmpty || name.schemaLength > 100 ? "name: 1 to 100 characters" : nil
     }
 }

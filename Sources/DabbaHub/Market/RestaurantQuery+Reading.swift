@@ -13,8 +13,7 @@ extension RestaurantQuery {
         }
         if try q.bool("open_now") == true { openAt = now }
         if let text = q.query.get("q") {
-            // Code points, as the OpenAPI document's minLength/maxLength count them.
-            guard (1...100).contains(text.unicodeScalars.count) else { throw .badRequest("q: 1 to 100 characters") }
+            guard (1...100).contains(text.schemaLength) else { throw .badRequest("q: 1 to 100 characters") }
             self.text = text
         }
     }

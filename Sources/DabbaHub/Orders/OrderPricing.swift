@@ -44,8 +44,7 @@ package enum OrderPricing {
     }
 
     /// The checks of the body alone: 1 to ``maxLines`` lines, a position on Earth, an address of at most 300
-    /// characters as sent (code points, as the OpenAPI document's `maxLength` counts them) and not empty after
-    /// trimming (422 naming the field).
+    /// characters as sent (``Swift/String/schemaLength``) and not empty after trimming (422 naming the field).
     package static func checkRequest(_ input: PlaceOrderRequest) throws(APIError) {
         guard !input.items.isEmpty, input.items.count <= maxLines else {
             throw APIError.invalid("items: 1 to \(maxLines) lines")
@@ -53,7 +52,7 @@ package enum OrderPricing {
         guard (-90...90).contains(input.lat), (-180...180).contains(input.lon) else {
             throw APIError.invalid("lat/lon: not a position on Earth")
         }
-        guard !input.address.trimmingSpaces.isEmpty, input.address.unicodeScalars.count <= 300 else {
+        guard !input.address.trimmingSpaces.isEmpty, input.address.schemaLength <= 300 else {
             throw APIError.invalid("address: 1 to 300 characters")
         }
     }

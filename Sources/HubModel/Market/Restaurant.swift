@@ -41,12 +41,11 @@ package enum MarketValidation {
     /// Largest price or fee, in minor units (10 million major units).
     package static let maxAmount: Int64 = 1_000_000_000
 
-    /// Text of 1…`max` characters, trimmed, with something left and no control characters. Characters are
-    /// counted as the OpenAPI document's `maxLength` counts them: the code points of the text as sent (a flag is two,
-    /// an accented letter written with a combining mark is two; the spaces trimmed count too).
+    /// Text of 1…`max` characters as sent (``Swift/String/schemaLength``: the spaces trimmed count too), trimmed,
+    /// with something left and no control characters.
     package static func name(_ text: String, field: String, max: Int = 100) throws(MarketError) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.unicodeScalars.count <= max, !trimmed.isEmpty,
+        guard text.schemaLength <= max, !trimmed.isEmpty,
             !trimmed.unicodeScalars.contains(where: { $0.value < 0x20 })
         else {
             throw MarketError(field, "1 to \(max) characters, no control characters")
@@ -54,9 +53,9 @@ package enum MarketValidation {
         return trimmed
     }
 
-    /// Text of 0…`max` characters (code points as sent, as for `name`), trimmed.
+    /// Text of 0…`max` characters as sent (``Swift/String/schemaLength``), trimmed.
     package static func text(_ text: String, field: String, max: Int) throws(MarketError) -> String {
-        guard text.unicodeScalars.count <= max else { throw MarketError(field, "at most \(max) characters") }
+        guard text.schemaLength <= max else { throw MarketError(field, "at most \(max) characters") }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
