@@ -1,3 +1,4 @@
+import DabbaDispatch
 import DabbaHub
 import DabbaTestSupport
 import Foundation
@@ -355,15 +356,16 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
                     return phase.rawValue + String(format: " %.1f / %.1f", s.p50, s.p99)
                 }.joined(separator: ", "))
         if !r.algorithmProfiles.isEmpty {
-            func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] * 1000 }
             let p = r.algorithmProfiles
+            func p50(_ seconds: (BatchRoundProfile) -> Double) -> Double {
+                LatencySummary(milliseconds: p.map { seconds($0) * 1000 }).p50
+            }
             say(
                 String(
                     format:
-                        "  the policy alone, median ms: candidate lists %.1f, matching %.1f, pricing %.1f; passes %d–%d; fast path in %d of %d",
-                    median(p.map(\.candidateSeconds)), median(p.map(\.matchingSeconds)),
-                    median(p.map(\.pricingSeconds)), p.map(\.passes).min() ?? 0, p.map(\.passes).max() ?? 0,
-                    p.filter(\.fastPath).count, p.count))
+                        "  the policy alone, p50 ms: candidate lists %.1f, matching %.1f, pricing %.1f; passes %d–%d; fast path in %d of %d",
+                    p50(\.candidateSeconds), p50(\.matchingSeconds), p50(\.pricingSeconds),
+                    p.map(\.passes).min() ?? 0, p.map(\.passes).max() ?? 0, p.filter(\.fastPath).count, p.count))
         }
         // Which rounds make the tail (p99 of 30 is the slowest): the first after the hub opened its store, or any.
         say(

@@ -104,8 +104,7 @@ package final class HubMetrics: Sendable {
     }
     /// Background checkpoints of the SQLite store's WAL (`dabba-hub serve` on SQLite), by result: `copied` (all
     /// of the WAL is in the database file), `partial` (a read still needing older pages, or a busy lock, kept
-    /// part of it back for the next one),
-    /// `failed` (logged; the store's automatic checkpoint still bounds the WAL).
+    /// part of it back for the next one), `failed` (logged; the store's automatic checkpoint still bounds the WAL).
     package func sqliteCheckpoints(_ result: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "dabba_sqlite_checkpoints_total", dimensions: [("result", result)], factory: factory)
     }
