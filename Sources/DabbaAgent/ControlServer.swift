@@ -124,8 +124,14 @@ public final class ControlServer: Service, Sendable {
                     box.withLock { $0 = answer }
                     semaphore.signal()
                 }
-                // Bounded: an engine that cannot answer (stopping) must not wedge this thread.
-                _ = semaphore.wait(timeout: .now() + .seconds(Self.actionTimeoutSeconds))
+                // Bounded: an engine that cannot answer (stopping) must not wedge this thread. The whole timeout, on
+                // the monotonic clock: a semaphore's timed wait may end early (a clean-clone CI saw 17 s of 20).
+                let deadline = monotonicMilliseconds() + Int64(Self.actionTimeoutSeconds) * 1000
+                for _ in 0..<100 where box.withLock({ $0 }) == nil {
+                    let left = deadline - monotonicMilliseconds()
+                    guard left > 0 else { break }
+                    _ = semaphore.wait(timeout: .now() + .milliseconds(Int(left)))
+                }
                 response =
                     box.withLock { $0 }
                     ?? .failure(
