@@ -3,15 +3,21 @@
 /// potentials against every feasible pair, also pruned by lower bounds. The answer is optimal for the whole matrix
 /// (see `solveFast`).
 extension BatchProblem {
-    /// Row `row`'s list (see `candidateLists`) from its group's ETAs (by rank), in one scan of the agents in
+    /// Row `row`'s list (see `candidateLists`) from its group's table (ETAs by rank), in one scan of the agents in
     /// descending bonus order that stops where both bounds clear: `readyIn − bonus − wait` the `count`-th cost,
-    /// `readyIn − min(bonus, cap) − wait` the `capped`-th capped cost; nil when it needs more ranks than `etas` has.
+    /// `readyIn − min(bonus, cap) − wait` the `capped`-th capped cost; nil when it needs more ranks than `etas` has
+    /// (or a long run its table has not indexed, `runs`).
     /// An agent is only checked for feasibility and costed (`cost(row:agent:eta:)`) when a branch-free estimate of
     /// its cost (the pickup part as the larger of its late and early forms, equal to it when `earlyWeight ≥ 0`,
     /// `lateWeight ≥ −1`) could enter one of the lists, with a margin against rounding (`admitting`).
+    ///
+    /// A long run of one bonus (`PickupGroups.longRuns`), where the bonus cannot stop the scan, is visited by ETA
+    /// instead: its buckets (`RunIndex`) in ascending order of the least estimate they can hold (the estimate falls
+    /// to `readyIn − wait` at an ETA of `readyIn` and rises on both sides), until that bound clears both lists. The
+    /// lists are the same whatever the order: an agent is left out only when its cost cannot enter the final lists.
     func candidateList(
-        row: Int, count: Int, capped: Int, cap: Double, etas: UnsafeBufferPointer<Double>, groups: PickupGroups,
-        bonus: UnsafeBufferPointer<Double>
+        row: Int, count: Int, capped: Int, cap: Double, etas: UnsafeBufferPointer<Double>,
+        runs: [PickupGroups.RunIndex], groups: PickupGroups, bonus: UnsafeBufferPointer<Double>
     ) -> [(agent: Int, cost: Double)]? {
         let readyIn = rowReadyIn[row]
         let floor = readyIn - rowWait[row]
@@ -23,22 +29,15 @@ extension BatchProblem {
         var cheapestLimit = Double.infinity
         var bestLimit = Double.infinity
         let wait = rowWait[row]
-        var rank = 0
-        while rank < bonus.count {
-            let b = bonus[rank]
-            let cappedBonus = min(b, cap)
-            let cheapestDone = floor - b > cheapestLimit
-            let bestDone = floor - cappedBonus > bestLimit
-            if cheapestDone && bestDone { break }
-            guard rank < etas.count else { return nil }
-            let e = etas[rank]
-            let estimate = max(e + late * (e - readyIn), readyIn + early * (readyIn - e)) - wait
-            let wantCheapest = !cheapestDone && estimate - b <= cheapestLimit
-            let wantBest = !bestDone && estimate - cappedBonus <= bestLimit
-            rank += 1
-            guard wantCheapest || wantBest else { continue }
-            let k = groups.byBonus[rank - 1]
-            guard feasible(row: row, agent: k) else { continue }
+        @inline(__always)
+        func estimate(_ e: Double) -> Double {
+            max(e + late * (e - readyIn), readyIn + early * (readyIn - e)) - wait
+        }
+        /// Offers the agent of `rank` to the lists it may enter.
+        @inline(__always)
+        func consider(rank: Int, eta e: Double, wantCheapest: Bool, wantBest: Bool, bonus b: Double) {
+            let k = groups.byBonus[rank]
+            guard feasible(row: row, agent: k) else { return }
             let cost = cost(row: row, agent: k, eta: e)
             if wantCheapest {
                 cheapest.offer(agent: k, key: cost, cost: cost)
@@ -48,6 +47,50 @@ extension BatchProblem {
                 best.offer(agent: k, key: b > cap ? cost + (b - cap) : cost, cost: cost)
                 if best.isFull { bestLimit = BatchProblem.admitting(best.top) }
             }
+        }
+        var rank = 0
+        var nextRun = 0
+        while rank < bonus.count {
+            let b = bonus[rank]
+            let cappedBonus = min(b, cap)
+            let cheapestDone = floor - b > cheapestLimit
+            let bestDone = floor - cappedBonus > bestLimit
+            if cheapestDone && bestDone { break }
+            if nextRun < groups.longRuns.count && groups.longRuns[nextRun].lowerBound == rank {
+                guard nextRun < runs.count else { return nil }
+                let index = runs[nextRun]
+                var right = index.firstBucket(reaching: readyIn)
+                var left = right - 1
+                while left >= 0 || right < index.count {
+                    let rightBound = right < index.count ? estimate(max(readyIn, index.least[right])) : .infinity
+                    let leftBound = left >= 0 ? estimate(min(readyIn, index.greatest[left])) : .infinity
+                    let takeRight = rightBound <= leftBound
+                    let bound = BatchProblem.loosened(takeRight ? rightBound : leftBound)
+                    guard bound - b <= cheapestLimit || bound - cappedBonus <= bestLimit else { break }
+                    let bucket = takeRight ? right : left
+                    if takeRight { right += 1 } else { left -= 1 }
+                    for i in Int(index.start[bucket])..<Int(index.start[bucket + 1]) {
+                        let r = Int(index.ranks[i])
+                        let e = etas[r]
+                        let x = estimate(e)
+                        let wantCheapest = x - b <= cheapestLimit
+                        let wantBest = x - cappedBonus <= bestLimit
+                        guard wantCheapest || wantBest else { continue }
+                        consider(rank: r, eta: e, wantCheapest: wantCheapest, wantBest: wantBest, bonus: b)
+                    }
+                }
+                rank = groups.longRuns[nextRun].upperBound
+                nextRun += 1
+                continue
+            }
+            guard rank < etas.count else { return nil }
+            let e = etas[rank]
+            let x = estimate(e)
+            let wantCheapest = !cheapestDone && x - b <= cheapestLimit
+            let wantBest = !bestDone && x - cappedBonus <= bestLimit
+            rank += 1
+            guard wantCheapest || wantBest else { continue }
+            consider(rank: rank - 1, eta: e, wantCheapest: wantCheapest, wantBest: wantBest, bonus: b)
         }
         var list = cheapest.sorted()
         for entry in best.sorted() where !list.contains(where: { $0.agent == entry.agent }) { list.append(entry) }
@@ -95,7 +138,7 @@ extension BatchProblem {
                                 shared.bonus.withUnsafeBufferPointer { bonus in
                                     candidateList(
                                         row: row, count: count, capped: capped, cap: cap, etas: etas,
-                                        groups: shared, bonus: bonus)
+                                        runs: tables[g].runs, groups: shared, bonus: bonus)
                                 }
                             }
                             if let list {

@@ -34,6 +34,10 @@ extension BatchProblem {
         /// Group g's distinct readyIn values, ascending: `thresholds[thresholdStart[g]..<thresholdStart[g + 1]]`.
         let thresholds: [Double]
         let thresholdStart: [Int]
+        /// The runs of at least `PickupGroups.longRun` consecutive ranks of one bonus, in rank order (a fleet that
+        /// started its shift together, or idle past the cap, has one bonus: a scan by bonus cannot stop in such a run,
+        /// so it visits the run's agents by ETA instead, through each table's ``RunIndex``).
+        let longRuns: [Range<Int>]
         /// Per group, its table (``Table``) as far as the scans have needed.
         private(set) var tables: [Table]
         private let pickup: [UnitVector]
@@ -92,6 +96,7 @@ extension BatchProblem {
             self.byBonus = byBonus
             self.rankOf = rankOf
             bonus = byBonus.map { problem.agentBonus[$0] }
+            longRuns = PickupGroups.runs(of: bonus, atLeast: PickupGroups.longRun)
             self.thresholds = thresholds
             self.thresholdStart = thresholdStart
             tables = [Table](repeating: Table(), count: groupCount)
@@ -109,6 +114,88 @@ extension BatchProblem {
             var etas: [Double] = []
             var buckets: [Int32] = []
             var magnitude = 0.0
+            /// The index of `longRuns[i]` for each run the ETAs cover entirely (a prefix of `longRuns`).
+            var runs: [RunIndex] = []
+        }
+
+        /// One group's agents of one long run (`longRuns`) by ETA: the run's ranks in buckets of ascending ETA (each
+        /// bucket's ranks in rank order), with each bucket's least and greatest ETA as computed, so that a scan can
+        /// visit the buckets where a list's cost could be and skip the others by a bound (`candidateList`).
+        struct RunIndex {
+            /// Bucket b's ranks are `ranks[start[b]..<start[b + 1]]`; only non-empty buckets are kept.
+            let ranks: [Int32]
+            let start: [Int32]
+            let least: [Double]
+            let greatest: [Double]
+
+            var count: Int { least.count }
+
+            /// Buckets of about `PickupGroups.runBucket` ranks over the run's ETA range, by a counting sort.
+            init(etas: UnsafeBufferPointer<Double>, run: Range<Int>) {
+                var lo = Double.infinity
+                var hi = -Double.infinity
+                for rank in run {
+                    lo = min(lo, etas[rank])
+                    hi = max(hi, etas[rank])
+                }
+                let width = max(1, run.count / PickupGroups.runBucket)
+                let scale = Double(width) / (hi - lo)
+                // Monotone in e (each step rounds monotonically), so buckets are in ETA order; NaN (0 × ∞) and
+                // anything out of range are clamped.
+                func bucket(_ e: Double) -> Int {
+                    let x = (e - lo) * scale
+                    if !(x >= 0) { return 0 }
+                    if x >= Double(width - 1) { return width - 1 }
+                    return Int(x)
+                }
+                var of = [Int32](repeating: 0, count: run.count)
+                var fill = [Int32](repeating: 0, count: width + 1)
+                for rank in run {
+                    let b = bucket(etas[rank])
+                    of[rank - run.lowerBound] = Int32(b)
+                    fill[b + 1] += 1
+                }
+                for b in 0..<width { fill[b + 1] += fill[b] }
+                var least = [Double](repeating: .infinity, count: width)
+                var greatest = [Double](repeating: -.infinity, count: width)
+                var ranks = [Int32](repeating: 0, count: run.count)
+                var next = fill
+                for rank in run {
+                    let b = Int(of[rank - run.lowerBound])
+                    ranks[Int(next[b])] = Int32(rank)
+                    next[b] += 1
+                    least[b] = min(least[b], etas[rank])
+                    greatest[b] = max(greatest[b], etas[rank])
+                }
+                let kept = (0..<width).filter { fill[$0 + 1] > fill[$0] }
+                self.ranks = ranks
+                start = kept.map { fill[$0] } + [Int32(run.count)]
+                self.least = kept.map { least[$0] }
+                self.greatest = kept.map { greatest[$0] }
+            }
+
+            /// The first bucket whose greatest ETA is ≥ `eta` (`count` if none).
+            func firstBucket(reaching eta: Double) -> Int {
+                var lo = 0
+                var hi = greatest.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if greatest[mid] < eta { lo = mid + 1 } else { hi = mid }
+                }
+                return lo
+            }
+        }
+
+        /// The maximal runs of equal values in `bonus` at least `length` long.
+        static func runs(of bonus: [Double], atLeast length: Int) -> [Range<Int>] {
+            guard !bonus.isEmpty else { return [] }
+            var runs: [Range<Int>] = []
+            var start = 0
+            for rank in 1...bonus.count where rank == bonus.count || bonus[rank] != bonus[start] {
+                if rank - start >= length { runs.append(start..<rank) }
+                start = rank
+            }
+            return runs
         }
 
         /// Computes group `g`'s table up to at least `needed` ranks (by blocks of `PickupGroups.block`, at most all).
@@ -168,10 +255,17 @@ extension BatchProblem {
             table.etas.append(contentsOf: newETAs)
             table.buckets.append(contentsOf: newBuckets)
             table.magnitude = magnitude
+            while table.runs.count < longRuns.count, longRuns[table.runs.count].upperBound <= table.etas.count {
+                let run = longRuns[table.runs.count]
+                table.runs.append(table.etas.withUnsafeBufferPointer { RunIndex(etas: $0, run: run) })
+            }
         }
 
         /// Ranks added at least per `extend`.
         static let block = 512
+        /// Runs of one bonus at least this long are scanned by ETA (`longRuns`), in buckets of about `runBucket`.
+        static let longRun = 256
+        static let runBucket = 16
     }
 
     /// Whether the lower bounds hold for these settings and inputs (else the dense path runs).

@@ -93,27 +93,48 @@ extension DispatchAlgorithmTests {
             }
         }
 
+        /// How idle the agents of `listsAreTheCheapestThenTheBestByCappedCost` are.
+        enum Idleness: Sendable {
+            /// As the city has them: bonuses differ.
+            case varied
+            /// Every agent as idle as every other (a fleet that started its shift together and has delivered
+            /// nothing yet): the scan's bounds never clear, and the rows scan one long run by ETA.
+            case equal
+            /// Half the fleet has delivered nothing yet: a long run of one bonus first, then varied bonuses.
+            case half
+            /// Equal, and the agents stand on 12 points: many agents share each ETA (ties go by index).
+            case equalStacked
+        }
+
         /// Each row's list is its `count` cheapest feasible agents by (cost, index), then its `capped` best by (cost
         /// with the bonus capped, index) that are not already in (brute force over every agent), with their exact
         /// costs; zones, loads and exclusions make some pairs infeasible.
-        /// With `equalBonus`, every agent is as idle as every other (a fleet that started its shift together and has
-        /// delivered nothing yet): the scan's bounds never clear, and every row visits every agent.
-        @Test(arguments: [(1, false), (2, false), (3, true), (4, true)] as [(UInt64, Bool)])
-        func listsAreTheCheapestThenTheBestByCappedCost(seed: UInt64, equalBonus: Bool) {
+        @Test(
+            arguments: [(1, .varied), (2, .varied), (3, .equal), (4, .equal), (5, .half), (6, .equalStacked)]
+                as [(UInt64, Idleness)])
+        func listsAreTheCheapestThenTheBestByCappedCost(seed: UInt64, idleness: Idleness) {
             // 1,500 agents: scans that need more than the first table block start again on a longer one.
             var (o, a) = BatchFastPathTests.city(orders: 300, agents: 1500, seed: seed, zoned: true)
-            if equalBonus {
-                a = a.map { agent in
-                    var agent = agent
-                    agent.lastDeliveryAt = nil
-                    return agent
+            let points = a.prefix(12).map(\.position)
+            for i in a.indices {
+                switch idleness {
+                case .varied: break
+                case .equal: a[i].lastDeliveryAt = nil
+                case .half: if i % 2 == 0 { a[i].lastDeliveryAt = nil }
+                case .equalStacked:
+                    a[i].lastDeliveryAt = nil
+                    a[i].position = points[i % points.count]
                 }
             }
+            let equalBonus = idleness == .equal || idleness == .equalStacked
             let problem = BatchProblem(orders: o, agents: a, now: 600_000, settings: DispatchSettings())
             var groups = BatchProblem.PickupGroups(problem: problem)
             let cap = problem.bonusCap(rows: problem.rowOrder.count, groups: groups)
             if equalBonus {
                 #expect(Set(problem.agentBonus).count == 1 && cap == problem.agentBonus[0])
+            } else if idleness == .half {
+                // The 750 who delivered nothing hold enough slots for every row.
+                #expect(cap == problem.agentBonus.max()! && Set(problem.agentBonus).count > 2)
             } else {
                 #expect(cap > 0 && cap < problem.agentBonus.max()!)
             }
@@ -134,7 +155,12 @@ extension DispatchAlgorithmTests {
                 #expect(lists[row].map(\.agent) == expected, "row \(row)")
                 for (k, c) in lists[row] { #expect(c == problem.cost(row: row, agent: k)) }
             }
-            #expect(groups.tables.contains { $0.etas.count > 2 * BatchProblem.PickupGroups.block })
+            if idleness != .half {  // (there the scans stop soon after the run of 750)
+                #expect(groups.tables.contains { $0.etas.count > 2 * BatchProblem.PickupGroups.block })
+            }
+            // The runs of one bonus the scans visit by ETA.
+            #expect(groups.longRuns.count == (idleness == .varied ? 0 : 1))
+            if idleness != .varied { #expect(groups.tables.contains { !$0.runs.isEmpty }) }
         }
     }
 }
