@@ -132,46 +132,62 @@ extension BatchProblem {
 
             /// Buckets of about `PickupGroups.runBucket` ranks over the run's ETA range, by a counting sort.
             init(etas: UnsafeBufferPointer<Double>, run: Range<Int>) {
+                let run = UnsafeBufferPointer(rebasing: etas[run])
+                let base = Int32(truncatingIfNeeded: run.baseAddress! - etas.baseAddress!)
                 var lo = Double.infinity
                 var hi = -Double.infinity
-                for rank in run {
-                    lo = min(lo, etas[rank])
-                    hi = max(hi, etas[rank])
+                for e in run {
+                    lo = Swift.min(lo, e)
+                    hi = Swift.max(hi, e)
                 }
-                let width = max(1, run.count / PickupGroups.runBucket)
+                let width = Swift.max(1, run.count / PickupGroups.runBucket)
                 let scale = Double(width) / (hi - lo)
-                // Monotone in e (each step rounds monotonically), so buckets are in ETA order; NaN (0 × ∞) and
-                // anything out of range are clamped.
-                func bucket(_ e: Double) -> Int {
-                    let x = (e - lo) * scale
-                    if !(x >= 0) { return 0 }
-                    if x >= Double(width - 1) { return width - 1 }
-                    return Int(x)
-                }
-                var of = [Int32](repeating: 0, count: run.count)
+                let last = Double(width - 1)
                 var fill = [Int32](repeating: 0, count: width + 1)
-                for rank in run {
-                    let b = bucket(etas[rank])
-                    of[rank - run.lowerBound] = Int32(b)
-                    fill[b + 1] += 1
-                }
-                for b in 0..<width { fill[b + 1] += fill[b] }
                 var least = [Double](repeating: .infinity, count: width)
                 var greatest = [Double](repeating: -.infinity, count: width)
                 var ranks = [Int32](repeating: 0, count: run.count)
-                var next = fill
-                for rank in run {
-                    let b = Int(of[rank - run.lowerBound])
-                    ranks[Int(next[b])] = Int32(rank)
-                    next[b] += 1
-                    least[b] = min(least[b], etas[rank])
-                    greatest[b] = max(greatest[b], etas[rank])
+                var of = [Int32](repeating: 0, count: run.count)
+                fill.withUnsafeMutableBufferPointer { fill in
+                    of.withUnsafeMutableBufferPointer { of in
+                        // Monotone in e (each step rounds monotonically), so buckets are in ETA order; NaN (0 × ∞)
+                        // and anything out of range are clamped.
+                        for (i, e) in run.enumerated() {
+                            let x = (e - lo) * scale
+                            let b = x >= 0 ? Int32(Swift.min(x, last)) : 0
+                            of[i] = b
+                            fill[Int(b) + 1] &+= 1
+                        }
+                        for b in 0..<width { fill[b + 1] &+= fill[b] }
+                        ranks.withUnsafeMutableBufferPointer { ranks in
+                            least.withUnsafeMutableBufferPointer { least in
+                                greatest.withUnsafeMutableBufferPointer { greatest in
+                                    // `fill[b]` walks bucket b's slots (and ends at its successor's start).
+                                    for (i, e) in run.enumerated() {
+                                        let b = Int(of[i])
+                                        ranks[Int(fill[b])] = base &+ Int32(truncatingIfNeeded: i)
+                                        fill[b] &+= 1
+                                        least[b] = Swift.min(least[b], e)
+                                        greatest[b] = Swift.max(greatest[b], e)
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
-                let kept = (0..<width).filter { fill[$0 + 1] > fill[$0] }
+                // After the scatter fill[b] is bucket b's end; keep the non-empty buckets.
+                var start: [Int32] = [0]
+                var keptLeast: [Double] = []
+                var keptGreatest: [Double] = []
+                for b in 0..<width where least[b] <= greatest[b] {
+                    start.append(fill[b])
+                    keptLeast.append(least[b])
+                    keptGreatest.append(greatest[b])
+                }
                 self.ranks = ranks
-                start = kept.map { fill[$0] } + [Int32(run.count)]
-                self.least = kept.map { least[$0] }
-                self.greatest = kept.map { greatest[$0] }
+                self.start = start
+                self.least = keptLeast
+                self.greatest = keptGreatest
             }
 
             /// The first bucket whose greatest ETA is ≥ `eta` (`count` if none).
