@@ -17,8 +17,8 @@ import Foundation
 // BENCH_DEVICE_FIXES (300 measured, after 10 warm-up), BENCH_DEVICE_AGENTS (1000 other riders),
 // BENCH_DEVICE_INTERVAL_MS (1013 between the receiver's fixes); the agent is `DABBA_BIN_DIR`'s (make bench: the static
 // release the devices run).
-// BENCH_BROKER_LIMITS=production runs the ingest benchmark with hub/mosquitto/dabba.conf's queue limits instead of a
-// queue no reader can overflow (then messages the broker drops are reported, not an error).
+// BENCH_BROKER_LIMITS=production runs the ingest and backlog benchmarks with hub/mosquitto/dabba.conf's queue limits
+// instead of a queue no reader can overflow (then messages the broker drops are reported, not an error).
 // Backlog ingest (100-fix messages on …/backlog) against SQLite's own batched insert: BENCH_BACKLOG_FIXES (600000,
 // over BENCH_HUB_AGENTS).
 // BENCH_HUB_ONLY=ingest, backlog, cluster, live, customers, relay, orders, races, round or device runs one of the ten
@@ -135,6 +135,14 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
             agents: agents, fixes: fixes, connections: try environmentInt("BENCH_HUB_CONNECTIONS", default: 10),
             window: 100, hubOverrides: [:])
         c.fixesPerMessage = batch
+        // With production's limits this is a reconnect storm in the shape agents send it: every agent's backlog at
+        // once, 100 fixes a message.
+        let production = environment["BENCH_BROKER_LIMITS"] == "production"
+        if production {
+            c.broker = try IngestBenchmark.productionBrokerConfig()
+            c.brokerMayDrop = true
+            say("  broker: \(c.broker.joined(separator: ", ")) (production's limits)")
+        }
         let r = try await IngestBenchmark.run(c, directory: directory)
         let hubRate = Double(r.rowsStored) / r.hubSeconds
         let rawRate = Double(r.rawReceived) / r.rawSeconds
@@ -153,16 +161,33 @@ func runBenchmarks(in directory: TestDirectory, only: String, environment: [Stri
             String(
                 format: "  hub / SQLite alone: %.2f× (target ≥ 0.5×); hub / raw subscriber: %.2f×", ratio,
                 hubRate / rawRate))
-        BenchReport.record(
-            figure:
-                "hub ingest of backlog messages (\(batch) fixes each) vs SQLite's own batched insert (\(batch) rows "
-                + "per transaction, same run)",
-            target: "≥ 0.5×",
-            value: String(
-                format: "%.2f× (%.0f vs %.0f fixes/s; %d of %d acked)", ratio, hubRate, sqlite.rowsPerSecond, r.acked,
-                r.fixes),
-            met: ratio >= 0.5 && r.rowsStored == r.fixes && r.acked == r.fixes,
-            command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=backlog")
+        if production {
+            say(
+                "  dropped by the broker: \(r.fixes - r.rowsStored) of \(r.fixes) fixes for the hub, "
+                    + "\(r.fixes - r.rawReceived) for the raw subscriber")
+            BenchReport.record(
+                figure:
+                    "hub ingest of backlog messages (\(batch) fixes each, every agent's backlog at once) with "
+                    + "production broker limits",
+                target: "0 dropped, ≥ 0.5× SQLite",
+                value: String(
+                    format: "%.2f× SQLite (%.0f vs %.0f fixes/s); the broker dropped %d of %d fixes for the hub, %d "
+                        + "for the raw subscriber; %d acked", ratio, hubRate, sqlite.rowsPerSecond,
+                    r.fixes - r.rowsStored, r.fixes, r.fixes - r.rawReceived, r.acked),
+                met: ratio >= 0.5 && r.rowsStored == r.fixes && r.rawReceived == r.fixes && r.acked == r.fixes,
+                command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=backlog BENCH_BROKER_LIMITS=production")
+        } else {
+            BenchReport.record(
+                figure:
+                    "hub ingest of backlog messages (\(batch) fixes each) vs SQLite's own batched insert (\(batch) rows "
+                    + "per transaction, same run)",
+                target: "≥ 0.5×",
+                value: String(
+                    format: "%.2f× (%.0f vs %.0f fixes/s; %d of %d acked)", ratio, hubRate, sqlite.rowsPerSecond,
+                    r.acked, r.fixes),
+                met: ratio >= 0.5 && r.rowsStored == r.fixes && r.acked == r.fixes,
+                command: "make bench BENCH_ONLY=hub BENCH_HUB_ONLY=backlog")
+        }
     }
 
     if only == "" || only == "cluster" {
