@@ -248,7 +248,9 @@ package actor Dispatcher<Store: DispatchStore> {
             {
                 sent.append((offer.order, offer.agent))
             }
-            logger.info(
+            // One line per offer at debug; the round's one line at info follows (a busy round offers thousands:
+            // at info each cost ~15 µs, the round benchmark's publish step 8 → 23 ms).
+            logger.debug(
                 "Order offered",
                 metadata: [
                     "order.id": "\(order.id)", "agent.id": "\(agent)", "dispatch.policy": "\(policy.name)",
@@ -258,6 +260,16 @@ package actor Dispatcher<Store: DispatchStore> {
         }
         try await store.markOffersSent(sent, at: now())
         stopwatch.lap(.publish)
+        let offered = outcomes.lazy.filter { if case .offered = $0 { true } else { false } }.count
+        let counts: Logger.Metadata = [
+            "dispatch.policy": "\(policy.name)", "dispatch.orders": "\(queue.count)",
+            "dispatch.agents": "\(available.count)", "dispatch.offered": "\(offered)",
+            "dispatch.refused": "\(outcomes.count - offered)", "dispatch.queued": "\(decisions.count - outcomes.count)",
+            "dispatch.published": "\(sent.count)",
+        ]
+        // At info when the round offered or was refused something; a round that only found the same orders still
+        // waiting (no agent for them) at debug, so a queue that cannot move does not log a line every round.
+        logger.log(level: outcomes.isEmpty ? .debug : .info, "Dispatch round", metadata: counts)
     }
 
     /// The `offer` task message of each request (nil when its order is not in `orders`).

@@ -74,9 +74,15 @@ import Testing
         var seq: Int64 = 1_000
         var handIns = 0
 
-        init(_ first: Op) async throws {
-            var logger = Logger(label: "dispatch-property")
-            logger.logLevel = .critical
+        /// `logger`: the store's, orders' and dispatcher's (default: critical only).
+        init(_ first: Op, logger: Logger? = nil) async throws {
+            let logger =
+                logger
+                ?? {
+                    var logger = Logger(label: "dispatch-property")
+                    logger.logLevel = .critical
+                    return logger
+                }()
             store = try SQLiteHubStore(path: ":memory:", logger: logger)
             world = PaymentWorld(store: store, cashLimit: Self.limit)
             clock = ManualClock(wallClockMilliseconds())
