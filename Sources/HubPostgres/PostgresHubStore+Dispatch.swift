@@ -22,9 +22,13 @@ extension PostgresHubStore: DispatchRepository {
         if changed == 0 { throw StoreError(.notFound, "no agent \(agent)") }
     }
 
-    package func isOnShift(agent: String) async throws(StoreError) -> Bool? {
-        try await run { connection in
-            try await connection.scalar(Bool.self, "SELECT on_shift FROM agents WHERE id = \(agent)", logger)
+    package func shift(agent: String) async throws(StoreError) -> AgentShift? {
+        try await run { connection -> AgentShift? in
+            let rows = try await connection.rows(
+                "SELECT on_shift, shift_started_at FROM agents WHERE id = \(agent)", logger)
+            guard let row = rows.first else { return nil }
+            let (onShift, startedAt) = try row.decode((Bool, Int64?).self)
+            return AgentShift(onShift: onShift, startedAt: startedAt)
         }
     }
 

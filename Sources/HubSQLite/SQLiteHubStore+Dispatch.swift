@@ -14,13 +14,13 @@ extension SQLiteHubStore: DispatchRepository {
         if changed == 0 { throw StoreError(.notFound, "no agent \(agent)") }
     }
 
-    package func isOnShift(agent: String) throws(StoreError) -> Bool? {
-        try run { () throws(SQLiteError) -> Bool? in
-            let s = try db.prepare("SELECT on_shift FROM agents WHERE id = ?")
+    package func shift(agent: String) throws(StoreError) -> AgentShift? {
+        try run { () throws(SQLiteError) -> AgentShift? in
+            let s = try db.prepare("SELECT on_shift, shift_started_at FROM agents WHERE id = ?")
             defer { s.reset() }
             try s.bind([.text(agent)])
             guard try s.step() else { return nil }
-            return s.int64(0) != 0
+            return AgentShift(onShift: s.int64(0) != 0, startedAt: s.isNull(1) ? nil : s.int64(1))
         }
     }
 

@@ -23,12 +23,14 @@ extension HubStoreContract {
         let customer = try #require(try await orderWorld(store).first)
         for agent in ["a-1", "a-2"] {
             _ = try await store.createAgent(id: agent, name: nil)
-            #expect(try await store.isOnShift(agent: agent) == false)
+            #expect(try await store.shift(agent: agent) == AgentShift(onShift: false, startedAt: nil))
             try await onShiftAndOnline(store, agent)
         }
         #expect(try await store.dispatchAgents().map { [$0.agent.id: $0.onShift] } == [["a-1": true], ["a-2": true]])
-        #expect(try await store.isOnShift(agent: "a-1") == true)
-        #expect(try await store.isOnShift(agent: "nobody") == nil)
+        // The one agent's shift is the fleet read's: on shift, since the start.
+        let started = try #require(try await store.dispatchAgents().first { $0.agent.id == "a-1" }?.shiftStartedAt)
+        #expect(try await store.shift(agent: "a-1") == AgentShift(onShift: true, startedAt: started))
+        #expect(try await store.shift(agent: "nobody") == nil)
         _ = try await store.createOrder(
             order("o-1", customer: customer), idempotencyKey: nil, requestHash: nil,
             actor: "customer")

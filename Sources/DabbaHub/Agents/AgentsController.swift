@@ -39,11 +39,13 @@ struct AgentsController<Repository: AgentRepository & PositionRepository & Dispa
         let id = try context.parameters.require("id")
         if caller.role == .agent && caller.agentID != id { throw APIError.notFound("no agent \(id)") }
         let record = try await existingAgent(id)
-        let onShift = try await repository.isOnShift(agent: id) ?? false
+        let shift = try await repository.shift(agent: id)
         let carrying = try await repository.agentLoads()[id] ?? []
         let cash = try await repository.ledgerBalances(prefix: LedgerAccount.agentCash(id))
         return AgentView(
-            DispatchAgentRow(agent: record, onShift: onShift, lastDeliveryAt: nil), carrying: carrying,
+            DispatchAgentRow(
+                agent: record, onShift: shift?.onShift ?? false, lastDeliveryAt: nil, shiftStartedAt: shift?.startedAt),
+            carrying: carrying,
             cash: cash.filter { $0.account == LedgerAccount.agentCash(id) }, cashLimit: cashLimit)
     }
 

@@ -97,7 +97,9 @@ struct DispatchController<Store: DispatchStore> {
         let id = try context.parameters.require("id")
         if caller.role == .agent && caller.agentID != id { throw APIError.notFound("no agent \(id)") }
         do {
-            guard let onShift = try await store.isOnShift(agent: id) else { throw APIError.notFound("no agent \(id)") }
+            guard let onShift = try await store.shift(agent: id)?.onShift else {
+                throw APIError.notFound("no agent \(id)")
+            }
             guard let tasks = try await AgentTasks.current(agent: id, store: store) else {
                 throw APIError.conflict("more than \(TaskSync.maxTasks) tasks")
             }

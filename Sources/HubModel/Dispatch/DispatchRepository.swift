@@ -110,6 +110,17 @@ package struct DispatchAgentRow: Sendable, Equatable {
     }
 }
 
+/// One agent's shift: whether it is on shift, and when its current (or last) shift started.
+package struct AgentShift: Sendable, Equatable {
+    package var onShift: Bool
+    package var startedAt: Int64?
+
+    package init(onShift: Bool, startedAt: Int64?) {
+        self.onShift = onShift
+        self.startedAt = startedAt
+    }
+}
+
 /// An operator alert (an agent went offline with food on board, …); one per kind, agent and order.
 package struct OperatorAlert: Sendable, Equatable, Codable {
     package var id: Int64
@@ -138,8 +149,8 @@ package protocol DispatchRepository: Sendable {
     func applyDeviceShift(agent: String, seq: Int64, onShift: Bool, time: Int64) async throws(StoreError) -> Bool
     /// Every agent with its shift, last delivery, shift start and last lapse.
     func dispatchAgents() async throws(StoreError) -> [DispatchAgentRow]
-    /// Whether one agent is on shift; nil when there is no such agent.
-    func isOnShift(agent: String) async throws(StoreError) -> Bool?
+    /// One agent's shift (on shift or not, and when its shift started); nil when there is no such agent.
+    func shift(agent: String) async throws(StoreError) -> AgentShift?
     /// Orders waiting for an agent: confirmed, preparing or ready, none assigned, no pending offer; oldest first.
     func dispatchQueue() async throws(StoreError) -> [OrderRecord]
     /// Orders each agent carries now (assigned or picked up), by agent.

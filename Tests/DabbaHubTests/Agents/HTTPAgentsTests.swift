@@ -87,6 +87,18 @@ import Testing
             let list = try await client.send(.get, "/v1/agents", token: token)
             #expect((list.json?["agents"] as? [JSONObject])?.compactMap { $0["id"] as? String } == ["a-1", "a-2"])
 
+            // One agent's record says what the list says of its shift, start included (it used to say null).
+            #expect(record.json?["onShift"] as? Bool == false && record.json?["shiftStartedAt"] as? String == nil)
+            let start = try await client.send(
+                .post, "/v1/agents/a-1/shift", token: token, json: #"{"action":"start"}"#)
+            #expect(start.status == .ok, "\(start.text)")
+            let onShift = try await client.send(.get, "/v1/agents/a-1", token: token)
+            let listed = try await client.send(.get, "/v1/agents", token: token)
+            let inList = (listed.json?["agents"] as? [JSONObject])?.first { $0["id"] as? String == "a-1" }
+            let started = try #require(onShift.json?["shiftStartedAt"] as? String)
+            #expect(onShift.json?["onShift"] as? Bool == true)
+            #expect(Timestamp.parse(started) != nil && inList?["shiftStartedAt"] as? String == started)
+
             let until = Timestamp.format(milliseconds: Self.t0 + 4000)
             let track = try await client.send(.get, "/v1/agents/a-1/track?until=\(until)", token: token)
             #expect(track.json?["type"] as? String == "Feature")
