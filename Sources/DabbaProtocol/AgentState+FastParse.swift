@@ -5,20 +5,11 @@
 /// first after the hub starts decodes them all (BENCHMARKS.md, the hub's dispatch round).
 extension AgentState {
     public static func parse(_ bytes: [UInt8], maxBytes: Int = 1 << 20) throws(PayloadError) -> AgentState {
-        guard bytes.count <= maxBytes else { throw PayloadError(.tooLarge, "payload of \(bytes.count) bytes") }
-        if let state = fastParse(bytes) { return state }
-        return try PayloadCoding.decode(AgentState.self, from: bytes, maxBytes: maxBytes)
+        try PayloadCoding.decode(AgentState.self, from: bytes, maxBytes: maxBytes, fast: fastParse)
     }
 
     /// The plain form of a state, or nil to let `JSONDecoder` decide.
-    package static func fastParse(_ bytes: [UInt8]) -> AgentState? {
-        bytes.withUnsafeBufferPointer { buffer -> AgentState? in
-            var scanner = FlatScanner(bytes: buffer)
-            guard let state = scanner.agentState() else { return nil }
-            scanner.skipWhitespace()
-            return scanner.index == bytes.count ? state : nil
-        }
-    }
+    package static func fastParse(_ bytes: [UInt8]) -> AgentState? { FlatScanner.whole(bytes) { $0.agentState() } }
 }
 
 extension FlatScanner {

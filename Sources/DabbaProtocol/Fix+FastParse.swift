@@ -8,18 +8,11 @@
 /// before. What the fast path accepts, `JSONDecoder` accepts too, with the same values (tests compare the two).
 extension Fix {
     public static func parse(_ bytes: [UInt8], maxBytes: Int = 1 << 20) throws(PayloadError) -> Fix {
-        guard bytes.count <= maxBytes else { throw PayloadError(.tooLarge, "payload of \(bytes.count) bytes") }
-        if let fix = fastParse(bytes) { return fix }
-        return try PayloadCoding.decode(Fix.self, from: bytes, maxBytes: maxBytes)
+        try PayloadCoding.decode(Fix.self, from: bytes, maxBytes: maxBytes, fast: fastParse)
     }
 
     /// The plain form of a fix, or nil to let `JSONDecoder` decide.
-    static func fastParse(_ bytes: [UInt8]) -> Fix? {
-        bytes.withUnsafeBufferPointer { buffer -> Fix? in
-            var scanner = FlatScanner(bytes: buffer)
-            return scanner.fix()
-        }
-    }
+    static func fastParse(_ bytes: [UInt8]) -> Fix? { FlatScanner.whole(bytes) { $0.fixObject() } }
 }
 
 /// One pass over a flat JSON object of scalars. Any doubt returns nil (the caller falls back).
@@ -224,11 +217,15 @@ struct FlatScanner {
         return true
     }
 
-    /// A whole payload that is one plain fix and nothing else.
-    mutating func fix() -> Fix? {
-        guard let fix = fixObject() else { return nil }
-        skipWhitespace()
-        return index == bytes.count ? fix : nil
+    /// What `read` reads from the start of `bytes`, when nothing but whitespace follows it (a whole payload);
+    /// otherwise nil.
+    static func whole<T>(_ bytes: [UInt8], _ read: (inout FlatScanner) -> T?) -> T? {
+        bytes.withUnsafeBufferPointer { buffer -> T? in
+            var scanner = FlatScanner(bytes: buffer)
+            guard let value = read(&scanner) else { return nil }
+            scanner.skipWhitespace()
+            return scanner.index == buffer.count ? value : nil
+        }
     }
 
     /// `{"key": value, …}` from the current position: `member` reads each key's value (the scanner just after the
@@ -294,18 +291,11 @@ struct FlatScanner {
 /// accepts, `JSONDecoder` accepts with the same value (tests and the `backlog` fuzz target compare the two).
 extension BacklogMessage {
     public static func parse(_ bytes: [UInt8], maxBytes: Int = 1 << 20) throws(PayloadError) -> BacklogMessage {
-        guard bytes.count <= maxBytes else { throw PayloadError(.tooLarge, "payload of \(bytes.count) bytes") }
-        if let message = fastParse(bytes) { return message }
-        return try PayloadCoding.decode(BacklogMessage.self, from: bytes, maxBytes: maxBytes)
+        try PayloadCoding.decode(BacklogMessage.self, from: bytes, maxBytes: maxBytes, fast: fastParse)
     }
 
     /// The plain form of a backlog message, or nil to let `JSONDecoder` decide.
-    package static func fastParse(_ bytes: [UInt8]) -> BacklogMessage? {
-        bytes.withUnsafeBufferPointer { buffer -> BacklogMessage? in
-            var scanner = FlatScanner(bytes: buffer)
-            return scanner.backlog()
-        }
-    }
+    package static func fastParse(_ bytes: [UInt8]) -> BacklogMessage? { FlatScanner.whole(bytes) { $0.backlog() } }
 }
 
 extension FlatScanner {
@@ -324,9 +314,7 @@ extension FlatScanner {
             }
             return true
         }
-        guard wellFormed else { return nil }
-        skipWhitespace()
-        guard index == bytes.count, let v, let agent, let fixes, let version = Int(exactly: v) else { return nil }
+        guard wellFormed, let v, let agent, let fixes, let version = Int(exactly: v) else { return nil }
         return BacklogMessage(v: version, agent: agent, fixes: fixes)
     }
 

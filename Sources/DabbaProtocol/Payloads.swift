@@ -256,6 +256,16 @@ extension ErrorCode<PayloadError> {
 
 /// JSON coding shared by agent and hub.
 public enum PayloadCoding {
+    /// `decode` with a fast path first: `fast` reads the plain form the hub and agents write, or returns nil to hand
+    /// the bytes to `JSONDecoder` (which then decides every rejection); the size limit holds for both.
+    static func decode<T: Decodable>(
+        _ type: T.Type, from bytes: [UInt8], maxBytes: Int, fast: ([UInt8]) -> T?
+    ) throws(PayloadError) -> T {
+        guard bytes.count <= maxBytes else { throw PayloadError(.tooLarge, "payload of \(bytes.count) bytes") }
+        if let value = fast(bytes) { return value }
+        return try decode(type, from: bytes, maxBytes: maxBytes)
+    }
+
     /// Decodes `T` from `bytes`, mapping every failure to a `PayloadError` with a short reason.
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], maxBytes: Int = 1 << 20)
         throws(PayloadError) -> T

@@ -225,6 +225,7 @@ package actor Dispatcher<Store: DispatchStore> {
         let encoded = await payloads
         stopwatch.lap(.offers)
         var sent: [(order: String, agent: String)] = []
+        var offered = 0
         for ((request, outcome), payload) in zip(zip(requests, outcomes), encoded) {
             let agent = request.offer.agent
             guard let order = byID[request.offer.order] else { continue }
@@ -241,6 +242,7 @@ package actor Dispatcher<Store: DispatchStore> {
                 continue
             }
             metrics.dispatchDecisions("offered").increment()
+            offered += 1
             waiting.removeValue(forKey: order.id)
             // The stored offer is the request's (same deadline), so its encoded message is the one to send.
             if let payload, offer.deadline == request.offer.deadline,
@@ -260,7 +262,6 @@ package actor Dispatcher<Store: DispatchStore> {
         }
         try await store.markOffersSent(sent, at: now())
         stopwatch.lap(.publish)
-        let offered = outcomes.lazy.filter { if case .offered = $0 { true } else { false } }.count
         let counts: Logger.Metadata = [
             "dispatch.policy": "\(policy.name)", "dispatch.orders": "\(queue.count)",
             "dispatch.agents": "\(available.count)", "dispatch.offered": "\(offered)",
