@@ -119,6 +119,10 @@ public final class SQLiteConnection {
     /// Rows changed by the most recent INSERT/UPDATE/DELETE.
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
+    /// The rowid of the most recent successful INSERT into a rowid table on this connection (0 when none): read right
+    /// after the INSERT, on the same thread, it is that row's (an `INTEGER PRIMARY KEY` column is its rowid).
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
     /// Drops cached statements (before closing, or after a schema change).
     public func clearStatementCache() { cache.removeAll() }
 

@@ -292,5 +292,26 @@ extension HubMigrations {
             WHERE (state = 'rejected' OR (state = 'expired' AND reason IS NOT 'undelivered'));
             """
         ),
+        // An agent's latest position in its own row, written with `last_seq`/`last_time` by the same ingest
+        // transaction: reading agents (every dispatch round reads them all) no longer looks each one up in
+        // `positions`, the largest table (5,000 agents: the read ~8 → ~2 ms in the `sqlite3` shell). Filled from
+        // `positions` here; an agent whose `last_seq` row is missing keeps NULLs, which read as no position, as the
+        // join read it.
+        (
+            22, "agents: the latest position in the row",
+            """
+            ALTER TABLE agents ADD COLUMN last_lat REAL;
+            ALTER TABLE agents ADD COLUMN last_lon REAL;
+            ALTER TABLE agents ADD COLUMN last_alt REAL;
+            ALTER TABLE agents ADD COLUMN last_speed REAL;
+            ALTER TABLE agents ADD COLUMN last_track REAL;
+            ALTER TABLE agents ADD COLUMN last_hacc REAL;
+            ALTER TABLE agents ADD COLUMN last_mode INTEGER;
+            UPDATE agents SET (last_lat, last_lon, last_alt, last_speed, last_track, last_hacc, last_mode) = (
+                SELECT p.lat, p.lon, p.alt, p.speed, p.track, p.hacc, p.mode FROM positions p
+                WHERE p.agent = agents.id AND p.seq = agents.last_seq)
+            WHERE last_seq IS NOT NULL;
+            """
+        ),
     ]
 }

@@ -13,7 +13,7 @@ extension SQLiteHubStore {
                     INSERT INTO positions(agent, seq, time, lat, lon, alt, speed, track, hacc, mode)
                     VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(agent, seq) DO NOTHING
                     """)
-                var newest: [String: (time: Int64, seq: Int64)] = [:]
+                var newest: [String: StoredPosition] = [:]
                 for p in positions {
                     try insert.run([
                         .text(p.agent), .integer(p.seq), .integer(p.time), .real(p.lat), .real(p.lon),
@@ -28,18 +28,21 @@ extension SQLiteHubStore {
                         continue  // the stored fix stays the position, and the latest one
                     }
                     if let n = newest[p.agent], (n.time, n.seq) >= (p.time, p.seq) { continue }
-                    newest[p.agent] = (p.time, p.seq)
+                    newest[p.agent] = p
                 }
-                // The latest position moves only forward in fix time: a late backlog fix never regresses it.
+                // The latest position moves only forward in fix time: a late backlog fix never regresses it. The
+                // agent's row keeps it whole (read without a look-up in `positions`).
                 let latest = try db.prepare(
                     """
-                    UPDATE agents SET last_seq = ?, last_time = ?
-                    WHERE id = ? AND (last_time IS NULL OR last_time < ? OR (last_time = ? AND last_seq < ?))
+                    UPDATE agents SET last_seq = ?1, last_time = ?2, last_lat = ?3, last_lon = ?4, last_alt = ?5,
+                        last_speed = ?6, last_track = ?7, last_hacc = ?8, last_mode = ?9
+                    WHERE id = ?10 AND (last_time IS NULL OR last_time < ?2 OR (last_time = ?2 AND last_seq < ?1))
                     """)
                 for (agent, n) in newest {
                     try latest.run([
-                        .integer(n.seq), .integer(n.time), .text(agent), .integer(n.time), .integer(n.time),
-                        .integer(n.seq),
+                        .integer(n.seq), .integer(n.time), .real(n.lat), .real(n.lon), n.alt.map { .real($0) } ?? .null,
+                        n.speed.map { .real($0) } ?? .null, n.track.map { .real($0) } ?? .null,
+                        n.hacc.map { .real($0) } ?? .null, n.mode.map { .integer(Int64($0)) } ?? .null, .text(agent),
                     ])
                 }
                 let event = try db.prepare(

@@ -114,11 +114,13 @@ extension SQLiteHubStore {
     }
 
     /// The agent with its last position: the columns ``agentRow(_:)`` reads (0–14) and the tables.
+    /// An agent's columns as ``agentRow(_:)`` reads them; its latest position is kept in its row (migration 22).
     static let agentColumns = """
         a.id, a.name, a.created, a.state, a.state_at,
-        p.seq, p.time, p.lat, p.lon, p.alt, p.speed, p.track, p.hacc, p.mode, a.vehicle
+        a.last_seq, a.last_time, a.last_lat, a.last_lon, a.last_alt, a.last_speed, a.last_track, a.last_hacc,
+        a.last_mode, a.vehicle
         """
-    static let agentTables = "FROM agents a LEFT JOIN positions p ON p.agent = a.id AND p.seq = a.last_seq"
+    static let agentTables = "FROM agents a"
     static let agentSelect = "SELECT \(agentColumns) \(agentTables)"
 
     func agentRow(_ s: SQLiteStatement) -> AgentRecord {
@@ -127,7 +129,7 @@ extension SQLiteHubStore {
         if !s.isNull(3) { record.state = try? states.state(agent: id, bytes: s.bytes(3)) }
         record.stateAt = s.isNull(4) ? nil : s.int64(4)
         record.vehicle = s.text(14)
-        if !s.isNull(5) {
+        if !s.isNull(5), !s.isNull(6), !s.isNull(7), !s.isNull(8) {
             record.last = StoredPosition(
                 agent: id, seq: s.int64(5), time: s.int64(6), lat: s.double(7), lon: s.double(8),
                 alt: s.isNull(9) ? nil : s.double(9), speed: s.isNull(10) ? nil : s.double(10),

@@ -83,6 +83,54 @@ import Testing
         #expect(try Self.integrity(path) == "ok")
     }
 
+    /// Migration 22 keeps an agent's latest position in its row: a database from before it has the position only in
+    /// `positions` (at `last_seq`); opening it fills the row from there — the `last_seq` fix, not the newest seq —
+    /// and an agent whose `last_seq` row is missing reads as having no position, as the join read it. Ingest then
+    /// keeps the row's position with the newest fix.
+    @Test func upgradingCopiesEachAgentsLatestPositionIntoItsRow() async throws {
+        let directory = try TestDirectory("hub-sqlite-latest")
+        defer { directory.remove() }
+        let path = directory.path("hub.db")
+        try await offPool {
+            let db = try SQLiteConnection(path: path)
+            try db.execute("PRAGMA foreign_keys = ON")
+            for migration in HubMigrations.all.sorted(by: { $0.version < $1.version }) where migration.version < 22 {
+                try db.execute(migration.sql)
+            }
+            try db.execute("PRAGMA user_version = 21")
+            try db.execute(
+                """
+                INSERT INTO agents(id, name, created, last_seq, last_time) VALUES
+                    ('a-1', 'Ravi', 1795082400000, 7, 1795082407000),
+                    ('a-2', 'Gone', 1795082400000, 9, 1795082409000),
+                    ('a-3', 'New', 1795082400000, NULL, NULL);
+                INSERT INTO positions(agent, seq, time, lat, lon, alt, speed, track, hacc, mode) VALUES
+                    ('a-1', 7, 1795082407000, 12.97, 77.59, 910.5, 4.25, 181.0, 6.5, 3),
+                    ('a-1', 8, 1795082400500, 12.5, 77.5, NULL, NULL, NULL, NULL, NULL),
+                    ('a-2', 8, 1795082408000, 13.0, 77.0, NULL, NULL, NULL, NULL, NULL);
+                """)
+        }
+        let store = try await Self.open(path)
+        defer { store.close() }
+        #expect(try await store.schemaVersion() == Self.latest)
+        let moved = try #require(try await store.agent(id: "a-1")?.last)
+        #expect(
+            moved
+                == StoredPosition(
+                    agent: "a-1", seq: 7, time: 1_795_082_407_000, lat: 12.97, lon: 77.59, alt: 910.5, speed: 4.25,
+                    track: 181.0, hacc: 6.5, mode: 3))
+        #expect(try await store.agent(id: "a-2")?.last == nil, "its last_seq row is missing")
+        #expect(try await store.agent(id: "a-3")?.last == nil)
+        #expect(try await store.dispatchAgents().first { $0.agent.id == "a-1" }?.agent.last == moved)
+        // Ingest moves the row's position forward with the newest fix only.
+        let newer = StoredPosition(
+            agent: "a-1", seq: 10, time: 1_795_082_410_000, lat: 12.98, lon: 77.6, speed: 3.5, mode: 2)
+        let older = StoredPosition(agent: "a-1", seq: 11, time: 1_795_082_401_000, lat: 1, lon: 1)
+        _ = try await store.store(positions: [newer, older], events: [])
+        #expect(try await store.agent(id: "a-1")?.last == newer)
+        #expect(try Self.integrity(path) == "ok")
+    }
+
     /// What a hub killed with SIGKILL leaves: the database file and a WAL holding commits not yet checkpointed
     /// (copied while the store is open, which is the on-disk state at that instant). Opening the copy recovers every
     /// commit and the file is intact.
