@@ -117,6 +117,13 @@ extension PostgresHubStore: DispatchRepository {
     }
 
     /// One `SELECT`.
+    package func unsentOffers() async throws(StoreError) -> [Offer] {
+        try await run { connection in
+            try await readOffers("WHERE state = 'pending' AND sent IS NULL ORDER BY deadline, id", on: connection)
+        }
+    }
+
+    /// One `SELECT`.
     package func offers(order: String) async throws(StoreError) -> [Offer] {
         try await run { connection in try await readOffers("WHERE order_id = \(order) ORDER BY id", on: connection) }
     }

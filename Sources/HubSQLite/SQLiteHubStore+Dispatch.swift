@@ -95,6 +95,10 @@ extension SQLiteHubStore: DispatchRepository {
         try readOffers("WHERE state = 'pending' ORDER BY deadline, id", [])
     }
 
+    package func unsentOffers() throws(StoreError) -> [Offer] {
+        try readOffers("WHERE state = 'pending' AND sent IS NULL ORDER BY deadline, id", [])
+    }
+
     package func offers(order: String) throws(StoreError) -> [Offer] {
         try readOffers("WHERE order_id = ? ORDER BY id", [.text(order)])
     }

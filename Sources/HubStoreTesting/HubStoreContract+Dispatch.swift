@@ -86,7 +86,7 @@ extension HubStoreContract {
 
     /// The batch calls a dispatch round makes (``DispatchRepository/createOffers(_:limits:)``,
     /// ``DispatchRepository/excludedAgents(orders:)``, ``DispatchRepository/markOffersSent(_:at:)``,
-    /// ``RestaurantDirectory/restaurantSummaries(ids:)``, ``OrderRepository/orders(ids:)``) decide exactly as their one-at-a-time forms: an offer that
+    /// ``DispatchRepository/unsentOffers()``, ``RestaurantDirectory/restaurantSummaries(ids:)``, ``OrderRepository/orders(ids:)``) decide exactly as their one-at-a-time forms: an offer that
     /// would take an agent past its capacity, or goes to an agent the order excludes, is refused even when the offer
     /// before it in the same call made it so, and only a made offer's decision is recorded.
     static func aRoundsOffersAreMadeInOneCallEachCheckedAgainstThoseBefore(_ store: some HubStore) async throws {
@@ -137,6 +137,9 @@ extension HubStoreContract {
         }
         #expect(first.order == "o-1" && first.agent == "a-1" && first.state == .pending && first.id != 0)
         #expect(fourth.order == "o-2" && fourth.agent == "a-2" && fourth.id != first.id)
+        // The ids returned are the stored offers' (not another row's inserted in the same call).
+        #expect(try await store.offers(order: "o-1").last?.id == first.id)
+        #expect(try await store.offers(order: "o-2").last?.id == fourth.id)
         guard case .refused(.atCapacity(agent: "a-1", _, _, _)) = outcomes[1] else {
             Issue.record("a second offer to a-1 at capacity 1 was not refused for capacity: \(outcomes[1])")
             return
@@ -156,10 +159,14 @@ extension HubStoreContract {
         #expect(try await store.decisions(order: "o-3").isEmpty)
         #expect(try await store.createOffers([], limits: limits).isEmpty)
 
-        // Marked sent together; the first time is kept.
+        // Marked sent together; the first time is kept. Unsent until then, by deadline.
+        #expect(try await store.unsentOffers().map(\.order).sorted() == ["o-1", "o-2"])
+        try await store.markOffersSent([("o-1", "a-1")], at: now + 5)
+        #expect(try await store.unsentOffers().map(\.order) == ["o-2"])
         try await store.markOffersSent([("o-1", "a-1"), ("o-2", "a-2"), ("o-3", "a-2")], at: now + 5)
         try await store.markOffersSent([("o-1", "a-1")], at: now + 9)
         try await store.markOffersSent([], at: now + 9)
+        #expect(try await store.unsentOffers().isEmpty)
         let sent = Dictionary(
             try await store.pendingOffers().map { ($0.order, $0.sent) }, uniquingKeysWith: { a, _ in a })
         #expect(sent == ["o-1": now + 5, "o-2": now + 5])

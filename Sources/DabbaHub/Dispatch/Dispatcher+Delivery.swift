@@ -81,7 +81,7 @@ extension Dispatcher {
     func resendUnsentOffers() async throws {
         guard orders.notifier.isConnected else { return }
         var places = PickupPlaces()
-        for offer in try await store.pendingOffers() where offer.sent == nil {
+        for offer in try await store.unsentOffers() {
             guard let order = try await store.order(id: offer.order), order.agentID == nil, !order.status.isTerminal
             else { continue }
             if try await publish(offer, order: order, pickup: try await places.place(of: order, store: store)) {
