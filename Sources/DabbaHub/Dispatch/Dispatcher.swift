@@ -241,7 +241,6 @@ package actor Dispatcher<Store: DispatchStore> {
                 logger.notice("Offer refused", metadata: Self.logMetadata(order: order.id, agent: agent, refusal))
                 continue
             }
-            metrics.dispatchDecisions("offered").increment()
             offered += 1
             waiting.removeValue(forKey: order.id)
             // The stored offer is the request's (same deadline), so its encoded message is the one to send.
@@ -260,6 +259,8 @@ package actor Dispatcher<Store: DispatchStore> {
                         "\(request.decision.candidates.prefix(3).map { "\($0.agent)=\(Int($0.cost))" })",
                 ])
         }
+        // Counted once for the round (each `dispatchDecisions(_:)` looks its counter up in the registry).
+        if offered > 0 { metrics.dispatchDecisions("offered").increment(by: offered) }
         try await store.markOffersSent(sent, at: now())
         stopwatch.lap(.publish)
         let counts: Logger.Metadata = [
