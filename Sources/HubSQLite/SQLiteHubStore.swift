@@ -113,8 +113,8 @@ extension SQLiteHubStore {
         }
     }
 
-    /// The agent with its last position: the columns ``agentRow(_:)`` reads (0–14) and the tables.
-    /// An agent's columns as ``agentRow(_:)`` reads them; its latest position is kept in its row (migration 22).
+    /// The agent with its last position: the columns ``agentRow(_:)`` reads (0–14) and the table. The latest
+    /// position is kept in the agent's row (migration 22), not looked up in `positions`.
     static let agentColumns = """
         a.id, a.name, a.created, a.state, a.state_at,
         a.last_seq, a.last_time, a.last_lat, a.last_lon, a.last_alt, a.last_speed, a.last_track, a.last_hacc,

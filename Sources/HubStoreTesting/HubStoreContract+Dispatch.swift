@@ -159,7 +159,7 @@ extension HubStoreContract {
         #expect(try await store.decisions(order: "o-3").isEmpty)
         #expect(try await store.createOffers([], limits: limits).isEmpty)
 
-        // Marked sent together; the first time is kept. Unsent until then, by deadline.
+        // Marked sent together; the first time is kept. Unsent until marked.
         #expect(try await store.unsentOffers().map(\.order).sorted() == ["o-1", "o-2"])
         try await store.markOffersSent([("o-1", "a-1")], at: now + 5)
         #expect(try await store.unsentOffers().map(\.order) == ["o-2"])
