@@ -42,17 +42,11 @@ import Testing
             defer { gpsd.stop() }
             let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
             let arrived = await running.log.wait { events in
-                events.filter(\.isFix).count >= 20
-                    || (!events.contains(where: \.isFix)
-                        && (events.contains(where: \.isDisconnected) || !gpsd.isRunning))
+                events.filter(\.isFix).count >= 20 || gpsd.playedOutUnseen(events)
             }
             await running.stopAndDrain()  // the log is final: a held or extra fix would be in it now
             let events = running.log.events
-            if attempt < 3, !events.contains(where: \.isFix),
-                events.contains(where: \.isDisconnected) || !gpsd.isRunning
-            {
-                continue
-            }
+            if attempt < 3, gpsd.playedOutUnseen(events) { continue }
             let fixes = running.log.fixes
             if attempt < 3, (1..<route.count).contains(fixes.count),
                 fixes.map(\.timeMilliseconds) == route.suffix(fixes.count).map(\.timeMilliseconds)

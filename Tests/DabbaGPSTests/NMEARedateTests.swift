@@ -98,16 +98,11 @@ import Testing
             defer { gpsd.stop() }
             let running = RunningReader(GPSReaderConfiguration(port: gpsd.port))
             let arrived = await running.log.wait { events in
-                running.log.fixes.last?.timeMilliseconds == last
-                    || (!events.contains(where: \.isFix)
-                        && (events.contains(where: \.isDisconnected) || !gpsd.isRunning))
+                running.log.fixes.last?.timeMilliseconds == last || gpsd.playedOutUnseen(events)
             }
             await running.stopAndDrain()
             let fixes = running.log.fixes
-            // Late: gpsd went (its connection closed) or gpsfake had already exited (the reader never connected).
-            if attempt < 3, fixes.isEmpty, running.log.events.contains(where: \.isDisconnected) || !gpsd.isRunning {
-                continue
-            }
+            if attempt < 3, gpsd.playedOutUnseen(running.log.events) { continue }
             // Seen once in a loaded clean-clone run (load 14): no fix at all within the deadline. Say what the
             // reader logged and what gpsfake printed, as GPSReaderTests does.
             #expect(

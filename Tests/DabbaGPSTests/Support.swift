@@ -49,6 +49,16 @@ extension GPSEvent {
     var isFutureFix: Bool { if case .futureFix = self { true } else { false } }
 }
 
+extension GpsFake {
+    /// Whether the log played out before the reader saw it: no fix among `events`, and gpsd is gone — it closed the
+    /// reader's connection, or gpsfake had exited before the reader connected at all. gpsfake replays whether or not
+    /// a client watches, so on a starved machine the set-up, not the reader, was late: a test then starts again with
+    /// a longer lead-in.
+    func playedOutUnseen(_ events: [GPSEvent]) -> Bool {
+        !events.contains(where: \.isFix) && (events.contains(where: \.isDisconnected) || !isRunning)
+    }
+}
+
 /// A reader with a capturing logger, its event log and its running task.
 struct RunningReader {
     let reader: GPSReader
