@@ -9,8 +9,11 @@ import Logging
 
 /// Backlog drain: N buffered fixes from the agent's outbox to a local mosquitto with PUBACKs, against a raw
 /// libmosquitto publisher of the same messages in the same run: like for like, the same backlog payloads (100 fixes
-/// each, byte for byte what the agent sends) with the same window of 10; and one fix per message with a window of 20
-/// against the agent at `backlog-batch 1`. Separately, the drain of a week offline with the shipped defaults.
+/// each, byte for byte what the agent sends) with the same window of 10, the same stand-in hub (``Acker``) taking
+/// every message from the broker and acking it, and the publisher taking those acks as the agent does; and one fix
+/// per message with a window of 20 against the agent at `backlog-batch 1`. Diagnostics: the same raw publisher with
+/// nobody subscribed (the broker only PUBACKs and drops), and the agent's MQTT client without the engine.
+/// Separately, the drain of a week offline with the shipped defaults.
 enum DrainBenchmark {
     struct AgentRun {
         var batch: Int
@@ -23,9 +26,15 @@ enum DrainBenchmark {
         var fixes: Int
         /// The raw publisher, one fix per message, window 20.
         var rawSeconds: Double
-        /// The raw publisher, the agent's backlog messages (100 fixes each), window 10.
+        /// The raw publisher, the agent's backlog messages (100 fixes each), window 10, a stand-in hub acking them
+        /// (the agent runs' conditions): the target's baseline.
         var rawBatchedSeconds: Double
         var rawBatchedMessages: Int
+        /// The same run until the stand-in hub's ack for every message had reached the publisher: the baseline of
+        /// the agent's outbox emptied.
+        var rawBatchedAckedSeconds: Double
+        /// The same messages with nobody subscribed to them (diagnostic: the broker's share).
+        var rawUnconsumedSeconds: Double
         /// The agent's MQTT client alone (``ClientPublisher``), the same backlog messages, window 10 (diagnostic).
         var clientBatchedSeconds: Double
         var agent: [AgentRun]
@@ -43,8 +52,19 @@ enum DrainBenchmark {
         let rawBatches = stride(from: 0, to: payloads.count, by: 100).map { first in
             BacklogMessage.payload(agent: agentID, fixPayloads: payloads[first..<min(first + 100, payloads.count)])
         }
-        let rawBatched = try RawPublisher.run(
-            port: broker.port, topic: Topics.backlog(agent: "bench-raw"), payloads: rawBatches, window: 10)
+        let rawUnconsumed = try await onThread {
+            try RawPublisher.run(
+                port: broker.port, topic: Topics.backlog(agent: "bench-raw"), payloads: rawBatches, window: 10)
+        }
+        // Like the agent runs: a stand-in hub takes every message and acks it; the publisher takes the acks.
+        let (rawBatched, rawAcked) = try await withAcker(broker: broker, name: "raw", logger: logger) {
+            try await onThread {
+                let seconds = try RawPublisher.run(
+                    port: broker.port, topic: Topics.backlog(agent: "bench-raw"), payloads: rawBatches, window: 10,
+                    ackTopic: Topics.ack(agent: "bench-raw"))
+                return (seconds, RawPublisher.lastAckedSeconds)
+            }
+        }
         let clientBatched = try await ClientPublisher.run(
             port: broker.port, topic: Topics.backlog(agent: "bench-client"), payloads: rawBatches, window: 10,
             logger: logger)
@@ -66,7 +86,34 @@ enum DrainBenchmark {
         }
         return Result(
             fixes: count, rawSeconds: raw, rawBatchedSeconds: rawBatched, rawBatchedMessages: rawBatches.count,
-            clientBatchedSeconds: clientBatched, agent: runs)
+            rawBatchedAckedSeconds: rawAcked, rawUnconsumedSeconds: rawUnconsumed, clientBatchedSeconds: clientBatched,
+            agent: runs)
+    }
+
+    /// Runs `body` while a stand-in hub (``Acker``, the hub's decoders) takes every agent's messages and acks them.
+    static func withAcker<T: Sendable>(
+        broker: MosquittoBroker, name: String, logger: Logger, _ body: () async throws -> T
+    ) async throws -> T {
+        let acker = Acker(host: "127.0.0.1", port: broker.port, clientID: "bench-acker-\(name)", logger: logger)
+        let ackerTask = Task { try? await acker.run() }
+        let result: Swift.Result<T, any Error>
+        if await eventually(timeout: .seconds(10), { acker.isSubscribed }) {
+            do { result = .success(try await body()) } catch { result = .failure(error) }
+        } else {
+            result = .failure(BenchError("the stand-in hub did not subscribe in 10 s"))
+        }
+        acker.shutdown()
+        await ackerTask.value
+        return try result.get()
+    }
+
+    /// Runs the blocking `body` on a thread of its own (the raw publisher polls; the pool stays free for the rest).
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Swift.Result { try body() }) }
+            thread.name = "bench-raw"
+            thread.start()
+        }
     }
 
     /// A week offline at 1 Hz drained with the shipped defaults (`backlog-rate 2000`, `backlog-batch 100`,
