@@ -97,9 +97,11 @@ extension RouterMethods where Context == HubRequestContext {
     /// auto-ping off, so every WebSocket route of the hub is added through here). A refused upgrade request is
     /// answered with the refusal's status and JSON error (``WebSocketUpgradeRefusal``), as the same GET without
     /// the upgrade headers is. A GET without them that would have been allowed to upgrade answers 426
-    /// `upgrade_required` (hummingbird-websocket would answer an empty 200, which says nothing).
+    /// `upgrade_required` (hummingbird-websocket would answer an empty 200, which says nothing). A `pushOnly` route
+    /// reads nothing from its clients: ``WebSocketPushOnly`` answers their pings and closes on the event loop and
+    /// drops their other frames, so its handler must not read `inbound` (it waits on a ``PushOnlyFeedEnd``).
     @discardableResult func keptAliveWS(
-        _ path: RouterPath, keepalive: Duration, metrics: HubMetrics,
+        _ path: RouterPath, keepalive: Duration, metrics: HubMetrics, pushOnly: Bool = false,
         shouldUpgrade: @Sendable @escaping (Request, Context) async throws -> RouterShouldUpgrade,
         onUpgrade handler: @escaping WebSocketDataHandler<WebSocketRouterContext<Context>>
     ) -> Self {
@@ -120,8 +122,9 @@ extension RouterMethods where Context == HubRequestContext {
             }
         }
         return ws(path, shouldUpgrade: checked) { inbound, outbound, context in
-            try await WebSocketKeepalive.install(
-                on: context.requestContext.channel, period: keepalive, timeouts: timeouts)
+            let channel = context.requestContext.channel
+            try await WebSocketKeepalive.install(on: channel, period: keepalive, timeouts: timeouts)
+            if pushOnly { try await WebSocketPushOnly.install(on: channel) }
             try await handler(inbound, outbound, context)
         }
     }

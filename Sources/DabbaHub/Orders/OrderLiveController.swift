@@ -47,11 +47,11 @@ struct OrderLiveController<Store: OrderStore> {
     func addRoutes(to router: Router<HubRequestContext>) {
         let open = router.group("v1", access: .public).add(middleware: WebSocketTicketMiddleware(auth: auth))
         open.keptAliveWS(
-            "orders/:id/live", keepalive: keepalive, metrics: metrics, shouldUpgrade: shouldUpgradeOrder,
-            onUpgrade: serve)
+            "orders/:id/live", keepalive: keepalive, metrics: metrics, pushOnly: true,
+            shouldUpgrade: shouldUpgradeOrder, onUpgrade: serve)
         open.keptAliveWS(
-            "track/:token/live", keepalive: keepalive, metrics: metrics, shouldUpgrade: shouldUpgradeShare,
-            onUpgrade: serve)
+            "track/:token/live", keepalive: keepalive, metrics: metrics, pushOnly: true,
+            shouldUpgrade: shouldUpgradeShare, onUpgrade: serve)
     }
 
     @Sendable func shouldUpgradeOrder(_ request: Request, context: HubRequestContext) async throws
@@ -97,22 +97,24 @@ struct OrderLiveController<Store: OrderStore> {
         return order
     }
 
-    /// One feed. The connection's task reads the client's frames (ignored: the client's close ends the feed);
-    /// frames are written by short-lived writer tasks that the session's inbox starts when there is something to
-    /// write, one at a time (``OrderFeedInbox``); a share link's feed has one more task re-checking the link.
+    /// One feed. The connection's task waits for the feed's end (``PushOnlyFeedEnd``: the connection closed, or the
+    /// hub ended the feed); the client's frames are answered or dropped on the event loop (``WebSocketPushOnly``;
+    /// the feed reads nothing from its client). Frames are written by short-lived writer tasks that the session's
+    /// inbox starts when there is something to write, one at a time (``OrderFeedInbox``).
     ///
     /// With 10,000 feeds open, task memory (async frames, kept in slabs for as long as a task runs) is most of the
     /// hub's (heaptrack, BENCHMARKS.md). So no feed keeps a task for writing (the WebSocket write path has the
     /// deepest frames), and the frames of the long-lived task hold little: the view lives in an
     /// ``OrderFeedSession``, the set-up and the writing are separate `@inline(never)` functions, and the store
     /// reads of the upgrade check and the set-up run in tasks of their own (``inTaskOfItsOwn(_:)``), so their
-    /// frames do not size the slabs the connection's task keeps.
+    /// frames do not size the slabs the connection's task keeps; nor does reading the client's frames.
     @Sendable func serve(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
         context: WebSocketRouterContext<HubRequestContext>
     ) async throws {
         let requestContext = context.requestContext
         let channel = requestContext.channel
+        let ended = PushOnlyFeedEnd(channel: channel)
         let opened = try await inTaskOfItsOwn { [self] in try await open(requestContext) }
         guard let session = opened else { return }
         let gauge = metrics.sockets("order")
@@ -123,11 +125,11 @@ struct OrderLiveController<Store: OrderStore> {
         }
         session.watchAgent()
         session.inbox.start { [self] in
-            Task { await self.writeFrames(session, outbound, channel) }
+            Task { await self.writeFrames(session, outbound, ended) }
         }
         let stopTimers = scheduleRechecks(session, on: channel.eventLoop)
         defer { stopTimers() }
-        try await readUntilClosed(inbound)
+        await ended.wait()
     }
 
     /// Registers the feed with the hub-wide re-check timer (``OrderFeedRechecks``): `.recheck` every
@@ -139,16 +141,12 @@ struct OrderLiveController<Store: OrderStore> {
             expiresIn: session.credential.map { $0.millisecondsLeft() }, on: loop)
     }
 
-    /// Reads (and ignores) the client's frames until it closes, or the hub closed the connection's input.
-    @inline(never) func readUntilClosed(_ inbound: WebSocketInboundStream) async throws {
-        for try await _ in inbound {}
-    }
-
     /// One writer task: the snapshot when it was not written yet, then everything the inbox holds, until it is
     /// empty. A write that fails (the client went) or the end of the viewer's access ends the feed: the inbox takes
-    /// nothing more and the connection's input is closed, which ends ``readUntilClosed(_:)``.
+    /// nothing more and the connection's task stops waiting (hummingbird-websocket then closes the connection, after
+    /// the close handshake when the hub's close frame went out).
     @inline(never) func writeFrames(
-        _ session: OrderFeedSession, _ outbound: WebSocketOutboundWriter, _ channel: any Channel
+        _ session: OrderFeedSession, _ outbound: WebSocketOutboundWriter, _ ended: PushOnlyFeedEnd
     )
         async
     {
@@ -160,7 +158,7 @@ struct OrderLiveController<Store: OrderStore> {
             return  // the inbox is empty (or finished: the feed already ended)
         } catch {}
         session.end()
-        channel.close(mode: .input).whenFailure { _ in channel.close(promise: nil) }
+        ended.end()
     }
 
     /// The session of the feed `context` asks for; nil when the order or share link is gone. It subscribes to the

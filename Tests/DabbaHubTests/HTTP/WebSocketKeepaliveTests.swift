@@ -126,18 +126,23 @@ struct WebSocketKeepaliveTests {
 }
 
 /// What a ``RawWebSocket`` saw.
-private struct RawOutcome: Sendable {
+struct RawOutcome: Sendable {
     var head = ""
     var upgraded: Bool { head.hasPrefix("HTTP/1.1 101") }
     var pings = 0
     var texts = 0
+    /// The payloads of the pongs the hub sent.
+    var pongs: [[UInt8]] = []
+    /// The status code of the hub's close frame (nil: none, or one without a code).
+    var closeCode: UInt16?
     var closedByHub = false
     var elapsed: Duration = .zero
 }
 
 /// A WebSocket client on a plain blocking socket, run on a thread of its own: it sends the upgrade request, then
-/// reads frames (the server's are unmasked), answering each ping with a masked pong when asked to.
-private final class RawWebSocket: Sendable {
+/// reads frames (the server's are unmasked), answering each ping with a masked pong when asked to, and sending the
+/// frames it was given once the first text frame arrived.
+final class RawWebSocket: Sendable {
     let fd: Int32
     private let stopped = Mutex(false)
     private let pings = Mutex(0)
@@ -160,14 +165,23 @@ private final class RawWebSocket: Sendable {
 
     deinit { _ = Glibc.close(fd) }
 
-    /// Runs until the hub closes the connection, ``stop()`` or `duration` passes.
-    func run(answerPings: Bool, for duration: Duration) async -> RawOutcome {
-        await withCheckedContinuation { (done: CheckedContinuation<RawOutcome, Never>) in
-            Thread.detachNewThread { done.resume(returning: self.loop(answerPings: answerPings, for: duration)) }
+    /// Runs until the hub closes the connection, ``stop()`` or `duration` passes; sends `afterFirstText` (opcode,
+    /// payload; masked) once the first text frame arrived.
+    func run(answerPings: Bool, for duration: Duration, afterFirstText: [(UInt8, [UInt8])] = []) async -> RawOutcome {
+        let script = afterFirstText.map { RawFrame(opcode: $0.0, payload: $0.1) }
+        return await withCheckedContinuation { (done: CheckedContinuation<RawOutcome, Never>) in
+            Thread.detachNewThread {
+                done.resume(returning: self.loop(answerPings: answerPings, for: duration, afterFirstText: script))
+            }
         }
     }
 
-    private func loop(answerPings: Bool, for duration: Duration) -> RawOutcome {
+    struct RawFrame: Sendable {
+        var opcode: UInt8
+        var payload: [UInt8]
+    }
+
+    private func loop(answerPings: Bool, for duration: Duration, afterFirstText: [RawFrame]) -> RawOutcome {
         let start = ContinuousClock.now
         var outcome = RawOutcome()
         var buffer: [UInt8] = []
@@ -190,9 +204,17 @@ private final class RawWebSocket: Sendable {
                 case 0x9:
                     outcome.pings += 1
                     pings.withLock { $0 += 1 }
-                    if answerPings { sendPong(frame.payload) }
-                case 0x1: outcome.texts += 1
+                    if answerPings { sendFrame(opcode: 0xA, frame.payload) }
+                case 0x1:
+                    outcome.texts += 1
+                    if outcome.texts == 1 {
+                        for frame in afterFirstText { sendFrame(opcode: frame.opcode, frame.payload) }
+                    }
+                case 0xA: outcome.pongs.append(frame.payload)
                 case 0x8:
+                    if frame.payload.count >= 2 {
+                        outcome.closeCode = UInt16(frame.payload[0]) << 8 | UInt16(frame.payload[1])
+                    }
                     outcome.closedByHub = true
                 default: break
                 }
@@ -223,9 +245,10 @@ private final class RawWebSocket: Sendable {
         return frame
     }
 
-    private func sendPong(_ payload: [UInt8]) {
+    /// One final masked frame with `opcode` and `payload` (up to 125 bytes).
+    private func sendFrame(opcode: UInt8, _ payload: [UInt8]) {
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
-        var frame: [UInt8] = [0x8A, 0x80 | UInt8(payload.count)] + mask
+        var frame: [UInt8] = [0x80 | opcode, 0x80 | UInt8(payload.count)] + mask
         frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
         _ = send(fd, frame, frame.count, Int32(MSG_NOSIGNAL))
     }

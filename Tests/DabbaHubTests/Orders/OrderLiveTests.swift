@@ -160,6 +160,34 @@ import Testing
         }
     }
 
+    /// The feed reads nothing from its client; the hub's event loop answers it (``WebSocketPushOnly``): a ping gets
+    /// its pong, a text frame nothing, a close the same status code, and then the hub closes the connection. A raw
+    /// socket client on a thread of its own sends them once the snapshot arrived.
+    @Test func theFeedAnswersTheClientsPingAndCloseAndIgnoresItsText() async throws {
+        let h = try HubHarness()
+        defer { h.close() }
+        let f = try await OrderFixture.make(h)
+        let hub = try await HubComponents.make(
+            configuration: h.configuration, store: h.store, logger: h.logger, bcryptCost: 4)
+        let app = buildApplication(hub: hub, logger: h.logger)
+        try await app.test(.live) { client in
+            let (customer, _) = try await client.login(f.customerA.email)
+            let id = try await client.placeOrder(customer)
+            let share = try await client.send(.post, "/v1/orders/\(id)/share", token: customer, json: "{}")
+            let token = try #require(share.json?["token"] as? String, "\(share.text)")
+            let raw = try RawWebSocket(port: try #require(client.port), path: "/v1/track/\(token)/live")
+            let outcome = await raw.run(
+                answerPings: false, for: TestDeadline.generous,
+                afterFirstText: [(0x9, [7, 7, 7]), (0x1, Array("ignored".utf8)), (0x8, [0x03, 0xE8])])
+            #expect(outcome.upgraded, "\(outcome.head)")
+            #expect(outcome.texts == 1, "the snapshot only")
+            #expect(outcome.pongs == [[7, 7, 7]], "the ping's payload in the pong")
+            #expect(outcome.closeCode == 1000, "the client's close echoed")
+            #expect(outcome.closedByHub)
+            #expect(await eventually { hub.metrics.render().contains(#"dabba_ws_connections{feed="order"} 0"#) })
+        }
+    }
+
     @Test func shareLinksWorkWithoutLoginUntilRevokedOrExpired() async throws {
         let directory = try TestDirectory("order-share")
         let h = try HubHarness(["share-grace-minutes": "0"], directory: directory)
