@@ -47,7 +47,7 @@ package struct ServeCommand: AsyncParsableCommand {
         let configuration = options.resolveOrExit()
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = DeferredMetadataLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }
