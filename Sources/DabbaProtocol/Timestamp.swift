@@ -9,8 +9,49 @@ public enum Timestamp {
     /// Formats milliseconds since the Unix epoch (proleptic Gregorian, UTC). Plain arithmetic, no formatter: the
     /// agent stamps one fix a second.
     public static func format(milliseconds ms: Int64) -> String {
+        let (year, month, day, msOfDay) = civil(ms)
+        guard (0...9999).contains(year) else { return formatByFields(milliseconds: ms) }
+        let seconds = msOfDay / 1000
+        // Four-digit years (every timestamp a device or the hub makes): the 24 bytes written in place, one
+        // allocation (an interpolation made a String per field; the hub formats several per order it shows).
+        return String(unsafeUninitializedCapacity: 24) { bytes in
+            func put(_ value: Int64, _ width: Int, at start: Int) {
+                var value = value
+                for index in stride(from: start + width - 1, through: start, by: -1) {
+                    bytes[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10)
+                    value /= 10
+                }
+            }
+            put(year, 4, at: 0)
+            bytes[4] = UInt8(ascii: "-")
+            put(month, 2, at: 5)
+            bytes[7] = UInt8(ascii: "-")
+            put(day, 2, at: 8)
+            bytes[10] = UInt8(ascii: "T")
+            put(seconds / 3600, 2, at: 11)
+            bytes[13] = UInt8(ascii: ":")
+            put(seconds / 60 % 60, 2, at: 14)
+            bytes[16] = UInt8(ascii: ":")
+            put(seconds % 60, 2, at: 17)
+            bytes[19] = UInt8(ascii: ".")
+            put(msOfDay % 1000, 3, at: 20)
+            bytes[23] = UInt8(ascii: "Z")
+            return 24
+        }
+    }
+
+    /// Field by field, any year (``format(milliseconds:)`` for years outside 0–9999, and the reference its test
+    /// compares the fast path with).
+    static func formatByFields(milliseconds ms: Int64) -> String {
+        let (year, month, day, msOfDay) = civil(ms)
+        let seconds = msOfDay / 1000
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):"
+            + "\(pad(seconds % 60, 2)).\(pad(msOfDay % 1000, 3))Z"
+    }
+
+    /// The civil date of `ms` (Howard Hinnant's days-to-civil algorithm) and the milliseconds into its day.
+    private static func civil(_ ms: Int64) -> (year: Int64, month: Int64, day: Int64, msOfDay: Int64) {
         let (days, msOfDay) = ms.quotientAndRemainderFloored(dividingBy: 86_400_000)
-        // Days to civil date (Howard Hinnant's algorithm).
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097
@@ -19,10 +60,7 @@ public enum Timestamp {
         let mp = (5 * doy + 2) / 153
         let day = doy - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        let seconds = msOfDay / 1000
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):"
-            + "\(pad(seconds % 60, 2)).\(pad(msOfDay % 1000, 3))Z"
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day, msOfDay)
     }
 
     private static func pad(_ value: Int64, _ width: Int) -> String {

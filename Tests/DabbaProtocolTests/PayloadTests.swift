@@ -107,6 +107,23 @@ import Testing
         #expect(Timestamp.format(milliseconds: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
         #expect(Timestamp.format(milliseconds: 4_102_444_799_999) == "2099-12-31T23:59:59.999Z")
     }
+
+    /// The four-digit fast path writes what the field-by-field formatting writes: random instants over years
+    /// 0–9999, the first and last millisecond of that range, and the years either side (which take the slow path).
+    @Test func timestampFastPathMatchesTheFieldByFieldFormatting() {
+        let first: Int64 = -62_167_219_200_000  // 0000-01-01T00:00:00.000Z
+        let last: Int64 = 253_402_300_799_999  // 9999-12-31T23:59:59.999Z
+        var generator = SystemRandomNumberGenerator()
+        var instants: [Int64] = [first, first - 1, first + 1, last, last - 1, last + 1, 0, -1, 1, 86_399_999]
+        instants += (0..<20_000).map { _ in Int64.random(in: first...last, using: &generator) }
+        instants += (0..<200).map { _ in Int64.random(in: -(1 << 52)...(1 << 52), using: &generator) }
+        for ms in instants {
+            #expect(Timestamp.format(milliseconds: ms) == Timestamp.formatByFields(milliseconds: ms), "\(ms)")
+        }
+        #expect(Timestamp.format(milliseconds: first) == "0000-01-01T00:00:00.000Z")
+        #expect(Timestamp.format(milliseconds: last) == "9999-12-31T23:59:59.999Z")
+        #expect(Timestamp.format(milliseconds: last + 1) == "10000-01-01T00:00:00.000Z")
+    }
 }
 
 @Suite struct JSONValueTests {
