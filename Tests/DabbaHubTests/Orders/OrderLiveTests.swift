@@ -160,12 +160,12 @@ import Testing
         }
     }
 
-    /// The feed reads nothing from its client; the hub's event loop answers it (``WebSocketPushOnly``): a ping gets
-    /// its pong, a text frame nothing, a close the same status code, and then the hub closes the connection. A raw
-    /// socket client on a thread of its own sends them once the snapshot arrived.
-    @Test func theFeedAnswersTheClientsPingAndCloseAndIgnoresItsText() async throws {
-        let h = try HubHarness()
-        defer { h.close() }
+    /// A live hub on `h` with the order fixture, customer A signed in and one order of theirs placed: `body` gets
+    /// the client, the hub, the fixture, customer A's access token and the order's id.
+    static func withPlacedOrder(
+        _ h: HubHarness,
+        _ body: @Sendable (any TestClientProtocol, HubComponents, OrderFixture, String, String) async throws -> Void
+    ) async throws {
         let f = try await OrderFixture.make(h)
         let hub = try await HubComponents.make(
             configuration: h.configuration, store: h.store, logger: h.logger, bcryptCost: 4)
@@ -173,6 +173,17 @@ import Testing
         try await app.test(.live) { client in
             let (customer, _) = try await client.login(f.customerA.email)
             let id = try await client.placeOrder(customer)
+            try await body(client, hub, f, customer, id)
+        }
+    }
+
+    /// The feed reads nothing from its client; the hub's event loop answers it (``WebSocketPushOnly``): a ping gets
+    /// its pong, a text frame nothing, a close the same status code, and then the hub closes the connection. A raw
+    /// socket client on a thread of its own sends them once the snapshot arrived.
+    @Test func theFeedAnswersTheClientsPingAndCloseAndIgnoresItsText() async throws {
+        let h = try HubHarness()
+        defer { h.close() }
+        try await Self.withPlacedOrder(h) { client, hub, _, customer, id in
             let share = try await client.send(.post, "/v1/orders/\(id)/share", token: customer, json: "{}")
             let token = try #require(share.json?["token"] as? String, "\(share.text)")
             let raw = try RawWebSocket(port: try #require(client.port), path: "/v1/track/\(token)/live")
@@ -192,14 +203,8 @@ import Testing
         let directory = try TestDirectory("order-share")
         let h = try HubHarness(["share-grace-minutes": "0"], directory: directory)
         defer { h.close() }
-        let f = try await OrderFixture.make(h)
-        let hub = try await HubComponents.make(
-            configuration: h.configuration, store: h.store, logger: h.logger, bcryptCost: 4)
-        let app = buildApplication(hub: hub, logger: h.logger)
-        try await app.test(.live) { client in
-            let (customer, _) = try await client.login(f.customerA.email)
+        try await Self.withPlacedOrder(h) { client, hub, f, customer, id in
             let (b, _) = try await client.login(f.customerB.email)
-            let id = try await client.placeOrder(customer)
             let share = try await client.send(
                 .post, "/v1/orders/\(id)/share", token: customer, json: #"{"ttlMinutes":30}"#)
             #expect(share.status == .created, "\(share.text)")
