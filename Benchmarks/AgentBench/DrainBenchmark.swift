@@ -52,13 +52,13 @@ enum DrainBenchmark {
         let rawBatches = stride(from: 0, to: payloads.count, by: 100).map { first in
             BacklogMessage.payload(agent: agentID, fixPayloads: payloads[first..<min(first + 100, payloads.count)])
         }
-        let rawUnconsumed = try await onThread {
+        let rawUnconsumed = try await offPool {
             try RawPublisher.run(
                 port: broker.port, topic: Topics.backlog(agent: "bench-raw"), payloads: rawBatches, window: 10)
         }
         // Like the agent runs: a stand-in hub takes every message and acks it; the publisher takes the acks.
         let (rawBatched, rawAcked) = try await withAcker(broker: broker, name: "raw", logger: logger) {
-            try await onThread {
+            try await offPool {
                 let seconds = try RawPublisher.run(
                     port: broker.port, topic: Topics.backlog(agent: "bench-raw"), payloads: rawBatches, window: 10,
                     ackTopic: Topics.ack(agent: "bench-raw"))
@@ -107,15 +107,6 @@ enum DrainBenchmark {
         return try result.get()
     }
 
-    /// Runs the blocking `body` on a thread of its own (the raw publisher polls; the pool stays free for the rest).
-    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { continuation.resume(with: Swift.Result { try body() }) }
-            thread.name = "bench-raw"
-            thread.start()
-        }
-    }
-
     /// A week offline at 1 Hz drained with the shipped defaults (`backlog-rate 2000`, `backlog-batch 100`,
     /// `backlog-window 10`, `max-unacked 20000`; `outbox-max-rows` raised to hold the week when it is above the
     /// default 700,000).
@@ -158,12 +149,19 @@ enum DrainBenchmark {
     static func drain(
         outbox path: String, flags: [String: String], count: Int, broker: MosquittoBroker, logger: Logger
     ) async throws -> AgentRun {
-        let agentID = "bench-1"
         let name = path.split(separator: "/").last.map(String.init) ?? "drain"
-        let acker = Acker(host: "127.0.0.1", port: broker.port, clientID: "bench-acker-\(name)", logger: logger)
-        let ackerTask = Task { try? await acker.run() }
-        _ = await eventually(timeout: .seconds(10)) { acker.isSubscribed }
+        return try await withAcker(broker: broker, name: name, logger: logger) {
+            try await runEngine(outbox: path, name: name, flags: flags, count: count, broker: broker, logger: logger)
+        }
+    }
 
+    /// ``drain(outbox:flags:count:broker:logger:)`` while its stand-in hub runs: the engine from start to an empty
+    /// outbox.
+    private static func runEngine(
+        outbox path: String, name: String, flags: [String: String], count: Int, broker: MosquittoBroker,
+        logger: Logger
+    ) async throws -> AgentRun {
+        let agentID = "bench-1"
         let layered = try LayeredConfiguration(
             keys: AgentConfiguration.keys, file: nil, environment: [:],
             flags: ["agent-id": agentID, "mqtt-port": "\(broker.port)", "outbox": path].merging(flags) { $1 })
@@ -202,10 +200,8 @@ enum DrainBenchmark {
         await ticker.value
         let messages = await engine.status().counters.backlogMessages
         mqtt.shutdown()
-        acker.shutdown()
         _ = await mqttTask.value
         forward.cancel()
-        await ackerTask.value
         engine.stopThread()
         guard let pubacked, let acked else { throw BenchError("drain did not finish") }
         return AgentRun(batch: batch, pubackSeconds: pubacked.seconds, ackedSeconds: acked.seconds, messages: messages)

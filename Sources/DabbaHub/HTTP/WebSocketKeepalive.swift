@@ -82,12 +82,17 @@ final class WebSocketKeepalive: ChannelInboundHandler, RemovableChannelHandler {
         schedule(context)
     }
 
-    /// Adds a keepalive to an upgraded WebSocket connection, after its frame decoder.
-    static func install(on channel: any Channel, period: Duration, timeouts: Counter) async throws {
+    /// Adds a keepalive to an upgraded WebSocket connection, after its frame decoder, and for a push-only route a
+    /// ``WebSocketPushOnly`` after it, in the same event-loop hop.
+    static func install(on channel: any Channel, period: Duration, timeouts: Counter, pushOnly: Bool = false)
+        async throws
+    {
         try await channel.eventLoop.submit {
             let pipeline = channel.pipeline.syncOperations
             let decoder = try pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-            try pipeline.addHandler(WebSocketKeepalive(period: period, timeouts: timeouts), position: .after(decoder))
+            let keepalive = WebSocketKeepalive(period: period, timeouts: timeouts)
+            let handlers: [any ChannelHandler] = pushOnly ? [keepalive, WebSocketPushOnly()] : [keepalive]
+            try pipeline.addHandlers(handlers, position: .after(decoder))
         }.get()
     }
 }
@@ -122,9 +127,8 @@ extension RouterMethods where Context == HubRequestContext {
             }
         }
         return ws(path, shouldUpgrade: checked) { inbound, outbound, context in
-            let channel = context.requestContext.channel
-            try await WebSocketKeepalive.install(on: channel, period: keepalive, timeouts: timeouts)
-            if pushOnly { try await WebSocketPushOnly.install(on: channel) }
+            try await WebSocketKeepalive.install(
+                on: context.requestContext.channel, period: keepalive, timeouts: timeouts, pushOnly: pushOnly)
             try await handler(inbound, outbound, context)
         }
     }

@@ -21,7 +21,8 @@ import NIOWebSocket
 /// It also watches the frames the hub writes: once a close went out (the hub ending the feed, with 1008 and the
 /// reason, or at shutdown), a second one is not written, and the client's answering close closes the connection.
 ///
-/// It is installed when the feed's handler starts, one event-loop hop after the upgrade: a frame that arrives
+/// It is installed with the keepalive when the feed's handler starts, one event-loop hop after the upgrade
+/// (``WebSocketKeepalive/install(on:period:timeouts:pushOnly:)``): a frame that arrives
 /// before (a client that pings or closes before its snapshot came) waits unread in hummingbird-websocket's stream
 /// and is not answered; the connection still ends when the client closes its socket, or at the keepalive's next
 /// unanswered ping. Browsers send neither before the first frame.
@@ -38,21 +39,16 @@ final class WebSocketPushOnly: ChannelDuplexHandler, RemovableChannelHandler {
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .ping:
-            guard frame.fin else { return fail(context, .protocolError) }
+            guard frame.fin else { return close(with: .protocolError, context) }
             guard !closeSent else { return }
             let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
         case .pong, .text, .binary, .continuation:
             return
         case .connectionClose:
-            guard !closeSent else {
-                context.close(promise: nil)
-                return
-            }
-            let code = Self.answerCode(toCloseWith: frame.unmaskedData)
-            send(close: code, context)
+            close(with: Self.answerCode(toCloseWith: frame.unmaskedData), context)
         default:
-            fail(context, .protocolError)
+            close(with: .protocolError, context)
         }
     }
 
@@ -69,22 +65,19 @@ final class WebSocketPushOnly: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
-    /// A close frame with `code` (no body when nil), then the connection closed once it is written.
-    private func send(close code: WebSocketErrorCode?, _ context: ChannelHandlerContext) {
+    /// A close frame with `code` (no body when nil), then the connection closed once it is written; when a close
+    /// frame went out already (the hub's, or this handler's answer), the connection is closed at once.
+    private func close(with code: WebSocketErrorCode?, _ context: ChannelHandlerContext) {
+        guard !closeSent else {
+            context.close(promise: nil)
+            return
+        }
         closeSent = true
         var body = context.channel.allocator.buffer(capacity: 2)
         if let code { body.write(webSocketErrorCode: code) }
         let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: body)
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in bound.value.close(promise: nil) }
-    }
-
-    private func fail(_ context: ChannelHandlerContext, _ code: WebSocketErrorCode) {
-        guard !closeSent else {
-            context.close(promise: nil)
-            return
-        }
-        send(close: code, context)
     }
 
     /// The status code that answers a close frame with `body`: none for an empty body, the same code when it is
@@ -122,16 +115,5 @@ struct PushOnlyFeedEnd: Sendable {
         } onCancel: {
             promise.succeed()
         }
-    }
-}
-
-extension WebSocketPushOnly {
-    /// Adds the handler to an upgraded WebSocket connection, after its ``WebSocketKeepalive``.
-    static func install(on channel: any Channel) async throws {
-        try await channel.eventLoop.submit {
-            let pipeline = channel.pipeline.syncOperations
-            let keepalive = try pipeline.handler(type: WebSocketKeepalive.self)
-            try pipeline.addHandler(WebSocketPushOnly(), position: .after(keepalive))
-        }.get()
     }
 }
